@@ -1,0 +1,264 @@
+package users
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Store keeps users, sessions, login-throttle state and one-time tokens, and
+// guarantees the atomicity the Manager relies on. The Manager keeps all policy:
+// it validates and normalises input, hashes passwords and tokens, and decides what
+// expires; a Store stores what it is given and answers questions about it.
+//
+// The doc comment of each method is its contract. storetest.Run checks every rule
+// of it; a Store that passes storetest.Run can be handed to New.
+//
+// Every method must be safe for concurrent use, must check ctx before doing work,
+// and must return copies: changing a value a Store returned, or a value after it was
+// passed to a Store, never changes what the Store holds. Errors other than those
+// named below (I/O failures and the like) are returned wrapped, never swallowed.
+type Store interface {
+	// CreateUser stores a new user. In one atomic step it checks that no other user
+	// has r.Email or (when not empty) r.Username and writes the record and its
+	// indexes: of any number of concurrent CreateUser calls with one email, exactly
+	// one succeeds. It returns ErrDuplicateEmail or ErrDuplicateUsername when the
+	// key is taken (email is checked first), and ErrConflict when r.ID exists.
+	// Email and Username arrive already normalised; the Store compares them exactly.
+	CreateUser(ctx context.Context, r *UserRecord) error
+
+	// GetUser returns the user with the ID, or ErrNotFound.
+	GetUser(ctx context.Context, id string) (*UserRecord, error)
+
+	// GetUserByEmail returns the user with exactly this (normalised) email, or ErrNotFound.
+	GetUserByEmail(ctx context.Context, email string) (*UserRecord, error)
+
+	// GetUserByUsername returns the user with exactly this (normalised) username, or
+	// ErrNotFound. An empty username never matches.
+	GetUserByUsername(ctx context.Context, username string) (*UserRecord, error)
+
+	// UpdateUser atomically reads the user, calls fn with a copy, and writes back
+	// what fn left in it, together with its changed indexes and what fn's Revoke
+	// asks to delete. No other write to the user can come between the read and the
+	// write. If fn returns an error, nothing is written and UpdateUser returns that
+	// error unchanged. fn may be called more than once (a Store may retry); it must
+	// only change the record it is given, and it must not block.
+	//
+	// It returns the record as written, ErrNotFound if there is no such user, and
+	// ErrDuplicateEmail or ErrDuplicateUsername (writing nothing) if fn changed the
+	// email or username to one another user has. fn must not change ID or
+	// Generation; the Store increments Generation itself when Revoke.Sessions is set.
+	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error)) (*UserRecord, error)
+
+	// DeleteUser deletes the user, frees its email and username, and deletes all its
+	// sessions, its one-time tokens and its login-throttle entry (key "user:"+id),
+	// in one atomic step. It returns ErrNotFound if there is no such user.
+	DeleteUser(ctx context.Context, id string) error
+
+	// ListUsers returns at most q.Limit users that match q.Filter (see Filter.Match),
+	// in ascending ID order. With q.After, only users whose ID is greater than it;
+	// with q.Before, the last q.Limit matching users whose ID is less than it (still
+	// returned in ascending order). q.Offset matching users are skipped first,
+	// counting from the cursor (from the start, or backwards from Before). At most
+	// one of After and Before is set. No match is an empty slice, not an error.
+	ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, error)
+
+	// CountUsers returns how many users match f (see Filter.Match). Cursors, Offset
+	// and Limit in f are ignored.
+	CountUsers(ctx context.Context, f Filter) (int, error)
+
+	// CreateSession stores a new session. In one atomic step it checks that the user
+	// s.UserID exists and that its Generation equals s.UserGeneration, so a session
+	// is never created for a removed user or across a revocation that happened after
+	// the login read the user. It returns ErrNotFound if the user does not exist and
+	// ErrConflict if the generation differs or s.TokenHash or s.ID is taken.
+	CreateSession(ctx context.Context, s *SessionRecord) error
+
+	// GetSession returns the session with this token hash and its user, read in one
+	// consistent step, or ErrNotFound. It returns sessions whatever their expiry;
+	// deciding what has expired is the Manager's.
+	GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error)
+
+	// TouchSession sets the session's LastSeenAt to seen if seen is later than it.
+	// It never creates a session: if the session is gone (logged out, revoked,
+	// expired and purged) it returns ErrNotFound and writes nothing.
+	TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error
+
+	// DeleteSession deletes the session with this token hash, or returns ErrNotFound.
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+
+	// DeleteSessionByID deletes the session with this public ID if it belongs to
+	// userID, or returns ErrNotFound.
+	DeleteSessionByID(ctx context.Context, userID, id string) error
+
+	// DeleteUserSessions deletes every session of the user and increments the user's
+	// Generation in one atomic step. It returns ErrNotFound if there is no such user.
+	DeleteUserSessions(ctx context.Context, userID string) error
+
+	// ListSessions returns the user's sessions, whatever their expiry, in ascending
+	// CreatedAt order (ties by ID). A user without sessions, or no such user, gives
+	// an empty slice.
+	ListSessions(ctx context.Context, userID string) ([]*SessionRecord, error)
+
+	// GetLoginAttempts returns the throttle entry for key, or the zero LoginAttempts
+	// if there is none.
+	GetLoginAttempts(ctx context.Context, key string) (LoginAttempts, error)
+
+	// UpdateLoginAttempts atomically reads the entry for key (the zero value if there
+	// is none), calls fn with it, and writes what fn left, returning it; a zero
+	// LoginAttempts left by fn deletes the entry. Concurrent calls for one key are
+	// serialised: 100 concurrent increments count 100. If fn returns an error nothing
+	// is written and the error is returned unchanged. fn may be called more than
+	// once and must not block.
+	UpdateLoginAttempts(ctx context.Context, key string, fn func(a *LoginAttempts) error) (LoginAttempts, error)
+
+	// CreateToken stores a one-time token. In one atomic step it checks that the user
+	// t.UserID exists and, when replace is true, deletes the user's other tokens of
+	// t.Purpose. It returns ErrNotFound if the user does not exist and ErrConflict if
+	// t.Hash is taken.
+	CreateToken(ctx context.Context, t *TokenRecord, replace bool) error
+
+	// ConsumeToken atomically finds the token with this hash and purpose, deletes it
+	// and returns it: of any number of concurrent calls for one token, exactly one
+	// gets it. It returns ErrNotFound, deleting nothing, if there is no such token or
+	// its purpose differs, and ErrNotFound, deleting it, if it expired at or before
+	// now.
+	ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error)
+
+	// DeleteExpired deletes every session, one-time token and login-throttle entry
+	// whose ExpiresAt is at or before now, and returns how many it deleted. Its cost
+	// should grow with the number deleted, not the number stored.
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+}
+
+// UserRecord is what a Store keeps for one user: the public User and the secrets
+// the Manager needs, which never leave the package through User.
+type UserRecord struct {
+	User
+
+	// PasswordHash is the encoded password hash (see SECURITY.md for its formats),
+	// or empty for a user who has no password yet (an invitation not yet accepted).
+	PasswordHash string
+
+	// Generation counts revocations of the user's sessions. Stores increment it
+	// when UpdateUser's Revoke.Sessions is set and in DeleteUserSessions; sessions
+	// carry the Generation they were created under.
+	Generation int64
+}
+
+// String describes the record without its password hash, so that printing one by
+// mistake leaks nothing.
+func (r *UserRecord) String() string {
+	if r == nil {
+		return "<nil>"
+	}
+	return "UserRecord{ID:" + r.ID + " Email:" + r.Email + "}"
+}
+
+// LogValue makes log/slog print only the public User, never the password hash.
+func (r *UserRecord) LogValue() slog.Value {
+	if r == nil {
+		return slog.AnyValue(nil)
+	}
+	return slog.GroupValue(slog.String("id", r.ID), slog.String("email", r.Email))
+}
+
+// clone returns a deep copy of r.
+func (r *UserRecord) clone() *UserRecord {
+	c := *r
+	c.User = *r.User.Clone()
+	return &c
+}
+
+// Clone returns a deep copy of r, for Store implementations that must hand out and
+// keep copies.
+func (r *UserRecord) Clone() *UserRecord {
+	if r == nil {
+		return nil
+	}
+	return r.clone()
+}
+
+// Revoke says what UpdateUser deletes in the same atomic step as its write.
+type Revoke struct {
+	// Sessions deletes all the user's sessions and increments its Generation.
+	Sessions bool
+	// Tokens deletes the user's one-time tokens of these purposes.
+	Tokens []Purpose
+}
+
+// SessionRecord is what a Store keeps for one session. The bearer token itself is
+// never stored, only its SHA-256.
+type SessionRecord struct {
+	ID             string // public session ID (a ULID), safe to log and list
+	TokenHash      []byte // SHA-256 of the bearer token, 32 bytes
+	UserID         string
+	UserGeneration int64 // the user's Generation when the session was created
+	CreatedAt      time.Time
+	ExpiresAt      time.Time // absolute expiry
+	LastSeenAt     time.Time
+}
+
+// Clone returns a deep copy of s.
+func (s *SessionRecord) Clone() *SessionRecord {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.TokenHash = append([]byte(nil), s.TokenHash...)
+	return &c
+}
+
+// Purpose is what a one-time token may be redeemed for. A token redeems only for
+// the purpose it was issued for.
+type Purpose string
+
+// The purposes of one-time tokens.
+const (
+	PurposePasswordReset Purpose = "password_reset"
+	PurposeVerifyEmail   Purpose = "verify_email"
+	PurposeInvitation    Purpose = "invitation"
+	PurposeMagicLink     Purpose = "magic_link"
+)
+
+// AllPurposes lists every Purpose, for revoking all of a user's tokens.
+var AllPurposes = []Purpose{PurposePasswordReset, PurposeVerifyEmail, PurposeInvitation, PurposeMagicLink}
+
+// TokenRecord is what a Store keeps for one one-time token. The token itself is
+// never stored, only its SHA-256.
+type TokenRecord struct {
+	Hash      []byte // SHA-256 of the token, 32 bytes
+	UserID    string
+	Purpose   Purpose
+	Email     string // the user's email when the token was issued
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Clone returns a deep copy of t.
+func (t *TokenRecord) Clone() *TokenRecord {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	c.Hash = append([]byte(nil), t.Hash...)
+	return &c
+}
+
+// LoginAttempts is the login-throttle state of one key: "user:"+ID for an
+// identifier that names a user, "id:"+identifier for one that names nobody.
+type LoginAttempts struct {
+	Failures    int       // consecutive failures in the current window
+	WindowStart time.Time // time of the first failure counted
+	LockedUntil time.Time // zero, or the end of the current lock
+	ExpiresAt   time.Time // when the entry can be purged (DeleteExpired)
+}
+
+// ListQuery is ListUsers's question.
+type ListQuery struct {
+	Filter Filter // which users match; its cursors, Offset and Limit are ignored
+	After  string // exclusive lower bound on ID, or empty
+	Before string // exclusive upper bound on ID, or empty
+	Offset int    // matching users to skip first
+	Limit  int    // at most this many users; always positive
+}
