@@ -118,6 +118,11 @@ type Store interface {
 	// t.Hash is taken.
 	CreateToken(ctx context.Context, t *TokenRecord, replace bool) error
 
+	// GetToken returns the token with this hash if its purpose is purpose and it
+	// expires after now, without consuming it; otherwise ErrNotFound. The Manager
+	// uses it to check a new password against the token's user before redeeming.
+	GetToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error)
+
 	// ConsumeToken atomically finds the token with this hash and purpose, deletes it
 	// and returns it: of any number of concurrent calls for one token, exactly one
 	// gets it. It returns ErrNotFound, deleting nothing, if there is no such token or
