@@ -1,9 +1,22 @@
 package users
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
 	"maps"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/oklog/ulid/v2"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Role is what a user may do in the application. The Manager only checks that a
@@ -158,4 +171,749 @@ type Page struct {
 	// Prev is the cursor for the preceding page (Filter.Before); empty when there
 	// are no users before this page.
 	Prev string `json:"prev,omitempty"`
+}
+
+// Options configures a Manager. The zero value of every field means its documented
+// default, so New(store, nil) is a sound configuration.
+type Options struct {
+	// BcryptCost is the bcrypt work factor. Default 12. Values below 10 are refused
+	// unless InsecureLowBcryptCostForTests is set; above 31 is refused.
+	BcryptCost int
+
+	// InsecureLowBcryptCostForTests allows BcryptCost down to 4, which makes hashing
+	// fast and passwords cheap to crack. It exists for tests; never set it in a
+	// program that stores real passwords.
+	InsecureLowBcryptCostForTests bool
+
+	// SessionTTL is the absolute lifetime of a session: it ends this long after
+	// login, whatever its activity. Default 24 hours.
+	SessionTTL time.Duration
+
+	// SessionIdleTimeout ends a session that has not been validated for this long.
+	// Zero (the default) turns idle expiry off. LastSeenAt is written at most about
+	// once a minute per session, so the idle clock may start up to that much early.
+	SessionIdleTimeout time.Duration
+
+	// MinPasswordLength is the minimum password length in Unicode characters after
+	// NFKC normalisation. Default and smallest allowed value: 8.
+	MinPasswordLength int
+
+	// PasswordChecker runs on every password that is set (Create, UpdatePassword,
+	// password reset, accepting an invitation) after the length checks, with the
+	// normalised password and the user it is for. An error refuses the password:
+	// a *ValidationError is returned as is, any other error becomes one on
+	// "password". Default DefaultPasswordChecker. Wrap it to add checks.
+	PasswordChecker func(ctx context.Context, password string, u *User) error
+
+	// Roles lists the allowed roles. Default RoleAdmin, RoleUser, RoleViewer. It
+	// must include RoleUser, the role of new users who are given none.
+	Roles []Role
+
+	// MaxFailedLogins is how many consecutive failed logins for one account (or
+	// one unknown identifier) within FailedLoginWindow lock it for
+	// LockoutDuration. Default 10; at most 100 (NIST SP 800-63B 5.2.2).
+	MaxFailedLogins int
+
+	// FailedLoginWindow is how long failures are counted together: a failure more
+	// than this after the first one counted starts a new count. Default 1 hour.
+	FailedLoginWindow time.Duration
+
+	// LockoutDuration is how long a locked account stays locked. Default 15 minutes.
+	LockoutDuration time.Duration
+
+	// MaxConcurrentHashes bounds how many bcrypt operations run at once; more
+	// callers wait their turn (or until their ctx is done). Default GOMAXPROCS.
+	MaxConcurrentHashes int
+
+	// RequireVerifiedEmail makes Login refuse users whose email is not verified
+	// with ErrEmailNotVerified (only after the password has been verified).
+	// Default false.
+	RequireVerifiedEmail bool
+
+	// Lifetimes of one-time tokens. Defaults: password reset 1 hour, email
+	// verification 48 hours, invitation 7 days, magic link 15 minutes.
+	PasswordResetTTL     time.Duration
+	EmailVerificationTTL time.Duration
+	InvitationTTL        time.Duration
+	MagicLinkTTL         time.Duration
+
+	// Now is the clock. Default time.Now. Tests set a fake clock here.
+	Now func() time.Time
+
+	// Rand is the source of randomness for tokens and IDs. Default crypto/rand.Reader.
+	// Anything else must be cryptographically secure outside tests.
+	Rand io.Reader
+}
+
+// Manager is the entry point of the package: it creates, finds and updates users,
+// checks passwords and issues and validates sessions and one-time tokens over a
+// Store. A Manager is safe for concurrent use by multiple goroutines.
+type Manager struct {
+	store Store
+
+	cost          int
+	sessionTTL    time.Duration
+	idleTimeout   time.Duration
+	touchEvery    time.Duration
+	minPassword   int
+	checker       func(context.Context, string, *User) error
+	roles         []Role
+	maxFailures   int
+	failureWindow time.Duration
+	lockout       time.Duration
+	requireVerify bool
+	tokenTTL      map[Purpose]time.Duration
+	now           func() time.Time
+	rand          io.Reader
+
+	hashSlots chan struct{}
+	dummyHash string
+
+	idMu      sync.Mutex
+	idEntropy io.Reader
+
+	onCompare func() // test seam: called once per bcrypt comparison
+}
+
+// New returns a Manager over store. opts may be nil; zero fields take their
+// documented defaults. It returns a *ValidationError naming the option (as
+// "options.Field") if an option is out of range. New computes one bcrypt hash at
+// the configured cost (the decoy compared against for unknown users), so it takes
+// as long as one login.
+func New(store Store, opts *Options) (*Manager, error) {
+	if store == nil {
+		return nil, invalid("store", "must not be nil")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	m := &Manager{
+		store:         store,
+		cost:          or(o.BcryptCost, 12),
+		sessionTTL:    or(o.SessionTTL, 24*time.Hour),
+		idleTimeout:   o.SessionIdleTimeout,
+		minPassword:   or(o.MinPasswordLength, MinPasswordLength),
+		checker:       o.PasswordChecker,
+		roles:         o.Roles,
+		maxFailures:   or(o.MaxFailedLogins, 10),
+		failureWindow: or(o.FailedLoginWindow, time.Hour),
+		lockout:       or(o.LockoutDuration, 15*time.Minute),
+		requireVerify: o.RequireVerifiedEmail,
+		tokenTTL: map[Purpose]time.Duration{
+			PurposePasswordReset: or(o.PasswordResetTTL, time.Hour),
+			PurposeVerifyEmail:   or(o.EmailVerificationTTL, 48*time.Hour),
+			PurposeInvitation:    or(o.InvitationTTL, 7*24*time.Hour),
+			PurposeMagicLink:     or(o.MagicLinkTTL, 15*time.Minute),
+		},
+		now:  o.Now,
+		rand: o.Rand,
+	}
+	minCost := 10
+	if o.InsecureLowBcryptCostForTests {
+		minCost = bcrypt.MinCost
+	}
+	switch {
+	case m.cost < minCost || m.cost > bcrypt.MaxCost:
+		return nil, invalid("options.BcryptCost", "must be between "+strconv.Itoa(minCost)+" and 31")
+	case m.sessionTTL < 0:
+		return nil, invalid("options.SessionTTL", "must not be negative")
+	case m.idleTimeout < 0:
+		return nil, invalid("options.SessionIdleTimeout", "must not be negative")
+	case m.minPassword < MinPasswordLength || m.minPassword > MaxPasswordLength:
+		return nil, invalid("options.MinPasswordLength", "must be between 8 and 128")
+	case m.maxFailures < 1 || m.maxFailures > 100:
+		return nil, invalid("options.MaxFailedLogins", "must be between 1 and 100")
+	case m.failureWindow < 0:
+		return nil, invalid("options.FailedLoginWindow", "must not be negative")
+	case m.lockout < 0:
+		return nil, invalid("options.LockoutDuration", "must not be negative")
+	case o.MaxConcurrentHashes < 0:
+		return nil, invalid("options.MaxConcurrentHashes", "must not be negative")
+	}
+	for p, d := range m.tokenTTL {
+		if d < 0 {
+			return nil, invalid("options."+tokenTTLOption[p], "must not be negative")
+		}
+	}
+	if m.checker == nil {
+		m.checker = DefaultPasswordChecker
+	}
+	if m.roles == nil {
+		m.roles = []Role{RoleAdmin, RoleUser, RoleViewer}
+	} else {
+		m.roles = slices.Clone(m.roles)
+	}
+	if !slices.Contains(m.roles, RoleUser) {
+		return nil, invalid("options.Roles", "must include RoleUser, the default role")
+	}
+	for _, r := range m.roles {
+		if r == "" || strings.TrimSpace(string(r)) != string(r) {
+			return nil, invalid("options.Roles", "must not contain empty or padded roles")
+		}
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.rand == nil {
+		m.rand = rand.Reader
+	}
+	m.idEntropy = ulid.Monotonic(m.rand, 0) // read only under idMu
+	m.touchEvery = time.Minute
+	if m.idleTimeout > 0 && m.idleTimeout/2 < m.touchEvery {
+		m.touchEvery = m.idleTimeout / 2
+	}
+	m.hashSlots = make(chan struct{}, or(o.MaxConcurrentHashes, runtime.GOMAXPROCS(0)))
+
+	// The decoy hash for unknown users: same format, same cost, random input.
+	var seed [32]byte
+	if err := m.readRand(seed[:]); err != nil {
+		return nil, err
+	}
+	h, err := m.hashPassword(context.Background(), base64.RawURLEncoding.EncodeToString(seed[:]))
+	if err != nil {
+		return nil, fmt.Errorf("users: computing decoy hash: %w", err)
+	}
+	m.dummyHash = h
+	return m, nil
+}
+
+var tokenTTLOption = map[Purpose]string{
+	PurposePasswordReset: "PasswordResetTTL",
+	PurposeVerifyEmail:   "EmailVerificationTTL",
+	PurposeInvitation:    "InvitationTTL",
+	PurposeMagicLink:     "MagicLinkTTL",
+}
+
+// or returns v, or def when v is the zero value.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// newID returns a new ULID for a record created at t.
+func (m *Manager) newID(t time.Time) (string, error) {
+	m.idMu.Lock()
+	defer m.idMu.Unlock()
+	id, err := ulid.New(ulid.Timestamp(t), m.idEntropy)
+	if err != nil {
+		return "", fmt.Errorf("users: new id: %w", err)
+	}
+	return id.String(), nil
+}
+
+// storeErr passes the package's sentinel errors through and wraps anything else a
+// Store returned with the operation's name.
+func storeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, s := range []error{ErrNotFound, ErrDuplicateEmail, ErrDuplicateUsername, ErrConflict, ErrInvalidInput} {
+		if errors.Is(err, s) {
+			return err
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("users: %s: %w", op, err)
+}
+
+// readRand fills b from Options.Rand. Reads are serialised, so a Rand that is not
+// safe for concurrent use (a seeded test source) still works.
+func (m *Manager) readRand(b []byte) error {
+	m.idMu.Lock()
+	defer m.idMu.Unlock()
+	if _, err := io.ReadFull(m.rand, b); err != nil {
+		return fmt.Errorf("users: reading randomness: %w", err)
+	}
+	return nil
+}
+
+// validNew checks and normalises a NewUser (all but the password) into a record.
+func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
+	var r UserRecord
+	var err error
+	if r.Email, err = NormalizeEmail(nu.Email); err != nil {
+		return nil, err
+	}
+	if r.Username, err = NormalizeUsername(nu.Username); err != nil {
+		return nil, err
+	}
+	if r.FirstName, err = checkText("first_name", nu.FirstName, maxNameChars); err != nil {
+		return nil, err
+	}
+	if r.LastName, err = checkText("last_name", nu.LastName, maxNameChars); err != nil {
+		return nil, err
+	}
+	r.Role = or(nu.Role, RoleUser)
+	if err := m.checkRole(r.Role); err != nil {
+		return nil, err
+	}
+	r.Status = or(nu.Status, StatusActive)
+	if !r.Status.valid() {
+		return nil, invalid("status", "must be active, inactive or suspended")
+	}
+	if r.AvatarURL, err = checkAvatarURL(nu.AvatarURL); err != nil {
+		return nil, err
+	}
+	if r.AccountID, err = checkAccountID(nu.AccountID); err != nil {
+		return nil, err
+	}
+	if nu.Preferences != nil {
+		if r.Preferences, err = checkPreferences(nu.Preferences); err != nil {
+			return nil, err
+		}
+	}
+	return &r, nil
+}
+
+// Create validates and stores a new user and returns it. Email and Username are
+// normalised (trimmed, lower-cased); Role defaults to RoleUser and Status to
+// StatusActive. The password must pass the length rules and the password checker;
+// alternatively PasswordHash imports a bcrypt hash from another system.
+//
+// It returns a *ValidationError (matching ErrInvalidInput) naming the first
+// refused field, ErrDuplicateEmail or ErrDuplicateUsername if another user has
+// the email or username (checked atomically by the Store, so concurrent Creates
+// of one email give exactly one user), and nothing is stored on any error.
+func (m *Manager) Create(ctx context.Context, nu NewUser) (*User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, err := m.validNew(nu)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case nu.Password != "" && nu.PasswordHash != "":
+		return nil, invalid("password_hash", "give either a password or a password hash, not both")
+	case nu.PasswordHash != "":
+		if !isImportedBcrypt(nu.PasswordHash) {
+			return nil, invalid("password_hash", "must be a bcrypt hash ($2a$, $2b$ or $2y$)")
+		}
+		r.PasswordHash = nu.PasswordHash
+	default:
+		n, err := m.checkNewPassword(ctx, "password", nu.Password, &r.User)
+		if err != nil {
+			return nil, err
+		}
+		// A cheap early answer for the common case; CreateUser decides atomically.
+		if _, err := m.store.GetUserByEmail(ctx, r.Email); err == nil {
+			return nil, ErrDuplicateEmail
+		}
+		if r.PasswordHash, err = m.hashPassword(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	return m.insert(ctx, r)
+}
+
+// insert gives r its ID and times and stores it.
+func (m *Manager) insert(ctx context.Context, r *UserRecord) (*User, error) {
+	now := m.now()
+	id, err := m.newID(now)
+	if err != nil {
+		return nil, err
+	}
+	r.ID, r.CreatedAt, r.UpdatedAt = id, now, now
+	if err := m.store.CreateUser(ctx, r); err != nil {
+		return nil, storeErr("create", err)
+	}
+	return r.User.Clone(), nil
+}
+
+// Get returns the user with the ID, or ErrNotFound.
+func (m *Manager) Get(ctx context.Context, id string) (*User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, err := m.store.GetUser(ctx, id)
+	if err != nil {
+		return nil, storeErr("get", err)
+	}
+	return r.User.Clone(), nil
+}
+
+// GetByEmail returns the user with the email (normalised first), or ErrNotFound.
+// A malformed email is a *ValidationError.
+func (m *Manager) GetByEmail(ctx context.Context, email string) (*User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.store.GetUserByEmail(ctx, e)
+	if err != nil {
+		return nil, storeErr("get by email", err)
+	}
+	return r.User.Clone(), nil
+}
+
+// GetByUsername returns the user with the username (normalised first), or
+// ErrNotFound. A malformed or empty username is a *ValidationError.
+func (m *Manager) GetByUsername(ctx context.Context, username string) (*User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	u, err := NormalizeUsername(username)
+	if err != nil {
+		return nil, err
+	}
+	if u == "" {
+		return nil, invalid("username", "is required")
+	}
+	r, err := m.store.GetUserByUsername(ctx, u)
+	if err != nil {
+		return nil, storeErr("get by username", err)
+	}
+	return r.User.Clone(), nil
+}
+
+// cursor encoding: opaque to callers, versioned, and checked on the way in.
+const cursorPrefix = "c1."
+
+func encodeCursor(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + id))
+}
+
+func decodeCursor(field, c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", invalid(field, "is not a cursor from this package")
+	}
+	id, ok := strings.CutPrefix(string(b), cursorPrefix)
+	if !ok {
+		return "", invalid(field, "is not a cursor from this package")
+	}
+	if _, err := ulid.ParseStrict(id); err != nil {
+		return "", invalid(field, "is not a cursor from this package")
+	}
+	return id, nil
+}
+
+// normFilter validates f's match fields and returns the filter the Store sees.
+func (m *Manager) normFilter(f Filter) (Filter, error) {
+	out := Filter{Role: f.Role, Status: f.Status, AccountID: f.AccountID}
+	var err error
+	if f.Email != "" {
+		if out.Email, err = NormalizeEmail(f.Email); err != nil {
+			return out, err
+		}
+	}
+	if f.Username != "" {
+		if out.Username, err = NormalizeUsername(f.Username); err != nil {
+			return out, err
+		}
+	}
+	if f.Role != "" {
+		if err := m.checkRole(f.Role); err != nil {
+			return out, err
+		}
+	}
+	if f.Status != "" && !f.Status.valid() && f.Status != StatusInvited {
+		return out, invalid("status", "must be active, inactive, suspended or invited")
+	}
+	if out.Search, err = checkText("search", f.Search, maxSearchChars); err != nil {
+		return out, err
+	}
+	out.Search = strings.ToLower(out.Search)
+	return out, nil
+}
+
+// Find returns one page of the users matching f, in ascending ID (creation)
+// order. Limit defaults to 20 and is clamped to 100. Follow Page.Next with
+// Filter.After to walk forward and Page.Prev with Filter.Before to walk back: a
+// walk to the end yields every user that matched throughout exactly once, even
+// while users are created and removed. Offset skips matching users (from the
+// cursor, if any). It returns a *ValidationError for a malformed cursor, both
+// cursors at once, a negative Limit or Offset, or a malformed filter field.
+func (m *Manager) Find(ctx context.Context, f Filter) (*Page, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q := ListQuery{Offset: f.Offset}
+	var err error
+	if q.Filter, err = m.normFilter(f); err != nil {
+		return nil, err
+	}
+	switch {
+	case f.Limit < 0:
+		return nil, invalid("limit", "must not be negative")
+	case f.Offset < 0:
+		return nil, invalid("offset", "must not be negative")
+	case f.After != "" && f.Before != "":
+		return nil, invalid("before", "cannot be combined with after")
+	}
+	limit := min(or(f.Limit, defaultPageLimit), maxPageLimit)
+	if f.After != "" {
+		if q.After, err = decodeCursor("after", f.After); err != nil {
+			return nil, err
+		}
+	}
+	if f.Before != "" {
+		if q.Before, err = decodeCursor("before", f.Before); err != nil {
+			return nil, err
+		}
+	}
+	q.Limit = limit + 1 // one more tells whether there is another page
+	rs, err := m.store.ListUsers(ctx, q)
+	if err != nil {
+		return nil, storeErr("find", err)
+	}
+	p := &Page{Users: []*User{}}
+	more := len(rs) > limit
+	if more {
+		if q.Before != "" {
+			rs = rs[1:] // the extra one is the earliest
+		} else {
+			rs = rs[:limit]
+		}
+	}
+	for _, r := range rs {
+		p.Users = append(p.Users, r.User.Clone())
+	}
+	if len(rs) == 0 {
+		return p, nil
+	}
+	first, last := rs[0].ID, rs[len(rs)-1].ID
+	// Whether there is anything on the other side is a second, one-row question.
+	exists := func(after, before string) (bool, error) {
+		n, err := m.store.ListUsers(ctx, ListQuery{Filter: q.Filter, After: after, Before: before, Limit: 1})
+		return len(n) > 0, err
+	}
+	hasNext, hasPrev := more, more
+	if q.Before != "" {
+		hasNext, err = exists(last, "")
+	} else {
+		hasPrev, err = exists("", first)
+	}
+	if err != nil {
+		return nil, storeErr("find", err)
+	}
+	if hasNext {
+		p.Next = encodeCursor(last)
+	}
+	if hasPrev {
+		p.Prev = encodeCursor(first)
+	}
+	return p, nil
+}
+
+// Count returns how many users match f's match fields (cursors, Limit and Offset
+// are ignored). It returns a *ValidationError for a malformed filter field.
+func (m *Manager) Count(ctx context.Context, f Filter) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	nf, err := m.normFilter(f)
+	if err != nil {
+		return 0, err
+	}
+	n, err := m.store.CountUsers(ctx, nf)
+	return n, storeErr("count", err)
+}
+
+func (m *Manager) validUpdate(up UserUpdate) (UserUpdate, error) {
+	var err error
+	if up.Email != nil {
+		e, err := NormalizeEmail(*up.Email)
+		if err != nil {
+			return up, err
+		}
+		up.Email = &e
+	}
+	if up.Username != nil {
+		u, err := NormalizeUsername(*up.Username)
+		if err != nil {
+			return up, err
+		}
+		up.Username = &u
+	}
+	for _, f := range []struct {
+		name string
+		p    **string
+		max  int
+	}{{"first_name", &up.FirstName, maxNameChars}, {"last_name", &up.LastName, maxNameChars}} {
+		if *f.p != nil {
+			s, err := checkText(f.name, **f.p, f.max)
+			if err != nil {
+				return up, err
+			}
+			*f.p = &s
+		}
+	}
+	if up.Role != nil {
+		if err := m.checkRole(*up.Role); err != nil {
+			return up, err
+		}
+	}
+	if up.Status != nil && !up.Status.valid() {
+		return up, invalid("status", "must be active, inactive or suspended")
+	}
+	if up.AvatarURL != nil {
+		s, err := checkAvatarURL(*up.AvatarURL)
+		if err != nil {
+			return up, err
+		}
+		up.AvatarURL = &s
+	}
+	if up.AccountID != nil {
+		s, err := checkAccountID(*up.AccountID)
+		if err != nil {
+			return up, err
+		}
+		up.AccountID = &s
+	}
+	if up.Preferences != nil {
+		if up.Preferences, err = checkPreferences(up.Preferences); err != nil {
+			return up, err
+		}
+	}
+	return up, nil
+}
+
+// Update changes the fields of up that are not nil and leaves the rest as they
+// are, in one atomic read-modify-write: concurrent Updates of different fields
+// all survive. CreatedAt never changes; UpdatedAt is set to now.
+//
+// Changing the email marks it unverified and voids the user's outstanding
+// verification, password-reset and magic-link tokens. Setting a Status other than
+// active deletes all the user's sessions. A user invited but not yet accepted
+// keeps StatusInvited unless Status is set.
+//
+// It returns a *ValidationError for a refused field (nothing is changed),
+// ErrNotFound, or ErrDuplicateEmail / ErrDuplicateUsername if another user has
+// the new email or username. Setting a user's own current email or username is
+// not a conflict.
+func (m *Manager) Update(ctx context.Context, id string, up UserUpdate) (*User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	up, err := m.validUpdate(up)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	r, err := m.store.UpdateUser(ctx, id, func(r *UserRecord) (Revoke, error) {
+		var rv Revoke
+		if up.Email != nil && *up.Email != r.Email {
+			r.Email = *up.Email
+			r.EmailVerified, r.EmailVerifiedAt = false, time.Time{}
+			rv.Tokens = []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink}
+		}
+		setIf(&r.Username, up.Username)
+		setIf(&r.FirstName, up.FirstName)
+		setIf(&r.LastName, up.LastName)
+		setIf(&r.Role, up.Role)
+		setIf(&r.AvatarURL, up.AvatarURL)
+		setIf(&r.AccountID, up.AccountID)
+		if up.Status != nil {
+			r.Status = *up.Status
+			if r.Status != StatusActive {
+				rv.Sessions = true
+			}
+		}
+		if up.Preferences != nil {
+			r.Preferences = maps.Clone(up.Preferences)
+			if len(r.Preferences) == 0 {
+				r.Preferences = nil
+			}
+		}
+		r.UpdatedAt = now
+		return rv, nil
+	})
+	if err != nil {
+		return nil, storeErr("update", err)
+	}
+	return r.User.Clone(), nil
+}
+
+func setIf[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// UpdateRole sets the user's role, which must be one of Options.Roles. It is
+// Update with only Role set; the new role is visible to ValidateToken at once.
+func (m *Manager) UpdateRole(ctx context.Context, id string, role Role) (*User, error) {
+	return m.Update(ctx, id, UserUpdate{Role: &role})
+}
+
+// UpdatePassword changes the user's password after checking the current one.
+// The new password must pass the length rules and the password checker. On
+// success every session of the user (the caller's included) and every
+// outstanding one-time token are revoked: log in again with the new password.
+//
+// It returns ErrInvalidCredentials if oldPassword is wrong (counted as a failed
+// login: enough of them lock the account, and then ErrAccountLocked), a
+// *ValidationError on "password" for a refused new password, and ErrNotFound.
+// Nothing changes on any error.
+func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPassword string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r, err := m.store.GetUser(ctx, id)
+	if err != nil {
+		return storeErr("update password", err)
+	}
+	n, err := m.checkNewPassword(ctx, "password", newPassword, &r.User)
+	if err != nil {
+		return err
+	}
+	key := "user:" + r.ID
+	if err := m.checkLock(ctx, key); err != nil {
+		return err
+	}
+	if err := m.comparePassword(ctx, r.PasswordHash, oldPassword); err != nil {
+		if errors.Is(err, errHashMismatch) {
+			return m.recordFailure(ctx, key)
+		}
+		return err
+	}
+	h, err := m.hashPassword(ctx, n)
+	if err != nil {
+		return err
+	}
+	now := m.now()
+	_, err = m.store.UpdateUser(ctx, id, func(cur *UserRecord) (Revoke, error) {
+		if cur.PasswordHash != r.PasswordHash {
+			// Changed since we verified the old password: that check is void.
+			return Revoke{}, ErrInvalidCredentials
+		}
+		cur.PasswordHash, cur.UpdatedAt = h, now
+		return Revoke{Sessions: true, Tokens: AllPurposes}, nil
+	})
+	if err != nil {
+		return storeErr("update password", err)
+	}
+	return m.clearFailures(ctx, key)
+}
+
+// Remove deletes the user with all its sessions and tokens, freeing its email and
+// username. It returns ErrNotFound if there is no such user (also when removing
+// twice).
+func (m *Manager) Remove(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storeErr("remove", m.store.DeleteUser(ctx, id))
+}
+
+// PurgeExpired deletes expired sessions, one-time tokens and login-throttle
+// entries from the store and returns how many it deleted. Expired items are never
+// valid whether purged or not; purging only reclaims space. Call it from time to
+// time (the bbolt store can also run it for you).
+func (m *Manager) PurgeExpired(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := m.store.DeleteExpired(ctx, m.now())
+	return n, storeErr("purge expired", err)
 }

@@ -1,0 +1,232 @@
+package users
+
+import (
+	"bufio"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Password limits, in Unicode characters after NFKC normalisation.
+const (
+	// MinPasswordLength is the smallest minimum length Options.MinPasswordLength
+	// accepts, and its default (NIST SP 800-63B).
+	MinPasswordLength = 8
+	// MaxPasswordLength is the longest password accepted (OWASP ASVS 4, 2.1.2).
+	MaxPasswordLength = 128
+
+	// maxPasswordBytes bounds the raw input before normalisation, so that a huge
+	// string costs nothing to refuse. 128 characters of 4 bytes each fit.
+	maxPasswordBytes = 4 * MaxPasswordLength
+)
+
+// Our hash format: hashPrefix followed by a bcrypt hash of the base64 of
+// HMAC-SHA-256(prehashKey, NFKC(password)). The pre-hash lets passwords of any
+// length up to MaxPasswordLength characters reach bcrypt whole: bcrypt reads only
+// 72 bytes, and 64 CJK characters are already 192. The keyed HMAC (not a bare
+// SHA-256) keeps hashes leaked from other systems from being tried against ours.
+const hashPrefix = "$bcrypt-sha256$v=1$"
+
+var prehashKey = []byte("github.com/userkit/users password pre-hash v1")
+
+// normalizePassword applies NFKC and checks the password's form: valid UTF-8, no
+// control characters (NUL included), between min and MaxPasswordLength characters.
+// It returns a *ValidationError on field.
+func normalizePassword(field, pw string, min int) (string, error) {
+	if pw == "" {
+		return "", invalid(field, "is required")
+	}
+	if len(pw) > maxPasswordBytes {
+		return "", invalid(field, "must be at most "+strconv.Itoa(MaxPasswordLength)+" characters")
+	}
+	if !utf8.ValidString(pw) {
+		return "", invalid(field, "must be valid UTF-8")
+	}
+	n := norm.NFKC.String(pw)
+	if strings.IndexFunc(n, unicode.IsControl) >= 0 {
+		return "", invalid(field, "must not contain control characters")
+	}
+	switch c := utf8.RuneCountInString(n); {
+	case c < min:
+		return "", invalid(field, "must be at least "+strconv.Itoa(min)+" characters")
+	case c > MaxPasswordLength:
+		return "", invalid(field, "must be at most "+strconv.Itoa(MaxPasswordLength)+" characters")
+	}
+	return n, nil
+}
+
+func prehash(normalized string) []byte {
+	mac := hmac.New(sha256.New, prehashKey)
+	mac.Write([]byte(normalized))
+	sum := mac.Sum(nil)
+	out := make([]byte, base64.StdEncoding.EncodedLen(len(sum)))
+	base64.StdEncoding.Encode(out, sum)
+	return out // 44 bytes: well under bcrypt's 72
+}
+
+// hashPassword hashes an already-normalised password at the Manager's cost. It
+// waits for a hashing slot; it must never be called with a store lock held.
+func (m *Manager) hashPassword(ctx context.Context, normalized string) (string, error) {
+	if err := m.acquireHash(ctx); err != nil {
+		return "", err
+	}
+	defer m.releaseHash()
+	h, err := bcrypt.GenerateFromPassword(prehash(normalized), m.cost)
+	if err != nil {
+		return "", err
+	}
+	return hashPrefix + string(h), nil
+}
+
+// errHashMismatch is what comparePassword returns for a wrong password.
+var errHashMismatch = errors.New("password mismatch")
+
+// comparePassword runs exactly one bcrypt comparison of password (raw, as the
+// caller gave it) against encoded, which is in our format or an imported bcrypt
+// hash. An empty or malformed hash compares against the dummy hash, so the time
+// taken never tells whether a user exists. It returns nil on a match.
+func (m *Manager) comparePassword(ctx context.Context, encoded, password string) error {
+	hash, input, ok := m.comparisonInput(encoded, password)
+	if err := m.acquireHash(ctx); err != nil {
+		return err
+	}
+	defer m.releaseHash()
+	if m.onCompare != nil {
+		m.onCompare()
+	}
+	err := bcrypt.CompareHashAndPassword(hash, input)
+	if err != nil || !ok {
+		return errHashMismatch
+	}
+	return nil
+}
+
+// comparisonInput decides what bcrypt compares. ok is false when the comparison
+// can only be a decoy (unknown hash format, a password that cannot be valid): the
+// caller still runs it, against the dummy hash, so that every failure costs one
+// bcrypt at the configured cost.
+func (m *Manager) comparisonInput(encoded, password string) (hash, input []byte, ok bool) {
+	decoy := func() ([]byte, []byte, bool) {
+		if len(password) > maxPasswordBytes {
+			password = "" // a decoy need not read a huge input
+		}
+		return []byte(strings.TrimPrefix(m.dummyHash, hashPrefix)), prehash(password), false
+	}
+	if b, found := strings.CutPrefix(encoded, hashPrefix); found {
+		n, err := normalizePassword("password", password, 1)
+		if err != nil {
+			return decoy()
+		}
+		return []byte(b), prehash(n), true
+	}
+	if isImportedBcrypt(encoded) {
+		// Imported hashes were made from the raw bytes the old system was given.
+		// bcrypt reads only 72 of them; refuse longer input rather than let a
+		// prefix match.
+		if password == "" || len(password) > 72 || strings.IndexByte(password, 0) >= 0 {
+			return decoy()
+		}
+		return []byte(encoded), []byte(password), true
+	}
+	return decoy()
+}
+
+// isImportedBcrypt reports whether h looks like a bcrypt hash from another system.
+func isImportedBcrypt(h string) bool {
+	if len(h) != 60 {
+		return false
+	}
+	switch h[:4] {
+	case "$2a$", "$2b$", "$2y$":
+		_, err := bcrypt.Cost([]byte(h))
+		return err == nil
+	}
+	return false
+}
+
+// needsRehash reports whether a hash that just verified should be replaced: an
+// imported hash, or one of ours at another cost.
+func (m *Manager) needsRehash(encoded string) bool {
+	b, ours := strings.CutPrefix(encoded, hashPrefix)
+	if !ours {
+		return true
+	}
+	cost, err := bcrypt.Cost([]byte(b))
+	return err != nil || cost != m.cost
+}
+
+func (m *Manager) acquireHash(ctx context.Context) error {
+	select {
+	case m.hashSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (m *Manager) releaseHash() { <-m.hashSlots }
+
+// checkNewPassword normalises a password being set for u and runs the password
+// checker on it. It returns the normalised form or a *ValidationError on field.
+func (m *Manager) checkNewPassword(ctx context.Context, field, pw string, u *User) (string, error) {
+	n, err := normalizePassword(field, pw, m.minPassword)
+	if err != nil {
+		return "", err
+	}
+	if err := m.checker(ctx, n, u); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return "", err
+		}
+		return "", &ValidationError{Field: field, Reason: err.Error()}
+	}
+	return n, nil
+}
+
+//go:embed common_passwords.txt
+var commonPasswordsText string
+
+var commonPasswords = sync.OnceValue(func() map[string]struct{} {
+	set := make(map[string]struct{}, 1024)
+	sc := bufio.NewScanner(strings.NewReader(commonPasswordsText))
+	for sc.Scan() {
+		if w := strings.TrimSpace(sc.Text()); w != "" {
+			set[strings.ToLower(w)] = struct{}{}
+		}
+	}
+	return set
+})
+
+// DefaultPasswordChecker is the password checker used when Options.PasswordChecker
+// is nil. It refuses, with a *ValidationError on "password", a password that is
+// (ignoring case) one of the about 1,000 most common passwords of at least 8
+// characters (a list embedded in the package), or the user's email, the local part
+// of it, or the username. It imposes no composition rules (NIST SP 800-63B 3.1.1.2).
+// u may be nil. It is safe for concurrent use.
+func DefaultPasswordChecker(_ context.Context, password string, u *User) error {
+	p := strings.ToLower(password)
+	if _, common := commonPasswords()[p]; common {
+		return invalid("password", "is one of the most commonly used passwords")
+	}
+	if u != nil {
+		local, _, _ := strings.Cut(u.Email, "@")
+		switch {
+		case u.Email != "" && p == strings.ToLower(u.Email),
+			local != "" && p == strings.ToLower(local),
+			u.Username != "" && p == strings.ToLower(u.Username):
+			return invalid("password", "must not be your email or username")
+		}
+	}
+	return nil
+}

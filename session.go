@@ -1,0 +1,375 @@
+package users
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Session is a logged-in user's session.
+type Session struct {
+	// ID identifies the session publicly: safe to log, list and show. It cannot be
+	// used to authenticate.
+	ID string `json:"id"`
+	// Token is the bearer secret the client presents to ValidateToken. It is set
+	// only in the result of a login; the store keeps only its SHA-256.
+	Token string `json:"token,omitempty"`
+	// UserID is the ID of the session's user.
+	UserID string `json:"user_id"`
+	// User is the session's user as it is now (not as it was at login).
+	User *User `json:"user,omitempty"`
+	// CreatedAt is when the session was created by a login.
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt is the absolute end of the session, CreatedAt + Options.SessionTTL.
+	ExpiresAt time.Time `json:"expires_at"`
+	// LastSeenAt is when the session was last validated, to within about a minute.
+	LastSeenAt time.Time `json:"last_seen_at"`
+}
+
+// tokenBytes is the size of every session and one-time token: 256 bits.
+const tokenBytes = 32
+
+// newToken returns a fresh random token (base64url, no padding) and its hash.
+func (m *Manager) newToken() (token string, hash []byte, err error) {
+	var b [tokenBytes]byte
+	if err := m.readRand(b[:]); err != nil {
+		return "", nil, err
+	}
+	token = base64.RawURLEncoding.EncodeToString(b[:])
+	return token, hashToken(token), nil
+}
+
+// hashToken is what stores keep of a token: the SHA-256 of the token string.
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// parseToken checks that s has the form of one of our tokens and returns its hash.
+// Malformed input never reaches the store.
+func parseToken(s string) ([]byte, bool) {
+	if len(s) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != tokenBytes {
+		return nil, false
+	}
+	return hashToken(s), true
+}
+
+// Login checks an identifier (an email or a username) and a password, and on
+// success creates a session and returns it with its Token set. It sets the user's
+// LastLoginAt, and upgrades the stored password hash if it was imported or made
+// at another cost.
+//
+// An unknown identifier and a wrong password both return ErrInvalidCredentials
+// after exactly one bcrypt comparison at the configured cost, so neither the
+// answer nor its timing tells whether an account exists. A right password on an
+// account whose Status is not active returns ErrAccountDisabled; with
+// Options.RequireVerifiedEmail, one on an unverified email returns
+// ErrEmailNotVerified. After Options.MaxFailedLogins consecutive failures the
+// identifier is locked and Login returns ErrAccountLocked, without comparing
+// anything, until Options.LockoutDuration has passed, whatever the password.
+func (m *Manager) Login(ctx context.Context, identifier, password string) (*Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, key, err := m.lookupIdentifier(ctx, identifier)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkLock(ctx, key); err != nil {
+		return nil, err
+	}
+	hash := ""
+	if r != nil {
+		hash = r.PasswordHash
+	}
+	if err := m.comparePassword(ctx, hash, password); err != nil {
+		if errors.Is(err, errHashMismatch) {
+			return nil, m.recordFailure(ctx, key)
+		}
+		return nil, err
+	}
+	// The password is right from here on: these answers reveal nothing to
+	// someone who does not know it.
+	if r.Status != StatusActive {
+		return nil, ErrAccountDisabled
+	}
+	if m.requireVerify && !r.EmailVerified {
+		return nil, ErrEmailNotVerified
+	}
+	if err := m.clearFailures(ctx, key); err != nil {
+		return nil, err
+	}
+	newHash := ""
+	if m.needsRehash(r.PasswordHash) {
+		if n, err := normalizePassword("password", password, 1); err == nil {
+			// A failure here only delays the upgrade to the next login.
+			newHash, _ = m.hashPassword(ctx, n)
+		}
+	}
+	return m.startSession(ctx, r, func(cur *UserRecord) error {
+		if cur.PasswordHash != r.PasswordHash {
+			return ErrInvalidCredentials // changed since we verified it
+		}
+		if newHash != "" {
+			cur.PasswordHash = newHash
+		}
+		return nil
+	})
+}
+
+// lookupIdentifier finds the user an identifier names and the throttle key for
+// it. An identifier that names nobody (or is malformed) gives a nil record and a
+// key of its own, so unknown identifiers are throttled like real ones.
+func (m *Manager) lookupIdentifier(ctx context.Context, identifier string) (*UserRecord, string, error) {
+	id := strings.ToLower(strings.TrimSpace(identifier))
+	if len(id) > maxIdentifierBytes {
+		id = id[:maxIdentifierBytes]
+	}
+	var r *UserRecord
+	var err error
+	if strings.Contains(id, "@") {
+		if e, verr := NormalizeEmail(id); verr == nil {
+			r, err = m.store.GetUserByEmail(ctx, e)
+		}
+	} else if u, verr := NormalizeUsername(id); verr == nil && u != "" {
+		r, err = m.store.GetUserByUsername(ctx, u)
+	}
+	switch {
+	case err == nil && r != nil:
+		return r, "user:" + r.ID, nil
+	case err == nil || errors.Is(err, ErrNotFound):
+		sum := sha256.Sum256([]byte(id))
+		return nil, "id:" + hex.EncodeToString(sum[:16]), nil
+	default:
+		return nil, "", storeErr("login", err)
+	}
+}
+
+// startSession records a login of r (LastLoginAt, and whatever check adds) and
+// creates a session bound to the user's current Generation, so that a password
+// change or revocation that lands between the check and the session voids it.
+func (m *Manager) startSession(ctx context.Context, r *UserRecord, check func(cur *UserRecord) error) (*Session, error) {
+	now := m.now()
+	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
+		if cur.Generation != r.Generation || cur.Status != StatusActive {
+			return Revoke{}, ErrInvalidCredentials
+		}
+		if err := check(cur); err != nil {
+			return Revoke{}, err
+		}
+		cur.LastLoginAt = now
+		return Revoke{}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidCredentials // removed meanwhile
+	}
+	if err != nil {
+		return nil, storeErr("login", err)
+	}
+	token, hash, err := m.newToken()
+	if err != nil {
+		return nil, err
+	}
+	sid, err := m.newID(now)
+	if err != nil {
+		return nil, err
+	}
+	s := &SessionRecord{
+		ID:             sid,
+		TokenHash:      hash,
+		UserID:         cur.ID,
+		UserGeneration: cur.Generation,
+		CreatedAt:      now,
+		ExpiresAt:      now.Add(m.sessionTTL),
+		LastSeenAt:     now,
+	}
+	if err := m.store.CreateSession(ctx, s); err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+			return nil, ErrInvalidCredentials
+		}
+		return nil, storeErr("login", err)
+	}
+	out := m.session(s, cur)
+	out.Token = token
+	return out, nil
+}
+
+func (m *Manager) session(s *SessionRecord, u *UserRecord) *Session {
+	return &Session{
+		ID:         s.ID,
+		UserID:     s.UserID,
+		User:       u.User.Clone(),
+		CreatedAt:  s.CreatedAt,
+		ExpiresAt:  s.ExpiresAt,
+		LastSeenAt: s.LastSeenAt,
+	}
+}
+
+// live reports whether a session is usable at now for its user u.
+func (m *Manager) live(s *SessionRecord, u *UserRecord, now time.Time) bool {
+	switch {
+	case !now.Before(s.ExpiresAt):
+		return false
+	case m.idleTimeout > 0 && !now.Before(s.LastSeenAt.Add(m.idleTimeout)):
+		return false
+	case u.Status != StatusActive, u.Generation != s.UserGeneration:
+		return false
+	}
+	return true
+}
+
+// ValidateToken returns the session a bearer token belongs to, with its user as
+// the user is now: a role change made after login is visible at once. An unknown,
+// malformed, expired (absolute or idle), logged-out or revoked token, and one
+// whose user was removed or is not active, gives ErrInvalidToken.
+//
+// ValidateToken is a read; about once a minute per session it also records the
+// session's LastSeenAt, which extends an idle timeout but never the absolute one.
+func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	hash, ok := parseToken(token)
+	if !ok {
+		return nil, ErrInvalidToken
+	}
+	s, u, err := m.store.GetSession(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, storeErr("validate token", err)
+	}
+	now := m.now()
+	if !m.live(s, u, now) {
+		return nil, ErrInvalidToken
+	}
+	if now.Sub(s.LastSeenAt) >= m.touchEvery {
+		// TouchSession never recreates a session: if a logout or revocation won
+		// the race, this token is void and we say so.
+		if err := m.store.TouchSession(ctx, hash, now); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, ErrInvalidToken
+			}
+			return nil, storeErr("validate token", err)
+		}
+		s.LastSeenAt = now
+	}
+	return m.session(s, u), nil
+}
+
+// Logout ends the session of a bearer token. It returns ErrInvalidToken if the
+// token is malformed or names no session (already logged out, say).
+func (m *Manager) Logout(ctx context.Context, token string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	hash, ok := parseToken(token)
+	if !ok {
+		return ErrInvalidToken
+	}
+	err := m.store.DeleteSession(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return ErrInvalidToken
+	}
+	return storeErr("logout", err)
+}
+
+// LogoutAll ends every session of the user, on every device. It returns
+// ErrNotFound if there is no such user.
+func (m *Manager) LogoutAll(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storeErr("logout all", m.store.DeleteUserSessions(ctx, userID))
+}
+
+// RevokeSession ends one session of the user by its public ID, for "sign out that
+// device" screens. It returns ErrNotFound if the user has no such session.
+func (m *Manager) RevokeSession(ctx context.Context, userID, sessionID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return storeErr("revoke session", m.store.DeleteSessionByID(ctx, userID, sessionID))
+}
+
+// Sessions lists the user's live sessions, oldest first, each with its current
+// User and without its Token. It returns ErrNotFound if there is no such user.
+func (m *Manager) Sessions(ctx context.Context, userID string) ([]*Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	u, err := m.store.GetUser(ctx, userID)
+	if err != nil {
+		return nil, storeErr("sessions", err)
+	}
+	ss, err := m.store.ListSessions(ctx, userID)
+	if err != nil {
+		return nil, storeErr("sessions", err)
+	}
+	now := m.now()
+	out := []*Session{}
+	for _, s := range ss {
+		if m.live(s, u, now) {
+			out = append(out, m.session(s, u))
+		}
+	}
+	return out, nil
+}
+
+// checkLock returns ErrAccountLocked while key is locked.
+func (m *Manager) checkLock(ctx context.Context, key string) error {
+	a, err := m.store.GetLoginAttempts(ctx, key)
+	if err != nil {
+		return storeErr("login", err)
+	}
+	if m.now().Before(a.LockedUntil) {
+		return ErrAccountLocked
+	}
+	return nil
+}
+
+// recordFailure counts a failed login for key, locking it when the count reaches
+// MaxFailedLogins, and returns the error for the caller: ErrInvalidCredentials.
+func (m *Manager) recordFailure(ctx context.Context, key string) error {
+	now := m.now()
+	_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+		if a.Failures == 0 || !now.Before(a.WindowStart.Add(m.failureWindow)) || (!a.LockedUntil.IsZero() && !now.Before(a.LockedUntil)) {
+			*a = LoginAttempts{WindowStart: now} // a new window, or a lock that ended
+		}
+		a.Failures++
+		if a.Failures >= m.maxFailures {
+			a.LockedUntil = now.Add(m.lockout)
+		}
+		a.ExpiresAt = a.WindowStart.Add(m.failureWindow)
+		if a.LockedUntil.After(a.ExpiresAt) {
+			a.ExpiresAt = a.LockedUntil
+		}
+		return nil
+	})
+	if err != nil {
+		return storeErr("login", err)
+	}
+	return ErrInvalidCredentials
+}
+
+// clearFailures resets key's count after a success.
+func (m *Manager) clearFailures(ctx context.Context, key string) error {
+	a, err := m.store.GetLoginAttempts(ctx, key)
+	if err != nil || a == (LoginAttempts{}) {
+		return storeErr("login", err)
+	}
+	_, err = m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+		*a = LoginAttempts{}
+		return nil
+	})
+	return storeErr("login", err)
+}

@@ -1,0 +1,343 @@
+package users
+
+import (
+	"context"
+	"errors"
+)
+
+// One-time tokens carry account-recovery and onboarding flows. Each is 256 bits
+// from Options.Rand, stored only as its SHA-256, bound to one user and one
+// Purpose, expires after its purpose's lifetime, and redeems at most once. The
+// library sends no mail: the request methods return the token for the
+// application to deliver (typically inside a link).
+
+// issueToken creates a token of purpose p for r. With replace, the user's other
+// tokens of p are voided in the same step.
+func (m *Manager) issueToken(ctx context.Context, r *UserRecord, p Purpose, replace bool) (string, error) {
+	token, hash, err := m.newToken()
+	if err != nil {
+		return "", err
+	}
+	now := m.now()
+	t := &TokenRecord{
+		Hash:      hash,
+		UserID:    r.ID,
+		Purpose:   p,
+		Email:     r.Email,
+		CreatedAt: now,
+		ExpiresAt: now.Add(m.tokenTTL[p]),
+	}
+	if err := m.store.CreateToken(ctx, t, replace); err != nil {
+		return "", storeErr("issue token", err)
+	}
+	return token, nil
+}
+
+// peekToken finds a live token of purpose p and its user without redeeming it.
+func (m *Manager) peekToken(ctx context.Context, token string, p Purpose) (*TokenRecord, *UserRecord, error) {
+	hash, ok := parseToken(token)
+	if !ok {
+		return nil, nil, ErrInvalidToken
+	}
+	t, err := m.store.GetToken(ctx, hash, p, m.now())
+	if err == nil {
+		var r *UserRecord
+		r, err = m.store.GetUser(ctx, t.UserID)
+		if err == nil {
+			return t, r, nil
+		}
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, ErrInvalidToken
+	}
+	return nil, nil, storeErr("token", err)
+}
+
+// consumeToken redeems a token of purpose p: exactly one caller ever gets it.
+func (m *Manager) consumeToken(ctx context.Context, token string, p Purpose) (*TokenRecord, error) {
+	hash, ok := parseToken(token)
+	if !ok {
+		return nil, ErrInvalidToken
+	}
+	t, err := m.store.ConsumeToken(ctx, hash, p, m.now())
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	return t, storeErr("token", err)
+}
+
+// userForEmail finds the user a recovery request names.
+func (m *Manager) userForEmail(ctx context.Context, email string) (*UserRecord, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.store.GetUserByEmail(ctx, e)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrUnknownEmail
+	}
+	return r, storeErr("token", err)
+}
+
+// RequestPasswordReset returns a password-reset token for the user with the email,
+// for the application to send to that address. It lives Options.PasswordResetTTL
+// (default 1 hour); earlier reset tokens stay valid until one is redeemed.
+//
+// It returns ErrUnknownEmail if no user has the email and ErrAccountDisabled if
+// the user is not active. Answer the requester exactly as on success in both
+// cases (same response, and send the mail asynchronously so the timing matches
+// too), or the endpoint tells strangers who has an account. A malformed email is
+// a *ValidationError.
+func (m *Manager) RequestPasswordReset(ctx context.Context, email string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	r, err := m.userForEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	if r.Status != StatusActive {
+		return "", ErrAccountDisabled
+	}
+	return m.issueToken(ctx, r, PurposePasswordReset, false)
+}
+
+// ResetPassword redeems a password-reset token and sets the new password, which
+// must pass the length rules and the password checker (a refused password leaves
+// the token valid). It revokes every session and every other outstanding
+// one-time token of the user, and clears a login lock.
+//
+// It returns ErrInvalidToken for a token that is unknown, malformed, expired,
+// already used, issued for another purpose, or issued before the email or
+// password last changed, and a *ValidationError on "password".
+func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t, r, err := m.peekToken(ctx, token, PurposePasswordReset)
+	if err != nil {
+		return err
+	}
+	n, err := m.checkNewPassword(ctx, "password", newPassword, &r.User)
+	if err != nil {
+		return err
+	}
+	h, err := m.hashPassword(ctx, n)
+	if err != nil {
+		return err
+	}
+	if t, err = m.consumeToken(ctx, token, PurposePasswordReset); err != nil {
+		return err
+	}
+	now := m.now()
+	_, err = m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+		if cur.Email != t.Email || cur.Status != StatusActive {
+			return Revoke{}, ErrInvalidToken
+		}
+		cur.PasswordHash, cur.UpdatedAt = h, now
+		return Revoke{Sessions: true, Tokens: AllPurposes}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ErrInvalidToken
+	}
+	if err != nil {
+		return storeErr("reset password", err)
+	}
+	return m.clearFailures(ctx, "user:"+t.UserID)
+}
+
+// RequestEmailVerification returns a token that proves the user owns their
+// current email, for the application to send to it. It lives
+// Options.EmailVerificationTTL (default 48 hours) and is voided if the email
+// changes. It returns ErrNotFound if there is no such user.
+func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	r, err := m.store.GetUser(ctx, userID)
+	if err != nil {
+		return "", storeErr("request verification", err)
+	}
+	return m.issueToken(ctx, r, PurposeVerifyEmail, false)
+}
+
+// VerifyEmail redeems a verification token: the user's EmailVerified becomes true
+// and EmailVerifiedAt now. It returns the updated user, or ErrInvalidToken for a
+// token that is unknown, malformed, expired, used, for another purpose, or issued
+// for an email the user no longer has.
+func (m *Manager) VerifyEmail(ctx context.Context, token string) (*User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t, err := m.consumeToken(ctx, token, PurposeVerifyEmail)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	r, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+		if cur.Email != t.Email {
+			return Revoke{}, ErrInvalidToken
+		}
+		if !cur.EmailVerified {
+			cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = true, now, now
+		}
+		return Revoke{}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, storeErr("verify email", err)
+	}
+	return r.User.Clone(), nil
+}
+
+// Invite creates a user without a password, in StatusInvited, and returns it
+// with an invitation token for the application to send to the user's email. The
+// token lives Options.InvitationTTL (default 7 days). nu is validated as by
+// Create, except that Password and PasswordHash must be empty and Status is
+// ignored. Deciding who may invite is the application's (typically admins).
+//
+// It returns a *ValidationError, ErrDuplicateEmail or ErrDuplicateUsername, and
+// then nothing is stored.
+func (m *Manager) Invite(ctx context.Context, nu NewUser) (*User, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	if nu.Password != "" || nu.PasswordHash != "" {
+		return nil, "", invalid("password", "must be empty: the invited user chooses it")
+	}
+	nu.Status = ""
+	r, err := m.validNew(nu)
+	if err != nil {
+		return nil, "", err
+	}
+	r.Status = StatusInvited
+	u, err := m.insert(ctx, r)
+	if err != nil {
+		return nil, "", err
+	}
+	token, err := m.issueToken(ctx, r, PurposeInvitation, true)
+	if err != nil {
+		// Undo, so that a retry is not refused as a duplicate.
+		_ = m.store.DeleteUser(context.WithoutCancel(ctx), r.ID)
+		return nil, "", err
+	}
+	return u, token, nil
+}
+
+// Reinvite issues a new invitation token for a user who has not accepted yet,
+// voiding the earlier one. It returns ErrNotFound, or a *ValidationError on
+// "status" if the user is not in StatusInvited.
+func (m *Manager) Reinvite(ctx context.Context, userID string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	r, err := m.store.GetUser(ctx, userID)
+	if err != nil {
+		return "", storeErr("reinvite", err)
+	}
+	if r.Status != StatusInvited {
+		return "", invalid("status", "user is not waiting for an invitation")
+	}
+	return m.issueToken(ctx, r, PurposeInvitation, true)
+}
+
+// AcceptInvitation redeems an invitation token with the password the user chose
+// (length rules and password checker apply; a refused password leaves the token
+// valid). The user becomes active, their email counts as verified (the token
+// reached it), and a new session is returned with its Token set.
+//
+// It returns ErrInvalidToken for a token that is unknown, malformed, expired,
+// used, voided by a re-invitation, or for another purpose, and a
+// *ValidationError on "password".
+func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) (*Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	_, r, err := m.peekToken(ctx, token, PurposeInvitation)
+	if err != nil {
+		return nil, err
+	}
+	n, err := m.checkNewPassword(ctx, "password", password, &r.User)
+	if err != nil {
+		return nil, err
+	}
+	h, err := m.hashPassword(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	t, err := m.consumeToken(ctx, token, PurposeInvitation)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	r, err = m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+		if cur.Status != StatusInvited || cur.Email != t.Email {
+			return Revoke{}, ErrInvalidToken
+		}
+		cur.PasswordHash, cur.Status, cur.UpdatedAt = h, StatusActive, now
+		cur.EmailVerified, cur.EmailVerifiedAt = true, now
+		return Revoke{Tokens: []Purpose{PurposeInvitation}}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, storeErr("accept invitation", err)
+	}
+	return m.startSession(ctx, r, func(*UserRecord) error { return nil })
+}
+
+// RequestMagicLink returns a single-use login token for the user with the email,
+// for the application to send to that address. It lives Options.MagicLinkTTL
+// (default 15 minutes). Errors are as for RequestPasswordReset: answer
+// ErrUnknownEmail and ErrAccountDisabled exactly like success.
+func (m *Manager) RequestMagicLink(ctx context.Context, email string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	r, err := m.userForEmail(ctx, email)
+	if err != nil {
+		return "", err
+	}
+	if r.Status != StatusActive {
+		return "", ErrAccountDisabled
+	}
+	return m.issueToken(ctx, r, PurposeMagicLink, false)
+}
+
+// LoginWithMagicLink redeems a magic-link token and returns a new session with
+// its Token set. Since the token reached the user's inbox, their email counts as
+// verified. It returns ErrInvalidToken for a token that is unknown, malformed,
+// expired, used, for another purpose, or issued for an email or password the user
+// no longer has, and ErrAccountDisabled if the user is no longer active.
+func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t, err := m.consumeToken(ctx, token, PurposeMagicLink)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	r, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+		if cur.Email != t.Email {
+			return Revoke{}, ErrInvalidToken
+		}
+		if cur.Status != StatusActive {
+			return Revoke{}, ErrAccountDisabled
+		}
+		if !cur.EmailVerified {
+			cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = true, now, now
+		}
+		return Revoke{}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, storeErr("magic link", err)
+	}
+	return m.startSession(ctx, r, func(*UserRecord) error { return nil })
+}
