@@ -1,0 +1,63 @@
+/*
+Package users is an embeddable user-management and authentication library:
+accounts, passwords, sessions, roles, account recovery and admin queries inside
+your own Go program, with no service to deploy.
+
+# Overview
+
+A Manager does the work over a Store:
+
+	store, err := users.OpenBoltStore("users.db", nil) // or users.NewMemoryStore()
+	m, err := users.New(store, nil)                     // nil: documented defaults
+	u, err := m.Create(ctx, users.NewUser{Email: "ada@example.com", Password: "…"})
+	s, err := m.Login(ctx, "ada@example.com", "…")      // s.Token is the bearer secret
+	s, err = m.ValidateToken(ctx, s.Token)              // s.User is the user as it is now
+
+Every method takes a context.Context first and checks it before doing work.
+Errors are sentinels (ErrNotFound, ErrDuplicateEmail, ErrInvalidCredentials, …)
+to test with errors.Is, and *ValidationError, which names the refused field and
+matches ErrInvalidInput. Bad input is refused before anything is stored.
+
+# Stores
+
+The Manager keeps all policy (validation, normalisation, hashing, tokens); a
+Store keeps data and makes each operation atomic. Three stores exist:
+
+  - MemoryStore (NewMemoryStore): in process, not durable; for tests, your own
+    included, and the reference implementation of the contract.
+  - BoltStore (OpenBoltStore, NewBoltStore): bbolt, embedded and durable, for
+    one process on one machine. The default for production on one machine.
+  - A PostgreSQL store, in its own module so that importing this package never
+    pulls in a database driver, for several processes or machines.
+
+A Store of your own passes the conformance suite in package storetest before it
+is handed to New.
+
+# Sessions
+
+Login returns a Session whose Token carries 256 bits from crypto/rand; stores
+keep only its SHA-256. Sessions end at an absolute limit (Options.SessionTTL,
+default 24 hours) and optionally after inactivity (Options.SessionIdleTimeout).
+Logout ends one, LogoutAll every one of a user, and changing a password, resetting
+it, deactivating or removing the user ends them all: no session outlives a
+password change.
+
+# Security
+
+Passwords are normalised with NFKC, must be 8 to 128 characters, are checked
+against the most common passwords and the user's own email and username, and
+are hashed with bcrypt (cost 12 by default) over an HMAC-SHA-256 pre-hash, so
+nothing is ever truncated. Login answers an unknown identifier and a wrong
+password alike, after one bcrypt comparison each, and locks an identifier after
+repeated failures. See SECURITY.md for the threat model and every choice.
+
+# Concurrency
+
+A Manager and every Store in this module are safe for concurrent use. Uniqueness
+of email and username is checked and written in one atomic step, updates are
+atomic read-modify-writes (concurrent updates of different fields all survive),
+and bcrypt never runs while a store lock or transaction is held. At most
+Options.MaxConcurrentHashes bcrypt operations run at once, so a burst of logins
+cannot starve token validation.
+*/
+package users
