@@ -21,14 +21,15 @@ matches ErrInvalidInput. Bad input is refused before anything is stored.
 # Stores
 
 The Manager keeps all policy (validation, normalisation, hashing, tokens); a
-Store keeps data and makes each operation atomic. Three stores exist:
+Store keeps data and makes each operation atomic. The stores:
 
   - MemoryStore (NewMemoryStore): in process, not durable; for tests, your own
     included, and the reference implementation of the contract.
   - BoltStore (OpenBoltStore, NewBoltStore): bbolt, embedded and durable, for
     one process on one machine. The default for production on one machine.
-  - A PostgreSQL store, in its own module so that importing this package never
-    pulls in a database driver, for several processes or machines.
+  - For several processes or machines, a PostgreSQL store lives in its own module
+    (github.com/userkit/users/postgres), so that importing this package never
+    pulls in a database driver.
 
 A Store of your own passes the conformance suite in package storetest before it
 is handed to New.
