@@ -1,0 +1,1005 @@
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// RunManager checks the account-lifecycle rules end to end: it drives a
+// users.Manager over stores made by newStore through password reset, email
+// verification, invitations and magic-link login, so that a Store whose
+// primitives pass Run is also seen to carry every flow built on them.
+//
+// newStore must return a new, empty store each time it is called; it may
+// register cleanup with t.Cleanup. The Managers RunManager builds use bcrypt
+// cost 4 and a fake clock. Some subtests run many goroutines at once and are
+// meant for go test -race.
+func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
+	s := &mgrSuite{newStore: newStore}
+	t.Run("Token", s.testToken)
+	t.Run("PasswordReset", s.testPasswordReset)
+	t.Run("EmailVerification", s.testEmailVerification)
+	t.Run("Invitation", s.testInvitation)
+	t.Run("MagicLink", s.testMagicLink)
+	t.Run("PasswordChange", s.testPasswordChange)
+	t.Run("RemovedUser", s.testRemovedUser)
+	t.Run("ContextCanceled", s.testContextCanceled)
+}
+
+// mgrPassword and mgrNewPassword pass every default password rule.
+const (
+	mgrPassword    = "correct horse battery staple"
+	mgrNewPassword = "a brand new horse battery staple"
+)
+
+// mgrClock is a fake clock that stands still until Advance is called. It is safe
+// for concurrent use.
+type mgrClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *mgrClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *mgrClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type mgrSuite struct {
+	newStore func(t *testing.T) users.Store
+}
+
+// mgrFixture is a Manager over a fresh store, with the store and the clock.
+type mgrFixture struct {
+	M     *users.Manager
+	Store users.Store
+	Clock *mgrClock
+	n     atomic.Int64 // for fresh emails
+}
+
+// fixture builds a Manager over a new store. edit, if not nil, changes the
+// options first.
+func (s *mgrSuite) fixture(t *testing.T, edit func(o *users.Options)) *mgrFixture {
+	t.Helper()
+	f := &mgrFixture{
+		Store: s.newStore(t),
+		Clock: &mgrClock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)},
+	}
+	o := &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: f.Clock.Now}
+	if edit != nil {
+		edit(o)
+	}
+	m, err := users.New(f.Store, o)
+	if err != nil {
+		t.Fatalf("users.New: %v", err)
+	}
+	f.M = m
+	return f
+}
+
+// mgrRule runs fn as the subtest name and, if it fails, states the rule it checks.
+func mgrRule(t *testing.T, name, rule string, fn func(t *testing.T)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Log("The rule: " + rule)
+			}
+		})
+		fn(t)
+	})
+}
+
+func (f *mgrFixture) email() string {
+	return fmt.Sprintf("user%d@example.com", f.n.Add(1))
+}
+
+// user creates an active user with a fresh email and mgrPassword.
+func (f *mgrFixture) user(t *testing.T) *users.User {
+	t.Helper()
+	u, err := f.M.Create(context.Background(), users.NewUser{Email: f.email(), Password: mgrPassword})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return u
+}
+
+func (f *mgrFixture) login(t *testing.T, email, password string) *users.Session {
+	t.Helper()
+	s, err := f.M.Login(context.Background(), email, password)
+	if err != nil {
+		t.Fatalf("Login(%q) with the right password: %v", email, err)
+	}
+	return s
+}
+
+func (f *mgrFixture) get(t *testing.T, id string) *users.User {
+	t.Helper()
+	u, err := f.M.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", id, err)
+	}
+	return u
+}
+
+// storedSessions is how many sessions the store holds for the user, live or not.
+func (f *mgrFixture) storedSessions(t *testing.T, userID string) int {
+	t.Helper()
+	ss, err := f.Store.ListSessions(context.Background(), userID)
+	if err != nil {
+		t.Fatalf("store.ListSessions: %v", err)
+	}
+	return len(ss)
+}
+
+// requestReset returns a password-reset token for u.
+func (f *mgrFixture) requestReset(t *testing.T, u *users.User) string {
+	t.Helper()
+	tok, err := f.M.RequestPasswordReset(context.Background(), u.Email)
+	if err != nil {
+		t.Fatalf("RequestPasswordReset(%q): %v", u.Email, err)
+	}
+	return tok
+}
+
+func (f *mgrFixture) requestVerification(t *testing.T, u *users.User) string {
+	t.Helper()
+	tok, err := f.M.RequestEmailVerification(context.Background(), u.ID)
+	if err != nil {
+		t.Fatalf("RequestEmailVerification: %v", err)
+	}
+	return tok
+}
+
+func (f *mgrFixture) requestMagicLink(t *testing.T, u *users.User) string {
+	t.Helper()
+	tok, err := f.M.RequestMagicLink(context.Background(), u.Email)
+	if err != nil {
+		t.Fatalf("RequestMagicLink(%q): %v", u.Email, err)
+	}
+	return tok
+}
+
+func (f *mgrFixture) invite(t *testing.T) (*users.User, string) {
+	t.Helper()
+	u, tok, err := f.M.Invite(context.Background(), users.NewUser{Email: f.email(), FirstName: "Ada"})
+	if err != nil {
+		t.Fatalf("Invite: %v", err)
+	}
+	return u, tok
+}
+
+// mgrTokenHash is what a store must keep of a token: the SHA-256 of the token string.
+func mgrTokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// stored reports whether the store still holds the token (whatever its expiry:
+// it asks as of the zero time).
+func (f *mgrFixture) stored(t *testing.T, token string, p users.Purpose) bool {
+	t.Helper()
+	_, err := f.Store.GetToken(context.Background(), mgrTokenHash(token), p, time.Time{})
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, users.ErrNotFound):
+		return false
+	}
+	t.Fatalf("store.GetToken: %v", err)
+	return false
+}
+
+// mgrPurpose describes one flow generically: how to get a token of the purpose
+// and how to redeem one.
+type mgrPurpose struct {
+	name    string
+	purpose users.Purpose
+	def     time.Duration                         // default lifetime
+	option  func(o *users.Options) *time.Duration // the option that sets the lifetime
+	custom  time.Duration                         // a non-default lifetime to try
+	issue   func(t *testing.T, f *mgrFixture) (token string, u *users.User)
+	redeem  func(ctx context.Context, f *mgrFixture, token string) error
+}
+
+var mgrPurposes = []mgrPurpose{
+	{
+		name:    "PasswordReset",
+		purpose: users.PurposePasswordReset,
+		def:     time.Hour,
+		option:  func(o *users.Options) *time.Duration { return &o.PasswordResetTTL },
+		custom:  2 * time.Hour,
+		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+			u := f.user(t)
+			return f.requestReset(t, u), u
+		},
+		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
+			return f.M.ResetPassword(ctx, token, mgrNewPassword)
+		},
+	},
+	{
+		name:    "EmailVerification",
+		purpose: users.PurposeVerifyEmail,
+		def:     48 * time.Hour,
+		option:  func(o *users.Options) *time.Duration { return &o.EmailVerificationTTL },
+		custom:  24 * time.Hour,
+		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+			u := f.user(t)
+			return f.requestVerification(t, u), u
+		},
+		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
+			_, err := f.M.VerifyEmail(ctx, token)
+			return err
+		},
+	},
+	{
+		name:    "Invitation",
+		purpose: users.PurposeInvitation,
+		def:     7 * 24 * time.Hour,
+		option:  func(o *users.Options) *time.Duration { return &o.InvitationTTL },
+		custom:  14 * 24 * time.Hour,
+		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+			u, tok := f.invite(t)
+			return tok, u
+		},
+		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
+			_, err := f.M.AcceptInvitation(ctx, token, mgrNewPassword)
+			return err
+		},
+	},
+	{
+		name:    "MagicLink",
+		purpose: users.PurposeMagicLink,
+		def:     15 * time.Minute,
+		option:  func(o *users.Options) *time.Duration { return &o.MagicLinkTTL },
+		custom:  5 * time.Minute,
+		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+			u := f.user(t)
+			return f.requestMagicLink(t, u), u
+		},
+		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
+			_, err := f.M.LoginWithMagicLink(ctx, token)
+			return err
+		},
+	},
+}
+
+func mgrPurposeOf(p users.Purpose) mgrPurpose {
+	for _, mp := range mgrPurposes {
+		if mp.purpose == p {
+			return mp
+		}
+	}
+	panic("storetest: no such purpose " + string(p))
+}
+
+// mgrWantInvalidToken fails unless err is ErrInvalidToken.
+func mgrWantInvalidToken(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, users.ErrInvalidToken) {
+		t.Errorf("%s: got err %v, want ErrInvalidToken", what, err)
+	}
+}
+
+func (s *mgrSuite) testToken(t *testing.T) {
+	mgrRule(t, "Format", "every one-time token is 256 bits of randomness encoded as base64url without padding: 43 characters that decode to 32 bytes, different every time", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		seen := map[string]bool{}
+		for _, p := range mgrPurposes {
+			for range 2 {
+				tok, _ := p.issue(t, f)
+				if got, want := len(tok), 43; got != want {
+					t.Errorf("%s token %q: len %d, want %d", p.name, tok, got, want)
+				}
+				b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
+				if err != nil || len(b) != 32 {
+					t.Errorf("%s token %q: decodes to %d bytes (err %v), want 32 bytes of base64url", p.name, tok, len(b), err)
+				}
+				if seen[tok] {
+					t.Errorf("%s token %q issued twice", p.name, tok)
+				}
+				seen[tok] = true
+			}
+		}
+	})
+
+	mgrRule(t, "StoredOnlyAsSHA256", "the store keeps only the SHA-256 of the token string, bound to one user, one purpose and the lifetime of that purpose; nothing is found under the raw token or its decoded bytes", func(t *testing.T) {
+		for _, p := range mgrPurposes {
+			t.Run(p.name, func(t *testing.T) {
+				f := s.fixture(t, nil)
+				ctx := context.Background()
+				issued := f.Clock.Now()
+				tok, u := p.issue(t, f)
+				rec, err := f.Store.GetToken(ctx, mgrTokenHash(tok), p.purpose, issued)
+				if err != nil {
+					t.Fatalf("store.GetToken(sha256(token)): %v, want the token", err)
+				}
+				if rec.UserID != u.ID || rec.Purpose != p.purpose || rec.Email != u.Email {
+					t.Errorf("stored token: user %q purpose %q email %q, want %q %q %q", rec.UserID, rec.Purpose, rec.Email, u.ID, p.purpose, u.Email)
+				}
+				if want := issued.Add(p.def); !rec.ExpiresAt.Equal(want) {
+					t.Errorf("stored token: ExpiresAt %v, want %v (issue time + %v)", rec.ExpiresAt, want, p.def)
+				}
+				if string(rec.Hash) != string(mgrTokenHash(tok)) {
+					t.Errorf("stored token: Hash %x, want sha256 of the token %x", rec.Hash, mgrTokenHash(tok))
+				}
+				raw, _ := base64.RawURLEncoding.DecodeString(tok)
+				rawHash := sha256.Sum256(raw)
+				for what, key := range map[string][]byte{"the raw token": []byte(tok), "the decoded bytes": raw, "sha256 of the decoded bytes": rawHash[:]} {
+					if _, err := f.Store.GetToken(ctx, key, p.purpose, issued); !errors.Is(err, users.ErrNotFound) {
+						t.Errorf("store.GetToken(%s): err %v, want ErrNotFound: only sha256 of the token string may be stored", what, err)
+					}
+				}
+			})
+		}
+	})
+
+	mgrRule(t, "PurposeBound", "a token redeems only for the purpose it was issued for (a reset token cannot verify an email, log in or accept an invitation), and a wrong attempt leaves it valid for its own purpose", func(t *testing.T) {
+		for _, p := range mgrPurposes {
+			t.Run(p.name, func(t *testing.T) {
+				f := s.fixture(t, nil)
+				ctx := context.Background()
+				tok, _ := p.issue(t, f)
+				for _, q := range mgrPurposes {
+					if q.purpose != p.purpose {
+						mgrWantInvalidToken(t, fmt.Sprintf("%s token redeemed as %s", p.name, q.name), q.redeem(ctx, f, tok))
+					}
+				}
+				if err := p.redeem(ctx, f, tok); err != nil {
+					t.Errorf("%s token redeemed for its own purpose after wrong attempts: %v", p.name, err)
+				}
+			})
+		}
+	})
+
+	mgrRule(t, "NotASession", "one-time tokens and session tokens are not interchangeable: a one-time token is not a bearer token for ValidateToken (and survives the attempt), and a session token redeems nothing", func(t *testing.T) {
+		for _, p := range mgrPurposes {
+			t.Run(p.name, func(t *testing.T) {
+				f := s.fixture(t, nil)
+				ctx := context.Background()
+				tok, _ := p.issue(t, f)
+				_, err := f.M.ValidateToken(ctx, tok)
+				mgrWantInvalidToken(t, "ValidateToken(one-time token)", err)
+				other := f.user(t)
+				sess := f.login(t, other.Email, mgrPassword)
+				mgrWantInvalidToken(t, "redeeming a session token", p.redeem(ctx, f, sess.Token))
+				if _, err := f.M.ValidateToken(ctx, sess.Token); err != nil {
+					t.Errorf("session after a redemption attempt with its token: %v", err)
+				}
+				if err := p.redeem(ctx, f, tok); err != nil {
+					t.Errorf("redeeming the one-time token after ValidateToken tried it: %v", err)
+				}
+			})
+		}
+	})
+
+	mgrRule(t, "DefaultLifetime", "with no option set a token lives its purpose's default lifetime (reset 1h, verification 48h, invitation 7 days, magic link 15 min): valid 1ns before, invalid at it", func(t *testing.T) {
+		for _, p := range mgrPurposes {
+			t.Run(p.name, func(t *testing.T) { s.checkLifetime(t, p, nil, p.def) })
+		}
+	})
+
+	mgrRule(t, "CustomLifetime", "a lifetime option replaces its purpose's default, whether longer or shorter", func(t *testing.T) {
+		for _, p := range mgrPurposes {
+			t.Run(p.name, func(t *testing.T) {
+				s.checkLifetime(t, p, func(o *users.Options) { *p.option(o) = p.custom }, p.custom)
+			})
+		}
+	})
+
+	mgrRule(t, "SingleUseUnderConcurrency", "redeeming is atomic: of 16 concurrent redemptions of one token exactly one succeeds and the others get ErrInvalidToken", func(t *testing.T) {
+		for _, p := range mgrPurposes {
+			t.Run(p.name, func(t *testing.T) {
+				f := s.fixture(t, nil)
+				tok, u := p.issue(t, f)
+				const n = 16
+				errs := make([]error, n)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() {
+						<-start
+						errs[i] = p.redeem(context.Background(), f, tok)
+					})
+				}
+				close(start)
+				wg.Wait()
+				ok := 0
+				for i, err := range errs {
+					switch {
+					case err == nil:
+						ok++
+					case !errors.Is(err, users.ErrInvalidToken):
+						t.Errorf("redemption %d: %v, want nil or ErrInvalidToken", i, err)
+					}
+				}
+				if ok != 1 {
+					t.Errorf("%d of %d concurrent redemptions succeeded, want exactly 1", ok, n)
+				}
+				if p.purpose == users.PurposeInvitation || p.purpose == users.PurposeMagicLink {
+					if got := f.storedSessions(t, u.ID); got != 1 {
+						t.Errorf("store holds %d sessions after concurrent redemptions, want 1", got)
+					}
+				}
+			})
+		}
+	})
+
+	mgrRule(t, "UsedTokenDeleted", "redeeming a token deletes it from the store at once (ConsumeToken), so GetToken no longer finds it", func(t *testing.T) {
+		for _, p := range mgrPurposes {
+			t.Run(p.name, func(t *testing.T) {
+				f := s.fixture(t, nil)
+				tok, _ := p.issue(t, f)
+				if err := p.redeem(context.Background(), f, tok); err != nil {
+					t.Fatalf("redeem: %v", err)
+				}
+				if f.stored(t, tok, p.purpose) {
+					t.Errorf("store still holds the used %s token", p.name)
+				}
+				mgrWantInvalidToken(t, "second redemption", p.redeem(context.Background(), f, tok))
+			})
+		}
+	})
+
+	mgrRule(t, "PurgeExpired", "PurgeExpired deletes expired tokens of every purpose (a second purge finds nothing) and keeps live ones", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		toks := map[users.Purpose]string{}
+		for _, p := range mgrPurposes {
+			toks[p.purpose], _ = p.issue(t, f)
+		}
+		// Past the magic link's lifetime only: the others must survive.
+		f.Clock.Advance(15 * time.Minute)
+		n, err := f.M.PurgeExpired(ctx)
+		if err != nil {
+			t.Fatalf("PurgeExpired: %v", err)
+		}
+		if n < 1 {
+			t.Errorf("PurgeExpired after 15 min deleted %d, want at least the magic-link token", n)
+		}
+		for p, tok := range toks {
+			if got, want := f.stored(t, tok, p), p != users.PurposeMagicLink; got != want {
+				t.Errorf("after purge at 15 min: %s token stored = %v, want %v", p, got, want)
+			}
+		}
+		// Past every lifetime.
+		f.Clock.Advance(7 * 24 * time.Hour)
+		if n, err = f.M.PurgeExpired(ctx); err != nil {
+			t.Fatalf("PurgeExpired: %v", err)
+		}
+		if n < 3 {
+			t.Errorf("PurgeExpired after 7 days deleted %d, want at least the 3 remaining tokens", n)
+		}
+		for p, tok := range toks {
+			if f.stored(t, tok, p) {
+				t.Errorf("after purge at 7 days: %s token still stored", p)
+			}
+		}
+		if n, err = f.M.PurgeExpired(ctx); err != nil || n != 0 {
+			t.Errorf("second PurgeExpired: %d, %v; want 0, nil", n, err)
+		}
+	})
+}
+
+// checkLifetime checks that a token of p issued now is valid at ttl-1ns and
+// invalid at ttl, under options edited by edit.
+func (s *mgrSuite) checkLifetime(t *testing.T, p mgrPurpose, edit func(o *users.Options), ttl time.Duration) {
+	t.Helper()
+	f := s.fixture(t, edit)
+	tok, _ := p.issue(t, f)
+	f.Clock.Advance(ttl - time.Nanosecond)
+	if err := p.redeem(context.Background(), f, tok); err != nil {
+		t.Errorf("%s token redeemed %v after issue (lifetime %v): %v, want success", p.name, ttl-time.Nanosecond, ttl, err)
+	}
+
+	f = s.fixture(t, edit)
+	tok, _ = p.issue(t, f)
+	f.Clock.Advance(ttl)
+	ctx := context.Background()
+	// An expired token is refused before the new password is looked at.
+	switch p.purpose {
+	case users.PurposePasswordReset:
+		mgrWantInvalidToken(t, "expired reset token with a refused password", f.M.ResetPassword(ctx, tok, "short"))
+	case users.PurposeInvitation:
+		_, err := f.M.AcceptInvitation(ctx, tok, "short")
+		mgrWantInvalidToken(t, "expired invitation with a refused password", err)
+	}
+	mgrWantInvalidToken(t, fmt.Sprintf("%s token redeemed %v after issue (lifetime %v)", p.name, ttl, ttl), p.redeem(ctx, f, tok))
+}
+
+func (s *mgrSuite) testPasswordReset(t *testing.T) {
+	mgrRule(t, "UnknownEmail", "a reset request for an email nobody has returns ErrUnknownEmail (which applications answer exactly like success) and no token", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		f.user(t)
+		tok, err := f.M.RequestPasswordReset(context.Background(), "nobody@example.com")
+		if !errors.Is(err, users.ErrUnknownEmail) || tok != "" {
+			t.Errorf("RequestPasswordReset(unknown): %q, %v; want \"\", ErrUnknownEmail", tok, err)
+		}
+	})
+
+	mgrRule(t, "SetsNewPassword", "redeeming a reset token sets the new password: the old one stops working and the new one logs in", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), mgrNewPassword); err != nil {
+			t.Fatalf("ResetPassword: %v", err)
+		}
+		if _, err := f.M.Login(ctx, u.Email, mgrPassword); !errors.Is(err, users.ErrInvalidCredentials) {
+			t.Errorf("Login with the old password: %v, want ErrInvalidCredentials", err)
+		}
+		f.login(t, u.Email, mgrNewPassword)
+	})
+
+	mgrRule(t, "PasswordPolicy", "the full password policy applies to the new password (a *ValidationError on \"password\"), and a refused password leaves the token valid", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		tok := f.requestReset(t, u)
+		for _, bad := range []string{"short", "password", u.Email} {
+			err := f.M.ResetPassword(ctx, tok, bad)
+			var ve *users.ValidationError
+			if !errors.As(err, &ve) || ve.Field != "password" {
+				t.Errorf("ResetPassword(%q): %v, want a *ValidationError on \"password\"", bad, err)
+			}
+		}
+		f.login(t, u.Email, mgrPassword)
+		if err := f.M.ResetPassword(ctx, tok, mgrNewPassword); err != nil {
+			t.Errorf("ResetPassword with a good password after refused ones: %v", err)
+		}
+	})
+
+	mgrRule(t, "RevokesSessions", "a password reset revokes every session of the user", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		s1, s2 := f.login(t, u.Email, mgrPassword), f.login(t, u.Email, mgrPassword)
+		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), mgrNewPassword); err != nil {
+			t.Fatalf("ResetPassword: %v", err)
+		}
+		for i, sess := range []*users.Session{s1, s2} {
+			_, err := f.M.ValidateToken(ctx, sess.Token)
+			mgrWantInvalidToken(t, fmt.Sprintf("ValidateToken(session %d from before the reset)", i+1), err)
+		}
+		if got := f.storedSessions(t, u.ID); got != 0 {
+			t.Errorf("store holds %d sessions after the reset, want 0", got)
+		}
+	})
+
+	mgrRule(t, "RevokesOtherResetTokens", "redeeming one reset token voids every other outstanding reset token of the user", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		t1, t2, t3 := f.requestReset(t, u), f.requestReset(t, u), f.requestReset(t, u)
+		if err := f.M.ResetPassword(ctx, t2, mgrNewPassword); err != nil {
+			t.Fatalf("ResetPassword: %v", err)
+		}
+		for _, tok := range []string{t1, t3} {
+			if f.stored(t, tok, users.PurposePasswordReset) {
+				t.Errorf("store still holds another reset token after a reset")
+			}
+			mgrWantInvalidToken(t, "ResetPassword(another reset token)", f.M.ResetPassword(ctx, tok, "yet another horse battery"))
+		}
+		f.login(t, u.Email, mgrNewPassword)
+	})
+
+	mgrRule(t, "ClearsLoginLock", "a password reset clears a login lock: the new password logs in at once", func(t *testing.T) {
+		f := s.fixture(t, func(o *users.Options) { o.MaxFailedLogins = 3 })
+		ctx := context.Background()
+		u := f.user(t)
+		for range 3 {
+			f.M.Login(ctx, u.Email, "wrong horse battery staple")
+		}
+		if _, err := f.M.Login(ctx, u.Email, mgrPassword); !errors.Is(err, users.ErrAccountLocked) {
+			t.Fatalf("Login after 3 failures with MaxFailedLogins 3: %v, want ErrAccountLocked", err)
+		}
+		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), mgrNewPassword); err != nil {
+			t.Fatalf("ResetPassword: %v", err)
+		}
+		f.login(t, u.Email, mgrNewPassword)
+	})
+
+	mgrRule(t, "DisabledAccount", "a reset request for a user who is not active returns ErrAccountDisabled and no token, and a reset token of a user suspended since changes nothing", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		tok := f.requestReset(t, u)
+		suspended, active := users.StatusSuspended, users.StatusActive
+		if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Status: &suspended}); err != nil {
+			t.Fatalf("Update(suspend): %v", err)
+		}
+		if tok, err := f.M.RequestPasswordReset(ctx, u.Email); !errors.Is(err, users.ErrAccountDisabled) || tok != "" {
+			t.Errorf("RequestPasswordReset(suspended): %q, %v; want \"\", ErrAccountDisabled", tok, err)
+		}
+		if err := f.M.ResetPassword(ctx, tok, mgrNewPassword); err == nil {
+			t.Errorf("ResetPassword for a suspended user succeeded")
+		}
+		if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Status: &active}); err != nil {
+			t.Fatalf("Update(activate): %v", err)
+		}
+		f.login(t, u.Email, mgrPassword)
+	})
+}
+
+func (s *mgrSuite) testEmailVerification(t *testing.T) {
+	mgrRule(t, "Verify", "a new user's email is unverified; redeeming a verification token sets EmailVerified and EmailVerifiedAt (the redemption time)", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		u := f.user(t)
+		if u.EmailVerified || !u.EmailVerifiedAt.IsZero() {
+			t.Errorf("new user: EmailVerified %v, EmailVerifiedAt %v; want false, zero", u.EmailVerified, u.EmailVerifiedAt)
+		}
+		tok := f.requestVerification(t, u)
+		f.Clock.Advance(time.Minute)
+		got, err := f.M.VerifyEmail(context.Background(), tok)
+		if err != nil {
+			t.Fatalf("VerifyEmail: %v", err)
+		}
+		for what, v := range map[string]*users.User{"VerifyEmail's result": got, "Get": f.get(t, u.ID)} {
+			if !v.EmailVerified || !v.EmailVerifiedAt.Equal(f.Clock.Now()) {
+				t.Errorf("%s: EmailVerified %v, EmailVerifiedAt %v; want true, %v", what, v.EmailVerified, v.EmailVerifiedAt, f.Clock.Now())
+			}
+		}
+	})
+
+	mgrRule(t, "EmailChangeClears", "changing the email clears EmailVerified and EmailVerifiedAt and voids the outstanding verification tokens; a token for the new email works", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		if _, err := f.M.VerifyEmail(ctx, f.requestVerification(t, u)); err != nil {
+			t.Fatalf("VerifyEmail: %v", err)
+		}
+		old := f.requestVerification(t, u)
+		email := f.email()
+		got, err := f.M.Update(ctx, u.ID, users.UserUpdate{Email: &email})
+		if err != nil {
+			t.Fatalf("Update(email): %v", err)
+		}
+		for what, v := range map[string]*users.User{"Update's result": got, "Get": f.get(t, u.ID)} {
+			if v.EmailVerified || !v.EmailVerifiedAt.IsZero() {
+				t.Errorf("%s after an email change: EmailVerified %v, EmailVerifiedAt %v; want false, zero", what, v.EmailVerified, v.EmailVerifiedAt)
+			}
+		}
+		if f.stored(t, old, users.PurposeVerifyEmail) {
+			t.Errorf("store still holds a verification token issued for the old email")
+		}
+		_, err = f.M.VerifyEmail(ctx, old)
+		mgrWantInvalidToken(t, "VerifyEmail(token for the old email)", err)
+		if f.get(t, u.ID).EmailVerified {
+			t.Errorf("the old email's token verified the new email")
+		}
+		if v, err := f.M.VerifyEmail(ctx, f.requestVerification(t, got)); err != nil || !v.EmailVerified || v.Email != email {
+			t.Errorf("VerifyEmail(token for the new email): %v, %v", v, err)
+		}
+		// Away and back again: a token issued before is still void, although
+		// its email is the user's email once more.
+		before := f.requestVerification(t, got)
+		for _, e := range []string{f.email(), email} {
+			if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Email: &e}); err != nil {
+				t.Fatalf("Update(email %q): %v", e, err)
+			}
+		}
+		_, err = f.M.VerifyEmail(ctx, before)
+		mgrWantInvalidToken(t, "VerifyEmail(token issued before the email changed away and back)", err)
+	})
+
+	mgrRule(t, "RequireVerifiedEmail", "with RequireVerifiedEmail, Login with the right password on an unverified email gives ErrEmailNotVerified; a wrong password still gives ErrInvalidCredentials; after verification Login works", func(t *testing.T) {
+		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
+		ctx := context.Background()
+		u := f.user(t)
+		if _, err := f.M.Login(ctx, u.Email, mgrPassword); !errors.Is(err, users.ErrEmailNotVerified) {
+			t.Errorf("Login(unverified, right password): %v, want ErrEmailNotVerified", err)
+		}
+		_, err := f.M.Login(ctx, u.Email, "wrong horse battery staple")
+		if !errors.Is(err, users.ErrInvalidCredentials) || errors.Is(err, users.ErrEmailNotVerified) {
+			t.Errorf("Login(unverified, wrong password): %v, want ErrInvalidCredentials and not ErrEmailNotVerified", err)
+		}
+		if _, err := f.M.VerifyEmail(ctx, f.requestVerification(t, u)); err != nil {
+			t.Fatalf("VerifyEmail: %v", err)
+		}
+		f.login(t, u.Email, mgrPassword)
+	})
+}
+
+func (s *mgrSuite) testInvitation(t *testing.T) {
+	mgrRule(t, "Invite", "Invite creates a user in StatusInvited, without a password: Login refuses it with ErrInvalidCredentials whatever the password", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u, _ := f.invite(t)
+		if u.Status != users.StatusInvited || f.get(t, u.ID).Status != users.StatusInvited {
+			t.Errorf("invited user: Status %q, want %q", u.Status, users.StatusInvited)
+		}
+		for _, pw := range []string{"", mgrPassword, mgrNewPassword, "x"} {
+			if _, err := f.M.Login(ctx, u.Email, pw); !errors.Is(err, users.ErrInvalidCredentials) {
+				t.Errorf("Login(invited user, %q): %v, want ErrInvalidCredentials", pw, err)
+			}
+		}
+		if got := f.storedSessions(t, u.ID); got != 0 {
+			t.Errorf("store holds %d sessions of an invited user, want 0", got)
+		}
+	})
+
+	mgrRule(t, "Accept", "accepting an invitation with a password activates the user, verifies their email, sets the password and returns a valid session", func(t *testing.T) {
+		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
+		ctx := context.Background()
+		u, tok := f.invite(t)
+		sess, err := f.M.AcceptInvitation(ctx, tok, mgrNewPassword)
+		if err != nil {
+			t.Fatalf("AcceptInvitation: %v", err)
+		}
+		if sess.Token == "" || sess.UserID != u.ID {
+			t.Fatalf("AcceptInvitation: session %+v, want one with a Token for user %q", sess, u.ID)
+		}
+		v, err := f.M.ValidateToken(ctx, sess.Token)
+		if err != nil {
+			t.Fatalf("ValidateToken(session from AcceptInvitation): %v", err)
+		}
+		if v.User.Status != users.StatusActive || !v.User.EmailVerified || v.User.EmailVerifiedAt.IsZero() {
+			t.Errorf("accepted user: Status %q, EmailVerified %v, EmailVerifiedAt %v; want active, true, set", v.User.Status, v.User.EmailVerified, v.User.EmailVerifiedAt)
+		}
+		f.login(t, u.Email, mgrNewPassword)
+	})
+
+	mgrRule(t, "AcceptPasswordPolicy", "the password policy applies when accepting, and a refused password leaves the invitation valid", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u, tok := f.invite(t)
+		_, err := f.M.AcceptInvitation(ctx, tok, "short")
+		var ve *users.ValidationError
+		if !errors.As(err, &ve) || ve.Field != "password" {
+			t.Errorf("AcceptInvitation(short password): %v, want a *ValidationError on \"password\"", err)
+		}
+		if f.get(t, u.ID).Status != users.StatusInvited {
+			t.Errorf("a refused password activated the user")
+		}
+		if _, err := f.M.AcceptInvitation(ctx, tok, mgrNewPassword); err != nil {
+			t.Errorf("AcceptInvitation after a refused password: %v", err)
+		}
+	})
+
+	mgrRule(t, "Reinvite", "re-inviting voids the earlier invitation token; the new one works", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u, old := f.invite(t)
+		tok, err := f.M.Reinvite(ctx, u.ID)
+		if err != nil {
+			t.Fatalf("Reinvite: %v", err)
+		}
+		if f.stored(t, old, users.PurposeInvitation) {
+			t.Errorf("store still holds the earlier invitation token")
+		}
+		_, err = f.M.AcceptInvitation(ctx, old, mgrNewPassword)
+		mgrWantInvalidToken(t, "AcceptInvitation(earlier token)", err)
+		if _, err := f.M.AcceptInvitation(ctx, tok, mgrNewPassword); err != nil {
+			t.Errorf("AcceptInvitation(new token): %v", err)
+		}
+		if _, err := f.M.Reinvite(ctx, u.ID); !errors.Is(err, users.ErrInvalidInput) {
+			t.Errorf("Reinvite(accepted user): %v, want a *ValidationError", err)
+		}
+	})
+
+	mgrRule(t, "DuplicateEmail", "inviting an email another user has returns ErrDuplicateEmail and stores nothing", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		before, _ := f.M.Count(ctx, users.Filter{})
+		if _, tok, err := f.M.Invite(ctx, users.NewUser{Email: u.Email}); !errors.Is(err, users.ErrDuplicateEmail) || tok != "" {
+			t.Errorf("Invite(taken email): %q, %v; want \"\", ErrDuplicateEmail", tok, err)
+		}
+		if after, _ := f.M.Count(ctx, users.Filter{}); after != before {
+			t.Errorf("user count %d after a refused Invite, want %d", after, before)
+		}
+	})
+}
+
+func (s *mgrSuite) testMagicLink(t *testing.T) {
+	mgrRule(t, "Login", "redeeming a magic link logs the user in with a new valid session", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		sess, err := f.M.LoginWithMagicLink(ctx, f.requestMagicLink(t, u))
+		if err != nil {
+			t.Fatalf("LoginWithMagicLink: %v", err)
+		}
+		v, err := f.M.ValidateToken(ctx, sess.Token)
+		if err != nil || v.UserID != u.ID {
+			t.Errorf("ValidateToken(magic-link session): %v, %v; want a session of %q", v, err, u.ID)
+		}
+	})
+
+	mgrRule(t, "Once", "a magic link logs in once: the second redemption gives ErrInvalidToken and no session", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		tok := f.requestMagicLink(t, u)
+		if _, err := f.M.LoginWithMagicLink(ctx, tok); err != nil {
+			t.Fatalf("LoginWithMagicLink: %v", err)
+		}
+		sess, err := f.M.LoginWithMagicLink(ctx, tok)
+		mgrWantInvalidToken(t, "second LoginWithMagicLink", err)
+		if sess != nil {
+			t.Errorf("second LoginWithMagicLink returned a session")
+		}
+		if got := f.storedSessions(t, u.ID); got != 1 {
+			t.Errorf("store holds %d sessions, want 1", got)
+		}
+	})
+
+	mgrRule(t, "UnknownEmail", "a magic-link request for an email nobody has returns ErrUnknownEmail and no token", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		tok, err := f.M.RequestMagicLink(context.Background(), "nobody@example.com")
+		if !errors.Is(err, users.ErrUnknownEmail) || tok != "" {
+			t.Errorf("RequestMagicLink(unknown): %q, %v; want \"\", ErrUnknownEmail", tok, err)
+		}
+	})
+
+	mgrRule(t, "SuspendedUser", "a magic link of a user suspended after it was issued logs nobody in: an error and no session", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		tok := f.requestMagicLink(t, u)
+		suspended := users.StatusSuspended
+		if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Status: &suspended}); err != nil {
+			t.Fatalf("Update(suspend): %v", err)
+		}
+		if sess, err := f.M.LoginWithMagicLink(ctx, tok); err == nil || sess != nil {
+			t.Errorf("LoginWithMagicLink(suspended user): %v, %v; want an error and no session", sess, err)
+		}
+		if got := f.storedSessions(t, u.ID); got != 0 {
+			t.Errorf("store holds %d sessions of a suspended user, want 0", got)
+		}
+		if tok, err := f.M.RequestMagicLink(ctx, u.Email); !errors.Is(err, users.ErrAccountDisabled) || tok != "" {
+			t.Errorf("RequestMagicLink(suspended): %q, %v; want \"\", ErrAccountDisabled", tok, err)
+		}
+	})
+}
+
+func (s *mgrSuite) testPasswordChange(t *testing.T) {
+	mgrRule(t, "UpdatePassword", "tokens issued before UpdatePassword (reset, verification, magic link) are void afterwards; tokens issued after work", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		toks := map[users.Purpose]string{
+			users.PurposePasswordReset: f.requestReset(t, u),
+			users.PurposeVerifyEmail:   f.requestVerification(t, u),
+			users.PurposeMagicLink:     f.requestMagicLink(t, u),
+		}
+		if err := f.M.UpdatePassword(ctx, u.ID, mgrPassword, mgrNewPassword); err != nil {
+			t.Fatalf("UpdatePassword: %v", err)
+		}
+		for p, tok := range toks {
+			mgrWantInvalidToken(t, string(p)+" token from before UpdatePassword", mgrPurposeOf(p).redeem(ctx, f, tok))
+		}
+		if _, err := f.M.LoginWithMagicLink(ctx, f.requestMagicLink(t, u)); err != nil {
+			t.Errorf("LoginWithMagicLink(token from after UpdatePassword): %v", err)
+		}
+	})
+
+	mgrRule(t, "ResetPassword", "tokens issued before a password reset (verification, magic link and the other reset tokens) are void afterwards", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		reset := f.requestReset(t, u)
+		toks := map[users.Purpose]string{
+			users.PurposePasswordReset: f.requestReset(t, u),
+			users.PurposeVerifyEmail:   f.requestVerification(t, u),
+			users.PurposeMagicLink:     f.requestMagicLink(t, u),
+		}
+		if err := f.M.ResetPassword(ctx, reset, mgrNewPassword); err != nil {
+			t.Fatalf("ResetPassword: %v", err)
+		}
+		for p, tok := range toks {
+			mgrWantInvalidToken(t, string(p)+" token from before ResetPassword", mgrPurposeOf(p).redeem(ctx, f, tok))
+		}
+	})
+}
+
+func (s *mgrSuite) testRemovedUser(t *testing.T) {
+	mgrRule(t, "TokensVoid", "the tokens of a removed user are void, also after a new user takes the same email", func(t *testing.T) {
+		for _, p := range mgrPurposes {
+			t.Run(p.name, func(t *testing.T) {
+				f := s.fixture(t, nil)
+				ctx := context.Background()
+				tok, u := p.issue(t, f)
+				if err := f.M.Remove(ctx, u.ID); err != nil {
+					t.Fatalf("Remove: %v", err)
+				}
+				if f.stored(t, tok, p.purpose) {
+					t.Errorf("store still holds a token of a removed user")
+				}
+				if _, err := f.M.Create(ctx, users.NewUser{Email: u.Email, Password: mgrPassword}); err != nil {
+					t.Fatalf("Create(same email): %v", err)
+				}
+				mgrWantInvalidToken(t, "redeeming a removed user's token", p.redeem(ctx, f, tok))
+			})
+		}
+	})
+}
+
+func (s *mgrSuite) testContextCanceled(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	wantCanceled := func(t *testing.T, what string, err error) {
+		t.Helper()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a canceled context: %v, want context.Canceled", what, err)
+		}
+	}
+
+	mgrRule(t, "Requests", "a request with a canceled context fails with context.Canceled, returns no token and creates nothing", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		invited, _ := f.invite(t)
+		before, _ := f.M.Count(ctx, users.Filter{})
+		for what, call := range map[string]func() (string, error){
+			"RequestPasswordReset":     func() (string, error) { return f.M.RequestPasswordReset(canceled, u.Email) },
+			"RequestEmailVerification": func() (string, error) { return f.M.RequestEmailVerification(canceled, u.ID) },
+			"RequestMagicLink":         func() (string, error) { return f.M.RequestMagicLink(canceled, u.Email) },
+			"Reinvite":                 func() (string, error) { return f.M.Reinvite(canceled, invited.ID) },
+			"Invite": func() (string, error) {
+				_, tok, err := f.M.Invite(canceled, users.NewUser{Email: "new@example.com"})
+				return tok, err
+			},
+		} {
+			tok, err := call()
+			wantCanceled(t, what, err)
+			if tok != "" {
+				t.Errorf("%s with a canceled context returned a token", what)
+			}
+		}
+		if after, _ := f.M.Count(ctx, users.Filter{}); after != before {
+			t.Errorf("user count %d after canceled calls, want %d", after, before)
+		}
+		if _, err := f.M.GetByEmail(ctx, "new@example.com"); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("GetByEmail(user of a canceled Invite): %v, want ErrNotFound", err)
+		}
+	})
+
+	mgrRule(t, "Reinvite", "a Reinvite with a canceled context leaves the earlier invitation valid", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		u, tok := f.invite(t)
+		_, err := f.M.Reinvite(canceled, u.ID)
+		wantCanceled(t, "Reinvite", err)
+		if _, err := f.M.AcceptInvitation(context.Background(), tok, mgrNewPassword); err != nil {
+			t.Errorf("AcceptInvitation after a canceled Reinvite: %v", err)
+		}
+	})
+
+	mgrRule(t, "Redemptions", "a redemption with a canceled context fails with context.Canceled and changes nothing: the user is as before, no session exists, and the token still redeems", func(t *testing.T) {
+		for _, p := range mgrPurposes {
+			t.Run(p.name, func(t *testing.T) {
+				f := s.fixture(t, nil)
+				ctx := context.Background()
+				tok, u := p.issue(t, f)
+				wantCanceled(t, p.name+" redemption", p.redeem(canceled, f, tok))
+				got := f.get(t, u.ID)
+				if got.Status != u.Status || got.EmailVerified != u.EmailVerified || !got.UpdatedAt.Equal(u.UpdatedAt) {
+					t.Errorf("user changed by a canceled redemption: %+v, was %+v", got, u)
+				}
+				if n := f.storedSessions(t, u.ID); n != 0 {
+					t.Errorf("store holds %d sessions after a canceled redemption, want 0", n)
+				}
+				if u.Status == users.StatusActive {
+					f.login(t, u.Email, mgrPassword)
+				}
+				if err := p.redeem(ctx, f, tok); err != nil {
+					t.Errorf("redeeming after a canceled attempt: %v", err)
+				}
+			})
+		}
+	})
+}
