@@ -1,0 +1,243 @@
+package users
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// HTTP helpers for applications that serve this package over net/http. They
+// read a bearer token, keep the validated Session in the request's context,
+// reject requests without a session (401) or without an allowed role (403), and
+// turn this package's errors into a status, a stable code and a JSON body:
+//
+//	{"success":false,"error":{"code":"duplicate_email","message":"A user with this email already exists"}}
+//
+// The codes are part of the API: clients may switch on them. The messages are
+// English for people and may change.
+
+// Error codes written by WriteError and the middleware, one per answer a client
+// may need to tell apart.
+const (
+	CodeInvalidRequest     = "invalid_request"     // 400: a refused field; see the error's "field"
+	CodeInvalidCredentials = "invalid_credentials" // 401: wrong identifier or password
+	CodeInvalidToken       = "invalid_token"       // 401: missing, unknown, expired or revoked token
+	CodeAccountDisabled    = "account_disabled"    // 403: the account is not active
+	CodeEmailNotVerified   = "email_not_verified"  // 403: Options.RequireVerifiedEmail and an unverified email
+	CodeForbidden          = "forbidden"           // 403: the session's role may not do this
+	CodeNotFound           = "not_found"           // 404
+	CodeDuplicateEmail     = "duplicate_email"     // 409
+	CodeDuplicateUsername  = "duplicate_username"  // 409
+	CodeConflict           = "conflict"            // 409: a write lost a race; retrying may succeed
+	CodeAccountLocked      = "account_locked"      // 429: too many failed logins
+	CodeUnavailable        = "unavailable"         // 503: the request's context ended first
+	CodeInternal           = "internal_error"      // 500: anything else
+)
+
+// TokenFromRequest returns the bearer token of r: the credentials of an
+// "Authorization: Bearer <token>" header (the scheme is matched without regard
+// to case, RFC 9110 11.1), or else, when cookieName is not empty, the value of
+// the cookie of that name. It returns "" when r carries neither. It does not
+// validate the token; Manager.ValidateToken does.
+func TokenFromRequest(r *http.Request, cookieName string) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			if t := strings.TrimSpace(token); t != "" {
+				return t
+			}
+		}
+	}
+	if cookieName != "" {
+		if c, err := r.Cookie(cookieName); err == nil && c.Value != "" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+type sessionKey struct{}
+
+// NewContext returns a copy of ctx that carries s, for FromContext.
+func NewContext(ctx context.Context, s *Session) context.Context {
+	return context.WithValue(ctx, sessionKey{}, s)
+}
+
+// FromContext returns the Session that NewContext (or Manager.Middleware) put in
+// ctx, and whether there was one.
+func FromContext(ctx context.Context) (*Session, bool) {
+	s, ok := ctx.Value(sessionKey{}).(*Session)
+	return s, ok && s != nil
+}
+
+// Middleware returns a handler that validates the request's bearer token (see
+// TokenFromRequest for where it is read from) with ValidateToken and calls next
+// with the Session in the request's context (see FromContext). A request without
+// a token, or whose token is invalid, is answered 401 with the code
+// "invalid_token" and a WWW-Authenticate: Bearer header (RFC 6750), and never
+// reaches next. A store failure is answered as WriteError answers it. The
+// handler is safe for concurrent use.
+func (m *Manager) Middleware(cookieName string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := TokenFromRequest(r, cookieName)
+		if token == "" {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeErrorBody(w, http.StatusUnauthorized, CodeInvalidToken, "Authentication required", "")
+			return
+		}
+		s, err := m.ValidateToken(r.Context(), token)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), s)))
+	})
+}
+
+// RequireRole returns a middleware that lets a request through only if the
+// Session in its context (put there by Manager.Middleware, which must run first)
+// has one of roles. Otherwise it answers 403 with the code "forbidden", or 401
+// "invalid_token" if the context holds no Session at all. The role is the user's
+// role as ValidateToken saw it, so a role change applies to the next request.
+func RequireRole(roles ...Role) func(http.Handler) http.Handler {
+	roles = slices.Clone(roles)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, ok := FromContext(r.Context())
+			switch {
+			case !ok || s.User == nil:
+				w.Header().Set("WWW-Authenticate", "Bearer")
+				writeErrorBody(w, http.StatusUnauthorized, CodeInvalidToken, "Authentication required", "")
+			case !slices.Contains(roles, s.User.Role):
+				writeErrorBody(w, http.StatusForbidden, CodeForbidden, "You do not have permission to do this", "")
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// HTTPError maps an error of this package to an HTTP status, a stable code (the
+// Code constants) and, for a *ValidationError, the refused field:
+//
+//	*ValidationError, ErrInvalidInput   400 invalid_request (with the field)
+//	ErrInvalidCredentials               401 invalid_credentials
+//	ErrInvalidToken                     401 invalid_token
+//	ErrAccountDisabled                  403 account_disabled
+//	ErrEmailNotVerified                 403 email_not_verified
+//	ErrNotFound, ErrUnknownEmail        404 not_found
+//	ErrDuplicateEmail                   409 duplicate_email
+//	ErrDuplicateUsername                409 duplicate_username
+//	ErrConflict                         409 conflict
+//	ErrAccountLocked                    429 account_locked
+//	context.Canceled, DeadlineExceeded  503 unavailable
+//	anything else                       500 internal_error
+//
+// ErrUnknownEmail is mapped for completeness only: answer a password-reset or
+// magic-link request for an unknown email exactly like a successful one, or the
+// answer tells strangers who has an account. A nil err gives 200 and empty
+// strings.
+func HTTPError(err error) (status int, code, field string) {
+	var ve *ValidationError
+	switch {
+	case err == nil:
+		return http.StatusOK, "", ""
+	case errors.As(err, &ve):
+		return http.StatusBadRequest, CodeInvalidRequest, ve.Field
+	case errors.Is(err, ErrInvalidInput):
+		return http.StatusBadRequest, CodeInvalidRequest, ""
+	case errors.Is(err, ErrInvalidCredentials):
+		return http.StatusUnauthorized, CodeInvalidCredentials, ""
+	case errors.Is(err, ErrInvalidToken):
+		return http.StatusUnauthorized, CodeInvalidToken, ""
+	case errors.Is(err, ErrAccountDisabled):
+		return http.StatusForbidden, CodeAccountDisabled, ""
+	case errors.Is(err, ErrEmailNotVerified):
+		return http.StatusForbidden, CodeEmailNotVerified, ""
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnknownEmail):
+		return http.StatusNotFound, CodeNotFound, ""
+	case errors.Is(err, ErrDuplicateEmail):
+		return http.StatusConflict, CodeDuplicateEmail, ""
+	case errors.Is(err, ErrDuplicateUsername):
+		return http.StatusConflict, CodeDuplicateUsername, ""
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict, CodeConflict, ""
+	case errors.Is(err, ErrAccountLocked):
+		return http.StatusTooManyRequests, CodeAccountLocked, ""
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, CodeUnavailable, ""
+	}
+	return http.StatusInternalServerError, CodeInternal, ""
+}
+
+// messages are the fixed English messages of the codes, for WriteError. The
+// error's own text is never sent: it may carry a store's internals.
+var messages = map[string]string{
+	CodeInvalidRequest:     "Invalid request",
+	CodeInvalidCredentials: "Invalid email, username or password",
+	CodeInvalidToken:       "Invalid or expired token",
+	CodeAccountDisabled:    "This account is disabled",
+	CodeEmailNotVerified:   "This email address is not verified yet",
+	CodeForbidden:          "You do not have permission to do this",
+	CodeNotFound:           "Not found",
+	CodeDuplicateEmail:     "A user with this email already exists",
+	CodeDuplicateUsername:  "A user with this username already exists",
+	CodeConflict:           "The request conflicted with another change; try again",
+	CodeAccountLocked:      "Too many failed attempts; try again later",
+	CodeUnavailable:        "The request could not be completed; try again",
+	CodeInternal:           "Internal server error",
+}
+
+// WriteError answers a request with err, mapped by HTTPError, as the JSON body
+//
+//	{"success":false,"error":{"code":"…","message":"…","field":"…"}}
+//
+// where "field" is present only for a refused field. The message is the
+// ValidationError's field and reason ("Invalid email: must contain exactly one
+// @"), which are safe to show, or a fixed message for the code: never the
+// error's text, which may carry a store's internals. A 401 also gets a
+// WWW-Authenticate: Bearer header, as RFC 9110 requires. WriteError logs
+// nothing; log a 500's err yourself before calling it.
+func WriteError(w http.ResponseWriter, err error) {
+	status, code, field := HTTPError(err)
+	msg := messages[code]
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		msg = "Invalid " + ve.Field + ": " + ve.Reason
+	}
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		if code == CodeInvalidToken {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+		}
+	}
+	writeErrorBody(w, status, code, msg, field)
+}
+
+type errorBody struct {
+	Success bool        `json:"success"`
+	Error   errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeErrorBody(w http.ResponseWriter, status int, code, msg, field string) {
+	b, err := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: msg, Field: field}})
+	if err != nil { // cannot happen: strings only
+		b = []byte(`{"success":false,"error":{"code":"internal_error","message":"Internal server error"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
