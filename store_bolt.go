@@ -80,6 +80,10 @@ type BoltOptions struct {
 // Everything the store keeps lives under one top-level bucket, "userkit.users", so
 // the file may hold the program's own buckets too (see NewBoltStore).
 //
+// Methods return the errors the Store contract names as they are; any other
+// failure (I/O, a closed store, damage found on the way, which also matches
+// ErrCorrupt) is wrapped as "users: bolt store: <operation>: ...".
+//
 // A BoltStore is safe for concurrent use. Writes are serialised by bbolt; reads
 // run in parallel with each other and with writes.
 type BoltStore struct {
@@ -948,7 +952,9 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string) error {
 
 // ListUsers returns one page of users in ID order; see Store. A Filter with Email
 // or Username is answered from an index; any other filter reads the users in the
-// range from the cursor until the page is full.
+// range from the cursor until the page is full. If both After and Before are set
+// (the contract rules it out) both bounds apply, with Before's meaning of Offset
+// and Limit.
 func (s *BoltStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, error) {
 	out := []*UserRecord{}
 	if q.Limit <= 0 {
@@ -994,7 +1000,11 @@ func (s *BoltStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, 
 		default:
 			k, v = c.First()
 		}
-		for n := 1; k != nil; k, v = next() {
+		// Both bounds apply if both cursors are set, which the contract rules out.
+		inRange := func(k []byte) bool {
+			return k != nil && (q.After == "" || string(k) > q.After) && (q.Before == "" || string(k) < q.Before)
+		}
+		for n := 1; inRange(k); k, v = next() {
 			if n++; n%1024 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err

@@ -852,7 +852,7 @@ func TestBoltStore_Check(t *testing.T) {
 	}
 	for _, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "users.db")
+			path := filepath.Join(boltFastDir(t), "users.db")
 			s, err := users.OpenBoltStore(path, nil)
 			must(t, err)
 			boltFill(t, s)
@@ -879,7 +879,13 @@ func TestBoltStore_Check(t *testing.T) {
 // boundary, all three kinds of record, purges larger than one transaction, and
 // that the indexes stay consistent.
 func TestBoltStore_DeleteExpired(t *testing.T) {
-	s, _ := mustOpenBolt(t, nil)
+	path := filepath.Join(boltFastDir(t), "users.db")
+	s, err := users.OpenBoltStore(path, nil)
+	must(t, err)
+	defer func() {
+		must(t, s.Close())
+		boltCheckFile(t, path)
+	}()
 	ctx := context.Background()
 	u := boltUser(1)
 	must(t, s.CreateUser(ctx, u))
