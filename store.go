@@ -47,7 +47,8 @@ type Store interface {
 	// It returns the record as written, ErrNotFound if there is no such user, and
 	// ErrDuplicateEmail or ErrDuplicateUsername (writing nothing) if fn changed the
 	// email or username to one another user has. fn must not change ID or
-	// Generation; the Store increments Generation itself when Revoke.Sessions is set.
+	// Generation: if it does, UpdateUser returns an error and writes nothing. The
+	// Store increments Generation itself when Revoke.Sessions is set.
 	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error)) (*UserRecord, error)
 
 	// DeleteUser deletes the user, frees its email and username, and deletes all its

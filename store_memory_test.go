@@ -1,0 +1,12 @@
+package users_test
+
+import (
+	"testing"
+
+	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
+)
+
+func TestMemoryStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) users.Store { return users.NewMemoryStore() })
+}
