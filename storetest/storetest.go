@@ -205,6 +205,7 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			t.Run(c.method, func(t *testing.T) { testCanceled(t, newStore(t), c.method, c.call) })
 		}
 	})
+	t.Run("Manager", func(t *testing.T) { RunManager(t, newStore) })
 }
 
 // base is the time the suite's records are created at: now, in UTC and whole
