@@ -25,6 +25,7 @@ type Store interface {
 	// one succeeds. It returns ErrDuplicateEmail or ErrDuplicateUsername when the
 	// key is taken (email is checked first), and ErrConflict when r.ID exists.
 	// Email and Username arrive already normalised; the Store compares them exactly.
+	// Email is never empty; an empty Username means the user has none.
 	CreateUser(ctx context.Context, r *UserRecord) error
 
 	// GetUser returns the user with the ID, or ErrNotFound.
@@ -45,8 +46,8 @@ type Store interface {
 	// only change the record it is given, and it must not block.
 	//
 	// It returns the record as written, ErrNotFound if there is no such user, and
-	// ErrDuplicateEmail or ErrDuplicateUsername (writing nothing) if fn changed the
-	// email or username to one another user has. fn must not change ID or
+	// ErrDuplicateEmail or ErrDuplicateUsername (writing nothing; email is checked
+	// first) if fn changed the email or username to one another user has. fn must not change ID or
 	// Generation: if it does, UpdateUser returns an error and writes nothing. The
 	// Store increments Generation itself when Revoke.Sessions is set.
 	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error)) (*UserRecord, error)
