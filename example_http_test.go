@@ -120,3 +120,25 @@ func ExampleWriteError() {
 	// 409 {"success":false,"error":{"code":"duplicate_email","message":"A user with this email already exists"}}
 	// 400 {"success":false,"error":{"code":"invalid_request","message":"Invalid email: must contain exactly one @","field":"email"}}
 }
+
+func ExampleFromContext() {
+	// A handler behind Manager.Middleware finds the session in its request's
+	// context. Tests of such a handler can put one there with NewContext.
+	hello := func(w http.ResponseWriter, r *http.Request) {
+		s, ok := users.FromContext(r.Context())
+		if !ok {
+			http.Error(w, "no session", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, "hello %s (%s)\n", s.User.Email, s.User.Role)
+	}
+
+	s := &users.Session{UserID: "u1", User: &users.User{ID: "u1", Email: "ada@example.com", Role: users.RoleAdmin}}
+	r := httptest.NewRequest("GET", "/v1/me", nil)
+	r = r.WithContext(users.NewContext(r.Context(), s))
+	w := httptest.NewRecorder()
+	hello(w, r)
+	fmt.Print(w.Body)
+	// Output:
+	// hello ada@example.com (admin)
+}

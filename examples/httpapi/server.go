@@ -1,0 +1,926 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// Server is the REST API over a users.Manager. Set its fields, then serve
+// Handler. A Server is safe for concurrent use.
+type Server struct {
+	// Users does the work. Required.
+	Users *users.Manager
+
+	// Mail delivers a one-time token to an address. This example has no mailer:
+	// the default logs a "would email" line with the token to Logger, and tests
+	// put a function here that captures the token. A real program sends a link
+	// containing the token, and never logs it.
+	Mail func(ctx context.Context, m Mail)
+
+	// Logger receives the access log, failures and, by default, the mail. The
+	// default is slog.Default().
+	Logger *slog.Logger
+
+	// MaxBodyBytes bounds a request body; a longer one is answered 413. The
+	// default (zero) is 1 MiB.
+	MaxBodyBytes int64
+
+	// BackgroundTimeout bounds the work done after a 202 answer (a password
+	// reset or magic link request). The default (zero) is 30 seconds.
+	BackgroundTimeout time.Duration
+
+	bg sync.WaitGroup
+}
+
+// Mail is a message the API would send.
+type Mail struct {
+	To    string // the address
+	Kind  string // "password-reset", "verify-email", "invitation" or "magic-link"
+	Token string // the one-time token the link would carry
+}
+
+// Codes this API adds to the package's (users.Code*).
+const (
+	codeUnsupportedMediaType = "unsupported_media_type" // 415
+	codeTooLarge             = "request_too_large"      // 413
+	codeMethodNotAllowed     = "method_not_allowed"     // 405
+)
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func (s *Server) mail(ctx context.Context, m Mail) {
+	if s.Mail != nil {
+		s.Mail(ctx, m)
+		return
+	}
+	s.logger().Info("would email (no mailer in this example; a real one sends a link and never logs the token)",
+		"to", m.To, "kind", m.Kind, "token", m.Token)
+}
+
+// Wait waits for the work started after 202 answers to finish. Call it after
+// http.Server.Shutdown and before closing the store.
+func (s *Server) Wait() { s.bg.Wait() }
+
+// background runs fn after the answer has been written, so that the answer and
+// its timing are the same whether or not fn finds an account.
+func (s *Server) background(r *http.Request, fn func(ctx context.Context)) {
+	timeout := s.BackgroundTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
+	s.bg.Go(func() {
+		defer cancel()
+		fn(ctx)
+	})
+}
+
+// Handler returns the API's routes. Every answer is JSON, errors included.
+//
+//	POST   /v1/auth/login                   anyone      email or username + password -> token and user
+//	POST   /v1/auth/logout                  signed in   ends this session
+//	POST   /v1/auth/password-reset          anyone      202 always; mails a token
+//	POST   /v1/auth/password-reset/confirm  anyone      token + new_password
+//	POST   /v1/auth/verify-email            anyone      token -> user
+//	POST   /v1/auth/accept-invite           anyone      token + password -> token and user
+//	POST   /v1/auth/magic-link              anyone      202 always; mails a token
+//	POST   /v1/auth/magic-link/confirm      anyone      token -> token and user
+//	GET    /v1/me                           signed in   the caller
+//	PUT    /v1/me/password                  signed in   current_password + new_password; ends every session
+//	POST   /v1/me/email-verification        signed in   202; mails a token
+//	GET    /v1/users                        admin       page, limit, role, status, search
+//	POST   /v1/users                        admin       create
+//	POST   /v1/users/invite                 admin       create without password; mails a token
+//	GET    /v1/users/{id}                   admin, self
+//	PATCH  /v1/users/{id}                   admin; self unless viewer (not role or status)
+//	DELETE /v1/users/{id}                   admin, not self
+//	PUT    /v1/users/{id}/role              admin, not self
+func (s *Server) Handler() http.Handler {
+	m := s.Users
+	auth := func(h http.HandlerFunc) http.Handler { return m.Middleware("", h) }
+	adminOnly := users.RequireRole(users.RoleAdmin)
+	admin := func(h http.HandlerFunc) http.Handler { return m.Middleware("", adminOnly(h)) }
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/auth/login", s.login)
+	mux.Handle("POST /v1/auth/logout", auth(s.logout))
+	mux.HandleFunc("POST /v1/auth/password-reset", s.requestPasswordReset)
+	mux.HandleFunc("POST /v1/auth/password-reset/confirm", s.resetPassword)
+	mux.HandleFunc("POST /v1/auth/verify-email", s.verifyEmail)
+	mux.HandleFunc("POST /v1/auth/accept-invite", s.acceptInvite)
+	mux.HandleFunc("POST /v1/auth/magic-link", s.requestMagicLink)
+	mux.HandleFunc("POST /v1/auth/magic-link/confirm", s.magicLinkLogin)
+
+	mux.Handle("GET /v1/me", auth(s.me))
+	mux.Handle("PUT /v1/me/password", auth(s.changePassword))
+	mux.Handle("POST /v1/me/email-verification", auth(s.requestEmailVerification))
+
+	mux.Handle("GET /v1/users", admin(s.listUsers))
+	mux.Handle("POST /v1/users", admin(s.createUser))
+	mux.Handle("POST /v1/users/invite", admin(s.inviteUser))
+	mux.Handle("GET /v1/users/{id}", auth(s.getUser))
+	mux.Handle("PATCH /v1/users/{id}", auth(s.updateUser))
+	mux.Handle("DELETE /v1/users/{id}", admin(s.deleteUser))
+	mux.Handle("PUT /v1/users/{id}/role", admin(s.setRole))
+
+	return s.common(mux)
+}
+
+// common wraps the routes: access log, no caching, JSON for the mux's own 404
+// and 405 answers, and a JSON 500 instead of a dropped connection on a panic.
+func (s *Server) common(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger().Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				if w.status == 0 {
+					users.WriteError(w, errors.New("panic"))
+				}
+			}
+			// Never log headers or bodies: they carry tokens and passwords.
+			s.logger().Info("request", "method", r.Method, "path", r.URL.Path, "status", w.status, "duration", time.Since(start).Round(time.Microsecond))
+		}()
+		w.Header().Set("Cache-Control", "no-store")
+
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// No route: the mux would answer 404 or 405 (with Allow) in plain
+			// text. Let it set its headers, then answer in JSON.
+			d := &discardWriter{header: w.Header()}
+			mux.ServeHTTP(d, r)
+			if d.status == http.StatusMethodNotAllowed {
+				writeError(w, d.status, codeMethodNotAllowed, "Method not allowed; see the Allow header", "")
+			} else {
+				writeError(w, http.StatusNotFound, users.CodeNotFound, "No such endpoint", "")
+			}
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// discardWriter keeps the headers and status a handler writes and drops its body.
+type discardWriter struct {
+	header http.Header
+	status int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.header }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(code int)        { d.status = code }
+
+// Responses.
+
+// envelope is every success body: {"success":true,"data":…,"message":…}.
+type envelope struct {
+	Success    bool        `json:"success"`
+	Data       any         `json:"data,omitempty"`
+	Pagination *pagination `json:"pagination,omitempty"`
+	Message    string      `json:"message,omitempty"`
+}
+
+type pagination struct {
+	Page  int `json:"page"`
+	Limit int `json:"limit"`
+	Total int `json:"total"`
+	Pages int `json:"pages"`
+}
+
+// apiUser is the document's user object, plus username, email_verified and
+// last_login_at. name is first and last name joined with a space.
+type apiUser struct {
+	ID            string       `json:"id"`
+	Name          string       `json:"name"`
+	Email         string       `json:"email"`
+	Username      string       `json:"username,omitempty"`
+	Role          users.Role   `json:"role"`
+	Status        users.Status `json:"status"`
+	Avatar        string       `json:"avatar,omitempty"`
+	EmailVerified bool         `json:"email_verified"`
+	CreatedAt     string       `json:"created_at"`
+	UpdatedAt     string       `json:"updated_at"`
+	LastLoginAt   string       `json:"last_login_at,omitempty"`
+}
+
+func toAPI(u *users.User) apiUser {
+	a := apiUser{
+		ID:            u.ID,
+		Name:          strings.TrimSpace(u.FirstName + " " + u.LastName),
+		Email:         u.Email,
+		Username:      u.Username,
+		Role:          u.Role,
+		Status:        u.Status,
+		Avatar:        u.AvatarURL,
+		EmailVerified: u.EmailVerified,
+		CreatedAt:     timestamp(u.CreatedAt),
+		UpdatedAt:     timestamp(u.UpdatedAt),
+	}
+	if !u.LastLoginAt.IsZero() {
+		a.LastLoginAt = timestamp(u.LastLoginAt)
+	}
+	return a
+}
+
+// timestamp is ISO 8601 in UTC to the second, as in the document.
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// apiSession is the answer to a login: the bearer token, once, and the user.
+type apiSession struct {
+	Token     string  `json:"token"`
+	TokenType string  `json:"token_type"`
+	ExpiresAt string  `json:"expires_at"`
+	User      apiUser `json:"user"`
+}
+
+func toSession(sess *users.Session) apiSession {
+	return apiSession{Token: sess.Token, TokenType: "Bearer", ExpiresAt: timestamp(sess.ExpiresAt), User: toAPI(sess.User)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		users.WriteError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeError writes the error envelope for an error of this API's own (not of
+// the users package, which users.WriteError handles).
+func writeError(w http.ResponseWriter, status int, code, message, field string) {
+	type detail struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	}
+	writeJSON(w, status, struct {
+		Success bool   `json:"success"`
+		Error   detail `json:"error"`
+	}{Error: detail{code, message, field}})
+}
+
+// fail answers with a users package error. It logs what the client is not
+// told: the text of a 500. An ErrNotFound here is always about a user.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, _, _ := users.HTTPError(err)
+	switch {
+	case status == http.StatusInternalServerError:
+		s.logger().Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	case errors.Is(err, users.ErrNotFound):
+		writeError(w, http.StatusNotFound, users.CodeNotFound, "User not found", "")
+		return
+	}
+	users.WriteError(w, err)
+}
+
+// invalid answers 400 invalid_request on field.
+func invalid(w http.ResponseWriter, field, reason string) {
+	users.WriteError(w, &users.ValidationError{Field: field, Reason: reason})
+}
+
+func forbidden(w http.ResponseWriter, message string) {
+	writeError(w, http.StatusForbidden, users.CodeForbidden, message, "")
+}
+
+// rename gives a *users.ValidationError on one of the library's field names the
+// name this API uses for it (avatar_url is avatar here, and so on).
+func rename(err error, names map[string]string) error {
+	var ve *users.ValidationError
+	if errors.As(err, &ve) {
+		if to, ok := names[ve.Field]; ok {
+			return &users.ValidationError{Field: to, Reason: ve.Reason}
+		}
+	}
+	return err
+}
+
+// Requests.
+
+// decode reads r's body, which must be one JSON object of at most MaxBodyBytes
+// with no unknown fields, into dst. On failure it answers the request with the
+// error envelope and returns false.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "Content-Type must be application/json", "")
+		return false
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "The body must be UTF-8", "")
+		return false
+	}
+	limit := s.MaxBodyBytes
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(dst)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errTrailing
+			var mbe *http.MaxBytesError
+			if errors.As(terr, &mbe) {
+				err = terr
+			}
+		}
+	}
+	if err == nil {
+		return true
+	}
+
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+		mbe    *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("The body must be at most %d bytes", mbe.Limit), "")
+	case errors.Is(err, io.EOF):
+		invalid(w, "body", "must be a JSON object; it is empty")
+	case errors.Is(err, errTrailing):
+		invalid(w, "body", "must be a single JSON object with nothing after it")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		invalid(w, "body", "is not valid JSON")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			invalid(w, "body", "must be a JSON object")
+		} else {
+			invalid(w, typ.Field, "must be "+jsonKind(typ.Type.Kind().String())+", not "+typ.Value)
+		}
+	default:
+		if f, ok := unknownField(err); ok {
+			invalid(w, f, "is not a known field")
+		} else {
+			invalid(w, "body", "could not be read as JSON")
+		}
+	}
+	return false
+}
+
+var errTrailing = errors.New("trailing data")
+
+// jsonKind names the JSON type of a Go kind, for messages.
+func jsonKind(k string) string {
+	switch {
+	case k == "string":
+		return "a string"
+	case k == "bool":
+		return "a boolean"
+	case strings.HasPrefix(k, "int"), strings.HasPrefix(k, "uint"), strings.HasPrefix(k, "float"):
+		return "a number"
+	case k == "slice", k == "array":
+		return "an array"
+	}
+	return "an object"
+}
+
+// unknownField returns the field named by encoding/json's DisallowUnknownFields
+// error, which has no type of its own.
+func unknownField(err error) (string, bool) {
+	rest, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if !ok {
+		return "", false
+	}
+	f, err := strconv.Unquote(rest)
+	if err != nil {
+		return "", false
+	}
+	return f, true
+}
+
+// splitName returns the first and last name a request sets (nil: unchanged).
+// A request names a person by "name", which is split on its first space (the
+// document has one name field), or by first_name and last_name; using both ways
+// at once is refused.
+func splitName(name, first, last *string) (*string, *string, error) {
+	if name == nil {
+		return first, last, nil
+	}
+	if first != nil || last != nil {
+		return nil, nil, &users.ValidationError{Field: "name", Reason: "give either name or first_name and last_name, not both"}
+	}
+	f, l, _ := strings.Cut(strings.TrimSpace(*name), " ")
+	l = strings.TrimSpace(l)
+	return &f, &l, nil
+}
+
+// fieldNames maps the library's field names to this API's, for the user fields:
+// avatar_url is avatar, and first and last name are name when the request gave
+// name.
+func fieldNames(name *string) map[string]string {
+	m := map[string]string{"avatar_url": "avatar"}
+	if name != nil {
+		m["first_name"], m["last_name"] = "name", "name"
+	}
+	return m
+}
+
+func session(r *http.Request) *users.Session {
+	sess, _ := users.FromContext(r.Context()) // always there behind Middleware
+	return sess
+}
+
+// Auth handlers.
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email    string `json:"email"`
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	identifier := req.Email
+	switch {
+	case req.Email == "" && req.Username == "":
+		invalid(w, "email", "is required (or give a username)")
+		return
+	case req.Email != "" && req.Username != "":
+		invalid(w, "username", "give either email or username, not both")
+		return
+	case req.Username != "":
+		identifier = req.Username
+	}
+	if !required(w, "password", req.Password) {
+		return
+	}
+	sess, err := s.Users.Login(r.Context(), identifier, req.Password)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toSession(sess), Message: "Logged in successfully"})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if err := s.Users.Logout(r.Context(), users.TokenFromRequest(r, "")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Logged out successfully"})
+}
+
+// emailRequest reads {"email": …} and normalises the address; a malformed one
+// is refused here, which tells nothing about who has an account.
+func (s *Server) emailRequest(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var req struct {
+		Email string `json:"email"`
+	}
+	if !s.decode(w, r, &req) {
+		return "", false
+	}
+	email, err := users.NormalizeEmail(req.Email)
+	if err != nil {
+		s.fail(w, r, err)
+		return "", false
+	}
+	return email, true
+}
+
+// requestRecovery answers 202 at once and then, in the background, asks for a
+// token with request and mails it. An unknown or disabled account gets the same
+// answer at the same speed, and no mail: the answer must not tell strangers who
+// has an account.
+func (s *Server) requestRecovery(w http.ResponseWriter, r *http.Request, kind, message string,
+	request func(ctx context.Context, email string) (string, error)) {
+	email, ok := s.emailRequest(w, r)
+	if !ok {
+		return
+	}
+	s.background(r, func(ctx context.Context) {
+		token, err := request(ctx, email)
+		switch {
+		case err == nil:
+			s.mail(ctx, Mail{To: email, Kind: kind, Token: token})
+		case errors.Is(err, users.ErrUnknownEmail), errors.Is(err, users.ErrAccountDisabled):
+			s.logger().Info("no mail sent: no active account has the email", "kind", kind)
+		default:
+			s.logger().Error("account recovery request failed", "kind", kind, "err", err)
+		}
+	})
+	writeJSON(w, http.StatusAccepted, envelope{Success: true, Message: message})
+}
+
+func (s *Server) requestPasswordReset(w http.ResponseWriter, r *http.Request) {
+	s.requestRecovery(w, r, "password-reset",
+		"If an account has this email, a password reset link is on its way to it",
+		s.Users.RequestPasswordReset)
+}
+
+func (s *Server) requestMagicLink(w http.ResponseWriter, r *http.Request) {
+	s.requestRecovery(w, r, "magic-link",
+		"If an account has this email, a sign-in link is on its way to it",
+		s.Users.RequestMagicLink)
+}
+
+// required answers 400 on the first of the (field, value) pairs whose value is
+// empty, and reports whether all were given.
+func required(w http.ResponseWriter, pairs ...string) bool {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			invalid(w, pairs[i], "is required")
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token       string `json:"token"`
+		NewPassword string `json:"new_password"`
+	}
+	if !s.decode(w, r, &req) || !required(w, "token", req.Token, "new_password", req.NewPassword) {
+		return
+	}
+	if err := s.Users.ResetPassword(r.Context(), req.Token, req.NewPassword); err != nil {
+		s.fail(w, r, rename(err, map[string]string{"password": "new_password"}))
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Password reset; every session has ended, log in with the new password"})
+}
+
+func (s *Server) verifyEmail(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token string `json:"token"`
+	}
+	if !s.decode(w, r, &req) || !required(w, "token", req.Token) {
+		return
+	}
+	u, err := s.Users.VerifyEmail(r.Context(), req.Token)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toAPI(u), Message: "Email verified"})
+}
+
+func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	if !s.decode(w, r, &req) || !required(w, "token", req.Token, "password", req.Password) {
+		return
+	}
+	sess, err := s.Users.AcceptInvitation(r.Context(), req.Token, req.Password)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toSession(sess), Message: "Invitation accepted"})
+}
+
+func (s *Server) magicLinkLogin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token string `json:"token"`
+	}
+	if !s.decode(w, r, &req) || !required(w, "token", req.Token) {
+		return
+	}
+	sess, err := s.Users.LoginWithMagicLink(r.Context(), req.Token)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toSession(sess), Message: "Logged in successfully"})
+}
+
+// Me handlers.
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toAPI(session(r).User)})
+}
+
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if !required(w, "current_password", req.CurrentPassword, "new_password", req.NewPassword) {
+		return
+	}
+	err := s.Users.UpdatePassword(r.Context(), session(r).UserID, req.CurrentPassword, req.NewPassword)
+	if err != nil {
+		s.fail(w, r, rename(err, map[string]string{"password": "new_password"}))
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Password changed; every session has ended, log in with the new password"})
+}
+
+func (s *Server) requestEmailVerification(w http.ResponseWriter, r *http.Request) {
+	sess := session(r)
+	token, err := s.Users.RequestEmailVerification(r.Context(), sess.UserID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.mail(r.Context(), Mail{To: sess.User.Email, Kind: "verify-email", Token: token})
+	writeJSON(w, http.StatusAccepted, envelope{Success: true, Message: "A verification link is on its way to " + sess.User.Email})
+}
+
+// User handlers.
+
+// maxPage keeps (page-1)*limit within an int, even a 32-bit one.
+const maxPage = math.MaxInt32 / 100
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	number := func(name string, def, max int) (int, bool) {
+		v := q.Get(name)
+		if v == "" {
+			return def, true
+		}
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			invalid(w, name, "must be a whole number")
+			return 0, false
+		case n < 1:
+			invalid(w, name, "must be at least 1")
+			return 0, false
+		case n > max:
+			invalid(w, name, "must be at most "+strconv.Itoa(max))
+			return 0, false
+		}
+		return n, true
+	}
+	page, ok := number("page", 1, maxPage)
+	if !ok {
+		return
+	}
+	limit, ok := number("limit", 20, 100)
+	if !ok {
+		return
+	}
+	f := users.Filter{
+		Role:   users.Role(q.Get("role")),
+		Status: users.Status(q.Get("status")),
+		Search: q.Get("search"),
+		Limit:  limit,
+		Offset: (page - 1) * limit,
+	}
+	p, err := s.Users.Find(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	total, err := s.Users.Count(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	data := make([]apiUser, 0, len(p.Users))
+	for _, u := range p.Users {
+		data = append(data, toAPI(u))
+	}
+	writeJSON(w, http.StatusOK, envelope{
+		Success:    true,
+		Data:       data,
+		Pagination: &pagination{Page: page, Limit: limit, Total: total, Pages: (total + limit - 1) / limit},
+	})
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
+	sess, id := session(r), r.PathValue("id")
+	if sess.User.Role != users.RoleAdmin && id != sess.UserID {
+		forbidden(w, "You may only read your own account")
+		return
+	}
+	u, err := s.Users.Get(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toAPI(u)})
+}
+
+// userRequest is the body of POST /v1/users and POST /v1/users/invite.
+type userRequest struct {
+	Name      *string      `json:"name"`
+	FirstName *string      `json:"first_name"`
+	LastName  *string      `json:"last_name"`
+	Email     string       `json:"email"`
+	Username  string       `json:"username"`
+	Role      users.Role   `json:"role"`
+	Status    users.Status `json:"status"`
+	Avatar    string       `json:"avatar"`
+	Password  string       `json:"password"`
+}
+
+func (req *userRequest) newUser() (users.NewUser, error) {
+	first, last, err := splitName(req.Name, req.FirstName, req.LastName)
+	if err != nil {
+		return users.NewUser{}, err
+	}
+	nu := users.NewUser{
+		Email: req.Email, Username: req.Username, Password: req.Password,
+		Role: req.Role, Status: req.Status, AvatarURL: req.Avatar,
+	}
+	if first != nil {
+		nu.FirstName = *first
+	}
+	if last != nil {
+		nu.LastName = *last
+	}
+	return nu, nil
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
+	var req userRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	nu, err := req.newUser()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u, err := s.Users.Create(r.Context(), nu)
+	if err != nil {
+		s.fail(w, r, rename(err, fieldNames(req.Name)))
+		return
+	}
+	w.Header().Set("Location", "/v1/users/"+u.ID)
+	writeJSON(w, http.StatusCreated, envelope{Success: true, Data: toAPI(u), Message: "User created successfully"})
+}
+
+func (s *Server) inviteUser(w http.ResponseWriter, r *http.Request) {
+	var req userRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	switch {
+	case req.Password != "":
+		invalid(w, "password", "cannot be set on an invitation: the invited user chooses it")
+		return
+	case req.Status != "":
+		invalid(w, "status", "cannot be set on an invitation")
+		return
+	}
+	nu, err := req.newUser()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u, token, err := s.Users.Invite(r.Context(), nu)
+	if err != nil {
+		s.fail(w, r, rename(err, fieldNames(req.Name)))
+		return
+	}
+	s.mail(r.Context(), Mail{To: u.Email, Kind: "invitation", Token: token})
+	w.Header().Set("Location", "/v1/users/"+u.ID)
+	writeJSON(w, http.StatusCreated, envelope{Success: true, Data: toAPI(u), Message: "Invitation sent"})
+}
+
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
+	sess, id := session(r), r.PathValue("id")
+	isAdmin, self := sess.User.Role == users.RoleAdmin, id == sess.UserID
+	switch {
+	case !isAdmin && !self:
+		forbidden(w, "You may only update your own account")
+		return
+	case sess.User.Role == users.RoleViewer:
+		forbidden(w, "Viewers cannot change their account")
+		return
+	}
+	var req struct {
+		Name      *string       `json:"name"`
+		FirstName *string       `json:"first_name"`
+		LastName  *string       `json:"last_name"`
+		Email     *string       `json:"email"`
+		Username  *string       `json:"username"`
+		Avatar    *string       `json:"avatar"`
+		Role      *users.Role   `json:"role"`
+		Status    *users.Status `json:"status"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	switch {
+	case !isAdmin && (req.Role != nil || req.Status != nil):
+		forbidden(w, "Only admins can change a role or status")
+		return
+	case self && req.Role != nil && *req.Role != users.RoleAdmin,
+		self && req.Status != nil && *req.Status != users.StatusActive:
+		forbidden(w, "Admins cannot demote or deactivate themselves")
+		return
+	}
+	first, last, err := splitName(req.Name, req.FirstName, req.LastName)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	up := users.UserUpdate{
+		Email: req.Email, Username: req.Username, FirstName: first, LastName: last,
+		AvatarURL: req.Avatar, Role: req.Role, Status: req.Status,
+	}
+	u, err := s.Users.Update(r.Context(), id, up)
+	if err != nil {
+		s.fail(w, r, rename(err, fieldNames(req.Name)))
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toAPI(u), Message: "User updated successfully"})
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if id == session(r).UserID {
+		forbidden(w, "Admins cannot delete themselves")
+		return
+	}
+	if err := s.Users.Remove(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Message: "User deleted successfully"})
+}
+
+func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Role users.Role `json:"role"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if !required(w, "role", string(req.Role)) {
+		return
+	}
+	id := r.PathValue("id")
+	if id == session(r).UserID && req.Role != users.RoleAdmin {
+		forbidden(w, "Admins cannot demote themselves")
+		return
+	}
+	u, err := s.Users.UpdateRole(r.Context(), id, req.Role)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toAPI(u), Message: "Role updated successfully"})
+}
+
+// ensureAdmin creates the first admin when the store has no users at all and
+// returns it; it returns nil when the store has users. With an empty store and
+// no email or password it fails, since nobody could ever sign in.
+func ensureAdmin(ctx context.Context, m *users.Manager, email, password string) (*users.User, error) {
+	n, err := m.Count(ctx, users.Filter{})
+	if err != nil || n > 0 {
+		return nil, err
+	}
+	if email == "" || password == "" {
+		return nil, errors.New("the store is empty: give the first admin with -admin-email and $USERS_ADMIN_PASSWORD (or -admin-password)")
+	}
+	return m.Create(ctx, users.NewUser{Email: email, Password: password, FirstName: "Admin", Role: users.RoleAdmin})
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Smoke test of examples/httpapi, for CI: build the server, start it on a free
+# loopback port with a temporary bbolt file, drive it with curl through
+# create -> login -> list -> patch -> delete checking status codes and bodies,
+# stop it with SIGTERM and require a clean exit; then start it again on the same
+# file to check that the data survived. Needs bash, go, curl, grep, sed.
+# Run from anywhere: examples/httpapi/smoke.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "smoke: FAIL: $*" >&2
+	if [[ -f $tmp/log ]]; then
+		echo "--- server log:" >&2
+		cat "$tmp/log" >&2
+	fi
+	exit 1
+}
+
+admin_email=admin@example.com
+admin_password='smoke test admin password'
+
+# start: run the server in the background and set base to its URL.
+start() {
+	: >"$tmp/out"
+	USERS_ADMIN_PASSWORD=$admin_password "$tmp/httpapi" -db "$tmp/users.db" -addr 127.0.0.1:0 \
+		-admin-email "$admin_email" -bcrypt-cost 10 >"$tmp/out" 2>>"$tmp/log" &
+	pid=$!
+	base=
+	for _ in $(seq 100); do
+		base=$(sed -n 's/^listening on //p' "$tmp/out")
+		[[ -n $base ]] && break
+		kill -0 "$pid" 2>/dev/null || fail "the server exited before listening"
+		sleep 0.1
+	done
+	[[ -n $base ]] || fail "the server did not print its address within 10s"
+	echo "smoke: server at $base (pid $pid)"
+}
+
+# stop: SIGTERM, then require exit status 0 within 20s.
+stop() {
+	kill -TERM "$pid"
+	for _ in $(seq 200); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && fail "the server did not stop within 20s of SIGTERM"
+	local rc=0
+	wait "$pid" || rc=$?
+	pid=
+	[[ $rc == 0 ]] || fail "the server exited with status $rc after SIGTERM"
+	grep -q 'msg=stopped' "$tmp/log" || fail "the server did not log a clean stop"
+	echo "smoke: server stopped cleanly"
+}
+
+# req METHOD PATH TOKEN BODY WANT_STATUS: one request; sets body.
+req() {
+	local method=$1 path=$2 token=$3 data=$4 want=$5 status
+	local args=(-sS -o "$tmp/body" -w '%{http_code}' -X "$method")
+	[[ -n $token ]] && args+=(-H "Authorization: Bearer $token")
+	[[ -n $data ]] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+	status=$(curl "${args[@]}" "$base$path") || fail "curl $method $path failed"
+	body=$(<"$tmp/body")
+	[[ $status == "$want" ]] || fail "$method $path: status $status, want $want; body: $body"
+	echo "smoke: $method $path -> $status"
+}
+
+# has TEXT...: the last body contains every TEXT.
+has() {
+	local s
+	for s in "$@"; do
+		[[ $body == *"$s"* ]] || fail "body lacks $s: $body"
+	done
+}
+
+# field KEY: the first string value of "KEY" in the last body.
+field() {
+	grep -o "\"$1\":\"[^\"]*\"" <<<"$body" | head -n 1 | cut -d '"' -f 4
+}
+
+go build -o "$tmp/httpapi" ./examples/httpapi
+start
+
+req POST /v1/auth/login "" "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" 200
+has '"success":true' '"token_type":"Bearer"' '"role":"admin"'
+admin=$(field token)
+[[ -n $admin ]] || fail "no token in the login answer"
+
+# Create (the document's request), and its 409 and 400.
+req POST /v1/users "$admin" '{"name":"Jane Smith","email":"jane@example.com","role":"user","password":"secure_password_123"}' 201
+has '"success":true' '"name":"Jane Smith"' '"email":"jane@example.com"' '"role":"user"' '"status":"active"' '"message":"User created successfully"'
+jane=$(field id)
+[[ -n $jane ]] || fail "no id in the create answer"
+req POST /v1/users "$admin" '{"name":"Jane Again","email":"jane@example.com","password":"secure_password_123"}' 409
+has '{"success":false,"error":{"code":"duplicate_email","message":"A user with this email already exists"}}'
+req POST /v1/users "$admin" '{"email":"not-an-email","password":"secure_password_123"}' 400
+has '"code":"invalid_request"' '"field":"email"'
+req POST /v1/users "$admin" '{"email":' 400
+has '"code":"invalid_request"'
+
+# Login as the new user.
+req POST /v1/auth/login "" '{"email":"jane@example.com","password":"secure_password_123"}' 200
+jane_token=$(field token)
+req GET /v1/me "$jane_token" "" 200
+has "\"id\":\"$jane\""
+
+# List, as the document's example request, and the 401/403 answers.
+req GET '/v1/users?page=1&limit=20&role=user' "$admin" "" 200
+has "\"id\":\"$jane\"" '"pagination":{"page":1,"limit":20,"total":1,"pages":1}'
+req GET '/v1/users?limit=101' "$admin" "" 400
+has '"field":"limit"'
+req GET /v1/users "$jane_token" "" 403
+has '"code":"forbidden"'
+req GET /v1/users "" "" 401
+has '"code":"invalid_token"'
+
+# Patch: the user herself, then the admin (the document's request).
+req PATCH "/v1/users/$jane" "$jane_token" '{"name":"Jane Doe"}' 200
+has '"name":"Jane Doe"' '"message":"User updated successfully"'
+req PATCH "/v1/users/$jane" "$admin" '{"name":"John Smith","role":"admin"}' 200
+has '"name":"John Smith"' '"role":"admin"'
+req GET "/v1/users/$jane" "$admin" "" 200
+has '"name":"John Smith"' '"role":"admin"'
+
+# Delete, then 404 and a dead token.
+req DELETE "/v1/users/$jane" "$admin" "" 200
+[[ $body == '{"success":true,"message":"User deleted successfully"}' ]] || fail "delete answered $body"
+req GET "/v1/users/$jane" "$admin" "" 404
+has '{"success":false,"error":{"code":"not_found","message":"User not found"}}'
+req GET /v1/me "$jane_token" "" 401
+
+stop
+
+# Again on the same file: the admin is still there and not created twice.
+start
+req POST /v1/auth/login "" "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" 200
+admin=$(field token)
+req GET /v1/users "$admin" "" 200
+has '"total":1,' "\"email\":\"$admin_email\""
+stop
+[[ $(grep -c 'created the first admin' "$tmp/log") == 1 ]] || fail "the first admin was created more than once"
+
+echo "smoke: OK"
