@@ -105,15 +105,15 @@ func must(tb testing.TB, err error) {
 	}
 }
 
-// TestBoltStore runs the Store conformance suite over BoltStore; every subtest
+// TestBoltStore runs the Store conformance suite (contract and Manager scenarios)
+// over BoltStore; every subtest
 // gets a new file, which is reopened and checked when the subtest ends.
 func TestBoltStore(t *testing.T) {
 	newStore := func(t *testing.T) users.Store {
 		s, _ := mustOpenBolt(t, nil)
 		return s
 	}
-	t.Run("Store", func(t *testing.T) { storetest.Run(t, newStore) })
-	t.Run("Manager", func(t *testing.T) { storetest.RunManager(t, newStore) })
+	storetest.Run(t, newStore) // the contract, then the Manager-level scenarios
 }
 
 // boltSnapshot is everything a store holds about some users, read through the
