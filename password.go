@@ -27,8 +27,11 @@ const (
 	MaxPasswordLength = 128
 
 	// maxPasswordBytes bounds the raw input before normalisation, so that a huge
-	// string costs nothing to refuse. 128 characters of 4 bytes each fit.
-	maxPasswordBytes = 4 * MaxPasswordLength
+	// string costs nothing to refuse. It must admit every spelling of a password
+	// of MaxPasswordLength characters, not just the composed one: a Hangul
+	// syllable typed as its three jamo (NFD, as macOS input gives it) is 9 bytes
+	// that NFKC makes one character, so 128 of them are 1,152 bytes.
+	maxPasswordBytes = 16 * MaxPasswordLength
 )
 
 // Our hash format: hashPrefix followed by a bcrypt hash of the base64 of
