@@ -130,17 +130,23 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 // key of its own, so unknown identifiers are throttled like real ones.
 func (m *Manager) lookupIdentifier(ctx context.Context, identifier string) (*UserRecord, string, error) {
 	id := strings.ToLower(strings.TrimSpace(identifier))
-	if len(id) > maxIdentifierBytes {
-		id = id[:maxIdentifierBytes]
+	tooLong := len(id) > maxIdentifierBytes
+	if tooLong {
+		id = id[:maxIdentifierBytes] // bounds the work of hashing the throttle key
 	}
 	var r *UserRecord
 	var err error
-	if strings.Contains(id, "@") {
+	switch {
+	case tooLong:
+		// Names nobody, though its cut form may be another user's email.
+	case strings.Contains(id, "@"):
 		if e, verr := NormalizeEmail(id); verr == nil {
 			r, err = m.store.GetUserByEmail(ctx, e)
 		}
-	} else if u, verr := NormalizeUsername(id); verr == nil && u != "" {
-		r, err = m.store.GetUserByUsername(ctx, u)
+	default:
+		if u, verr := NormalizeUsername(id); verr == nil && u != "" {
+			r, err = m.store.GetUserByUsername(ctx, u)
+		}
 	}
 	switch {
 	case err == nil && r != nil:
