@@ -591,7 +591,8 @@ func decodeCursor(field, c string) (string, error) {
 	if !ok {
 		return "", invalid(field, "is not a cursor from this package")
 	}
-	if _, err := ulid.ParseStrict(id); err != nil {
+	// Only the canonical (upper-case) spelling compares correctly with stored IDs.
+	if u, err := ulid.ParseStrict(id); err != nil || u.String() != id {
 		return "", invalid(field, "is not a cursor from this package")
 	}
 	return id, nil
