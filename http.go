@@ -41,7 +41,7 @@ const (
 // "Authorization: Bearer <token>" header (the scheme is matched without regard
 // to case, RFC 9110 11.1), or else, when cookieName is not empty, the value of
 // the cookie of that name. It returns "" when r carries neither. It does not
-// validate the token; Manager.ValidateToken does.
+// validate the token; Manager.ValidateToken does. It is safe for concurrent use.
 func TokenFromRequest(r *http.Request, cookieName string) string {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
@@ -102,6 +102,7 @@ func (m *Manager) Middleware(cookieName string, next http.Handler) http.Handler 
 // has one of roles. Otherwise it answers 403 with the code "forbidden", or 401
 // "invalid_token" if the context holds no Session at all. The role is the user's
 // role as ValidateToken saw it, so a role change applies to the next request.
+// The middleware and the handlers it returns are safe for concurrent use.
 func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 	roles = slices.Clone(roles)
 	return func(next http.Handler) http.Handler {
@@ -139,7 +140,9 @@ func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 // ErrUnknownEmail is mapped for completeness only: answer a password-reset or
 // magic-link request for an unknown email exactly like a successful one, or the
 // answer tells strangers who has an account. A nil err gives 200 and empty
-// strings.
+// strings. The 503 for a context error is a choice: the request was not done,
+// and when the client went away nobody reads the answer anyway. HTTPError is
+// safe for concurrent use.
 func HTTPError(err error) (status int, code, field string) {
 	var ve *ValidationError
 	switch {
@@ -173,22 +176,36 @@ func HTTPError(err error) (status int, code, field string) {
 	return http.StatusInternalServerError, CodeInternal, ""
 }
 
-// messages are the fixed English messages of the codes, for WriteError. The
-// error's own text is never sent: it may carry a store's internals.
-var messages = map[string]string{
-	CodeInvalidRequest:     "Invalid request",
-	CodeInvalidCredentials: "Invalid email, username or password",
-	CodeInvalidToken:       "Invalid or expired token",
-	CodeAccountDisabled:    "This account is disabled",
-	CodeEmailNotVerified:   "This email address is not verified yet",
-	CodeForbidden:          "You do not have permission to do this",
-	CodeNotFound:           "Not found",
-	CodeDuplicateEmail:     "A user with this email already exists",
-	CodeDuplicateUsername:  "A user with this username already exists",
-	CodeConflict:           "The request conflicted with another change; try again",
-	CodeAccountLocked:      "Too many failed attempts; try again later",
-	CodeUnavailable:        "The request could not be completed; try again",
-	CodeInternal:           "Internal server error",
+// message is the fixed English message of a code, for WriteError. The error's
+// own text is never sent: it may carry a store's internals.
+func message(code string) string {
+	switch code {
+	case CodeInvalidRequest:
+		return "Invalid request"
+	case CodeInvalidCredentials:
+		return "Invalid email, username or password"
+	case CodeInvalidToken:
+		return "Invalid or expired token"
+	case CodeAccountDisabled:
+		return "This account is disabled"
+	case CodeEmailNotVerified:
+		return "This email address is not verified yet"
+	case CodeForbidden:
+		return "You do not have permission to do this"
+	case CodeNotFound:
+		return "Not found"
+	case CodeDuplicateEmail:
+		return "A user with this email already exists"
+	case CodeDuplicateUsername:
+		return "A user with this username already exists"
+	case CodeConflict:
+		return "The request conflicted with another change; try again"
+	case CodeAccountLocked:
+		return "Too many failed attempts; try again later"
+	case CodeUnavailable:
+		return "The request could not be completed; try again"
+	}
+	return "Internal server error"
 }
 
 // WriteError answers a request with err, mapped by HTTPError, as the JSON body
@@ -203,7 +220,7 @@ var messages = map[string]string{
 // nothing; log a 500's err yourself before calling it.
 func WriteError(w http.ResponseWriter, err error) {
 	status, code, field := HTTPError(err)
-	msg := messages[code]
+	msg := message(code)
 	var ve *ValidationError
 	if errors.As(err, &ve) {
 		msg = "Invalid " + ve.Field + ": " + ve.Reason
