@@ -9,7 +9,8 @@
 //
 // On an empty store it creates the first admin from -admin-email and
 // -admin-password, or $USERS_ADMIN_EMAIL and $USERS_ADMIN_PASSWORD (prefer the
-// environment for the password: flags show in the process list). It prints
+// environment for the password: flags show in the process list), and refuses
+// to start on an empty store without them, since nobody could sign in. It prints
 // "listening on http://ADDR" once it accepts connections (-addr with port 0
 // picks a free port), and on SIGINT or SIGTERM it stops accepting, finishes the
 // requests in flight, and closes the store.
