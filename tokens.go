@@ -12,25 +12,41 @@ import (
 // application to deliver (typically inside a link).
 
 // issueToken creates a token of purpose p for r. With replace, the user's other
-// tokens of p are voided in the same step.
+// tokens of p are voided in the same step. A password change or revocation that
+// lands while the token is being stored would otherwise miss it: so the user is
+// read again afterwards, and if its Generation or email moved the token is voided
+// and issued again for the user as it is now.
 func (m *Manager) issueToken(ctx context.Context, r *UserRecord, p Purpose, replace bool) (string, error) {
-	token, hash, err := m.newToken()
-	if err != nil {
-		return "", err
+	for range 3 {
+		token, hash, err := m.newToken()
+		if err != nil {
+			return "", err
+		}
+		now := m.now()
+		t := &TokenRecord{
+			Hash:      hash,
+			UserID:    r.ID,
+			Purpose:   p,
+			Email:     r.Email,
+			CreatedAt: now,
+			ExpiresAt: now.Add(m.tokenTTL[p]),
+		}
+		if err := m.store.CreateToken(ctx, t, replace); err != nil {
+			return "", storeErr("issue token", err)
+		}
+		cur, err := m.store.GetUser(ctx, r.ID)
+		if err == nil && cur.Generation == r.Generation && cur.Email == r.Email {
+			return token, nil
+		}
+		if _, cerr := m.store.ConsumeToken(context.WithoutCancel(ctx), hash, p, now); cerr != nil && !errors.Is(cerr, ErrNotFound) {
+			return "", storeErr("issue token", cerr)
+		}
+		if err != nil {
+			return "", storeErr("issue token", err)
+		}
+		r = cur
 	}
-	now := m.now()
-	t := &TokenRecord{
-		Hash:      hash,
-		UserID:    r.ID,
-		Purpose:   p,
-		Email:     r.Email,
-		CreatedAt: now,
-		ExpiresAt: now.Add(m.tokenTTL[p]),
-	}
-	if err := m.store.CreateToken(ctx, t, replace); err != nil {
-		return "", storeErr("issue token", err)
-	}
-	return token, nil
+	return "", storeErr("issue token", ErrConflict)
 }
 
 // peekToken finds a live token of purpose p and its user without redeeming it.
@@ -278,7 +294,7 @@ func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) 
 		}
 		cur.PasswordHash, cur.Status, cur.UpdatedAt = h, StatusActive, now
 		cur.EmailVerified, cur.EmailVerifiedAt = true, now
-		return Revoke{Tokens: []Purpose{PurposeInvitation}}, nil
+		return Revoke{Tokens: AllPurposes}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken

@@ -1,0 +1,52 @@
+package users_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/userkit/users"
+)
+
+// raceStore lets a revocation land right after the first token is stored: the
+// interleaving in which a password change would otherwise miss the new token.
+type raceStore struct {
+	users.Store
+	hashes [][]byte
+}
+
+func (r *raceStore) CreateToken(ctx context.Context, t *users.TokenRecord, replace bool) error {
+	if err := r.Store.CreateToken(ctx, t, replace); err != nil {
+		return err
+	}
+	r.hashes = append(r.hashes, t.Hash)
+	if len(r.hashes) == 1 {
+		return r.Store.DeleteUserSessions(ctx, t.UserID) // Generation moves on
+	}
+	return nil
+}
+
+func TestManager_TokenRacingRevocation(t *testing.T) {
+	rs := &raceStore{Store: users.NewMemoryStore()}
+	clock := NewClock()
+	m, err := users.New(rs, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Create(ctx, users.NewUser{Email: "race@example.com", Password: testPassword}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.RequestPasswordReset(ctx, "race@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.hashes) != 2 {
+		t.Fatalf("%d tokens stored, want 2 (the first voided, then one for the user as it is now)", len(rs.hashes))
+	}
+	if _, err := rs.GetToken(ctx, rs.hashes[0], users.PurposePasswordReset, clock.Now()); !errors.Is(err, users.ErrNotFound) {
+		t.Fatalf("the token stored before the revocation survived it: %v", err)
+	}
+	if err := m.ResetPassword(ctx, tok, "a brand new secret"); err != nil {
+		t.Fatalf("the token returned does not work: %v", err)
+	}
+}
