@@ -52,6 +52,15 @@ nothing is ever truncated. Login answers an unknown identifier and a wrong
 password alike, after one bcrypt comparison each, and locks an identifier after
 repeated failures. See SECURITY.md for the threat model and every choice.
 
+# HTTP
+
+TokenFromRequest reads a bearer token (or a named cookie) from a request;
+Manager.Middleware validates it and puts the Session into the request's context
+(FromContext gets it back), answering 401 otherwise; RequireRole answers 403.
+HTTPError and WriteError turn this package's errors into a status and a stable
+code, in the error envelope {"success":false,"error":{"code","message","field"}}.
+examples/httpapi is a whole REST API built from these pieces.
+
 # Concurrency
 
 A Manager and every Store in this module are safe for concurrent use. Uniqueness
