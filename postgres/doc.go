@@ -1,0 +1,65 @@
+// Package postgres provides a users.Store kept in PostgreSQL, for applications
+// that run on several processes or machines against one database. It is a module
+// of its own, github.com/userkit/users/postgres, so that importing
+// github.com/userkit/users never pulls in a database driver.
+//
+// # Overview
+//
+// Open a pgx pool and hand it to New, which creates or migrates the tables, then
+// hand the Store to users.New:
+//
+//	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+//	...
+//	store, err := postgres.New(ctx, pool)
+//	...
+//	m, err := users.New(store, nil)
+//
+// The Store passes the conformance suite storetest.Run. It keeps no state of its
+// own besides the pool, which the caller closes.
+//
+// # Tables
+//
+// The tables are userkit_users, userkit_sessions, userkit_tokens,
+// userkit_login_attempts and userkit_schema_version, in the first schema of the
+// connections' search_path (set search_path in the connection string to keep
+// them apart from the application's tables). New creates them, or migrates them
+// from an older version of this package, in one transaction under a
+// transaction-scoped advisory lock, so any number of processes may start at
+// once; it refuses tables written by a newer version with ErrSchemaTooNew. The
+// database must use the UTF8 encoding.
+//
+// Emails, usernames, IDs and the other keys compare bytewise (COLLATE "C"), as in
+// the other stores; ListUsers orders by ID bytewise, which for ULIDs is creation
+// order. Search lower-cases with Go's strings.ToLower, not the database's
+// locale, so it selects exactly the users users.Filter.Match selects.
+//
+// # Times
+//
+// Times are stored as bigint nanoseconds since 1970-01-01 UTC, so they come back
+// exactly as they went in (PostgreSQL's timestamptz would keep only
+// microseconds), in UTC. The zero time.Time is stored as the smallest bigint, so
+// stored times still compare in time order. Times from 1678 to 2262 can be
+// stored; a method asked to store one outside that range returns an error
+// wrapping ErrTimeRange and writes nothing.
+//
+// # Concurrency
+//
+// Every rule of the users.Store contract holds across processes, not only
+// across the goroutines of one:
+//
+//   - Emails and usernames are unique by UNIQUE constraints (usernames through a
+//     partial unique index that leaves out the empty username), and their
+//     violations are returned as users.ErrDuplicateEmail,
+//     users.ErrDuplicateUsername or users.ErrConflict.
+//   - UpdateUser and UpdateLoginAttempts read under a row lock, call fn and write
+//     in one transaction. A transaction that PostgreSQL aborts for a deadlock or a
+//     serialization failure is run again, fn included, a few times.
+//   - CreateSession locks the user row (FOR SHARE) while it checks the user's
+//     generation and inserts, and DeleteUserSessions and UpdateUser lock it while
+//     they revoke, so no session outlives a revocation; foreign keys with ON
+//     DELETE CASCADE mean no session or token outlives its user.
+//   - ConsumeToken is one DELETE … RETURNING, so exactly one caller gets a token.
+//
+// Transactions run at READ COMMITTED whatever the database's default, which the
+// locking above relies on.
+package postgres

@@ -1,0 +1,32 @@
+package postgres_test
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/userkit/users"
+	"github.com/userkit/users/postgres"
+)
+
+// ExampleNew opens a Store over a pool and a Manager over the Store. It needs a
+// server, so it is compiled but not run.
+func ExampleNew() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL")) // e.g. postgres://app@db/app?search_path=auth
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+
+	store, err := postgres.New(ctx, pool)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := users.New(store, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = m
+}

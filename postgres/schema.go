@@ -1,0 +1,145 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrationLockKey is the pg_advisory_xact_lock key that serialises New's
+// migrations across processes: an arbitrary number that no other program is
+// likely to use. It is one key for the whole database, so stores in different
+// schemas of one database also migrate one after the other; that only costs a
+// moment at start-up.
+const migrationLockKey int64 = 0x5af1_4a51_3583_0021
+
+// migrations[i] brings the schema from version i to version i+1. A released
+// migration is never edited: a change is a new migration at the end.
+//
+// Times are bigint nanoseconds since 1970-01-01 UTC (see encodeTime), the zero
+// time.Time being the smallest bigint, so that stored times keep every
+// nanosecond and compare in time order.
+//
+// Text that is compared or ordered uses COLLATE "C", so that equality and order
+// are bytewise, as they are in the other stores. first_name_lower and
+// last_name_lower hold strings.ToLower of the names, made in Go, so that search
+// lower-cases exactly as users.Filter.Match does whatever the database's locale.
+var migrations = [][]string{
+	// Version 1: users, sessions, one-time tokens and login-throttle entries.
+	{
+		`CREATE TABLE userkit_users (
+			id                text COLLATE "C" PRIMARY KEY,
+			email             text COLLATE "C" NOT NULL,
+			username          text COLLATE "C" NOT NULL,
+			email_verified    boolean NOT NULL,
+			email_verified_at bigint NOT NULL,
+			first_name        text NOT NULL,
+			last_name         text NOT NULL,
+			role              text COLLATE "C" NOT NULL,
+			status            text COLLATE "C" NOT NULL,
+			avatar_url        text NOT NULL,
+			account_id        text COLLATE "C" NOT NULL,
+			preferences       jsonb,
+			created_at        bigint NOT NULL,
+			updated_at        bigint NOT NULL,
+			last_login_at     bigint NOT NULL,
+			password_hash     text NOT NULL,
+			generation        bigint NOT NULL,
+			first_name_lower  text COLLATE "C" NOT NULL,
+			last_name_lower   text COLLATE "C" NOT NULL,
+			CONSTRAINT userkit_users_email_key UNIQUE (email)
+		)`,
+		`CREATE UNIQUE INDEX userkit_users_username_key ON userkit_users (username) WHERE username <> ''`,
+		`CREATE INDEX userkit_users_account_id_idx ON userkit_users (account_id, id)`,
+
+		`CREATE TABLE userkit_sessions (
+			token_hash      bytea PRIMARY KEY,
+			id              text COLLATE "C" NOT NULL,
+			user_id         text COLLATE "C" NOT NULL REFERENCES userkit_users (id) ON DELETE CASCADE,
+			user_generation bigint NOT NULL,
+			created_at      bigint NOT NULL,
+			expires_at      bigint NOT NULL,
+			last_seen_at    bigint NOT NULL,
+			CONSTRAINT userkit_sessions_id_key UNIQUE (id)
+		)`,
+		`CREATE INDEX userkit_sessions_user_idx ON userkit_sessions (user_id, created_at, id)`,
+		`CREATE INDEX userkit_sessions_expires_at_idx ON userkit_sessions (expires_at)`,
+
+		`CREATE TABLE userkit_tokens (
+			hash       bytea PRIMARY KEY,
+			user_id    text COLLATE "C" NOT NULL REFERENCES userkit_users (id) ON DELETE CASCADE,
+			purpose    text COLLATE "C" NOT NULL,
+			email      text NOT NULL,
+			created_at bigint NOT NULL,
+			expires_at bigint NOT NULL
+		)`,
+		`CREATE INDEX userkit_tokens_user_idx ON userkit_tokens (user_id, purpose)`,
+		`CREATE INDEX userkit_tokens_expires_at_idx ON userkit_tokens (expires_at)`,
+
+		`CREATE TABLE userkit_login_attempts (
+			key          text COLLATE "C" PRIMARY KEY,
+			failures     bigint NOT NULL,
+			window_start bigint NOT NULL,
+			locked_until bigint NOT NULL,
+			expires_at   bigint NOT NULL
+		)`,
+		`CREATE INDEX userkit_login_attempts_expires_at_idx ON userkit_login_attempts (expires_at)`,
+	},
+}
+
+// schemaVersion is the version of the tables this package writes. New migrates
+// older tables to it and refuses newer ones with ErrSchemaTooNew.
+func schemaVersion() int { return len(migrations) }
+
+// ErrSchemaTooNew is returned by New when the tables were migrated by a newer
+// version of this package, whose layout this one cannot read or write. New
+// leaves them untouched.
+var ErrSchemaTooNew = errors.New("postgres: tables written by a newer version of this package")
+
+// migrate creates or upgrades the tables in one transaction, holding an advisory
+// lock so that processes starting at once migrate one after the other: the first
+// creates the tables, the others find them current.
+func migrate(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	var enc string
+	if err := tx.QueryRow(ctx, `SELECT current_setting('server_encoding')`).Scan(&enc); err != nil {
+		return fmt.Errorf("read server_encoding: %w", err)
+	}
+	if enc != "UTF8" {
+		// Other encodings cannot hold every name and email a user may have.
+		return fmt.Errorf("database encoding is %s; the store needs UTF8", enc)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS userkit_schema_version (
+			singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+			version   integer NOT NULL
+		)`); err != nil {
+		return fmt.Errorf("create userkit_schema_version: %w", err)
+	}
+	var have int
+	err := tx.QueryRow(ctx, `SELECT version FROM userkit_schema_version`).Scan(&have)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	want := schemaVersion()
+	if have > want {
+		return fmt.Errorf("%w: schema version %d, this package knows up to %d", ErrSchemaTooNew, have, want)
+	}
+	for v := have; v < want; v++ {
+		for _, stmt := range migrations[v] {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("migration to version %d: %w", v+1, err)
+			}
+		}
+	}
+	if have < want {
+		if _, err := tx.Exec(ctx, `INSERT INTO userkit_schema_version (version) VALUES ($1)
+			ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version`, want); err != nil {
+			return fmt.Errorf("write schema version: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,1151 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/userkit/users"
+)
+
+var _ users.Store = (*Store)(nil)
+
+// ErrTimeRange is returned, wrapped, by a method asked to store a time the store
+// cannot keep exactly; it writes nothing then. The store keeps the zero
+// time.Time and every time from 1677-09-21T00:12:43.145224193Z to
+// 2262-04-11T23:47:16.854775807Z, the range of int64 nanoseconds since 1970.
+var ErrTimeRange = errors.New("postgres: time outside the range the store keeps (years 1678 to 2262, or zero)")
+
+// errKeyChanged is returned by UpdateUser when fn changed the record's ID or
+// Generation, which the Store contract forbids.
+var errKeyChanged = errors.New("fn must not change the record's ID or Generation")
+
+// Store is a users.Store kept in PostgreSQL tables, for applications that run
+// several processes or machines against one database.
+//
+// Every rule of the Store contract holds across processes, not only across
+// goroutines: uniqueness is enforced by UNIQUE constraints, and every
+// read-modify-write holds a row lock for its duration (see each method). A Store
+// is safe for concurrent use by any number of goroutines and processes.
+//
+// A Store holds no state of its own besides the pool: it needs no Close, and the
+// caller closes the pool when done.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store over pool, first creating its tables or migrating them to
+// the version this package writes, in one transaction. The tables (all named
+// userkit_*) live in the schema that is first on the connections' search_path;
+// every connection of the pool must have the same search_path.
+//
+// New is safe to call from many processes at once: a transaction-scoped advisory
+// lock makes them migrate one after the other, and a migration that fails leaves
+// the tables as they were. It returns an error wrapping ErrSchemaTooNew, changing
+// nothing, for tables written by a newer version of this package, and an error
+// for a database whose encoding is not UTF8.
+func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if pool == nil {
+		return nil, errors.New("postgres: New: nil pool")
+	}
+	s := &Store{pool: pool}
+	if err := s.inTx(ctx, func(tx pgx.Tx) error { return migrate(ctx, tx) }); err != nil {
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return s, nil
+}
+
+// ---- Running statements ----
+
+// maxAttempts is how many times a transaction is tried when PostgreSQL aborts it
+// for a serialization failure or a deadlock.
+const maxAttempts = 5
+
+// retryable reports whether err is a failure PostgreSQL asks the client to retry:
+// a serialization failure (40001) or a detected deadlock (40P01). Nothing was
+// written then.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// retry calls fn until it succeeds, fails for another reason than a retryable
+// one, or has been tried maxAttempts times, sleeping a little, at random, between
+// tries.
+func retry(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == maxAttempts || !retryable(err) {
+			return err
+		}
+		wait := time.Duration(rand.Int64N(int64(time.Millisecond) << attempt))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// inTx runs fn in a READ COMMITTED transaction and commits it, retrying the
+// whole transaction (fn included) on serialization failures and deadlocks.
+//
+// READ COMMITTED is chosen explicitly, whatever the database's default: the
+// methods rely on its rule that every statement sees what was committed before
+// it began, so that a statement run after taking a row lock sees every write of
+// the transaction that held the lock before.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return retry(ctx, func() error {
+		tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			// A failed rollback closes the connection, which ends the
+			// transaction as well; fn's error is the one to report.
+			_ = tx.Rollback(ctx)
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+}
+
+// pgCode returns the SQLSTATE and constraint name of err, or empty strings if it
+// is not an error from the server.
+func pgCode(err error) (code, constraint string) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code, pe.ConstraintName
+	}
+	return "", ""
+}
+
+const (
+	codeUniqueViolation     = "23505"
+	codeForeignKeyViolation = "23503"
+)
+
+// ---- Encoding ----
+
+// zeroTime is how the zero time.Time is stored: below every other stored time,
+// as the zero time.Time is before every other time.
+const zeroTime = math.MinInt64
+
+// encodeTime returns t as nanoseconds since 1970-01-01 UTC, and zeroTime for the
+// zero time.Time. A time that int64 nanoseconds cannot hold sets *errp to an
+// error wrapping ErrTimeRange (if it is not set yet) and returns 0.
+func encodeTime(t time.Time, errp *error) int64 {
+	if t.IsZero() {
+		return zeroTime
+	}
+	n := t.UnixNano()
+	if n == zeroTime || !time.Unix(0, n).Equal(t) {
+		if *errp == nil {
+			*errp = fmt.Errorf("%w: %s", ErrTimeRange, t.UTC().Format(time.RFC3339Nano))
+		}
+		return 0
+	}
+	return n
+}
+
+// encodeBound returns t in encodeTime's encoding for comparing it with stored
+// times. A time out of encodeTime's range compares with every stored time as
+// the nearest int64 does, so it is clamped to that.
+func encodeBound(t time.Time) int64 {
+	if t.IsZero() {
+		return zeroTime
+	}
+	var err error
+	if n := encodeTime(t, &err); err == nil {
+		return n
+	}
+	if t.Unix() < 0 {
+		return zeroTime // after zero, before every other storable time
+	}
+	return math.MaxInt64
+}
+
+// decodeTime is the inverse of encodeTime. Times come back in UTC.
+func decodeTime(n int64) time.Time {
+	if n == zeroTime {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// encodePreferences returns p as JSON, or nil (SQL NULL) for a nil map, so that
+// a nil map and an empty one each come back as they went in.
+func encodePreferences(p map[string]string) ([]byte, error) {
+	if p == nil {
+		return nil, nil
+	}
+	return json.Marshal(p)
+}
+
+// nonNil returns b, or an empty slice for nil: bytea columns are NOT NULL, and a
+// Store keeps what it is given, even a missing hash.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// ---- Users ----
+
+// userColumns are the columns of userkit_users that make a UserRecord, in the
+// order userRow.dest and userArgs use.
+var userColumns = []string{
+	"id", "email", "username", "email_verified", "email_verified_at",
+	"first_name", "last_name", "role", "status", "avatar_url", "account_id",
+	"preferences", "created_at", "updated_at", "last_login_at",
+	"password_hash", "generation",
+}
+
+// userWriteColumns are userColumns and the derived search columns, in the order
+// of userArgs.
+var userWriteColumns = append(slices.Clone(userColumns), "first_name_lower", "last_name_lower")
+
+// userCols returns userColumns for a select list, each prefixed with prefix.
+func userCols(prefix string) string {
+	cols := make([]string, len(userColumns))
+	for i, c := range userColumns {
+		cols[i] = prefix + c
+	}
+	return strings.Join(cols, ", ")
+}
+
+// placeholders returns "$from, $from+1, …" for n parameters.
+func placeholders(from, n int) string {
+	ps := make([]string, n)
+	for i := range ps {
+		ps[i] = "$" + strconv.Itoa(from+i)
+	}
+	return strings.Join(ps, ", ")
+}
+
+var (
+	sqlSelectUser = `SELECT ` + userCols("") + ` FROM userkit_users`
+	sqlInsertUser = `INSERT INTO userkit_users (` + strings.Join(userWriteColumns, ", ") +
+		`) VALUES (` + placeholders(1, len(userWriteColumns)) + `)`
+	sqlUpdateUser = func() string {
+		// $1 is the ID, which never changes; the rest are userArgs from email on.
+		sets := make([]string, 0, len(userWriteColumns)-1)
+		for i, c := range userWriteColumns[1:] {
+			sets = append(sets, c+" = $"+strconv.Itoa(i+2))
+		}
+		return `UPDATE userkit_users SET ` + strings.Join(sets, ", ") + ` WHERE id = $1`
+	}()
+)
+
+// userArgs returns the values of userWriteColumns for r.
+func userArgs(r *users.UserRecord) ([]any, error) {
+	var err error
+	prefs, perr := encodePreferences(r.Preferences)
+	if perr != nil {
+		return nil, fmt.Errorf("encode preferences: %w", perr)
+	}
+	args := []any{
+		r.ID, r.Email, r.Username, r.EmailVerified, encodeTime(r.EmailVerifiedAt, &err),
+		r.FirstName, r.LastName, string(r.Role), string(r.Status), r.AvatarURL, r.AccountID,
+		prefs, encodeTime(r.CreatedAt, &err), encodeTime(r.UpdatedAt, &err), encodeTime(r.LastLoginAt, &err),
+		r.PasswordHash, r.Generation,
+		strings.ToLower(r.FirstName), strings.ToLower(r.LastName),
+	}
+	return args, err
+}
+
+// userRow receives one row of userColumns.
+type userRow struct {
+	r                                             users.UserRecord
+	role, status                                  string
+	verifiedAt, createdAt, updatedAt, lastLoginAt int64
+	prefs                                         []byte
+}
+
+func (u *userRow) dest() []any {
+	return []any{
+		&u.r.ID, &u.r.Email, &u.r.Username, &u.r.EmailVerified, &u.verifiedAt,
+		&u.r.FirstName, &u.r.LastName, &u.role, &u.status, &u.r.AvatarURL, &u.r.AccountID,
+		&u.prefs, &u.createdAt, &u.updatedAt, &u.lastLoginAt,
+		&u.r.PasswordHash, &u.r.Generation,
+	}
+}
+
+func (u *userRow) record() (*users.UserRecord, error) {
+	r := u.r
+	r.Role, r.Status = users.Role(u.role), users.Status(u.status)
+	r.EmailVerifiedAt = decodeTime(u.verifiedAt)
+	r.CreatedAt = decodeTime(u.createdAt)
+	r.UpdatedAt = decodeTime(u.updatedAt)
+	r.LastLoginAt = decodeTime(u.lastLoginAt)
+	if u.prefs != nil {
+		if err := json.Unmarshal(u.prefs, &r.Preferences); err != nil {
+			return nil, fmt.Errorf("decode preferences of user %s: %w", r.ID, err)
+		}
+	}
+	return &r, nil
+}
+
+// queryUser returns the one user the query selects, or ErrNotFound.
+func queryUser(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, sql string, args ...any) (*users.UserRecord, error) {
+	var u userRow
+	if err := q.QueryRow(ctx, sql, args...).Scan(u.dest()...); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, users.ErrNotFound
+		}
+		return nil, err
+	}
+	return u.record()
+}
+
+// userConflict turns a unique violation on constraint, raised while writing a
+// user with this email and username, into the contract's error. self is the ID
+// of the user being updated, or nil for one being created. PostgreSQL reports
+// only the first constraint it happened to check, so the keys are looked up
+// again to answer in the contract's order: email, then username, then ID.
+func (s *Store) userConflict(ctx context.Context, constraint, email, username string, self *string) error {
+	var emailTaken, usernameTaken bool
+	err := s.pool.QueryRow(ctx, `SELECT
+			EXISTS (SELECT 1 FROM userkit_users WHERE email = $1 AND id IS DISTINCT FROM $3),
+			EXISTS (SELECT 1 FROM userkit_users WHERE username = $2 AND username <> '' AND id IS DISTINCT FROM $3)`,
+		email, username, self).Scan(&emailTaken, &usernameTaken)
+	switch {
+	case err == nil && emailTaken:
+		return users.ErrDuplicateEmail
+	case err == nil && usernameTaken:
+		return users.ErrDuplicateUsername
+	}
+	// The key's holder is gone already, or the lookup failed: go by the name.
+	switch constraint {
+	case "userkit_users_email_key":
+		return users.ErrDuplicateEmail
+	case "userkit_users_username_key":
+		return users.ErrDuplicateUsername
+	}
+	return users.ErrConflict
+}
+
+// CreateUser stores a new user. The UNIQUE constraints on email, on non-empty
+// username and on ID make the check and the write one atomic step, across
+// processes too: of any number of concurrent calls with one email exactly one
+// succeeds. It returns ErrDuplicateEmail or ErrDuplicateUsername if the key is
+// taken (email first), ErrConflict if r.ID exists, and an error wrapping
+// ErrTimeRange for a time it cannot keep; it writes nothing then. It is safe for
+// concurrent use, also across processes.
+func (s *Store) CreateUser(ctx context.Context, r *users.UserRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	args, err := userArgs(r)
+	if err != nil {
+		return fmt.Errorf("postgres: create user: %w", err)
+	}
+	err = retry(ctx, func() error {
+		_, err := s.pool.Exec(ctx, sqlInsertUser, args...)
+		return err
+	})
+	if code, constraint := pgCode(err); code == codeUniqueViolation {
+		return s.userConflict(ctx, constraint, r.Email, r.Username, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create user: %w", err)
+	}
+	return nil
+}
+
+// GetUser returns the user with the ID, or ErrNotFound. It is safe for
+// concurrent use, also across processes.
+func (s *Store) GetUser(ctx context.Context, id string) (*users.UserRecord, error) {
+	return s.getUser(ctx, "get user", `WHERE id = $1`, id)
+}
+
+// GetUserByEmail returns the user with exactly this email, or ErrNotFound. It is
+// safe for concurrent use, also across processes.
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (*users.UserRecord, error) {
+	return s.getUser(ctx, "get user by email", `WHERE email = $1`, email)
+}
+
+// GetUserByUsername returns the user with exactly this username, or
+// ErrNotFound. An empty username never matches. It is safe for concurrent use,
+// also across processes.
+func (s *Store) GetUserByUsername(ctx context.Context, username string) (*users.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if username == "" {
+		return nil, users.ErrNotFound
+	}
+	// username <> '' lets the planner use the partial unique index.
+	return s.getUser(ctx, "get user by username", `WHERE username = $1 AND username <> ''`, username)
+}
+
+func (s *Store) getUser(ctx context.Context, op, where string, arg string) (*users.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var r *users.UserRecord
+	err := retry(ctx, func() (err error) {
+		r, err = queryUser(ctx, s.pool, sqlSelectUser+" "+where, arg)
+		return err
+	})
+	if err != nil && !errors.Is(err, users.ErrNotFound) {
+		return nil, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	return r, err
+}
+
+// fnError carries an error returned by a caller's fn out of inTx, so that it is
+// returned unchanged and never retried.
+type fnError struct{ err error }
+
+func (e *fnError) Error() string { return e.err.Error() }
+
+// UpdateUser reads the user with SELECT … FOR NO KEY UPDATE in a transaction,
+// calls fn with the decoded copy, and writes back what fn left together with
+// fn's Revoke, before committing: no other write to the user, from any process,
+// can come between the read and the write. If PostgreSQL aborts the transaction
+// for a deadlock or serialization failure, the whole transaction, fn included,
+// is run again, so fn may be called more than once.
+//
+// It returns the record as written; ErrNotFound if there is no such user; fn's
+// error unchanged if fn fails; ErrDuplicateEmail or ErrDuplicateUsername (email
+// first) if fn took another user's email or username; an error if fn changed
+// the ID or Generation; and an error wrapping ErrTimeRange for a time it cannot
+// keep. In every one of those cases it writes nothing. It is safe for concurrent
+// use, also across processes.
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error)) (*users.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var (
+		written             *users.UserRecord
+		triedEmail, triedUN string // what the last try wrote, to explain a unique violation
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		written = nil
+		old, err := queryUser(ctx, tx, sqlSelectUser+` WHERE id = $1 FOR NO KEY UPDATE`, id)
+		if err != nil {
+			return err
+		}
+		work := old.Clone()
+		rv, err := fn(work)
+		if err != nil {
+			return &fnError{err}
+		}
+		if work.ID != old.ID || work.Generation != old.Generation {
+			return errKeyChanged
+		}
+		r := work.Clone() // fn may have kept work
+		if rv.Sessions {
+			r.Generation++
+		}
+		args, err := userArgs(r)
+		if err != nil {
+			return err
+		}
+		triedEmail, triedUN = r.Email, r.Username
+		if _, err := tx.Exec(ctx, sqlUpdateUser, args...); err != nil {
+			return err
+		}
+		// These statements begin after the row lock was taken, so they see every
+		// session or token created by a transaction that held it before.
+		if rv.Sessions {
+			if _, err := tx.Exec(ctx, `DELETE FROM userkit_sessions WHERE user_id = $1`, id); err != nil {
+				return err
+			}
+		}
+		if len(rv.Tokens) > 0 {
+			purposes := make([]string, len(rv.Tokens))
+			for i, p := range rv.Tokens {
+				purposes[i] = string(p)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM userkit_tokens WHERE user_id = $1 AND purpose = ANY ($2)`,
+				id, purposes); err != nil {
+				return err
+			}
+		}
+		written = r
+		return nil
+	})
+	var fe *fnError
+	switch code, constraint := pgCode(err); {
+	case err == nil:
+		return written.Clone(), nil
+	case errors.As(err, &fe):
+		return nil, fe.err
+	case errors.Is(err, users.ErrNotFound):
+		return nil, users.ErrNotFound
+	case code == codeUniqueViolation:
+		return nil, s.userConflict(ctx, constraint, triedEmail, triedUN, &id)
+	default:
+		return nil, fmt.Errorf("postgres: update user: %w", err)
+	}
+}
+
+// DeleteUser deletes the user and, in the same transaction, its login-throttle
+// entry ("user:"+id); the user's sessions and one-time tokens go with it through
+// ON DELETE CASCADE foreign keys, which also mean no session or token can ever
+// outlive its user, whatever races it. The email and username are free again
+// once it returns. It returns ErrNotFound if there is no such user. It is safe
+// for concurrent use, also across processes.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM userkit_users WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return users.ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM userkit_login_attempts WHERE key = $1`, "user:"+id)
+		return err
+	})
+	if err != nil && !errors.Is(err, users.ErrNotFound) {
+		return fmt.Errorf("postgres: delete user: %w", err)
+	}
+	return err
+}
+
+// params collects the conditions and parameters of a query's WHERE clause.
+type params struct {
+	conds []string
+	args  []any
+}
+
+// arg adds a parameter and returns its placeholder.
+func (p *params) arg(v any) string {
+	p.args = append(p.args, v)
+	return "$" + strconv.Itoa(len(p.args))
+}
+
+func (p *params) where() string {
+	if len(p.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(p.conds, " AND ")
+}
+
+// filter adds the conditions that select exactly the users f.Match selects:
+// exact matches, and for Search a case-sensitive substring of the email and
+// username and of the names lower-cased by Go (first_name_lower,
+// last_name_lower), with the search lower-cased by Go too.
+func (p *params) filter(f users.Filter) {
+	for _, c := range []struct{ col, val string }{
+		{"email", f.Email},
+		{"username", f.Username},
+		{"role", string(f.Role)},
+		{"status", string(f.Status)},
+		{"account_id", f.AccountID},
+	} {
+		if c.val != "" {
+			p.conds = append(p.conds, c.col+" = "+p.arg(c.val))
+		}
+	}
+	if f.Search != "" {
+		like := p.arg("%" + escapeLike(strings.ToLower(f.Search)) + "%")
+		p.conds = append(p.conds, "(email LIKE "+like+" ESCAPE '!' OR username LIKE "+like+
+			" ESCAPE '!' OR first_name_lower LIKE "+like+" ESCAPE '!' OR last_name_lower LIKE "+like+" ESCAPE '!')")
+	}
+}
+
+// escapeLike escapes the LIKE metacharacters % and _ and the escape character !
+// in s, so that the pattern matches s literally.
+var escapeLike = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace
+
+// ListUsers returns at most q.Limit users matching q.Filter in ascending ID
+// order (bytewise), as the Store contract describes: after q.After, or the last
+// ones before q.Before, skipping q.Offset matching users counted from the
+// cursor. It reads one page with keyset pagination on the primary key; with
+// Before it reads backwards and reverses. If both After and Before are set (the
+// contract forbids it) both bounds apply, with Before's meaning of Offset and
+// Limit. A Limit of zero or less gives no users; the result is never nil. It is
+// safe for concurrent use, also across processes.
+func (s *Store) ListUsers(ctx context.Context, q users.ListQuery) ([]*users.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 {
+		return []*users.UserRecord{}, nil
+	}
+	var p params
+	p.filter(q.Filter)
+	if q.After != "" {
+		p.conds = append(p.conds, "id > "+p.arg(q.After))
+	}
+	order := "ASC"
+	if q.Before != "" {
+		p.conds = append(p.conds, "id < "+p.arg(q.Before))
+		order = "DESC"
+	}
+	sql := sqlSelectUser + p.where() + " ORDER BY id " + order +
+		" LIMIT " + p.arg(int64(q.Limit)) + " OFFSET " + p.arg(int64(max(q.Offset, 0)))
+	var out []*users.UserRecord
+	err := retry(ctx, func() error {
+		out = []*users.UserRecord{}
+		rows, err := s.pool.Query(ctx, sql, p.args...)
+		if err != nil {
+			return err
+		}
+		var u userRow
+		_, err = pgx.ForEachRow(rows, u.dest(), func() error {
+			r, err := u.record()
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	if q.Before != "" {
+		slices.Reverse(out)
+	}
+	return out, nil
+}
+
+// CountUsers returns how many users match f, ignoring its cursors, Offset and
+// Limit. It counts in one statement, so the count is of one moment. It is safe
+// for concurrent use, also across processes.
+func (s *Store) CountUsers(ctx context.Context, f users.Filter) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var p params
+	p.filter(f)
+	var n int64
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT count(*) FROM userkit_users`+p.where(), p.args...).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count users: %w", err)
+	}
+	return int(n), nil
+}
+
+// ---- Sessions ----
+
+const sessionCols = `token_hash, id, user_id, user_generation, created_at, expires_at, last_seen_at`
+
+// sessionRow receives one row of sessionCols.
+type sessionRow struct {
+	r                                users.SessionRecord
+	createdAt, expiresAt, lastSeenAt int64
+}
+
+func (s *sessionRow) dest() []any {
+	return []any{&s.r.TokenHash, &s.r.ID, &s.r.UserID, &s.r.UserGeneration, &s.createdAt, &s.expiresAt, &s.lastSeenAt}
+}
+
+func (s *sessionRow) record() *users.SessionRecord {
+	r := s.r
+	r.TokenHash = slices.Clone(s.r.TokenHash)
+	r.CreatedAt = decodeTime(s.createdAt)
+	r.ExpiresAt = decodeTime(s.expiresAt)
+	r.LastSeenAt = decodeTime(s.lastSeenAt)
+	return &r
+}
+
+// sqlCreateSession inserts a session only if its user exists with the session's
+// generation. FOR SHARE locks the user row against DeleteUser, DeleteUserSessions
+// and UpdateUser until the insert commits; if one of them holds the row, the
+// statement waits for it and then sees the row as it left it (deleted, or with
+// a new generation), and inserts nothing. It returns the user's generation (NULL
+// for no user) and how many sessions it inserted.
+const sqlCreateSession = `WITH u AS (
+		SELECT generation FROM userkit_users WHERE id = $1::text FOR SHARE
+	), ins AS (
+		INSERT INTO userkit_sessions (` + sessionCols + `)
+		SELECT $2::bytea, $3::text, $1::text, $4::bigint, $5::bigint, $6::bigint, $7::bigint
+		FROM u WHERE u.generation = $4::bigint
+		RETURNING 1
+	)
+	SELECT (SELECT generation FROM u), (SELECT count(*) FROM ins)`
+
+// CreateSession stores a new session if its user exists and the user's
+// Generation is s.UserGeneration, checked and written in one statement that
+// locks the user row (see the package documentation), so no session is ever
+// created for a removed user or across a revocation, by any process. It returns
+// ErrNotFound if the user does not exist, ErrConflict if the generation differs
+// or s.TokenHash or s.ID is taken, and an error wrapping ErrTimeRange for a time
+// it cannot keep; it writes nothing then. It is safe for concurrent use, also
+// across processes.
+func (s *Store) CreateSession(ctx context.Context, sess *users.SessionRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var terr error
+	args := []any{
+		sess.UserID, nonNil(sess.TokenHash), sess.ID, sess.UserGeneration,
+		encodeTime(sess.CreatedAt, &terr), encodeTime(sess.ExpiresAt, &terr), encodeTime(sess.LastSeenAt, &terr),
+	}
+	if terr != nil {
+		return fmt.Errorf("postgres: create session: %w", terr)
+	}
+	var (
+		gen      *int64
+		inserted int64
+	)
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, sqlCreateSession, args...).Scan(&gen, &inserted)
+	})
+	switch code, _ := pgCode(err); {
+	case code == codeUniqueViolation:
+		return users.ErrConflict
+	case code == codeForeignKeyViolation:
+		return users.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("postgres: create session: %w", err)
+	case gen == nil:
+		return users.ErrNotFound
+	case inserted == 0:
+		return users.ErrConflict
+	}
+	return nil
+}
+
+var sqlGetSession = `SELECT s.token_hash, s.id, s.user_id, s.user_generation, s.created_at, s.expires_at, s.last_seen_at, ` +
+	userCols("u.") + ` FROM userkit_sessions s JOIN userkit_users u ON u.id = s.user_id WHERE s.token_hash = $1`
+
+// GetSession returns the session with this token hash and its user, read in one
+// statement and so from one snapshot, or ErrNotFound. It returns sessions
+// whatever their expiry. It is safe for concurrent use, also across processes.
+func (s *Store) GetSession(ctx context.Context, tokenHash []byte) (*users.SessionRecord, *users.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	var (
+		sr sessionRow
+		ur userRow
+	)
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, sqlGetSession, nonNil(tokenHash)).Scan(append(sr.dest(), ur.dest()...)...)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, users.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: get session: %w", err)
+	}
+	u, err := ur.record()
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: get session: %w", err)
+	}
+	return sr.record(), u, nil
+}
+
+// TouchSession sets the session's LastSeenAt to seen if seen is later, in one
+// UPDATE … SET last_seen_at = GREATEST(last_seen_at, seen), which never
+// creates a row. It returns ErrNotFound if there is no such session, and an
+// error wrapping ErrTimeRange for a time it cannot keep. It is safe for
+// concurrent use, also across processes.
+func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var terr error
+	at := encodeTime(seen, &terr)
+	if terr != nil {
+		return fmt.Errorf("postgres: touch session: %w", terr)
+	}
+	return s.execOne(ctx, "touch session",
+		`UPDATE userkit_sessions SET last_seen_at = GREATEST(last_seen_at, $2) WHERE token_hash = $1`,
+		nonNil(tokenHash), at)
+}
+
+// execOne runs a statement that changes one row, and returns ErrNotFound if it
+// changed none.
+func (s *Store) execOne(ctx context.Context, op, sql string, args ...any) error {
+	var n int64
+	err := retry(ctx, func() error {
+		tag, err := s.pool.Exec(ctx, sql, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if n == 0 {
+		return users.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteSession deletes the session with this token hash, or returns
+// ErrNotFound. It is safe for concurrent use, also across processes.
+func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.execOne(ctx, "delete session", `DELETE FROM userkit_sessions WHERE token_hash = $1`, nonNil(tokenHash))
+}
+
+// DeleteSessionByID deletes the session with this public ID if it belongs to
+// userID, or returns ErrNotFound. It is safe for concurrent use, also across
+// processes.
+func (s *Store) DeleteSessionByID(ctx context.Context, userID, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.execOne(ctx, "delete session by ID", `DELETE FROM userkit_sessions WHERE id = $1 AND user_id = $2`, id, userID)
+}
+
+// DeleteUserSessions increments the user's Generation and then deletes all its
+// sessions, in one transaction. The UPDATE locks the user row first, so the
+// DELETE sees every session a concurrent CreateSession inserted under the old
+// generation, and none can be inserted after it. It returns ErrNotFound if there
+// is no such user. It is safe for concurrent use, also across processes.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE userkit_users SET generation = generation + 1 WHERE id = $1`, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return users.ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM userkit_sessions WHERE user_id = $1`, userID)
+		return err
+	})
+	if err != nil && !errors.Is(err, users.ErrNotFound) {
+		return fmt.Errorf("postgres: delete user sessions: %w", err)
+	}
+	return err
+}
+
+// ListSessions returns the user's sessions, whatever their expiry, in ascending
+// CreatedAt order, ties by ID (bytewise). A user without sessions, or no such
+// user, gives an empty slice. It is safe for concurrent use, also across
+// processes.
+func (s *Store) ListSessions(ctx context.Context, userID string) ([]*users.SessionRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []*users.SessionRecord
+	err := retry(ctx, func() error {
+		out = []*users.SessionRecord{}
+		rows, err := s.pool.Query(ctx, `SELECT `+sessionCols+` FROM userkit_sessions
+			WHERE user_id = $1 ORDER BY created_at, id`, userID)
+		if err != nil {
+			return err
+		}
+		var sr sessionRow
+		_, err = pgx.ForEachRow(rows, sr.dest(), func() error {
+			out = append(out, sr.record())
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list sessions: %w", err)
+	}
+	return out, nil
+}
+
+// ---- Login attempts ----
+
+// attemptsRow receives failures, window_start, locked_until and expires_at.
+type attemptsRow struct {
+	failures, windowStart, lockedUntil, expiresAt int64
+}
+
+func (a *attemptsRow) dest() []any {
+	return []any{&a.failures, &a.windowStart, &a.lockedUntil, &a.expiresAt}
+}
+
+func (a *attemptsRow) value() users.LoginAttempts {
+	return users.LoginAttempts{
+		Failures:    int(a.failures),
+		WindowStart: decodeTime(a.windowStart),
+		LockedUntil: decodeTime(a.lockedUntil),
+		ExpiresAt:   decodeTime(a.expiresAt),
+	}
+}
+
+func zeroAttempts(a users.LoginAttempts) bool {
+	return a.Failures == 0 && a.WindowStart.IsZero() && a.LockedUntil.IsZero() && a.ExpiresAt.IsZero()
+}
+
+// GetLoginAttempts returns the throttle entry for key, or the zero LoginAttempts
+// if there is none. It is safe for concurrent use, also across processes.
+func (s *Store) GetLoginAttempts(ctx context.Context, key string) (users.LoginAttempts, error) {
+	if err := ctx.Err(); err != nil {
+		return users.LoginAttempts{}, err
+	}
+	var a attemptsRow
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT failures, window_start, locked_until, expires_at
+			FROM userkit_login_attempts WHERE key = $1`, key).Scan(a.dest()...)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return users.LoginAttempts{}, nil
+	}
+	if err != nil {
+		return users.LoginAttempts{}, fmt.Errorf("postgres: get login attempts: %w", err)
+	}
+	return a.value(), nil
+}
+
+// UpdateLoginAttempts reads the entry for key under a row lock, calls fn with it
+// (the zero value if there is none), and writes what fn left, in one
+// transaction: it first inserts an empty entry if there is none (INSERT … ON
+// CONFLICT DO NOTHING), then locks it with SELECT … FOR UPDATE, so concurrent
+// calls for one key, from any process, run one after the other. A zero
+// LoginAttempts left by fn deletes the entry. If fn fails nothing is written and
+// fn's error is returned unchanged. fn may be called more than once (the
+// transaction is retried after a deadlock or serialization failure). It returns
+// an error wrapping ErrTimeRange for a time it cannot keep. It is safe for
+// concurrent use, also across processes.
+func (s *Store) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *users.LoginAttempts) error) (users.LoginAttempts, error) {
+	if err := ctx.Err(); err != nil {
+		return users.LoginAttempts{}, err
+	}
+	var out users.LoginAttempts
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO userkit_login_attempts (key, failures, window_start, locked_until, expires_at)
+			VALUES ($1, 0, $2, $2, $2) ON CONFLICT (key) DO NOTHING`, key, int64(zeroTime)); err != nil {
+			return err
+		}
+		var row attemptsRow
+		if err := tx.QueryRow(ctx, `SELECT failures, window_start, locked_until, expires_at
+			FROM userkit_login_attempts WHERE key = $1 FOR UPDATE`, key).Scan(row.dest()...); err != nil {
+			return err
+		}
+		a := row.value()
+		if err := fn(&a); err != nil {
+			return &fnError{err}
+		}
+		if zeroAttempts(a) {
+			out = users.LoginAttempts{}
+			_, err := tx.Exec(ctx, `DELETE FROM userkit_login_attempts WHERE key = $1`, key)
+			return err
+		}
+		var terr error
+		args := []any{key, int64(a.Failures), encodeTime(a.WindowStart, &terr), encodeTime(a.LockedUntil, &terr), encodeTime(a.ExpiresAt, &terr)}
+		if terr != nil {
+			return terr
+		}
+		out = a
+		_, err := tx.Exec(ctx, `UPDATE userkit_login_attempts
+			SET failures = $2, window_start = $3, locked_until = $4, expires_at = $5 WHERE key = $1`, args...)
+		return err
+	})
+	var fe *fnError
+	if errors.As(err, &fe) {
+		return users.LoginAttempts{}, fe.err
+	}
+	if err != nil {
+		return users.LoginAttempts{}, fmt.Errorf("postgres: update login attempts: %w", err)
+	}
+	return out, nil
+}
+
+// ---- One-time tokens ----
+
+const tokenCols = `hash, user_id, purpose, email, created_at, expires_at`
+
+// tokenRow receives one row of tokenCols.
+type tokenRow struct {
+	r                    users.TokenRecord
+	purpose              string
+	createdAt, expiresAt int64
+}
+
+func (t *tokenRow) dest() []any {
+	return []any{&t.r.Hash, &t.r.UserID, &t.purpose, &t.r.Email, &t.createdAt, &t.expiresAt}
+}
+
+func (t *tokenRow) record() *users.TokenRecord {
+	r := t.r
+	r.Hash = slices.Clone(t.r.Hash)
+	r.Purpose = users.Purpose(t.purpose)
+	r.CreatedAt = decodeTime(t.createdAt)
+	r.ExpiresAt = decodeTime(t.expiresAt)
+	return &r
+}
+
+// CreateToken stores a one-time token in one transaction that first locks the
+// user row: FOR KEY SHARE, which keeps the user from being deleted until the
+// insert commits, or, when replace is true, FOR NO KEY UPDATE, which also makes
+// concurrent replacements for one user run one after the other, so that exactly
+// one token of the purpose is left. With replace it then deletes the user's
+// other tokens of t.Purpose. It returns ErrNotFound if the user does not exist,
+// ErrConflict if t.Hash is taken, and an error wrapping ErrTimeRange for a time
+// it cannot keep; it writes nothing then. It is safe for concurrent use, also
+// across processes.
+func (s *Store) CreateToken(ctx context.Context, t *users.TokenRecord, replace bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var terr error
+	args := []any{nonNil(t.Hash), t.UserID, string(t.Purpose), t.Email, encodeTime(t.CreatedAt, &terr), encodeTime(t.ExpiresAt, &terr)}
+	if terr != nil {
+		return fmt.Errorf("postgres: create token: %w", terr)
+	}
+	lock := "FOR KEY SHARE"
+	if replace {
+		lock = "FOR NO KEY UPDATE"
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM userkit_users WHERE id = $1 `+lock, t.UserID).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return users.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO userkit_tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6)`, args...); err != nil {
+			return err
+		}
+		if replace {
+			_, err = tx.Exec(ctx, `DELETE FROM userkit_tokens WHERE user_id = $1 AND purpose = $2 AND hash <> $3`,
+				t.UserID, string(t.Purpose), nonNil(t.Hash))
+		}
+		return err
+	})
+	switch code, _ := pgCode(err); {
+	case err == nil:
+		return nil
+	case errors.Is(err, users.ErrNotFound), code == codeForeignKeyViolation:
+		return users.ErrNotFound
+	case code == codeUniqueViolation:
+		return users.ErrConflict
+	default:
+		return fmt.Errorf("postgres: create token: %w", err)
+	}
+}
+
+// GetToken returns the token with this hash if its purpose is purpose and it
+// expires after now, without consuming it; otherwise ErrNotFound. It is safe for
+// concurrent use, also across processes.
+func (s *Store) GetToken(ctx context.Context, hash []byte, purpose users.Purpose, now time.Time) (*users.TokenRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var tr tokenRow
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM userkit_tokens
+			WHERE hash = $1 AND purpose = $2 AND expires_at > $3`,
+			nonNil(hash), string(purpose), encodeBound(now)).Scan(tr.dest()...)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, users.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get token: %w", err)
+	}
+	return tr.record(), nil
+}
+
+// ConsumeToken deletes the token with this hash and purpose and returns it, in
+// one DELETE … RETURNING: of any number of concurrent calls for one token, from
+// any process, exactly one gets it. It returns ErrNotFound, deleting nothing, if
+// there is no such token or its purpose differs, and ErrNotFound, deleting it, if
+// it expired at or before now. It is safe for concurrent use, also across
+// processes.
+func (s *Store) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose, now time.Time) (*users.TokenRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var tr tokenRow
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `DELETE FROM userkit_tokens WHERE hash = $1 AND purpose = $2 RETURNING `+tokenCols,
+			nonNil(hash), string(purpose)).Scan(tr.dest()...)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, users.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: consume token: %w", err)
+	}
+	t := tr.record()
+	if !t.ExpiresAt.After(now) {
+		return nil, users.ErrNotFound
+	}
+	return t, nil
+}
+
+// ---- Expiry ----
+
+// purgeBatch is how many expired rows of one table DeleteExpired deletes per
+// statement, so that purging a large backlog holds no lock for long.
+const purgeBatch = 1000
+
+// sqlPurge deletes up to $2 rows of one table whose expires_at is at or before
+// $1, found through the expires_at index and deleted through the primary key
+// (= ANY (ARRAY(…)) keeps the planner from reading the whole expired range
+// again), and returns how many it found and how many it deleted. The condition
+// is repeated in the DELETE so that a row whose expiry was moved later since the
+// search is kept.
+func sqlPurge(table, key string) string {
+	return `WITH found AS (
+			SELECT ` + key + ` FROM ` + table + ` WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2
+		), deleted AS (
+			DELETE FROM ` + table + ` WHERE ` + key + ` = ANY (ARRAY (SELECT ` + key + ` FROM found)) AND expires_at <= $1
+			RETURNING 1
+		)
+		SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM deleted)`
+}
+
+var sqlPurges = []string{
+	sqlPurge("userkit_sessions", "token_hash"),
+	sqlPurge("userkit_tokens", "hash"),
+	sqlPurge("userkit_login_attempts", "key"),
+}
+
+// DeleteExpired deletes every session, one-time token and login-throttle entry
+// whose ExpiresAt is at or before now, and returns how many it deleted. It reads
+// each table's expires_at index, in batches of purgeBatch rows, so its cost
+// grows with the number deleted, not the number stored; it is not one atomic
+// step, and on an error it returns how many it had deleted with the error. It is
+// safe for concurrent use, also across processes.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	bound := encodeBound(now)
+	total := 0
+	for _, sql := range sqlPurges {
+		for {
+			var found, deleted int64
+			err := retry(ctx, func() error {
+				return s.pool.QueryRow(ctx, sql, bound, int64(purgeBatch)).Scan(&found, &deleted)
+			})
+			if err != nil {
+				return total, fmt.Errorf("postgres: delete expired: %w", err)
+			}
+			total += int(deleted)
+			if found < purgeBatch {
+				break
+			}
+		}
+	}
+	return total, nil
+}
