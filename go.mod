@@ -3,9 +3,10 @@ module github.com/userkit/users
 go 1.26.8
 
 require (
-	github.com/oklog/ulid/v2 v2.1.2 // indirect
-	go.etcd.io/bbolt v1.5.0 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
+	github.com/oklog/ulid/v2 v2.1.2
+	go.etcd.io/bbolt v1.5.0
+	golang.org/x/crypto v0.58.0
+	golang.org/x/text v0.43.0
 )
+
+require golang.org/x/sys v0.49.0 // indirect
