@@ -26,6 +26,10 @@ const migrationLockKey int64 = 0x5af1_4a51_3583_0021
 // are bytewise, as they are in the other stores. first_name_lower and
 // last_name_lower hold strings.ToLower of the names, made in Go, so that search
 // lower-cases exactly as users.Filter.Match does whatever the database's locale.
+//
+// preferences is json, not jsonb: jsonb cannot hold the character U+0000, which
+// a preference value may contain, and the store never queries into it (the json
+// operators -> and ->> still work for reports). NULL is a nil map.
 var migrations = [][]string{
 	// Version 1: users, sessions, one-time tokens and login-throttle entries.
 	{
@@ -41,7 +45,7 @@ var migrations = [][]string{
 			status            text COLLATE "C" NOT NULL,
 			avatar_url        text NOT NULL,
 			account_id        text COLLATE "C" NOT NULL,
-			preferences       jsonb,
+			preferences       json,
 			created_at        bigint NOT NULL,
 			updated_at        bigint NOT NULL,
 			last_login_at     bigint NOT NULL,
@@ -100,7 +104,8 @@ var ErrSchemaTooNew = errors.New("postgres: tables written by a newer version of
 
 // migrate creates or upgrades the tables in one transaction, holding an advisory
 // lock so that processes starting at once migrate one after the other: the first
-// creates the tables, the others find them current.
+// creates the tables, the others find them current. Current tables need no
+// privilege but SELECT on userkit_schema_version.
 func migrate(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
 		return fmt.Errorf("lock: %w", err)
@@ -113,20 +118,33 @@ func migrate(ctx context.Context, tx pgx.Tx) error {
 		// Other encodings cannot hold every name and email a user may have.
 		return fmt.Errorf("database encoding is %s; the store needs UTF8", enc)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS userkit_schema_version (
-			singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-			version   integer NOT NULL
-		)`); err != nil {
-		return fmt.Errorf("create userkit_schema_version: %w", err)
+	// Look before creating anything, so that a role that may only read and
+	// write the tables (no CREATE on the schema) can open current tables.
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('userkit_schema_version') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("look for userkit_schema_version: %w", err)
 	}
-	var have int
-	err := tx.QueryRow(ctx, `SELECT version FROM userkit_schema_version`).Scan(&have)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("read schema version: %w", err)
+	have := 0
+	if exists {
+		err := tx.QueryRow(ctx, `SELECT version FROM userkit_schema_version`).Scan(&have)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("read schema version: %w", err)
+		}
 	}
 	want := schemaVersion()
-	if have > want {
+	switch {
+	case have > want:
 		return fmt.Errorf("%w: schema version %d, this package knows up to %d", ErrSchemaTooNew, have, want)
+	case have == want:
+		return nil
+	}
+	if !exists {
+		if _, err := tx.Exec(ctx, `CREATE TABLE userkit_schema_version (
+				singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+				version   integer NOT NULL
+			)`); err != nil {
+			return fmt.Errorf("create userkit_schema_version: %w", err)
+		}
 	}
 	for v := have; v < want; v++ {
 		for _, stmt := range migrations[v] {
@@ -135,11 +153,9 @@ func migrate(ctx context.Context, tx pgx.Tx) error {
 			}
 		}
 	}
-	if have < want {
-		if _, err := tx.Exec(ctx, `INSERT INTO userkit_schema_version (version) VALUES ($1)
-			ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version`, want); err != nil {
-			return fmt.Errorf("write schema version: %w", err)
-		}
+	if _, err := tx.Exec(ctx, `INSERT INTO userkit_schema_version (version) VALUES ($1)
+		ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version`, want); err != nil {
+		return fmt.Errorf("write schema version: %w", err)
 	}
 	return nil
 }

@@ -53,7 +53,9 @@ type Store struct {
 // lock makes them migrate one after the other, and a migration that fails leaves
 // the tables as they were. It returns an error wrapping ErrSchemaTooNew, changing
 // nothing, for tables written by a newer version of this package, and an error
-// for a database whose encoding is not UTF8.
+// for a database whose encoding is not UTF8. Tables that are current need no
+// DDL, so an application role allowed only SELECT, INSERT, UPDATE and DELETE on
+// them can open them once a more privileged role has migrated.
 func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

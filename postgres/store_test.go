@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -570,5 +571,30 @@ func TestStore_DeleteExpiredBatches(t *testing.T) {
 	}
 	if a, err := s.GetLoginAttempts(t.Context(), fmt.Sprintf("k%d", expired+1)); err != nil || !a.ExpiresAt.Equal(time.Unix(0, expired+1)) {
 		t.Errorf("DeleteExpired must keep an entry expiring after now: %+v, %v", a, err)
+	}
+}
+
+// TestStore_PreferencesExact checks that preferences come back exactly: a nil
+// map as nil, an empty one as empty, and any valid string, U+0000 included.
+func TestStore_PreferencesExact(t *testing.T) {
+	db := openTestDB(t)
+	s := db.newStore(t)
+	for i, prefs := range []map[string]string{
+		nil,
+		{},
+		{"nul": "a\x00b", "quote": `"\`, "unicode": "Σίσυφος 🙂", "empty": "", "html": "<a&b>"},
+	} {
+		r := newUser(fmt.Sprintf("prefs%d@example.com", i))
+		r.Preferences = prefs
+		if err := s.CreateUser(t.Context(), r); err != nil {
+			t.Fatalf("CreateUser with preferences %q: %v", prefs, err)
+		}
+		got, err := s.GetUser(t.Context(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got.Preferences == nil) != (prefs == nil) || !maps.Equal(got.Preferences, prefs) {
+			t.Errorf("preferences %#v came back as %#v", prefs, got.Preferences)
+		}
 	}
 }
