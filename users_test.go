@@ -199,6 +199,7 @@ func TestManager_Create(t *testing.T) {
 			{"avatar_url", users.NewUser{Email: "a@example.com", AvatarURL: "javascript:alert(1)"}},
 			{"account_id", users.NewUser{Email: "a@example.com", AccountID: long}},
 			{"preferences", users.NewUser{Email: "a@example.com", Preferences: map[string]string{"": "x"}}},
+			{"preferences", users.NewUser{Email: "a@example.com", Preferences: map[string]string{"k": "a\x00b"}}},
 			{"password", users.NewUser{Email: "a@example.com", Password: "short"}},
 			{"password", users.NewUser{Email: "a@example.com", Password: strings.Repeat("p", 129)}},
 			{"password_hash", users.NewUser{Email: "a@example.com", PasswordHash: "plaintext"}},

@@ -152,8 +152,8 @@ func checkPreferences(p map[string]string) (map[string]string, error) {
 		if k == "" || len(k) > maxPrefKeyBytes || !utf8.ValidString(k) || strings.IndexFunc(k, unicode.IsControl) >= 0 {
 			return nil, invalid("preferences", "keys must be 1 to 64 bytes of printable UTF-8")
 		}
-		if len(v) > maxPrefValueBytes || !utf8.ValidString(v) {
-			return nil, invalid("preferences", "values must be at most 1024 bytes of UTF-8")
+		if len(v) > maxPrefValueBytes || !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return nil, invalid("preferences", "values must be at most 1024 bytes of UTF-8 without NUL")
 		}
 		out[k] = v
 	}
