@@ -82,17 +82,52 @@ func (m *Manager) consumeToken(ctx context.Context, token string, p Purpose) (*T
 	return t, storeErr("token", err)
 }
 
-// userForEmail finds the user a recovery request names.
-func (m *Manager) userForEmail(ctx context.Context, email string) (*UserRecord, error) {
+// requestByEmail issues a token of purpose p for the active user with the email:
+// the password-reset and magic-link requests.
+func (m *Manager) requestByEmail(ctx context.Context, email string, p Purpose) (string, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	r, err := m.store.GetUserByEmail(ctx, e)
 	if errors.Is(err, ErrNotFound) {
-		return nil, ErrUnknownEmail
+		return "", ErrUnknownEmail
 	}
-	return r, storeErr("token", err)
+	if err != nil {
+		return "", storeErr("token", err)
+	}
+	if r.Status != StatusActive {
+		return "", ErrAccountDisabled
+	}
+	return m.issueToken(ctx, r, p, false)
+}
+
+// redeemProvingEmail redeems a token of purpose p that was sent to the user's
+// email, and marks that email verified: the token reaching the inbox proves it.
+// It returns ErrInvalidToken if the email changed since, and with active set,
+// ErrAccountDisabled if the user is not active.
+func (m *Manager) redeemProvingEmail(ctx context.Context, token string, p Purpose, active bool) (*UserRecord, error) {
+	t, err := m.consumeToken(ctx, token, p)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	r, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+		if cur.Email != t.Email {
+			return Revoke{}, ErrInvalidToken
+		}
+		if active && cur.Status != StatusActive {
+			return Revoke{}, ErrAccountDisabled
+		}
+		if !cur.EmailVerified {
+			cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = true, now, now
+		}
+		return Revoke{}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	return r, storeErr("redeem token", err)
 }
 
 // RequestPasswordReset returns a password-reset token for the user with the email,
@@ -108,14 +143,7 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, email string) (strin
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	r, err := m.userForEmail(ctx, email)
-	if err != nil {
-		return "", err
-	}
-	if r.Status != StatusActive {
-		return "", ErrAccountDisabled
-	}
-	return m.issueToken(ctx, r, PurposePasswordReset, false)
+	return m.requestByEmail(ctx, email, PurposePasswordReset)
 }
 
 // ResetPassword redeems a password-reset token and sets the new password, which
@@ -185,25 +213,9 @@ func (m *Manager) VerifyEmail(ctx context.Context, token string) (*User, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t, err := m.consumeToken(ctx, token, PurposeVerifyEmail)
+	r, err := m.redeemProvingEmail(ctx, token, PurposeVerifyEmail, false)
 	if err != nil {
 		return nil, err
-	}
-	now := m.now()
-	r, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
-		if cur.Email != t.Email {
-			return Revoke{}, ErrInvalidToken
-		}
-		if !cur.EmailVerified {
-			cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = true, now, now
-		}
-		return Revoke{}, nil
-	})
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrInvalidToken
-	}
-	if err != nil {
-		return nil, storeErr("verify email", err)
 	}
 	return r.User.Clone(), nil
 }
@@ -313,14 +325,7 @@ func (m *Manager) RequestMagicLink(ctx context.Context, email string) (string, e
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	r, err := m.userForEmail(ctx, email)
-	if err != nil {
-		return "", err
-	}
-	if r.Status != StatusActive {
-		return "", ErrAccountDisabled
-	}
-	return m.issueToken(ctx, r, PurposeMagicLink, false)
+	return m.requestByEmail(ctx, email, PurposeMagicLink)
 }
 
 // LoginWithMagicLink redeems a magic-link token and returns a new session with
@@ -332,28 +337,9 @@ func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Sessio
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t, err := m.consumeToken(ctx, token, PurposeMagicLink)
+	r, err := m.redeemProvingEmail(ctx, token, PurposeMagicLink, true)
 	if err != nil {
 		return nil, err
-	}
-	now := m.now()
-	r, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
-		if cur.Email != t.Email {
-			return Revoke{}, ErrInvalidToken
-		}
-		if cur.Status != StatusActive {
-			return Revoke{}, ErrAccountDisabled
-		}
-		if !cur.EmailVerified {
-			cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = true, now, now
-		}
-		return Revoke{}, nil
-	})
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrInvalidToken
-	}
-	if err != nil {
-		return nil, storeErr("magic link", err)
 	}
 	return m.startSession(ctx, r, func(*UserRecord) error { return nil })
 }
