@@ -20,6 +20,24 @@ var ctx = context.Background()
 
 func ptr[T any](v T) *T { return &v }
 
+// wantExactlyOne fails the test unless exactly one of the racing calls' errs is
+// nil and every other matches loser.
+func wantExactlyOne(tb testing.TB, errs []error, loser error) {
+	tb.Helper()
+	ok := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, loser):
+			tb.Errorf("call %d: %v, want nil or %v", i, err, loser)
+		}
+	}
+	if ok != 1 {
+		tb.Fatalf("%d of %d racing calls succeeded, want exactly 1", ok, len(errs))
+	}
+}
+
 func sha256Sum(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
@@ -157,18 +175,7 @@ func TestManager_Create(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, users.ErrDuplicateEmail):
-				t.Errorf("unexpected error %v", err)
-			}
-		}
-		if ok != 1 {
-			t.Fatalf("%d creates succeeded, want exactly 1", ok)
-		}
+		wantExactlyOne(t, errs, users.ErrDuplicateEmail)
 		if n, _ := f.M.Count(ctx, users.Filter{}); n != 1 {
 			t.Fatalf("Count = %d, want 1", n)
 		}
@@ -325,17 +332,7 @@ func TestManager_Update(t *testing.T) {
 			wg.Go(func() { _, errs[i] = f.M.Update(ctx, id, users.UserUpdate{Email: ptr("Wanted@example.com")}) })
 		}
 		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			if err == nil {
-				ok++
-			} else if !errors.Is(err, users.ErrDuplicateEmail) {
-				t.Errorf("unexpected %v", err)
-			}
-		}
-		if ok != 1 {
-			t.Fatalf("%d updates to one email succeeded, want 1", ok)
-		}
+		wantExactlyOne(t, errs, users.ErrDuplicateEmail)
 	})
 
 	t.Run("Invalid", func(t *testing.T) {

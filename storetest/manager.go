@@ -419,18 +419,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				}
 				close(start)
 				wg.Wait()
-				ok := 0
-				for i, err := range errs {
-					switch {
-					case err == nil:
-						ok++
-					case !errors.Is(err, users.ErrInvalidToken):
-						t.Errorf("redemption %d: %v, want nil or ErrInvalidToken", i, err)
-					}
-				}
-				if ok != 1 {
-					t.Errorf("%d of %d concurrent redemptions succeeded, want exactly 1", ok, n)
-				}
+				exactlyOne(t, errs, users.ErrInvalidToken, "of concurrent redemptions of one token exactly one must succeed, the others with ErrInvalidToken")
 				if p.purpose == users.PurposeInvitation || p.purpose == users.PurposeMagicLink {
 					if got := f.storedSessions(t, u.ID); got != 1 {
 						t.Errorf("store holds %d sessions after concurrent redemptions, want 1", got)

@@ -435,6 +435,29 @@ func showToken(tok *users.TokenRecord) string {
 }
 
 // wantErr reports a broken rule unless errors.Is(err, want).
+// exactlyOne checks the outcome of a race: exactly one of errs is nil and every
+// other matches loser. rule names what must hold, for the failure messages. It
+// reports whether the rule held.
+func exactlyOne(t testing.TB, errs []error, loser error, rule string) bool {
+	t.Helper()
+	ok := 0
+	held := true
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, loser):
+			t.Errorf("%s: call %d lost with %v, want %v", rule, i, err, loser)
+			held = false
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%s: %d of %d concurrent calls succeeded, want exactly 1", rule, ok, len(errs))
+		held = false
+	}
+	return held
+}
+
 func wantErr(t testing.TB, err, want error, rule string) {
 	t.Helper()
 	if !errors.Is(err, want) {
@@ -733,18 +756,7 @@ func testCreateUserConcurrentSameEmail(t *testing.T, s users.Store) {
 		r.Email = "same@example.com"
 		errs[i] = s.CreateUser(t.Context(), r)
 	})
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, users.ErrDuplicateEmail):
-			t.Errorf("CreateUser racing for one email must fail with ErrDuplicateEmail: got %v", err)
-		}
-	}
-	if ok != 1 {
-		t.Errorf("of %d concurrent CreateUser calls with one email exactly one must succeed: %d did", n, ok)
-	}
+	exactlyOne(t, errs, users.ErrDuplicateEmail, "of concurrent CreateUser calls with one email exactly one must succeed, the others with ErrDuplicateEmail")
 	if got, err := s.CountUsers(t.Context(), users.Filter{Email: "same@example.com"}); err != nil || got != 1 {
 		t.Errorf("after %d concurrent CreateUser calls with one email exactly one user must have it: CountUsers = %d, %v", n, got, err)
 	}
@@ -758,18 +770,7 @@ func testCreateUserConcurrentSameUsername(t *testing.T, s users.Store) {
 		r.Username = "same"
 		errs[i] = s.CreateUser(t.Context(), r)
 	})
-	ok := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, users.ErrDuplicateUsername):
-			t.Errorf("CreateUser racing for one username must fail with ErrDuplicateUsername: got %v", err)
-		}
-	}
-	if ok != 1 {
-		t.Errorf("of %d concurrent CreateUser calls with one username exactly one must succeed: %d did", n, ok)
-	}
+	exactlyOne(t, errs, users.ErrDuplicateUsername, "of concurrent CreateUser calls with one username exactly one must succeed, the others with ErrDuplicateUsername")
 	if got, err := s.CountUsers(t.Context(), users.Filter{Username: "same"}); err != nil || got != 1 {
 		t.Errorf("after %d concurrent CreateUser calls with one username exactly one user must have it: CountUsers = %d, %v", n, got, err)
 	}
@@ -2266,17 +2267,8 @@ func testConsumeTokenConcurrent(t *testing.T, s users.Store) {
 		start(n, func(i int) {
 			_, errs[i] = s.ConsumeToken(t.Context(), tok.Hash, tok.Purpose, base)
 		})
-		ok := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, users.ErrNotFound):
-				t.Errorf("ConsumeToken losing the race for a token must return ErrNotFound: got %v", err)
-			}
-		}
-		if ok != 1 {
-			t.Fatalf("of %d concurrent ConsumeToken calls for one token exactly one must get it: %d did", n, ok)
+		if !exactlyOne(t, errs, users.ErrNotFound, "of concurrent ConsumeToken calls for one token exactly one must get it, the others ErrNotFound") {
+			t.FailNow()
 		}
 	})
 }
