@@ -1,0 +1,441 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// batchSize is how many rows go to importBatch at once.
+const batchSize = 1000
+
+// importResult is the outcome of one row of importBatch.
+//
+// MERGE (scale branch): replace with users.ImportResult, which has the same fields.
+type importResult struct {
+	User *users.User
+	Err  error
+}
+
+// importBatch stores a batch of at most batchSize rows and returns one result
+// per row, in order. A row's Err is nil (imported), users.ErrDuplicateEmail
+// (someone has the email: reported as "exists"), users.ErrDuplicateUsername or a
+// *users.ValidationError (refused). Any other error stops the import; the
+// results of the rows before it are returned with it.
+//
+// MERGE (scale branch): the body becomes `return m.Import(ctx, rows)`, which
+// writes the batch in a few transactions instead of one per row.
+func importBatch(ctx context.Context, m *users.Manager, rows []users.NewUser) ([]importResult, error) {
+	out := make([]importResult, 0, len(rows))
+	for _, nu := range rows {
+		u, err := m.Create(ctx, nu)
+		if err != nil && !errors.Is(err, users.ErrDuplicateEmail) &&
+			!errors.Is(err, users.ErrDuplicateUsername) && !errors.Is(err, users.ErrInvalidInput) {
+			return out, err
+		}
+		out = append(out, importResult{User: u, Err: err})
+	}
+	return out, nil
+}
+
+// importRow is one row of input, in the names of the JSON of users.User.
+type importRow struct {
+	Email        string            `json:"email"`
+	Username     string            `json:"username"`
+	Password     string            `json:"password"`
+	PasswordHash string            `json:"password_hash"`
+	FirstName    string            `json:"first_name"`
+	LastName     string            `json:"last_name"`
+	Role         users.Role        `json:"role"`
+	Status       users.Status      `json:"status"`
+	AvatarURL    string            `json:"avatar_url"`
+	AccountID    string            `json:"account_id"`
+	Preferences  map[string]string `json:"preferences"`
+
+	// Written by export, read and not imported: the library gives imported users
+	// new IDs and times, and their emails count as unverified.
+	ID              json.RawMessage `json:"id"`
+	EmailVerified   json.RawMessage `json:"email_verified"`
+	EmailVerifiedAt json.RawMessage `json:"email_verified_at"`
+	CreatedAt       json.RawMessage `json:"created_at"`
+	UpdatedAt       json.RawMessage `json:"updated_at"`
+	LastLoginAt     json.RawMessage `json:"last_login_at"`
+}
+
+func (r *importRow) newUser() users.NewUser {
+	return users.NewUser{
+		Email: r.Email, Username: r.Username, Password: r.Password, PasswordHash: r.PasswordHash,
+		FirstName: r.FirstName, LastName: r.LastName, Role: r.Role, Status: r.Status,
+		AvatarURL: r.AvatarURL, AccountID: r.AccountID, Preferences: r.Preferences,
+	}
+}
+
+// csvColumns are the columns a CSV header may name.
+var csvColumns = map[string]func(r *importRow, v string){
+	"email":         func(r *importRow, v string) { r.Email = v },
+	"username":      func(r *importRow, v string) { r.Username = v },
+	"password":      func(r *importRow, v string) { r.Password = v },
+	"password_hash": func(r *importRow, v string) { r.PasswordHash = v },
+	"first_name":    func(r *importRow, v string) { r.FirstName = v },
+	"last_name":     func(r *importRow, v string) { r.LastName = v },
+	"role":          func(r *importRow, v string) { r.Role = users.Role(v) },
+	"status":        func(r *importRow, v string) { r.Status = users.Status(v) },
+	"avatar_url":    func(r *importRow, v string) { r.AvatarURL = v },
+	"account_id":    func(r *importRow, v string) { r.AccountID = v },
+}
+
+// parsed is one row read from the input: a user to import, or why the row
+// could not be read.
+type parsed struct {
+	line int
+	row  importRow
+	err  error
+}
+
+var importCmd = &command{
+	name: "import", args: "[FILE]", summary: "import users from JSON lines or CSV",
+	help: `Import creates a user for each row of FILE (standard input if FILE is - or
+missing): JSON lines (one object per line) or CSV with a header row. The fields
+and CSV columns are email (required), username, password or password_hash,
+first_name, last_name, role, status, avatar_url, account_id, and in JSON
+preferences (an object of strings). The format is -format, or else the file's
+extension (.csv; .jsonl, .ndjson, .json), or else the first byte ('{' is JSON).
+
+password_hash takes a bcrypt hash ($2a$, $2b$, $2y$) from another system: the
+user logs in with their old password and the hash is upgraded then. Rows with
+a plain password are hashed here at USERS_BCRYPT_COST (slow: about 250 ms each
+at the default cost 12). The output of export is accepted: id, the times and
+email_verified are ignored (imported users get new IDs), and its hashes of
+this library's own format are refused by the library.
+
+Every row passes the library's validation or is refused: one line per refused
+row goes to standard error, with its line number and reason, and the rest
+goes on. A row whose email someone already has is counted as "exists" and
+left alone, so an import can be run again after a failure. On a terminal a
+progress bar shows how far it is. A summary ends the output. Exit code 6 when
+rows were refused.`,
+	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
+		format := fs.String("format", "", "`csv` or jsonl (default: from the file name or its first byte)")
+		verbose := fs.Bool("v", false, "also print a line for each row that exists")
+		return func(ctx context.Context, args []string) error {
+			if len(args) > 1 {
+				return usageError("want at most one FILE, got %d arguments", len(args))
+			}
+			name := "-"
+			if len(args) == 1 {
+				name = args[0]
+			}
+			switch *format {
+			case "", "csv", "jsonl":
+			default:
+				return usageError("-format %q: want csv or jsonl", *format)
+			}
+			in, size, closeIn, err := x.openInput(name)
+			if err != nil {
+				return err
+			}
+			defer closeIn()
+			return x.withManager(true, func(_ *users.BoltStore, m *users.Manager) error {
+				return x.importRows(ctx, m, in, name, size, *format, *verbose)
+			})
+		}
+	},
+}
+
+// openInput opens FILE, or standard input for "-"; size is the file's size when
+// it is a regular file, else 0.
+func (x *cli) openInput(name string) (r io.Reader, size int64, closeFn func(), err error) {
+	if name == "-" {
+		return x.stdin, 0, func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	return f, size, func() { f.Close() }, nil
+}
+
+type importCounts struct{ rows, imported, exists, refused int }
+
+func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, name string, size int64, format string, verbose bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // before the drain below: stops the reader
+	cr := &countingReader{r: in}
+	br := bufio.NewReaderSize(cr, 64<<10)
+	if format == "" {
+		format = guessFormat(name, br)
+	}
+	rows := make(chan parsed, batchSize)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(rows)
+		if format == "csv" {
+			readErr <- readCSV(ctx, br, rows)
+		} else {
+			readErr <- readJSONLines(ctx, br, rows)
+		}
+	}()
+	defer func() {
+		for range rows { // let the reader finish if we stop early
+		}
+	}()
+
+	var n importCounts
+	bar := x.newProgress(size)
+	report := func(line int, what string) {
+		bar.clear()
+		fmt.Fprintf(x.stderr, "%s:%d: %s\n", name, line, what)
+	}
+	// pending holds the rows read since the last batch, unreadable ones
+	// included, so that refusals are reported in the order of the input.
+	var pending []parsed
+	var batch []users.NewUser
+	flush := func() error {
+		batch = batch[:0]
+		for _, p := range pending {
+			if p.err == nil {
+				batch = append(batch, p.row.newUser())
+			}
+		}
+		var res []importResult
+		var err error
+		if len(batch) > 0 {
+			res, err = importBatch(ctx, m, batch)
+		}
+		i := 0
+		for _, p := range pending {
+			if p.err != nil {
+				n.refused++
+				report(p.line, "refused: "+p.err.Error())
+				continue
+			}
+			if i == len(res) {
+				break // importBatch stopped with err
+			}
+			r := res[i]
+			i++
+			switch {
+			case r.Err == nil:
+				n.imported++
+			case errors.Is(r.Err, users.ErrDuplicateEmail):
+				n.exists++
+				if verbose {
+					report(p.line, "exists: "+p.row.Email)
+				}
+			default:
+				n.refused++
+				report(p.line, "refused: "+strings.TrimPrefix(r.Err.Error(), "users: "))
+			}
+		}
+		pending = pending[:0]
+		bar.show(cr.n.Load(), n.rows)
+		return err
+	}
+	noted := false
+	for p := range rows {
+		n.rows++
+		if !noted && p.err == nil && p.row.ID != nil {
+			noted = true
+			bar.clear()
+			fmt.Fprintln(x.stderr, "note: the input has IDs (export's output); imported users get new IDs, and their emails count as unverified")
+		}
+		if pending = append(pending, p); len(pending) == batchSize {
+			if err := flush(); err != nil {
+				return x.importFailed(n, err)
+			}
+		}
+		bar.tick(cr.n.Load(), n.rows)
+	}
+	if err := flush(); err != nil {
+		return x.importFailed(n, err)
+	}
+	if err := <-readErr; err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
+		return x.importFailed(n, err)
+	}
+	bar.clear()
+	fmt.Fprintf(x.stdout, "%d rows: %d imported, %d exists, %d refused\n", n.rows, n.imported, n.exists, n.refused)
+	if n.refused > 0 {
+		return &exitError{exitRefused, fmt.Errorf("%d of %d rows refused (listed above); fix them and import again: the rows already imported count as \"exists\"", n.refused, n.rows)}
+	}
+	return nil
+}
+
+func (x *cli) importFailed(n importCounts, err error) error {
+	fmt.Fprintf(x.stdout, "stopped after %d rows: %d imported, %d exists, %d refused\n", n.rows, n.imported, n.exists, n.refused)
+	return fmt.Errorf("%w (importing again goes on where this stopped: imported rows count as \"exists\")", err)
+}
+
+// guessFormat decides between csv and jsonl from the file name, or else from
+// the first byte that is not white space.
+func guessFormat(name string, br *bufio.Reader) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv":
+		return "csv"
+	case ".jsonl", ".ndjson", ".json":
+		return "jsonl"
+	}
+	for i := 1; ; i++ {
+		b, err := br.Peek(i)
+		if err != nil || len(b) == 0 {
+			return "jsonl"
+		}
+		switch c := b[len(b)-1]; c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return "jsonl"
+		default:
+			return "csv"
+		}
+	}
+}
+
+func readJSONLines(ctx context.Context, r io.Reader, out chan<- parsed) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		p := parsed{line: line}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p.row); err != nil {
+			p.err = fmt.Errorf("not a JSON object of user fields: %v", err)
+		} else if dec.More() {
+			p.err = errors.New("more than one JSON value on the line")
+		}
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return sc.Err()
+}
+
+func readCSV(ctx context.Context, r io.Reader, out chan<- parsed) error {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1 // checked here, to report the row and go on
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the CSV header: %w", err)
+	}
+	set := make([]func(*importRow, string), len(header))
+	hasEmail := false
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if set[i] = csvColumns[h]; set[i] == nil {
+			return usageError("CSV column %q: want email, username, password, password_hash, first_name, last_name, role, status, avatar_url, account_id", h)
+		}
+		hasEmail = hasEmail || h == "email"
+	}
+	if !hasEmail {
+		return usageError("the CSV header has no email column")
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		line, _ := cr.FieldPos(0)
+		p := parsed{line: line}
+		switch {
+		case err != nil:
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return err
+			}
+			p.line, p.err = pe.Line, fmt.Errorf("not CSV: %v", pe.Err)
+		case len(rec) != len(header):
+			p.err = fmt.Errorf("%d fields, the header has %d", len(rec), len(header))
+		default:
+			for i, v := range rec {
+				set[i](&p.row, v)
+			}
+		}
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// countingReader counts the bytes read through it, for the progress bar.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// progress draws a bar on standard error when it is a terminal.
+type progress struct {
+	x     *cli
+	on    bool
+	size  int64
+	drawn bool
+	last  time.Time
+}
+
+func (x *cli) newProgress(size int64) *progress {
+	return &progress{x: x, on: x.stderrTTY, size: size}
+}
+
+// tick redraws the bar at most ten times a second.
+func (p *progress) tick(read int64, rows int) {
+	if p.on && time.Since(p.last) >= 100*time.Millisecond {
+		p.show(read, rows)
+	}
+}
+
+func (p *progress) show(read int64, rows int) {
+	if !p.on {
+		return
+	}
+	p.last, p.drawn = time.Now(), true
+	if p.size <= 0 {
+		fmt.Fprintf(p.x.stderr, "\r\033[K%d rows", rows)
+		return
+	}
+	frac := min(float64(read)/float64(p.size), 1)
+	const width = 30
+	full := int(frac * width)
+	fmt.Fprintf(p.x.stderr, "\r\033[K[%s%s] %3.0f%% %d rows", strings.Repeat("=", full), strings.Repeat(" ", width-full), frac*100, rows)
+}
+
+func (p *progress) clear() {
+	if p.drawn {
+		fmt.Fprint(p.x.stderr, "\r\033[K")
+		p.drawn = false
+	}
+}
