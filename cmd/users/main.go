@@ -161,6 +161,7 @@ func run(ctx context.Context, args []string, x *cli) int {
 		}
 		if c := lookup(args[0]); c != nil {
 			fs := x.flags(c)
+			c.setup(fs, x) // registers the command's own flags
 			fs.SetOutput(x.stdout)
 			fs.Usage()
 			return exitOK

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.etcd.io/bbolt"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/userkit/users"
+)
+
+// invocations has a run of every command that would succeed on a file made by
+// newDB. TestFileInUse checks that it covers every command of the help.
+var invocations = map[string][]string{
+	"create-admin":   {"create-admin", "new@example.com"},
+	"list":           {"list"},
+	"find":           {"find", "admin"},
+	"get":            {"get", "admin@example.com"},
+	"set-role":       {"set-role", "admin@example.com", "admin"},
+	"suspend":        {"suspend", "admin@example.com"},
+	"activate":       {"activate", "admin@example.com"},
+	"remove":         {"remove", "-yes", "admin@example.com"},
+	"reset-password": {"reset-password", "admin@example.com"},
+	"sessions":       {"sessions", "admin@example.com"},
+	"import":         {"import", "-"},
+	"export":         {"export"},
+	"check":          {"check"},
+	"backup":         {"backup", "-o", "-"},
+	"stats":          {"stats"},
+}
+
+// helpCommands lists the commands "users help" shows.
+func helpCommands(tb testing.TB) []string {
+	tb.Helper()
+	r := must(tb, 0, nil, "", "help")
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^\t(\S+)\s`).FindAllStringSubmatch(r.stdout, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+// While another process holds the file, every command fails within -timeout
+// with exit code 3 and says what to do. The test process holds it here.
+func TestFileInUse(t *testing.T) {
+	db := newDB(t)
+	_, _, _ = openDB(t, db) // holds the lock until the test ends
+
+	names := helpCommands(t)
+	if len(names) < 15 {
+		t.Fatalf("help lists %d commands: %v", len(names), names)
+	}
+	for _, name := range names {
+		args, ok := invocations[name]
+		if !ok {
+			t.Errorf("command %s has no invocation in this test", name)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			args := append(slices.Clone(args), "-db", db, "-timeout", "100ms")
+			r := must(t, exitInUse, []string{"USERS_PASSWORD=" + adminPassword}, "", args...)
+			for _, want := range []string{db + " is in use by another process", "Stop that process and retry", "BoltStore.Backup"} {
+				if !strings.Contains(r.stderr, want) {
+					t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
+				}
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout: %q", r.stdout)
+			}
+		})
+	}
+}
+
+// The same invocations succeed once the file is free: the test above fails for
+// the lock, not for its arguments.
+func TestEveryCommandRuns(t *testing.T) {
+	for _, name := range helpCommands(t) {
+		t.Run(name, func(t *testing.T) {
+			db := newDB(t)
+			args := append(slices.Clone(invocations[name]), "-db", db)
+			must(t, 0, []string{"USERS_PASSWORD=" + adminPassword}, "", args...)
+			must(t, 0, nil, "", name, "-h")
+		})
+	}
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	db := newDB(t)
+	for _, c := range []struct {
+		name   string
+		code   int
+		args   []string
+		stderr string
+	}{
+		{"NoCommand", exitUsage, nil, "usage: users <command>"},
+		{"UnknownCommand", exitUsage, []string{"frobnicate"}, `unknown command "frobnicate"`},
+		{"UnknownFlag", exitUsage, []string{"list", "-db", db, "-colour"}, "flag provided but not defined: -colour"},
+		{"MissingArgument", exitUsage, []string{"get", "-db", db}, "want one USER"},
+		{"ExtraArgument", exitUsage, []string{"list", "-db", db, "stray"}, `unexpected argument "stray"`},
+		{"BackupWithoutOutput", exitUsage, []string{"backup", "-db", db}, "want -o FILE"},
+		{"NotFound", exitNotFound, []string{"get", "-db", db, "nobody@example.com"}, `no user "nobody@example.com"`},
+		{"NotFoundByID", exitNotFound, []string{"suspend", "-db", db, "01ARZ3NDEKTSV4RRFFQ69G5FAV"}, "not found"},
+		{"MissingFile", exitFailure, []string{"list", "-db", db + ".typo"}, "does not exist"},
+		{"BadRole", exitFailure, []string{"set-role", "-db", db, "admin@example.com", "overlord"}, "invalid role"},
+		{"BadCost", exitUsage, []string{"stats", "-db", db}, "USERS_BCRYPT_COST"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var env []string
+			if c.name == "BadCost" {
+				env = []string{"USERS_BCRYPT_COST=4"} // below 10: refused, not made insecure
+			}
+			r := must(t, c.code, env, "", c.args...)
+			if !strings.Contains(r.stderr, c.stderr) {
+				t.Errorf("stderr does not say %q:\n%s", c.stderr, r.stderr)
+			}
+		})
+	}
+	if _, err := os.Stat(db + ".typo"); !os.IsNotExist(err) {
+		t.Errorf("a command on a missing file created it (%v)", err)
+	}
+
+	t.Run("Help", func(t *testing.T) {
+		r := must(t, 0, nil, "", "help", "import")
+		if !strings.Contains(r.stdout, "usage: users import [flags] [FILE]") || !strings.Contains(r.stdout, "-format csv") {
+			t.Errorf("help import:\n%s", r.stdout)
+		}
+		r = must(t, 0, nil, "", "get", "-h")
+		if !strings.Contains(r.stderr, "usage: users get [flags] USER") || !strings.Contains(r.stderr, "-json") {
+			t.Errorf("get -h:\n%s", r.stderr)
+		}
+	})
+
+	t.Run("Corrupt", func(t *testing.T) {
+		// Drop the email index entry of the admin behind the store's back.
+		bdb, err := bbolt.Open(db, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = bdb.Update(func(tx *bbolt.Tx) error {
+			return tx.Bucket([]byte("userkit.users")).Bucket([]byte("users.email")).Delete([]byte("admin@example.com"))
+		})
+		bdb.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := must(t, exitCorrupt, nil, "", "check", "-db", db)
+		if !strings.Contains(r.stderr, "inconsistent") {
+			t.Errorf("check of a damaged file:\n%s", r.stderr)
+		}
+	})
+}
+
+func TestAccountCommands(t *testing.T) {
+	ctx := t.Context()
+	db := newDB(t)
+	m, _, closeDB := openDB(t, db)
+	if _, err := m.Create(ctx, users.NewUser{Email: "ada@example.com", Username: "ada", Password: "difference engine 1822"}); err != nil {
+		t.Fatal(err)
+	}
+	s1, err := m.Login(ctx, "ada", "difference engine 1822")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := m.Login(ctx, "ada", "difference engine 1822")
+	closeDB()
+
+	r := must(t, 0, nil, "", "sessions", "-db", db, "ada", "-json")
+	var listed []users.Session
+	for _, l := range lines(r.stdout) {
+		var s users.Session
+		if err := json.Unmarshal([]byte(l), &s); err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, s)
+	}
+	if len(listed) != 2 || listed[0].ID != s1.ID || listed[1].ID != s2.ID || listed[0].Token != "" {
+		t.Fatalf("sessions -json: %v", r.stdout)
+	}
+	must(t, 0, nil, "", "sessions", "-db", db, "-revoke", s1.ID, "ada@example.com")
+	must(t, exitNotFound, nil, "", "sessions", "-db", db, "-revoke", s1.ID, "ada@example.com")
+	r = must(t, 0, nil, "", "get", "-db", db, "ada")
+	if !strings.Contains(r.stdout, "1 live") || !strings.Contains(r.stdout, "ada@example.com (not verified)") {
+		t.Errorf("get after revoking one of two sessions:\n%s", r.stdout)
+	}
+
+	must(t, 0, nil, "", "set-role", "-db", db, "ada", "viewer")
+	r = must(t, 0, nil, "", "suspend", "-db", db, "ada")
+	if r.stdout != "ada@example.com: suspended\n" {
+		t.Errorf("suspend said %q", r.stdout)
+	}
+	m, _, closeDB = openDB(t, db)
+	u, _ := m.GetByUsername(ctx, "ada")
+	if u.Role != users.RoleViewer || u.Status != users.StatusSuspended {
+		t.Errorf("after set-role viewer and suspend: role %s, status %s", u.Role, u.Status)
+	}
+	if _, err := m.ValidateToken(ctx, s2.Token); err == nil {
+		t.Error("a session outlived suspend")
+	}
+	closeDB()
+
+	// A suspended user gets no reset token; an active one does, and it works.
+	r = must(t, 1, nil, "", "reset-password", "-db", db, "ada")
+	if !strings.Contains(r.stderr, "activate the account first") {
+		t.Errorf("reset-password of a suspended user:\n%s", r.stderr)
+	}
+	must(t, 0, nil, "", "activate", "-db", db, "ada")
+	r = must(t, 0, nil, "", "reset-password", "-db", db, "ada")
+	token := strings.TrimSpace(r.stdout)
+	m, _, closeDB = openDB(t, db)
+	if err := m.ResetPassword(ctx, token, "analytical engine 1843"); err != nil {
+		t.Errorf("the printed reset token: %v", err)
+	}
+	if _, err := m.Login(ctx, "ada", "analytical engine 1843"); err != nil {
+		t.Errorf("login with the password set through the printed token: %v", err)
+	}
+	closeDB()
+
+	// -set takes the password from the environment, never from a flag.
+	must(t, 0, []string{"USERS_PASSWORD=jacquard loom punch cards"}, "", "reset-password", "-db", db, "-set", "ada")
+	r = must(t, exitUsage, nil, "", "reset-password", "-db", db, "-set", "ada")
+	if !strings.Contains(r.stderr, "USERS_PASSWORD") {
+		t.Errorf("reset-password -set without a terminal or variable:\n%s", r.stderr)
+	}
+	must(t, exitUsage, nil, "", "reset-password", "-db", db, "-password", "x", "ada")
+	m, _, closeDB = openDB(t, db)
+	if _, err := m.Login(ctx, "ada", "jacquard loom punch cards"); err != nil {
+		t.Errorf("login with the password of reset-password -set: %v", err)
+	}
+	closeDB()
+
+	// remove asks first.
+	for _, answer := range []string{"", "n\n", "yess\n"} {
+		r = must(t, exitFailure, nil, answer, "remove", "-db", db, "ada")
+		if !strings.Contains(r.stderr, "Remove ada@example.com") || !strings.Contains(r.stderr, "nothing removed") {
+			t.Errorf("remove answered %q:\n%s", answer, r.stderr)
+		}
+	}
+	must(t, 0, nil, "", "get", "-db", db, "ada")
+	must(t, 0, nil, "y\n", "remove", "-db", db, "ada")
+	must(t, exitNotFound, nil, "", "get", "-db", db, "ada")
+}
+
+func TestImportRefusals(t *testing.T) {
+	db := newDB(t)
+	dir := filepath.Dir(db)
+	in := filepath.Join(dir, "in.jsonl")
+	rows := strings.Join([]string{
+		`{"email":"ada@example.com","password":"difference engine 1822","first_name":"Ada","preferences":{"theme":"dark"}}`,
+		`{"email":"not an email","password":"difference engine 1822"}`,
+		``,
+		`{"email":"bob@example.com","pasword":"typo in the field"}`,
+		`{"email":"admin@example.com","password_hash":"$2a$04$abcdefghijklmnopqrstuu9n4Z0aQ2mO7yJrKcnvQQdPZGnwNZGm6"}`,
+		`{"email":"carol@example.com","password":"password"}`,
+		`not json`,
+		`{"email":"dan@example.com","username":"ada"}`,
+	}, "\n")
+	if err := os.WriteFile(in, []byte(rows), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := must(t, exitRefused, nil, "", "import", "-db", db, in)
+	if r.stdout != "7 rows: 1 imported, 1 exists, 5 refused\n" {
+		t.Errorf("import said %q", r.stdout)
+	}
+	got := lines(r.stderr)
+	want := []string{
+		in + ":2: refused: invalid email",
+		in + ":4: refused: not a JSON object of user fields: json: unknown field \"pasword\"",
+		in + ":6: refused: invalid password: is one of the most commonly used passwords",
+		in + ":7: refused: not a JSON object",
+		in + ":8: refused: invalid password: is required",
+		"users import: 5 of 7 rows refused",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("stderr: want %d lines, got\n%s", len(want), r.stderr)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("stderr line %d: %q, want it to start with %q", i+1, got[i], want[i])
+		}
+	}
+
+	// A CSV whose header names an unknown column is a usage error.
+	r = must(t, exitUsage, nil, "email,pass\nx@example.com,y\n", "import", "-db", db, "-format", "csv", "-")
+	if !strings.Contains(r.stderr, `CSV column "pass"`) {
+		t.Errorf("unknown CSV column:\n%s", r.stderr)
+	}
+
+	// export -with-hashes carries imported hashes to another file, where their
+	// users log in with their old passwords. Hashes made by this library are
+	// refused by Create, so those users are listed as refused.
+	hash, err := bcrypt.GenerateFromPassword([]byte("old system password"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, 0, nil, `{"email":"erin@example.com","password_hash":"`+string(hash)+`"}`, "import", "-db", db)
+	r = must(t, 0, nil, "", "export", "-db", db, "-with-hashes")
+	db2 := filepath.Join(dir, "second.db")
+	r = must(t, exitRefused, nil, r.stdout, "import", "-db", db2)
+	if r.stdout != "3 rows: 1 imported, 0 exists, 2 refused\n" || !strings.Contains(r.stderr, "note: the input has IDs") {
+		t.Errorf("import of export -with-hashes: %v", r)
+	}
+	m, _, _ := openDB(t, db2)
+	if _, err := m.Login(t.Context(), "erin@example.com", "old system password"); err != nil {
+		t.Errorf("login after export -with-hashes and import: %v", err)
+	}
+}

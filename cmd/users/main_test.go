@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// The tests build the command once and run it as a user would, asserting its
+// output and exit codes.
+
+// usersBin is the binary built by TestMain.
+var usersBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "users-cmd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	usersBin = filepath.Join(dir, "users")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	build := exec.Command(goTool, "build", "-o", usersBin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// adminPassword passes the library's password policy.
+const adminPassword = "a long admin password"
+
+// result is what one run of the command gave.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// cmdEnv is the environment of one run: the test's, without USERS_*, plus env.
+// Passwords set here are hashed at cost 10, the lowest the command accepts.
+func cmdEnv(env ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "USERS_") {
+			out = append(out, kv)
+		}
+	}
+	return append(append(out, "USERS_BCRYPT_COST=10"), env...)
+}
+
+// runUsers runs the command with stdin as its standard input. A run that does not
+// end within a minute fails the test: the command must never hang.
+func runUsers(tb testing.TB, env []string, stdin string, args ...string) result {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, usersBin, args...)
+	cmd.Env = cmdEnv(env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		tb.Fatalf("users %s did not end within a minute", strings.Join(args, " "))
+	}
+	r := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	if err != nil && r.code <= 0 {
+		tb.Fatalf("users %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// must runs the command and fails the test unless it exits with want.
+func must(tb testing.TB, want int, env []string, stdin string, args ...string) result {
+	tb.Helper()
+	r := runUsers(tb, env, stdin, args...)
+	if r.code != want {
+		tb.Fatalf("users %s: want exit %d, got %v", strings.Join(args, " "), want, r)
+	}
+	return r
+}
+
+// fastDir is a directory for database files, removed when tb ends: on
+// /dev/shm when there is one, so that thousands of synced writes cost little.
+func fastDir(tb testing.TB) string {
+	tb.Helper()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "users-cmd-"); err == nil {
+			tb.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return tb.TempDir()
+}
+
+// newDB creates a file with an admin, admin@example.com, and returns its path.
+func newDB(tb testing.TB) string {
+	tb.Helper()
+	db := filepath.Join(fastDir(tb), "users.db")
+	must(tb, 0, []string{"USERS_PASSWORD=" + adminPassword}, "", "create-admin", "-db", db, "admin@example.com")
+	return db
+}
+
+// openDB opens the file in the test process, with a Manager over it; both are
+// closed when tb ends or when close is called, whichever comes first.
+func openDB(tb testing.TB, path string) (m *users.Manager, s *users.BoltStore, close func()) {
+	tb.Helper()
+	s, err := users.OpenBoltStore(path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	m, err = users.New(s, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m, s, func() {
+		if err := s.Close(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// lines splits output into its non-empty lines.
+func lines(s string) []string {
+	var out []string
+	for l := range strings.SplitSeq(s, "\n") {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
