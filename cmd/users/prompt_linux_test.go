@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY opens a pseudo-terminal pair: the test types on master, the command
+// reads from tty.
+func openPTY(tb testing.TB) (master, tty *os.File) {
+	tb.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		tb.Fatalf("no pseudo-terminals here: %v", err)
+	}
+	tb.Cleanup(func() { master.Close() })
+	fd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil { // unlockpt
+		tb.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN) // ptsname
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { tty.Close() })
+	return master, tty
+}
+
+// The password prompt on a terminal: asked twice, never echoed, never needed
+// from a flag or the environment.
+func TestPasswordPrompt(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		first, again string
+		code         int
+	}{
+		{"OK", adminPassword, adminPassword, exitOK},
+		{"Mismatch", adminPassword, adminPassword + "!", exitFailure},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			master, tty := openPTY(t)
+			db := filepath.Join(t.TempDir(), "users.db")
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, usersBin, "create-admin", "-db", db, "admin@example.com")
+			cmd.Env = cmdEnv() // no USERS_PASSWORD
+			cmd.Stdin = tty
+			var stdout bytes.Buffer
+			cmd.Stdout = &stdout
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			tty.Close() // the child has its own copy
+
+			// Type each answer only once its prompt is shown, as a person would:
+			// echo is off by then.
+			var errOut strings.Builder
+			br := bufio.NewReader(io.TeeReader(stderr, &errOut))
+			for _, step := range []struct{ prompt, typed string }{
+				{"Password for admin@example.com: ", c.first},
+				{"Again: ", c.again},
+			} {
+				if err := readUntil(br, step.prompt); err != nil {
+					t.Fatalf("waiting for %q: %v; stderr so far: %q", step.prompt, err, errOut.String())
+				}
+				if _, err := master.WriteString(step.typed + "\n"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			io.Copy(io.Discard, br)
+			err = cmd.Wait()
+			if got := cmd.ProcessState.ExitCode(); got != c.code {
+				t.Fatalf("exit %d (%v), want %d\nstdout: %s\nstderr: %s", got, err, c.code, stdout.String(), errOut.String())
+			}
+
+			// Whatever the terminal echoed is on master: the password must not be.
+			master.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			echoed, _ := io.ReadAll(master)
+			if bytes.Contains(echoed, []byte(adminPassword)) {
+				t.Errorf("the password was echoed on the terminal: %q", echoed)
+			}
+			if c.code != exitOK {
+				if !strings.Contains(errOut.String(), "the two passwords differ") {
+					t.Errorf("stderr: %q", errOut.String())
+				}
+				must(t, exitNotFound, nil, "", "get", "-db", db, "admin@example.com")
+				return
+			}
+			m, _, _ := openDB(t, db)
+			if _, err := m.Login(t.Context(), "admin@example.com", adminPassword); err != nil {
+				t.Errorf("login with the password typed at the prompt: %v", err)
+			}
+		})
+	}
+}
+
+// readUntil reads from br until it has read s.
+func readUntil(br *bufio.Reader, s string) error {
+	var seen []byte
+	for !bytes.HasSuffix(seen, []byte(s)) {
+		b, err := br.ReadByte()
+		if err != nil {
+			return err
+		}
+		seen = append(seen, b)
+	}
+	return nil
+}
