@@ -63,6 +63,7 @@ func TestFileInUse(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			args := append(slices.Clone(args), "-db", db, "-timeout", "100ms")
 			r := must(t, exitInUse, []string{"USERS_PASSWORD=" + adminPassword}, "", args...)
 			for _, want := range []string{db + " is in use by another process", "Stop that process and retry", "BoltStore.Backup"} {
@@ -82,6 +83,7 @@ func TestFileInUse(t *testing.T) {
 func TestEveryCommandRuns(t *testing.T) {
 	for _, name := range helpCommands(t) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			db := newDB(t)
 			args := append(slices.Clone(invocations[name]), "-db", db)
 			must(t, 0, []string{"USERS_PASSWORD=" + adminPassword}, "", args...)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,11 +114,35 @@ func fastDir(tb testing.TB) string {
 	return tb.TempDir()
 }
 
-// newDB creates a file with an admin, admin@example.com, and returns its path.
+// templateDB is a file made by create-admin once, copied by newDB: the bcrypt
+// work of create-admin is paid once per test run.
+var templateDB = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "users-cmd-template-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	db := filepath.Join(dir, "users.db")
+	cmd := exec.Command(usersBin, "create-admin", "-db", db, "admin@example.com")
+	cmd.Env = cmdEnv("USERS_PASSWORD=" + adminPassword)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("create-admin: %v: %s", err, out)
+	}
+	return os.ReadFile(db)
+})
+
+// newDB returns the path of a new file holding one user, the admin
+// admin@example.com with adminPassword, made by create-admin.
 func newDB(tb testing.TB) string {
 	tb.Helper()
+	b, err := templateDB()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	db := filepath.Join(fastDir(tb), "users.db")
-	must(tb, 0, []string{"USERS_PASSWORD=" + adminPassword}, "", "create-admin", "-db", db, "admin@example.com")
+	if err := os.WriteFile(db, b, 0o600); err != nil {
+		tb.Fatal(err)
+	}
 	return db
 }
 

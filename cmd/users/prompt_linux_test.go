@@ -71,8 +71,9 @@ func TestPasswordPrompt(t *testing.T) {
 			}
 			tty.Close() // the child has its own copy
 
-			// Type each answer only once its prompt is shown, as a person would:
-			// echo is off by then.
+			// Type each answer once its prompt is shown and echo is off: the
+			// prompt is written just before echo is turned off, and a person
+			// does not type within those microseconds.
 			var errOut strings.Builder
 			br := bufio.NewReader(io.TeeReader(stderr, &errOut))
 			for _, step := range []struct{ prompt, typed string }{
@@ -82,6 +83,7 @@ func TestPasswordPrompt(t *testing.T) {
 				if err := readUntil(br, step.prompt); err != nil {
 					t.Fatalf("waiting for %q: %v; stderr so far: %q", step.prompt, err, errOut.String())
 				}
+				waitNoEcho(t, master)
 				if _, err := master.WriteString(step.typed + "\n"); err != nil {
 					t.Fatal(err)
 				}
@@ -111,6 +113,23 @@ func TestPasswordPrompt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitNoEcho waits until the terminal's echo is off (the master side reads
+// the terminal's settings).
+func waitNoEcho(tb testing.TB, master *os.File) {
+	tb.Helper()
+	for range 5000 {
+		tio, err := unix.IoctlGetTermios(int(master.Fd()), unix.TCGETS)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if tio.Lflag&unix.ECHO == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	tb.Fatal("the command did not turn echo off within 5s of its prompt")
 }
 
 // readUntil reads from br until it has read s.
