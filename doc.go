@@ -27,6 +27,9 @@ Store keeps data and makes each operation atomic. The stores:
     included, and the reference implementation of the contract.
   - BoltStore (OpenBoltStore, NewBoltStore): bbolt, embedded and durable, for
     one process on one machine. The default for production on one machine.
+    BoltStore.Backup takes a consistent backup while the application serves;
+    the command github.com/userkit/users/cmd/users administers a file that no
+    process holds (first admin, import, export, check, backup).
   - For several processes or machines, a PostgreSQL store lives in its own module
     (github.com/userkit/users/postgres), so that importing this package never
     pulls in a database driver.

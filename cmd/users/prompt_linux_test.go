@@ -144,3 +144,50 @@ func readUntil(br *bufio.Reader, s string) error {
 	}
 	return nil
 }
+
+// On a terminal, import draws a progress bar on standard error and clears it
+// before the summary; the summary itself goes to standard output.
+func TestImportProgress(t *testing.T) {
+	master, tty := openPTY(t)
+	db := newDB(t)
+	var csv strings.Builder
+	csv.WriteString("email\n")
+	for i := range 2500 {
+		fmt.Fprintf(&csv, "u%d@example.com\n", i) // no password: refused, cheaply
+	}
+	in := filepath.Join(filepath.Dir(db), "in.csv")
+	if err := os.WriteFile(in, []byte(csv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, usersBin, "import", "-db", db, in)
+	cmd.Env = cmdEnv()
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	var screen bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		io.Copy(&screen, master) // ends with EIO once the child has exited
+	}()
+	cmd.Wait()
+	<-done
+	if got := cmd.ProcessState.ExitCode(); got != exitRefused {
+		t.Errorf("exit %d, want %d", got, exitRefused)
+	}
+	if want := "2500 rows: 0 imported, 0 exists, 2500 refused\n"; stdout.String() != want {
+		t.Errorf("stdout %q, want %q", stdout.String(), want)
+	}
+	s := screen.String()
+	if !strings.Contains(s, "\r\033[K[") || !strings.Contains(s, "%") || !strings.Contains(s, "rows") {
+		t.Errorf("no progress bar on the terminal: %q", s[:min(len(s), 400)])
+	}
+	if strings.Count(s, ": refused: invalid password: is required") != 2500 {
+		t.Errorf("want 2500 refusal lines on the terminal")
+	}
+}
