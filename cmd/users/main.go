@@ -127,6 +127,7 @@ type cli struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
 	stderrTTY      bool // draw progress bars
+	stdoutTTY      bool // refuse to print a binary file on it
 	getenv         func(string) string
 
 	db      string
@@ -138,6 +139,7 @@ func main() {
 	code := run(ctx, os.Args[1:], &cli{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
 		stderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+		stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
 	})
 	stop()
 	os.Exit(code)

@@ -177,8 +177,11 @@ HTTP handler that calls BoltStore.Backup (see the README).`,
 			if err := nargs(args, 0, "no arguments (the output is -o FILE)"); err != nil {
 				return err
 			}
-			if *out == "" {
+			switch {
+			case *out == "":
 				return usageError("want -o FILE")
+			case *out == "-" && x.stdoutTTY:
+				return usageError("-o - would write a binary file to the terminal; redirect standard output or give -o FILE")
 			}
 			return x.withStore(func(s *users.BoltStore) error {
 				w, commit, abort, err := x.createOutput(*out)
