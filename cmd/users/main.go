@@ -31,7 +31,9 @@
 //
 // Every command takes -db (the file, default users.db) and -timeout (how long
 // to wait for a file another process holds, default 1s), and -h for its own
-// help. "users help <command>" prints the same help.
+// help. "users help <command>" prints the same help. Flags may come before or
+// after the arguments ("users get ada -json"); everything after "--" is an
+// argument.
 //
 // A bbolt file can be open in one process at a time. While the application
 // runs, it holds the file and every command fails with exit code 3 after
