@@ -175,7 +175,6 @@ type importCounts struct{ rows, imported, exists, refused int }
 
 func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, name string, size int64, format string, verbose bool) error {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // before the drain below: stops the reader
 	cr := &countingReader{r: in}
 	br := bufio.NewReaderSize(cr, 64<<10)
 	if format == "" {
@@ -192,7 +191,8 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 		}
 	}()
 	defer func() {
-		for range rows { // let the reader finish if we stop early
+		cancel() // stops the reader if we stop early,
+		for range rows { // and this lets it finish
 		}
 	}()
 
