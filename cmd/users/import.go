@@ -191,7 +191,7 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 		}
 	}()
 	defer func() {
-		cancel() // stops the reader if we stop early,
+		cancel()         // stops the reader if we stop early,
 		for range rows { // and this lets it finish
 		}
 	}()
