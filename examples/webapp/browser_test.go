@@ -386,3 +386,21 @@ func TestBrowser(t *testing.T) {
 	})
 	t.Logf("browser flows took %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestBrowser_Dev signs in over plain HTTP with the -dev cookies, the way
+// "go run ./examples/webapp -dev" is used.
+func TestBrowser_Dev(t *testing.T) {
+	ctx := newBrowser(t)
+	s := newSite(t, true)
+	s.user(t, users.NewUser{Email: "ada@example.com", Password: "ada's dev password"})
+	b := &tab{ctx: ctx, base: s.srv.URL, shots: t.TempDir()}
+	if !strings.HasPrefix(b.base, "http://127.0.0.1:") {
+		t.Fatalf("not plain HTTP on loopback: %s", b.base)
+	}
+	b.open(t, "/signin")
+	b.fill(t, "identifier", "ada@example.com", "password", "ada's dev password")
+	b.click(t, "main form button")
+	b.want(t, "Your account", "You are signed in.")
+	b.click(t, "header form button")
+	b.want(t, "Welcome", "You are signed out.")
+}
