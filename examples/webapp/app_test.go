@@ -388,7 +388,7 @@ func TestRun(t *testing.T) {
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-dev", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/webapp.db", "-bcrypt-cost", "10",
+		done <- run(ctx, []string{"-dev", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/webapp.db", "-bcrypt-cost", "4",
 			"-admin-email", "admin@example.com", "-admin-password", "the first admin's password"}, out)
 	}()
 	var base string
@@ -431,5 +431,55 @@ func TestRun(t *testing.T) {
 	}
 	if err := run(t.Context(), []string{"-dev", "-addr", "0.0.0.0:0", "-db", t.TempDir() + "/x.db"}, io.Discard); err == nil {
 		t.Error("-dev on a public address was accepted")
+	}
+	if err := run(t.Context(), []string{"-bcrypt-cost", "4", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/y.db"}, io.Discard); err == nil {
+		t.Error("a bcrypt cost of 4 was accepted without -dev")
+	}
+}
+
+func TestAdminUsers(t *testing.T) {
+	s := newSite(t, false)
+	s.user(t, users.NewUser{Email: "admin@example.com", Password: "the admin's password", Role: users.RoleAdmin})
+	ada := s.user(t, users.NewUser{Email: "ada@example.com", Password: "correct horse battery"})
+
+	b := s.browser(t)
+	b.signIn("ada@example.com", "correct horse battery")
+	if resp, _ := b.get("/admin/users"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a user on the admin page: %s, want 403", resp.Status)
+	}
+	resp, _ := b.post("/admin/users/"+ada.ID+"/role", url.Values{"csrf": {b.token("/account")}, "role": {"admin"}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a user changing a role: %s, want 403", resp.Status)
+	}
+
+	a := s.browser(t)
+	a.signIn("admin@example.com", "the admin's password")
+	resp, body := a.get("/admin/users?role=bogus")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "role:") {
+		t.Errorf("an unknown role filter: %s\n%s", resp.Status, body)
+	}
+	_, body = a.get("/admin/users?status=active&q=ADA")
+	if !strings.Contains(body, "1 user, page 1 of 1.") || !strings.Contains(body, "ada@example.com") {
+		t.Errorf("search for ADA:\n%s", body)
+	}
+	admin, _ := s.users.GetByEmail(t.Context(), "admin@example.com")
+	resp, _ = a.post("/admin/users/"+admin.ID+"/role", url.Values{"csrf": {a.token("/admin/users")}, "role": {"viewer"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("changing one's own role: %s", resp.Status)
+	}
+	if u, _ := s.users.Get(t.Context(), admin.ID); u.Role != users.RoleAdmin {
+		t.Error("an admin demoted themselves")
+	}
+	resp, _ = a.post("/admin/users/"+ada.ID+"/status", url.Values{"csrf": {a.token("/admin/users")}, "status": {"suspended"},
+		"back": {"//evil.example/admin/users"}})
+	if got := resp.Header.Get("Location"); got != "/admin/users" {
+		t.Errorf("back to %q, want /admin/users", got)
+	}
+	if u, _ := s.users.Get(t.Context(), ada.ID); u.Status != users.StatusSuspended {
+		t.Errorf("ada is %s, want suspended", u.Status)
+	}
+	// Suspension ends ada's sessions at once.
+	if resp, _ := b.get("/account"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a suspended user's session still works: %s", resp.Status)
 	}
 }

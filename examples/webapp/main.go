@@ -16,6 +16,7 @@
 // cookies are __Host- cookies, Secure. -dev serves plain HTTP on a loopback
 // address with cookies a browser keeps over HTTP; it refuses other addresses.
 // The dev mailer logs every mail with its link: follow those links.
+// -bcrypt-cost (default 12) goes below 10 only with -dev, for tests.
 package main
 
 import (
@@ -63,7 +64,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	keyFile := fl.String("tls-key", "", "TLS key file")
 	adminEmail := fl.String("admin-email", os.Getenv("USERS_ADMIN_EMAIL"), "create this admin if the email has no account (default $USERS_ADMIN_EMAIL)")
 	adminPassword := fl.String("admin-password", "", "the admin's password (default $USERS_ADMIN_PASSWORD, which is better: flags show in ps)")
-	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31")
+	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31; with -dev down to 4 (fast, and weak: for tests only)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -90,7 +91,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 			err = fmt.Errorf("closing the store: %w", cerr)
 		}
 	}()
-	m, err := users.New(store, &users.Options{BcryptCost: *cost, RequireVerifiedEmail: true})
+	m, err := users.New(store, &users.Options{
+		BcryptCost:                    *cost,
+		InsecureLowBcryptCostForTests: *dev && *cost < 10,
+		RequireVerifiedEmail:          true,
+	})
 	if err != nil {
 		return err
 	}
