@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"io/fs"
@@ -381,17 +382,16 @@ func TestNoEnumeration(t *testing.T) {
 	}
 }
 
-// TestRun starts the command on a bbolt file in -dev mode, signs the admin in
-// over HTTP, and stops it.
-func TestRun(t *testing.T) {
+// startRun runs the command with args in the background and returns the URL
+// it listens on, and a func that stops it and returns run's error.
+func startRun(t *testing.T, args ...string) (base string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-dev", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/webapp.db", "-bcrypt-cost", "4",
-			"-admin-email", "admin@example.com", "-admin-password", "the first admin's password"}, out)
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-db", t.TempDir() + "/webapp.db"}, args...), out)
 	}()
-	var base string
 	for deadline := time.Now().Add(20 * time.Second); base == ""; {
 		if _, after, ok := strings.Cut(out.String(), "listening on "); ok {
 			base = strings.TrimSpace(after)
@@ -404,6 +404,18 @@ func TestRun(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("run did not start")
 		}
+	}
+	return base, func() error { cancel(); return <-done }
+}
+
+// TestRun starts the command on a bbolt file in -dev mode, signs the admin in
+// over HTTP, and stops it; and starts it over HTTPS with its self-signed
+// certificate.
+func TestRun(t *testing.T) {
+	base, stop := startRun(t, "-dev", "-bcrypt-cost", "4",
+		"-admin-email", "admin@example.com", "-admin-password", "the first admin's password")
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Errorf("-dev listens on %s", base)
 	}
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -425,10 +437,27 @@ func TestRun(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
 		t.Errorf("admin sign-in: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Errorf("run: %v", err)
 	}
+
+	base, stop = startRun(t)
+	if !strings.HasPrefix(base, "https://127.0.0.1:") {
+		t.Errorf("without -dev it listens on %s", base)
+	}
+	tc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // self-signed
+	resp, err = tc.Get(base + "/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Set-Cookie"), "__Host-csrf=") {
+		t.Errorf("over HTTPS: %s, Set-Cookie %q", resp.Status, resp.Header.Get("Set-Cookie"))
+	}
+	if err := stop(); err != nil {
+		t.Errorf("run: %v", err)
+	}
+
 	if err := run(t.Context(), []string{"-dev", "-addr", "0.0.0.0:0", "-db", t.TempDir() + "/x.db"}, io.Discard); err == nil {
 		t.Error("-dev on a public address was accepted")
 	}

@@ -63,12 +63,15 @@ func newSite(tb testing.TB, dev bool) *site {
 	} else {
 		s.srv.StartTLS()
 	}
-	tb.Cleanup(s.srv.Close)
 	s.app, err = NewApp(Config{Users: m, Logger: logger, BaseURL: s.srv.URL, Dev: dev})
 	if err != nil {
+		s.srv.Close()
 		tb.Fatal(err)
 	}
-	tb.Cleanup(s.app.Close)
+	tb.Cleanup(func() {
+		s.srv.Close() // no more requests, so nothing more is queued
+		s.app.Close()
+	})
 	s.srv.Config.Handler = s.app.Handler()
 	return s
 }
