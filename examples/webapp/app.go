@@ -95,7 +95,7 @@ func NewApp(c Config) (*App, error) {
 	}
 	if a.csrfKey == nil {
 		a.csrfKey = make([]byte, 32)
-		rand.Read(a.csrfKey)
+		rand.Read(a.csrfKey) // never fails: crypto/rand crashes the program instead
 	}
 	prefix := "__Host-"
 	if a.dev {
@@ -319,7 +319,7 @@ func (a *App) csrfToken(cookie string) string {
 // newCSRFCookie sets a fresh CSRF cookie and returns its value.
 func (a *App) newCSRFCookie(w http.ResponseWriter, r *http.Request) string {
 	b := make([]byte, 32)
-	rand.Read(b)
+	rand.Read(b) // never fails
 	v := base64.RawURLEncoding.EncodeToString(b)
 	http.SetCookie(w, &http.Cookie{Name: a.csrfCookie, Value: v, Path: "/",
 		HttpOnly: true, Secure: !a.dev, SameSite: http.SameSiteLaxMode})
