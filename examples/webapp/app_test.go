@@ -512,3 +512,24 @@ func TestAdminUsers(t *testing.T) {
 		t.Errorf("a suspended user's session still works: %s", resp.Status)
 	}
 }
+
+// TestMailGoesToTheStoredAddress checks that a link is mailed to the address
+// the store holds for the account, not to the text typed into the form.
+func TestMailGoesToTheStoredAddress(t *testing.T) {
+	s := newSite(t, false)
+	s.user(t, users.NewUser{Email: "ada@example.com", Password: "correct horse battery"})
+	b := s.browser(t)
+	for _, path := range []string{"/forgot", "/magic"} {
+		resp, _ := b.post(path, url.Values{"csrf": {b.token(path)}, "email": {"  Ada@EXAMPLE.com "}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+	}
+	s.link(t, "ada@example.com", "Reset your password")
+	s.link(t, "ada@example.com", "Your sign-in link")
+	for _, m := range mailLine.FindAllStringSubmatch(s.log.String(), -1) {
+		if m[1] != "ada@example.com" {
+			t.Errorf("mail to %q", m[1])
+		}
+	}
+}
