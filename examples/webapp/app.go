@@ -1,0 +1,482 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/userkit/users"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config configures an App. Users is required; zero fields take the defaults
+// documented on each.
+type Config struct {
+	Users *users.Manager
+
+	// Mailer sends the site's mail. Default: LogMailer over Logger.
+	Mailer Mailer
+
+	// Logger receives failures and, with the default mailer, the mail.
+	// Default: slog.Default().
+	Logger *slog.Logger
+
+	// BaseURL is the site's public origin, such as "https://app.example", used
+	// in the links that are mailed. Required.
+	BaseURL string
+
+	// Dev serves cookies that work over plain HTTP: without Secure and without
+	// the __Host- prefix, which browsers accept only with Secure. Only for
+	// development on a loopback address. Default false.
+	Dev bool
+
+	// CSRFKey keys the HMAC that turns a browser's CSRF cookie into its form
+	// token. Default: 32 random bytes, so tokens do not survive a restart.
+	CSRFKey []byte
+}
+
+// App is the web site: its handler, its mail worker and its templates. It is
+// safe for concurrent use.
+type App struct {
+	users   *users.Manager
+	mailer  Mailer
+	log     *slog.Logger
+	base    string
+	dev     bool
+	csrfKey []byte
+	pages   map[string]*template.Template
+	work    *worker
+
+	// Cookie names: "__Host-" names unless Dev.
+	sessionCookie, csrfCookie, flashCookie string
+}
+
+// NewApp returns an App for c. Call Close when the server has stopped.
+func NewApp(c Config) (*App, error) {
+	if c.Users == nil {
+		return nil, errors.New("webapp: Config.Users is required")
+	}
+	base, err := url.Parse(c.BaseURL)
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, errors.New("webapp: Config.BaseURL must be an absolute http(s) URL")
+	}
+	if base.Scheme == "http" && !c.Dev {
+		return nil, errors.New("webapp: an http BaseURL needs Dev: sessions over plain HTTP are for development only")
+	}
+	a := &App{
+		users:   c.Users,
+		mailer:  c.Mailer,
+		log:     c.Logger,
+		base:    strings.TrimSuffix(base.String(), "/"),
+		dev:     c.Dev,
+		csrfKey: c.CSRFKey,
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.mailer == nil {
+		a.mailer = LogMailer{Logger: a.log}
+	}
+	if a.csrfKey == nil {
+		a.csrfKey = make([]byte, 32)
+		rand.Read(a.csrfKey) // never fails: crypto/rand crashes the program instead
+	}
+	prefix := "__Host-"
+	if a.dev {
+		prefix = "dev-"
+	}
+	a.sessionCookie, a.csrfCookie, a.flashCookie = prefix+"session", prefix+"csrf", prefix+"flash"
+	if a.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	a.work = newWorker(256)
+	return a, nil
+}
+
+// Close finishes the queued mail jobs. Call it after the server has stopped.
+func (a *App) Close() { a.work.close() }
+
+// parsePages parses every page template together with the layout.
+func parsePages() (map[string]*template.Template, error) {
+	layout, err := template.ParseFS(templateFS, "templates/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := make(map[string]*template.Template)
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.Must(layout.Clone()).ParseFS(templateFS, n)
+		if err != nil {
+			return nil, err
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// Handler returns the site's handler: every route behind the security headers
+// and net/http's cross-origin protection, and every POST also behind a CSRF
+// token check (see checkCSRF for why both).
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", a.home)
+
+	mux.HandleFunc("GET /signup", a.signupForm)
+	mux.HandleFunc("POST /signup", a.post(a.signup))
+	mux.HandleFunc("GET /check-email", a.checkEmail)
+	mux.HandleFunc("GET /verify", a.verifyForm)
+	mux.HandleFunc("POST /verify", a.post(a.verify))
+	mux.HandleFunc("GET /signin", a.signinForm)
+	mux.HandleFunc("POST /signin", a.post(a.signin))
+	mux.HandleFunc("POST /signout", a.post(a.signout))
+	mux.HandleFunc("GET /forgot", a.forgotForm)
+	mux.HandleFunc("POST /forgot", a.post(a.forgot))
+	mux.HandleFunc("GET /reset", a.resetForm)
+	mux.HandleFunc("POST /reset", a.post(a.reset))
+	mux.HandleFunc("GET /magic", a.magicForm)
+	mux.HandleFunc("POST /magic", a.post(a.magic))
+	mux.HandleFunc("GET /magic/signin", a.magicSigninForm)
+	mux.HandleFunc("POST /magic/signin", a.post(a.magicSignin))
+	mux.HandleFunc("GET /invite", a.inviteForm)
+	mux.HandleFunc("POST /invite", a.post(a.acceptInvite))
+
+	mux.HandleFunc("GET /account", a.signedIn(a.account))
+	mux.HandleFunc("POST /account/profile", a.post(a.signedIn(a.updateProfile)))
+	mux.HandleFunc("POST /account/password", a.post(a.signedIn(a.changePassword)))
+	mux.HandleFunc("POST /account/email", a.post(a.signedIn(a.changeEmail)))
+	mux.HandleFunc("POST /account/verify", a.post(a.signedIn(a.resendVerification)))
+
+	mux.HandleFunc("GET /admin/users", a.admin(a.adminUsers))
+	mux.HandleFunc("POST /admin/users/{id}/role", a.post(a.admin(a.adminRole)))
+	mux.HandleFunc("POST /admin/users/{id}/status", a.post(a.admin(a.adminStatus)))
+	mux.HandleFunc("POST /admin/users/{id}/reinvite", a.post(a.admin(a.adminReinvite)))
+	mux.HandleFunc("POST /admin/invite", a.post(a.admin(a.adminInvite)))
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.fail(w, r, http.StatusForbidden, "Cross-origin request refused",
+			"This form was sent from another site, so it was not accepted.")
+	}))
+	return a.headers(cop.Handler(a.loadSession(mux)))
+}
+
+// headers sets the security headers of every response.
+func (a *App) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; "+
+			"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if !a.dev {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, &requestState{})))
+	})
+}
+
+// loadSession puts the session of the request's cookie, if valid, into the
+// request's context, and deletes a cookie whose session has ended.
+func (a *App) loadSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := r.Cookie(a.sessionCookie)
+		if err != nil || c.Value == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s, err := a.users.ValidateToken(r.Context(), c.Value)
+		switch {
+		case err == nil:
+			r = r.WithContext(users.NewContext(r.Context(), s))
+		case errors.Is(err, users.ErrInvalidToken), errors.Is(err, users.ErrAccountDisabled):
+			a.clearCookie(w, a.sessionCookie)
+		default:
+			a.fail(w, r, http.StatusServiceUnavailable, "Something went wrong", "Please try again in a moment.")
+			a.log.ErrorContext(r.Context(), "validating a session", "err", err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// currentUser returns the signed-in user, or nil.
+func currentUser(r *http.Request) *users.User {
+	if s, ok := users.FromContext(r.Context()); ok {
+		return s.User
+	}
+	return nil
+}
+
+// signedIn lets only signed-in requests through; others are sent to sign in
+// and brought back afterwards.
+func (a *App) signedIn(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if currentUser(r) == nil {
+			next := r.URL.Path
+			if r.Method != http.MethodGet {
+				next = "/account"
+			}
+			http.Redirect(w, r, "/signin?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// admin lets only signed-in admins through.
+func (a *App) admin(h http.HandlerFunc) http.HandlerFunc {
+	return a.signedIn(func(w http.ResponseWriter, r *http.Request) {
+		if currentUser(r).Role != users.RoleAdmin {
+			a.fail(w, r, http.StatusForbidden, "Not allowed", "Only administrators can see this page.")
+			return
+		}
+		h(w, r)
+	})
+}
+
+// The session cookie.
+
+// startSession makes s the browser's session: it ends the session the browser
+// had (sign-in changes the session, so a session planted before sign-in is
+// worth nothing) and gives the browser a new CSRF cookie too.
+func (a *App) startSession(w http.ResponseWriter, r *http.Request, s *users.Session) {
+	a.endSession(w, r)
+	http.SetCookie(w, &http.Cookie{
+		Name: a.sessionCookie, Value: s.Token, Path: "/", Expires: s.ExpiresAt,
+		HttpOnly: true, Secure: !a.dev, SameSite: http.SameSiteLaxMode,
+	})
+	a.newCSRFCookie(w, r)
+}
+
+// endSession logs the browser's session out, if any, and deletes its cookie.
+func (a *App) endSession(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(a.sessionCookie)
+	if err != nil || c.Value == "" {
+		return
+	}
+	if err := a.users.Logout(context.WithoutCancel(r.Context()), c.Value); err != nil && !errors.Is(err, users.ErrInvalidToken) {
+		a.log.ErrorContext(r.Context(), "logging out", "err", err)
+	}
+	a.clearCookie(w, a.sessionCookie)
+}
+
+func (a *App) clearCookie(w http.ResponseWriter, name string) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: !a.dev, SameSite: http.SameSiteLaxMode})
+}
+
+// CSRF tokens.
+//
+// http.CrossOriginProtection refuses a POST whose Sec-Fetch-Site header says it
+// came from another origin (or, without that header, whose Origin does not
+// match Host). It lets through requests with neither header: browsers from
+// before 2020 and some privacy tools that strip Origin. For those the form
+// token is the defence: each browser gets a random CSRF cookie (HttpOnly, not
+// the session: the session token never appears in a page), each form carries
+// HMAC(key, cookie), and a POST must carry the token of the cookie it came
+// with. Another site can make the browser send the cookie but cannot read it,
+// so it cannot compute the token. The cookie is replaced at sign-in and
+// sign-out, so a token learnt before either is void afterwards.
+
+const csrfField = "csrf"
+
+func (a *App) csrfToken(cookie string) string {
+	m := hmac.New(sha256.New, a.csrfKey)
+	m.Write([]byte("webapp csrf v1\x00" + cookie))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// newCSRFCookie sets a fresh CSRF cookie and returns its value.
+func (a *App) newCSRFCookie(w http.ResponseWriter, r *http.Request) string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails
+	v := base64.RawURLEncoding.EncodeToString(b)
+	http.SetCookie(w, &http.Cookie{Name: a.csrfCookie, Value: v, Path: "/",
+		HttpOnly: true, Secure: !a.dev, SameSite: http.SameSiteLaxMode})
+	// Pages rendered later in this request use the new cookie.
+	if st, ok := r.Context().Value(stateKey{}).(*requestState); ok {
+		st.newCSRF = v
+	}
+	return v
+}
+
+// requestState is what one request's handlers tell each other.
+type requestState struct {
+	newCSRF string // the CSRF cookie set during this request, if any
+}
+
+type stateKey struct{}
+
+// csrfFor returns the form token for the request, setting a CSRF cookie first if
+// the browser has none.
+func (a *App) csrfFor(w http.ResponseWriter, r *http.Request) string {
+	if st, ok := r.Context().Value(stateKey{}).(*requestState); ok && st.newCSRF != "" {
+		return a.csrfToken(st.newCSRF)
+	}
+	if c, err := r.Cookie(a.csrfCookie); err == nil && len(c.Value) == 43 {
+		return a.csrfToken(c.Value)
+	}
+	return a.csrfToken(a.newCSRFCookie(w, r))
+}
+
+// post checks the CSRF token of a POST before h runs; CrossOriginProtection has
+// already run. It also bounds the form's size.
+func (a *App) post(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			a.fail(w, r, http.StatusBadRequest, "Bad request", "The form could not be read.")
+			return
+		}
+		c, err := r.Cookie(a.csrfCookie)
+		got := r.PostForm.Get(csrfField)
+		if err != nil || got == "" || !hmac.Equal([]byte(got), []byte(a.csrfToken(c.Value))) {
+			a.fail(w, r, http.StatusForbidden, "This form has expired",
+				"Go back, reload the page and try again. (Cookies must be enabled.)")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// Redirects.
+
+// localPath returns next if it is a path on this site, else "". It refuses
+// anything a browser could read as another origin: "//host", "/\host",
+// "https:…", control characters, and anything that parses with a scheme or
+// host.
+func localPath(next string) string {
+	if next == "" || next[0] != '/' || len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
+		return ""
+	}
+	if strings.ContainsAny(next, "\\") || strings.IndexFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return ""
+	}
+	return next
+}
+
+// Flash messages: a key in a short-lived cookie, shown once by the next page.
+// Only the keys below can be shown, so the cookie cannot inject text.
+var flashes = map[string]string{
+	"signed-in":        "You are signed in.",
+	"signed-out":       "You are signed out.",
+	"verified":         "Your email is confirmed. You can sign in.",
+	"verified-in":      "Your email is confirmed.",
+	"password-reset":   "Your password is changed. Sign in with it.",
+	"password-changed": "Your password is changed. Your other sessions are signed out.",
+	"password-relogin": "Your password is changed. Sign in again with it.",
+	"profile-saved":    "Your profile is saved.",
+	"email-sent":       "If that address can be used, a confirmation link is on its way to it.",
+	"verify-sent":      "A new confirmation link is on its way to your email.",
+	"welcome":          "Welcome! Your account is ready.",
+	"role-changed":     "The role is changed.",
+	"status-changed":   "The account status is changed.",
+	"invited":          "The invitation is sent.",
+	"not-yourself":     "You cannot change your own role or status here.",
+}
+
+func (a *App) flash(w http.ResponseWriter, key string) {
+	http.SetCookie(w, &http.Cookie{Name: a.flashCookie, Value: key, Path: "/", MaxAge: 60,
+		HttpOnly: true, Secure: !a.dev, SameSite: http.SameSiteLaxMode})
+}
+
+func (a *App) redirect(w http.ResponseWriter, r *http.Request, to, flash string) {
+	if flash != "" {
+		a.flash(w, flash)
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// Rendering.
+
+// page is what every template gets.
+type page struct {
+	Title  string
+	User   *users.User // nil when signed out
+	CSRF   string
+	Flash  string
+	Error  string            // about the whole form
+	Fields map[string]string // errors per field name
+	Form   url.Values        // values to show again; never passwords
+	Data   any
+}
+
+func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	p.User = currentUser(r)
+	p.CSRF = a.csrfFor(w, r)
+	if c, err := r.Cookie(a.flashCookie); err == nil {
+		p.Flash = flashes[c.Value]
+		a.clearCookie(w, a.flashCookie)
+	}
+	var buf bytes.Buffer
+	if err := a.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		a.log.ErrorContext(r.Context(), "rendering", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// fail shows a page with a title and one sentence.
+func (a *App) fail(w http.ResponseWriter, r *http.Request, status int, title, text string) {
+	a.render(w, r, status, "message", page{Title: title, Data: text})
+}
+
+// internal logs err and shows a generic failure.
+func (a *App) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
+	a.log.ErrorContext(r.Context(), op, "err", err)
+	a.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+}
+
+// link returns the absolute URL of path with the token as its query.
+func (a *App) link(path, token string) string {
+	return a.base + path + "?token=" + url.QueryEscape(token)
+}
+
+// home is the front page.
+func (a *App) home(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "home", page{Title: "Welcome"})
+}
+
+// send sends m; it runs on the mail worker.
+func (a *App) send(ctx context.Context, m Message) {
+	if err := a.mailer.Send(ctx, m); err != nil {
+		a.log.ErrorContext(ctx, "sending mail", "subject", m.Subject, "err", err)
+	}
+}

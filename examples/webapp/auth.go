@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/userkit/users"
+	"golang.org/x/text/unicode/norm"
+)
+
+// fieldError returns the form errors for a *users.ValidationError, under the
+// form field's name.
+func fieldError(err error) (map[string]string, bool) {
+	var ve *users.ValidationError
+	if !errors.As(err, &ve) {
+		return nil, false
+	}
+	return map[string]string{ve.Field: strings.ToUpper(ve.Reason[:1]) + ve.Reason[1:] + "."}, true
+}
+
+// checkPassword applies the library's password rules (users.Manager applies
+// them again when it sets the password) so that the sign-up page can refuse a
+// bad password at once, before it queues the sign-up and answers without
+// looking at the store.
+func checkPassword(ctx context.Context, pw, email, username string) error {
+	if !utf8.ValidString(pw) {
+		return &users.ValidationError{Field: "password", Reason: "must be valid UTF-8"}
+	}
+	n := norm.NFKC.String(pw)
+	switch chars := utf8.RuneCountInString(n); {
+	case strings.IndexFunc(n, unicode.IsControl) >= 0:
+		return &users.ValidationError{Field: "password", Reason: "must not contain control characters"}
+	case chars < users.MinPasswordLength:
+		return &users.ValidationError{Field: "password", Reason: "must be at least 8 characters"}
+	case chars > users.MaxPasswordLength:
+		return &users.ValidationError{Field: "password", Reason: "must be at most 128 characters"}
+	}
+	return users.DefaultPasswordChecker(ctx, n, &users.User{Email: email, Username: username})
+}
+
+// Sign-up.
+//
+// The answer must not tell whether the email has an account, neither in the
+// page nor in its timing. So the handler only checks the form's shape (and
+// whether the username is free: usernames are public names, and a taken one
+// must be reported for the sign-up to make sense) and queues a job; the job
+// creates the user, which includes the bcrypt work, and mails a confirmation
+// link, or, when the email has an account already, mails its owner a note.
+
+func (a *App) signupForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "signup", page{Title: "Create an account"})
+}
+
+func (a *App) signup(w http.ResponseWriter, r *http.Request) {
+	f := r.PostForm
+	p := page{Title: "Create an account", Form: url.Values{"email": {f.Get("email")}, "username": {f.Get("username")}}}
+	email, err := users.NormalizeEmail(f.Get("email"))
+	if err != nil {
+		p.Fields, _ = fieldError(err)
+		a.render(w, r, http.StatusBadRequest, "signup", p)
+		return
+	}
+	username, err := users.NormalizeUsername(f.Get("username"))
+	if err == nil && username != "" {
+		if _, gerr := a.users.GetByUsername(r.Context(), username); gerr == nil {
+			err = users.ErrDuplicateUsername
+		} else if !errors.Is(gerr, users.ErrNotFound) {
+			a.internal(w, r, "checking a username", gerr)
+			return
+		}
+	}
+	if err == nil {
+		err = checkPassword(r.Context(), f.Get("password"), email, username)
+	}
+	if errors.Is(err, users.ErrDuplicateUsername) {
+		p.Fields = map[string]string{"username": "This username is taken."}
+	} else if err != nil {
+		p.Fields, _ = fieldError(err)
+	}
+	if p.Fields != nil {
+		a.render(w, r, http.StatusBadRequest, "signup", p)
+		return
+	}
+	nu := users.NewUser{Email: email, Username: username, Password: f.Get("password")}
+	if err := a.work.enqueue(r.Context(), func(ctx context.Context) { a.createUser(ctx, nu) }); err != nil {
+		a.internal(w, r, "queueing a sign-up", err)
+		return
+	}
+	http.Redirect(w, r, "/check-email?for=signup", http.StatusSeeOther)
+}
+
+// createUser is the sign-up's job on the mail worker.
+func (a *App) createUser(ctx context.Context, nu users.NewUser) {
+	u, err := a.users.Create(ctx, nu)
+	switch {
+	case err == nil:
+		a.mailVerification(ctx, u.ID)
+	case errors.Is(err, users.ErrDuplicateEmail):
+		owner, err := a.users.GetByEmail(ctx, nu.Email)
+		if err != nil {
+			a.log.ErrorContext(ctx, "sign-up: reading the account", "err", err)
+			return
+		}
+		a.send(ctx, Message{To: owner.Email, Subject: "You already have an account",
+			Text: "Someone tried to create an account with this email. If it was you, sign in, or reset your password.",
+			Link: a.base + "/forgot"})
+	default:
+		// A username taken since the form was checked: the person tries again.
+		a.log.InfoContext(ctx, "sign-up refused", "err", err)
+	}
+}
+
+// checkEmail is the page every mailing form leads to, whatever happened.
+func (a *App) checkEmail(w http.ResponseWriter, r *http.Request) {
+	title := map[string]string{
+		"signup": "Confirm your email",
+		"reset":  "Reset your password",
+		"magic":  "Sign in with a link",
+	}[r.URL.Query().Get("for")]
+	if title == "" {
+		title = "Check your email"
+	}
+	a.render(w, r, http.StatusOK, "check-email", page{Title: title})
+}
+
+func (a *App) verifyForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "verify", page{Title: "Confirm your email", Form: url.Values{"token": {r.URL.Query().Get("token")}}})
+}
+
+// verify redeems a confirmation link. Links are followed with GET, which only
+// shows a button: mail scanners that fetch links must not use them up, and
+// every state change goes through a POST that the CSRF checks cover.
+func (a *App) verify(w http.ResponseWriter, r *http.Request) {
+	_, err := a.users.VerifyEmail(r.Context(), r.PostForm.Get("token"))
+	switch {
+	case errors.Is(err, users.ErrInvalidToken):
+		a.badLink(w, r)
+	case err != nil:
+		a.internal(w, r, "verifying an email", err)
+	case currentUser(r) != nil:
+		a.redirect(w, r, "/account", "verified-in")
+	default:
+		a.redirect(w, r, "/signin", "verified")
+	}
+}
+
+func (a *App) badLink(w http.ResponseWriter, r *http.Request) {
+	a.fail(w, r, http.StatusBadRequest, "This link does not work",
+		"It may have expired or been used already. Ask for a new one.")
+}
+
+// Sign-in and sign-out.
+
+func (a *App) signinForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", Form: url.Values{"next": {localPath(r.URL.Query().Get("next"))}}})
+}
+
+func (a *App) signin(w http.ResponseWriter, r *http.Request) {
+	f := r.PostForm
+	next := localPath(f.Get("next"))
+	p := page{Title: "Sign in", Form: url.Values{"identifier": {f.Get("identifier")}, "next": {next}}}
+	s, err := a.users.Login(r.Context(), strings.TrimSpace(f.Get("identifier")), f.Get("password"))
+	status := http.StatusUnauthorized
+	switch {
+	case err == nil:
+		a.startSession(w, r, s)
+		if next == "" {
+			next = "/account"
+		}
+		a.redirect(w, r, next, "signed-in")
+		return
+	case errors.Is(err, users.ErrInvalidCredentials):
+		p.Error = "The email, username or password is wrong."
+	case errors.Is(err, users.ErrAccountLocked):
+		status = http.StatusTooManyRequests
+		p.Error = "Too many failed attempts: sign-in is locked for a while. Try again later, or reset your password."
+	case errors.Is(err, users.ErrAccountDisabled):
+		status = http.StatusForbidden
+		p.Error = "This account is suspended. Contact the administrator."
+	case errors.Is(err, users.ErrEmailNotVerified):
+		// Only someone who gave the right password gets here.
+		status = http.StatusForbidden
+		p.Error = "Confirm your email first. We have sent you a new confirmation link."
+		id := strings.TrimSpace(f.Get("identifier"))
+		a.work.enqueue(r.Context(), func(ctx context.Context) {
+			u, err := a.users.GetByEmail(ctx, id)
+			if err != nil {
+				u, err = a.users.GetByUsername(ctx, id)
+			}
+			if err == nil {
+				a.mailVerification(ctx, u.ID)
+			}
+		})
+	default:
+		a.internal(w, r, "signing in", err)
+		return
+	}
+	a.render(w, r, status, "signin", p)
+}
+
+func (a *App) signout(w http.ResponseWriter, r *http.Request) {
+	a.endSession(w, r)
+	a.newCSRFCookie(w, r)
+	a.redirect(w, r, "/", "signed-out")
+}
+
+// Forgot password and magic link: like sign-up, the handler only checks the
+// email's shape and queues the job; the page is the same whoever asks.
+
+func (a *App) forgotForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "forgot", page{Title: "Forgot your password?"})
+}
+
+func (a *App) forgot(w http.ResponseWriter, r *http.Request) {
+	a.requestByEmail(w, r, "forgot", "Forgot your password?", "reset", func(ctx context.Context, email string) {
+		to, token, err := a.issuePasswordReset(ctx, email)
+		if a.issued(ctx, "password reset", err) {
+			a.send(ctx, Message{To: to, Subject: "Reset your password",
+				Text: "Open this link to choose a new password. If you did not ask for it, ignore this mail.",
+				Link: a.link("/reset", token)})
+		}
+	})
+}
+
+func (a *App) magicForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "magic", page{Title: "Sign in with a link"})
+}
+
+func (a *App) magic(w http.ResponseWriter, r *http.Request) {
+	a.requestByEmail(w, r, "magic", "Sign in with a link", "magic", func(ctx context.Context, email string) {
+		to, token, err := a.issueMagicLink(ctx, email)
+		if a.issued(ctx, "magic link", err) {
+			a.send(ctx, Message{To: to, Subject: "Your sign-in link",
+				Text: "Open this link to sign in. It works once, for 15 minutes.",
+				Link: a.link("/magic/signin", token)})
+		}
+	})
+}
+
+// requestByEmail is the handler of the forgot-password and magic-link forms.
+func (a *App) requestByEmail(w http.ResponseWriter, r *http.Request, tmpl, title, kind string, job func(context.Context, string)) {
+	email, err := users.NormalizeEmail(r.PostForm.Get("email"))
+	if err != nil {
+		p := page{Title: title, Form: url.Values{"email": {r.PostForm.Get("email")}}}
+		p.Fields, _ = fieldError(err)
+		a.render(w, r, http.StatusBadRequest, tmpl, p)
+		return
+	}
+	if err := a.work.enqueue(r.Context(), func(ctx context.Context) { job(ctx, email) }); err != nil {
+		a.internal(w, r, "queueing a mail", err)
+		return
+	}
+	http.Redirect(w, r, "/check-email?for="+kind, http.StatusSeeOther)
+}
+
+// issued reports whether a token was issued; an unknown email or a disabled
+// account is expected and sends nothing.
+func (a *App) issued(ctx context.Context, what string, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, users.ErrUnknownEmail), errors.Is(err, users.ErrAccountDisabled), errors.Is(err, users.ErrNotFound):
+		a.log.InfoContext(ctx, "no mail: no active account has the email", "kind", what)
+	default:
+		a.log.ErrorContext(ctx, "issuing a token", "kind", what, "err", err)
+	}
+	return false
+}
+
+func (a *App) resetForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "reset", page{Title: "Choose a new password", Form: url.Values{"token": {r.URL.Query().Get("token")}}})
+}
+
+func (a *App) reset(w http.ResponseWriter, r *http.Request) {
+	token := r.PostForm.Get("token")
+	err := a.users.ResetPassword(r.Context(), token, r.PostForm.Get("password"))
+	if fields, ok := fieldError(err); ok {
+		a.render(w, r, http.StatusBadRequest, "reset", page{Title: "Choose a new password", Fields: fields, Form: url.Values{"token": {token}}})
+		return
+	}
+	switch {
+	case errors.Is(err, users.ErrInvalidToken):
+		a.badLink(w, r)
+	case err != nil:
+		a.internal(w, r, "resetting a password", err)
+	default:
+		// Every session of the user has ended, this browser's too.
+		a.endSession(w, r)
+		a.redirect(w, r, "/signin", "password-reset")
+	}
+}
+
+func (a *App) magicSigninForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "magic-signin", page{Title: "Sign in", Form: url.Values{"token": {r.URL.Query().Get("token")}}})
+}
+
+func (a *App) magicSignin(w http.ResponseWriter, r *http.Request) {
+	s, err := a.users.LoginWithMagicLink(r.Context(), r.PostForm.Get("token"))
+	switch {
+	case errors.Is(err, users.ErrInvalidToken), errors.Is(err, users.ErrAccountDisabled):
+		a.badLink(w, r)
+	case err != nil:
+		a.internal(w, r, "signing in with a link", err)
+	default:
+		a.startSession(w, r, s)
+		a.redirect(w, r, "/account", "signed-in")
+	}
+}
+
+// Invitations: an admin invites (see adminInvite); the invitee picks a password.
+
+func (a *App) inviteForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "invite", page{Title: "Accept your invitation", Form: url.Values{"token": {r.URL.Query().Get("token")}}})
+}
+
+func (a *App) acceptInvite(w http.ResponseWriter, r *http.Request) {
+	token := r.PostForm.Get("token")
+	s, err := a.users.AcceptInvitation(r.Context(), token, r.PostForm.Get("password"))
+	if fields, ok := fieldError(err); ok {
+		a.render(w, r, http.StatusBadRequest, "invite", page{Title: "Accept your invitation", Fields: fields, Form: url.Values{"token": {token}}})
+		return
+	}
+	switch {
+	case errors.Is(err, users.ErrInvalidToken):
+		a.badLink(w, r)
+	case err != nil:
+		a.internal(w, r, "accepting an invitation", err)
+	default:
+		a.startSession(w, r, s)
+		a.redirect(w, r, "/account", "welcome")
+	}
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// syncBuffer is a log sink that tests can read while the app writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// site is an App on a memory store behind an HTTPS test server, with the dev
+// mailer logging into a buffer.
+type site struct {
+	app   *App
+	users *users.Manager
+	store *tracingStore
+	srv   *httptest.Server
+	log   *syncBuffer
+}
+
+// newSite starts a site. dev selects plain HTTP and development cookies.
+func newSite(tb testing.TB, dev bool) *site {
+	tb.Helper()
+	store := &tracingStore{Store: users.NewMemoryStore()}
+	m, err := users.New(store, &users.Options{
+		BcryptCost: 4, InsecureLowBcryptCostForTests: true, // tests only
+		RequireVerifiedEmail: true,
+		MaxFailedLogins:      3,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &site{users: m, store: store, log: &syncBuffer{}}
+	logger := slog.New(slog.NewTextHandler(s.log, nil))
+	// The handler is set once the URL, which the App needs, is known.
+	s.srv = httptest.NewUnstartedServer(nil)
+	if dev {
+		s.srv.Start()
+	} else {
+		s.srv.StartTLS()
+	}
+	s.app, err = NewApp(Config{Users: m, Logger: logger, BaseURL: s.srv.URL, Dev: dev})
+	if err != nil {
+		s.srv.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		s.srv.Close() // no more requests, so nothing more is queued
+		s.app.Close()
+	})
+	s.srv.Config.Handler = s.app.Handler()
+	return s
+}
+
+// user creates an active user with a confirmed email.
+func (s *site) user(tb testing.TB, nu users.NewUser) *users.User {
+	tb.Helper()
+	ctx := tb.Context()
+	u, err := s.users.Create(ctx, nu)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tok, err := s.users.RequestEmailVerification(ctx, u.ID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if u, err = s.users.VerifyEmail(ctx, tok); err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+var mailLine = regexp.MustCompile(`msg="dev mailer: would send" to=(\S+) subject="([^"]*)" link="?([^"\s]*)"?`)
+
+// mails returns the dev mailer's messages so far to the address, as
+// "subject link" strings.
+func (s *site) mails(to string) []string {
+	var out []string
+	for _, m := range mailLine.FindAllStringSubmatch(s.log.String(), -1) {
+		if m[1] == to {
+			out = append(out, m[2]+" "+m[3])
+		}
+	}
+	return out
+}
+
+// link waits for the mail worker to send a mail with the subject to the
+// address, and returns its link.
+func (s *site) link(tb testing.TB, to, subject string) string {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ms := s.mails(to)
+		for i := len(ms) - 1; i >= 0; i-- {
+			if strings.HasPrefix(ms[i], subject+" ") {
+				return strings.TrimPrefix(ms[i], subject+" ")
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("no mail %q to %s; mails: %q", subject, to, ms)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// pause blocks the mail worker until the returned func is called, so that a
+// test can see what a request does on its own path.
+func (s *site) pause(tb testing.TB) (resume func()) {
+	tb.Helper()
+	release, started := make(chan struct{}), make(chan struct{})
+	err := s.app.work.enqueue(tb.Context(), func(context.Context) {
+		close(started)
+		<-release
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	<-started
+	var once sync.Once
+	resume = func() { once.Do(func() { close(release) }) }
+	tb.Cleanup(resume)
+	return resume
+}

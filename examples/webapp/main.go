@@ -1,0 +1,240 @@
+// Command webapp is a server-rendered web site on the users library: sign-up
+// with email confirmation, sign-in by email or username, sign-out, forgotten
+// password, magic-link sign-in, invitations, account settings and an admin
+// page. It uses html/template and the standard library only, and is meant to
+// be copied. See README.md beside this file.
+//
+//	go run ./examples/webapp -dev        # http://127.0.0.1:8080, mail links in the log
+//	go run ./examples/webapp             # https://127.0.0.1:8443, a self-signed certificate
+//
+// It keeps its users in the bbolt file -db (default webapp.db). With
+// -admin-email and $USERS_ADMIN_PASSWORD (or -admin-password) it creates that
+// admin, its email confirmed, unless the email has an account already.
+//
+// Without -dev it serves HTTPS: with -tls-cert and -tls-key, or else with a
+// self-signed certificate made at start (the browser warns about it), and its
+// cookies are __Host- cookies, Secure. -dev serves plain HTTP on a loopback
+// address with cookies a browser keeps over HTTP; it refuses other addresses.
+// The dev mailer logs every mail with its link: follow those links.
+// -bcrypt-cost (default 12) goes below 10 only with -dev, for tests.
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "webapp:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done, then shuts down. It prints "listening on URL"
+// to stdout once it accepts connections, and logs to stderr.
+func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
+	fl := flag.NewFlagSet("webapp", flag.ContinueOnError)
+	dbPath := fl.String("db", "webapp.db", "path of the bbolt file, created if missing")
+	addr := fl.String("addr", "", "address to listen on (default 127.0.0.1:8080 with -dev, else 127.0.0.1:8443; port 0: any free port)")
+	dev := fl.Bool("dev", false, "serve plain HTTP on a loopback address, with development cookies")
+	baseURL := fl.String("base-url", "", "public origin for mailed links (default: from -addr)")
+	certFile := fl.String("tls-cert", "", "TLS certificate file (default: a self-signed one)")
+	keyFile := fl.String("tls-key", "", "TLS key file")
+	adminEmail := fl.String("admin-email", os.Getenv("USERS_ADMIN_EMAIL"), "create this admin if the email has no account (default $USERS_ADMIN_EMAIL)")
+	adminPassword := fl.String("admin-password", "", "the admin's password (default $USERS_ADMIN_PASSWORD, which is better: flags show in ps)")
+	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31; with -dev down to 4 (fast, and weak: for tests only)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *adminPassword == "" {
+		*adminPassword = os.Getenv("USERS_ADMIN_PASSWORD")
+	}
+	if *addr == "" {
+		*addr = "127.0.0.1:8443"
+		if *dev {
+			*addr = "127.0.0.1:8080"
+		}
+	}
+	if *dev && !loopback(*addr) {
+		return fmt.Errorf("-dev serves plain HTTP and is only for a loopback address, not %q", *addr)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	store, err := users.OpenBoltStore(*dbPath, &users.BoltOptions{SweepInterval: 10 * time.Minute, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the store: %w", cerr)
+		}
+	}()
+	m, err := users.New(store, &users.Options{
+		BcryptCost:                    *cost,
+		InsecureLowBcryptCostForTests: *dev && *cost < 10,
+		RequireVerifiedEmail:          true,
+	})
+	if err != nil {
+		return err
+	}
+	if err := ensureAdmin(ctx, m, *adminEmail, *adminPassword, logger); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	scheme := "https"
+	if *dev {
+		scheme = "http"
+	}
+	if *baseURL == "" {
+		*baseURL = scheme + "://" + ln.Addr().String()
+	}
+	app, err := NewApp(Config{Users: m, Logger: logger, BaseURL: *baseURL, Dev: *dev})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer app.Close()
+
+	srv := &http.Server{
+		Handler:           app.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if !*dev {
+		var cert tls.Certificate
+		if *certFile != "" {
+			cert, err = tls.LoadX509KeyPair(*certFile, *keyFile)
+		} else {
+			cert, err = selfSigned(time.Now())
+			logger.Warn("serving with a self-signed certificate: the browser will warn; give -tls-cert and -tls-key in real use")
+		}
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	fmt.Fprintf(stdout, "listening on %s://%s\n", scheme, ln.Addr())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// loopback reports whether addr's host is localhost or a loopback IP.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// selfSigned makes a certificate for localhost, 127.0.0.1 and ::1, valid for a
+// week, so that the site can be tried over HTTPS without setting anything up.
+func selfSigned(now time.Time) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "webapp example (self-signed)"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(7 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+// ensureAdmin creates the admin email with password, its email confirmed (the
+// operator vouches for it), unless the email has an account already. With no
+// email it does nothing; with an email and no password it fails.
+func ensureAdmin(ctx context.Context, m *users.Manager, email, password string, log *slog.Logger) error {
+	if email == "" {
+		if n, err := m.Count(ctx, users.Filter{}); err == nil && n == 0 {
+			log.Info("no users yet: sign up, or start with -admin-email and $USERS_ADMIN_PASSWORD to create an admin")
+		}
+		return nil
+	}
+	if _, err := m.GetByEmail(ctx, email); err == nil {
+		return nil
+	} else if !errors.Is(err, users.ErrNotFound) {
+		return err
+	}
+	if password == "" {
+		return errors.New("-admin-email needs a password: set $USERS_ADMIN_PASSWORD (or -admin-password)")
+	}
+	u, err := m.Create(ctx, users.NewUser{Email: email, Password: password, Role: users.RoleAdmin})
+	if err != nil {
+		return fmt.Errorf("creating the admin: %w", err)
+	}
+	token, err := m.RequestEmailVerification(ctx, u.ID)
+	if err == nil {
+		_, err = m.VerifyEmail(ctx, token)
+	}
+	if err != nil {
+		return fmt.Errorf("confirming the admin's email: %w", err)
+	}
+	log.Info("created the admin", "email", u.Email, "id", u.ID)
+	return nil
+}

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// tracingStore records the name of every Store method called on it, so that a
+// test can compare the store work of two requests.
+type tracingStore struct {
+	users.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (s *tracingStore) record(name string) {
+	s.mu.Lock()
+	s.calls = append(s.calls, name)
+	s.mu.Unlock()
+}
+
+// take returns the calls recorded so far and forgets them.
+func (s *tracingStore) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := slices.Clone(s.calls)
+	s.calls = nil
+	return c
+}
+
+func (ts *tracingStore) CreateUser(ctx context.Context, r *users.UserRecord) error {
+	ts.record("CreateUser")
+	return ts.Store.CreateUser(ctx, r)
+}
+
+func (ts *tracingStore) GetUser(ctx context.Context, id string) (*users.UserRecord, error) {
+	ts.record("GetUser")
+	return ts.Store.GetUser(ctx, id)
+}
+
+func (ts *tracingStore) GetUserByEmail(ctx context.Context, email string) (*users.UserRecord, error) {
+	ts.record("GetUserByEmail")
+	return ts.Store.GetUserByEmail(ctx, email)
+}
+
+func (ts *tracingStore) GetUserByUsername(ctx context.Context, username string) (*users.UserRecord, error) {
+	ts.record("GetUserByUsername")
+	return ts.Store.GetUserByUsername(ctx, username)
+}
+
+func (ts *tracingStore) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error)) (*users.UserRecord, error) {
+	ts.record("UpdateUser")
+	return ts.Store.UpdateUser(ctx, id, fn)
+}
+
+func (ts *tracingStore) DeleteUser(ctx context.Context, id string) error {
+	ts.record("DeleteUser")
+	return ts.Store.DeleteUser(ctx, id)
+}
+
+func (ts *tracingStore) ListUsers(ctx context.Context, q users.ListQuery) ([]*users.UserRecord, error) {
+	ts.record("ListUsers")
+	return ts.Store.ListUsers(ctx, q)
+}
+
+func (ts *tracingStore) CountUsers(ctx context.Context, f users.Filter) (int, error) {
+	ts.record("CountUsers")
+	return ts.Store.CountUsers(ctx, f)
+}
+
+func (ts *tracingStore) CreateSession(ctx context.Context, s *users.SessionRecord) error {
+	ts.record("CreateSession")
+	return ts.Store.CreateSession(ctx, s)
+}
+
+func (ts *tracingStore) GetSession(ctx context.Context, tokenHash []byte) (*users.SessionRecord, *users.UserRecord, error) {
+	ts.record("GetSession")
+	return ts.Store.GetSession(ctx, tokenHash)
+}
+
+func (ts *tracingStore) TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error {
+	ts.record("TouchSession")
+	return ts.Store.TouchSession(ctx, tokenHash, seen)
+}
+
+func (ts *tracingStore) DeleteSession(ctx context.Context, tokenHash []byte) error {
+	ts.record("DeleteSession")
+	return ts.Store.DeleteSession(ctx, tokenHash)
+}
+
+func (ts *tracingStore) DeleteSessionByID(ctx context.Context, userID, id string) error {
+	ts.record("DeleteSessionByID")
+	return ts.Store.DeleteSessionByID(ctx, userID, id)
+}
+
+func (ts *tracingStore) DeleteUserSessions(ctx context.Context, userID string) error {
+	ts.record("DeleteUserSessions")
+	return ts.Store.DeleteUserSessions(ctx, userID)
+}
+
+func (ts *tracingStore) ListSessions(ctx context.Context, userID string) ([]*users.SessionRecord, error) {
+	ts.record("ListSessions")
+	return ts.Store.ListSessions(ctx, userID)
+}
+
+func (ts *tracingStore) GetLoginAttempts(ctx context.Context, key string) (users.LoginAttempts, error) {
+	ts.record("GetLoginAttempts")
+	return ts.Store.GetLoginAttempts(ctx, key)
+}
+
+func (ts *tracingStore) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *users.LoginAttempts) error) (users.LoginAttempts, error) {
+	ts.record("UpdateLoginAttempts")
+	return ts.Store.UpdateLoginAttempts(ctx, key, fn)
+}
+
+func (ts *tracingStore) CreateToken(ctx context.Context, t *users.TokenRecord, replace bool) error {
+	ts.record("CreateToken")
+	return ts.Store.CreateToken(ctx, t, replace)
+}
+
+func (ts *tracingStore) GetToken(ctx context.Context, hash []byte, purpose users.Purpose, now time.Time) (*users.TokenRecord, error) {
+	ts.record("GetToken")
+	return ts.Store.GetToken(ctx, hash, purpose, now)
+}
+
+func (ts *tracingStore) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose, now time.Time) (*users.TokenRecord, error) {
+	ts.record("ConsumeToken")
+	return ts.Store.ConsumeToken(ctx, hash, purpose, now)
+}
+
+func (ts *tracingStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	ts.record("DeleteExpired")
+	return ts.Store.DeleteExpired(ctx, now)
+}
