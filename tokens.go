@@ -179,7 +179,7 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 			return Revoke{}, ErrInvalidToken
 		}
 		cur.PasswordHash, cur.UpdatedAt = h, now
-		return Revoke{Sessions: true, Tokens: AllPurposes}, nil
+		return Revoke{Sessions: true, Tokens: Purposes()}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return ErrInvalidToken
@@ -306,7 +306,7 @@ func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) 
 		}
 		cur.PasswordHash, cur.Status, cur.UpdatedAt = h, StatusActive, now
 		cur.EmailVerified, cur.EmailVerifiedAt = true, now
-		return Revoke{Tokens: AllPurposes}, nil
+		return Revoke{Tokens: Purposes()}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken

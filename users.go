@@ -889,7 +889,7 @@ func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPasswo
 			return Revoke{}, ErrInvalidCredentials
 		}
 		cur.PasswordHash, cur.UpdatedAt = h, now
-		return Revoke{Sessions: true, Tokens: AllPurposes}, nil
+		return Revoke{Sessions: true, Tokens: Purposes()}, nil
 	})
 	if err != nil {
 		return storeErr("update password", err)
