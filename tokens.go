@@ -158,7 +158,7 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t, r, err := m.peekToken(ctx, token, PurposePasswordReset)
+	_, r, err := m.peekToken(ctx, token, PurposePasswordReset)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,8 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err != nil {
 		return err
 	}
-	if t, err = m.consumeToken(ctx, token, PurposePasswordReset); err != nil {
+	t, err := m.consumeToken(ctx, token, PurposePasswordReset)
+	if err != nil {
 		return err
 	}
 	now := m.now()
