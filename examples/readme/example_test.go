@@ -1,3 +1,9 @@
+// The program hashes at the default bcrypt cost, which under the race detector
+// takes minutes on a small machine, and it starts no goroutines of its own for
+// the detector to watch: .ci/run runs this example without -race.
+
+//go:build !race
+
 package main
 
 import (
