@@ -37,6 +37,25 @@ Store keeps data and makes each operation atomic. The stores:
 A Store of your own passes the conformance suite in package storetest before it
 is handed to New.
 
+# The bbolt store
+
+OpenBoltStore opens (or creates) a bbolt file; NewBoltStore uses an open
+*bbolt.DB, sharing the file with the application's own buckets. Three errors
+belong to this store alone and are defined beside it (store_bolt.go), not with
+the errors of the Manager:
+
+  - ErrFileInUse: OpenBoltStore could not lock the file within
+    BoltOptions.Timeout (default 1 second) because another process or store
+    holds it. bbolt allows one writer process per file.
+  - ErrSchemaTooNew: the file was written by a newer version of this package;
+    it is left untouched.
+  - ErrCorrupt: BoltStore.Check found the file damaged or its indexes at odds
+    with its records, or a method came upon such damage while reading.
+
+Their messages start with "users: bolt file" so that a log line says which store
+spoke. A program that also uses the MemoryStore or the PostgreSQL store never
+sees them from those.
+
 # Sessions
 
 Login returns a Session whose Token carries 256 bits from crypto/rand; stores
@@ -63,6 +82,15 @@ Manager.Middleware validates it and puts the Session into the request's context
 HTTPError and WriteError turn this package's errors into a status and a stable
 code, in the error envelope {"success":false,"error":{"code","message","field"}}.
 examples/httpapi is a whole REST API built from these pieces.
+
+These helpers stay in this package, rather than in a package of their own, for
+three reasons. They import only net/http from the standard library, so they cost
+an importer no dependency. Middleware is a method of Manager and HTTPError maps
+this package's own errors, so they change whenever the Manager or the errors do,
+in the same commit. And the part that is one application's choice, the
+{"success":false,...} envelope, is WriteError alone: an application with its own
+envelope calls HTTPError for the status, code and field and writes its own body,
+and uses TokenFromRequest, Middleware, FromContext and RequireRole unchanged.
 
 # Concurrency
 

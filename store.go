@@ -228,8 +228,11 @@ const (
 	PurposeMagicLink     Purpose = "magic_link"
 )
 
-// AllPurposes lists every Purpose, for revoking all of a user's tokens.
-var AllPurposes = []Purpose{PurposePasswordReset, PurposeVerifyEmail, PurposeInvitation, PurposeMagicLink}
+// Purposes returns every Purpose, for revoking all of a user's tokens. Each call
+// returns a new slice, so a caller that changes it changes nothing else.
+func Purposes() []Purpose {
+	return []Purpose{PurposePasswordReset, PurposeVerifyEmail, PurposeInvitation, PurposeMagicLink}
+}
 
 // TokenRecord is what a Store keeps for one one-time token. The token itself is
 // never stored, only its SHA-256.

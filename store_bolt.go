@@ -21,8 +21,11 @@ import (
 
 var _ Store = (*BoltStore)(nil)
 
-// Errors returned by OpenBoltStore, NewBoltStore and BoltStore.Check. Test for
-// them with errors.Is.
+// Errors of the bbolt store only, returned by OpenBoltStore, NewBoltStore,
+// BoltStore.Check and (ErrCorrupt) any BoltStore method that reads a damaged
+// record; the Manager passes them on, wrapped. MemoryStore and the PostgreSQL
+// store never return them. Test for them with errors.Is. See "The bbolt store"
+// in the package documentation.
 var (
 	// ErrFileInUse is returned by OpenBoltStore when another process, or another
 	// store in this process, holds the file open and does not let go of it within
@@ -1371,7 +1374,7 @@ const expiredBatch = 1000
 func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	bound := timeKey(now)
 	expired := func(k []byte) bool {
-		return k != nil && len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) <= 0
+		return len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) <= 0
 	}
 	total := 0
 	for {

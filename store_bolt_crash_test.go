@@ -465,6 +465,7 @@ func boltCrashChild(path string) {
 // boltCrashNext picks the child's next operation on st, naming new things after
 // name. A nil func means there was nothing to do this time.
 func boltCrashNext(s users.Store, st *boltCrashState, rng *mathrand.Rand, name string) (boltCrashOp, func(context.Context) error) {
+	purposes := users.Purposes()
 	pick := func(keys []string) string { return keys[rng.IntN(len(keys))] }
 	userIDs := slices.Sorted(maps.Keys(st.Users))
 	hash := func() ([]byte, string) {
@@ -509,7 +510,7 @@ func boltCrashNext(s users.Store, st *boltCrashState, rng *mathrand.Rand, name s
 		}
 		op.RevokeSessions = rng.IntN(10) == 0
 		if rng.IntN(10) == 0 {
-			op.RevokeTokens = string(users.AllPurposes[rng.IntN(len(users.AllPurposes))])
+			op.RevokeTokens = string(purposes[rng.IntN(len(purposes))])
 		}
 		return op, func(ctx context.Context) error {
 			_, err := s.UpdateUser(ctx, id, func(r *users.UserRecord) (users.Revoke, error) {
@@ -554,7 +555,7 @@ func boltCrashNext(s users.Store, st *boltCrashState, rng *mathrand.Rand, name s
 		id := pick(userIDs)
 		h, hx := hash()
 		exp, expired := expiry()
-		p := users.AllPurposes[rng.IntN(len(users.AllPurposes))]
+		p := purposes[rng.IntN(len(purposes))]
 		t := &users.TokenRecord{Hash: h, UserID: id, Purpose: p, Email: st.Users[id].Email, CreatedAt: boltT0, ExpiresAt: exp}
 		op := boltCrashOp{Op: "token", User: id, Hash: hx, Purpose: string(p), Replace: rng.IntN(2) == 0, Expired: expired}
 		return op, func(ctx context.Context) error { return s.CreateToken(ctx, t, op.Replace) }

@@ -747,7 +747,7 @@ func TestBoltStore_OneTransaction(t *testing.T) {
 		{"UpdateUser/Revoke", 1, func() error {
 			_, err := s.UpdateUser(ctx, u.ID, func(r *users.UserRecord) (users.Revoke, error) {
 				r.Email, r.Username = "new@example.com", "newname"
-				return users.Revoke{Sessions: true, Tokens: users.AllPurposes}, nil
+				return users.Revoke{Sessions: true, Tokens: users.Purposes()}, nil
 			})
 			return err
 		}},

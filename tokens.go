@@ -158,7 +158,7 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t, r, err := m.peekToken(ctx, token, PurposePasswordReset)
+	_, r, err := m.peekToken(ctx, token, PurposePasswordReset)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,8 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err != nil {
 		return err
 	}
-	if t, err = m.consumeToken(ctx, token, PurposePasswordReset); err != nil {
+	t, err := m.consumeToken(ctx, token, PurposePasswordReset)
+	if err != nil {
 		return err
 	}
 	now := m.now()
@@ -179,7 +180,7 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 			return Revoke{}, ErrInvalidToken
 		}
 		cur.PasswordHash, cur.UpdatedAt = h, now
-		return Revoke{Sessions: true, Tokens: AllPurposes}, nil
+		return Revoke{Sessions: true, Tokens: Purposes()}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return ErrInvalidToken
@@ -306,7 +307,7 @@ func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) 
 		}
 		cur.PasswordHash, cur.Status, cur.UpdatedAt = h, StatusActive, now
 		cur.EmailVerified, cur.EmailVerifiedAt = true, now
-		return Revoke{Tokens: AllPurposes}, nil
+		return Revoke{Tokens: Purposes()}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken

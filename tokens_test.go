@@ -50,3 +50,31 @@ func TestManager_TokenRacingRevocation(t *testing.T) {
 		t.Fatalf("the token returned does not work: %v", err)
 	}
 }
+
+// An importer that changes the slice Purposes returns must not weaken the
+// revocation the Manager does on a password change.
+func TestPurposes_ReturnsACopy(t *testing.T) {
+	p := users.Purposes()
+	if len(p) != 4 {
+		t.Fatalf("Purposes() = %v, want the 4 purposes", p)
+	}
+	for i := range p {
+		p[i] = "tampered"
+	}
+	if got := users.Purposes(); got[0] != users.PurposePasswordReset {
+		t.Fatalf("Purposes() after changing an earlier result = %v", got)
+	}
+
+	f := newFixture(t, nil)
+	u := f.mustCreate(t, users.NewUser{Email: "copy@example.com"})
+	tok, err := f.M.RequestPasswordReset(t.Context(), u.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.M.UpdatePassword(t.Context(), u.ID, testPassword, "another long secret"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.M.ResetPassword(t.Context(), tok, "a third long secret"); !errors.Is(err, users.ErrInvalidToken) {
+		t.Fatalf("reset token after a password change: %v, want ErrInvalidToken", err)
+	}
+}

@@ -889,12 +889,55 @@ func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPasswo
 			return Revoke{}, ErrInvalidCredentials
 		}
 		cur.PasswordHash, cur.UpdatedAt = h, now
-		return Revoke{Sessions: true, Tokens: AllPurposes}, nil
+		return Revoke{Sessions: true, Tokens: Purposes()}, nil
 	})
 	if err != nil {
 		return storeErr("update password", err)
 	}
 	return m.clearFailures(ctx, key)
+}
+
+// SetPassword sets the user's password without asking for the current one: the
+// administrator's counterpart of UpdatePassword, for an application's own
+// authorisation to guard. The new password must pass the length rules and the
+// password checker, as every password set does. On success every session of the
+// user and every outstanding one-time token are revoked, and a login lock on the
+// user is cleared. The user's Status is left as it is (an invited or inactive
+// user still cannot log in).
+//
+// It returns a *ValidationError on "password" for a refused password,
+// ErrNotFound if there is no such user, and ErrConflict if the user's email or
+// username changed while the password was being checked against them (trying
+// again may succeed). Nothing changes on any error. It is safe for concurrent use.
+func (m *Manager) SetPassword(ctx context.Context, id, newPassword string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r, err := m.store.GetUser(ctx, id)
+	if err != nil {
+		return storeErr("set password", err)
+	}
+	n, err := m.checkNewPassword(ctx, "password", newPassword, &r.User)
+	if err != nil {
+		return err
+	}
+	h, err := m.hashPassword(ctx, n)
+	if err != nil {
+		return err
+	}
+	now := m.now()
+	_, err = m.store.UpdateUser(ctx, id, func(cur *UserRecord) (Revoke, error) {
+		if cur.Email != r.Email || cur.Username != r.Username {
+			// The checker compared the password with what is no longer there.
+			return Revoke{}, ErrConflict
+		}
+		cur.PasswordHash, cur.UpdatedAt = h, now
+		return Revoke{Sessions: true, Tokens: Purposes()}, nil
+	})
+	if err != nil {
+		return storeErr("set password", err)
+	}
+	return m.clearFailures(ctx, "user:"+id)
 }
 
 // Remove deletes the user with all its sessions and tokens, freeing its email and

@@ -391,6 +391,105 @@ func TestManager_UpdatePassword(t *testing.T) {
 	})
 }
 
+func TestManager_SetPassword(t *testing.T) {
+	f := newFixture(t, func(o *users.Options) { o.MaxFailedLogins = 3 })
+	u := f.mustCreate(t, users.NewUser{Email: "set@example.com", Username: "adalovelace"})
+	s1 := f.mustLogin(t, "set@example.com", testPassword)
+	s2 := f.mustLogin(t, "adalovelace", testPassword)
+	reset, err := f.M.RequestPasswordReset(ctx, u.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	magic, err := f.M.RequestMagicLink(ctx, u.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := f.Store.GetUser(ctx, u.ID)
+
+	t.Run("ErrInvalidInput", func(t *testing.T) {
+		for _, pw := range []string{"short", "password", "set@example.com", "AdaLovelace", strings.Repeat("x", 129)} {
+			wantField(t, f.M.SetPassword(ctx, u.ID, pw), "password")
+		}
+		after, _ := f.Store.GetUser(ctx, u.ID)
+		if after.PasswordHash != before.PasswordHash {
+			t.Fatal("a refused password changed the hash")
+		}
+		if _, err := f.M.ValidateToken(ctx, s1.Token); err != nil {
+			t.Fatalf("a refused password ended a session: %v", err)
+		}
+	})
+	t.Run("ErrNotFound", func(t *testing.T) {
+		if err := f.M.SetPassword(ctx, "01NOSUCHUSER0000000000000", "a brand new secret"); !errors.Is(err, users.ErrNotFound) {
+			t.Fatalf("got %v, want ErrNotFound", err)
+		}
+	})
+	t.Run("OK", func(t *testing.T) {
+		for range 3 {
+			f.M.Login(ctx, "set@example.com", "not the password")
+		}
+		if _, err := f.M.Login(ctx, "set@example.com", testPassword); !errors.Is(err, users.ErrAccountLocked) {
+			t.Fatalf("setup: login after 3 failures: %v, want ErrAccountLocked", err)
+		}
+		if err := f.M.SetPassword(ctx, u.ID, "a brand new secret"); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []*users.Session{s1, s2} {
+			if _, err := f.M.ValidateToken(ctx, s.Token); !errors.Is(err, users.ErrInvalidToken) {
+				t.Fatalf("session survived SetPassword: %v", err)
+			}
+		}
+		if err := f.M.ResetPassword(ctx, reset, "a third long secret"); !errors.Is(err, users.ErrInvalidToken) {
+			t.Fatalf("reset token survived SetPassword: %v", err)
+		}
+		if _, err := f.M.LoginWithMagicLink(ctx, magic); !errors.Is(err, users.ErrInvalidToken) {
+			t.Fatalf("magic link survived SetPassword: %v", err)
+		}
+		if _, err := f.M.Login(ctx, "set@example.com", testPassword); !errors.Is(err, users.ErrInvalidCredentials) {
+			t.Fatalf("old password after SetPassword: %v, want ErrInvalidCredentials", err)
+		}
+		f.mustLogin(t, "set@example.com", "a brand new secret") // and the lock is gone
+	})
+}
+
+// emailMover changes the user's email just before the first UpdateUser goes
+// through: the interleaving in which SetPassword's checker saw an old email.
+type emailMover struct {
+	users.Store
+	moved bool
+}
+
+func (s *emailMover) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error)) (*users.UserRecord, error) {
+	if !s.moved {
+		s.moved = true
+		if _, err := s.Store.UpdateUser(ctx, id, func(r *users.UserRecord) (users.Revoke, error) {
+			r.Email = "moved@example.com"
+			return users.Revoke{}, nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return s.Store.UpdateUser(ctx, id, fn)
+}
+
+func TestManager_SetPasswordEmailChangedMeanwhile(t *testing.T) {
+	st := &emailMover{Store: users.NewMemoryStore()}
+	m, err := users.New(st, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := m.Create(ctx, users.NewUser{Email: "old@example.com", Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Allowed for old@example.com, but it is the new email's local part.
+	if err := m.SetPassword(ctx, u.ID, "moved@example.com"); !errors.Is(err, users.ErrConflict) {
+		t.Fatalf("got %v, want ErrConflict: the password was checked against an email the user no longer has", err)
+	}
+	if _, err := m.Login(ctx, "moved@example.com", testPassword); err != nil {
+		t.Fatalf("the password changed after all: %v", err)
+	}
+}
+
 func TestManager_Remove(t *testing.T) {
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "r@example.com", Username: "rem"})

@@ -898,7 +898,7 @@ func testUpdateUserFnError(t *testing.T, s users.Store) {
 		u.FirstName = "Changed"
 		u.Email = "changed@example.com"
 		u.Username = "changed"
-		return users.Revoke{Sessions: true, Tokens: users.AllPurposes}, errSentinel
+		return users.Revoke{Sessions: true, Tokens: users.Purposes()}, errSentinel
 	})
 	if !errors.Is(err, errSentinel) {
 		t.Errorf("UpdateUser must return fn's error unchanged: got %v, want %v", err, errSentinel)
@@ -2509,7 +2509,7 @@ var canceledCalls = []struct {
 		_, err := s.UpdateUser(ctx, f.user.ID, func(r *users.UserRecord) (users.Revoke, error) {
 			r.FirstName = "Changed"
 			r.Email = "changed@example.com"
-			return users.Revoke{Sessions: true, Tokens: users.AllPurposes}, nil
+			return users.Revoke{Sessions: true, Tokens: users.Purposes()}, nil
 		})
 		return err
 	}},

@@ -2,7 +2,8 @@
 // user-management API (GET/POST /v1/users, GET/PATCH/DELETE /v1/users/{id},
 // the success/data/message and error envelopes), plus login, logout, the
 // caller's own account, roles, password reset, email verification, invitations
-// and magic links. See Server.Handler for the routes. It is meant to be copied.
+// and magic links, an admin's password set, and, with -signup, public sign-up.
+// See Server.Handler for the routes. It is meant to be copied.
 //
 //	USERS_ADMIN_PASSWORD='a long admin password' \
 //	  go run ./examples/httpapi -db users.db -addr 127.0.0.1:8080 -admin-email admin@example.com
@@ -54,6 +55,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	adminEmail := fl.String("admin-email", os.Getenv("USERS_ADMIN_EMAIL"), "first admin's email, used only on an empty store (default $USERS_ADMIN_EMAIL)")
 	adminPassword := fl.String("admin-password", "", "first admin's password (default $USERS_ADMIN_PASSWORD, which is better: flags show in ps)")
 	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31 (users.Options.BcryptCost)")
+	signUp := fl.Bool("signup", false, "open POST /v1/auth/signup to anyone (default off: only admins add users)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -83,7 +85,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		logger.Info("created the first admin", "email", admin.Email, "id", admin.ID)
 	}
 
-	api := &Server{Users: m, Logger: logger}
+	api := &Server{Users: m, Logger: logger, SignUp: *signUp}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -40,17 +40,25 @@ type Server struct {
 	MaxBodyBytes int64
 
 	// BackgroundTimeout bounds the work done after a 202 answer (a password
-	// reset or magic link request). The default (zero) is 30 seconds.
+	// reset, magic link or sign-up request). The default (zero) is 30 seconds.
 	BackgroundTimeout time.Duration
+
+	// SignUp opens POST /v1/auth/signup to anyone. The default (false) leaves
+	// the route out: only admins create and invite users.
+	SignUp bool
 
 	bg sync.WaitGroup
 }
 
 // Mail is a message the API would send.
 type Mail struct {
-	To    string // the address
-	Kind  string // "password-reset", "verify-email", "invitation" or "magic-link"
-	Token string // the one-time token the link would carry
+	To string // the address
+	// Kind is "password-reset", "verify-email", "invitation", "magic-link",
+	// "signup" (an invitation token: the link leads to choosing a password) or
+	// "account-exists" (no token: "you already have an account; sign in or
+	// reset your password").
+	Kind  string
+	Token string // the one-time token the link would carry, if any
 }
 
 // Codes this API adds to the package's (users.Code*).
@@ -104,16 +112,18 @@ func (s *Server) background(r *http.Request, fn func(ctx context.Context)) {
 //	POST   /v1/auth/accept-invite           anyone      token + password -> token and user
 //	POST   /v1/auth/magic-link              anyone      202 always; mails a token
 //	POST   /v1/auth/magic-link/confirm      anyone      token -> token and user
+//	POST   /v1/auth/signup                  anyone      only with SignUp; 202 always; mails a link
 //	GET    /v1/me                           signed in   the caller
-//	PUT    /v1/me/password                  signed in   current_password + new_password; ends every session
+//	PUT    /v1/me/password                  signed in   current_password, new_password, confirm_password; ends every session
 //	POST   /v1/me/email-verification        signed in   202; mails a token
-//	GET    /v1/users                        admin       page, limit, role, status, search
+//	GET    /v1/users                        admin       page, limit, role, status, account_id, search
 //	POST   /v1/users                        admin       create
 //	POST   /v1/users/invite                 admin       create without password; mails a token
 //	GET    /v1/users/{id}                   admin, self
 //	PATCH  /v1/users/{id}                   admin; self unless viewer (not role or status)
 //	DELETE /v1/users/{id}                   admin, not self
 //	PUT    /v1/users/{id}/role              admin, not self
+//	PUT    /v1/users/{id}/password          admin, not self: new_password, confirm_password; ends the user's sessions
 func (s *Server) Handler() http.Handler {
 	m := s.Users
 	auth := func(h http.HandlerFunc) http.Handler { return m.Middleware("", h) }
@@ -129,6 +139,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/auth/accept-invite", s.acceptInvite)
 	mux.HandleFunc("POST /v1/auth/magic-link", s.requestMagicLink)
 	mux.HandleFunc("POST /v1/auth/magic-link/confirm", s.magicLinkLogin)
+	if s.SignUp {
+		mux.HandleFunc("POST /v1/auth/signup", s.signUp)
+	}
 
 	mux.Handle("GET /v1/me", auth(s.me))
 	mux.Handle("PUT /v1/me/password", auth(s.changePassword))
@@ -141,6 +154,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("PATCH /v1/users/{id}", auth(s.updateUser))
 	mux.Handle("DELETE /v1/users/{id}", admin(s.deleteUser))
 	mux.Handle("PUT /v1/users/{id}/role", admin(s.setRole))
+	mux.Handle("PUT /v1/users/{id}/password", admin(s.setPassword))
 
 	return s.common(mux)
 }
@@ -230,20 +244,23 @@ type pagination struct {
 	Pages int `json:"pages"`
 }
 
-// apiUser is the document's user object, plus username, email_verified and
-// last_login_at. name is first and last name joined with a space.
+// apiUser is the document's user object, plus username, email_verified,
+// last_login_at, account_id (the owning account or tenant) and preferences.
+// name is first and last name joined with a space.
 type apiUser struct {
-	ID            string       `json:"id"`
-	Name          string       `json:"name"`
-	Email         string       `json:"email"`
-	Username      string       `json:"username,omitempty"`
-	Role          users.Role   `json:"role"`
-	Status        users.Status `json:"status"`
-	Avatar        string       `json:"avatar,omitempty"`
-	EmailVerified bool         `json:"email_verified"`
-	CreatedAt     string       `json:"created_at"`
-	UpdatedAt     string       `json:"updated_at"`
-	LastLoginAt   string       `json:"last_login_at,omitempty"`
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Email         string            `json:"email"`
+	Username      string            `json:"username,omitempty"`
+	Role          users.Role        `json:"role"`
+	Status        users.Status      `json:"status"`
+	Avatar        string            `json:"avatar,omitempty"`
+	EmailVerified bool              `json:"email_verified"`
+	CreatedAt     string            `json:"created_at"`
+	UpdatedAt     string            `json:"updated_at"`
+	LastLoginAt   string            `json:"last_login_at,omitempty"`
+	AccountID     string            `json:"account_id,omitempty"`
+	Preferences   map[string]string `json:"preferences,omitempty"`
 }
 
 func toAPI(u *users.User) apiUser {
@@ -258,6 +275,8 @@ func toAPI(u *users.User) apiUser {
 		EmailVerified: u.EmailVerified,
 		CreatedAt:     timestamp(u.CreatedAt),
 		UpdatedAt:     timestamp(u.UpdatedAt),
+		AccountID:     u.AccountID,
+		Preferences:   u.Preferences,
 	}
 	if !u.LastLoginAt.IsZero() {
 		a.LastLoginAt = timestamp(u.LastLoginAt)
@@ -574,6 +593,20 @@ func required(w http.ResponseWriter, pairs ...string) bool {
 	return true
 }
 
+// confirmed answers 400 on confirm_password unless it is given and equal to
+// newPassword, and reports whether it is. It runs before the library is asked,
+// so a typo costs no failed-login count and no bcrypt work.
+func confirmed(w http.ResponseWriter, newPassword, confirm string) bool {
+	if !required(w, "confirm_password", confirm) {
+		return false
+	}
+	if confirm != newPassword {
+		invalid(w, "confirm_password", "must be the same as new_password")
+		return false
+	}
+	return true
+}
+
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Token       string `json:"token"`
@@ -645,11 +678,13 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		CurrentPassword string `json:"current_password"`
 		NewPassword     string `json:"new_password"`
+		ConfirmPassword string `json:"confirm_password"`
 	}
 	if !s.decode(w, r, &req) {
 		return
 	}
-	if !required(w, "current_password", req.CurrentPassword, "new_password", req.NewPassword) {
+	if !required(w, "current_password", req.CurrentPassword, "new_password", req.NewPassword) ||
+		!confirmed(w, req.NewPassword, req.ConfirmPassword) {
 		return
 	}
 	err := s.Users.UpdatePassword(r.Context(), session(r).UserID, req.CurrentPassword, req.NewPassword)
@@ -706,11 +741,12 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := users.Filter{
-		Role:   users.Role(q.Get("role")),
-		Status: users.Status(q.Get("status")),
-		Search: q.Get("search"),
-		Limit:  limit,
-		Offset: (page - 1) * limit,
+		Role:      users.Role(q.Get("role")),
+		Status:    users.Status(q.Get("status")),
+		AccountID: q.Get("account_id"),
+		Search:    q.Get("search"),
+		Limit:     limit,
+		Offset:    (page - 1) * limit,
 	}
 	p, err := s.Users.Find(r.Context(), f)
 	if err != nil {
@@ -749,15 +785,17 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 
 // userRequest is the body of POST /v1/users and POST /v1/users/invite.
 type userRequest struct {
-	Name      *string      `json:"name"`
-	FirstName *string      `json:"first_name"`
-	LastName  *string      `json:"last_name"`
-	Email     string       `json:"email"`
-	Username  string       `json:"username"`
-	Role      users.Role   `json:"role"`
-	Status    users.Status `json:"status"`
-	Avatar    string       `json:"avatar"`
-	Password  string       `json:"password"`
+	Name        *string           `json:"name"`
+	FirstName   *string           `json:"first_name"`
+	LastName    *string           `json:"last_name"`
+	Email       string            `json:"email"`
+	Username    string            `json:"username"`
+	Role        users.Role        `json:"role"`
+	Status      users.Status      `json:"status"`
+	Avatar      string            `json:"avatar"`
+	Password    string            `json:"password"`
+	AccountID   string            `json:"account_id"`
+	Preferences map[string]string `json:"preferences"`
 }
 
 func (req *userRequest) newUser() (users.NewUser, error) {
@@ -768,6 +806,7 @@ func (req *userRequest) newUser() (users.NewUser, error) {
 	nu := users.NewUser{
 		Email: req.Email, Username: req.Username, Password: req.Password,
 		Role: req.Role, Status: req.Status, AvatarURL: req.Avatar,
+		AccountID: req.AccountID, Preferences: req.Preferences,
 	}
 	if first != nil {
 		nu.FirstName = *first
@@ -845,13 +884,17 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		Avatar    *string       `json:"avatar"`
 		Role      *users.Role   `json:"role"`
 		Status    *users.Status `json:"status"`
+		AccountID *string       `json:"account_id"`
+		// Preferences replaces the whole map; {} clears it, null or absent
+		// leaves it as it is.
+		Preferences map[string]string `json:"preferences"`
 	}
 	if !s.decode(w, r, &req) {
 		return
 	}
 	switch {
-	case !isAdmin && (req.Role != nil || req.Status != nil):
-		forbidden(w, "Only admins can change a role or status")
+	case !isAdmin && (req.Role != nil || req.Status != nil || req.AccountID != nil):
+		forbidden(w, "Only admins can change a role, status or account_id")
 		return
 	case self && req.Role != nil && *req.Role != users.RoleAdmin,
 		self && req.Status != nil && *req.Status != users.StatusActive:
@@ -866,6 +909,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	up := users.UserUpdate{
 		Email: req.Email, Username: req.Username, FirstName: first, LastName: last,
 		AvatarURL: req.Avatar, Role: req.Role, Status: req.Status,
+		AccountID: req.AccountID, Preferences: req.Preferences,
 	}
 	u, err := s.Users.Update(r.Context(), id, up)
 	if err != nil {
@@ -909,6 +953,85 @@ func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toAPI(u), Message: "Role updated successfully"})
+}
+
+// setPassword is an admin setting another user's password without the old one
+// (users.Manager.SetPassword). Not for the admin's own: that goes through
+// PUT /v1/me/password, which asks for the current password, so that a stolen
+// admin session cannot lock the admin out.
+func (s *Server) setPassword(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		NewPassword     string `json:"new_password"`
+		ConfirmPassword string `json:"confirm_password"`
+	}
+	if !s.decode(w, r, &req) {
+		return
+	}
+	id := r.PathValue("id")
+	if id == session(r).UserID {
+		forbidden(w, "Change your own password with PUT /v1/me/password")
+		return
+	}
+	if !required(w, "new_password", req.NewPassword) || !confirmed(w, req.NewPassword, req.ConfirmPassword) {
+		return
+	}
+	if err := s.Users.SetPassword(r.Context(), id, req.NewPassword); err != nil {
+		s.fail(w, r, rename(err, map[string]string{"password": "new_password"}))
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Password set; every session of the user has ended"})
+}
+
+// signUp is public registration, email first. It answers 202 at once, whoever
+// has the email, and does the work in the background:
+//
+//   - a new email gets an invited account and a "signup" mail whose token, with
+//     POST /v1/auth/accept-invite, sets the password, verifies the email and
+//     signs in;
+//   - an email whose sign-up is still pending gets a fresh "signup" mail (the
+//     earlier link is void);
+//   - an email with an account gets an "account-exists" mail, to the address
+//     stored for it.
+//
+// The password is chosen only after the link proves the email. Taking it here
+// would tell strangers who has an account: the password they chose would sign
+// them in on a new email and fail on a taken one.
+func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
+	email, ok := s.emailRequest(w, r)
+	if !ok {
+		return
+	}
+	s.background(r, func(ctx context.Context) {
+		if err := s.register(ctx, email); err != nil {
+			s.logger().Error("sign-up failed", "err", err)
+		}
+	})
+	writeJSON(w, http.StatusAccepted, envelope{Success: true, Message: "Check your email to finish signing up"})
+}
+
+// register is the background half of signUp.
+func (s *Server) register(ctx context.Context, email string) error {
+	u, token, err := s.Users.Invite(ctx, users.NewUser{Email: email})
+	if err == nil {
+		s.mail(ctx, Mail{To: u.Email, Kind: "signup", Token: token})
+		return nil
+	}
+	if !errors.Is(err, users.ErrDuplicateEmail) {
+		return err
+	}
+	u, err = s.Users.GetByEmail(ctx, email)
+	if err != nil {
+		return err // removed meanwhile, or the store failed
+	}
+	if u.Status == users.StatusInvited {
+		if token, err = s.Users.Reinvite(ctx, u.ID); err != nil {
+			return err
+		}
+		s.mail(ctx, Mail{To: u.Email, Kind: "signup", Token: token})
+		return nil
+	}
+	s.mail(ctx, Mail{To: u.Email, Kind: "account-exists"})
+	return nil
 }
 
 // ensureAdmin creates the first admin when the store has no users at all and

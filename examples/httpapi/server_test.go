@@ -80,7 +80,8 @@ type env struct {
 }
 
 // newEnv starts the API over store with the first admin created.
-func newEnv(tb testing.TB, store users.Store) *env {
+// newEnv starts the API over store; edit, if given, may change the Server first.
+func newEnv(tb testing.TB, store users.Store, edit ...func(*Server)) *env {
 	tb.Helper()
 	m, err := users.New(store, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
 	if err != nil {
@@ -98,6 +99,9 @@ func newEnv(tb testing.TB, store users.Store) *env {
 			defer e.mu.Unlock()
 			e.mailed = append(e.mailed, ml)
 		},
+	}
+	for _, f := range edit {
+		f(e.srv)
 	}
 	e.ts = httptest.NewServer(e.srv.Handler())
 	tb.Cleanup(e.ts.Close)
@@ -431,7 +435,7 @@ func testAPI(t *testing.T, store users.Store) {
 		e.tb = t
 		for _, rt := range []string{"GET /v1/users", "POST /v1/users", "GET /v1/users/" + jane.ID,
 			"PATCH /v1/users/" + jane.ID, "DELETE /v1/users/" + jane.ID, "PUT /v1/users/" + jane.ID + "/role",
-			"GET /v1/me", "PUT /v1/me/password", "POST /v1/me/email-verification", "POST /v1/auth/logout", "POST /v1/users/invite"} {
+			"PUT /v1/users/" + jane.ID + "/password", "GET /v1/me", "PUT /v1/me/password", "POST /v1/me/email-verification", "POST /v1/auth/logout", "POST /v1/users/invite"} {
 			method, path, _ := strings.Cut(rt, " ")
 			e.fail(method, path, "", "", 401, "invalid_token", "")
 			e.fail(method, path, "not-a-token", "", 401, "invalid_token", "")
@@ -447,6 +451,7 @@ func testAPI(t *testing.T, store users.Store) {
 			e.fail("POST", "/v1/users/invite", tok, `{"email":"x@example.com"}`, 403, "forbidden", "")
 			e.fail("DELETE", "/v1/users/"+others[0].ID, tok, "", 403, "forbidden", "")
 			e.fail("PUT", "/v1/users/"+others[0].ID+"/role", tok, `{"role":"admin"}`, 403, "forbidden", "")
+			e.fail("PUT", "/v1/users/"+others[0].ID+"/password", tok, `{"new_password":"taken over by me","confirm_password":"taken over by me"}`, 403, "forbidden", "")
 			e.fail("PATCH", "/v1/users/"+others[0].ID, tok, `{"name":"Hacked"}`, 403, "forbidden", "")
 		}
 		e.fail("PUT", "/v1/users/"+jane.ID+"/role", janeToken, `{"role":"admin"}`, 403, "forbidden", "")
@@ -549,14 +554,19 @@ func testAPI(t *testing.T, store users.Store) {
 	t.Run("Password", func(t *testing.T) {
 		e.tb = t
 		const path = "/v1/me/password"
-		e.fail("PUT", path, janeToken, `{"current_password":"wrong password!","new_password":"a brand new password"}`, 401, "invalid_credentials", "")
-		e.fail("PUT", path, janeToken, `{"current_password":"secure_password_123","new_password":"short"}`, 400, "invalid_request", "new_password")
+		e.fail("PUT", path, janeToken, `{"current_password":"wrong password!","new_password":"a brand new password","confirm_password":"a brand new password"}`, 401, "invalid_credentials", "")
+		e.fail("PUT", path, janeToken, `{"current_password":"secure_password_123","new_password":"short","confirm_password":"short"}`, 400, "invalid_request", "new_password")
 		e.fail("PUT", path, janeToken, `{"current_password":"secure_password_123"}`, 400, "invalid_request", "new_password")
 		e.fail("PUT", path, janeToken, `{"new_password":"a brand new password"}`, 400, "invalid_request", "current_password")
+		// The confirmation is checked by the server, before the library sees anything.
+		e.fail("PUT", path, janeToken, `{"current_password":"secure_password_123","new_password":"a brand new password"}`, 400, "invalid_request", "confirm_password")
+		e.fail("PUT", path, janeToken, `{"current_password":"secure_password_123","new_password":"a brand new password","confirm_password":"a brand new passw0rd"}`, 400, "invalid_request", "confirm_password")
+		e.fail("PUT", path, janeToken, `{"current_password":"secure_password_123","new_password":"a brand new password","confirm_password":"A brand new password"}`, 400, "invalid_request", "confirm_password")
 		e.call("GET", "/v1/me", janeToken, "", 200) // the refusals changed nothing
+		e.login("jane@example.com", "secure_password_123")
 
 		other := e.login("jane@example.com", "secure_password_123") // another device
-		r := e.call("PUT", path, janeToken, `{"current_password":"secure_password_123","new_password":"a brand new password"}`, 200)
+		r := e.call("PUT", path, janeToken, `{"current_password":"secure_password_123","new_password":"a brand new password","confirm_password":"a brand new password"}`, 200)
 		if r.Message == "" {
 			t.Error("no message")
 		}
@@ -564,6 +574,29 @@ func testAPI(t *testing.T, store users.Store) {
 		e.fail("GET", "/v1/me", other, "", 401, "invalid_token", "")
 		e.fail("POST", "/v1/auth/login", "", `{"email":"jane@example.com","password":"secure_password_123"}`, 401, "invalid_credentials", "")
 		janeToken = e.login("jane@example.com", "a brand new password")
+	})
+
+	t.Run("AdminSetPassword", func(t *testing.T) {
+		e.tb = t
+		cy := others[1]
+		path := "/v1/users/" + cy.ID + "/password"
+		cyToken := e.login(cy.Email, "correct horse battery staple")
+		e.fail("PUT", path, admin, `{"new_password":"set by the admin"}`, 400, "invalid_request", "confirm_password")
+		e.fail("PUT", path, admin, `{"new_password":"set by the admin","confirm_password":"set by the admin!"}`, 400, "invalid_request", "confirm_password")
+		e.fail("PUT", path, admin, `{"confirm_password":"set by the admin"}`, 400, "invalid_request", "new_password")
+		e.fail("PUT", path, admin, `{"new_password":"short","confirm_password":"short"}`, 400, "invalid_request", "new_password")
+		e.fail("PUT", path, admin, `{"new_password":"password123","confirm_password":"password123"}`, 400, "invalid_request", "new_password")
+		e.fail("PUT", path, admin, `{"current_password":"x","new_password":"set by the admin","confirm_password":"set by the admin"}`, 400, "invalid_request", "current_password")
+		e.fail("PUT", "/v1/users/01ARZ3NDEKTSV4RRFFQ69G5FAV/password", admin, `{"new_password":"set by the admin","confirm_password":"set by the admin"}`, 404, "not_found", "")
+		adminID := e.call("GET", "/v1/me", admin, "", 200).user(t).ID
+		e.fail("PUT", "/v1/users/"+adminID+"/password", admin, `{"new_password":"set by the admin","confirm_password":"set by the admin"}`, 403, "forbidden", "")
+		e.call("GET", "/v1/me", cyToken, "", 200) // the refusals changed nothing
+
+		e.call("PUT", path, admin, `{"new_password":"set by the admin","confirm_password":"set by the admin"}`, 200)
+		e.fail("GET", "/v1/me", cyToken, "", 401, "invalid_token", "")
+		e.fail("POST", "/v1/auth/login", "", `{"email":"cy@example.com","password":"correct horse battery staple"}`, 401, "invalid_credentials", "")
+		e.login("cy@example.com", "set by the admin")
+		e.call("GET", "/v1/me", admin, "", 200) // the admin's own session lives on
 	})
 
 	t.Run("Logout", func(t *testing.T) {
@@ -698,6 +731,62 @@ func testAPI(t *testing.T, store users.Store) {
 		e.fail("POST", confirm, "", `{"token":"`+token+`"}`, 401, "invalid_token", "")
 	})
 
+	t.Run("AccountAndPreferences", func(t *testing.T) {
+		e.tb = t
+		ann := e.create(admin, `{"email":"ann@acme.example","account_id":"acme","preferences":{"theme":"dark","lang":"en"},"password":"correct horse battery staple"}`)
+		if ann.AccountID != "acme" || ann.Preferences["theme"] != "dark" || ann.Preferences["lang"] != "en" || len(ann.Preferences) != 2 {
+			t.Errorf("created %+v", ann)
+		}
+		invited := e.call("POST", "/v1/users/invite", admin, `{"email":"ian@acme.example","account_id":"acme"}`, 201).user(t)
+		e.mustMail("invitation", "ian@acme.example")
+		e.create(admin, `{"email":"oz@other.example","account_id":"other","password":"correct horse battery staple"}`)
+
+		r := e.call("GET", "/v1/users?account_id=acme", admin, "", 200)
+		if got := r.users(t); len(got) != 2 || got[0].ID != ann.ID || got[1].ID != invited.ID || r.Pagination.Total != 2 {
+			t.Errorf("account_id=acme: %s", r.Raw)
+		}
+		if got := e.call("GET", "/v1/users?account_id=acme&status=invited", admin, "", 200).users(t); len(got) != 1 || got[0].ID != invited.ID {
+			t.Errorf("account_id=acme&status=invited: %v", got)
+		}
+		if got := e.call("GET", "/v1/users?account_id=nobody", admin, "", 200).users(t); len(got) != 0 {
+			t.Errorf("account_id=nobody: %v", got)
+		}
+
+		// Users write their own preferences (the whole map), but not their account.
+		annToken := e.login("ann@acme.example", "correct horse battery staple")
+		got := e.call("PATCH", "/v1/users/"+ann.ID, annToken, `{"preferences":{"theme":"light"}}`, 200).user(t)
+		if len(got.Preferences) != 1 || got.Preferences["theme"] != "light" || got.AccountID != "acme" {
+			t.Errorf("self patch of preferences: %+v", got)
+		}
+		e.fail("PATCH", "/v1/users/"+ann.ID, annToken, `{"account_id":"other"}`, 403, "forbidden", "")
+		if got := e.call("GET", "/v1/me", annToken, "", 200).user(t); got.AccountID != "acme" || got.Preferences["theme"] != "light" {
+			t.Errorf("me: %+v", got)
+		}
+		// Absent leaves them; {} clears the preferences; admins move accounts.
+		if got := e.call("PATCH", "/v1/users/"+ann.ID, annToken, `{"first_name":"Ann"}`, 200).user(t); got.Preferences["theme"] != "light" {
+			t.Errorf("a patch without preferences changed them: %+v", got)
+		}
+		got = e.call("PATCH", "/v1/users/"+ann.ID, admin, `{"account_id":"other","preferences":{}}`, 200).user(t)
+		if got.AccountID != "other" || got.Preferences != nil {
+			t.Errorf("admin patch: %+v", got)
+		}
+		if got := e.call("GET", "/v1/users?account_id=other", admin, "", 200).users(t); len(got) != 2 {
+			t.Errorf("account_id=other after the move: %v", got)
+		}
+		e.fail("PATCH", "/v1/users/"+ann.ID, admin, `{"account_id":"`+strings.Repeat("a", 129)+`"}`, 400, "invalid_request", "account_id")
+		e.fail("PATCH", "/v1/users/"+ann.ID, admin, `{"preferences":{"":"x"}}`, 400, "invalid_request", "preferences")
+		e.fail("PATCH", "/v1/users/"+ann.ID, admin, `{"preferences":{"theme":1}}`, 400, "invalid_request", "preferences")
+		e.fail("POST", "/v1/users", admin, `{"email":"bad@acme.example","preferences":["dark"],"password":"correct horse battery staple"}`, 400, "invalid_request", "preferences")
+	})
+
+	t.Run("SignUpIsOff", func(t *testing.T) {
+		e.tb = t
+		e.fail("POST", "/v1/auth/signup", "", `{"email":"new@example.com"}`, 404, "not_found", "")
+		if ms := e.mail(); len(ms) != 0 {
+			t.Errorf("mailed %v", ms)
+		}
+	})
+
 	t.Run("Routing", func(t *testing.T) {
 		e.tb = t
 		e.fail("GET", "/v1/nope", admin, "", 404, "not_found", "")
@@ -798,4 +887,89 @@ func TestRun(t *testing.T) {
 		t.Fatalf("reopening the store: %v (was it closed?)", err)
 	}
 	s.Close()
+}
+
+// gatedStore holds every user lookup and user write while gate is locked.
+type gatedStore struct {
+	users.Store
+	gate sync.RWMutex
+}
+
+func (g *gatedStore) GetUserByEmail(ctx context.Context, email string) (*users.UserRecord, error) {
+	g.gate.RLock()
+	defer g.gate.RUnlock()
+	return g.Store.GetUserByEmail(ctx, email)
+}
+
+func (g *gatedStore) CreateUser(ctx context.Context, r *users.UserRecord) error {
+	g.gate.RLock()
+	defer g.gate.RUnlock()
+	return g.Store.CreateUser(ctx, r)
+}
+
+func TestSignUp(t *testing.T) {
+	store := &gatedStore{Store: users.NewMemoryStore()}
+	e := newEnv(t, store, func(s *Server) { s.SignUp = true })
+	admin := e.login(adminEmail, adminPassword)
+	const path = "/v1/auth/signup"
+
+	// With the store held, a new email and a taken one get their answers all
+	// the same: nothing of the answer waits for the store.
+	store.gate.Lock()
+	fresh := e.call("POST", path, "", `{"email":"New@Example.com"}`, 202)
+	taken := e.call("POST", path, "", `{"email":"ADMIN@example.com"}`, 202)
+	if fresh.Raw != taken.Raw {
+		t.Errorf("answers differ: %s vs %s", fresh.Raw, taken.Raw)
+	}
+	store.gate.Unlock()
+	ms := e.mail()
+	if len(ms) != 2 {
+		t.Fatalf("mailed %+v, want a signup and an account-exists mail", ms)
+	}
+	var token string
+	for _, m := range ms {
+		switch {
+		case m.Kind == "signup" && m.To == "new@example.com" && m.Token != "":
+			token = m.Token
+		case m.Kind == "account-exists" && m.To == adminEmail && m.Token == "":
+		default:
+			t.Errorf("unexpected mail %+v", m)
+		}
+	}
+	if token == "" || strings.Contains(fresh.Raw, token) {
+		t.Fatalf("no signup token mailed, or it is in the answer: %s", fresh.Raw)
+	}
+
+	// Pending: the account is invited and cannot log in; signing up again
+	// mails a new link and voids the first.
+	if got := e.call("GET", "/v1/users?status=invited", admin, "", 200).users(t); len(got) != 1 || got[0].Email != "new@example.com" || got[0].Role != "user" {
+		t.Errorf("status=invited: %v", got)
+	}
+	if again := e.call("POST", path, "", `{"email":"new@example.com"}`, 202); again.Raw != fresh.Raw {
+		t.Errorf("answer differs: %s", again.Raw)
+	}
+	second := e.mustMail("signup", "new@example.com")
+	e.fail("POST", "/v1/auth/accept-invite", "", `{"token":"`+token+`","password":"my own password"}`, 401, "invalid_token", "")
+
+	// The link leads to choosing a password: active, verified, signed in.
+	s := e.call("POST", "/v1/auth/accept-invite", "", `{"token":"`+second+`","password":"my own password"}`, 200).session(t)
+	if s.User.Status != "active" || !s.User.EmailVerified || s.User.Role != "user" {
+		t.Errorf("signed up: %+v", s.User)
+	}
+	e.login("new@example.com", "my own password")
+	if again := e.call("POST", path, "", `{"email":"new@example.com"}`, 202); again.Raw != fresh.Raw {
+		t.Errorf("answer differs: %s", again.Raw)
+	}
+	if ms := e.mail(); len(ms) != 1 || ms[0].Kind != "account-exists" || ms[0].To != "new@example.com" || ms[0].Token != "" {
+		t.Errorf("mailed %+v, want one account-exists mail without a token", ms)
+	}
+
+	// What the sign-up body may hold: an email, nothing else.
+	e.fail("POST", path, "", `{"email":"not an email"}`, 400, "invalid_request", "email")
+	e.fail("POST", path, "", `{}`, 400, "invalid_request", "email")
+	e.fail("POST", path, "", `{"email":"x@example.com","password":"chosen too early"}`, 400, "invalid_request", "password")
+	e.fail("POST", path, "", `{"email":"x@example.com","role":"admin"}`, 400, "invalid_request", "role")
+	if ms := e.mail(); len(ms) != 0 {
+		t.Errorf("refused sign-ups mailed %+v", ms)
+	}
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of examples/httpapi, for CI: build the server, start it on a free
 # loopback port with a temporary bbolt file, drive it with curl through
-# create -> login -> list -> patch -> delete checking status codes and bodies,
+# create -> login -> list -> patch -> passwords -> account and preferences ->
+# sign-up -> delete checking status codes and bodies,
 # stop it with SIGTERM and require a clean exit; then start it again on the same
 # file to check that the data survived. Needs bash, go, curl, grep, sed.
 # Run from anywhere: examples/httpapi/smoke.sh
@@ -35,7 +36,7 @@ admin_password='smoke test admin password'
 start() {
 	: >"$tmp/out"
 	USERS_ADMIN_PASSWORD=$admin_password "$tmp/httpapi" -db "$tmp/users.db" -addr 127.0.0.1:0 \
-		-admin-email "$admin_email" -bcrypt-cost 10 >"$tmp/out" 2>>"$tmp/log" &
+		-admin-email "$admin_email" -bcrypt-cost 10 -signup >"$tmp/out" 2>>"$tmp/log" &
 	pid=$!
 	base=
 	for _ in $(seq 100); do
@@ -89,6 +90,20 @@ field() {
 	grep -o "\"$1\":\"[^\"]*\"" <<<"$body" | head -n 1 | cut -d '"' -f 4
 }
 
+# mailed KIND TO: wait for the server to log a "would email" line of KIND to TO
+# and set token to its token (empty for a mail without one).
+mailed() {
+	local line=
+	for _ in $(seq 100); do
+		line=$(grep 'would email' "$tmp/log" | grep " to=$2 " | grep " kind=$1" | tail -n 1 || true)
+		[[ -n $line ]] && break
+		sleep 0.1
+	done
+	[[ -n $line ]] || fail "no $1 mail to $2 within 10s"
+	token=$(sed -n 's/.* token=\([^ "]*\).*/\1/p' <<<"$line")
+	echo "smoke: mailed $1 to $2"
+}
+
 go build -o "$tmp/httpapi" ./examples/httpapi
 start
 
@@ -133,6 +148,43 @@ has '"name":"John Smith"' '"role":"admin"'
 req GET "/v1/users/$jane" "$admin" "" 200
 has '"name":"John Smith"' '"role":"admin"'
 
+# Passwords: the confirmation is checked by the server; an admin sets one
+# without the old one. Both end the user's sessions.
+req PATCH "/v1/users/$jane" "$admin" '{"role":"user"}' 200
+req PUT /v1/me/password "$jane_token" '{"current_password":"secure_password_123","new_password":"jane changed it","confirm_password":"jane changed it!"}' 400
+has '"field":"confirm_password"'
+req PUT /v1/me/password "$jane_token" '{"current_password":"secure_password_123","new_password":"jane changed it","confirm_password":"jane changed it"}' 200
+req GET /v1/me "$jane_token" "" 401
+req PUT "/v1/users/$jane/password" "$admin" '{"new_password":"the admin set it","confirm_password":"the admin set it"}' 200
+req POST /v1/auth/login "" '{"email":"jane@example.com","password":"jane changed it"}' 401
+req POST /v1/auth/login "" '{"email":"jane@example.com","password":"the admin set it"}' 200
+jane_token=$(field token)
+
+# account_id and preferences: written on create and patch, read back, and
+# account_id filters the list.
+req POST /v1/users "$admin" '{"email":"ann@acme.example","account_id":"acme","preferences":{"theme":"dark"},"password":"secure_password_123"}' 201
+has '"account_id":"acme"' '"preferences":{"theme":"dark"}'
+ann=$(field id)
+req GET '/v1/users?account_id=acme' "$admin" "" 200
+has "\"id\":\"$ann\"" '"total":1,'
+req PATCH "/v1/users/$jane" "$jane_token" '{"preferences":{"lang":"fr"}}' 200
+has '"preferences":{"lang":"fr"}'
+req PATCH "/v1/users/$jane" "$jane_token" '{"account_id":"acme"}' 403
+
+# Sign-up (on with -signup): the same answer for a new and a taken email; the
+# new one is mailed a link that sets the password, the taken one a notice.
+req POST /v1/auth/signup "" '{"email":"sam@example.com"}' 202
+signup_body=$body
+mailed signup sam@example.com
+sam_token=$token
+[[ -n $sam_token ]] || fail "the signup mail has no token"
+req POST /v1/auth/signup "" "{\"email\":\"$admin_email\"}" 202
+[[ $body == "$signup_body" ]] || fail "sign-up answers differ: $body vs $signup_body"
+mailed account-exists "$admin_email"
+req POST /v1/auth/accept-invite "" "{\"token\":\"$sam_token\",\"password\":\"sam chose this one\"}" 200
+has '"email":"sam@example.com"' '"status":"active"' '"email_verified":true'
+req POST /v1/auth/login "" '{"email":"sam@example.com","password":"sam chose this one"}' 200
+
 # Delete, then 404 and a dead token.
 req DELETE "/v1/users/$jane" "$admin" "" 200
 [[ $body == '{"success":true,"message":"User deleted successfully"}' ]] || fail "delete answered $body"
@@ -147,7 +199,7 @@ start
 req POST /v1/auth/login "" "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" 200
 admin=$(field token)
 req GET /v1/users "$admin" "" 200
-has '"total":1,' "\"email\":\"$admin_email\""
+has '"total":3,' "\"email\":\"$admin_email\"" '"email":"ann@acme.example"' '"email":"sam@example.com"'
 stop
 [[ $(grep -c 'created the first admin' "$tmp/log") == 1 ]] || fail "the first admin was created more than once"
 
