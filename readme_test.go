@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,10 +23,14 @@ import (
 
 // TestREADMESnippets checks that every ```go block of README.md appears, line
 // for line (leading tabs and blank lines aside), in this file or in
-// examples/readme/main.go.
+// examples/readme/main.go or an example_*_test.go file.
 func TestREADMESnippets(t *testing.T) {
 	var sources [][]string
-	for _, name := range []string{"readme_test.go", "examples/readme/main.go"} {
+	examples, err := filepath.Glob("example_*_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append([]string{"readme_test.go", "examples/readme/main.go"}, examples...) {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
@@ -46,7 +51,7 @@ func TestREADMESnippets(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("this README.md snippet is in neither readme_test.go nor examples/readme/main.go, so nothing compiles it:\n%s", block)
+			t.Errorf("this README.md snippet is in none of readme_test.go, examples/readme/main.go and example_*_test.go, so nothing compiles it:\n%s", block)
 		}
 	}
 }
