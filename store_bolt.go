@@ -943,7 +943,7 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string) error {
 		if err := b.deleteUserTokens(lp(nil, id)); err != nil {
 			return err
 		}
-		if err := b.deleteAttempts([]byte("user:" + id)); err != ErrNotFound {
+		if err := b.deleteAttempts([]byte(UserThrottleKey(id))); err != ErrNotFound {
 			return err
 		}
 		return nil
@@ -1232,7 +1232,7 @@ func (s *BoltStore) ListSessions(ctx context.Context, userID string) ([]*Session
 }
 
 // GetLoginAttempts returns the throttle entry for key; see Store.
-func (s *BoltStore) GetLoginAttempts(ctx context.Context, key string) (LoginAttempts, error) {
+func (s *BoltStore) GetLoginAttempts(ctx context.Context, key ThrottleKey) (LoginAttempts, error) {
 	var a LoginAttempts
 	err := s.view(ctx, "get login attempts", func(b *boltTx) (err error) {
 		if v := b.logins.Get([]byte(key)); v != nil {
@@ -1248,7 +1248,7 @@ func (s *BoltStore) GetLoginAttempts(ctx context.Context, key string) (LoginAtte
 
 // UpdateLoginAttempts changes the throttle entry for key in one write
 // transaction; fn is called once, inside it. See Store.
-func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
+func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
 	var out LoginAttempts
 	var fnErr error
 	err := s.update(ctx, "update login attempts", func(b *boltTx) error {
@@ -1268,7 +1268,7 @@ func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key string, fn func
 		if err := b.deleteAttempts(k); err != nil && err != ErrNotFound {
 			return err
 		}
-		if zeroAttempts(a) {
+		if a.IsZero() {
 			if v == nil {
 				return errRollback // nothing was there, nothing to write
 			}
@@ -1351,12 +1351,6 @@ func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpo
 		return nil, ErrNotFound
 	}
 	return t, nil
-}
-
-// zeroAttempts reports whether a is the zero LoginAttempts, comparing times by
-// instant.
-func zeroAttempts(a LoginAttempts) bool {
-	return a.Failures == 0 && a.WindowStart.IsZero() && a.LockedUntil.IsZero() && a.ExpiresAt.IsZero()
 }
 
 // expiredBatch is how many entries DeleteExpired deletes per write transaction,

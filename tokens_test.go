@@ -36,10 +36,11 @@ func TestManager_TokenRacingRevocation(t *testing.T) {
 	if _, err := m.Create(ctx, users.NewUser{Email: "race@example.com", Password: testPassword}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := m.RequestPasswordReset(ctx, "race@example.com")
+	d, err := m.RequestPasswordReset(ctx, "race@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
+	tok := d.Token
 	if len(rs.hashes) != 2 {
 		t.Fatalf("%d tokens stored, want 2 (the first voided, then one for the user as it is now)", len(rs.hashes))
 	}

@@ -785,7 +785,9 @@ func (m *Manager) validUpdate(up UserUpdate) (UserUpdate, error) {
 //
 // Changing the email marks it unverified and voids the user's outstanding
 // verification, password-reset and magic-link tokens. Setting a Status other than
-// active deletes all the user's sessions. A user invited but not yet accepted
+// active deletes all the user's sessions and voids all its outstanding one-time
+// tokens (reset, magic link, verification, invitation), so none of them works
+// again if the account is reactivated. A user invited but not yet accepted
 // keeps StatusInvited unless Status is set.
 //
 // It returns a *ValidationError for a refused field (nothing is changed),
@@ -817,7 +819,10 @@ func (m *Manager) Update(ctx context.Context, id string, up UserUpdate) (*User, 
 		if up.Status != nil {
 			r.Status = *up.Status
 			if r.Status != StatusActive {
+				// Suspending must not leave a way back in for when the
+				// account is reactivated.
 				rv.Sessions = true
+				rv.Tokens = AllPurposes
 			}
 		}
 		if up.Preferences != nil {
@@ -868,14 +873,8 @@ func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPasswo
 	if err != nil {
 		return err
 	}
-	key := "user:" + r.ID
-	if err := m.checkLock(ctx, key); err != nil {
-		return err
-	}
-	if err := m.comparePassword(ctx, r.PasswordHash, oldPassword); err != nil {
-		if errors.Is(err, errHashMismatch) {
-			return m.recordFailure(ctx, key)
-		}
+	key := UserThrottleKey(r.ID)
+	if err := m.checkPassword(ctx, r, key, oldPassword); err != nil {
 		return err
 	}
 	h, err := m.hashPassword(ctx, n)

@@ -569,7 +569,7 @@ func TestStore_DeleteExpiredBatches(t *testing.T) {
 	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM userkit_login_attempts`).Scan(&left); err != nil || left != live {
 		t.Errorf("DeleteExpired left %d entries, %v; want %d", left, err, live)
 	}
-	if a, err := s.GetLoginAttempts(t.Context(), fmt.Sprintf("k%d", expired+1)); err != nil || !a.ExpiresAt.Equal(time.Unix(0, expired+1)) {
+	if a, err := s.GetLoginAttempts(t.Context(), users.ThrottleKey(fmt.Sprintf("k%d", expired+1))); err != nil || !a.ExpiresAt.Equal(time.Unix(0, expired+1)) {
 		t.Errorf("DeleteExpired must keep an entry expiring after now: %+v, %v", a, err)
 	}
 }
