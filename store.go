@@ -230,10 +230,13 @@ const (
 	PurposeVerifyEmail   Purpose = "verify_email"
 	PurposeInvitation    Purpose = "invitation"
 	PurposeMagicLink     Purpose = "magic_link"
+	// PurposeEmailChange tokens carry a new address in TokenRecord.Email and
+	// change the user's email to it when redeemed.
+	PurposeEmailChange Purpose = "email_change"
 )
 
 // AllPurposes lists every Purpose, for revoking all of a user's tokens.
-var AllPurposes = []Purpose{PurposePasswordReset, PurposeVerifyEmail, PurposeInvitation, PurposeMagicLink}
+var AllPurposes = []Purpose{PurposePasswordReset, PurposeVerifyEmail, PurposeInvitation, PurposeMagicLink, PurposeEmailChange}
 
 // TokenRecord is what a Store keeps for one one-time token. The token itself is
 // never stored, only its SHA-256.
@@ -241,7 +244,7 @@ type TokenRecord struct {
 	Hash      []byte // SHA-256 of the token, 32 bytes
 	UserID    string
 	Purpose   Purpose
-	Email     string // the user's email when the token was issued
+	Email     string // the user's email when the token was issued (for PurposeEmailChange, the new one)
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }

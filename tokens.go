@@ -31,6 +31,12 @@ type Delivery struct {
 // read again afterwards, and if its Generation or email moved the token is voided
 // and issued again for the user as it is now.
 func (m *Manager) issueToken(ctx context.Context, r *UserRecord, p Purpose, replace bool) (*Delivery, error) {
+	return m.issueTokenTo(ctx, r, p, replace, "")
+}
+
+// issueTokenTo is issueToken for a token bound to the address to instead of the
+// user's current one (when to is not empty): an email change.
+func (m *Manager) issueTokenTo(ctx context.Context, r *UserRecord, p Purpose, replace bool, to string) (*Delivery, error) {
 	for range 3 {
 		token, hash, err := m.newToken()
 		if err != nil {
@@ -41,7 +47,7 @@ func (m *Manager) issueToken(ctx context.Context, r *UserRecord, p Purpose, repl
 			Hash:      hash,
 			UserID:    r.ID,
 			Purpose:   p,
-			Email:     r.Email,
+			Email:     or(to, r.Email),
 			CreatedAt: now,
 			ExpiresAt: now.Add(m.tokenTTL[p]),
 		}
@@ -361,4 +367,80 @@ func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Sessio
 		return nil, err
 	}
 	return m.startSession(ctx, r, func(*UserRecord) error { return nil })
+}
+
+// RequestEmailChange starts a change of the user's own email to newEmail. It
+// checks the user's current password (throttled and counted like
+// UpdatePassword's) and returns a token for the application to send to the new
+// address, Delivery.To; ConfirmEmailChange redeems it. The email changes only
+// then, so the address is proven before it is used, and a session alone (a
+// borrowed laptop) cannot move the account to another inbox. The token lives
+// Options.EmailVerificationTTL (default 48 hours); a new request voids the
+// previous one, as does any change of password, email or status.
+//
+// It does not look whether another user has newEmail: that answer would tell
+// the caller who has an account. If one has, ConfirmEmailChange returns
+// ErrDuplicateEmail, to whoever reads the new address's mail.
+//
+// It returns ErrInvalidCredentials for a wrong password (ErrAccountLocked once
+// locked), ErrNotFound, ErrAccountDisabled if the user is not active, and a
+// *ValidationError on "email" for a malformed (or non-ASCII) address or the
+// user's current one. It is safe for concurrent use.
+func (m *Manager) RequestEmailChange(ctx context.Context, userID, password, newEmail string) (*Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e, err := NormalizeEmail(newEmail)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.store.GetUser(ctx, userID)
+	if err != nil {
+		return nil, storeErr("request email change", err)
+	}
+	if err := m.checkPassword(ctx, r, UserThrottleKey(r.ID), password); err != nil {
+		return nil, err
+	}
+	switch {
+	case r.Status != StatusActive:
+		return nil, ErrAccountDisabled
+	case e == r.Email:
+		return nil, invalid("email", "is already the account's email")
+	}
+	return m.issueTokenTo(ctx, r, PurposeEmailChange, true, e)
+}
+
+// ConfirmEmailChange redeems a token from RequestEmailChange: the user's email
+// becomes the address the token was sent to, and counts as verified (the token
+// reached it). The user's other outstanding reset, magic-link, verification and
+// email-change tokens are voided. It returns the updated user.
+//
+// It returns ErrInvalidToken for a token that is unknown, malformed, expired,
+// used, for another purpose, or voided by a later change of the user's password,
+// email or status; ErrDuplicateEmail if another user has the address by now
+// (the token is used up); and ErrAccountDisabled if the user is not active. It
+// is safe for concurrent use: a token redeems at most once.
+func (m *Manager) ConfirmEmailChange(ctx context.Context, token string) (*User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t, err := m.consumeToken(ctx, token, PurposeEmailChange)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	r, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+		if cur.Status != StatusActive {
+			return Revoke{}, ErrAccountDisabled
+		}
+		cur.Email, cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = t.Email, true, now, now
+		return Revoke{Tokens: []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink, PurposeEmailChange}}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, storeErr("confirm email change", err)
+	}
+	return r.User.Clone(), nil
 }

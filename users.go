@@ -305,6 +305,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 			PurposeVerifyEmail:   or(o.EmailVerificationTTL, 48*time.Hour),
 			PurposeInvitation:    or(o.InvitationTTL, 7*24*time.Hour),
 			PurposeMagicLink:     or(o.MagicLinkTTL, 15*time.Minute),
+			PurposeEmailChange:   or(o.EmailVerificationTTL, 48*time.Hour),
 		},
 		now:  o.Now,
 		rand: o.Rand,
@@ -383,6 +384,7 @@ var tokenTTLOption = map[Purpose]string{
 	PurposeVerifyEmail:   "EmailVerificationTTL",
 	PurposeInvitation:    "InvitationTTL",
 	PurposeMagicLink:     "MagicLinkTTL",
+	PurposeEmailChange:   "EmailVerificationTTL",
 }
 
 // or returns v, or def when v is the zero value.
@@ -784,7 +786,10 @@ func (m *Manager) validUpdate(up UserUpdate) (UserUpdate, error) {
 // all survive. CreatedAt never changes; UpdatedAt is set to now.
 //
 // Changing the email marks it unverified and voids the user's outstanding
-// verification, password-reset and magic-link tokens. Setting a Status other than
+// verification, password-reset, magic-link and email-change tokens. Update is
+// for administrators; a user changing their own email should go through
+// RequestEmailChange, which checks the password and never tells whether the new
+// address is taken. Setting a Status other than
 // active deletes all the user's sessions and voids all its outstanding one-time
 // tokens (reset, magic link, verification, invitation), so none of them works
 // again if the account is reactivated. A user invited but not yet accepted
@@ -808,7 +813,7 @@ func (m *Manager) Update(ctx context.Context, id string, up UserUpdate) (*User, 
 		if up.Email != nil && *up.Email != r.Email {
 			r.Email = *up.Email
 			r.EmailVerified, r.EmailVerifiedAt = false, time.Time{}
-			rv.Tokens = []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink}
+			rv.Tokens = []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink, PurposeEmailChange}
 		}
 		setIf(&r.Username, up.Username)
 		setIf(&r.FirstName, up.FirstName)

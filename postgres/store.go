@@ -878,7 +878,7 @@ const attemptsCols = `failures, window_start, locked_until, expires_at, consecut
 // attemptsRow receives attemptsCols.
 type attemptsRow struct {
 	failures, windowStart, lockedUntil, expiresAt, consecutive, locks int64
-	hashNotUpgradable                                                bool
+	hashNotUpgradable                                                 bool
 }
 
 func (a *attemptsRow) dest() []any {
