@@ -141,11 +141,12 @@ func (m *Manager) lookupIdentifier(ctx context.Context, identifier string) (*Use
 			r, err = m.store.GetUserByUsername(ctx, u)
 		}
 	}
+	idKey := IdentifierThrottleKey(id) // made in both cases: equal work
 	switch {
 	case err == nil && r != nil:
 		return r, UserThrottleKey(r.ID), nil
 	case err == nil || errors.Is(err, ErrNotFound):
-		return nil, IdentifierThrottleKey(id), nil
+		return nil, idKey, nil
 	default:
 		return nil, "", storeErr("login", err)
 	}

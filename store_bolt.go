@@ -617,6 +617,17 @@ func (b *boltTx) getUser(id string) (*UserRecord, error) {
 	return decodeUser(v)
 }
 
+// decoyLookup does the work a found user costs, a record read and decoded, for
+// a lookup that found nobody, so that the time a login takes does not tell
+// whether its identifier names an account (a locked account is otherwise
+// answered measurably later than a locked unknown identifier). It reads the
+// first user, a real record of a real size, and discards it.
+func (b *boltTx) decoyLookup() {
+	if _, v := b.users.Cursor().First(); v != nil {
+		_, _ = decodeUser(v) // only its cost matters
+	}
+}
+
 func (b *boltTx) putUser(r *UserRecord) error {
 	v, err := encodeUser(r)
 	if err != nil {
@@ -857,6 +868,7 @@ func (s *BoltStore) getUserBy(ctx context.Context, op string, index func(*boltTx
 		}
 		id := index(b).Get([]byte(key))
 		if id == nil {
+			b.decoyLookup()
 			return ErrNotFound
 		}
 		var err error

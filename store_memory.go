@@ -129,6 +129,7 @@ func (m *MemoryStore) GetUserByEmail(ctx context.Context, email string) (*UserRe
 	defer m.mu.RUnlock()
 	id, ok := m.byEmail[email]
 	if !ok {
+		m.decoyCopy()
 		return nil, ErrNotFound
 	}
 	return m.userCopy(id)
@@ -144,9 +145,20 @@ func (m *MemoryStore) GetUserByUsername(ctx context.Context, username string) (*
 	defer m.mu.RUnlock()
 	id, ok := m.byUsername[username]
 	if !ok || username == "" {
+		m.decoyCopy()
 		return nil, ErrNotFound
 	}
 	return m.userCopy(id)
+}
+
+// decoyCopy copies some user and discards the copy, so that a lookup that finds
+// nobody costs what one that finds someone does, and a login's timing does not
+// tell whether its identifier names an account. m.mu must be held.
+func (m *MemoryStore) decoyCopy() {
+	for _, r := range m.users {
+		_ = r.Clone()
+		return
+	}
 }
 
 // userCopy returns a copy of the user with the ID, or ErrNotFound. m.mu must be held.

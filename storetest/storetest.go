@@ -164,6 +164,12 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			{"KeysAreIndependent", testUpdateLoginAttemptsKeys},
 			{"ConcurrentIncrements", testUpdateLoginAttemptsConcurrent},
 		}},
+		{"Throttle", []test{
+			{"ConcurrentLogins", testThrottleConcurrentLogins},
+			{"ConcurrentPasswordChanges", testThrottleConcurrentPasswordChanges},
+			{"SuccessReleases", testThrottleSuccessReleases},
+			{"EveryFieldKeeps", testThrottleEveryFieldKeeps},
+		}},
 		{"CreateToken", []test{
 			{"RoundTrip", testCreateTokenRoundTrip},
 			{"UserNotFound", testCreateTokenUserNotFound},
