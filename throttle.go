@@ -35,6 +35,14 @@ const identifierMemory = 30 * 24 * time.Hour
 // int64, which ends in 2262).
 var neverExpires = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// legacy brings an entry written before Consecutive existed up to date: its
+// Failures were consecutive too.
+func legacy(a *LoginAttempts) {
+	if a.Consecutive < a.Failures {
+		a.Consecutive = a.Failures
+	}
+}
+
 // locked reports whether a refuses every attempt at now.
 func (m *Manager) locked(a LoginAttempts, now time.Time) bool {
 	return a.Consecutive >= MaxConsecutiveFailures || now.Before(a.LockedUntil)
@@ -73,6 +81,7 @@ func (m *Manager) checkLock(ctx context.Context, key ThrottleKey) error {
 func (m *Manager) reserveAttempt(ctx context.Context, key ThrottleKey, userKey bool) error {
 	now := m.now()
 	_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+		legacy(a)
 		if m.locked(*a, now) {
 			return ErrAccountLocked
 		}
@@ -215,6 +224,7 @@ func (m *Manager) LockState(ctx context.Context, userID string) (*LockState, err
 	if err != nil {
 		return nil, storeErr("lock state", err)
 	}
+	legacy(&a)
 	now := m.now()
 	st := &LockState{
 		Locked:              m.locked(a, now),
