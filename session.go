@@ -71,9 +71,21 @@ func parseToken(s string) ([]byte, bool) {
 // answer nor its timing tells whether an account exists. A right password on an
 // account whose Status is not active returns ErrAccountDisabled; with
 // Options.RequireVerifiedEmail, one on an unverified email returns
-// ErrEmailNotVerified. After Options.MaxFailedLogins consecutive failures the
-// identifier is locked and Login returns ErrAccountLocked, without comparing
-// anything, until Options.LockoutDuration has passed, whatever the password.
+// ErrEmailNotVerified.
+//
+// Each check is throttled (see SECURITY.md, "Throttling"): the attempt is
+// counted in the store before the password is compared, so however many
+// guesses arrive at once, at most Options.MaxFailedLogins of them are compared
+// before the account is locked; the rest, and every attempt while it is locked,
+// get ErrAccountLocked without any comparison, whatever the password. A lock
+// lasts Options.LockoutDuration, twice as long each time it recurs (at most 24
+// hours), and MaxConsecutiveFailures failures in a row lock the account until a
+// password reset or Unlock. A right password forgets the failures.
+//
+// An identifier with a character outside ASCII names nobody: no case or space
+// folding can turn it into someone's email. A right password that verifies an
+// imported hash which cannot be re-hashed (a tab or non-UTF-8 bytes in it) logs
+// in and keeps the hash; LockState reports it (ImportedHashNotUpgradable).
 func (m *Manager) Login(ctx context.Context, identifier, password string) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -211,14 +211,19 @@ type Options struct {
 
 	// MaxFailedLogins is how many consecutive failed logins for one account (or
 	// one unknown identifier) within FailedLoginWindow lock it for
-	// LockoutDuration. Default 10; at most 100 (NIST SP 800-63B 5.2.2).
+	// LockoutDuration. Default 10; at most 100 (NIST SP 800-63B 5.2.2). It also
+	// bounds concurrent guesses: at most this many are compared at once.
+	// Whatever it is, MaxConsecutiveFailures (100) failures in a row, across
+	// windows and locks, lock the account until a reset or Manager.Unlock.
 	MaxFailedLogins int
 
 	// FailedLoginWindow is how long failures are counted together: a failure more
 	// than this after the first one counted starts a new count. Default 1 hour.
 	FailedLoginWindow time.Duration
 
-	// LockoutDuration is how long a locked account stays locked. Default 15 minutes.
+	// LockoutDuration is how long the first lock of a run of failures lasts.
+	// Each further lock lasts twice as long as the one before, up to 24 hours (or
+	// LockoutDuration, if longer). Default 15 minutes.
 	LockoutDuration time.Duration
 
 	// MaxConcurrentHashes bounds how many bcrypt operations run at once; more
@@ -863,7 +868,8 @@ func (m *Manager) UpdateRole(ctx context.Context, id string, role Role) (*User, 
 // outstanding one-time token are revoked: log in again with the new password.
 //
 // It returns ErrInvalidCredentials if oldPassword is wrong (counted as a failed
-// login: enough of them lock the account, and then ErrAccountLocked), a
+// login, before the comparison, exactly as Login counts: enough of them lock
+// the account, and then ErrAccountLocked), a
 // *ValidationError on "password" for a refused new password, and ErrNotFound.
 // Nothing changes on any error.
 func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPassword string) error {
