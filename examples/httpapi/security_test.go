@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -60,6 +61,31 @@ func TestEmailChange(t *testing.T) {
 
 	// Admins still change other users' emails directly.
 	e.call("PATCH", "/v1/users/"+bob.ID, admin, `{"email":"bob3@example.com"}`, 200)
+}
+
+// TestLockEndpoints: admins see why a user cannot log in and end the lock.
+func TestLockEndpoints(t *testing.T) {
+	e := newEnv(t, users.NewMemoryStore())
+	admin := e.login(adminEmail, adminPassword)
+	const pw = "correct horse battery staple"
+	bob := e.create(admin, `{"name":"Bob","email":"bob@example.com","password":"`+pw+`"}`)
+	for range 10 {
+		e.fail("POST", "/v1/auth/login", "", `{"email":"bob@example.com","password":"wrong password!"}`, 401, "invalid_credentials", "")
+	}
+	e.fail("POST", "/v1/auth/login", "", `{"email":"bob@example.com","password":"`+pw+`"}`, 429, "account_locked", "")
+	var st users.LockState
+	if err := json.Unmarshal(e.call("GET", "/v1/users/"+bob.ID+"/lock", admin, "", 200).Data, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Locked || st.ConsecutiveFailures != 10 || st.LockedUntil.IsZero() {
+		t.Errorf("lock state %+v; want locked after 10 failures, with an end", st)
+	}
+	tok := e.login(adminEmail, adminPassword)
+	e.call("DELETE", "/v1/users/"+bob.ID+"/lock", tok, "", 200)
+	bobTok := e.login("bob@example.com", pw)
+	e.fail("GET", "/v1/users/"+bob.ID+"/lock", bobTok, "", 403, "forbidden", "")
+	e.fail("DELETE", "/v1/users/"+bob.ID+"/lock", bobTok, "", 403, "forbidden", "")
+	e.fail("DELETE", "/v1/users/01ARZ3NDEKTSV4RRFFQ69G5FAV/lock", admin, "", 404, "not_found", "")
 }
 
 // TestRecoveryTiming: the reset and magic-link endpoints answer a known and an

@@ -159,6 +159,8 @@ func (s *Server) work() {
 //	PATCH  /v1/users/{id}                   admin; self unless viewer (not role or status)
 //	DELETE /v1/users/{id}                   admin, not self
 //	PUT    /v1/users/{id}/role              admin, not self
+//	GET    /v1/users/{id}/lock              admin       why the user cannot log in (users.LockState)
+//	DELETE /v1/users/{id}/lock              admin       ends a login lock (users.Manager.Unlock)
 func (s *Server) Handler() http.Handler {
 	m := s.Users
 	auth := func(h http.HandlerFunc) http.Handler { return m.Middleware("", h) }
@@ -188,6 +190,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("PATCH /v1/users/{id}", auth(s.updateUser))
 	mux.Handle("DELETE /v1/users/{id}", admin(s.deleteUser))
 	mux.Handle("PUT /v1/users/{id}/role", admin(s.setRole))
+	mux.Handle("GET /v1/users/{id}/lock", admin(s.lockState))
+	mux.Handle("DELETE /v1/users/{id}/lock", admin(s.unlock))
 
 	return s.common(mux)
 }
@@ -1000,6 +1004,25 @@ func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toAPI(u), Message: "Role updated successfully"})
+}
+
+// lockState shows support staff why a user cannot log in.
+func (s *Server) lockState(w http.ResponseWriter, r *http.Request) {
+	st, err := s.Users.LockState(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: st})
+}
+
+// unlock ends a user's login lock, a permanent one included.
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
+	if err := s.Users.Unlock(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Login lock ended"})
 }
 
 // ensureAdmin creates the first admin when the store has no users at all and
