@@ -260,8 +260,8 @@ func (t *TokenRecord) Clone() *TokenRecord {
 }
 
 // ThrottleKey names one login-throttle entry. Make it with UserThrottleKey or
-// IdentifierThrottleKey; a Store treats it as an opaque string of at most 64
-// bytes.
+// IdentifierThrottleKey; a Store treats it as an opaque string and compares it
+// exactly.
 type ThrottleKey string
 
 // UserThrottleKey is the throttle key of the user with this ID: every identifier
