@@ -6,12 +6,13 @@ import (
 	"time"
 )
 
-// Login throttling. Every password check (Login, UpdatePassword's current
-// password) first reserves its attempt in the store, in one atomic
-// UpdateLoginAttempts: the attempt is counted as a failure before bcrypt runs,
-// and a reservation that would go past the limit is refused with
-// ErrAccountLocked. So of any number of concurrent guesses at most
-// MaxFailedLogins are ever compared; a right password then releases the count.
+// Login throttling. Every password check (Login, and the current password in
+// UpdatePassword and RequestEmailChange) first reserves its attempt in the
+// store, in one atomic UpdateLoginAttempts made once a bcrypt slot is held: the
+// attempt is counted as a failure before bcrypt runs, and a reservation that
+// finds the key locked is refused with ErrAccountLocked. So of any number of
+// concurrent guesses at most MaxFailedLogins are ever compared; a right
+// password then releases the count.
 
 // MaxConsecutiveFailures is how many failed password checks in a row lock an
 // account until its password is reset or Manager.Unlock is called, however the
