@@ -31,6 +31,7 @@ func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 	t.Run("EmailVerification", s.testEmailVerification)
 	t.Run("Invitation", s.testInvitation)
 	t.Run("MagicLink", s.testMagicLink)
+	t.Run("EmailChange", s.testEmailChange)
 	t.Run("PasswordChange", s.testPasswordChange)
 	t.Run("RemovedUser", s.testRemovedUser)
 	t.Run("ContextCanceled", s.testContextCanceled)
@@ -1035,5 +1036,69 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+func (s *mgrSuite) testEmailChange(t *testing.T) {
+	mgrRule(t, "NeedsPassword", "RequestEmailChange with a wrong password returns ErrInvalidCredentials and no token", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		u := f.user(t)
+		if d, err := f.M.RequestEmailChange(context.Background(), u.ID, "not the password", "new@example.com"); !errors.Is(err, users.ErrInvalidCredentials) || d != nil {
+			t.Errorf("RequestEmailChange(wrong password): %+v, %v; want nil, ErrInvalidCredentials", d, err)
+		}
+	})
+
+	mgrRule(t, "ChangesOnConfirm", "the email changes only when the token mailed to the new address is redeemed, and counts as verified; the token works once", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, " New@Example.com ")
+		if err != nil {
+			t.Fatalf("RequestEmailChange: %v", err)
+		}
+		if d.To != "new@example.com" || d.UserID != u.ID || d.Token == "" {
+			t.Fatalf("Delivery %+v; want To new@example.com for %s", d, u.ID)
+		}
+		if got := f.get(t, u.ID).Email; got != u.Email {
+			t.Errorf("email before the confirmation = %q, want %q", got, u.Email)
+		}
+		got, err := f.M.ConfirmEmailChange(ctx, d.Token)
+		if err != nil || got.Email != "new@example.com" || !got.EmailVerified {
+			t.Fatalf("ConfirmEmailChange: %+v, %v; want new@example.com, verified", got, err)
+		}
+		_, err = f.M.ConfirmEmailChange(ctx, d.Token)
+		mgrWantInvalidToken(t, "ConfirmEmailChange again", err)
+		f.login(t, "new@example.com", mgrPassword)
+	})
+
+	mgrRule(t, "TakenShowsOnlyAtConfirm", "RequestEmailChange does not look whether the address is taken; ConfirmEmailChange returns ErrDuplicateEmail and changes nothing", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u, other := f.user(t), f.user(t)
+		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, other.Email)
+		if err != nil || d.To != other.Email {
+			t.Fatalf("RequestEmailChange(taken address): %+v, %v; want a delivery to %s", d, err, other.Email)
+		}
+		if _, err := f.M.ConfirmEmailChange(ctx, d.Token); !errors.Is(err, users.ErrDuplicateEmail) {
+			t.Errorf("ConfirmEmailChange(taken address): %v, want ErrDuplicateEmail", err)
+		}
+		if got := f.get(t, u.ID).Email; got != u.Email {
+			t.Errorf("email after a refused change = %q, want %q", got, u.Email)
+		}
+	})
+
+	mgrRule(t, "VoidedByPasswordChange", "a password change voids an outstanding email-change token", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, "new@example.com")
+		if err != nil {
+			t.Fatalf("RequestEmailChange: %v", err)
+		}
+		if err := f.M.UpdatePassword(ctx, u.ID, mgrPassword, mgrNewPassword); err != nil {
+			t.Fatalf("UpdatePassword: %v", err)
+		}
+		_, err = f.M.ConfirmEmailChange(ctx, d.Token)
+		mgrWantInvalidToken(t, "ConfirmEmailChange after a password change", err)
 	})
 }
