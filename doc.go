@@ -72,7 +72,14 @@ against the most common passwords and the user's own email and username, and
 are hashed with bcrypt (cost 12 by default) over an HMAC-SHA-256 pre-hash, so
 nothing is ever truncated. Login answers an unknown identifier and a wrong
 password alike, after one bcrypt comparison each, and locks an identifier after
-repeated failures. See SECURITY.md for the threat model and every choice.
+repeated failures: each attempt is counted in the store before bcrypt runs, so
+concurrent guesses cannot outrun the lock, locks grow longer as they recur, and
+100 failures in a row lock an account until a reset or Manager.Unlock
+(Manager.LockState shows support staff why someone cannot log in). Emails and
+usernames must be ASCII: nothing is case-folded into someone else's address.
+The request methods return a Delivery whose To is the stored address: send
+there, never to the address typed. See SECURITY.md for the threat model and
+every choice.
 
 # HTTP
 

@@ -37,9 +37,12 @@ var (
 	// been verified, so it reveals nothing to someone who does not know it.
 	ErrAccountDisabled = errors.New("users: account disabled")
 
-	// ErrAccountLocked is returned by Login while an identifier is locked after too
-	// many failed attempts (see Options.MaxFailedLogins). It is returned for unknown
-	// identifiers too, and also when the password given is right.
+	// ErrAccountLocked is returned by Login, UpdatePassword and
+	// RequestEmailChange while an account (or an identifier that names nobody) is
+	// locked after too many failed attempts (see Options.MaxFailedLogins and
+	// MaxConsecutiveFailures), and to concurrent guesses beyond the limit. It is
+	// returned for unknown identifiers too, and also when the password given is
+	// right. Manager.LockState tells why; Manager.Unlock ends it.
 	ErrAccountLocked = errors.New("users: too many failed logins; try again later")
 
 	// ErrEmailNotVerified is returned by Login when Options.RequireVerifiedEmail is

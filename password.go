@@ -99,12 +99,19 @@ var errHashMismatch = errors.New("password mismatch")
 // caller gave it) against encoded, which is in our format or an imported bcrypt
 // hash. An empty or malformed hash compares against the dummy hash, so the time
 // taken never tells whether a user exists. It returns nil on a match.
-func (m *Manager) comparePassword(ctx context.Context, encoded, password string) error {
+//
+// reserve runs once a bcrypt slot is held, just before the comparison; if it
+// fails, nothing is compared and its error is returned. Reserving only then
+// means a caller that gives up while waiting for a slot has reserved nothing.
+func (m *Manager) comparePassword(ctx context.Context, encoded, password string, reserve func() error) error {
 	hash, input, ok := m.comparisonInput(encoded, password)
 	if err := m.acquireHash(ctx); err != nil {
 		return err
 	}
 	defer m.releaseHash()
+	if err := reserve(); err != nil {
+		return err
+	}
 	if m.onCompare != nil {
 		m.onCompare()
 	}

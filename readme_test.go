@@ -125,10 +125,11 @@ func tokenOf(link string) string {
 
 func readmeRequestPasswordReset(ctx context.Context, m *users.Manager, email string) error {
 	// The "forgot password" form posts an email:
-	tok, err := m.RequestPasswordReset(ctx, email)
+	d, err := m.RequestPasswordReset(ctx, email)
 	switch {
 	case err == nil:
-		go sendMail(email, "Reset your password", "https://app.example/reset?token="+tok)
+		// d.To is the stored address: never mail the caller's input.
+		go sendMail(d.To, "Reset your password", "https://app.example/reset?token="+d.Token)
 	case errors.Is(err, users.ErrUnknownEmail), errors.Is(err, users.ErrAccountDisabled):
 		// Say nothing: answer exactly as on success.
 	default:
@@ -164,11 +165,11 @@ func Example_passwordReset() {
 }
 
 func readmeRequestEmailVerification(ctx context.Context, m *users.Manager, u *users.User) error {
-	tok, err := m.RequestEmailVerification(ctx, u.ID)
+	d, err := m.RequestEmailVerification(ctx, u.ID)
 	if err != nil {
 		return err
 	}
-	sendMail(u.Email, "Confirm your email", "https://app.example/verify?token="+tok)
+	sendMail(d.To, "Confirm your email", "https://app.example/verify?token="+d.Token)
 	return nil
 }
 
@@ -211,11 +212,11 @@ func readmeInvite(ctx context.Context, m *users.Manager) (*users.User, error) {
 
 func readmeReinvite(ctx context.Context, m *users.Manager, u *users.User) error {
 	// Lost the mail? A new token, and the earlier one is void:
-	tok, err := m.Reinvite(ctx, u.ID)
+	d, err := m.Reinvite(ctx, u.ID)
 	if err != nil {
 		return err
 	}
-	sendMail(u.Email, "You are invited", "https://app.example/join?token="+tok)
+	sendMail(d.To, "You are invited", "https://app.example/join?token="+d.Token)
 	return nil
 }
 
@@ -251,10 +252,10 @@ func Example_invitation() {
 }
 
 func readmeRequestMagicLink(ctx context.Context, m *users.Manager, email string) error {
-	tok, err := m.RequestMagicLink(ctx, email)
+	d, err := m.RequestMagicLink(ctx, email)
 	switch {
 	case err == nil:
-		go sendMail(email, "Your sign-in link", "https://app.example/magic?token="+tok)
+		go sendMail(d.To, "Your sign-in link", "https://app.example/magic?token="+d.Token)
 	case errors.Is(err, users.ErrUnknownEmail), errors.Is(err, users.ErrAccountDisabled):
 		// Answer exactly as on success.
 	default:
@@ -287,6 +288,43 @@ func Example_magicLink() {
 	// <nil>
 	// <nil>
 	// ada@example.com true
+	// <nil>
+	// users: invalid or expired token
+}
+
+func readmeRequestEmailChange(ctx context.Context, m *users.Manager, userID, currentPassword, newEmail string) error {
+	d, err := m.RequestEmailChange(ctx, userID, currentPassword, newEmail) // ErrInvalidCredentials, ErrAccountLocked
+	if err != nil {
+		return err
+	}
+	sendMail(d.To, "Confirm your new email", "https://app.example/email?token="+d.Token) // d.To is newEmail
+	return nil
+}
+
+func readmeConfirmEmailChange(ctx context.Context, m *users.Manager, token string) error {
+	// When the link is followed:
+	u, err := m.ConfirmEmailChange(ctx, token) // ErrDuplicateEmail shows only here, to that inbox
+	if err != nil {
+		return err
+	}
+	fmt.Println(u.Email, u.EmailVerified)
+	return nil
+}
+
+func Example_emailChange() {
+	ctx := context.Background()
+	m := exampleManager()
+	u, _ := m.Create(ctx, users.NewUser{Email: "ada@example.com", Password: "analytical engine 1843"})
+
+	fmt.Println(readmeRequestEmailChange(ctx, m, u.ID, "wrong password", "ada@lovelace.example"))
+	fmt.Println(readmeRequestEmailChange(ctx, m, u.ID, "analytical engine 1843", "ada@lovelace.example"))
+	token := tokenOf(<-outbox)
+	fmt.Println(readmeConfirmEmailChange(ctx, m, token))
+	fmt.Println(readmeConfirmEmailChange(ctx, m, token))
+	// Output:
+	// users: invalid credentials
+	// <nil>
+	// ada@lovelace.example true
 	// <nil>
 	// users: invalid or expired token
 }

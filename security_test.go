@@ -346,10 +346,11 @@ func TestSecurity_PasswordChecker(t *testing.T) {
 		wantCall("UpdatePassword", "second fine glass", "a@example.com")
 
 		// ResetPassword: a refused password leaves the token usable.
-		rt, err := f.M.RequestPasswordReset(bg, "a@example.com")
+		d, err := f.M.RequestPasswordReset(bg, "a@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
+		rt := d.Token
 		if err := f.M.ResetPassword(bg, rt, "a horse reset"); err == nil {
 			t.Fatal("ResetPassword accepted a password the checker refuses")
 		}
@@ -738,7 +739,7 @@ func TestSecurity_Throttle(t *testing.T) {
 				f.secLogin("alice@example.com", wrong)
 			}
 			f.mustLogin(t, "alice@example.com", testPassword)
-			a, err := f.Store.GetLoginAttempts(bg, "user:"+u.ID)
+			a, err := f.Store.GetLoginAttempts(bg, users.UserThrottleKey(u.ID))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -821,7 +822,7 @@ func TestSecurity_Throttle(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		a, err := f.Store.GetLoginAttempts(bg, "user:"+u.ID)
+		a, err := f.Store.GetLoginAttempts(bg, users.UserThrottleKey(u.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -933,12 +934,17 @@ func TestSecurity_HashConcurrencyBound(t *testing.T) {
 		if _, err := f.M.GetByEmail(bg, "bob@example.com"); !errors.Is(err, users.ErrNotFound) {
 			t.Errorf("a Create that gave up waiting stored a user: %v", err)
 		}
-		if a, _ := f.Store.GetLoginAttempts(bg, "user:"+u.ID); a.Failures != 0 {
-			t.Errorf("a login that gave up waiting counted as %d failures", a.Failures)
+		// The login holding the slot has reserved its attempt (counted until
+		// its password proves right); the ones that gave up reserved nothing.
+		if a, _ := f.Store.GetLoginAttempts(bg, users.UserThrottleKey(u.ID)); a.Failures != 1 {
+			t.Errorf("%d attempts counted while one login holds the slot and others gave up waiting, want 1", a.Failures)
 		}
 		close(release)
 		if err := <-done; err != nil {
 			t.Fatalf("the login holding the slot: %v", err)
+		}
+		if a, _ := f.Store.GetLoginAttempts(bg, users.UserThrottleKey(u.ID)); !a.IsZero() {
+			t.Errorf("after the right password the throttle entry is %+v, want none", a)
 		}
 		f.mustLogin(t, "alice@example.com", testPassword) // the password did not change
 	})
@@ -1035,10 +1041,11 @@ func TestSecurity_TokenEntropy(t *testing.T) {
 			sessions = append(sessions, s.Token)
 			continue
 		}
-		tok, err := f.M.RequestPasswordReset(bg, "alice@example.com")
+		d, err := f.M.RequestPasswordReset(bg, "alice@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
+		tok := d.Token
 		raw := check("reset token", tok)
 		if _, err := f.Store.GetToken(bg, sha256Sum(tok), users.PurposePasswordReset, f.Clock.Now()); err != nil {
 			t.Fatalf("the store does not know the reset token by SHA-256 of its string: %v", err)
@@ -1221,7 +1228,7 @@ func TestSecurity_NoResurrection(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: RequestMagicLink: %v", i, err)
 		}
-		s, err := m.LoginWithMagicLink(bg, link)
+		s, err := m.LoginWithMagicLink(bg, link.Token)
 		if err != nil {
 			t.Fatalf("round %d: LoginWithMagicLink: %v", i, err)
 		}
@@ -1382,17 +1389,18 @@ func secFlows(t *testing.T, m *users.Manager, clock *Clock) (*secSecrets, []erro
 	wantErr("Create with the email as password", err)
 	sec.password("alice.b@example.com")
 
-	rt, err := m.RequestPasswordReset(bg, "alice@example.com")
+	rd, err := m.RequestPasswordReset(bg, "alice@example.com")
 	mustOK("RequestPasswordReset", err)
+	rt := rd.Token
 	sec.token(rt)
 	wantErr("ResetPassword refused", m.ResetPassword(bg, rt, refused))
 	mustOK("ResetPassword", m.ResetPassword(bg, rt, pw2))
 	wantErr("ResetPassword again", m.ResetPassword(bg, rt, pw3))
 	_, err = m.ValidateToken(bg, s1.Token)
 	wantErr("ValidateToken after reset", err)
-	rt2, err := m.RequestPasswordReset(bg, "alice@example.com") // left outstanding
+	rd2, err := m.RequestPasswordReset(bg, "alice@example.com") // left outstanding
 	mustOK("RequestPasswordReset", err)
-	sec.token(rt2)
+	sec.token(rd2.Token)
 
 	s2, err := m.Login(bg, "alice@example.com", pw2)
 	mustOK("Login", err)
@@ -1402,8 +1410,9 @@ func secFlows(t *testing.T, m *users.Manager, clock *Clock) (*secSecrets, []erro
 	_, err = m.ValidateToken(bg, s2.Token)
 	wantErr("ValidateToken after Logout", err)
 
-	mt, err := m.RequestMagicLink(bg, "alice@example.com")
+	md, err := m.RequestMagicLink(bg, "alice@example.com")
 	mustOK("RequestMagicLink", err)
+	mt := md.Token
 	sec.token(mt)
 	s3, err := m.LoginWithMagicLink(bg, mt)
 	mustOK("LoginWithMagicLink", err)
@@ -1417,8 +1426,9 @@ func secFlows(t *testing.T, m *users.Manager, clock *Clock) (*secSecrets, []erro
 	_, err = m.ValidateToken(bg, s3.Token+"x")
 	wantErr("ValidateToken with a longer token", err)
 
-	vt, err := m.RequestEmailVerification(bg, alice.ID)
+	vd, err := m.RequestEmailVerification(bg, alice.ID)
 	mustOK("RequestEmailVerification", err)
+	vt := vd.Token
 	sec.token(vt)
 	_, err = m.VerifyEmail(bg, vt)
 	mustOK("VerifyEmail", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -72,9 +71,21 @@ func parseToken(s string) ([]byte, bool) {
 // answer nor its timing tells whether an account exists. A right password on an
 // account whose Status is not active returns ErrAccountDisabled; with
 // Options.RequireVerifiedEmail, one on an unverified email returns
-// ErrEmailNotVerified. After Options.MaxFailedLogins consecutive failures the
-// identifier is locked and Login returns ErrAccountLocked, without comparing
-// anything, until Options.LockoutDuration has passed, whatever the password.
+// ErrEmailNotVerified.
+//
+// Each check is throttled (see SECURITY.md, "Throttling"): the attempt is
+// counted in the store before the password is compared, so however many
+// guesses arrive at once, at most Options.MaxFailedLogins of them are compared
+// before the account is locked; the rest, and every attempt while it is locked,
+// get ErrAccountLocked without any comparison, whatever the password. A lock
+// lasts Options.LockoutDuration, twice as long each time it recurs (at most 24
+// hours), and MaxConsecutiveFailures failures in a row lock the account until a
+// password reset or Unlock. A right password forgets the failures.
+//
+// An identifier with a character outside ASCII names nobody: no case or space
+// folding can turn it into someone's email. A right password that verifies an
+// imported hash which cannot be re-hashed (a tab or non-UTF-8 bytes in it) logs
+// in and keeps the hash; LockState reports it (ImportedHashNotUpgradable).
 func (m *Manager) Login(ctx context.Context, identifier, password string) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -83,17 +94,7 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 	if err != nil {
 		return nil, err
 	}
-	if err := m.checkLock(ctx, key); err != nil {
-		return nil, err
-	}
-	hash := ""
-	if r != nil {
-		hash = r.PasswordHash
-	}
-	if err := m.comparePassword(ctx, hash, password); err != nil {
-		if errors.Is(err, errHashMismatch) {
-			return nil, m.recordFailure(ctx, key)
-		}
+	if err := m.checkPassword(ctx, r, key, password); err != nil {
 		return nil, err
 	}
 	// The password is right from here on: these answers reveal nothing to
@@ -103,9 +104,6 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 	}
 	if m.requireVerify && !r.EmailVerified {
 		return nil, ErrEmailNotVerified
-	}
-	if err := m.clearFailures(ctx, key); err != nil {
-		return nil, err
 	}
 	newHash := ""
 	if m.needsRehash(r.PasswordHash) {
@@ -127,18 +125,25 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 
 // lookupIdentifier finds the user an identifier names and the throttle key for
 // it. An identifier that names nobody (or is malformed) gives a nil record and a
-// key of its own, so unknown identifiers are throttled like real ones.
-func (m *Manager) lookupIdentifier(ctx context.Context, identifier string) (*UserRecord, string, error) {
-	id := strings.ToLower(strings.TrimSpace(identifier))
-	tooLong := len(id) > maxIdentifierBytes
+// key of its own, so unknown identifiers are throttled like real ones. Only
+// ASCII is folded: an identifier with any other character names nobody, so
+// that no Unicode case or space folding can turn it into someone's address.
+func (m *Manager) lookupIdentifier(ctx context.Context, identifier string) (*UserRecord, ThrottleKey, error) {
+	id := identifier
+	tooLong := len(id) > maxIdentifierBytes+64 // room for surrounding space
 	if tooLong {
 		id = id[:maxIdentifierBytes] // bounds the work of hashing the throttle key
+	}
+	ascii := isASCII(id)
+	if ascii {
+		id = strings.ToLower(strings.TrimSpace(id))
+		tooLong = tooLong || len(id) > maxIdentifierBytes
 	}
 	var r *UserRecord
 	var err error
 	switch {
-	case tooLong:
-		// Names nobody, though its cut form may be another user's email.
+	case tooLong || !ascii:
+		// Names nobody, though its cut or folded form may be someone's email.
 	case strings.Contains(id, "@"):
 		if e, verr := NormalizeEmail(id); verr == nil {
 			r, err = m.store.GetUserByEmail(ctx, e)
@@ -148,12 +153,12 @@ func (m *Manager) lookupIdentifier(ctx context.Context, identifier string) (*Use
 			r, err = m.store.GetUserByUsername(ctx, u)
 		}
 	}
+	idKey := IdentifierThrottleKey(id) // made in both cases: equal work
 	switch {
 	case err == nil && r != nil:
-		return r, "user:" + r.ID, nil
+		return r, UserThrottleKey(r.ID), nil
 	case err == nil || errors.Is(err, ErrNotFound):
-		sum := sha256.Sum256([]byte(id))
-		return nil, "id:" + hex.EncodeToString(sum[:16]), nil
+		return nil, idKey, nil
 	default:
 		return nil, "", storeErr("login", err)
 	}
@@ -329,53 +334,4 @@ func (m *Manager) Sessions(ctx context.Context, userID string) ([]*Session, erro
 		}
 	}
 	return out, nil
-}
-
-// checkLock returns ErrAccountLocked while key is locked.
-func (m *Manager) checkLock(ctx context.Context, key string) error {
-	a, err := m.store.GetLoginAttempts(ctx, key)
-	if err != nil {
-		return storeErr("login", err)
-	}
-	if m.now().Before(a.LockedUntil) {
-		return ErrAccountLocked
-	}
-	return nil
-}
-
-// recordFailure counts a failed login for key, locking it when the count reaches
-// MaxFailedLogins, and returns the error for the caller: ErrInvalidCredentials.
-func (m *Manager) recordFailure(ctx context.Context, key string) error {
-	now := m.now()
-	_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
-		if a.Failures == 0 || !now.Before(a.WindowStart.Add(m.failureWindow)) || (!a.LockedUntil.IsZero() && !now.Before(a.LockedUntil)) {
-			*a = LoginAttempts{WindowStart: now} // a new window, or a lock that ended
-		}
-		a.Failures++
-		if a.Failures >= m.maxFailures {
-			a.LockedUntil = now.Add(m.lockout)
-		}
-		a.ExpiresAt = a.WindowStart.Add(m.failureWindow)
-		if a.LockedUntil.After(a.ExpiresAt) {
-			a.ExpiresAt = a.LockedUntil
-		}
-		return nil
-	})
-	if err != nil {
-		return storeErr("login", err)
-	}
-	return ErrInvalidCredentials
-}
-
-// clearFailures resets key's count after a success.
-func (m *Manager) clearFailures(ctx context.Context, key string) error {
-	a, err := m.store.GetLoginAttempts(ctx, key)
-	if err != nil || a == (LoginAttempts{}) {
-		return storeErr("login", err)
-	}
-	_, err = m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
-		*a = LoginAttempts{}
-		return nil
-	})
-	return storeErr("login", err)
 }

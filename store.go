@@ -2,6 +2,8 @@ package users
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"time"
 )
@@ -53,8 +55,8 @@ type Store interface {
 	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error)) (*UserRecord, error)
 
 	// DeleteUser deletes the user, frees its email and username, and deletes all its
-	// sessions, its one-time tokens and its login-throttle entry (key "user:"+id),
-	// in one atomic step. It returns ErrNotFound if there is no such user.
+	// sessions, its one-time tokens and its login-throttle entry (key
+	// UserThrottleKey(id)), in one atomic step. It returns ErrNotFound if there is no such user.
 	DeleteUser(ctx context.Context, id string) error
 
 	// ListUsers returns at most q.Limit users that match q.Filter (see Filter.Match),
@@ -104,15 +106,17 @@ type Store interface {
 
 	// GetLoginAttempts returns the throttle entry for key, or the zero LoginAttempts
 	// if there is none.
-	GetLoginAttempts(ctx context.Context, key string) (LoginAttempts, error)
+	GetLoginAttempts(ctx context.Context, key ThrottleKey) (LoginAttempts, error)
 
 	// UpdateLoginAttempts atomically reads the entry for key (the zero value if there
-	// is none), calls fn with it, and writes what fn left, returning it; a zero
-	// LoginAttempts left by fn deletes the entry. Concurrent calls for one key are
-	// serialised: 100 concurrent increments count 100. If fn returns an error nothing
-	// is written and the error is returned unchanged. fn may be called more than
-	// once and must not block.
-	UpdateLoginAttempts(ctx context.Context, key string, fn func(a *LoginAttempts) error) (LoginAttempts, error)
+	// is none), calls fn with it, and writes what fn left, returning it; a
+	// LoginAttempts left by fn for which IsZero holds deletes the entry. Concurrent
+	// calls for one key are serialised: 100 concurrent increments count 100, and of
+	// any number of concurrent calls whose fn refuses once a count is reached,
+	// exactly that many succeed (the Manager reserves login attempts this way). If
+	// fn returns an error nothing is written and the error is returned unchanged.
+	// fn may be called more than once and must not block.
+	UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn func(a *LoginAttempts) error) (LoginAttempts, error)
 
 	// CreateToken stores a one-time token. In one atomic step it checks that the user
 	// t.UserID exists and, when replace is true, deletes the user's other tokens of
@@ -226,12 +230,15 @@ const (
 	PurposeVerifyEmail   Purpose = "verify_email"
 	PurposeInvitation    Purpose = "invitation"
 	PurposeMagicLink     Purpose = "magic_link"
+	// PurposeEmailChange tokens carry a new address in TokenRecord.Email and
+	// change the user's email to it when redeemed.
+	PurposeEmailChange Purpose = "email_change"
 )
 
 // Purposes returns every Purpose, for revoking all of a user's tokens. Each call
 // returns a new slice, so a caller that changes it changes nothing else.
 func Purposes() []Purpose {
-	return []Purpose{PurposePasswordReset, PurposeVerifyEmail, PurposeInvitation, PurposeMagicLink}
+	return []Purpose{PurposePasswordReset, PurposeVerifyEmail, PurposeInvitation, PurposeMagicLink, PurposeEmailChange}
 }
 
 // TokenRecord is what a Store keeps for one one-time token. The token itself is
@@ -240,7 +247,7 @@ type TokenRecord struct {
 	Hash      []byte // SHA-256 of the token, 32 bytes
 	UserID    string
 	Purpose   Purpose
-	Email     string // the user's email when the token was issued
+	Email     string // the user's email when the token was issued (for PurposeEmailChange, the new one)
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -255,13 +262,49 @@ func (t *TokenRecord) Clone() *TokenRecord {
 	return &c
 }
 
-// LoginAttempts is the login-throttle state of one key: "user:"+ID for an
-// identifier that names a user, "id:"+identifier for one that names nobody.
+// ThrottleKey names one login-throttle entry. Make it with UserThrottleKey or
+// IdentifierThrottleKey; a Store treats it as an opaque string and compares it
+// exactly.
+type ThrottleKey string
+
+// UserThrottleKey is the throttle key of the user with this ID: every identifier
+// that names the user (email or username) counts against it.
+func UserThrottleKey(userID string) ThrottleKey { return ThrottleKey("user:" + userID) }
+
+// IdentifierThrottleKey is the throttle key of a login identifier that names no
+// user. The identifier is hashed (SHA-256, the first 128 bits in hex), so the
+// store never keeps what strangers typed and the key is short whatever the input.
+func IdentifierThrottleKey(identifier string) ThrottleKey {
+	sum := sha256.Sum256([]byte(identifier))
+	return ThrottleKey("id:" + hex.EncodeToString(sum[:16]))
+}
+
+// LoginAttempts is the login-throttle state of one ThrottleKey. The Manager
+// decides what the fields mean (see SECURITY.md, "Throttling"); a Store keeps
+// them exactly, times by instant.
 type LoginAttempts struct {
-	Failures    int       // consecutive failures in the current window
-	WindowStart time.Time // time of the first failure counted
+	Failures    int       // attempts counted in the current window, towards the next lock
+	WindowStart time.Time // time of the first attempt counted in the window
 	LockedUntil time.Time // zero, or the end of the current lock
 	ExpiresAt   time.Time // when the entry can be purged (DeleteExpired)
+
+	// Consecutive counts failures since the last success, password change or
+	// reset, or Manager.Unlock. Unlike Failures it survives the end of a window
+	// and of a lock; at 100 the key stays locked (NIST SP 800-63B 5.2.2).
+	Consecutive int
+	// Locks counts the locks since Consecutive was last zero; each lasts twice as
+	// long as the one before.
+	Locks int
+	// HashNotUpgradable is set by a successful login that verified an imported
+	// password hash it could not re-hash (see LockState.ImportedHashNotUpgradable).
+	HashNotUpgradable bool
+}
+
+// IsZero reports whether a is the zero LoginAttempts, comparing times by
+// instant. A Store deletes an entry that UpdateLoginAttempts leaves zero.
+func (a LoginAttempts) IsZero() bool {
+	return a.Failures == 0 && a.WindowStart.IsZero() && a.LockedUntil.IsZero() && a.ExpiresAt.IsZero() &&
+		a.Consecutive == 0 && a.Locks == 0 && !a.HashNotUpgradable
 }
 
 // ListQuery is ListUsers's question.

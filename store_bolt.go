@@ -620,6 +620,17 @@ func (b *boltTx) getUser(id string) (*UserRecord, error) {
 	return decodeUser(v)
 }
 
+// decoyLookup does the work a found user costs, a record read and decoded, for
+// a lookup that found nobody, so that the time a login takes does not tell
+// whether its identifier names an account (a locked account is otherwise
+// answered measurably later than a locked unknown identifier). It reads the
+// first user, a real record of a real size, and discards it.
+func (b *boltTx) decoyLookup() {
+	if _, v := b.users.Cursor().First(); v != nil {
+		_, _ = decodeUser(v) // only its cost matters
+	}
+}
+
 func (b *boltTx) putUser(r *UserRecord) error {
 	v, err := encodeUser(r)
 	if err != nil {
@@ -860,6 +871,7 @@ func (s *BoltStore) getUserBy(ctx context.Context, op string, index func(*boltTx
 		}
 		id := index(b).Get([]byte(key))
 		if id == nil {
+			b.decoyLookup()
 			return ErrNotFound
 		}
 		var err error
@@ -946,7 +958,7 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string) error {
 		if err := b.deleteUserTokens(lp(nil, id)); err != nil {
 			return err
 		}
-		if err := b.deleteAttempts([]byte("user:" + id)); err != ErrNotFound {
+		if err := b.deleteAttempts([]byte(UserThrottleKey(id))); err != ErrNotFound {
 			return err
 		}
 		return nil
@@ -1235,7 +1247,7 @@ func (s *BoltStore) ListSessions(ctx context.Context, userID string) ([]*Session
 }
 
 // GetLoginAttempts returns the throttle entry for key; see Store.
-func (s *BoltStore) GetLoginAttempts(ctx context.Context, key string) (LoginAttempts, error) {
+func (s *BoltStore) GetLoginAttempts(ctx context.Context, key ThrottleKey) (LoginAttempts, error) {
 	var a LoginAttempts
 	err := s.view(ctx, "get login attempts", func(b *boltTx) (err error) {
 		if v := b.logins.Get([]byte(key)); v != nil {
@@ -1251,7 +1263,7 @@ func (s *BoltStore) GetLoginAttempts(ctx context.Context, key string) (LoginAtte
 
 // UpdateLoginAttempts changes the throttle entry for key in one write
 // transaction; fn is called once, inside it. See Store.
-func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
+func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
 	var out LoginAttempts
 	var fnErr error
 	err := s.update(ctx, "update login attempts", func(b *boltTx) error {
@@ -1271,7 +1283,7 @@ func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key string, fn func
 		if err := b.deleteAttempts(k); err != nil && err != ErrNotFound {
 			return err
 		}
-		if zeroAttempts(a) {
+		if a.IsZero() {
 			if v == nil {
 				return errRollback // nothing was there, nothing to write
 			}
@@ -1354,12 +1366,6 @@ func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpo
 		return nil, ErrNotFound
 	}
 	return t, nil
-}
-
-// zeroAttempts reports whether a is the zero LoginAttempts, comparing times by
-// instant.
-func zeroAttempts(a LoginAttempts) bool {
-	return a.Failures == 0 && a.WindowStart.IsZero() && a.LockedUntil.IsZero() && a.ExpiresAt.IsZero()
 }
 
 // expiredBatch is how many entries DeleteExpired deletes per write transaction,

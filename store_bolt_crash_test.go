@@ -412,7 +412,7 @@ func boltCrashSnapshot(ctx context.Context, s users.Store, ever *boltCrashEver) 
 		}
 	}
 	for k := range ever.attempts {
-		a, err := s.GetLoginAttempts(ctx, k)
+		a, err := s.GetLoginAttempts(ctx, users.ThrottleKey(k))
 		if err != nil {
 			return nil, err
 		}
@@ -582,7 +582,7 @@ func boltCrashNext(s users.Store, st *boltCrashState, rng *mathrand.Rand, name s
 	case r < 98:
 		id := pick(userIDs)
 		return boltCrashOp{Op: "attempt", User: id}, func(ctx context.Context) error {
-			_, err := s.UpdateLoginAttempts(ctx, "user:"+id, func(a *users.LoginAttempts) error {
+			_, err := s.UpdateLoginAttempts(ctx, users.UserThrottleKey(id), func(a *users.LoginAttempts) error {
 				a.Failures++
 				a.WindowStart = boltT0
 				a.ExpiresAt = boltCrashFuture

@@ -175,7 +175,7 @@ func takeBoltSnapshot(tb testing.TB, s users.Store, tokens []*users.TokenRecord)
 			ss, err := s.ListSessions(ctx, u.ID)
 			must(tb, err)
 			snap.Sessions[u.ID] = ss
-			a, err := s.GetLoginAttempts(ctx, "user:"+u.ID)
+			a, err := s.GetLoginAttempts(ctx, users.UserThrottleKey(u.ID))
 			must(tb, err)
 			snap.Attempts[u.ID] = a
 		}
@@ -219,7 +219,7 @@ func boltFill(tb testing.TB, s users.Store) []*users.TokenRecord {
 			tokens = append(tokens, tok)
 		}
 		if i%7 == 0 {
-			_, err := s.UpdateLoginAttempts(ctx, "user:"+u.ID, func(a *users.LoginAttempts) error {
+			_, err := s.UpdateLoginAttempts(ctx, users.UserThrottleKey(u.ID), func(a *users.LoginAttempts) error {
 				a.Failures = i
 				a.WindowStart = boltT0
 				a.ExpiresAt = boltT0.Add(time.Hour)
@@ -741,7 +741,7 @@ func TestBoltStore_OneTransaction(t *testing.T) {
 		{"CreateToken/Replace", 1, func() error { return s.CreateToken(ctx, tok2, true) }},
 		{"CreateToken", 1, func() error { return s.CreateToken(ctx, tok3, false) }},
 		{"GetToken", 0, func() error { _, err := s.GetToken(ctx, tok2.Hash, tok2.Purpose, boltT0); return err }},
-		{"UpdateLoginAttempts", 1, func() error { _, err := s.UpdateLoginAttempts(ctx, "user:"+u.ID, incr); return err }},
+		{"UpdateLoginAttempts", 1, func() error { _, err := s.UpdateLoginAttempts(ctx, users.UserThrottleKey(u.ID), incr); return err }},
 		{"UpdateLoginAttempts", 1, func() error { _, err := s.UpdateLoginAttempts(ctx, "id:x", incr); return err }},
 		{"GetLoginAttempts", 0, func() error { _, err := s.GetLoginAttempts(ctx, "id:x"); return err }},
 		{"UpdateUser/Revoke", 1, func() error {
@@ -897,7 +897,7 @@ func TestBoltStore_DeleteExpired(t *testing.T) {
 	must(t, s.CreateToken(ctx, boltToken(u.ID, "old", users.PurposeMagicLink, boltT0), false))
 	must(t, s.CreateToken(ctx, boltToken(u.ID, "new", users.PurposeMagicLink, boltT0.Add(time.Nanosecond)), false))
 	for _, k := range []string{"id:a", "id:b"} {
-		_, err := s.UpdateLoginAttempts(ctx, k, func(a *users.LoginAttempts) error {
+		_, err := s.UpdateLoginAttempts(ctx, users.ThrottleKey(k), func(a *users.LoginAttempts) error {
 			a.Failures = 1
 			a.ExpiresAt = boltT0
 			if k == "id:b" {

@@ -129,6 +129,7 @@ func (m *MemoryStore) GetUserByEmail(ctx context.Context, email string) (*UserRe
 	defer m.mu.RUnlock()
 	id, ok := m.byEmail[email]
 	if !ok {
+		m.decoyCopy()
 		return nil, ErrNotFound
 	}
 	return m.userCopy(id)
@@ -144,9 +145,20 @@ func (m *MemoryStore) GetUserByUsername(ctx context.Context, username string) (*
 	defer m.mu.RUnlock()
 	id, ok := m.byUsername[username]
 	if !ok || username == "" {
+		m.decoyCopy()
 		return nil, ErrNotFound
 	}
 	return m.userCopy(id)
+}
+
+// decoyCopy copies some user and discards the copy, so that a lookup that finds
+// nobody costs what one that finds someone does, and a login's timing does not
+// tell whether its identifier names an account. m.mu must be held.
+func (m *MemoryStore) decoyCopy() {
+	for _, r := range m.users {
+		_ = r.Clone()
+		return
+	}
 }
 
 // userCopy returns a copy of the user with the ID, or ErrNotFound. m.mu must be held.
@@ -219,7 +231,7 @@ func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *User
 }
 
 // DeleteUser deletes the user, frees its email and username, and deletes its
-// sessions, its one-time tokens and its login-throttle entry ("user:"+id), all
+// sessions, its one-time tokens and its login-throttle entry (UserThrottleKey(id)), all
 // in one step. It returns ErrNotFound if there is no such user. It is safe for
 // concurrent use.
 func (m *MemoryStore) DeleteUser(ctx context.Context, id string) error {
@@ -236,8 +248,8 @@ func (m *MemoryStore) DeleteUser(ctx context.Context, id string) error {
 	for key := range m.userTokens[id] {
 		m.deleteToken(key)
 	}
-	if _, ok := m.attempts["user:"+id]; ok {
-		m.deleteAttempts("user:" + id)
+	if k := string(UserThrottleKey(id)); m.attempts[k] != nil {
+		m.deleteAttempts(k)
 	}
 	delete(m.byEmail, r.Email)
 	if r.Username != "" {
@@ -471,13 +483,13 @@ func (m *MemoryStore) ListSessions(ctx context.Context, userID string) ([]*Sessi
 
 // GetLoginAttempts returns the throttle entry for key, or the zero LoginAttempts
 // if there is none. It is safe for concurrent use.
-func (m *MemoryStore) GetLoginAttempts(ctx context.Context, key string) (LoginAttempts, error) {
+func (m *MemoryStore) GetLoginAttempts(ctx context.Context, key ThrottleKey) (LoginAttempts, error) {
 	if err := ctx.Err(); err != nil {
 		return LoginAttempts{}, err
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if e, ok := m.attempts[key]; ok {
+	if e, ok := m.attempts[string(key)]; ok {
 		return e.a, nil
 	}
 	return LoginAttempts{}, nil
@@ -488,12 +500,13 @@ func (m *MemoryStore) GetLoginAttempts(ctx context.Context, key string) (LoginAt
 // store. It writes what fn left and returns it; a zero LoginAttempts deletes the
 // entry. If fn fails, it writes nothing and returns fn's error unchanged. It is
 // safe for concurrent use.
-func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
+func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, tk ThrottleKey, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
 	if err := ctx.Err(); err != nil {
 		return LoginAttempts{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	key := string(tk)
 	e, exists := m.attempts[key]
 	var a LoginAttempts
 	if exists {
@@ -503,7 +516,7 @@ func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, key string, fn fu
 		return LoginAttempts{}, err
 	}
 	switch {
-	case memZeroAttempts(a):
+	case a.IsZero():
 		if exists {
 			m.deleteAttempts(key)
 		}
@@ -520,12 +533,6 @@ func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, key string, fn fu
 		heap.Push(&m.expiry, e.exp)
 	}
 	return a, nil
-}
-
-// memZeroAttempts reports whether a is the zero LoginAttempts, comparing times
-// by instant.
-func memZeroAttempts(a LoginAttempts) bool {
-	return a.Failures == 0 && a.WindowStart.IsZero() && a.LockedUntil.IsZero() && a.ExpiresAt.IsZero()
 }
 
 // CreateToken stores a copy of t. It returns ErrNotFound if the user t.UserID does

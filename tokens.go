@@ -3,50 +3,70 @@ package users
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // One-time tokens carry account-recovery and onboarding flows. Each is 256 bits
 // from Options.Rand, stored only as its SHA-256, bound to one user and one
 // Purpose, expires after its purpose's lifetime, and redeems at most once. The
-// library sends no mail: the request methods return the token for the
-// application to deliver (typically inside a link).
+// library sends no mail: the request methods return a Delivery, the token and
+// the stored address to send it to, for the application to deliver (typically
+// inside a link).
+
+// Delivery is a one-time token and where to send it, as the request methods
+// return it. To is the address stored for the user when the token was issued:
+// send the token there, and never to the address the caller typed, which may
+// differ from it (and, before this package refused non-ASCII input, could fold
+// into another person's address).
+type Delivery struct {
+	To        string    // the user's stored address: send here, never to the caller's input
+	Token     string    // the one-time token, for the application to put in a link
+	UserID    string    // the user the token is for
+	ExpiresAt time.Time // when the token stops working
+}
 
 // issueToken creates a token of purpose p for r. With replace, the user's other
 // tokens of p are voided in the same step. A password change or revocation that
 // lands while the token is being stored would otherwise miss it: so the user is
 // read again afterwards, and if its Generation or email moved the token is voided
 // and issued again for the user as it is now.
-func (m *Manager) issueToken(ctx context.Context, r *UserRecord, p Purpose, replace bool) (string, error) {
+func (m *Manager) issueToken(ctx context.Context, r *UserRecord, p Purpose, replace bool) (*Delivery, error) {
+	return m.issueTokenTo(ctx, r, p, replace, "")
+}
+
+// issueTokenTo is issueToken for a token bound to the address to instead of the
+// user's current one (when to is not empty): an email change.
+func (m *Manager) issueTokenTo(ctx context.Context, r *UserRecord, p Purpose, replace bool, to string) (*Delivery, error) {
 	for range 3 {
 		token, hash, err := m.newToken()
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		now := m.now()
 		t := &TokenRecord{
 			Hash:      hash,
 			UserID:    r.ID,
 			Purpose:   p,
-			Email:     r.Email,
+			Email:     or(to, r.Email),
 			CreatedAt: now,
 			ExpiresAt: now.Add(m.tokenTTL[p]),
 		}
 		if err := m.store.CreateToken(ctx, t, replace); err != nil {
-			return "", storeErr("issue token", err)
+			return nil, storeErr("issue token", err)
 		}
 		cur, err := m.store.GetUser(ctx, r.ID)
 		if err == nil && cur.Generation == r.Generation && cur.Email == r.Email {
-			return token, nil
+			return &Delivery{To: t.Email, Token: token, UserID: t.UserID, ExpiresAt: t.ExpiresAt}, nil
 		}
 		if _, cerr := m.store.ConsumeToken(context.WithoutCancel(ctx), hash, p, now); cerr != nil && !errors.Is(cerr, ErrNotFound) {
-			return "", storeErr("issue token", cerr)
+			return nil, storeErr("issue token", cerr)
 		}
 		if err != nil {
-			return "", storeErr("issue token", err)
+			return nil, storeErr("issue token", err)
 		}
 		r = cur
 	}
-	return "", storeErr("issue token", ErrConflict)
+	return nil, storeErr("issue token", ErrConflict)
 }
 
 // peekToken finds a live token of purpose p and its user without redeeming it.
@@ -84,20 +104,20 @@ func (m *Manager) consumeToken(ctx context.Context, token string, p Purpose) (*T
 
 // requestByEmail issues a token of purpose p for the active user with the email:
 // the password-reset and magic-link requests.
-func (m *Manager) requestByEmail(ctx context.Context, email string, p Purpose) (string, error) {
+func (m *Manager) requestByEmail(ctx context.Context, email string, p Purpose) (*Delivery, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	r, err := m.store.GetUserByEmail(ctx, e)
 	if errors.Is(err, ErrNotFound) {
-		return "", ErrUnknownEmail
+		return nil, ErrUnknownEmail
 	}
 	if err != nil {
-		return "", storeErr("token", err)
+		return nil, storeErr("token", err)
 	}
 	if r.Status != StatusActive {
-		return "", ErrAccountDisabled
+		return nil, ErrAccountDisabled
 	}
 	return m.issueToken(ctx, r, p, false)
 }
@@ -130,18 +150,21 @@ func (m *Manager) redeemProvingEmail(ctx context.Context, token string, p Purpos
 	return r, storeErr("redeem token", err)
 }
 
-// RequestPasswordReset returns a password-reset token for the user with the email,
-// for the application to send to that address. It lives Options.PasswordResetTTL
-// (default 1 hour); earlier reset tokens stay valid until one is redeemed.
+// RequestPasswordReset returns a password-reset token for the user with the
+// email, and the address to send it to: Delivery.To, the address stored for the
+// user, never email as the caller typed it. The token lives
+// Options.PasswordResetTTL (default 1 hour); earlier reset tokens stay valid
+// until one is redeemed.
 //
 // It returns ErrUnknownEmail if no user has the email and ErrAccountDisabled if
 // the user is not active. Answer the requester exactly as on success in both
 // cases (same response, and send the mail asynchronously so the timing matches
 // too), or the endpoint tells strangers who has an account. A malformed email is
-// a *ValidationError.
-func (m *Manager) RequestPasswordReset(ctx context.Context, email string) (string, error) {
+// a *ValidationError; so is any non-ASCII one, refused before it could be folded
+// into someone else's address. It is safe for concurrent use.
+func (m *Manager) RequestPasswordReset(ctx context.Context, email string) (*Delivery, error) {
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return nil, err
 	}
 	return m.requestByEmail(ctx, email, PurposePasswordReset)
 }
@@ -188,20 +211,20 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err != nil {
 		return storeErr("reset password", err)
 	}
-	return m.clearFailures(ctx, "user:"+t.UserID)
+	return m.clearFailures(ctx, UserThrottleKey(t.UserID))
 }
 
 // RequestEmailVerification returns a token that proves the user owns their
-// current email, for the application to send to it. It lives
-// Options.EmailVerificationTTL (default 48 hours) and is voided if the email
-// changes. It returns ErrNotFound if there is no such user.
-func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) (string, error) {
+// current email, for the application to send to Delivery.To (the stored
+// address). It lives Options.EmailVerificationTTL (default 48 hours) and is
+// voided if the email changes. It returns ErrNotFound if there is no such user.
+func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) (*Delivery, error) {
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return nil, err
 	}
 	r, err := m.store.GetUser(ctx, userID)
 	if err != nil {
-		return "", storeErr("request verification", err)
+		return nil, storeErr("request verification", err)
 	}
 	return m.issueToken(ctx, r, PurposeVerifyEmail, false)
 }
@@ -246,28 +269,29 @@ func (m *Manager) Invite(ctx context.Context, nu NewUser) (*User, string, error)
 	if err != nil {
 		return nil, "", err
 	}
-	token, err := m.issueToken(ctx, r, PurposeInvitation, true)
+	d, err := m.issueToken(ctx, r, PurposeInvitation, true)
 	if err != nil {
 		// Undo, so that a retry is not refused as a duplicate.
 		_ = m.store.DeleteUser(context.WithoutCancel(ctx), r.ID)
 		return nil, "", err
 	}
-	return u, token, nil
+	return u, d.Token, nil
 }
 
 // Reinvite issues a new invitation token for a user who has not accepted yet,
-// voiding the earlier one. It returns ErrNotFound, or a *ValidationError on
-// "status" if the user is not in StatusInvited.
-func (m *Manager) Reinvite(ctx context.Context, userID string) (string, error) {
+// voiding the earlier one, for the application to send to Delivery.To (the
+// stored address). It returns ErrNotFound, or a *ValidationError on "status" if
+// the user is not in StatusInvited.
+func (m *Manager) Reinvite(ctx context.Context, userID string) (*Delivery, error) {
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return nil, err
 	}
 	r, err := m.store.GetUser(ctx, userID)
 	if err != nil {
-		return "", storeErr("reinvite", err)
+		return nil, storeErr("reinvite", err)
 	}
 	if r.Status != StatusInvited {
-		return "", invalid("status", "user is not waiting for an invitation")
+		return nil, invalid("status", "user is not waiting for an invitation")
 	}
 	return m.issueToken(ctx, r, PurposeInvitation, true)
 }
@@ -319,12 +343,13 @@ func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) 
 }
 
 // RequestMagicLink returns a single-use login token for the user with the email,
-// for the application to send to that address. It lives Options.MagicLinkTTL
-// (default 15 minutes). Errors are as for RequestPasswordReset: answer
-// ErrUnknownEmail and ErrAccountDisabled exactly like success.
-func (m *Manager) RequestMagicLink(ctx context.Context, email string) (string, error) {
+// for the application to send to Delivery.To: the stored address, never the
+// caller's input. It lives Options.MagicLinkTTL (default 15 minutes). Errors are
+// as for RequestPasswordReset: answer ErrUnknownEmail and ErrAccountDisabled
+// exactly like success.
+func (m *Manager) RequestMagicLink(ctx context.Context, email string) (*Delivery, error) {
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return nil, err
 	}
 	return m.requestByEmail(ctx, email, PurposeMagicLink)
 }
@@ -343,4 +368,80 @@ func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Sessio
 		return nil, err
 	}
 	return m.startSession(ctx, r, func(*UserRecord) error { return nil })
+}
+
+// RequestEmailChange starts a change of the user's own email to newEmail. It
+// checks the user's current password (throttled and counted like
+// UpdatePassword's) and returns a token for the application to send to the new
+// address, Delivery.To; ConfirmEmailChange redeems it. The email changes only
+// then, so the address is proven before it is used, and a session alone (a
+// borrowed laptop) cannot move the account to another inbox. The token lives
+// Options.EmailVerificationTTL (default 48 hours); a new request voids the
+// previous one, as does any change of password, email or status.
+//
+// It does not look whether another user has newEmail: that answer would tell
+// the caller who has an account. If one has, ConfirmEmailChange returns
+// ErrDuplicateEmail, to whoever reads the new address's mail.
+//
+// It returns ErrInvalidCredentials for a wrong password (ErrAccountLocked once
+// locked), ErrNotFound, ErrAccountDisabled if the user is not active, and a
+// *ValidationError on "email" for a malformed (or non-ASCII) address or the
+// user's current one. It is safe for concurrent use.
+func (m *Manager) RequestEmailChange(ctx context.Context, userID, password, newEmail string) (*Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e, err := NormalizeEmail(newEmail)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.store.GetUser(ctx, userID)
+	if err != nil {
+		return nil, storeErr("request email change", err)
+	}
+	if err := m.checkPassword(ctx, r, UserThrottleKey(r.ID), password); err != nil {
+		return nil, err
+	}
+	switch {
+	case r.Status != StatusActive:
+		return nil, ErrAccountDisabled
+	case e == r.Email:
+		return nil, invalid("email", "is already the account's email")
+	}
+	return m.issueTokenTo(ctx, r, PurposeEmailChange, true, e)
+}
+
+// ConfirmEmailChange redeems a token from RequestEmailChange: the user's email
+// becomes the address the token was sent to, and counts as verified (the token
+// reached it). The user's other outstanding reset, magic-link, verification and
+// email-change tokens are voided. It returns the updated user.
+//
+// It returns ErrInvalidToken for a token that is unknown, malformed, expired,
+// used, for another purpose, or voided by a later change of the user's password,
+// email or status; ErrDuplicateEmail if another user has the address by now
+// (the token is used up); and ErrAccountDisabled if the user is not active. It
+// is safe for concurrent use: a token redeems at most once.
+func (m *Manager) ConfirmEmailChange(ctx context.Context, token string) (*User, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t, err := m.consumeToken(ctx, token, PurposeEmailChange)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	r, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+		if cur.Status != StatusActive {
+			return Revoke{}, ErrAccountDisabled
+		}
+		cur.Email, cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = t.Email, true, now, now
+		return Revoke{Tokens: []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink, PurposeEmailChange}}, nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, storeErr("confirm email change", err)
+	}
+	return r.User.Clone(), nil
 }

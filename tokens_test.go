@@ -36,10 +36,11 @@ func TestManager_TokenRacingRevocation(t *testing.T) {
 	if _, err := m.Create(ctx, users.NewUser{Email: "race@example.com", Password: testPassword}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := m.RequestPasswordReset(ctx, "race@example.com")
+	d, err := m.RequestPasswordReset(ctx, "race@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
+	tok := d.Token
 	if len(rs.hashes) != 2 {
 		t.Fatalf("%d tokens stored, want 2 (the first voided, then one for the user as it is now)", len(rs.hashes))
 	}
@@ -55,8 +56,8 @@ func TestManager_TokenRacingRevocation(t *testing.T) {
 // revocation the Manager does on a password change.
 func TestPurposes_ReturnsACopy(t *testing.T) {
 	p := users.Purposes()
-	if len(p) != 4 {
-		t.Fatalf("Purposes() = %v, want the 4 purposes", p)
+	if len(p) != 5 {
+		t.Fatalf("Purposes() = %v, want the 5 purposes", p)
 	}
 	for i := range p {
 		p[i] = "tampered"
@@ -67,14 +68,14 @@ func TestPurposes_ReturnsACopy(t *testing.T) {
 
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "copy@example.com"})
-	tok, err := f.M.RequestPasswordReset(t.Context(), u.Email)
+	d, err := f.M.RequestPasswordReset(t.Context(), u.Email)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := f.M.UpdatePassword(t.Context(), u.ID, testPassword, "another long secret"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.M.ResetPassword(t.Context(), tok, "a third long secret"); !errors.Is(err, users.ErrInvalidToken) {
+	if err := f.M.ResetPassword(t.Context(), d.Token, "a third long secret"); !errors.Is(err, users.ErrInvalidToken) {
 		t.Fatalf("reset token after a password change: %v, want ErrInvalidToken", err)
 	}
 }

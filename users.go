@@ -211,14 +211,19 @@ type Options struct {
 
 	// MaxFailedLogins is how many consecutive failed logins for one account (or
 	// one unknown identifier) within FailedLoginWindow lock it for
-	// LockoutDuration. Default 10; at most 100 (NIST SP 800-63B 5.2.2).
+	// LockoutDuration. Default 10; at most 100 (NIST SP 800-63B 5.2.2). It also
+	// bounds concurrent guesses: at most this many are compared at once.
+	// Whatever it is, MaxConsecutiveFailures (100) failures in a row, across
+	// windows and locks, lock the account until a reset or Manager.Unlock.
 	MaxFailedLogins int
 
 	// FailedLoginWindow is how long failures are counted together: a failure more
 	// than this after the first one counted starts a new count. Default 1 hour.
 	FailedLoginWindow time.Duration
 
-	// LockoutDuration is how long a locked account stays locked. Default 15 minutes.
+	// LockoutDuration is how long the first lock of a run of failures lasts.
+	// Each further lock lasts twice as long as the one before, up to 24 hours (or
+	// LockoutDuration, if longer). Default 15 minutes.
 	LockoutDuration time.Duration
 
 	// MaxConcurrentHashes bounds how many bcrypt operations run at once; more
@@ -305,6 +310,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 			PurposeVerifyEmail:   or(o.EmailVerificationTTL, 48*time.Hour),
 			PurposeInvitation:    or(o.InvitationTTL, 7*24*time.Hour),
 			PurposeMagicLink:     or(o.MagicLinkTTL, 15*time.Minute),
+			PurposeEmailChange:   or(o.EmailVerificationTTL, 48*time.Hour),
 		},
 		now:  o.Now,
 		rand: o.Rand,
@@ -383,6 +389,7 @@ var tokenTTLOption = map[Purpose]string{
 	PurposeVerifyEmail:   "EmailVerificationTTL",
 	PurposeInvitation:    "InvitationTTL",
 	PurposeMagicLink:     "MagicLinkTTL",
+	PurposeEmailChange:   "EmailVerificationTTL",
 }
 
 // or returns v, or def when v is the zero value.
@@ -784,8 +791,13 @@ func (m *Manager) validUpdate(up UserUpdate) (UserUpdate, error) {
 // all survive. CreatedAt never changes; UpdatedAt is set to now.
 //
 // Changing the email marks it unverified and voids the user's outstanding
-// verification, password-reset and magic-link tokens. Setting a Status other than
-// active deletes all the user's sessions. A user invited but not yet accepted
+// verification, password-reset, magic-link and email-change tokens. Update is
+// for administrators; a user changing their own email should go through
+// RequestEmailChange, which checks the password and never tells whether the new
+// address is taken. Setting a Status other than
+// active deletes all the user's sessions and voids all its outstanding one-time
+// tokens (reset, magic link, verification, invitation), so none of them works
+// again if the account is reactivated. A user invited but not yet accepted
 // keeps StatusInvited unless Status is set.
 //
 // It returns a *ValidationError for a refused field (nothing is changed),
@@ -806,7 +818,7 @@ func (m *Manager) Update(ctx context.Context, id string, up UserUpdate) (*User, 
 		if up.Email != nil && *up.Email != r.Email {
 			r.Email = *up.Email
 			r.EmailVerified, r.EmailVerifiedAt = false, time.Time{}
-			rv.Tokens = []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink}
+			rv.Tokens = []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink, PurposeEmailChange}
 		}
 		setIf(&r.Username, up.Username)
 		setIf(&r.FirstName, up.FirstName)
@@ -817,7 +829,10 @@ func (m *Manager) Update(ctx context.Context, id string, up UserUpdate) (*User, 
 		if up.Status != nil {
 			r.Status = *up.Status
 			if r.Status != StatusActive {
+				// Suspending must not leave a way back in for when the
+				// account is reactivated.
 				rv.Sessions = true
+				rv.Tokens = Purposes()
 			}
 		}
 		if up.Preferences != nil {
@@ -853,7 +868,8 @@ func (m *Manager) UpdateRole(ctx context.Context, id string, role Role) (*User, 
 // outstanding one-time token are revoked: log in again with the new password.
 //
 // It returns ErrInvalidCredentials if oldPassword is wrong (counted as a failed
-// login: enough of them lock the account, and then ErrAccountLocked), a
+// login, before the comparison, exactly as Login counts: enough of them lock
+// the account, and then ErrAccountLocked), a
 // *ValidationError on "password" for a refused new password, and ErrNotFound.
 // Nothing changes on any error.
 func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPassword string) error {
@@ -868,14 +884,8 @@ func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPasswo
 	if err != nil {
 		return err
 	}
-	key := "user:" + r.ID
-	if err := m.checkLock(ctx, key); err != nil {
-		return err
-	}
-	if err := m.comparePassword(ctx, r.PasswordHash, oldPassword); err != nil {
-		if errors.Is(err, errHashMismatch) {
-			return m.recordFailure(ctx, key)
-		}
+	key := UserThrottleKey(r.ID)
+	if err := m.checkPassword(ctx, r, key, oldPassword); err != nil {
 		return err
 	}
 	h, err := m.hashPassword(ctx, n)
@@ -937,7 +947,7 @@ func (m *Manager) SetPassword(ctx context.Context, id, newPassword string) error
 	if err != nil {
 		return storeErr("set password", err)
 	}
-	return m.clearFailures(ctx, "user:"+id)
+	return m.clearFailures(ctx, UserThrottleKey(id))
 }
 
 // Remove deletes the user with all its sessions and tokens, freeing its email and

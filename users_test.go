@@ -438,10 +438,10 @@ func TestManager_SetPassword(t *testing.T) {
 				t.Fatalf("session survived SetPassword: %v", err)
 			}
 		}
-		if err := f.M.ResetPassword(ctx, reset, "a third long secret"); !errors.Is(err, users.ErrInvalidToken) {
+		if err := f.M.ResetPassword(ctx, reset.Token, "a third long secret"); !errors.Is(err, users.ErrInvalidToken) {
 			t.Fatalf("reset token survived SetPassword: %v", err)
 		}
-		if _, err := f.M.LoginWithMagicLink(ctx, magic); !errors.Is(err, users.ErrInvalidToken) {
+		if _, err := f.M.LoginWithMagicLink(ctx, magic.Token); !errors.Is(err, users.ErrInvalidToken) {
 			t.Fatalf("magic link survived SetPassword: %v", err)
 		}
 		if _, err := f.M.Login(ctx, "set@example.com", testPassword); !errors.Is(err, users.ErrInvalidCredentials) {

@@ -27,13 +27,19 @@ const (
 	maxIdentifierBytes = maxEmailBytes
 )
 
-// NormalizeEmail trims and lower-cases an email address and validates it: one
-// address, no display name or angle brackets, printable ASCII only, exactly one
+// NormalizeEmail refuses any non-ASCII input, then trims and lower-cases an
+// email address and validates it: one address, no display name or angle brackets, printable ASCII only, exactly one
 // "@", a local part of at most 64 bytes made of RFC 5322 atom characters and dots,
 // a domain of letters, digits and hyphens in dot-separated labels, and at most 254
 // bytes in all. It returns the normal form, or a *ValidationError on "email".
 // Internationalised (non-ASCII) addresses are refused.
 func NormalizeEmail(s string) (string, error) {
+	if !isASCII(s) {
+		// Refused before any folding: Unicode lower-casing turns U+0130 and the
+		// Kelvin sign U+212A into ASCII letters, and trimming removes Unicode
+		// spaces, so a folded non-ASCII address could become someone else's.
+		return "", invalid("email", "must be ASCII; internationalised addresses are not supported")
+	}
 	e := strings.ToLower(strings.TrimSpace(s))
 	switch {
 	case e == "":
@@ -73,6 +79,17 @@ func NormalizeEmail(s string) (string, error) {
 	return e, nil
 }
 
+// isASCII reports whether s is all ASCII. NormalizeEmail, NormalizeUsername and
+// Login's identifier lookup refuse anything else before they fold case or trim.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // isAtext reports whether c is an RFC 5322 atext character (after lower-casing).
 func isAtext(c byte) bool {
 	if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
@@ -81,11 +98,14 @@ func isAtext(c byte) bool {
 	return strings.IndexByte("!#$%&'*+/=?^_`{|}~-", c) >= 0
 }
 
-// NormalizeUsername trims and lower-cases a username and validates it: 3 to 32
-// characters of a-z, 0-9, "_", "." and "-". It returns the normal form or a
+// NormalizeUsername refuses any non-ASCII input, then trims and lower-cases a
+// username and validates it: 3 to 32 characters of a-z, 0-9, "_", "." and "-". It returns the normal form or a
 // *ValidationError on "username". The empty string is returned as is: a username
 // is optional.
 func NormalizeUsername(s string) (string, error) {
+	if !isASCII(s) {
+		return "", invalid("username", "may contain only a-z, 0-9, _, . and -")
+	}
 	u := strings.ToLower(strings.TrimSpace(s))
 	if u == "" {
 		return "", nil

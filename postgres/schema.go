@@ -91,6 +91,13 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX userkit_login_attempts_expires_at_idx ON userkit_login_attempts (expires_at)`,
 	},
+	// Version 2: login throttling keeps consecutive failures across locks,
+	// escalates locks, and remembers an imported hash it could not upgrade.
+	{
+		`ALTER TABLE userkit_login_attempts ADD COLUMN consecutive bigint NOT NULL DEFAULT 0`,
+		`ALTER TABLE userkit_login_attempts ADD COLUMN locks bigint NOT NULL DEFAULT 0`,
+		`ALTER TABLE userkit_login_attempts ADD COLUMN hash_not_upgradable boolean NOT NULL DEFAULT false`,
+	},
 }
 
 // schemaVersion is the version of the tables this package writes. New migrates

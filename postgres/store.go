@@ -503,7 +503,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 }
 
 // DeleteUser deletes the user and, in the same transaction, its login-throttle
-// entry ("user:"+id); the user's sessions and one-time tokens go with it through
+// entry (users.UserThrottleKey(id)); the user's sessions and one-time tokens go with it through
 // ON DELETE CASCADE foreign keys, which also mean no session or token can ever
 // outlive its user, whatever races it. The email and username are free again
 // once it returns. It returns ErrNotFound if there is no such user. It is safe
@@ -520,7 +520,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if tag.RowsAffected() == 0 {
 			return users.ErrNotFound
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM userkit_login_attempts WHERE key = $1`, "user:"+id)
+		_, err = tx.Exec(ctx, `DELETE FROM userkit_login_attempts WHERE key = $1`, string(users.UserThrottleKey(id)))
 		return err
 	})
 	if err != nil && !errors.Is(err, users.ErrNotFound) {
@@ -872,38 +872,41 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]*users.Sessi
 
 // ---- Login attempts ----
 
-// attemptsRow receives failures, window_start, locked_until and expires_at.
+// attemptsCols are the columns attemptsRow receives, in order.
+const attemptsCols = `failures, window_start, locked_until, expires_at, consecutive, locks, hash_not_upgradable`
+
+// attemptsRow receives attemptsCols.
 type attemptsRow struct {
-	failures, windowStart, lockedUntil, expiresAt int64
+	failures, windowStart, lockedUntil, expiresAt, consecutive, locks int64
+	hashNotUpgradable                                                 bool
 }
 
 func (a *attemptsRow) dest() []any {
-	return []any{&a.failures, &a.windowStart, &a.lockedUntil, &a.expiresAt}
+	return []any{&a.failures, &a.windowStart, &a.lockedUntil, &a.expiresAt, &a.consecutive, &a.locks, &a.hashNotUpgradable}
 }
 
 func (a *attemptsRow) value() users.LoginAttempts {
 	return users.LoginAttempts{
-		Failures:    int(a.failures),
-		WindowStart: decodeTime(a.windowStart),
-		LockedUntil: decodeTime(a.lockedUntil),
-		ExpiresAt:   decodeTime(a.expiresAt),
+		Failures:          int(a.failures),
+		WindowStart:       decodeTime(a.windowStart),
+		LockedUntil:       decodeTime(a.lockedUntil),
+		ExpiresAt:         decodeTime(a.expiresAt),
+		Consecutive:       int(a.consecutive),
+		Locks:             int(a.locks),
+		HashNotUpgradable: a.hashNotUpgradable,
 	}
-}
-
-func zeroAttempts(a users.LoginAttempts) bool {
-	return a.Failures == 0 && a.WindowStart.IsZero() && a.LockedUntil.IsZero() && a.ExpiresAt.IsZero()
 }
 
 // GetLoginAttempts returns the throttle entry for key, or the zero LoginAttempts
 // if there is none. It is safe for concurrent use, also across processes.
-func (s *Store) GetLoginAttempts(ctx context.Context, key string) (users.LoginAttempts, error) {
+func (s *Store) GetLoginAttempts(ctx context.Context, key users.ThrottleKey) (users.LoginAttempts, error) {
 	if err := ctx.Err(); err != nil {
 		return users.LoginAttempts{}, err
 	}
 	var a attemptsRow
 	err := retry(ctx, func() error {
-		return s.pool.QueryRow(ctx, `SELECT failures, window_start, locked_until, expires_at
-			FROM userkit_login_attempts WHERE key = $1`, key).Scan(a.dest()...)
+		return s.pool.QueryRow(ctx, `SELECT `+attemptsCols+`
+			FROM userkit_login_attempts WHERE key = $1`, string(key)).Scan(a.dest()...)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return users.LoginAttempts{}, nil
@@ -924,10 +927,11 @@ func (s *Store) GetLoginAttempts(ctx context.Context, key string) (users.LoginAt
 // transaction is retried after a deadlock or serialization failure). It returns
 // an error wrapping ErrTimeRange for a time it cannot keep. It is safe for
 // concurrent use, also across processes.
-func (s *Store) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *users.LoginAttempts) error) (users.LoginAttempts, error) {
+func (s *Store) UpdateLoginAttempts(ctx context.Context, tk users.ThrottleKey, fn func(a *users.LoginAttempts) error) (users.LoginAttempts, error) {
 	if err := ctx.Err(); err != nil {
 		return users.LoginAttempts{}, err
 	}
+	key := string(tk)
 	var out users.LoginAttempts
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO userkit_login_attempts (key, failures, window_start, locked_until, expires_at)
@@ -935,7 +939,7 @@ func (s *Store) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *
 			return err
 		}
 		var row attemptsRow
-		if err := tx.QueryRow(ctx, `SELECT failures, window_start, locked_until, expires_at
+		if err := tx.QueryRow(ctx, `SELECT `+attemptsCols+`
 			FROM userkit_login_attempts WHERE key = $1 FOR UPDATE`, key).Scan(row.dest()...); err != nil {
 			return err
 		}
@@ -943,19 +947,21 @@ func (s *Store) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *
 		if err := fn(&a); err != nil {
 			return &fnError{err}
 		}
-		if zeroAttempts(a) {
+		if a.IsZero() {
 			out = users.LoginAttempts{}
 			_, err := tx.Exec(ctx, `DELETE FROM userkit_login_attempts WHERE key = $1`, key)
 			return err
 		}
 		var terr error
-		args := []any{key, int64(a.Failures), encodeTime(a.WindowStart, &terr), encodeTime(a.LockedUntil, &terr), encodeTime(a.ExpiresAt, &terr)}
+		args := []any{key, int64(a.Failures), encodeTime(a.WindowStart, &terr), encodeTime(a.LockedUntil, &terr), encodeTime(a.ExpiresAt, &terr),
+			int64(a.Consecutive), int64(a.Locks), a.HashNotUpgradable}
 		if terr != nil {
 			return terr
 		}
 		out = a
 		_, err := tx.Exec(ctx, `UPDATE userkit_login_attempts
-			SET failures = $2, window_start = $3, locked_until = $4, expires_at = $5 WHERE key = $1`, args...)
+			SET failures = $2, window_start = $3, locked_until = $4, expires_at = $5,
+				consecutive = $6, locks = $7, hash_not_upgradable = $8 WHERE key = $1`, args...)
 		return err
 	})
 	var fe *fnError

@@ -247,6 +247,61 @@ func TestStore_TwoPools(t *testing.T) {
 			t.Errorf("%d increments through two pools gave Failures = %d, %v", n, a.Failures, err)
 		}
 	})
+
+	t.Run("ConcurrentGuesses", func(t *testing.T) {
+		// Two Managers, as two processes would have, each over its own pool:
+		// of 10 x MaxFailedLogins concurrent wrong guesses, exactly
+		// MaxFailedLogins are compared (ErrInvalidCredentials comes only from
+		// a comparison) and the rest are refused as locked.
+		stores := open(t)
+		const limit, n = 5, 50
+		var ms [2]*users.Manager
+		for i, s := range stores {
+			m, err := users.New(s, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, MaxFailedLogins: limit, MaxConcurrentHashes: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms[i] = m
+		}
+		u, err := ms[0].Create(t.Context(), users.NewUser{Email: "guessed@example.com", Password: "correct horse battery staple"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wrong, locked := 0, 0
+		gate := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-gate
+				var err error
+				if i%4 < 2 {
+					_, err = ms[i%2].Login(t.Context(), u.Email, "a wrong password, guessed")
+				} else {
+					err = ms[i%2].UpdatePassword(t.Context(), u.ID, "a wrong password, guessed", "a brand new password here")
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case errors.Is(err, users.ErrInvalidCredentials):
+					wrong++
+				case errors.Is(err, users.ErrAccountLocked):
+					locked++
+				default:
+					t.Errorf("a concurrent guess: %v", err)
+				}
+			})
+		}
+		close(gate)
+		wg.Wait()
+		if wrong != limit || locked != n-limit {
+			t.Errorf("%d concurrent guesses through two pools with MaxFailedLogins %d: %d compared, %d refused as locked; want %d and %d",
+				n, limit, wrong, locked, limit, n-limit)
+		}
+		if _, err := ms[1].Login(t.Context(), u.Email, "correct horse battery staple"); !errors.Is(err, users.ErrAccountLocked) {
+			t.Errorf("the right password after the guesses: %v, want ErrAccountLocked", err)
+		}
+	})
 }
 
 func TestNew(t *testing.T) {
@@ -569,7 +624,7 @@ func TestStore_DeleteExpiredBatches(t *testing.T) {
 	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM userkit_login_attempts`).Scan(&left); err != nil || left != live {
 		t.Errorf("DeleteExpired left %d entries, %v; want %d", left, err, live)
 	}
-	if a, err := s.GetLoginAttempts(t.Context(), fmt.Sprintf("k%d", expired+1)); err != nil || !a.ExpiresAt.Equal(time.Unix(0, expired+1)) {
+	if a, err := s.GetLoginAttempts(t.Context(), users.ThrottleKey(fmt.Sprintf("k%d", expired+1))); err != nil || !a.ExpiresAt.Equal(time.Unix(0, expired+1)) {
 		t.Errorf("DeleteExpired must keep an entry expiring after now: %+v, %v", a, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,6 +31,7 @@ func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 	t.Run("EmailVerification", s.testEmailVerification)
 	t.Run("Invitation", s.testInvitation)
 	t.Run("MagicLink", s.testMagicLink)
+	t.Run("EmailChange", s.testEmailChange)
 	t.Run("PasswordChange", s.testPasswordChange)
 	t.Run("RemovedUser", s.testRemovedUser)
 	t.Run("ContextCanceled", s.testContextCanceled)
@@ -150,29 +152,41 @@ func (f *mgrFixture) storedSessions(t *testing.T, userID string) int {
 // requestReset returns a password-reset token for u.
 func (f *mgrFixture) requestReset(t *testing.T, u *users.User) string {
 	t.Helper()
-	tok, err := f.M.RequestPasswordReset(context.Background(), u.Email)
+	d, err := f.M.RequestPasswordReset(context.Background(), u.Email)
 	if err != nil {
 		t.Fatalf("RequestPasswordReset(%q): %v", u.Email, err)
 	}
-	return tok
+	mgrWantDelivery(t, "RequestPasswordReset", d, u)
+	return d.Token
 }
 
 func (f *mgrFixture) requestVerification(t *testing.T, u *users.User) string {
 	t.Helper()
-	tok, err := f.M.RequestEmailVerification(context.Background(), u.ID)
+	d, err := f.M.RequestEmailVerification(context.Background(), u.ID)
 	if err != nil {
 		t.Fatalf("RequestEmailVerification: %v", err)
 	}
-	return tok
+	mgrWantDelivery(t, "RequestEmailVerification", d, u)
+	return d.Token
 }
 
 func (f *mgrFixture) requestMagicLink(t *testing.T, u *users.User) string {
 	t.Helper()
-	tok, err := f.M.RequestMagicLink(context.Background(), u.Email)
+	d, err := f.M.RequestMagicLink(context.Background(), u.Email)
 	if err != nil {
 		t.Fatalf("RequestMagicLink(%q): %v", u.Email, err)
 	}
-	return tok
+	mgrWantDelivery(t, "RequestMagicLink", d, u)
+	return d.Token
+}
+
+// mgrWantDelivery fails unless d is addressed to u's stored email, for u, with a
+// token and an expiry.
+func mgrWantDelivery(t *testing.T, what string, d *users.Delivery, u *users.User) {
+	t.Helper()
+	if d == nil || d.To != u.Email || d.UserID != u.ID || d.Token == "" || d.ExpiresAt.IsZero() {
+		t.Fatalf("%s: Delivery %+v; want To %q (the stored address), UserID %q, a token and an expiry", what, d, u.Email, u.ID)
+	}
 }
 
 func (f *mgrFixture) invite(t *testing.T) (*users.User, string) {
@@ -515,9 +529,33 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 	mgrRule(t, "UnknownEmail", "a reset request for an email nobody has returns ErrUnknownEmail (which applications answer exactly like success) and no token", func(t *testing.T) {
 		f := s.fixture(t, nil)
 		f.user(t)
-		tok, err := f.M.RequestPasswordReset(context.Background(), "nobody@example.com")
-		if !errors.Is(err, users.ErrUnknownEmail) || tok != "" {
-			t.Errorf("RequestPasswordReset(unknown): %q, %v; want \"\", ErrUnknownEmail", tok, err)
+		d, err := f.M.RequestPasswordReset(context.Background(), "nobody@example.com")
+		if !errors.Is(err, users.ErrUnknownEmail) || d != nil {
+			t.Errorf("RequestPasswordReset(unknown): %+v, %v; want nil, ErrUnknownEmail", d, err)
+		}
+	})
+
+	mgrRule(t, "DeliversToStoredAddress", "reset and magic-link requests return the address stored for the user, not the one typed, and refuse non-ASCII input before folding it", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		if _, err := f.M.Create(ctx, users.NewUser{Email: "kate@example.com", Password: mgrPassword}); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		typed := "  " + strings.ToUpper(u.Email) + " "
+		for what, req := range map[string]func(context.Context, string) (*users.Delivery, error){
+			"RequestPasswordReset": f.M.RequestPasswordReset,
+			"RequestMagicLink":     f.M.RequestMagicLink,
+		} {
+			d, err := req(ctx, typed)
+			if err != nil {
+				t.Fatalf("%s(%q): %v", what, typed, err)
+			}
+			mgrWantDelivery(t, what, d, u)
+			// U+212A KELVIN SIGN lower-cases to "k": it must not reach kate.
+			if d, err := req(ctx, "\u212aate@example.com"); !errors.Is(err, users.ErrInvalidInput) || d != nil {
+				t.Errorf("%s(\"\\u212aate@example.com\"): %+v, %v; want a *ValidationError and no delivery", what, d, err)
+			}
 		}
 	})
 
@@ -611,8 +649,8 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Status: &suspended}); err != nil {
 			t.Fatalf("Update(suspend): %v", err)
 		}
-		if tok, err := f.M.RequestPasswordReset(ctx, u.Email); !errors.Is(err, users.ErrAccountDisabled) || tok != "" {
-			t.Errorf("RequestPasswordReset(suspended): %q, %v; want \"\", ErrAccountDisabled", tok, err)
+		if d, err := f.M.RequestPasswordReset(ctx, u.Email); !errors.Is(err, users.ErrAccountDisabled) || d != nil {
+			t.Errorf("RequestPasswordReset(suspended): %+v, %v; want nil, ErrAccountDisabled", d, err)
 		}
 		if err := f.M.ResetPassword(ctx, tok, mgrNewPassword); err == nil {
 			t.Errorf("ResetPassword for a suspended user succeeded")
@@ -763,10 +801,12 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		f := s.fixture(t, nil)
 		ctx := context.Background()
 		u, old := f.invite(t)
-		tok, err := f.M.Reinvite(ctx, u.ID)
+		d, err := f.M.Reinvite(ctx, u.ID)
 		if err != nil {
 			t.Fatalf("Reinvite: %v", err)
 		}
+		mgrWantDelivery(t, "Reinvite", d, u)
+		tok := d.Token
 		if f.stored(t, old, users.PurposeInvitation) {
 			t.Errorf("store still holds the earlier invitation token")
 		}
@@ -829,9 +869,9 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 
 	mgrRule(t, "UnknownEmail", "a magic-link request for an email nobody has returns ErrUnknownEmail and no token", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		tok, err := f.M.RequestMagicLink(context.Background(), "nobody@example.com")
-		if !errors.Is(err, users.ErrUnknownEmail) || tok != "" {
-			t.Errorf("RequestMagicLink(unknown): %q, %v; want \"\", ErrUnknownEmail", tok, err)
+		d, err := f.M.RequestMagicLink(context.Background(), "nobody@example.com")
+		if !errors.Is(err, users.ErrUnknownEmail) || d != nil {
+			t.Errorf("RequestMagicLink(unknown): %+v, %v; want nil, ErrUnknownEmail", d, err)
 		}
 	})
 
@@ -850,8 +890,8 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 		if got := f.storedSessions(t, u.ID); got != 0 {
 			t.Errorf("store holds %d sessions of a suspended user, want 0", got)
 		}
-		if tok, err := f.M.RequestMagicLink(ctx, u.Email); !errors.Is(err, users.ErrAccountDisabled) || tok != "" {
-			t.Errorf("RequestMagicLink(suspended): %q, %v; want \"\", ErrAccountDisabled", tok, err)
+		if d, err := f.M.RequestMagicLink(ctx, u.Email); !errors.Is(err, users.ErrAccountDisabled) || d != nil {
+			t.Errorf("RequestMagicLink(suspended): %+v, %v; want nil, ErrAccountDisabled", d, err)
 		}
 	})
 }
@@ -934,11 +974,17 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 		u := f.user(t)
 		invited, _ := f.invite(t)
 		before, _ := f.M.Count(ctx, users.Filter{})
+		token := func(d *users.Delivery, err error) (string, error) {
+			if d != nil {
+				return d.Token, err
+			}
+			return "", err
+		}
 		for what, call := range map[string]func() (string, error){
-			"RequestPasswordReset":     func() (string, error) { return f.M.RequestPasswordReset(canceled, u.Email) },
-			"RequestEmailVerification": func() (string, error) { return f.M.RequestEmailVerification(canceled, u.ID) },
-			"RequestMagicLink":         func() (string, error) { return f.M.RequestMagicLink(canceled, u.Email) },
-			"Reinvite":                 func() (string, error) { return f.M.Reinvite(canceled, invited.ID) },
+			"RequestPasswordReset":     func() (string, error) { return token(f.M.RequestPasswordReset(canceled, u.Email)) },
+			"RequestEmailVerification": func() (string, error) { return token(f.M.RequestEmailVerification(canceled, u.ID)) },
+			"RequestMagicLink":         func() (string, error) { return token(f.M.RequestMagicLink(canceled, u.Email)) },
+			"Reinvite":                 func() (string, error) { return token(f.M.Reinvite(canceled, invited.ID)) },
 			"Invite": func() (string, error) {
 				_, tok, err := f.M.Invite(canceled, users.NewUser{Email: "new@example.com"})
 				return tok, err
@@ -990,5 +1036,69 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+func (s *mgrSuite) testEmailChange(t *testing.T) {
+	mgrRule(t, "NeedsPassword", "RequestEmailChange with a wrong password returns ErrInvalidCredentials and no token", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		u := f.user(t)
+		if d, err := f.M.RequestEmailChange(context.Background(), u.ID, "not the password", "new@example.com"); !errors.Is(err, users.ErrInvalidCredentials) || d != nil {
+			t.Errorf("RequestEmailChange(wrong password): %+v, %v; want nil, ErrInvalidCredentials", d, err)
+		}
+	})
+
+	mgrRule(t, "ChangesOnConfirm", "the email changes only when the token mailed to the new address is redeemed, and counts as verified; the token works once", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, " New@Example.com ")
+		if err != nil {
+			t.Fatalf("RequestEmailChange: %v", err)
+		}
+		if d.To != "new@example.com" || d.UserID != u.ID || d.Token == "" {
+			t.Fatalf("Delivery %+v; want To new@example.com for %s", d, u.ID)
+		}
+		if got := f.get(t, u.ID).Email; got != u.Email {
+			t.Errorf("email before the confirmation = %q, want %q", got, u.Email)
+		}
+		got, err := f.M.ConfirmEmailChange(ctx, d.Token)
+		if err != nil || got.Email != "new@example.com" || !got.EmailVerified {
+			t.Fatalf("ConfirmEmailChange: %+v, %v; want new@example.com, verified", got, err)
+		}
+		_, err = f.M.ConfirmEmailChange(ctx, d.Token)
+		mgrWantInvalidToken(t, "ConfirmEmailChange again", err)
+		f.login(t, "new@example.com", mgrPassword)
+	})
+
+	mgrRule(t, "TakenShowsOnlyAtConfirm", "RequestEmailChange does not look whether the address is taken; ConfirmEmailChange returns ErrDuplicateEmail and changes nothing", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u, other := f.user(t), f.user(t)
+		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, other.Email)
+		if err != nil || d.To != other.Email {
+			t.Fatalf("RequestEmailChange(taken address): %+v, %v; want a delivery to %s", d, err, other.Email)
+		}
+		if _, err := f.M.ConfirmEmailChange(ctx, d.Token); !errors.Is(err, users.ErrDuplicateEmail) {
+			t.Errorf("ConfirmEmailChange(taken address): %v, want ErrDuplicateEmail", err)
+		}
+		if got := f.get(t, u.ID).Email; got != u.Email {
+			t.Errorf("email after a refused change = %q, want %q", got, u.Email)
+		}
+	})
+
+	mgrRule(t, "VoidedByPasswordChange", "a password change voids an outstanding email-change token", func(t *testing.T) {
+		f := s.fixture(t, nil)
+		ctx := context.Background()
+		u := f.user(t)
+		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, "new@example.com")
+		if err != nil {
+			t.Fatalf("RequestEmailChange: %v", err)
+		}
+		if err := f.M.UpdatePassword(ctx, u.ID, mgrPassword, mgrNewPassword); err != nil {
+			t.Fatalf("UpdatePassword: %v", err)
+		}
+		_, err = f.M.ConfirmEmailChange(ctx, d.Token)
+		mgrWantInvalidToken(t, "ConfirmEmailChange after a password change", err)
 	})
 }

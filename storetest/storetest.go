@@ -164,6 +164,12 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			{"KeysAreIndependent", testUpdateLoginAttemptsKeys},
 			{"ConcurrentIncrements", testUpdateLoginAttemptsConcurrent},
 		}},
+		{"Throttle", []test{
+			{"ConcurrentLogins", testThrottleConcurrentLogins},
+			{"ConcurrentPasswordChanges", testThrottleConcurrentPasswordChanges},
+			{"SuccessReleases", testThrottleSuccessReleases},
+			{"EveryFieldKeeps", testThrottleEveryFieldKeeps},
+		}},
 		{"CreateToken", []test{
 			{"RoundTrip", testCreateTokenRoundTrip},
 			{"UserNotFound", testCreateTokenUserNotFound},
@@ -337,7 +343,7 @@ func addToken(t testing.TB, s users.Store, u *users.UserRecord, p users.Purpose)
 	return tok
 }
 
-func mustUpdateAttempts(t testing.TB, s users.Store, key string, a users.LoginAttempts) {
+func mustUpdateAttempts(t testing.TB, s users.Store, key users.ThrottleKey, a users.LoginAttempts) {
 	t.Helper()
 	_, err := s.UpdateLoginAttempts(t.Context(), key, func(p *users.LoginAttempts) error {
 		*p = a
@@ -590,7 +596,7 @@ func wantNoToken(t testing.TB, s users.Store, tok *users.TokenRecord, rule strin
 }
 
 // wantAttempts reports a broken rule unless the entry for key equals want.
-func wantAttempts(t testing.TB, s users.Store, key string, want users.LoginAttempts, rule string) {
+func wantAttempts(t testing.TB, s users.Store, key users.ThrottleKey, want users.LoginAttempts, rule string) {
 	t.Helper()
 	got, err := s.GetLoginAttempts(t.Context(), key)
 	if err != nil {
@@ -1186,11 +1192,11 @@ func testDeleteUserDeletesEverything(t *testing.T, s users.Store) {
 	other := addUser(t, s)
 	s1, s2 := addSession(t, s, r.ID), addSession(t, s, r.ID)
 	t1, t2 := addToken(t, s, r, users.PurposePasswordReset), addToken(t, s, r, users.PurposeVerifyEmail)
-	mustUpdateAttempts(t, s, "user:"+r.ID, users.LoginAttempts{Failures: 2, WindowStart: base, ExpiresAt: base.Add(time.Hour)})
+	mustUpdateAttempts(t, s, users.UserThrottleKey(r.ID), users.LoginAttempts{Failures: 2, WindowStart: base, ExpiresAt: base.Add(time.Hour)})
 	idKey := users.LoginAttempts{Failures: 1, WindowStart: base, ExpiresAt: base.Add(time.Hour)}
-	mustUpdateAttempts(t, s, "id:"+r.Email, idKey)
+	mustUpdateAttempts(t, s, users.IdentifierThrottleKey(r.Email), idKey)
 	otherKey := users.LoginAttempts{Failures: 3, WindowStart: base, ExpiresAt: base.Add(time.Hour)}
-	mustUpdateAttempts(t, s, "user:"+other.ID, otherKey)
+	mustUpdateAttempts(t, s, users.UserThrottleKey(other.ID), otherKey)
 	otherSess := addSession(t, s, other.ID)
 	otherTok := addToken(t, s, other, users.PurposePasswordReset)
 
@@ -1206,10 +1212,10 @@ func testDeleteUserDeletesEverything(t *testing.T, s users.Store) {
 	wantErr(t, s.DeleteSessionByID(t.Context(), r.ID, s1.ID), users.ErrNotFound, "DeleteUser must delete the user's sessions, by ID too")
 	wantNoToken(t, s, t1, "DeleteUser must delete the user's one-time tokens")
 	wantNoToken(t, s, t2, "DeleteUser must delete the user's one-time tokens")
-	wantAttempts(t, s, "user:"+r.ID, users.LoginAttempts{}, `DeleteUser must delete the login-throttle entry "user:"+id`)
+	wantAttempts(t, s, users.UserThrottleKey(r.ID), users.LoginAttempts{}, "DeleteUser must delete the login-throttle entry UserThrottleKey(id)")
 
-	wantAttempts(t, s, "id:"+r.Email, idKey, "DeleteUser must delete only the \"user:\"+id throttle entry")
-	wantAttempts(t, s, "user:"+other.ID, otherKey, "DeleteUser must keep other users' throttle entries")
+	wantAttempts(t, s, users.IdentifierThrottleKey(r.Email), idKey, "DeleteUser must delete only the UserThrottleKey(id) throttle entry")
+	wantAttempts(t, s, users.UserThrottleKey(other.ID), otherKey, "DeleteUser must keep other users' throttle entries")
 	wantUser(t, s, other, "DeleteUser must keep other users")
 	wantSession(t, s, otherSess, "DeleteUser must keep other users' sessions")
 	wantToken(t, s, otherTok, "DeleteUser must keep other users' tokens")
@@ -1983,7 +1989,7 @@ func testGetLoginAttemptsMissing(t *testing.T, s users.Store) {
 }
 
 func testUpdateLoginAttempts(t *testing.T, s users.Store) {
-	key := "id:ada@example.com"
+	key := users.IdentifierThrottleKey("ada@example.com")
 	want := users.LoginAttempts{Failures: 1, WindowStart: base, ExpiresAt: base.Add(time.Hour)}
 	var seen users.LoginAttempts
 	got, err := s.UpdateLoginAttempts(t.Context(), key, func(a *users.LoginAttempts) error {
@@ -2002,7 +2008,8 @@ func testUpdateLoginAttempts(t *testing.T, s users.Store) {
 	}
 	wantAttempts(t, s, key, want, "UpdateLoginAttempts must write what fn left")
 
-	want2 := users.LoginAttempts{Failures: 2, WindowStart: base, LockedUntil: base.Add(time.Minute), ExpiresAt: base.Add(2 * time.Hour)}
+	want2 := users.LoginAttempts{Failures: 2, WindowStart: base, LockedUntil: base.Add(time.Minute), ExpiresAt: base.Add(2 * time.Hour),
+		Consecutive: 12, Locks: 1, HashNotUpgradable: true}
 	got, err = s.UpdateLoginAttempts(t.Context(), key, func(a *users.LoginAttempts) error {
 		seen = *a
 		*a = want2
@@ -2281,7 +2288,7 @@ func testDeleteExpiredBoundary(t *testing.T, s users.Store) {
 	var sess [3]*users.SessionRecord
 	var toks [3]*users.TokenRecord
 	var att [3]users.LoginAttempts
-	keys := [3]string{"k-before", "k-at", "k-after"}
+	keys := [3]users.ThrottleKey{"k-before", "k-at", "k-after"}
 	for i, exp := range []time.Time{now.Add(-time.Second), now, now.Add(time.Second)} {
 		sess[i] = newSession(r)
 		sess[i].ExpiresAt = exp
@@ -2393,7 +2400,7 @@ func testDeleteExpiredCountsStored(t *testing.T, s users.Store) {
 	// An expired session, token and throttle entry deleted with their user.
 	expiredSession(gone.ID)
 	expiredToken(gone, users.PurposeVerifyEmail)
-	mustUpdateAttempts(t, s, "user:"+gone.ID, users.LoginAttempts{Failures: 1, ExpiresAt: now.Add(-time.Minute)})
+	mustUpdateAttempts(t, s, users.UserThrottleKey(gone.ID), users.LoginAttempts{Failures: 1, ExpiresAt: now.Add(-time.Minute)})
 	must(t, s.DeleteUser(t.Context(), gone.ID))
 
 	// One expired record still stored.
@@ -2470,7 +2477,7 @@ type fixture struct {
 	user     *users.UserRecord
 	session  *users.SessionRecord
 	token    *users.TokenRecord
-	key      string
+	key      users.ThrottleKey
 	attempts users.LoginAttempts
 }
 

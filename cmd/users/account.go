@@ -109,9 +109,9 @@ of the library (8 to 128 characters, not a common password, not the email).`,
 				if err != nil {
 					return err
 				}
-				tok, err := m.RequestEmailVerification(ctx, u.ID)
+				d, err := m.RequestEmailVerification(ctx, u.ID)
 				if err == nil {
-					_, err = m.VerifyEmail(ctx, tok)
+					_, err = m.VerifyEmail(ctx, d.Token)
 				}
 				if err != nil {
 					return fmt.Errorf("created %s but could not mark the email verified: %w", u.Email, err)
@@ -268,16 +268,15 @@ given. USER is an ID, an email or a username.`,
 // resetToken issues a password-reset token for u through the Manager, exactly
 // as the application's "forgot password" flow would, and returns the token and
 // when it expires.
-//
-// MERGE (security branch): RequestPasswordReset returns (*users.Delivery, error);
-// then: d, err := m.RequestPasswordReset(ctx, u.Email); return d.Token, d.ExpiresAt, err.
 func resetToken(ctx context.Context, m *users.Manager, u *users.User) (token string, expires time.Time, err error) {
-	issued := time.Now()
-	token, err = m.RequestPasswordReset(ctx, u.Email)
+	d, err := m.RequestPasswordReset(ctx, u.Email)
 	if errors.Is(err, users.ErrAccountDisabled) {
 		return "", time.Time{}, fmt.Errorf("%s is %s: activate the account first (users activate %s)", u.Email, u.Status, u.Email)
 	}
-	return token, issued.Add(resetTTL), err
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return d.Token, d.ExpiresAt, nil
 }
 
 var resetPasswordCmd = &command{

@@ -39,24 +39,32 @@ type Server struct {
 	// default (zero) is 1 MiB.
 	MaxBodyBytes int64
 
-	// BackgroundTimeout bounds the work done after a 202 answer (a password
-	// reset, magic link or sign-up request). The default (zero) is 30 seconds.
+	// BackgroundTimeout bounds the work done for one request after its 202
+	// answer (a password reset or magic link request). The default (zero) is 30
+	// seconds.
 	BackgroundTimeout time.Duration
+
+	// MaxQueued bounds the requests waiting for the mail worker; more are
+	// answered alike and dropped (and logged). The default (zero) is 1,000.
+	MaxQueued int
 
 	// SignUp opens POST /v1/auth/signup to anyone. The default (false) leaves
 	// the route out: only admins create and invite users.
 	SignUp bool
 
-	bg sync.WaitGroup
+	mu      sync.Mutex
+	queue   []func(ctx context.Context) // work after a 202, oldest first
+	working bool                        // the worker goroutine is running
+	bg      sync.WaitGroup              // queued and running work
 }
 
 // Mail is a message the API would send.
 type Mail struct {
 	To string // the address
 	// Kind is "password-reset", "verify-email", "invitation", "magic-link",
-	// "signup" (an invitation token: the link leads to choosing a password) or
-	// "account-exists" (no token: "you already have an account; sign in or
-	// reset your password").
+	// "email-change", "signup" (an invitation token: the link leads to choosing
+	// a password) or "account-exists" (no token: "you already have an account;
+	// sign in or reset your password").
 	Kind  string
 	Token string // the one-time token the link would carry, if any
 }
@@ -84,22 +92,56 @@ func (s *Server) mail(ctx context.Context, m Mail) {
 		"to", m.To, "kind", m.Kind, "token", m.Token)
 }
 
-// Wait waits for the work started after 202 answers to finish. Call it after
+// Wait waits for the work queued after 202 answers to finish. Call it after
 // http.Server.Shutdown and before closing the store.
 func (s *Server) Wait() { s.bg.Wait() }
 
-// background runs fn after the answer has been written, so that the answer and
-// its timing are the same whether or not fn finds an account.
-func (s *Server) background(r *http.Request, fn func(ctx context.Context)) {
+// enqueue hands fn to the one mail worker and returns at once. A request that
+// names an account and one that does not both cost the handler exactly this: a
+// lock, an append and (when the worker is idle) starting it. The worker does
+// the store reads and writes one request after another, away from the answers,
+// so neither the answer nor its timing depends on what it finds.
+func (s *Server) enqueue(kind string, fn func(ctx context.Context)) {
+	limit := s.MaxQueued
+	if limit <= 0 {
+		limit = 1000
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) >= limit {
+		s.logger().Warn("mail queue full: request dropped", "kind", kind)
+		return
+	}
+	s.queue = append(s.queue, fn)
+	s.bg.Add(1)
+	if !s.working {
+		s.working = true
+		go s.work()
+	}
+}
+
+// work runs the queued work in order until the queue is empty.
+func (s *Server) work() {
 	timeout := s.BackgroundTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
-	s.bg.Go(func() {
-		defer cancel()
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.working = false
+			s.mu.Unlock()
+			return
+		}
+		fn := s.queue[0]
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		fn(ctx)
-	})
+		cancel()
+		s.bg.Done()
+	}
 }
 
 // Handler returns the API's routes. Every answer is JSON, errors included.
@@ -116,6 +158,9 @@ func (s *Server) background(r *http.Request, fn func(ctx context.Context)) {
 //	GET    /v1/me                           signed in   the caller
 //	PUT    /v1/me/password                  signed in   current_password, new_password, confirm_password; ends every session
 //	POST   /v1/me/email-verification        signed in   202; mails a token
+//	POST   /v1/me/email                     signed in   current_password + email -> 202; mails a token to the new address
+//	POST   /v1/auth/email-change/confirm    anyone      token -> user with the new email
+//	PATCH  /v1/users/{id}                   (email: admins for others only; self uses /v1/me/email)
 //	GET    /v1/users                        admin       page, limit, role, status, account_id, search
 //	POST   /v1/users                        admin       create
 //	POST   /v1/users/invite                 admin       create without password; mails a token
@@ -124,6 +169,8 @@ func (s *Server) background(r *http.Request, fn func(ctx context.Context)) {
 //	DELETE /v1/users/{id}                   admin, not self
 //	PUT    /v1/users/{id}/role              admin, not self
 //	PUT    /v1/users/{id}/password          admin, not self: new_password, confirm_password; ends the user's sessions
+//	GET    /v1/users/{id}/lock              admin       why the user cannot log in (users.LockState)
+//	DELETE /v1/users/{id}/lock              admin       ends a login lock (users.Manager.Unlock)
 func (s *Server) Handler() http.Handler {
 	m := s.Users
 	auth := func(h http.HandlerFunc) http.Handler { return m.Middleware("", h) }
@@ -146,6 +193,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/me", auth(s.me))
 	mux.Handle("PUT /v1/me/password", auth(s.changePassword))
 	mux.Handle("POST /v1/me/email-verification", auth(s.requestEmailVerification))
+	mux.Handle("POST /v1/me/email", auth(s.changeEmail))
+	mux.HandleFunc("POST /v1/auth/email-change/confirm", s.confirmEmailChange)
 
 	mux.Handle("GET /v1/users", admin(s.listUsers))
 	mux.Handle("POST /v1/users", admin(s.createUser))
@@ -155,6 +204,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /v1/users/{id}", admin(s.deleteUser))
 	mux.Handle("PUT /v1/users/{id}/role", admin(s.setRole))
 	mux.Handle("PUT /v1/users/{id}/password", admin(s.setPassword))
+	mux.Handle("GET /v1/users/{id}/lock", admin(s.lockState))
+	mux.Handle("DELETE /v1/users/{id}/lock", admin(s.unlock))
 
 	return s.common(mux)
 }
@@ -545,21 +596,22 @@ func (s *Server) emailRequest(w http.ResponseWriter, r *http.Request) (string, b
 	return email, true
 }
 
-// requestRecovery answers 202 at once and then, in the background, asks for a
-// token with request and mails it. An unknown or disabled account gets the same
-// answer at the same speed, and no mail: the answer must not tell strangers who
-// has an account.
+// requestRecovery answers 202 at once and queues, for the mail worker, the
+// request for a token and its mail. An unknown or disabled account gets the
+// same answer at the same speed, and no mail: the answer must not tell
+// strangers who has an account. The mail goes to the address stored for the
+// account (Delivery.To), never to the one in the request.
 func (s *Server) requestRecovery(w http.ResponseWriter, r *http.Request, kind, message string,
-	request func(ctx context.Context, email string) (string, error)) {
+	request func(ctx context.Context, email string) (*users.Delivery, error)) {
 	email, ok := s.emailRequest(w, r)
 	if !ok {
 		return
 	}
-	s.background(r, func(ctx context.Context) {
-		token, err := request(ctx, email)
+	s.enqueue(kind, func(ctx context.Context) {
+		d, err := request(ctx, email)
 		switch {
 		case err == nil:
-			s.mail(ctx, Mail{To: email, Kind: kind, Token: token})
+			s.mail(ctx, Mail{To: d.To, Kind: kind, Token: d.Token})
 		case errors.Is(err, users.ErrUnknownEmail), errors.Is(err, users.ErrAccountDisabled):
 			s.logger().Info("no mail sent: no active account has the email", "kind", kind)
 		default:
@@ -697,13 +749,51 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) requestEmailVerification(w http.ResponseWriter, r *http.Request) {
 	sess := session(r)
-	token, err := s.Users.RequestEmailVerification(r.Context(), sess.UserID)
+	d, err := s.Users.RequestEmailVerification(r.Context(), sess.UserID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.mail(r.Context(), Mail{To: sess.User.Email, Kind: "verify-email", Token: token})
-	writeJSON(w, http.StatusAccepted, envelope{Success: true, Message: "A verification link is on its way to " + sess.User.Email})
+	s.mail(r.Context(), Mail{To: d.To, Kind: "verify-email", Token: d.Token})
+	writeJSON(w, http.StatusAccepted, envelope{Success: true, Message: "A verification link is on its way to " + d.To})
+}
+
+// changeEmail starts a change of the caller's own email. It needs the current
+// password, so that a session alone (a borrowed laptop, a stolen token) cannot
+// move the account to another inbox. The email changes only when the link
+// mailed to the new address is followed (confirmEmailChange). Whether another
+// account has the new address is not looked at here: a taken address gets the
+// same 202, and the conflict shows only to whoever reads the new address's mail.
+func (s *Server) changeEmail(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		CurrentPassword string `json:"current_password"`
+		Email           string `json:"email"`
+	}
+	if !s.decode(w, r, &req) || !required(w, "current_password", req.CurrentPassword, "email", req.Email) {
+		return
+	}
+	d, err := s.Users.RequestEmailChange(r.Context(), session(r).UserID, req.CurrentPassword, req.Email)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.mail(r.Context(), Mail{To: d.To, Kind: "email-change", Token: d.Token})
+	writeJSON(w, http.StatusAccepted, envelope{Success: true, Message: "A confirmation link is on its way to the new address; the email changes when it is followed"})
+}
+
+func (s *Server) confirmEmailChange(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Token string `json:"token"`
+	}
+	if !s.decode(w, r, &req) || !required(w, "token", req.Token) {
+		return
+	}
+	u, err := s.Users.ConfirmEmailChange(r.Context(), req.Token)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toAPI(u), Message: "Email changed"})
 }
 
 // User handlers.
@@ -900,6 +990,11 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		self && req.Status != nil && *req.Status != users.StatusActive:
 		forbidden(w, "Admins cannot demote or deactivate themselves")
 		return
+	case self && req.Email != nil:
+		// Here it would take effect at once, without the password, and a 409
+		// would tell the caller that the address has an account.
+		invalid(w, "email", "change your own email with POST /v1/me/email, which needs your current password")
+		return
 	}
 	first, last, err := splitName(req.Name, req.FirstName, req.LastName)
 	if err != nil {
@@ -1001,7 +1096,7 @@ func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.background(r, func(ctx context.Context) {
+	s.enqueue("signup", func(ctx context.Context) {
 		if err := s.register(ctx, email); err != nil {
 			s.logger().Error("sign-up failed", "err", err)
 		}
@@ -1024,14 +1119,34 @@ func (s *Server) register(ctx context.Context, email string) error {
 		return err // removed meanwhile, or the store failed
 	}
 	if u.Status == users.StatusInvited {
-		if token, err = s.Users.Reinvite(ctx, u.ID); err != nil {
+		d, err := s.Users.Reinvite(ctx, u.ID)
+		if err != nil {
 			return err
 		}
-		s.mail(ctx, Mail{To: u.Email, Kind: "signup", Token: token})
+		s.mail(ctx, Mail{To: d.To, Kind: "signup", Token: d.Token})
 		return nil
 	}
 	s.mail(ctx, Mail{To: u.Email, Kind: "account-exists"})
 	return nil
+}
+
+// lockState shows support staff why a user cannot log in.
+func (s *Server) lockState(w http.ResponseWriter, r *http.Request) {
+	st, err := s.Users.LockState(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: st})
+}
+
+// unlock ends a user's login lock, a permanent one included.
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
+	if err := s.Users.Unlock(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Login lock ended"})
 }
 
 // ensureAdmin creates the first admin when the store has no users at all and

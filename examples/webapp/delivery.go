@@ -1,54 +1,36 @@
 package main
 
-import "context"
+import (
+	"context"
+
+	"github.com/userkit/users"
+)
 
 // The four calls that issue a token to be mailed, each in one place. Each
-// returns the address to mail as the store has it, never as someone typed it:
-// the mail goes to the account's owner. (When these calls return a
-// *users.Delivery, use its To and Token here and nothing else changes.)
+// returns the address to mail as the store has it (users.Delivery.To), never as
+// someone typed it: the mail goes to the account's owner.
 
 func (a *App) issuePasswordReset(ctx context.Context, email string) (to, token string, err error) {
-	if token, err = a.users.RequestPasswordReset(ctx, email); err != nil {
-		return "", "", err
-	}
-	u, err := a.users.GetByEmail(ctx, email)
-	if err != nil {
-		return "", "", err
-	}
-	return u.Email, token, nil
+	return delivered(a.users.RequestPasswordReset(ctx, email))
 }
 
 func (a *App) issueMagicLink(ctx context.Context, email string) (to, token string, err error) {
-	if token, err = a.users.RequestMagicLink(ctx, email); err != nil {
-		return "", "", err
-	}
-	u, err := a.users.GetByEmail(ctx, email)
-	if err != nil {
-		return "", "", err
-	}
-	return u.Email, token, nil
+	return delivered(a.users.RequestMagicLink(ctx, email))
 }
 
 func (a *App) issueVerification(ctx context.Context, userID string) (to, token string, err error) {
-	if token, err = a.users.RequestEmailVerification(ctx, userID); err != nil {
-		return "", "", err
-	}
-	u, err := a.users.Get(ctx, userID)
-	if err != nil {
-		return "", "", err
-	}
-	return u.Email, token, nil
+	return delivered(a.users.RequestEmailVerification(ctx, userID))
 }
 
 func (a *App) issueReinvite(ctx context.Context, userID string) (to, token string, err error) {
-	if token, err = a.users.Reinvite(ctx, userID); err != nil {
-		return "", "", err
-	}
-	u, err := a.users.Get(ctx, userID)
+	return delivered(a.users.Reinvite(ctx, userID))
+}
+
+func delivered(d *users.Delivery, err error) (to, token string, _ error) {
 	if err != nil {
 		return "", "", err
 	}
-	return u.Email, token, nil
+	return d.To, d.Token, nil
 }
 
 // mailVerification issues a verification token for the user and mails it. It

@@ -84,11 +84,11 @@ func (s *site) user(tb testing.TB, nu users.NewUser) *users.User {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tok, err := s.users.RequestEmailVerification(ctx, u.ID)
+	d, err := s.users.RequestEmailVerification(ctx, u.ID)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if u, err = s.users.VerifyEmail(ctx, tok); err != nil {
+	if u, err = s.users.VerifyEmail(ctx, d.Token); err != nil {
 		tb.Fatal(err)
 	}
 	return u

@@ -228,9 +228,9 @@ func ensureAdmin(ctx context.Context, m *users.Manager, email, password string, 
 	if err != nil {
 		return fmt.Errorf("creating the admin: %w", err)
 	}
-	token, err := m.RequestEmailVerification(ctx, u.ID)
+	d, err := m.RequestEmailVerification(ctx, u.ID)
 	if err == nil {
-		_, err = m.VerifyEmail(ctx, token)
+		_, err = m.VerifyEmail(ctx, d.Token)
 	}
 	if err != nil {
 		return fmt.Errorf("confirming the admin's email: %w", err)

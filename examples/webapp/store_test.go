@@ -107,12 +107,12 @@ func (ts *tracingStore) ListSessions(ctx context.Context, userID string) ([]*use
 	return ts.Store.ListSessions(ctx, userID)
 }
 
-func (ts *tracingStore) GetLoginAttempts(ctx context.Context, key string) (users.LoginAttempts, error) {
+func (ts *tracingStore) GetLoginAttempts(ctx context.Context, key users.ThrottleKey) (users.LoginAttempts, error) {
 	ts.record("GetLoginAttempts")
 	return ts.Store.GetLoginAttempts(ctx, key)
 }
 
-func (ts *tracingStore) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *users.LoginAttempts) error) (users.LoginAttempts, error) {
+func (ts *tracingStore) UpdateLoginAttempts(ctx context.Context, key users.ThrottleKey, fn func(a *users.LoginAttempts) error) (users.LoginAttempts, error) {
 	ts.record("UpdateLoginAttempts")
 	return ts.Store.UpdateLoginAttempts(ctx, key, fn)
 }

@@ -1,0 +1,266 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Login throttling. Every password check (Login, and the current password in
+// UpdatePassword and RequestEmailChange) first reserves its attempt in the
+// store, in one atomic UpdateLoginAttempts made once a bcrypt slot is held: the
+// attempt is counted as a failure before bcrypt runs, and a reservation that
+// finds the key locked is refused with ErrAccountLocked. So of any number of
+// concurrent guesses at most MaxFailedLogins are ever compared; a right
+// password then releases the count.
+
+// MaxConsecutiveFailures is how many failed password checks in a row lock an
+// account until its password is reset or Manager.Unlock is called, however the
+// failures are spread over time (NIST SP 800-63B 5.2.2). Only a success, a
+// password change or reset, or Unlock starts the count again.
+const MaxConsecutiveFailures = 100
+
+// maxLockout caps one escalated lock: each lock lasts twice as long as the one
+// before, up to this (or LockoutDuration, if that is longer).
+const maxLockout = 24 * time.Hour
+
+// identifierMemory is how long the entry of an identifier that names nobody is
+// kept after its last failure. A user's entry is kept until a success, a
+// password change or Unlock (or the user's removal): an account's consecutive
+// count must never be forgotten, but strangers must not be able to fill the
+// store with everything they ever typed.
+const identifierMemory = 30 * 24 * time.Hour
+
+// neverExpires is the ExpiresAt of an entry that must not be purged. It is far
+// off but within the range of every store (PostgreSQL keeps nanoseconds in an
+// int64, which ends in 2262).
+var neverExpires = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// legacy brings an entry written before Consecutive existed up to date: its
+// Failures were consecutive too.
+func legacy(a *LoginAttempts) {
+	if a.Consecutive < a.Failures {
+		a.Consecutive = a.Failures
+	}
+}
+
+// locked reports whether a refuses every attempt at now.
+func (m *Manager) locked(a LoginAttempts, now time.Time) bool {
+	return a.Consecutive >= MaxConsecutiveFailures || now.Before(a.LockedUntil)
+}
+
+// lockDuration is how long the n-th lock of a run of failures lasts.
+func (m *Manager) lockDuration(n int) time.Duration {
+	limit := max(maxLockout, m.lockout)
+	d := m.lockout
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// checkLock returns ErrAccountLocked while key is locked. It only reads, so
+// that a locked account is refused without waiting for a bcrypt slot;
+// reserveAttempt decides atomically.
+func (m *Manager) checkLock(ctx context.Context, key ThrottleKey) error {
+	a, err := m.store.GetLoginAttempts(ctx, key)
+	if err != nil {
+		return storeErr("login", err)
+	}
+	if m.locked(a, m.now()) {
+		return ErrAccountLocked
+	}
+	return nil
+}
+
+// reserveAttempt counts one password check for key as a failure before it is
+// made, locking key when the count reaches MaxFailedLogins (for a time that
+// doubles with each lock) or MaxConsecutiveFailures (until a reset or Unlock).
+// It returns ErrAccountLocked, counting nothing, if key is locked already.
+// userKey says whether key names a user (UserThrottleKey): only a user's count
+// is kept until a success.
+func (m *Manager) reserveAttempt(ctx context.Context, key ThrottleKey, userKey bool) error {
+	now := m.now()
+	_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+		legacy(a)
+		if m.locked(*a, now) {
+			return ErrAccountLocked
+		}
+		if a.Failures == 0 || !now.Before(a.WindowStart.Add(m.failureWindow)) || !a.LockedUntil.IsZero() {
+			// A new window, or the first attempt after a lock ended.
+			a.Failures, a.WindowStart, a.LockedUntil = 0, now, time.Time{}
+		}
+		a.Failures++
+		a.Consecutive++
+		if a.Failures >= m.maxFailures && a.Consecutive < MaxConsecutiveFailures {
+			a.Locks++
+			a.LockedUntil = now.Add(m.lockDuration(a.Locks))
+		}
+		switch {
+		case userKey:
+			a.ExpiresAt = neverExpires
+		default:
+			a.ExpiresAt = later(now.Add(identifierMemory), a.WindowStart.Add(m.failureWindow), a.LockedUntil)
+		}
+		return nil
+	})
+	if errors.Is(err, ErrAccountLocked) {
+		return err
+	}
+	return storeErr("login", err)
+}
+
+// releaseAttempt records a right password for key: the count reserved for it
+// and every earlier failure are forgotten. notUpgradable records that the
+// password verified an imported hash that cannot be re-hashed; it is kept, so
+// that LockState can say so, until the password changes.
+func (m *Manager) releaseAttempt(ctx context.Context, key ThrottleKey, notUpgradable bool) error {
+	_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+		*a = LoginAttempts{}
+		if notUpgradable {
+			a.HashNotUpgradable, a.ExpiresAt = true, neverExpires
+		}
+		return nil
+	})
+	return storeErr("login", err)
+}
+
+// clearFailures forgets everything about key, after a password change or reset.
+func (m *Manager) clearFailures(ctx context.Context, key ThrottleKey) error {
+	a, err := m.store.GetLoginAttempts(ctx, key)
+	if err != nil || a.IsZero() {
+		return storeErr("login", err)
+	}
+	_, err = m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+		*a = LoginAttempts{}
+		return nil
+	})
+	return storeErr("login", err)
+}
+
+// checkPassword makes one throttled password check of password against the
+// user r: it reserves the attempt under key, compares, and on a match releases
+// it. It returns ErrAccountLocked (no comparison made) or ErrInvalidCredentials.
+// r may be nil for an identifier that names nobody: the comparison then runs
+// against the decoy hash and always fails.
+func (m *Manager) checkPassword(ctx context.Context, r *UserRecord, key ThrottleKey, password string) error {
+	if err := m.checkLock(ctx, key); err != nil {
+		return err
+	}
+	hash := ""
+	if r != nil {
+		hash = r.PasswordHash
+	}
+	err := m.comparePassword(ctx, hash, password, func() error {
+		return m.reserveAttempt(ctx, key, r != nil)
+	})
+	switch {
+	case errors.Is(err, errHashMismatch):
+		return ErrInvalidCredentials // counted by the reservation
+	case err != nil:
+		return err
+	}
+	return m.releaseAttempt(ctx, key, isImportedBcrypt(hash) && !rehashable(password))
+}
+
+// rehashable reports whether a password that verified against an imported hash
+// can be hashed in this package's format: one with control characters or bytes
+// that are not UTF-8 cannot, and is never cut or changed to make it fit.
+func rehashable(password string) bool {
+	_, err := normalizePassword("password", password, 1)
+	return err == nil
+}
+
+// later returns the latest of ts.
+func later(ts ...time.Time) time.Time {
+	var l time.Time
+	for _, t := range ts {
+		if t.After(l) {
+			l = t
+		}
+	}
+	return l
+}
+
+// LockState is an account's login-throttle state, as Manager.LockState reports
+// it to support staff: why someone cannot log in, and what would let them.
+type LockState struct {
+	// Locked is true while Login and UpdatePassword answer ErrAccountLocked for
+	// the account, whatever the password.
+	Locked bool `json:"locked"`
+	// LockedUntil is when the current lock ends; zero when not locked, and when
+	// Permanent.
+	LockedUntil time.Time `json:"locked_until,omitzero"`
+	// Permanent is true after MaxConsecutiveFailures failures in a row: the
+	// account stays locked until a password reset or Manager.Unlock.
+	Permanent bool `json:"permanent"`
+	// ConsecutiveFailures counts failed password checks since the last success,
+	// password change or reset, or Unlock.
+	ConsecutiveFailures int `json:"consecutive_failures"`
+	// Locks counts the locks in the current run of failures. The n-th lasts
+	// LockoutDuration × 2^(n-1), at most 24 hours (or LockoutDuration if longer).
+	Locks int `json:"locks"`
+	// ImportedHash is true while the stored password hash is one imported through
+	// NewUser.PasswordHash, not yet replaced by this package's format.
+	ImportedHash bool `json:"imported_hash"`
+	// ImportedHashNotUpgradable is true when a login verified the imported hash
+	// but could not replace it: the password contains a tab or another control
+	// character, or bytes that are not UTF-8, which this package refuses in new
+	// passwords. The user can go on logging in with it; ask them to change it.
+	ImportedHashNotUpgradable bool `json:"imported_hash_not_upgradable"`
+}
+
+// LockState returns the login-throttle state of the user's account. It returns
+// ErrNotFound if there is no such user. It only reads, and is safe for
+// concurrent use.
+func (m *Manager) LockState(ctx context.Context, userID string) (*LockState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, err := m.store.GetUser(ctx, userID)
+	if err != nil {
+		return nil, storeErr("lock state", err)
+	}
+	a, err := m.store.GetLoginAttempts(ctx, UserThrottleKey(r.ID))
+	if err != nil {
+		return nil, storeErr("lock state", err)
+	}
+	legacy(&a)
+	now := m.now()
+	st := &LockState{
+		Locked:              m.locked(a, now),
+		Permanent:           a.Consecutive >= MaxConsecutiveFailures,
+		ConsecutiveFailures: a.Consecutive,
+		Locks:               a.Locks,
+		ImportedHash:        isImportedBcrypt(r.PasswordHash),
+	}
+	if st.Locked && !st.Permanent {
+		st.LockedUntil = a.LockedUntil
+	}
+	st.ImportedHashNotUpgradable = st.ImportedHash && a.HashNotUpgradable
+	return st, nil
+}
+
+// Unlock ends the lock of the user's account and forgets its failures, so that
+// the next Login is checked as if none had failed; a permanent lock (after
+// MaxConsecutiveFailures) ends too. Deciding who may unlock is the
+// application's (typically support staff, after checking who is asking). It
+// returns ErrNotFound if there is no such user. It is safe for concurrent use.
+func (m *Manager) Unlock(ctx context.Context, userID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r, err := m.store.GetUser(ctx, userID)
+	if err != nil {
+		return storeErr("unlock", err)
+	}
+	_, err = m.store.UpdateLoginAttempts(ctx, UserThrottleKey(r.ID), func(a *LoginAttempts) error {
+		keep := a.HashNotUpgradable
+		*a = LoginAttempts{}
+		if keep {
+			a.HashNotUpgradable, a.ExpiresAt = true, neverExpires
+		}
+		return nil
+	})
+	return storeErr("unlock", err)
+}
