@@ -229,6 +229,29 @@ var activateCmd = userCmd("activate", "make a user active again",
 		return setStatus(ctx, x, m, u, users.StatusActive)
 	})
 
+var unlockCmd = userCmd("unlock", "end a user's login lock",
+	`Unlock ends a lock after failed logins, a permanent one (100 failures in a
+row) included, and clears the count of failures, as users.Manager.Unlock does.
+It says what it cleared.`,
+	func(ctx context.Context, x *cli, m *users.Manager, u *users.User) error {
+		st, err := m.LockState(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if err := m.Unlock(ctx, u.ID); err != nil {
+			return err
+		}
+		switch {
+		case st.Permanent:
+			fmt.Fprintf(x.stdout, "%s: unlocked (was locked for good after %d failed logins in a row)\n", u.Email, st.ConsecutiveFailures)
+		case st.Locked:
+			fmt.Fprintf(x.stdout, "%s: unlocked (was locked until %s after %d failed logins in a row)\n", u.Email, st.LockedUntil.Format(time.RFC3339), st.ConsecutiveFailures)
+		default:
+			fmt.Fprintf(x.stdout, "%s: was not locked (%d failed logins in a row cleared)\n", u.Email, st.ConsecutiveFailures)
+		}
+		return nil
+	})
+
 var removeCmd = &command{
 	name: "remove", args: "USER", summary: "delete a user with their sessions and tokens",
 	help: `Remove deletes the user, their sessions and one-time tokens, and frees their

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,6 +26,7 @@ var invocations = map[string][]string{
 	"set-role":       {"set-role", "admin@example.com", "admin"},
 	"suspend":        {"suspend", "admin@example.com"},
 	"activate":       {"activate", "admin@example.com"},
+	"unlock":         {"unlock", "admin@example.com"},
 	"remove":         {"remove", "-yes", "admin@example.com"},
 	"reset-password": {"reset-password", "admin@example.com"},
 	"sessions":       {"sessions", "admin@example.com"},
@@ -191,6 +193,32 @@ func TestAccountCommands(t *testing.T) {
 		t.Errorf("get after revoking one of two sessions:\n%s", r.stdout)
 	}
 
+	// unlock: a locked account logs in again, and the count starts over.
+	m, _, closeDB = openDB(t, db)
+	for range 10 {
+		m.Login(ctx, "ada", "not the password")
+	}
+	if _, err := m.Login(ctx, "ada", "difference engine 1822"); !errors.Is(err, users.ErrAccountLocked) {
+		t.Fatalf("setup: login after 10 failures: %v, want ErrAccountLocked", err)
+	}
+	closeDB()
+	r = must(t, 0, nil, "", "unlock", "-db", db, "ada")
+	if !strings.HasPrefix(r.stdout, "ada@example.com: unlocked (was locked until ") || !strings.Contains(r.stdout, "after 10 failed logins in a row") {
+		t.Errorf("unlock said %q", r.stdout)
+	}
+	r = must(t, 0, nil, "", "unlock", "-db", db, "ada")
+	if r.stdout != "ada@example.com: was not locked (0 failed logins in a row cleared)\n" {
+		t.Errorf("unlock again said %q", r.stdout)
+	}
+	m, _, closeDB = openDB(t, db)
+	if st, err := m.LockState(ctx, userID(t, m, "ada")); err != nil || st.Locked || st.ConsecutiveFailures != 0 {
+		t.Errorf("LockState after unlock: %+v, %v", st, err)
+	}
+	if _, err := m.Login(ctx, "ada", "difference engine 1822"); err != nil {
+		t.Errorf("login after unlock: %v", err)
+	}
+	closeDB()
+
 	must(t, 0, nil, "", "set-role", "-db", db, "ada", "viewer")
 	r = must(t, 0, nil, "", "suspend", "-db", db, "ada")
 	if r.stdout != "ada@example.com: suspended\n" {
@@ -246,6 +274,16 @@ func TestAccountCommands(t *testing.T) {
 	must(t, 0, nil, "", "get", "-db", db, "ada")
 	must(t, 0, nil, "y\n", "remove", "-db", db, "ada")
 	must(t, exitNotFound, nil, "", "get", "-db", db, "ada")
+}
+
+// userID returns the ID of the user with the username.
+func userID(tb testing.TB, m *users.Manager, username string) string {
+	tb.Helper()
+	u, err := m.GetByUsername(tb.Context(), username)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u.ID
 }
 
 func TestImportRefusals(t *testing.T) {

@@ -20,6 +20,7 @@
 //	set-role        change a user's role
 //	suspend         suspend a user and end their sessions
 //	activate        make a user active again
+//	unlock          end a user's login lock
 //	remove          delete a user with their sessions and tokens
 //	reset-password  print a password-reset token, or set a password
 //	sessions        list a user's sessions, or revoke them
@@ -114,6 +115,7 @@ var commands = []*command{
 	setRoleCmd,
 	suspendCmd,
 	activateCmd,
+	unlockCmd,
 	removeCmd,
 	resetPasswordCmd,
 	sessionsCmd,
