@@ -31,7 +31,7 @@
 // Emails, usernames, IDs and the other keys compare bytewise (COLLATE "C"), as in
 // the other stores; ListUsers orders by ID bytewise, which for ULIDs is creation
 // order. Search lower-cases with Go's strings.ToLower, not the database's
-// locale, so it selects exactly the users users.Filter.Match selects.
+// locale, so it selects exactly the users users.Match.Matches selects.
 //
 // # Times
 //

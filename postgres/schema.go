@@ -25,7 +25,7 @@ const migrationLockKey int64 = 0x5af1_4a51_3583_0021
 // Text that is compared or ordered uses COLLATE "C", so that equality and order
 // are bytewise, as they are in the other stores. first_name_lower and
 // last_name_lower hold strings.ToLower of the names, made in Go, so that search
-// lower-cases exactly as users.Filter.Match does whatever the database's locale.
+// lower-cases exactly as users.Match.Matches does whatever the database's locale.
 //
 // preferences is json, not jsonb: jsonb cannot hold the character U+0000, which
 // a preference value may contain, and the store never queries into it (the json

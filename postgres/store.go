@@ -373,6 +373,61 @@ func (s *Store) CreateUser(ctx context.Context, r *users.UserRecord) error {
 	return nil
 }
 
+// CreateUsers stores each record as CreateUser would and returns one error per
+// record.
+//
+// Interim: one statement per record, not one atomic transaction.
+func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord) ([]error, error) {
+	errs := make([]error, len(rs))
+	for i, r := range rs {
+		err := s.CreateUser(ctx, r)
+		switch {
+		case errors.Is(err, users.ErrDuplicateEmail), errors.Is(err, users.ErrDuplicateUsername), errors.Is(err, users.ErrConflict):
+			errs[i] = err
+		case err != nil:
+			return nil, err
+		}
+	}
+	return errs, nil
+}
+
+// GetUsers returns the users with these IDs, nil for a missing one, in the order
+// given. Interim: one query per ID.
+func (s *Store) GetUsers(ctx context.Context, ids []string) ([]*users.UserRecord, error) {
+	out := make([]*users.UserRecord, len(ids))
+	for i, id := range ids {
+		r, err := s.GetUser(ctx, id)
+		if errors.Is(err, users.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// GetUsersByEmail returns the users with these emails, nil for a missing one,
+// in the order given. Interim: one query per email.
+func (s *Store) GetUsersByEmail(ctx context.Context, emails []string) ([]*users.UserRecord, error) {
+	out := make([]*users.UserRecord, len(emails))
+	for i, e := range emails {
+		if e == "" {
+			continue
+		}
+		r, err := s.GetUserByEmail(ctx, e)
+		if errors.Is(err, users.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
 // GetUser returns the user with the ID, or ErrNotFound. It is safe for
 // concurrent use, also across processes.
 func (s *Store) GetUser(ctx context.Context, id string) (*users.UserRecord, error) {
@@ -548,11 +603,11 @@ func (p *params) where() string {
 	return " WHERE " + strings.Join(p.conds, " AND ")
 }
 
-// filter adds the conditions that select exactly the users f.Match selects:
+// filter adds the conditions that select exactly the users f.Matches selects:
 // exact matches, and for Search a case-sensitive substring of the email and
 // username and of the names lower-cased by Go (first_name_lower,
 // last_name_lower), with the search lower-cased by Go too.
-func (p *params) filter(f users.Filter) {
+func (p *params) filter(f users.Match) {
 	for _, c := range []struct{ col, val string }{
 		{"email", f.Email},
 		{"username", f.Username},
@@ -567,7 +622,8 @@ func (p *params) filter(f users.Filter) {
 	if f.Search != "" {
 		like := p.arg("%" + escapeLike(strings.ToLower(f.Search)) + "%")
 		p.conds = append(p.conds, "(email LIKE "+like+" ESCAPE '!' OR username LIKE "+like+
-			" ESCAPE '!' OR first_name_lower LIKE "+like+" ESCAPE '!' OR last_name_lower LIKE "+like+" ESCAPE '!')")
+			" ESCAPE '!' OR first_name_lower LIKE "+like+" ESCAPE '!' OR last_name_lower LIKE "+like+
+			" ESCAPE '!' OR (first_name_lower <> '' AND last_name_lower <> '' AND first_name_lower || ' ' || last_name_lower LIKE "+like+" ESCAPE '!'))")
 	}
 }
 
@@ -575,7 +631,7 @@ func (p *params) filter(f users.Filter) {
 // in s, so that the pattern matches s literally.
 var escapeLike = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace
 
-// ListUsers returns at most q.Limit users matching q.Filter in ascending ID
+// ListUsers returns at most q.Limit users q.Match selects in ascending ID
 // order (bytewise), as the Store contract describes: after q.After, or the last
 // ones before q.Before, skipping q.Offset matching users counted from the
 // cursor. It reads one page with keyset pagination on the primary key; with
@@ -591,7 +647,7 @@ func (s *Store) ListUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 		return []*users.UserRecord{}, nil
 	}
 	var p params
-	p.filter(q.Filter)
+	p.filter(q.Match)
 	if q.After != "" {
 		p.conds = append(p.conds, "id > "+p.arg(q.After))
 	}
@@ -629,10 +685,10 @@ func (s *Store) ListUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 	return out, nil
 }
 
-// CountUsers returns how many users match f, ignoring its cursors, Offset and
-// Limit. It counts in one statement, so the count is of one moment. It is safe
-// for concurrent use, also across processes.
-func (s *Store) CountUsers(ctx context.Context, f users.Filter) (int, error) {
+// CountUsers returns how many users f selects. It counts in one statement, so
+// the count is of one moment. It is safe for concurrent use, also across
+// processes.
+func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}

@@ -188,7 +188,7 @@ func TestStore_TwoPools(t *testing.T) {
 			t.Errorf("of %d CreateUser calls with one email, through two pools, exactly one must succeed: %d did", n, ok)
 		}
 		for i, s := range stores {
-			if n, err := s.CountUsers(t.Context(), users.Filter{Email: "same@example.com"}); err != nil || n != 1 {
+			if n, err := s.CountUsers(t.Context(), users.Match{Email: "same@example.com"}); err != nil || n != 1 {
 				t.Errorf("store %d: CountUsers(email) = %d, %v; want 1", i, n, err)
 			}
 		}
@@ -441,10 +441,10 @@ func TestStore_ExactTimes(t *testing.T) {
 	}
 }
 
-// TestStore_SearchMatchesFilterMatch checks Search against Filter.Match on
+// TestStore_SearchMatchesMatches checks Search against Match.Matches on
 // names with LIKE's metacharacters and letters whose lower case PostgreSQL's
 // locale may not know.
-func TestStore_SearchMatchesFilterMatch(t *testing.T) {
+func TestStore_SearchMatchesMatches(t *testing.T) {
 	db := openTestDB(t)
 	s := db.newStore(t)
 	names := [][2]string{
@@ -466,14 +466,14 @@ func TestStore_SearchMatchesFilterMatch(t *testing.T) {
 		"%", "_", "!", `\`, "0%", "a_b", "!%", "é", "élo", "ÉLO", "ü", "ß", "strasse",
 		"i̇stanbul", "istanbul", "ω", "σίσυφος", "user1", "@", "plain name", "u",
 	} {
-		f := users.Filter{Search: strings.ToLower(q)}
+		f := users.Match{Search: strings.ToLower(q)}
 		var want []string
 		for _, r := range all {
-			if f.Match(&r.User) {
+			if f.Matches(&r.User) {
 				want = append(want, r.ID)
 			}
 		}
-		rs, err := s.ListUsers(t.Context(), users.ListQuery{Filter: f, Limit: 100})
+		rs, err := s.ListUsers(t.Context(), users.ListQuery{Match: f, Limit: 100})
 		if err != nil {
 			t.Fatalf("ListUsers(%q): %v", q, err)
 		}
