@@ -373,61 +373,6 @@ func (s *Store) CreateUser(ctx context.Context, r *users.UserRecord) error {
 	return nil
 }
 
-// CreateUsers stores each record as CreateUser would and returns one error per
-// record.
-//
-// Interim: one statement per record, not one atomic transaction.
-func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord) ([]error, error) {
-	errs := make([]error, len(rs))
-	for i, r := range rs {
-		err := s.CreateUser(ctx, r)
-		switch {
-		case errors.Is(err, users.ErrDuplicateEmail), errors.Is(err, users.ErrDuplicateUsername), errors.Is(err, users.ErrConflict):
-			errs[i] = err
-		case err != nil:
-			return nil, err
-		}
-	}
-	return errs, nil
-}
-
-// GetUsers returns the users with these IDs, nil for a missing one, in the order
-// given. Interim: one query per ID.
-func (s *Store) GetUsers(ctx context.Context, ids []string) ([]*users.UserRecord, error) {
-	out := make([]*users.UserRecord, len(ids))
-	for i, id := range ids {
-		r, err := s.GetUser(ctx, id)
-		if errors.Is(err, users.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[i] = r
-	}
-	return out, nil
-}
-
-// GetUsersByEmail returns the users with these emails, nil for a missing one,
-// in the order given. Interim: one query per email.
-func (s *Store) GetUsersByEmail(ctx context.Context, emails []string) ([]*users.UserRecord, error) {
-	out := make([]*users.UserRecord, len(emails))
-	for i, e := range emails {
-		if e == "" {
-			continue
-		}
-		r, err := s.GetUserByEmail(ctx, e)
-		if errors.Is(err, users.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[i] = r
-	}
-	return out, nil
-}
-
 // GetUser returns the user with the ID, or ErrNotFound. It is safe for
 // concurrent use, also across processes.
 func (s *Store) GetUser(ctx context.Context, id string) (*users.UserRecord, error) {
@@ -588,6 +533,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 type params struct {
 	conds []string
 	args  []any
+	mode  pgx.QueryExecMode // zero: the pool's default
 }
 
 // arg adds a parameter and returns its placeholder.
@@ -603,33 +549,86 @@ func (p *params) where() string {
 	return " WHERE " + strings.Join(p.conds, " AND ")
 }
 
-// filter adds the conditions that select exactly the users f.Matches selects:
-// exact matches, and for Search a case-sensitive substring of the email and
-// username and of the names lower-cased by Go (first_name_lower,
-// last_name_lower), with the search lower-cased by Go too.
-func (p *params) filter(f users.Match) {
+// filter adds the conditions that select exactly the users m.Matches selects,
+// and returns false if m selects nobody for a reason the database cannot be
+// asked about: a field with the character U+0000, which no stored text has.
+//
+// Search is a case-sensitive LIKE substring of the email and username and of
+// the names lower-cased by Go (first_name_lower, last_name_lower), with the term
+// as given, as Match.Matches compares. The same LIKE on searchText comes first:
+// it selects a superset, and is what lets the planner use the trigram index
+// userkit_users_search_idx (for terms of three characters or more).
+func (p *params) filter(m users.Match) bool {
 	for _, c := range []struct{ col, val string }{
-		{"email", f.Email},
-		{"username", f.Username},
-		{"role", string(f.Role)},
-		{"status", string(f.Status)},
-		{"account_id", f.AccountID},
+		{"email", m.Email},
+		{"username", m.Username},
+		{"role", string(m.Role)},
+		{"status", string(m.Status)},
+		{"account_id", m.AccountID},
+		{"", m.Search},
 	} {
-		if c.val != "" {
+		if strings.IndexByte(c.val, 0) >= 0 {
+			return false
+		}
+		if c.col != "" && c.val != "" {
 			p.conds = append(p.conds, c.col+" = "+p.arg(c.val))
 		}
 	}
-	if f.Search != "" {
-		like := p.arg("%" + escapeLike(strings.ToLower(f.Search)) + "%")
-		p.conds = append(p.conds, "(email LIKE "+like+" ESCAPE '!' OR username LIKE "+like+
-			" ESCAPE '!' OR first_name_lower LIKE "+like+" ESCAPE '!' OR last_name_lower LIKE "+like+
-			" ESCAPE '!' OR (first_name_lower <> '' AND last_name_lower <> '' AND first_name_lower || ' ' || last_name_lower LIKE "+like+" ESCAPE '!'))")
+	if m.Search != "" {
+		like := p.arg("%" + escapeLike(m.Search) + "%")
+		p.conds = append(p.conds, "("+searchText+") LIKE "+like,
+			"(email LIKE "+like+" OR username LIKE "+like+
+				" OR first_name_lower LIKE "+like+" OR last_name_lower LIKE "+like+
+				" OR (first_name_lower <> '' AND last_name_lower <> '' AND first_name_lower || ' ' || last_name_lower LIKE "+like+"))")
+		// A custom plan for every search: a cached generic plan would not know
+		// how rare the term is, and might walk the whole table in ID order.
+		p.mode = pgx.QueryExecModeCacheDescribe
 	}
+	return true
 }
 
-// escapeLike escapes the LIKE metacharacters % and _ and the escape character !
-// in s, so that the pattern matches s literally.
-var escapeLike = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace
+// queryArgs returns the parameters with the query mode filter chose, if any,
+// first, as pgx takes it.
+func (p *params) queryArgs() []any {
+	if p.mode == 0 {
+		return p.args
+	}
+	return append([]any{p.mode}, p.args...)
+}
+
+// escapeLike escapes the LIKE metacharacters % and _ and the escape character
+// (a backslash, LIKE's default) in s, so that the pattern matches s literally.
+var escapeLike = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace
+
+// listSQL returns ListUsers's statement for q and its arguments (with the
+// query mode first, if filter chose one), or ok false if q selects nobody
+// without asking.
+func listSQL(q users.ListQuery) (sql string, args []any, ok bool) {
+	var p params
+	if !p.filter(q.Match) {
+		return "", nil, false
+	}
+	if q.After != "" {
+		p.conds = append(p.conds, "id > "+p.arg(q.After))
+	}
+	order := "ASC"
+	if q.Before != "" {
+		p.conds = append(p.conds, "id < "+p.arg(q.Before))
+		order = "DESC"
+	}
+	sql = sqlSelectUser + p.where() + " ORDER BY id " + order +
+		" LIMIT " + p.arg(int64(q.Limit)) + " OFFSET " + p.arg(int64(max(q.Offset, 0)))
+	return sql, p.queryArgs(), true
+}
+
+// countSQL is listSQL for CountUsers.
+func countSQL(m users.Match) (sql string, args []any, ok bool) {
+	var p params
+	if !p.filter(m) {
+		return "", nil, false
+	}
+	return `SELECT count(*) FROM userkit_users` + p.where(), p.queryArgs(), true
+}
 
 // ListUsers returns at most q.Limit users q.Match selects in ascending ID
 // order (bytewise), as the Store contract describes: after q.After, or the last
@@ -646,22 +645,14 @@ func (s *Store) ListUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 	if q.Limit <= 0 {
 		return []*users.UserRecord{}, nil
 	}
-	var p params
-	p.filter(q.Match)
-	if q.After != "" {
-		p.conds = append(p.conds, "id > "+p.arg(q.After))
+	sql, args, ok := listSQL(q)
+	if !ok {
+		return []*users.UserRecord{}, nil
 	}
-	order := "ASC"
-	if q.Before != "" {
-		p.conds = append(p.conds, "id < "+p.arg(q.Before))
-		order = "DESC"
-	}
-	sql := sqlSelectUser + p.where() + " ORDER BY id " + order +
-		" LIMIT " + p.arg(int64(q.Limit)) + " OFFSET " + p.arg(int64(max(q.Offset, 0)))
 	var out []*users.UserRecord
 	err := retry(ctx, func() error {
 		out = []*users.UserRecord{}
-		rows, err := s.pool.Query(ctx, sql, p.args...)
+		rows, err := s.pool.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -692,11 +683,13 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	var p params
-	p.filter(f)
+	sql, args, ok := countSQL(f)
+	if !ok {
+		return 0, nil
+	}
 	var n int64
 	err := retry(ctx, func() error {
-		return s.pool.QueryRow(ctx, `SELECT count(*) FROM userkit_users`+p.where(), p.args...).Scan(&n)
+		return s.pool.QueryRow(ctx, sql, args...).Scan(&n)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("postgres: count users: %w", err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 	"github.com/userkit/users"
@@ -63,6 +64,16 @@ or point them at a database where they may create and drop schemas:
 	t.Cleanup(admin.Close)
 	if err := admin.Ping(t.Context()); err != nil {
 		t.Fatalf("connect to %s: %v", dsnEnv, err)
+	}
+	// The store creates pg_trgm in its own schema when the database has none.
+	// The tests' schemas are dropped when each test ends, which would drop the
+	// extension and every other schema's search index with it: so they get it
+	// from public, where it stays.
+	if _, err := admin.Exec(t.Context(), `CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public`); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23505" { // another test binary made it just now
+			t.Fatalf("create extension pg_trgm: %v", err)
+		}
 	}
 	return &testDB{dsn: dsn, admin: admin}
 }
