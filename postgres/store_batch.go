@@ -125,7 +125,7 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 	}
 
 	cols := make([]any, len(userWriteColumns)) // one typed slice per column
-	accepted := map[string]int{} // ID -> index in rs
+	accepted := map[string]int{}               // ID -> index in rs
 	for i, r := range rs {
 		switch {
 		case takenEmail[r.Email]:
