@@ -122,6 +122,9 @@ func TestExplain(t *testing.T) {
 		{"GetUsers", func() (string, []any) {
 			return sqlSelectUser + ` WHERE id = ANY ($1)`, []any{[]string{mid, "x"}}
 		}, "userkit_users_pkey"},
+		{"CreateUsersKeyHolders", func() (string, []any) {
+			return sqlKeyHolders, []any{[]string{mid, "x"}, []string{"user1@example.com", "x"}, []string{"user1", "x"}}
+		}, "userkit_users_username_key"},
 		{"GetUsersByEmail", func() (string, []any) {
 			return sqlSelectUser + ` WHERE email = ANY ($1)`, []any{[]string{"user1@example.com", "x"}}
 		}, "userkit_users_email_key"},

@@ -10,14 +10,14 @@ import (
 	"github.com/userkit/users"
 )
 
-// errRaced is returned inside CreateUsers's transaction when a concurrent
-// write took a key between its check and its insert: the transaction is rolled
-// back and tried again.
+// errRaced is returned inside CreateUsers's transaction when the insert hit a
+// unique key that a concurrent write took after the batch's keys were looked
+// up: the transaction is rolled back and tried again.
 var errRaced = errors.New("a concurrent write took a key of the batch")
 
 // sqlInsertUsers inserts a batch of users given as one array per column of
-// userWriteColumns ($1 … $19, preferences as text), skipping any row whose
-// email, username or ID is taken, and returns the IDs it inserted.
+// userWriteColumns ($1 … $19, preferences as text): one statement and one
+// round trip for the whole batch.
 var sqlInsertUsers = func() string {
 	sel := make([]string, len(userWriteColumns))
 	params := make([]string, len(userWriteColumns))
@@ -31,9 +31,13 @@ var sqlInsertUsers = func() string {
 	return `INSERT INTO userkit_users (` + strings.Join(userWriteColumns, ", ") + `)
 		SELECT ` + strings.Join(sel, ", ") + `
 		FROM unnest(` + strings.Join(params, ", ") + `) AS t (` + strings.Join(userWriteColumns, ", ") + `)
-		ON CONFLICT DO NOTHING
-		RETURNING id`
+`
 }()
+
+// sqlKeyHolders selects the users that hold any of the IDs ($1), emails ($2)
+// or usernames ($3) of a batch.
+const sqlKeyHolders = `SELECT id, email, username FROM userkit_users
+	WHERE id = ANY ($1) OR email = ANY ($2) OR (username = ANY ($3) AND username <> '')`
 
 // userColumnType is the array element type each of userWriteColumns is sent
 // as in sqlInsertUsers.
@@ -54,12 +58,12 @@ var userColumnType = map[string]string{
 // after the other, so a refused record takes no key from a later one.
 //
 // It reads the holders of the batch's keys in one statement, decides in Go,
-// and inserts the accepted records in one INSERT … SELECT FROM unnest(…) ON
-// CONFLICT DO NOTHING. If a concurrent write took one of their keys in
-// between (the insert then skips that row), the transaction is rolled back and
-// tried again, a few times; the error result says when it kept happening. The
-// UNIQUE constraints still decide, so concurrent CreateUser and CreateUsers
-// calls never give two users one email.
+// and inserts the accepted records in one INSERT … SELECT FROM unnest(…). If a
+// concurrent write took one of their keys in between, the insert fails on the
+// UNIQUE constraint, which still decides, and the whole transaction is rolled
+// back and tried again, a few times; the error result says when that kept
+// happening. So concurrent CreateUser and CreateUsers calls never give two
+// users one email.
 //
 // The second result is not nil, and nothing is stored, for a failure of the
 // database or ctx, or for a record with a time the store cannot keep (an error
@@ -106,9 +110,7 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 		}
 	}
 	takenID, takenEmail, takenUsername := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	rows, err := tx.Query(ctx, `SELECT id, email, username FROM userkit_users
-		WHERE id = ANY ($1) OR email = ANY ($2) OR (username = ANY ($3) AND username <> '')`,
-		ids, emails, usernames)
+	rows, err := tx.Query(ctx, sqlKeyHolders, ids, emails, usernames)
 	if err != nil {
 		return err
 	}
@@ -125,7 +127,7 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 	}
 
 	cols := make([]any, len(userWriteColumns)) // one typed slice per column
-	accepted := map[string]int{}               // ID -> index in rs
+	accepted := 0
 	for i, r := range rs {
 		switch {
 		case takenEmail[r.Email]:
@@ -140,32 +142,24 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 			if r.Username != "" {
 				takenUsername[r.Username] = true
 			}
-			accepted[r.ID] = i
+			accepted++
 			for c, v := range args[i] {
 				cols[c] = appendColumn(cols[c], v)
 			}
 		}
 	}
-	if len(accepted) == 0 {
+	if accepted == 0 {
 		return nil
 	}
-	rows, err = tx.Query(ctx, sqlInsertUsers, cols...)
-	if err != nil {
-		return err
-	}
-	inserted := 0
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
-		if _, ok := accepted[id]; !ok {
-			return fmt.Errorf("insert returned ID %q, which the batch did not accept", id)
-		}
-		inserted++
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if inserted != len(accepted) {
+	tag, err := tx.Exec(ctx, sqlInsertUsers, cols...)
+	if code, _ := pgCode(err); code == codeUniqueViolation {
 		return errRaced
+	}
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != int64(accepted) {
+		return fmt.Errorf("inserted %d users of %d", tag.RowsAffected(), accepted)
 	}
 	return nil
 }
