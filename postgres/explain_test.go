@@ -85,11 +85,14 @@ func TestExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	list := func(m users.Match, after, before string) func() (string, []any) {
+	listOffset := func(m users.Match, after, before string, offset int) func() (string, []any) {
 		return func() (string, []any) {
-			sql, args, _ := listSQL(users.ListQuery{Match: m, After: after, Before: before, Limit: 21})
+			sql, args, _ := listSQL(users.ListQuery{Match: m, After: after, Before: before, Offset: offset, Limit: 21})
 			return sql, args
 		}
+	}
+	list := func(m users.Match, after, before string) func() (string, []any) {
+		return listOffset(m, after, before, 0)
 	}
 	count := func(m users.Match) func() (string, []any) {
 		return func() (string, []any) {
@@ -106,6 +109,8 @@ func TestExplain(t *testing.T) {
 	}{
 		{"FirstPage", list(users.Match{}, "", ""), "userkit_users_pkey"},
 		{"RoleFirstPage", list(admin_, "", ""), "userkit_users_role_idx"},
+		{"DeepOffset", listOffset(users.Match{}, "", "", explainRows/2), "Index Only Scan using userkit_users_pkey"},
+		{"RoleDeepOffsetBefore", listOffset(admin_, "", mid, 100), "Index Only Scan Backward using userkit_users_role_idx"},
 		{"RoleAfter", list(admin_, mid, ""), "userkit_users_role_idx"},
 		{"RoleBefore", list(admin_, "", mid), "userkit_users_role_idx"},
 		{"StatusFirstPage", list(suspended, "", ""), "userkit_users_status_idx"},

@@ -615,8 +615,16 @@ func listSQL(q users.ListQuery) (sql string, args []any, ok bool) {
 		p.conds = append(p.conds, "id < "+p.arg(q.Before))
 		order = "DESC"
 	}
-	sql = sqlSelectUser + p.where() + " ORDER BY id " + order +
-		" LIMIT " + p.arg(int64(q.Limit)) + " OFFSET " + p.arg(int64(max(q.Offset, 0)))
+	page := " ORDER BY id " + order + " LIMIT " + p.arg(int64(q.Limit))
+	if q.Offset <= 0 {
+		return sqlSelectUser + p.where() + page, p.queryArgs(), true
+	}
+	// The offset is skipped in a subquery that selects only IDs, so that an
+	// index ending in id (the primary key, or a filter's) can skip it with an
+	// index-only scan, never reading the skipped users' rows; only the page's
+	// rows are read.
+	page += " OFFSET " + p.arg(int64(q.Offset))
+	sql = sqlSelectUser + ` WHERE id IN (SELECT id FROM userkit_users` + p.where() + page + `) ORDER BY id ` + order
 	return sql, p.queryArgs(), true
 }
 
