@@ -120,7 +120,7 @@ type result struct {
 
 func run(ctx context.Context, cfg config) error {
 	fmt.Printf("scalebench: %s %s/%s, %d CPUs (%s)\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel())
-	fmt.Printf("command: %s\n", strings.Join(os.Args, " "))
+	fmt.Printf("command: go run ./internal/scalebench %s   (in postgres/)\n", strings.Join(os.Args[1:], " "))
 	if slices.Contains(cfg.stores, "postgres") {
 		v, err := serverVersion(ctx, cfg.dsn)
 		if err != nil {
@@ -139,11 +139,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 	var results []result
 	for _, store := range cfg.stores {
-		res := result{store: store, times: map[string][]time.Duration{}}
-		for _, n := range cfg.sizes {
-			if err := measure(ctx, cfg, store, n, hash, dir, &res); err != nil {
-				return fmt.Errorf("%s, %d users: %w", store, n, err)
-			}
+		res, err := measure(ctx, cfg, store, hash, dir)
+		if err != nil {
+			return fmt.Errorf("%s: %w", store, err)
 		}
 		results = append(results, res)
 	}
@@ -151,16 +149,60 @@ func run(ctx context.Context, cfg config) error {
 	return nil
 }
 
-// measure builds a store of n users and times every query on it.
-func measure(ctx context.Context, cfg config, store string, n int, hash, dir string, res *result) error {
+// measure builds a store of each size, all open at once, and times every
+// query on them, the sizes in turn (see timeIt).
+func measure(ctx context.Context, cfg config, store, hash, dir string) (result, error) {
+	res := result{store: store, times: map[string][]time.Duration{}}
+	var fs []*fixture
+	defer func() {
+		for _, f := range fs {
+			f.close()
+		}
+	}()
+	for _, n := range cfg.sizes {
+		f, err := build(ctx, cfg, store, n, hash, dir)
+		if err != nil {
+			return res, fmt.Errorf("%d users: %w", n, err)
+		}
+		fs = append(fs, f)
+		res.import_ = append(res.import_, f.imported)
+	}
+	for _, q := range queries {
+		calls := make([]func() error, len(fs))
+		for i, f := range fs {
+			calls[i] = f.calls[q]
+		}
+		ds, reps, err := timeIt(cfg, calls)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", q, err)
+		}
+		res.times[q] = ds
+		progress("%s: %-20s %v (medians of %d)", store, q, ds, reps)
+	}
+	return res, nil
+}
+
+// fixture is a store of n users, with the calls that time each query on it.
+type fixture struct {
+	calls    map[string]func() error
+	imported time.Duration // how long the import took
+	close    func()
+}
+
+// build makes a store of n users through Manager.Import.
+func build(ctx context.Context, cfg config, store string, n int, hash, dir string) (_ *fixture, err error) {
 	s, closeStore, err := openStore(ctx, cfg, store, n, dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer closeStore()
+	defer func() {
+		if err != nil {
+			closeStore()
+		}
+	}()
 	m, err := users.New(s, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	progress("%s: importing %d users", store, n)
@@ -174,30 +216,29 @@ func measure(ctx context.Context, cfg config, store string, n int, hash, dir str
 		}
 		out, err := m.Import(ctx, rows)
 		if err != nil {
-			return fmt.Errorf("import: %w", err)
+			return nil, fmt.Errorf("import: %w", err)
 		}
 		for i, r := range out {
 			if r.Err != nil {
-				return fmt.Errorf("import row %d: %w", from+i, r.Err)
+				return nil, fmt.Errorf("import row %d: %w", from+i, r.Err)
 			}
 			ids = append(ids, r.User.ID)
 			emails = append(emails, r.User.Email)
 		}
 	}
 	took := time.Since(start)
-	res.import_ = append(res.import_, took)
 	progress("%s: imported %d users in %v (%.1f µs per user)", store, n, took.Round(time.Millisecond), float64(took.Microseconds())/float64(n))
 	if ps, ok := s.(*pgStore); ok {
 		start := time.Now()
 		if _, err := ps.pool.Exec(ctx, `VACUUM ANALYZE userkit_users`); err != nil {
-			return fmt.Errorf("vacuum analyze: %w", err)
+			return nil, fmt.Errorf("vacuum analyze: %w", err)
 		}
 		progress("%s: VACUUM ANALYZE in %v", store, time.Since(start).Round(time.Millisecond))
 	}
 
 	sess, err := m.Login(ctx, emails[n/3], password)
 	if err != nil {
-		return fmt.Errorf("login: %w", err)
+		return nil, fmt.Errorf("login: %w", err)
 	}
 	rnd := rand.New(rand.NewPCG(uint64(n), 1))
 	rare := 0
@@ -279,39 +320,52 @@ func measure(ctx context.Context, cfg config, store string, n int, hash, dir str
 			return err
 		},
 	}
-	for _, q := range queries {
-		d, reps, err := timeIt(cfg, calls[q])
-		if err != nil {
-			return fmt.Errorf("%s: %w", q, err)
-		}
-		res.times[q] = append(res.times[q], d)
-		progress("%s, %d users: %-20s %10v (median of %d)", store, n, q, d, reps)
-	}
-	return nil
+	return &fixture{calls: calls, imported: took, close: closeStore}, nil
 }
 
 // admins is how many of n users newUser makes admins.
 func admins(n int) int { return (n + 99) / 100 }
 
-// timeIt calls f once to warm up, then repeatedly for cfg.minTime (within
-// cfg.minReps and cfg.maxReps calls), and returns the median duration.
-func timeIt(cfg config, f func() error) (time.Duration, int, error) {
-	if err := f(); err != nil {
-		return 0, 0, err
-	}
-	var ds []time.Duration
-	var total time.Duration
-	for len(ds) < cfg.minReps || (total < cfg.minTime && len(ds) < cfg.maxReps) {
-		start := time.Now()
+// timeIt times the calls fs (one query on stores of each size): it calls each
+// once to warm up, then each in turn, one call at a time, until each has run
+// for cfg.minTime (within cfg.minReps and cfg.maxReps calls), and returns the
+// median duration of each. Taking turns, the sizes share whatever else the
+// machine is doing, so their ratio holds even when the machine is busy.
+func timeIt(cfg config, fs []func() error) ([]time.Duration, int, error) {
+	for _, f := range fs {
 		if err := f(); err != nil {
-			return 0, 0, err
+			return nil, 0, err
 		}
-		d := time.Since(start)
-		ds = append(ds, d)
-		total += d
 	}
-	slices.Sort(ds)
-	return ds[len(ds)/2], len(ds), nil
+	ds := make([][]time.Duration, len(fs))
+	totals := make([]time.Duration, len(fs))
+	done := func() bool {
+		reps := len(ds[0])
+		if reps < cfg.minReps {
+			return false
+		}
+		if reps >= cfg.maxReps {
+			return true
+		}
+		return slices.Min(totals) >= cfg.minTime
+	}
+	for !done() {
+		for i, f := range fs {
+			start := time.Now()
+			if err := f(); err != nil {
+				return nil, 0, err
+			}
+			d := time.Since(start)
+			ds[i] = append(ds[i], d)
+			totals[i] += d
+		}
+	}
+	medians := make([]time.Duration, len(fs))
+	for i := range ds {
+		slices.Sort(ds[i])
+		medians[i] = ds[i][len(ds[i])/2]
+	}
+	return medians, len(ds[0]), nil
 }
 
 var firstNames = []string{
