@@ -15,40 +15,10 @@ import (
 // up: the transaction is rolled back and tried again.
 var errRaced = errors.New("a concurrent write took a key of the batch")
 
-// sqlInsertUsers inserts a batch of users given as one array per column of
-// userWriteColumns ($1 … $19, preferences as text): one statement and one
-// round trip for the whole batch.
-var sqlInsertUsers = func() string {
-	sel := make([]string, len(userWriteColumns))
-	params := make([]string, len(userWriteColumns))
-	for i, c := range userWriteColumns {
-		sel[i] = c
-		if c == "preferences" {
-			sel[i] = "preferences::json"
-		}
-		params[i] = fmt.Sprintf("$%d::%s[]", i+1, userColumnType[c])
-	}
-	return `INSERT INTO userkit_users (` + strings.Join(userWriteColumns, ", ") + `)
-		SELECT ` + strings.Join(sel, ", ") + `
-		FROM unnest(` + strings.Join(params, ", ") + `) AS t (` + strings.Join(userWriteColumns, ", ") + `)
-`
-}()
-
 // sqlKeyHolders selects the users that hold any of the IDs ($1), emails ($2)
 // or usernames ($3) of a batch.
 const sqlKeyHolders = `SELECT id, email, username FROM userkit_users
 	WHERE id = ANY ($1) OR email = ANY ($2) OR (username = ANY ($3) AND username <> '')`
-
-// userColumnType is the array element type each of userWriteColumns is sent
-// as in sqlInsertUsers.
-var userColumnType = map[string]string{
-	"id": "text", "email": "text", "username": "text", "email_verified": "boolean",
-	"email_verified_at": "bigint", "first_name": "text", "last_name": "text",
-	"role": "text", "status": "text", "avatar_url": "text", "account_id": "text",
-	"preferences": "text", "created_at": "bigint", "updated_at": "bigint",
-	"last_login_at": "bigint", "password_hash": "text", "generation": "bigint",
-	"first_name_lower": "text", "last_name_lower": "text",
-}
 
 // CreateUsers stores many new users in one transaction and returns one error
 // per record, in order: nil for a stored one; ErrDuplicateEmail or
@@ -58,8 +28,8 @@ var userColumnType = map[string]string{
 // after the other, so a refused record takes no key from a later one.
 //
 // It reads the holders of the batch's keys in one statement, decides in Go,
-// and inserts the accepted records in one INSERT … SELECT FROM unnest(…). If a
-// concurrent write took one of their keys in between, the insert fails on the
+// and writes the accepted records with one COPY into userkit_users. If a
+// concurrent write took one of their keys in between, the COPY fails on the
 // UNIQUE constraint, which still decides, and the whole transaction is rolled
 // back and tried again, a few times; the error result says when that kept
 // happening. So concurrent CreateUser and CreateUsers calls never give two
@@ -126,8 +96,7 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 		return err
 	}
 
-	cols := make([]any, len(userWriteColumns)) // one typed slice per column
-	accepted := 0
+	var copyRows [][]any
 	for i, r := range rs {
 		switch {
 		case takenEmail[r.Email]:
@@ -142,24 +111,21 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 			if r.Username != "" {
 				takenUsername[r.Username] = true
 			}
-			accepted++
-			for c, v := range args[i] {
-				cols[c] = appendColumn(cols[c], v)
-			}
+			copyRows = append(copyRows, args[i])
 		}
 	}
-	if accepted == 0 {
+	if len(copyRows) == 0 {
 		return nil
 	}
-	tag, err := tx.Exec(ctx, sqlInsertUsers, cols...)
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"userkit_users"}, userWriteColumns, pgx.CopyFromRows(copyRows))
 	if code, _ := pgCode(err); code == codeUniqueViolation {
 		return errRaced
 	}
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() != int64(accepted) {
-		return fmt.Errorf("inserted %d users of %d", tag.RowsAffected(), accepted)
+	if n != int64(len(copyRows)) {
+		return fmt.Errorf("copied %d users of %d", n, len(copyRows))
 	}
 	return nil
 }
@@ -231,29 +197,4 @@ func (s *Store) getUsers(ctx context.Context, column string, keys []string, key 
 		}
 	}
 	return out, nil
-}
-
-// appendColumn appends v, one of userArgs's values, to col, the slice of its
-// column (nil at first), and returns the slice: []string, []bool, []int64, or
-// []*string for preferences, whose nil is NULL.
-func appendColumn(col any, v any) any {
-	switch v := v.(type) {
-	case string:
-		c, _ := col.([]string)
-		return append(c, v)
-	case bool:
-		c, _ := col.([]bool)
-		return append(c, v)
-	case int64:
-		c, _ := col.([]int64)
-		return append(c, v)
-	case []byte:
-		c, _ := col.([]*string)
-		if v == nil {
-			return append(c, nil)
-		}
-		s := string(v)
-		return append(c, &s)
-	}
-	panic(fmt.Sprintf("postgres: no column type for %T", v))
 }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,7 @@ func TestStore_CreateUsersLikeMemory(t *testing.T) {
 		in := make([]*users.UserRecord, len(batch))
 		for i, r := range batch {
 			r.FirstName = fmt.Sprintf("record %d", i)
+			r.Preferences = [](map[string]string){nil, {}, {"k": "v\x00"}}[i%3]
 			in[i] = r.Clone()
 		}
 		errs, err := s.CreateUsers(t.Context(), in)
@@ -71,7 +73,8 @@ func TestStore_CreateUsersLikeMemory(t *testing.T) {
 		for i, r := range batch {
 			got, err := s.GetUserByEmail(t.Context(), r.Email)
 			switch {
-			case want[i] == nil && (err != nil || got.ID != r.ID || got.Username != r.Username || got.FirstName != r.FirstName):
+			case want[i] == nil && (err != nil || got.ID != r.ID || got.Username != r.Username || got.FirstName != r.FirstName ||
+				(got.Preferences == nil) != (r.Preferences == nil) || !maps.Equal(got.Preferences, r.Preferences)):
 				t.Errorf("%s: record %d must be stored as given: %v, %v", name, i, got, err)
 			case want[i] != nil && err == nil && got.FirstName == r.FirstName:
 				t.Errorf("%s: refused record %d must not be stored", name, i)
