@@ -101,25 +101,25 @@ func TestExplain(t *testing.T) {
 		}
 	}
 	mid := strings.Repeat("0", 21) + "15000"
-	admin_, suspended := users.Match{Role: users.RoleAdmin}, users.Match{Status: users.StatusSuspended}
+	adminMatch, suspended := users.Match{Role: users.RoleAdmin}, users.Match{Status: users.StatusSuspended}
 	for _, c := range []struct {
 		name  string
 		query func() (string, []any)
 		index string // the index the plan must use
 	}{
 		{"FirstPage", list(users.Match{}, "", ""), "userkit_users_pkey"},
-		{"RoleFirstPage", list(admin_, "", ""), "userkit_users_role_idx"},
+		{"RoleFirstPage", list(adminMatch, "", ""), "userkit_users_role_idx"},
 		{"DeepOffset", listOffset(users.Match{}, "", "", explainRows/2), "Index Only Scan using userkit_users_pkey"},
-		{"RoleDeepOffsetBefore", listOffset(admin_, "", mid, 100), "Index Only Scan Backward using userkit_users_role_idx"},
-		{"RoleAfter", list(admin_, mid, ""), "userkit_users_role_idx"},
-		{"RoleBefore", list(admin_, "", mid), "userkit_users_role_idx"},
+		{"RoleDeepOffsetBefore", listOffset(adminMatch, "", mid, 100), "Index Only Scan Backward using userkit_users_role_idx"},
+		{"RoleAfter", list(adminMatch, mid, ""), "userkit_users_role_idx"},
+		{"RoleBefore", list(adminMatch, "", mid), "userkit_users_role_idx"},
 		{"StatusFirstPage", list(suspended, "", ""), "userkit_users_status_idx"},
 		{"RoleStatusFirstPage", list(users.Match{Role: users.RoleAdmin, Status: users.StatusSuspended}, "", ""), "userkit_users_role_status_idx"},
 		{"AccountFirstPage", list(users.Match{AccountID: "acct77"}, "", ""), "userkit_users_account_id_idx"},
 		{"SearchFirstPage", list(users.Match{Search: "quagmire"}, "", ""), "userkit_users_search_idx"},
 		{"SearchEmailFirstPage", list(users.Match{Search: "user12345@"}, "", ""), "userkit_users_search_idx"},
 		{"SearchFullNameFirstPage", list(users.Match{Search: "first345 quag"}, "", ""), "userkit_users_search_idx"},
-		{"RoleCount", count(admin_), "userkit_users_role"},
+		{"RoleCount", count(adminMatch), "userkit_users_role"},
 		{"StatusCount", count(suspended), "userkit_users_status_idx"},
 		{"RoleStatusCount", count(users.Match{Role: users.RoleAdmin, Status: users.StatusSuspended}), "userkit_users_role_status_idx"},
 		{"AccountCount", count(users.Match{AccountID: "acct77"}), "userkit_users_account_id_idx"},

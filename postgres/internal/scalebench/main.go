@@ -113,9 +113,9 @@ func fatalf(format string, args ...any) {
 
 // result is one store's measurements: per query, per size, the median.
 type result struct {
-	store   string
-	times   map[string][]time.Duration // query -> one per size
-	import_ []time.Duration            // total import time per size
+	store       string
+	times       map[string][]time.Duration // query -> one per size
+	importTimes []time.Duration            // total import time per size
 }
 
 func run(ctx context.Context, cfg config) error {
@@ -165,7 +165,7 @@ func measure(ctx context.Context, cfg config, store, hash, dir string) (result, 
 			return res, fmt.Errorf("%d users: %w", n, err)
 		}
 		fs = append(fs, f)
-		res.import_ = append(res.import_, f.imported)
+		res.importTimes = append(res.importTimes, f.imported)
 	}
 	for _, q := range queries {
 		calls := make([]func() error, len(fs))
@@ -507,7 +507,7 @@ func printTable(cfg config, results []result) {
 	fmt.Fprintln(w, strings.Join(append(head, ratio), "\t")+"\t")
 	for _, r := range results {
 		row := []string{r.store, "import (per user)"}
-		for i, d := range r.import_ {
+		for i, d := range r.importTimes {
 			row = append(row, fmt.Sprintf("%v (%.1fµs)", d.Round(time.Millisecond), float64(d.Nanoseconds())/1e3/float64(cfg.sizes[i])))
 		}
 		fmt.Fprintln(w, strings.Join(append(row, ""), "\t")+"\t")
