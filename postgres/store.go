@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -550,7 +551,9 @@ func (p *params) where() string {
 
 // filter adds the conditions that select exactly the users m.Matches selects,
 // and returns false if m selects nobody for a reason the database cannot be
-// asked about: a field with the character U+0000, which no stored text has.
+// asked about: a field with the character U+0000, or an exact field that is
+// not valid UTF-8, which no stored text equals. (A Search that is not valid
+// UTF-8 is ListUsers's and CountUsers's to handle, with scanUsers.)
 //
 // Search is a case-sensitive LIKE substring of the email and username and of
 // the names lower-cased by Go (first_name_lower, last_name_lower), with the term
@@ -566,7 +569,7 @@ func (p *params) filter(m users.Match) bool {
 		{"account_id", m.AccountID},
 		{"", m.Search},
 	} {
-		if strings.IndexByte(c.val, 0) >= 0 {
+		if strings.IndexByte(c.val, 0) >= 0 || (c.col != "" && !utf8.ValidString(c.val)) {
 			return false
 		}
 		if c.col != "" && c.val != "" {
@@ -652,6 +655,9 @@ func (s *Store) ListUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 	if q.Limit <= 0 {
 		return []*users.UserRecord{}, nil
 	}
+	if !utf8.ValidString(q.Match.Search) {
+		return s.scanUsers(ctx, q)
+	}
 	sql, args, ok := listSQL(q)
 	if !ok {
 		return []*users.UserRecord{}, nil
@@ -683,12 +689,62 @@ func (s *Store) ListUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 	return out, nil
 }
 
+// scanUsers answers ListUsers for a Search that is not valid UTF-8, which
+// PostgreSQL cannot take as text but which may still be a substring, byte for
+// byte, of a stored text (a piece of a multi-byte character): it reads every
+// user the other fields select, in ID order, and keeps those q.Match.Matches
+// selects. The Manager never sends such a term.
+func (s *Store) scanUsers(ctx context.Context, q users.ListQuery) ([]*users.UserRecord, error) {
+	rest := q.Match
+	rest.Search = ""
+	var all []*users.UserRecord
+	var p params
+	if !p.filter(rest) {
+		return []*users.UserRecord{}, nil
+	}
+	if q.After != "" {
+		p.conds = append(p.conds, "id > "+p.arg(q.After))
+	}
+	if q.Before != "" {
+		p.conds = append(p.conds, "id < "+p.arg(q.Before))
+	}
+	err := retry(ctx, func() error {
+		all = nil
+		rows, err := s.pool.Query(ctx, sqlSelectUser+p.where()+" ORDER BY id", p.args...)
+		if err != nil {
+			return err
+		}
+		var u userRow
+		_, err = pgx.ForEachRow(rows, u.dest(), func() error {
+			r, err := u.record()
+			if err == nil && q.Match.Matches(&r.User) {
+				all = append(all, r)
+			}
+			return err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	if q.Before != "" { // the last Limit before Before, after skipping Offset from the end
+		all = all[:max(len(all)-max(q.Offset, 0), 0)]
+		return slices.Clone(all[max(len(all)-q.Limit, 0):]), nil
+	}
+	all = all[min(max(q.Offset, 0), len(all)):]
+	return slices.Clone(all[:min(q.Limit, len(all))]), nil
+}
+
 // CountUsers returns how many users f selects. It counts in one statement, so
 // the count is of one moment. It is safe for concurrent use, also across
 // processes.
 func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
+	}
+	if !utf8.ValidString(f.Search) {
+		rs, err := s.scanUsers(ctx, users.ListQuery{Match: f, Limit: math.MaxInt})
+		return len(rs), err
 	}
 	sql, args, ok := countSQL(f)
 	if !ok {

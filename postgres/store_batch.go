@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/userkit/users"
@@ -154,8 +155,8 @@ func (s *Store) GetUsersByEmail(ctx context.Context, emails []string) ([]*users.
 
 // getUsers reads the users whose column (id or email, both unique) is one of
 // keys, with = ANY, and returns them in the order of keys; key gives a
-// record's value of the column. Keys with U+0000 (which no stored text has) or
-// empty ones name nobody and are not sent.
+// record's value of the column. Empty keys, and keys with U+0000 or not valid
+// UTF-8 (which no stored text equals), name nobody and are not sent.
 func (s *Store) getUsers(ctx context.Context, column string, keys []string, key func(*users.UserRecord) string) ([]*users.UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -163,7 +164,7 @@ func (s *Store) getUsers(ctx context.Context, column string, keys []string, key 
 	out := make([]*users.UserRecord, len(keys))
 	var ask []string
 	for _, k := range keys {
-		if k != "" && strings.IndexByte(k, 0) < 0 {
+		if k != "" && strings.IndexByte(k, 0) < 0 && utf8.ValidString(k) {
 			ask = append(ask, k)
 		}
 	}

@@ -499,6 +499,45 @@ func TestStore_SearchMatchesMatches(t *testing.T) {
 			t.Errorf("CountUsers(Search %q) = %d, %v; want %d", q, n, err, len(want))
 		}
 	}
+	// Terms PostgreSQL cannot take as text: pieces of "é" (C3 A9), a byte no
+	// UTF-8 text has, a control character. The Manager never sends them; a
+	// Store still selects what Match.Matches selects.
+	for _, q := range []string{"\xa9", "\xc3", "\xa9lo", "lodie\xff", "\x00", "a\nb"} {
+		f := users.Match{Search: q}
+		var want []string
+		for _, r := range all {
+			if f.Matches(&r.User) {
+				want = append(want, r.ID)
+			}
+		}
+		for _, lq := range []users.ListQuery{{Match: f, Limit: 100}, {Match: f, Limit: 1, Offset: 1}, {Match: f, Limit: 1, Before: all[len(all)-1].ID}} {
+			rs, err := s.ListUsers(t.Context(), lq)
+			if err != nil {
+				t.Fatalf("ListUsers(%q): %v", q, err)
+			}
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.ID)
+			}
+			w := want
+			switch {
+			case lq.Offset == 1:
+				w = want[min(1, len(w)):min(2, len(w))]
+			case lq.Before != "":
+				w = slices.DeleteFunc(slices.Clone(want), func(id string) bool { return id >= lq.Before })
+				w = w[max(len(w)-1, 0):]
+			}
+			if !slices.Equal(got, w) {
+				t.Errorf("ListUsers(%+v) = %v, want %v", lq, got, w)
+			}
+		}
+		if n, err := s.CountUsers(t.Context(), f); err != nil || n != len(want) {
+			t.Errorf("CountUsers(Search %q) = %d, %v; want %d", q, n, err, len(want))
+		}
+	}
+	if rs, err := s.ListUsers(t.Context(), users.ListQuery{Match: users.Match{Email: "\xff"}, Limit: 5}); err != nil || len(rs) != 0 {
+		t.Errorf("ListUsers(Email not UTF-8) = %v, %v; want nobody", rs, err)
+	}
 }
 
 // TestStore_ConflictOrder checks that CreateUser and UpdateUser name the key
