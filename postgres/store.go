@@ -53,8 +53,11 @@ type Store struct {
 // New is safe to call from many processes at once: a transaction-scoped advisory
 // lock makes them migrate one after the other, and a migration that fails leaves
 // the tables as they were. It returns an error wrapping ErrSchemaTooNew, changing
-// nothing, for tables written by a newer version of this package, and an error
-// for a database whose encoding is not UTF8. Tables that are current need no
+// nothing, for tables written by a newer version of this package; an error
+// for a database whose encoding is not UTF8; and an error naming pg_trgm,
+// changing nothing, when migrating needs that extension and the server does
+// not have it or the role may not create it (see "Indexes and the pg_trgm
+// extension" in the package documentation). Tables that are current need no
 // DDL, so an application role allowed only SELECT, INSERT, UPDATE and DELETE on
 // them can open them once a more privileged role has migrated.
 func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
