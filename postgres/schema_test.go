@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -267,4 +269,78 @@ func TestNew_WithoutDDLPrivileges(t *testing.T) {
 			t.Errorf("CountUsers(search) as the application role = %d, %v", n, err)
 		}
 	})
+}
+
+// TestNew_WithoutTrigramExtension checks what happens when the database has no
+// pg_trgm and the role that migrates may not create it (it lacks CREATE on the
+// database): New fails with an error that names the extension and creates
+// nothing; once an administrator has created the extension, New migrates.
+func TestNew_WithoutTrigramExtension(t *testing.T) {
+	db := openTestDB(t)
+	ctx := t.Context()
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "userkit_notrgm_" + hex.EncodeToString(b)
+	if _, err := db.admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.admin.Exec(ctx, `CREATE ROLE `+name+` LOGIN PASSWORD 'app-password'`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if _, err := db.admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop database: %v", err)
+		}
+		if _, err := db.admin.Exec(ctx, `DROP ROLE `+name); err != nil {
+			t.Errorf("drop role: %v", err)
+		}
+	})
+	connect := func(user, password string) *pgxpool.Pool {
+		cfg, err := pgxpool.ParseConfig(db.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.ConnConfig.Database = name
+		if user != "" {
+			cfg.ConnConfig.User, cfg.ConnConfig.Password = user, password
+		}
+		p, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	owner := connect("", "")
+	// The role may create tables in its own schema, not extensions.
+	if _, err := owner.Exec(ctx, `CREATE SCHEMA AUTHORIZATION `+name); err != nil {
+		t.Fatal(err)
+	}
+	app := connect(name, "app-password") // search_path "$user", public: its schema first
+
+	_, err := postgres.New(ctx, app)
+	if err == nil || !strings.Contains(err.Error(), "pg_trgm") {
+		t.Fatalf("New without pg_trgm, by a role that may not create it, must fail naming pg_trgm: %v", err)
+	}
+	t.Logf("New without pg_trgm: %v", err)
+	var tables int
+	if err := owner.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename LIKE 'userkit_%'`).Scan(&tables); err != nil || tables != 0 {
+		t.Errorf("a failed New must create nothing: %d tables, %v", tables, err)
+	}
+
+	if _, err := owner.Exec(ctx, `CREATE EXTENSION pg_trgm`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.New(ctx, app)
+	if err != nil {
+		t.Fatalf("New once an administrator created pg_trgm: %v", err)
+	}
+	r := newUser("trgm@example.com")
+	if err := s.CreateUser(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountUsers(ctx, users.Match{Search: "trgm@"}); err != nil || n != 1 {
+		t.Errorf("search with pg_trgm from another schema = %d, %v; want 1", n, err)
+	}
 }
