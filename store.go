@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -59,17 +60,36 @@ type Store interface {
 	// UserThrottleKey(id)), in one atomic step. It returns ErrNotFound if there is no such user.
 	DeleteUser(ctx context.Context, id string) error
 
-	// ListUsers returns at most q.Limit users that match q.Filter (see Filter.Match),
-	// in ascending ID order. With q.After, only users whose ID is greater than it;
-	// with q.Before, the last q.Limit matching users whose ID is less than it (still
-	// returned in ascending order). q.Offset matching users are skipped first,
-	// counting from the cursor (from the start, or backwards from Before). At most
-	// one of After and Before is set. No match is an empty slice, not an error.
+	// CreateUsers stores many new users in one atomic step, each as CreateUser
+	// would store it, and returns one error per record, in the order given: nil for
+	// a record it stored; ErrDuplicateEmail or ErrDuplicateUsername (email checked
+	// first) for one whose key another user has, including an earlier record of the
+	// same batch; ErrConflict for one whose ID exists. A refused record never stops
+	// the others. If the second result is not nil, nothing was stored. Concurrent
+	// CreateUser and CreateUsers calls never give two users one email. An empty
+	// batch stores nothing and is no error.
+	CreateUsers(ctx context.Context, rs []*UserRecord) ([]error, error)
+
+	// GetUsers returns, in one consistent read, the users with these IDs in the
+	// order given: the i'th result is the user with ids[i], or nil if there is none.
+	// A missing user is never an error.
+	GetUsers(ctx context.Context, ids []string) ([]*UserRecord, error)
+
+	// GetUsersByEmail is GetUsers for exact (normalised) emails. An empty email
+	// matches nobody.
+	GetUsersByEmail(ctx context.Context, emails []string) ([]*UserRecord, error)
+
+	// ListUsers returns at most q.Limit users that q.Match selects (see
+	// Match.Matches), in ascending ID order. With q.After, only users whose ID is
+	// greater than it; with q.Before, the last q.Limit matching users whose ID is
+	// less than it (still returned in ascending order). q.Offset matching users are
+	// skipped first, counting from the cursor (from the start, or backwards from
+	// Before). At most one of After and Before is set. No match is an empty slice,
+	// not an error.
 	ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, error)
 
-	// CountUsers returns how many users match f (see Filter.Match). Cursors, Offset
-	// and Limit in f are ignored.
-	CountUsers(ctx context.Context, f Filter) (int, error)
+	// CountUsers returns how many users m selects (see Match.Matches).
+	CountUsers(ctx context.Context, m Match) (int, error)
 
 	// CreateSession stores a new session. In one atomic step it checks that the user
 	// s.UserID exists and that its Generation equals s.UserGeneration, so a session
@@ -307,9 +327,62 @@ func (a LoginAttempts) IsZero() bool {
 		a.Consecutive == 0 && a.Locks == 0 && !a.HashNotUpgradable
 }
 
-// ListQuery is ListUsers's question.
+// Match says which users ListUsers and CountUsers select. Its fields combine with
+// AND; an empty field selects every user. The Manager hands stores a Match whose
+// Email, Username and Search are already normalised (lower-case).
+type Match struct {
+	Email     string // exact match
+	Username  string // exact match
+	Role      Role
+	Status    Status
+	AccountID string
+	// Search is a lower-case substring of the email, the username, the lower-cased
+	// first or last name, or the lower-cased full name "first last".
+	Search string
+}
+
+// Matches reports whether m selects u. Every Store selects exactly the users this
+// function selects; a Store may use indexes to find them faster.
+func (m *Match) Matches(u *User) bool {
+	switch {
+	case m.Email != "" && u.Email != m.Email,
+		m.Username != "" && u.Username != m.Username,
+		m.Role != "" && u.Role != m.Role,
+		m.Status != "" && u.Status != m.Status,
+		m.AccountID != "" && u.AccountID != m.AccountID:
+		return false
+	}
+	if m.Search == "" {
+		return true
+	}
+	for _, f := range SearchFields(u) {
+		if strings.Contains(f, m.Search) {
+			return true
+		}
+	}
+	return false
+}
+
+// SearchFields returns the lower-case texts of u that Match.Search looks in: the
+// email, the username, the first name, the last name and the full name
+// "first last" (empty ones left out). Stores that index search terms index these.
+func SearchFields(u *User) []string {
+	first, last := strings.ToLower(u.FirstName), strings.ToLower(u.LastName)
+	out := make([]string, 0, 5)
+	for _, f := range []string{u.Email, u.Username, first, last} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	if first != "" && last != "" {
+		out = append(out, first+" "+last)
+	}
+	return out
+}
+
+// ListQuery is ListUsers's question: which users (Match) and which page of them.
 type ListQuery struct {
-	Filter Filter // which users match; its cursors, Offset and Limit are ignored
+	Match  Match
 	After  string // exclusive lower bound on ID, or empty
 	Before string // exclusive upper bound on ID, or empty
 	Offset int    // matching users to skip first

@@ -825,21 +825,105 @@ func (s *BoltStore) CreateUser(ctx context.Context, r *UserRecord) error {
 	if err := checkIDLen(r.ID); err != nil {
 		return err
 	}
-	return s.update(ctx, "create user", func(b *boltTx) error {
-		if r.Email != "" && b.email.Get([]byte(r.Email)) != nil {
-			return ErrDuplicateEmail
+	return s.update(ctx, "create user", func(b *boltTx) error { return b.insertUser(r) })
+}
+
+// insertUser stores a new user and its indexes, or returns why it cannot.
+func (b *boltTx) insertUser(r *UserRecord) error {
+	if r.Email != "" && b.email.Get([]byte(r.Email)) != nil {
+		return ErrDuplicateEmail
+	}
+	if r.Username != "" && b.username.Get([]byte(r.Username)) != nil {
+		return ErrDuplicateUsername
+	}
+	if b.users.Get([]byte(r.ID)) != nil {
+		return ErrConflict
+	}
+	if err := b.indexUser(r, nil); err != nil {
+		return err
+	}
+	return b.putUser(r)
+}
+
+// CreateUsers stores the records CreateUser would store in one write
+// transaction, one fsync for the batch; see Store.
+func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord) ([]error, error) {
+	for _, r := range rs {
+		if err := checkIDLen(r.ID); err != nil {
+			return nil, err
 		}
-		if r.Username != "" && b.username.Get([]byte(r.Username)) != nil {
-			return ErrDuplicateUsername
+	}
+	var errs []error
+	err := s.update(ctx, "create users", func(b *boltTx) error {
+		errs = make([]error, len(rs))
+		for i, r := range rs {
+			err := b.insertUser(r)
+			switch {
+			case err == ErrDuplicateEmail, err == ErrDuplicateUsername, err == ErrConflict:
+				errs[i] = err
+			case err != nil:
+				return err
+			}
 		}
-		if b.users.Get([]byte(r.ID)) != nil {
-			return ErrConflict
-		}
-		if err := b.indexUser(r, nil); err != nil {
-			return err
-		}
-		return b.putUser(r)
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// GetUsers returns the users with these IDs, nil for a missing one, in the
+// order given, from one read transaction; see Store.
+func (s *BoltStore) GetUsers(ctx context.Context, ids []string) ([]*UserRecord, error) {
+	out := make([]*UserRecord, len(ids))
+	err := s.view(ctx, "get users", func(b *boltTx) error {
+		for i, id := range ids {
+			r, err := b.getUser(id)
+			if err == ErrNotFound {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GetUsersByEmail returns the users with these emails, nil for a missing one,
+// in the order given, from one read transaction; see Store.
+func (s *BoltStore) GetUsersByEmail(ctx context.Context, emails []string) ([]*UserRecord, error) {
+	out := make([]*UserRecord, len(emails))
+	err := s.view(ctx, "get users by email", func(b *boltTx) error {
+		for i, e := range emails {
+			if e == "" {
+				continue
+			}
+			id := b.email.Get([]byte(e))
+			if id == nil {
+				continue
+			}
+			r, err := b.getUser(string(id))
+			if err == ErrNotFound {
+				return fmt.Errorf("%w: index entry %q points at missing user %s", ErrCorrupt, e, id)
+			}
+			if err != nil {
+				return err
+			}
+			out[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // GetUser returns the user with the ID; see Store.
@@ -965,7 +1049,7 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string) error {
 	})
 }
 
-// ListUsers returns one page of users in ID order; see Store. A Filter with Email
+// ListUsers returns one page of users in ID order; see Store. A Match with Email
 // or Username is answered from an index; any other filter reads the users in the
 // range from the cursor until the page is full. If both After and Before are set
 // (the contract rules it out) both bounds apply, with Before's meaning of Offset
@@ -981,7 +1065,7 @@ func (s *BoltStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, 
 	err := s.view(ctx, "list users", func(b *boltTx) error {
 		skip := q.Offset
 		take := func(u *UserRecord) bool {
-			if !q.Filter.Match(&u.User) {
+			if !q.Match.Matches(&u.User) {
 				return false
 			}
 			if skip > 0 {
@@ -991,7 +1075,7 @@ func (s *BoltStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, 
 			out = append(out, u)
 			return len(out) == q.Limit
 		}
-		if u, ok, err := b.indexedCandidate(q.Filter); ok || err != nil {
+		if u, ok, err := b.indexedCandidate(q.Match); ok || err != nil {
 			if err == nil && u != nil && (q.After == "" || u.ID > q.After) && (q.Before == "" || u.ID < q.Before) {
 				take(u)
 			}
@@ -1044,9 +1128,9 @@ func (s *BoltStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, 
 	return out, nil
 }
 
-// indexedCandidate answers a filter on Email or Username from its index: ok is
+// indexedCandidate answers a Match on Email or Username from its index: ok is
 // true when it did, and u is the only user that can match (nil if none).
-func (b *boltTx) indexedCandidate(f Filter) (u *UserRecord, ok bool, err error) {
+func (b *boltTx) indexedCandidate(f Match) (u *UserRecord, ok bool, err error) {
 	var id []byte
 	switch {
 	case f.Email != "":
@@ -1068,11 +1152,11 @@ func (b *boltTx) indexedCandidate(f Filter) (u *UserRecord, ok bool, err error) 
 
 // CountUsers counts the users that match f; see Store. It reads every user unless
 // f has Email or Username.
-func (s *BoltStore) CountUsers(ctx context.Context, f Filter) (int, error) {
+func (s *BoltStore) CountUsers(ctx context.Context, f Match) (int, error) {
 	n := 0
 	err := s.view(ctx, "count users", func(b *boltTx) error {
 		if u, ok, err := b.indexedCandidate(f); ok || err != nil {
-			if u != nil && f.Match(&u.User) {
+			if u != nil && f.Matches(&u.User) {
 				n = 1
 			}
 			return err
@@ -1088,7 +1172,7 @@ func (s *BoltStore) CountUsers(ctx context.Context, f Filter) (int, error) {
 			if err != nil {
 				return err
 			}
-			if f.Match(&u.User) {
+			if f.Matches(&u.User) {
 				n++
 			}
 			return nil

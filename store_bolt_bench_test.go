@@ -106,7 +106,7 @@ func TestBoltStore_Scale(t *testing.T) {
 	}
 	t.Logf("walked through %d users both ways, 100 a page, in %v", n, time.Since(start).Round(time.Millisecond))
 
-	if got, err := s.CountUsers(ctx, users.Filter{}); got != n || err != nil {
+	if got, err := s.CountUsers(ctx, users.Match{}); got != n || err != nil {
 		t.Fatalf("CountUsers = %d, %v; want %d", got, err, n)
 	}
 	for _, i := range []int{0, n / 2, n - 1} {

@@ -158,9 +158,9 @@ func takeBoltSnapshot(tb testing.TB, s users.Store, tokens []*users.TokenRecord)
 		before = page[0].ID
 	}
 	var err error
-	snap.Filtered, err = s.ListUsers(ctx, users.ListQuery{Filter: users.Filter{Search: "last1"}, Offset: 1, Limit: 3})
+	snap.Filtered, err = s.ListUsers(ctx, users.ListQuery{Match: users.Match{Search: "last1"}, Offset: 1, Limit: 3})
 	must(tb, err)
-	snap.Count, err = s.CountUsers(ctx, users.Filter{Role: users.RoleAdmin})
+	snap.Count, err = s.CountUsers(ctx, users.Match{Role: users.RoleAdmin})
 	must(tb, err)
 	for _, page := range snap.Pages {
 		for _, u := range page {
@@ -729,7 +729,7 @@ func TestBoltStore_OneTransaction(t *testing.T) {
 		{"GetUser", 0, func() error { _, err := s.GetUser(ctx, u.ID); return err }},
 		{"GetUserByEmail", 0, func() error { _, err := s.GetUserByEmail(ctx, u.Email); return err }},
 		{"ListUsers", 0, func() error { _, err := s.ListUsers(ctx, users.ListQuery{Limit: 10}); return err }},
-		{"CountUsers", 0, func() error { _, err := s.CountUsers(ctx, users.Filter{}); return err }},
+		{"CountUsers", 0, func() error { _, err := s.CountUsers(ctx, users.Match{}); return err }},
 		{"CreateSession", 1, func() error { return s.CreateSession(ctx, s1) }},
 		{"CreateSession", 1, func() error { return s.CreateSession(ctx, s2) }},
 		{"CreateSession", 1, func() error { return s.CreateSession(ctx, s3) }},

@@ -89,6 +89,11 @@ func (m *MemoryStore) CreateUser(ctx context.Context, r *UserRecord) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.insert(r)
+}
+
+// insert stores a copy of r under m.mu, or returns why it cannot.
+func (m *MemoryStore) insert(r *UserRecord) error {
 	if _, ok := m.byEmail[r.Email]; ok {
 		return ErrDuplicateEmail
 	}
@@ -106,6 +111,54 @@ func (m *MemoryStore) CreateUser(ctx context.Context, r *UserRecord) error {
 		m.byUsername[r.Username] = r.ID
 	}
 	return nil
+}
+
+// CreateUsers stores copies of the records CreateUser would store, under one
+// lock, and returns one error per record as the Store contract describes. It is
+// safe for concurrent use.
+func (m *MemoryStore) CreateUsers(ctx context.Context, rs []*UserRecord) ([]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	errs := make([]error, len(rs))
+	for i, r := range rs {
+		errs[i] = m.insert(r)
+	}
+	return errs, nil
+}
+
+// GetUsers returns copies of the users with these IDs, nil for a missing one,
+// in the order given. It is safe for concurrent use.
+func (m *MemoryStore) GetUsers(ctx context.Context, ids []string) ([]*UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*UserRecord, len(ids))
+	for i, id := range ids {
+		out[i] = m.users[id].Clone()
+	}
+	return out, nil
+}
+
+// GetUsersByEmail returns copies of the users with these emails, nil for a
+// missing one, in the order given. It is safe for concurrent use.
+func (m *MemoryStore) GetUsersByEmail(ctx context.Context, emails []string) ([]*UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*UserRecord, len(emails))
+	for i, e := range emails {
+		if id, ok := m.byEmail[e]; ok {
+			out[i] = m.users[id].Clone()
+		}
+	}
+	return out, nil
 }
 
 // GetUser returns a copy of the user with the ID, or ErrNotFound. It is safe for
@@ -262,7 +315,7 @@ func (m *MemoryStore) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
-// ListUsers returns copies of at most q.Limit users matching q.Filter, in
+// ListUsers returns copies of at most q.Limit users selected by q.Match, in
 // ascending ID order, as the Store contract describes: after q.After, or the last
 // ones before q.Before, skipping q.Offset matching users counted from the cursor.
 // If both After and Before are set (the contract forbids it) both bounds apply,
@@ -297,7 +350,7 @@ func (m *MemoryStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord
 	skip := max(q.Offset, 0)
 	take := func(i int) bool { // reports whether the page is full
 		r := m.users[m.ids[i]]
-		if !q.Filter.Match(&r.User) {
+		if !q.Match.Matches(&r.User) {
 			return false
 		}
 		if skip > 0 {
@@ -324,9 +377,9 @@ func (m *MemoryStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord
 	return out, nil
 }
 
-// CountUsers returns how many users match f, ignoring its cursors, Offset and
-// Limit. It reads every user. It is safe for concurrent use.
-func (m *MemoryStore) CountUsers(ctx context.Context, f Filter) (int, error) {
+// CountUsers returns how many users f selects. It reads every user. It is safe
+// for concurrent use.
+func (m *MemoryStore) CountUsers(ctx context.Context, f Match) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -334,7 +387,7 @@ func (m *MemoryStore) CountUsers(ctx context.Context, f Filter) (int, error) {
 	defer m.mu.RUnlock()
 	n := 0
 	for _, r := range m.users {
-		if f.Match(&r.User) {
+		if f.Matches(&r.User) {
 			n++
 		}
 	}

@@ -126,7 +126,9 @@ type Filter struct {
 	Role      Role
 	Status    Status
 	AccountID string
-	Search    string // case-insensitive substring of email, username, first or last name
+	// Search is a case-insensitive substring of the email, the username, the
+	// first or last name, or the full name "First Last".
+	Search string
 
 	// Limit is the page size: default 20, at most 100 (larger values are clamped).
 	Limit int
@@ -137,29 +139,6 @@ type Filter struct {
 	// Offset skips that many matching users, for page-number interfaces. Cursors
 	// are better for walking through a changing list.
 	Offset int
-}
-
-// Match reports whether u matches the filter's match fields (Email, Username, Role,
-// Status, AccountID, Search). Stores use it so that every store selects the same
-// users; the Manager hands stores filters whose Email, Username and Search are
-// already normalised (lower-case).
-func (f *Filter) Match(u *User) bool {
-	switch {
-	case f.Email != "" && u.Email != f.Email,
-		f.Username != "" && u.Username != f.Username,
-		f.Role != "" && u.Role != f.Role,
-		f.Status != "" && u.Status != f.Status,
-		f.AccountID != "" && u.AccountID != f.AccountID:
-		return false
-	}
-	if f.Search == "" {
-		return true
-	}
-	s := strings.ToLower(f.Search)
-	return strings.Contains(u.Email, s) ||
-		strings.Contains(u.Username, s) ||
-		strings.Contains(strings.ToLower(u.FirstName), s) ||
-		strings.Contains(strings.ToLower(u.LastName), s)
 }
 
 // Page is one page of Find's results, in ascending ID (creation) order.
@@ -491,6 +470,16 @@ func (m *Manager) Create(ctx context.Context, nu NewUser) (*User, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	r, err := m.newRecord(ctx, nu)
+	if err != nil {
+		return nil, err
+	}
+	return m.insert(ctx, r)
+}
+
+// newRecord validates and normalises a NewUser for Create and Import and gives
+// it its password hash: the hash of Password, or the imported PasswordHash.
+func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error) {
 	r, err := m.validNew(nu)
 	if err != nil {
 		return nil, err
@@ -508,7 +497,8 @@ func (m *Manager) Create(ctx context.Context, nu NewUser) (*User, error) {
 		if err != nil {
 			return nil, err
 		}
-		// A cheap early answer for the common case; CreateUser decides atomically.
+		// A cheap early answer for the common case, before the costly hash; the
+		// Store decides atomically.
 		if _, err := m.store.GetUserByEmail(ctx, r.Email); err == nil {
 			return nil, ErrDuplicateEmail
 		}
@@ -516,7 +506,7 @@ func (m *Manager) Create(ctx context.Context, nu NewUser) (*User, error) {
 			return nil, err
 		}
 	}
-	return m.insert(ctx, r)
+	return r, nil
 }
 
 // insert gives r its ID and times and stores it.
@@ -605,9 +595,9 @@ func decodeCursor(field, c string) (string, error) {
 	return id, nil
 }
 
-// normFilter validates f's match fields and returns the filter the Store sees.
-func (m *Manager) normFilter(f Filter) (Filter, error) {
-	out := Filter{Role: f.Role, Status: f.Status, AccountID: f.AccountID}
+// normFilter validates f's match fields and returns the Match the Store sees.
+func (m *Manager) normFilter(f Filter) (Match, error) {
+	out := Match{Role: f.Role, Status: f.Status, AccountID: f.AccountID}
 	var err error
 	if f.Email != "" {
 		if out.Email, err = NormalizeEmail(f.Email); err != nil {
@@ -647,7 +637,7 @@ func (m *Manager) Find(ctx context.Context, f Filter) (*Page, error) {
 	}
 	q := ListQuery{Offset: f.Offset}
 	var err error
-	if q.Filter, err = m.normFilter(f); err != nil {
+	if q.Match, err = m.normFilter(f); err != nil {
 		return nil, err
 	}
 	switch {
@@ -692,7 +682,7 @@ func (m *Manager) Find(ctx context.Context, f Filter) (*Page, error) {
 	first, last := rs[0].ID, rs[len(rs)-1].ID
 	// Whether there is anything on the other side is a second, one-row question.
 	exists := func(after, before string) (bool, error) {
-		n, err := m.store.ListUsers(ctx, ListQuery{Filter: q.Filter, After: after, Before: before, Limit: 1})
+		n, err := m.store.ListUsers(ctx, ListQuery{Match: q.Match, After: after, Before: before, Limit: 1})
 		return len(n) > 0, err
 	}
 	hasNext, hasPrev := more, more

@@ -2,7 +2,12 @@
 # Tests the PostgreSQL store (module postgres/) against a throwaway PostgreSQL
 # server that this script starts and always stops.
 #
-#   bash .ci/postgres.sh
+#   bash .ci/postgres.sh                  # vet and test the postgres module
+#   bash .ci/postgres.sh COMMAND [ARG...]  # run COMMAND instead, from postgres/
+#
+# For example, the scale benchmark at small sizes:
+#
+#   bash .ci/postgres.sh go run ./internal/scalebench -sizes 1000,5000
 #
 # It uses the PostgreSQL binaries already installed (15 preferred) and installs
 # Debian's postgresql package only when there are none. The server runs as a
@@ -124,8 +129,12 @@ export PGPASSWORD=$password
 	-c 'CREATE DATABASE userkit_test' </dev/null
 unset PGPASSWORD
 export USERS_POSTGRES_DSN="postgres://userkit:$password@127.0.0.1:$port/userkit_test?sslmode=disable"
-log "PostgreSQL ready on 127.0.0.1:$port; running the postgres module's vet and tests"
-
 cd "$repo/postgres"
+if [ "$#" -gt 0 ]; then
+	log "PostgreSQL ready on 127.0.0.1:$port; running: $*"
+	"$@"
+	exit
+fi
+log "PostgreSQL ready on 127.0.0.1:$port; running the postgres module's vet and tests"
 go vet ./...
 go test -race -count=1 ./...

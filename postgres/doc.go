@@ -30,8 +30,35 @@
 //
 // Emails, usernames, IDs and the other keys compare bytewise (COLLATE "C"), as in
 // the other stores; ListUsers orders by ID bytewise, which for ULIDs is creation
-// order. Search lower-cases with Go's strings.ToLower, not the database's
-// locale, so it selects exactly the users users.Filter.Match selects.
+// order. The names are lower-cased for search by Go's strings.ToLower, not the
+// database's locale, so search selects exactly the users users.Match.Matches
+// selects.
+//
+// # Indexes and the pg_trgm extension
+//
+// Every filter of ListUsers and CountUsers (role, status, account, and role
+// with status) has an index ending in id, so a filtered page is read in ID
+// order from its cursor and stops after the page, and a filtered count is an
+// index-only scan of the matching entries (counting every user reads a whole
+// index or the table). An offset is skipped over IDs only, by an index-only
+// scan. Search has a trigram GIN index, from the pg_trgm extension, over the
+// texts it looks in; a term of fewer than three characters has no trigram to
+// look up and reads the table. These statements are planned for their values
+// every time, never with a cached generic plan, which cannot tell a rare role
+// or term from a common one. Index-only scans need the visibility map that
+// (auto)vacuum keeps: run VACUUM ANALYZE after a large import.
+//
+// pg_trgm ships with PostgreSQL (in the contrib package of most distributions,
+// and on the hosted services). When New migrates to the schema version with the
+// search index and the database does not have the extension yet, it creates it
+// in the tables' schema; since PostgreSQL 13 that needs only the CREATE
+// privilege on the database. If the server lacks pg_trgm, or the role may not
+// create it, New fails with an error that says so and leaves the tables as they
+// were; a privileged role can then run CREATE EXTENSION pg_trgm, in any schema.
+//
+// CreateUsers (Manager.Import) writes a batch with one lookup of its keys and
+// one INSERT, in one transaction; GetUsers and GetUsersByEmail are one SELECT
+// each.
 //
 // # Times
 //

@@ -107,7 +107,7 @@ func TestTimeEncoding(t *testing.T) {
 }
 
 func TestEscapeLike(t *testing.T) {
-	if got, want := escapeLike(`a%b_c!d\e`), `a!%b!_c!!d\e`; got != want {
+	if got, want := escapeLike(`a%b_c!d\e`), `a\%b\_c!d\\e`; got != want {
 		t.Errorf("escapeLike = %q, want %q", got, want)
 	}
 }

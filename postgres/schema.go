@@ -25,7 +25,7 @@ const migrationLockKey int64 = 0x5af1_4a51_3583_0021
 // Text that is compared or ordered uses COLLATE "C", so that equality and order
 // are bytewise, as they are in the other stores. first_name_lower and
 // last_name_lower hold strings.ToLower of the names, made in Go, so that search
-// lower-cases exactly as users.Filter.Match does whatever the database's locale.
+// lower-cases exactly as users.Match.Matches does whatever the database's locale.
 //
 // preferences is json, not jsonb: jsonb cannot hold the character U+0000, which
 // a preference value may contain, and the store never queries into it (the json
@@ -91,14 +91,42 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX userkit_login_attempts_expires_at_idx ON userkit_login_attempts (expires_at)`,
 	},
-	// Version 2: login throttling keeps consecutive failures across locks,
-	// escalates locks, and remembers an imported hash it could not upgrade.
+
+	// Version 2: indexes for ListUsers and CountUsers, and login throttling
+	// that keeps consecutive failures across locks, escalates locks and
+	// remembers an imported hash it could not upgrade.
+	//
+	// Each filter index ends in id, so that a filtered page is read in ID
+	// order from the index, from the cursor on, and stops after LIMIT rows; a
+	// filtered count is an index-only scan. Account filters use
+	// userkit_users_account_id_idx of version 1. (role, status, id) serves a
+	// role together with a status without walking every user of the role.
+	//
+	// The search index is a trigram index (pg_trgm, which migrate makes sure is
+	// installed before this runs, and puts on search_path) over searchText,
+	// every text Match.Search looks in joined into one. It finds a superset of
+	// the matching users for terms of 3 or more characters, which filter then
+	// narrows to the exact ones.
 	{
+		`CREATE INDEX userkit_users_role_idx ON userkit_users (role, id)`,
+		`CREATE INDEX userkit_users_status_idx ON userkit_users (status, id)`,
+		`CREATE INDEX userkit_users_role_status_idx ON userkit_users (role, status, id)`,
+		`CREATE INDEX userkit_users_search_idx ON userkit_users USING gin ((` + searchText + `) gin_trgm_ops)`,
 		`ALTER TABLE userkit_login_attempts ADD COLUMN consecutive bigint NOT NULL DEFAULT 0`,
 		`ALTER TABLE userkit_login_attempts ADD COLUMN locks bigint NOT NULL DEFAULT 0`,
 		`ALTER TABLE userkit_login_attempts ADD COLUMN hash_not_upgradable boolean NOT NULL DEFAULT false`,
 	},
 }
+
+// searchText is the expression userkit_users_search_idx indexes: the email,
+// the username and the lower-cased "first last", joined by line feeds. Every
+// text Match.Search looks in (users.SearchFields) is a substring of it, so a
+// user whose fields contain a term has a searchText containing it too. The
+// reverse does not hold (a term may span a line feed, or the space when a
+// name is empty), so the query checks the fields themselves as well. The index
+// is used only by queries that spell this expression exactly: it must never
+// change (a different one needs a new index in a new migration).
+const searchText = `email || E'\n' || username || E'\n' || first_name_lower || ' ' || last_name_lower`
 
 // schemaVersion is the version of the tables this package writes. New migrates
 // older tables to it and refuses newer ones with ErrSchemaTooNew.
@@ -153,6 +181,11 @@ func migrate(ctx context.Context, tx pgx.Tx) error {
 			return fmt.Errorf("create userkit_schema_version: %w", err)
 		}
 	}
+	if have < 2 {
+		if err := ensureTrigram(ctx, tx); err != nil {
+			return err
+		}
+	}
 	for v := have; v < want; v++ {
 		for _, stmt := range migrations[v] {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
@@ -163,6 +196,44 @@ func migrate(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO userkit_schema_version (version) VALUES ($1)
 		ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version`, want); err != nil {
 		return fmt.Errorf("write schema version: %w", err)
+	}
+	return nil
+}
+
+// ensureTrigram makes sure the pg_trgm extension, which the search index of
+// version 2 needs, is installed, and puts the schema holding it on the
+// transaction's search_path (after the tables' schema) so that its operator
+// class gin_trgm_ops can be named. If it is not installed it creates it, in the
+// tables' schema: pg_trgm is a trusted extension, so any role that may create
+// tables in the database may create it. If the server does not have it (it is
+// in PostgreSQL's contrib, which most packages and hosted services include) or
+// the role may not create it, it returns an error saying so, and the migration
+// changes nothing; an administrator can then run CREATE EXTENSION pg_trgm, in
+// any schema, and New will use it.
+func ensureTrigram(ctx context.Context, tx pgx.Tx) error {
+	var schema string
+	err := tx.QueryRow(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+		WHERE e.extname = 'pg_trgm'`).Scan(&schema)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var available bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm')`).Scan(&available); err != nil {
+			return fmt.Errorf("look for the pg_trgm extension: %w", err)
+		}
+		if !available {
+			return errors.New("the search index needs the pg_trgm extension, which this server does not have: install PostgreSQL's contrib package")
+		}
+		if _, err := tx.Exec(ctx, `CREATE EXTENSION pg_trgm`); err != nil {
+			return fmt.Errorf("the search index needs the pg_trgm extension; creating it failed (an administrator can run CREATE EXTENSION pg_trgm): %w", err)
+		}
+		err = tx.QueryRow(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+			WHERE e.extname = 'pg_trgm'`).Scan(&schema)
+	}
+	if err != nil {
+		return fmt.Errorf("look for the pg_trgm extension: %w", err)
+	}
+	_, err = tx.Exec(ctx, `SELECT set_config('search_path', current_setting('search_path') || ', ' || quote_ident($1), true)`, schema)
+	if err != nil {
+		return fmt.Errorf("put pg_trgm's schema on search_path: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/oklog/ulid/v2"
 	"github.com/userkit/users"
@@ -63,6 +64,16 @@ or point them at a database where they may create and drop schemas:
 	t.Cleanup(admin.Close)
 	if err := admin.Ping(t.Context()); err != nil {
 		t.Fatalf("connect to %s: %v", dsnEnv, err)
+	}
+	// The store creates pg_trgm in its own schema when the database has none.
+	// The tests' schemas are dropped when each test ends, which would drop the
+	// extension and every other schema's search index with it: so they get it
+	// from public, where it stays.
+	if _, err := admin.Exec(t.Context(), `CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public`); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23505" { // another test binary made it just now
+			t.Fatalf("create extension pg_trgm: %v", err)
+		}
 	}
 	return &testDB{dsn: dsn, admin: admin}
 }
@@ -188,7 +199,7 @@ func TestStore_TwoPools(t *testing.T) {
 			t.Errorf("of %d CreateUser calls with one email, through two pools, exactly one must succeed: %d did", n, ok)
 		}
 		for i, s := range stores {
-			if n, err := s.CountUsers(t.Context(), users.Filter{Email: "same@example.com"}); err != nil || n != 1 {
+			if n, err := s.CountUsers(t.Context(), users.Match{Email: "same@example.com"}); err != nil || n != 1 {
 				t.Errorf("store %d: CountUsers(email) = %d, %v; want 1", i, n, err)
 			}
 		}
@@ -496,10 +507,10 @@ func TestStore_ExactTimes(t *testing.T) {
 	}
 }
 
-// TestStore_SearchMatchesFilterMatch checks Search against Filter.Match on
+// TestStore_SearchMatchesMatches checks Search against Match.Matches on
 // names with LIKE's metacharacters and letters whose lower case PostgreSQL's
 // locale may not know.
-func TestStore_SearchMatchesFilterMatch(t *testing.T) {
+func TestStore_SearchMatchesMatches(t *testing.T) {
 	db := openTestDB(t)
 	s := db.newStore(t)
 	names := [][2]string{
@@ -521,14 +532,14 @@ func TestStore_SearchMatchesFilterMatch(t *testing.T) {
 		"%", "_", "!", `\`, "0%", "a_b", "!%", "é", "élo", "ÉLO", "ü", "ß", "strasse",
 		"i̇stanbul", "istanbul", "ω", "σίσυφος", "user1", "@", "plain name", "u",
 	} {
-		f := users.Filter{Search: strings.ToLower(q)}
+		f := users.Match{Search: strings.ToLower(q)}
 		var want []string
 		for _, r := range all {
-			if f.Match(&r.User) {
+			if f.Matches(&r.User) {
 				want = append(want, r.ID)
 			}
 		}
-		rs, err := s.ListUsers(t.Context(), users.ListQuery{Filter: f, Limit: 100})
+		rs, err := s.ListUsers(t.Context(), users.ListQuery{Match: f, Limit: 100})
 		if err != nil {
 			t.Fatalf("ListUsers(%q): %v", q, err)
 		}
@@ -542,6 +553,45 @@ func TestStore_SearchMatchesFilterMatch(t *testing.T) {
 		if n, err := s.CountUsers(t.Context(), f); err != nil || n != len(want) {
 			t.Errorf("CountUsers(Search %q) = %d, %v; want %d", q, n, err, len(want))
 		}
+	}
+	// Terms PostgreSQL cannot take as text: pieces of "é" (C3 A9), a byte no
+	// UTF-8 text has, a control character. The Manager never sends them; a
+	// Store still selects what Match.Matches selects.
+	for _, q := range []string{"\xa9", "\xc3", "\xa9lo", "lodie\xff", "\x00", "a\nb"} {
+		f := users.Match{Search: q}
+		var want []string
+		for _, r := range all {
+			if f.Matches(&r.User) {
+				want = append(want, r.ID)
+			}
+		}
+		for _, lq := range []users.ListQuery{{Match: f, Limit: 100}, {Match: f, Limit: 1, Offset: 1}, {Match: f, Limit: 1, Before: all[len(all)-1].ID}} {
+			rs, err := s.ListUsers(t.Context(), lq)
+			if err != nil {
+				t.Fatalf("ListUsers(%q): %v", q, err)
+			}
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.ID)
+			}
+			w := want
+			switch {
+			case lq.Offset == 1:
+				w = want[min(1, len(w)):min(2, len(w))]
+			case lq.Before != "":
+				w = slices.DeleteFunc(slices.Clone(want), func(id string) bool { return id >= lq.Before })
+				w = w[max(len(w)-1, 0):]
+			}
+			if !slices.Equal(got, w) {
+				t.Errorf("ListUsers(%+v) = %v, want %v", lq, got, w)
+			}
+		}
+		if n, err := s.CountUsers(t.Context(), f); err != nil || n != len(want) {
+			t.Errorf("CountUsers(Search %q) = %d, %v; want %d", q, n, err, len(want))
+		}
+	}
+	if rs, err := s.ListUsers(t.Context(), users.ListQuery{Match: users.Match{Email: "\xff"}, Limit: 5}); err != nil || len(rs) != 0 {
+		t.Errorf("ListUsers(Email not UTF-8) = %v, %v; want nobody", rs, err)
 	}
 }
 

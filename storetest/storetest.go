@@ -104,14 +104,12 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			{"OffsetBefore", testListUsersOffsetBefore},
 			{"Filter", testListUsersFilter},
 			{"FilterWithCursorsAndOffset", testListUsersFilterPaging},
-			{"IgnoresFilterPaging", testListUsersIgnoresFilterPaging},
 			{"EmptyIsNotAnError", testListUsersEmpty},
 			{"ReturnsCopies", testListUsersReturnsCopies},
 			{"WalkWhileChanging", testListUsersWalkWhileChanging},
 		}},
 		{"CountUsers", []test{
 			{"MatchesFilter", testCountUsersFilter},
-			{"IgnoresPaging", testCountUsersIgnoresPaging},
 		}},
 		{"CreateSession", []test{
 			{"RoundTrip", testCreateSessionRoundTrip},
@@ -763,7 +761,7 @@ func testCreateUserConcurrentSameEmail(t *testing.T, s users.Store) {
 		errs[i] = s.CreateUser(t.Context(), r)
 	})
 	exactlyOne(t, errs, users.ErrDuplicateEmail, "of concurrent CreateUser calls with one email exactly one must succeed, the others with ErrDuplicateEmail")
-	if got, err := s.CountUsers(t.Context(), users.Filter{Email: "same@example.com"}); err != nil || got != 1 {
+	if got, err := s.CountUsers(t.Context(), users.Match{Email: "same@example.com"}); err != nil || got != 1 {
 		t.Errorf("after %d concurrent CreateUser calls with one email exactly one user must have it: CountUsers = %d, %v", n, got, err)
 	}
 }
@@ -777,7 +775,7 @@ func testCreateUserConcurrentSameUsername(t *testing.T, s users.Store) {
 		errs[i] = s.CreateUser(t.Context(), r)
 	})
 	exactlyOne(t, errs, users.ErrDuplicateUsername, "of concurrent CreateUser calls with one username exactly one must succeed, the others with ErrDuplicateUsername")
-	if got, err := s.CountUsers(t.Context(), users.Filter{Username: "same"}); err != nil || got != 1 {
+	if got, err := s.CountUsers(t.Context(), users.Match{Username: "same"}); err != nil || got != 1 {
 		t.Errorf("after %d concurrent CreateUser calls with one username exactly one user must have it: CountUsers = %d, %v", n, got, err)
 	}
 }
@@ -1219,7 +1217,7 @@ func testDeleteUserDeletesEverything(t *testing.T, s users.Store) {
 	wantUser(t, s, other, "DeleteUser must keep other users")
 	wantSession(t, s, otherSess, "DeleteUser must keep other users' sessions")
 	wantToken(t, s, otherTok, "DeleteUser must keep other users' tokens")
-	if n, err := s.CountUsers(t.Context(), users.Filter{}); err != nil || n != 1 {
+	if n, err := s.CountUsers(t.Context(), users.Match{}); err != nil || n != 1 {
 		t.Errorf("DeleteUser must delete the user: CountUsers = %d, %v; want 1", n, err)
 	}
 	if got, err := s.ListUsers(t.Context(), users.ListQuery{Limit: 10}); err != nil || len(got) != 1 || got[0].ID != other.ID {
@@ -1293,7 +1291,7 @@ func nameOf(id string, all []*users.UserRecord) string {
 }
 
 func showQuery(q users.ListQuery, all []*users.UserRecord) string {
-	s := fmt.Sprintf("{Filter:%+v Limit:%d Offset:%d", q.Filter, q.Limit, q.Offset)
+	s := fmt.Sprintf("{Match:%+v Limit:%d Offset:%d", q.Match, q.Limit, q.Offset)
 	if q.After != "" {
 		s += " After:" + nameOf(q.After, all)
 	}
@@ -1364,7 +1362,7 @@ func testListUsersOffsetBefore(t *testing.T, s users.Store) {
 
 // filterFixture stores users that differ in every field a Filter matches, and
 // filters that select different sets of them.
-func filterFixture(t testing.TB, s users.Store) ([]*users.UserRecord, []users.Filter) {
+func filterFixture(t testing.TB, s users.Store) ([]*users.UserRecord, []users.Match) {
 	t.Helper()
 	type person struct {
 		first, last, email, username string
@@ -1385,7 +1383,7 @@ func filterFixture(t testing.TB, s users.Store) ([]*users.UserRecord, []users.Fi
 		r.FirstName, r.LastName, r.Email, r.Username = p.first, p.last, p.email, p.username
 		r.Role, r.Status, r.AccountID = p.role, p.status, p.account
 	})
-	filters := []users.Filter{
+	filters := []users.Match{
 		{},
 		{Role: users.RoleAdmin},
 		{Role: users.RoleUser},
@@ -1409,10 +1407,10 @@ func filterFixture(t testing.TB, s users.Store) ([]*users.UserRecord, []users.Fi
 }
 
 // matching returns the users in all that f matches.
-func matching(all []*users.UserRecord, f users.Filter) []*users.UserRecord {
+func matching(all []*users.UserRecord, f users.Match) []*users.UserRecord {
 	var out []*users.UserRecord
 	for _, r := range all {
-		if f.Match(&r.User) {
+		if f.Matches(&r.User) {
 			out = append(out, r)
 		}
 	}
@@ -1422,7 +1420,7 @@ func matching(all []*users.UserRecord, f users.Filter) []*users.UserRecord {
 func testListUsersFilter(t *testing.T, s users.Store) {
 	all, filters := filterFixture(t, s)
 	for _, f := range filters {
-		wantList(t, s, users.ListQuery{Filter: f, Limit: 100}, all, matching(all, f), "ListUsers must return exactly the users Filter.Match selects")
+		wantList(t, s, users.ListQuery{Match: f, Limit: 100}, all, matching(all, f), "ListUsers must return exactly the users Match.Matches selects")
 	}
 }
 
@@ -1430,24 +1428,16 @@ func testListUsersFilterPaging(t *testing.T, s users.Store) {
 	all := addUsers(t, s, 20, func(i int, r *users.UserRecord) {
 		r.AccountID = []string{"even", "odd"}[i%2]
 	})
-	even := matching(all, users.Filter{AccountID: "even"}) // all[0], all[2], …
-	f := users.Filter{AccountID: "even"}
-	wantList(t, s, users.ListQuery{Filter: f, Offset: 2, Limit: 3}, all, even[2:5],
+	even := matching(all, users.Match{AccountID: "even"}) // all[0], all[2], …
+	f := users.Match{AccountID: "even"}
+	wantList(t, s, users.ListQuery{Match: f, Offset: 2, Limit: 3}, all, even[2:5],
 		"ListUsers must count Limit and Offset in matching users only")
-	wantList(t, s, users.ListQuery{Filter: f, After: all[5].ID, Limit: 2}, all, even[3:5],
+	wantList(t, s, users.ListQuery{Match: f, After: all[5].ID, Limit: 2}, all, even[3:5],
 		"ListUsers with a Filter and After must return the first matching users after it")
-	wantList(t, s, users.ListQuery{Filter: f, After: all[5].ID, Offset: 1, Limit: 2}, all, even[4:6],
+	wantList(t, s, users.ListQuery{Match: f, After: all[5].ID, Offset: 1, Limit: 2}, all, even[4:6],
 		"ListUsers with a Filter, After and Offset must skip Offset matching users after After")
-	wantList(t, s, users.ListQuery{Filter: f, Before: all[15].ID, Offset: 1, Limit: 3}, all, even[4:7],
+	wantList(t, s, users.ListQuery{Match: f, Before: all[15].ID, Offset: 1, Limit: 3}, all, even[4:7],
 		"ListUsers with a Filter, Before and Offset must skip Offset matching users backwards from Before and return the Limit matching users before them")
-}
-
-func testListUsersIgnoresFilterPaging(t *testing.T, s users.Store) {
-	all := addUsers(t, s, 10, nil)
-	f := users.Filter{Limit: 1, Offset: 3, After: all[5].ID}
-	wantList(t, s, users.ListQuery{Filter: f, Limit: 4}, all, all[:4], "ListUsers must ignore the Limit, Offset and cursors inside q.Filter")
-	f = users.Filter{Before: all[2].ID}
-	wantList(t, s, users.ListQuery{Filter: f, Limit: 4}, all, all[:4], "ListUsers must ignore the Limit, Offset and cursors inside q.Filter")
 }
 
 func testListUsersEmpty(t *testing.T, s users.Store) {
@@ -1456,7 +1446,7 @@ func testListUsersEmpty(t *testing.T, s users.Store) {
 		t.Errorf("ListUsers on an empty store must return an empty slice and no error: got %d users, %v", len(got), err)
 	}
 	addUsers(t, s, 3, nil)
-	got, err = s.ListUsers(t.Context(), users.ListQuery{Filter: users.Filter{Role: "nobody"}, Limit: 10})
+	got, err = s.ListUsers(t.Context(), users.ListQuery{Match: users.Match{Role: "nobody"}, Limit: 10})
 	if err != nil || len(got) != 0 {
 		t.Errorf("ListUsers matching nobody must return an empty slice and no error: got %d users, %v", len(got), err)
 	}
@@ -1567,30 +1557,14 @@ func testListUsersWalkWhileChanging(t *testing.T, s users.Store) {
 }
 
 func testCountUsersFilter(t *testing.T, s users.Store) {
-	if n, err := s.CountUsers(t.Context(), users.Filter{}); err != nil || n != 0 {
+	if n, err := s.CountUsers(t.Context(), users.Match{}); err != nil || n != 0 {
 		t.Errorf("CountUsers on an empty store must return 0: got %d, %v", n, err)
 	}
 	all, filters := filterFixture(t, s)
 	for _, f := range filters {
 		want := len(matching(all, f))
 		if got, err := s.CountUsers(t.Context(), f); err != nil || got != want {
-			t.Errorf("CountUsers must count the users Filter.Match selects: CountUsers(%+v) = %d, %v; want %d", f, got, err, want)
-		}
-	}
-}
-
-func testCountUsersIgnoresPaging(t *testing.T, s users.Store) {
-	all := addUsers(t, s, 10, func(i int, r *users.UserRecord) {
-		r.AccountID = []string{"even", "odd"}[i%2]
-	})
-	for _, f := range []users.Filter{
-		{AccountID: "even", Limit: 1},
-		{AccountID: "even", Offset: 3},
-		{AccountID: "even", After: all[4].ID},
-		{AccountID: "even", Before: all[4].ID},
-	} {
-		if got, err := s.CountUsers(t.Context(), f); err != nil || got != 5 {
-			t.Errorf("CountUsers must ignore Limit, Offset and cursors: CountUsers(%+v) = %d, %v; want 5", f, got, err)
+			t.Errorf("CountUsers must count the users Match.Matches selects: CountUsers(%+v) = %d, %v; want %d", f, got, err, want)
 		}
 	}
 }
@@ -2528,7 +2502,7 @@ var canceledCalls = []struct {
 		return err
 	}},
 	{"CountUsers", func(ctx context.Context, s users.Store, f fixture) error {
-		_, err := s.CountUsers(ctx, users.Filter{})
+		_, err := s.CountUsers(ctx, users.Match{})
 		return err
 	}},
 	{"CreateSession", func(ctx context.Context, s users.Store, f fixture) error {
@@ -2593,7 +2567,7 @@ func testCanceled(t *testing.T, s users.Store, method string, call func(context.
 
 	rule := method + " with a canceled context must change nothing"
 	wantUser(t, s, f.user, rule)
-	if n, err := s.CountUsers(t.Context(), users.Filter{}); err != nil || n != 1 {
+	if n, err := s.CountUsers(t.Context(), users.Match{}); err != nil || n != 1 {
 		t.Errorf("%s: CountUsers = %d, %v; want 1", rule, n, err)
 	}
 	wantSessions(t, s, f.user.ID, []*users.SessionRecord{f.session}, rule)

@@ -19,37 +19,9 @@ import (
 	"github.com/userkit/users"
 )
 
-// batchSize is how many rows go to importBatch at once.
-const batchSize = 1000
-
-// importResult is the outcome of one row of importBatch.
-//
-// MERGE (scale branch): replace with users.ImportResult, which has the same fields.
-type importResult struct {
-	User *users.User
-	Err  error
-}
-
-// importBatch stores a batch of at most batchSize rows and returns one result
-// per row, in order. A row's Err is nil (imported), users.ErrDuplicateEmail
-// (someone has the email: reported as "exists"), users.ErrDuplicateUsername or a
-// *users.ValidationError (refused). Any other error stops the import; the
-// results of the rows before it are returned with it.
-//
-// MERGE (scale branch): the body becomes `return m.Import(ctx, rows)`, which
-// writes the batch in a few transactions instead of one per row.
-func importBatch(ctx context.Context, m *users.Manager, rows []users.NewUser) ([]importResult, error) {
-	out := make([]importResult, 0, len(rows))
-	for _, nu := range rows {
-		u, err := m.Create(ctx, nu)
-		if err != nil && !errors.Is(err, users.ErrDuplicateEmail) &&
-			!errors.Is(err, users.ErrDuplicateUsername) && !errors.Is(err, users.ErrInvalidInput) {
-			return out, err
-		}
-		out = append(out, importResult{User: u, Err: err})
-	}
-	return out, nil
-}
+// batchSize is how many rows go to Manager.Import at once: one store
+// transaction (one fsync) per batch.
+const batchSize = users.MaxBatch
 
 // importRow is one row of input, in the names of the JSON of users.User.
 type importRow struct {
@@ -213,10 +185,10 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 				batch = append(batch, p.row.newUser())
 			}
 		}
-		var res []importResult
+		var res []users.ImportResult
 		var err error
 		if len(batch) > 0 {
-			res, err = importBatch(ctx, m, batch)
+			res, err = m.Import(ctx, batch)
 		}
 		i := 0
 		for _, p := range pending {
@@ -225,8 +197,8 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 				report(p.line, "refused: "+p.err.Error())
 				continue
 			}
-			if i == len(res) {
-				break // importBatch stopped with err
+			if i == len(res) || res[i].User == nil && res[i].Err == nil {
+				break // Import stopped with err before this row
 			}
 			r := res[i]
 			i++

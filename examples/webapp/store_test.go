@@ -67,9 +67,24 @@ func (ts *tracingStore) ListUsers(ctx context.Context, q users.ListQuery) ([]*us
 	return ts.Store.ListUsers(ctx, q)
 }
 
-func (ts *tracingStore) CountUsers(ctx context.Context, f users.Filter) (int, error) {
+func (ts *tracingStore) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	ts.record("CountUsers")
 	return ts.Store.CountUsers(ctx, f)
+}
+
+func (ts *tracingStore) CreateUsers(ctx context.Context, rs []*users.UserRecord) ([]error, error) {
+	ts.record("CreateUsers")
+	return ts.Store.CreateUsers(ctx, rs)
+}
+
+func (ts *tracingStore) GetUsers(ctx context.Context, ids []string) ([]*users.UserRecord, error) {
+	ts.record("GetUsers")
+	return ts.Store.GetUsers(ctx, ids)
+}
+
+func (ts *tracingStore) GetUsersByEmail(ctx context.Context, emails []string) ([]*users.UserRecord, error) {
+	ts.record("GetUsersByEmail")
+	return ts.Store.GetUsersByEmail(ctx, emails)
 }
 
 func (ts *tracingStore) CreateSession(ctx context.Context, s *users.SessionRecord) error {

@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/userkit/users"
+)
+
+// errRaced is returned inside CreateUsers's transaction when the insert hit a
+// unique key that a concurrent write took after the batch's keys were looked
+// up: the transaction is rolled back and tried again.
+var errRaced = errors.New("a concurrent write took a key of the batch")
+
+// sqlKeyHolders selects the users that hold any of the IDs ($1), emails ($2)
+// or usernames ($3) of a batch.
+const sqlKeyHolders = `SELECT id, email, username FROM userkit_users
+	WHERE id = ANY ($1) OR email = ANY ($2) OR (username = ANY ($3) AND username <> '')`
+
+// CreateUsers stores many new users in one transaction and returns one error
+// per record, in order: nil for a stored one; ErrDuplicateEmail or
+// ErrDuplicateUsername (email first) for one whose key another user has,
+// stored before or by an earlier record of rs; ErrConflict for one whose ID
+// exists. The records are judged in order, as CreateUser would judge them one
+// after the other, so a refused record takes no key from a later one.
+//
+// It reads the holders of the batch's keys in one statement, decides in Go,
+// and writes the accepted records with one COPY into userkit_users. If a
+// concurrent write took one of their keys in between, the COPY fails on the
+// UNIQUE constraint, which still decides, and the whole transaction is rolled
+// back and tried again, a few times; the error result says when that kept
+// happening. So concurrent CreateUser and CreateUsers calls never give two
+// users one email.
+//
+// The second result is not nil, and nothing is stored, for a failure of the
+// database or ctx, or for a record with a time the store cannot keep (an error
+// wrapping ErrTimeRange). An empty batch stores nothing. It is safe for
+// concurrent use, also across processes.
+func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord) ([]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	errs := make([]error, len(rs))
+	if len(rs) == 0 {
+		return errs, nil
+	}
+	args := make([][]any, len(rs))
+	for i, r := range rs {
+		a, err := userArgs(r)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: create users: record %d: %w", i, err)
+		}
+		args[i] = a
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.inTx(ctx, func(tx pgx.Tx) error { return createUsers(ctx, tx, rs, args, errs) })
+		switch {
+		case err == nil:
+			return errs, nil
+		case errors.Is(err, errRaced) && attempt < maxAttempts:
+			continue
+		}
+		return nil, fmt.Errorf("postgres: create users: %w", err)
+	}
+}
+
+// createUsers is one try of CreateUsers, in tx: it sets errs and inserts the
+// records it accepts. args are the records' userArgs.
+func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args [][]any, errs []error) error {
+	ids := make([]string, len(rs))
+	emails := make([]string, len(rs))
+	var usernames []string
+	for i, r := range rs {
+		ids[i], emails[i] = r.ID, r.Email
+		if r.Username != "" {
+			usernames = append(usernames, r.Username)
+		}
+	}
+	takenID, takenEmail, takenUsername := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	rows, err := tx.Query(ctx, sqlKeyHolders, ids, emails, usernames)
+	if err != nil {
+		return err
+	}
+	var id, email, username string
+	_, err = pgx.ForEachRow(rows, []any{&id, &email, &username}, func() error {
+		takenID[id], takenEmail[email] = true, true
+		if username != "" {
+			takenUsername[username] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	var copyRows [][]any
+	for i, r := range rs {
+		switch {
+		case takenEmail[r.Email]:
+			errs[i] = users.ErrDuplicateEmail
+		case r.Username != "" && takenUsername[r.Username]:
+			errs[i] = users.ErrDuplicateUsername
+		case takenID[r.ID]:
+			errs[i] = users.ErrConflict
+		default:
+			errs[i] = nil
+			takenID[r.ID], takenEmail[r.Email] = true, true
+			if r.Username != "" {
+				takenUsername[r.Username] = true
+			}
+			copyRows = append(copyRows, args[i])
+		}
+	}
+	if len(copyRows) == 0 {
+		return nil
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"userkit_users"}, userWriteColumns, pgx.CopyFromRows(copyRows))
+	if code, _ := pgCode(err); code == codeUniqueViolation {
+		return errRaced
+	}
+	if err != nil {
+		return err
+	}
+	if n != int64(len(copyRows)) {
+		return fmt.Errorf("copied %d users of %d", n, len(copyRows))
+	}
+	return nil
+}
+
+// GetUsers returns, in one statement, the users with these IDs in the order
+// given, nil for an ID that no user has; an ID given twice gives two copies.
+// It is safe for concurrent use, also across processes.
+func (s *Store) GetUsers(ctx context.Context, ids []string) ([]*users.UserRecord, error) {
+	out, err := s.getUsers(ctx, "id", ids, func(r *users.UserRecord) string { return r.ID })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get users: %w", err)
+	}
+	return out, nil
+}
+
+// GetUsersByEmail returns, in one statement, the users with exactly these
+// emails in the order given, nil for an email that no user has (the empty one
+// among them). It is safe for concurrent use, also across processes.
+func (s *Store) GetUsersByEmail(ctx context.Context, emails []string) ([]*users.UserRecord, error) {
+	out, err := s.getUsers(ctx, "email", emails, func(r *users.UserRecord) string { return r.Email })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get users by email: %w", err)
+	}
+	return out, nil
+}
+
+// getUsers reads the users whose column (id or email, both unique) is one of
+// keys, with = ANY, and returns them in the order of keys; key gives a
+// record's value of the column. Empty keys, and keys with U+0000 or not valid
+// UTF-8 (which no stored text equals), name nobody and are not sent.
+func (s *Store) getUsers(ctx context.Context, column string, keys []string, key func(*users.UserRecord) string) ([]*users.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]*users.UserRecord, len(keys))
+	var ask []string
+	for _, k := range keys {
+		if k != "" && strings.IndexByte(k, 0) < 0 && utf8.ValidString(k) {
+			ask = append(ask, k)
+		}
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	found := make(map[string]*users.UserRecord, len(ask))
+	err := retry(ctx, func() error {
+		clear(found)
+		rows, err := s.pool.Query(ctx, sqlSelectUser+` WHERE `+column+` = ANY ($1)`, ask)
+		if err != nil {
+			return err
+		}
+		var u userRow
+		_, err = pgx.ForEachRow(rows, u.dest(), func() error {
+			r, err := u.record()
+			if err != nil {
+				return err
+			}
+			found[key(r)] = r
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, k := range keys {
+		if r := found[k]; r != nil {
+			out[i] = r.Clone()
+		}
+	}
+	return out, nil
+}
