@@ -375,7 +375,8 @@ func (m *MemoryStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord
 		if back {
 			lo, hi = len(found)-skip-q.Limit, len(found)-skip
 		}
-		for _, s := range found[max(lo, 0):max(min(hi, len(found)), 0)] {
+		lo = min(max(lo, 0), len(found))
+		for _, s := range found[lo:max(min(hi, len(found)), lo)] {
 			take(s)
 		}
 	default:
