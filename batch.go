@@ -161,11 +161,13 @@ func (m *Manager) GetManyByEmail(ctx context.Context, emails []string) ([]*User,
 	return publicUsers(rs), nil
 }
 
+// publicUsers returns the Users of records a store returned, which are copies
+// of the caller's own: they are handed out without another copy.
 func publicUsers(rs []*UserRecord) []*User {
 	out := make([]*User, len(rs))
 	for i, r := range rs {
 		if r != nil {
-			out[i] = r.User.Clone()
+			out[i] = &r.User
 		}
 	}
 	return out

@@ -349,11 +349,67 @@ func (m *MemoryStore) plan(mt *Match, count bool) memPlan {
 	return p
 }
 
-// matches reports whether mt selects the user in slot. m.mu must be held.
+// matches reports whether mt selects the user in slot: what mt.Matches says,
+// without allocating when the user's names are ASCII. m.mu must be held.
 func (m *MemoryStore) matches(slot uint32, mt *Match) bool {
+	u := m.user(slot)
 	var v User
-	m.view(m.user(slot), &v)
-	return mt.Matches(&v)
+	m.view(u, &v)
+	if mt.Search == "" {
+		return mt.Matches(&v)
+	}
+	if !isASCII(v.FirstName) || !isASCII(v.LastName) {
+		return mt.Matches(&v) // ToLower of other scripts is Matches's business
+	}
+	rest := *mt
+	rest.Search = ""
+	if !rest.Matches(&v) {
+		return false
+	}
+	// SearchFields for ASCII names: lower-casing is A-Z to a-z, byte for byte.
+	first, last, term := v.FirstName, v.LastName, mt.Search
+	return strings.Contains(v.Email, term) || strings.Contains(v.Username, term) ||
+		containsLowerASCII(func(i int) byte { return first[i] }, len(first), term) ||
+		containsLowerASCII(func(i int) byte { return last[i] }, len(last), term) ||
+		first != "" && last != "" && containsLowerASCII(func(i int) byte {
+			switch {
+			case i < len(first):
+				return first[i]
+			case i == len(first):
+				return ' '
+			}
+			return last[i-len(first)-1]
+		}, len(first)+1+len(last), term)
+}
+
+// containsLowerASCII reports whether the lower-cased ASCII text of n bytes,
+// byte i given by at(i), contains term.
+func containsLowerASCII(at func(i int) byte, n int, term string) bool {
+	for i := 0; i+len(term) <= n; i++ {
+		j := 0
+		for ; j < len(term); j++ {
+			c := at(i + j)
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != term[j] {
+				break
+			}
+		}
+		if j == len(term) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // regroup moves the user in slot from the role and status lists of oldRole and
