@@ -101,8 +101,9 @@ func BenchmarkValidateTokenParallel(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/procs=%d", st.name, procs), func(b *testing.B) {
 				m := benchManager(b, st.open(b))
 				ctx := context.Background()
+				const perGoroutine = 4 // sessions each goroutine takes turns with
 				var tokens []string
-				for range procs {
+				for range procs * perGoroutine {
 					s, err := m.Login(ctx, "bench@example.com", testPassword)
 					if err != nil {
 						b.Fatal(err)
@@ -113,9 +114,10 @@ func BenchmarkValidateTokenParallel(b *testing.B) {
 				var next atomic.Int32
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
-					token := tokens[int(next.Add(1)-1)%len(tokens)]
-					for pb.Next() {
-						if _, err := m.ValidateToken(ctx, token); err != nil {
+					g := int(next.Add(1) - 1)
+					mine := tokens[g*perGoroutine%len(tokens):][:perGoroutine]
+					for i := 0; pb.Next(); i++ {
+						if _, err := m.ValidateToken(ctx, mine[i%perGoroutine]); err != nil {
 							b.Error(err)
 							return
 						}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 )
 
 var _ Store = (*MemoryStore)(nil)
@@ -31,7 +30,7 @@ var errMemKeyChanged = errors.New("users: UpdateUser: fn must not change the rec
 // for users like those of the package's footprint benchmark. Roles and statuses
 // are kept as numbers: a store holds at most 65,536 distinct ones of each.
 type MemoryStore struct {
-	mu sync.RWMutex
+	mu memLock // store_memory_lock.go
 
 	pages [][]memUser // users by slot number, memPageSize per page
 	slots uint32      // slots handed out, used or free
@@ -166,8 +165,7 @@ func (m *MemoryStore) getUsers(ctx context.Context, index map[string]uint32, key
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(firstKey(keys))).RUnlock()
 	out := make([]*UserRecord, len(keys))
 	for i, k := range keys {
 		if slot, ok := index[k]; ok {
@@ -200,8 +198,7 @@ func (m *MemoryStore) getUser(ctx context.Context, index map[string]uint32, key 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(key)).RUnlock()
 	slot, ok := index[key]
 	if !ok {
 		return nil, ErrNotFound
@@ -349,8 +346,7 @@ func (m *MemoryStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(q.After)).RUnlock()
 
 	out := []*UserRecord{}
 	if q.Limit <= 0 {
@@ -424,8 +420,7 @@ func (m *MemoryStore) CountUsers(ctx context.Context, f Match) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(f.AccountID)).RUnlock()
 	p := m.plan(&f, true)
 	n := 0
 	switch {
@@ -447,4 +442,12 @@ func (m *MemoryStore) CountUsers(ctx context.Context, f Match) (int, error) {
 		})
 	}
 	return n, nil
+}
+
+// firstKey returns the first of keys, or "", to pick a read lock by.
+func firstKey(keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[0]
 }

@@ -55,8 +55,7 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(tokenHash)).RUnlock()
 	ms, ok := m.sessions[string(tokenHash)]
 	if !ok {
 		return nil, nil, ErrNotFound
@@ -156,8 +155,7 @@ func (m *MemoryStore) ListSessions(ctx context.Context, userID string) ([]*Sessi
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(userID)).RUnlock()
 	keys := m.userSessions[userID]
 	out := make([]*SessionRecord, 0, len(keys))
 	for key := range keys {
@@ -175,8 +173,7 @@ func (m *MemoryStore) GetLoginAttempts(ctx context.Context, key string) (LoginAt
 	if err := ctx.Err(); err != nil {
 		return LoginAttempts{}, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(key)).RUnlock()
 	if e, ok := m.attempts[key]; ok {
 		return e.a, nil
 	}
@@ -262,8 +259,7 @@ func (m *MemoryStore) GetToken(ctx context.Context, hash []byte, purpose Purpose
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(hash)).RUnlock()
 	mt, ok := m.tokens[string(hash)]
 	if !ok || mt.rec.Purpose != purpose || !mt.rec.ExpiresAt.After(now) {
 		return nil, ErrNotFound
