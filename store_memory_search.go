@@ -209,13 +209,40 @@ func (m *MemoryStore) termCandidates(term string, listSize int, count bool) (can
 		return nil, false
 	}
 	cands = make([]uint32, 0, min(ps[0].n, 1024))
+	// The candidates come in ascending order, so each sparse set is searched
+	// from where the last search ended, with steps that double: a walk that
+	// stays in the cache lines it has read, instead of a binary search over the
+	// whole set for each candidate.
+	from := make([]int, len(ps))
 	ps[0].each(func(s uint32) {
-		for _, p := range ps[1:] {
-			if !p.has(s) {
+		for i, p := range ps[1:] {
+			if p.bits != nil {
+				if !p.has(s) {
+					return
+				}
+				continue
+			}
+			j := gallop(p.slots, from[i+1], s)
+			from[i+1] = j
+			if j == len(p.slots) || p.slots[j] != s {
 				return
 			}
 		}
 		cands = append(cands, s)
 	})
 	return cands, true
+}
+
+// gallop returns the index of the first element of the ascending slots, at or
+// after from, that is not less than s: an exponential search from from, then a
+// binary search in the last step.
+func gallop(slots []uint32, from int, s uint32) int {
+	lo, step := from, 1
+	for lo+step < len(slots) && slots[lo+step] < s {
+		lo += step
+		step *= 2
+	}
+	hi := min(lo+step+1, len(slots))
+	i, _ := slices.BinarySearch(slots[lo:hi], s)
+	return lo + i
 }
