@@ -2485,6 +2485,18 @@ var canceledCalls = []struct {
 		_, err := s.GetUser(ctx, f.user.ID)
 		return err
 	}},
+	{"CreateUsers", func(ctx context.Context, s users.Store, f fixture) error {
+		_, err := s.CreateUsers(ctx, []*users.UserRecord{newUser(), newUser()})
+		return err
+	}},
+	{"GetUsers", func(ctx context.Context, s users.Store, f fixture) error {
+		_, err := s.GetUsers(ctx, []string{f.user.ID})
+		return err
+	}},
+	{"GetUsersByEmail", func(ctx context.Context, s users.Store, f fixture) error {
+		_, err := s.GetUsersByEmail(ctx, []string{f.user.Email})
+		return err
+	}},
 	{"GetUserByEmail", func(ctx context.Context, s users.Store, f fixture) error {
 		_, err := s.GetUserByEmail(ctx, f.user.Email)
 		return err
