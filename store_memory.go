@@ -26,8 +26,8 @@ var errMemKeyChanged = errors.New("users: UpdateUser: fn must not change the rec
 // username (maps); by role, status and account, in ID order, for counts in O(1)
 // and pages in O(log n + limit) whatever the offset (store_memory_index.go); and
 // by the trigrams of their search fields (store_memory_search.go). Users are kept
-// compactly (store_memory_record.go): about 400 bytes per user with every index,
-// for users like those of the package's footprint benchmark. Roles and statuses
+// compactly (store_memory_record.go): 486 bytes per user with every index at a
+// million users like those of BenchmarkMemoryFootprint. Roles and statuses
 // are kept as numbers: a store holds at most 65,536 distinct ones of each.
 type MemoryStore struct {
 	mu memLock // store_memory_lock.go
