@@ -2,7 +2,9 @@ package users
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"sync"
 )
 
 // MaxBatch is the most IDs or emails GetMany and GetManyByEmail take in one call,
@@ -24,7 +26,10 @@ type ImportResult struct {
 // validated and normalised exactly as Create does it, with a Password (hashed at
 // the configured cost) or an imported bcrypt PasswordHash; the valid rows are then
 // written MaxBatch at a time, each batch in one atomic store step (one fsync on
-// bbolt).
+// bbolt). The passwords of a batch are hashed concurrently, at most
+// Options.MaxConcurrentHashes at once (shared with every other caller that
+// hashes), so importing plain passwords takes about rows × hash time ÷
+// MaxConcurrentHashes; imported hashes cost no bcrypt work at all.
 //
 // It returns one ImportResult per row, in order. A refused row never loses the
 // others. The error result is for failures that are not a row's fault (the
@@ -33,50 +38,84 @@ type ImportResult struct {
 // Err and were not stored. Import is safe for concurrent use, also with Create:
 // no two users ever get one email.
 func (m *Manager) Import(ctx context.Context, rows []NewUser) ([]ImportResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	out := make([]ImportResult, len(rows))
 	for start := 0; start < len(rows); start += MaxBatch {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
 		end := min(start+MaxBatch, len(rows))
-		var recs []*UserRecord
-		var at []int // row index of each rec
-		for i := start; i < end; i++ {
-			r, err := m.newRecord(ctx, rows[i])
-			if err != nil {
-				if ctx.Err() != nil {
-					return out, ctx.Err()
-				}
-				out[i].Err = err
-				continue
-			}
-			recs = append(recs, r)
-			at = append(at, i)
-		}
-		if len(recs) == 0 {
-			continue
-		}
-		now := m.now()
-		for _, r := range recs {
-			id, err := m.newID(now)
-			if err != nil {
-				return out, err
-			}
-			r.ID, r.CreatedAt, r.UpdatedAt = id, now, now
-		}
-		errs, err := m.store.CreateUsers(ctx, recs)
-		if err != nil {
-			return out, storeErr("import", err)
-		}
-		for j, r := range recs {
-			if errs[j] != nil {
-				out[at[j]].Err = storeErr("import", errs[j])
-				continue
-			}
-			out[at[j]].User = r.User.Clone()
+		if err := m.importBatch(ctx, rows[start:end], out[start:end]); err != nil {
+			clear(out[start:end])
+			return out, err
 		}
 	}
 	return out, nil
+}
+
+// importBatch validates rows, hashes their passwords and stores them in one
+// CreateUsers call, filling out (one result per row). An error is not a row's
+// fault, and leaves out to the caller.
+func (m *Manager) importBatch(ctx context.Context, rows []NewUser, out []ImportResult) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	recs := make([]*UserRecord, len(rows))
+	var wg sync.WaitGroup
+	workers := make(chan struct{}, cap(m.hashSlots))
+	for i, nu := range rows {
+		if nu.Password == "" { // an imported hash, or a row to refuse: no bcrypt
+			recs[i], out[i].Err = m.newRecord(ctx, nu)
+			continue
+		}
+		select {
+		case workers <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-workers }()
+			recs[i], out[i].Err = m.newRecord(ctx, nu)
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err // some rows may have failed only because of it
+	}
+	var batch []*UserRecord
+	var at []int // row index of each record in batch
+	now := m.now()
+	for i, r := range recs {
+		if r == nil {
+			continue
+		}
+		id, err := m.newID(now)
+		if err != nil {
+			return err
+		}
+		r.ID, r.CreatedAt, r.UpdatedAt = id, now, now
+		batch = append(batch, r)
+		at = append(at, i)
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	errs, err := m.store.CreateUsers(ctx, batch)
+	if err != nil {
+		return storeErr("import", err)
+	}
+	if len(errs) != len(batch) {
+		return fmt.Errorf("users: import: store returned %d results for %d users", len(errs), len(batch))
+	}
+	for j, r := range batch {
+		if errs[j] != nil {
+			out[at[j]].Err = storeErr("import", errs[j])
+			continue
+		}
+		out[at[j]].User = r.User.Clone()
+	}
+	return nil
 }
 
 // GetMany returns the users with these IDs, in one consistent store read, in the
@@ -122,11 +161,13 @@ func (m *Manager) GetManyByEmail(ctx context.Context, emails []string) ([]*User,
 	return publicUsers(rs), nil
 }
 
+// publicUsers returns the Users of records a store returned, which are copies
+// of the caller's own: they are handed out without another copy.
 func publicUsers(rs []*UserRecord) []*User {
 	out := make([]*User, len(rs))
 	for i, r := range rs {
 		if r != nil {
-			out[i] = r.User.Clone()
+			out[i] = &r.User
 		}
 	}
 	return out

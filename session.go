@@ -48,18 +48,51 @@ func hashToken(token string) []byte {
 	return h[:]
 }
 
+// tokenChars is the length of every session and one-time token in base64url.
+const tokenChars = (tokenBytes*8 + 5) / 6
+
 // parseToken checks that s has the form of one of our tokens and returns its hash.
 // Malformed input never reaches the store.
 func parseToken(s string) ([]byte, bool) {
-	if len(s) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
+	if !wellFormedToken(s) {
 		return nil, false
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != tokenBytes {
-		return nil, false
-	}
-	return hashToken(s), true
+	// hashToken(s), hashed from a copy on the stack: []byte(s) would allocate.
+	var b [tokenChars]byte
+	copy(b[:], s)
+	h := sha256.Sum256(b[:])
+	return h[:], true
 }
+
+// wellFormedToken reports whether s is tokenBytes bytes in unpadded base64url
+// with its unused low bits zero: exactly the strings that
+// base64.RawURLEncoding.Strict() decodes to tokenBytes bytes, checked without
+// decoding, since every authenticated request pays for it.
+func wellFormedToken(s string) bool {
+	if len(s) != tokenChars {
+		return false
+	}
+	var bad byte
+	for i := 0; i < len(s); i++ {
+		bad |= base64URLValue[s[i]]
+	}
+	// The last character carries the last 4 bits of the token, then 2 unused bits.
+	const unused = tokenChars*6 - tokenBytes*8
+	return bad&0x80 == 0 && base64URLValue[s[len(s)-1]]&(1<<unused-1) == 0
+}
+
+// base64URLValue is the value of each base64url character, and 0xff for every
+// other byte.
+var base64URLValue = func() (t [256]byte) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := range len(alphabet) {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
 
 // Login checks an identifier (an email or a username) and a password, and on
 // success creates a session and returns it with its Token set. It sets the user's
@@ -274,7 +307,15 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 		}
 		s.LastSeenAt = now
 	}
-	return m.session(s, u), nil
+	// u is a copy the store made for us: the Session can keep it, uncloned.
+	return &Session{
+		ID:         s.ID,
+		UserID:     s.UserID,
+		User:       &u.User,
+		CreatedAt:  s.CreatedAt,
+		ExpiresAt:  s.ExpiresAt,
+		LastSeenAt: s.LastSeenAt,
+	}, nil
 }
 
 // Logout ends the session of a bearer token. It returns ErrInvalidToken if the

@@ -1,15 +1,10 @@
 package users
 
 import (
-	"cmp"
-	"container/heap"
 	"context"
-	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 )
 
 var _ Store = (*MemoryStore)(nil)
@@ -27,22 +22,39 @@ var errMemKeyChanged = errors.New("users: UpdateUser: fn must not change the rec
 // safe for concurrent use; one lock serialises writes, so every method is atomic.
 // The zero MemoryStore is not usable: create one with NewMemoryStore.
 //
-// User IDs are kept in a sorted slice for ListUsers: a new ULID goes at its end,
-// while creating a user with an older ID, or deleting one, moves the IDs after it.
+// It indexes users for every question the Store contract asks: by ID, email and
+// username (maps); by role, status and account, in ID order, for counts in O(1)
+// and pages in O(log n + limit) whatever the offset (store_memory_index.go); and
+// by the trigrams of their search fields (store_memory_search.go). Users are kept
+// compactly (store_memory_record.go): 486 bytes per user with every index at a
+// million users like those of BenchmarkMemoryFootprint. Roles and statuses
+// are kept as numbers: a store holds at most 65,536 distinct ones of each.
 type MemoryStore struct {
-	mu sync.RWMutex
+	mu memLock // store_memory_lock.go
 
-	users      map[string]*UserRecord // by ID
-	ids        []string               // every user ID, ascending
-	byEmail    map[string]string      // email → user ID
-	byUsername map[string]string      // non-empty username → user ID
+	pages [][]memUser // users by slot number, memPageSize per page
+	slots uint32      // slots handed out, used or free
+	free  []uint32    // slots of deleted users, for reuse
 
-	sessions     map[string]*memSession         // by hex(TokenHash)
-	sessionIDs   map[string]string              // session ID → hex(TokenHash)
-	userSessions map[string]map[string]struct{} // user ID → hex(TokenHash) set
+	byID       map[string]uint32 // ID → slot; keys share the users' texts
+	byEmail    map[string]uint32 // email → slot
+	byUsername map[string]uint32 // non-empty username → slot
 
-	tokens     map[string]*memToken           // by hex(Hash)
-	userTokens map[string]map[string]struct{} // user ID → hex(Hash) set
+	roles       []Role // by memUser.role
+	roleIndex   map[Role]uint16
+	statuses    []Status // by memUser.status
+	statusIndex map[Status]uint16
+
+	everyone *memGroup            // every user
+	accounts map[string]*memGroup // the users of each non-empty AccountID
+	terms    map[uint32]*memPosting
+
+	sessions     map[string]*memSession         // by string(TokenHash)
+	sessionIDs   map[string]string              // session ID → string(TokenHash)
+	userSessions map[string]map[string]struct{} // user ID → string(TokenHash) set
+
+	tokens     map[string]*memToken           // by string(Hash)
+	userTokens map[string]map[string]struct{} // user ID → string(Hash) set
 
 	attempts map[string]*memAttempts // by key
 
@@ -50,8 +62,9 @@ type MemoryStore struct {
 }
 
 type memSession struct {
-	rec *SessionRecord
-	exp *expiryItem
+	rec  *SessionRecord
+	slot uint32 // the user's
+	exp  *expiryItem
 }
 
 type memToken struct {
@@ -67,9 +80,14 @@ type memAttempts struct {
 // NewMemoryStore returns an empty MemoryStore, safe for concurrent use.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{
-		users:        make(map[string]*UserRecord),
-		byEmail:      make(map[string]string),
-		byUsername:   make(map[string]string),
+		byID:         make(map[string]uint32),
+		byEmail:      make(map[string]uint32),
+		byUsername:   make(map[string]uint32),
+		roleIndex:    make(map[Role]uint16),
+		statusIndex:  make(map[Status]uint16),
+		everyone:     newSplitGroup(),
+		accounts:     make(map[string]*memGroup),
+		terms:        make(map[uint32]*memPosting),
 		sessions:     make(map[string]*memSession),
 		sessionIDs:   make(map[string]string),
 		userSessions: make(map[string]map[string]struct{}),
@@ -100,17 +118,19 @@ func (m *MemoryStore) insert(r *UserRecord) error {
 	if _, ok := m.byUsername[r.Username]; ok && r.Username != "" {
 		return ErrDuplicateUsername
 	}
-	if _, ok := m.users[r.ID]; ok {
+	if _, ok := m.byID[r.ID]; ok {
 		return ErrConflict
 	}
-	m.users[r.ID] = r.Clone()
-	i, _ := slices.BinarySearch(m.ids, r.ID)
-	m.ids = slices.Insert(m.ids, i, r.ID)
-	m.byEmail[r.Email] = r.ID
-	if r.Username != "" {
-		m.byUsername[r.Username] = r.ID
-	}
+	u := pack(r, m.roleNumber(r.Role), m.statusNumber(r.Status))
+	slot := m.newSlot()
+	*m.user(slot) = u
+	m.indexUser(slot)
 	return nil
+}
+
+func (m *MemoryStore) roleNumber(r Role) uint16 { return intern(&m.roles, m.roleIndex, r) }
+func (m *MemoryStore) statusNumber(s Status) uint16 {
+	return intern(&m.statuses, m.statusIndex, s)
 }
 
 // CreateUsers stores copies of the records CreateUser would store, under one
@@ -130,32 +150,26 @@ func (m *MemoryStore) CreateUsers(ctx context.Context, rs []*UserRecord) ([]erro
 }
 
 // GetUsers returns copies of the users with these IDs, nil for a missing one,
-// in the order given. It is safe for concurrent use.
+// in the order given, under one lock. It is safe for concurrent use.
 func (m *MemoryStore) GetUsers(ctx context.Context, ids []string) ([]*UserRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make([]*UserRecord, len(ids))
-	for i, id := range ids {
-		out[i] = m.users[id].Clone()
-	}
-	return out, nil
+	return m.getUsers(ctx, m.byID, ids)
 }
 
 // GetUsersByEmail returns copies of the users with these emails, nil for a
-// missing one, in the order given. It is safe for concurrent use.
+// missing one, in the order given, under one lock. It is safe for concurrent use.
 func (m *MemoryStore) GetUsersByEmail(ctx context.Context, emails []string) ([]*UserRecord, error) {
+	return m.getUsers(ctx, m.byEmail, emails)
+}
+
+func (m *MemoryStore) getUsers(ctx context.Context, index map[string]uint32, keys []string) ([]*UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make([]*UserRecord, len(emails))
-	for i, e := range emails {
-		if id, ok := m.byEmail[e]; ok {
-			out[i] = m.users[id].Clone()
+	defer m.mu.rlock(lastByte(firstKey(keys))).RUnlock()
+	out := make([]*UserRecord, len(keys))
+	for i, k := range keys {
+		if slot, ok := index[k]; ok {
+			out[i] = m.record(m.user(slot))
 		}
 	}
 	return out, nil
@@ -164,69 +178,48 @@ func (m *MemoryStore) GetUsersByEmail(ctx context.Context, emails []string) ([]*
 // GetUser returns a copy of the user with the ID, or ErrNotFound. It is safe for
 // concurrent use.
 func (m *MemoryStore) GetUser(ctx context.Context, id string) (*UserRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.userCopy(id)
+	return m.getUser(ctx, m.byID, id)
 }
 
 // GetUserByEmail returns a copy of the user with exactly this email, or
 // ErrNotFound. It is safe for concurrent use.
 func (m *MemoryStore) GetUserByEmail(ctx context.Context, email string) (*UserRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	id, ok := m.byEmail[email]
-	if !ok {
-		m.decoyCopy()
-		return nil, ErrNotFound
-	}
-	return m.userCopy(id)
+	return m.getUser(ctx, m.byEmail, email)
 }
 
 // GetUserByUsername returns a copy of the user with exactly this username, or
 // ErrNotFound. An empty username never matches. It is safe for concurrent use.
 func (m *MemoryStore) GetUserByUsername(ctx context.Context, username string) (*UserRecord, error) {
+	return m.getUser(ctx, m.byUsername, username)
+}
+
+// getUser returns a copy of the user that index has under key, or ErrNotFound.
+func (m *MemoryStore) getUser(ctx context.Context, index map[string]uint32, key string) (*UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	id, ok := m.byUsername[username]
-	if !ok || username == "" {
+	defer m.mu.rlock(lastByte(key)).RUnlock()
+	slot, ok := index[key]
+	if !ok {
 		m.decoyCopy()
 		return nil, ErrNotFound
 	}
-	return m.userCopy(id)
+	return m.record(m.user(slot)), nil
 }
 
 // decoyCopy copies some user and discards the copy, so that a lookup that finds
 // nobody costs what one that finds someone does, and a login's timing does not
 // tell whether its identifier names an account. m.mu must be held.
 func (m *MemoryStore) decoyCopy() {
-	for _, r := range m.users {
-		_ = r.Clone()
-		return
+	if ch := m.everyone.all.chunks; len(ch) > 0 {
+		_ = m.record(m.user(ch[0][0]))
 	}
-}
-
-// userCopy returns a copy of the user with the ID, or ErrNotFound. m.mu must be held.
-func (m *MemoryStore) userCopy(id string) (*UserRecord, error) {
-	r, ok := m.users[id]
-	if !ok {
-		return nil, ErrNotFound
-	}
-	return r.Clone(), nil
 }
 
 // UpdateUser calls fn with a copy of the user while holding the store's write
 // lock, so fn must not block or call the store. If fn succeeds it writes what fn
-// left, updates the email and username indexes and applies fn's Revoke, and
-// returns a copy of the record as written.
+// left, updates the indexes and applies fn's Revoke, and returns a copy of the
+// record as written.
 //
 // It returns ErrNotFound if there is no such user, fn's error unchanged if fn
 // fails, ErrDuplicateEmail or ErrDuplicateUsername (checked in that order) if fn
@@ -239,52 +232,90 @@ func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *User
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old, ok := m.users[id]
+	slot, ok := m.byID[id]
 	if !ok {
 		return nil, ErrNotFound
 	}
-	work := old.Clone()
+	u := m.user(slot)
+	work := m.record(u)
 	rv, err := fn(work)
 	if err != nil {
 		return nil, err
 	}
-	if work.ID != old.ID || work.Generation != old.Generation {
+	if work.ID != id || work.Generation != u.gen {
 		return nil, errMemKeyChanged
 	}
-	if owner, ok := m.byEmail[work.Email]; ok && owner != id {
+	if owner, ok := m.byEmail[work.Email]; ok && owner != slot {
 		return nil, ErrDuplicateEmail
 	}
-	if owner, ok := m.byUsername[work.Username]; ok && owner != id && work.Username != "" {
+	if owner, ok := m.byUsername[work.Username]; ok && owner != slot && work.Username != "" {
 		return nil, ErrDuplicateUsername
 	}
 
-	// fn may have kept work; store a copy of its own.
-	r := work.Clone()
-	if r.Email != old.Email {
-		delete(m.byEmail, old.Email)
-		m.byEmail[r.Email] = id
-	}
-	if r.Username != old.Username {
-		if old.Username != "" {
-			delete(m.byUsername, old.Username)
-		}
-		if r.Username != "" {
-			m.byUsername[r.Username] = id
-		}
-	}
+	old := *u
+	*u = pack(work, m.roleNumber(work.Role), m.statusNumber(work.Status))
+	m.reindexUser(slot, &old)
 	if rv.Sessions {
 		m.deleteUserSessions(id)
-		r.Generation++
+		u.gen++
 	}
 	for _, p := range rv.Tokens {
 		m.deleteUserTokens(id, p)
 	}
-	m.users[id] = r
-	return r.Clone(), nil
+	return m.record(u), nil
+}
+
+// reindexUser moves the user in slot from the index entries of old, what it
+// was, to those of what it is now. The ID is the same. m.mu must be held for
+// writing.
+func (m *MemoryStore) reindexUser(slot uint32, old *memUser) {
+	u := m.user(slot)
+	// Map keys share the user's text: point them at the new one, so the old
+	// one can be freed.
+	m.byID[u.id()] = slot
+	if old.email() != u.email() {
+		delete(m.byEmail, old.email())
+	}
+	m.byEmail[u.email()] = slot
+	if old.username() != u.username() && old.username() != "" {
+		delete(m.byUsername, old.username())
+	}
+	if u.username() != "" {
+		m.byUsername[u.username()] = slot
+	}
+
+	if old.role != u.role || old.status != u.status {
+		m.everyone.regroup(m, slot, old.role, old.status)
+	}
+	switch oldAcct, acct := old.accountID(), u.accountID(); {
+	case oldAcct != acct:
+		if oldAcct != "" {
+			g := m.accounts[oldAcct]
+			g.remove(m, slot, old.role, old.status)
+			if g.all.n == 0 {
+				delete(m.accounts, oldAcct)
+			}
+		}
+		if acct != "" {
+			g := m.accounts[acct]
+			if g == nil {
+				g = &memGroup{}
+				m.accounts[strings.Clone(acct)] = g
+			}
+			g.add(m, slot)
+		}
+	case acct != "" && (old.role != u.role || old.status != u.status):
+		m.accounts[acct].regroup(m, slot, old.role, old.status)
+	}
+
+	if old.email() != u.email() || old.username() != u.username() ||
+		old.field(memFirstName) != u.field(memFirstName) || old.field(memLastName) != u.field(memLastName) {
+		m.retermUser(slot, old, u)
+	}
 }
 
 // DeleteUser deletes the user, frees its email and username, and deletes its
-// sessions, its one-time tokens and its login-throttle entry (UserThrottleKey(id)), all
+// sessions, its one-time tokens and its login-throttle entry ("user:"+id), all
 // in one step. It returns ErrNotFound if there is no such user. It is safe for
 // concurrent use.
 func (m *MemoryStore) DeleteUser(ctx context.Context, id string) error {
@@ -293,7 +324,7 @@ func (m *MemoryStore) DeleteUser(ctx context.Context, id string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.users[id]
+	slot, ok := m.byID[id]
 	if !ok {
 		return ErrNotFound
 	}
@@ -301,17 +332,11 @@ func (m *MemoryStore) DeleteUser(ctx context.Context, id string) error {
 	for key := range m.userTokens[id] {
 		m.deleteToken(key)
 	}
-	if k := string(UserThrottleKey(id)); m.attempts[k] != nil {
-		m.deleteAttempts(k)
+	if _, ok := m.attempts["user:"+id]; ok {
+		m.deleteAttempts("user:" + id)
 	}
-	delete(m.byEmail, r.Email)
-	if r.Username != "" {
-		delete(m.byUsername, r.Username)
-	}
-	if i, found := slices.BinarySearch(m.ids, id); found {
-		m.ids = slices.Delete(m.ids, i, i+1)
-	}
-	delete(m.users, id)
+	m.unindexUser(slot)
+	m.freeSlot(slot)
 	return nil
 }
 
@@ -322,465 +347,117 @@ func (m *MemoryStore) DeleteUser(ctx context.Context, id string) error {
 // with Before's meaning of Offset and Limit. A Limit of zero or less gives no
 // users. The result is never nil. It is safe for concurrent use.
 //
-// It finds the cursor by binary search and then reads only as many users as it
-// needs, plus those the filter skips.
+// With any combination of role, status and account and no search, it finds the
+// cursor by binary search and the offset by arithmetic, and reads only the users
+// it returns. A search reads the users the trigram index proposes, or, for a
+// term too short or too common for the index, walks the filter's users in order
+// until the page is full.
 func (m *MemoryStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(q.After)).RUnlock()
 
 	out := []*UserRecord{}
 	if q.Limit <= 0 {
 		return out, nil
 	}
-	lo := 0 // first index to consider
-	if q.After != "" {
-		i, found := slices.BinarySearch(m.ids, q.After)
-		if found {
-			i++
-		}
-		lo = i
-	}
-	hi := len(m.ids) // one past the last index to consider
-	if q.Before != "" {
-		hi, _ = slices.BinarySearch(m.ids, q.Before)
-	}
 	skip := max(q.Offset, 0)
-	take := func(i int) bool { // reports whether the page is full
-		r := m.users[m.ids[i]]
-		if !q.Match.Matches(&r.User) {
-			return false
-		}
-		if skip > 0 {
-			skip--
-			return false
-		}
-		out = append(out, r.Clone())
-		return len(out) == q.Limit
-	}
-	if q.Before != "" {
-		for i := hi - 1; i >= lo; i-- {
-			if take(i) {
-				break
+	back := q.Before != ""
+	p := m.plan(&q.Match, false)
+	take := func(slot uint32) { out = append(out, m.record(m.user(slot))) }
+	switch {
+	case p.none:
+	case p.cands != nil:
+		var found []uint32
+		for _, s := range p.cands {
+			id := m.idOf(s)
+			if (q.After == "" || id > q.After) && (q.Before == "" || id < q.Before) && m.matches(s, &q.Match) {
+				found = append(found, s)
 			}
 		}
-		slices.Reverse(out)
-		return out, nil
-	}
-	for i := lo; i < hi; i++ {
-		if take(i) {
+		slices.SortFunc(found, func(a, b uint32) int { return strings.Compare(m.idOf(a), m.idOf(b)) })
+		lo, hi := skip, skip+q.Limit
+		if back {
+			lo, hi = len(found)-skip-q.Limit, len(found)-skip
+		}
+		lo = min(max(lo, 0), len(found))
+		for _, s := range found[lo:max(min(hi, len(found)), lo)] {
+			take(s)
+		}
+	default:
+		l := p.list
+		lo, hi := 0, l.n
+		if q.After != "" {
+			lo = l.after(m, q.After)
+		}
+		if q.Before != "" {
+			hi, _ = l.search(m, q.Before)
+		}
+		if p.exact { // every user in [lo, hi) matches: count, don't walk
+			if back {
+				hi -= skip
+				lo = max(lo, hi-q.Limit)
+			} else {
+				lo += skip
+				hi = min(hi, lo+q.Limit)
+			}
+			l.walk(lo, hi, false, func(s uint32) bool { take(s); return true })
 			break
+		}
+		l.walk(lo, hi, back, func(s uint32) bool {
+			switch {
+			case !m.matches(s, &q.Match):
+			case skip > 0:
+				skip--
+			default:
+				take(s)
+			}
+			return len(out) < q.Limit
+		})
+		if back {
+			slices.Reverse(out)
 		}
 	}
 	return out, nil
 }
 
-// CountUsers returns how many users f selects. It reads every user. It is safe
-// for concurrent use.
+// CountUsers returns how many users f selects. Without a search it reads no user
+// (except in accounts too small to have role and status lists); a search reads
+// the users the trigram index proposes, or, for terms of one or two bytes, every
+// user the other fields select. It is safe for concurrent use.
 func (m *MemoryStore) CountUsers(ctx context.Context, f Match) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
+	defer m.mu.rlock(lastByte(f.AccountID)).RUnlock()
+	p := m.plan(&f, true)
 	n := 0
-	for _, r := range m.users {
-		if f.Matches(&r.User) {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// CreateSession stores a copy of s. It returns ErrNotFound if the user s.UserID
-// does not exist, and ErrConflict if the user's Generation is not
-// s.UserGeneration or another session has s.TokenHash or s.ID; it writes nothing
-// then. It is safe for concurrent use.
-func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.users[s.UserID]
-	if !ok {
-		return ErrNotFound
-	}
-	if u.Generation != s.UserGeneration {
-		return ErrConflict
-	}
-	key := hex.EncodeToString(s.TokenHash)
-	if _, ok := m.sessions[key]; ok {
-		return ErrConflict
-	}
-	if _, ok := m.sessionIDs[s.ID]; ok {
-		return ErrConflict
-	}
-	ms := &memSession{rec: s.Clone(), exp: &expiryItem{at: s.ExpiresAt, kind: expirySession, key: key}}
-	m.sessions[key] = ms
-	m.sessionIDs[s.ID] = key
-	memSetAdd(m.userSessions, s.UserID, key)
-	heap.Push(&m.expiry, ms.exp)
-	return nil
-}
-
-// GetSession returns copies of the session with this token hash and of its user,
-// whatever the session's expiry, or ErrNotFound. It is safe for concurrent use.
-func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	ms, ok := m.sessions[hex.EncodeToString(tokenHash)]
-	if !ok {
-		return nil, nil, ErrNotFound
-	}
-	u, ok := m.users[ms.rec.UserID]
-	if !ok { // cannot happen: DeleteUser deletes the user's sessions
-		return nil, nil, ErrNotFound
-	}
-	return ms.rec.Clone(), u.Clone(), nil
-}
-
-// TouchSession sets the session's LastSeenAt to seen if seen is later. It returns
-// ErrNotFound, creating nothing, if there is no such session. It is safe for
-// concurrent use.
-func (m *MemoryStore) TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ms, ok := m.sessions[hex.EncodeToString(tokenHash)]
-	if !ok {
-		return ErrNotFound
-	}
-	if seen.After(ms.rec.LastSeenAt) {
-		ms.rec.LastSeenAt = seen
-	}
-	return nil
-}
-
-// DeleteSession deletes the session with this token hash, or returns ErrNotFound.
-// It is safe for concurrent use.
-func (m *MemoryStore) DeleteSession(ctx context.Context, tokenHash []byte) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	key := hex.EncodeToString(tokenHash)
-	if _, ok := m.sessions[key]; !ok {
-		return ErrNotFound
-	}
-	m.deleteSession(key)
-	return nil
-}
-
-// DeleteSessionByID deletes the session with this public ID if it belongs to
-// userID, or returns ErrNotFound. It is safe for concurrent use.
-func (m *MemoryStore) DeleteSessionByID(ctx context.Context, userID, id string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	key, ok := m.sessionIDs[id]
-	if !ok || m.sessions[key].rec.UserID != userID {
-		return ErrNotFound
-	}
-	m.deleteSession(key)
-	return nil
-}
-
-// DeleteUserSessions deletes every session of the user and increments its
-// Generation, in one step. It returns ErrNotFound if there is no such user. It is
-// safe for concurrent use.
-func (m *MemoryStore) DeleteUserSessions(ctx context.Context, userID string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.users[userID]
-	if !ok {
-		return ErrNotFound
-	}
-	m.deleteUserSessions(userID)
-	u.Generation++ // u is the store's own copy, never handed out
-	return nil
-}
-
-// ListSessions returns copies of the user's sessions in ascending CreatedAt order,
-// ties by ID, whatever their expiry. It returns an empty slice, never nil, for a
-// user without sessions or no such user. It is safe for concurrent use.
-func (m *MemoryStore) ListSessions(ctx context.Context, userID string) ([]*SessionRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	keys := m.userSessions[userID]
-	out := make([]*SessionRecord, 0, len(keys))
-	for key := range keys {
-		out = append(out, m.sessions[key].rec.Clone())
-	}
-	slices.SortFunc(out, func(a, b *SessionRecord) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
-	})
-	return out, nil
-}
-
-// GetLoginAttempts returns the throttle entry for key, or the zero LoginAttempts
-// if there is none. It is safe for concurrent use.
-func (m *MemoryStore) GetLoginAttempts(ctx context.Context, key ThrottleKey) (LoginAttempts, error) {
-	if err := ctx.Err(); err != nil {
-		return LoginAttempts{}, err
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if e, ok := m.attempts[string(key)]; ok {
-		return e.a, nil
-	}
-	return LoginAttempts{}, nil
-}
-
-// UpdateLoginAttempts calls fn with the entry for key (the zero value if there is
-// none) while holding the store's write lock, so fn must not block or call the
-// store. It writes what fn left and returns it; a zero LoginAttempts deletes the
-// entry. If fn fails, it writes nothing and returns fn's error unchanged. It is
-// safe for concurrent use.
-func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, tk ThrottleKey, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
-	if err := ctx.Err(); err != nil {
-		return LoginAttempts{}, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	key := string(tk)
-	e, exists := m.attempts[key]
-	var a LoginAttempts
-	if exists {
-		a = e.a
-	}
-	if err := fn(&a); err != nil {
-		return LoginAttempts{}, err
-	}
 	switch {
-	case a.IsZero():
-		if exists {
-			m.deleteAttempts(key)
+	case p.none:
+	case p.cands != nil:
+		for _, s := range p.cands {
+			if m.matches(s, &f) {
+				n++
+			}
 		}
-		return LoginAttempts{}, nil
-	case exists:
-		e.a = a
-		if !e.exp.at.Equal(a.ExpiresAt) {
-			e.exp.at = a.ExpiresAt
-			heap.Fix(&m.expiry, e.exp.index)
-		}
+	case p.exact:
+		n = p.list.n
 	default:
-		e = &memAttempts{a: a, exp: &expiryItem{at: a.ExpiresAt, kind: expiryAttempts, key: key}}
-		m.attempts[key] = e
-		heap.Push(&m.expiry, e.exp)
-	}
-	return a, nil
-}
-
-// CreateToken stores a copy of t. It returns ErrNotFound if the user t.UserID does
-// not exist and ErrConflict if another token has t.Hash; it writes nothing then.
-// Otherwise, when replace is true, it first deletes the user's tokens of
-// t.Purpose. It is safe for concurrent use.
-func (m *MemoryStore) CreateToken(ctx context.Context, t *TokenRecord, replace bool) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.users[t.UserID]; !ok {
-		return ErrNotFound
-	}
-	key := hex.EncodeToString(t.Hash)
-	if _, ok := m.tokens[key]; ok {
-		return ErrConflict
-	}
-	if replace {
-		m.deleteUserTokens(t.UserID, t.Purpose)
-	}
-	mt := &memToken{rec: t.Clone(), exp: &expiryItem{at: t.ExpiresAt, kind: expiryToken, key: key}}
-	m.tokens[key] = mt
-	memSetAdd(m.userTokens, t.UserID, key)
-	heap.Push(&m.expiry, mt.exp)
-	return nil
-}
-
-// GetToken returns a copy of the token with this hash if its purpose is purpose
-// and it expires after now, and ErrNotFound otherwise. It deletes nothing. It is
-// safe for concurrent use.
-func (m *MemoryStore) GetToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	mt, ok := m.tokens[hex.EncodeToString(hash)]
-	if !ok || mt.rec.Purpose != purpose || !mt.rec.ExpiresAt.After(now) {
-		return nil, ErrNotFound
-	}
-	return mt.rec.Clone(), nil
-}
-
-// ConsumeToken deletes the token with this hash and purpose and returns it. It
-// returns ErrNotFound, deleting nothing, if there is no such token or its purpose
-// differs, and ErrNotFound, deleting it, if it expired at or before now. Of any
-// number of concurrent calls for one token exactly one gets it. It is safe for
-// concurrent use.
-func (m *MemoryStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	key := hex.EncodeToString(hash)
-	mt, ok := m.tokens[key]
-	if !ok || mt.rec.Purpose != purpose {
-		return nil, ErrNotFound
-	}
-	m.deleteToken(key)
-	if !mt.rec.ExpiresAt.After(now) {
-		return nil, ErrNotFound
-	}
-	return mt.rec, nil // deleted: nobody else holds it
-}
-
-// DeleteExpired deletes every session, one-time token and login-throttle entry
-// whose ExpiresAt is at or before now, and returns how many it deleted; a zero
-// ExpiresAt is before every now. It keeps them all in a heap ordered by expiry,
-// so its cost is O(k log n) for k deleted out of n stored. It is safe for
-// concurrent use.
-func (m *MemoryStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for len(m.expiry) > 0 && !m.expiry[0].at.After(now) {
-		it := m.expiry[0]
-		switch it.kind {
-		case expirySession:
-			m.deleteSession(it.key)
-		case expiryToken:
-			m.deleteToken(it.key)
-		case expiryAttempts:
-			m.deleteAttempts(it.key)
-		}
-		n++
+		p.list.walk(0, p.list.n, false, func(s uint32) bool {
+			if m.matches(s, &f) {
+				n++
+			}
+			return true
+		})
 	}
 	return n, nil
 }
 
-// deleteSession deletes the session stored under key, which must exist, with its
-// indexes. m.mu must be held for writing.
-func (m *MemoryStore) deleteSession(key string) {
-	ms := m.sessions[key]
-	delete(m.sessions, key)
-	delete(m.sessionIDs, ms.rec.ID)
-	memSetRemove(m.userSessions, ms.rec.UserID, key)
-	heap.Remove(&m.expiry, ms.exp.index)
-}
-
-// deleteUserSessions deletes every session of the user. m.mu must be held for writing.
-func (m *MemoryStore) deleteUserSessions(userID string) {
-	for key := range m.userSessions[userID] {
-		m.deleteSession(key)
+// firstKey returns the first of keys, or "", to pick a read lock by.
+func firstKey(keys []string) string {
+	if len(keys) == 0 {
+		return ""
 	}
-}
-
-// deleteToken deletes the token stored under key, which must exist, with its
-// indexes. m.mu must be held for writing.
-func (m *MemoryStore) deleteToken(key string) {
-	mt := m.tokens[key]
-	delete(m.tokens, key)
-	memSetRemove(m.userTokens, mt.rec.UserID, key)
-	heap.Remove(&m.expiry, mt.exp.index)
-}
-
-// deleteUserTokens deletes the user's tokens of purpose p. m.mu must be held for
-// writing.
-func (m *MemoryStore) deleteUserTokens(userID string, p Purpose) {
-	for key := range m.userTokens[userID] {
-		if m.tokens[key].rec.Purpose == p {
-			m.deleteToken(key)
-		}
-	}
-}
-
-// deleteAttempts deletes the login-throttle entry for key, which must exist.
-// m.mu must be held for writing.
-func (m *MemoryStore) deleteAttempts(key string) {
-	e := m.attempts[key]
-	delete(m.attempts, key)
-	heap.Remove(&m.expiry, e.exp.index)
-}
-
-func memSetAdd(sets map[string]map[string]struct{}, owner, key string) {
-	s, ok := sets[owner]
-	if !ok {
-		s = make(map[string]struct{})
-		sets[owner] = s
-	}
-	s[key] = struct{}{}
-}
-
-func memSetRemove(sets map[string]map[string]struct{}, owner, key string) {
-	s := sets[owner]
-	delete(s, key)
-	if len(s) == 0 {
-		delete(sets, owner)
-	}
-}
-
-// The kinds of record an expiryItem stands for.
-const (
-	expirySession = iota
-	expiryToken
-	expiryAttempts
-)
-
-// expiryItem is one record's place in the expiry heap.
-type expiryItem struct {
-	at    time.Time // the record's ExpiresAt
-	kind  int       // expirySession, expiryToken or expiryAttempts
-	key   string    // the record's key in its map
-	index int       // position in the heap, kept up to date by expiryHeap
-}
-
-// expiryHeap is a min-heap of expiryItems by time, for container/heap.
-type expiryHeap []*expiryItem
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-
-func (h *expiryHeap) Push(x any) {
-	it := x.(*expiryItem)
-	it.index = len(*h)
-	*h = append(*h, it)
-}
-
-func (h *expiryHeap) Pop() any {
-	old := *h
-	n := len(old)
-	it := old[n-1]
-	old[n-1] = nil
-	*h = old[:n-1]
-	it.index = -1
-	return it
+	return keys[0]
 }

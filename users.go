@@ -674,7 +674,7 @@ func (m *Manager) Find(ctx context.Context, f Filter) (*Page, error) {
 		}
 	}
 	for _, r := range rs {
-		p.Users = append(p.Users, r.User.Clone())
+		p.Users = append(p.Users, &r.User) // the store's copy is ours to hand out
 	}
 	if len(rs) == 0 {
 		return p, nil

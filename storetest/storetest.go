@@ -204,6 +204,20 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			}
 		})
 	}
+	// Rules written with their explanation, as testing/slogtest pairs them.
+	for _, g := range []struct {
+		name  string
+		rules []rule
+	}{
+		{"Batch", batchRules},   // batch.go
+		{"Indexes", indexRules}, // index.go
+	} {
+		t.Run(g.name, func(t *testing.T) {
+			for _, r := range g.rules {
+				t.Run(r.name, func(t *testing.T) { r.fn(t, newStore(t), r.explanation) })
+			}
+		})
+	}
 	t.Run("CanceledContext", func(t *testing.T) {
 		for _, c := range canceledCalls {
 			t.Run(c.method, func(t *testing.T) { testCanceled(t, newStore(t), c.method, c.call) })
@@ -2476,6 +2490,18 @@ var canceledCalls = []struct {
 	}},
 	{"GetUser", func(ctx context.Context, s users.Store, f fixture) error {
 		_, err := s.GetUser(ctx, f.user.ID)
+		return err
+	}},
+	{"CreateUsers", func(ctx context.Context, s users.Store, f fixture) error {
+		_, err := s.CreateUsers(ctx, []*users.UserRecord{newUser(), newUser()})
+		return err
+	}},
+	{"GetUsers", func(ctx context.Context, s users.Store, f fixture) error {
+		_, err := s.GetUsers(ctx, []string{f.user.ID})
+		return err
+	}},
+	{"GetUsersByEmail", func(ctx context.Context, s users.Store, f fixture) error {
+		_, err := s.GetUsersByEmail(ctx, []string{f.user.Email})
 		return err
 	}},
 	{"GetUserByEmail", func(ctx context.Context, s users.Store, f fixture) error {
