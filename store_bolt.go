@@ -3,7 +3,6 @@ package users
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -278,10 +277,16 @@ func (s *BoltStore) CreateUser(ctx context.Context, r *UserRecord) error {
 	if err := checkIDLen(r.ID); err != nil {
 		return err
 	}
-	return s.update(ctx, "create user", func(b *boltTx) error { return b.insertUser(r) })
+	return s.update(ctx, "create user", func(b *boltTx) error {
+		if err := b.insertUser(r); err != nil {
+			return err
+		}
+		return indexSearch(b.search, r.ID, nil, &r.User)
+	})
 }
 
-// insertUser stores a new user and its indexes, or returns why it cannot.
+// insertUser stores a new user and its indexes except the search index, which
+// the caller updates, or returns why it cannot, having written nothing.
 func (b *boltTx) insertUser(r *UserRecord) error {
 	if r.Email != "" && b.email.Get([]byte(r.Email)) != nil {
 		return ErrDuplicateEmail
@@ -293,6 +298,9 @@ func (b *boltTx) insertUser(r *UserRecord) error {
 		return ErrConflict
 	}
 	if err := b.indexUser(r, nil); err != nil {
+		return err
+	}
+	if err := b.indexFilters(r.ID, nil, &r.User); err != nil {
 		return err
 	}
 	return b.putUser(r)
@@ -309,6 +317,7 @@ func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord) ([]error,
 	var errs []error
 	err := s.update(ctx, "create users", func(b *boltTx) error {
 		errs = make([]error, len(rs))
+		ids, us := make([]string, 0, len(rs)), make([]*User, 0, len(rs))
 		for i, r := range rs {
 			err := b.insertUser(r)
 			switch {
@@ -316,9 +325,11 @@ func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord) ([]error,
 				errs[i] = err
 			case err != nil:
 				return err
+			default:
+				ids, us = append(ids, r.ID), append(us, &r.User)
 			}
 		}
-		return nil
+		return indexSearchNew(b.search, ids, us)
 	})
 	if err != nil {
 		return nil, err
@@ -441,6 +452,14 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 		if err := b.indexUser(r, old); err != nil {
 			return err
 		}
+		if err := b.indexFilters(id, &old.User, &r.User); err != nil {
+			return err
+		}
+		if searchFieldsChanged(&old.User, &r.User) {
+			if err := indexSearch(b.search, id, &old.User, &r.User); err != nil {
+				return err
+			}
+		}
 		if revoke.Sessions {
 			if err := b.deleteUserSessions(id); err != nil {
 				return err
@@ -485,6 +504,12 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string) error {
 				return err
 			}
 		}
+		if err := b.indexFilters(id, &r.User, nil); err != nil {
+			return err
+		}
+		if err := indexSearch(b.search, id, &r.User, nil); err != nil {
+			return err
+		}
 		if err := b.users.Delete([]byte(id)); err != nil {
 			return err
 		}
@@ -501,16 +526,49 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string) error {
 	})
 }
 
+// ListUsers returns one page of users in ID order from one read transaction,
+// through the indexes of store_bolt_index.go; see Store. A page costs about
+// Offset key steps plus Limit records, whatever the number of users, unless
+// Search names a term the search index cannot narrow.
+func (s *BoltStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, error) {
+	if q.Limit <= 0 {
+		if err := s.start(ctx); err != nil {
+			return nil, err
+		}
+		return []*UserRecord{}, nil
+	}
+	var out []*UserRecord
+	err := s.view(ctx, "list users", func(b *boltTx) (err error) {
+		out, err = b.listUsers(ctx, &q)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CountUsers counts the users that m selects from one read transaction; see
+// Store. Without Search it reads one counter.
+func (s *BoltStore) CountUsers(ctx context.Context, m Match) (int, error) {
+	n := 0
+	err := s.view(ctx, "count users", func(b *boltTx) (err error) {
+		n, err = b.countUsers(ctx, &m)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 // CreateSession stores a new session and its indexes in one write transaction;
 // see Store.
 func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord) error {
 	if err := checkIDLen(sr.UserID); err != nil {
 		return err
 	}
-	v, err := json.Marshal(sr)
-	if err != nil {
-		return wrapBolt("create session", err)
-	}
+	v := encodeSession(sr)
 	return s.update(ctx, "create session", func(b *boltTx) error {
 		u, err := b.getUser(sr.UserID)
 		if err != nil {
@@ -708,10 +766,7 @@ func (s *BoltStore) CreateToken(ctx context.Context, t *TokenRecord, replace boo
 	if err := checkIDLen(t.UserID); err != nil {
 		return err
 	}
-	v, err := json.Marshal(t)
-	if err != nil {
-		return wrapBolt("create token", err)
-	}
+	v := encodeToken(t)
 	return s.update(ctx, "create token", func(b *boltTx) error {
 		if b.users.Get([]byte(t.UserID)) == nil {
 			return ErrNotFound

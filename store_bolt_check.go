@@ -75,19 +75,29 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 	if v := b.meta.Get(keyVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != boltSchemaVersion {
 		c.add("schema version is %x, want %d", v, boltSchemaVersion)
 	}
+	if m := b.meta.Get(keyRebuild); m != nil {
+		c.add("a rebuild of the indexes is unfinished (marker %x)", m)
+	}
 	generation := map[string]int64{}
+	counts := map[string]int{} // every counter's expected value, by key
 	steps := []func(){
 		func() {
 			_ = b.users.ForEach(func(k, v []byte) error {
-				u, err := decodeUser(v)
+				u, err := decodeUser(k, v)
 				if err != nil {
 					c.add("user %q: %v", k, err)
 					return nil
 				}
-				if u.ID != string(k) {
-					c.add("user under key %q has ID %q", k, u.ID)
-				}
 				generation[string(k)] = u.Generation
+				counts[string(totalKey)]++
+				for mask := byte(1); mask < filterMasks; mask++ {
+					if p := userFilterPrefix(mask, &u.User); p != nil {
+						counts[string(p)]++
+						if b.filter.Get(append(p, k...)) == nil {
+							c.add("user %s: not in the filter index %x", k, p)
+						}
+					}
+				}
 				if u.Email != "" && string(b.email.Get([]byte(u.Email))) != string(k) {
 					c.add("user %s: email %q is not indexed", k, u.Email)
 				}
@@ -120,15 +130,34 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 				})
 			}
 		},
+		func() { c.checkFilters(b, counts) },
+		func() {
+			problems, err := checkSearchIndex(b.search, func(yield func(id string, u *User) bool) error {
+				cur := b.users.Cursor()
+				for k, v := cur.First(); k != nil; k, v = cur.Next() {
+					u, err := decodeUser(k, v)
+					if err != nil {
+						continue // reported with the users
+					}
+					if !yield(u.ID, &u.User) {
+						return nil
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				c.add("search index: %v", err)
+			}
+			for _, p := range problems {
+				c.add("search index: %s", p)
+			}
+		},
 		func() {
 			_ = b.sessions.ForEach(func(k, v []byte) error {
-				s, err := decodeSession(v)
+				s, err := decodeSession(k, v)
 				if err != nil {
 					c.add("session %x: %v", k, err)
 					return nil
-				}
-				if !bytes.Equal(s.TokenHash, k) {
-					c.add("session under key %x has token hash %x", k, s.TokenHash)
 				}
 				if gen, ok := generation[s.UserID]; !ok {
 					c.add("session %s: user %q is missing", s.ID, s.UserID)
@@ -191,13 +220,10 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 		},
 		func() {
 			_ = b.tokens.ForEach(func(k, v []byte) error {
-				t, err := decodeToken(v)
+				t, err := decodeToken(k, v)
 				if err != nil {
 					c.add("token %x: %v", k, err)
 					return nil
-				}
-				if !bytes.Equal(t.Hash, k) {
-					c.add("token under key %x has hash %x", k, t.Hash)
 				}
 				if _, ok := generation[t.UserID]; !ok {
 					c.add("token %x: user %q is missing", k, t.UserID)
@@ -279,4 +305,63 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 		step()
 	}
 	return nil
+}
+
+// checkFilters checks that every filter index entry belongs to a user that has
+// the entry's role, status and account, and that every counter holds what counts
+// (computed from the records) says and no other counter exists.
+func (c *checker) checkFilters(b *boltTx, counts map[string]int) {
+	_ = b.filter.ForEach(func(k, _ []byte) error {
+		prefix, id, ok := cutFilterKey(k)
+		if !ok {
+			c.add("filter index: malformed key %x", k)
+			return nil
+		}
+		u, err := b.getUser(string(id))
+		switch {
+		case err == ErrNotFound:
+			c.add("filter index: %x points at missing user %q", k, id)
+		case err != nil:
+			// Reported with the users.
+		case !bytes.Equal(userFilterPrefix(prefix[0], &u.User), prefix):
+			c.add("filter index: %x does not hold user %s's role, status or account", k, id)
+		}
+		return nil
+	})
+	_ = b.count.ForEach(func(k, v []byte) error {
+		want, ok := counts[string(k)]
+		switch {
+		case len(v) != 8:
+			c.add("counter %x: %d bytes long", k, len(v))
+		case !ok:
+			c.add("counter %x: holds %d, but no user has its role, status or account", k, binary.BigEndian.Uint64(v))
+		case binary.BigEndian.Uint64(v) != uint64(want):
+			c.add("counter %x: holds %d, want %d", k, binary.BigEndian.Uint64(v), want)
+		}
+		return nil
+	})
+	for k, n := range counts {
+		if b.count.Get([]byte(k)) == nil {
+			c.add("counter %x is missing, want %d", k, n)
+		}
+	}
+}
+
+// cutFilterKey splits a users.filter key into its prefix (mask and fields) and
+// the user ID.
+func cutFilterKey(k []byte) (prefix, id []byte, ok bool) {
+	if len(k) < 1 || k[0] == 0 || k[0] >= filterMasks {
+		return nil, nil, false
+	}
+	rest := k[1:]
+	for _, bit := range []byte{filterRole, filterStatus, filterAccount} {
+		if k[0]&bit == 0 {
+			continue
+		}
+		if _, rest, ok = cutLP(rest); !ok {
+			return nil, nil, false
+		}
+	}
+	n := len(k) - len(rest)
+	return k[:n], k[n:], len(rest) > 0
 }

@@ -11,19 +11,16 @@ import (
 // Operations on one transaction's buckets.
 
 func (b *boltTx) getUser(id string) (*UserRecord, error) {
-	v := b.users.Get([]byte(id))
+	k := []byte(id)
+	v := b.users.Get(k)
 	if v == nil {
 		return nil, ErrNotFound
 	}
-	return decodeUser(v)
+	return decodeUser(k, v)
 }
 
 func (b *boltTx) putUser(r *UserRecord) error {
-	v, err := encodeUser(r)
-	if err != nil {
-		return err
-	}
-	return b.users.Put([]byte(r.ID), v)
+	return b.users.Put([]byte(r.ID), encodeUser(r))
 }
 
 // indexUser points r's email and username at it, replacing old's (nil for a new
@@ -70,15 +67,11 @@ func (b *boltTx) getSession(hash []byte) (*SessionRecord, error) {
 	if v == nil {
 		return nil, ErrNotFound
 	}
-	return decodeSession(v)
+	return decodeSession(hash, v)
 }
 
 func (b *boltTx) putSession(s *SessionRecord) error {
-	v, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	return b.sessions.Put(s.TokenHash, v)
+	return b.sessions.Put(s.TokenHash, encodeSession(s))
 }
 
 func (b *boltTx) indexSession(s *SessionRecord) error {
@@ -126,7 +119,13 @@ func keysWithPrefix(bucket *bbolt.Bucket, prefix []byte) (keys, values [][]byte)
 func (b *boltTx) deleteUserSessions(userID string) error {
 	_, hashes := keysWithPrefix(b.sessUser, lp(nil, userID))
 	for _, h := range hashes {
-		if err := b.deleteSession(h); err != nil {
+		err := b.deleteSession(h)
+		if err == ErrNotFound {
+			// Not the caller's "no such user": the index is damaged, and
+			// sessions before this one were deleted already.
+			return fmt.Errorf("%w: session index of user %s points at a missing session", ErrCorrupt, userID)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -138,7 +137,7 @@ func (b *boltTx) getToken(hash []byte) (*TokenRecord, error) {
 	if v == nil {
 		return nil, ErrNotFound
 	}
-	return decodeToken(v)
+	return decodeToken(hash, v)
 }
 
 func (b *boltTx) indexToken(t *TokenRecord) error {
@@ -172,7 +171,11 @@ func (b *boltTx) deleteUserTokens(prefix []byte) error {
 		if !ok {
 			return fmt.Errorf("%w: malformed token index key %x", ErrCorrupt, k)
 		}
-		if err := b.deleteToken(hash); err != nil {
+		err := b.deleteToken(hash)
+		if err == ErrNotFound {
+			return fmt.Errorf("%w: token index entry %x points at a missing token", ErrCorrupt, k)
+		}
+		if err != nil {
 			return err
 		}
 	}
