@@ -13,3 +13,15 @@ const HashPrefix = hashPrefix
 func NormalizePassword(pw string, min int) (string, error) {
 	return normalizePassword("password", pw, min)
 }
+
+// SetBoltSoloWrites turns s's group commit off (on) or back on (off), for the
+// benchmark that compares the two. Call it before s is used.
+func SetBoltSoloWrites(s *BoltStore, on bool) { s.soloWrites = on }
+
+// SetBoltRebuildBatch sets how many records a schema rebuild handles per
+// transaction, and returns a function that restores it.
+func SetBoltRebuildBatch(n int) (restore func()) {
+	old := boltRebuildBatch
+	boltRebuildBatch = n
+	return func() { boltRebuildBatch = old }
+}

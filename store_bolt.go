@@ -82,8 +82,11 @@ type BoltOptions struct {
 // failure (I/O, a closed store, damage found on the way, which also matches
 // ErrCorrupt) is wrapped as "users: bolt store: <operation>: ...".
 //
-// A BoltStore is safe for concurrent use. Writes are serialised by bbolt; reads
-// run in parallel with each other and with writes.
+// A BoltStore is safe for concurrent use. Reads run in parallel with each other
+// and with writes. Concurrent writes are grouped: the writes that arrive while
+// one transaction commits are run together in the next, one after the other,
+// and share its fsync (group commit), so many writers cost about as many syncs
+// as one; each still returns only after its transaction is on disk.
 type BoltStore struct {
 	db     *bbolt.DB
 	ownsDB bool
@@ -92,6 +95,9 @@ type BoltStore struct {
 
 	stopSweeper context.CancelFunc // nil without a sweeper
 	sweeperDone chan struct{}
+
+	group      committer // the write groups (store_bolt_commit.go)
+	soloWrites bool      // a test's switch: one transaction per write
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -213,6 +219,10 @@ var errKeyChanged = errors.New("users: UpdateUser: fn must not change the record
 // errRollback ends a write transaction that found nothing to change.
 var errRollback = errors.New("users: bolt: nothing to write")
 
+// errFnFailed is returned inside a write transaction when the caller's fn
+// failed; the method returns fn's error.
+var errFnFailed = errors.New("users: bolt: fn failed")
+
 // start checks what every method checks before doing work.
 func (s *BoltStore) start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
@@ -239,19 +249,15 @@ func (s *BoltStore) view(ctx context.Context, op string, fn func(b *boltTx) erro
 	return wrapBolt(op, err)
 }
 
-// update runs fn in one write transaction, committed and synced before update
-// returns. If fn returns errRollback, nothing is written and update returns nil.
+// update runs fn in a write transaction, committed and synced before update
+// returns, which it may share with concurrent calls (see store_bolt_commit.go).
+// fn must return one of the errors of writeNothing only before it writes: if
+// it returns errRollback, update returns nil.
 func (s *BoltStore) update(ctx context.Context, op string, fn func(b *boltTx) error) error {
 	if err := s.start(ctx); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		b, err := txBuckets(tx)
-		if err != nil {
-			return err
-		}
-		return fn(b)
-	})
+	err := s.write(fn)
 	if err == errRollback {
 		return nil
 	}
@@ -431,11 +437,14 @@ func (s *BoltStore) getUserBy(ctx context.Context, op string, index func(*boltTx
 }
 
 // UpdateUser changes a user, its indexes and what Revoke names in one write
-// transaction; fn is called once, inside it. See Store.
+// transaction, shared with concurrent writes (see BoltStore). fn is called
+// inside it, once unless another write of the group failed on I/O, when each
+// is run again on its own. See Store.
 func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error)) (*UserRecord, error) {
 	var out *UserRecord
 	var fnErr error
 	err := s.update(ctx, "update user", func(b *boltTx) error {
+		fnErr = nil
 		old, err := b.getUser(id)
 		if err != nil {
 			return err
@@ -444,7 +453,7 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 		revoke, err := fn(r)
 		if err != nil {
 			fnErr = err
-			return err
+			return errFnFailed
 		}
 		if r.ID != old.ID || r.Generation != old.Generation {
 			return errKeyChanged
@@ -721,11 +730,13 @@ func (s *BoltStore) GetLoginAttempts(ctx context.Context, key string) (LoginAtte
 }
 
 // UpdateLoginAttempts changes the throttle entry for key in one write
-// transaction; fn is called once, inside it. See Store.
+// transaction, shared with concurrent writes; fn is called inside it, as for
+// UpdateUser. See Store.
 func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key string, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
 	var out LoginAttempts
 	var fnErr error
 	err := s.update(ctx, "update login attempts", func(b *boltTx) error {
+		fnErr = nil
 		k := []byte(key)
 		var a LoginAttempts
 		v := b.logins.Get(k)
@@ -737,7 +748,7 @@ func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key string, fn func
 		}
 		if err := fn(&a); err != nil {
 			fnErr = err
-			return err
+			return errFnFailed
 		}
 		if err := b.deleteAttempts(k); err != nil && err != ErrNotFound {
 			return err
