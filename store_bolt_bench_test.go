@@ -206,3 +206,36 @@ func BenchmarkBoltStore_DeleteExpired(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBoltStore_GetSession reads a session and its user, the store's part of
+// ValidateToken; rawbolt is its baseline, the same as BenchmarkRawBoltGet: two
+// gets of values of about the records' size in one read transaction, copied out.
+func BenchmarkBoltStore_GetSession(b *testing.B) {
+	s, db := boltBenchStore(b, 1)
+	ctx := context.Background()
+	u := boltUser(0)
+	sess := boltSession(u.ID, "01BENCHSESSION0000000000000", 0, boltT0.Add(time.Hour))
+	must(b, s.CreateSession(ctx, sess))
+	b.Run("store", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := s.GetSession(ctx, sess.TokenHash); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("rawbolt", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var sv, uv []byte
+			err := db.View(func(tx *bbolt.Tx) error {
+				sv = append([]byte(nil), boltBucket(tx, "sessions").Get(sess.TokenHash)...)
+				uv = append([]byte(nil), boltBucket(tx, "users").Get([]byte(u.ID))...)
+				return nil
+			})
+			if err != nil || sv == nil || uv == nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -118,8 +118,8 @@ type decoder struct {
 	bad bool
 }
 
-func newDecoder(v []byte) *decoder {
-	d := &decoder{s: string(v)}
+func newDecoder(v []byte) decoder {
+	d := decoder{s: string(v)}
 	if len(d.s) == 0 || d.s[0] != recordFormat {
 		d.bad = true
 		d.off = len(d.s)
@@ -191,10 +191,15 @@ func (d *decoder) done(what string) error {
 
 // decodeUser decodes the user record v stored under the key id.
 func decodeUser(id, v []byte) (*UserRecord, error) {
+	return decodeUserID(string(id), v)
+}
+
+// decodeUserID is decodeUser for an ID the caller has as a string already.
+func decodeUserID(id string, v []byte) (*UserRecord, error) {
 	d := newDecoder(v)
 	r := &UserRecord{}
 	flags := d.byte()
-	r.ID = string(id)
+	r.ID = id
 	r.EmailVerified = flags&userEmailVerified != 0
 	r.Email = d.string()
 	r.Username = d.string()
