@@ -368,8 +368,19 @@ func openBuckets(root *bbolt.Bucket) (*boltTx, error) {
 			return nil, fmt.Errorf("%w: bucket %s/%s is missing", ErrCorrupt, rootBucket, x.name)
 		}
 	}
+	// Keys that mostly grow (ULIDs, expiry times, IDs within one filter) are
+	// appended at the end of their range: pages split there fill up instead of
+	// stopping at bbolt's default of half full. This halves the size of those
+	// buckets. Buckets keyed by hashes or emails keep the default.
+	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp} {
+		bk.FillPercent = appendFillPercent
+	}
 	return &b, nil
 }
+
+// appendFillPercent is the bbolt FillPercent of buckets whose keys are mostly
+// appended.
+const appendFillPercent = 0.95
 
 func txBuckets(tx *bbolt.Tx) (*boltTx, error) {
 	root := tx.Bucket(rootBucket)
