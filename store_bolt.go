@@ -303,8 +303,15 @@ func (b *boltTx) insertUser(r *UserRecord) error {
 	if b.users.Get([]byte(r.ID)) != nil {
 		return ErrConflict
 	}
-	if err := b.indexUser(r, nil); err != nil {
-		return err
+	if r.Email != "" {
+		if err := b.email.Put([]byte(r.Email), []byte(r.ID)); err != nil {
+			return err
+		}
+	}
+	if r.Username != "" {
+		if err := b.username.Put([]byte(r.Username), []byte(r.ID)); err != nil {
+			return err
+		}
 	}
 	if err := b.indexFilters(r.ID, nil, &r.User); err != nil {
 		return err

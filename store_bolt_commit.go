@@ -137,7 +137,7 @@ func (s *BoltStore) commitGroup(batch []*writeReq) {
 		if !wrote {
 			return errRollback
 		}
-		return nil
+		return b.flushCounts()
 	})
 	switch err {
 	case nil, errRollback:
@@ -165,7 +165,10 @@ func (s *BoltStore) commitSolo(r *writeReq) {
 		if r.panicked != nil {
 			return errGroupFailed
 		}
-		return r.err
+		if r.err != nil {
+			return r.err
+		}
+		return b.flushCounts()
 	})
 	if r.panicked == nil {
 		r.err = err // fn's error, or the commit's

@@ -117,23 +117,47 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 	return nil
 }
 
-// addCount adds d to the counter under key, deleting it when it reaches zero.
+// addCount adds d to the counter under key, when the transaction commits (see
+// flushCounts).
 func (b *boltTx) addCount(key []byte, d int64) error {
-	n := int64(0)
-	if v := b.count.Get(key); v != nil {
-		if len(v) != 8 {
-			return fmt.Errorf("%w: counter %x is %d bytes long", ErrCorrupt, key, len(v))
+	if b.counts == nil {
+		b.counts = map[string]int64{}
+	}
+	b.counts[string(key)] += d
+	return nil
+}
+
+// flushCounts writes the counter changes of the transaction, deleting a counter
+// that reaches zero. Every write transaction calls it before it commits.
+func (b *boltTx) flushCounts() error {
+	for k, d := range b.counts {
+		if d == 0 {
+			continue
 		}
-		n = int64(binary.BigEndian.Uint64(v))
+		key := []byte(k)
+		n := int64(0)
+		if v := b.count.Get(key); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("%w: counter %x is %d bytes long", ErrCorrupt, key, len(v))
+			}
+			n = int64(binary.BigEndian.Uint64(v))
+		}
+		n += d
+		var err error
+		switch {
+		case n < 0:
+			err = fmt.Errorf("%w: counter %x would go below zero", ErrCorrupt, key)
+		case n == 0:
+			err = b.count.Delete(key)
+		default:
+			err = b.count.Put(key, binary.BigEndian.AppendUint64(nil, uint64(n)))
+		}
+		if err != nil {
+			return err
+		}
 	}
-	n += d
-	switch {
-	case n < 0:
-		return fmt.Errorf("%w: counter %x would go below zero", ErrCorrupt, key)
-	case n == 0:
-		return b.count.Delete(key)
-	}
-	return b.count.Put(key, binary.BigEndian.AppendUint64(nil, uint64(n)))
+	clear(b.counts)
+	return nil
 }
 
 // getCount reads the counter under key; a missing counter is zero.

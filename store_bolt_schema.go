@@ -214,6 +214,9 @@ func rebuildStep(root *bbolt.Bucket, n int) (done bool, err error) {
 	if err := b.rebuild(phase, keys, values); err != nil {
 		return false, err
 	}
+	if err := b.flushCounts(); err != nil {
+		return false, err
+	}
 	if len(keys) == n {
 		return false, b.meta.Put(keyRebuild, append([]byte{byte(phase)}, keys[n-1]...))
 	}
@@ -350,6 +353,11 @@ type boltTx struct {
 	meta, users, email, username, filter, count, search *bbolt.Bucket
 	sessions, sessUser, sessID, sessExp                 *bbolt.Bucket
 	tokens, tokUser, tokExp, logins, loginExp           *bbolt.Bucket
+
+	// counts holds the changes to the counters made in this transaction, by
+	// key, until flushCounts writes them just before the commit: a batch of
+	// creates changes each counter once, not once per user.
+	counts map[string]int64
 }
 
 func openBuckets(root *bbolt.Bucket) (*boltTx, error) {

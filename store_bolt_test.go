@@ -849,6 +849,33 @@ func TestBoltStore_Check(t *testing.T) {
 		{"NoVersion", "schema version", func(tx *bbolt.Tx) error {
 			return boltBucket(tx, "meta").Delete([]byte("version"))
 		}},
+		{"UnindexedFilter", "not in the filter index", func(tx *bbolt.Tx) error {
+			c := boltBucket(tx, "users.filter").Cursor()
+			k, _ := c.Last()
+			return boltBucket(tx, "users.filter").Delete(k)
+		}},
+		{"FilterToMissingUser", "missing user", func(tx *bbolt.Tx) error {
+			k := append([]byte{1, 0, 5}, "admin"...)
+			return boltBucket(tx, "users.filter").Put(append(k, "nobody"...), []byte{1})
+		}},
+		{"FilterToWrongUser", "does not hold", func(tx *bbolt.Tx) error {
+			k := append([]byte{1, 0, 6}, "viewer"...)
+			return boltBucket(tx, "users.filter").Put(append(k, boltUser(4).ID...), []byte{1})
+		}},
+		{"WrongCounter", "counter", func(tx *bbolt.Tx) error {
+			return boltBucket(tx, "users.count").Put([]byte{0}, binary.BigEndian.AppendUint64(nil, 999))
+		}},
+		{"MissingCounter", "counter", func(tx *bbolt.Tx) error {
+			return boltBucket(tx, "users.count").Delete([]byte{0})
+		}},
+		{"UnfinishedRebuild", "rebuild", func(tx *bbolt.Tx) error {
+			return boltBucket(tx, "meta").Put([]byte("rebuild"), []byte{1})
+		}},
+		{"UndecodableSession", "session record", func(tx *bbolt.Tx) error {
+			c := boltBucket(tx, "sessions").Cursor()
+			k, _ := c.First()
+			return boltBucket(tx, "sessions").Put(k, []byte{1, 2, 3})
+		}},
 		{"MissingBucket", "missing", func(tx *bbolt.Tx) error {
 			return tx.Bucket([]byte("userkit.users")).DeleteBucket([]byte("tokens.user"))
 		}},
