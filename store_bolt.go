@@ -70,9 +70,9 @@ type BoltOptions struct {
 }
 
 // BoltStore is a Store kept in one bbolt file: embedded, durable, for one process.
-// Every method that changes data is one bbolt write transaction, synced to disk
-// before the method returns, so an acknowledged write survives a crash or power
-// loss. Only one process (and one BoltStore) can have the file open at a time; for
+// Every method that changes data runs in one bbolt write transaction (which
+// concurrent writes may share, see below), synced to disk before the method
+// returns, so an acknowledged write survives a crash or power loss. Only one process (and one BoltStore) can have the file open at a time; for
 // several processes or machines use the PostgreSQL store.
 //
 // Everything the store keeps lives under one top-level bucket, "userkit.users", so
@@ -110,8 +110,11 @@ type BoltStore struct {
 // If the file is held by another process or store it fails after opts.Timeout
 // (default 1 s) with an error matching both ErrFileInUse and bbolt's
 // errors.ErrTimeout. A file written by a newer version of this package gives
-// ErrSchemaTooNew; one written by an older version is migrated in one transaction
-// before OpenBoltStore returns.
+// ErrSchemaTooNew; one written by an older version is migrated before
+// OpenBoltStore returns: every record is re-encoded and every index built, 10,000
+// records per write transaction. The first of them sets the new schema version,
+// so older code refuses the file from then on; if the process stops half-way,
+// the next open carries on where it stopped.
 //
 // Close closes the file and stops the sweeper.
 func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
