@@ -95,7 +95,7 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 				for mask := byte(1); mask < filterMasks; mask++ {
 					if p := userFilterPrefix(mask, &u.User); p != nil {
 						counts[string(p)]++
-						if b.filter.Get(append(p, k...)) == nil {
+						if b.filterBucket(mask).Get(append(p, k...)) == nil {
 							c.add("user %s: not in the filter index %x", k, p)
 						}
 					}
@@ -313,9 +313,14 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 // the entry's role, status and account, and that every counter holds what counts
 // (computed from the records) says and no other counter exists.
 func (c *checker) checkFilters(b *boltTx, counts map[string]int) {
-	_ = b.filter.ForEach(func(k, _ []byte) error {
+	each := func(fn func(bk *bbolt.Bucket, k []byte) error) {
+		for _, bk := range []*bbolt.Bucket{b.filter, b.filterAcct} {
+			_ = bk.ForEach(func(k, _ []byte) error { return fn(bk, k) })
+		}
+	}
+	each(func(bk *bbolt.Bucket, k []byte) error {
 		prefix, id, ok := cutFilterKey(k)
-		if !ok {
+		if !ok || b.filterBucket(prefix[0]) != bk {
 			c.add("filter index: malformed key %x", k)
 			return nil
 		}

@@ -13,9 +13,9 @@ import (
 // The filter indexes and counters.
 //
 // A filter is a combination of role, status and account, named by a mask of the
-// fields it uses. Each user is indexed in users.filter under every non-empty
-// mask whose fields it has (an account only when AccountID is not empty): up to
-// seven entries, keyed
+// fields it uses. Each user is indexed under every non-empty mask whose fields it
+// has (an account only when AccountID is not empty): up to seven entries, in
+// users.filter (masks without an account) or users.filter.account, keyed
 //
 //	mask (1 byte) + lp(role) if mask has filterRole + lp(status) if filterStatus
 //	+ lp(account) if filterAccount + user ID
@@ -33,6 +33,16 @@ const (
 
 	filterMasks = 8 // masks 1 to 7
 )
+
+// filterBucket is the bucket of mask's filter index: users.filter.account for
+// the masks with an account, users.filter for the others (see openBuckets for
+// why they are apart).
+func (b *boltTx) filterBucket(mask byte) *bbolt.Bucket {
+	if mask&filterAccount != 0 {
+		return b.filterAcct
+	}
+	return b.filter
+}
 
 // totalKey is the counter of all users in users.count.
 var totalKey = []byte{0}
@@ -92,7 +102,7 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 			continue
 		}
 		if op != nil {
-			if err := b.filter.Delete(append(op, id...)); err != nil {
+			if err := b.filterBucket(mask).Delete(append(op, id...)); err != nil {
 				return err
 			}
 			if err := b.addCount(op, -1); err != nil {
@@ -100,7 +110,7 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 			}
 		}
 		if np != nil {
-			if err := b.filter.Put(append(np, id...), present); err != nil {
+			if err := b.filterBucket(mask).Put(append(np, id...), present); err != nil {
 				return err
 			}
 			if err := b.addCount(np, 1); err != nil {
@@ -239,7 +249,7 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 	var c *bbolt.Cursor
 	if mask := matchMask(&q.Match); mask != 0 {
 		prefix = filterPrefix(nil, mask, q.Match.Role, q.Match.Status, q.Match.AccountID)
-		c = b.filter.Cursor()
+		c = b.filterBucket(mask).Cursor()
 	} else {
 		c = b.users.Cursor()
 	}

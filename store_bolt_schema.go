@@ -18,7 +18,8 @@ import (
 //	users            user ID → user record (binary, store_bolt_encoding.go)
 //	users.email      email → user ID
 //	users.username   username → user ID
-//	users.filter     filterKey(mask, role, status, account) + user ID → 1
+//	users.filter     filterKey(mask, role, status) + user ID → 1
+//	users.filter.account  filterKey(mask, role, status, account) + user ID → 1
 //	users.count      filterKey(mask, role, status, account) → users, 8 bytes big-endian
 //	users.search     the search index (store_bolt_search.go)
 //	sessions         token hash → session record (binary)
@@ -42,6 +43,7 @@ var (
 	bucketEmail      = []byte("users.email")
 	bucketUsername   = []byte("users.username")
 	bucketFilter     = []byte("users.filter")
+	bucketFilterAcct = []byte("users.filter.account")
 	bucketCount      = []byte("users.count")
 	bucketSessions   = []byte("sessions")
 	bucketSessUser   = []byte("sessions.user")
@@ -62,7 +64,7 @@ var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketToke
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
 var indexBuckets = [][]byte{
-	bucketEmail, bucketUsername, bucketFilter, bucketCount, bucketSearch,
+	bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketCount, bucketSearch,
 	bucketSessUser, bucketSessID, bucketSessExpiry,
 	bucketTokUser, bucketTokExpiry,
 	bucketLoginExp,
@@ -350,9 +352,9 @@ func decodeAnyToken(k, v []byte) (*TokenRecord, error) {
 
 // boltTx holds one transaction's buckets.
 type boltTx struct {
-	meta, users, email, username, filter, count, search *bbolt.Bucket
-	sessions, sessUser, sessID, sessExp                 *bbolt.Bucket
-	tokens, tokUser, tokExp, logins, loginExp           *bbolt.Bucket
+	meta, users, email, username, filter, filterAcct, count, search *bbolt.Bucket
+	sessions, sessUser, sessID, sessExp                             *bbolt.Bucket
+	tokens, tokUser, tokExp, logins, loginExp                       *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
 	// key, until flushCounts writes them just before the commit: a batch of
@@ -367,7 +369,7 @@ func openBuckets(root *bbolt.Bucket) (*boltTx, error) {
 		name []byte
 	}{
 		{&b.meta, bucketMeta}, {&b.users, bucketUsers}, {&b.email, bucketEmail}, {&b.username, bucketUsername},
-		{&b.filter, bucketFilter}, {&b.count, bucketCount}, {&b.search, bucketSearch},
+		{&b.filter, bucketFilter}, {&b.filterAcct, bucketFilterAcct}, {&b.count, bucketCount}, {&b.search, bucketSearch},
 		{&b.sessions, bucketSessions}, {&b.sessUser, bucketSessUser}, {&b.sessID, bucketSessID}, {&b.sessExp, bucketSessExpiry},
 		{&b.tokens, bucketTokens}, {&b.tokUser, bucketTokUser}, {&b.tokExp, bucketTokExpiry},
 		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
@@ -376,10 +378,12 @@ func openBuckets(root *bbolt.Bucket) (*boltTx, error) {
 			return nil, fmt.Errorf("%w: bucket %s/%s is missing", ErrCorrupt, rootBucket, x.name)
 		}
 	}
-	// Keys that mostly grow (ULIDs, expiry times, IDs within one filter) are
-	// appended at the end of their range: pages split there fill up instead of
-	// stopping at bbolt's default of half full. This halves the size of those
-	// buckets. Buckets keyed by hashes or emails keep the default.
+	// Keys that mostly grow (ULIDs, expiry times, IDs within one of the few
+	// role and status filters) are appended at the end of their range: pages
+	// split there fill up instead of stopping at bbolt's default of half full.
+	// This halves the size of those buckets. Buckets keyed by hashes or emails,
+	// and the filters with an account (as many ranges as accounts, so inserts
+	// land all over the bucket), keep the default.
 	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp} {
 		bk.FillPercent = appendFillPercent
 	}
