@@ -38,7 +38,7 @@ const expiredBatch = 1000
 func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	bound := timeKey(now)
 	expired := func(k []byte) bool {
-		return k != nil && len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) <= 0
+		return len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) <= 0
 	}
 	total := 0
 	for {
