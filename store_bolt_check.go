@@ -92,12 +92,15 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 				}
 				generation[string(k)] = u.Generation
 				counts[string(totalKey)]++
-				for mask := byte(1); mask < filterMasks; mask++ {
-					if p := userFilterPrefix(mask, &u.User); p != nil {
-						counts[string(p)]++
-						if b.filterBucket(mask).Get(append(p, k...)) == nil {
-							c.add("user %s: not in the filter index %x", k, p)
-						}
+				p := pairPrefix([]byte{countPair}, &u.User)
+				counts[string(p)]++
+				if b.filter.Get(append(p[1:], k...)) == nil {
+					c.add("user %s: not in the filter index", k)
+				}
+				if p := accountPrefix([]byte{countAccount}, &u.User); p != nil {
+					counts[string(p)]++
+					if b.filterAcct.Get(append(p[1:], k...)) == nil {
+						c.add("user %s: not in the account filter index", k)
 					}
 				}
 				if u.Email != "" && string(b.email.Get([]byte(u.Email))) != string(k) {
@@ -313,28 +316,39 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 // the entry's role, status and account, and that every counter holds what counts
 // (computed from the records) says and no other counter exists.
 func (c *checker) checkFilters(b *boltTx, counts map[string]int) {
-	each := func(fn func(bk *bbolt.Bucket, k []byte) error) {
-		for _, bk := range []*bbolt.Bucket{b.filter, b.filterAcct} {
-			_ = bk.ForEach(func(k, _ []byte) error { return fn(bk, k) })
-		}
-	}
-	each(func(bk *bbolt.Bucket, k []byte) error {
-		prefix, id, ok := cutFilterKey(k)
-		if !ok || b.filterBucket(prefix[0]) != bk {
-			c.add("filter index: malformed key %x", k)
+	for _, x := range []struct {
+		name   string
+		bucket *bbolt.Bucket
+		fields int // length-prefixed fields before the ID
+		prefix func(dst []byte, u *User) []byte
+	}{
+		{"filter index", b.filter, 2, pairPrefix},
+		{"account filter index", b.filterAcct, 3, accountPrefix},
+	} {
+		_ = x.bucket.ForEach(func(k, _ []byte) error {
+			rest, ok := k, true
+			for range x.fields {
+				if _, rest, ok = cutLP(rest); !ok {
+					break
+				}
+			}
+			if !ok || len(rest) == 0 {
+				c.add("%s: malformed key %x", x.name, k)
+				return nil
+			}
+			prefix, id := k[:len(k)-len(rest)], rest
+			u, err := b.getUser(string(id))
+			switch {
+			case err == ErrNotFound:
+				c.add("%s: %x points at missing user %q", x.name, k, id)
+			case err != nil:
+				// Reported with the users.
+			case !bytes.Equal(x.prefix(nil, &u.User), prefix):
+				c.add("%s: %x does not hold user %s's role, status or account", x.name, k, id)
+			}
 			return nil
-		}
-		u, err := b.getUser(string(id))
-		switch {
-		case err == ErrNotFound:
-			c.add("filter index: %x points at missing user %q", k, id)
-		case err != nil:
-			// Reported with the users.
-		case !bytes.Equal(userFilterPrefix(prefix[0], &u.User), prefix):
-			c.add("filter index: %x does not hold user %s's role, status or account", k, id)
-		}
-		return nil
-	})
+		})
+	}
 	_ = b.count.ForEach(func(k, v []byte) error {
 		want, ok := counts[string(k)]
 		switch {
@@ -352,23 +366,4 @@ func (c *checker) checkFilters(b *boltTx, counts map[string]int) {
 			c.add("counter %x is missing, want %d", k, n)
 		}
 	}
-}
-
-// cutFilterKey splits a users.filter key into its prefix (mask and fields) and
-// the user ID.
-func cutFilterKey(k []byte) (prefix, id []byte, ok bool) {
-	if len(k) < 1 || k[0] == 0 || k[0] >= filterMasks {
-		return nil, nil, false
-	}
-	rest := k[1:]
-	for _, bit := range []byte{filterRole, filterStatus, filterAccount} {
-		if k[0]&bit == 0 {
-			continue
-		}
-		if _, rest, ok = cutLP(rest); !ok {
-			return nil, nil, false
-		}
-	}
-	n := len(k) - len(rest)
-	return k[:n], k[n:], len(rest) > 0
 }

@@ -12,82 +12,50 @@ import (
 
 // The filter indexes and counters.
 //
-// A filter is a combination of role, status and account, named by a mask of the
-// fields it uses. Each user is indexed under every non-empty mask whose fields it
-// has (an account only when AccountID is not empty): up to seven entries, in
-// users.filter (masks without an account) or users.filter.account, keyed
+// Every user has one entry in users.filter, and one in users.filter.account when
+// it has an account:
 //
-//	mask (1 byte) + lp(role) if mask has filterRole + lp(status) if filterStatus
-//	+ lp(account) if filterAccount + user ID
+//	users.filter          lp(role) + lp(status) + user ID → 1
+//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID → 1
 //
-// so the users of one filter are one key range, in ID order: a page is a seek
-// and limit steps, an offset is skipped by walking keys without reading records,
-// and Before walks the range backwards. users.count holds, under each filter's
-// prefix (the key without the user ID), how many users it has, and under
-// totalKey how many users there are: CountUsers with any filter is one Get.
-// Both are changed in the transaction that changes the user.
+// so the users of one (role, status) pair, or one (account, role, status)
+// triple, are one key range in ID order. users.count counts the users of each
+// such range, under the range's key prefix after a tag byte:
+//
+//	countTotal                          → all users
+//	countPair + lp(role) + lp(status)   → users with that role and status
+//	countAccount + lp(account) + lp(role) + lp(status)
+//
+// A filter on any combination of role, status and account selects a few of
+// these ranges: the counters under the filter's prefix name them (a role has a
+// range per status in use, an account one per role and status in use), and
+// their counts add up to CountUsers. ListUsers merges the ranges' cursors by ID,
+// forwards or backwards: a page costs a seek per range and a step per user, and
+// an offset is skipped on keys alone. The number of ranges is bounded by the
+// roles and statuses in use, not by the number of users. Entries and counters
+// change in the transaction that changes the user; two index entries and two or
+// three counters per user keep the file and the writes small.
 const (
-	filterRole = 1 << iota
-	filterStatus
-	filterAccount
-
-	filterMasks = 8 // masks 1 to 7
+	countTotal = iota
+	countPair
+	countAccount
 )
 
-// filterBucket is the bucket of mask's filter index: users.filter.account for
-// the masks with an account, users.filter for the others (see openBuckets for
-// why they are apart).
-func (b *boltTx) filterBucket(mask byte) *bbolt.Bucket {
-	if mask&filterAccount != 0 {
-		return b.filterAcct
-	}
-	return b.filter
-}
-
 // totalKey is the counter of all users in users.count.
-var totalKey = []byte{0}
+var totalKey = []byte{countTotal}
 
-// filterPrefix appends to dst the key prefix of the users that have role,
-// status and account, for the fields mask names.
-func filterPrefix(dst []byte, mask byte, role Role, status Status, account string) []byte {
-	dst = append(dst, mask)
-	if mask&filterRole != 0 {
-		dst = lp(dst, string(role))
-	}
-	if mask&filterStatus != 0 {
-		dst = lp(dst, string(status))
-	}
-	if mask&filterAccount != 0 {
-		dst = lp(dst, account)
-	}
-	return dst
+// pairPrefix appends lp(role) + lp(status) of u to dst.
+func pairPrefix(dst []byte, u *User) []byte {
+	return lp(lp(dst, string(u.Role)), string(u.Status))
 }
 
-// userFilterPrefix is the prefix under which u is indexed for mask, or nil if u
-// has an empty value in one of mask's fields (or u is nil).
-func userFilterPrefix(mask byte, u *User) []byte {
-	if u == nil ||
-		mask&filterRole != 0 && u.Role == "" ||
-		mask&filterStatus != 0 && u.Status == "" ||
-		mask&filterAccount != 0 && u.AccountID == "" {
+// accountPrefix appends lp(account) + lp(role) + lp(status) of u to dst, or
+// returns nil if u is nil or has no account.
+func accountPrefix(dst []byte, u *User) []byte {
+	if u == nil || u.AccountID == "" {
 		return nil
 	}
-	return filterPrefix(make([]byte, 0, 64), mask, u.Role, u.Status, u.AccountID)
-}
-
-// matchMask returns the mask of m's filter fields.
-func matchMask(m *Match) byte {
-	var mask byte
-	if m.Role != "" {
-		mask |= filterRole
-	}
-	if m.Status != "" {
-		mask |= filterStatus
-	}
-	if m.AccountID != "" {
-		mask |= filterAccount
-	}
-	return mask
+	return pairPrefix(lp(dst, u.AccountID), u)
 }
 
 // indexFilters moves user id from old's filter entries and counters to new's:
@@ -96,45 +64,55 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 	if old != nil && new != nil && old.Role == new.Role && old.Status == new.Status && old.AccountID == new.AccountID {
 		return nil
 	}
-	for mask := byte(1); mask < filterMasks; mask++ {
-		op, np := userFilterPrefix(mask, old), userFilterPrefix(mask, new)
+	for _, x := range []struct {
+		bucket *bbolt.Bucket
+		tag    byte
+		prefix func(dst []byte, u *User) []byte
+	}{
+		{b.filter, countPair, func(dst []byte, u *User) []byte {
+			if u == nil {
+				return nil
+			}
+			return pairPrefix(dst, u)
+		}},
+		{b.filterAcct, countAccount, accountPrefix},
+	} {
+		op, np := x.prefix(make([]byte, 1, 64), old), x.prefix(make([]byte, 1, 64), new)
 		if bytes.Equal(op, np) {
 			continue
 		}
+		// op and np start with one spare byte: the counter's tag.
 		if op != nil {
-			if err := b.filterBucket(mask).Delete(append(op, id...)); err != nil {
+			op[0] = x.tag
+			if err := x.bucket.Delete(append(op[1:], id...)); err != nil {
 				return err
 			}
-			if err := b.addCount(op, -1); err != nil {
-				return err
-			}
+			b.addCount(op, -1)
 		}
 		if np != nil {
-			if err := b.filterBucket(mask).Put(append(np, id...), present); err != nil {
+			np[0] = x.tag
+			if err := x.bucket.Put(append(np[1:], id...), present); err != nil {
 				return err
 			}
-			if err := b.addCount(np, 1); err != nil {
-				return err
-			}
+			b.addCount(np, 1)
 		}
 	}
 	switch {
 	case old == nil && new != nil:
-		return b.addCount(totalKey, 1)
+		b.addCount(totalKey, 1)
 	case old != nil && new == nil:
-		return b.addCount(totalKey, -1)
+		b.addCount(totalKey, -1)
 	}
 	return nil
 }
 
 // addCount adds d to the counter under key, when the transaction commits (see
 // flushCounts).
-func (b *boltTx) addCount(key []byte, d int64) error {
+func (b *boltTx) addCount(key []byte, d int64) {
 	if b.counts == nil {
 		b.counts = map[string]int64{}
 	}
 	b.counts[string(key)] += d
-	return nil
 }
 
 // flushCounts writes the counter changes of the transaction, deleting a counter
@@ -180,6 +158,57 @@ func (b *boltTx) getCount(key []byte) (int, error) {
 		return 0, fmt.Errorf("%w: counter %x is %d bytes long", ErrCorrupt, key, len(v))
 	}
 	return int(binary.BigEndian.Uint64(v)), nil
+}
+
+// filterRanges returns the filter index bucket and the key prefixes of the
+// ranges holding the users m's role, status and account select (at least one
+// of them is set), with the number of users in each, read from the counters.
+func (b *boltTx) filterRanges(m *Match) (*bbolt.Bucket, [][]byte, int, error) {
+	bucket, seek := b.filter, []byte{countPair}
+	if m.AccountID != "" {
+		bucket, seek = b.filterAcct, lp([]byte{countAccount}, m.AccountID)
+	}
+	if m.Role != "" {
+		seek = lp(seek, string(m.Role))
+	}
+	var prefixes [][]byte
+	total := 0
+	c := b.count.Cursor()
+	for k, v := c.Seek(seek); k != nil && bytes.HasPrefix(k, seek); k, v = c.Next() {
+		rest := k[1:]
+		var ok bool
+		if m.AccountID != "" {
+			if _, rest, ok = cutLP(rest); !ok {
+				return nil, nil, 0, fmt.Errorf("%w: malformed counter key %x", ErrCorrupt, k)
+			}
+		}
+		_, rest, ok1 := cutLP(rest)
+		status, rest, ok2 := cutLP(rest)
+		if !ok1 || !ok2 || len(rest) != 0 || len(v) != 8 {
+			return nil, nil, 0, fmt.Errorf("%w: malformed counter %x", ErrCorrupt, k)
+		}
+		if m.Status != "" && status != string(m.Status) {
+			continue
+		}
+		prefixes = append(prefixes, bytes.Clone(k[1:]))
+		total += int(binary.BigEndian.Uint64(v))
+	}
+	return bucket, prefixes, total, nil
+}
+
+// rangeCursor walks one range of a filter index: the keys that start with
+// prefix, whose rest is a user ID.
+type rangeCursor struct {
+	c      *bbolt.Cursor
+	prefix []byte
+	id     []byte // the current ID, nil when the range is done
+}
+
+func (r *rangeCursor) set(k []byte, inRange func(id []byte) bool) {
+	r.id = nil
+	if k != nil && bytes.HasPrefix(k, r.prefix) && inRange(k[len(r.prefix):]) {
+		r.id = k[len(r.prefix):]
+	}
 }
 
 // indexedCandidate answers a Match on Email or Username from its index: ok is
@@ -245,31 +274,30 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 			}}, nil
 		}
 	}
-	var prefix []byte
-	var c *bbolt.Cursor
-	if mask := matchMask(&q.Match); mask != 0 {
-		prefix = filterPrefix(nil, mask, q.Match.Role, q.Match.Status, q.Match.AccountID)
-		c = b.filterBucket(mask).Cursor()
-	} else {
-		c = b.users.Cursor()
+	if q.Match.Role != "" || q.Match.Status != "" || q.Match.AccountID != "" {
+		bucket, prefixes, _, err := b.filterRanges(&q.Match)
+		if err != nil {
+			return idWalk{}, err
+		}
+		w := mergeRanges(bucket, prefixes, lower, upper, backward, inRange)
+		w.exact = q.Match.Search == ""
+		return w, nil
 	}
-	key := func(id string) []byte { return append(slices.Clip(prefix), id...) }
+	c := b.users.Cursor()
 	var k, v []byte
 	switch {
 	case backward:
-		if k, _ = c.Seek(key(upper)); k == nil {
+		if k, _ = c.Seek([]byte(upper)); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()
 		}
 	case lower != "":
-		if k, v = c.Seek(key(lower)); bytes.Equal(k, key(lower)) {
+		if k, v = c.Seek([]byte(lower)); string(k) == lower {
 			k, v = c.Next()
 		}
-	case prefix == nil:
-		k, v = c.First()
 	default:
-		k, v = c.Seek(prefix)
+		k, v = c.First()
 	}
 	move := c.Next
 	if backward {
@@ -282,16 +310,68 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 			k, v = move()
 		}
 		first = false
-		if k == nil || !bytes.HasPrefix(k, prefix) || !inRange(k[len(prefix):]) {
+		if k == nil || !inRange(k) {
 			k = nil
 			return nil, nil
-		}
-		if prefix != nil {
-			return k[len(prefix):], nil
 		}
 		return k, v
 	}
 	return w, nil
+}
+
+// mergeRanges walks the IDs of several filter index ranges of bucket as one
+// list in ID order (backward: reverse order), starting after lower (backward:
+// before upper). The ranges hold distinct users, so no ID comes twice.
+func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, backward bool, inRange func([]byte) bool) idWalk {
+	rs := make([]rangeCursor, len(prefixes))
+	for i, p := range prefixes {
+		r := &rs[i]
+		r.c, r.prefix = bucket.Cursor(), p
+		key := func(id string) []byte { return append(slices.Clip(p), id...) }
+		var k []byte
+		switch {
+		case backward:
+			if k, _ = r.c.Seek(key(upper)); k == nil {
+				k, _ = r.c.Last()
+			} else {
+				k, _ = r.c.Prev()
+			}
+		case lower != "":
+			if k, _ = r.c.Seek(key(lower)); bytes.Equal(k, key(lower)) {
+				k, _ = r.c.Next()
+			}
+		default:
+			k, _ = r.c.Seek(p)
+		}
+		r.set(k, inRange)
+	}
+	want := -1 // forward: the smallest ID first
+	if backward {
+		want = 1
+	}
+	var last *rangeCursor // the range whose ID was returned last, to advance
+	next := func() ([]byte, []byte) {
+		if last != nil {
+			var k []byte
+			if backward {
+				k, _ = last.c.Prev()
+			} else {
+				k, _ = last.c.Next()
+			}
+			last.set(k, inRange)
+			last = nil
+		}
+		for i := range rs {
+			if rs[i].id != nil && (last == nil || bytes.Compare(rs[i].id, last.id) == want) {
+				last = &rs[i]
+			}
+		}
+		if last == nil {
+			return nil, nil
+		}
+		return last.id, nil
+	}
+	return idWalk{next: next, exact: true}
 }
 
 // listUsers answers ListUsers; see Store. A Match with Email or Username is
@@ -358,10 +438,10 @@ func (b *boltTx) listUsers(ctx context.Context, q *ListQuery) ([]*UserRecord, er
 	return out, nil
 }
 
-// countUsers answers CountUsers; see Store. Without Search it reads one counter
-// (or, with Email or Username, one user); with Search it reads the users the
-// search index offers, or those of the filter's index when the index cannot
-// narrow the term.
+// countUsers answers CountUsers; see Store. Without Search it reads counters
+// (one, or one per range of the filter), or with Email or Username one user;
+// with Search it reads the users the search index offers, or those of the
+// filter's ranges when the index cannot narrow the term.
 func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 	if u, ok, err := b.indexedCandidate(m); ok || err != nil {
 		if u != nil && m.Matches(&u.User) {
@@ -370,11 +450,11 @@ func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 		return 0, err
 	}
 	if m.Search == "" {
-		mask := matchMask(m)
-		if mask == 0 {
+		if m.Role == "" && m.Status == "" && m.AccountID == "" {
 			return b.getCount(totalKey)
 		}
-		return b.getCount(filterPrefix(nil, mask, m.Role, m.Status, m.AccountID))
+		_, _, n, err := b.filterRanges(m)
+		return n, err
 	}
 	w, err := b.walkUsers(&ListQuery{Match: *m})
 	if err != nil {

@@ -18,9 +18,9 @@ import (
 //	users            user ID → user record (binary, store_bolt_encoding.go)
 //	users.email      email → user ID
 //	users.username   username → user ID
-//	users.filter     filterKey(mask, role, status) + user ID → 1
-//	users.filter.account  filterKey(mask, role, status, account) + user ID → 1
-//	users.count      filterKey(mask, role, status, account) → users, 8 bytes big-endian
+//	users.filter     lp(role) + lp(status) + user ID → 1
+//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID → 1
+//	users.count      tag + one of those prefixes → users, 8 bytes big-endian
 //	users.search     the search index (store_bolt_search.go)
 //	sessions         token hash → session record (binary)
 //	sessions.user    lp(user ID) + session ID → token hash
@@ -34,8 +34,8 @@ import (
 //
 // lp(x) is x prefixed with its length (2 bytes big-endian), so that a prefix scan
 // for one user never runs into another whose ID starts the same. Index values are
-// never empty, so that Get tells a missing key from a present one. filterKey and
-// the counters are described in store_bolt_index.go.
+// never empty, so that Get tells a missing key from a present one. The filter
+// indexes and the counters are described in store_bolt_index.go.
 var (
 	rootBucket       = []byte("userkit.users")
 	bucketMeta       = []byte("meta")
@@ -379,11 +379,11 @@ func openBuckets(root *bbolt.Bucket) (*boltTx, error) {
 		}
 	}
 	// Keys that mostly grow (ULIDs, expiry times, IDs within one of the few
-	// role and status filters) are appended at the end of their range: pages
+	// (role, status) ranges) are appended at the end of their range: pages
 	// split there fill up instead of stopping at bbolt's default of half full.
 	// This halves the size of those buckets. Buckets keyed by hashes or emails,
-	// and the filters with an account (as many ranges as accounts, so inserts
-	// land all over the bucket), keep the default.
+	// and the account filter index (ranges for every account, so inserts land
+	// all over the bucket), keep the default.
 	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp} {
 		bk.FillPercent = appendFillPercent
 	}

@@ -855,11 +855,11 @@ func TestBoltStore_Check(t *testing.T) {
 			return boltBucket(tx, "users.filter").Delete(k)
 		}},
 		{"FilterToMissingUser", "missing user", func(tx *bbolt.Tx) error {
-			k := append([]byte{1, 0, 5}, "admin"...)
+			k := append(append([]byte{0, 5}, "admin"...), append([]byte{0, 6}, "active"...)...)
 			return boltBucket(tx, "users.filter").Put(append(k, "nobody"...), []byte{1})
 		}},
 		{"FilterToWrongUser", "does not hold", func(tx *bbolt.Tx) error {
-			k := append([]byte{1, 0, 6}, "viewer"...)
+			k := append(append([]byte{0, 6}, "viewer"...), append([]byte{0, 6}, "active"...)...)
 			return boltBucket(tx, "users.filter").Put(append(k, boltUser(4).ID...), []byte{1})
 		}},
 		{"WrongCounter", "counter", func(tx *bbolt.Tx) error {
