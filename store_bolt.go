@@ -237,13 +237,14 @@ func (s *BoltStore) start(ctx context.Context) error {
 	return nil
 }
 
-// view runs fn in a read transaction.
-func (s *BoltStore) view(ctx context.Context, op string, fn func(b *boltTx) error) error {
+// view runs fn in a read transaction, with the buckets named in only opened
+// (all of them if only is empty).
+func (s *BoltStore) view(ctx context.Context, op string, fn func(b *boltTx) error, only ...[]byte) error {
 	if err := s.start(ctx); err != nil {
 		return err
 	}
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		b, err := txBuckets(tx)
+		b, err := txBuckets(tx, only...)
 		if err != nil {
 			return err
 		}
@@ -369,7 +370,7 @@ func (s *BoltStore) GetUsers(ctx context.Context, ids []string) ([]*UserRecord, 
 			out[i] = r
 		}
 		return nil
-	})
+	}, bucketUsers)
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +400,7 @@ func (s *BoltStore) GetUsersByEmail(ctx context.Context, emails []string) ([]*Us
 			out[i] = r
 		}
 		return nil
-	})
+	}, bucketEmail, bucketUsers)
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +413,7 @@ func (s *BoltStore) GetUser(ctx context.Context, id string) (*UserRecord, error)
 	err := s.view(ctx, "get user", func(b *boltTx) (err error) {
 		r, err = b.getUser(id)
 		return err
-	})
+	}, bucketUsers)
 	return r, err
 }
 
@@ -442,7 +443,7 @@ func (s *BoltStore) getUserBy(ctx context.Context, op string, index func(*boltTx
 			return fmt.Errorf("%w: index entry %q points at missing user %s", ErrCorrupt, key, id)
 		}
 		return err
-	})
+	}, bucketEmail, bucketUsername, bucketUsers)
 	return r, err
 }
 
@@ -560,7 +561,7 @@ func (s *BoltStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, 
 	err := s.view(ctx, "list users", func(b *boltTx) (err error) {
 		out, err = b.listUsers(ctx, &q)
 		return err
-	})
+	}, userBuckets...)
 	if err != nil {
 		return nil, err
 	}
@@ -568,13 +569,17 @@ func (s *BoltStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, 
 }
 
 // CountUsers counts the users that m selects from one read transaction; see
-// Store. Without Search it reads one counter.
+// Store. Without Email, Username or Search it reads counters only.
 func (s *BoltStore) CountUsers(ctx context.Context, m Match) (int, error) {
 	n := 0
+	need := userBuckets
+	if m.Email == "" && m.Username == "" && m.Search == "" {
+		need = [][]byte{bucketCount}
+	}
 	err := s.view(ctx, "count users", func(b *boltTx) (err error) {
 		n, err = b.countUsers(ctx, &m)
 		return err
-	})
+	}, need...)
 	if err != nil {
 		return 0, err
 	}
@@ -656,7 +661,7 @@ func (s *BoltStore) TouchSession(ctx context.Context, tokenHash []byte, seen tim
 		}
 		later = seen.After(sr.LastSeenAt)
 		return nil
-	})
+	}, bucketSessions)
 	if err != nil || !later {
 		return err
 	}
@@ -731,7 +736,7 @@ func (s *BoltStore) ListSessions(ctx context.Context, userID string) ([]*Session
 			out = append(out, sr)
 		}
 		return nil
-	})
+	}, bucketSessUser, bucketSessions)
 	if err != nil {
 		return nil, err
 	}
@@ -752,7 +757,7 @@ func (s *BoltStore) GetLoginAttempts(ctx context.Context, key string) (LoginAtte
 			a, err = decodeAttempts(v)
 		}
 		return err
-	})
+	}, bucketLogins)
 	if err != nil {
 		return LoginAttempts{}, err
 	}
@@ -833,7 +838,7 @@ func (s *BoltStore) GetToken(ctx context.Context, hash []byte, purpose Purpose, 
 	err := s.view(ctx, "get token", func(b *boltTx) (err error) {
 		t, err = b.getToken(hash)
 		return err
-	})
+	}, bucketTokens)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/bbolt"
 )
@@ -362,7 +363,10 @@ type boltTx struct {
 	counts map[string]int64
 }
 
-func openBuckets(root *bbolt.Bucket) (*boltTx, error) {
+// openBuckets opens the store's buckets under root, or only those named in
+// only: a read that needs two buckets need not pay for opening eighteen. A
+// write transaction opens them all.
+func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 	var b boltTx
 	for _, x := range []struct {
 		p    **bbolt.Bucket
@@ -374,9 +378,15 @@ func openBuckets(root *bbolt.Bucket) (*boltTx, error) {
 		{&b.tokens, bucketTokens}, {&b.tokUser, bucketTokUser}, {&b.tokExp, bucketTokExpiry},
 		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
 	} {
+		if len(only) > 0 && !slices.ContainsFunc(only, func(n []byte) bool { return bytes.Equal(n, x.name) }) {
+			continue
+		}
 		if *x.p = root.Bucket(x.name); *x.p == nil {
 			return nil, fmt.Errorf("%w: bucket %s/%s is missing", ErrCorrupt, rootBucket, x.name)
 		}
+	}
+	if !root.Tx().Writable() {
+		return &b, nil
 	}
 	// Keys that mostly grow (ULIDs, expiry times, IDs within one of the few
 	// (role, status) ranges) are appended at the end of their range: pages
@@ -394,12 +404,15 @@ func openBuckets(root *bbolt.Bucket) (*boltTx, error) {
 // appended.
 const appendFillPercent = 0.95
 
-func txBuckets(tx *bbolt.Tx) (*boltTx, error) {
+func txBuckets(tx *bbolt.Tx, only ...[]byte) (*boltTx, error) {
 	root := tx.Bucket(rootBucket)
 	if root == nil {
 		return nil, fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, rootBucket)
 	}
-	return openBuckets(root)
+	return openBuckets(root, only...)
 }
+
+// userBuckets are the buckets ListUsers and CountUsers read.
+var userBuckets = [][]byte{bucketUsers, bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketCount, bucketSearch}
 
 // present is the value of index entries whose key says it all.

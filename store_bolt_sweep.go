@@ -50,7 +50,7 @@ func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, erro
 				}
 			}
 			return nil
-		})
+		}, bucketSessExpiry, bucketTokExpiry, bucketLoginExp)
 		if err != nil || !found {
 			return total, err
 		}
