@@ -452,6 +452,9 @@ func boltBucket(tx *bbolt.Tx, name string) *bbolt.Bucket {
 	return tx.Bucket([]byte("userkit.users")).Bucket([]byte(name))
 }
 
+// boltSchemaVersion is the schema version this code writes.
+const boltSchemaVersion = 2
+
 func boltVersion(tb testing.TB, path string) uint64 {
 	tb.Helper()
 	db := boltRaw(tb, path)
@@ -476,7 +479,7 @@ func TestBoltStore_SchemaTooNew(t *testing.T) {
 	must(t, s.Close())
 	db := boltRaw(t, path)
 	must(t, db.Update(func(tx *bbolt.Tx) error {
-		return boltBucket(tx, "meta").Put([]byte("version"), binary.BigEndian.AppendUint64(nil, 2))
+		return boltBucket(tx, "meta").Put([]byte("version"), binary.BigEndian.AppendUint64(nil, boltSchemaVersion+1))
 	}))
 
 	_, err := users.NewBoltStore(db)
@@ -488,15 +491,15 @@ func TestBoltStore_SchemaTooNew(t *testing.T) {
 	if !errors.Is(err, users.ErrSchemaTooNew) {
 		t.Fatalf("OpenBoltStore: got %v, want ErrSchemaTooNew", err)
 	}
-	if v := boltVersion(t, path); v != 2 {
-		t.Fatalf("version is %d after the refused open, want 2 still", v)
+	if v := boltVersion(t, path); v != boltSchemaVersion+1 {
+		t.Fatalf("version is %d after the refused open, want %d still", v, boltSchemaVersion+1)
 	}
 
-	// Put version 1 back, so that the cleanup's Check passes.
+	// Put the version back, so that the cleanup's Check passes.
 	db = boltRaw(t, path)
 	defer db.Close()
 	must(t, db.Update(func(tx *bbolt.Tx) error {
-		return boltBucket(tx, "meta").Put([]byte("version"), binary.BigEndian.AppendUint64(nil, 1))
+		return boltBucket(tx, "meta").Put([]byte("version"), binary.BigEndian.AppendUint64(nil, boltSchemaVersion))
 	}))
 }
 
@@ -556,8 +559,8 @@ func TestBoltStore_MigrateV0(t *testing.T) {
 		t.Errorf("DeleteExpired = %d, %v; want 1 (the expiry index was built)", n, err)
 	}
 	must(t, s.Close())
-	if v := boltVersion(t, path); v != 1 {
-		t.Errorf("version = %d after migration, want 1", v)
+	if v := boltVersion(t, path); v != boltSchemaVersion {
+		t.Errorf("version = %d after migration, want %d", v, boltSchemaVersion)
 	}
 	db = boltRaw(t, path)
 	defer db.Close()
@@ -845,6 +848,33 @@ func TestBoltStore_Check(t *testing.T) {
 		}},
 		{"NoVersion", "schema version", func(tx *bbolt.Tx) error {
 			return boltBucket(tx, "meta").Delete([]byte("version"))
+		}},
+		{"UnindexedFilter", "not in the filter index", func(tx *bbolt.Tx) error {
+			c := boltBucket(tx, "users.filter").Cursor()
+			k, _ := c.Last()
+			return boltBucket(tx, "users.filter").Delete(k)
+		}},
+		{"FilterToMissingUser", "missing user", func(tx *bbolt.Tx) error {
+			k := append(append([]byte{0, 5}, "admin"...), append([]byte{0, 6}, "active"...)...)
+			return boltBucket(tx, "users.filter").Put(append(k, "nobody"...), []byte{1})
+		}},
+		{"FilterToWrongUser", "does not hold", func(tx *bbolt.Tx) error {
+			k := append(append([]byte{0, 6}, "viewer"...), append([]byte{0, 6}, "active"...)...)
+			return boltBucket(tx, "users.filter").Put(append(k, boltUser(4).ID...), []byte{1})
+		}},
+		{"WrongCounter", "counter", func(tx *bbolt.Tx) error {
+			return boltBucket(tx, "users.count").Put([]byte{0}, binary.BigEndian.AppendUint64(nil, 999))
+		}},
+		{"MissingCounter", "counter", func(tx *bbolt.Tx) error {
+			return boltBucket(tx, "users.count").Delete([]byte{0})
+		}},
+		{"UnfinishedRebuild", "rebuild", func(tx *bbolt.Tx) error {
+			return boltBucket(tx, "meta").Put([]byte("rebuild"), []byte{1})
+		}},
+		{"UndecodableSession", "session record", func(tx *bbolt.Tx) error {
+			c := boltBucket(tx, "sessions").Cursor()
+			k, _ := c.First()
+			return boltBucket(tx, "sessions").Put(k, []byte{1, 2, 3})
 		}},
 		{"MissingBucket", "missing", func(tx *bbolt.Tx) error {
 			return tx.Bucket([]byte("userkit.users")).DeleteBucket([]byte("tokens.user"))

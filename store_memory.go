@@ -47,7 +47,7 @@ type MemoryStore struct {
 
 	everyone *memGroup            // every user
 	accounts map[string]*memGroup // the users of each non-empty AccountID
-	terms    map[uint32]*memPosting
+	terms    map[trigram]*memPosting
 
 	sessions     map[string]*memSession         // by string(TokenHash)
 	sessionIDs   map[string]string              // session ID → string(TokenHash)
@@ -87,7 +87,7 @@ func NewMemoryStore() *MemoryStore {
 		statusIndex:  make(map[Status]uint16),
 		everyone:     newSplitGroup(),
 		accounts:     make(map[string]*memGroup),
-		terms:        make(map[uint32]*memPosting),
+		terms:        make(map[trigram]*memPosting),
 		sessions:     make(map[string]*memSession),
 		sessionIDs:   make(map[string]string),
 		userSessions: make(map[string]map[string]struct{}),

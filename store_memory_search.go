@@ -106,21 +106,12 @@ func (p *memPosting) each(fn func(s uint32)) {
 	}
 }
 
-// trigram packs three bytes into a key of the search index.
-func trigram(s string) uint32 { return uint32(s[0])<<16 | uint32(s[1])<<8 | uint32(s[2]) }
-
-// userTrigrams returns the distinct trigrams of u's search fields, sorted.
-func (m *MemoryStore) userTrigrams(u *memUser) []uint32 {
+// userTrigrams returns the distinct trigrams of u's search fields, sorted: the
+// ones the bbolt store's index keeps too (userTrigrams in store_bolt_search.go).
+func (m *MemoryStore) userTrigrams(u *memUser) []trigram {
 	var v User
 	m.view(u, &v)
-	var out []uint32
-	for _, f := range SearchFields(&v) {
-		for i := 0; i+3 <= len(f); i++ {
-			out = append(out, trigram(f[i:]))
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return userTrigrams(&v)
 }
 
 // addTerms adds the user in slot to the search index. m.mu must be held for
@@ -131,7 +122,7 @@ func (m *MemoryStore) addTerms(slot uint32, u *memUser) {
 	}
 }
 
-func (m *MemoryStore) addTerm(t, slot uint32) {
+func (m *MemoryStore) addTerm(t trigram, slot uint32) {
 	p := m.terms[t]
 	if p == nil {
 		p = new(memPosting)
@@ -148,7 +139,7 @@ func (m *MemoryStore) removeTerms(slot uint32, u *memUser) {
 	}
 }
 
-func (m *MemoryStore) removeTerm(t, slot uint32) {
+func (m *MemoryStore) removeTerm(t trigram, slot uint32) {
 	p := m.terms[t]
 	p.remove(slot)
 	if p.n == 0 {
@@ -195,8 +186,8 @@ func (m *MemoryStore) termCandidates(term string, listSize int, count bool) (can
 		return nil, false
 	}
 	var ps []*memPosting
-	for i := 0; i+3 <= len(term); i++ {
-		p := m.terms[trigram(term[i:])]
+	for _, g := range appendTrigrams(nil, term) {
+		p := m.terms[g]
 		if p == nil {
 			return nil, true
 		}

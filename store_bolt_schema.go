@@ -1,0 +1,418 @@
+package users
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.etcd.io/bbolt"
+)
+
+// The file's layout (schema version 2). Everything lives under rootBucket; the
+// sub-buckets are:
+//
+//	meta             "version" → schema version, 8 bytes big-endian
+//	                 "rebuild" → phase + last key done, only while a rebuild runs
+//	users            user ID → user record (binary, store_bolt_encoding.go)
+//	users.email      email → user ID
+//	users.username   username → user ID
+//	users.filter     lp(role) + lp(status) + user ID → 1
+//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID → 1
+//	users.count      tag + one of those prefixes → users, 8 bytes big-endian
+//	users.search     the search index (store_bolt_search.go)
+//	sessions         token hash → session record (binary)
+//	sessions.user    lp(user ID) + session ID → token hash
+//	sessions.id      session ID → token hash
+//	sessions.expiry  timeKey(ExpiresAt) + token hash → 1
+//	tokens           hash → token record (binary)
+//	tokens.user      lp(user ID) + lp(purpose) + hash → 1
+//	tokens.expiry    timeKey(ExpiresAt) + hash → 1
+//	logins           throttle key → LoginAttempts (JSON)
+//	logins.expiry    timeKey(ExpiresAt) + throttle key → 1
+//
+// lp(x) is x prefixed with its length (2 bytes big-endian), so that a prefix scan
+// for one user never runs into another whose ID starts the same. Index values are
+// never empty, so that Get tells a missing key from a present one. The filter
+// indexes and the counters are described in store_bolt_index.go.
+var (
+	rootBucket       = []byte("userkit.users")
+	bucketMeta       = []byte("meta")
+	bucketUsers      = []byte("users")
+	bucketEmail      = []byte("users.email")
+	bucketUsername   = []byte("users.username")
+	bucketFilter     = []byte("users.filter")
+	bucketFilterAcct = []byte("users.filter.account")
+	bucketCount      = []byte("users.count")
+	bucketSessions   = []byte("sessions")
+	bucketSessUser   = []byte("sessions.user")
+	bucketSessID     = []byte("sessions.id")
+	bucketSessExpiry = []byte("sessions.expiry")
+	bucketTokens     = []byte("tokens")
+	bucketTokUser    = []byte("tokens.user")
+	bucketTokExpiry  = []byte("tokens.expiry")
+	bucketLogins     = []byte("logins")
+	bucketLoginExp   = []byte("logins.expiry")
+
+	keyVersion = []byte("version")
+	keyRebuild = []byte("rebuild")
+)
+
+// recordBuckets hold the records; everything else is derived from them.
+var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins}
+
+// indexBuckets are emptied and filled again from the records by a rebuild.
+var indexBuckets = [][]byte{
+	bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketCount, bucketSearch,
+	bucketSessUser, bucketSessID, bucketSessExpiry,
+	bucketTokUser, bucketTokExpiry,
+	bucketLoginExp,
+}
+
+// boltSchemaVersion is the layout this code writes. Version history:
+//
+//	0  records in JSON, no indexes, no version key (before the first release)
+//	1  JSON records; email, username, session, token and expiry indexes
+//	2  binary user, session and token records; the filter indexes, counters
+//	   and search index
+//
+// A file at an older version is brought to this one by a rebuild: it re-encodes
+// every record and builds every index again. Code that reads up to version 1
+// refuses a version 2 file with ErrSchemaTooNew, and the version is set to 2 in
+// the rebuild's first transaction, so no older binary ever reads a half-rebuilt
+// file.
+const boltSchemaVersion = 2
+
+// boltRebuildBatch is how many records a rebuild handles per write transaction,
+// so that memory stays bounded however large the file is. A test changes it.
+var boltRebuildBatch = 10_000
+
+// The phases of a rebuild, in order: the record bucket each one walks.
+var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins}
+
+// migrate brings the file to boltSchemaVersion, refusing a newer one. A file at
+// an older version is rebuilt (see boltSchemaVersion) in write transactions of
+// boltRebuildBatch records, each of which records how far it got in meta
+// "rebuild": if the process stops half-way, the next open carries on from there.
+func (s *BoltStore) migrate() error {
+	var current bool
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		root := tx.Bucket(rootBucket)
+		if root == nil {
+			return nil
+		}
+		v, err := schemaVersion(root)
+		if err != nil {
+			return err
+		}
+		if v > boltSchemaVersion {
+			return fmt.Errorf("%w: file has schema version %d, this package reads up to %d", ErrSchemaTooNew, v, boltSchemaVersion)
+		}
+		current = v == boltSchemaVersion && root.Bucket(bucketMeta).Get(keyRebuild) == nil
+		return nil
+	})
+	if err != nil || current {
+		return wrapBolt("open", err)
+	}
+	var from uint64
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		root, err := tx.CreateBucketIfNotExists(rootBucket)
+		if err != nil {
+			return err
+		}
+		if from, err = schemaVersion(root); err != nil {
+			return err
+		}
+		if from > boltSchemaVersion {
+			return fmt.Errorf("%w: file has schema version %d, this package reads up to %d", ErrSchemaTooNew, from, boltSchemaVersion)
+		}
+		if from < boltSchemaVersion {
+			return startRebuild(root)
+		}
+		return nil
+	})
+	for done := false; err == nil && !done; {
+		err = s.db.Update(func(tx *bbolt.Tx) (err error) {
+			done, err = rebuildStep(tx.Bucket(rootBucket), boltRebuildBatch)
+			return err
+		})
+	}
+	if err != nil && !errors.Is(err, ErrSchemaTooNew) {
+		err = fmt.Errorf("migrating schema version %d to %d: %w", from, boltSchemaVersion, err)
+	}
+	return wrapBolt("open", err)
+}
+
+// schemaVersion reads the version of the layout under root; 0 if none is stored.
+func schemaVersion(root *bbolt.Bucket) (uint64, error) {
+	meta := root.Bucket(bucketMeta)
+	if meta == nil {
+		return 0, nil
+	}
+	v := meta.Get(keyVersion)
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: schema version is %d bytes long, want 8", ErrCorrupt, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// startRebuild creates any missing record bucket, empties every index bucket,
+// sets the version and starts the rebuild that rebuildStep carries out.
+func startRebuild(root *bbolt.Bucket) error {
+	for _, name := range recordBuckets {
+		if _, err := root.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	for _, name := range indexBuckets {
+		if root.Bucket(name) != nil {
+			if err := root.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		if _, err := root.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	meta := root.Bucket(bucketMeta)
+	if err := meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, boltSchemaVersion)); err != nil {
+		return err
+	}
+	return meta.Put(keyRebuild, []byte{0})
+}
+
+// rebuildStep re-encodes and indexes the next n records of the rebuild under
+// root and records how far it got; done is true when nothing is left (or no
+// rebuild was running). Records may be JSON (from version 0 or 1) or already
+// binary.
+func rebuildStep(root *bbolt.Bucket, n int) (done bool, err error) {
+	b, err := openBuckets(root)
+	if err != nil {
+		return false, err
+	}
+	marker := b.meta.Get(keyRebuild)
+	if marker == nil {
+		return true, nil
+	}
+	if len(marker) == 0 || int(marker[0]) >= len(rebuildPhases) {
+		return false, fmt.Errorf("%w: malformed rebuild marker %x", ErrCorrupt, marker)
+	}
+	phase, after := int(marker[0]), bytes.Clone(marker[1:])
+	var keys, values [][]byte
+	c := root.Bucket(rebuildPhases[phase]).Cursor()
+	k, v := c.First()
+	if len(after) > 0 {
+		if k, v = c.Seek(after); bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil && len(keys) < n; k, v = c.Next() {
+		keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+	}
+	if err := b.rebuild(phase, keys, values); err != nil {
+		return false, err
+	}
+	if err := b.flushCounts(); err != nil {
+		return false, err
+	}
+	if len(keys) == n {
+		return false, b.meta.Put(keyRebuild, append([]byte{byte(phase)}, keys[n-1]...))
+	}
+	if phase+1 < len(rebuildPhases) {
+		return false, b.meta.Put(keyRebuild, []byte{byte(phase + 1)})
+	}
+	return true, b.meta.Delete(keyRebuild)
+}
+
+// rebuild re-encodes and indexes records of one phase.
+func (b *boltTx) rebuild(phase int, keys, values [][]byte) error {
+	var ids []string
+	var us []*User
+	for i, k := range keys {
+		v := values[i]
+		switch phase {
+		case 0:
+			r, err := decodeAnyUser(k, v)
+			if err != nil {
+				return err
+			}
+			if err := b.indexUser(r, nil); err != nil {
+				return fmt.Errorf("%w: user %s: %w", ErrCorrupt, r.ID, err)
+			}
+			if err := b.indexFilters(r.ID, nil, &r.User); err != nil {
+				return err
+			}
+			if err := b.users.Put(k, encodeUser(r)); err != nil {
+				return err
+			}
+			ids, us = append(ids, r.ID), append(us, &r.User)
+		case 1:
+			s, err := decodeAnySession(k, v)
+			if err != nil {
+				return err
+			}
+			if err := b.sessions.Put(k, encodeSession(s)); err != nil {
+				return err
+			}
+			if err := b.indexSession(s); err != nil {
+				return err
+			}
+		case 2:
+			t, err := decodeAnyToken(k, v)
+			if err != nil {
+				return err
+			}
+			if err := b.tokens.Put(k, encodeToken(t)); err != nil {
+				return err
+			}
+			if err := b.indexToken(t); err != nil {
+				return err
+			}
+		case 3:
+			a, err := decodeAttempts(v)
+			if err != nil {
+				return err
+			}
+			if err := b.loginExp.Put(expiryKey(a.ExpiresAt, k), present); err != nil {
+				return err
+			}
+		}
+	}
+	if len(ids) > 0 {
+		return indexSearchNew(b.search, ids, us)
+	}
+	return nil
+}
+
+// Version 1 records were JSON, the encoding of the types below; a rebuild reads
+// them once and writes them back in the binary form.
+
+// v1User is a version 1 user record. Its Preferences shadows User's, which is
+// omitempty, so that an empty map came back empty rather than nil.
+type v1User struct {
+	User
+	Preferences  map[string]string `json:"preferences"`
+	PasswordHash string            `json:"password_hash,omitempty"`
+	Generation   int64             `json:"generation,omitempty"`
+}
+
+func isJSON(v []byte) bool { return len(v) > 0 && v[0] == '{' }
+
+// decodeAnyUser decodes a user record in the version 1 (JSON) or binary format.
+func decodeAnyUser(k, v []byte) (*UserRecord, error) {
+	if !isJSON(v) {
+		return decodeUser(k, v)
+	}
+	var bu v1User
+	if err := json.Unmarshal(v, &bu); err != nil {
+		return nil, fmt.Errorf("%w: user record: %w", ErrCorrupt, err)
+	}
+	if bu.ID != string(k) {
+		return nil, fmt.Errorf("%w: user record under key %q has ID %q", ErrCorrupt, k, bu.ID)
+	}
+	r := &UserRecord{User: bu.User, PasswordHash: bu.PasswordHash, Generation: bu.Generation}
+	r.Preferences = bu.Preferences
+	return r, nil
+}
+
+// decodeAnySession decodes a session record in the version 1 (JSON) or binary
+// format.
+func decodeAnySession(k, v []byte) (*SessionRecord, error) {
+	if !isJSON(v) {
+		return decodeSession(k, v)
+	}
+	var s SessionRecord
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, fmt.Errorf("%w: session record: %w", ErrCorrupt, err)
+	}
+	if !bytes.Equal(s.TokenHash, k) {
+		return nil, fmt.Errorf("%w: session under key %x has token hash %x", ErrCorrupt, k, s.TokenHash)
+	}
+	return &s, nil
+}
+
+// decodeAnyToken decodes a token record in the version 1 (JSON) or binary format.
+func decodeAnyToken(k, v []byte) (*TokenRecord, error) {
+	if !isJSON(v) {
+		return decodeToken(k, v)
+	}
+	var t TokenRecord
+	if err := json.Unmarshal(v, &t); err != nil {
+		return nil, fmt.Errorf("%w: token record: %w", ErrCorrupt, err)
+	}
+	if !bytes.Equal(t.Hash, k) {
+		return nil, fmt.Errorf("%w: token under key %x has hash %x", ErrCorrupt, k, t.Hash)
+	}
+	return &t, nil
+}
+
+// boltTx holds one transaction's buckets.
+type boltTx struct {
+	meta, users, email, username, filter, filterAcct, count, search *bbolt.Bucket
+	sessions, sessUser, sessID, sessExp                             *bbolt.Bucket
+	tokens, tokUser, tokExp, logins, loginExp                       *bbolt.Bucket
+
+	// counts holds the changes to the counters made in this transaction, by
+	// key, until flushCounts writes them just before the commit: a batch of
+	// creates changes each counter once, not once per user.
+	counts map[string]int64
+}
+
+// openBuckets opens the store's buckets under root, or only those named in
+// only: a read that needs two buckets need not pay for opening eighteen. A
+// write transaction opens them all.
+func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
+	var b boltTx
+	for _, x := range []struct {
+		p    **bbolt.Bucket
+		name []byte
+	}{
+		{&b.meta, bucketMeta}, {&b.users, bucketUsers}, {&b.email, bucketEmail}, {&b.username, bucketUsername},
+		{&b.filter, bucketFilter}, {&b.filterAcct, bucketFilterAcct}, {&b.count, bucketCount}, {&b.search, bucketSearch},
+		{&b.sessions, bucketSessions}, {&b.sessUser, bucketSessUser}, {&b.sessID, bucketSessID}, {&b.sessExp, bucketSessExpiry},
+		{&b.tokens, bucketTokens}, {&b.tokUser, bucketTokUser}, {&b.tokExp, bucketTokExpiry},
+		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
+	} {
+		if len(only) > 0 && !slices.ContainsFunc(only, func(n []byte) bool { return bytes.Equal(n, x.name) }) {
+			continue
+		}
+		if *x.p = root.Bucket(x.name); *x.p == nil {
+			return nil, fmt.Errorf("%w: bucket %s/%s is missing", ErrCorrupt, rootBucket, x.name)
+		}
+	}
+	if !root.Tx().Writable() {
+		return &b, nil
+	}
+	// Keys that mostly grow (ULIDs, expiry times, IDs within one of the few
+	// (role, status) ranges) are appended at the end of their range: pages
+	// split there fill up instead of stopping at bbolt's default of half full.
+	// This halves the size of those buckets. Buckets keyed by hashes or emails,
+	// and the account filter index (ranges for every account, so inserts land
+	// all over the bucket), keep the default.
+	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp} {
+		bk.FillPercent = appendFillPercent
+	}
+	return &b, nil
+}
+
+// appendFillPercent is the bbolt FillPercent of buckets whose keys are mostly
+// appended.
+const appendFillPercent = 0.95
+
+func txBuckets(tx *bbolt.Tx, only ...[]byte) (*boltTx, error) {
+	root := tx.Bucket(rootBucket)
+	if root == nil {
+		return nil, fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, rootBucket)
+	}
+	return openBuckets(root, only...)
+}
+
+// userBuckets are the buckets ListUsers and CountUsers read.
+var userBuckets = [][]byte{bucketUsers, bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketCount, bucketSearch}
+
+// present is the value of index entries whose key says it all.

@@ -1,0 +1,178 @@
+package users_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/userkit/users"
+)
+
+// boltV1Fixture is testdata/bolt-v1/fixture.json: what the schema-version-1 code
+// wrote into testdata/bolt-v1/users.db (see genv1.go there).
+type boltV1Fixture struct {
+	Now      time.Time         `json:"now"`
+	Password string            `json:"password"`
+	Users    []*users.User     `json:"users"`
+	Sessions map[string]string `json:"sessions"` // bearer token -> email
+	Tokens   map[string]string `json:"tokens"`   // "<purpose> <email>" -> token
+	Locked   string            `json:"locked"`
+	Counts   map[string]int    `json:"counts"`
+}
+
+// copyBoltV1 copies the version 1 fixture into a new file and returns its path
+// and the fixture's description.
+func copyBoltV1(tb testing.TB) (string, *boltV1Fixture) {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/bolt-v1/users.db")
+	must(tb, err)
+	path := filepath.Join(tb.TempDir(), "users.db")
+	must(tb, os.WriteFile(path, b, 0o600))
+	j, err := os.ReadFile("testdata/bolt-v1/fixture.json")
+	must(tb, err)
+	var f boltV1Fixture
+	must(tb, json.Unmarshal(j, &f))
+	if v := boltVersion(tb, path); v != 1 {
+		tb.Fatalf("the fixture has schema version %d, want 1", v)
+	}
+	return path, &f
+}
+
+// TestBoltStore_UpgradeV1 opens a file written by the version 1 code (commit
+// 4459f78, committed as testdata/bolt-v1) and checks that the new code migrates
+// it on open: the file is at version 2 and passes Check, every user reads back
+// as the old code returned it, the counts agree, the old sessions' bearer tokens
+// still validate, the users log in with their passwords, the locked account is
+// still locked, and the one-time tokens still redeem.
+func TestBoltStore_UpgradeV1(t *testing.T) {
+	path, f := copyBoltV1(t)
+	s, err := users.OpenBoltStore(path, nil)
+	must(t, err)
+	defer func() {
+		must(t, s.Close())
+		if v := boltVersion(t, path); v != boltSchemaVersion {
+			t.Errorf("version = %d after the upgrade, want %d", v, boltSchemaVersion)
+		}
+		boltCheckFile(t, path)
+	}()
+	ctx := context.Background()
+	must(t, s.Check(ctx))
+	m, err := users.New(s, &users.Options{
+		BcryptCost: 4, InsecureLowBcryptCostForTests: true, MaxFailedLogins: 5,
+		Roles: []users.Role{users.RoleAdmin, users.RoleUser, users.RoleViewer},
+		Now:   func() time.Time { return f.Now.Add(time.Minute) },
+	})
+	must(t, err)
+
+	for _, want := range f.Users {
+		got, err := m.Get(ctx, want.ID)
+		must(t, err)
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Errorf("user after the upgrade:\n got %s\nwant %s", g, w)
+		}
+	}
+	for name, want := range f.Counts {
+		var flt users.Filter
+		for _, kv := range strings.Split(name, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "role":
+				flt.Role = users.Role(v)
+			case "status":
+				flt.Status = users.Status(v)
+			case "account":
+				flt.AccountID = v
+			}
+		}
+		if got, err := m.Count(ctx, flt); got != want || err != nil {
+			t.Errorf("Count(%s) = %d, %v; want %d", name, got, err, want)
+		}
+	}
+	for token, email := range f.Sessions {
+		sess, err := m.ValidateToken(ctx, token)
+		if err != nil || sess.User.Email != email {
+			t.Errorf("ValidateToken(session of %s) = %v, %v", email, sess, err)
+		}
+	}
+	for _, email := range []string{"alice@example.com", "bob@example.com", "frank@example.com", "user00@example.org"} {
+		if _, err := m.Login(ctx, email, f.Password); err != nil {
+			t.Errorf("Login(%s): %v", email, err)
+		}
+	}
+	if _, err := m.Login(ctx, f.Locked, f.Password); !errors.Is(err, users.ErrAccountLocked) {
+		t.Errorf("Login(%s), locked before the upgrade: %v, want ErrAccountLocked", f.Locked, err)
+	}
+	if _, err := m.Login(ctx, "carol@example.com", f.Password); !errors.Is(err, users.ErrAccountDisabled) {
+		t.Errorf("Login(carol, inactive): %v, want ErrAccountDisabled", err)
+	}
+	if _, err := m.LoginWithMagicLink(ctx, f.Tokens["magic_link alice@example.com"]); err != nil {
+		t.Errorf("LoginWithMagicLink: %v", err)
+	}
+	if _, err := m.VerifyEmail(ctx, f.Tokens["verify_email bob@example.com"]); err != nil {
+		t.Errorf("VerifyEmail: %v", err)
+	}
+	const newPassword = "a new and longer passphrase"
+	must(t, m.ResetPassword(ctx, f.Tokens["password_reset bob@example.com"], newPassword))
+	if _, err := m.Login(ctx, "bob@example.com", newPassword); err != nil {
+		t.Errorf("Login(bob) after the reset: %v", err)
+	}
+	if _, err := m.AcceptInvitation(ctx, f.Tokens["invitation erin@example.com"], newPassword); err != nil {
+		t.Errorf("AcceptInvitation: %v", err)
+	}
+	must(t, s.Check(ctx))
+}
+
+// TestBoltStore_UpgradeResumes stops a migration of the version 1 fixture half-
+// way, as a crash would (a few of its batches committed), and checks that the
+// half-migrated file already says version 2, so that the old code refuses it,
+// and that the next open finishes the job: the result equals a migration done
+// in one go.
+func TestBoltStore_UpgradeResumes(t *testing.T) {
+	ctx := context.Background()
+	whole, _ := copyBoltV1(t)
+	s, err := users.OpenBoltStore(whole, nil)
+	must(t, err)
+	want := takeBoltSnapshot(t, s, nil)
+	must(t, s.Close())
+
+	path, _ := copyBoltV1(t)
+	defer users.SetBoltRebuildBatch(4)()
+	db := boltRaw(t, path)
+	steps, err := users.BoltRebuildSteps(db, 3)
+	must(t, err)
+	if steps != 3 {
+		t.Fatalf("the rebuild took %d steps, want more than 3 (it should have been stopped)", steps)
+	}
+	must(t, db.Close())
+	if v := boltVersion(t, path); v != boltSchemaVersion {
+		t.Fatalf("a half-migrated file has version %d, want %d", v, boltSchemaVersion)
+	}
+	db = boltRaw(t, path)
+	must(t, db.View(func(tx *bbolt.Tx) error {
+		if boltBucket(tx, "meta").Get([]byte("rebuild")) == nil {
+			t.Error("no rebuild marker in a half-migrated file")
+		}
+		return nil
+	}))
+	must(t, db.Close())
+
+	s, err = users.OpenBoltStore(path, nil)
+	must(t, err)
+	must(t, s.Check(ctx))
+	got := takeBoltSnapshot(t, s, nil)
+	must(t, s.Close())
+	if !reflect.DeepEqual(got, want) {
+		t.Error("a resumed migration differs from one done in one go")
+	}
+	boltCheckFile(t, path)
+}
