@@ -870,4 +870,3 @@ func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpo
 	}
 	return t, nil
 }
-
