@@ -102,7 +102,7 @@ func (s *BoltStore) Stats(ctx context.Context, now time.Time) (BoltStats, error)
 	expired := func(idx *bbolt.Bucket) int {
 		n := 0
 		c := idx.Cursor()
-		for k, _ := c.First(); k != nil && len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) <= 0; k, _ = c.Next() {
+		for k, _ := c.First(); len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) <= 0; k, _ = c.Next() {
 			n++
 		}
 		return n

@@ -386,7 +386,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (*users.UserRecord, erro
 // GetUserByEmail returns the user with exactly this email, or ErrNotFound. It is
 // safe for concurrent use, also across processes.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*users.UserRecord, error) {
-	return s.getUser(ctx, "get user by email", `WHERE email = $1`, email)
+	return s.lookupUser(ctx, "get user by email", `WHERE email = $1`, email)
 }
 
 // GetUserByUsername returns the user with exactly this username, or
@@ -400,7 +400,46 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*users.
 		return nil, users.ErrNotFound
 	}
 	// username <> '' lets the planner use the partial unique index.
-	return s.getUser(ctx, "get user by username", `WHERE username = $1 AND username <> ''`, username)
+	return s.lookupUser(ctx, "get user by username", `WHERE username = $1 AND username <> ''`, username)
+}
+
+// lookupUser is getUser for the lookups a login makes by email or username,
+// made to cost the same whether they find someone or not: the one statement
+// reads the user the condition selects and a decoy, the first user by ID,
+// decodes the row that ranks first and answers ErrNotFound if that was the
+// decoy. So the store work of a login does not tell whether its identifier
+// names an account (SECURITY.md, equal work).
+func (s *Store) lookupUser(ctx context.Context, op, where string, arg string) (*users.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sql := `SELECT * FROM ((SELECT ` + userCols("") + `, 0 AS rank FROM userkit_users ` + where + `)` +
+		` UNION ALL (SELECT ` + userCols("") + `, 1 AS rank FROM userkit_users ORDER BY id LIMIT 1)) AS found` +
+		` ORDER BY rank LIMIT 1`
+	var r *users.UserRecord
+	err := retry(ctx, func() error {
+		var u userRow
+		var rank int32
+		if err := s.pool.QueryRow(ctx, sql, arg).Scan(append(u.dest(), &rank)...); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return users.ErrNotFound // no users at all
+			}
+			return err
+		}
+		rec, err := u.record()
+		if err != nil {
+			return err
+		}
+		if rank != 0 {
+			return users.ErrNotFound // the decoy
+		}
+		r = rec
+		return nil
+	})
+	if err != nil && !errors.Is(err, users.ErrNotFound) {
+		return nil, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	return r, err
 }
 
 func (s *Store) getUser(ctx context.Context, op, where string, arg string) (*users.UserRecord, error) {

@@ -703,3 +703,98 @@ func TestStore_PreferencesExact(t *testing.T) {
 		}
 	}
 }
+
+// TestStore_LockedTiming is SECURITY.md's equal-work rule on PostgreSQL: a
+// login for a locked account and one for a locked identifier that names nobody
+// do the same store work (lookupUser reads a decoy row when it finds nobody),
+// so their medians stay within 0.9-1.1 of each other.
+func TestStore_LockedTiming(t *testing.T) {
+	db := openTestDB(t)
+	m, err := users.New(db.newStore(t), &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	const password = "correct horse battery"
+	if _, err := m.Create(ctx, users.NewUser{Email: "alice@example.com", Password: password, FirstName: "Alice",
+		Preferences: map[string]string{"theme": "dark"}}); err != nil {
+		t.Fatal(err)
+	}
+	others := make([]users.NewUser, 50) // so the decoy is one row among many
+	for i := range others {
+		others[i] = users.NewUser{Email: fmt.Sprintf("other%d@example.com", i), Password: "another long password"}
+	}
+	if res, err := m.Import(ctx, others); err != nil || res[0].Err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	ids := []string{"alice@example.com", "nobody@example.com"}
+	for _, id := range ids {
+		for range 10 {
+			m.Login(ctx, id, "not the password")
+		}
+		if _, err := m.Login(ctx, id, password); !errors.Is(err, users.ErrAccountLocked) {
+			t.Fatalf("%s is not locked: %v", id, err)
+		}
+	}
+	const samples, attempts = 1000, 3
+	for a := range attempts {
+		var times [2][]time.Duration
+		for i := range samples {
+			for k := range ids {
+				c := (i + k) % 2 // alternate which goes first
+				start := time.Now()
+				m.Login(ctx, ids[c], "not the password")
+				times[c] = append(times[c], time.Since(start))
+			}
+		}
+		known, unknown := median(times[0]), median(times[1])
+		ratio := float64(known) / float64(unknown)
+		t.Logf("attempt %d: locked account median %v, locked unknown identifier median %v, ratio %.3f (%d samples each)", a+1, known, unknown, ratio, samples)
+		if ratio >= 0.9 && ratio <= 1.1 {
+			return
+		}
+		if a == attempts-1 {
+			t.Errorf("locked account vs locked unknown identifier: ratio of medians %.3f, want within 0.9-1.1 (in any of %d attempts)", ratio, attempts)
+		}
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestStore_LookupDecoy checks that the decoy read never answers for a user who
+// exists, nor makes one up: lookups by email and username find exactly their
+// user, whichever user is first by ID, and find nobody on an empty store.
+func TestStore_LookupDecoy(t *testing.T) {
+	db := openTestDB(t)
+	s := db.newStore(t)
+	ctx := t.Context()
+	if _, err := s.GetUserByEmail(ctx, "a@example.com"); !errors.Is(err, users.ErrNotFound) {
+		t.Fatalf("GetUserByEmail on an empty store: %v, want ErrNotFound", err)
+	}
+	var all []*users.UserRecord
+	for i := range 5 {
+		r := newUser(fmt.Sprintf("user%d@example.com", i))
+		if err := s.CreateUser(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, r)
+	}
+	for _, r := range all {
+		if got, err := s.GetUserByEmail(ctx, r.Email); err != nil || got.ID != r.ID {
+			t.Errorf("GetUserByEmail(%q) = %v, %v; want %s", r.Email, got, err, r.ID)
+		}
+		if got, err := s.GetUserByUsername(ctx, r.Username); err != nil || got.ID != r.ID {
+			t.Errorf("GetUserByUsername(%q) = %v, %v; want %s", r.Username, got, err, r.ID)
+		}
+	}
+	if got, err := s.GetUserByEmail(ctx, "nobody@example.com"); !errors.Is(err, users.ErrNotFound) {
+		t.Errorf("GetUserByEmail(nobody) = %v, %v; want ErrNotFound", got, err)
+	}
+	if got, err := s.GetUserByUsername(ctx, "nobody"); !errors.Is(err, users.ErrNotFound) {
+		t.Errorf("GetUserByUsername(nobody) = %v, %v; want ErrNotFound", got, err)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +30,9 @@ func TestMain(m *testing.M) {
 	usersBin = filepath.Join(dir, "users")
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		fmt.Fprintln(os.Stderr, "building cmd/users needs the go command on PATH:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	build := exec.Command(goTool, "build", "-o", usersBin, ".")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -70,7 +70,6 @@ type config struct {
 	minReps, maxReps int
 	importChunk      int
 	dir              string
-	keep             bool
 }
 
 func main() {
