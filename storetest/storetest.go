@@ -35,6 +35,10 @@ import (
 // Run checks that the stores newStore returns keep the users.Store contract.
 // newStore is called once per subtest and must return an empty Store, which it
 // may close with t.Cleanup. Subtests run one after the other.
+//
+// If the Store has a method Check(ctx context.Context) error, as the bbolt store
+// does, Run calls it after every rule and fails the rule with the error it
+// returns, so a rule that leaves the store inconsistent is caught where it ran.
 func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 	type test struct {
 		name string
@@ -200,16 +204,41 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, tc := range g.tests {
-				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+				t.Run(tc.name, func(t *testing.T) {
+					s := newStore(t)
+					tc.fn(t, s)
+					checkStore(t, s)
+				})
 			}
 		})
 	}
 	t.Run("CanceledContext", func(t *testing.T) {
 		for _, c := range canceledCalls {
-			t.Run(c.method, func(t *testing.T) { testCanceled(t, newStore(t), c.method, c.call) })
+			t.Run(c.method, func(t *testing.T) {
+				s := newStore(t)
+				testCanceled(t, s, c.method, c.call)
+				checkStore(t, s)
+			})
 		}
 	})
 	t.Run("Manager", func(t *testing.T) { RunManager(t, newStore) })
+}
+
+// checkStore runs the store's own integrity check, when it has one, after a
+// rule: like fstest probing for fs.ReadDirFS, Run asks every Store for an
+// optional Check(ctx) error method (the bbolt store has one) and fails the rule
+// with the error Check returns.
+func checkStore(t *testing.T, s users.Store) {
+	t.Helper()
+	c, ok := s.(interface {
+		Check(ctx context.Context) error
+	})
+	if !ok {
+		return
+	}
+	if err := c.Check(t.Context()); err != nil {
+		t.Errorf("after the rule, the store's Check: %v", err)
+	}
 }
 
 // base is the time the suite's records are created at: now, in UTC and whole
