@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // benchCost is the bcrypt cost of the login pair: the library's minimum real cost,
@@ -26,7 +27,7 @@ func benchManager(b *testing.B, s users.Store) *users.Manager {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := m.Create(context.Background(), users.NewUser{Email: "bench@example.com", Password: testPassword}); err != nil {
+	if _, err := m.Create(context.Background(), users.NewUser{Email: "bench@example.com", Password: storetest.Password}); err != nil {
 		b.Fatal(err)
 	}
 	return m
@@ -42,7 +43,7 @@ func BenchmarkLogin(b *testing.B) {
 			ctx := context.Background()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := m.Login(ctx, "bench@example.com", testPassword); err != nil {
+				if _, err := m.Login(ctx, "bench@example.com", storetest.Password); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -53,12 +54,12 @@ func BenchmarkLogin(b *testing.B) {
 // BenchmarkBcryptCompare is the baseline of BenchmarkLogin: one raw bcrypt
 // comparison at the same cost.
 func BenchmarkBcryptCompare(b *testing.B) {
-	h, err := bcrypt.GenerateFromPassword([]byte(testPassword), benchCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(storetest.Password), benchCost)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if err := bcrypt.CompareHashAndPassword(h, []byte(testPassword)); err != nil {
+		if err := bcrypt.CompareHashAndPassword(h, []byte(storetest.Password)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -71,7 +72,7 @@ func BenchmarkValidateToken(b *testing.B) {
 		b.Run(st.name, func(b *testing.B) {
 			m := benchManager(b, st.store)
 			ctx := context.Background()
-			s, err := m.Login(ctx, "bench@example.com", testPassword)
+			s, err := m.Login(ctx, "bench@example.com", storetest.Password)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // fuzzWantInvalid fails unless err is a *ValidationError on field.
@@ -163,7 +164,7 @@ func FuzzPassword(f *testing.F) {
 func FuzzValidateToken(f *testing.F) {
 	fx := newFixture(f, nil)
 	fx.mustCreate(f, users.NewUser{Email: "alice@example.com"})
-	s := fx.mustLogin(f, "alice@example.com", testPassword)
+	s := fx.MustLogin(f, "alice@example.com", storetest.Password)
 	bg := context.Background()
 	for _, seed := range []string{
 		"", strings.Repeat("A", 43), strings.Repeat("A", 42) + "B", strings.Repeat("A", 43) + "=",

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 func TestTokenFromRequest(t *testing.T) {
@@ -106,7 +107,7 @@ func decodeError(tb testing.TB, rec *httptest.ResponseRecorder, status int, code
 func TestManager_Middleware(t *testing.T) {
 	f := newFixture(t, nil)
 	f.mustCreate(t, users.NewUser{Email: "ada@example.com"})
-	s := f.mustLogin(t, "ada@example.com", testPassword)
+	s := f.MustLogin(t, "ada@example.com", storetest.Password)
 
 	var seen *users.Session
 	h := f.M.Middleware("session", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +163,7 @@ func TestManager_Middleware(t *testing.T) {
 		}
 	})
 	t.Run("LoggedOut", func(t *testing.T) {
-		s2 := f.mustLogin(t, "ada@example.com", testPassword)
+		s2 := f.MustLogin(t, "ada@example.com", storetest.Password)
 		if err := f.M.Logout(ctx, s2.Token); err != nil {
 			t.Fatal(err)
 		}
@@ -183,8 +184,8 @@ func TestRequireRole(t *testing.T) {
 	f := newFixture(t, nil)
 	admin := f.mustCreate(t, users.NewUser{Email: "admin@example.com", Role: users.RoleAdmin})
 	viewer := f.mustCreate(t, users.NewUser{Email: "viewer@example.com", Role: users.RoleViewer})
-	adminS := f.mustLogin(t, admin.Email, testPassword)
-	viewerS := f.mustLogin(t, viewer.Email, testPassword)
+	adminS := f.MustLogin(t, admin.Email, storetest.Password)
+	viewerS := f.MustLogin(t, viewer.Email, storetest.Password)
 
 	ran := false
 	h := f.M.Middleware("", users.RequireRole(users.RoleAdmin, users.RoleUser)(

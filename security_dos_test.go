@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // Item 8: bcrypt work is bounded, waits honour ctx, and ValidateToken never waits for it.
@@ -43,7 +44,7 @@ func TestSecurity_HashConcurrencyBound(t *testing.T) {
 			var wg sync.WaitGroup
 			for range 8 * want {
 				wg.Go(func() {
-					if _, err := f.M.Login(bg, "alice@example.com", testPassword); err != nil {
+					if _, err := f.M.Login(bg, "alice@example.com", storetest.Password); err != nil {
 						t.Errorf("Login: %v", err)
 					}
 				})
@@ -69,7 +70,7 @@ func TestSecurity_HashConcurrencyBound(t *testing.T) {
 		})
 		done := make(chan error)
 		go func() {
-			_, err := f.M.Login(bg, "alice@example.com", testPassword)
+			_, err := f.M.Login(bg, "alice@example.com", storetest.Password)
 			done <- err
 		}()
 		<-entered // the only slot is taken
@@ -78,15 +79,15 @@ func TestSecurity_HashConcurrencyBound(t *testing.T) {
 			run  func(ctx context.Context) error
 		}{
 			{"Login", func(ctx context.Context) error {
-				_, err := f.M.Login(ctx, "alice@example.com", testPassword)
+				_, err := f.M.Login(ctx, "alice@example.com", storetest.Password)
 				return err
 			}},
 			{"Create", func(ctx context.Context) error {
-				_, err := f.M.Create(ctx, users.NewUser{Email: "bob@example.com", Password: testPassword})
+				_, err := f.M.Create(ctx, users.NewUser{Email: "bob@example.com", Password: storetest.Password})
 				return err
 			}},
 			{"UpdatePassword", func(ctx context.Context) error {
-				return f.M.UpdatePassword(ctx, u.ID, testPassword, "a brand new password")
+				return f.M.UpdatePassword(ctx, u.ID, storetest.Password, "a brand new password")
 			}},
 		} {
 			ctx, cancel := context.WithTimeout(bg, 30*time.Millisecond)
@@ -118,14 +119,14 @@ func TestSecurity_HashConcurrencyBound(t *testing.T) {
 		if a, _ := f.Store.GetLoginAttempts(bg, users.UserThrottleKey(u.ID)); !a.IsZero() {
 			t.Errorf("after the right password the throttle entry is %+v, want none", a)
 		}
-		f.mustLogin(t, "alice@example.com", testPassword) // the password did not change
+		f.MustLogin(t, "alice@example.com", storetest.Password) // the password did not change
 	})
 	t.Run("ValidateTokenWhileLoginsQueue", func(t *testing.T) {
 		// A real cost (bcrypt dominates) and the default bound (GOMAXPROCS).
 		f := newFixture(t, func(o *users.Options) { o.BcryptCost = 10 })
 		f.mustCreate(t, users.NewUser{Email: "alice@example.com"})
 		f.mustCreate(t, users.NewUser{Email: "bob@example.com"})
-		s := f.mustLogin(t, "alice@example.com", testPassword)
+		s := f.MustLogin(t, "alice@example.com", storetest.Password)
 
 		measure := func(n int) []time.Duration {
 			lat := make([]time.Duration, 0, n)
@@ -148,7 +149,7 @@ func TestSecurity_HashConcurrencyBound(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 100 {
 			wg.Go(func() {
-				_, err := f.M.Login(qctx, "bob@example.com", testPassword)
+				_, err := f.M.Login(qctx, "bob@example.com", storetest.Password)
 				if err != nil && !errors.Is(err, context.Canceled) {
 					t.Errorf("queued Login: %v", err)
 				}

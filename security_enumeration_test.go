@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // Item 6: every failure costs exactly one bcrypt comparison; a lock costs none.
@@ -32,7 +33,7 @@ func TestSecurity_NoEnumeration(t *testing.T) {
 	if _, _, err := f.M.Invite(bg, users.NewUser{Email: "dave@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(testPassword), 5)
+	h, err := bcrypt.GenerateFromPassword([]byte(storetest.Password), 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +46,12 @@ func TestSecurity_NoEnumeration(t *testing.T) {
 		name, id, pw string
 		want         error
 	}{
-		{"UnknownEmail", "nobody@example.com", testPassword, users.ErrInvalidCredentials},
-		{"UnknownUsername", "nobody", testPassword, users.ErrInvalidCredentials},
-		{"MalformedIdentifier", "not an@email@", testPassword, users.ErrInvalidCredentials},
-		{"EmptyIdentifier", "", testPassword, users.ErrInvalidCredentials},
-		{"HugeIdentifier", strings.Repeat("a@", 5000), testPassword, users.ErrInvalidCredentials},
-		{"LongIdentifierWhosePrefixIsAUser", long + "x", testPassword, users.ErrInvalidCredentials},
+		{"UnknownEmail", "nobody@example.com", storetest.Password, users.ErrInvalidCredentials},
+		{"UnknownUsername", "nobody", storetest.Password, users.ErrInvalidCredentials},
+		{"MalformedIdentifier", "not an@email@", storetest.Password, users.ErrInvalidCredentials},
+		{"EmptyIdentifier", "", storetest.Password, users.ErrInvalidCredentials},
+		{"HugeIdentifier", strings.Repeat("a@", 5000), storetest.Password, users.ErrInvalidCredentials},
+		{"LongIdentifierWhosePrefixIsAUser", long + "x", storetest.Password, users.ErrInvalidCredentials},
 		{"WrongPassword", "alice@example.com", wrong, users.ErrInvalidCredentials},
 		{"WrongPasswordByUsername", "ALICE", wrong, users.ErrInvalidCredentials},
 		{"EmptyPassword", "alice@example.com", "", users.ErrInvalidCredentials},
@@ -59,18 +60,18 @@ func TestSecurity_NoEnumeration(t *testing.T) {
 		{"200CharacterPassword", "alice@example.com", strings.Repeat("p", 200), users.ErrInvalidCredentials},
 		{"200CharacterPasswordUnknownUser", "nobody@example.com", strings.Repeat("p", 200), users.ErrInvalidCredentials},
 		{"1MiBPassword", "alice@example.com", strings.Repeat("p", 1<<20), users.ErrInvalidCredentials},
-		{"PasswordWithNUL", "alice@example.com", testPassword + "\x00", users.ErrInvalidCredentials},
-		{"InvalidUTF8Password", "alice@example.com", testPassword + "\xff", users.ErrInvalidCredentials},
+		{"PasswordWithNUL", "alice@example.com", storetest.Password + "\x00", users.ErrInvalidCredentials},
+		{"InvalidUTF8Password", "alice@example.com", storetest.Password + "\xff", users.ErrInvalidCredentials},
 		{"SuspendedWrongPassword", "bob@example.com", wrong, users.ErrInvalidCredentials},
-		{"SuspendedRightPassword", "bob@example.com", testPassword, users.ErrAccountDisabled},
+		{"SuspendedRightPassword", "bob@example.com", storetest.Password, users.ErrAccountDisabled},
 		{"InactiveWrongPassword", "carol@example.com", wrong, users.ErrInvalidCredentials},
-		{"InactiveRightPassword", "carol@example.com", testPassword, users.ErrAccountDisabled},
-		{"InvitedNoPasswordYet", "dave@example.com", testPassword, users.ErrInvalidCredentials},
+		{"InactiveRightPassword", "carol@example.com", storetest.Password, users.ErrAccountDisabled},
+		{"InvitedNoPasswordYet", "dave@example.com", storetest.Password, users.ErrInvalidCredentials},
 		{"InvitedEmptyPassword", "dave@example.com", "", users.ErrInvalidCredentials},
 		{"ImportedWrongPassword", "erin@example.com", wrong, users.ErrInvalidCredentials},
-		{"ImportedOver72Bytes", "erin@example.com", testPassword + strings.Repeat("!", 72), users.ErrInvalidCredentials},
-		{"RightPassword", "alice@example.com", testPassword, nil},
-		{"RightPassword254ByteEmail", long, testPassword, nil},
+		{"ImportedOver72Bytes", "erin@example.com", storetest.Password + strings.Repeat("!", 72), users.ErrInvalidCredentials},
+		{"RightPassword", "alice@example.com", storetest.Password, nil},
+		{"RightPassword254ByteEmail", long, storetest.Password, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, err := f.secLogin(tc.id, tc.pw)
@@ -108,7 +109,7 @@ func TestSecurity_NoEnumeration(t *testing.T) {
 			for range 3 {
 				f.secLogin(id, wrong)
 			}
-			for _, pw := range []string{wrong, testPassword, "", strings.Repeat("p", 200)} {
+			for _, pw := range []string{wrong, storetest.Password, "", strings.Repeat("p", 200)} {
 				if n, err := f.secLogin(id, pw); !errors.Is(err, users.ErrAccountLocked) || n != 0 {
 					t.Errorf("locked %s, password of %d bytes: got %v after %d comparisons, want ErrAccountLocked after 0", id, len(pw), err, n)
 				}
@@ -125,7 +126,7 @@ func TestSecurity_NoEnumeration(t *testing.T) {
 		// takes over a second), keeping one hash above about 50ms.
 		cost := 10
 		start := time.Now()
-		if _, err := bcrypt.GenerateFromPassword([]byte(testPassword), 6); err != nil {
+		if _, err := bcrypt.GenerateFromPassword([]byte(storetest.Password), 6); err != nil {
 			t.Fatal(err)
 		}
 		for per6 := time.Since(start); cost > 6 && per6<<(cost-6) > 200*time.Millisecond; {
@@ -147,7 +148,7 @@ func TestSecurity_NoEnumeration(t *testing.T) {
 			{"unknown email", func(i int) string { return fmt.Sprintf("nobody%d@example.com", i) }, wrong},
 			{"empty password", func(int) string { return "carol@example.com" }, ""},
 			{"200-character password", func(int) string { return "dave@example.com" }, strings.Repeat("p", 200)},
-			{"suspended, right password", func(int) string { return "bob@example.com" }, testPassword},
+			{"suspended, right password", func(int) string { return "bob@example.com" }, storetest.Password},
 		}
 		f.secLogin("nobody@example.com", wrong) // warm up
 		// Other processes share the machine: noise comes and goes, a leak does
@@ -213,9 +214,9 @@ func TestSecurity_LockedTiming(t *testing.T) {
 // identifier over store, interleaved, and fails unless the ratio of medians is
 // within 0.9-1.1 in one of three attempts.
 func secLockedTiming(t *testing.T, store users.Store) {
-	m := secManager(t, store, NewClock(), nil, nil)
+	m := secManager(t, store, storetest.NewClock(), nil, nil)
 	bg := context.Background()
-	if _, err := m.Create(bg, users.NewUser{Email: "alice@example.com", Password: testPassword, FirstName: "Alice", LastName: "Example",
+	if _, err := m.Create(bg, users.NewUser{Email: "alice@example.com", Password: storetest.Password, FirstName: "Alice", LastName: "Example",
 		Preferences: map[string]string{"theme": "dark", "lang": "en"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,7 @@ func secLockedTiming(t *testing.T, store users.Store) {
 		for range 10 {
 			m.Login(bg, id, "not the password")
 		}
-		if _, err := m.Login(bg, id, testPassword); !errors.Is(err, users.ErrAccountLocked) {
+		if _, err := m.Login(bg, id, storetest.Password); !errors.Is(err, users.ErrAccountLocked) {
 			t.Fatalf("%s is not locked: %v", id, err)
 		}
 	}

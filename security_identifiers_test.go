@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // Item 14: no input with a character outside ASCII normalises to an address or
@@ -39,10 +40,10 @@ func TestSecurity_ASCIIBeforeFolding(t *testing.T) {
 		f.mustCreate(t, users.NewUser{Email: "kate@example.com", Username: "kate"})
 		// U+212A KELVIN SIGN lower-cases to "k"; U+00A0 is trimmed as space.
 		for _, id := range []string{"\u212aate@example.com", "\u212aate", "\u00a0kate@example.com", "kate@example.com\u2003"} {
-			if n, err := f.secLogin(id, testPassword); !errors.Is(err, users.ErrInvalidCredentials) || n != 1 {
+			if n, err := f.secLogin(id, storetest.Password); !errors.Is(err, users.ErrInvalidCredentials) || n != 1 {
 				t.Errorf("Login(%q) with kate's password: %v after %d comparisons; want ErrInvalidCredentials after 1 (it names nobody)", id, err, n)
 			}
 		}
-		f.mustLogin(t, "  KATE@example.com ", testPassword)
+		f.MustLogin(t, "  KATE@example.com ", storetest.Password)
 	})
 }

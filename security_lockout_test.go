@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // Item 7: throttling per identifier, stored, atomic, and free of bcrypt when locked.
@@ -28,7 +29,7 @@ func TestSecurity_Throttle(t *testing.T) {
 			}
 		}
 		for _, tc := range []struct{ id, pw string }{
-			{"alice@example.com", testPassword}, {"alice@example.com", wrong}, {"alice", testPassword}, {" ALICE@example.com ", testPassword},
+			{"alice@example.com", storetest.Password}, {"alice@example.com", wrong}, {"alice", storetest.Password}, {" ALICE@example.com ", storetest.Password},
 		} {
 			if n, err := f.secLogin(tc.id, tc.pw); !errors.Is(err, users.ErrAccountLocked) || n != 0 {
 				t.Errorf("Login(%q) after 10 failures: got %v after %d comparisons, want ErrAccountLocked after 0", tc.id, err, n)
@@ -41,7 +42,7 @@ func TestSecurity_Throttle(t *testing.T) {
 		for range 9 {
 			f.secLogin("alice@example.com", wrong)
 		}
-		f.mustLogin(t, "alice@example.com", testPassword)
+		f.MustLogin(t, "alice@example.com", storetest.Password)
 	})
 	t.Run("UnknownIdentifiersLockToo", func(t *testing.T) {
 		f := newFixture(t, nil)
@@ -63,7 +64,7 @@ func TestSecurity_Throttle(t *testing.T) {
 			for range 9 {
 				f.secLogin("alice@example.com", wrong)
 			}
-			f.mustLogin(t, "alice@example.com", testPassword)
+			f.MustLogin(t, "alice@example.com", storetest.Password)
 			a, err := f.Store.GetLoginAttempts(bg, users.UserThrottleKey(u.ID))
 			if err != nil {
 				t.Fatal(err)
@@ -83,7 +84,7 @@ func TestSecurity_Throttle(t *testing.T) {
 		for range 9 {
 			f.secLogin("alice@example.com", wrong)
 		}
-		f.mustLogin(t, "alice@example.com", testPassword)
+		f.MustLogin(t, "alice@example.com", storetest.Password)
 	})
 	t.Run("SurvivesRestart", func(t *testing.T) {
 		f := newFixture(t, nil)
@@ -95,7 +96,7 @@ func TestSecurity_Throttle(t *testing.T) {
 		var compares atomic.Int64
 		m2 := secManager(t, f.Store, f.Clock, &compares, nil) // a restarted process
 		for _, id := range []string{"alice@example.com", "nobody@example.com"} {
-			if _, err := m2.Login(bg, id, testPassword); !errors.Is(err, users.ErrAccountLocked) {
+			if _, err := m2.Login(bg, id, storetest.Password); !errors.Is(err, users.ErrAccountLocked) {
 				t.Errorf("%s after a restart: got %v, want ErrAccountLocked", id, err)
 			}
 		}
@@ -110,11 +111,11 @@ func TestSecurity_Throttle(t *testing.T) {
 			f.secLogin("alice@example.com", wrong)
 		}
 		f.Clock.Advance(15*time.Minute - time.Nanosecond)
-		if _, err := f.secLogin("alice@example.com", testPassword); !errors.Is(err, users.ErrAccountLocked) {
+		if _, err := f.secLogin("alice@example.com", storetest.Password); !errors.Is(err, users.ErrAccountLocked) {
 			t.Fatalf("1ns before the lock ends: got %v, want ErrAccountLocked", err)
 		}
 		f.Clock.Advance(time.Nanosecond)
-		f.mustLogin(t, "alice@example.com", testPassword)
+		f.MustLogin(t, "alice@example.com", storetest.Password)
 	})
 	t.Run("DefaultLockoutIs15Minutes", func(t *testing.T) {
 		f := newFixture(t, nil)
@@ -154,7 +155,7 @@ func TestSecurity_Throttle(t *testing.T) {
 		if a.Failures != 100 || locked.Load() != 0 {
 			t.Fatalf("100 concurrent wrong logins: Failures = %d (%d refused as locked), want exactly 100", a.Failures, locked.Load())
 		}
-		if n, err := f.secLogin("alice@example.com", testPassword); !errors.Is(err, users.ErrAccountLocked) || n != 0 {
+		if n, err := f.secLogin("alice@example.com", storetest.Password); !errors.Is(err, users.ErrAccountLocked) || n != 0 {
 			t.Fatalf("after 100 failures with MaxFailedLogins 100: got %v after %d comparisons, want ErrAccountLocked after 0", err, n)
 		}
 	})
@@ -209,7 +210,7 @@ func TestSecurity_ConcurrentGuesses(t *testing.T) {
 			if n := f.Compares.Load() - before; n != 10 || locked.Load() != 190 {
 				t.Errorf("200 concurrent wrong guesses: %d compared, %d refused as locked; want 10 and 190", n, locked.Load())
 			}
-			if n, err := f.secLogin(u.Email, testPassword); !errors.Is(err, users.ErrAccountLocked) || n != 0 {
+			if n, err := f.secLogin(u.Email, storetest.Password); !errors.Is(err, users.ErrAccountLocked) || n != 0 {
 				t.Errorf("the right password after the guesses: %v after %d comparisons, want ErrAccountLocked after 0", err, n)
 			}
 		})
@@ -269,7 +270,7 @@ func TestSecurity_ConsecutiveCap(t *testing.T) {
 		t.Errorf("LockState after 100 failures = %+v; want locked, permanent, 100 failures, 9 locks", st)
 	}
 	f.Clock.Advance(365 * 24 * time.Hour)
-	if n, err := f.secLogin("alice@example.com", testPassword); !errors.Is(err, users.ErrAccountLocked) || n != 0 {
+	if n, err := f.secLogin("alice@example.com", storetest.Password); !errors.Is(err, users.ErrAccountLocked) || n != 0 {
 		t.Fatalf("a year after 100 failures, the right password: %v after %d comparisons; want ErrAccountLocked after 0", err, n)
 	}
 
@@ -281,7 +282,7 @@ func TestSecurity_ConsecutiveCap(t *testing.T) {
 		if err := f.M.ResetPassword(bg, d.Token, "a brand new password"); err != nil {
 			t.Fatal(err)
 		}
-		f.mustLogin(t, "alice@example.com", "a brand new password")
+		f.MustLogin(t, "alice@example.com", "a brand new password")
 		if st, _ := f.M.LockState(bg, u.ID); *st != (users.LockState{}) {
 			t.Errorf("LockState after a reset = %+v, want the zero state", st)
 		}
@@ -302,7 +303,7 @@ func TestSecurity_ConsecutiveCap(t *testing.T) {
 		if st, _ := f.M.LockState(bg, u.ID); *st != (users.LockState{}) {
 			t.Errorf("LockState after Unlock = %+v, want the zero state", st)
 		}
-		f.mustLogin(t, "bob@example.com", testPassword)
+		f.MustLogin(t, "bob@example.com", storetest.Password)
 		if err := f.M.Unlock(bg, "01ARZ3NDEKTSV4RRFFQ69G5FAV"); !errors.Is(err, users.ErrNotFound) {
 			t.Errorf("Unlock(no such user): %v, want ErrNotFound", err)
 		}
@@ -325,7 +326,7 @@ func TestSecurity_ConsecutiveCap(t *testing.T) {
 		if st.Locked || st.ConsecutiveFailures != 18 {
 			t.Errorf("LockState after 9 + 9 failures in two windows = %+v; want unlocked with 18 consecutive failures", st)
 		}
-		f.mustLogin(t, "carol@example.com", testPassword)
+		f.MustLogin(t, "carol@example.com", storetest.Password)
 		if st, _ := f.M.LockState(bg, u.ID); st.ConsecutiveFailures != 0 {
 			t.Errorf("ConsecutiveFailures after a success = %d, want 0", st.ConsecutiveFailures)
 		}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // Item 1: NFKC, the same on set and on check; case preserved.
@@ -35,8 +36,8 @@ func TestSecurity_NFKC(t *testing.T) {
 			}
 			f := newFixture(t, nil)
 			f.mustCreate(t, users.NewUser{Email: "a@example.com", Password: tc.set})
-			f.mustLogin(t, "a@example.com", tc.set)
-			f.mustLogin(t, "a@example.com", tc.login)
+			f.MustLogin(t, "a@example.com", tc.set)
+			f.MustLogin(t, "a@example.com", tc.login)
 		})
 	}
 	t.Run("LengthCountedAfterNFKC", func(t *testing.T) {
@@ -44,18 +45,18 @@ func TestSecurity_NFKC(t *testing.T) {
 		// 8 characters after NFKC, 16 code points before: accepted.
 		eight := strings.Repeat("e\u0301", 8)
 		f.mustCreate(t, users.NewUser{Email: "a@example.com", Password: eight})
-		f.mustLogin(t, "a@example.com", strings.Repeat("\u00e9", 8))
+		f.MustLogin(t, "a@example.com", strings.Repeat("\u00e9", 8))
 		// 7 characters after NFKC, 14 code points (21 bytes) before: refused.
 		_, err := f.M.Create(bg, users.NewUser{Email: "b@example.com", Password: strings.Repeat("e\u0301", 7)})
 		secWantPasswordRefused(t, err, "7 characters written as 14 code points")
 		// 3 code points that NFKC makes 9 characters: accepted.
 		f.mustCreate(t, users.NewUser{Email: "c@example.com", Password: "\ufb03\ufb03\ufb03"})
-		f.mustLogin(t, "c@example.com", "ffiffiffi")
+		f.MustLogin(t, "c@example.com", "ffiffiffi")
 	})
 	t.Run("CasePreserved", func(t *testing.T) {
 		f := newFixture(t, nil)
 		f.mustCreate(t, users.NewUser{Email: "a@example.com", Password: "Correct Horse Battery"})
-		f.mustLogin(t, "a@example.com", "Correct Horse Battery")
+		f.MustLogin(t, "a@example.com", "Correct Horse Battery")
 		for _, pw := range []string{"correct horse battery", "CORRECT HORSE BATTERY", "Correct horse battery"} {
 			if _, err := f.M.Login(bg, "a@example.com", pw); !errors.Is(err, users.ErrInvalidCredentials) {
 				t.Errorf("Login(%q) against %q: got %v, want ErrInvalidCredentials", pw, "Correct Horse Battery", err)
@@ -97,7 +98,7 @@ func TestSecurity_LengthAndTruncation(t *testing.T) {
 					t.Fatalf("bad test: %d characters", n)
 				}
 				f.mustCreate(t, users.NewUser{Email: "a@example.com", Password: pw})
-				f.mustLogin(t, "a@example.com", pw)
+				f.MustLogin(t, "a@example.com", pw)
 				// Differ only in the last character, far beyond bcrypt's 72 bytes.
 				r := []rune(pw)
 				r[63] = 'x'
@@ -122,8 +123,8 @@ func TestSecurity_LengthAndTruncation(t *testing.T) {
 				t.Errorf("Login(%s, %d bytes): got %v, want ErrInvalidCredentials", tc.id, len(tc.pw), err)
 			}
 		}
-		f.mustLogin(t, "a@example.com", a72)
-		f.mustLogin(t, "b@example.com", a72+"X")
+		f.MustLogin(t, "a@example.com", a72)
+		f.MustLogin(t, "b@example.com", a72+"X")
 	})
 
 	t.Run("Maximum", func(t *testing.T) {
@@ -137,7 +138,7 @@ func TestSecurity_LengthAndTruncation(t *testing.T) {
 		} {
 			email := fmt.Sprintf("max%d@example.com", i)
 			f.mustCreate(t, users.NewUser{Email: email, Password: pw})
-			f.mustLogin(t, email, pw)
+			f.MustLogin(t, email, pw)
 		}
 		for _, pw := range []string{
 			strings.Repeat("zxvbnmqp", 16) + "i",
@@ -317,10 +318,10 @@ func TestSecurity_BcryptCost(t *testing.T) {
 		}
 	})
 	t.Run("RehashOnLogin", func(t *testing.T) {
-		store, clock := users.NewMemoryStore(), NewClock()
+		store, clock := users.NewMemoryStore(), storetest.NewClock()
 		m4 := secManager(t, store, clock, nil, nil)
 		m5 := secManager(t, store, clock, nil, func(o *users.Options) { o.BcryptCost = 5 })
-		if _, err := m4.Create(bg, users.NewUser{Email: "a@example.com", Password: testPassword}); err != nil {
+		if _, err := m4.Create(bg, users.NewUser{Email: "a@example.com", Password: storetest.Password}); err != nil {
 			t.Fatal(err)
 		}
 		h4 := secStoredHash(t, store, "a@example.com")
@@ -335,7 +336,7 @@ func TestSecurity_BcryptCost(t *testing.T) {
 			t.Fatal("a failed login changed the stored hash")
 		}
 		// A success at another cost upgrades in place.
-		if _, err := m5.Login(bg, "a@example.com", testPassword); err != nil {
+		if _, err := m5.Login(bg, "a@example.com", storetest.Password); err != nil {
 			t.Fatal(err)
 		}
 		h5 := secStoredHash(t, store, "a@example.com")
@@ -343,14 +344,14 @@ func TestSecurity_BcryptCost(t *testing.T) {
 			t.Fatalf("cost after a login with cost 5 = %d, want 5", got)
 		}
 		// At the same cost nothing is rewritten.
-		if _, err := m5.Login(bg, "a@example.com", testPassword); err != nil {
+		if _, err := m5.Login(bg, "a@example.com", storetest.Password); err != nil {
 			t.Fatal(err)
 		}
 		if got := secStoredHash(t, store, "a@example.com"); got != h5 {
 			t.Fatal("a login at the hash's own cost rewrote the hash")
 		}
 		// "Another cost" includes a lower one: the configured cost rules.
-		if _, err := m4.Login(bg, "a@example.com", testPassword); err != nil {
+		if _, err := m4.Login(bg, "a@example.com", storetest.Password); err != nil {
 			t.Fatal(err)
 		}
 		if got := secOurCost(t, secStoredHash(t, store, "a@example.com")); got != 4 {
@@ -395,7 +396,7 @@ func TestSecurity_ImportBcrypt(t *testing.T) {
 				if got := secOurCost(t, secStoredHash(t, f.Store, email)); got != 5 {
 					t.Fatalf("upgraded hash has cost %d, want 5", got)
 				}
-				f.mustLogin(t, email, pw) // the upgraded hash verifies the same password
+				f.MustLogin(t, email, pw) // the upgraded hash verifies the same password
 				if _, err := f.M.Login(bg, email, pw+"!"); !errors.Is(err, users.ErrInvalidCredentials) {
 					t.Fatalf("wrong password after the upgrade: %v", err)
 				}
@@ -415,7 +416,7 @@ func TestSecurity_ImportBcrypt(t *testing.T) {
 		if secStoredHash(t, f.Store, "a@example.com") != h {
 			t.Fatal("a refused login changed the imported hash")
 		}
-		f.mustLogin(t, "a@example.com", p72)
+		f.MustLogin(t, "a@example.com", p72)
 	})
 	t.Run("Refused", func(t *testing.T) {
 		f := newFixture(t, nil)
@@ -428,7 +429,7 @@ func TestSecurity_ImportBcrypt(t *testing.T) {
 			_, err := f.M.Create(bg, users.NewUser{Email: "a@example.com", PasswordHash: h})
 			wantField(t, err, "password_hash")
 		}
-		_, err := f.M.Create(bg, users.NewUser{Email: "a@example.com", Password: testPassword, PasswordHash: good})
+		_, err := f.M.Create(bg, users.NewUser{Email: "a@example.com", Password: storetest.Password, PasswordHash: good})
 		wantField(t, err, "password_hash")
 	})
 }
@@ -448,7 +449,7 @@ func TestSecurity_ImportedHashNotUpgradable(t *testing.T) {
 		if err != nil || !st.ImportedHash || st.ImportedHashNotUpgradable {
 			t.Fatalf("%q before any login: LockState %+v, %v; want ImportedHash only", pw, st, err)
 		}
-		f.mustLogin(t, u.Email, pw)
+		f.MustLogin(t, u.Email, pw)
 		st, _ = f.M.LockState(bg, u.ID)
 		upgradable := utf8.ValidString(pw) && !strings.ContainsAny(pw, "\t")
 		if upgradable {
@@ -463,7 +464,7 @@ func TestSecurity_ImportedHashNotUpgradable(t *testing.T) {
 		if secStoredHash(t, f.Store, u.Email) != string(h) {
 			t.Errorf("%q: the imported hash changed", pw)
 		}
-		f.mustLogin(t, u.Email, pw) // still logs in
+		f.MustLogin(t, u.Email, pw) // still logs in
 		if _, err := f.M.Login(bg, u.Email, pw[:len(pw)-1]); !errors.Is(err, users.ErrInvalidCredentials) {
 			t.Errorf("%q without its last byte: %v, want ErrInvalidCredentials", pw, err)
 		}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // secSecrets is what must never reach a store or an error: passwords (as given
@@ -70,7 +71,7 @@ func secShort(s string) string {
 // secFlows runs every flow that handles a password or a token through m and
 // returns the secrets it used, the errors it got, and one session token hash
 // that must be in the store (a positive control for the scans).
-func secFlows(t *testing.T, m *users.Manager, clock *Clock) (*secSecrets, []error, []byte) {
+func secFlows(t *testing.T, m *users.Manager, clock *storetest.Clock) (*secSecrets, []error, []byte) {
 	t.Helper()
 	bg := context.Background()
 	sec := &secSecrets{}
@@ -261,7 +262,7 @@ func TestSecurity_NoSecretsInStore(t *testing.T) {
 		}
 	}
 	t.Run("MemoryStore", func(t *testing.T) {
-		store, clock := users.NewMemoryStore(), NewClock()
+		store, clock := users.NewMemoryStore(), storetest.NewClock()
 		m := secManager(t, store, clock, nil, func(o *users.Options) { o.SessionIdleTimeout = time.Hour })
 		sec, errs, liveHash := secFlows(t, m, clock)
 		checkErrs(t, sec, errs)
@@ -287,7 +288,7 @@ func TestSecurity_NoSecretsInStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clock := NewClock()
+		clock := storetest.NewClock()
 		m := secManager(t, store, clock, nil, func(o *users.Options) { o.SessionIdleTimeout = time.Hour })
 		sec, errs, liveHash := secFlows(t, m, clock)
 		checkErrs(t, sec, errs)

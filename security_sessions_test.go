@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // Item 9: absolute and idle timeouts, at their edges.
@@ -34,7 +35,7 @@ func TestSecurity_SessionTimeouts(t *testing.T) {
 	setup := func(t *testing.T, idleTimeout time.Duration) (*Fixture, *users.Session) {
 		f := newFixture(t, func(o *users.Options) { o.SessionTTL = ttl; o.SessionIdleTimeout = idleTimeout })
 		f.mustCreate(t, users.NewUser{Email: "alice@example.com"})
-		return f, f.mustLogin(t, "alice@example.com", testPassword)
+		return f, f.MustLogin(t, "alice@example.com", storetest.Password)
 	}
 	t.Run("Absolute", func(t *testing.T) {
 		f, s := setup(t, 0)
@@ -59,7 +60,7 @@ func TestSecurity_SessionTimeouts(t *testing.T) {
 		f.Clock.Advance(time.Nanosecond)
 		valid(t, f, s.Token, "idle+1ns after the last activity", false)
 
-		s2 := f.mustLogin(t, "alice@example.com", testPassword)
+		s2 := f.MustLogin(t, "alice@example.com", storetest.Password)
 		f.Clock.Advance(idle + time.Nanosecond)
 		valid(t, f, s2.Token, "idle+1ns after login", false)
 	})
@@ -132,20 +133,20 @@ func TestSecurity_NoResurrection(t *testing.T) {
 	if testing.Short() {
 		rounds = 200
 	}
-	clock := NewClock()
+	clock := storetest.NewClock()
 	store := &secTouchCounter{Store: users.NewMemoryStore()}
 	m := secManager(t, store, clock, nil, func(o *users.Options) {
 		o.SessionIdleTimeout = 10 * time.Minute
 		o.MaxFailedLogins = 100
 	})
-	passwords := [2]string{testPassword, "another good password"}
+	passwords := [2]string{storetest.Password, "another good password"}
 	alice, err := m.Create(bg, users.NewUser{Email: "alice@example.com", Password: passwords[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Sessions come from magic links and users to remove are imported, so
 	// that bcrypt (slow under -race) runs only where the ending needs it.
-	imported, err := bcrypt.GenerateFromPassword([]byte(testPassword), 4)
+	imported, err := bcrypt.GenerateFromPassword([]byte(storetest.Password), 4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,13 +27,14 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // secManager returns a Manager over store with a fake clock, bcrypt cost 4 and a
 // counter of bcrypt comparisons; edit, if not nil, may change the options first.
 // It is newFixture for tests that need their own store or several Managers over
 // one store.
-func secManager(tb testing.TB, store users.Store, clock *Clock, compares *atomic.Int64, edit func(o *users.Options)) *users.Manager {
+func secManager(tb testing.TB, store users.Store, clock *storetest.Clock, compares *atomic.Int64, edit func(o *users.Options)) *users.Manager {
 	tb.Helper()
 	o := &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: clock.Now}
 	if edit != nil {

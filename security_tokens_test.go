@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // Item 9: 256-bit tokens from the random source, stored only as SHA-256.
@@ -39,7 +40,7 @@ func TestSecurity_TokenEntropy(t *testing.T) {
 	var sessions []string
 	for i := range n {
 		if i%10 == 0 { // a tenth are session tokens: logins are slow under -race
-			s := f.mustLogin(t, "alice@example.com", testPassword)
+			s := f.MustLogin(t, "alice@example.com", storetest.Password)
 			check("session token", s.Token)
 			sessions = append(sessions, s.Token)
 			continue

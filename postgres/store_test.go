@@ -186,18 +186,7 @@ func TestStore_TwoPools(t *testing.T) {
 		}
 		close(gate)
 		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, users.ErrDuplicateEmail):
-				t.Errorf("CreateUser losing the race for an email must return ErrDuplicateEmail: %v", err)
-			}
-		}
-		if ok != 1 {
-			t.Errorf("of %d CreateUser calls with one email, through two pools, exactly one must succeed: %d did", n, ok)
-		}
+		storetest.ExactlyOne(t, errs, users.ErrDuplicateEmail, "of CreateUser calls with one email, through two pools, exactly one must succeed, the others with ErrDuplicateEmail")
 		for i, s := range stores {
 			if n, err := s.CountUsers(t.Context(), users.Match{Email: "same@example.com"}); err != nil || n != 1 {
 				t.Errorf("store %d: CountUsers(email) = %d, %v; want 1", i, n, err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,61 +36,15 @@ func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 	t.Run("ContextCanceled", s.testContextCanceled)
 }
 
-// mgrPassword and mgrNewPassword pass every default password rule.
-const (
-	mgrPassword    = "correct horse battery staple"
-	mgrNewPassword = "a brand new horse battery staple"
-)
-
-// mgrClock is a fake clock that stands still until Advance is called. It is safe
-// for concurrent use.
-type mgrClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *mgrClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *mgrClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type mgrSuite struct {
 	newStore func(t *testing.T) users.Store
 }
 
-// mgrFixture is a Manager over a fresh store, with the store and the clock.
-type mgrFixture struct {
-	M     *users.Manager
-	Store users.Store
-	Clock *mgrClock
-	n     atomic.Int64 // for fresh emails
-}
-
-// fixture builds a Manager over a new store. edit, if not nil, changes the
+// fixture returns a Fixture over a new store. edit, if not nil, changes the
 // options first.
-func (s *mgrSuite) fixture(t *testing.T, edit func(o *users.Options)) *mgrFixture {
+func (s *mgrSuite) fixture(t *testing.T, edit func(o *users.Options)) *Fixture {
 	t.Helper()
-	f := &mgrFixture{
-		Store: s.newStore(t),
-		Clock: &mgrClock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)},
-	}
-	o := &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: f.Clock.Now}
-	if edit != nil {
-		edit(o)
-	}
-	m, err := users.New(f.Store, o)
-	if err != nil {
-		t.Fatalf("users.New: %v", err)
-	}
-	f.M = m
-	return f
+	return NewFixture(t, s.newStore(t), edit)
 }
 
 // mgrRule runs fn as the subtest name and, if it fails, states the rule it checks.
@@ -107,40 +60,14 @@ func mgrRule(t *testing.T, name, rule string, fn func(t *testing.T)) {
 	})
 }
 
-func (f *mgrFixture) email() string {
-	return fmt.Sprintf("user%d@example.com", f.n.Add(1))
-}
-
-// user creates an active user with a fresh email and mgrPassword.
-func (f *mgrFixture) user(t *testing.T) *users.User {
+// user creates an active user with a fresh email and Password.
+func (f *Fixture) user(t *testing.T) *users.User {
 	t.Helper()
-	u, err := f.M.Create(context.Background(), users.NewUser{Email: f.email(), Password: mgrPassword})
-	if err != nil {
-		t.Fatalf("Create: %v", err)
-	}
-	return u
-}
-
-func (f *mgrFixture) login(t *testing.T, email, password string) *users.Session {
-	t.Helper()
-	s, err := f.M.Login(context.Background(), email, password)
-	if err != nil {
-		t.Fatalf("Login(%q) with the right password: %v", email, err)
-	}
-	return s
-}
-
-func (f *mgrFixture) get(t *testing.T, id string) *users.User {
-	t.Helper()
-	u, err := f.M.Get(context.Background(), id)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", id, err)
-	}
-	return u
+	return f.MustCreate(t, users.NewUser{Email: f.Email()})
 }
 
 // storedSessions is how many sessions the store holds for the user, live or not.
-func (f *mgrFixture) storedSessions(t *testing.T, userID string) int {
+func (f *Fixture) storedSessions(t *testing.T, userID string) int {
 	t.Helper()
 	ss, err := f.Store.ListSessions(context.Background(), userID)
 	if err != nil {
@@ -150,7 +77,7 @@ func (f *mgrFixture) storedSessions(t *testing.T, userID string) int {
 }
 
 // requestReset returns a password-reset token for u.
-func (f *mgrFixture) requestReset(t *testing.T, u *users.User) string {
+func (f *Fixture) requestReset(t *testing.T, u *users.User) string {
 	t.Helper()
 	d, err := f.M.RequestPasswordReset(context.Background(), u.Email)
 	if err != nil {
@@ -160,7 +87,7 @@ func (f *mgrFixture) requestReset(t *testing.T, u *users.User) string {
 	return d.Token
 }
 
-func (f *mgrFixture) requestVerification(t *testing.T, u *users.User) string {
+func (f *Fixture) requestVerification(t *testing.T, u *users.User) string {
 	t.Helper()
 	d, err := f.M.RequestEmailVerification(context.Background(), u.ID)
 	if err != nil {
@@ -170,7 +97,7 @@ func (f *mgrFixture) requestVerification(t *testing.T, u *users.User) string {
 	return d.Token
 }
 
-func (f *mgrFixture) requestMagicLink(t *testing.T, u *users.User) string {
+func (f *Fixture) requestMagicLink(t *testing.T, u *users.User) string {
 	t.Helper()
 	d, err := f.M.RequestMagicLink(context.Background(), u.Email)
 	if err != nil {
@@ -189,9 +116,9 @@ func mgrWantDelivery(t *testing.T, what string, d *users.Delivery, u *users.User
 	}
 }
 
-func (f *mgrFixture) invite(t *testing.T) (*users.User, string) {
+func (f *Fixture) invite(t *testing.T) (*users.User, string) {
 	t.Helper()
-	u, tok, err := f.M.Invite(context.Background(), users.NewUser{Email: f.email(), FirstName: "Ada"})
+	u, tok, err := f.M.Invite(context.Background(), users.NewUser{Email: f.Email(), FirstName: "Ada"})
 	if err != nil {
 		t.Fatalf("Invite: %v", err)
 	}
@@ -206,7 +133,7 @@ func mgrTokenHash(token string) []byte {
 
 // stored reports whether the store still holds the token (whatever its expiry:
 // it asks as of the zero time).
-func (f *mgrFixture) stored(t *testing.T, token string, p users.Purpose) bool {
+func (f *Fixture) stored(t *testing.T, token string, p users.Purpose) bool {
 	t.Helper()
 	_, err := f.Store.GetToken(context.Background(), mgrTokenHash(token), p, time.Time{})
 	switch {
@@ -227,8 +154,8 @@ type mgrPurpose struct {
 	def     time.Duration                         // default lifetime
 	option  func(o *users.Options) *time.Duration // the option that sets the lifetime
 	custom  time.Duration                         // a non-default lifetime to try
-	issue   func(t *testing.T, f *mgrFixture) (token string, u *users.User)
-	redeem  func(ctx context.Context, f *mgrFixture, token string) error
+	issue   func(t *testing.T, f *Fixture) (token string, u *users.User)
+	redeem  func(ctx context.Context, f *Fixture, token string) error
 }
 
 var mgrPurposes = []mgrPurpose{
@@ -238,12 +165,12 @@ var mgrPurposes = []mgrPurpose{
 		def:     time.Hour,
 		option:  func(o *users.Options) *time.Duration { return &o.PasswordResetTTL },
 		custom:  2 * time.Hour,
-		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+		issue: func(t *testing.T, f *Fixture) (string, *users.User) {
 			u := f.user(t)
 			return f.requestReset(t, u), u
 		},
-		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
-			return f.M.ResetPassword(ctx, token, mgrNewPassword)
+		redeem: func(ctx context.Context, f *Fixture, token string) error {
+			return f.M.ResetPassword(ctx, token, NewPassword)
 		},
 	},
 	{
@@ -252,11 +179,11 @@ var mgrPurposes = []mgrPurpose{
 		def:     48 * time.Hour,
 		option:  func(o *users.Options) *time.Duration { return &o.EmailVerificationTTL },
 		custom:  24 * time.Hour,
-		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+		issue: func(t *testing.T, f *Fixture) (string, *users.User) {
 			u := f.user(t)
 			return f.requestVerification(t, u), u
 		},
-		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
+		redeem: func(ctx context.Context, f *Fixture, token string) error {
 			_, err := f.M.VerifyEmail(ctx, token)
 			return err
 		},
@@ -267,12 +194,12 @@ var mgrPurposes = []mgrPurpose{
 		def:     7 * 24 * time.Hour,
 		option:  func(o *users.Options) *time.Duration { return &o.InvitationTTL },
 		custom:  14 * 24 * time.Hour,
-		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+		issue: func(t *testing.T, f *Fixture) (string, *users.User) {
 			u, tok := f.invite(t)
 			return tok, u
 		},
-		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
-			_, err := f.M.AcceptInvitation(ctx, token, mgrNewPassword)
+		redeem: func(ctx context.Context, f *Fixture, token string) error {
+			_, err := f.M.AcceptInvitation(ctx, token, NewPassword)
 			return err
 		},
 	},
@@ -282,11 +209,11 @@ var mgrPurposes = []mgrPurpose{
 		def:     15 * time.Minute,
 		option:  func(o *users.Options) *time.Duration { return &o.MagicLinkTTL },
 		custom:  5 * time.Minute,
-		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+		issue: func(t *testing.T, f *Fixture) (string, *users.User) {
 			u := f.user(t)
 			return f.requestMagicLink(t, u), u
 		},
-		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
+		redeem: func(ctx context.Context, f *Fixture, token string) error {
 			_, err := f.M.LoginWithMagicLink(ctx, token)
 			return err
 		},
@@ -390,7 +317,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				_, err := f.M.ValidateToken(ctx, tok)
 				mgrWantInvalidToken(t, "ValidateToken(one-time token)", err)
 				other := f.user(t)
-				sess := f.login(t, other.Email, mgrPassword)
+				sess := f.MustLogin(t, other.Email, Password)
 				mgrWantInvalidToken(t, "redeeming a session token", p.redeem(ctx, f, sess.Token))
 				if _, err := f.M.ValidateToken(ctx, sess.Token); err != nil {
 					t.Errorf("session after a redemption attempt with its token: %v", err)
@@ -433,7 +360,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				}
 				close(start)
 				wg.Wait()
-				exactlyOne(t, errs, users.ErrInvalidToken, "of concurrent redemptions of one token exactly one must succeed, the others with ErrInvalidToken")
+				ExactlyOne(t, errs, users.ErrInvalidToken, "of concurrent redemptions of one token exactly one must succeed, the others with ErrInvalidToken")
 				if p.purpose == users.PurposeInvitation || p.purpose == users.PurposeMagicLink {
 					if got := f.storedSessions(t, u.ID); got != 1 {
 						t.Errorf("store holds %d sessions after concurrent redemptions, want 1", got)
@@ -539,7 +466,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		f := s.fixture(t, nil)
 		ctx := context.Background()
 		u := f.user(t)
-		if _, err := f.M.Create(ctx, users.NewUser{Email: "kate@example.com", Password: mgrPassword}); err != nil {
+		if _, err := f.M.Create(ctx, users.NewUser{Email: "kate@example.com", Password: Password}); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
 		typed := "  " + strings.ToUpper(u.Email) + " "
@@ -563,13 +490,13 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		f := s.fixture(t, nil)
 		ctx := context.Background()
 		u := f.user(t)
-		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), mgrNewPassword); err != nil {
+		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
-		if _, err := f.M.Login(ctx, u.Email, mgrPassword); !errors.Is(err, users.ErrInvalidCredentials) {
+		if _, err := f.M.Login(ctx, u.Email, Password); !errors.Is(err, users.ErrInvalidCredentials) {
 			t.Errorf("Login with the old password: %v, want ErrInvalidCredentials", err)
 		}
-		f.login(t, u.Email, mgrNewPassword)
+		f.MustLogin(t, u.Email, NewPassword)
 	})
 
 	mgrRule(t, "PasswordPolicy", "the full password policy applies to the new password (a *ValidationError on \"password\"), and a refused password leaves the token valid", func(t *testing.T) {
@@ -584,8 +511,8 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 				t.Errorf("ResetPassword(%q): %v, want a *ValidationError on \"password\"", bad, err)
 			}
 		}
-		f.login(t, u.Email, mgrPassword)
-		if err := f.M.ResetPassword(ctx, tok, mgrNewPassword); err != nil {
+		f.MustLogin(t, u.Email, Password)
+		if err := f.M.ResetPassword(ctx, tok, NewPassword); err != nil {
 			t.Errorf("ResetPassword with a good password after refused ones: %v", err)
 		}
 	})
@@ -594,8 +521,8 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		f := s.fixture(t, nil)
 		ctx := context.Background()
 		u := f.user(t)
-		s1, s2 := f.login(t, u.Email, mgrPassword), f.login(t, u.Email, mgrPassword)
-		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), mgrNewPassword); err != nil {
+		s1, s2 := f.MustLogin(t, u.Email, Password), f.MustLogin(t, u.Email, Password)
+		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
 		for i, sess := range []*users.Session{s1, s2} {
@@ -612,7 +539,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		ctx := context.Background()
 		u := f.user(t)
 		t1, t2, t3 := f.requestReset(t, u), f.requestReset(t, u), f.requestReset(t, u)
-		if err := f.M.ResetPassword(ctx, t2, mgrNewPassword); err != nil {
+		if err := f.M.ResetPassword(ctx, t2, NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
 		for _, tok := range []string{t1, t3} {
@@ -621,7 +548,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 			}
 			mgrWantInvalidToken(t, "ResetPassword(another reset token)", f.M.ResetPassword(ctx, tok, "yet another horse battery"))
 		}
-		f.login(t, u.Email, mgrNewPassword)
+		f.MustLogin(t, u.Email, NewPassword)
 	})
 
 	mgrRule(t, "ClearsLoginLock", "a password reset clears a login lock: the new password logs in at once", func(t *testing.T) {
@@ -631,13 +558,13 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		for range 3 {
 			f.M.Login(ctx, u.Email, "wrong horse battery staple")
 		}
-		if _, err := f.M.Login(ctx, u.Email, mgrPassword); !errors.Is(err, users.ErrAccountLocked) {
+		if _, err := f.M.Login(ctx, u.Email, Password); !errors.Is(err, users.ErrAccountLocked) {
 			t.Fatalf("Login after 3 failures with MaxFailedLogins 3: %v, want ErrAccountLocked", err)
 		}
-		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), mgrNewPassword); err != nil {
+		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
-		f.login(t, u.Email, mgrNewPassword)
+		f.MustLogin(t, u.Email, NewPassword)
 	})
 
 	mgrRule(t, "DisabledAccount", "a reset request for a user who is not active returns ErrAccountDisabled and no token, and a reset token of a user suspended since changes nothing", func(t *testing.T) {
@@ -652,13 +579,13 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		if d, err := f.M.RequestPasswordReset(ctx, u.Email); !errors.Is(err, users.ErrAccountDisabled) || d != nil {
 			t.Errorf("RequestPasswordReset(suspended): %+v, %v; want nil, ErrAccountDisabled", d, err)
 		}
-		if err := f.M.ResetPassword(ctx, tok, mgrNewPassword); err == nil {
+		if err := f.M.ResetPassword(ctx, tok, NewPassword); err == nil {
 			t.Errorf("ResetPassword for a suspended user succeeded")
 		}
 		if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Status: &active}); err != nil {
 			t.Fatalf("Update(activate): %v", err)
 		}
-		f.login(t, u.Email, mgrPassword)
+		f.MustLogin(t, u.Email, Password)
 	})
 }
 
@@ -675,7 +602,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		if err != nil {
 			t.Fatalf("VerifyEmail: %v", err)
 		}
-		for what, v := range map[string]*users.User{"VerifyEmail's result": got, "Get": f.get(t, u.ID)} {
+		for what, v := range map[string]*users.User{"VerifyEmail's result": got, "Get": f.MustGet(t, u.ID)} {
 			if !v.EmailVerified || !v.EmailVerifiedAt.Equal(f.Clock.Now()) {
 				t.Errorf("%s: EmailVerified %v, EmailVerifiedAt %v; want true, %v", what, v.EmailVerified, v.EmailVerifiedAt, f.Clock.Now())
 			}
@@ -690,12 +617,12 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 			t.Fatalf("VerifyEmail: %v", err)
 		}
 		old := f.requestVerification(t, u)
-		email := f.email()
+		email := f.Email()
 		got, err := f.M.Update(ctx, u.ID, users.UserUpdate{Email: &email})
 		if err != nil {
 			t.Fatalf("Update(email): %v", err)
 		}
-		for what, v := range map[string]*users.User{"Update's result": got, "Get": f.get(t, u.ID)} {
+		for what, v := range map[string]*users.User{"Update's result": got, "Get": f.MustGet(t, u.ID)} {
 			if v.EmailVerified || !v.EmailVerifiedAt.IsZero() {
 				t.Errorf("%s after an email change: EmailVerified %v, EmailVerifiedAt %v; want false, zero", what, v.EmailVerified, v.EmailVerifiedAt)
 			}
@@ -705,7 +632,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		}
 		_, err = f.M.VerifyEmail(ctx, old)
 		mgrWantInvalidToken(t, "VerifyEmail(token for the old email)", err)
-		if f.get(t, u.ID).EmailVerified {
+		if f.MustGet(t, u.ID).EmailVerified {
 			t.Errorf("the old email's token verified the new email")
 		}
 		if v, err := f.M.VerifyEmail(ctx, f.requestVerification(t, got)); err != nil || !v.EmailVerified || v.Email != email {
@@ -714,7 +641,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		// Away and back again: a token issued before is still void, although
 		// its email is the user's email once more.
 		before := f.requestVerification(t, got)
-		for _, e := range []string{f.email(), email} {
+		for _, e := range []string{f.Email(), email} {
 			if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Email: &e}); err != nil {
 				t.Fatalf("Update(email %q): %v", e, err)
 			}
@@ -727,7 +654,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
 		ctx := context.Background()
 		u := f.user(t)
-		if _, err := f.M.Login(ctx, u.Email, mgrPassword); !errors.Is(err, users.ErrEmailNotVerified) {
+		if _, err := f.M.Login(ctx, u.Email, Password); !errors.Is(err, users.ErrEmailNotVerified) {
 			t.Errorf("Login(unverified, right password): %v, want ErrEmailNotVerified", err)
 		}
 		_, err := f.M.Login(ctx, u.Email, "wrong horse battery staple")
@@ -737,7 +664,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		if _, err := f.M.VerifyEmail(ctx, f.requestVerification(t, u)); err != nil {
 			t.Fatalf("VerifyEmail: %v", err)
 		}
-		f.login(t, u.Email, mgrPassword)
+		f.MustLogin(t, u.Email, Password)
 	})
 }
 
@@ -746,10 +673,10 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		f := s.fixture(t, nil)
 		ctx := context.Background()
 		u, _ := f.invite(t)
-		if u.Status != users.StatusInvited || f.get(t, u.ID).Status != users.StatusInvited {
+		if u.Status != users.StatusInvited || f.MustGet(t, u.ID).Status != users.StatusInvited {
 			t.Errorf("invited user: Status %q, want %q", u.Status, users.StatusInvited)
 		}
-		for _, pw := range []string{"", mgrPassword, mgrNewPassword, "x"} {
+		for _, pw := range []string{"", Password, NewPassword, "x"} {
 			if _, err := f.M.Login(ctx, u.Email, pw); !errors.Is(err, users.ErrInvalidCredentials) {
 				t.Errorf("Login(invited user, %q): %v, want ErrInvalidCredentials", pw, err)
 			}
@@ -763,7 +690,7 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
 		ctx := context.Background()
 		u, tok := f.invite(t)
-		sess, err := f.M.AcceptInvitation(ctx, tok, mgrNewPassword)
+		sess, err := f.M.AcceptInvitation(ctx, tok, NewPassword)
 		if err != nil {
 			t.Fatalf("AcceptInvitation: %v", err)
 		}
@@ -777,7 +704,7 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		if v.User.Status != users.StatusActive || !v.User.EmailVerified || v.User.EmailVerifiedAt.IsZero() {
 			t.Errorf("accepted user: Status %q, EmailVerified %v, EmailVerifiedAt %v; want active, true, set", v.User.Status, v.User.EmailVerified, v.User.EmailVerifiedAt)
 		}
-		f.login(t, u.Email, mgrNewPassword)
+		f.MustLogin(t, u.Email, NewPassword)
 	})
 
 	mgrRule(t, "AcceptPasswordPolicy", "the password policy applies when accepting, and a refused password leaves the invitation valid", func(t *testing.T) {
@@ -789,10 +716,10 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		if !errors.As(err, &ve) || ve.Field != "password" {
 			t.Errorf("AcceptInvitation(short password): %v, want a *ValidationError on \"password\"", err)
 		}
-		if f.get(t, u.ID).Status != users.StatusInvited {
+		if f.MustGet(t, u.ID).Status != users.StatusInvited {
 			t.Errorf("a refused password activated the user")
 		}
-		if _, err := f.M.AcceptInvitation(ctx, tok, mgrNewPassword); err != nil {
+		if _, err := f.M.AcceptInvitation(ctx, tok, NewPassword); err != nil {
 			t.Errorf("AcceptInvitation after a refused password: %v", err)
 		}
 	})
@@ -810,9 +737,9 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		if f.stored(t, old, users.PurposeInvitation) {
 			t.Errorf("store still holds the earlier invitation token")
 		}
-		_, err = f.M.AcceptInvitation(ctx, old, mgrNewPassword)
+		_, err = f.M.AcceptInvitation(ctx, old, NewPassword)
 		mgrWantInvalidToken(t, "AcceptInvitation(earlier token)", err)
-		if _, err := f.M.AcceptInvitation(ctx, tok, mgrNewPassword); err != nil {
+		if _, err := f.M.AcceptInvitation(ctx, tok, NewPassword); err != nil {
 			t.Errorf("AcceptInvitation(new token): %v", err)
 		}
 		if _, err := f.M.Reinvite(ctx, u.ID); !errors.Is(err, users.ErrInvalidInput) {
@@ -906,7 +833,7 @@ func (s *mgrSuite) testPasswordChange(t *testing.T) {
 			users.PurposeVerifyEmail:   f.requestVerification(t, u),
 			users.PurposeMagicLink:     f.requestMagicLink(t, u),
 		}
-		if err := f.M.UpdatePassword(ctx, u.ID, mgrPassword, mgrNewPassword); err != nil {
+		if err := f.M.UpdatePassword(ctx, u.ID, Password, NewPassword); err != nil {
 			t.Fatalf("UpdatePassword: %v", err)
 		}
 		for p, tok := range toks {
@@ -927,7 +854,7 @@ func (s *mgrSuite) testPasswordChange(t *testing.T) {
 			users.PurposeVerifyEmail:   f.requestVerification(t, u),
 			users.PurposeMagicLink:     f.requestMagicLink(t, u),
 		}
-		if err := f.M.ResetPassword(ctx, reset, mgrNewPassword); err != nil {
+		if err := f.M.ResetPassword(ctx, reset, NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
 		for p, tok := range toks {
@@ -949,7 +876,7 @@ func (s *mgrSuite) testRemovedUser(t *testing.T) {
 				if f.stored(t, tok, p.purpose) {
 					t.Errorf("store still holds a token of a removed user")
 				}
-				if _, err := f.M.Create(ctx, users.NewUser{Email: u.Email, Password: mgrPassword}); err != nil {
+				if _, err := f.M.Create(ctx, users.NewUser{Email: u.Email, Password: Password}); err != nil {
 					t.Fatalf("Create(same email): %v", err)
 				}
 				mgrWantInvalidToken(t, "redeeming a removed user's token", p.redeem(ctx, f, tok))
@@ -1009,7 +936,7 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 		u, tok := f.invite(t)
 		_, err := f.M.Reinvite(canceled, u.ID)
 		wantCanceled(t, "Reinvite", err)
-		if _, err := f.M.AcceptInvitation(context.Background(), tok, mgrNewPassword); err != nil {
+		if _, err := f.M.AcceptInvitation(context.Background(), tok, NewPassword); err != nil {
 			t.Errorf("AcceptInvitation after a canceled Reinvite: %v", err)
 		}
 	})
@@ -1021,7 +948,7 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 				ctx := context.Background()
 				tok, u := p.issue(t, f)
 				wantCanceled(t, p.name+" redemption", p.redeem(canceled, f, tok))
-				got := f.get(t, u.ID)
+				got := f.MustGet(t, u.ID)
 				if got.Status != u.Status || got.EmailVerified != u.EmailVerified || !got.UpdatedAt.Equal(u.UpdatedAt) {
 					t.Errorf("user changed by a canceled redemption: %+v, was %+v", got, u)
 				}
@@ -1029,7 +956,7 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 					t.Errorf("store holds %d sessions after a canceled redemption, want 0", n)
 				}
 				if u.Status == users.StatusActive {
-					f.login(t, u.Email, mgrPassword)
+					f.MustLogin(t, u.Email, Password)
 				}
 				if err := p.redeem(ctx, f, tok); err != nil {
 					t.Errorf("redeeming after a canceled attempt: %v", err)
@@ -1052,14 +979,14 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 		f := s.fixture(t, nil)
 		ctx := context.Background()
 		u := f.user(t)
-		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, " New@Example.com ")
+		d, err := f.M.RequestEmailChange(ctx, u.ID, Password, " New@Example.com ")
 		if err != nil {
 			t.Fatalf("RequestEmailChange: %v", err)
 		}
 		if d.To != "new@example.com" || d.UserID != u.ID || d.Token == "" {
 			t.Fatalf("Delivery %+v; want To new@example.com for %s", d, u.ID)
 		}
-		if got := f.get(t, u.ID).Email; got != u.Email {
+		if got := f.MustGet(t, u.ID).Email; got != u.Email {
 			t.Errorf("email before the confirmation = %q, want %q", got, u.Email)
 		}
 		got, err := f.M.ConfirmEmailChange(ctx, d.Token)
@@ -1068,21 +995,21 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 		}
 		_, err = f.M.ConfirmEmailChange(ctx, d.Token)
 		mgrWantInvalidToken(t, "ConfirmEmailChange again", err)
-		f.login(t, "new@example.com", mgrPassword)
+		f.MustLogin(t, "new@example.com", Password)
 	})
 
 	mgrRule(t, "TakenShowsOnlyAtConfirm", "RequestEmailChange does not look whether the address is taken; ConfirmEmailChange returns ErrDuplicateEmail and changes nothing", func(t *testing.T) {
 		f := s.fixture(t, nil)
 		ctx := context.Background()
 		u, other := f.user(t), f.user(t)
-		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, other.Email)
+		d, err := f.M.RequestEmailChange(ctx, u.ID, Password, other.Email)
 		if err != nil || d.To != other.Email {
 			t.Fatalf("RequestEmailChange(taken address): %+v, %v; want a delivery to %s", d, err, other.Email)
 		}
 		if _, err := f.M.ConfirmEmailChange(ctx, d.Token); !errors.Is(err, users.ErrDuplicateEmail) {
 			t.Errorf("ConfirmEmailChange(taken address): %v, want ErrDuplicateEmail", err)
 		}
-		if got := f.get(t, u.ID).Email; got != u.Email {
+		if got := f.MustGet(t, u.ID).Email; got != u.Email {
 			t.Errorf("email after a refused change = %q, want %q", got, u.Email)
 		}
 	})
@@ -1091,11 +1018,11 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 		f := s.fixture(t, nil)
 		ctx := context.Background()
 		u := f.user(t)
-		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, "new@example.com")
+		d, err := f.M.RequestEmailChange(ctx, u.ID, Password, "new@example.com")
 		if err != nil {
 			t.Fatalf("RequestEmailChange: %v", err)
 		}
-		if err := f.M.UpdatePassword(ctx, u.ID, mgrPassword, mgrNewPassword); err != nil {
+		if err := f.M.UpdatePassword(ctx, u.ID, Password, NewPassword); err != nil {
 			t.Fatalf("UpdatePassword: %v", err)
 		}
 		_, err = f.M.ConfirmEmailChange(ctx, d.Token)

@@ -12,6 +12,10 @@
 // (TestStore/CreateUser/DuplicateEmail, …), and each failure says which rule broke.
 // Some subtests call the Store from many goroutines at once: run the suite with
 // -race.
+//
+// The package is also the test kit that storetest's rules, the users package's
+// tests and the stores' tests share: a fake Clock, a Fixture (a Manager over a
+// Store with that clock) and ExactlyOne, the check that one racing call won.
 package storetest
 
 import (
@@ -468,29 +472,6 @@ func showToken(tok *users.TokenRecord) string {
 }
 
 // wantErr reports a broken rule unless errors.Is(err, want).
-// exactlyOne checks the outcome of a race: exactly one of errs is nil and every
-// other matches loser. rule names what must hold, for the failure messages. It
-// reports whether the rule held.
-func exactlyOne(t testing.TB, errs []error, loser error, rule string) bool {
-	t.Helper()
-	ok := 0
-	held := true
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, loser):
-			t.Errorf("%s: call %d lost with %v, want %v", rule, i, err, loser)
-			held = false
-		}
-	}
-	if ok != 1 {
-		t.Errorf("%s: %d of %d concurrent calls succeeded, want exactly 1", rule, ok, len(errs))
-		held = false
-	}
-	return held
-}
-
 func wantErr(t testing.TB, err, want error, rule string) {
 	t.Helper()
 	if !errors.Is(err, want) {
@@ -789,7 +770,7 @@ func testCreateUserConcurrentSameEmail(t *testing.T, s users.Store) {
 		r.Email = "same@example.com"
 		errs[i] = s.CreateUser(t.Context(), r)
 	})
-	exactlyOne(t, errs, users.ErrDuplicateEmail, "of concurrent CreateUser calls with one email exactly one must succeed, the others with ErrDuplicateEmail")
+	ExactlyOne(t, errs, users.ErrDuplicateEmail, "of concurrent CreateUser calls with one email exactly one must succeed, the others with ErrDuplicateEmail")
 	if got, err := s.CountUsers(t.Context(), users.Match{Email: "same@example.com"}); err != nil || got != 1 {
 		t.Errorf("after %d concurrent CreateUser calls with one email exactly one user must have it: CountUsers = %d, %v", n, got, err)
 	}
@@ -803,7 +784,7 @@ func testCreateUserConcurrentSameUsername(t *testing.T, s users.Store) {
 		r.Username = "same"
 		errs[i] = s.CreateUser(t.Context(), r)
 	})
-	exactlyOne(t, errs, users.ErrDuplicateUsername, "of concurrent CreateUser calls with one username exactly one must succeed, the others with ErrDuplicateUsername")
+	ExactlyOne(t, errs, users.ErrDuplicateUsername, "of concurrent CreateUser calls with one username exactly one must succeed, the others with ErrDuplicateUsername")
 	if got, err := s.CountUsers(t.Context(), users.Match{Username: "same"}); err != nil || got != 1 {
 		t.Errorf("after %d concurrent CreateUser calls with one username exactly one user must have it: CountUsers = %d, %v", n, got, err)
 	}
@@ -2277,7 +2258,7 @@ func testConsumeTokenConcurrent(t *testing.T, s users.Store) {
 		start(n, func(i int) {
 			_, errs[i] = s.ConsumeToken(t.Context(), tok.Hash, tok.Purpose, base)
 		})
-		if !exactlyOne(t, errs, users.ErrNotFound, "of concurrent ConsumeToken calls for one token exactly one must get it, the others ErrNotFound") {
+		if !ExactlyOne(t, errs, users.ErrNotFound, "of concurrent ConsumeToken calls for one token exactly one must get it, the others ErrNotFound") {
 			t.FailNow()
 		}
 	})
