@@ -6,7 +6,6 @@ package users_test
 //	go test -run '^$' -bench 'Login|BcryptCompare|ValidateToken|RawBoltGet' -benchtime 2s .
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
@@ -27,7 +26,7 @@ func benchManager(b *testing.B, s users.Store) *users.Manager {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := m.Create(context.Background(), users.NewUser{Email: "bench@example.com", Password: storetest.Password}); err != nil {
+	if _, err := m.Create(b.Context(), users.NewUser{Email: "bench@example.com", Password: storetest.Password}); err != nil {
 		b.Fatal(err)
 	}
 	return m
@@ -40,7 +39,7 @@ func BenchmarkLogin(b *testing.B) {
 	for _, st := range benchStores(b) {
 		b.Run(st.name, func(b *testing.B) {
 			m := benchManager(b, st.store)
-			ctx := context.Background()
+			ctx := b.Context()
 			b.ResetTimer()
 			for b.Loop() {
 				if _, err := m.Login(ctx, "bench@example.com", storetest.Password); err != nil {
@@ -71,7 +70,7 @@ func BenchmarkValidateToken(b *testing.B) {
 	for _, st := range benchStores(b) {
 		b.Run(st.name, func(b *testing.B) {
 			m := benchManager(b, st.store)
-			ctx := context.Background()
+			ctx := b.Context()
 			s, err := m.Login(ctx, "bench@example.com", storetest.Password)
 			if err != nil {
 				b.Fatal(err)

@@ -55,14 +55,14 @@ func TestTokenFromRequest(t *testing.T) {
 }
 
 func TestContext(t *testing.T) {
-	if _, ok := users.FromContext(context.Background()); ok {
+	if _, ok := users.FromContext(t.Context()); ok {
 		t.Error("FromContext(Background) reported a session")
 	}
-	if _, ok := users.FromContext(users.NewContext(context.Background(), nil)); ok {
+	if _, ok := users.FromContext(users.NewContext(t.Context(), nil)); ok {
 		t.Error("FromContext reported a nil session as present")
 	}
 	s := &users.Session{ID: "s1"}
-	got, ok := users.FromContext(users.NewContext(context.Background(), s))
+	got, ok := users.FromContext(users.NewContext(t.Context(), s))
 	if !ok || got != s {
 		t.Errorf("FromContext = %v, %v; want the session put in", got, ok)
 	}
@@ -105,6 +105,7 @@ func decodeError(tb testing.TB, rec *httptest.ResponseRecorder, status int, code
 }
 
 func TestManager_Middleware(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	f.mustCreate(t, users.NewUser{Email: "ada@example.com"})
 	s := f.MustLogin(t, "ada@example.com", storetest.Password)
@@ -181,6 +182,7 @@ func TestManager_Middleware(t *testing.T) {
 }
 
 func TestRequireRole(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	admin := f.mustCreate(t, users.NewUser{Email: "admin@example.com", Role: users.RoleAdmin})
 	viewer := f.mustCreate(t, users.NewUser{Email: "viewer@example.com", Role: users.RoleViewer})

@@ -19,7 +19,7 @@ import (
 
 // Item 8: bcrypt work is bounded, waits honour ctx, and ValidateToken never waits for it.
 func TestSecurity_HashConcurrencyBound(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	t.Run("AtMostMaxConcurrentHashes", func(t *testing.T) {
 		for _, limit := range []int{1, 2, 0} {
 			want := limit

@@ -4,7 +4,6 @@ package users_test
 // account exists or is locked.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -20,7 +19,7 @@ import (
 
 // Item 6: every failure costs exactly one bcrypt comparison; a lock costs none.
 func TestSecurity_NoEnumeration(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	long := strings.Repeat("k", 64) + "@" + strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 61)
 	if len(long) != 254 {
 		t.Fatalf("bad test: email of %d bytes", len(long))
@@ -215,7 +214,7 @@ func TestSecurity_LockedTiming(t *testing.T) {
 // within 0.9-1.1 in one of three attempts.
 func secLockedTiming(t *testing.T, store users.Store) {
 	m := secManager(t, store, storetest.NewClock(), nil, nil)
-	bg := context.Background()
+	bg := t.Context()
 	if _, err := m.Create(bg, users.NewUser{Email: "alice@example.com", Password: storetest.Password, FirstName: "Alice", LastName: "Example",
 		Preferences: map[string]string{"theme": "dark", "lang": "en"}}); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ package users_test
 // concurrent guesses and escalate, and a locked account costs no bcrypt work.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -18,7 +17,7 @@ import (
 
 // Item 7: throttling per identifier, stored, atomic, and free of bcrypt when locked.
 func TestSecurity_Throttle(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	const wrong = "not the password"
 	t.Run("DefaultTenLocks", func(t *testing.T) {
 		f := newFixture(t, nil)
@@ -174,7 +173,7 @@ func TestSecurity_Throttle(t *testing.T) {
 // compared (storetest's Throttle rules check it on every store; this counts
 // bcrypt comparisons directly, at the default limit).
 func TestSecurity_ConcurrentGuesses(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	for _, tc := range []struct {
 		name  string
 		guess func(f *Fixture, u *users.User) error
@@ -220,7 +219,7 @@ func TestSecurity_ConcurrentGuesses(t *testing.T) {
 // Item 15: at most MaxConsecutiveFailures (100) failures in a row per account,
 // however they are spread over time; locks escalate; reset or Unlock end it.
 func TestSecurity_ConsecutiveCap(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	// attack guesses at id for 60 days of fake time, waiting out every lock, and
 	// returns how many guesses were compared and the lengths of the locks.
 	attack := func(t *testing.T, f *Fixture, id string) (int64, []time.Duration) {

@@ -22,7 +22,7 @@ import (
 
 // Item 1: NFKC, the same on set and on check; case preserved.
 func TestSecurity_NFKC(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	for _, tc := range []struct{ name, set, login string }{
 		{"PrecomposedSetDecomposedLogin", "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e", "cafe\u0301 cre\u0300me bru\u0302le\u0301e"},
 		{"DecomposedSetPrecomposedLogin", "cafe\u0301 cre\u0300me bru\u0302le\u0301e", "caf\u00e9 cr\u00e8me br\u00fbl\u00e9e"},
@@ -68,7 +68,7 @@ func TestSecurity_NFKC(t *testing.T) {
 // Item 2: at least 8 characters, up to 128 of any script, nothing truncated,
 // control characters refused.
 func TestSecurity_LengthAndTruncation(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	t.Run("Minimum", func(t *testing.T) {
 		f := newFixture(t, nil)
 		_, err := f.M.Create(bg, users.NewUser{Email: "a@example.com", Password: "zq8#Lm2"})
@@ -173,7 +173,7 @@ func TestSecurity_LengthAndTruncation(t *testing.T) {
 // Item 3: no composition rules; a checker hook with a default that refuses the
 // user's own identifiers and common passwords.
 func TestSecurity_PasswordChecker(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	t.Run("DefaultRefuses", func(t *testing.T) {
 		f := newFixture(t, nil)
 		nu := users.NewUser{Email: "Alice.Smith@Example.com", Username: "alice_s99"}
@@ -291,7 +291,7 @@ func TestSecurity_PasswordChecker(t *testing.T) {
 
 // Item 4: cost at least 10 outside tests; rehash on login when the cost differs.
 func TestSecurity_BcryptCost(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	t.Run("New", func(t *testing.T) {
 		for _, tc := range []struct {
 			cost     int
@@ -362,7 +362,7 @@ func TestSecurity_BcryptCost(t *testing.T) {
 
 // Item 5: importing bcrypt hashes made elsewhere; upgraded on first login.
 func TestSecurity_ImportBcrypt(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	mk := func(t *testing.T, prefix, pw string) string {
 		t.Helper()
 		h, err := bcrypt.GenerateFromPassword([]byte(pw), 4)
@@ -437,7 +437,7 @@ func TestSecurity_ImportBcrypt(t *testing.T) {
 // Item 18: an imported hash that verifies a password this package cannot
 // re-hash (a tab, bytes that are not UTF-8) is reported, never truncated.
 func TestSecurity_ImportedHashNotUpgradable(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	f := newFixture(t, nil)
 	for i, pw := range []string{"old\tpass word", "caf\xe9 au lait", "ordinary old password"} {
 		h, err := bcrypt.GenerateFromPassword([]byte(pw), 4)

@@ -4,7 +4,6 @@ package users_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -73,7 +72,7 @@ func secShort(s string) string {
 // that must be in the store (a positive control for the scans).
 func secFlows(t *testing.T, m *users.Manager, clock *storetest.Clock) (*secSecrets, []error, []byte) {
 	t.Helper()
-	bg := context.Background()
+	bg := t.Context()
 	sec := &secSecrets{}
 	var errs []error
 	wantErr := func(what string, err error) {

@@ -20,7 +20,7 @@ import (
 
 // Item 9: absolute and idle timeouts, at their edges.
 func TestSecurity_SessionTimeouts(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	const ttl, idle = time.Hour, 10 * time.Minute
 	valid := func(t *testing.T, f *Fixture, tok, when string, want bool) {
 		t.Helper()
@@ -128,7 +128,7 @@ func (c *secTouchCounter) TouchSession(ctx context.Context, h []byte, seen time.
 
 // Item 10: a LastSeenAt write racing with an ending never brings a session back.
 func TestSecurity_NoResurrection(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	rounds := 1000
 	if testing.Short() {
 		rounds = 200

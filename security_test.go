@@ -63,7 +63,7 @@ func secWantPasswordRefused(tb testing.TB, err error, what string) {
 // secStoredHash returns the password hash the store keeps for email.
 func secStoredHash(tb testing.TB, s users.Store, email string) string {
 	tb.Helper()
-	r, err := s.GetUserByEmail(context.Background(), email)
+	r, err := s.GetUserByEmail(tb.Context(), email)
 	if err != nil {
 		tb.Fatalf("GetUserByEmail(%q): %v", email, err)
 	}

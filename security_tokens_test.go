@@ -5,7 +5,6 @@ package users_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"testing"
@@ -16,7 +15,7 @@ import (
 
 // Item 9: 256-bit tokens from the random source, stored only as SHA-256.
 func TestSecurity_TokenEntropy(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	f := newFixture(t, nil)
 	f.mustCreate(t, users.NewUser{Email: "alice@example.com"})
 	const n = 1000
@@ -85,7 +84,7 @@ func TestSecurity_TokenEntropy(t *testing.T) {
 // Item 16: suspending (or deactivating) an account voids its outstanding
 // one-time tokens, so none works after a reactivation.
 func TestSecurity_SuspensionVoidsTokens(t *testing.T) {
-	bg := context.Background()
+	bg := t.Context()
 	for _, status := range []users.Status{users.StatusSuspended, users.StatusInactive} {
 		t.Run(string(status), func(t *testing.T) {
 			f := newFixture(t, nil)

@@ -1,7 +1,6 @@
 package users_test
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	mathrand "math/rand/v2"
@@ -60,7 +59,7 @@ func TestBoltStore_Scale(t *testing.T) {
 		must(t, s.Close())
 		boltCheckFile(t, path)
 	}()
-	ctx := context.Background()
+	ctx := t.Context()
 
 	start := time.Now()
 	for _, i := range mathrand.Perm(n) {
@@ -131,7 +130,7 @@ func boltBenchStore(b *testing.B, n int) (*users.BoltStore, *bbolt.DB) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	ctx := context.Background()
+	ctx := b.Context()
 	start := time.Now()
 	for i := range n {
 		if err := s.CreateUser(ctx, boltUser(i)); err != nil {
@@ -150,7 +149,7 @@ func boltBenchStore(b *testing.B, n int) (*users.BoltStore, *bbolt.DB) {
 func BenchmarkBoltStore_GetByEmail(b *testing.B) {
 	n := boltScaleN()
 	s, db := boltBenchStore(b, n)
-	ctx := context.Background()
+	ctx := b.Context()
 	for _, c := range []struct {
 		name string
 		i    int
@@ -186,7 +185,7 @@ func BenchmarkBoltStore_DeleteExpired(b *testing.B) {
 	for _, stored := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("stored=%d", stored), func(b *testing.B) {
 			s, _ := boltBenchStore(b, 1)
-			ctx := context.Background()
+			ctx := b.Context()
 			u := boltUser(0)
 			for i := range stored {
 				must(b, s.CreateSession(ctx, boltSession(u.ID, fmt.Sprintf("live%06d", i), 0, boltT0.Add(time.Hour))))

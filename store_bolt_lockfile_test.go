@@ -3,7 +3,6 @@ package users_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -42,7 +41,7 @@ func TestBoltStore_LockFromMain(t *testing.T) {
 		t.Fatalf("OpenBoltStore(file from main): %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("Check: %v", err)
 	}

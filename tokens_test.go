@@ -28,6 +28,7 @@ func (r *raceStore) CreateToken(ctx context.Context, t *users.TokenRecord, repla
 }
 
 func TestManager_TokenRacingRevocation(t *testing.T) {
+	ctx := t.Context()
 	rs := &raceStore{Store: users.NewMemoryStore()}
 	clock := storetest.NewClock()
 	m, err := users.New(rs, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: clock.Now})

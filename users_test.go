@@ -17,8 +17,6 @@ import (
 	"github.com/userkit/users/storetest"
 )
 
-var ctx = context.Background()
-
 func ptr[T any](v T) *T { return &v }
 
 func sha256Sum(s string) []byte {
@@ -70,6 +68,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestManager_Create(t *testing.T) {
+	ctx := t.Context()
 	t.Run("OK", func(t *testing.T) {
 		f := newFixture(t, nil)
 		u := f.mustCreate(t, users.NewUser{
@@ -219,6 +218,7 @@ func TestManager_Create(t *testing.T) {
 }
 
 func TestManager_GetByEmailUsername(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "carol@example.com", Username: "carol"})
 	for _, get := range []func() (*users.User, error){
@@ -239,6 +239,7 @@ func TestManager_GetByEmailUsername(t *testing.T) {
 }
 
 func TestManager_Update(t *testing.T) {
+	ctx := t.Context()
 	t.Run("Partial", func(t *testing.T) {
 		f := newFixture(t, nil)
 		u := f.mustCreate(t, users.NewUser{Email: "d@example.com", Username: "dee", FirstName: "Dee", LastName: "Dee", Preferences: map[string]string{"a": "1"}})
@@ -338,6 +339,7 @@ func TestManager_Update(t *testing.T) {
 }
 
 func TestManager_UpdatePassword(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "p@example.com"})
 	s1 := f.MustLogin(t, "p@example.com", storetest.Password)
@@ -377,6 +379,7 @@ func TestManager_UpdatePassword(t *testing.T) {
 }
 
 func TestManager_SetPassword(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, func(o *users.Options) { o.MaxFailedLogins = 3 })
 	u := f.mustCreate(t, users.NewUser{Email: "set@example.com", Username: "adalovelace"})
 	s1 := f.MustLogin(t, "set@example.com", storetest.Password)
@@ -457,6 +460,7 @@ func (s *emailMover) UpdateUser(ctx context.Context, id string, fn func(r *users
 }
 
 func TestManager_SetPasswordEmailChangedMeanwhile(t *testing.T) {
+	ctx := t.Context()
 	st := &emailMover{Store: users.NewMemoryStore()}
 	m, err := users.New(st, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
 	if err != nil {
@@ -476,6 +480,7 @@ func TestManager_SetPasswordEmailChangedMeanwhile(t *testing.T) {
 }
 
 func TestManager_Remove(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "r@example.com", Username: "rem"})
 	s := f.MustLogin(t, "rem", storetest.Password)
@@ -498,6 +503,7 @@ func TestManager_Remove(t *testing.T) {
 }
 
 func TestManager_Login(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "l@example.com", Username: "lou"})
 
@@ -548,6 +554,7 @@ func TestManager_Login(t *testing.T) {
 }
 
 func TestManager_TokensStoredHashed(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "h@example.com"})
 	s := f.MustLogin(t, "h@example.com", storetest.Password)
@@ -565,6 +572,7 @@ func TestManager_TokensStoredHashed(t *testing.T) {
 }
 
 func TestManager_ValidateToken(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, func(o *users.Options) { o.SessionTTL = time.Hour })
 	u := f.mustCreate(t, users.NewUser{Email: "t@example.com"})
 
@@ -655,6 +663,7 @@ func (c *countingStore) TouchSession(ctx context.Context, h []byte, seen time.Ti
 }
 
 func TestManager_IdleTimeout(t *testing.T) {
+	ctx := t.Context()
 	clock := storetest.NewClock()
 	cs := &countingStore{Store: users.NewMemoryStore()}
 	m, err := users.New(cs, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: clock.Now, SessionIdleTimeout: 10 * time.Minute})
@@ -695,6 +704,7 @@ func TestManager_IdleTimeout(t *testing.T) {
 }
 
 func TestManager_Sessions(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "s@example.com"})
 	a := f.MustLogin(t, "s@example.com", storetest.Password)
@@ -724,6 +734,7 @@ func TestManager_Sessions(t *testing.T) {
 }
 
 func TestManager_Find(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	var all []*users.User
 	for i := range 45 {
@@ -904,6 +915,7 @@ func TestManager_Find(t *testing.T) {
 }
 
 func TestManager_ContextCanceled(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "c@example.com"})
 	s := f.MustLogin(t, "c@example.com", storetest.Password)
@@ -962,6 +974,7 @@ func (l *lockWatch) CreateUser(ctx context.Context, r *users.UserRecord) error {
 }
 
 func TestManager_NoBcryptInsideStore(t *testing.T) {
+	ctx := t.Context()
 	lw := &lockWatch{Store: users.NewMemoryStore()}
 	m, err := users.New(lw, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
 	if err != nil {

@@ -57,7 +57,7 @@ or point them at a database where they may create and drop schemas:
 		t.Fatalf("%s: %v", dsnEnv, err)
 	}
 	cfg.MaxConns = 4
-	admin, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	admin, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", dsnEnv, err)
 	}
@@ -109,7 +109,7 @@ func (db *testDB) pool(t testing.TB, schema string) *pgxpool.Pool {
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.MaxConns = poolConns
-	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("open pool: %v", err)
 	}

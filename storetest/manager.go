@@ -69,7 +69,7 @@ func (f *Fixture) user(t *testing.T) *users.User {
 // storedSessions is how many sessions the store holds for the user, live or not.
 func (f *Fixture) storedSessions(t *testing.T, userID string) int {
 	t.Helper()
-	ss, err := f.Store.ListSessions(context.Background(), userID)
+	ss, err := f.Store.ListSessions(t.Context(), userID)
 	if err != nil {
 		t.Fatalf("store.ListSessions: %v", err)
 	}
@@ -79,7 +79,7 @@ func (f *Fixture) storedSessions(t *testing.T, userID string) int {
 // requestReset returns a password-reset token for u.
 func (f *Fixture) requestReset(t *testing.T, u *users.User) string {
 	t.Helper()
-	d, err := f.M.RequestPasswordReset(context.Background(), u.Email)
+	d, err := f.M.RequestPasswordReset(t.Context(), u.Email)
 	if err != nil {
 		t.Fatalf("RequestPasswordReset(%q): %v", u.Email, err)
 	}
@@ -89,7 +89,7 @@ func (f *Fixture) requestReset(t *testing.T, u *users.User) string {
 
 func (f *Fixture) requestVerification(t *testing.T, u *users.User) string {
 	t.Helper()
-	d, err := f.M.RequestEmailVerification(context.Background(), u.ID)
+	d, err := f.M.RequestEmailVerification(t.Context(), u.ID)
 	if err != nil {
 		t.Fatalf("RequestEmailVerification: %v", err)
 	}
@@ -99,7 +99,7 @@ func (f *Fixture) requestVerification(t *testing.T, u *users.User) string {
 
 func (f *Fixture) requestMagicLink(t *testing.T, u *users.User) string {
 	t.Helper()
-	d, err := f.M.RequestMagicLink(context.Background(), u.Email)
+	d, err := f.M.RequestMagicLink(t.Context(), u.Email)
 	if err != nil {
 		t.Fatalf("RequestMagicLink(%q): %v", u.Email, err)
 	}
@@ -118,7 +118,7 @@ func mgrWantDelivery(t *testing.T, what string, d *users.Delivery, u *users.User
 
 func (f *Fixture) invite(t *testing.T) (*users.User, string) {
 	t.Helper()
-	u, tok, err := f.M.Invite(context.Background(), users.NewUser{Email: f.Email(), FirstName: "Ada"})
+	u, tok, err := f.M.Invite(t.Context(), users.NewUser{Email: f.Email(), FirstName: "Ada"})
 	if err != nil {
 		t.Fatalf("Invite: %v", err)
 	}
@@ -135,7 +135,7 @@ func mgrTokenHash(token string) []byte {
 // it asks as of the zero time).
 func (f *Fixture) stored(t *testing.T, token string, p users.Purpose) bool {
 	t.Helper()
-	_, err := f.Store.GetToken(context.Background(), mgrTokenHash(token), p, time.Time{})
+	_, err := f.Store.GetToken(t.Context(), mgrTokenHash(token), p, time.Time{})
 	switch {
 	case err == nil:
 		return true
@@ -263,7 +263,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				issued := f.Clock.Now()
 				tok, u := p.issue(t, f)
 				rec, err := f.Store.GetToken(ctx, mgrTokenHash(tok), p.purpose, issued)
@@ -294,7 +294,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				tok, _ := p.issue(t, f)
 				for _, q := range mgrPurposes {
 					if q.purpose != p.purpose {
@@ -312,7 +312,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				tok, _ := p.issue(t, f)
 				_, err := f.M.ValidateToken(ctx, tok)
 				mgrWantInvalidToken(t, "ValidateToken(one-time token)", err)
@@ -355,7 +355,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				for i := range n {
 					wg.Go(func() {
 						<-start
-						errs[i] = p.redeem(context.Background(), f, tok)
+						errs[i] = p.redeem(t.Context(), f, tok)
 					})
 				}
 				close(start)
@@ -375,20 +375,20 @@ func (s *mgrSuite) testToken(t *testing.T) {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
 				tok, _ := p.issue(t, f)
-				if err := p.redeem(context.Background(), f, tok); err != nil {
+				if err := p.redeem(t.Context(), f, tok); err != nil {
 					t.Fatalf("redeem: %v", err)
 				}
 				if f.stored(t, tok, p.purpose) {
 					t.Errorf("store still holds the used %s token", p.name)
 				}
-				mgrWantInvalidToken(t, "second redemption", p.redeem(context.Background(), f, tok))
+				mgrWantInvalidToken(t, "second redemption", p.redeem(t.Context(), f, tok))
 			})
 		}
 	})
 
 	mgrRule(t, "PurgeExpired", "PurgeExpired deletes expired tokens of every purpose (a second purge finds nothing) and keeps live ones", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		toks := map[users.Purpose]string{}
 		for _, p := range mgrPurposes {
 			toks[p.purpose], _ = p.issue(t, f)
@@ -433,14 +433,14 @@ func (s *mgrSuite) checkLifetime(t *testing.T, p mgrPurpose, edit func(o *users.
 	f := s.fixture(t, edit)
 	tok, _ := p.issue(t, f)
 	f.Clock.Advance(ttl - time.Nanosecond)
-	if err := p.redeem(context.Background(), f, tok); err != nil {
+	if err := p.redeem(t.Context(), f, tok); err != nil {
 		t.Errorf("%s token redeemed %v after issue (lifetime %v): %v, want success", p.name, ttl-time.Nanosecond, ttl, err)
 	}
 
 	f = s.fixture(t, edit)
 	tok, _ = p.issue(t, f)
 	f.Clock.Advance(ttl)
-	ctx := context.Background()
+	ctx := t.Context()
 	// An expired token is refused before the new password is looked at.
 	switch p.purpose {
 	case users.PurposePasswordReset:
@@ -456,7 +456,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 	mgrRule(t, "UnknownEmail", "a reset request for an email nobody has returns ErrUnknownEmail (which applications answer exactly like success) and no token", func(t *testing.T) {
 		f := s.fixture(t, nil)
 		f.user(t)
-		d, err := f.M.RequestPasswordReset(context.Background(), "nobody@example.com")
+		d, err := f.M.RequestPasswordReset(t.Context(), "nobody@example.com")
 		if !errors.Is(err, users.ErrUnknownEmail) || d != nil {
 			t.Errorf("RequestPasswordReset(unknown): %+v, %v; want nil, ErrUnknownEmail", d, err)
 		}
@@ -464,7 +464,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "DeliversToStoredAddress", "reset and magic-link requests return the address stored for the user, not the one typed, and refuse non-ASCII input before folding it", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		if _, err := f.M.Create(ctx, users.NewUser{Email: "kate@example.com", Password: Password}); err != nil {
 			t.Fatalf("Create: %v", err)
@@ -488,7 +488,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "SetsNewPassword", "redeeming a reset token sets the new password: the old one stops working and the new one logs in", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
@@ -501,7 +501,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "PasswordPolicy", "the full password policy applies to the new password (a *ValidationError on \"password\"), and a refused password leaves the token valid", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		tok := f.requestReset(t, u)
 		for _, bad := range []string{"short", "password", u.Email} {
@@ -519,7 +519,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "RevokesSessions", "a password reset revokes every session of the user", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		s1, s2 := f.MustLogin(t, u.Email, Password), f.MustLogin(t, u.Email, Password)
 		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), NewPassword); err != nil {
@@ -536,7 +536,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "RevokesOtherResetTokens", "redeeming one reset token voids every other outstanding reset token of the user", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		t1, t2, t3 := f.requestReset(t, u), f.requestReset(t, u), f.requestReset(t, u)
 		if err := f.M.ResetPassword(ctx, t2, NewPassword); err != nil {
@@ -553,7 +553,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "ClearsLoginLock", "a password reset clears a login lock: the new password logs in at once", func(t *testing.T) {
 		f := s.fixture(t, func(o *users.Options) { o.MaxFailedLogins = 3 })
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		for range 3 {
 			f.M.Login(ctx, u.Email, "wrong horse battery staple")
@@ -569,7 +569,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "DisabledAccount", "a reset request for a user who is not active returns ErrAccountDisabled and no token, and a reset token of a user suspended since changes nothing", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		tok := f.requestReset(t, u)
 		suspended, active := users.StatusSuspended, users.StatusActive
@@ -598,7 +598,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		}
 		tok := f.requestVerification(t, u)
 		f.Clock.Advance(time.Minute)
-		got, err := f.M.VerifyEmail(context.Background(), tok)
+		got, err := f.M.VerifyEmail(t.Context(), tok)
 		if err != nil {
 			t.Fatalf("VerifyEmail: %v", err)
 		}
@@ -611,7 +611,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 
 	mgrRule(t, "EmailChangeClears", "changing the email clears EmailVerified and EmailVerifiedAt and voids the outstanding verification tokens; a token for the new email works", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		if _, err := f.M.VerifyEmail(ctx, f.requestVerification(t, u)); err != nil {
 			t.Fatalf("VerifyEmail: %v", err)
@@ -652,7 +652,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 
 	mgrRule(t, "RequireVerifiedEmail", "with RequireVerifiedEmail, Login with the right password on an unverified email gives ErrEmailNotVerified; a wrong password still gives ErrInvalidCredentials; after verification Login works", func(t *testing.T) {
 		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		if _, err := f.M.Login(ctx, u.Email, Password); !errors.Is(err, users.ErrEmailNotVerified) {
 			t.Errorf("Login(unverified, right password): %v, want ErrEmailNotVerified", err)
@@ -671,7 +671,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 func (s *mgrSuite) testInvitation(t *testing.T) {
 	mgrRule(t, "Invite", "Invite creates a user in StatusInvited, without a password: Login refuses it with ErrInvalidCredentials whatever the password", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u, _ := f.invite(t)
 		if u.Status != users.StatusInvited || f.MustGet(t, u.ID).Status != users.StatusInvited {
 			t.Errorf("invited user: Status %q, want %q", u.Status, users.StatusInvited)
@@ -688,7 +688,7 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 
 	mgrRule(t, "Accept", "accepting an invitation with a password activates the user, verifies their email, sets the password and returns a valid session", func(t *testing.T) {
 		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
-		ctx := context.Background()
+		ctx := t.Context()
 		u, tok := f.invite(t)
 		sess, err := f.M.AcceptInvitation(ctx, tok, NewPassword)
 		if err != nil {
@@ -709,7 +709,7 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 
 	mgrRule(t, "AcceptPasswordPolicy", "the password policy applies when accepting, and a refused password leaves the invitation valid", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u, tok := f.invite(t)
 		_, err := f.M.AcceptInvitation(ctx, tok, "short")
 		var ve *users.ValidationError
@@ -726,7 +726,7 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 
 	mgrRule(t, "Reinvite", "re-inviting voids the earlier invitation token; the new one works", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u, old := f.invite(t)
 		d, err := f.M.Reinvite(ctx, u.ID)
 		if err != nil {
@@ -749,7 +749,7 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 
 	mgrRule(t, "DuplicateEmail", "inviting an email another user has returns ErrDuplicateEmail and stores nothing", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		before, _ := f.M.Count(ctx, users.Filter{})
 		if _, tok, err := f.M.Invite(ctx, users.NewUser{Email: u.Email}); !errors.Is(err, users.ErrDuplicateEmail) || tok != "" {
@@ -764,7 +764,7 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 func (s *mgrSuite) testMagicLink(t *testing.T) {
 	mgrRule(t, "Login", "redeeming a magic link logs the user in with a new valid session", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		sess, err := f.M.LoginWithMagicLink(ctx, f.requestMagicLink(t, u))
 		if err != nil {
@@ -778,7 +778,7 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 
 	mgrRule(t, "Once", "a magic link logs in once: the second redemption gives ErrInvalidToken and no session", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		tok := f.requestMagicLink(t, u)
 		if _, err := f.M.LoginWithMagicLink(ctx, tok); err != nil {
@@ -796,7 +796,7 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 
 	mgrRule(t, "UnknownEmail", "a magic-link request for an email nobody has returns ErrUnknownEmail and no token", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		d, err := f.M.RequestMagicLink(context.Background(), "nobody@example.com")
+		d, err := f.M.RequestMagicLink(t.Context(), "nobody@example.com")
 		if !errors.Is(err, users.ErrUnknownEmail) || d != nil {
 			t.Errorf("RequestMagicLink(unknown): %+v, %v; want nil, ErrUnknownEmail", d, err)
 		}
@@ -804,7 +804,7 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 
 	mgrRule(t, "SuspendedUser", "a magic link of a user suspended after it was issued logs nobody in: an error and no session", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		tok := f.requestMagicLink(t, u)
 		suspended := users.StatusSuspended
@@ -826,7 +826,7 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 func (s *mgrSuite) testPasswordChange(t *testing.T) {
 	mgrRule(t, "UpdatePassword", "tokens issued before UpdatePassword (reset, verification, magic link) are void afterwards; tokens issued after work", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		toks := map[users.Purpose]string{
 			users.PurposePasswordReset: f.requestReset(t, u),
@@ -846,7 +846,7 @@ func (s *mgrSuite) testPasswordChange(t *testing.T) {
 
 	mgrRule(t, "ResetPassword", "tokens issued before a password reset (verification, magic link and the other reset tokens) are void afterwards", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		reset := f.requestReset(t, u)
 		toks := map[users.Purpose]string{
@@ -868,7 +868,7 @@ func (s *mgrSuite) testRemovedUser(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				tok, u := p.issue(t, f)
 				if err := f.M.Remove(ctx, u.ID); err != nil {
 					t.Fatalf("Remove: %v", err)
@@ -886,7 +886,7 @@ func (s *mgrSuite) testRemovedUser(t *testing.T) {
 }
 
 func (s *mgrSuite) testContextCanceled(t *testing.T) {
-	canceled, cancel := context.WithCancel(context.Background())
+	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
 	wantCanceled := func(t *testing.T, what string, err error) {
 		t.Helper()
@@ -897,7 +897,7 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 
 	mgrRule(t, "Requests", "a request with a canceled context fails with context.Canceled, returns no token and creates nothing", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		invited, _ := f.invite(t)
 		before, _ := f.M.Count(ctx, users.Filter{})
@@ -936,7 +936,7 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 		u, tok := f.invite(t)
 		_, err := f.M.Reinvite(canceled, u.ID)
 		wantCanceled(t, "Reinvite", err)
-		if _, err := f.M.AcceptInvitation(context.Background(), tok, NewPassword); err != nil {
+		if _, err := f.M.AcceptInvitation(t.Context(), tok, NewPassword); err != nil {
 			t.Errorf("AcceptInvitation after a canceled Reinvite: %v", err)
 		}
 	})
@@ -945,7 +945,7 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				tok, u := p.issue(t, f)
 				wantCanceled(t, p.name+" redemption", p.redeem(canceled, f, tok))
 				got := f.MustGet(t, u.ID)
@@ -970,14 +970,14 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 	mgrRule(t, "NeedsPassword", "RequestEmailChange with a wrong password returns ErrInvalidCredentials and no token", func(t *testing.T) {
 		f := s.fixture(t, nil)
 		u := f.user(t)
-		if d, err := f.M.RequestEmailChange(context.Background(), u.ID, "not the password", "new@example.com"); !errors.Is(err, users.ErrInvalidCredentials) || d != nil {
+		if d, err := f.M.RequestEmailChange(t.Context(), u.ID, "not the password", "new@example.com"); !errors.Is(err, users.ErrInvalidCredentials) || d != nil {
 			t.Errorf("RequestEmailChange(wrong password): %+v, %v; want nil, ErrInvalidCredentials", d, err)
 		}
 	})
 
 	mgrRule(t, "ChangesOnConfirm", "the email changes only when the token mailed to the new address is redeemed, and counts as verified; the token works once", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		d, err := f.M.RequestEmailChange(ctx, u.ID, Password, " New@Example.com ")
 		if err != nil {
@@ -1000,7 +1000,7 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 
 	mgrRule(t, "TakenShowsOnlyAtConfirm", "RequestEmailChange does not look whether the address is taken; ConfirmEmailChange returns ErrDuplicateEmail and changes nothing", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u, other := f.user(t), f.user(t)
 		d, err := f.M.RequestEmailChange(ctx, u.ID, Password, other.Email)
 		if err != nil || d.To != other.Email {
@@ -1016,7 +1016,7 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 
 	mgrRule(t, "VoidedByPasswordChange", "a password change voids an outstanding email-change token", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		d, err := f.M.RequestEmailChange(ctx, u.ID, Password, "new@example.com")
 		if err != nil {
