@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 func TestManager_Import(t *testing.T) {
@@ -22,9 +23,9 @@ func TestManager_Import(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		f := newFixture(t, nil)
 		rows := []users.NewUser{
-			{Email: " Ada@Example.com ", Username: "Ada", Password: testPassword, FirstName: "Ada"},
+			{Email: " Ada@Example.com ", Username: "Ada", Password: storetest.Password, FirstName: "Ada"},
 			{Email: "grace@example.com", PasswordHash: string(imported), Role: users.RoleAdmin},
-			{Email: "alan@example.com", Password: testPassword, Status: users.StatusSuspended, AccountID: "acme"},
+			{Email: "alan@example.com", Password: storetest.Password, Status: users.StatusSuspended, AccountID: "acme"},
 		}
 		res, err := f.M.Import(t.Context(), rows)
 		if err != nil {
@@ -48,9 +49,9 @@ func TestManager_Import(t *testing.T) {
 		if res[0].User.Username != "ada" || res[1].User.Role != users.RoleAdmin || res[2].User.Status != users.StatusSuspended {
 			t.Errorf("fields not kept as Create keeps them: %+v %+v %+v", res[0].User, res[1].User, res[2].User)
 		}
-		f.mustLogin(t, "ada", testPassword)
-		f.mustLogin(t, "grace@example.com", "old system password")
-		if _, err := f.M.Login(t.Context(), "grace@example.com", testPassword); !errors.Is(err, users.ErrInvalidCredentials) {
+		f.MustLogin(t, "ada", storetest.Password)
+		f.MustLogin(t, "grace@example.com", "old system password")
+		if _, err := f.M.Login(t.Context(), "grace@example.com", storetest.Password); !errors.Is(err, users.ErrInvalidCredentials) {
 			t.Errorf("imported hash accepted a wrong password: %v", err)
 		}
 	})
@@ -61,13 +62,13 @@ func TestManager_Import(t *testing.T) {
 		rows := []users.NewUser{
 			{Email: "one@example.com", Username: "one", PasswordHash: string(imported)}, // 0 ok
 			{Email: "not an email", PasswordHash: string(imported)},                     // 1 invalid
-			{Email: "taken@example.com", Password: testPassword},                        // 2 taken in the store
-			{Email: "two@example.com", Username: "taken", Password: testPassword},       // 3 username taken
+			{Email: "taken@example.com", Password: storetest.Password},                  // 2 taken in the store
+			{Email: "two@example.com", Username: "taken", Password: storetest.Password}, // 3 username taken
 			{Email: "ONE@example.com", PasswordHash: string(imported)},                  // 4 duplicate in the batch
-			{Email: "three@example.com", Username: "one", Password: testPassword},       // 5 username in the batch
+			{Email: "three@example.com", Username: "one", Password: storetest.Password}, // 5 username in the batch
 			{Email: "four@example.com", Password: "short"},                              // 6 invalid password
 			{Email: "five@example.com", PasswordHash: "$2a$10$not-a-hash"},              // 7 invalid hash
-			{Email: "six@example.com", Password: testPassword},                          // 8 ok
+			{Email: "six@example.com", Password: storetest.Password},                    // 8 ok
 		}
 		res, err := f.M.Import(t.Context(), rows)
 		if err != nil {
@@ -158,7 +159,7 @@ func TestManager_Import(t *testing.T) {
 		})
 		rows := make([]users.NewUser, 12)
 		for i := range rows {
-			rows[i] = users.NewUser{Email: fmt.Sprintf("p%d@example.com", i), Password: testPassword}
+			rows[i] = users.NewUser{Email: fmt.Sprintf("p%d@example.com", i), Password: storetest.Password}
 		}
 		res, err := f.M.Import(t.Context(), rows)
 		if err != nil {

@@ -8,7 +8,6 @@ package users_test
 // USERS_BENCH_SIZES (say "10000,100000") replaces the sizes.
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // benchSizes are the store sizes of the scale benchmarks.
@@ -95,7 +95,7 @@ func benchRow(i int, hash string) users.NewUser {
 // benchImport fills m with users 0 to n-1 through Import, a batch at a time.
 func benchImport(b *testing.B, m *users.Manager, n int) {
 	b.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(storetest.Password), bcrypt.MinCost)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func benchImport(b *testing.B, m *users.Manager, n int) {
 		for i := start; i < min(n, start+cap(rows)); i++ {
 			rows = append(rows, benchRow(i, string(h)))
 		}
-		res, err := m.Import(context.Background(), rows)
+		res, err := m.Import(b.Context(), rows)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func memoryScale(b *testing.B, n int) *scaleEnv {
 		b.Fatal(err)
 	}
 	benchImport(b, m, n)
-	s, err := m.Login(context.Background(), "user0000042@example.com", testPassword)
+	s, err := m.Login(b.Context(), "user0000042@example.com", storetest.Password)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func memoryScale(b *testing.B, n int) *scaleEnv {
 // BenchmarkMemoryScale runs the queries of issue 10's scale table on the memory
 // store at each size. Compare each query's ns/op across sizes.
 func BenchmarkMemoryScale(b *testing.B) {
-	ctx := context.Background()
+	ctx := b.Context()
 	queries := []struct {
 		name string
 		run  func(e *scaleEnv) error

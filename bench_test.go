@@ -9,7 +9,6 @@ package users_test
 // bench_memory_test.go the memory store's queries at 10k and 1M users.
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // benchCost is the bcrypt cost of the login pair: the library's minimum real cost,
@@ -32,7 +32,7 @@ func benchManager(b *testing.B, s users.Store) *users.Manager {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := m.Create(context.Background(), users.NewUser{Email: "bench@example.com", Password: testPassword}); err != nil {
+	if _, err := m.Create(b.Context(), users.NewUser{Email: "bench@example.com", Password: storetest.Password}); err != nil {
 		b.Fatal(err)
 	}
 	return m
@@ -45,10 +45,10 @@ func BenchmarkLogin(b *testing.B) {
 	for _, st := range benchStores(b) {
 		b.Run(st.name, func(b *testing.B) {
 			m := benchManager(b, st.open(b))
-			ctx := context.Background()
+			ctx := b.Context()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := m.Login(ctx, "bench@example.com", testPassword); err != nil {
+				if _, err := m.Login(ctx, "bench@example.com", storetest.Password); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -59,12 +59,12 @@ func BenchmarkLogin(b *testing.B) {
 // BenchmarkBcryptCompare is the baseline of BenchmarkLogin: one raw bcrypt
 // comparison at the same cost.
 func BenchmarkBcryptCompare(b *testing.B) {
-	h, err := bcrypt.GenerateFromPassword([]byte(testPassword), benchCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(storetest.Password), benchCost)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if err := bcrypt.CompareHashAndPassword(h, []byte(testPassword)); err != nil {
+		if err := bcrypt.CompareHashAndPassword(h, []byte(storetest.Password)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,8 +76,8 @@ func BenchmarkValidateToken(b *testing.B) {
 	for _, st := range benchStores(b) {
 		b.Run(st.name, func(b *testing.B) {
 			m := benchManager(b, st.open(b))
-			ctx := context.Background()
-			s, err := m.Login(ctx, "bench@example.com", testPassword)
+			ctx := b.Context()
+			s, err := m.Login(ctx, "bench@example.com", storetest.Password)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -104,11 +104,11 @@ func BenchmarkValidateTokenParallel(b *testing.B) {
 		for _, procs := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/procs=%d", st.name, procs), func(b *testing.B) {
 				m := benchManager(b, st.open(b))
-				ctx := context.Background()
+				ctx := b.Context()
 				const perGoroutine = 4 // sessions each goroutine takes turns with
 				var tokens []string
 				for range procs * perGoroutine {
-					s, err := m.Login(ctx, "bench@example.com", testPassword)
+					s, err := m.Login(ctx, "bench@example.com", storetest.Password)
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -7,7 +7,6 @@ package users_test
 //	go test -run '^$' -fuzz '^FuzzNormalizeEmail$' -fuzztime 10s .
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // fuzzWantInvalid fails unless err is a *ValidationError on field.
@@ -163,8 +163,8 @@ func FuzzPassword(f *testing.F) {
 func FuzzValidateToken(f *testing.F) {
 	fx := newFixture(f, nil)
 	fx.mustCreate(f, users.NewUser{Email: "alice@example.com"})
-	s := fx.mustLogin(f, "alice@example.com", testPassword)
-	bg := context.Background()
+	s := fx.MustLogin(f, "alice@example.com", storetest.Password)
+	bg := f.Context()
 	for _, seed := range []string{
 		"", strings.Repeat("A", 43), strings.Repeat("A", 42) + "B", strings.Repeat("A", 43) + "=",
 		strings.Repeat("+/", 21) + "A", strings.Repeat("A", 44), strings.Repeat("\x00", 43),
@@ -197,7 +197,7 @@ func FuzzValidateToken(f *testing.F) {
 
 func FuzzFindCursor(f *testing.F) {
 	fx := newFixture(f, nil)
-	bg := context.Background()
+	bg := f.Context()
 	for _, e := range []string{"a@example.com", "b@example.com", "c@example.com"} {
 		fx.mustCreate(f, users.NewUser{Email: e})
 	}

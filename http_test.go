@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 func TestTokenFromRequest(t *testing.T) {
@@ -54,14 +55,14 @@ func TestTokenFromRequest(t *testing.T) {
 }
 
 func TestContext(t *testing.T) {
-	if _, ok := users.FromContext(context.Background()); ok {
+	if _, ok := users.FromContext(t.Context()); ok {
 		t.Error("FromContext(Background) reported a session")
 	}
-	if _, ok := users.FromContext(users.NewContext(context.Background(), nil)); ok {
+	if _, ok := users.FromContext(users.NewContext(t.Context(), nil)); ok {
 		t.Error("FromContext reported a nil session as present")
 	}
 	s := &users.Session{ID: "s1"}
-	got, ok := users.FromContext(users.NewContext(context.Background(), s))
+	got, ok := users.FromContext(users.NewContext(t.Context(), s))
 	if !ok || got != s {
 		t.Errorf("FromContext = %v, %v; want the session put in", got, ok)
 	}
@@ -104,9 +105,10 @@ func decodeError(tb testing.TB, rec *httptest.ResponseRecorder, status int, code
 }
 
 func TestManager_Middleware(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	f.mustCreate(t, users.NewUser{Email: "ada@example.com"})
-	s := f.mustLogin(t, "ada@example.com", testPassword)
+	s := f.MustLogin(t, "ada@example.com", storetest.Password)
 
 	var seen *users.Session
 	h := f.M.Middleware("session", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +164,7 @@ func TestManager_Middleware(t *testing.T) {
 		}
 	})
 	t.Run("LoggedOut", func(t *testing.T) {
-		s2 := f.mustLogin(t, "ada@example.com", testPassword)
+		s2 := f.MustLogin(t, "ada@example.com", storetest.Password)
 		if err := f.M.Logout(ctx, s2.Token); err != nil {
 			t.Fatal(err)
 		}
@@ -180,11 +182,12 @@ func TestManager_Middleware(t *testing.T) {
 }
 
 func TestRequireRole(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	admin := f.mustCreate(t, users.NewUser{Email: "admin@example.com", Role: users.RoleAdmin})
 	viewer := f.mustCreate(t, users.NewUser{Email: "viewer@example.com", Role: users.RoleViewer})
-	adminS := f.mustLogin(t, admin.Email, testPassword)
-	viewerS := f.mustLogin(t, viewer.Email, testPassword)
+	adminS := f.MustLogin(t, admin.Email, storetest.Password)
+	viewerS := f.MustLogin(t, viewer.Email, storetest.Password)
 
 	ran := false
 	h := f.M.Middleware("", users.RequireRole(users.RoleAdmin, users.RoleUser)(

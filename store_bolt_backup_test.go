@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // restoreBolt writes a snapshot to a new file and opens it as a store, closed
@@ -58,10 +59,10 @@ func TestBoltStore_Backup(t *testing.T) {
 		sessions := map[string]string{} // email → session token made before the backup
 		for i := range loginUsers {
 			email := fmt.Sprintf("login%d@example.com", i)
-			if _, err := m.Create(ctx, users.NewUser{Email: email, Password: testPassword}); err != nil {
+			if _, err := m.Create(ctx, users.NewUser{Email: email, Password: storetest.Password}); err != nil {
 				t.Fatal(err)
 			}
-			s, err := m.Login(ctx, email, testPassword)
+			s, err := m.Login(ctx, email, storetest.Password)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +139,7 @@ func TestBoltStore_Backup(t *testing.T) {
 			t.Errorf("snapshot has %d users, want at least %d", st.Users, loginUsers+len(before))
 		}
 		for email, token := range sessions {
-			if _, err := rm.Login(ctx, email, testPassword); err != nil {
+			if _, err := rm.Login(ctx, email, storetest.Password); err != nil {
 				t.Errorf("Login(%s) on the restored snapshot: %v", email, err)
 			}
 			if _, err := rm.ValidateToken(ctx, token); err != nil {
@@ -187,7 +188,7 @@ func (f failingWriter) Write([]byte) (int, error) { return 0, f.err }
 func TestBoltStore_Stats(t *testing.T) {
 	ctx := t.Context()
 	store, path := mustOpenBolt(t, nil)
-	clock := NewClock()
+	clock := storetest.NewClock()
 	m, err := users.New(store, &users.Options{
 		BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: clock.Now,
 		SessionTTL: time.Hour, PasswordResetTTL: 2 * time.Hour,
@@ -196,13 +197,13 @@ func TestBoltStore_Stats(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com"} {
-		if _, err := m.Create(ctx, users.NewUser{Email: email, Password: testPassword}); err != nil {
+		if _, err := m.Create(ctx, users.NewUser{Email: email, Password: storetest.Password}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	m.Login(ctx, "a@example.com", testPassword)
+	m.Login(ctx, "a@example.com", storetest.Password)
 	clock.Advance(30 * time.Minute)
-	m.Login(ctx, "b@example.com", testPassword)
+	m.Login(ctx, "b@example.com", storetest.Password)
 	if _, err := m.RequestPasswordReset(ctx, "c@example.com"); err != nil {
 		t.Fatal(err)
 	}

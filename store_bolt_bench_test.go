@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 var boltTmpfs = flag.Bool("bolt.tmpfs", true,
@@ -66,7 +67,7 @@ func TestBoltStore_Scale(t *testing.T) {
 		must(t, s.Close())
 		boltCheckFile(t, path)
 	}()
-	ctx := context.Background()
+	ctx := t.Context()
 
 	start := time.Now()
 	for _, i := range mathrand.Perm(n) {
@@ -137,7 +138,7 @@ func boltBenchStore(b *testing.B, n int) (*users.BoltStore, *bbolt.DB) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	ctx := context.Background()
+	ctx := b.Context()
 	start := time.Now()
 	for i := 0; i < n; i += 1000 {
 		var batch []*users.UserRecord
@@ -164,7 +165,7 @@ func boltBenchStore(b *testing.B, n int) (*users.BoltStore, *bbolt.DB) {
 func BenchmarkBoltStore_GetByEmail(b *testing.B) {
 	n := boltScaleN()
 	s, db := boltBenchStore(b, n)
-	ctx := context.Background()
+	ctx := b.Context()
 	for _, c := range []struct {
 		name string
 		i    int
@@ -200,7 +201,7 @@ func BenchmarkBoltStore_DeleteExpired(b *testing.B) {
 	for _, stored := range []int{1_000, 100_000} {
 		b.Run(fmt.Sprintf("stored=%d", stored), func(b *testing.B) {
 			s, _ := boltBenchStore(b, 1)
-			ctx := context.Background()
+			ctx := b.Context()
 			u := boltUser(0)
 			for i := range stored {
 				must(b, s.CreateSession(ctx, boltSession(u.ID, fmt.Sprintf("live%06d", i), 0, boltT0.Add(time.Hour))))
@@ -276,7 +277,7 @@ var boltImportN = flag.Int("bolt.import", 100_000,
 // an admin, one in ten inactive, 1000 accounts.
 func boltImportRows(tb testing.TB, n int) []users.NewUser {
 	tb.Helper()
-	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), 10)
+	hash, err := bcrypt.GenerateFromPassword([]byte(storetest.Password), 10)
 	must(tb, err)
 	first := []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Dennis", "Frances"}
 	last := []string{"Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Ritchie", "Allen"}

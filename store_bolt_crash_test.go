@@ -52,7 +52,7 @@ func TestBoltStore_CrashSafety(t *testing.T) {
 		return
 	}
 	path := filepath.Join(t.TempDir(), "users.db")
-	ctx := context.Background()
+	ctx := t.Context()
 	model := newBoltCrashState()
 	ever := newBoltCrashEver()
 	start := time.Now()

@@ -3,7 +3,6 @@ package users_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // TestBoltStore_LockFromMain opens a file written by the code before issue 9
@@ -41,11 +41,11 @@ func TestBoltStore_LockFromMain(t *testing.T) {
 		t.Fatalf("OpenBoltStore(file from main): %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("Check: %v", err)
 	}
-	clock := NewClock() // 2026-01-02T03:04:05Z, when the file was written
+	clock := storetest.NewClock() // 2026-01-02T03:04:05Z, when the file was written
 	clock.Advance(time.Minute)
 	m := secManager(t, s, clock, nil, nil)
 	u, err := m.GetByEmail(ctx, "alice@example.com")
@@ -53,7 +53,7 @@ func TestBoltStore_LockFromMain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"alice@example.com", "alice", "nobody@example.com"} {
-		if _, err := m.Login(ctx, id, testPassword); !errors.Is(err, users.ErrAccountLocked) {
+		if _, err := m.Login(ctx, id, storetest.Password); !errors.Is(err, users.ErrAccountLocked) {
 			t.Errorf("Login(%s) a minute into the lock: %v, want ErrAccountLocked", id, err)
 		}
 	}
@@ -72,7 +72,7 @@ func TestBoltStore_LockFromMain(t *testing.T) {
 	if st, _ := m.LockState(ctx, u.ID); st.Locked || st.ConsecutiveFailures != 11 {
 		t.Errorf("LockState after one more failure = %+v; want unlocked, 11 consecutive failures", st)
 	}
-	if _, err := m.Login(ctx, "alice", testPassword); err != nil {
+	if _, err := m.Login(ctx, "alice", storetest.Password); err != nil {
 		t.Fatalf("alice with the right password: %v", err)
 	}
 	if err := s.Check(ctx); err != nil {

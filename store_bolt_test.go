@@ -55,6 +55,7 @@ func boltCheckFile(tb testing.TB, path string) {
 		return
 	}
 	defer s.Close()
+	// Called from Cleanup, after tb.Context is canceled.
 	if err := s.Check(context.Background()); err != nil {
 		tb.Errorf("Check: %v", err)
 	}
@@ -132,7 +133,7 @@ type boltSnapshot struct {
 
 func takeBoltSnapshot(tb testing.TB, s users.Store, tokens []*users.TokenRecord) *boltSnapshot {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	snap := &boltSnapshot{
 		ByEmail:  map[string]*users.UserRecord{},
 		ByName:   map[string]*users.UserRecord{},
@@ -195,7 +196,7 @@ func takeBoltSnapshot(tb testing.TB, s users.Store, tokens []*users.TokenRecord)
 // and deletes some of them. It returns the tokens it created.
 func boltFill(tb testing.TB, s users.Store) []*users.TokenRecord {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := tb.Context()
 	var tokens []*users.TokenRecord
 	for i := range 40 {
 		u := boltUser(i)
@@ -257,7 +258,7 @@ func TestBoltStore_Reopen(t *testing.T) {
 	s2, err := users.OpenBoltStore(path, nil)
 	must(t, err)
 	defer s2.Close()
-	must(t, s2.Check(context.Background()))
+	must(t, s2.Check(t.Context()))
 	after := takeBoltSnapshot(t, s2, tokens)
 	if !reflect.DeepEqual(before, after) {
 		b, _ := json.MarshalIndent(before, "", " ")
@@ -270,7 +271,7 @@ func TestBoltStore_Reopen(t *testing.T) {
 // reflection so that fields added later are covered too, and reads them back.
 func TestBoltStore_RoundTripsEveryField(t *testing.T) {
 	s, path := mustOpenBolt(t, nil)
-	ctx := context.Background()
+	ctx := t.Context()
 
 	u := &users.UserRecord{}
 	boltFillFields(t, reflect.ValueOf(u).Elem(), "u")
@@ -475,7 +476,7 @@ func boltVersion(tb testing.TB, path string) uint64 {
 // refused, by OpenBoltStore and NewBoltStore, and left as it was.
 func TestBoltStore_SchemaTooNew(t *testing.T) {
 	s, path := mustOpenBolt(t, nil)
-	must(t, s.CreateUser(context.Background(), boltUser(1)))
+	must(t, s.CreateUser(t.Context(), boltUser(1)))
 	must(t, s.Close())
 	db := boltRaw(t, path)
 	must(t, db.Update(func(tx *bbolt.Tx) error {
@@ -537,7 +538,7 @@ func TestBoltStore_MigrateV0(t *testing.T) {
 
 	s, err := users.OpenBoltStore(path, nil)
 	must(t, err)
-	ctx := context.Background()
+	ctx := t.Context()
 	must(t, s.Check(ctx))
 	for _, get := range []func() (*users.UserRecord, error){
 		func() (*users.UserRecord, error) { return s.GetUserByEmail(ctx, u.Email) },
@@ -583,7 +584,7 @@ func TestBoltStore_Sweeper(t *testing.T) {
 			return boltT0.Add(time.Hour)
 		},
 	})
-	ctx := context.Background()
+	ctx := t.Context()
 	u := boltUser(1)
 	must(t, s.CreateUser(ctx, u))
 	old := boltSession(u.ID, "old", 0, boltT0)
@@ -636,7 +637,7 @@ func TestBoltStore_NewBoltStoreSharedFile(t *testing.T) {
 		return b.Put([]byte("config"), []byte("keep me"))
 	}))
 
-	ctx := context.Background()
+	ctx := t.Context()
 	s, err := users.NewBoltStore(db)
 	must(t, err)
 	boltFill(t, s)
@@ -702,7 +703,7 @@ func TestBoltStore_OneTransaction(t *testing.T) {
 	s, err := users.NewBoltStore(db)
 	must(t, err)
 	defer s.Close()
-	ctx := context.Background()
+	ctx := t.Context()
 	txid := func() int {
 		var id int
 		must(t, db.View(func(tx *bbolt.Tx) error { id = tx.ID(); return nil }))
@@ -791,7 +792,7 @@ func TestBoltStore_OneTransaction(t *testing.T) {
 // memory map would crash the test.
 func TestBoltStore_CopiesOutOfTransactions(t *testing.T) {
 	s, _ := mustOpenBolt(t, nil)
-	ctx := context.Background()
+	ctx := t.Context()
 	tokens := boltFill(t, s)
 	snap := takeBoltSnapshot(t, s, tokens)
 	sr := snap.Sessions[boltUser(2).ID][0]
@@ -886,7 +887,7 @@ func TestBoltStore_Check(t *testing.T) {
 			s, err := users.OpenBoltStore(path, nil)
 			must(t, err)
 			boltFill(t, s)
-			must(t, s.Check(context.Background()))
+			must(t, s.Check(t.Context()))
 			must(t, s.Close())
 
 			// Damage the file under an open store, which would repair some
@@ -895,7 +896,7 @@ func TestBoltStore_Check(t *testing.T) {
 			s, err = users.NewBoltStore(db)
 			must(t, err)
 			must(t, db.Update(d.fn))
-			err = s.Check(context.Background())
+			err = s.Check(t.Context())
 			must(t, s.Close())
 			must(t, db.Close())
 			if !errors.Is(err, users.ErrCorrupt) || !strings.Contains(err.Error(), d.want) {
@@ -916,7 +917,7 @@ func TestBoltStore_DeleteExpired(t *testing.T) {
 		must(t, s.Close())
 		boltCheckFile(t, path)
 	}()
-	ctx := context.Background()
+	ctx := t.Context()
 	u := boltUser(1)
 	must(t, s.CreateUser(ctx, u))
 	const n = 1600 // expired: more than one write transaction's worth

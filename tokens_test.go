@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // raceStore lets a revocation land right after the first token is stored: the
@@ -27,13 +28,14 @@ func (r *raceStore) CreateToken(ctx context.Context, t *users.TokenRecord, repla
 }
 
 func TestManager_TokenRacingRevocation(t *testing.T) {
+	ctx := t.Context()
 	rs := &raceStore{Store: users.NewMemoryStore()}
-	clock := NewClock()
+	clock := storetest.NewClock()
 	m, err := users.New(rs, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Create(ctx, users.NewUser{Email: "race@example.com", Password: testPassword}); err != nil {
+	if _, err := m.Create(ctx, users.NewUser{Email: "race@example.com", Password: storetest.Password}); err != nil {
 		t.Fatal(err)
 	}
 	d, err := m.RequestPasswordReset(ctx, "race@example.com")
@@ -72,7 +74,7 @@ func TestPurposes_ReturnsACopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.M.UpdatePassword(t.Context(), u.ID, testPassword, "another long secret"); err != nil {
+	if err := f.M.UpdatePassword(t.Context(), u.ID, storetest.Password, "another long secret"); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.M.ResetPassword(t.Context(), d.Token, "a third long secret"); !errors.Is(err, users.ErrInvalidToken) {

@@ -14,29 +14,10 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
-var ctx = context.Background()
-
 func ptr[T any](v T) *T { return &v }
-
-// wantExactlyOne fails the test unless exactly one of the racing calls' errs is
-// nil and every other matches loser.
-func wantExactlyOne(tb testing.TB, errs []error, loser error) {
-	tb.Helper()
-	ok := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, loser):
-			tb.Errorf("call %d: %v, want nil or %v", i, err, loser)
-		}
-	}
-	if ok != 1 {
-		tb.Fatalf("%d of %d racing calls succeeded, want exactly 1", ok, len(errs))
-	}
-}
 
 func sha256Sum(s string) []byte {
 	h := sha256.Sum256([]byte(s))
@@ -87,6 +68,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestManager_Create(t *testing.T) {
+	ctx := t.Context()
 	t.Run("OK", func(t *testing.T) {
 		f := newFixture(t, nil)
 		u := f.mustCreate(t, users.NewUser{
@@ -132,7 +114,7 @@ func TestManager_Create(t *testing.T) {
 				t.Errorf("JSON lacks %s: %s", k, s)
 			}
 		}
-		if strings.Contains(s, "$2") || strings.Contains(strings.ToLower(s), "hash") || strings.Contains(s, testPassword) {
+		if strings.Contains(s, "$2") || strings.Contains(strings.ToLower(s), "hash") || strings.Contains(s, storetest.Password) {
 			t.Errorf("JSON carries a secret: %s", s)
 		}
 		r, _ := f.Store.GetUser(ctx, u.ID)
@@ -144,7 +126,7 @@ func TestManager_Create(t *testing.T) {
 	t.Run("DuplicateEmailAnyCase", func(t *testing.T) {
 		f := newFixture(t, nil)
 		f.mustCreate(t, users.NewUser{Email: "Alice@Example.com"})
-		_, err := f.M.Create(ctx, users.NewUser{Email: " alice@example.com", Password: testPassword})
+		_, err := f.M.Create(ctx, users.NewUser{Email: " alice@example.com", Password: storetest.Password})
 		if !errors.Is(err, users.ErrDuplicateEmail) {
 			t.Fatalf("got %v, want ErrDuplicateEmail", err)
 		}
@@ -153,7 +135,7 @@ func TestManager_Create(t *testing.T) {
 	t.Run("DuplicateUsernameAnyCase", func(t *testing.T) {
 		f := newFixture(t, nil)
 		f.mustCreate(t, users.NewUser{Email: "a@example.com", Username: "bob"})
-		_, err := f.M.Create(ctx, users.NewUser{Email: "b@example.com", Username: "BOB", Password: testPassword})
+		_, err := f.M.Create(ctx, users.NewUser{Email: "b@example.com", Username: "BOB", Password: storetest.Password})
 		if !errors.Is(err, users.ErrDuplicateUsername) {
 			t.Fatalf("got %v, want ErrDuplicateUsername", err)
 		}
@@ -171,11 +153,13 @@ func TestManager_Create(t *testing.T) {
 				if i%2 == 1 {
 					email = " " + email + " "
 				}
-				_, errs[i] = f.M.Create(ctx, users.NewUser{Email: email, Password: testPassword})
+				_, errs[i] = f.M.Create(ctx, users.NewUser{Email: email, Password: storetest.Password})
 			})
 		}
 		wg.Wait()
-		wantExactlyOne(t, errs, users.ErrDuplicateEmail)
+		if !storetest.ExactlyOne(t, errs, users.ErrDuplicateEmail, "of concurrent Creates of one email in different cases exactly one must succeed, the others with ErrDuplicateEmail") {
+			t.FailNow()
+		}
 		if n, _ := f.M.Count(ctx, users.Filter{}); n != 1 {
 			t.Fatalf("Count = %d, want 1", n)
 		}
@@ -212,7 +196,7 @@ func TestManager_Create(t *testing.T) {
 			{"password_hash", users.NewUser{Email: "a@example.com", PasswordHash: "plaintext"}},
 		} {
 			if c.nu.Password == "" && c.nu.PasswordHash == "" && c.field != "password" {
-				c.nu.Password = testPassword
+				c.nu.Password = storetest.Password
 			}
 			_, err := f.M.Create(ctx, c.nu)
 			wantField(t, err, c.field)
@@ -229,11 +213,12 @@ func TestManager_Create(t *testing.T) {
 		if _, err := f.M.Login(ctx, "long@example.com", pw); !errors.Is(err, users.ErrInvalidCredentials) {
 			t.Fatalf("72-byte prefix logged in (truncation): %v", err)
 		}
-		f.mustLogin(t, "long@example.com", pw+"X")
+		f.MustLogin(t, "long@example.com", pw+"X")
 	})
 }
 
 func TestManager_GetByEmailUsername(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "carol@example.com", Username: "carol"})
 	for _, get := range []func() (*users.User, error){
@@ -254,6 +239,7 @@ func TestManager_GetByEmailUsername(t *testing.T) {
 }
 
 func TestManager_Update(t *testing.T) {
+	ctx := t.Context()
 	t.Run("Partial", func(t *testing.T) {
 		f := newFixture(t, nil)
 		u := f.mustCreate(t, users.NewUser{Email: "d@example.com", Username: "dee", FirstName: "Dee", LastName: "Dee", Preferences: map[string]string{"a": "1"}})
@@ -332,7 +318,7 @@ func TestManager_Update(t *testing.T) {
 			wg.Go(func() { _, errs[i] = f.M.Update(ctx, id, users.UserUpdate{Email: ptr("Wanted@example.com")}) })
 		}
 		wg.Wait()
-		wantExactlyOne(t, errs, users.ErrDuplicateEmail)
+		storetest.ExactlyOne(t, errs, users.ErrDuplicateEmail, "of concurrent Updates to one email exactly one must succeed, the others with ErrDuplicateEmail")
 	})
 
 	t.Run("Invalid", func(t *testing.T) {
@@ -353,10 +339,11 @@ func TestManager_Update(t *testing.T) {
 }
 
 func TestManager_UpdatePassword(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "p@example.com"})
-	s1 := f.mustLogin(t, "p@example.com", testPassword)
-	s2 := f.mustLogin(t, "p@example.com", testPassword)
+	s1 := f.MustLogin(t, "p@example.com", storetest.Password)
+	s2 := f.MustLogin(t, "p@example.com", storetest.Password)
 	before, _ := f.Store.GetUser(ctx, u.ID)
 
 	t.Run("ErrInvalidCredentials", func(t *testing.T) {
@@ -373,10 +360,10 @@ func TestManager_UpdatePassword(t *testing.T) {
 		}
 	})
 	t.Run("ErrInvalidInput", func(t *testing.T) {
-		wantField(t, f.M.UpdatePassword(ctx, u.ID, testPassword, "short"), "password")
+		wantField(t, f.M.UpdatePassword(ctx, u.ID, storetest.Password, "short"), "password")
 	})
 	t.Run("OK", func(t *testing.T) {
-		if err := f.M.UpdatePassword(ctx, u.ID, testPassword, "a brand new secret"); err != nil {
+		if err := f.M.UpdatePassword(ctx, u.ID, storetest.Password, "a brand new secret"); err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range []*users.Session{s1, s2} {
@@ -384,18 +371,19 @@ func TestManager_UpdatePassword(t *testing.T) {
 				t.Fatalf("session survived a password change: %v", err)
 			}
 		}
-		if _, err := f.M.Login(ctx, "p@example.com", testPassword); !errors.Is(err, users.ErrInvalidCredentials) {
+		if _, err := f.M.Login(ctx, "p@example.com", storetest.Password); !errors.Is(err, users.ErrInvalidCredentials) {
 			t.Fatalf("old password still works: %v", err)
 		}
-		f.mustLogin(t, "p@example.com", "a brand new secret")
+		f.MustLogin(t, "p@example.com", "a brand new secret")
 	})
 }
 
 func TestManager_SetPassword(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, func(o *users.Options) { o.MaxFailedLogins = 3 })
 	u := f.mustCreate(t, users.NewUser{Email: "set@example.com", Username: "adalovelace"})
-	s1 := f.mustLogin(t, "set@example.com", testPassword)
-	s2 := f.mustLogin(t, "adalovelace", testPassword)
+	s1 := f.MustLogin(t, "set@example.com", storetest.Password)
+	s2 := f.MustLogin(t, "adalovelace", storetest.Password)
 	reset, err := f.M.RequestPasswordReset(ctx, u.Email)
 	if err != nil {
 		t.Fatal(err)
@@ -427,7 +415,7 @@ func TestManager_SetPassword(t *testing.T) {
 		for range 3 {
 			f.M.Login(ctx, "set@example.com", "not the password")
 		}
-		if _, err := f.M.Login(ctx, "set@example.com", testPassword); !errors.Is(err, users.ErrAccountLocked) {
+		if _, err := f.M.Login(ctx, "set@example.com", storetest.Password); !errors.Is(err, users.ErrAccountLocked) {
 			t.Fatalf("setup: login after 3 failures: %v, want ErrAccountLocked", err)
 		}
 		if err := f.M.SetPassword(ctx, u.ID, "a brand new secret"); err != nil {
@@ -444,10 +432,10 @@ func TestManager_SetPassword(t *testing.T) {
 		if _, err := f.M.LoginWithMagicLink(ctx, magic.Token); !errors.Is(err, users.ErrInvalidToken) {
 			t.Fatalf("magic link survived SetPassword: %v", err)
 		}
-		if _, err := f.M.Login(ctx, "set@example.com", testPassword); !errors.Is(err, users.ErrInvalidCredentials) {
+		if _, err := f.M.Login(ctx, "set@example.com", storetest.Password); !errors.Is(err, users.ErrInvalidCredentials) {
 			t.Fatalf("old password after SetPassword: %v, want ErrInvalidCredentials", err)
 		}
-		f.mustLogin(t, "set@example.com", "a brand new secret") // and the lock is gone
+		f.MustLogin(t, "set@example.com", "a brand new secret") // and the lock is gone
 	})
 }
 
@@ -472,12 +460,13 @@ func (s *emailMover) UpdateUser(ctx context.Context, id string, fn func(r *users
 }
 
 func TestManager_SetPasswordEmailChangedMeanwhile(t *testing.T) {
+	ctx := t.Context()
 	st := &emailMover{Store: users.NewMemoryStore()}
 	m, err := users.New(st, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := m.Create(ctx, users.NewUser{Email: "old@example.com", Password: testPassword})
+	u, err := m.Create(ctx, users.NewUser{Email: "old@example.com", Password: storetest.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,15 +474,16 @@ func TestManager_SetPasswordEmailChangedMeanwhile(t *testing.T) {
 	if err := m.SetPassword(ctx, u.ID, "moved@example.com"); !errors.Is(err, users.ErrConflict) {
 		t.Fatalf("got %v, want ErrConflict: the password was checked against an email the user no longer has", err)
 	}
-	if _, err := m.Login(ctx, "moved@example.com", testPassword); err != nil {
+	if _, err := m.Login(ctx, "moved@example.com", storetest.Password); err != nil {
 		t.Fatalf("the password changed after all: %v", err)
 	}
 }
 
 func TestManager_Remove(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "r@example.com", Username: "rem"})
-	s := f.mustLogin(t, "rem", testPassword)
+	s := f.MustLogin(t, "rem", storetest.Password)
 	if err := f.M.Remove(ctx, u.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -513,12 +503,13 @@ func TestManager_Remove(t *testing.T) {
 }
 
 func TestManager_Login(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "l@example.com", Username: "lou"})
 
 	t.Run("OK", func(t *testing.T) {
 		for _, id := range []string{"l@example.com", " L@Example.com", "lou", "LOU"} {
-			s := f.mustLogin(t, id, testPassword)
+			s := f.MustLogin(t, id, storetest.Password)
 			raw, err := base64.RawURLEncoding.DecodeString(s.Token)
 			if err != nil || len(raw) != 32 {
 				t.Fatalf("token %q is not 32 bytes of base64url: %v", s.Token, err)
@@ -533,13 +524,13 @@ func TestManager_Login(t *testing.T) {
 		}
 	})
 	t.Run("NewTokenEachTime", func(t *testing.T) {
-		a, b := f.mustLogin(t, "lou", testPassword), f.mustLogin(t, "lou", testPassword)
+		a, b := f.MustLogin(t, "lou", storetest.Password), f.MustLogin(t, "lou", storetest.Password)
 		if a.Token == b.Token || a.ID == b.ID {
 			t.Fatal("two logins share a token or ID")
 		}
 	})
 	t.Run("ErrInvalidCredentials", func(t *testing.T) {
-		_, unknown := f.M.Login(ctx, "nobody@example.com", testPassword)
+		_, unknown := f.M.Login(ctx, "nobody@example.com", storetest.Password)
 		_, wrong := f.M.Login(ctx, "l@example.com", "not the password")
 		if !errors.Is(unknown, users.ErrInvalidCredentials) || !errors.Is(wrong, users.ErrInvalidCredentials) {
 			t.Fatalf("unknown: %v; wrong: %v", unknown, wrong)
@@ -550,7 +541,7 @@ func TestManager_Login(t *testing.T) {
 	})
 	t.Run("ErrAccountDisabled", func(t *testing.T) {
 		d := f.mustCreate(t, users.NewUser{Email: "off@example.com", Status: users.StatusSuspended})
-		if _, err := f.M.Login(ctx, "off@example.com", testPassword); !errors.Is(err, users.ErrAccountDisabled) {
+		if _, err := f.M.Login(ctx, "off@example.com", storetest.Password); !errors.Is(err, users.ErrAccountDisabled) {
 			t.Fatalf("right password, suspended: %v", err)
 		}
 		if _, err := f.M.Login(ctx, "off@example.com", "wrong password!"); !errors.Is(err, users.ErrInvalidCredentials) {
@@ -563,9 +554,10 @@ func TestManager_Login(t *testing.T) {
 }
 
 func TestManager_TokensStoredHashed(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "h@example.com"})
-	s := f.mustLogin(t, "h@example.com", testPassword)
+	s := f.MustLogin(t, "h@example.com", storetest.Password)
 	ss, err := f.Store.ListSessions(ctx, u.ID)
 	if err != nil || len(ss) != 1 {
 		t.Fatalf("ListSessions: %v, %v", ss, err)
@@ -580,18 +572,19 @@ func TestManager_TokensStoredHashed(t *testing.T) {
 }
 
 func TestManager_ValidateToken(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, func(o *users.Options) { o.SessionTTL = time.Hour })
 	u := f.mustCreate(t, users.NewUser{Email: "t@example.com"})
 
 	t.Run("OK", func(t *testing.T) {
-		s := f.mustLogin(t, "t@example.com", testPassword)
+		s := f.MustLogin(t, "t@example.com", storetest.Password)
 		got, err := f.M.ValidateToken(ctx, s.Token)
 		if err != nil || got.ID != s.ID || got.User.Email != "t@example.com" || got.Token != "" {
 			t.Fatalf("got %+v, %v", got, err)
 		}
 	})
 	t.Run("CurrentUser", func(t *testing.T) {
-		s := f.mustLogin(t, "t@example.com", testPassword)
+		s := f.MustLogin(t, "t@example.com", storetest.Password)
 		if _, err := f.M.UpdateRole(ctx, u.ID, users.RoleAdmin); err != nil {
 			t.Fatal(err)
 		}
@@ -601,7 +594,7 @@ func TestManager_ValidateToken(t *testing.T) {
 		}
 	})
 	t.Run("ErrInvalidToken", func(t *testing.T) {
-		s := f.mustLogin(t, "t@example.com", testPassword)
+		s := f.MustLogin(t, "t@example.com", storetest.Password)
 		bad := []string{"", "x", strings.Repeat("A", 43), s.Token + "A", s.Token[:42] + "!", " " + s.Token}
 		for _, tok := range bad {
 			if _, err := f.M.ValidateToken(ctx, tok); !errors.Is(err, users.ErrInvalidToken) {
@@ -619,14 +612,14 @@ func TestManager_ValidateToken(t *testing.T) {
 		}
 	})
 	t.Run("Expired", func(t *testing.T) {
-		s := f.mustLogin(t, "t@example.com", testPassword)
+		s := f.MustLogin(t, "t@example.com", storetest.Password)
 		f.Clock.Advance(time.Hour)
 		if _, err := f.M.ValidateToken(ctx, s.Token); !errors.Is(err, users.ErrInvalidToken) {
 			t.Fatalf("expired token: %v", err)
 		}
 	})
 	t.Run("NonActiveDeletesSessions", func(t *testing.T) {
-		s := f.mustLogin(t, "t@example.com", testPassword)
+		s := f.MustLogin(t, "t@example.com", storetest.Password)
 		if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Status: ptr(users.StatusInactive)}); err != nil {
 			t.Fatal(err)
 		}
@@ -643,7 +636,7 @@ func TestManager_ValidateToken(t *testing.T) {
 		}
 	})
 	t.Run("LogoutAll", func(t *testing.T) {
-		a, b := f.mustLogin(t, "t@example.com", testPassword), f.mustLogin(t, "t@example.com", testPassword)
+		a, b := f.MustLogin(t, "t@example.com", storetest.Password), f.MustLogin(t, "t@example.com", storetest.Password)
 		if err := f.M.LogoutAll(ctx, u.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -670,16 +663,17 @@ func (c *countingStore) TouchSession(ctx context.Context, h []byte, seen time.Ti
 }
 
 func TestManager_IdleTimeout(t *testing.T) {
-	clock := NewClock()
+	ctx := t.Context()
+	clock := storetest.NewClock()
 	cs := &countingStore{Store: users.NewMemoryStore()}
 	m, err := users.New(cs, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: clock.Now, SessionIdleTimeout: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Create(ctx, users.NewUser{Email: "i@example.com", Password: testPassword}); err != nil {
+	if _, err := m.Create(ctx, users.NewUser{Email: "i@example.com", Password: storetest.Password}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := m.Login(ctx, "i@example.com", testPassword)
+	s, err := m.Login(ctx, "i@example.com", storetest.Password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -710,11 +704,12 @@ func TestManager_IdleTimeout(t *testing.T) {
 }
 
 func TestManager_Sessions(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "s@example.com"})
-	a := f.mustLogin(t, "s@example.com", testPassword)
+	a := f.MustLogin(t, "s@example.com", storetest.Password)
 	f.Clock.Advance(time.Second)
-	b := f.mustLogin(t, "s@example.com", testPassword)
+	b := f.MustLogin(t, "s@example.com", storetest.Password)
 	ss, err := f.M.Sessions(ctx, u.ID)
 	if err != nil || len(ss) != 2 || ss[0].ID != a.ID || ss[1].ID != b.ID {
 		t.Fatalf("Sessions: %v, %v", ss, err)
@@ -739,6 +734,7 @@ func TestManager_Sessions(t *testing.T) {
 }
 
 func TestManager_Find(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	var all []*users.User
 	for i := range 45 {
@@ -919,21 +915,22 @@ func TestManager_Find(t *testing.T) {
 }
 
 func TestManager_ContextCanceled(t *testing.T) {
+	ctx := t.Context()
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "c@example.com"})
-	s := f.mustLogin(t, "c@example.com", testPassword)
+	s := f.MustLogin(t, "c@example.com", storetest.Password)
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	calls := map[string]error{}
-	_, calls["Create"] = f.M.Create(cctx, users.NewUser{Email: "new@example.com", Password: testPassword})
+	_, calls["Create"] = f.M.Create(cctx, users.NewUser{Email: "new@example.com", Password: storetest.Password})
 	_, calls["Get"] = f.M.Get(cctx, u.ID)
 	_, calls["GetByEmail"] = f.M.GetByEmail(cctx, u.Email)
 	_, calls["Find"] = f.M.Find(cctx, users.Filter{})
 	_, calls["Count"] = f.M.Count(cctx, users.Filter{})
 	_, calls["Update"] = f.M.Update(cctx, u.ID, users.UserUpdate{FirstName: ptr("x")})
-	calls["UpdatePassword"] = f.M.UpdatePassword(cctx, u.ID, testPassword, "another good secret")
+	calls["UpdatePassword"] = f.M.UpdatePassword(cctx, u.ID, storetest.Password, "another good secret")
 	calls["Remove"] = f.M.Remove(cctx, u.ID)
-	_, calls["Login"] = f.M.Login(cctx, u.Email, testPassword)
+	_, calls["Login"] = f.M.Login(cctx, u.Email, storetest.Password)
 	calls["Logout"] = f.M.Logout(cctx, s.Token)
 	calls["LogoutAll"] = f.M.LogoutAll(cctx, u.ID)
 	_, calls["ValidateToken"] = f.M.ValidateToken(cctx, s.Token)
@@ -977,6 +974,7 @@ func (l *lockWatch) CreateUser(ctx context.Context, r *users.UserRecord) error {
 }
 
 func TestManager_NoBcryptInsideStore(t *testing.T) {
+	ctx := t.Context()
 	lw := &lockWatch{Store: users.NewMemoryStore()}
 	m, err := users.New(lw, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
 	if err != nil {
@@ -990,14 +988,14 @@ func TestManager_NoBcryptInsideStore(t *testing.T) {
 			bad.Do(func() { t.Error("bcrypt ran while a store write was in progress") })
 		}
 	})
-	u, err := m.Create(ctx, users.NewUser{Email: "n@example.com", Password: testPassword})
+	u, err := m.Create(ctx, users.NewUser{Email: "n@example.com", Password: storetest.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Login(ctx, "n@example.com", testPassword); err != nil {
+	if _, err := m.Login(ctx, "n@example.com", storetest.Password); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.UpdatePassword(ctx, u.ID, testPassword, "another good secret"); err != nil {
+	if err := m.UpdatePassword(ctx, u.ID, storetest.Password, "another good secret"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -36,7 +36,7 @@ func TestExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(context.Background())
+	defer admin.Close(t.Context())
 	b := make([]byte, 8)
 	rand.Read(b)
 	schema := "userkit_explain_" + hex.EncodeToString(b)
@@ -220,7 +220,7 @@ func explainGeneric(t *testing.T, pool *pgxpool.Pool, sql string, args []any) st
 	if _, err := conn.Exec(t.Context(), `SET plan_cache_mode = force_generic_plan; PREPARE explained AS `+sql); err != nil {
 		t.Fatalf("prepare %s: %v", sql, err)
 	}
-	defer conn.Exec(context.Background(), `DEALLOCATE explained; RESET plan_cache_mode`)
+	defer conn.Exec(t.Context(), `DEALLOCATE explained; RESET plan_cache_mode`)
 	ps := make([]string, len(args))
 	for i := range args {
 		ps[i] = "$" + string(rune('1'+i))

@@ -57,7 +57,7 @@ or point them at a database where they may create and drop schemas:
 		t.Fatalf("%s: %v", dsnEnv, err)
 	}
 	cfg.MaxConns = 4
-	admin, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	admin, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", dsnEnv, err)
 	}
@@ -109,7 +109,7 @@ func (db *testDB) pool(t testing.TB, schema string) *pgxpool.Pool {
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.MaxConns = poolConns
-	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("open pool: %v", err)
 	}
@@ -186,18 +186,7 @@ func TestStore_TwoPools(t *testing.T) {
 		}
 		close(gate)
 		wg.Wait()
-		ok := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				ok++
-			case !errors.Is(err, users.ErrDuplicateEmail):
-				t.Errorf("CreateUser losing the race for an email must return ErrDuplicateEmail: %v", err)
-			}
-		}
-		if ok != 1 {
-			t.Errorf("of %d CreateUser calls with one email, through two pools, exactly one must succeed: %d did", n, ok)
-		}
+		storetest.ExactlyOne(t, errs, users.ErrDuplicateEmail, "of CreateUser calls with one email, through two pools, exactly one must succeed, the others with ErrDuplicateEmail")
 		for i, s := range stores {
 			if n, err := s.CountUsers(t.Context(), users.Match{Email: "same@example.com"}); err != nil || n != 1 {
 				t.Errorf("store %d: CountUsers(email) = %d, %v; want 1", i, n, err)

@@ -132,7 +132,7 @@ func testCreateUsersRace(t *testing.T, s users.Store, rule string) {
 				t.Errorf("%s: the batch's uncontested record was refused: %v", rule, batchErrs[0])
 			}
 		})
-		if !exactlyOne(t, errs, users.ErrDuplicateEmail, rule) {
+		if !ExactlyOne(t, errs, users.ErrDuplicateEmail, rule) {
 			return
 		}
 		winner := single.ID

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,61 +36,15 @@ func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 	t.Run("ContextCanceled", s.testContextCanceled)
 }
 
-// mgrPassword and mgrNewPassword pass every default password rule.
-const (
-	mgrPassword    = "correct horse battery staple"
-	mgrNewPassword = "a brand new horse battery staple"
-)
-
-// mgrClock is a fake clock that stands still until Advance is called. It is safe
-// for concurrent use.
-type mgrClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *mgrClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *mgrClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type mgrSuite struct {
 	newStore func(t *testing.T) users.Store
 }
 
-// mgrFixture is a Manager over a fresh store, with the store and the clock.
-type mgrFixture struct {
-	M     *users.Manager
-	Store users.Store
-	Clock *mgrClock
-	n     atomic.Int64 // for fresh emails
-}
-
-// fixture builds a Manager over a new store. edit, if not nil, changes the
+// fixture returns a Fixture over a new store. edit, if not nil, changes the
 // options first.
-func (s *mgrSuite) fixture(t *testing.T, edit func(o *users.Options)) *mgrFixture {
+func (s *mgrSuite) fixture(t *testing.T, edit func(o *users.Options)) *Fixture {
 	t.Helper()
-	f := &mgrFixture{
-		Store: s.newStore(t),
-		Clock: &mgrClock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)},
-	}
-	o := &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: f.Clock.Now}
-	if edit != nil {
-		edit(o)
-	}
-	m, err := users.New(f.Store, o)
-	if err != nil {
-		t.Fatalf("users.New: %v", err)
-	}
-	f.M = m
-	return f
+	return NewFixture(t, s.newStore(t), edit)
 }
 
 // mgrRule runs fn as the subtest name and, if it fails, states the rule it checks.
@@ -107,42 +60,16 @@ func mgrRule(t *testing.T, name, rule string, fn func(t *testing.T)) {
 	})
 }
 
-func (f *mgrFixture) email() string {
-	return fmt.Sprintf("user%d@example.com", f.n.Add(1))
-}
-
-// user creates an active user with a fresh email and mgrPassword.
-func (f *mgrFixture) user(t *testing.T) *users.User {
+// user creates an active user with a fresh email and Password.
+func (f *Fixture) user(t *testing.T) *users.User {
 	t.Helper()
-	u, err := f.M.Create(context.Background(), users.NewUser{Email: f.email(), Password: mgrPassword})
-	if err != nil {
-		t.Fatalf("Create: %v", err)
-	}
-	return u
-}
-
-func (f *mgrFixture) login(t *testing.T, email, password string) *users.Session {
-	t.Helper()
-	s, err := f.M.Login(context.Background(), email, password)
-	if err != nil {
-		t.Fatalf("Login(%q) with the right password: %v", email, err)
-	}
-	return s
-}
-
-func (f *mgrFixture) get(t *testing.T, id string) *users.User {
-	t.Helper()
-	u, err := f.M.Get(context.Background(), id)
-	if err != nil {
-		t.Fatalf("Get(%q): %v", id, err)
-	}
-	return u
+	return f.MustCreate(t, users.NewUser{Email: f.Email()})
 }
 
 // storedSessions is how many sessions the store holds for the user, live or not.
-func (f *mgrFixture) storedSessions(t *testing.T, userID string) int {
+func (f *Fixture) storedSessions(t *testing.T, userID string) int {
 	t.Helper()
-	ss, err := f.Store.ListSessions(context.Background(), userID)
+	ss, err := f.Store.ListSessions(t.Context(), userID)
 	if err != nil {
 		t.Fatalf("store.ListSessions: %v", err)
 	}
@@ -150,9 +77,9 @@ func (f *mgrFixture) storedSessions(t *testing.T, userID string) int {
 }
 
 // requestReset returns a password-reset token for u.
-func (f *mgrFixture) requestReset(t *testing.T, u *users.User) string {
+func (f *Fixture) requestReset(t *testing.T, u *users.User) string {
 	t.Helper()
-	d, err := f.M.RequestPasswordReset(context.Background(), u.Email)
+	d, err := f.M.RequestPasswordReset(t.Context(), u.Email)
 	if err != nil {
 		t.Fatalf("RequestPasswordReset(%q): %v", u.Email, err)
 	}
@@ -160,9 +87,9 @@ func (f *mgrFixture) requestReset(t *testing.T, u *users.User) string {
 	return d.Token
 }
 
-func (f *mgrFixture) requestVerification(t *testing.T, u *users.User) string {
+func (f *Fixture) requestVerification(t *testing.T, u *users.User) string {
 	t.Helper()
-	d, err := f.M.RequestEmailVerification(context.Background(), u.ID)
+	d, err := f.M.RequestEmailVerification(t.Context(), u.ID)
 	if err != nil {
 		t.Fatalf("RequestEmailVerification: %v", err)
 	}
@@ -170,9 +97,9 @@ func (f *mgrFixture) requestVerification(t *testing.T, u *users.User) string {
 	return d.Token
 }
 
-func (f *mgrFixture) requestMagicLink(t *testing.T, u *users.User) string {
+func (f *Fixture) requestMagicLink(t *testing.T, u *users.User) string {
 	t.Helper()
-	d, err := f.M.RequestMagicLink(context.Background(), u.Email)
+	d, err := f.M.RequestMagicLink(t.Context(), u.Email)
 	if err != nil {
 		t.Fatalf("RequestMagicLink(%q): %v", u.Email, err)
 	}
@@ -189,9 +116,9 @@ func mgrWantDelivery(t *testing.T, what string, d *users.Delivery, u *users.User
 	}
 }
 
-func (f *mgrFixture) invite(t *testing.T) (*users.User, string) {
+func (f *Fixture) invite(t *testing.T) (*users.User, string) {
 	t.Helper()
-	u, tok, err := f.M.Invite(context.Background(), users.NewUser{Email: f.email(), FirstName: "Ada"})
+	u, tok, err := f.M.Invite(t.Context(), users.NewUser{Email: f.Email(), FirstName: "Ada"})
 	if err != nil {
 		t.Fatalf("Invite: %v", err)
 	}
@@ -206,9 +133,9 @@ func mgrTokenHash(token string) []byte {
 
 // stored reports whether the store still holds the token (whatever its expiry:
 // it asks as of the zero time).
-func (f *mgrFixture) stored(t *testing.T, token string, p users.Purpose) bool {
+func (f *Fixture) stored(t *testing.T, token string, p users.Purpose) bool {
 	t.Helper()
-	_, err := f.Store.GetToken(context.Background(), mgrTokenHash(token), p, time.Time{})
+	_, err := f.Store.GetToken(t.Context(), mgrTokenHash(token), p, time.Time{})
 	switch {
 	case err == nil:
 		return true
@@ -227,8 +154,8 @@ type mgrPurpose struct {
 	def     time.Duration                         // default lifetime
 	option  func(o *users.Options) *time.Duration // the option that sets the lifetime
 	custom  time.Duration                         // a non-default lifetime to try
-	issue   func(t *testing.T, f *mgrFixture) (token string, u *users.User)
-	redeem  func(ctx context.Context, f *mgrFixture, token string) error
+	issue   func(t *testing.T, f *Fixture) (token string, u *users.User)
+	redeem  func(ctx context.Context, f *Fixture, token string) error
 }
 
 var mgrPurposes = []mgrPurpose{
@@ -238,12 +165,12 @@ var mgrPurposes = []mgrPurpose{
 		def:     time.Hour,
 		option:  func(o *users.Options) *time.Duration { return &o.PasswordResetTTL },
 		custom:  2 * time.Hour,
-		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+		issue: func(t *testing.T, f *Fixture) (string, *users.User) {
 			u := f.user(t)
 			return f.requestReset(t, u), u
 		},
-		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
-			return f.M.ResetPassword(ctx, token, mgrNewPassword)
+		redeem: func(ctx context.Context, f *Fixture, token string) error {
+			return f.M.ResetPassword(ctx, token, NewPassword)
 		},
 	},
 	{
@@ -252,11 +179,11 @@ var mgrPurposes = []mgrPurpose{
 		def:     48 * time.Hour,
 		option:  func(o *users.Options) *time.Duration { return &o.EmailVerificationTTL },
 		custom:  24 * time.Hour,
-		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+		issue: func(t *testing.T, f *Fixture) (string, *users.User) {
 			u := f.user(t)
 			return f.requestVerification(t, u), u
 		},
-		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
+		redeem: func(ctx context.Context, f *Fixture, token string) error {
 			_, err := f.M.VerifyEmail(ctx, token)
 			return err
 		},
@@ -267,12 +194,12 @@ var mgrPurposes = []mgrPurpose{
 		def:     7 * 24 * time.Hour,
 		option:  func(o *users.Options) *time.Duration { return &o.InvitationTTL },
 		custom:  14 * 24 * time.Hour,
-		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+		issue: func(t *testing.T, f *Fixture) (string, *users.User) {
 			u, tok := f.invite(t)
 			return tok, u
 		},
-		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
-			_, err := f.M.AcceptInvitation(ctx, token, mgrNewPassword)
+		redeem: func(ctx context.Context, f *Fixture, token string) error {
+			_, err := f.M.AcceptInvitation(ctx, token, NewPassword)
 			return err
 		},
 	},
@@ -282,11 +209,11 @@ var mgrPurposes = []mgrPurpose{
 		def:     15 * time.Minute,
 		option:  func(o *users.Options) *time.Duration { return &o.MagicLinkTTL },
 		custom:  5 * time.Minute,
-		issue: func(t *testing.T, f *mgrFixture) (string, *users.User) {
+		issue: func(t *testing.T, f *Fixture) (string, *users.User) {
 			u := f.user(t)
 			return f.requestMagicLink(t, u), u
 		},
-		redeem: func(ctx context.Context, f *mgrFixture, token string) error {
+		redeem: func(ctx context.Context, f *Fixture, token string) error {
 			_, err := f.M.LoginWithMagicLink(ctx, token)
 			return err
 		},
@@ -336,7 +263,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				issued := f.Clock.Now()
 				tok, u := p.issue(t, f)
 				rec, err := f.Store.GetToken(ctx, mgrTokenHash(tok), p.purpose, issued)
@@ -367,7 +294,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				tok, _ := p.issue(t, f)
 				for _, q := range mgrPurposes {
 					if q.purpose != p.purpose {
@@ -385,12 +312,12 @@ func (s *mgrSuite) testToken(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				tok, _ := p.issue(t, f)
 				_, err := f.M.ValidateToken(ctx, tok)
 				mgrWantInvalidToken(t, "ValidateToken(one-time token)", err)
 				other := f.user(t)
-				sess := f.login(t, other.Email, mgrPassword)
+				sess := f.MustLogin(t, other.Email, Password)
 				mgrWantInvalidToken(t, "redeeming a session token", p.redeem(ctx, f, sess.Token))
 				if _, err := f.M.ValidateToken(ctx, sess.Token); err != nil {
 					t.Errorf("session after a redemption attempt with its token: %v", err)
@@ -428,12 +355,12 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				for i := range n {
 					wg.Go(func() {
 						<-start
-						errs[i] = p.redeem(context.Background(), f, tok)
+						errs[i] = p.redeem(t.Context(), f, tok)
 					})
 				}
 				close(start)
 				wg.Wait()
-				exactlyOne(t, errs, users.ErrInvalidToken, "of concurrent redemptions of one token exactly one must succeed, the others with ErrInvalidToken")
+				ExactlyOne(t, errs, users.ErrInvalidToken, "of concurrent redemptions of one token exactly one must succeed, the others with ErrInvalidToken")
 				if p.purpose == users.PurposeInvitation || p.purpose == users.PurposeMagicLink {
 					if got := f.storedSessions(t, u.ID); got != 1 {
 						t.Errorf("store holds %d sessions after concurrent redemptions, want 1", got)
@@ -448,20 +375,20 @@ func (s *mgrSuite) testToken(t *testing.T) {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
 				tok, _ := p.issue(t, f)
-				if err := p.redeem(context.Background(), f, tok); err != nil {
+				if err := p.redeem(t.Context(), f, tok); err != nil {
 					t.Fatalf("redeem: %v", err)
 				}
 				if f.stored(t, tok, p.purpose) {
 					t.Errorf("store still holds the used %s token", p.name)
 				}
-				mgrWantInvalidToken(t, "second redemption", p.redeem(context.Background(), f, tok))
+				mgrWantInvalidToken(t, "second redemption", p.redeem(t.Context(), f, tok))
 			})
 		}
 	})
 
 	mgrRule(t, "PurgeExpired", "PurgeExpired deletes expired tokens of every purpose (a second purge finds nothing) and keeps live ones", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		toks := map[users.Purpose]string{}
 		for _, p := range mgrPurposes {
 			toks[p.purpose], _ = p.issue(t, f)
@@ -506,14 +433,14 @@ func (s *mgrSuite) checkLifetime(t *testing.T, p mgrPurpose, edit func(o *users.
 	f := s.fixture(t, edit)
 	tok, _ := p.issue(t, f)
 	f.Clock.Advance(ttl - time.Nanosecond)
-	if err := p.redeem(context.Background(), f, tok); err != nil {
+	if err := p.redeem(t.Context(), f, tok); err != nil {
 		t.Errorf("%s token redeemed %v after issue (lifetime %v): %v, want success", p.name, ttl-time.Nanosecond, ttl, err)
 	}
 
 	f = s.fixture(t, edit)
 	tok, _ = p.issue(t, f)
 	f.Clock.Advance(ttl)
-	ctx := context.Background()
+	ctx := t.Context()
 	// An expired token is refused before the new password is looked at.
 	switch p.purpose {
 	case users.PurposePasswordReset:
@@ -529,7 +456,7 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 	mgrRule(t, "UnknownEmail", "a reset request for an email nobody has returns ErrUnknownEmail (which applications answer exactly like success) and no token", func(t *testing.T) {
 		f := s.fixture(t, nil)
 		f.user(t)
-		d, err := f.M.RequestPasswordReset(context.Background(), "nobody@example.com")
+		d, err := f.M.RequestPasswordReset(t.Context(), "nobody@example.com")
 		if !errors.Is(err, users.ErrUnknownEmail) || d != nil {
 			t.Errorf("RequestPasswordReset(unknown): %+v, %v; want nil, ErrUnknownEmail", d, err)
 		}
@@ -537,9 +464,9 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "DeliversToStoredAddress", "reset and magic-link requests return the address stored for the user, not the one typed, and refuse non-ASCII input before folding it", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
-		if _, err := f.M.Create(ctx, users.NewUser{Email: "kate@example.com", Password: mgrPassword}); err != nil {
+		if _, err := f.M.Create(ctx, users.NewUser{Email: "kate@example.com", Password: Password}); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
 		typed := "  " + strings.ToUpper(u.Email) + " "
@@ -561,20 +488,20 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "SetsNewPassword", "redeeming a reset token sets the new password: the old one stops working and the new one logs in", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
-		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), mgrNewPassword); err != nil {
+		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
-		if _, err := f.M.Login(ctx, u.Email, mgrPassword); !errors.Is(err, users.ErrInvalidCredentials) {
+		if _, err := f.M.Login(ctx, u.Email, Password); !errors.Is(err, users.ErrInvalidCredentials) {
 			t.Errorf("Login with the old password: %v, want ErrInvalidCredentials", err)
 		}
-		f.login(t, u.Email, mgrNewPassword)
+		f.MustLogin(t, u.Email, NewPassword)
 	})
 
 	mgrRule(t, "PasswordPolicy", "the full password policy applies to the new password (a *ValidationError on \"password\"), and a refused password leaves the token valid", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		tok := f.requestReset(t, u)
 		for _, bad := range []string{"short", "password", u.Email} {
@@ -584,18 +511,18 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 				t.Errorf("ResetPassword(%q): %v, want a *ValidationError on \"password\"", bad, err)
 			}
 		}
-		f.login(t, u.Email, mgrPassword)
-		if err := f.M.ResetPassword(ctx, tok, mgrNewPassword); err != nil {
+		f.MustLogin(t, u.Email, Password)
+		if err := f.M.ResetPassword(ctx, tok, NewPassword); err != nil {
 			t.Errorf("ResetPassword with a good password after refused ones: %v", err)
 		}
 	})
 
 	mgrRule(t, "RevokesSessions", "a password reset revokes every session of the user", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
-		s1, s2 := f.login(t, u.Email, mgrPassword), f.login(t, u.Email, mgrPassword)
-		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), mgrNewPassword); err != nil {
+		s1, s2 := f.MustLogin(t, u.Email, Password), f.MustLogin(t, u.Email, Password)
+		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
 		for i, sess := range []*users.Session{s1, s2} {
@@ -609,10 +536,10 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 
 	mgrRule(t, "RevokesOtherResetTokens", "redeeming one reset token voids every other outstanding reset token of the user", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		t1, t2, t3 := f.requestReset(t, u), f.requestReset(t, u), f.requestReset(t, u)
-		if err := f.M.ResetPassword(ctx, t2, mgrNewPassword); err != nil {
+		if err := f.M.ResetPassword(ctx, t2, NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
 		for _, tok := range []string{t1, t3} {
@@ -621,28 +548,28 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 			}
 			mgrWantInvalidToken(t, "ResetPassword(another reset token)", f.M.ResetPassword(ctx, tok, "yet another horse battery"))
 		}
-		f.login(t, u.Email, mgrNewPassword)
+		f.MustLogin(t, u.Email, NewPassword)
 	})
 
 	mgrRule(t, "ClearsLoginLock", "a password reset clears a login lock: the new password logs in at once", func(t *testing.T) {
 		f := s.fixture(t, func(o *users.Options) { o.MaxFailedLogins = 3 })
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		for range 3 {
 			f.M.Login(ctx, u.Email, "wrong horse battery staple")
 		}
-		if _, err := f.M.Login(ctx, u.Email, mgrPassword); !errors.Is(err, users.ErrAccountLocked) {
+		if _, err := f.M.Login(ctx, u.Email, Password); !errors.Is(err, users.ErrAccountLocked) {
 			t.Fatalf("Login after 3 failures with MaxFailedLogins 3: %v, want ErrAccountLocked", err)
 		}
-		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), mgrNewPassword); err != nil {
+		if err := f.M.ResetPassword(ctx, f.requestReset(t, u), NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
-		f.login(t, u.Email, mgrNewPassword)
+		f.MustLogin(t, u.Email, NewPassword)
 	})
 
 	mgrRule(t, "DisabledAccount", "a reset request for a user who is not active returns ErrAccountDisabled and no token, and a reset token of a user suspended since changes nothing", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		tok := f.requestReset(t, u)
 		suspended, active := users.StatusSuspended, users.StatusActive
@@ -652,13 +579,13 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		if d, err := f.M.RequestPasswordReset(ctx, u.Email); !errors.Is(err, users.ErrAccountDisabled) || d != nil {
 			t.Errorf("RequestPasswordReset(suspended): %+v, %v; want nil, ErrAccountDisabled", d, err)
 		}
-		if err := f.M.ResetPassword(ctx, tok, mgrNewPassword); err == nil {
+		if err := f.M.ResetPassword(ctx, tok, NewPassword); err == nil {
 			t.Errorf("ResetPassword for a suspended user succeeded")
 		}
 		if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Status: &active}); err != nil {
 			t.Fatalf("Update(activate): %v", err)
 		}
-		f.login(t, u.Email, mgrPassword)
+		f.MustLogin(t, u.Email, Password)
 	})
 }
 
@@ -671,11 +598,11 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		}
 		tok := f.requestVerification(t, u)
 		f.Clock.Advance(time.Minute)
-		got, err := f.M.VerifyEmail(context.Background(), tok)
+		got, err := f.M.VerifyEmail(t.Context(), tok)
 		if err != nil {
 			t.Fatalf("VerifyEmail: %v", err)
 		}
-		for what, v := range map[string]*users.User{"VerifyEmail's result": got, "Get": f.get(t, u.ID)} {
+		for what, v := range map[string]*users.User{"VerifyEmail's result": got, "Get": f.MustGet(t, u.ID)} {
 			if !v.EmailVerified || !v.EmailVerifiedAt.Equal(f.Clock.Now()) {
 				t.Errorf("%s: EmailVerified %v, EmailVerifiedAt %v; want true, %v", what, v.EmailVerified, v.EmailVerifiedAt, f.Clock.Now())
 			}
@@ -684,18 +611,18 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 
 	mgrRule(t, "EmailChangeClears", "changing the email clears EmailVerified and EmailVerifiedAt and voids the outstanding verification tokens; a token for the new email works", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		if _, err := f.M.VerifyEmail(ctx, f.requestVerification(t, u)); err != nil {
 			t.Fatalf("VerifyEmail: %v", err)
 		}
 		old := f.requestVerification(t, u)
-		email := f.email()
+		email := f.Email()
 		got, err := f.M.Update(ctx, u.ID, users.UserUpdate{Email: &email})
 		if err != nil {
 			t.Fatalf("Update(email): %v", err)
 		}
-		for what, v := range map[string]*users.User{"Update's result": got, "Get": f.get(t, u.ID)} {
+		for what, v := range map[string]*users.User{"Update's result": got, "Get": f.MustGet(t, u.ID)} {
 			if v.EmailVerified || !v.EmailVerifiedAt.IsZero() {
 				t.Errorf("%s after an email change: EmailVerified %v, EmailVerifiedAt %v; want false, zero", what, v.EmailVerified, v.EmailVerifiedAt)
 			}
@@ -705,7 +632,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		}
 		_, err = f.M.VerifyEmail(ctx, old)
 		mgrWantInvalidToken(t, "VerifyEmail(token for the old email)", err)
-		if f.get(t, u.ID).EmailVerified {
+		if f.MustGet(t, u.ID).EmailVerified {
 			t.Errorf("the old email's token verified the new email")
 		}
 		if v, err := f.M.VerifyEmail(ctx, f.requestVerification(t, got)); err != nil || !v.EmailVerified || v.Email != email {
@@ -714,7 +641,7 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		// Away and back again: a token issued before is still void, although
 		// its email is the user's email once more.
 		before := f.requestVerification(t, got)
-		for _, e := range []string{f.email(), email} {
+		for _, e := range []string{f.Email(), email} {
 			if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Email: &e}); err != nil {
 				t.Fatalf("Update(email %q): %v", e, err)
 			}
@@ -725,9 +652,9 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 
 	mgrRule(t, "RequireVerifiedEmail", "with RequireVerifiedEmail, Login with the right password on an unverified email gives ErrEmailNotVerified; a wrong password still gives ErrInvalidCredentials; after verification Login works", func(t *testing.T) {
 		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
-		if _, err := f.M.Login(ctx, u.Email, mgrPassword); !errors.Is(err, users.ErrEmailNotVerified) {
+		if _, err := f.M.Login(ctx, u.Email, Password); !errors.Is(err, users.ErrEmailNotVerified) {
 			t.Errorf("Login(unverified, right password): %v, want ErrEmailNotVerified", err)
 		}
 		_, err := f.M.Login(ctx, u.Email, "wrong horse battery staple")
@@ -737,19 +664,19 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		if _, err := f.M.VerifyEmail(ctx, f.requestVerification(t, u)); err != nil {
 			t.Fatalf("VerifyEmail: %v", err)
 		}
-		f.login(t, u.Email, mgrPassword)
+		f.MustLogin(t, u.Email, Password)
 	})
 }
 
 func (s *mgrSuite) testInvitation(t *testing.T) {
 	mgrRule(t, "Invite", "Invite creates a user in StatusInvited, without a password: Login refuses it with ErrInvalidCredentials whatever the password", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u, _ := f.invite(t)
-		if u.Status != users.StatusInvited || f.get(t, u.ID).Status != users.StatusInvited {
+		if u.Status != users.StatusInvited || f.MustGet(t, u.ID).Status != users.StatusInvited {
 			t.Errorf("invited user: Status %q, want %q", u.Status, users.StatusInvited)
 		}
-		for _, pw := range []string{"", mgrPassword, mgrNewPassword, "x"} {
+		for _, pw := range []string{"", Password, NewPassword, "x"} {
 			if _, err := f.M.Login(ctx, u.Email, pw); !errors.Is(err, users.ErrInvalidCredentials) {
 				t.Errorf("Login(invited user, %q): %v, want ErrInvalidCredentials", pw, err)
 			}
@@ -761,9 +688,9 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 
 	mgrRule(t, "Accept", "accepting an invitation with a password activates the user, verifies their email, sets the password and returns a valid session", func(t *testing.T) {
 		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
-		ctx := context.Background()
+		ctx := t.Context()
 		u, tok := f.invite(t)
-		sess, err := f.M.AcceptInvitation(ctx, tok, mgrNewPassword)
+		sess, err := f.M.AcceptInvitation(ctx, tok, NewPassword)
 		if err != nil {
 			t.Fatalf("AcceptInvitation: %v", err)
 		}
@@ -777,29 +704,29 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		if v.User.Status != users.StatusActive || !v.User.EmailVerified || v.User.EmailVerifiedAt.IsZero() {
 			t.Errorf("accepted user: Status %q, EmailVerified %v, EmailVerifiedAt %v; want active, true, set", v.User.Status, v.User.EmailVerified, v.User.EmailVerifiedAt)
 		}
-		f.login(t, u.Email, mgrNewPassword)
+		f.MustLogin(t, u.Email, NewPassword)
 	})
 
 	mgrRule(t, "AcceptPasswordPolicy", "the password policy applies when accepting, and a refused password leaves the invitation valid", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u, tok := f.invite(t)
 		_, err := f.M.AcceptInvitation(ctx, tok, "short")
 		var ve *users.ValidationError
 		if !errors.As(err, &ve) || ve.Field != "password" {
 			t.Errorf("AcceptInvitation(short password): %v, want a *ValidationError on \"password\"", err)
 		}
-		if f.get(t, u.ID).Status != users.StatusInvited {
+		if f.MustGet(t, u.ID).Status != users.StatusInvited {
 			t.Errorf("a refused password activated the user")
 		}
-		if _, err := f.M.AcceptInvitation(ctx, tok, mgrNewPassword); err != nil {
+		if _, err := f.M.AcceptInvitation(ctx, tok, NewPassword); err != nil {
 			t.Errorf("AcceptInvitation after a refused password: %v", err)
 		}
 	})
 
 	mgrRule(t, "Reinvite", "re-inviting voids the earlier invitation token; the new one works", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u, old := f.invite(t)
 		d, err := f.M.Reinvite(ctx, u.ID)
 		if err != nil {
@@ -810,9 +737,9 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		if f.stored(t, old, users.PurposeInvitation) {
 			t.Errorf("store still holds the earlier invitation token")
 		}
-		_, err = f.M.AcceptInvitation(ctx, old, mgrNewPassword)
+		_, err = f.M.AcceptInvitation(ctx, old, NewPassword)
 		mgrWantInvalidToken(t, "AcceptInvitation(earlier token)", err)
-		if _, err := f.M.AcceptInvitation(ctx, tok, mgrNewPassword); err != nil {
+		if _, err := f.M.AcceptInvitation(ctx, tok, NewPassword); err != nil {
 			t.Errorf("AcceptInvitation(new token): %v", err)
 		}
 		if _, err := f.M.Reinvite(ctx, u.ID); !errors.Is(err, users.ErrInvalidInput) {
@@ -822,7 +749,7 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 
 	mgrRule(t, "DuplicateEmail", "inviting an email another user has returns ErrDuplicateEmail and stores nothing", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		before, _ := f.M.Count(ctx, users.Filter{})
 		if _, tok, err := f.M.Invite(ctx, users.NewUser{Email: u.Email}); !errors.Is(err, users.ErrDuplicateEmail) || tok != "" {
@@ -837,7 +764,7 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 func (s *mgrSuite) testMagicLink(t *testing.T) {
 	mgrRule(t, "Login", "redeeming a magic link logs the user in with a new valid session", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		sess, err := f.M.LoginWithMagicLink(ctx, f.requestMagicLink(t, u))
 		if err != nil {
@@ -851,7 +778,7 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 
 	mgrRule(t, "Once", "a magic link logs in once: the second redemption gives ErrInvalidToken and no session", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		tok := f.requestMagicLink(t, u)
 		if _, err := f.M.LoginWithMagicLink(ctx, tok); err != nil {
@@ -869,7 +796,7 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 
 	mgrRule(t, "UnknownEmail", "a magic-link request for an email nobody has returns ErrUnknownEmail and no token", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		d, err := f.M.RequestMagicLink(context.Background(), "nobody@example.com")
+		d, err := f.M.RequestMagicLink(t.Context(), "nobody@example.com")
 		if !errors.Is(err, users.ErrUnknownEmail) || d != nil {
 			t.Errorf("RequestMagicLink(unknown): %+v, %v; want nil, ErrUnknownEmail", d, err)
 		}
@@ -877,7 +804,7 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 
 	mgrRule(t, "SuspendedUser", "a magic link of a user suspended after it was issued logs nobody in: an error and no session", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		tok := f.requestMagicLink(t, u)
 		suspended := users.StatusSuspended
@@ -899,14 +826,14 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 func (s *mgrSuite) testPasswordChange(t *testing.T) {
 	mgrRule(t, "UpdatePassword", "tokens issued before UpdatePassword (reset, verification, magic link) are void afterwards; tokens issued after work", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		toks := map[users.Purpose]string{
 			users.PurposePasswordReset: f.requestReset(t, u),
 			users.PurposeVerifyEmail:   f.requestVerification(t, u),
 			users.PurposeMagicLink:     f.requestMagicLink(t, u),
 		}
-		if err := f.M.UpdatePassword(ctx, u.ID, mgrPassword, mgrNewPassword); err != nil {
+		if err := f.M.UpdatePassword(ctx, u.ID, Password, NewPassword); err != nil {
 			t.Fatalf("UpdatePassword: %v", err)
 		}
 		for p, tok := range toks {
@@ -919,7 +846,7 @@ func (s *mgrSuite) testPasswordChange(t *testing.T) {
 
 	mgrRule(t, "ResetPassword", "tokens issued before a password reset (verification, magic link and the other reset tokens) are void afterwards", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		reset := f.requestReset(t, u)
 		toks := map[users.Purpose]string{
@@ -927,7 +854,7 @@ func (s *mgrSuite) testPasswordChange(t *testing.T) {
 			users.PurposeVerifyEmail:   f.requestVerification(t, u),
 			users.PurposeMagicLink:     f.requestMagicLink(t, u),
 		}
-		if err := f.M.ResetPassword(ctx, reset, mgrNewPassword); err != nil {
+		if err := f.M.ResetPassword(ctx, reset, NewPassword); err != nil {
 			t.Fatalf("ResetPassword: %v", err)
 		}
 		for p, tok := range toks {
@@ -941,7 +868,7 @@ func (s *mgrSuite) testRemovedUser(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				tok, u := p.issue(t, f)
 				if err := f.M.Remove(ctx, u.ID); err != nil {
 					t.Fatalf("Remove: %v", err)
@@ -949,7 +876,7 @@ func (s *mgrSuite) testRemovedUser(t *testing.T) {
 				if f.stored(t, tok, p.purpose) {
 					t.Errorf("store still holds a token of a removed user")
 				}
-				if _, err := f.M.Create(ctx, users.NewUser{Email: u.Email, Password: mgrPassword}); err != nil {
+				if _, err := f.M.Create(ctx, users.NewUser{Email: u.Email, Password: Password}); err != nil {
 					t.Fatalf("Create(same email): %v", err)
 				}
 				mgrWantInvalidToken(t, "redeeming a removed user's token", p.redeem(ctx, f, tok))
@@ -959,7 +886,7 @@ func (s *mgrSuite) testRemovedUser(t *testing.T) {
 }
 
 func (s *mgrSuite) testContextCanceled(t *testing.T) {
-	canceled, cancel := context.WithCancel(context.Background())
+	canceled, cancel := context.WithCancel(t.Context())
 	cancel()
 	wantCanceled := func(t *testing.T, what string, err error) {
 		t.Helper()
@@ -970,7 +897,7 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 
 	mgrRule(t, "Requests", "a request with a canceled context fails with context.Canceled, returns no token and creates nothing", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
 		invited, _ := f.invite(t)
 		before, _ := f.M.Count(ctx, users.Filter{})
@@ -1009,7 +936,7 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 		u, tok := f.invite(t)
 		_, err := f.M.Reinvite(canceled, u.ID)
 		wantCanceled(t, "Reinvite", err)
-		if _, err := f.M.AcceptInvitation(context.Background(), tok, mgrNewPassword); err != nil {
+		if _, err := f.M.AcceptInvitation(t.Context(), tok, NewPassword); err != nil {
 			t.Errorf("AcceptInvitation after a canceled Reinvite: %v", err)
 		}
 	})
@@ -1018,10 +945,10 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
-				ctx := context.Background()
+				ctx := t.Context()
 				tok, u := p.issue(t, f)
 				wantCanceled(t, p.name+" redemption", p.redeem(canceled, f, tok))
-				got := f.get(t, u.ID)
+				got := f.MustGet(t, u.ID)
 				if got.Status != u.Status || got.EmailVerified != u.EmailVerified || !got.UpdatedAt.Equal(u.UpdatedAt) {
 					t.Errorf("user changed by a canceled redemption: %+v, was %+v", got, u)
 				}
@@ -1029,7 +956,7 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 					t.Errorf("store holds %d sessions after a canceled redemption, want 0", n)
 				}
 				if u.Status == users.StatusActive {
-					f.login(t, u.Email, mgrPassword)
+					f.MustLogin(t, u.Email, Password)
 				}
 				if err := p.redeem(ctx, f, tok); err != nil {
 					t.Errorf("redeeming after a canceled attempt: %v", err)
@@ -1043,23 +970,23 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 	mgrRule(t, "NeedsPassword", "RequestEmailChange with a wrong password returns ErrInvalidCredentials and no token", func(t *testing.T) {
 		f := s.fixture(t, nil)
 		u := f.user(t)
-		if d, err := f.M.RequestEmailChange(context.Background(), u.ID, "not the password", "new@example.com"); !errors.Is(err, users.ErrInvalidCredentials) || d != nil {
+		if d, err := f.M.RequestEmailChange(t.Context(), u.ID, "not the password", "new@example.com"); !errors.Is(err, users.ErrInvalidCredentials) || d != nil {
 			t.Errorf("RequestEmailChange(wrong password): %+v, %v; want nil, ErrInvalidCredentials", d, err)
 		}
 	})
 
 	mgrRule(t, "ChangesOnConfirm", "the email changes only when the token mailed to the new address is redeemed, and counts as verified; the token works once", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
-		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, " New@Example.com ")
+		d, err := f.M.RequestEmailChange(ctx, u.ID, Password, " New@Example.com ")
 		if err != nil {
 			t.Fatalf("RequestEmailChange: %v", err)
 		}
 		if d.To != "new@example.com" || d.UserID != u.ID || d.Token == "" {
 			t.Fatalf("Delivery %+v; want To new@example.com for %s", d, u.ID)
 		}
-		if got := f.get(t, u.ID).Email; got != u.Email {
+		if got := f.MustGet(t, u.ID).Email; got != u.Email {
 			t.Errorf("email before the confirmation = %q, want %q", got, u.Email)
 		}
 		got, err := f.M.ConfirmEmailChange(ctx, d.Token)
@@ -1068,34 +995,34 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 		}
 		_, err = f.M.ConfirmEmailChange(ctx, d.Token)
 		mgrWantInvalidToken(t, "ConfirmEmailChange again", err)
-		f.login(t, "new@example.com", mgrPassword)
+		f.MustLogin(t, "new@example.com", Password)
 	})
 
 	mgrRule(t, "TakenShowsOnlyAtConfirm", "RequestEmailChange does not look whether the address is taken; ConfirmEmailChange returns ErrDuplicateEmail and changes nothing", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u, other := f.user(t), f.user(t)
-		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, other.Email)
+		d, err := f.M.RequestEmailChange(ctx, u.ID, Password, other.Email)
 		if err != nil || d.To != other.Email {
 			t.Fatalf("RequestEmailChange(taken address): %+v, %v; want a delivery to %s", d, err, other.Email)
 		}
 		if _, err := f.M.ConfirmEmailChange(ctx, d.Token); !errors.Is(err, users.ErrDuplicateEmail) {
 			t.Errorf("ConfirmEmailChange(taken address): %v, want ErrDuplicateEmail", err)
 		}
-		if got := f.get(t, u.ID).Email; got != u.Email {
+		if got := f.MustGet(t, u.ID).Email; got != u.Email {
 			t.Errorf("email after a refused change = %q, want %q", got, u.Email)
 		}
 	})
 
 	mgrRule(t, "VoidedByPasswordChange", "a password change voids an outstanding email-change token", func(t *testing.T) {
 		f := s.fixture(t, nil)
-		ctx := context.Background()
+		ctx := t.Context()
 		u := f.user(t)
-		d, err := f.M.RequestEmailChange(ctx, u.ID, mgrPassword, "new@example.com")
+		d, err := f.M.RequestEmailChange(ctx, u.ID, Password, "new@example.com")
 		if err != nil {
 			t.Fatalf("RequestEmailChange: %v", err)
 		}
-		if err := f.M.UpdatePassword(ctx, u.ID, mgrPassword, mgrNewPassword); err != nil {
+		if err := f.M.UpdatePassword(ctx, u.ID, Password, NewPassword); err != nil {
 			t.Fatalf("UpdatePassword: %v", err)
 		}
 		_, err = f.M.ConfirmEmailChange(ctx, d.Token)

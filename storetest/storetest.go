@@ -12,6 +12,10 @@
 // (TestStore/CreateUser/DuplicateEmail, …), and each failure says which rule broke.
 // Some subtests call the Store from many goroutines at once: run the suite with
 // -race.
+//
+// The package is also the test kit that storetest's rules, the users package's
+// tests and the stores' tests share: a fake Clock, a Fixture (a Manager over a
+// Store with that clock) and ExactlyOne, the check that one racing call won.
 package storetest
 
 import (
@@ -35,6 +39,10 @@ import (
 // Run checks that the stores newStore returns keep the users.Store contract.
 // newStore is called once per subtest and must return an empty Store, which it
 // may close with t.Cleanup. Subtests run one after the other.
+//
+// If the Store has a method Check(ctx context.Context) error, as the bbolt store
+// does, Run calls it after every rule and fails the rule with the error it
+// returns, so a rule that leaves the store inconsistent is caught where it ran.
 func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 	type test struct {
 		name string
@@ -200,7 +208,11 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, tc := range g.tests {
-				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
+				t.Run(tc.name, func(t *testing.T) {
+					s := newStore(t)
+					tc.fn(t, s)
+					checkStore(t, s)
+				})
 			}
 		})
 	}
@@ -220,10 +232,31 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 	}
 	t.Run("CanceledContext", func(t *testing.T) {
 		for _, c := range canceledCalls {
-			t.Run(c.method, func(t *testing.T) { testCanceled(t, newStore(t), c.method, c.call) })
+			t.Run(c.method, func(t *testing.T) {
+				s := newStore(t)
+				testCanceled(t, s, c.method, c.call)
+				checkStore(t, s)
+			})
 		}
 	})
 	t.Run("Manager", func(t *testing.T) { RunManager(t, newStore) })
+}
+
+// checkStore runs the store's own integrity check, when it has one, after a
+// rule: like fstest probing for fs.ReadDirFS, Run asks every Store for an
+// optional Check(ctx) error method (the bbolt store has one) and fails the rule
+// with the error Check returns.
+func checkStore(t *testing.T, s users.Store) {
+	t.Helper()
+	c, ok := s.(interface {
+		Check(ctx context.Context) error
+	})
+	if !ok {
+		return
+	}
+	if err := c.Check(t.Context()); err != nil {
+		t.Errorf("after the rule, the store's Check: %v", err)
+	}
 }
 
 // base is the time the suite's records are created at: now, in UTC and whole
@@ -453,29 +486,6 @@ func showToken(tok *users.TokenRecord) string {
 }
 
 // wantErr reports a broken rule unless errors.Is(err, want).
-// exactlyOne checks the outcome of a race: exactly one of errs is nil and every
-// other matches loser. rule names what must hold, for the failure messages. It
-// reports whether the rule held.
-func exactlyOne(t testing.TB, errs []error, loser error, rule string) bool {
-	t.Helper()
-	ok := 0
-	held := true
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case !errors.Is(err, loser):
-			t.Errorf("%s: call %d lost with %v, want %v", rule, i, err, loser)
-			held = false
-		}
-	}
-	if ok != 1 {
-		t.Errorf("%s: %d of %d concurrent calls succeeded, want exactly 1", rule, ok, len(errs))
-		held = false
-	}
-	return held
-}
-
 func wantErr(t testing.TB, err, want error, rule string) {
 	t.Helper()
 	if !errors.Is(err, want) {
@@ -774,7 +784,7 @@ func testCreateUserConcurrentSameEmail(t *testing.T, s users.Store) {
 		r.Email = "same@example.com"
 		errs[i] = s.CreateUser(t.Context(), r)
 	})
-	exactlyOne(t, errs, users.ErrDuplicateEmail, "of concurrent CreateUser calls with one email exactly one must succeed, the others with ErrDuplicateEmail")
+	ExactlyOne(t, errs, users.ErrDuplicateEmail, "of concurrent CreateUser calls with one email exactly one must succeed, the others with ErrDuplicateEmail")
 	if got, err := s.CountUsers(t.Context(), users.Match{Email: "same@example.com"}); err != nil || got != 1 {
 		t.Errorf("after %d concurrent CreateUser calls with one email exactly one user must have it: CountUsers = %d, %v", n, got, err)
 	}
@@ -788,7 +798,7 @@ func testCreateUserConcurrentSameUsername(t *testing.T, s users.Store) {
 		r.Username = "same"
 		errs[i] = s.CreateUser(t.Context(), r)
 	})
-	exactlyOne(t, errs, users.ErrDuplicateUsername, "of concurrent CreateUser calls with one username exactly one must succeed, the others with ErrDuplicateUsername")
+	ExactlyOne(t, errs, users.ErrDuplicateUsername, "of concurrent CreateUser calls with one username exactly one must succeed, the others with ErrDuplicateUsername")
 	if got, err := s.CountUsers(t.Context(), users.Match{Username: "same"}); err != nil || got != 1 {
 		t.Errorf("after %d concurrent CreateUser calls with one username exactly one user must have it: CountUsers = %d, %v", n, got, err)
 	}
@@ -2262,7 +2272,7 @@ func testConsumeTokenConcurrent(t *testing.T, s users.Store) {
 		start(n, func(i int) {
 			_, errs[i] = s.ConsumeToken(t.Context(), tok.Hash, tok.Purpose, base)
 		})
-		if !exactlyOne(t, errs, users.ErrNotFound, "of concurrent ConsumeToken calls for one token exactly one must get it, the others ErrNotFound") {
+		if !ExactlyOne(t, errs, users.ErrNotFound, "of concurrent ConsumeToken calls for one token exactly one must get it, the others ErrNotFound") {
 			t.FailNow()
 		}
 	})

@@ -23,7 +23,7 @@ const throttleMaxFailures = 5
 // can be compared at once, and a user to guess at.
 func throttleManager(t *testing.T, s users.Store) (*users.Manager, *users.User) {
 	t.Helper()
-	clock := &mgrClock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	clock := NewClock()
 	m, err := users.New(s, &users.Options{
 		BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: clock.Now,
 		MaxFailedLogins: throttleMaxFailures, MaxConcurrentHashes: 64,
@@ -31,7 +31,7 @@ func throttleManager(t *testing.T, s users.Store) (*users.Manager, *users.User) 
 	if err != nil {
 		t.Fatalf("users.New: %v", err)
 	}
-	u, err := m.Create(t.Context(), users.NewUser{Email: "guessed@example.com", Password: mgrPassword})
+	u, err := m.Create(t.Context(), users.NewUser{Email: "guessed@example.com", Password: Password})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -77,7 +77,7 @@ func testThrottleConcurrentLogins(t *testing.T, s users.Store) {
 			"want exactly %d compared and the rest refused (the attempt must be reserved in the store before bcrypt)",
 			n, throttleMaxFailures, got, locked, throttleMaxFailures)
 	}
-	if _, err := m.Login(t.Context(), u.Email, mgrPassword); !errors.Is(err, users.ErrAccountLocked) {
+	if _, err := m.Login(t.Context(), u.Email, Password); !errors.Is(err, users.ErrAccountLocked) {
 		t.Errorf("the right password after the guesses: %v, want ErrAccountLocked", err)
 	}
 }
@@ -86,13 +86,13 @@ func testThrottleConcurrentPasswordChanges(t *testing.T, s users.Store) {
 	m, u := throttleManager(t, s)
 	const n = 10 * throttleMaxFailures
 	got, locked := guessConcurrently(t, n, func(ctx context.Context) error {
-		return m.UpdatePassword(ctx, u.ID, "a wrong password, guessed", mgrNewPassword)
+		return m.UpdatePassword(ctx, u.ID, "a wrong password, guessed", NewPassword)
 	})
 	if got != throttleMaxFailures || locked != n-throttleMaxFailures {
 		t.Errorf("%d concurrent UpdatePassword calls with a wrong current password and MaxFailedLogins %d: %d compared, %d refused as locked; want exactly %d compared",
 			n, throttleMaxFailures, got, locked, throttleMaxFailures)
 	}
-	if _, err := m.Login(t.Context(), u.Email, mgrPassword); !errors.Is(err, users.ErrAccountLocked) {
+	if _, err := m.Login(t.Context(), u.Email, Password); !errors.Is(err, users.ErrAccountLocked) {
 		t.Errorf("Login after the guesses: %v, want ErrAccountLocked", err)
 	}
 }
@@ -105,7 +105,7 @@ func testThrottleSuccessReleases(t *testing.T, s users.Store) {
 				t.Fatalf("round %d: a wrong password: %v, want ErrInvalidCredentials", round, err)
 			}
 		}
-		if _, err := m.Login(t.Context(), u.Email, mgrPassword); err != nil {
+		if _, err := m.Login(t.Context(), u.Email, Password); err != nil {
 			t.Fatalf("round %d: the right password after %d failures: %v", round, throttleMaxFailures-1, err)
 		}
 		if a, err := s.GetLoginAttempts(t.Context(), users.UserThrottleKey(u.ID)); err != nil || !a.IsZero() {

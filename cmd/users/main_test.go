@@ -74,7 +74,7 @@ func cmdEnv(env ...string) []string {
 // end within a minute fails the test: the command must never hang.
 func runUsers(tb testing.TB, env []string, stdin string, args ...string) result {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(tb.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, usersBin, args...)
 	cmd.Env = cmdEnv(env...)

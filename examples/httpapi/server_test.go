@@ -87,7 +87,7 @@ func newEnv(tb testing.TB, store users.Store, edit ...func(*Server)) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if u, err := ensureAdmin(context.Background(), m, adminEmail, adminPassword); err != nil || u == nil {
+	if u, err := ensureAdmin(tb.Context(), m, adminEmail, adminPassword); err != nil || u == nil {
 		tb.Fatalf("ensureAdmin on an empty store = %v, %v; want a new admin", u, err)
 	}
 	e := &env{tb: tb, m: m}
@@ -821,7 +821,7 @@ func TestEnsureAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := ensureAdmin(ctx, m, "", ""); err == nil {
 		t.Error("an empty store without an admin email started")
 	}
@@ -845,7 +845,7 @@ func TestEnsureAdmin(t *testing.T) {
 func TestRun(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "users.db")
 	t.Setenv("USERS_ADMIN_PASSWORD", adminPassword)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)

@@ -65,6 +65,8 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("use-mock-keychain", true),
 	}
+	// Not t.Context: it is canceled before the cleanups below run, which would
+	// kill Chromium instead of letting them close it in order.
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(alloc)

@@ -1,0 +1,143 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// This file is the test kit shared by storetest's rules and by the tests of
+// the users package and its stores: a fake clock, a Manager fixture and a
+// check for races that exactly one call must win.
+
+// Password and NewPassword pass every default password rule. Fixture users get
+// Password unless the test sets another.
+const (
+	Password    = "correct horse battery staple"
+	NewPassword = "a brand new horse battery staple"
+)
+
+// Clock is a fake clock that stands still until Advance moves it. Its Now
+// method fits users.Options.Now. A Clock is safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock that reads 2026-01-02 03:04:05 UTC.
+func NewClock() *Clock {
+	return &Clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock by d, which may be negative.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Fixture is a Manager over a Store, with the Store and the fake Clock its
+// Options.Now reads. The Manager uses bcrypt cost 4. A Fixture is safe for
+// concurrent use; its Must methods must be called from the test's goroutine,
+// since they stop the test on failure.
+type Fixture struct {
+	M     *users.Manager
+	Store users.Store
+	Clock *Clock
+	n     atomic.Int64 // for fresh emails
+}
+
+// NewFixture returns a Fixture over store with a NewClock. edit, if not nil,
+// may change the Options before the Manager is built. It stops the test if
+// users.New fails.
+func NewFixture(tb testing.TB, store users.Store, edit func(o *users.Options)) *Fixture {
+	tb.Helper()
+	f := &Fixture{Store: store, Clock: NewClock()}
+	o := &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true, Now: f.Clock.Now}
+	if edit != nil {
+		edit(o)
+	}
+	m, err := users.New(store, o)
+	if err != nil {
+		tb.Fatalf("users.New: %v", err)
+	}
+	f.M = m
+	return f
+}
+
+// Email returns an address no earlier call returned: user1@example.com,
+// user2@example.com, …
+func (f *Fixture) Email() string {
+	return fmt.Sprintf("user%d@example.com", f.n.Add(1))
+}
+
+// MustCreate creates nu, with Password unless nu has a password or a hash, and
+// stops the test if Create fails.
+func (f *Fixture) MustCreate(tb testing.TB, nu users.NewUser) *users.User {
+	tb.Helper()
+	if nu.Password == "" && nu.PasswordHash == "" {
+		nu.Password = Password
+	}
+	u, err := f.M.Create(tb.Context(), nu)
+	if err != nil {
+		tb.Fatalf("Create(%q): %v", nu.Email, err)
+	}
+	return u
+}
+
+// MustLogin logs in and stops the test if Login fails.
+func (f *Fixture) MustLogin(tb testing.TB, identifier, password string) *users.Session {
+	tb.Helper()
+	s, err := f.M.Login(tb.Context(), identifier, password)
+	if err != nil {
+		tb.Fatalf("Login(%q): %v", identifier, err)
+	}
+	return s
+}
+
+// MustGet returns the user with the id and stops the test if Get fails.
+func (f *Fixture) MustGet(tb testing.TB, id string) *users.User {
+	tb.Helper()
+	u, err := f.M.Get(tb.Context(), id)
+	if err != nil {
+		tb.Fatalf("Get(%q): %v", id, err)
+	}
+	return u
+}
+
+// ExactlyOne checks the outcome of a race: exactly one of errs is nil and every
+// other matches loser (errors.Is). rule says what must hold, for the failure
+// messages. It marks tb failed, without stopping it, for every call that broke
+// the rule, and reports whether the rule held; call tb.FailNow when the rest of
+// the test depends on it.
+func ExactlyOne(tb testing.TB, errs []error, loser error, rule string) bool {
+	tb.Helper()
+	ok := 0
+	held := true
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, loser):
+			tb.Errorf("%s: call %d lost with %v, want %v", rule, i, err, loser)
+			held = false
+		}
+	}
+	if ok != 1 {
+		tb.Errorf("%s: %d of %d concurrent calls succeeded, want exactly 1", rule, ok, len(errs))
+		held = false
+	}
+	return held
+}
