@@ -129,7 +129,11 @@ func TestRecoveryTiming(t *testing.T) {
 	}
 	for _, path := range []string{"/v1/auth/password-reset", "/v1/auth/magic-link"} {
 		t.Run(strings.TrimPrefix(path, "/v1/auth/"), func(t *testing.T) {
-			const samples, attempts = 400, 3
+			// Pass in any of several attempts: load on a shared machine moves a
+			// ratio of medians by a few percent for seconds at a time, while the
+			// defect this guards against (1.10-1.17 on the code before issue 9)
+			// is off in every attempt.
+			const samples, attempts = 600, 6
 			for a := range attempts {
 				var answer, next [2][]time.Duration // [known, unknown]
 				for i := range samples {
