@@ -537,7 +537,7 @@ func TestStore_SearchMatchesMatches(t *testing.T) {
 			got = append(got, r.ID)
 		}
 		if !slices.Equal(got, want) {
-			t.Errorf("Search %q must select what Filter.Match selects: got %d users %v, want %d %v", q, len(got), got, len(want), want)
+			t.Errorf("Search %q must select what Match.Matches selects: got %d users %v, want %d %v", q, len(got), got, len(want), want)
 		}
 		if n, err := s.CountUsers(t.Context(), f); err != nil || n != len(want) {
 			t.Errorf("CountUsers(Search %q) = %d, %v; want %d", q, n, err, len(want))
