@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -51,7 +52,7 @@ type Store interface {
 	// It returns the record as written, ErrNotFound if there is no such user, and
 	// ErrDuplicateEmail or ErrDuplicateUsername (writing nothing; email is checked
 	// first) if fn changed the email or username to one another user has. fn must not change ID or
-	// Generation: if it does, UpdateUser returns an error and writes nothing. The
+	// Generation: if it does, UpdateUser returns ErrKeyChanged and writes nothing. The
 	// Store increments Generation itself when Revoke.Sessions is set.
 	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error)) (*UserRecord, error)
 
@@ -161,6 +162,11 @@ type Store interface {
 	// should grow with the number deleted, not the number stored.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }
+
+// ErrKeyChanged is returned by a Store's UpdateUser, having written nothing, when
+// fn changed the record's ID or Generation, which the Store contract forbids.
+// The Manager never does; it exists for Store implementations and storetest.
+var ErrKeyChanged = errors.New("users: UpdateUser: fn must not change the record's ID or Generation")
 
 // UserRecord is what a Store keeps for one user: the public User and the secrets
 // the Manager needs, which never leave the package through User.

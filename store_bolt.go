@@ -215,10 +215,6 @@ func (s *BoltStore) Close() error {
 
 var present = []byte{1}
 
-// errKeyChanged is returned by UpdateUser when fn changed the record's ID or
-// Generation, which the Store contract forbids.
-var errKeyChanged = errors.New("users: UpdateUser: fn must not change the record's ID or Generation")
-
 // errRollback ends a write transaction that found nothing to change.
 var errRollback = errors.New("users: bolt: nothing to write")
 
@@ -468,7 +464,7 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 			return errFnFailed
 		}
 		if r.ID != old.ID || r.Generation != old.Generation {
-			return errKeyChanged
+			return ErrKeyChanged
 		}
 		if err := b.indexUser(r, old); err != nil {
 			return err

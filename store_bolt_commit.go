@@ -43,7 +43,7 @@ var errGroupFailed = errors.New("users: bolt: a write of the group failed")
 // it wrote nothing.
 func writeNothing(err error) bool {
 	switch err {
-	case errRollback, errFnFailed, errKeyChanged,
+	case errRollback, errFnFailed, ErrKeyChanged,
 		ErrNotFound, ErrConflict, ErrDuplicateEmail, ErrDuplicateUsername:
 		return true
 	}

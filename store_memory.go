@@ -2,16 +2,11 @@ package users
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 )
 
 var _ Store = (*MemoryStore)(nil)
-
-// errMemKeyChanged is returned by MemoryStore.UpdateUser when fn changed the
-// record's ID or Generation, which the Store contract forbids.
-var errMemKeyChanged = errors.New("users: UpdateUser: fn must not change the record's ID or Generation")
 
 // MemoryStore is a Store that keeps everything in process memory. It is the
 // reference implementation of the Store contract: fast, exact and meant for
@@ -243,7 +238,7 @@ func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *User
 		return nil, err
 	}
 	if work.ID != id || work.Generation != u.gen {
-		return nil, errMemKeyChanged
+		return nil, ErrKeyChanged
 	}
 	if owner, ok := m.byEmail[work.Email]; ok && owner != slot {
 		return nil, ErrDuplicateEmail

@@ -27,10 +27,6 @@ var _ users.Store = (*Store)(nil)
 // 2262-04-11T23:47:16.854775807Z, the range of int64 nanoseconds since 1970.
 var ErrTimeRange = errors.New("postgres: time outside the range the store keeps (years 1678 to 2262, or zero)")
 
-// errKeyChanged is returned by UpdateUser when fn changed the record's ID or
-// Generation, which the Store contract forbids.
-var errKeyChanged = errors.New("fn must not change the record's ID or Generation")
-
 // Store is a users.Store kept in PostgreSQL tables, for applications that run
 // several processes or machines against one database.
 //
@@ -496,7 +492,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 			return &fnError{err}
 		}
 		if work.ID != old.ID || work.Generation != old.Generation {
-			return errKeyChanged
+			return users.ErrKeyChanged
 		}
 		r := work.Clone() // fn may have kept work
 		if rv.Sessions {

@@ -1131,8 +1131,8 @@ func testUpdateUserRefusesIDChange(t *testing.T, s users.Store) {
 		u.FirstName = "Changed"
 		return users.Revoke{Sessions: true}, nil
 	})
-	if err == nil {
-		t.Errorf("UpdateUser must refuse a fn that changes the ID: got no error")
+	if !errors.Is(err, users.ErrKeyChanged) {
+		t.Errorf("UpdateUser must refuse a fn that changes the ID with ErrKeyChanged: got %v", err)
 	}
 	wantUser(t, s, r, "UpdateUser refusing a changed ID must write nothing")
 	wantNoUser(t, s, newID, "UpdateUser refusing a changed ID must not store a user under the new ID")
@@ -1147,8 +1147,8 @@ func testUpdateUserRefusesGenerationChange(t *testing.T, s users.Store) {
 		u.FirstName = "Changed"
 		return users.Revoke{Sessions: true}, nil
 	})
-	if err == nil {
-		t.Errorf("UpdateUser must refuse a fn that changes Generation: got no error")
+	if !errors.Is(err, users.ErrKeyChanged) {
+		t.Errorf("UpdateUser must refuse a fn that changes Generation with ErrKeyChanged: got %v", err)
 	}
 	wantUser(t, s, r, "UpdateUser refusing a changed Generation must write nothing")
 	wantSession(t, s, sess, "UpdateUser refusing a changed Generation must not apply Revoke")
