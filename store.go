@@ -18,6 +18,11 @@ import (
 // The doc comment of each method is its contract. storetest.Run checks every rule
 // of it; a Store that passes storetest.Run can be handed to New.
 //
+// Expiry is the Manager's to decide, for sessions and one-time tokens alike: a
+// Store returns what it holds whatever its ExpiresAt (GetSession, ListSessions,
+// GetToken, ConsumeToken), and only DeleteExpired looks at the time, to reclaim
+// space.
+//
 // Every method must be safe for concurrent use, must check ctx before doing work,
 // and must return copies: changing a value a Store returned, or a value after it was
 // passed to a Store, never changes what the Store holds. Errors other than those
@@ -145,17 +150,16 @@ type Store interface {
 	// t.Hash is taken.
 	CreateToken(ctx context.Context, t *TokenRecord, replace bool) error
 
-	// GetToken returns the token with this hash if its purpose is purpose and it
-	// expires after now, without consuming it; otherwise ErrNotFound. The Manager
-	// uses it to check a new password against the token's user before redeeming.
-	GetToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error)
+	// GetToken returns the token with this hash if its purpose is purpose, whatever
+	// its expiry, without consuming it; otherwise ErrNotFound. The Manager uses it
+	// to check a new password against the token's user before redeeming.
+	GetToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error)
 
 	// ConsumeToken atomically finds the token with this hash and purpose, deletes it
-	// and returns it: of any number of concurrent calls for one token, exactly one
-	// gets it. It returns ErrNotFound, deleting nothing, if there is no such token or
-	// its purpose differs, and ErrNotFound, deleting it, if it expired at or before
-	// now.
-	ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error)
+	// and returns it, whatever its expiry: of any number of concurrent calls for one
+	// token, exactly one gets it. It returns ErrNotFound, deleting nothing, if there
+	// is no such token or its purpose differs.
+	ConsumeToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error)
 
 	// DeleteExpired deletes every session, one-time token and login-throttle entry
 	// whose ExpiresAt is at or before now, and returns how many it deleted. Its cost

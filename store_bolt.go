@@ -829,8 +829,9 @@ func (s *BoltStore) CreateToken(ctx context.Context, t *TokenRecord, replace boo
 	})
 }
 
-// GetToken returns a one-time token without consuming it; see Store.
-func (s *BoltStore) GetToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error) {
+// GetToken returns a one-time token without consuming it, whatever its expiry;
+// see Store.
+func (s *BoltStore) GetToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error) {
 	var t *TokenRecord
 	err := s.view(ctx, "get token", func(b *boltTx) (err error) {
 		t, err = b.getToken(hash)
@@ -839,15 +840,15 @@ func (s *BoltStore) GetToken(ctx context.Context, hash []byte, purpose Purpose, 
 	if err != nil {
 		return nil, err
 	}
-	if t.Purpose != purpose || !t.ExpiresAt.After(now) {
+	if t.Purpose != purpose {
 		return nil, ErrNotFound
 	}
 	return t, nil
 }
 
 // ConsumeToken finds, deletes and returns a one-time token in one write
-// transaction; see Store.
-func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error) {
+// transaction, whatever its expiry; see Store.
+func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error) {
 	var t *TokenRecord
 	err := s.update(ctx, "consume token", func(b *boltTx) (err error) {
 		if t, err = b.getToken(hash); err != nil {
@@ -860,9 +861,6 @@ func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpo
 	})
 	if err != nil {
 		return nil, err
-	}
-	if !t.ExpiresAt.After(now) {
-		return nil, ErrNotFound
 	}
 	return t, nil
 }

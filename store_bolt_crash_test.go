@@ -402,7 +402,7 @@ func boltCrashSnapshot(ctx context.Context, s users.Store, ever *boltCrashEver) 
 	}
 	for h, purpose := range ever.tokens {
 		hash, _ := hex.DecodeString(h)
-		t, err := s.GetToken(ctx, hash, users.Purpose(purpose), time.Time{})
+		t, err := s.GetToken(ctx, hash, users.Purpose(purpose))
 		switch {
 		case errors.Is(err, users.ErrNotFound):
 		case err != nil:
@@ -575,7 +575,7 @@ func boltCrashNext(s users.Store, st *boltCrashState, rng *mathrand.Rand, name s
 		h, _ := hex.DecodeString(hx)
 		p := users.Purpose(st.Tokens[hx].Purpose)
 		return boltCrashOp{Op: "consume", Hash: hx}, func(ctx context.Context) error {
-			_, err := s.ConsumeToken(ctx, h, p, boltCrashPurge)
+			_, err := s.ConsumeToken(ctx, h, p)
 			return err
 		}
 

@@ -182,7 +182,7 @@ func takeBoltSnapshot(tb testing.TB, s users.Store, tokens []*users.TokenRecord)
 		}
 	}
 	for _, t := range tokens {
-		got, err := s.GetToken(ctx, t.Hash, t.Purpose, time.Time{})
+		got, err := s.GetToken(ctx, t.Hash, t.Purpose)
 		if errors.Is(err, users.ErrNotFound) {
 			continue
 		}
@@ -302,7 +302,7 @@ func TestBoltStore_RoundTripsEveryField(t *testing.T) {
 	must(t, err)
 	gotS, gotSU, err := s.GetSession(ctx, sr.TokenHash)
 	must(t, err)
-	gotT, err := s.GetToken(ctx, tok.Hash, tok.Purpose, time.Time{})
+	gotT, err := s.GetToken(ctx, tok.Hash, tok.Purpose)
 	must(t, err)
 	gotA, err := s.GetLoginAttempts(ctx, "k")
 	must(t, err)
@@ -744,7 +744,7 @@ func TestBoltStore_OneTransaction(t *testing.T) {
 		{"CreateToken", 1, func() error { return s.CreateToken(ctx, tok, false) }},
 		{"CreateToken/Replace", 1, func() error { return s.CreateToken(ctx, tok2, true) }},
 		{"CreateToken", 1, func() error { return s.CreateToken(ctx, tok3, false) }},
-		{"GetToken", 0, func() error { _, err := s.GetToken(ctx, tok2.Hash, tok2.Purpose, boltT0); return err }},
+		{"GetToken", 0, func() error { _, err := s.GetToken(ctx, tok2.Hash, tok2.Purpose); return err }},
 		{"UpdateLoginAttempts", 1, func() error { _, err := s.UpdateLoginAttempts(ctx, users.UserThrottleKey(u.ID), incr); return err }},
 		{"UpdateLoginAttempts", 1, func() error { _, err := s.UpdateLoginAttempts(ctx, "id:x", incr); return err }},
 		{"GetLoginAttempts", 0, func() error { _, err := s.GetLoginAttempts(ctx, "id:x"); return err }},
@@ -769,8 +769,8 @@ func TestBoltStore_OneTransaction(t *testing.T) {
 		{"DeleteSessionByID", 1, func() error { return s.DeleteSessionByID(ctx, u.ID, s2.ID) }},
 		{"DeleteUserSessions", 1, func() error { return s.DeleteUserSessions(ctx, v.ID) }},
 		{"CreateToken", 1, func() error { return s.CreateToken(ctx, tok, false) }},
-		{"ConsumeToken", 1, func() error { _, err := s.ConsumeToken(ctx, tok.Hash, tok.Purpose, boltT0); return err }},
-		{"ConsumeToken/NotFound", 0, func() error { _, _ = s.ConsumeToken(ctx, tok.Hash, tok.Purpose, boltT0); return nil }},
+		{"ConsumeToken", 1, func() error { _, err := s.ConsumeToken(ctx, tok.Hash, tok.Purpose); return err }},
+		{"ConsumeToken/NotFound", 0, func() error { _, _ = s.ConsumeToken(ctx, tok.Hash, tok.Purpose); return nil }},
 		{"DeleteUser", 1, func() error { return s.DeleteUser(ctx, u.ID) }},
 		{"Check", 0, func() error { return s.Check(ctx) }},
 	} {
@@ -963,7 +963,7 @@ func TestBoltStore_DeleteExpired(t *testing.T) {
 	if a, _ := s.GetLoginAttempts(ctx, "id:b"); a.Failures != 1 {
 		t.Error("an unexpired throttle entry was deleted")
 	}
-	if _, err := s.GetToken(ctx, boltToken(u.ID, "new", "", boltT0).Hash, users.PurposeMagicLink, boltT0); err != nil {
+	if _, err := s.GetToken(ctx, boltToken(u.ID, "new", "", boltT0).Hash, users.PurposeMagicLink); err != nil {
 		t.Errorf("an unexpired token was deleted: %v", err)
 	}
 	must(t, s.Check(ctx))

@@ -247,27 +247,26 @@ func (m *MemoryStore) CreateToken(ctx context.Context, t *TokenRecord, replace b
 	return nil
 }
 
-// GetToken returns a copy of the token with this hash if its purpose is purpose
-// and it expires after now, and ErrNotFound otherwise. It deletes nothing. It is
-// safe for concurrent use.
-func (m *MemoryStore) GetToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error) {
+// GetToken returns a copy of the token with this hash if its purpose is purpose,
+// whatever its expiry, and ErrNotFound otherwise. It deletes nothing. It is safe
+// for concurrent use.
+func (m *MemoryStore) GetToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	defer m.mu.rlock(lastByte(hash)).RUnlock()
 	mt, ok := m.tokens[string(hash)]
-	if !ok || mt.rec.Purpose != purpose || !mt.rec.ExpiresAt.After(now) {
+	if !ok || mt.rec.Purpose != purpose {
 		return nil, ErrNotFound
 	}
 	return mt.rec.Clone(), nil
 }
 
-// ConsumeToken deletes the token with this hash and purpose and returns it. It
-// returns ErrNotFound, deleting nothing, if there is no such token or its purpose
-// differs, and ErrNotFound, deleting it, if it expired at or before now. Of any
-// number of concurrent calls for one token exactly one gets it. It is safe for
-// concurrent use.
-func (m *MemoryStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, now time.Time) (*TokenRecord, error) {
+// ConsumeToken deletes the token with this hash and purpose and returns it,
+// whatever its expiry. It returns ErrNotFound, deleting nothing, if there is no
+// such token or its purpose differs. Of any number of concurrent calls for one
+// token exactly one gets it. It is safe for concurrent use.
+func (m *MemoryStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -279,9 +278,6 @@ func (m *MemoryStore) ConsumeToken(ctx context.Context, hash []byte, purpose Pur
 		return nil, ErrNotFound
 	}
 	m.deleteToken(key)
-	if !mt.rec.ExpiresAt.After(now) {
-		return nil, ErrNotFound
-	}
 	return mt.rec, nil // deleted: nobody else holds it
 }
 

@@ -58,7 +58,7 @@ func (m *Manager) issueTokenTo(ctx context.Context, r *UserRecord, p Purpose, re
 		if err == nil && cur.Generation == r.Generation && cur.Email == r.Email {
 			return &Delivery{To: t.Email, Token: token, UserID: t.UserID, ExpiresAt: t.ExpiresAt}, nil
 		}
-		if _, cerr := m.store.ConsumeToken(context.WithoutCancel(ctx), hash, p, now); cerr != nil && !errors.Is(cerr, ErrNotFound) {
+		if _, cerr := m.store.ConsumeToken(context.WithoutCancel(ctx), hash, p); cerr != nil && !errors.Is(cerr, ErrNotFound) {
 			return nil, storeErr("issue token", cerr)
 		}
 		if err != nil {
@@ -70,12 +70,16 @@ func (m *Manager) issueTokenTo(ctx context.Context, r *UserRecord, p Purpose, re
 }
 
 // peekToken finds a live token of purpose p and its user without redeeming it.
+// Expiry is decided here, not by the store (see Store).
 func (m *Manager) peekToken(ctx context.Context, token string, p Purpose) (*TokenRecord, *UserRecord, error) {
 	hash, ok := parseToken(token)
 	if !ok {
 		return nil, nil, ErrInvalidToken
 	}
-	t, err := m.store.GetToken(ctx, hash, p, m.now())
+	t, err := m.store.GetToken(ctx, hash, p)
+	if err == nil && !m.now().Before(t.ExpiresAt) {
+		return nil, nil, ErrInvalidToken
+	}
 	if err == nil {
 		var r *UserRecord
 		r, err = m.store.GetUser(ctx, t.UserID)
@@ -89,17 +93,24 @@ func (m *Manager) peekToken(ctx context.Context, token string, p Purpose) (*Toke
 	return nil, nil, storeErr("token", err)
 }
 
-// consumeToken redeems a token of purpose p: exactly one caller ever gets it.
+// consumeToken redeems a token of purpose p: exactly one caller ever gets it. An
+// expired token is consumed too (it is void either way) and refused.
 func (m *Manager) consumeToken(ctx context.Context, token string, p Purpose) (*TokenRecord, error) {
 	hash, ok := parseToken(token)
 	if !ok {
 		return nil, ErrInvalidToken
 	}
-	t, err := m.store.ConsumeToken(ctx, hash, p, m.now())
+	t, err := m.store.ConsumeToken(ctx, hash, p)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken
 	}
-	return t, storeErr("token", err)
+	if err != nil {
+		return nil, storeErr("token", err)
+	}
+	if !m.now().Before(t.ExpiresAt) {
+		return nil, ErrInvalidToken
+	}
+	return t, nil
 }
 
 // requestByEmail issues a token of purpose p for the active user with the email:

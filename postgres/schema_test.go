@@ -129,7 +129,7 @@ func TestNew_MigratesVersion1(t *testing.T) {
 	if sess, u, err := s.GetSession(ctx, hash); err != nil || sess.ID != "S1" || u.ID != recs[0].ID || sess.ExpiresAt.UnixNano() != far {
 		t.Errorf("GetSession of a version-1 session = %+v, %v, %v", sess, u, err)
 	}
-	if tok, err := s.ConsumeToken(ctx, hash, users.PurposePasswordReset, base); err != nil || tok.UserID != recs[1].ID {
+	if tok, err := s.ConsumeToken(ctx, hash, users.PurposePasswordReset); err != nil || tok.UserID != recs[1].ID {
 		t.Errorf("ConsumeToken of a version-1 token = %+v, %v", tok, err)
 	}
 	if a, err := s.GetLoginAttempts(ctx, "id:someone"); err != nil || a.Failures != 3 || !a.LockedUntil.IsZero() {

@@ -1200,18 +1200,18 @@ func (s *Store) CreateToken(ctx context.Context, t *users.TokenRecord, replace b
 	}
 }
 
-// GetToken returns the token with this hash if its purpose is purpose and it
-// expires after now, without consuming it; otherwise ErrNotFound. It is safe for
+// GetToken returns the token with this hash if its purpose is purpose, whatever
+// its expiry, without consuming it; otherwise ErrNotFound. It is safe for
 // concurrent use, also across processes.
-func (s *Store) GetToken(ctx context.Context, hash []byte, purpose users.Purpose, now time.Time) (*users.TokenRecord, error) {
+func (s *Store) GetToken(ctx context.Context, hash []byte, purpose users.Purpose) (*users.TokenRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var tr tokenRow
 	err := retry(ctx, func() error {
 		return s.pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM userkit_tokens
-			WHERE hash = $1 AND purpose = $2 AND expires_at > $3`,
-			nonNil(hash), string(purpose), encodeBound(now)).Scan(tr.dest()...)
+			WHERE hash = $1 AND purpose = $2`,
+			nonNil(hash), string(purpose)).Scan(tr.dest()...)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, users.ErrNotFound
@@ -1224,11 +1224,10 @@ func (s *Store) GetToken(ctx context.Context, hash []byte, purpose users.Purpose
 
 // ConsumeToken deletes the token with this hash and purpose and returns it, in
 // one DELETE … RETURNING: of any number of concurrent calls for one token, from
-// any process, exactly one gets it. It returns ErrNotFound, deleting nothing, if
-// there is no such token or its purpose differs, and ErrNotFound, deleting it, if
-// it expired at or before now. It is safe for concurrent use, also across
-// processes.
-func (s *Store) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose, now time.Time) (*users.TokenRecord, error) {
+// any process, exactly one gets it, whatever its expiry. It returns ErrNotFound,
+// deleting nothing, if there is no such token or its purpose differs. It is safe
+// for concurrent use, also across processes.
+func (s *Store) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose) (*users.TokenRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -1243,11 +1242,7 @@ func (s *Store) ConsumeToken(ctx context.Context, hash []byte, purpose users.Pur
 	if err != nil {
 		return nil, fmt.Errorf("postgres: consume token: %w", err)
 	}
-	t := tr.record()
-	if !t.ExpiresAt.After(now) {
-		return nil, users.ErrNotFound
-	}
-	return t, nil
+	return tr.record(), nil
 }
 
 // ---- Expiry ----

@@ -135,7 +135,7 @@ func mgrTokenHash(token string) []byte {
 // it asks as of the zero time).
 func (f *Fixture) stored(t *testing.T, token string, p users.Purpose) bool {
 	t.Helper()
-	_, err := f.Store.GetToken(t.Context(), mgrTokenHash(token), p, time.Time{})
+	_, err := f.Store.GetToken(t.Context(), mgrTokenHash(token), p)
 	switch {
 	case err == nil:
 		return true
@@ -266,7 +266,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				ctx := t.Context()
 				issued := f.Clock.Now()
 				tok, u := p.issue(t, f)
-				rec, err := f.Store.GetToken(ctx, mgrTokenHash(tok), p.purpose, issued)
+				rec, err := f.Store.GetToken(ctx, mgrTokenHash(tok), p.purpose)
 				if err != nil {
 					t.Fatalf("store.GetToken(sha256(token)): %v, want the token", err)
 				}
@@ -282,7 +282,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				raw, _ := base64.RawURLEncoding.DecodeString(tok)
 				rawHash := sha256.Sum256(raw)
 				for what, key := range map[string][]byte{"the raw token": []byte(tok), "the decoded bytes": raw, "sha256 of the decoded bytes": rawHash[:]} {
-					if _, err := f.Store.GetToken(ctx, key, p.purpose, issued); !errors.Is(err, users.ErrNotFound) {
+					if _, err := f.Store.GetToken(ctx, key, p.purpose); !errors.Is(err, users.ErrNotFound) {
 						t.Errorf("store.GetToken(%s): err %v, want ErrNotFound: only sha256 of the token string may be stored", what, err)
 					}
 				}

@@ -137,14 +137,14 @@ func (ts *tracingStore) CreateToken(ctx context.Context, t *users.TokenRecord, r
 	return ts.Store.CreateToken(ctx, t, replace)
 }
 
-func (ts *tracingStore) GetToken(ctx context.Context, hash []byte, purpose users.Purpose, now time.Time) (*users.TokenRecord, error) {
+func (ts *tracingStore) GetToken(ctx context.Context, hash []byte, purpose users.Purpose) (*users.TokenRecord, error) {
 	ts.record("GetToken")
-	return ts.Store.GetToken(ctx, hash, purpose, now)
+	return ts.Store.GetToken(ctx, hash, purpose)
 }
 
-func (ts *tracingStore) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose, now time.Time) (*users.TokenRecord, error) {
+func (ts *tracingStore) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose) (*users.TokenRecord, error) {
 	ts.record("ConsumeToken")
-	return ts.Store.ConsumeToken(ctx, hash, purpose, now)
+	return ts.Store.ConsumeToken(ctx, hash, purpose)
 }
 
 func (ts *tracingStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
