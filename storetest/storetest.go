@@ -54,17 +54,17 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			{"ConcurrentSameUsername", testCreateUserConcurrentSameUsername},
 		}},
 		{"GetUser", []test{
-			{"NotFound", testGetUserNotFound},
-			{"ReturnsCopy", testGetUserReturnsCopy},
+			{"NotFound", lookupByID.testNotFound},
+			{"ReturnsCopy", lookupByID.testReturnsCopy},
 		}},
 		{"GetUserByEmail", []test{
-			{"NotFound", testGetUserByEmailNotFound},
-			{"ReturnsCopy", testGetUserByEmailReturnsCopy},
+			{"NotFound", lookupByEmail.testNotFound},
+			{"ReturnsCopy", lookupByEmail.testReturnsCopy},
 		}},
 		{"GetUserByUsername", []test{
-			{"NotFound", testGetUserByUsernameNotFound},
+			{"NotFound", lookupByUsername.testNotFound},
 			{"EmptyNeverMatches", testGetUserByUsernameEmpty},
-			{"ReturnsCopy", testGetUserByUsernameReturnsCopy},
+			{"ReturnsCopy", lookupByUsername.testReturnsCopy},
 		}},
 		{"UpdateUser", []test{
 			{"SeesCurrentRecord", testUpdateUserSeesCurrent},

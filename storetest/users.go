@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -160,22 +161,56 @@ func testCreateUserConcurrentSameUsername(t *testing.T, s users.Store) {
 	}
 }
 
-func testGetUserNotFound(t *testing.T, s users.Store) {
-	addUser(t, s)
-	_, err := s.GetUser(t.Context(), ulid.Make().String())
-	wantErr(t, err, users.ErrNotFound, "GetUser must return ErrNotFound for a missing ID")
+// userLookup is one of the Store's three ways to read a single user. The
+// NotFound and ReturnsCopy rules are the same for each and differ only in the
+// key, so each lookup carries its key and its rule text, the way
+// testing/slogtest pairs a case with its explanation.
+type userLookup struct {
+	method string // the Store method, as the Run table names its group
+	// get is the method itself, keyOf the key it finds a stored user r by, and
+	// missing returns a key that no stored user has.
+	get      func(s users.Store, ctx context.Context, key string) (*users.UserRecord, error)
+	keyOf    func(r *users.UserRecord) string
+	missing  func() string
+	notFound string // the NotFound rule's explanation
 }
 
-func testGetUserByEmailNotFound(t *testing.T, s users.Store) {
+var (
+	lookupByID = userLookup{
+		method:   "GetUser",
+		get:      users.Store.GetUser,
+		keyOf:    func(r *users.UserRecord) string { return r.ID },
+		missing:  func() string { return ulid.Make().String() },
+		notFound: "GetUser must return ErrNotFound for a missing ID",
+	}
+	lookupByEmail = userLookup{
+		method:   "GetUserByEmail",
+		get:      users.Store.GetUserByEmail,
+		keyOf:    func(r *users.UserRecord) string { return r.Email },
+		missing:  func() string { return "nobody@example.com" },
+		notFound: "GetUserByEmail must return ErrNotFound for an email nobody has",
+	}
+	lookupByUsername = userLookup{
+		method:   "GetUserByUsername",
+		get:      users.Store.GetUserByUsername,
+		keyOf:    func(r *users.UserRecord) string { return r.Username },
+		missing:  func() string { return "nobody" },
+		notFound: "GetUserByUsername must return ErrNotFound for a username nobody has",
+	}
+)
+
+// testNotFound checks that the lookup finds nobody by a key no stored user has.
+func (l userLookup) testNotFound(t *testing.T, s users.Store) {
 	addUser(t, s)
-	_, err := s.GetUserByEmail(t.Context(), "nobody@example.com")
-	wantErr(t, err, users.ErrNotFound, "GetUserByEmail must return ErrNotFound for an email nobody has")
+	_, err := l.get(s, t.Context(), l.missing())
+	wantErr(t, err, users.ErrNotFound, l.notFound)
 }
 
-func testGetUserByUsernameNotFound(t *testing.T, s users.Store) {
-	addUser(t, s)
-	_, err := s.GetUserByUsername(t.Context(), "nobody")
-	wantErr(t, err, users.ErrNotFound, "GetUserByUsername must return ErrNotFound for a username nobody has")
+// testReturnsCopy checks that the lookup returns a copy of the stored user.
+func (l userLookup) testReturnsCopy(t *testing.T, s users.Store) {
+	testReturnsCopy(t, s, l.method, func(r *users.UserRecord) (*users.UserRecord, error) {
+		return l.get(s, t.Context(), l.keyOf(r))
+	})
 }
 
 func testGetUserByUsernameEmpty(t *testing.T, s users.Store) {
@@ -200,24 +235,6 @@ func testReturnsCopy(t *testing.T, s users.Store, method string, get func(r *use
 	got.Preferences["new"] = "key"
 	got.FirstName = "Changed"
 	wantUser(t, s, r, method+" must return a copy: changing the returned record must not change the stored user")
-}
-
-func testGetUserReturnsCopy(t *testing.T, s users.Store) {
-	testReturnsCopy(t, s, "GetUser", func(r *users.UserRecord) (*users.UserRecord, error) {
-		return s.GetUser(t.Context(), r.ID)
-	})
-}
-
-func testGetUserByEmailReturnsCopy(t *testing.T, s users.Store) {
-	testReturnsCopy(t, s, "GetUserByEmail", func(r *users.UserRecord) (*users.UserRecord, error) {
-		return s.GetUserByEmail(t.Context(), r.Email)
-	})
-}
-
-func testGetUserByUsernameReturnsCopy(t *testing.T, s users.Store) {
-	testReturnsCopy(t, s, "GetUserByUsername", func(r *users.UserRecord) (*users.UserRecord, error) {
-		return s.GetUserByUsername(t.Context(), r.Username)
-	})
 }
 
 // ---- UpdateUser ----
