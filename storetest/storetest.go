@@ -50,8 +50,8 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			{"EmptyUsernamesDoNotCollide", testCreateUserEmptyUsernames},
 			{"ComparesExactly", testCreateUserComparesExactly},
 			{"CopiesInput", testCreateUserCopiesInput},
-			{"ConcurrentSameEmail", testCreateUserConcurrentSameEmail},
-			{"ConcurrentSameUsername", testCreateUserConcurrentSameUsername},
+			{"ConcurrentSameEmail", emailKey.testCreateConcurrent},
+			{"ConcurrentSameUsername", usernameKey.testCreateConcurrent},
 		}},
 		{"GetUser", []test{
 			{"NotFound", lookupByID.testNotFound},

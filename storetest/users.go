@@ -133,31 +133,51 @@ func testCreateUserCopiesInput(t *testing.T, s users.Store) {
 	wantUser(t, s, want, "CreateUser must keep a copy: changing the record after the call must not change the stored user")
 }
 
-func testCreateUserConcurrentSameEmail(t *testing.T, s users.Store) {
-	const n = 32
-	errs := make([]error, n)
-	start(n, func(i int) {
-		r := newUser()
-		r.Email = "same@example.com"
-		errs[i] = s.CreateUser(t.Context(), r)
-	})
-	ExactlyOne(t, errs, users.ErrDuplicateEmail, "of concurrent CreateUser calls with one email exactly one must succeed, the others with ErrDuplicateEmail")
-	if got, err := s.CountUsers(t.Context(), users.Match{Email: "same@example.com"}); err != nil || got != 1 {
-		t.Errorf("after %d concurrent CreateUser calls with one email exactly one user must have it: CountUsers = %d, %v", n, got, err)
-	}
+// uniqueKey is one of the two keys no two users may share. The rules about
+// concurrent CreateUser calls with one key are the same for both and differ
+// only in the data below, rule text included.
+type uniqueKey struct {
+	name  string                              // the key's name in the rule text
+	value string                              // the value every racing call stores
+	set   func(r *users.UserRecord, v string) // gives r the value
+	match func(v string) users.Match          // matches the users with the value
+	dup   error                               // the error of a call that loses
+	// exactlyOne is the rule when the calls race.
+	exactlyOne string
 }
 
-func testCreateUserConcurrentSameUsername(t *testing.T, s users.Store) {
+var (
+	emailKey = uniqueKey{
+		name:       "email",
+		value:      "same@example.com",
+		set:        func(r *users.UserRecord, v string) { r.Email = v },
+		match:      func(v string) users.Match { return users.Match{Email: v} },
+		dup:        users.ErrDuplicateEmail,
+		exactlyOne: "of concurrent CreateUser calls with one email exactly one must succeed, the others with ErrDuplicateEmail",
+	}
+	usernameKey = uniqueKey{
+		name:       "username",
+		value:      "same",
+		set:        func(r *users.UserRecord, v string) { r.Username = v },
+		match:      func(v string) users.Match { return users.Match{Username: v} },
+		dup:        users.ErrDuplicateUsername,
+		exactlyOne: "of concurrent CreateUser calls with one username exactly one must succeed, the others with ErrDuplicateUsername",
+	}
+)
+
+// testCreateConcurrent checks that of concurrent CreateUser calls with one
+// value of the key exactly one wins.
+func (k uniqueKey) testCreateConcurrent(t *testing.T, s users.Store) {
 	const n = 32
 	errs := make([]error, n)
 	start(n, func(i int) {
 		r := newUser()
-		r.Username = "same"
+		k.set(r, k.value)
 		errs[i] = s.CreateUser(t.Context(), r)
 	})
-	ExactlyOne(t, errs, users.ErrDuplicateUsername, "of concurrent CreateUser calls with one username exactly one must succeed, the others with ErrDuplicateUsername")
-	if got, err := s.CountUsers(t.Context(), users.Match{Username: "same"}); err != nil || got != 1 {
-		t.Errorf("after %d concurrent CreateUser calls with one username exactly one user must have it: CountUsers = %d, %v", n, got, err)
+	ExactlyOne(t, errs, k.dup, k.exactlyOne)
+	if got, err := s.CountUsers(t.Context(), k.match(k.value)); err != nil || got != 1 {
+		t.Errorf("after %d concurrent CreateUser calls with one %s exactly one user must have it: CountUsers = %d, %v", n, k.name, got, err)
 	}
 }
 
