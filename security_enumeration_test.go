@@ -210,43 +210,12 @@ func TestSecurity_LockedTiming(t *testing.T) {
 }
 
 // secLockedTiming measures Login for a locked account and a locked unknown
-// identifier over store, interleaved, and fails unless the ratio of medians is
-// within 0.9-1.1 in one of three attempts.
+// identifier over store (storetest.WantLockedTimingEqual).
 func secLockedTiming(t *testing.T, store users.Store) {
 	m := secManager(t, store, storetest.NewClock(), nil, nil)
-	bg := t.Context()
-	if _, err := m.Create(bg, users.NewUser{Email: "alice@example.com", Password: storetest.Password, FirstName: "Alice", LastName: "Example",
+	if _, err := m.Create(t.Context(), users.NewUser{Email: "alice@example.com", Password: storetest.Password, FirstName: "Alice", LastName: "Example",
 		Preferences: map[string]string{"theme": "dark", "lang": "en"}}); err != nil {
 		t.Fatal(err)
 	}
-	ids := []string{"alice@example.com", "nobody@example.com"}
-	for _, id := range ids {
-		for range 10 {
-			m.Login(bg, id, "not the password")
-		}
-		if _, err := m.Login(bg, id, storetest.Password); !errors.Is(err, users.ErrAccountLocked) {
-			t.Fatalf("%s is not locked: %v", id, err)
-		}
-	}
-	const samples, attempts = 5000, 3
-	for a := range attempts {
-		times := [2][]time.Duration{}
-		for i := range samples {
-			for k := range ids {
-				c := (i + k) % 2 // alternate which goes first
-				start := time.Now()
-				m.Login(bg, ids[c], "not the password")
-				times[c] = append(times[c], time.Since(start))
-			}
-		}
-		known, unknown := secMedian(times[0]), secMedian(times[1])
-		ratio := float64(known) / float64(unknown)
-		t.Logf("attempt %d: locked account median %v, locked unknown identifier median %v, ratio %.3f (%d samples each)", a+1, known, unknown, ratio, samples)
-		if ratio >= 0.9 && ratio <= 1.1 {
-			return
-		}
-		if a == attempts-1 {
-			t.Errorf("locked account vs locked unknown identifier: ratio of medians %.3f, want within 0.9-1.1 (in any of %d attempts)", ratio, attempts)
-		}
-	}
+	storetest.WantLockedTimingEqual(t, m, "alice@example.com", "nobody@example.com", storetest.Password, 5000)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 var _ Store = (*MemoryStore)(nil)
@@ -54,6 +55,8 @@ type MemoryStore struct {
 	attempts map[string]*memAttempts // by key
 
 	expiry expiryHeap // every session, token and attempts entry, soonest first
+
+	decoy atomic.Pointer[UserRecord] // the last decoyCopy; never read
 }
 
 type memSession struct {
@@ -202,12 +205,14 @@ func (m *MemoryStore) getUser(ctx context.Context, index map[string]uint32, key 
 	return m.record(m.user(slot)), nil
 }
 
-// decoyCopy copies some user and discards the copy, so that a lookup that finds
-// nobody costs what one that finds someone does, and a login's timing does not
-// tell whether its identifier names an account. m.mu must be held.
+// decoyCopy copies some user, so that a lookup that finds nobody costs what one
+// that finds someone does, and a login's timing does not tell whether its
+// identifier names an account. The copy is stored in m.decoy only so that it
+// is made on the heap, as a returned copy is; a copy the compiler could keep
+// on the stack was measurably cheaper (1.12 times). m.mu must be held.
 func (m *MemoryStore) decoyCopy() {
 	if ch := m.everyone.all.chunks; len(ch) > 0 {
-		_ = m.record(m.user(ch[0][0]))
+		m.decoy.Store(m.record(m.user(ch[0][0])))
 	}
 }
 

@@ -714,42 +714,7 @@ func TestStore_LockedTiming(t *testing.T) {
 	if res, err := m.Import(ctx, others); err != nil || res[0].Err != nil {
 		t.Fatalf("Import: %v", err)
 	}
-	ids := []string{"alice@example.com", "nobody@example.com"}
-	for _, id := range ids {
-		for range 10 {
-			m.Login(ctx, id, "not the password")
-		}
-		if _, err := m.Login(ctx, id, password); !errors.Is(err, users.ErrAccountLocked) {
-			t.Fatalf("%s is not locked: %v", id, err)
-		}
-	}
-	const samples, attempts = 1000, 3
-	for a := range attempts {
-		var times [2][]time.Duration
-		for i := range samples {
-			for k := range ids {
-				c := (i + k) % 2 // alternate which goes first
-				start := time.Now()
-				m.Login(ctx, ids[c], "not the password")
-				times[c] = append(times[c], time.Since(start))
-			}
-		}
-		known, unknown := median(times[0]), median(times[1])
-		ratio := float64(known) / float64(unknown)
-		t.Logf("attempt %d: locked account median %v, locked unknown identifier median %v, ratio %.3f (%d samples each)", a+1, known, unknown, ratio, samples)
-		if ratio >= 0.9 && ratio <= 1.1 {
-			return
-		}
-		if a == attempts-1 {
-			t.Errorf("locked account vs locked unknown identifier: ratio of medians %.3f, want within 0.9-1.1 (in any of %d attempts)", ratio, attempts)
-		}
-	}
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
+	storetest.WantLockedTimingEqual(t, m, "alice@example.com", "nobody@example.com", password, 1000)
 }
 
 // TestStore_LookupDecoy checks that the decoy read never answers for a user who

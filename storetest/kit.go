@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,4 +141,52 @@ func ExactlyOne(tb testing.TB, errs []error, loser error, rule string) bool {
 		held = false
 	}
 	return held
+}
+
+// WantLockedTimingEqual drives known (an identifier that names a user of m
+// whose password is password) and unknown (one that names nobody) into a lock
+// with failed logins, then times failed logins for both, interleaved and
+// alternating which goes first, samples each per attempt. It fails tb unless the
+// ratio of the medians known/unknown is within 0.9-1.1 in one of three
+// attempts: a locked account must cost what a locked stranger costs, or timing
+// tells who has an account (SECURITY.md, equal work).
+func WantLockedTimingEqual(tb testing.TB, m *users.Manager, known, unknown, password string, samples int) {
+	tb.Helper()
+	ctx := tb.Context()
+	ids := []string{known, unknown}
+	for _, id := range ids {
+		for range 100 {
+			if _, err := m.Login(ctx, id, "not the password"); errors.Is(err, users.ErrAccountLocked) {
+				break
+			}
+		}
+		if _, err := m.Login(ctx, id, password); !errors.Is(err, users.ErrAccountLocked) {
+			tb.Fatalf("%s is not locked: %v", id, err)
+		}
+	}
+	median := func(ds []time.Duration) time.Duration {
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	const attempts = 3
+	for a := range attempts {
+		var times [2][]time.Duration
+		for i := range samples {
+			for k := range ids {
+				c := (i + k) % 2 // alternate which goes first
+				start := time.Now()
+				m.Login(ctx, ids[c], "not the password")
+				times[c] = append(times[c], time.Since(start))
+			}
+		}
+		k, u := median(times[0]), median(times[1])
+		ratio := float64(k) / float64(u)
+		tb.Logf("attempt %d: locked account median %v, locked unknown identifier median %v, ratio %.3f (%d samples each)", a+1, k, u, ratio, samples)
+		if ratio >= 0.9 && ratio <= 1.1 {
+			return
+		}
+		if a == attempts-1 {
+			tb.Errorf("locked account vs locked unknown identifier: ratio of medians %.3f, want within 0.9-1.1 (in any of %d attempts)", ratio, attempts)
+		}
+	}
 }
