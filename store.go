@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,6 +24,14 @@ import (
 // GetToken, ConsumeToken), and only DeleteExpired looks at the time, to reclaim
 // space.
 //
+// Audit. Every method that changes state takes audit entries (possibly none)
+// and writes them in the same atomic step as its change, so that a crash never
+// leaves a change without its entry or an entry without its change: if the
+// method writes nothing (an error, or fn refusing), it writes none of them
+// either. Entries arrive complete (ID, Time, Type) unless the method's comment
+// says the Store fills a field in. Entries are kept until DeleteAuditBefore,
+// also after their user is deleted.
+//
 // Every method must be safe for concurrent use, must check ctx before doing work,
 // and must return copies: changing a value a Store returned, or a value after it was
 // passed to a Store, never changes what the Store holds. Errors other than those
@@ -35,7 +44,7 @@ type Store interface {
 	// key is taken (email is checked first), and ErrConflict when r.ID exists.
 	// Email and Username arrive already normalised; the Store compares them exactly.
 	// Email is never empty; an empty Username means the user has none.
-	CreateUser(ctx context.Context, r *UserRecord) error
+	CreateUser(ctx context.Context, r *UserRecord, audit ...*AuditEntry) error
 
 	// GetUser returns the user with the ID, or ErrNotFound.
 	GetUser(ctx context.Context, id string) (*UserRecord, error)
@@ -59,12 +68,15 @@ type Store interface {
 	// first) if fn changed the email or username to one another user has. fn must not change ID or
 	// Generation: if it does, UpdateUser returns ErrKeyChanged and writes nothing. The
 	// Store increments Generation itself when Revoke.Sessions is set.
-	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error)) (*UserRecord, error)
+	//
+	// fn may fill in or change the audit entries (they are pointers): the Store
+	// writes them as fn's last call left them, leaving out any whose Type is empty.
+	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error), audit ...*AuditEntry) (*UserRecord, error)
 
 	// DeleteUser deletes the user, frees its email and username, and deletes all its
 	// sessions, its one-time tokens and its login-throttle entry (key
 	// UserThrottleKey(id)), in one atomic step. It returns ErrNotFound if there is no such user.
-	DeleteUser(ctx context.Context, id string) error
+	DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error
 
 	// CreateUsers stores many new users in one atomic step, each as CreateUser
 	// would store it, and returns one error per record, in the order given: nil for
@@ -74,7 +86,10 @@ type Store interface {
 	// the others. If the second result is not nil, nothing was stored. Concurrent
 	// CreateUser and CreateUsers calls never give two users one email. An empty
 	// batch stores nothing and is no error.
-	CreateUsers(ctx context.Context, rs []*UserRecord) ([]error, error)
+	//
+	// audit is empty or has one entry per record: audit[i] is written if and only
+	// if rs[i] is stored.
+	CreateUsers(ctx context.Context, rs []*UserRecord, audit ...*AuditEntry) ([]error, error)
 
 	// GetUsers returns, in one consistent read, the users with these IDs in the
 	// order given: the i'th result is the user with ids[i], or nil if there is none.
@@ -102,28 +117,35 @@ type Store interface {
 	// is never created for a removed user or across a revocation that happened after
 	// the login read the user. It returns ErrNotFound if the user does not exist and
 	// ErrConflict if the generation differs or s.TokenHash or s.ID is taken.
-	CreateSession(ctx context.Context, s *SessionRecord) error
+	CreateSession(ctx context.Context, s *SessionRecord, audit ...*AuditEntry) error
 
 	// GetSession returns the session with this token hash and its user, read in one
 	// consistent step, or ErrNotFound. It returns sessions whatever their expiry;
 	// deciding what has expired is the Manager's.
 	GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error)
 
-	// TouchSession sets the session's LastSeenAt to seen if seen is later than it.
+	// TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
+	// seen where seen is later, in one atomic step.
 	// It never creates a session: if the session is gone (logged out, revoked,
 	// expired and purged) it returns ErrNotFound and writes nothing.
 	TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error
 
 	// DeleteSession deletes the session with this token hash, or returns ErrNotFound.
-	DeleteSession(ctx context.Context, tokenHash []byte) error
+	// An audit entry with an empty UserID or SessionID gets the deleted session's.
+	DeleteSession(ctx context.Context, tokenHash []byte, audit ...*AuditEntry) error
 
 	// DeleteSessionByID deletes the session with this public ID if it belongs to
 	// userID, or returns ErrNotFound.
-	DeleteSessionByID(ctx context.Context, userID, id string) error
+	DeleteSessionByID(ctx context.Context, userID, id string, audit ...*AuditEntry) error
 
 	// DeleteUserSessions deletes every session of the user and increments the user's
 	// Generation in one atomic step. It returns ErrNotFound if there is no such user.
-	DeleteUserSessions(ctx context.Context, userID string) error
+	DeleteUserSessions(ctx context.Context, userID string, audit ...*AuditEntry) error
+
+	// DeleteOtherSessions deletes every session of the user except the one with
+	// the public ID keepID, without changing the user's Generation, and returns
+	// how many it deleted. It returns ErrNotFound if there is no such user.
+	DeleteOtherSessions(ctx context.Context, userID, keepID string, audit ...*AuditEntry) (int, error)
 
 	// ListSessions returns the user's sessions, whatever their expiry, in ascending
 	// CreatedAt order (ties by ID). A user without sessions, or no such user, gives
@@ -141,14 +163,15 @@ type Store interface {
 	// any number of concurrent calls whose fn refuses once a count is reached,
 	// exactly that many succeed (the Manager reserves login attempts this way). If
 	// fn returns an error nothing is written and the error is returned unchanged.
-	// fn may be called more than once and must not block.
-	UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn func(a *LoginAttempts) error) (LoginAttempts, error)
+	// fn may be called more than once and must not block. Like UpdateUser's, fn
+	// may fill in the audit entries; those whose Type is empty are left out.
+	UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn func(a *LoginAttempts) error, audit ...*AuditEntry) (LoginAttempts, error)
 
 	// CreateToken stores a one-time token. In one atomic step it checks that the user
 	// t.UserID exists and, when replace is true, deletes the user's other tokens of
 	// t.Purpose. It returns ErrNotFound if the user does not exist and ErrConflict if
 	// t.Hash is taken.
-	CreateToken(ctx context.Context, t *TokenRecord, replace bool) error
+	CreateToken(ctx context.Context, t *TokenRecord, replace bool, audit ...*AuditEntry) error
 
 	// GetToken returns the token with this hash if its purpose is purpose, whatever
 	// its expiry, without consuming it; otherwise ErrNotFound. The Manager uses it
@@ -158,13 +181,28 @@ type Store interface {
 	// ConsumeToken atomically finds the token with this hash and purpose, deletes it
 	// and returns it, whatever its expiry: of any number of concurrent calls for one
 	// token, exactly one gets it. It returns ErrNotFound, deleting nothing, if there
-	// is no such token or its purpose differs.
-	ConsumeToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error)
+	// is no such token or its purpose differs. An audit entry with an empty UserID
+	// gets the token's.
+	ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, audit ...*AuditEntry) (*TokenRecord, error)
 
 	// DeleteExpired deletes every session, one-time token and login-throttle entry
 	// whose ExpiresAt is at or before now, and returns how many it deleted. Its cost
 	// should grow with the number deleted, not the number stored.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+
+	// AppendAudit writes audit entries that record no other change of state (a
+	// failed login whose attempt was already counted), in one atomic step.
+	AppendAudit(ctx context.Context, audit ...*AuditEntry) error
+
+	// ListAudit returns at most q.Limit entries that q selects (see
+	// AuditQuery.Matches), newest first (descending ID); with q.Before, only
+	// entries whose ID is less than it. Its cost grows with the entries returned,
+	// not with the entries stored, when q selects by UserID, ActorID or time.
+	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error)
+
+	// DeleteAuditBefore deletes every audit entry whose Time is before t and
+	// returns how many it deleted. Its cost grows with the number deleted.
+	DeleteAuditBefore(ctx context.Context, t time.Time) (int, error)
 }
 
 // ErrKeyChanged is returned by a Store's UpdateUser, having written nothing, when
@@ -238,6 +276,15 @@ type SessionRecord struct {
 	CreatedAt      time.Time
 	ExpiresAt      time.Time // absolute expiry
 	LastSeenAt     time.Time
+
+	// IP and UserAgent describe the client that created the session, when known.
+	IP        string
+	UserAgent string
+	// Methods are how the user authenticated for this session, in order (the
+	// first factor first). SecondFactorAt is when a second factor was last
+	// verified for it (at login or by step-up), or zero.
+	Methods        []AuthMethod
+	SecondFactorAt time.Time
 }
 
 // Clone returns a deep copy of s.
@@ -247,6 +294,7 @@ func (s *SessionRecord) Clone() *SessionRecord {
 	}
 	c := *s
 	c.TokenHash = append([]byte(nil), s.TokenHash...)
+	c.Methods = slices.Clone(s.Methods)
 	return &c
 }
 
@@ -346,6 +394,10 @@ type Match struct {
 	Role      Role
 	Status    Status
 	AccountID string
+	// ActiveSince selects users whose LastActiveAt is at or after it;
+	// InactiveSince users whose LastActiveAt is before it (never active included).
+	ActiveSince   time.Time
+	InactiveSince time.Time
 	// Search is a lower-case substring of the email, the username, the lower-cased
 	// first or last name, or the lower-cased full name "first last".
 	Search string
@@ -359,7 +411,9 @@ func (m *Match) Matches(u *User) bool {
 		m.Username != "" && u.Username != m.Username,
 		m.Role != "" && u.Role != m.Role,
 		m.Status != "" && u.Status != m.Status,
-		m.AccountID != "" && u.AccountID != m.AccountID:
+		m.AccountID != "" && u.AccountID != m.AccountID,
+		!m.ActiveSince.IsZero() && u.LastActiveAt.Before(m.ActiveSince),
+		!m.InactiveSince.IsZero() && !u.LastActiveAt.Before(m.InactiveSince):
 		return false
 	}
 	if m.Search == "" {

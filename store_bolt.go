@@ -279,7 +279,7 @@ func wrapBolt(op string, err error) error {
 // The Store methods.
 
 // CreateUser stores a new user in one write transaction; see Store.
-func (s *BoltStore) CreateUser(ctx context.Context, r *UserRecord) error {
+func (s *BoltStore) CreateUser(ctx context.Context, r *UserRecord, audit ...*AuditEntry) error {
 	if err := checkIDLen(r.ID); err != nil {
 		return err
 	}
@@ -321,7 +321,7 @@ func (b *boltTx) insertUser(r *UserRecord) error {
 
 // CreateUsers stores the records CreateUser would store in one write
 // transaction, one fsync for the batch; see Store.
-func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord) ([]error, error) {
+func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord, audit ...*AuditEntry) ([]error, error) {
 	for _, r := range rs {
 		if err := checkIDLen(r.ID); err != nil {
 			return nil, err
@@ -448,7 +448,7 @@ func (s *BoltStore) getUserBy(ctx context.Context, op string, index func(*boltTx
 // transaction, shared with concurrent writes (see BoltStore). fn is called
 // inside it, once unless another write of the group failed on I/O, when each
 // is run again on its own. See Store.
-func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error)) (*UserRecord, error) {
+func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error), audit ...*AuditEntry) (*UserRecord, error) {
 	var out *UserRecord
 	var fnErr error
 	err := s.update(ctx, "update user", func(b *boltTx) error {
@@ -505,7 +505,7 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 
 // DeleteUser deletes a user with its indexes, sessions, tokens and throttle entry
 // in one write transaction; see Store.
-func (s *BoltStore) DeleteUser(ctx context.Context, id string) error {
+func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error {
 	return s.update(ctx, "delete user", func(b *boltTx) error {
 		r, err := b.getUser(id)
 		if err != nil {
@@ -585,7 +585,7 @@ func (s *BoltStore) CountUsers(ctx context.Context, m Match) (int, error) {
 
 // CreateSession stores a new session and its indexes in one write transaction;
 // see Store.
-func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord) error {
+func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord, audit ...*AuditEntry) error {
 	if err := checkIDLen(sr.UserID); err != nil {
 		return err
 	}
@@ -676,14 +676,14 @@ func (s *BoltStore) TouchSession(ctx context.Context, tokenHash []byte, seen tim
 }
 
 // DeleteSession deletes a session and its index entries; see Store.
-func (s *BoltStore) DeleteSession(ctx context.Context, tokenHash []byte) error {
+func (s *BoltStore) DeleteSession(ctx context.Context, tokenHash []byte, audit ...*AuditEntry) error {
 	return s.update(ctx, "delete session", func(b *boltTx) error {
 		return b.deleteSession(tokenHash)
 	})
 }
 
 // DeleteSessionByID deletes a session of the user by its public ID; see Store.
-func (s *BoltStore) DeleteSessionByID(ctx context.Context, userID, id string) error {
+func (s *BoltStore) DeleteSessionByID(ctx context.Context, userID, id string, audit ...*AuditEntry) error {
 	return s.update(ctx, "delete session by ID", func(b *boltTx) error {
 		hash := b.sessID.Get([]byte(id))
 		if hash == nil {
@@ -703,7 +703,7 @@ func (s *BoltStore) DeleteSessionByID(ctx context.Context, userID, id string) er
 
 // DeleteUserSessions deletes the user's sessions and increments its Generation in
 // one write transaction; see Store.
-func (s *BoltStore) DeleteUserSessions(ctx context.Context, userID string) error {
+func (s *BoltStore) DeleteUserSessions(ctx context.Context, userID string, audit ...*AuditEntry) error {
 	return s.update(ctx, "delete user sessions", func(b *boltTx) error {
 		u, err := b.getUser(userID)
 		if err != nil {
@@ -764,7 +764,7 @@ func (s *BoltStore) GetLoginAttempts(ctx context.Context, key ThrottleKey) (Logi
 // UpdateLoginAttempts changes the throttle entry for key in one write
 // transaction, shared with concurrent writes; fn is called inside it, as for
 // UpdateUser. See Store.
-func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
+func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn func(a *LoginAttempts) error, audit ...*AuditEntry) (LoginAttempts, error) {
 	var out LoginAttempts
 	var fnErr error
 	err := s.update(ctx, "update login attempts", func(b *boltTx) error {
@@ -805,7 +805,7 @@ func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn
 
 // CreateToken stores a one-time token and its indexes in one write transaction;
 // see Store.
-func (s *BoltStore) CreateToken(ctx context.Context, t *TokenRecord, replace bool) error {
+func (s *BoltStore) CreateToken(ctx context.Context, t *TokenRecord, replace bool, audit ...*AuditEntry) error {
 	if err := checkIDLen(t.UserID); err != nil {
 		return err
 	}
@@ -848,7 +848,7 @@ func (s *BoltStore) GetToken(ctx context.Context, hash []byte, purpose Purpose) 
 
 // ConsumeToken finds, deletes and returns a one-time token in one write
 // transaction, whatever its expiry; see Store.
-func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error) {
+func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, audit ...*AuditEntry) (*TokenRecord, error) {
 	var t *TokenRecord
 	err := s.update(ctx, "consume token", func(b *boltTx) (err error) {
 		if t, err = b.getToken(hash); err != nil {

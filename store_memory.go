@@ -99,7 +99,7 @@ func NewMemoryStore() *MemoryStore {
 // ErrDuplicateUsername if another user has r.Email or r.Username (email is
 // checked first), then ErrConflict if r.ID exists; it writes nothing then.
 // It is safe for concurrent use.
-func (m *MemoryStore) CreateUser(ctx context.Context, r *UserRecord) error {
+func (m *MemoryStore) CreateUser(ctx context.Context, r *UserRecord, audit ...*AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (m *MemoryStore) statusNumber(s Status) uint16 {
 // CreateUsers stores copies of the records CreateUser would store, under one
 // lock, and returns one error per record as the Store contract describes. It is
 // safe for concurrent use.
-func (m *MemoryStore) CreateUsers(ctx context.Context, rs []*UserRecord) ([]error, error) {
+func (m *MemoryStore) CreateUsers(ctx context.Context, rs []*UserRecord, audit ...*AuditEntry) ([]error, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -226,7 +226,7 @@ func (m *MemoryStore) decoyCopy() {
 // took another user's email or username, and an error if fn changed the ID or
 // the Generation. In every one of those cases it writes nothing. It is safe for
 // concurrent use.
-func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error)) (*UserRecord, error) {
+func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error), audit ...*AuditEntry) (*UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -318,7 +318,7 @@ func (m *MemoryStore) reindexUser(slot uint32, old *memUser) {
 // sessions, its one-time tokens and its login-throttle entry ("user:"+id), all
 // in one step. It returns ErrNotFound if there is no such user. It is safe for
 // concurrent use.
-func (m *MemoryStore) DeleteUser(ctx context.Context, id string) error {
+func (m *MemoryStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

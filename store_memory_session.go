@@ -18,7 +18,7 @@ import (
 // does not exist, and ErrConflict if the user's Generation is not
 // s.UserGeneration or another session has s.TokenHash or s.ID; it writes nothing
 // then. It is safe for concurrent use.
-func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord) error {
+func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit ...*AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (m *MemoryStore) TouchSession(ctx context.Context, tokenHash []byte, seen t
 
 // DeleteSession deletes the session with this token hash, or returns ErrNotFound.
 // It is safe for concurrent use.
-func (m *MemoryStore) DeleteSession(ctx context.Context, tokenHash []byte) error {
+func (m *MemoryStore) DeleteSession(ctx context.Context, tokenHash []byte, audit ...*AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (m *MemoryStore) DeleteSession(ctx context.Context, tokenHash []byte) error
 
 // DeleteSessionByID deletes the session with this public ID if it belongs to
 // userID, or returns ErrNotFound. It is safe for concurrent use.
-func (m *MemoryStore) DeleteSessionByID(ctx context.Context, userID, id string) error {
+func (m *MemoryStore) DeleteSessionByID(ctx context.Context, userID, id string, audit ...*AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (m *MemoryStore) DeleteSessionByID(ctx context.Context, userID, id string) 
 // DeleteUserSessions deletes every session of the user and increments its
 // Generation, in one step. It returns ErrNotFound if there is no such user. It is
 // safe for concurrent use.
-func (m *MemoryStore) DeleteUserSessions(ctx context.Context, userID string) error {
+func (m *MemoryStore) DeleteUserSessions(ctx context.Context, userID string, audit ...*AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (m *MemoryStore) GetLoginAttempts(ctx context.Context, key ThrottleKey) (Lo
 // store. It writes what fn left and returns it; a zero LoginAttempts deletes the
 // entry. If fn fails, it writes nothing and returns fn's error unchanged. It is
 // safe for concurrent use.
-func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, tk ThrottleKey, fn func(a *LoginAttempts) error) (LoginAttempts, error) {
+func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, tk ThrottleKey, fn func(a *LoginAttempts) error, audit ...*AuditEntry) (LoginAttempts, error) {
 	if err := ctx.Err(); err != nil {
 		return LoginAttempts{}, err
 	}
@@ -224,7 +224,7 @@ func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, tk ThrottleKey, f
 // not exist and ErrConflict if another token has t.Hash; it writes nothing then.
 // Otherwise, when replace is true, it first deletes the user's tokens of
 // t.Purpose. It is safe for concurrent use.
-func (m *MemoryStore) CreateToken(ctx context.Context, t *TokenRecord, replace bool) error {
+func (m *MemoryStore) CreateToken(ctx context.Context, t *TokenRecord, replace bool, audit ...*AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func (m *MemoryStore) GetToken(ctx context.Context, hash []byte, purpose Purpose
 // whatever its expiry. It returns ErrNotFound, deleting nothing, if there is no
 // such token or its purpose differs. Of any number of concurrent calls for one
 // token exactly one gets it. It is safe for concurrent use.
-func (m *MemoryStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error) {
+func (m *MemoryStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, audit ...*AuditEntry) (*TokenRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

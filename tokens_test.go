@@ -16,8 +16,8 @@ type raceStore struct {
 	hashes [][]byte
 }
 
-func (r *raceStore) CreateToken(ctx context.Context, t *users.TokenRecord, replace bool) error {
-	if err := r.Store.CreateToken(ctx, t, replace); err != nil {
+func (r *raceStore) CreateToken(ctx context.Context, t *users.TokenRecord, replace bool, audit ...*users.AuditEntry) error {
+	if err := r.Store.CreateToken(ctx, t, replace, audit...); err != nil {
 		return err
 	}
 	r.hashes = append(r.hashes, t.Hash)

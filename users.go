@@ -69,6 +69,9 @@ type User struct {
 	CreatedAt       time.Time         `json:"created_at"`
 	UpdatedAt       time.Time         `json:"updated_at"`
 	LastLoginAt     time.Time         `json:"last_login_at,omitzero"` // zero: never logged in
+	// LastActiveAt is when the user last logged in or used a session, to within
+	// about a minute (the throttle of the session touch); zero: never.
+	LastActiveAt time.Time `json:"last_active_at,omitzero"`
 }
 
 // Clone returns a deep copy of u.

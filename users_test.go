@@ -446,7 +446,7 @@ type emailMover struct {
 	moved bool
 }
 
-func (s *emailMover) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error)) (*users.UserRecord, error) {
+func (s *emailMover) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error), audit ...*users.AuditEntry) (*users.UserRecord, error) {
 	if !s.moved {
 		s.moved = true
 		if _, err := s.Store.UpdateUser(ctx, id, func(r *users.UserRecord) (users.Revoke, error) {
@@ -456,7 +456,7 @@ func (s *emailMover) UpdateUser(ctx context.Context, id string, fn func(r *users
 			return nil, err
 		}
 	}
-	return s.Store.UpdateUser(ctx, id, fn)
+	return s.Store.UpdateUser(ctx, id, fn, audit...)
 }
 
 func TestManager_SetPasswordEmailChangedMeanwhile(t *testing.T) {
@@ -963,14 +963,14 @@ func (l *lockWatch) enter() func() {
 	return func() { l.mu.Lock(); l.inside--; l.mu.Unlock() }
 }
 
-func (l *lockWatch) UpdateUser(ctx context.Context, id string, fn func(*users.UserRecord) (users.Revoke, error)) (*users.UserRecord, error) {
+func (l *lockWatch) UpdateUser(ctx context.Context, id string, fn func(*users.UserRecord) (users.Revoke, error), audit ...*users.AuditEntry) (*users.UserRecord, error) {
 	defer l.enter()()
-	return l.Store.UpdateUser(ctx, id, fn)
+	return l.Store.UpdateUser(ctx, id, fn, audit...)
 }
 
-func (l *lockWatch) CreateUser(ctx context.Context, r *users.UserRecord) error {
+func (l *lockWatch) CreateUser(ctx context.Context, r *users.UserRecord, audit ...*users.AuditEntry) error {
 	defer l.enter()()
-	return l.Store.CreateUser(ctx, r)
+	return l.Store.CreateUser(ctx, r, audit...)
 }
 
 func TestManager_NoBcryptInsideStore(t *testing.T) {

@@ -352,7 +352,7 @@ func (s *Store) userConflict(ctx context.Context, constraint, email, username st
 // taken (email first), ErrConflict if r.ID exists, and an error wrapping
 // ErrTimeRange for a time it cannot keep; it writes nothing then. It is safe for
 // concurrent use, also across processes.
-func (s *Store) CreateUser(ctx context.Context, r *users.UserRecord) error {
+func (s *Store) CreateUser(ctx context.Context, r *users.UserRecord, audit ...*users.AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -472,7 +472,7 @@ func (e *fnError) Error() string { return e.err.Error() }
 // the ID or Generation; and an error wrapping ErrTimeRange for a time it cannot
 // keep. In every one of those cases it writes nothing. It is safe for concurrent
 // use, also across processes.
-func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error)) (*users.UserRecord, error) {
+func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error), audit ...*users.AuditEntry) (*users.UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -547,7 +547,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 // outlive its user, whatever races it. The email and username are free again
 // once it returns. It returns ErrNotFound if there is no such user. It is safe
 // for concurrent use, also across processes.
-func (s *Store) DeleteUser(ctx context.Context, id string) error {
+func (s *Store) DeleteUser(ctx context.Context, id string, audit ...*users.AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -845,7 +845,7 @@ const sqlCreateSession = `WITH u AS (
 // or s.TokenHash or s.ID is taken, and an error wrapping ErrTimeRange for a time
 // it cannot keep; it writes nothing then. It is safe for concurrent use, also
 // across processes.
-func (s *Store) CreateSession(ctx context.Context, sess *users.SessionRecord) error {
+func (s *Store) CreateSession(ctx context.Context, sess *users.SessionRecord, audit ...*users.AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -948,7 +948,7 @@ func (s *Store) execOne(ctx context.Context, op, sql string, args ...any) error 
 
 // DeleteSession deletes the session with this token hash, or returns
 // ErrNotFound. It is safe for concurrent use, also across processes.
-func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
+func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte, audit ...*users.AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -958,7 +958,7 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) error {
 // DeleteSessionByID deletes the session with this public ID if it belongs to
 // userID, or returns ErrNotFound. It is safe for concurrent use, also across
 // processes.
-func (s *Store) DeleteSessionByID(ctx context.Context, userID, id string) error {
+func (s *Store) DeleteSessionByID(ctx context.Context, userID, id string, audit ...*users.AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -970,7 +970,7 @@ func (s *Store) DeleteSessionByID(ctx context.Context, userID, id string) error 
 // DELETE sees every session a concurrent CreateSession inserted under the old
 // generation, and none can be inserted after it. It returns ErrNotFound if there
 // is no such user. It is safe for concurrent use, also across processes.
-func (s *Store) DeleteUserSessions(ctx context.Context, userID string) error {
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string, audit ...*users.AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -1077,7 +1077,7 @@ func (s *Store) GetLoginAttempts(ctx context.Context, key users.ThrottleKey) (us
 // transaction is retried after a deadlock or serialization failure). It returns
 // an error wrapping ErrTimeRange for a time it cannot keep. It is safe for
 // concurrent use, also across processes.
-func (s *Store) UpdateLoginAttempts(ctx context.Context, tk users.ThrottleKey, fn func(a *users.LoginAttempts) error) (users.LoginAttempts, error) {
+func (s *Store) UpdateLoginAttempts(ctx context.Context, tk users.ThrottleKey, fn func(a *users.LoginAttempts) error, audit ...*users.AuditEntry) (users.LoginAttempts, error) {
 	if err := ctx.Err(); err != nil {
 		return users.LoginAttempts{}, err
 	}
@@ -1157,7 +1157,7 @@ func (t *tokenRow) record() *users.TokenRecord {
 // ErrConflict if t.Hash is taken, and an error wrapping ErrTimeRange for a time
 // it cannot keep; it writes nothing then. It is safe for concurrent use, also
 // across processes.
-func (s *Store) CreateToken(ctx context.Context, t *users.TokenRecord, replace bool) error {
+func (s *Store) CreateToken(ctx context.Context, t *users.TokenRecord, replace bool, audit ...*users.AuditEntry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -1227,7 +1227,7 @@ func (s *Store) GetToken(ctx context.Context, hash []byte, purpose users.Purpose
 // any process, exactly one gets it, whatever its expiry. It returns ErrNotFound,
 // deleting nothing, if there is no such token or its purpose differs. It is safe
 // for concurrent use, also across processes.
-func (s *Store) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose) (*users.TokenRecord, error) {
+func (s *Store) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose, audit ...*users.AuditEntry) (*users.TokenRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

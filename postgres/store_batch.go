@@ -40,7 +40,7 @@ const sqlKeyHolders = `SELECT id, email, username FROM userkit_users
 // database or ctx, or for a record with a time the store cannot keep (an error
 // wrapping ErrTimeRange). An empty batch stores nothing. It is safe for
 // concurrent use, also across processes.
-func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord) ([]error, error) {
+func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord, audit ...*users.AuditEntry) ([]error, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -901,10 +901,10 @@ func (g *gatedStore) GetUserByEmail(ctx context.Context, email string) (*users.U
 	return g.Store.GetUserByEmail(ctx, email)
 }
 
-func (g *gatedStore) CreateUser(ctx context.Context, r *users.UserRecord) error {
+func (g *gatedStore) CreateUser(ctx context.Context, r *users.UserRecord, audit ...*users.AuditEntry) error {
 	g.gate.RLock()
 	defer g.gate.RUnlock()
-	return g.Store.CreateUser(ctx, r)
+	return g.Store.CreateUser(ctx, r, audit...)
 }
 
 func TestSignUp(t *testing.T) {

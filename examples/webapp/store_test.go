@@ -32,9 +32,9 @@ func (s *tracingStore) take() []string {
 	return c
 }
 
-func (ts *tracingStore) CreateUser(ctx context.Context, r *users.UserRecord) error {
+func (ts *tracingStore) CreateUser(ctx context.Context, r *users.UserRecord, audit ...*users.AuditEntry) error {
 	ts.record("CreateUser")
-	return ts.Store.CreateUser(ctx, r)
+	return ts.Store.CreateUser(ctx, r, audit...)
 }
 
 func (ts *tracingStore) GetUser(ctx context.Context, id string) (*users.UserRecord, error) {
@@ -52,14 +52,14 @@ func (ts *tracingStore) GetUserByUsername(ctx context.Context, username string) 
 	return ts.Store.GetUserByUsername(ctx, username)
 }
 
-func (ts *tracingStore) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error)) (*users.UserRecord, error) {
+func (ts *tracingStore) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error), audit ...*users.AuditEntry) (*users.UserRecord, error) {
 	ts.record("UpdateUser")
-	return ts.Store.UpdateUser(ctx, id, fn)
+	return ts.Store.UpdateUser(ctx, id, fn, audit...)
 }
 
-func (ts *tracingStore) DeleteUser(ctx context.Context, id string) error {
+func (ts *tracingStore) DeleteUser(ctx context.Context, id string, audit ...*users.AuditEntry) error {
 	ts.record("DeleteUser")
-	return ts.Store.DeleteUser(ctx, id)
+	return ts.Store.DeleteUser(ctx, id, audit...)
 }
 
 func (ts *tracingStore) ListUsers(ctx context.Context, q users.ListQuery) ([]*users.UserRecord, error) {
@@ -72,9 +72,9 @@ func (ts *tracingStore) CountUsers(ctx context.Context, f users.Match) (int, err
 	return ts.Store.CountUsers(ctx, f)
 }
 
-func (ts *tracingStore) CreateUsers(ctx context.Context, rs []*users.UserRecord) ([]error, error) {
+func (ts *tracingStore) CreateUsers(ctx context.Context, rs []*users.UserRecord, audit ...*users.AuditEntry) ([]error, error) {
 	ts.record("CreateUsers")
-	return ts.Store.CreateUsers(ctx, rs)
+	return ts.Store.CreateUsers(ctx, rs, audit...)
 }
 
 func (ts *tracingStore) GetUsers(ctx context.Context, ids []string) ([]*users.UserRecord, error) {
@@ -87,9 +87,9 @@ func (ts *tracingStore) GetUsersByEmail(ctx context.Context, emails []string) ([
 	return ts.Store.GetUsersByEmail(ctx, emails)
 }
 
-func (ts *tracingStore) CreateSession(ctx context.Context, s *users.SessionRecord) error {
+func (ts *tracingStore) CreateSession(ctx context.Context, s *users.SessionRecord, audit ...*users.AuditEntry) error {
 	ts.record("CreateSession")
-	return ts.Store.CreateSession(ctx, s)
+	return ts.Store.CreateSession(ctx, s, audit...)
 }
 
 func (ts *tracingStore) GetSession(ctx context.Context, tokenHash []byte) (*users.SessionRecord, *users.UserRecord, error) {
@@ -102,19 +102,19 @@ func (ts *tracingStore) TouchSession(ctx context.Context, tokenHash []byte, seen
 	return ts.Store.TouchSession(ctx, tokenHash, seen)
 }
 
-func (ts *tracingStore) DeleteSession(ctx context.Context, tokenHash []byte) error {
+func (ts *tracingStore) DeleteSession(ctx context.Context, tokenHash []byte, audit ...*users.AuditEntry) error {
 	ts.record("DeleteSession")
-	return ts.Store.DeleteSession(ctx, tokenHash)
+	return ts.Store.DeleteSession(ctx, tokenHash, audit...)
 }
 
-func (ts *tracingStore) DeleteSessionByID(ctx context.Context, userID, id string) error {
+func (ts *tracingStore) DeleteSessionByID(ctx context.Context, userID, id string, audit ...*users.AuditEntry) error {
 	ts.record("DeleteSessionByID")
-	return ts.Store.DeleteSessionByID(ctx, userID, id)
+	return ts.Store.DeleteSessionByID(ctx, userID, id, audit...)
 }
 
-func (ts *tracingStore) DeleteUserSessions(ctx context.Context, userID string) error {
+func (ts *tracingStore) DeleteUserSessions(ctx context.Context, userID string, audit ...*users.AuditEntry) error {
 	ts.record("DeleteUserSessions")
-	return ts.Store.DeleteUserSessions(ctx, userID)
+	return ts.Store.DeleteUserSessions(ctx, userID, audit...)
 }
 
 func (ts *tracingStore) ListSessions(ctx context.Context, userID string) ([]*users.SessionRecord, error) {
@@ -127,14 +127,14 @@ func (ts *tracingStore) GetLoginAttempts(ctx context.Context, key users.Throttle
 	return ts.Store.GetLoginAttempts(ctx, key)
 }
 
-func (ts *tracingStore) UpdateLoginAttempts(ctx context.Context, key users.ThrottleKey, fn func(a *users.LoginAttempts) error) (users.LoginAttempts, error) {
+func (ts *tracingStore) UpdateLoginAttempts(ctx context.Context, key users.ThrottleKey, fn func(a *users.LoginAttempts) error, audit ...*users.AuditEntry) (users.LoginAttempts, error) {
 	ts.record("UpdateLoginAttempts")
-	return ts.Store.UpdateLoginAttempts(ctx, key, fn)
+	return ts.Store.UpdateLoginAttempts(ctx, key, fn, audit...)
 }
 
-func (ts *tracingStore) CreateToken(ctx context.Context, t *users.TokenRecord, replace bool) error {
+func (ts *tracingStore) CreateToken(ctx context.Context, t *users.TokenRecord, replace bool, audit ...*users.AuditEntry) error {
 	ts.record("CreateToken")
-	return ts.Store.CreateToken(ctx, t, replace)
+	return ts.Store.CreateToken(ctx, t, replace, audit...)
 }
 
 func (ts *tracingStore) GetToken(ctx context.Context, hash []byte, purpose users.Purpose) (*users.TokenRecord, error) {
@@ -142,9 +142,9 @@ func (ts *tracingStore) GetToken(ctx context.Context, hash []byte, purpose users
 	return ts.Store.GetToken(ctx, hash, purpose)
 }
 
-func (ts *tracingStore) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose) (*users.TokenRecord, error) {
+func (ts *tracingStore) ConsumeToken(ctx context.Context, hash []byte, purpose users.Purpose, audit ...*users.AuditEntry) (*users.TokenRecord, error) {
 	ts.record("ConsumeToken")
-	return ts.Store.ConsumeToken(ctx, hash, purpose)
+	return ts.Store.ConsumeToken(ctx, hash, purpose, audit...)
 }
 
 func (ts *tracingStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
