@@ -1,9 +1,11 @@
 package users
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // EventType names what an audit entry records.
@@ -44,9 +46,9 @@ type AuditEntry struct {
 	// UserID is the subject: the user the event is about. It is empty only for a
 	// login failure with an identifier that names nobody.
 	UserID string `json:"user_id,omitempty"`
-	// ActorID is the user who caused the event through an authenticated caller
-	// (the session in the context, see NewContext), when it is not the subject
-	// acting on their own account; empty for the system or an anonymous caller.
+	// ActorID is the user who caused the event through an authenticated caller:
+	// the user of the Session in the context (see NewContext), who may be the
+	// subject. It is empty for the system or an anonymous caller.
 	ActorID string `json:"actor_id,omitempty"`
 	// SessionID is the session the event concerns (a login's new session, a
 	// logout's or revocation's session), or the actor's session.
@@ -112,3 +114,62 @@ const (
 	MethodPassword  AuthMethod = "password"
 	MethodEmailLink AuthMethod = "email_link" // magic link, or an invitation accepted from mail
 )
+
+// Client describes the client a request came from, for sessions and audit
+// entries. Both fields are free text as the caller passes them; the Manager
+// cuts them to maxClientBytes.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+type clientKey struct{}
+
+// WithClient returns a copy of ctx that carries c. Manager methods called with
+// it record c on the sessions they create and on their audit entries.
+func WithClient(ctx context.Context, c Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// ClientFromContext returns the Client that WithClient put in ctx, and whether
+// there was one.
+func ClientFromContext(ctx context.Context) (Client, bool) {
+	c, ok := ctx.Value(clientKey{}).(Client)
+	return c, ok
+}
+
+// maxClientBytes bounds what is kept of Client.IP and Client.UserAgent.
+const maxClientBytes = 256
+
+// clip cuts s to at most n bytes, on a UTF-8 boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// client returns the Client in ctx, clipped.
+func client(ctx context.Context) Client {
+	c, _ := ClientFromContext(ctx)
+	return Client{IP: clip(c.IP, maxClientBytes), UserAgent: clip(c.UserAgent, maxClientBytes)}
+}
+
+// auditEntry returns a new audit entry of type t about the user userID, made
+// now, with the actor (the Session in ctx) and the client (WithClient) of ctx.
+func (m *Manager) auditEntry(ctx context.Context, t EventType, userID string) (*AuditEntry, error) {
+	now := m.now()
+	id, err := m.newID(now)
+	if err != nil {
+		return nil, err
+	}
+	c := client(ctx)
+	e := &AuditEntry{ID: id, Time: now, Type: t, UserID: userID, IP: c.IP, UserAgent: c.UserAgent}
+	if s, ok := FromContext(ctx); ok {
+		e.ActorID, e.SessionID = s.UserID, s.ID
+	}
+	return e, nil
+}
