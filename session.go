@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,6 +28,15 @@ type Session struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// LastSeenAt is when the session was last validated, to within about a minute.
 	LastSeenAt time.Time `json:"last_seen_at"`
+	// IP and UserAgent describe the client that logged in (see WithClient), when
+	// the caller passed them.
+	IP        string `json:"ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	// Methods are how the user authenticated for this session, first factor
+	// first. SecondFactorAt is when a second factor was last verified for it, at
+	// login or by step-up; zero for a session made with one factor.
+	Methods        []AuthMethod `json:"methods,omitempty"`
+	SecondFactorAt time.Time    `json:"second_factor_at,omitzero"`
 }
 
 // tokenBytes is the size of every session and one-time token: 256 bits.
@@ -254,6 +264,11 @@ func (m *Manager) session(s *SessionRecord, u *UserRecord) *Session {
 		CreatedAt:  s.CreatedAt,
 		ExpiresAt:  s.ExpiresAt,
 		LastSeenAt: s.LastSeenAt,
+
+		IP:             s.IP,
+		UserAgent:      s.UserAgent,
+		Methods:        slices.Clone(s.Methods),
+		SecondFactorAt: s.SecondFactorAt,
 	}
 }
 
