@@ -85,8 +85,8 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 
 // memSessionRead is what GetSession returns, in one allocation.
 type memSessionRead struct {
-	s    SessionRecord
-	u    UserRecord
+	s       SessionRecord
+	u       UserRecord
 	hash    [32]byte      // s.TokenHash, when it fits
 	methods [2]AuthMethod // s.Methods, when they fit
 }
