@@ -54,6 +54,8 @@ type MemoryStore struct {
 
 	attempts map[string]*memAttempts // by key
 
+	mfa memMFA // MFA records and challenges (store_memory_mfa.go)
+
 	expiry expiryHeap // every session, token and attempts entry, soonest first
 
 	decoy atomic.Pointer[UserRecord] // the last decoyCopy; never read
@@ -257,6 +259,7 @@ func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *User
 	m.reindexUser(slot, &old)
 	if rv.Sessions {
 		m.deleteUserSessions(id)
+		m.deleteUserChallenges(id)
 		u.gen++
 	}
 	for _, p := range rv.Tokens {
@@ -329,6 +332,7 @@ func (m *MemoryStore) DeleteUser(ctx context.Context, id string, audit ...*Audit
 		return ErrNotFound
 	}
 	m.deleteUserSessions(id)
+	m.deleteUserMFA(id)
 	for key := range m.userTokens[id] {
 		m.deleteToken(key)
 	}

@@ -144,6 +144,7 @@ func (m *MemoryStore) DeleteUserSessions(ctx context.Context, userID string, aud
 		return ErrNotFound
 	}
 	m.deleteUserSessions(userID)
+	m.deleteUserChallenges(userID)
 	m.user(slot).gen++
 	return nil
 }
@@ -302,6 +303,8 @@ func (m *MemoryStore) DeleteExpired(ctx context.Context, now time.Time) (int, er
 			m.deleteToken(it.key)
 		case expiryAttempts:
 			m.deleteAttempts(it.key)
+		case expiryChallenge:
+			m.deleteChallenge(it.key)
 		}
 		n++
 	}
