@@ -12,7 +12,7 @@ import (
 var errMFANotBuilt = errors.New("users: MFA records not built yet")
 
 func (s *BoltStore) GetMFA(ctx context.Context, userID string) (*MFARecord, error) {
-	return nil, errMFANotBuilt
+	return nil, ErrNotFound // no user has a second factor until this store keeps them
 }
 
 func (s *BoltStore) UpdateMFA(ctx context.Context, userID string, fn func(r *MFARecord) (bool, error), audit ...*AuditEntry) (*MFARecord, error) {
