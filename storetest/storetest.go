@@ -212,6 +212,7 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 	}{
 		{"Batch", batchRules},   // batch.go
 		{"Indexes", indexRules}, // index.go
+		{"MFA", mfaRules},       // mfa.go
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			for _, r := range g.rules {
