@@ -155,7 +155,7 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 			newHash, _ = m.hashPassword(ctx, n)
 		}
 	}
-	return m.startSession(ctx, r, MethodPassword, "", func(cur *UserRecord) error {
+	return m.login(ctx, r, MethodPassword, "", func(cur *UserRecord) error {
 		if cur.PasswordHash != r.PasswordHash {
 			return ErrInvalidCredentials // changed since we verified it
 		}
@@ -225,9 +225,10 @@ func (m *Manager) refuseLogin(ctx context.Context, userID, reason string, err er
 // whatever check adds) and creates a session bound to the user's current
 // Generation, so that a password change or revocation that lands between the
 // check and the session voids it. The session keeps the client of ctx and
-// method; its login.succeeded entry, with the token purpose p of a link that
-// logged in, is written with it.
-func (m *Manager) startSession(ctx context.Context, r *UserRecord, method AuthMethod, p Purpose, check func(cur *UserRecord) error) (*Session, error) {
+// methods, the factors verified, first factor first; with more than one the
+// session's SecondFactorAt is now. Its login.succeeded entry, with the token
+// purpose p of a link that logged in, is written with it.
+func (m *Manager) startSession(ctx context.Context, r *UserRecord, p Purpose, check func(cur *UserRecord) error, methods ...AuthMethod) (*Session, error) {
 	now := m.now()
 	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
 		if cur.Generation != r.Generation || cur.Status != StatusActive {
@@ -267,7 +268,10 @@ func (m *Manager) startSession(ctx context.Context, r *UserRecord, method AuthMe
 		LastSeenAt:     now,
 		IP:             c.IP,
 		UserAgent:      c.UserAgent,
-		Methods:        []AuthMethod{method},
+		Methods:        slices.Clone(methods),
+	}
+	if len(methods) > 1 {
+		s.SecondFactorAt = now
 	}
 	e, err := m.auditEntry(ctx, EventLoginSucceeded, cur.ID)
 	if err != nil {
@@ -363,7 +367,7 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 
 		IP:             s.IP,
 		UserAgent:      s.UserAgent,
-		Methods:        s.Methods,
+		Methods:        slices.Clone(s.Methods), // a store may share its slice
 		SecondFactorAt: s.SecondFactorAt,
 	}, nil
 }

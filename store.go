@@ -74,8 +74,8 @@ type Store interface {
 	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error), audit ...*AuditEntry) (*UserRecord, error)
 
 	// DeleteUser deletes the user, frees its email and username, and deletes all its
-	// sessions, its one-time tokens and its login-throttle entry (key
-	// UserThrottleKey(id)), in one atomic step. It returns ErrNotFound if there is no such user.
+	// sessions, its one-time tokens, its MFA record and challenges and its
+	// login-throttle entry (key UserThrottleKey(id)), in one atomic step. It returns ErrNotFound if there is no such user.
 	DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error
 
 	// CreateUsers stores many new users in one atomic step, each as CreateUser
@@ -139,8 +139,8 @@ type Store interface {
 	// userID, or returns ErrNotFound.
 	DeleteSessionByID(ctx context.Context, userID, id string, audit ...*AuditEntry) error
 
-	// DeleteUserSessions deletes every session of the user and increments the user's
-	// Generation in one atomic step. It returns ErrNotFound if there is no such user.
+	// DeleteUserSessions deletes every session and every MFA challenge of the user
+	// and increments the user's Generation in one atomic step. It returns ErrNotFound if there is no such user.
 	DeleteUserSessions(ctx context.Context, userID string, audit ...*AuditEntry) error
 
 	// DeleteOtherSessions deletes every session of the user except the one with
@@ -186,8 +186,8 @@ type Store interface {
 	// gets the token's (set in the entry given, as DeleteSession does).
 	ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, audit ...*AuditEntry) (*TokenRecord, error)
 
-	// DeleteExpired deletes every session, one-time token and login-throttle entry
-	// whose ExpiresAt is at or before now, and returns how many it deleted. Its cost
+	// DeleteExpired deletes every session, one-time token, MFA challenge and
+	// login-throttle entry whose ExpiresAt is at or before now, and returns how many it deleted. Its cost
 	// should grow with the number deleted, not the number stored.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 
@@ -207,6 +207,71 @@ type Store interface {
 	// DeleteAuditBefore deletes every audit entry whose Time is before t and
 	// returns how many it deleted. Its cost grows with the number deleted.
 	DeleteAuditBefore(ctx context.Context, t time.Time) (int, error)
+
+	// Second factors (see MFARecord and ChallengeRecord). The Manager decides
+	// what a code is worth; the Store keeps the records and serialises the
+	// changes to them, which is what makes a TOTP code single use, a recovery
+	// code single use and a challenge's attempts bounded under concurrency.
+
+	// GetMFA returns the user's MFA record, or ErrNotFound if the user has none
+	// (or there is no such user).
+	GetMFA(ctx context.Context, userID string) (*MFARecord, error)
+
+	// UpdateMFA atomically reads the user's MFA record (a new one with only
+	// UserID set if the user has none), calls fn with a copy, and writes what fn
+	// left in it; a record left empty (MFARecord.IsEmpty) is deleted. No other
+	// write to the record can come between the read and the write: concurrent
+	// calls for one user are serialised, so of any number of concurrent calls
+	// whose fn refuses once a change is made (a TOTP step not after LastStep, a
+	// recovery code hash no longer in the list), exactly one succeeds. This is
+	// what makes a TOTP code and a recovery code single use.
+	//
+	// When fn returns deleteChallenges true, the user's MFA challenges are
+	// deleted in the same atomic step (disabling or resetting a factor voids the
+	// logins waiting for it). If fn returns an error, nothing is written and
+	// UpdateMFA returns that error unchanged. fn may be called more than once
+	// and must not block. fn must not change UserID: if it does, UpdateMFA
+	// returns ErrKeyChanged and writes nothing. It returns the record as written
+	// (the empty record when it deleted it), or ErrNotFound if there is no such
+	// user. Like UpdateUser's, fn may fill in the audit entries; those whose
+	// Type is empty are left out.
+	UpdateMFA(ctx context.Context, userID string, fn func(r *MFARecord) (deleteChallenges bool, err error), audit ...*AuditEntry) (*MFARecord, error)
+
+	// CreateChallenge stores a new MFA challenge. In one atomic step it checks
+	// that the user c.UserID exists and that its Generation equals
+	// c.UserGeneration, so a challenge is never created across a revocation
+	// that happened after the first factor was checked. It returns ErrNotFound
+	// if the user does not exist and ErrConflict if the generation differs or
+	// c.Hash is taken.
+	CreateChallenge(ctx context.Context, c *ChallengeRecord, audit ...*AuditEntry) error
+
+	// GetChallenge returns the challenge with this hash, whatever its expiry,
+	// or ErrNotFound.
+	GetChallenge(ctx context.Context, hash []byte) (*ChallengeRecord, error)
+
+	// CountChallengeAttempt atomically increments the Attempts of the challenge
+	// with this hash and returns it as written; when Attempts reaches max it
+	// deletes the challenge in the same step (still returning it, with Attempts
+	// equal to max). So of any number of concurrent calls for one challenge at
+	// most max get it, each with a different Attempts. It returns ErrNotFound,
+	// writing nothing, if there is no such challenge (never made, used, dead or
+	// voided).
+	CountChallengeAttempt(ctx context.Context, hash []byte, max int, audit ...*AuditEntry) (*ChallengeRecord, error)
+
+	// ConsumeChallenge atomically finds the challenge with this hash, deletes
+	// it and returns it, whatever its expiry: of any number of concurrent calls
+	// for one challenge exactly one gets it. It returns ErrNotFound, deleting
+	// nothing, if there is none. An audit entry with an empty UserID gets the
+	// challenge's.
+	ConsumeChallenge(ctx context.Context, hash []byte, audit ...*AuditEntry) (*ChallengeRecord, error)
+
+	// StepUpSession records that a second factor was verified for an existing
+	// session: in one atomic step it sets the SecondFactorAt of the session with
+	// the public ID sessionID to at, and appends method to its Methods unless it
+	// is there already. It returns the session as written, or ErrNotFound,
+	// writing nothing, if the session does not exist or does not belong to
+	// userID.
+	StepUpSession(ctx context.Context, userID, sessionID string, method AuthMethod, at time.Time, audit ...*AuditEntry) (*SessionRecord, error)
 }
 
 // ErrKeyChanged is returned by a Store's UpdateUser, having written nothing, when
@@ -264,7 +329,8 @@ func (r *UserRecord) Clone() *UserRecord {
 
 // Revoke says what UpdateUser deletes in the same atomic step as its write.
 type Revoke struct {
-	// Sessions deletes all the user's sessions and increments its Generation.
+	// Sessions deletes all the user's sessions and MFA challenges and
+	// increments its Generation.
 	Sessions bool
 	// Tokens deletes the user's one-time tokens of these purposes.
 	Tokens []Purpose

@@ -54,6 +54,8 @@ type MemoryStore struct {
 
 	attempts map[string]*memAttempts // by key
 
+	mfa memMFA // MFA records and challenges (store_memory_mfa.go)
+
 	expiry expiryHeap // every session, token and attempts entry, soonest first
 
 	activity memActivity // store_memory_activity.go
@@ -267,6 +269,7 @@ func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *User
 	m.reindexUser(slot, &old)
 	if rv.Sessions {
 		m.deleteUserSessions(id)
+		m.deleteUserChallenges(id)
 		u.gen++
 	}
 	for _, p := range rv.Tokens {
@@ -341,6 +344,7 @@ func (m *MemoryStore) DeleteUser(ctx context.Context, id string, audit ...*Audit
 		return ErrNotFound
 	}
 	m.deleteUserSessions(id)
+	m.deleteUserMFA(id)
 	for key := range m.userTokens[id] {
 		m.deleteToken(key)
 	}

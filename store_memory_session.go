@@ -168,6 +168,7 @@ func (m *MemoryStore) DeleteUserSessions(ctx context.Context, userID string, aud
 		return ErrNotFound
 	}
 	m.deleteUserSessions(userID)
+	m.deleteUserChallenges(userID)
 	m.user(slot).gen++
 	m.keepAudit(audit)
 	return nil
@@ -335,6 +336,8 @@ func (m *MemoryStore) DeleteExpired(ctx context.Context, now time.Time) (int, er
 			m.deleteToken(it.key)
 		case expiryAttempts:
 			m.deleteAttempts(it.key)
+		case expiryChallenge:
+			m.deleteChallenge(it.key)
 		}
 		n++
 	}
