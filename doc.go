@@ -78,6 +78,17 @@ user, from a bounded queue, so a slow or failing hook never delays a login.
 User.LastActiveAt moves with logins and session use, and Filter.ActiveSince
 and Filter.InactiveSince find active and dormant accounts.
 
+# Second factor
+
+A user can add a TOTP factor (BeginTOTP, then ConfirmTOTP with a code), whose
+secret is sealed with AES-256-GCM under Options.MFAKeys, and gets ten
+single-use recovery codes. From then on Login and LoginWithMagicLink return a
+*Challenge (an error matching ErrSecondFactorRequired) instead of a session,
+and CompleteLogin turns the challenge and a code into the session. Sessions
+record how they were made (Session.Methods, Session.SecondFactorAt); StepUp
+proves the factor again and Manager.RequireSecondFactor guards routes that
+need it.
+
 # Security
 
 Passwords are normalised with NFKC, must be 8 to 128 characters, are checked

@@ -43,7 +43,6 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 	m.sessionIDs[s.ID] = key
 	memSetAdd(m.userSessions, s.UserID, key)
 	heap.Push(&m.expiry, ms.exp)
-	m.keepAudit(audit)
 	return nil
 }
 
@@ -51,8 +50,7 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 // whatever the session's expiry, or ErrNotFound. It is safe for concurrent use.
 //
 // It is the hot path of every authenticated request, so it allocates once: both
-// copies, the session's token hash and its methods are parts of one
-// memSessionRead.
+// copies and the session's token hash are parts of one memSessionRead.
 func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -70,14 +68,14 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 	} else {
 		out.s.TokenHash = append([]byte(nil), h...)
 	}
-	if ms := ms.rec.Methods; len(ms) <= len(out.methods) {
-		n := copy(out.methods[:], ms)
+	switch methods := ms.rec.Methods; {
+	case len(methods) == 0:
+		out.s.Methods = nil
+	case len(methods) <= len(out.methods):
+		n := copy(out.methods[:], methods)
 		out.s.Methods = out.methods[:n:n]
-		if ms == nil {
-			out.s.Methods = nil
-		}
-	} else {
-		out.s.Methods = slices.Clone(ms)
+	default:
+		out.s.Methods = slices.Clone(methods)
 	}
 	m.unpack(m.user(ms.slot), &out.u) // DeleteUser deletes its sessions: slot is the user's
 	return &out.s, &out.u, nil
@@ -91,9 +89,9 @@ type memSessionRead struct {
 	methods [2]AuthMethod // s.Methods, when they fit
 }
 
-// TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
-// seen where seen is later. It returns ErrNotFound, creating nothing, if there
-// is no such session. It is safe for concurrent use.
+// TouchSession sets the session's LastSeenAt to seen if seen is later. It returns
+// ErrNotFound, creating nothing, if there is no such session. It is safe for
+// concurrent use.
 func (m *MemoryStore) TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -107,7 +105,6 @@ func (m *MemoryStore) TouchSession(ctx context.Context, tokenHash []byte, seen t
 	if seen.After(ms.rec.LastSeenAt) {
 		ms.rec.LastSeenAt = seen
 	}
-	m.setActive(ms.slot, seen)
 	return nil
 }
 
@@ -120,20 +117,10 @@ func (m *MemoryStore) DeleteSession(ctx context.Context, tokenHash []byte, audit
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	key := string(tokenHash)
-	ms, ok := m.sessions[key]
-	if !ok {
+	if _, ok := m.sessions[key]; !ok {
 		return ErrNotFound
 	}
-	for _, e := range audit {
-		if e != nil && e.UserID == "" {
-			e.UserID = ms.rec.UserID
-		}
-		if e != nil && e.SessionID == "" {
-			e.SessionID = ms.rec.ID
-		}
-	}
 	m.deleteSession(key)
-	m.keepAudit(audit)
 	return nil
 }
 
@@ -150,7 +137,6 @@ func (m *MemoryStore) DeleteSessionByID(ctx context.Context, userID, id string, 
 		return ErrNotFound
 	}
 	m.deleteSession(key)
-	m.keepAudit(audit)
 	return nil
 }
 
@@ -170,7 +156,6 @@ func (m *MemoryStore) DeleteUserSessions(ctx context.Context, userID string, aud
 	m.deleteUserSessions(userID)
 	m.deleteUserChallenges(userID)
 	m.user(slot).gen++
-	m.keepAudit(audit)
 	return nil
 }
 
@@ -226,7 +211,6 @@ func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, tk ThrottleKey, f
 	if err := fn(&a); err != nil {
 		return LoginAttempts{}, err
 	}
-	m.keepAudit(audit)
 	switch {
 	case a.IsZero():
 		if exists {
@@ -271,7 +255,6 @@ func (m *MemoryStore) CreateToken(ctx context.Context, t *TokenRecord, replace b
 	m.tokens[key] = mt
 	memSetAdd(m.userTokens, t.UserID, key)
 	heap.Push(&m.expiry, mt.exp)
-	m.keepAudit(audit)
 	return nil
 }
 
@@ -305,13 +288,7 @@ func (m *MemoryStore) ConsumeToken(ctx context.Context, hash []byte, purpose Pur
 	if !ok || mt.rec.Purpose != purpose {
 		return nil, ErrNotFound
 	}
-	for _, e := range audit {
-		if e != nil && e.UserID == "" {
-			e.UserID = mt.rec.UserID
-		}
-	}
 	m.deleteToken(key)
-	m.keepAudit(audit)
 	return mt.rec, nil // deleted: nobody else holds it
 }
 
