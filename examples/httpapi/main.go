@@ -16,12 +16,24 @@
 // picks a free port), and on SIGINT or SIGTERM it stops accepting, finishes the
 // requests in flight, and closes the store.
 //
+// Two-factor authentication (TOTP and recovery codes) needs a key that seals
+// the TOTP secrets in the store: $USERS_MFA_KEY, 32 random bytes in base64
+// (head -c 32 /dev/urandom | base64), named by -mfa-key-id. Without it, TOTP
+// enrolment answers 501 mfa_not_configured. Keep the key out of the store's
+// backups: whoever has both can read every secret.
+//
+// The client's IP address recorded on sessions and audit entries is the
+// connection's. Behind a reverse proxy, name it with -trusted-proxy (CIDRs,
+// comma-separated) and the address it puts in X-Forwarded-For is used instead;
+// from anyone else the header is ignored, since a client can write any.
+//
 // There is no mailer: tokens that would be emailed are logged as "would email"
 // lines. Serve it behind TLS in real use.
 package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,8 +41,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -56,6 +70,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	adminPassword := fl.String("admin-password", "", "first admin's password (default $USERS_ADMIN_PASSWORD, which is better: flags show in ps)")
 	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31 (users.Options.BcryptCost)")
 	signUp := fl.Bool("signup", false, "open POST /v1/auth/signup to anyone (default off: only admins add users)")
+	mfaKeyID := fl.String("mfa-key-id", "1", "the ID of $USERS_MFA_KEY, stored with the secrets it seals (change it with the key)")
+	proxies := fl.String("trusted-proxy", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's IP")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +79,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		*adminPassword = os.Getenv("USERS_ADMIN_PASSWORD")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	trusted, err := parsePrefixes(*proxies)
+	if err != nil {
+		return err
+	}
+	opts := &users.Options{BcryptCost: *cost, MFAIssuer: "httpapi"}
+	if k := os.Getenv("USERS_MFA_KEY"); k != "" {
+		key, err := base64.StdEncoding.DecodeString(k)
+		if err != nil || len(key) != 32 {
+			return errors.New("$USERS_MFA_KEY must be 32 bytes in base64")
+		}
+		opts.MFAKeys = []users.MFAKey{{ID: *mfaKeyID, Key: key}}
+	} else {
+		logger.Warn("no $USERS_MFA_KEY: TOTP enrolment is off")
+	}
 
 	store, err := users.OpenBoltStore(*dbPath, &users.BoltOptions{SweepInterval: 10 * time.Minute, Logger: logger})
 	if err != nil {
@@ -73,7 +103,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 			err = fmt.Errorf("closing the store: %w", cerr)
 		}
 	}()
-	m, err := users.New(store, &users.Options{BcryptCost: *cost})
+	m, err := users.New(store, opts)
 	if err != nil {
 		return err
 	}
@@ -85,7 +115,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		logger.Info("created the first admin", "email", admin.Email, "id", admin.ID)
 	}
 
-	api := &Server{Users: m, Logger: logger, SignUp: *signUp}
+	api := &Server{Users: m, Logger: logger, SignUp: *signUp, TrustedProxies: trusted}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -120,4 +150,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	api.Wait() // mail still being sent after a 202
 	logger.Info("stopped")
 	return nil
+}
+
+// parsePrefixes reads comma-separated CIDRs; a bare address is its own /32 or
+// /128.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for v := range strings.SplitSeq(list, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("-trusted-proxy: %q is not a CIDR or an address", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -51,6 +52,13 @@ type Server struct {
 	// SignUp opens POST /v1/auth/signup to anyone. The default (false) leaves
 	// the route out: only admins create and invite users.
 	SignUp bool
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header is
+	// believed for the client's IP address (see clientIP). The default (none)
+	// takes the address of the connection: a client that talks to this server
+	// directly can write any X-Forwarded-For it likes, and it would land in
+	// the sessions and the audit log as fact.
+	TrustedProxies []netip.Prefix
 
 	mu      sync.Mutex
 	queue   []func(ctx context.Context) // work after a 202, oldest first
@@ -146,7 +154,9 @@ func (s *Server) work() {
 
 // Handler returns the API's routes. Every answer is JSON, errors included.
 //
-//	POST   /v1/auth/login                   anyone      email or username + password -> token and user
+//	POST   /v1/auth/login                   anyone      email or username + password -> token and user,
+//	                                                     or 401 mfa_required with a challenge for a user with a second factor
+//	POST   /v1/auth/login/mfa               anyone      challenge + code (TOTP or recovery code) -> token and user
 //	POST   /v1/auth/logout                  signed in   ends this session
 //	POST   /v1/auth/password-reset          anyone      202 always; mails a token
 //	POST   /v1/auth/password-reset/confirm  anyone      token + new_password
@@ -160,6 +170,15 @@ func (s *Server) work() {
 //	POST   /v1/me/email-verification        signed in   202; mails a token
 //	POST   /v1/me/email                     signed in   current_password + email -> 202; mails a token to the new address
 //	POST   /v1/auth/email-change/confirm    anyone      token -> user with the new email
+//	GET    /v1/me/sessions                  signed in   the caller's devices, the current one marked
+//	DELETE /v1/me/sessions/{id}             signed in   ends one of them
+//	POST   /v1/me/sessions/revoke-others    signed in   ends all but the current one
+//	GET    /v1/me/mfa                       signed in   second-factor status, recovery codes left
+//	POST   /v1/me/mfa/totp                  signed in   begin TOTP enrolment: secret, otpauth URI, QR code (PNG data URL)
+//	POST   /v1/me/mfa/totp/confirm          signed in   code -> on, and the first recovery codes
+//	POST   /v1/me/mfa/recovery-codes        2FA fresh   a new set of recovery codes; the old ones stop working
+//	POST   /v1/me/mfa/step-up               signed in   code -> this session proved a second factor now
+//	POST   /v1/me/mfa/disable               signed in   password or code -> off
 //	PATCH  /v1/users/{id}                   (email: admins for others only; self uses /v1/me/email)
 //	GET    /v1/users                        admin       page, limit, role, status, account_id, search
 //	POST   /v1/users                        admin       create
@@ -171,14 +190,23 @@ func (s *Server) work() {
 //	PUT    /v1/users/{id}/password          admin, not self: new_password, confirm_password; ends the user's sessions
 //	GET    /v1/users/{id}/lock              admin       why the user cannot log in (users.LockState)
 //	DELETE /v1/users/{id}/lock              admin       ends a login lock (users.Manager.Unlock)
+//	GET    /v1/users/{id}/audit             admin       the user's audit log: type, since, until, limit, before
+//	DELETE /v1/users/{id}/mfa               admin, 2FA fresh, not self: removes the user's second factor
+//
+// "2FA fresh": the session proved a second factor, at login or by step-up,
+// within freshSecondFactor (users.Manager.RequireSecondFactor); otherwise 403
+// second_factor_required. Every route passes the client's IP address (see
+// TrustedProxies) and User-Agent to the library, for sessions and audit entries.
 func (s *Server) Handler() http.Handler {
 	m := s.Users
 	auth := func(h http.HandlerFunc) http.Handler { return m.Middleware("", h) }
 	adminOnly := users.RequireRole(users.RoleAdmin)
 	admin := func(h http.HandlerFunc) http.Handler { return m.Middleware("", adminOnly(h)) }
+	fresh := m.RequireSecondFactor(freshSecondFactor)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/auth/login", s.login)
+	mux.HandleFunc("POST /v1/auth/login/mfa", s.completeLogin)
 	mux.Handle("POST /v1/auth/logout", auth(s.logout))
 	mux.HandleFunc("POST /v1/auth/password-reset", s.requestPasswordReset)
 	mux.HandleFunc("POST /v1/auth/password-reset/confirm", s.resetPassword)
@@ -195,6 +223,15 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/me/email-verification", auth(s.requestEmailVerification))
 	mux.Handle("POST /v1/me/email", auth(s.changeEmail))
 	mux.HandleFunc("POST /v1/auth/email-change/confirm", s.confirmEmailChange)
+	mux.Handle("GET /v1/me/sessions", auth(s.sessions))
+	mux.Handle("DELETE /v1/me/sessions/{id}", auth(s.revokeSession))
+	mux.Handle("POST /v1/me/sessions/revoke-others", auth(s.revokeOthers))
+	mux.Handle("GET /v1/me/mfa", auth(s.mfaStatus))
+	mux.Handle("POST /v1/me/mfa/totp", auth(s.beginTOTP))
+	mux.Handle("POST /v1/me/mfa/totp/confirm", auth(s.confirmTOTP))
+	mux.Handle("POST /v1/me/mfa/recovery-codes", m.Middleware("", fresh(http.HandlerFunc(s.regenerateRecoveryCodes))))
+	mux.Handle("POST /v1/me/mfa/step-up", auth(s.stepUp))
+	mux.Handle("POST /v1/me/mfa/disable", auth(s.disableMFA))
 
 	mux.Handle("GET /v1/users", admin(s.listUsers))
 	mux.Handle("POST /v1/users", admin(s.createUser))
@@ -206,14 +243,18 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("PUT /v1/users/{id}/password", admin(s.setPassword))
 	mux.Handle("GET /v1/users/{id}/lock", admin(s.lockState))
 	mux.Handle("DELETE /v1/users/{id}/lock", admin(s.unlock))
+	mux.Handle("GET /v1/users/{id}/audit", admin(s.audit))
+	mux.Handle("DELETE /v1/users/{id}/mfa", m.Middleware("", adminOnly(fresh(http.HandlerFunc(s.resetMFA)))))
 
 	return s.common(mux)
 }
 
-// common wraps the routes: access log, no caching, JSON for the mux's own 404
-// and 405 answers, and a JSON 500 instead of a dropped connection on a panic.
+// common wraps the routes: the client in the context (withClient), access
+// log, no caching, JSON for the mux's own 404 and 405 answers, and a JSON 500
+// instead of a dropped connection on a panic.
 func (s *Server) common(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		r = s.withClient(r)
 		start := time.Now()
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() {
@@ -364,15 +405,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError writes the error envelope for an error of this API's own (not of
 // the users package, which users.WriteError handles).
 func writeError(w http.ResponseWriter, status int, code, message, field string) {
-	type detail struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field,omitempty"`
-	}
-	writeJSON(w, status, struct {
-		Success bool   `json:"success"`
-		Error   detail `json:"error"`
-	}{Error: detail{code, message, field}})
+	writeJSON(w, status, errorEnvelope{Error: apiError{Code: code, Message: message, Field: field}})
+}
+
+// errorEnvelope is every error body: {"success":false,"error":{…}}.
+type errorEnvelope struct {
+	Success bool     `json:"success"`
+	Error   apiError `json:"error"`
+}
+
+// apiError is the error object. Challenge is set only with the code
+// mfa_required.
+type apiError struct {
+	Code      string        `json:"code"`
+	Message   string        `json:"message"`
+	Field     string        `json:"field,omitempty"`
+	Challenge *apiChallenge `json:"challenge,omitempty"`
 }
 
 // fail answers with a users package error. It logs what the client is not
@@ -384,6 +432,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.logger().Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	case errors.Is(err, users.ErrNotFound):
 		writeError(w, http.StatusNotFound, users.CodeNotFound, "User not found", "")
+		return
+	case errors.Is(err, users.ErrMFANotConfigured):
+		writeError(w, http.StatusNotImplemented, codeMFANotConfigured, "Two-factor authentication is not configured on this server", "")
 		return
 	}
 	users.WriteError(w, err)
@@ -564,11 +615,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, err := s.Users.Login(r.Context(), identifier, req.Password)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toSession(sess), Message: "Logged in successfully"})
+	s.loggedIn(w, r, sess, err)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -713,11 +760,7 @@ func (s *Server) magicLinkLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess, err := s.Users.LoginWithMagicLink(r.Context(), req.Token)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toSession(sess), Message: "Logged in successfully"})
+	s.loggedIn(w, r, sess, err)
 }
 
 // Me handlers.
