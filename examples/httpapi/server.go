@@ -428,13 +428,13 @@ type apiError struct {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, _, _ := users.HTTPError(err)
 	switch {
+	case errors.Is(err, users.ErrMFANotConfigured):
+		writeError(w, http.StatusNotImplemented, codeMFANotConfigured, "Two-factor authentication is not configured on this server", "")
+		return
 	case status == http.StatusInternalServerError:
 		s.logger().Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	case errors.Is(err, users.ErrNotFound):
 		writeError(w, http.StatusNotFound, users.CodeNotFound, "User not found", "")
-		return
-	case errors.Is(err, users.ErrMFANotConfigured):
-		writeError(w, http.StatusNotImplemented, codeMFANotConfigured, "Two-factor authentication is not configured on this server", "")
 		return
 	}
 	users.WriteError(w, err)
