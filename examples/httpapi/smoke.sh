@@ -2,9 +2,12 @@
 # Smoke test of examples/httpapi, for CI: build the server, start it on a free
 # loopback port with a temporary bbolt file, drive it with curl through
 # create -> login -> list -> patch -> passwords -> account and preferences ->
-# sign-up -> delete checking status codes and bodies,
-# stop it with SIGTERM and require a clean exit; then start it again on the same
-# file to check that the data survived. Needs bash, go, curl, grep, sed.
+# sign-up -> devices and the audit log -> second factor -> delete checking
+# status codes and bodies, stop it with SIGTERM and require a clean exit; then
+# start it again on the same file, behind a "trusted proxy", to check that the
+# data and the second factor survived. TOTP codes come from
+# internal/totpcode (pquerna/otp, as an authenticator app computes them).
+# Needs bash, go, curl, grep, sed.
 # Run from anywhere: examples/httpapi/smoke.sh
 set -euo pipefail
 
@@ -31,12 +34,15 @@ fail() {
 
 admin_email=admin@example.com
 admin_password='smoke test admin password'
+# The key that seals TOTP secrets: the same on both starts, or the secrets
+# could not be opened after the restart.
+mfa_key=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
 
-# start: run the server in the background and set base to its URL.
+# start [FLAG...]: run the server in the background and set base to its URL.
 start() {
 	: >"$tmp/out"
-	USERS_ADMIN_PASSWORD=$admin_password "$tmp/httpapi" -db "$tmp/users.db" -addr 127.0.0.1:0 \
-		-admin-email "$admin_email" -bcrypt-cost 10 -signup >"$tmp/out" 2>>"$tmp/log" &
+	USERS_ADMIN_PASSWORD=$admin_password USERS_MFA_KEY=$mfa_key "$tmp/httpapi" -db "$tmp/users.db" -addr 127.0.0.1:0 \
+		-admin-email "$admin_email" -bcrypt-cost 10 -signup "$@" >"$tmp/out" 2>>"$tmp/log" &
 	pid=$!
 	base=
 	for _ in $(seq 100); do
@@ -65,10 +71,12 @@ stop() {
 	echo "smoke: server stopped cleanly"
 }
 
-# req METHOD PATH TOKEN BODY WANT_STATUS: one request; sets body.
+# req METHOD PATH TOKEN BODY WANT_STATUS: one request; sets body. The curl
+# arguments in the array extra (say, -A AGENT) are added.
+extra=()
 req() {
 	local method=$1 path=$2 token=$3 data=$4 want=$5 status
-	local args=(-sS -o "$tmp/body" -w '%{http_code}' -X "$method")
+	local args=(-sS -o "$tmp/body" -w '%{http_code}' -X "$method" "${extra[@]}")
 	[[ -n $token ]] && args+=(-H "Authorization: Bearer $token")
 	[[ -n $data ]] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
 	status=$(curl "${args[@]}" "$base$path") || fail "curl $method $path failed"
@@ -104,7 +112,19 @@ mailed() {
 	echo "smoke: mailed $1 to $2"
 }
 
+# code SECRET [-offset D | -wrong]: a TOTP code (see internal/totpcode).
+code() {
+	"$tmp/totpcode" "${@:2}" "$1"
+}
+
+# recovery_codes: the recovery codes in the last body, into the array codes.
+recovery_codes() {
+	mapfile -t codes < <(grep -o '"[0-9a-z]\{4\}-[0-9a-z]\{4\}-[0-9a-z]\{4\}-[0-9a-z]\{4\}"' <<<"$body" | tr -d '"')
+	[[ ${#codes[@]} == 10 ]] || fail "want 10 recovery codes: $body"
+}
+
 go build -o "$tmp/httpapi" ./examples/httpapi
+go build -o "$tmp/totpcode" ./examples/httpapi/internal/totpcode
 start
 
 req POST /v1/auth/login "" "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" 200
@@ -185,6 +205,148 @@ req POST /v1/auth/accept-invite "" "{\"token\":\"$sam_token\",\"password\":\"sam
 has '"email":"sam@example.com"' '"status":"active"' '"email_verified":true'
 req POST /v1/auth/login "" '{"email":"sam@example.com","password":"sam chose this one"}' 200
 
+# Devices: each session shows the User-Agent and address it logged in from.
+# This server trusts no proxy, so a client's own X-Forwarded-For is ignored.
+max_login='{"email":"max@example.com","password":"max password 1234"}'
+req POST /v1/users "$admin" '{"email":"max@example.com","password":"max password 1234"}' 201
+max=$(field id)
+extra=(-A 'SmokePhone/1.0' -H 'X-Forwarded-For: 203.0.113.7')
+req POST /v1/auth/login "" "$max_login" 200
+max_phone=$(field token)
+extra=(-A 'SmokeLaptop/2.0')
+req POST /v1/auth/login "" "$max_login" 200
+max_laptop=$(field token)
+req GET /v1/me/sessions "$max_laptop" "" 200
+has '"current":true,"ip":"127.0.0.1","user_agent":"SmokeLaptop/2.0"' '"current":false,"ip":"127.0.0.1","user_agent":"SmokePhone/1.0"' '"methods":["password"]'
+[[ $body != *203.0.113.7* ]] || fail "an untrusted X-Forwarded-For was recorded: $body"
+phone_id=$(sed -n 's/.*"id":"\([^"]*\)","current":false.*/\1/p' <<<"$body")
+[[ -n $phone_id ]] || fail "no id for the phone's session: $body"
+req DELETE "/v1/me/sessions/$phone_id" "$max_laptop" "" 200
+req GET /v1/me "$max_phone" "" 401
+req DELETE "/v1/me/sessions/$phone_id" "$max_laptop" "" 404
+req POST /v1/auth/login "" "$max_login" 200
+max_tablet=$(field token)
+req POST /v1/me/sessions/revoke-others "$max_laptop" "" 200
+has '"revoked":1'
+req GET /v1/me "$max_tablet" "" 401
+req GET /v1/me/sessions "$max_laptop" "" 200
+has '"current":true'
+[[ $body != *'"current":false'* ]] || fail "revoke-others left another session: $body"
+extra=()
+
+# The audit log: the logins with their client, a role change by the admin,
+# filters by type and time, cursor paging; admins only.
+req PUT "/v1/users/$max/role" "$admin" '{"role":"viewer"}' 200
+req GET "/v1/users/$max/audit?type=user.role_changed" "$admin" "" 200
+has '"type":"user.role_changed"' '"role_from":"user"' '"role_to":"viewer"' '"actor_id":"'
+req GET "/v1/users/$max/audit?type=login.succeeded,session.revoked_all" "$admin" "" 200
+has '"type":"login.succeeded"' '"user_agent":"SmokeLaptop/2.0"' '"ip":"127.0.0.1"' '"type":"session.revoked_all"'
+req GET "/v1/users/$max/audit?limit=1" "$admin" "" 200
+has '"type":"user.role_changed"' '"next":"'
+next=$(field next)
+req GET "/v1/users/$max/audit?limit=1&before=$next" "$admin" "" 200
+[[ $body != *user.role_changed* ]] || fail "the second page repeats the first: $body"
+req GET "/v1/users/$max/audit?since=2999-01-01T00:00:00Z" "$admin" "" 200
+has '"entries":[]'
+req GET "/v1/users/$max/audit?since=yesterday" "$admin" "" 400
+has '"field":"since"'
+req GET "/v1/users/$max/audit" "$max_laptop" "" 403
+req PUT "/v1/users/$max/role" "$admin" '{"role":"user"}' 200
+
+# Second factor. Enrolment: secret, otpauth URI, QR code PNG; a code confirms.
+req GET /v1/me/mfa "$max_laptop" "" 200
+has '"enabled":false'
+req POST /v1/me/mfa/totp "$max_laptop" "" 200
+has '"otpauth_uri":"otpauth://totp/' '"qr_code":"data:image/png;base64,iVBORw0KGgo'
+secret=$(field secret)
+req POST /v1/me/mfa/totp/confirm "$max_laptop" "{\"code\":\"$(code "$secret" -wrong)\"}" 401
+has '"code":"invalid_code"'
+used=$(code "$secret")
+req POST /v1/me/mfa/totp/confirm "$max_laptop" "{\"code\":\"$used\"}" 200
+recovery_codes
+max_codes=("${codes[@]}")
+req GET /v1/me/mfa "$max_laptop" "" 200
+has '"enabled":true' '"recovery_codes_left":10'
+
+# Login: 401 mfa_required with the challenge; the code that confirmed the
+# enrolment is used up; the next step's code completes the login.
+req POST /v1/auth/login "" "$max_login" 401
+has '"code":"mfa_required"' '"challenge":{"token":"' '"methods":["totp","recovery_code"]' '"expires_at":"'
+challenge=$(field token)
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$challenge\",\"code\":\"$used\"}" 401
+has '"code":"invalid_code"'
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$challenge\",\"code\":\"$(code "$secret" -offset 30s)\"}" 200
+has '"token_type":"Bearer"' '"email":"max@example.com"'
+max_mfa=$(field token)
+req GET /v1/me/sessions "$max_mfa" "" 200
+has '"methods":["password","totp"],"second_factor_at":"'
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$challenge\",\"code\":\"$(code "$secret" -offset 30s)\"}" 401
+has '"code":"invalid_token"'
+
+# Five wrong codes kill a challenge.
+req POST /v1/auth/login "" "$max_login" 401
+challenge=$(field token)
+wrong=$(code "$secret" -wrong)
+for _ in 1 2 3 4 5; do
+	req POST /v1/auth/login/mfa "" "{\"challenge\":\"$challenge\",\"code\":\"$wrong\"}" 401
+	has '"code":"invalid_code"'
+done
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$challenge\",\"code\":\"${max_codes[0]}\"}" 401
+has '"code":"invalid_token"'
+
+# A recovery code works once.
+req POST /v1/auth/login "" "$max_login" 401
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$(field token)\",\"code\":\"${max_codes[0]}\"}" 200
+req POST /v1/auth/login "" "$max_login" 401
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$(field token)\",\"code\":\"${max_codes[0]}\"}" 401
+has '"code":"invalid_code"'
+req GET /v1/me/mfa "$max_mfa" "" 200
+has '"recovery_codes_left":9'
+
+# Magic links ask for the second factor too.
+req POST /v1/auth/magic-link "" '{"email":"max@example.com"}' 202
+mailed magic-link max@example.com
+req POST /v1/auth/magic-link/confirm "" "{\"token\":\"$token\"}" 401
+has '"code":"mfa_required"'
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$(field token)\",\"code\":\"${max_codes[1]}\"}" 200
+
+# New recovery codes need a session that proved a second factor lately: the
+# laptop's (password only) steps up with a recovery code first.
+req POST /v1/me/mfa/recovery-codes "$max_laptop" "" 403
+has '"code":"second_factor_required"'
+req POST /v1/me/mfa/step-up "$max_laptop" "{\"code\":\"${max_codes[2]}\"}" 200
+has '"second_factor_at":"' 'recovery_code'
+req POST /v1/me/mfa/recovery-codes "$max_laptop" "" 200
+recovery_codes
+req POST /v1/auth/login "" "$max_login" 401
+challenge=$(field token)
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$challenge\",\"code\":\"${max_codes[3]}\"}" 401
+has '"code":"invalid_code"'
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$challenge\",\"code\":\"${codes[0]}\"}" 200
+
+# Disabling needs the password (or a code); then the password alone logs in.
+req POST /v1/me/mfa/disable "$max_laptop" '{"password":"not the password"}' 401
+req POST /v1/me/mfa/disable "$max_laptop" '{"password":"max password 1234"}' 200
+req POST /v1/auth/login "" "$max_login" 200
+
+# The admin reset: only by an admin who proved their own second factor.
+req POST /v1/me/mfa/totp "$max_laptop" "" 200
+max_secret=$(field secret)
+req POST /v1/me/mfa/totp/confirm "$max_laptop" "{\"code\":\"$(code "$max_secret")\"}" 200
+req POST /v1/auth/login "" "$max_login" 401
+req DELETE "/v1/users/$max/mfa" "$admin" "" 403
+has '"code":"second_factor_required"'
+req POST /v1/me/mfa/totp "$admin" "" 200
+admin_secret=$(field secret)
+req POST /v1/me/mfa/totp/confirm "$admin" "{\"code\":\"$(code "$admin_secret")\"}" 200
+recovery_codes
+admin_codes=("${codes[@]}")
+req POST /v1/me/mfa/step-up "$admin" "{\"code\":\"$(code "$admin_secret" -offset 30s)\"}" 200
+req DELETE "/v1/users/$max/mfa" "$admin" "" 200
+req POST /v1/auth/login "" "$max_login" 200
+req GET "/v1/users/$max/audit?type=mfa.reset,mfa.disabled,mfa.enabled" "$admin" "" 200
+has '"type":"mfa.reset"' '"type":"mfa.disabled"' '"type":"mfa.enabled"'
+
 # Delete, then 404 and a dead token.
 req DELETE "/v1/users/$jane" "$admin" "" 200
 [[ $body == '{"success":true,"message":"User deleted successfully"}' ]] || fail "delete answered $body"
@@ -194,12 +356,20 @@ req GET /v1/me "$jane_token" "" 401
 
 stop
 
-# Again on the same file: the admin is still there and not created twice.
-start
-req POST /v1/auth/login "" "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" 200
+# Again on the same file, now behind a trusted "proxy" (curl on loopback): the
+# admin is still there, not created twice, and still has a second factor, and
+# the address the proxy forwards is the client's.
+start -trusted-proxy 127.0.0.1
+extra=(-H 'X-Forwarded-For: 198.51.100.1, 203.0.113.7')
+req POST /v1/auth/login "" "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" 401
+has '"code":"mfa_required"'
+req POST /v1/auth/login/mfa "" "{\"challenge\":\"$(field token)\",\"code\":\"${admin_codes[0]}\"}" 200
 admin=$(field token)
+extra=()
+req GET /v1/me/sessions "$admin" "" 200
+has '"current":true,"ip":"203.0.113.7"'
 req GET /v1/users "$admin" "" 200
-has '"total":3,' "\"email\":\"$admin_email\"" '"email":"ann@acme.example"' '"email":"sam@example.com"'
+has '"total":4,' "\"email\":\"$admin_email\"" '"email":"ann@acme.example"' '"email":"sam@example.com"' '"email":"max@example.com"'
 stop
 [[ $(grep -c 'created the first admin' "$tmp/log") == 1 ]] || fail "the first admin was created more than once"
 
