@@ -22,7 +22,8 @@ type ImportResult struct {
 	Err error
 }
 
-// Import creates many users, for moving users in from another system. Each row is
+// Import creates many users, for moving users in from another system, with a
+// user.created audit entry for each user it stores. Each row is
 // validated and normalised exactly as Create does it, with a Password (hashed at
 // the configured cost) or an imported bcrypt PasswordHash; the valid rows are then
 // written MaxBatch at a time, each batch in one atomic store step (one fsync on
@@ -101,7 +102,29 @@ func (m *Manager) importBatch(ctx context.Context, rows []NewUser, out []ImportR
 	if len(batch) == 0 {
 		return nil
 	}
-	errs, err := m.store.CreateUsers(ctx, batch)
+	entries := make([]*AuditEntry, len(batch))
+	ids := make([]string, len(batch))
+	for j, r := range batch {
+		e, err := m.auditEntry(ctx, EventUserCreated, r.ID)
+		if err != nil {
+			return err
+		}
+		entries[j], ids[j] = e, r.ID
+	}
+	var errs []error
+	err := m.writeMany(ctx, ids, func() ([]*AuditEntry, error) {
+		var err error
+		if errs, err = m.store.CreateUsers(ctx, batch, entries...); err != nil || len(errs) != len(batch) {
+			return nil, err
+		}
+		var written []*AuditEntry
+		for j, e := range entries {
+			if errs[j] == nil {
+				written = append(written, e)
+			}
+		}
+		return written, nil
+	})
 	if err != nil {
 		return storeErr("import", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -73,15 +74,54 @@ func FromContext(ctx context.Context) (*Session, bool) {
 	return s, ok && s != nil
 }
 
+// ClientFromRequest returns the Client of r as this server sees it: the host
+// part of r.RemoteAddr and the User-Agent header. Behind a reverse proxy
+// RemoteAddr is the proxy's address: there, put the client's address as the
+// proxy reports it (X-Forwarded-For, Forwarded), from a proxy you trust, in
+// the context with WithClient before ClientMiddleware or Middleware runs; they
+// keep a Client that is already there. It is safe for concurrent use.
+func ClientFromRequest(r *http.Request) Client {
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	return Client{IP: ip, UserAgent: r.UserAgent()}
+}
+
+// withRequestClient returns r's context with ClientFromRequest(r) in it,
+// unless it has a Client already.
+func withRequestClient(r *http.Request) context.Context {
+	ctx := r.Context()
+	if _, ok := ClientFromContext(ctx); ok {
+		return ctx
+	}
+	return WithClient(ctx, ClientFromRequest(r))
+}
+
+// ClientMiddleware returns a handler that calls next with the request's
+// Client in its context (ClientFromRequest, unless the context has one), so
+// that the sessions Login creates and the audit entries of every Manager call
+// made with that context record the client's IP address and user agent. Put it
+// around handlers that Middleware does not guard, such as login. The handler
+// is safe for concurrent use.
+func ClientMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(withRequestClient(r)))
+	})
+}
+
 // Middleware returns a handler that validates the request's bearer token (see
 // TokenFromRequest for where it is read from) with ValidateToken and calls next
-// with the Session in the request's context (see FromContext). A request without
+// with the Session in the request's context (see FromContext), and the
+// request's Client too, as ClientMiddleware puts it there; the Session is the
+// actor of the audit entries of calls made with that context. A request without
 // a token, or whose token is invalid, is answered 401 with the code
 // "invalid_token" and a WWW-Authenticate: Bearer header (RFC 6750), and never
 // reaches next. A store failure is answered as WriteError answers it. The
 // handler is safe for concurrent use.
 func (m *Manager) Middleware(cookieName string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(withRequestClient(r))
 		token := TokenFromRequest(r, cookieName)
 		if token == "" {
 			w.Header().Set("WWW-Authenticate", "Bearer")

@@ -143,10 +143,10 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 	// The password is right from here on: these answers reveal nothing to
 	// someone who does not know it.
 	if r.Status != StatusActive {
-		return nil, ErrAccountDisabled
+		return nil, m.refuseLogin(ctx, r.ID, reasonAccountDisabled, ErrAccountDisabled)
 	}
 	if m.requireVerify && !r.EmailVerified {
-		return nil, ErrEmailNotVerified
+		return nil, m.refuseLogin(ctx, r.ID, reasonEmailNotVerified, ErrEmailNotVerified)
 	}
 	newHash := ""
 	if m.needsRehash(r.PasswordHash) {
@@ -155,7 +155,7 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 			newHash, _ = m.hashPassword(ctx, n)
 		}
 	}
-	return m.startSession(ctx, r, func(cur *UserRecord) error {
+	return m.startSession(ctx, r, MethodPassword, "", func(cur *UserRecord) error {
 		if cur.PasswordHash != r.PasswordHash {
 			return ErrInvalidCredentials // changed since we verified it
 		}
@@ -207,10 +207,27 @@ func (m *Manager) lookupIdentifier(ctx context.Context, identifier string) (*Use
 	}
 }
 
-// startSession records a login of r (LastLoginAt, and whatever check adds) and
-// creates a session bound to the user's current Generation, so that a password
-// change or revocation that lands between the check and the session voids it.
-func (m *Manager) startSession(ctx context.Context, r *UserRecord, check func(cur *UserRecord) error) (*Session, error) {
+// refuseLogin records a login refused after its password was verified, and
+// returns err.
+func (m *Manager) refuseLogin(ctx context.Context, userID, reason string, err error) error {
+	e, eerr := m.auditEntry(ctx, EventLoginFailed, userID)
+	if eerr != nil {
+		return eerr
+	}
+	e.Reason = reason
+	if werr := m.write(ctx, userID, func() error { return m.store.AppendAudit(ctx, e) }, e); werr != nil {
+		return storeErr("login", werr)
+	}
+	return err
+}
+
+// startSession records a login of r (LastLoginAt and LastActiveAt, and
+// whatever check adds) and creates a session bound to the user's current
+// Generation, so that a password change or revocation that lands between the
+// check and the session voids it. The session keeps the client of ctx and
+// method; its login.succeeded entry, with the token purpose p of a link that
+// logged in, is written with it.
+func (m *Manager) startSession(ctx context.Context, r *UserRecord, method AuthMethod, p Purpose, check func(cur *UserRecord) error) (*Session, error) {
 	now := m.now()
 	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
 		if cur.Generation != r.Generation || cur.Status != StatusActive {
@@ -220,6 +237,9 @@ func (m *Manager) startSession(ctx context.Context, r *UserRecord, check func(cu
 			return Revoke{}, err
 		}
 		cur.LastLoginAt = now
+		if now.After(cur.LastActiveAt) {
+			cur.LastActiveAt = now
+		}
 		return Revoke{}, nil
 	})
 	if errors.Is(err, ErrNotFound) {
@@ -236,6 +256,7 @@ func (m *Manager) startSession(ctx context.Context, r *UserRecord, check func(cu
 	if err != nil {
 		return nil, err
 	}
+	c := client(ctx)
 	s := &SessionRecord{
 		ID:             sid,
 		TokenHash:      hash,
@@ -244,8 +265,16 @@ func (m *Manager) startSession(ctx context.Context, r *UserRecord, check func(cu
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(m.sessionTTL),
 		LastSeenAt:     now,
+		IP:             c.IP,
+		UserAgent:      c.UserAgent,
+		Methods:        []AuthMethod{method},
 	}
-	if err := m.store.CreateSession(ctx, s); err != nil {
+	e, err := m.auditEntry(ctx, EventLoginSucceeded, cur.ID)
+	if err != nil {
+		return nil, err
+	}
+	e.SessionID, e.Purpose = sid, p
+	if err := m.write(ctx, cur.ID, func() error { return m.store.CreateSession(ctx, s, e) }, e); err != nil {
 		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
 			return nil, ErrInvalidCredentials
 		}
@@ -322,7 +351,8 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 		}
 		s.LastSeenAt = now
 	}
-	// u is a copy the store made for us: the Session can keep it, uncloned.
+	// s and u are copies the store made for us: the Session can keep them,
+	// uncloned.
 	return &Session{
 		ID:         s.ID,
 		UserID:     s.UserID,
@@ -330,6 +360,11 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 		CreatedAt:  s.CreatedAt,
 		ExpiresAt:  s.ExpiresAt,
 		LastSeenAt: s.LastSeenAt,
+
+		IP:             s.IP,
+		UserAgent:      s.UserAgent,
+		Methods:        s.Methods,
+		SecondFactorAt: s.SecondFactorAt,
 	}, nil
 }
 
@@ -343,7 +378,20 @@ func (m *Manager) Logout(ctx context.Context, token string) error {
 	if !ok {
 		return ErrInvalidToken
 	}
-	err := m.store.DeleteSession(ctx, hash)
+	// The session's user, for the entry and the order of the user's events.
+	s, _, err := m.store.GetSession(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return ErrInvalidToken
+	}
+	if err != nil {
+		return storeErr("logout", err)
+	}
+	e, err := m.auditEntry(ctx, EventLogout, s.UserID)
+	if err != nil {
+		return err
+	}
+	e.SessionID = s.ID
+	err = m.write(ctx, s.UserID, func() error { return m.store.DeleteSession(ctx, hash, e) }, e)
 	if errors.Is(err, ErrNotFound) {
 		return ErrInvalidToken
 	}
@@ -356,7 +404,11 @@ func (m *Manager) LogoutAll(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return storeErr("logout all", m.store.DeleteUserSessions(ctx, userID))
+	e, err := m.auditEntry(ctx, EventSessionsRevoked, userID)
+	if err != nil {
+		return err
+	}
+	return storeErr("logout all", m.write(ctx, userID, func() error { return m.store.DeleteUserSessions(ctx, userID, e) }, e))
 }
 
 // RevokeSession ends one session of the user by its public ID, for "sign out that
@@ -365,11 +417,47 @@ func (m *Manager) RevokeSession(ctx context.Context, userID, sessionID string) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return storeErr("revoke session", m.store.DeleteSessionByID(ctx, userID, sessionID))
+	e, err := m.auditEntry(ctx, EventSessionRevoked, userID)
+	if err != nil {
+		return err
+	}
+	e.SessionID = sessionID // the revoked one, not the actor's
+	return storeErr("revoke session", m.write(ctx, userID, func() error { return m.store.DeleteSessionByID(ctx, userID, sessionID, e) }, e))
+}
+
+// RevokeOtherSessions ends every session of the user except keepSessionID
+// (typically the caller's own: "sign out everywhere else"), without touching
+// the kept one, and returns how many it ended. Unlike LogoutAll it does not
+// bump the user's session generation, so sessions being created at that
+// moment survive it. It returns ErrNotFound if there is no such user; a
+// keepSessionID that names none of the user's sessions keeps nothing. Its
+// session.revoked_all entry has the kept session in Data["kept"]. It is safe
+// for concurrent use.
+func (m *Manager) RevokeOtherSessions(ctx context.Context, userID, keepSessionID string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	e, err := m.auditEntry(ctx, EventSessionsRevoked, userID)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = m.write(ctx, userID, func() (err error) {
+		e.Data = map[string]string{"kept": keepSessionID}
+		n, err = m.store.DeleteOtherSessions(ctx, userID, keepSessionID, e)
+		return err
+	}, e)
+	if err != nil {
+		return 0, storeErr("revoke other sessions", err)
+	}
+	return n, nil
 }
 
 // Sessions lists the user's live sessions, oldest first, each with its current
-// User and without its Token. It returns ErrNotFound if there is no such user.
+// User and without its Token, and with the device it was created from (IP,
+// UserAgent, as WithClient gave them at login) and its LastSeenAt, for a
+// "where you're signed in" page. It returns ErrNotFound if there is no such
+// user.
 func (m *Manager) Sessions(ctx context.Context, userID string) ([]*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -51,7 +51,8 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 // whatever the session's expiry, or ErrNotFound. It is safe for concurrent use.
 //
 // It is the hot path of every authenticated request, so it allocates once: both
-// copies and the session's token hash are parts of one memSessionRead.
+// copies, the session's token hash and its methods are parts of one
+// memSessionRead.
 func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -69,15 +70,25 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 	} else {
 		out.s.TokenHash = append([]byte(nil), h...)
 	}
+	if ms := ms.rec.Methods; len(ms) <= len(out.methods) {
+		n := copy(out.methods[:], ms)
+		out.s.Methods = out.methods[:n:n]
+		if ms == nil {
+			out.s.Methods = nil
+		}
+	} else {
+		out.s.Methods = slices.Clone(ms)
+	}
 	m.unpack(m.user(ms.slot), &out.u) // DeleteUser deletes its sessions: slot is the user's
 	return &out.s, &out.u, nil
 }
 
 // memSessionRead is what GetSession returns, in one allocation.
 type memSessionRead struct {
-	s    SessionRecord
-	u    UserRecord
-	hash [32]byte // s.TokenHash, when it fits
+	s       SessionRecord
+	u       UserRecord
+	hash    [32]byte      // s.TokenHash, when it fits
+	methods [2]AuthMethod // s.Methods, when they fit
 }
 
 // TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to

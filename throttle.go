@@ -73,40 +73,109 @@ func (m *Manager) checkLock(ctx context.Context, key ThrottleKey) error {
 	return nil
 }
 
+// reservation is what reserveAttempt did: whether the attempt began the
+// key's count (a new entry or window) and whether it locked the key.
+type reservation struct {
+	first, locked bool
+}
+
+// The Reason codes of login entries (AuditEntry.Reason).
+const (
+	reasonWrongPassword      = "wrong_password"     // login.failed of a user
+	reasonUnknownIdentifier  = "unknown_identifier" // login.failed of nobody, first of its window
+	reasonUnknownLocked      = "unknown_identifier_locked"
+	reasonAccountDisabled    = "account_disabled"     // right password, Status not active
+	reasonEmailNotVerified   = "email_not_verified"   // right password, Options.RequireVerifiedEmail
+	reasonTooManyFailures    = "too_many_failures"    // account.locked for a time
+	reasonConsecutiveFailure = "consecutive_failures" // account.locked until a reset or Unlock
+)
+
 // reserveAttempt counts one password check for key as a failure before it is
 // made, locking key when the count reaches MaxFailedLogins (for a time that
 // doubles with each lock) or MaxConsecutiveFailures (until a reset or Unlock).
 // It returns ErrAccountLocked, counting nothing, if key is locked already.
-// userKey says whether key names a user (UserThrottleKey): only a user's count
-// is kept until a success.
-func (m *Manager) reserveAttempt(ctx context.Context, key ThrottleKey, userKey bool) error {
+// userID is the user key names (UserThrottleKey), or empty for an identifier
+// that names nobody: only a user's count is kept until a success, and only a
+// user's lock writes an account.locked entry, with the reservation that locks.
+func (m *Manager) reserveAttempt(ctx context.Context, key ThrottleKey, userID string) (reservation, error) {
 	now := m.now()
-	_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
-		legacy(a)
-		if m.locked(*a, now) {
-			return ErrAccountLocked
-		}
-		if a.Failures == 0 || !now.Before(a.WindowStart.Add(m.failureWindow)) || !a.LockedUntil.IsZero() {
-			// A new window, or the first attempt after a lock ended.
-			a.Failures, a.WindowStart, a.LockedUntil = 0, now, time.Time{}
-		}
-		a.Failures++
-		a.Consecutive++
-		if a.Failures >= m.maxFailures && a.Consecutive < MaxConsecutiveFailures {
-			a.Locks++
-			a.LockedUntil = now.Add(m.lockDuration(a.Locks))
-		}
-		switch {
-		case userKey:
-			a.ExpiresAt = neverExpires
-		default:
-			a.ExpiresAt = later(now.Add(identifierMemory), a.WindowStart.Add(m.failureWindow), a.LockedUntil)
-		}
-		return nil
-	})
+	var res reservation
+	lock, err := m.auditEntry(ctx, "", userID) // made for nobody too: equal work
+	if err != nil {
+		return res, err
+	}
+	err = m.write(ctx, userID, func() error {
+		_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+			res, lock.Type, lock.Reason, lock.Data = reservation{}, "", "", nil
+			legacy(a)
+			if m.locked(*a, now) {
+				return ErrAccountLocked
+			}
+			if a.Failures == 0 || !now.Before(a.WindowStart.Add(m.failureWindow)) || !a.LockedUntil.IsZero() {
+				// A new window, or the first attempt after a lock ended.
+				a.Failures, a.WindowStart, a.LockedUntil = 0, now, time.Time{}
+				res.first = true
+			}
+			a.Failures++
+			a.Consecutive++
+			switch {
+			case a.Consecutive == MaxConsecutiveFailures:
+				res.locked, lock.Reason = true, reasonConsecutiveFailure
+			case a.Failures >= m.maxFailures && a.Consecutive < MaxConsecutiveFailures:
+				a.Locks++
+				a.LockedUntil = now.Add(m.lockDuration(a.Locks))
+				res.locked, lock.Reason = true, reasonTooManyFailures
+				lock.Data = map[string]string{"locked_until": a.LockedUntil.UTC().Format(time.RFC3339)}
+			}
+			if res.locked && userID != "" {
+				lock.Type = EventAccountLocked
+			}
+			switch {
+			case userID != "":
+				a.ExpiresAt = neverExpires
+			default:
+				a.ExpiresAt = later(now.Add(identifierMemory), a.WindowStart.Add(m.failureWindow), a.LockedUntil)
+			}
+			return nil
+		}, lock)
+		return err
+	}, lock)
 	if errors.Is(err, ErrAccountLocked) {
+		return res, err
+	}
+	return res, storeErr("login", err)
+}
+
+// recordFailure writes the login.failed entry of a password check that failed
+// its comparison, in a second UpdateLoginAttempts of key that changes nothing
+// else. That write is made for every failed comparison, whether key names a
+// user or nobody, so a wrong password and an unknown identifier cost the same
+// store work (SECURITY.md, "Audit"); only the entry differs. A user's failure
+// is always recorded (the lockout bounds how many there are). An identifier
+// that names nobody gets an entry (with no UserID and nothing of what was
+// typed) only when its attempt began its count or locked it, and then only
+// within strangerEntriesPerMinute, so strangers cannot fill the log faster than
+// that, whatever they type.
+func (m *Manager) recordFailure(ctx context.Context, key ThrottleKey, userID string, res reservation) error {
+	e, err := m.auditEntry(ctx, EventLoginFailed, userID)
+	if err != nil {
 		return err
 	}
+	switch {
+	case userID != "":
+		e.Reason = reasonWrongPassword
+	case (res.first || res.locked) && m.strangers.take(m.now()):
+		e.Reason = reasonUnknownIdentifier
+		if res.locked {
+			e.Reason = reasonUnknownLocked
+		}
+	default:
+		e.Type = "" // written without an entry
+	}
+	err = m.write(ctx, userID, func() error {
+		_, err := m.store.UpdateLoginAttempts(ctx, key, func(*LoginAttempts) error { return nil }, e)
+		return err
+	}, e)
 	return storeErr("login", err)
 }
 
@@ -147,16 +216,22 @@ func (m *Manager) checkPassword(ctx context.Context, r *UserRecord, key Throttle
 	if err := m.checkLock(ctx, key); err != nil {
 		return err
 	}
-	hash := ""
+	hash, userID := "", ""
 	if r != nil {
-		hash = r.PasswordHash
+		hash, userID = r.PasswordHash, r.ID
 	}
-	err := m.comparePassword(ctx, hash, password, func() error {
-		return m.reserveAttempt(ctx, key, r != nil)
+	var res reservation
+	err := m.comparePassword(ctx, hash, password, func() (err error) {
+		res, err = m.reserveAttempt(ctx, key, userID)
+		return err
 	})
 	switch {
 	case errors.Is(err, errHashMismatch):
-		return ErrInvalidCredentials // counted by the reservation
+		// Counted by the reservation; recorded now that it is known to fail.
+		if err := m.recordFailure(ctx, key, userID, res); err != nil {
+			return err
+		}
+		return ErrInvalidCredentials
 	case err != nil:
 		return err
 	}
@@ -254,13 +329,20 @@ func (m *Manager) Unlock(ctx context.Context, userID string) error {
 	if err != nil {
 		return storeErr("unlock", err)
 	}
-	_, err = m.store.UpdateLoginAttempts(ctx, UserThrottleKey(r.ID), func(a *LoginAttempts) error {
-		keep := a.HashNotUpgradable
-		*a = LoginAttempts{}
-		if keep {
-			a.HashNotUpgradable, a.ExpiresAt = true, neverExpires
-		}
-		return nil
-	})
+	e, err := m.auditEntry(ctx, EventAccountUnlocked, r.ID)
+	if err != nil {
+		return err
+	}
+	err = m.write(ctx, r.ID, func() error {
+		_, err := m.store.UpdateLoginAttempts(ctx, UserThrottleKey(r.ID), func(a *LoginAttempts) error {
+			keep := a.HashNotUpgradable
+			*a = LoginAttempts{}
+			if keep {
+				a.HashNotUpgradable, a.ExpiresAt = true, neverExpires
+			}
+			return nil
+		}, e)
+		return err
+	}, e)
 	return storeErr("unlock", err)
 }

@@ -25,18 +25,19 @@ type Delivery struct {
 	ExpiresAt time.Time // when the token stops working
 }
 
-// issueToken creates a token of purpose p for r. With replace, the user's other
-// tokens of p are voided in the same step. A password change or revocation that
-// lands while the token is being stored would otherwise miss it: so the user is
-// read again afterwards, and if its Generation or email moved the token is voided
-// and issued again for the user as it is now.
-func (m *Manager) issueToken(ctx context.Context, r *UserRecord, p Purpose, replace bool) (*Delivery, error) {
-	return m.issueTokenTo(ctx, r, p, replace, "")
+// issueToken creates a token of purpose p for r, with its token.issued entry
+// when record is set. With replace, the user's other tokens of p are voided in
+// the same step. A password change or revocation that lands while the token is
+// being stored would otherwise miss it: so the user is read again afterwards,
+// and if its Generation or email moved the token is voided and issued again for
+// the user as it is now (each issue is recorded).
+func (m *Manager) issueToken(ctx context.Context, r *UserRecord, p Purpose, replace, record bool) (*Delivery, error) {
+	return m.issueTokenTo(ctx, r, p, replace, record, "")
 }
 
 // issueTokenTo is issueToken for a token bound to the address to instead of the
 // user's current one (when to is not empty): an email change.
-func (m *Manager) issueTokenTo(ctx context.Context, r *UserRecord, p Purpose, replace bool, to string) (*Delivery, error) {
+func (m *Manager) issueTokenTo(ctx context.Context, r *UserRecord, p Purpose, replace, record bool, to string) (*Delivery, error) {
 	for range 3 {
 		token, hash, err := m.newToken()
 		if err != nil {
@@ -51,7 +52,15 @@ func (m *Manager) issueTokenTo(ctx context.Context, r *UserRecord, p Purpose, re
 			CreatedAt: now,
 			ExpiresAt: now.Add(m.tokenTTL[p]),
 		}
-		if err := m.store.CreateToken(ctx, t, replace); err != nil {
+		e, err := m.auditEntry(ctx, EventTokenIssued, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		e.Purpose = p
+		if !record {
+			e.Type = ""
+		}
+		if err := m.write(ctx, r.ID, func() error { return m.store.CreateToken(ctx, t, replace, e) }, e); err != nil {
 			return nil, storeErr("issue token", err)
 		}
 		cur, err := m.store.GetUser(ctx, r.ID)
@@ -130,31 +139,46 @@ func (m *Manager) requestByEmail(ctx context.Context, email string, p Purpose) (
 	if r.Status != StatusActive {
 		return nil, ErrAccountDisabled
 	}
-	return m.issueToken(ctx, r, p, false)
+	return m.issueToken(ctx, r, p, false, true)
 }
 
 // redeemProvingEmail redeems a token of purpose p that was sent to the user's
 // email, and marks that email verified: the token reaching the inbox proves it.
 // It returns ErrInvalidToken if the email changed since, and with active set,
-// ErrAccountDisabled if the user is not active.
-func (m *Manager) redeemProvingEmail(ctx context.Context, token string, p Purpose, active bool) (*UserRecord, error) {
+// ErrAccountDisabled if the user is not active. Its user.email_verified entry
+// (with the token's purpose) is written with the change when always is set,
+// and otherwise only when the email was not verified before.
+func (m *Manager) redeemProvingEmail(ctx context.Context, token string, p Purpose, active, always bool) (*UserRecord, error) {
 	t, err := m.consumeToken(ctx, token, p)
 	if err != nil {
 		return nil, err
 	}
 	now := m.now()
-	r, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
-		if cur.Email != t.Email {
-			return Revoke{}, ErrInvalidToken
-		}
-		if active && cur.Status != StatusActive {
-			return Revoke{}, ErrAccountDisabled
-		}
-		if !cur.EmailVerified {
-			cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = true, now, now
-		}
-		return Revoke{}, nil
-	})
+	e, err := m.auditEntry(ctx, EventEmailVerified, t.UserID)
+	if err != nil {
+		return nil, err
+	}
+	e.Purpose = p
+	var r *UserRecord
+	err = m.write(ctx, t.UserID, func() (err error) {
+		r, err = m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+			e.Type = ""
+			if cur.Email != t.Email {
+				return Revoke{}, ErrInvalidToken
+			}
+			if active && cur.Status != StatusActive {
+				return Revoke{}, ErrAccountDisabled
+			}
+			if always || !cur.EmailVerified {
+				e.Type = EventEmailVerified
+			}
+			if !cur.EmailVerified {
+				cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = true, now, now
+			}
+			return Revoke{}, nil
+		}, e)
+		return err
+	}, e)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken
 	}
@@ -209,13 +233,21 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 		return err
 	}
 	now := m.now()
-	_, err = m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
-		if cur.Email != t.Email || cur.Status != StatusActive {
-			return Revoke{}, ErrInvalidToken
-		}
-		cur.PasswordHash, cur.UpdatedAt = h, now
-		return Revoke{Sessions: true, Tokens: Purposes()}, nil
-	})
+	e, err := m.auditEntry(ctx, EventPasswordReset, t.UserID)
+	if err != nil {
+		return err
+	}
+	e.Purpose = PurposePasswordReset
+	err = m.write(ctx, t.UserID, func() error {
+		_, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+			if cur.Email != t.Email || cur.Status != StatusActive {
+				return Revoke{}, ErrInvalidToken
+			}
+			cur.PasswordHash, cur.UpdatedAt = h, now
+			return Revoke{Sessions: true, Tokens: Purposes()}, nil
+		}, e)
+		return err
+	}, e)
 	if errors.Is(err, ErrNotFound) {
 		return ErrInvalidToken
 	}
@@ -237,7 +269,7 @@ func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) (
 	if err != nil {
 		return nil, storeErr("request verification", err)
 	}
-	return m.issueToken(ctx, r, PurposeVerifyEmail, false)
+	return m.issueToken(ctx, r, PurposeVerifyEmail, false, true)
 }
 
 // VerifyEmail redeems a verification token: the user's EmailVerified becomes true
@@ -248,7 +280,7 @@ func (m *Manager) VerifyEmail(ctx context.Context, token string) (*User, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r, err := m.redeemProvingEmail(ctx, token, PurposeVerifyEmail, false)
+	r, err := m.redeemProvingEmail(ctx, token, PurposeVerifyEmail, false, true)
 	if err != nil {
 		return nil, err
 	}
@@ -276,14 +308,18 @@ func (m *Manager) Invite(ctx context.Context, nu NewUser) (*User, string, error)
 		return nil, "", err
 	}
 	r.Status = StatusInvited
-	u, err := m.insert(ctx, r)
+	u, err := m.insert(ctx, r, PurposeInvitation) // its entry stands for the token too
 	if err != nil {
 		return nil, "", err
 	}
-	d, err := m.issueToken(ctx, r, PurposeInvitation, true)
+	d, err := m.issueToken(ctx, r, PurposeInvitation, true, false)
 	if err != nil {
 		// Undo, so that a retry is not refused as a duplicate.
-		_ = m.store.DeleteUser(context.WithoutCancel(ctx), r.ID)
+		ctx := context.WithoutCancel(ctx)
+		if e, eerr := m.auditEntry(ctx, EventUserRemoved, r.ID); eerr == nil {
+			e.Reason = "invitation_failed"
+			_ = m.write(ctx, r.ID, func() error { return m.store.DeleteUser(ctx, r.ID, e) }, e)
+		}
 		return nil, "", err
 	}
 	return u, d.Token, nil
@@ -304,7 +340,7 @@ func (m *Manager) Reinvite(ctx context.Context, userID string) (*Delivery, error
 	if r.Status != StatusInvited {
 		return nil, invalid("status", "user is not waiting for an invitation")
 	}
-	return m.issueToken(ctx, r, PurposeInvitation, true)
+	return m.issueToken(ctx, r, PurposeInvitation, true, true)
 }
 
 // AcceptInvitation redeems an invitation token with the password the user chose
@@ -336,21 +372,29 @@ func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) 
 		return nil, err
 	}
 	now := m.now()
-	r, err = m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
-		if cur.Status != StatusInvited || cur.Email != t.Email {
-			return Revoke{}, ErrInvalidToken
-		}
-		cur.PasswordHash, cur.Status, cur.UpdatedAt = h, StatusActive, now
-		cur.EmailVerified, cur.EmailVerifiedAt = true, now
-		return Revoke{Tokens: Purposes()}, nil
-	})
+	e, err := m.auditEntry(ctx, EventInvitationAccepted, t.UserID)
+	if err != nil {
+		return nil, err
+	}
+	e.Purpose = PurposeInvitation
+	err = m.write(ctx, t.UserID, func() (err error) {
+		r, err = m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+			if cur.Status != StatusInvited || cur.Email != t.Email {
+				return Revoke{}, ErrInvalidToken
+			}
+			cur.PasswordHash, cur.Status, cur.UpdatedAt = h, StatusActive, now
+			cur.EmailVerified, cur.EmailVerifiedAt = true, now
+			return Revoke{Tokens: Purposes()}, nil
+		}, e)
+		return err
+	}, e)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken
 	}
 	if err != nil {
 		return nil, storeErr("accept invitation", err)
 	}
-	return m.startSession(ctx, r, func(*UserRecord) error { return nil })
+	return m.startSession(ctx, r, MethodEmailLink, PurposeInvitation, func(*UserRecord) error { return nil })
 }
 
 // RequestMagicLink returns a single-use login token for the user with the email,
@@ -374,11 +418,11 @@ func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Sessio
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r, err := m.redeemProvingEmail(ctx, token, PurposeMagicLink, true)
+	r, err := m.redeemProvingEmail(ctx, token, PurposeMagicLink, true, false)
 	if err != nil {
 		return nil, err
 	}
-	return m.startSession(ctx, r, func(*UserRecord) error { return nil })
+	return m.startSession(ctx, r, MethodEmailLink, PurposeMagicLink, func(*UserRecord) error { return nil })
 }
 
 // RequestEmailChange starts a change of the user's own email to newEmail. It
@@ -419,7 +463,7 @@ func (m *Manager) RequestEmailChange(ctx context.Context, userID, password, newE
 	case e == r.Email:
 		return nil, invalid("email", "is already the account's email")
 	}
-	return m.issueTokenTo(ctx, r, PurposeEmailChange, true, e)
+	return m.issueTokenTo(ctx, r, PurposeEmailChange, true, true, e)
 }
 
 // ConfirmEmailChange redeems a token from RequestEmailChange: the user's email
@@ -441,13 +485,22 @@ func (m *Manager) ConfirmEmailChange(ctx context.Context, token string) (*User, 
 		return nil, err
 	}
 	now := m.now()
-	r, err := m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
-		if cur.Status != StatusActive {
-			return Revoke{}, ErrAccountDisabled
-		}
-		cur.Email, cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = t.Email, true, now, now
-		return Revoke{Tokens: []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink, PurposeEmailChange}}, nil
-	})
+	e, err := m.auditEntry(ctx, EventEmailChanged, t.UserID)
+	if err != nil {
+		return nil, err
+	}
+	e.Purpose, e.Fields = PurposeEmailChange, []string{"email"}
+	var r *UserRecord
+	err = m.write(ctx, t.UserID, func() (err error) {
+		r, err = m.store.UpdateUser(ctx, t.UserID, func(cur *UserRecord) (Revoke, error) {
+			if cur.Status != StatusActive {
+				return Revoke{}, ErrAccountDisabled
+			}
+			cur.Email, cur.EmailVerified, cur.EmailVerifiedAt, cur.UpdatedAt = t.Email, true, now, now
+			return Revoke{Tokens: []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink, PurposeEmailChange}}, nil
+		}, e)
+		return err
+	}, e)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken
 	}

@@ -132,6 +132,11 @@ type Filter struct {
 	// Search is a case-insensitive substring of the email, the username, the
 	// first or last name, or the full name "First Last".
 	Search string
+	// ActiveSince selects users whose LastActiveAt is at or after it;
+	// InactiveSince users whose LastActiveAt is before it, including users
+	// never active: dormant accounts.
+	ActiveSince   time.Time
+	InactiveSince time.Time
 
 	// Limit is the page size: default 20, at most 100 (larger values are clamped).
 	Limit int
@@ -230,6 +235,27 @@ type Options struct {
 	// Rand is the source of randomness for tokens and IDs. Default crypto/rand.Reader.
 	// Anything else must be cryptographically secure outside tests.
 	Rand io.Reader
+
+	// OnEvent, if set, is called with every audit entry after the store has
+	// committed it (see "Audit and events" in the README): never inside a store
+	// transaction or while a lock is held. Entries of one user reach it in the
+	// order they committed (within this Manager). It is called from one
+	// goroutine at a time, off the caller's path: a Manager queues committed
+	// entries (at most EventQueueSize) and one goroutine, running while the
+	// queue is not empty, hands them over in order. A slow hook makes the
+	// queue grow; when it is full, further events are dropped and counted
+	// (Manager.EventStats), so a hook can never block or fail a login. A panic
+	// in the hook is recovered and counted. ctx is the context of the call
+	// that made the change, without its cancellation. Default nil: no hook.
+	OnEvent func(ctx context.Context, e AuditEntry)
+
+	// EventQueueSize bounds how many committed events wait for OnEvent.
+	// Default 4096.
+	EventQueueSize int
+
+	// AuditRetention is how long audit entries are kept: PurgeExpired deletes
+	// the older ones. Zero (the default) keeps them until you delete them.
+	AuditRetention time.Duration
 }
 
 // Manager is the entry point of the package: it creates, finds and updates users,
@@ -260,6 +286,11 @@ type Manager struct {
 	idEntropy io.Reader
 
 	onCompare func() // test seam: called once per bcrypt comparison
+
+	events         *eventQueue // nil without Options.OnEvent
+	userLocks      [userLockShards]sync.Mutex
+	auditRetention time.Duration
+	strangers      strangerBudget
 }
 
 // New returns a Manager over store. opts may be nil; zero fields take their
@@ -318,6 +349,14 @@ func New(store Store, opts *Options) (*Manager, error) {
 		return nil, invalid("options.LockoutDuration", "must not be negative")
 	case o.MaxConcurrentHashes < 0:
 		return nil, invalid("options.MaxConcurrentHashes", "must not be negative")
+	case o.EventQueueSize < 0:
+		return nil, invalid("options.EventQueueSize", "must not be negative")
+	case o.AuditRetention < 0:
+		return nil, invalid("options.AuditRetention", "must not be negative")
+	}
+	m.auditRetention = o.AuditRetention
+	if o.OnEvent != nil {
+		m.events = &eventQueue{fn: o.OnEvent, max: or(o.EventQueueSize, 4096)}
 	}
 	for p, d := range m.tokenTTL {
 		if d < 0 {
@@ -477,7 +516,7 @@ func (m *Manager) Create(ctx context.Context, nu NewUser) (*User, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.insert(ctx, r)
+	return m.insert(ctx, r, "")
 }
 
 // newRecord validates and normalises a NewUser for Create and Import and gives
@@ -512,15 +551,22 @@ func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error
 	return r, nil
 }
 
-// insert gives r its ID and times and stores it.
-func (m *Manager) insert(ctx context.Context, r *UserRecord) (*User, error) {
+// insert gives r its ID and times and stores it with its user.created entry
+// (whose Purpose is p: PurposeInvitation for Invite).
+func (m *Manager) insert(ctx context.Context, r *UserRecord, p Purpose) (*User, error) {
 	now := m.now()
 	id, err := m.newID(now)
 	if err != nil {
 		return nil, err
 	}
 	r.ID, r.CreatedAt, r.UpdatedAt = id, now, now
-	if err := m.store.CreateUser(ctx, r); err != nil {
+	e, err := m.auditEntry(ctx, EventUserCreated, id)
+	if err != nil {
+		return nil, err
+	}
+	e.Purpose = p
+	err = m.write(ctx, id, func() error { return m.store.CreateUser(ctx, r, e) }, e)
+	if err != nil {
 		return nil, storeErr("create", err)
 	}
 	return r.User.Clone(), nil
@@ -600,7 +646,7 @@ func decodeCursor(field, c string) (string, error) {
 
 // normFilter validates f's match fields and returns the Match the Store sees.
 func (m *Manager) normFilter(f Filter) (Match, error) {
-	out := Match{Role: f.Role, Status: f.Status, AccountID: f.AccountID}
+	out := Match{Role: f.Role, Status: f.Status, AccountID: f.AccountID, ActiveSince: f.ActiveSince, InactiveSince: f.InactiveSince}
 	var err error
 	if f.Email != "" {
 		if out.Email, err = NormalizeEmail(f.Email); err != nil {
@@ -806,41 +852,109 @@ func (m *Manager) Update(ctx context.Context, id string, up UserUpdate) (*User, 
 		return nil, err
 	}
 	now := m.now()
-	r, err := m.store.UpdateUser(ctx, id, func(r *UserRecord) (Revoke, error) {
-		var rv Revoke
-		if up.Email != nil && *up.Email != r.Email {
-			r.Email = *up.Email
-			r.EmailVerified, r.EmailVerifiedAt = false, time.Time{}
-			rv.Tokens = []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink, PurposeEmailChange}
-		}
-		setIf(&r.Username, up.Username)
-		setIf(&r.FirstName, up.FirstName)
-		setIf(&r.LastName, up.LastName)
-		setIf(&r.Role, up.Role)
-		setIf(&r.AvatarURL, up.AvatarURL)
-		setIf(&r.AccountID, up.AccountID)
-		if up.Status != nil {
-			r.Status = *up.Status
-			if r.Status != StatusActive {
-				// Suspending must not leave a way back in for when the
-				// account is reactivated.
-				rv.Sessions = true
-				rv.Tokens = Purposes()
-			}
-		}
-		if up.Preferences != nil {
-			r.Preferences = maps.Clone(up.Preferences)
-			if len(r.Preferences) == 0 {
-				r.Preferences = nil
-			}
-		}
-		r.UpdatedAt = now
-		return rv, nil
-	})
+	e, err := m.auditEntry(ctx, EventUserUpdated, id)
+	if err != nil {
+		return nil, err
+	}
+	var r *UserRecord
+	err = m.write(ctx, id, func() (err error) {
+		r, err = m.store.UpdateUser(ctx, id, func(r *UserRecord) (Revoke, error) {
+			return m.applyUpdate(r, up, now, e), nil
+		}, e)
+		return err
+	}, e)
 	if err != nil {
 		return nil, storeErr("update", err)
 	}
 	return r.User.Clone(), nil
+}
+
+// applyUpdate changes r as up says, at now, and fills e in: which fields
+// changed (never their values, but a role's or status's old and new one) and
+// the event, user.role_changed, user.status_changed or user.email_changed
+// when only that field changed, and user.updated otherwise.
+func (m *Manager) applyUpdate(r *UserRecord, up UserUpdate, now time.Time, e *AuditEntry) Revoke {
+	old := r.User.Clone()
+	var rv Revoke
+	if up.Email != nil && *up.Email != r.Email {
+		r.Email = *up.Email
+		r.EmailVerified, r.EmailVerifiedAt = false, time.Time{}
+		rv.Tokens = []Purpose{PurposeVerifyEmail, PurposePasswordReset, PurposeMagicLink, PurposeEmailChange}
+	}
+	setIf(&r.Username, up.Username)
+	setIf(&r.FirstName, up.FirstName)
+	setIf(&r.LastName, up.LastName)
+	setIf(&r.Role, up.Role)
+	setIf(&r.AvatarURL, up.AvatarURL)
+	setIf(&r.AccountID, up.AccountID)
+	if up.Status != nil {
+		r.Status = *up.Status
+		if r.Status != StatusActive {
+			// Suspending must not leave a way back in for when the
+			// account is reactivated.
+			rv.Sessions = true
+			rv.Tokens = Purposes()
+		}
+	}
+	if up.Preferences != nil {
+		r.Preferences = maps.Clone(up.Preferences)
+		if len(r.Preferences) == 0 {
+			r.Preferences = nil
+		}
+	}
+	r.UpdatedAt = now
+	e.Type, e.Fields, e.Data = EventUserUpdated, changedFields(old, &r.User), nil
+	for _, f := range e.Fields {
+		switch f {
+		case "role":
+			e.Data = setData(e.Data, "role_from", string(old.Role), "role_to", string(r.Role))
+		case "status":
+			e.Data = setData(e.Data, "status_from", string(old.Status), "status_to", string(r.Status))
+		}
+	}
+	if len(e.Fields) == 1 {
+		switch e.Fields[0] {
+		case "role":
+			e.Type = EventRoleChanged
+		case "status":
+			e.Type = EventStatusChanged
+		case "email":
+			e.Type = EventEmailChanged
+		}
+	}
+	return rv
+}
+
+// changedFields names the fields of a User that differ between old and now,
+// as their JSON keys.
+func changedFields(old, now *User) []string {
+	var out []string
+	add := func(changed bool, name string) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	add(old.Email != now.Email, "email")
+	add(old.Username != now.Username, "username")
+	add(old.FirstName != now.FirstName, "first_name")
+	add(old.LastName != now.LastName, "last_name")
+	add(old.Role != now.Role, "role")
+	add(old.Status != now.Status, "status")
+	add(old.AvatarURL != now.AvatarURL, "avatar_url")
+	add(old.AccountID != now.AccountID, "account_id")
+	add(!maps.Equal(old.Preferences, now.Preferences), "preferences")
+	return out
+}
+
+// setData sets pairs of keys and values in d, made if nil, and returns it.
+func setData(d map[string]string, kv ...string) map[string]string {
+	if d == nil {
+		d = make(map[string]string, len(kv)/2)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		d[kv[i]] = kv[i+1]
+	}
+	return d
 }
 
 func setIf[T any](dst *T, src *T) {
@@ -886,14 +1000,21 @@ func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPasswo
 		return err
 	}
 	now := m.now()
-	_, err = m.store.UpdateUser(ctx, id, func(cur *UserRecord) (Revoke, error) {
-		if cur.PasswordHash != r.PasswordHash {
-			// Changed since we verified the old password: that check is void.
-			return Revoke{}, ErrInvalidCredentials
-		}
-		cur.PasswordHash, cur.UpdatedAt = h, now
-		return Revoke{Sessions: true, Tokens: Purposes()}, nil
-	})
+	e, err := m.auditEntry(ctx, EventPasswordChanged, id)
+	if err != nil {
+		return err
+	}
+	err = m.write(ctx, id, func() error {
+		_, err := m.store.UpdateUser(ctx, id, func(cur *UserRecord) (Revoke, error) {
+			if cur.PasswordHash != r.PasswordHash {
+				// Changed since we verified the old password: that check is void.
+				return Revoke{}, ErrInvalidCredentials
+			}
+			cur.PasswordHash, cur.UpdatedAt = h, now
+			return Revoke{Sessions: true, Tokens: Purposes()}, nil
+		}, e)
+		return err
+	}, e)
 	if err != nil {
 		return storeErr("update password", err)
 	}
@@ -929,14 +1050,22 @@ func (m *Manager) SetPassword(ctx context.Context, id, newPassword string) error
 		return err
 	}
 	now := m.now()
-	_, err = m.store.UpdateUser(ctx, id, func(cur *UserRecord) (Revoke, error) {
-		if cur.Email != r.Email || cur.Username != r.Username {
-			// The checker compared the password with what is no longer there.
-			return Revoke{}, ErrConflict
-		}
-		cur.PasswordHash, cur.UpdatedAt = h, now
-		return Revoke{Sessions: true, Tokens: Purposes()}, nil
-	})
+	e, err := m.auditEntry(ctx, EventPasswordChanged, id)
+	if err != nil {
+		return err
+	}
+	e.Data = map[string]string{"method": "set"} // not the user's own change
+	err = m.write(ctx, id, func() error {
+		_, err := m.store.UpdateUser(ctx, id, func(cur *UserRecord) (Revoke, error) {
+			if cur.Email != r.Email || cur.Username != r.Username {
+				// The checker compared the password with what is no longer there.
+				return Revoke{}, ErrConflict
+			}
+			cur.PasswordHash, cur.UpdatedAt = h, now
+			return Revoke{Sessions: true, Tokens: Purposes()}, nil
+		}, e)
+		return err
+	}, e)
 	if err != nil {
 		return storeErr("set password", err)
 	}
@@ -950,17 +1079,28 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return storeErr("remove", m.store.DeleteUser(ctx, id))
+	e, err := m.auditEntry(ctx, EventUserRemoved, id)
+	if err != nil {
+		return err
+	}
+	return storeErr("remove", m.write(ctx, id, func() error { return m.store.DeleteUser(ctx, id, e) }, e))
 }
 
 // PurgeExpired deletes expired sessions, one-time tokens and login-throttle
-// entries from the store and returns how many it deleted. Expired items are never
+// entries from the store, and with Options.AuditRetention the audit entries
+// older than that, and returns how many it deleted. Expired items are never
 // valid whether purged or not; purging only reclaims space. Call it from time to
-// time (the bbolt store can also run it for you).
+// time (the bbolt store can also run it for you, without the audit entries).
+// It writes no audit entry of its own.
 func (m *Manager) PurgeExpired(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := m.store.DeleteExpired(ctx, m.now())
-	return n, storeErr("purge expired", err)
+	now := m.now()
+	n, err := m.store.DeleteExpired(ctx, now)
+	if err != nil || m.auditRetention == 0 {
+		return n, storeErr("purge expired", err)
+	}
+	k, err := m.store.DeleteAuditBefore(ctx, now.Add(-m.auditRetention))
+	return n + k, storeErr("purge expired", err)
 }
