@@ -992,24 +992,6 @@ func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, seen time.Ti
 	return nil
 }
 
-// execOne runs a statement that changes one row, and returns ErrNotFound if it
-// changed none.
-func (s *Store) execOne(ctx context.Context, op, sql string, args ...any) error {
-	var n int64
-	err := retry(ctx, func() error {
-		tag, err := s.pool.Exec(ctx, sql, args...)
-		n = tag.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("postgres: %s: %w", op, err)
-	}
-	if n == 0 {
-		return users.ErrNotFound
-	}
-	return nil
-}
-
 // DeleteSession deletes the session with this token hash, or returns
 // ErrNotFound. It is safe for concurrent use, also across processes.
 func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte, audit ...*users.AuditEntry) error {
