@@ -55,3 +55,12 @@ func BoltRebuildSteps(db *bbolt.DB, max int) (int, error) {
 	}
 	return steps, err
 }
+
+// SetActivityCollectMax sets how many users of its time range a bbolt listing
+// by activity collects before it walks the filter ranges instead, and returns
+// a function that restores it.
+func SetActivityCollectMax(n int) (restore func()) {
+	old := activityCollectMax
+	activityCollectMax = func(int) int { return n }
+	return func() { activityCollectMax = old }
+}

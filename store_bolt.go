@@ -711,11 +711,12 @@ func (s *BoltStore) TouchSession(ctx context.Context, tokenHash []byte, seen tim
 			}
 		}
 		if userLater {
+			old := u.LastActiveAt
 			u.LastActiveAt = seen
 			if err := b.putUser(u); err != nil {
 				return err
 			}
-			return b.touchFilters(u.ID, &u.User)
+			return b.touchFilters(u.ID, old, &u.User)
 		}
 		return nil
 	})

@@ -318,8 +318,18 @@ func TestBoltStore_DeleteAuditBefore(t *testing.T) {
 }
 
 // TestBoltStore_Activity checks TouchSession's move of LastActiveAt and the
-// activity filters, alone and with the others, against Match.Matches.
+// activity filters, alone and with the others, against Match.Matches, once
+// as they run on a small store (from the activity index) and once walking the
+// filter ranges, as they do when many users are in the time range.
 func TestBoltStore_Activity(t *testing.T) {
+	t.Run("ActivityIndex", testBoltActivity)
+	t.Run("FilterWalk", func(t *testing.T) {
+		defer users.SetActivityCollectMax(0)()
+		testBoltActivity(t)
+	})
+}
+
+func testBoltActivity(t *testing.T) {
 	s, _ := mustOpenBolt(t, nil)
 	ctx := t.Context()
 	var all []*users.UserRecord

@@ -17,7 +17,7 @@ const maxCheckProblems = 100
 // record decodes, and every index agrees with the records both ways: each email,
 // username, filter, session and token index entry points at an existing record
 // with that key, each record is indexed (a user's filter entries with its
-// LastActiveAt), every counter holds the number of users it counts (and no
+// LastActiveAt, and its activity index entry), every counter holds the number of users it counts (and no
 // other counter exists), the search index agrees with the users, every audit
 // entry has exactly its subject, actor, type, time and irregular-ID index
 // entries, and no session or token belongs to a missing user (or, for a
@@ -95,6 +95,9 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 				generation[string(k)] = u.Generation
 				counts[string(totalKey)]++
 				active := timeKey(u.LastActiveAt)
+				if b.active.Get(append(bytes.Clone(active), k...)) == nil {
+					c.add("user %s: not in the activity index", k)
+				}
 				p := pairPrefix([]byte{countPair}, &u.User)
 				counts[string(p)]++
 				if v := b.filter.Get(append(p[1:], k...)); v == nil {
@@ -143,6 +146,11 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 			}
 		},
 		func() { c.checkFilters(b, counts) },
+		func() {
+			if n, want := b.active.Stats().KeyN, len(generation); n != want {
+				c.add("activity index: %d entries, want one per user, %d", n, want)
+			}
+		},
 		func() {
 			problems, err := checkSearchIndex(b.search, func(yield func(id string, u *User) bool) error {
 				cur := b.users.Cursor()

@@ -6,11 +6,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
 
-// The filter indexes and counters.
+// The filter indexes, the activity index and the counters.
 //
 // Every user has one entry in users.filter, and one in users.filter.account when
 // it has an account:
@@ -21,9 +22,23 @@ import (
 // so the users of one (role, status) pair, or one (account, role, status)
 // triple, are one key range in ID order. The entries' values carry the user's
 // LastActiveAt, so that Match.ActiveSince and InactiveSince are decided on the
-// index alone: a listing by activity walks the ranges (all of them, without a
-// role, status or account) and skips the users it does not select without
-// reading their records. users.count counts the users of each
+// index alone: a listing by activity can walk the ranges (all of them, without
+// a role, status or account) and skip the users it does not select without
+// reading their records.
+//
+// That walk costs a key step per user until the page is full, which is cheap
+// when many users are selected (the dormant accounts) and dear when few are
+// (those active in the last hour). So every user also has an entry in
+//
+//	users.active          timeKey(LastActiveAt) + user ID → 1
+//
+// and a listing by activity first counts the users of its time range there,
+// giving up after activityCollectMax(total) of them: if the range holds no
+// more, their IDs, sorted, are the candidates (checked against the rest of the
+// Match); if it holds more, at least one user in 16 has the wanted activity and
+// the walk of the filter ranges finds a page in about 16 steps per user of it.
+// Either way a page costs O(limit) key steps plus at most total/16, never a
+// record decoded for a user the Match does not select. users.count counts the users of each
 // such range, under the range's key prefix after a tag byte:
 //
 //	countTotal                          → all users
@@ -70,7 +85,19 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 		if old.LastActiveAt.Equal(new.LastActiveAt) {
 			return nil
 		}
-		return b.touchFilters(id, new)
+		return b.touchFilters(id, old.LastActiveAt, new)
+	}
+	if old == nil || new == nil || !old.LastActiveAt.Equal(new.LastActiveAt) {
+		if old != nil {
+			if err := b.active.Delete(append(timeKey(old.LastActiveAt), id...)); err != nil {
+				return err
+			}
+		}
+		if new != nil {
+			if err := b.active.Put(append(timeKey(new.LastActiveAt), id...), present); err != nil {
+				return err
+			}
+		}
 	}
 	for _, x := range []struct {
 		bucket *bbolt.Bucket
@@ -119,9 +146,16 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 	return nil
 }
 
-// touchFilters writes u's LastActiveAt into its filter index entries, which
-// exist already.
-func (b *boltTx) touchFilters(id string, u *User) error {
+// touchFilters moves u's activity index entry from old's LastActiveAt to u's,
+// and writes u's LastActiveAt into its filter index entries, which exist
+// already.
+func (b *boltTx) touchFilters(id string, old time.Time, u *User) error {
+	if err := b.active.Delete(append(timeKey(old), id...)); err != nil {
+		return err
+	}
+	if err := b.active.Put(append(timeKey(u.LastActiveAt), id...), present); err != nil {
+		return err
+	}
 	v := timeKey(u.LastActiveAt)
 	if err := b.filter.Put(append(pairPrefix(nil, u), id...), v); err != nil {
 		return err
@@ -148,6 +182,47 @@ func activityFilter(m *Match) func(v []byte) bool {
 	return func(v []byte) bool {
 		return (since == nil || bytes.Compare(v, since) >= 0) && (until == nil || bytes.Compare(v, until) < 0)
 	}
+}
+
+// activityCollectMax is how many users of its time range a listing by
+// activity collects from users.active before it walks the filter ranges
+// instead: a sixteenth of the users, and at least 1024. A test changes it.
+var activityCollectMax = func(total int) int { return max(total/16, 1024) }
+
+// activityCandidates returns the IDs, sorted, of the users whose LastActiveAt
+// m's ActiveSince and InactiveSince select, if there are at most
+// activityCollectMax of them; ok is false if there are more.
+func (b *boltTx) activityCandidates(m *Match) (ids []string, ok bool, err error) {
+	total, err := b.getCount(totalKey)
+	if err != nil {
+		return nil, false, err
+	}
+	limit := activityCollectMax(total)
+	c := b.active.Cursor()
+	var k []byte
+	if m.ActiveSince.IsZero() {
+		k, _ = c.First()
+	} else {
+		k, _ = c.Seek(timeKey(m.ActiveSince))
+	}
+	var until []byte
+	if !m.InactiveSince.IsZero() {
+		until = timeKey(m.InactiveSince)
+	}
+	for ; k != nil; k, _ = c.Next() {
+		if len(k) < timeKeyLen {
+			return nil, false, fmt.Errorf("%w: malformed activity index key %x", ErrCorrupt, k)
+		}
+		if until != nil && bytes.Compare(k[:timeKeyLen], until) >= 0 {
+			break
+		}
+		if len(ids) == limit {
+			return nil, false, nil
+		}
+		ids = append(ids, string(k[timeKeyLen:]))
+	}
+	slices.Sort(ids)
+	return ids, true, nil
 }
 
 // addCount adds d to the counter under key, when the transaction commits (see
@@ -298,28 +373,43 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 	inRange := func(id []byte) bool {
 		return (lower == "" || string(id) > lower) && (upper == "" || string(id) < upper)
 	}
+	// listWalk walks a sorted list of candidate IDs.
+	listWalk := func(ids []string, exact bool) idWalk {
+		i, step := 0, 1
+		if backward {
+			i, step = len(ids)-1, -1
+		}
+		return idWalk{exact: exact, next: func() ([]byte, []byte) {
+			for ; i >= 0 && i < len(ids); i += step {
+				if id := []byte(ids[i]); inRange(id) {
+					i += step
+					return id, nil
+				}
+			}
+			return nil, nil
+		}}
+	}
 	if q.Match.Search != "" {
 		ids, indexed, err := searchCandidates(b.search, q.Match.Search)
 		if err != nil {
 			return idWalk{}, err
 		}
 		if indexed {
-			i, step := 0, 1
-			if backward {
-				i, step = len(ids)-1, -1
-			}
-			return idWalk{next: func() ([]byte, []byte) {
-				for ; i >= 0 && i < len(ids); i += step {
-					if id := []byte(ids[i]); inRange(id) {
-						i += step
-						return id, nil
-					}
-				}
-				return nil, nil
-			}}, nil
+			return listWalk(ids, false), nil
 		}
 	}
 	active := activityFilter(&q.Match)
+	if active != nil {
+		ids, ok, err := b.activityCandidates(&q.Match)
+		if err != nil {
+			return idWalk{}, err
+		}
+		if ok {
+			m := q.Match
+			m.ActiveSince, m.InactiveSince = time.Time{}, time.Time{}
+			return listWalk(ids, m == Match{}), nil
+		}
+	}
 	if q.Match.Role != "" || q.Match.Status != "" || q.Match.AccountID != "" || active != nil {
 		bucket, prefixes, _, err := b.filterRanges(&q.Match)
 		if err != nil {

@@ -22,6 +22,7 @@ import (
 //	users.filter     lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
 //	users.filter.account  lp(account) + lp(role) + lp(status) + user ID
 //	                 → timeKey(LastActiveAt)
+//	users.active     timeKey(LastActiveAt) + user ID → 1
 //	users.count      tag + one of those prefixes → users, 8 bytes big-endian
 //	users.search     the search index (store_bolt_search.go)
 //	sessions         token hash → session record (binary)
@@ -54,6 +55,7 @@ var (
 	bucketFilter     = []byte("users.filter")
 	bucketFilterAcct = []byte("users.filter.account")
 	bucketCount      = []byte("users.count")
+	bucketActive     = []byte("users.active")
 	bucketSessions   = []byte("sessions")
 	bucketSessUser   = []byte("sessions.user")
 	bucketSessID     = []byte("sessions.id")
@@ -79,7 +81,7 @@ var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketToke
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
 var indexBuckets = [][]byte{
-	bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketCount, bucketSearch,
+	bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketActive, bucketCount, bucketSearch,
 	bucketSessUser, bucketSessID, bucketSessExpiry,
 	bucketTokUser, bucketTokExpiry,
 	bucketLoginExp,
@@ -93,8 +95,8 @@ var indexBuckets = [][]byte{
 //	2  binary user, session and token records; the filter indexes, counters
 //	   and search index
 //	3  record format 2: users with LastActiveAt, sessions with their client
-//	   and authentication methods; the filter indexes hold LastActiveAt; the
-//	   audit log and its indexes
+//	   and authentication methods; the filter indexes hold LastActiveAt, and
+//	   the activity index; the audit log and its indexes
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
 // every record and builds every index again. Code that reads up to version 2
@@ -379,10 +381,10 @@ func decodeAnyToken(k, v []byte) (*TokenRecord, error) {
 
 // boltTx holds one transaction's buckets.
 type boltTx struct {
-	meta, users, email, username, filter, filterAcct, count, search *bbolt.Bucket
-	sessions, sessUser, sessID, sessExp                             *bbolt.Bucket
-	tokens, tokUser, tokExp, logins, loginExp                       *bbolt.Bucket
-	audit, auditUser, auditActor, auditType, auditTime, auditIrreg  *bbolt.Bucket
+	meta, users, email, username, filter, filterAcct, active, count, search *bbolt.Bucket
+	sessions, sessUser, sessID, sessExp                                     *bbolt.Bucket
+	tokens, tokUser, tokExp, logins, loginExp                               *bbolt.Bucket
+	audit, auditUser, auditActor, auditType, auditTime, auditIrreg          *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
 	// key, until flushCounts writes them just before the commit: a batch of
@@ -400,7 +402,8 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		name []byte
 	}{
 		{&b.meta, bucketMeta}, {&b.users, bucketUsers}, {&b.email, bucketEmail}, {&b.username, bucketUsername},
-		{&b.filter, bucketFilter}, {&b.filterAcct, bucketFilterAcct}, {&b.count, bucketCount}, {&b.search, bucketSearch},
+		{&b.filter, bucketFilter}, {&b.filterAcct, bucketFilterAcct}, {&b.active, bucketActive},
+		{&b.count, bucketCount}, {&b.search, bucketSearch},
 		{&b.sessions, bucketSessions}, {&b.sessUser, bucketSessUser}, {&b.sessID, bucketSessID}, {&b.sessExp, bucketSessExpiry},
 		{&b.tokens, bucketTokens}, {&b.tokUser, bucketTokUser}, {&b.tokExp, bucketTokExpiry},
 		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
@@ -442,6 +445,6 @@ func txBuckets(tx *bbolt.Tx, only ...[]byte) (*boltTx, error) {
 }
 
 // userBuckets are the buckets ListUsers and CountUsers read.
-var userBuckets = [][]byte{bucketUsers, bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketCount, bucketSearch}
+var userBuckets = [][]byte{bucketUsers, bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketActive, bucketCount, bucketSearch}
 
 // present is the value of index entries whose key says it all.
