@@ -56,11 +56,11 @@ func BoltRebuildSteps(db *bbolt.DB, max int) (int, error) {
 	return steps, err
 }
 
-// SetActivityCollectMax sets how many users of its time range a bbolt listing
-// by activity collects before it walks the filter ranges instead, and returns
-// a function that restores it.
-func SetActivityCollectMax(n int) (restore func()) {
-	old := activityCollectMax
-	activityCollectMax = func(int) int { return n }
-	return func() { activityCollectMax = old }
+// SetBoltActivityPath makes bbolt listings by activity take one way: "filter"
+// (walk the filter ranges only), "range" (collect the time range first) or ""
+// (both in step, the default). It returns a function that restores it.
+func SetBoltActivityPath(path string) (restore func()) {
+	old := boltActivityPath
+	boltActivityPath = map[string]int{"": activityBoth, "filter": activityFilterWalk, "range": activityRangeFirst}[path]
+	return func() { boltActivityPath = old }
 }

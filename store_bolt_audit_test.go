@@ -318,15 +318,17 @@ func TestBoltStore_DeleteAuditBefore(t *testing.T) {
 }
 
 // TestBoltStore_Activity checks TouchSession's move of LastActiveAt and the
-// activity filters, alone and with the others, against Match.Matches, once
-// as they run on a small store (from the activity index) and once walking the
-// filter ranges, as they do when many users are in the time range.
+// activity filters, alone and with the others, against Match.Matches, each
+// way a listing by activity can go: the filter walk and the activity index in
+// step (whichever is done first answers), the filter walk alone, and the
+// activity index alone.
 func TestBoltStore_Activity(t *testing.T) {
-	t.Run("ActivityIndex", testBoltActivity)
-	t.Run("FilterWalk", func(t *testing.T) {
-		defer users.SetActivityCollectMax(0)()
-		testBoltActivity(t)
-	})
+	for _, path := range []string{"", "filter", "range"} {
+		t.Run("path="+path, func(t *testing.T) {
+			defer users.SetBoltActivityPath(path)()
+			testBoltActivity(t)
+		})
+	}
 }
 
 func testBoltActivity(t *testing.T) {

@@ -32,28 +32,15 @@ import (
 //
 //	users.active          timeKey(LastActiveAt) + user ID → 1
 //
-// and a listing by activity first counts the users of its time range there,
-// giving up after activityCollectMax(total) of them: if the range holds no
-// more, their IDs, sorted, are the candidates (checked against the rest of the
-// Match); if it holds more, at least one user in 16 has the wanted activity and
-// the walk of the filter ranges finds a page in about 16 steps per user of it.
-// Either way a page costs O(limit) key steps plus at most total/16, never a
-// record decoded for a user the Match does not select. users.count counts the users of each
-// such range, under the range's key prefix after a tag byte:
-//
-//	countTotal                          → all users
-//	countPair + lp(role) + lp(status)   → users with that role and status
-//	countAccount + lp(account) + lp(role) + lp(status)
-//
-// A filter on any combination of role, status and account selects a few of
-// these ranges: the counters under the filter's prefix name them (a role has a
-// range per status in use, an account one per role and status in use), and
-// their counts add up to CountUsers. ListUsers merges the ranges' cursors by ID,
-// forwards or backwards: a page costs a seek per range and a step per user, and
-// an offset is skipped on keys alone. The number of ranges is bounded by the
-// roles and statuses in use, not by the number of users. Entries and counters
-// change in the transaction that changes the user; two index entries and two or
-// three counters per user keep the file and the writes small.
+// where the users of a time range are one key range. A listing by activity
+// runs both in step: each key the filter walk reads, it also collects one key
+// of the time range from users.active. If the filter walk finds its page
+// first, that is the answer; if the time range runs out first, its users,
+// sorted by ID and checked against the rest of the Match, are the candidates
+// from then on. So a page costs at most twice the cheaper of the two: about
+// (Offset+Limit)/p key steps when a share p of the users is selected, or the
+// number of users in the time range, whichever is less, and it never decodes
+// a record of a user outside the time range.
 const (
 	countTotal = iota
 	countPair
@@ -184,45 +171,147 @@ func activityFilter(m *Match) func(v []byte) bool {
 	}
 }
 
-// activityCollectMax is how many users of its time range a listing by
-// activity collects from users.active before it walks the filter ranges
-// instead: a sixteenth of the users, and at least 1024. A test changes it.
-var activityCollectMax = func(total int) int { return max(total/16, 1024) }
+// activityRange collects, one key at a time, the IDs of the users whose
+// LastActiveAt a Match's ActiveSince and InactiveSince select, from
+// users.active.
+type activityRange struct {
+	c     *bbolt.Cursor
+	k     []byte
+	until []byte // exclusive upper bound on the time key, or nil
+	ids   []string
+	done  bool
+	err   error
+}
 
-// activityCandidates returns the IDs, sorted, of the users whose LastActiveAt
-// m's ActiveSince and InactiveSince select, if there are at most
-// activityCollectMax of them; ok is false if there are more.
-func (b *boltTx) activityCandidates(m *Match) (ids []string, ok bool, err error) {
-	total, err := b.getCount(totalKey)
-	if err != nil {
-		return nil, false, err
-	}
-	limit := activityCollectMax(total)
-	c := b.active.Cursor()
-	var k []byte
+func (b *boltTx) newActivityRange(m *Match) *activityRange {
+	r := &activityRange{c: b.active.Cursor()}
 	if m.ActiveSince.IsZero() {
-		k, _ = c.First()
+		r.k, _ = r.c.First()
 	} else {
-		k, _ = c.Seek(timeKey(m.ActiveSince))
+		r.k, _ = r.c.Seek(timeKey(m.ActiveSince))
 	}
-	var until []byte
 	if !m.InactiveSince.IsZero() {
-		until = timeKey(m.InactiveSince)
+		r.until = timeKey(m.InactiveSince)
 	}
-	for ; k != nil; k, _ = c.Next() {
-		if len(k) < timeKeyLen {
-			return nil, false, fmt.Errorf("%w: malformed activity index key %x", ErrCorrupt, k)
-		}
-		if until != nil && bytes.Compare(k[:timeKeyLen], until) >= 0 {
-			break
-		}
-		if len(ids) == limit {
-			return nil, false, nil
-		}
-		ids = append(ids, string(k[timeKeyLen:]))
+	return r
+}
+
+// step collects the next ID of the range, and reports whether the range is
+// done (or malformed: then err is set).
+func (r *activityRange) step() bool {
+	switch {
+	case r.done:
+	case r.k == nil || (r.until != nil && bytes.Compare(r.k, r.until) >= 0):
+		r.done = true
+	case len(r.k) < timeKeyLen:
+		r.done, r.err = true, fmt.Errorf("%w: malformed activity index key %x", ErrCorrupt, r.k)
+	default:
+		r.ids = append(r.ids, string(r.k[timeKeyLen:]))
+		r.k, _ = r.c.Next()
 	}
-	slices.Sort(ids)
-	return ids, true, nil
+	return r.done
+}
+
+// The ways walkActivity may go; tests choose one to cover each.
+const (
+	activityBoth       = iota // the filter walk and the time range in step
+	activityFilterWalk        // the filter walk only
+	activityRangeFirst        // the time range, collected before the first page
+)
+
+// boltActivityPath is activityBoth but in tests.
+var boltActivityPath = activityBoth
+
+// walkActivity returns the walk over the users q selects by activity (and
+// role, status and account, but not Search), which runs the filter walk and
+// the collection of the time range in step (see above). backward and inRange
+// are walkUsers's.
+func (b *boltTx) walkActivity(q *ListQuery, backward bool, inRange func([]byte) bool) (idWalk, error) {
+	bucket, prefixes, _, err := b.filterRanges(&q.Match)
+	if err != nil {
+		return idWalk{}, err
+	}
+	active := activityFilter(&q.Match)
+	col := b.newActivityRange(&q.Match)
+	keep := func(v []byte) bool {
+		col.step()
+		return active(v)
+	}
+	switch boltActivityPath {
+	case activityFilterWalk:
+		col.done, keep = false, active
+	case activityRangeFirst:
+		for !col.step() {
+		}
+	}
+	fw := mergeRanges(bucket, prefixes, q.After, q.Before, backward, inRange, keep, func() bool { return col.done })
+	var last []byte // the last ID the filter walk gave
+	var cands []string
+	switched := false
+	// fromRange walks the collected users after last, checking each against
+	// the Match on its record.
+	fromRange := func() ([]byte, []byte, error) {
+		for len(cands) > 0 {
+			var id string
+			if backward {
+				id, cands = cands[len(cands)-1], cands[:len(cands)-1]
+			} else {
+				id, cands = cands[0], cands[1:]
+			}
+			v := b.users.Get([]byte(id))
+			if v == nil {
+				return nil, nil, fmt.Errorf("%w: activity index entry points at missing user %s", ErrCorrupt, id)
+			}
+			u, err := decodeUser([]byte(id), v)
+			if err != nil {
+				return nil, nil, err
+			}
+			if q.Match.Matches(&u.User) {
+				return []byte(id), v, nil
+			}
+		}
+		return nil, nil, nil
+	}
+	switchOver := func() {
+		switched = true
+		slices.Sort(col.ids)
+		for _, id := range col.ids {
+			after := last == nil || (!backward && id > string(last)) || (backward && id < string(last))
+			if after && inRange([]byte(id)) {
+				cands = append(cands, id)
+			}
+		}
+	}
+	w := idWalk{exact: true}
+	w.next = func() ([]byte, []byte) {
+		if !switched && col.done && col.err == nil {
+			switchOver()
+		}
+		if switched {
+			id, v, err := fromRange()
+			if err != nil {
+				col.err = err
+				return nil, nil
+			}
+			return id, v
+		}
+		id, v := fw.next()
+		if id == nil && col.done && col.err == nil {
+			switchOver()
+			id, v, err = fromRange()
+			if err != nil {
+				col.err = err
+				return nil, nil
+			}
+			return id, v
+		}
+		if id != nil {
+			last = append(last[:0], id...)
+		}
+		return id, v
+	}
+	w.err = func() error { return col.err }
+	return w, nil
 }
 
 // addCount adds d to the counter under key, when the transaction commits (see
@@ -359,6 +448,8 @@ func (b *boltTx) indexedCandidate(f *Match) (u *UserRecord, ok bool, err error) 
 // else nil. The slices are valid only until the next call.
 type idWalk struct {
 	next func() (id, value []byte)
+	// err, if not nil, returns the error that ended the walk early.
+	err func() error
 	// exact is true when every ID the walk yields belongs to a user the Match
 	// selects, so that skipping one needs no record.
 	exact bool
@@ -399,23 +490,15 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 		}
 	}
 	active := activityFilter(&q.Match)
-	if active != nil {
-		ids, ok, err := b.activityCandidates(&q.Match)
-		if err != nil {
-			return idWalk{}, err
-		}
-		if ok {
-			m := q.Match
-			m.ActiveSince, m.InactiveSince = time.Time{}, time.Time{}
-			return listWalk(ids, m == Match{}), nil
-		}
+	if active != nil && q.Match.Search == "" {
+		return b.walkActivity(q, backward, inRange)
 	}
 	if q.Match.Role != "" || q.Match.Status != "" || q.Match.AccountID != "" || active != nil {
 		bucket, prefixes, _, err := b.filterRanges(&q.Match)
 		if err != nil {
 			return idWalk{}, err
 		}
-		w := mergeRanges(bucket, prefixes, lower, upper, backward, inRange, active)
+		w := mergeRanges(bucket, prefixes, lower, upper, backward, inRange, active, nil)
 		w.exact = q.Match.Search == ""
 		return w, nil
 	}
@@ -458,8 +541,10 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 // mergeRanges walks the IDs of several filter index ranges of bucket as one
 // list in ID order (backward: reverse order), starting after lower (backward:
 // before upper), leaving out entries whose value keep refuses (keep nil: none).
+// When stop (if not nil) reports true after keep refused an entry, the walk
+// ends early, as if it were done.
 // The ranges hold distinct users, so no ID comes twice.
-func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, backward bool, inRange, keep func([]byte) bool) idWalk {
+func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, backward bool, inRange, keep func([]byte) bool, stop func() bool) idWalk {
 	rs := make([]rangeCursor, len(prefixes))
 	for i, p := range prefixes {
 		r := &rs[i]
@@ -510,6 +595,9 @@ func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, b
 			if keep == nil || keep(last.v) {
 				return last.id, nil
 			}
+			if stop != nil && stop() {
+				return nil, nil
+			}
 		}
 	}
 	return idWalk{next: next, exact: true}
@@ -544,6 +632,11 @@ func (b *boltTx) listUsers(ctx context.Context, q *ListQuery) ([]*UserRecord, er
 		}
 		id, v := w.next()
 		if id == nil {
+			if w.err != nil {
+				if err := w.err(); err != nil {
+					return nil, err
+				}
+			}
 			break
 		}
 		if w.exact && skip > 0 {
@@ -611,6 +704,9 @@ func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 		}
 		id, v := w.next()
 		if id == nil {
+			if w.err != nil {
+				return n, w.err()
+			}
 			return n, nil
 		}
 		if w.exact {
