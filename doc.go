@@ -63,7 +63,20 @@ keep only its SHA-256. Sessions end at an absolute limit (Options.SessionTTL,
 default 24 hours) and optionally after inactivity (Options.SessionIdleTimeout).
 Logout ends one, LogoutAll every one of a user, and changing a password, resetting
 it, deactivating or removing the user ends them all: no session outlives a
-password change.
+password change. A session keeps the IP address and user agent of its login
+(WithClient; the HTTP middleware sets them), so Sessions can show where a user
+is signed in, and RevokeOtherSessions ends all but the current one.
+
+# Audit and events
+
+Every change the Manager makes, and every outcome of a login, writes an
+AuditEntry (who, what, when, from which client; never a secret) through the
+Store in the same transaction as the change. Manager.Audit pages through them
+by user, actor, type and time; Options.AuditRetention bounds their age.
+Options.OnEvent receives each entry after its commit, in commit order per
+user, from a bounded queue, so a slow or failing hook never delays a login.
+User.LastActiveAt moves with logins and session use, and Filter.ActiveSince
+and Filter.InactiveSince find active and dormant accounts.
 
 # Security
 

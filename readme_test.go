@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/userkit/users"
 	"github.com/userkit/users/storetest"
@@ -337,4 +339,28 @@ func newMyStore(t *testing.T) users.Store { return myStore{users.NewMemoryStore(
 
 func TestMyStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) users.Store { return newMyStore(t) })
+}
+
+// README "Audit and events".
+func readmeAudit(ctx context.Context, m *users.Manager, userID string) error {
+	page, err := m.Audit(ctx, users.AuditFilter{UserID: userID, Limit: 50})
+	if err != nil {
+		return err
+	}
+	for _, e := range page.Entries {
+		fmt.Println(e.Time.Format(time.RFC3339), e.Type, e.ActorID, e.IP)
+	}
+	// page.Next, passed as AuditFilter.Before, gives the next (older) page.
+	return nil
+}
+
+func readmeOnEvent(store users.Store) (*users.Manager, error) {
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	m, err := users.New(store, &users.Options{
+		OnEvent: func(ctx context.Context, e users.AuditEntry) {
+			logger.InfoContext(ctx, "audit", "event", e)
+		},
+		AuditRetention: 90 * 24 * time.Hour,
+	})
+	return m, err
 }

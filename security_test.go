@@ -12,6 +12,7 @@ package users_test
 //	security_tokens_test.go       guessing or reusing one-time tokens (items 9, 16)
 //	security_sessions_test.go     sessions that outlive their timeouts or their end (items 9, 10)
 //	security_secrets_test.go      passwords or tokens leaking into storage or errors (item 11)
+//	security_audit_test.go        the audit log: equal work, flooding, forged clients (items 22-24)
 //
 // This file holds the helpers they share.
 

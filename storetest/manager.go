@@ -34,6 +34,7 @@ func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 	t.Run("PasswordChange", s.testPasswordChange)
 	t.Run("RemovedUser", s.testRemovedUser)
 	t.Run("ContextCanceled", s.testContextCanceled)
+	t.Run("Audit", s.testAudit) // manager_audit.go
 }
 
 type mgrSuite struct {
