@@ -55,3 +55,12 @@ func BoltRebuildSteps(db *bbolt.DB, max int) (int, error) {
 	}
 	return steps, err
 }
+
+// SetBoltActivityPath makes bbolt listings by activity take one way: "filter"
+// (walk the filter ranges only), "range" (collect the time range first) or ""
+// (both in step, the default). It returns a function that restores it.
+func SetBoltActivityPath(path string) (restore func()) {
+	old := boltActivityPath
+	boltActivityPath = map[string]int{"": activityBoth, "filter": activityFilterWalk, "range": activityRangeFirst}[path]
+	return func() { boltActivityPath = old }
+}

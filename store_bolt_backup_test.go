@@ -214,7 +214,15 @@ func TestBoltStore_Stats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := users.BoltStats{Users: 3, Sessions: 2, ExpiredSessions: 1, Tokens: 1, ExpiredTokens: 0, LoginThrottles: 1, FileSize: got.FileSize}
+	entries, err := store.ListAudit(ctx, users.AuditQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 {
+		t.Error("no audit entries after creates, logins and a reset")
+	}
+	want := users.BoltStats{Users: 3, Sessions: 2, ExpiredSessions: 1, Tokens: 1, ExpiredTokens: 0, LoginThrottles: 1,
+		AuditEntries: len(entries), FileSize: got.FileSize}
 	if got != want {
 		t.Errorf("Stats = %+v, want %+v", got, want)
 	}

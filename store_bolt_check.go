@@ -16,11 +16,13 @@ const maxCheckProblems = 100
 // nothing, the schema version is this code's and no rebuild is unfinished, every
 // record decodes, and every index agrees with the records both ways: each email,
 // username, filter, session and token index entry points at an existing record
-// with that key, each record is indexed, every counter holds the number of users
-// it counts (and no other counter exists), the search index agrees with the
-// users, and no session or token belongs to a missing user (or, for a session,
-// to another Generation of the user). It returns nil, or an error matching
-// ErrCorrupt that lists the first 100 problems.
+// with that key, each record is indexed (a user's filter entries with its
+// LastActiveAt, and its activity index entry), every counter holds the number of users it counts (and no
+// other counter exists), the search index agrees with the users, every audit
+// entry has exactly its subject, actor, type, time and irregular-ID index
+// entries, and no session or token belongs to a missing user (or, for a
+// session, to another Generation of the user). It returns nil, or an error
+// matching ErrCorrupt that lists the first 100 problems.
 //
 // Check reads the whole file inside a write transaction, which it rolls back:
 // writes wait until it is done, reads do not. It is safe for concurrent use.
@@ -92,15 +94,23 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 				}
 				generation[string(k)] = u.Generation
 				counts[string(totalKey)]++
+				active := timeKey(u.LastActiveAt)
+				if b.active.Get(append(bytes.Clone(active), k...)) == nil {
+					c.add("user %s: not in the activity index", k)
+				}
 				p := pairPrefix([]byte{countPair}, &u.User)
 				counts[string(p)]++
-				if b.filter.Get(append(p[1:], k...)) == nil {
+				if v := b.filter.Get(append(p[1:], k...)); v == nil {
 					c.add("user %s: not in the filter index", k)
+				} else if !bytes.Equal(v, active) {
+					c.add("user %s: the filter index holds another LastActiveAt", k)
 				}
 				if p := accountPrefix([]byte{countAccount}, &u.User); p != nil {
 					counts[string(p)]++
-					if b.filterAcct.Get(append(p[1:], k...)) == nil {
+					if v := b.filterAcct.Get(append(p[1:], k...)); v == nil {
 						c.add("user %s: not in the account filter index", k)
+					} else if !bytes.Equal(v, active) {
+						c.add("user %s: the account filter index holds another LastActiveAt", k)
 					}
 				}
 				if u.Email != "" && string(b.email.Get([]byte(u.Email))) != string(k) {
@@ -136,6 +146,11 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 			}
 		},
 		func() { c.checkFilters(b, counts) },
+		func() {
+			if n, want := b.active.Stats().KeyN, len(generation); n != want {
+				c.add("activity index: %d entries, want one per user, %d", n, want)
+			}
+		},
 		func() {
 			problems, err := checkSearchIndex(b.search, func(yield func(id string, u *User) bool) error {
 				cur := b.users.Cursor()
@@ -302,6 +317,7 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 				return nil
 			})
 		},
+		func() { c.checkAudit(b) },
 	}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
@@ -310,6 +326,37 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 		step()
 	}
 	return nil
+}
+
+// checkAudit checks that every audit entry decodes and has its index entries,
+// and that the indexes hold no others.
+func (c *checker) checkAudit(b *boltTx) {
+	want := map[*bbolt.Bucket]int{}
+	_ = b.audit.ForEach(func(k, v []byte) error {
+		e, err := decodeAudit(k, v)
+		if err != nil {
+			c.add("audit entry %q: %v", k, err)
+			return nil
+		}
+		for _, x := range b.auditIndexKeys(e) {
+			want[x.bucket]++
+			if x.bucket.Get(x.key) == nil {
+				c.add("audit entry %s: index entry %x is missing", k, x.key)
+			}
+		}
+		return nil
+	})
+	for _, x := range []struct {
+		name   string
+		bucket *bbolt.Bucket
+	}{
+		{"subject", b.auditUser}, {"actor", b.auditActor}, {"type", b.auditType},
+		{"time", b.auditTime}, {"irregular", b.auditIrreg},
+	} {
+		if n := x.bucket.Stats().KeyN; n != want[x.bucket] {
+			c.add("audit %s index: %d entries, want %d", x.name, n, want[x.bucket])
+		}
+	}
 }
 
 // checkFilters checks that every filter index entry belongs to a user that has

@@ -6,35 +6,41 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
 
-// The filter indexes and counters.
+// The filter indexes, the activity index and the counters.
 //
 // Every user has one entry in users.filter, and one in users.filter.account when
 // it has an account:
 //
-//	users.filter          lp(role) + lp(status) + user ID → 1
-//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID → 1
+//	users.filter          lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
+//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
 //
 // so the users of one (role, status) pair, or one (account, role, status)
-// triple, are one key range in ID order. users.count counts the users of each
-// such range, under the range's key prefix after a tag byte:
+// triple, are one key range in ID order. The entries' values carry the user's
+// LastActiveAt, so that Match.ActiveSince and InactiveSince are decided on the
+// index alone: a listing by activity can walk the ranges (all of them, without
+// a role, status or account) and skip the users it does not select without
+// reading their records.
 //
-//	countTotal                          → all users
-//	countPair + lp(role) + lp(status)   → users with that role and status
-//	countAccount + lp(account) + lp(role) + lp(status)
+// That walk costs a key step per user until the page is full, which is cheap
+// when many users are selected (the dormant accounts) and dear when few are
+// (those active in the last hour). So every user also has an entry in
 //
-// A filter on any combination of role, status and account selects a few of
-// these ranges: the counters under the filter's prefix name them (a role has a
-// range per status in use, an account one per role and status in use), and
-// their counts add up to CountUsers. ListUsers merges the ranges' cursors by ID,
-// forwards or backwards: a page costs a seek per range and a step per user, and
-// an offset is skipped on keys alone. The number of ranges is bounded by the
-// roles and statuses in use, not by the number of users. Entries and counters
-// change in the transaction that changes the user; two index entries and two or
-// three counters per user keep the file and the writes small.
+//	users.active          timeKey(LastActiveAt) + user ID → 1
+//
+// where the users of a time range are one key range. A listing by activity
+// runs both in step: each key the filter walk reads, it also collects one key
+// of the time range from users.active. If the filter walk finds its page
+// first, that is the answer; if the time range runs out first, its users,
+// sorted by ID and checked against the rest of the Match, are the candidates
+// from then on. So a page costs at most twice the cheaper of the two: about
+// (Offset+Limit)/p key steps when a share p of the users is selected, or the
+// number of users in the time range, whichever is less, and it never decodes
+// a record of a user outside the time range.
 const (
 	countTotal = iota
 	countPair
@@ -59,10 +65,26 @@ func accountPrefix(dst []byte, u *User) []byte {
 }
 
 // indexFilters moves user id from old's filter entries and counters to new's:
-// old is nil for a created user, new is nil for a deleted one.
+// old is nil for a created user, new is nil for a deleted one. When only
+// LastActiveAt changed it rewrites the entries' values.
 func (b *boltTx) indexFilters(id string, old, new *User) error {
 	if old != nil && new != nil && old.Role == new.Role && old.Status == new.Status && old.AccountID == new.AccountID {
-		return nil
+		if old.LastActiveAt.Equal(new.LastActiveAt) {
+			return nil
+		}
+		return b.touchFilters(id, old.LastActiveAt, new)
+	}
+	if old == nil || new == nil || !old.LastActiveAt.Equal(new.LastActiveAt) {
+		if old != nil {
+			if err := b.active.Delete(append(timeKey(old.LastActiveAt), id...)); err != nil {
+				return err
+			}
+		}
+		if new != nil {
+			if err := b.active.Put(append(timeKey(new.LastActiveAt), id...), present); err != nil {
+				return err
+			}
+		}
 	}
 	for _, x := range []struct {
 		bucket *bbolt.Bucket
@@ -79,6 +101,11 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 	} {
 		op, np := x.prefix(make([]byte, 1, 64), old), x.prefix(make([]byte, 1, 64), new)
 		if bytes.Equal(op, np) {
+			if np != nil && !old.LastActiveAt.Equal(new.LastActiveAt) {
+				if err := x.bucket.Put(append(np[1:], id...), timeKey(new.LastActiveAt)); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		// op and np start with one spare byte: the counter's tag.
@@ -91,7 +118,7 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 		}
 		if np != nil {
 			np[0] = x.tag
-			if err := x.bucket.Put(append(np[1:], id...), present); err != nil {
+			if err := x.bucket.Put(append(np[1:], id...), timeKey(new.LastActiveAt)); err != nil {
 				return err
 			}
 			b.addCount(np, 1)
@@ -104,6 +131,187 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 		b.addCount(totalKey, -1)
 	}
 	return nil
+}
+
+// touchFilters moves u's activity index entry from old's LastActiveAt to u's,
+// and writes u's LastActiveAt into its filter index entries, which exist
+// already.
+func (b *boltTx) touchFilters(id string, old time.Time, u *User) error {
+	if err := b.active.Delete(append(timeKey(old), id...)); err != nil {
+		return err
+	}
+	if err := b.active.Put(append(timeKey(u.LastActiveAt), id...), present); err != nil {
+		return err
+	}
+	v := timeKey(u.LastActiveAt)
+	if err := b.filter.Put(append(pairPrefix(nil, u), id...), v); err != nil {
+		return err
+	}
+	if p := accountPrefix(nil, u); p != nil {
+		return b.filterAcct.Put(append(p, id...), v)
+	}
+	return nil
+}
+
+// activityFilter returns the test of a filter index entry's value that m's
+// ActiveSince and InactiveSince make, or nil if m sets neither.
+func activityFilter(m *Match) func(v []byte) bool {
+	if m.ActiveSince.IsZero() && m.InactiveSince.IsZero() {
+		return nil
+	}
+	var since, until []byte
+	if !m.ActiveSince.IsZero() {
+		since = timeKey(m.ActiveSince)
+	}
+	if !m.InactiveSince.IsZero() {
+		until = timeKey(m.InactiveSince)
+	}
+	return func(v []byte) bool {
+		return (since == nil || bytes.Compare(v, since) >= 0) && (until == nil || bytes.Compare(v, until) < 0)
+	}
+}
+
+// activityRange collects, one key at a time, the IDs of the users whose
+// LastActiveAt a Match's ActiveSince and InactiveSince select, from
+// users.active.
+type activityRange struct {
+	c     *bbolt.Cursor
+	k     []byte
+	until []byte // exclusive upper bound on the time key, or nil
+	ids   []string
+	done  bool
+	err   error
+}
+
+func (b *boltTx) newActivityRange(m *Match) *activityRange {
+	r := &activityRange{c: b.active.Cursor()}
+	if m.ActiveSince.IsZero() {
+		r.k, _ = r.c.First()
+	} else {
+		r.k, _ = r.c.Seek(timeKey(m.ActiveSince))
+	}
+	if !m.InactiveSince.IsZero() {
+		r.until = timeKey(m.InactiveSince)
+	}
+	return r
+}
+
+// step collects the next ID of the range, and reports whether the range is
+// done (or malformed: then err is set).
+func (r *activityRange) step() bool {
+	switch {
+	case r.done:
+	case r.k == nil || (r.until != nil && bytes.Compare(r.k, r.until) >= 0):
+		r.done = true
+	case len(r.k) < timeKeyLen:
+		r.done, r.err = true, fmt.Errorf("%w: malformed activity index key %x", ErrCorrupt, r.k)
+	default:
+		r.ids = append(r.ids, string(r.k[timeKeyLen:]))
+		r.k, _ = r.c.Next()
+	}
+	return r.done
+}
+
+// The ways walkActivity may go; tests choose one to cover each.
+const (
+	activityBoth       = iota // the filter walk and the time range in step
+	activityFilterWalk        // the filter walk only
+	activityRangeFirst        // the time range, collected before the first page
+)
+
+// boltActivityPath is activityBoth but in tests.
+var boltActivityPath = activityBoth
+
+// walkActivity returns the walk over the users q selects by activity (and
+// role, status and account, but not Search), which runs the filter walk and
+// the collection of the time range in step (see above). backward and inRange
+// are walkUsers's.
+func (b *boltTx) walkActivity(q *ListQuery, backward bool, inRange func([]byte) bool) (idWalk, error) {
+	bucket, prefixes, _, err := b.filterRanges(&q.Match)
+	if err != nil {
+		return idWalk{}, err
+	}
+	active := activityFilter(&q.Match)
+	col := b.newActivityRange(&q.Match)
+	keep := func(v []byte) bool {
+		col.step()
+		return active(v)
+	}
+	switch boltActivityPath {
+	case activityFilterWalk:
+		col.done, keep = false, active
+	case activityRangeFirst:
+		for !col.step() {
+		}
+	}
+	fw := mergeRanges(bucket, prefixes, q.After, q.Before, backward, inRange, keep, func() bool { return col.done })
+	var last []byte // the last ID the filter walk gave
+	var cands []string
+	switched := false
+	// fromRange walks the collected users after last, checking each against
+	// the Match on its record.
+	fromRange := func() ([]byte, []byte, error) {
+		for len(cands) > 0 {
+			var id string
+			if backward {
+				id, cands = cands[len(cands)-1], cands[:len(cands)-1]
+			} else {
+				id, cands = cands[0], cands[1:]
+			}
+			v := b.users.Get([]byte(id))
+			if v == nil {
+				return nil, nil, fmt.Errorf("%w: activity index entry points at missing user %s", ErrCorrupt, id)
+			}
+			u, err := decodeUser([]byte(id), v)
+			if err != nil {
+				return nil, nil, err
+			}
+			if q.Match.Matches(&u.User) {
+				return []byte(id), v, nil
+			}
+		}
+		return nil, nil, nil
+	}
+	switchOver := func() {
+		switched = true
+		slices.Sort(col.ids)
+		for _, id := range col.ids {
+			after := last == nil || (!backward && id > string(last)) || (backward && id < string(last))
+			if after && inRange([]byte(id)) {
+				cands = append(cands, id)
+			}
+		}
+	}
+	w := idWalk{exact: true}
+	w.next = func() ([]byte, []byte) {
+		if !switched && col.done && col.err == nil {
+			switchOver()
+		}
+		if switched {
+			id, v, err := fromRange()
+			if err != nil {
+				col.err = err
+				return nil, nil
+			}
+			return id, v
+		}
+		id, v := fw.next()
+		if id == nil && col.done && col.err == nil {
+			switchOver()
+			id, v, err = fromRange()
+			if err != nil {
+				col.err = err
+				return nil, nil
+			}
+			return id, v
+		}
+		if id != nil {
+			last = append(last[:0], id...)
+		}
+		return id, v
+	}
+	w.err = func() error { return col.err }
+	return w, nil
 }
 
 // addCount adds d to the counter under key, when the transaction commits (see
@@ -202,12 +410,13 @@ type rangeCursor struct {
 	c      *bbolt.Cursor
 	prefix []byte
 	id     []byte // the current ID, nil when the range is done
+	v      []byte // the current entry's value
 }
 
-func (r *rangeCursor) set(k []byte, inRange func(id []byte) bool) {
-	r.id = nil
+func (r *rangeCursor) set(k, v []byte, inRange func(id []byte) bool) {
+	r.id, r.v = nil, nil
 	if k != nil && bytes.HasPrefix(k, r.prefix) && inRange(k[len(r.prefix):]) {
-		r.id = k[len(r.prefix):]
+		r.id, r.v = k[len(r.prefix):], v
 	}
 }
 
@@ -239,6 +448,8 @@ func (b *boltTx) indexedCandidate(f *Match) (u *UserRecord, ok bool, err error) 
 // else nil. The slices are valid only until the next call.
 type idWalk struct {
 	next func() (id, value []byte)
+	// err, if not nil, returns the error that ended the walk early.
+	err func() error
 	// exact is true when every ID the walk yields belongs to a user the Match
 	// selects, so that skipping one needs no record.
 	exact bool
@@ -253,33 +464,41 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 	inRange := func(id []byte) bool {
 		return (lower == "" || string(id) > lower) && (upper == "" || string(id) < upper)
 	}
+	// listWalk walks a sorted list of candidate IDs.
+	listWalk := func(ids []string, exact bool) idWalk {
+		i, step := 0, 1
+		if backward {
+			i, step = len(ids)-1, -1
+		}
+		return idWalk{exact: exact, next: func() ([]byte, []byte) {
+			for ; i >= 0 && i < len(ids); i += step {
+				if id := []byte(ids[i]); inRange(id) {
+					i += step
+					return id, nil
+				}
+			}
+			return nil, nil
+		}}
+	}
 	if q.Match.Search != "" {
 		ids, indexed, err := searchCandidates(b.search, q.Match.Search)
 		if err != nil {
 			return idWalk{}, err
 		}
 		if indexed {
-			i, step := 0, 1
-			if backward {
-				i, step = len(ids)-1, -1
-			}
-			return idWalk{next: func() ([]byte, []byte) {
-				for ; i >= 0 && i < len(ids); i += step {
-					if id := []byte(ids[i]); inRange(id) {
-						i += step
-						return id, nil
-					}
-				}
-				return nil, nil
-			}}, nil
+			return listWalk(ids, false), nil
 		}
 	}
-	if q.Match.Role != "" || q.Match.Status != "" || q.Match.AccountID != "" {
+	active := activityFilter(&q.Match)
+	if active != nil && q.Match.Search == "" {
+		return b.walkActivity(q, backward, inRange)
+	}
+	if q.Match.Role != "" || q.Match.Status != "" || q.Match.AccountID != "" || active != nil {
 		bucket, prefixes, _, err := b.filterRanges(&q.Match)
 		if err != nil {
 			return idWalk{}, err
 		}
-		w := mergeRanges(bucket, prefixes, lower, upper, backward, inRange)
+		w := mergeRanges(bucket, prefixes, lower, upper, backward, inRange, active, nil)
 		w.exact = q.Match.Search == ""
 		return w, nil
 	}
@@ -321,29 +540,32 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 
 // mergeRanges walks the IDs of several filter index ranges of bucket as one
 // list in ID order (backward: reverse order), starting after lower (backward:
-// before upper). The ranges hold distinct users, so no ID comes twice.
-func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, backward bool, inRange func([]byte) bool) idWalk {
+// before upper), leaving out entries whose value keep refuses (keep nil: none).
+// When stop (if not nil) reports true after keep refused an entry, the walk
+// ends early, as if it were done.
+// The ranges hold distinct users, so no ID comes twice.
+func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, backward bool, inRange, keep func([]byte) bool, stop func() bool) idWalk {
 	rs := make([]rangeCursor, len(prefixes))
 	for i, p := range prefixes {
 		r := &rs[i]
 		r.c, r.prefix = bucket.Cursor(), p
 		key := func(id string) []byte { return append(slices.Clip(p), id...) }
-		var k []byte
+		var k, v []byte
 		switch {
 		case backward:
 			if k, _ = r.c.Seek(key(upper)); k == nil {
-				k, _ = r.c.Last()
+				k, v = r.c.Last()
 			} else {
-				k, _ = r.c.Prev()
+				k, v = r.c.Prev()
 			}
 		case lower != "":
-			if k, _ = r.c.Seek(key(lower)); bytes.Equal(k, key(lower)) {
-				k, _ = r.c.Next()
+			if k, v = r.c.Seek(key(lower)); bytes.Equal(k, key(lower)) {
+				k, v = r.c.Next()
 			}
 		default:
-			k, _ = r.c.Seek(p)
+			k, v = r.c.Seek(p)
 		}
-		r.set(k, inRange)
+		r.set(k, v, inRange)
 	}
 	want := -1 // forward: the smallest ID first
 	if backward {
@@ -351,25 +573,32 @@ func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, b
 	}
 	var last *rangeCursor // the range whose ID was returned last, to advance
 	next := func() ([]byte, []byte) {
-		if last != nil {
-			var k []byte
-			if backward {
-				k, _ = last.c.Prev()
-			} else {
-				k, _ = last.c.Next()
+		for {
+			if last != nil {
+				var k, v []byte
+				if backward {
+					k, v = last.c.Prev()
+				} else {
+					k, v = last.c.Next()
+				}
+				last.set(k, v, inRange)
+				last = nil
 			}
-			last.set(k, inRange)
-			last = nil
-		}
-		for i := range rs {
-			if rs[i].id != nil && (last == nil || bytes.Compare(rs[i].id, last.id) == want) {
-				last = &rs[i]
+			for i := range rs {
+				if rs[i].id != nil && (last == nil || bytes.Compare(rs[i].id, last.id) == want) {
+					last = &rs[i]
+				}
+			}
+			if last == nil {
+				return nil, nil
+			}
+			if keep == nil || keep(last.v) {
+				return last.id, nil
+			}
+			if stop != nil && stop() {
+				return nil, nil
 			}
 		}
-		if last == nil {
-			return nil, nil
-		}
-		return last.id, nil
 	}
 	return idWalk{next: next, exact: true}
 }
@@ -403,6 +632,11 @@ func (b *boltTx) listUsers(ctx context.Context, q *ListQuery) ([]*UserRecord, er
 		}
 		id, v := w.next()
 		if id == nil {
+			if w.err != nil {
+				if err := w.err(); err != nil {
+					return nil, err
+				}
+			}
 			break
 		}
 		if w.exact && skip > 0 {
@@ -438,10 +672,11 @@ func (b *boltTx) listUsers(ctx context.Context, q *ListQuery) ([]*UserRecord, er
 	return out, nil
 }
 
-// countUsers answers CountUsers; see Store. Without Search it reads counters
-// (one, or one per range of the filter), or with Email or Username one user;
-// with Search it reads the users the search index offers, or those of the
-// filter's ranges when the index cannot narrow the term.
+// countUsers answers CountUsers; see Store. Without Search or activity it reads
+// counters (one, or one per range of the filter), or with Email or Username one
+// user; with activity alone it walks the filter's index ranges, reading no
+// record; with Search it reads the users the search index offers, or those of
+// the filter's ranges when the index cannot narrow the term.
 func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 	if u, ok, err := b.indexedCandidate(m); ok || err != nil {
 		if u != nil && m.Matches(&u.User) {
@@ -449,7 +684,7 @@ func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 		}
 		return 0, err
 	}
-	if m.Search == "" {
+	if m.Search == "" && activityFilter(m) == nil {
 		if m.Role == "" && m.Status == "" && m.AccountID == "" {
 			return b.getCount(totalKey)
 		}
@@ -469,7 +704,14 @@ func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 		}
 		id, v := w.next()
 		if id == nil {
+			if w.err != nil {
+				return n, w.err()
+			}
 			return n, nil
+		}
+		if w.exact {
+			n++ // the index alone decided (activity without Search)
+			continue
 		}
 		if v == nil {
 			if v = b.users.Get(id); v == nil {

@@ -59,7 +59,7 @@ const (
 // queries are the measured questions, in the table's order.
 var queries = []string{
 	"first page", "filtered first page", "deep offset", "count", "filtered count",
-	"search", "GetByEmail", "ValidateToken", "GetMany 100",
+	"search", "dormant first page", "active first page", "GetByEmail", "ValidateToken", "GetMany 100",
 }
 
 type config struct {
@@ -235,6 +235,7 @@ func build(ctx context.Context, cfg config, store string, n int, hash, dir strin
 		progress("%s: VACUUM ANALYZE in %v", store, time.Since(start).Round(time.Millisecond))
 	}
 
+	beforeLogin := time.Now()
 	sess, err := m.Login(ctx, emails[n/3], password)
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
@@ -293,6 +294,20 @@ func build(ctx context.Context, cfg config, store string, n int, hash, dir strin
 			p, err := m.Find(ctx, users.Filter{Search: rareTerm, Limit: pageLimit})
 			if err == nil {
 				err = check("search", len(p.Users), rare)
+			}
+			return err
+		},
+		"dormant first page": func() error {
+			p, err := m.Find(ctx, users.Filter{InactiveSince: beforeLogin, Limit: pageLimit})
+			if err == nil {
+				err = check("dormant users' first page", len(p.Users), pageLimit)
+			}
+			return err
+		},
+		"active first page": func() error {
+			p, err := m.Find(ctx, users.Filter{ActiveSince: beforeLogin, Limit: pageLimit})
+			if err == nil {
+				err = check("active users' first page", len(p.Users), 1)
 			}
 			return err
 		},
