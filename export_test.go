@@ -55,3 +55,9 @@ func BoltRebuildSteps(db *bbolt.DB, max int) (int, error) {
 	}
 	return steps, err
 }
+
+// DecodeBoltChallenge and EncodeBoltChallenge are the bbolt store's challenge
+// record format, for tests that build or damage a file under the store.
+func DecodeBoltChallenge(key, v []byte) (*ChallengeRecord, error) { return decodeChallenge(key, v) }
+
+func EncodeBoltChallenge(c *ChallengeRecord) []byte { return encodeChallenge(c) }

@@ -481,6 +481,9 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 			if err := b.deleteUserSessions(id); err != nil {
 				return err
 			}
+			if err := b.deleteUserChallenges(id); err != nil {
+				return err
+			}
 			r.Generation++
 		}
 		for _, p := range revoke.Tokens {
@@ -503,8 +506,8 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 	return out, nil
 }
 
-// DeleteUser deletes a user with its indexes, sessions, tokens and throttle entry
-// in one write transaction; see Store.
+// DeleteUser deletes a user with its indexes, sessions, tokens, MFA record and
+// challenges and throttle entry in one write transaction; see Store.
 func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error {
 	return s.update(ctx, "delete user", func(b *boltTx) error {
 		r, err := b.getUser(id)
@@ -534,6 +537,9 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEn
 			return err
 		}
 		if err := b.deleteUserTokens(lp(nil, id)); err != nil {
+			return err
+		}
+		if err := b.deleteUserMFA(id); err != nil {
 			return err
 		}
 		if err := b.deleteAttempts([]byte(UserThrottleKey(id))); err != ErrNotFound {
@@ -701,8 +707,8 @@ func (s *BoltStore) DeleteSessionByID(ctx context.Context, userID, id string, au
 	})
 }
 
-// DeleteUserSessions deletes the user's sessions and increments its Generation in
-// one write transaction; see Store.
+// DeleteUserSessions deletes the user's sessions and MFA challenges and
+// increments its Generation in one write transaction; see Store.
 func (s *BoltStore) DeleteUserSessions(ctx context.Context, userID string, audit ...*AuditEntry) error {
 	return s.update(ctx, "delete user sessions", func(b *boltTx) error {
 		u, err := b.getUser(userID)
@@ -710,6 +716,9 @@ func (s *BoltStore) DeleteUserSessions(ctx context.Context, userID string, audit
 			return err
 		}
 		if err := b.deleteUserSessions(userID); err != nil {
+			return err
+		}
+		if err := b.deleteUserChallenges(userID); err != nil {
 			return err
 		}
 		u.Generation++

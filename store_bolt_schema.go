@@ -32,6 +32,10 @@ import (
 //	tokens.expiry    timeKey(ExpiresAt) + hash → 1
 //	logins           throttle key → LoginAttempts (JSON)
 //	logins.expiry    timeKey(ExpiresAt) + throttle key → 1
+//	mfa              user ID → MFA record (binary), the user's second factors
+//	challenges       hash → MFA challenge record (binary)
+//	challenges.user  lp(user ID) + hash → 1
+//	challenges.expiry  timeKey(ExpiresAt) + hash → 1
 //
 // lp(x) is x prefixed with its length (2 bytes big-endian), so that a prefix scan
 // for one user never runs into another whose ID starts the same. Index values are
@@ -55,13 +59,18 @@ var (
 	bucketTokExpiry  = []byte("tokens.expiry")
 	bucketLogins     = []byte("logins")
 	bucketLoginExp   = []byte("logins.expiry")
+	bucketMFA        = []byte("mfa")
+	bucketChal       = []byte("challenges")
+	bucketChalUser   = []byte("challenges.user")
+	bucketChalExp    = []byte("challenges.expiry")
 
 	keyVersion = []byte("version")
 	keyRebuild = []byte("rebuild")
 )
 
 // recordBuckets hold the records; everything else is derived from them.
-var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins}
+var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins,
+	bucketMFA, bucketChal}
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
 var indexBuckets = [][]byte{
@@ -69,6 +78,7 @@ var indexBuckets = [][]byte{
 	bucketSessUser, bucketSessID, bucketSessExpiry,
 	bucketTokUser, bucketTokExpiry,
 	bucketLoginExp,
+	bucketChalUser, bucketChalExp,
 }
 
 // boltSchemaVersion is the layout this code writes. Version history:
@@ -77,6 +87,8 @@ var indexBuckets = [][]byte{
 //	1  JSON records; email, username, session, token and expiry indexes
 //	2  binary user, session and token records; the filter indexes, counters
 //	   and search index
+//	3  second factors: the mfa and challenges record buckets and the
+//	   challenges.user and challenges.expiry indexes
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
 // every record and builds every index again. Code that reads up to version 1
@@ -90,7 +102,7 @@ const boltSchemaVersion = 2
 var boltRebuildBatch = 10_000
 
 // The phases of a rebuild, in order: the record bucket each one walks.
-var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins}
+var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketMFA, bucketChal}
 
 // migrate brings the file to boltSchemaVersion, refusing a newer one. A file at
 // an older version is rebuilt (see boltSchemaVersion) in write transactions of
@@ -281,6 +293,10 @@ func (b *boltTx) rebuild(phase int, keys, values [][]byte) error {
 			if err := b.loginExp.Put(expiryKey(a.ExpiresAt, k), present); err != nil {
 				return err
 			}
+		default:
+			if err := b.rebuildMFA(rebuildPhases[phase], k, v); err != nil {
+				return err
+			}
 		}
 	}
 	if len(ids) > 0 {
@@ -356,6 +372,7 @@ type boltTx struct {
 	meta, users, email, username, filter, filterAcct, count, search *bbolt.Bucket
 	sessions, sessUser, sessID, sessExp                             *bbolt.Bucket
 	tokens, tokUser, tokExp, logins, loginExp                       *bbolt.Bucket
+	mfa, chal, chalUser, chalExp                                    *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
 	// key, until flushCounts writes them just before the commit: a batch of
@@ -364,7 +381,7 @@ type boltTx struct {
 }
 
 // openBuckets opens the store's buckets under root, or only those named in
-// only: a read that needs two buckets need not pay for opening eighteen. A
+// only: a read that needs two buckets need not pay for opening every one. A
 // write transaction opens them all.
 func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 	var b boltTx
@@ -377,6 +394,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		{&b.sessions, bucketSessions}, {&b.sessUser, bucketSessUser}, {&b.sessID, bucketSessID}, {&b.sessExp, bucketSessExpiry},
 		{&b.tokens, bucketTokens}, {&b.tokUser, bucketTokUser}, {&b.tokExp, bucketTokExpiry},
 		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
+		{&b.mfa, bucketMFA}, {&b.chal, bucketChal}, {&b.chalUser, bucketChalUser}, {&b.chalExp, bucketChalExp},
 	} {
 		if len(only) > 0 && !slices.ContainsFunc(only, func(n []byte) bool { return bytes.Equal(n, x.name) }) {
 			continue
@@ -394,7 +412,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 	// This halves the size of those buckets. Buckets keyed by hashes or emails,
 	// and the account filter index (ranges for every account, so inserts land
 	// all over the bucket), keep the default.
-	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp} {
+	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.chalExp} {
 		bk.FillPercent = appendFillPercent
 	}
 	return &b, nil
