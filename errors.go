@@ -80,3 +80,29 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidInp
 func invalid(field, reason string) error {
 	return &ValidationError{Field: field, Reason: reason}
 }
+
+// Errors of second-factor authentication (see Manager.CompleteLogin).
+var (
+	// ErrSecondFactorRequired is matched (errors.Is) by the error Login and
+	// LoginWithMagicLink return when the first factor was right and the user
+	// has a second factor: errors.As gives the *Challenge to complete with
+	// Manager.CompleteLogin.
+	ErrSecondFactorRequired = errors.New("users: second factor required")
+
+	// ErrInvalidCode is returned for a second-factor code that is wrong, used
+	// already (a TOTP code of a step already accepted, a used recovery code) or
+	// malformed. It counts as a failed login.
+	ErrInvalidCode = errors.New("users: invalid second-factor code")
+
+	// ErrMFANotConfigured is returned by TOTP enrolment and verification when
+	// Options.MFAKeys is empty: TOTP secrets are never stored unsealed.
+	ErrMFANotConfigured = errors.New("users: no MFA key configured (Options.MFAKeys)")
+
+	// ErrMFAEnabled is returned by BeginTOTP and ConfirmTOTP when the user has
+	// a confirmed TOTP factor already: disable it first to enrol another.
+	ErrMFAEnabled = errors.New("users: second factor already enabled")
+
+	// ErrMFANotEnabled is returned when an operation needs a second factor (or
+	// an enrolment begun) that the user does not have.
+	ErrMFANotEnabled = errors.New("users: second factor not enabled")
+)

@@ -127,12 +127,16 @@ func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 //	*ValidationError, ErrInvalidInput   400 invalid_request (with the field)
 //	ErrInvalidCredentials               401 invalid_credentials
 //	ErrInvalidToken                     401 invalid_token
+//	ErrSecondFactorRequired (*Challenge) 401 mfa_required
+//	ErrInvalidCode                      401 invalid_code
 //	ErrAccountDisabled                  403 account_disabled
 //	ErrEmailNotVerified                 403 email_not_verified
 //	ErrNotFound, ErrUnknownEmail        404 not_found
 //	ErrDuplicateEmail                   409 duplicate_email
 //	ErrDuplicateUsername                409 duplicate_username
 //	ErrConflict                         409 conflict
+//	ErrMFAEnabled                       409 mfa_enabled
+//	ErrMFANotEnabled                    409 mfa_not_enabled
 //	ErrAccountLocked                    429 account_locked
 //	context.Canceled, DeadlineExceeded  503 unavailable
 //	anything else                       500 internal_error
@@ -156,6 +160,14 @@ func HTTPError(err error) (status int, code, field string) {
 		return http.StatusUnauthorized, CodeInvalidCredentials, ""
 	case errors.Is(err, ErrInvalidToken):
 		return http.StatusUnauthorized, CodeInvalidToken, ""
+	case errors.Is(err, ErrSecondFactorRequired):
+		return http.StatusUnauthorized, CodeMFARequired, ""
+	case errors.Is(err, ErrInvalidCode):
+		return http.StatusUnauthorized, CodeInvalidCode, ""
+	case errors.Is(err, ErrMFAEnabled):
+		return http.StatusConflict, CodeMFAEnabled, ""
+	case errors.Is(err, ErrMFANotEnabled):
+		return http.StatusConflict, CodeMFANotEnabled, ""
 	case errors.Is(err, ErrAccountDisabled):
 		return http.StatusForbidden, CodeAccountDisabled, ""
 	case errors.Is(err, ErrEmailNotVerified):
@@ -204,6 +216,16 @@ func message(code string) string {
 		return "Too many failed attempts; try again later"
 	case CodeUnavailable:
 		return "The request could not be completed; try again"
+	case CodeMFARequired:
+		return "A second factor is required to complete the login"
+	case CodeInvalidCode:
+		return "Invalid or used code"
+	case CodeSecondFactorRequired:
+		return "Confirm with your second factor to do this"
+	case CodeMFAEnabled:
+		return "A second factor is already enabled"
+	case CodeMFANotEnabled:
+		return "No second factor is enabled"
 	}
 	return "Internal server error"
 }

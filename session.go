@@ -155,7 +155,7 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 			newHash, _ = m.hashPassword(ctx, n)
 		}
 	}
-	return m.startSession(ctx, r, func(cur *UserRecord) error {
+	return m.login(ctx, r, MethodPassword, func(cur *UserRecord) error {
 		if cur.PasswordHash != r.PasswordHash {
 			return ErrInvalidCredentials // changed since we verified it
 		}
@@ -210,7 +210,9 @@ func (m *Manager) lookupIdentifier(ctx context.Context, identifier string) (*Use
 // startSession records a login of r (LastLoginAt, and whatever check adds) and
 // creates a session bound to the user's current Generation, so that a password
 // change or revocation that lands between the check and the session voids it.
-func (m *Manager) startSession(ctx context.Context, r *UserRecord, check func(cur *UserRecord) error) (*Session, error) {
+// methods are the factors verified, first factor first; with more than one the
+// session's SecondFactorAt is now.
+func (m *Manager) startSession(ctx context.Context, r *UserRecord, check func(cur *UserRecord) error, methods ...AuthMethod) (*Session, error) {
 	now := m.now()
 	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
 		if cur.Generation != r.Generation || cur.Status != StatusActive {
@@ -244,6 +246,10 @@ func (m *Manager) startSession(ctx context.Context, r *UserRecord, check func(cu
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(m.sessionTTL),
 		LastSeenAt:     now,
+		Methods:        slices.Clone(methods),
+	}
+	if len(methods) > 1 {
+		s.SecondFactorAt = now
 	}
 	if err := m.store.CreateSession(ctx, s); err != nil {
 		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {

@@ -160,7 +160,7 @@ func (m *Manager) checkPassword(ctx context.Context, r *UserRecord, key Throttle
 	case err != nil:
 		return err
 	}
-	return m.releaseAttempt(ctx, key, isImportedBcrypt(hash) && !rehashable(password))
+	return m.passwordRight(ctx, r, key, isImportedBcrypt(hash) && !rehashable(password))
 }
 
 // rehashable reports whether a password that verified against an imported hash

@@ -350,7 +350,7 @@ func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) 
 	if err != nil {
 		return nil, storeErr("accept invitation", err)
 	}
-	return m.startSession(ctx, r, func(*UserRecord) error { return nil })
+	return m.login(ctx, r, MethodEmailLink, func(*UserRecord) error { return nil })
 }
 
 // RequestMagicLink returns a single-use login token for the user with the email,
@@ -378,7 +378,7 @@ func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Sessio
 	if err != nil {
 		return nil, err
 	}
-	return m.startSession(ctx, r, func(*UserRecord) error { return nil })
+	return m.login(ctx, r, MethodEmailLink, func(*UserRecord) error { return nil })
 }
 
 // RequestEmailChange starts a change of the user's own email to newEmail. It

@@ -227,6 +227,17 @@ type Options struct {
 	// Now is the clock. Default time.Now. Tests set a fake clock here.
 	Now func() time.Time
 
+	// MFAKeys are the AES-256-GCM keys that seal TOTP secrets at rest (see
+	// MFAKey): the first is current and seals every new secret; the others only
+	// open secrets sealed before a rotation, and such a secret is sealed again
+	// with the current key when next used. Default none: BeginTOTP then returns
+	// ErrMFANotConfigured, and recovery codes remain the only factor that works.
+	MFAKeys []MFAKey
+
+	// MFAIssuer names the application in authenticator apps (the issuer of the
+	// otpauth:// URI and its label). Default "users".
+	MFAIssuer string
+
 	// Rand is the source of randomness for tokens and IDs. Default crypto/rand.Reader.
 	// Anything else must be cryptographically secure outside tests.
 	Rand io.Reader
@@ -260,6 +271,8 @@ type Manager struct {
 	idEntropy io.Reader
 
 	onCompare func() // test seam: called once per bcrypt comparison
+
+	mfa mfaConfig // second factors (mfa_keys.go)
 }
 
 // New returns a Manager over store. opts may be nil; zero fields take their
@@ -340,6 +353,11 @@ func New(store Store, opts *Options) (*Manager, error) {
 			return nil, invalid("options.Roles", "must not contain empty or padded roles")
 		}
 	}
+	mfa, err := newMFAConfig(o.MFAKeys, o.MFAIssuer)
+	if err != nil {
+		return nil, err
+	}
+	m.mfa = mfa
 	if m.now == nil {
 		m.now = time.Now
 	}

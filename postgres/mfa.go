@@ -14,7 +14,7 @@ import (
 var errMFANotBuilt = errors.New("postgres: MFA records not built yet")
 
 func (s *Store) GetMFA(ctx context.Context, userID string) (*users.MFARecord, error) {
-	return nil, errMFANotBuilt
+	return nil, users.ErrNotFound // no user has a second factor until this store keeps them
 }
 
 func (s *Store) UpdateMFA(ctx context.Context, userID string, fn func(r *users.MFARecord) (bool, error), audit ...*users.AuditEntry) (*users.MFARecord, error) {
