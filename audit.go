@@ -39,7 +39,8 @@ const (
 // password, token, hash or second-factor code, and for a login failure not the
 // identifier that was typed.
 type AuditEntry struct {
-	// ID is a ULID made by the Manager from Time, so entries sort by time.
+	// ID is a ULID made by the Manager from Time: its timestamp is Time to the
+	// millisecond, so entries sort by time and Stores find time ranges by ID.
 	ID   string    `json:"id"`
 	Time time.Time `json:"time"`
 	Type EventType `json:"type"`

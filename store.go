@@ -131,7 +131,8 @@ type Store interface {
 	TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error
 
 	// DeleteSession deletes the session with this token hash, or returns ErrNotFound.
-	// An audit entry with an empty UserID or SessionID gets the deleted session's.
+	// An audit entry with an empty UserID or SessionID gets the deleted session's
+	// (the Store sets them in the entry it was given, so the caller sees them).
 	DeleteSession(ctx context.Context, tokenHash []byte, audit ...*AuditEntry) error
 
 	// DeleteSessionByID deletes the session with this public ID if it belongs to
@@ -182,7 +183,7 @@ type Store interface {
 	// and returns it, whatever its expiry: of any number of concurrent calls for one
 	// token, exactly one gets it. It returns ErrNotFound, deleting nothing, if there
 	// is no such token or its purpose differs. An audit entry with an empty UserID
-	// gets the token's.
+	// gets the token's (set in the entry given, as DeleteSession does).
 	ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, audit ...*AuditEntry) (*TokenRecord, error)
 
 	// DeleteExpired deletes every session, one-time token, MFA challenge and
@@ -197,7 +198,10 @@ type Store interface {
 	// ListAudit returns at most q.Limit entries that q selects (see
 	// AuditQuery.Matches), newest first (descending ID); with q.Before, only
 	// entries whose ID is less than it. Its cost grows with the entries returned,
-	// not with the entries stored, when q selects by UserID, ActorID or time.
+	// not with the entries stored, when q selects by UserID, ActorID or time. A
+	// Store may rely on every entry's ID being a ULID whose timestamp is its
+	// Time to the millisecond (see AuditEntry.ID), so a time range is also a
+	// range of IDs.
 	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error)
 
 	// DeleteAuditBefore deletes every audit entry whose Time is before t and

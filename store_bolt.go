@@ -283,11 +283,17 @@ func (s *BoltStore) CreateUser(ctx context.Context, r *UserRecord, audit ...*Aud
 	if err := checkIDLen(r.ID); err != nil {
 		return err
 	}
+	if err := checkAudit(audit); err != nil {
+		return err
+	}
 	return s.update(ctx, "create user", func(b *boltTx) error {
 		if err := b.insertUser(r); err != nil {
 			return err
 		}
-		return indexSearch(b.search, r.ID, nil, &r.User)
+		if err := indexSearch(b.search, r.ID, nil, &r.User); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
 	})
 }
 
@@ -327,6 +333,12 @@ func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord, audit ...
 			return nil, err
 		}
 	}
+	if len(audit) != 0 && len(audit) != len(rs) {
+		return nil, fmt.Errorf("users: bolt store: create users: %d audit entries for %d records", len(audit), len(rs))
+	}
+	if err := checkAudit(audit); err != nil {
+		return nil, err
+	}
 	var errs []error
 	err := s.update(ctx, "create users", func(b *boltTx) error {
 		errs = make([]error, len(rs))
@@ -340,6 +352,11 @@ func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord, audit ...
 				return err
 			default:
 				ids, us = append(ids, r.ID), append(us, &r.User)
+				if len(audit) > 0 {
+					if err := b.putAudit(audit[i : i+1]); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return indexSearchNew(b.search, ids, us)
@@ -466,6 +483,9 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 		if r.ID != old.ID || r.Generation != old.Generation {
 			return ErrKeyChanged
 		}
+		if err := checkAudit(audit); err != nil {
+			return err // fn left an entry that cannot be stored: nothing written
+		}
 		if err := b.indexUser(r, old); err != nil {
 			return err
 		}
@@ -494,6 +514,9 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 		if err := b.putUser(r); err != nil {
 			return err
 		}
+		if err := b.putAudit(audit); err != nil {
+			return err
+		}
 		out = r.Clone()
 		return nil
 	})
@@ -509,6 +532,9 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 // DeleteUser deletes a user with its indexes, sessions, tokens, MFA record and
 // challenges and throttle entry in one write transaction; see Store.
 func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error {
+	if err := checkAudit(audit); err != nil {
+		return err
+	}
 	return s.update(ctx, "delete user", func(b *boltTx) error {
 		r, err := b.getUser(id)
 		if err != nil {
@@ -542,10 +568,10 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEn
 		if err := b.deleteUserMFA(id); err != nil {
 			return err
 		}
-		if err := b.deleteAttempts([]byte(UserThrottleKey(id))); err != ErrNotFound {
+		if err := b.deleteAttempts([]byte(UserThrottleKey(id))); err != nil && err != ErrNotFound {
 			return err
 		}
-		return nil
+		return b.putAudit(audit)
 	})
 }
 
@@ -576,7 +602,7 @@ func (s *BoltStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord, 
 func (s *BoltStore) CountUsers(ctx context.Context, m Match) (int, error) {
 	n := 0
 	need := userBuckets
-	if m.Email == "" && m.Username == "" && m.Search == "" {
+	if m.Email == "" && m.Username == "" && m.Search == "" && activityFilter(&m) == nil {
 		need = [][]byte{bucketCount}
 	}
 	err := s.view(ctx, "count users", func(b *boltTx) (err error) {
@@ -595,6 +621,9 @@ func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord, audit 
 	if err := checkIDLen(sr.UserID); err != nil {
 		return err
 	}
+	if err := checkAudit(audit); err != nil {
+		return err
+	}
 	v := encodeSession(sr)
 	return s.update(ctx, "create session", func(b *boltTx) error {
 		u, err := b.getUser(sr.UserID)
@@ -609,7 +638,10 @@ func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord, audit 
 		if err := b.sessions.Put(sr.TokenHash, v); err != nil {
 			return err
 		}
-		return b.indexSession(sr)
+		if err := b.indexSession(sr); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
 	})
 }
 
@@ -652,44 +684,82 @@ func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionR
 	return sr, u, nil
 }
 
-// TouchSession moves a session's LastSeenAt forward; see Store. When seen is not
-// later than the stored LastSeenAt it writes nothing, so it costs a read, not a
-// disk sync.
+// TouchSession moves a session's LastSeenAt, and its user's LastActiveAt (with
+// the user's filter index entries, which hold it), forward in one write; see
+// Store. When seen is later than neither it writes nothing, so it costs a read,
+// not a disk sync.
 func (s *BoltStore) TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error {
 	var later bool
 	err := s.view(ctx, "touch session", func(b *boltTx) error {
-		sr, err := b.getSession(tokenHash)
+		sr, u, err := b.getSessionUser(tokenHash)
 		if err != nil {
 			return err
 		}
-		later = seen.After(sr.LastSeenAt)
+		later = seen.After(sr.LastSeenAt) || seen.After(u.LastActiveAt)
 		return nil
-	}, bucketSessions)
+	}, bucketSessions, bucketUsers)
 	if err != nil || !later {
 		return err
 	}
 	return s.update(ctx, "touch session", func(b *boltTx) error {
-		sr, err := b.getSession(tokenHash)
+		sr, u, err := b.getSessionUser(tokenHash)
 		if err != nil {
 			return err
 		}
-		if !seen.After(sr.LastSeenAt) {
+		sessionLater, userLater := seen.After(sr.LastSeenAt), seen.After(u.LastActiveAt)
+		if !sessionLater && !userLater {
 			return errRollback
 		}
-		sr.LastSeenAt = seen
-		return b.putSession(sr)
+		if sessionLater {
+			sr.LastSeenAt = seen
+			if err := b.putSession(sr); err != nil {
+				return err
+			}
+		}
+		if userLater {
+			u.LastActiveAt = seen
+			if err := b.putUser(u); err != nil {
+				return err
+			}
+			return b.touchFilters(u.ID, &u.User)
+		}
+		return nil
 	})
 }
 
 // DeleteSession deletes a session and its index entries; see Store.
 func (s *BoltStore) DeleteSession(ctx context.Context, tokenHash []byte, audit ...*AuditEntry) error {
+	if err := checkAudit(audit); err != nil {
+		return err
+	}
 	return s.update(ctx, "delete session", func(b *boltTx) error {
-		return b.deleteSession(tokenHash)
+		sr, err := b.getSession(tokenHash)
+		if err != nil {
+			return err
+		}
+		for _, e := range audit {
+			if e == nil {
+				continue
+			}
+			if e.UserID == "" {
+				e.UserID = sr.UserID
+			}
+			if e.SessionID == "" {
+				e.SessionID = sr.ID
+			}
+		}
+		if err := b.deleteSession(tokenHash); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
 	})
 }
 
 // DeleteSessionByID deletes a session of the user by its public ID; see Store.
 func (s *BoltStore) DeleteSessionByID(ctx context.Context, userID, id string, audit ...*AuditEntry) error {
+	if err := checkAudit(audit); err != nil {
+		return err
+	}
 	return s.update(ctx, "delete session by ID", func(b *boltTx) error {
 		hash := b.sessID.Get([]byte(id))
 		if hash == nil {
@@ -703,13 +773,19 @@ func (s *BoltStore) DeleteSessionByID(ctx context.Context, userID, id string, au
 		if sr.UserID != userID {
 			return ErrNotFound
 		}
-		return b.deleteSession(hash)
+		if err := b.deleteSession(hash); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
 	})
 }
 
 // DeleteUserSessions deletes the user's sessions and MFA challenges and
 // increments its Generation in one write transaction; see Store.
 func (s *BoltStore) DeleteUserSessions(ctx context.Context, userID string, audit ...*AuditEntry) error {
+	if err := checkAudit(audit); err != nil {
+		return err
+	}
 	return s.update(ctx, "delete user sessions", func(b *boltTx) error {
 		u, err := b.getUser(userID)
 		if err != nil {
@@ -722,7 +798,10 @@ func (s *BoltStore) DeleteUserSessions(ctx context.Context, userID string, audit
 			return err
 		}
 		u.Generation++
-		return b.putUser(u)
+		if err := b.putUser(u); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
 	})
 }
 
@@ -791,17 +870,22 @@ func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn
 			fnErr = err
 			return errFnFailed
 		}
+		if err := checkAudit(audit); err != nil {
+			return err // fn left an entry that cannot be stored: nothing written
+		}
+		if a.IsZero() && v == nil && !hasAudit(audit) {
+			return errRollback // nothing was there, nothing to write
+		}
 		if err := b.deleteAttempts(k); err != nil && err != ErrNotFound {
 			return err
 		}
-		if a.IsZero() {
-			if v == nil {
-				return errRollback // nothing was there, nothing to write
+		if !a.IsZero() {
+			if err := b.putAttempts(k, a); err != nil {
+				return err
 			}
-			return nil
+			out = a
 		}
-		out = a
-		return b.putAttempts(k, a)
+		return b.putAudit(audit)
 	})
 	if fnErr != nil {
 		return LoginAttempts{}, fnErr
@@ -816,6 +900,9 @@ func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn
 // see Store.
 func (s *BoltStore) CreateToken(ctx context.Context, t *TokenRecord, replace bool, audit ...*AuditEntry) error {
 	if err := checkIDLen(t.UserID); err != nil {
+		return err
+	}
+	if err := checkAudit(audit); err != nil {
 		return err
 	}
 	v := encodeToken(t)
@@ -834,7 +921,10 @@ func (s *BoltStore) CreateToken(ctx context.Context, t *TokenRecord, replace boo
 		if err := b.tokens.Put(t.Hash, v); err != nil {
 			return err
 		}
-		return b.indexToken(t)
+		if err := b.indexToken(t); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
 	})
 }
 
@@ -858,6 +948,9 @@ func (s *BoltStore) GetToken(ctx context.Context, hash []byte, purpose Purpose) 
 // ConsumeToken finds, deletes and returns a one-time token in one write
 // transaction, whatever its expiry; see Store.
 func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, audit ...*AuditEntry) (*TokenRecord, error) {
+	if err := checkAudit(audit); err != nil {
+		return nil, err
+	}
 	var t *TokenRecord
 	err := s.update(ctx, "consume token", func(b *boltTx) (err error) {
 		if t, err = b.getToken(hash); err != nil {
@@ -866,7 +959,15 @@ func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpo
 		if t.Purpose != purpose {
 			return ErrNotFound
 		}
-		return b.deleteToken(hash)
+		for _, e := range audit {
+			if e != nil && e.UserID == "" {
+				e.UserID = t.UserID
+			}
+		}
+		if err := b.deleteToken(hash); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
 	})
 	if err != nil {
 		return nil, err

@@ -92,15 +92,20 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 				}
 				generation[string(k)] = u.Generation
 				counts[string(totalKey)]++
+				active := timeKey(u.LastActiveAt)
 				p := pairPrefix([]byte{countPair}, &u.User)
 				counts[string(p)]++
-				if b.filter.Get(append(p[1:], k...)) == nil {
+				if v := b.filter.Get(append(p[1:], k...)); v == nil {
 					c.add("user %s: not in the filter index", k)
+				} else if !bytes.Equal(v, active) {
+					c.add("user %s: the filter index holds another LastActiveAt", k)
 				}
 				if p := accountPrefix([]byte{countAccount}, &u.User); p != nil {
 					counts[string(p)]++
-					if b.filterAcct.Get(append(p[1:], k...)) == nil {
+					if v := b.filterAcct.Get(append(p[1:], k...)); v == nil {
 						c.add("user %s: not in the account filter index", k)
+					} else if !bytes.Equal(v, active) {
+						c.add("user %s: the account filter index holds another LastActiveAt", k)
 					}
 				}
 				if u.Email != "" && string(b.email.Get([]byte(u.Email))) != string(k) {
@@ -303,6 +308,7 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 			})
 		},
 		func() { c.checkMFA(b, generation) },
+		func() { c.checkAudit(b) },
 	}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
@@ -311,6 +317,37 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 		step()
 	}
 	return nil
+}
+
+// checkAudit checks that every audit entry decodes and has its index entries,
+// and that the indexes hold no others.
+func (c *checker) checkAudit(b *boltTx) {
+	want := map[*bbolt.Bucket]int{}
+	_ = b.audit.ForEach(func(k, v []byte) error {
+		e, err := decodeAudit(k, v)
+		if err != nil {
+			c.add("audit entry %q: %v", k, err)
+			return nil
+		}
+		for _, x := range b.auditIndexKeys(e) {
+			want[x.bucket]++
+			if x.bucket.Get(x.key) == nil {
+				c.add("audit entry %s: index entry %x is missing", k, x.key)
+			}
+		}
+		return nil
+	})
+	for _, x := range []struct {
+		name   string
+		bucket *bbolt.Bucket
+	}{
+		{"subject", b.auditUser}, {"actor", b.auditActor}, {"type", b.auditType},
+		{"time", b.auditTime}, {"irregular", b.auditIrreg},
+	} {
+		if n := x.bucket.Stats().KeyN; n != want[x.bucket] {
+			c.add("audit %s index: %d entries, want %d", x.name, n, want[x.bucket])
+		}
+	}
 }
 
 // checkFilters checks that every filter index entry belongs to a user that has

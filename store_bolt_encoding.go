@@ -11,13 +11,16 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Record encodings (schema version 2). Users, sessions and one-time tokens are
-// kept in a compact binary form; login-throttle entries stay JSON, so that fields
-// added to LoginAttempts flow through without a new format.
+// Record encodings (schema version 3). Users, sessions, one-time tokens and
+// audit entries are kept in a compact binary form; login-throttle entries stay
+// JSON, so that fields added to LoginAttempts flow through without a new format.
 //
-// Every binary record starts with its format byte, recordFormat, so that a later
-// format can be told apart (version 1 files held JSON, which starts with '{').
-// After it come the fields in a fixed order:
+// Every binary record starts with its format byte, so that formats can be told
+// apart (version 1 files held JSON, which starts with '{'). This code writes
+// format recordFormat (2) and reads formats 1 (schema version 2) and 2: format 2
+// appends fields to format 1's, marked "(2)" below, which a format 1 record
+// lacks (they decode as zero). After the format byte come the fields in a fixed
+// order:
 //
 //	string  uvarint length, then the bytes
 //	int     varint (zig-zag)
@@ -28,14 +31,27 @@ import (
 //	         Username, FirstName, LastName, Role, Status, AvatarURL, AccountID,
 //	         PasswordHash (strings), Generation (int), EmailVerifiedAt, CreatedAt,
 //	         UpdatedAt, LastLoginAt (times), then if bit 1 is set the number of
-//	         preferences (uvarint) and each key and value (strings, by key)
+//	         preferences (uvarint) and each key and value (strings, by key),
+//	         then (2) LastActiveAt (time)
 //	session  ID, UserID (strings), UserGeneration (int), CreatedAt, ExpiresAt,
-//	         LastSeenAt (times)
+//	         LastSeenAt (times), then (2) IP, UserAgent (strings), the number
+//	         of Methods (uvarint) and each (string), SecondFactorAt (time)
 //	token    UserID, Purpose, Email (strings), CreatedAt, ExpiresAt (times)
+//	audit    (2 only) flags (bit 0 Fields is not nil, bit 1 Data is not nil),
+//	         Type, UserID, ActorID, SessionID, IP, UserAgent, Reason, Purpose
+//	         (strings), Time (time), then if bit 0 is set the number of Fields
+//	         (uvarint) and each (string), then if bit 1 is set the number of
+//	         Data entries (uvarint) and each key and value (strings, by key)
 //
-// A record's own key is not repeated in it: the user ID, the session's token hash
-// and the token's hash come from the key the record is stored under.
-const recordFormat = 1
+// A record's own key is not repeated in it: the user ID, the session's token
+// hash, the token's hash and the audit entry's ID come from the key the record is
+// stored under.
+const recordFormat = 2
+
+const (
+	auditHasFields = 1 << iota
+	auditHasData
+)
 
 const (
 	userEmailVerified = 1 << iota
@@ -57,7 +73,7 @@ func appendTime(b []byte, t time.Time) []byte {
 // encodeUser returns r in the binary user format, without its ID.
 func encodeUser(r *UserRecord) []byte {
 	n := 32 + len(r.Email) + len(r.Username) + len(r.FirstName) + len(r.LastName) + len(r.Role) +
-		len(r.Status) + len(r.AvatarURL) + len(r.AccountID) + len(r.PasswordHash) + 4*14
+		len(r.Status) + len(r.AvatarURL) + len(r.AccountID) + len(r.PasswordHash) + 5*14
 	for k, v := range r.Preferences {
 		n += len(k) + len(v) + 4
 	}
@@ -84,18 +100,29 @@ func encodeUser(r *UserRecord) []byte {
 			b = appendString(appendString(b, k), r.Preferences[k])
 		}
 	}
-	return b
+	return appendTime(b, r.LastActiveAt)
 }
 
 // encodeSession returns s in the binary session format, without its token hash.
 func encodeSession(s *SessionRecord) []byte {
-	b := make([]byte, 0, 8+len(s.ID)+len(s.UserID)+3*14)
+	n := 16 + len(s.ID) + len(s.UserID) + len(s.IP) + len(s.UserAgent) + 4*14
+	for _, m := range s.Methods {
+		n += len(m) + 2
+	}
+	b := make([]byte, 0, n)
 	b = appendString(append(b, recordFormat), s.ID)
 	b = appendString(b, s.UserID)
 	b = binary.AppendVarint(b, s.UserGeneration)
 	b = appendTime(b, s.CreatedAt)
 	b = appendTime(b, s.ExpiresAt)
-	return appendTime(b, s.LastSeenAt)
+	b = appendTime(b, s.LastSeenAt)
+	b = appendString(b, s.IP)
+	b = appendString(b, s.UserAgent)
+	b = binary.AppendUvarint(b, uint64(len(s.Methods)))
+	for _, m := range s.Methods {
+		b = appendString(b, string(m))
+	}
+	return appendTime(b, s.SecondFactorAt)
 }
 
 // encodeToken returns t in the binary token format, without its hash.
@@ -108,23 +135,63 @@ func encodeToken(t *TokenRecord) []byte {
 	return appendTime(b, t.ExpiresAt)
 }
 
+// encodeAudit returns e in the binary audit format, without its ID.
+func encodeAudit(e *AuditEntry) []byte {
+	n := 16 + len(e.Type) + len(e.UserID) + len(e.ActorID) + len(e.SessionID) + len(e.IP) +
+		len(e.UserAgent) + len(e.Reason) + len(e.Purpose) + 14
+	for _, f := range e.Fields {
+		n += len(f) + 2
+	}
+	for k, v := range e.Data {
+		n += len(k) + len(v) + 4
+	}
+	b := make([]byte, 0, n)
+	var flags byte
+	if e.Fields != nil {
+		flags |= auditHasFields
+	}
+	if e.Data != nil {
+		flags |= auditHasData
+	}
+	b = append(b, recordFormat, flags)
+	for _, s := range []string{string(e.Type), e.UserID, e.ActorID, e.SessionID, e.IP, e.UserAgent,
+		e.Reason, string(e.Purpose)} {
+		b = appendString(b, s)
+	}
+	b = appendTime(b, e.Time)
+	if e.Fields != nil {
+		b = binary.AppendUvarint(b, uint64(len(e.Fields)))
+		for _, f := range e.Fields {
+			b = appendString(b, f)
+		}
+	}
+	if e.Data != nil {
+		b = binary.AppendUvarint(b, uint64(len(e.Data)))
+		for _, k := range slices.Sorted(maps.Keys(e.Data)) {
+			b = appendString(appendString(b, k), e.Data[k])
+		}
+	}
+	return b
+}
+
 // decoder reads a binary record. It holds the record as one string, copied out of
 // bbolt's memory once, and hands out the record's strings as slices of it, so a
 // decoded record costs one allocation for all its text. A malformed record sets
 // bad; the caller checks it once at the end.
 type decoder struct {
-	s   string
-	off int
-	bad bool
+	s      string
+	off    int
+	format byte // the record's format byte: 1 or 2
+	bad    bool
 }
 
 func newDecoder(v []byte) decoder {
 	d := decoder{s: string(v)}
-	if len(d.s) == 0 || d.s[0] != recordFormat {
+	if len(d.s) == 0 || d.s[0] == 0 || d.s[0] > recordFormat {
 		d.bad = true
 		d.off = len(d.s)
 	} else {
-		d.off = 1
+		d.format, d.off = d.s[0], 1
 	}
 	return d
 }
@@ -184,7 +251,7 @@ func (d *decoder) time() time.Time {
 // done reports a malformed record, or bytes left over after it, as ErrCorrupt.
 func (d *decoder) done(what string) error {
 	if d.bad || d.off != len(d.s) {
-		return fmt.Errorf("%w: %s record: malformed (format %d, %d bytes)", ErrCorrupt, what, recordFormat, len(d.s))
+		return fmt.Errorf("%w: %s record: malformed (format %d, %d bytes)", ErrCorrupt, what, d.format, len(d.s))
 	}
 	return nil
 }
@@ -227,22 +294,52 @@ func decodeUserID(id string, v []byte) (*UserRecord, error) {
 			r.Preferences[k] = d.string()
 		}
 	}
+	if d.format >= 2 {
+		r.LastActiveAt = d.time()
+	}
 	if err := d.done("user"); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
+// sessionAlloc is a session record together with room for its usual Methods
+// (a first and a second factor), so that decoding a session on the hot path
+// costs no allocation for them.
+type sessionAlloc struct {
+	s       SessionRecord
+	methods [2]AuthMethod
+}
+
 // decodeSession decodes the session record v stored under the token hash key.
 func decodeSession(key, v []byte) (*SessionRecord, error) {
 	d := newDecoder(v)
-	s := &SessionRecord{TokenHash: append([]byte(nil), key...)}
+	a := &sessionAlloc{}
+	s := &a.s
+	s.TokenHash = append([]byte(nil), key...)
 	s.ID = d.string()
 	s.UserID = d.string()
 	s.UserGeneration = d.varint()
 	s.CreatedAt = d.time()
 	s.ExpiresAt = d.time()
 	s.LastSeenAt = d.time()
+	if d.format >= 2 {
+		s.IP = d.string()
+		s.UserAgent = d.string()
+		if n := d.uvarint(); n > uint64(len(d.s)) {
+			d.bad = true
+		} else if n > 0 {
+			if n <= uint64(len(a.methods)) {
+				s.Methods = a.methods[:n:n]
+			} else {
+				s.Methods = make([]AuthMethod, n)
+			}
+			for i := range s.Methods {
+				s.Methods[i] = AuthMethod(d.string())
+			}
+		}
+		s.SecondFactorAt = d.time()
+	}
 	if err := d.done("session"); err != nil {
 		return nil, err
 	}
@@ -262,6 +359,52 @@ func decodeToken(key, v []byte) (*TokenRecord, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// decodeAudit decodes the audit record v stored under the entry ID id.
+func decodeAudit(id, v []byte) (*AuditEntry, error) {
+	d := newDecoder(v)
+	e := &AuditEntry{ID: string(id)}
+	flags := d.byte()
+	e.Type = EventType(d.string())
+	e.UserID = d.string()
+	e.ActorID = d.string()
+	e.SessionID = d.string()
+	e.IP = d.string()
+	e.UserAgent = d.string()
+	e.Reason = d.string()
+	e.Purpose = Purpose(d.string())
+	e.Time = d.time()
+	if flags&auditHasFields != 0 {
+		n := d.uvarint()
+		if n > uint64(len(d.s)) {
+			d.bad = true
+			n = 0
+		}
+		e.Fields = make([]string, n)
+		for i := range e.Fields {
+			e.Fields[i] = d.string()
+		}
+	}
+	if flags&auditHasData != 0 {
+		n := d.uvarint()
+		if n > uint64(len(d.s)) {
+			d.bad = true
+			n = 0
+		}
+		e.Data = make(map[string]string, n)
+		for range n {
+			k := d.string()
+			e.Data[k] = d.string()
+		}
+	}
+	if d.format < 2 {
+		d.bad = true // audit records exist from format 2 on
+	}
+	if err := d.done("audit"); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func decodeAttempts(v []byte) (LoginAttempts, error) {
@@ -320,7 +463,7 @@ func checkIDLen(id string) error {
 	return nil
 }
 
-// The second factors' records (schema version 3), in the same binary form:
+// The second factors' records (schema version 3), format 2 only:
 //
 //	mfa        flags (bit 0 TOTP is set, bit 1 TOTP.Confirmed); if bit 0 is
 //	           set, TOTP.Secret, TOTP.KeyID (strings), TOTP.CreatedAt,

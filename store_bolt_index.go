@@ -15,11 +15,15 @@ import (
 // Every user has one entry in users.filter, and one in users.filter.account when
 // it has an account:
 //
-//	users.filter          lp(role) + lp(status) + user ID → 1
-//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID → 1
+//	users.filter          lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
+//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
 //
 // so the users of one (role, status) pair, or one (account, role, status)
-// triple, are one key range in ID order. users.count counts the users of each
+// triple, are one key range in ID order. The entries' values carry the user's
+// LastActiveAt, so that Match.ActiveSince and InactiveSince are decided on the
+// index alone: a listing by activity walks the ranges (all of them, without a
+// role, status or account) and skips the users it does not select without
+// reading their records. users.count counts the users of each
 // such range, under the range's key prefix after a tag byte:
 //
 //	countTotal                          → all users
@@ -59,10 +63,14 @@ func accountPrefix(dst []byte, u *User) []byte {
 }
 
 // indexFilters moves user id from old's filter entries and counters to new's:
-// old is nil for a created user, new is nil for a deleted one.
+// old is nil for a created user, new is nil for a deleted one. When only
+// LastActiveAt changed it rewrites the entries' values.
 func (b *boltTx) indexFilters(id string, old, new *User) error {
 	if old != nil && new != nil && old.Role == new.Role && old.Status == new.Status && old.AccountID == new.AccountID {
-		return nil
+		if old.LastActiveAt.Equal(new.LastActiveAt) {
+			return nil
+		}
+		return b.touchFilters(id, new)
 	}
 	for _, x := range []struct {
 		bucket *bbolt.Bucket
@@ -79,6 +87,11 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 	} {
 		op, np := x.prefix(make([]byte, 1, 64), old), x.prefix(make([]byte, 1, 64), new)
 		if bytes.Equal(op, np) {
+			if np != nil && !old.LastActiveAt.Equal(new.LastActiveAt) {
+				if err := x.bucket.Put(append(np[1:], id...), timeKey(new.LastActiveAt)); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		// op and np start with one spare byte: the counter's tag.
@@ -91,7 +104,7 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 		}
 		if np != nil {
 			np[0] = x.tag
-			if err := x.bucket.Put(append(np[1:], id...), present); err != nil {
+			if err := x.bucket.Put(append(np[1:], id...), timeKey(new.LastActiveAt)); err != nil {
 				return err
 			}
 			b.addCount(np, 1)
@@ -104,6 +117,37 @@ func (b *boltTx) indexFilters(id string, old, new *User) error {
 		b.addCount(totalKey, -1)
 	}
 	return nil
+}
+
+// touchFilters writes u's LastActiveAt into its filter index entries, which
+// exist already.
+func (b *boltTx) touchFilters(id string, u *User) error {
+	v := timeKey(u.LastActiveAt)
+	if err := b.filter.Put(append(pairPrefix(nil, u), id...), v); err != nil {
+		return err
+	}
+	if p := accountPrefix(nil, u); p != nil {
+		return b.filterAcct.Put(append(p, id...), v)
+	}
+	return nil
+}
+
+// activityFilter returns the test of a filter index entry's value that m's
+// ActiveSince and InactiveSince make, or nil if m sets neither.
+func activityFilter(m *Match) func(v []byte) bool {
+	if m.ActiveSince.IsZero() && m.InactiveSince.IsZero() {
+		return nil
+	}
+	var since, until []byte
+	if !m.ActiveSince.IsZero() {
+		since = timeKey(m.ActiveSince)
+	}
+	if !m.InactiveSince.IsZero() {
+		until = timeKey(m.InactiveSince)
+	}
+	return func(v []byte) bool {
+		return (since == nil || bytes.Compare(v, since) >= 0) && (until == nil || bytes.Compare(v, until) < 0)
+	}
 }
 
 // addCount adds d to the counter under key, when the transaction commits (see
@@ -202,12 +246,13 @@ type rangeCursor struct {
 	c      *bbolt.Cursor
 	prefix []byte
 	id     []byte // the current ID, nil when the range is done
+	v      []byte // the current entry's value
 }
 
-func (r *rangeCursor) set(k []byte, inRange func(id []byte) bool) {
-	r.id = nil
+func (r *rangeCursor) set(k, v []byte, inRange func(id []byte) bool) {
+	r.id, r.v = nil, nil
 	if k != nil && bytes.HasPrefix(k, r.prefix) && inRange(k[len(r.prefix):]) {
-		r.id = k[len(r.prefix):]
+		r.id, r.v = k[len(r.prefix):], v
 	}
 }
 
@@ -274,12 +319,13 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 			}}, nil
 		}
 	}
-	if q.Match.Role != "" || q.Match.Status != "" || q.Match.AccountID != "" {
+	active := activityFilter(&q.Match)
+	if q.Match.Role != "" || q.Match.Status != "" || q.Match.AccountID != "" || active != nil {
 		bucket, prefixes, _, err := b.filterRanges(&q.Match)
 		if err != nil {
 			return idWalk{}, err
 		}
-		w := mergeRanges(bucket, prefixes, lower, upper, backward, inRange)
+		w := mergeRanges(bucket, prefixes, lower, upper, backward, inRange, active)
 		w.exact = q.Match.Search == ""
 		return w, nil
 	}
@@ -321,29 +367,30 @@ func (b *boltTx) walkUsers(q *ListQuery) (idWalk, error) {
 
 // mergeRanges walks the IDs of several filter index ranges of bucket as one
 // list in ID order (backward: reverse order), starting after lower (backward:
-// before upper). The ranges hold distinct users, so no ID comes twice.
-func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, backward bool, inRange func([]byte) bool) idWalk {
+// before upper), leaving out entries whose value keep refuses (keep nil: none).
+// The ranges hold distinct users, so no ID comes twice.
+func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, backward bool, inRange, keep func([]byte) bool) idWalk {
 	rs := make([]rangeCursor, len(prefixes))
 	for i, p := range prefixes {
 		r := &rs[i]
 		r.c, r.prefix = bucket.Cursor(), p
 		key := func(id string) []byte { return append(slices.Clip(p), id...) }
-		var k []byte
+		var k, v []byte
 		switch {
 		case backward:
 			if k, _ = r.c.Seek(key(upper)); k == nil {
-				k, _ = r.c.Last()
+				k, v = r.c.Last()
 			} else {
-				k, _ = r.c.Prev()
+				k, v = r.c.Prev()
 			}
 		case lower != "":
-			if k, _ = r.c.Seek(key(lower)); bytes.Equal(k, key(lower)) {
-				k, _ = r.c.Next()
+			if k, v = r.c.Seek(key(lower)); bytes.Equal(k, key(lower)) {
+				k, v = r.c.Next()
 			}
 		default:
-			k, _ = r.c.Seek(p)
+			k, v = r.c.Seek(p)
 		}
-		r.set(k, inRange)
+		r.set(k, v, inRange)
 	}
 	want := -1 // forward: the smallest ID first
 	if backward {
@@ -351,25 +398,29 @@ func mergeRanges(bucket *bbolt.Bucket, prefixes [][]byte, lower, upper string, b
 	}
 	var last *rangeCursor // the range whose ID was returned last, to advance
 	next := func() ([]byte, []byte) {
-		if last != nil {
-			var k []byte
-			if backward {
-				k, _ = last.c.Prev()
-			} else {
-				k, _ = last.c.Next()
+		for {
+			if last != nil {
+				var k, v []byte
+				if backward {
+					k, v = last.c.Prev()
+				} else {
+					k, v = last.c.Next()
+				}
+				last.set(k, v, inRange)
+				last = nil
 			}
-			last.set(k, inRange)
-			last = nil
-		}
-		for i := range rs {
-			if rs[i].id != nil && (last == nil || bytes.Compare(rs[i].id, last.id) == want) {
-				last = &rs[i]
+			for i := range rs {
+				if rs[i].id != nil && (last == nil || bytes.Compare(rs[i].id, last.id) == want) {
+					last = &rs[i]
+				}
+			}
+			if last == nil {
+				return nil, nil
+			}
+			if keep == nil || keep(last.v) {
+				return last.id, nil
 			}
 		}
-		if last == nil {
-			return nil, nil
-		}
-		return last.id, nil
 	}
 	return idWalk{next: next, exact: true}
 }
@@ -438,10 +489,11 @@ func (b *boltTx) listUsers(ctx context.Context, q *ListQuery) ([]*UserRecord, er
 	return out, nil
 }
 
-// countUsers answers CountUsers; see Store. Without Search it reads counters
-// (one, or one per range of the filter), or with Email or Username one user;
-// with Search it reads the users the search index offers, or those of the
-// filter's ranges when the index cannot narrow the term.
+// countUsers answers CountUsers; see Store. Without Search or activity it reads
+// counters (one, or one per range of the filter), or with Email or Username one
+// user; with activity alone it walks the filter's index ranges, reading no
+// record; with Search it reads the users the search index offers, or those of
+// the filter's ranges when the index cannot narrow the term.
 func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 	if u, ok, err := b.indexedCandidate(m); ok || err != nil {
 		if u != nil && m.Matches(&u.User) {
@@ -449,7 +501,7 @@ func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 		}
 		return 0, err
 	}
-	if m.Search == "" {
+	if m.Search == "" && activityFilter(m) == nil {
 		if m.Role == "" && m.Status == "" && m.AccountID == "" {
 			return b.getCount(totalKey)
 		}
@@ -470,6 +522,10 @@ func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 		id, v := w.next()
 		if id == nil {
 			return n, nil
+		}
+		if w.exact {
+			n++ // the index alone decided (activity without Search)
+			continue
 		}
 		if v == nil {
 			if v = b.users.Get(id); v == nil {

@@ -15,6 +15,7 @@ import (
 // transaction, which bbolt serialises with every other: that alone makes a
 // TOTP step and a recovery code single use and a challenge's attempts bounded,
 // whatever the concurrency, since each read-check-write happens inside it.
+// The audit entries of each change are written in its transaction.
 
 // GetMFA returns the user's MFA record, or ErrNotFound if the user has none; see
 // Store. It is safe for concurrent use.
@@ -59,6 +60,9 @@ func (s *BoltStore) UpdateMFA(ctx context.Context, userID string, fn func(r *MFA
 		if r.UserID != userID {
 			return ErrKeyChanged
 		}
+		if err := checkAudit(audit); err != nil {
+			return err // fn left an entry that cannot be stored: nothing written
+		}
 		if r.IsEmpty() {
 			err = b.mfa.Delete([]byte(userID))
 		} else {
@@ -73,7 +77,7 @@ func (s *BoltStore) UpdateMFA(ctx context.Context, userID string, fn func(r *MFA
 			}
 		}
 		out = r.Clone()
-		return nil
+		return b.putAudit(audit)
 	})
 	if fnErr != nil {
 		return nil, fnErr
@@ -93,6 +97,9 @@ func (s *BoltStore) CreateChallenge(ctx context.Context, c *ChallengeRecord, aud
 	if err := checkIDLen(c.UserID); err != nil {
 		return err
 	}
+	if err := checkAudit(audit); err != nil {
+		return err
+	}
 	v := encodeChallenge(c)
 	return s.update(ctx, "create challenge", func(b *boltTx) error {
 		u, err := b.getUser(c.UserID)
@@ -105,7 +112,10 @@ func (s *BoltStore) CreateChallenge(ctx context.Context, c *ChallengeRecord, aud
 		if err := b.chal.Put(c.Hash, v); err != nil {
 			return err
 		}
-		return b.indexChallenge(c)
+		if err := b.indexChallenge(c); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
 	})
 }
 
@@ -127,6 +137,9 @@ func (s *BoltStore) GetChallenge(ctx context.Context, hash []byte) (*ChallengeRe
 // writing nothing, if there is no such challenge. See Store. It is safe for
 // concurrent use.
 func (s *BoltStore) CountChallengeAttempt(ctx context.Context, hash []byte, max int, audit ...*AuditEntry) (*ChallengeRecord, error) {
+	if err := checkAudit(audit); err != nil {
+		return nil, err
+	}
 	var out *ChallengeRecord
 	err := s.update(ctx, "count challenge attempt", func(b *boltTx) error {
 		c, err := b.getChallenge(hash)
@@ -143,7 +156,7 @@ func (s *BoltStore) CountChallengeAttempt(ctx context.Context, hash []byte, max 
 			return err
 		}
 		out = c
-		return nil
+		return b.putAudit(audit)
 	})
 	if err != nil {
 		return nil, err
@@ -156,12 +169,23 @@ func (s *BoltStore) CountChallengeAttempt(ctx context.Context, hash []byte, max 
 // exactly one gets it. It returns ErrNotFound, deleting nothing, if there is
 // none. See Store. It is safe for concurrent use.
 func (s *BoltStore) ConsumeChallenge(ctx context.Context, hash []byte, audit ...*AuditEntry) (*ChallengeRecord, error) {
+	if err := checkAudit(audit); err != nil {
+		return nil, err
+	}
 	var out *ChallengeRecord
 	err := s.update(ctx, "consume challenge", func(b *boltTx) (err error) {
 		if out, err = b.getChallenge(hash); err != nil {
 			return err
 		}
-		return b.deleteChallenge(hash)
+		for _, e := range audit {
+			if e != nil && e.UserID == "" {
+				e.UserID = out.UserID
+			}
+		}
+		if err := b.deleteChallenge(hash); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
 	})
 	if err != nil {
 		return nil, err
@@ -175,6 +199,9 @@ func (s *BoltStore) ConsumeChallenge(ctx context.Context, hash []byte, audit ...
 // session does not exist or belongs to another user. See Store. It is safe for
 // concurrent use.
 func (s *BoltStore) StepUpSession(ctx context.Context, userID, sessionID string, method AuthMethod, at time.Time, audit ...*AuditEntry) (*SessionRecord, error) {
+	if err := checkAudit(audit); err != nil {
+		return nil, err
+	}
 	var out *SessionRecord
 	err := s.update(ctx, "step up session", func(b *boltTx) error {
 		hash := b.sessID.Get([]byte(sessionID))
@@ -199,7 +226,7 @@ func (s *BoltStore) StepUpSession(ctx context.Context, userID, sessionID string,
 			return err
 		}
 		out = sr.Clone()
-		return nil
+		return b.putAudit(audit)
 	})
 	if err != nil {
 		return nil, err

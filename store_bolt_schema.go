@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 2). Everything lives under rootBucket; the
+// The file's layout (schema version 3). Everything lives under rootBucket; the
 // sub-buckets are:
 //
 //	meta             "version" → schema version, 8 bytes big-endian
@@ -19,8 +19,9 @@ import (
 //	users            user ID → user record (binary, store_bolt_encoding.go)
 //	users.email      email → user ID
 //	users.username   username → user ID
-//	users.filter     lp(role) + lp(status) + user ID → 1
-//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID → 1
+//	users.filter     lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
+//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID
+//	                 → timeKey(LastActiveAt)
 //	users.count      tag + one of those prefixes → users, 8 bytes big-endian
 //	users.search     the search index (store_bolt_search.go)
 //	sessions         token hash → session record (binary)
@@ -36,6 +37,13 @@ import (
 //	challenges       hash → MFA challenge record (binary)
 //	challenges.user  lp(user ID) + hash → 1
 //	challenges.expiry  timeKey(ExpiresAt) + hash → 1
+//	audit            entry ID → audit entry (binary)
+//	audit.user       lp(UserID) + entry ID → 1, for entries with a UserID
+//	audit.actor      lp(ActorID) + entry ID → 1, for entries with an ActorID
+//	audit.type       lp(Type) + entry ID → 1
+//	audit.time       timeKey(Time) + entry ID → 1
+//	audit.irregular  entry ID → 1, for entries whose ID is not a ULID of
+//	                 their Time's millisecond (see store_bolt_audit.go)
 //
 // lp(x) is x prefixed with its length (2 bytes big-endian), so that a prefix scan
 // for one user never runs into another whose ID starts the same. Index values are
@@ -63,13 +71,19 @@ var (
 	bucketChal       = []byte("challenges")
 	bucketChalUser   = []byte("challenges.user")
 	bucketChalExp    = []byte("challenges.expiry")
+	bucketAudit      = []byte("audit")
+	bucketAuditUser  = []byte("audit.user")
+	bucketAuditActor = []byte("audit.actor")
+	bucketAuditType  = []byte("audit.type")
+	bucketAuditTime  = []byte("audit.time")
+	bucketAuditIrreg = []byte("audit.irregular")
 
 	keyVersion = []byte("version")
 	keyRebuild = []byte("rebuild")
 )
 
 // recordBuckets hold the records; everything else is derived from them.
-var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins,
+var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit,
 	bucketMFA, bucketChal}
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
@@ -79,6 +93,7 @@ var indexBuckets = [][]byte{
 	bucketTokUser, bucketTokExpiry,
 	bucketLoginExp,
 	bucketChalUser, bucketChalExp,
+	bucketAuditUser, bucketAuditActor, bucketAuditType, bucketAuditTime, bucketAuditIrreg,
 }
 
 // boltSchemaVersion is the layout this code writes. Version history:
@@ -87,22 +102,25 @@ var indexBuckets = [][]byte{
 //	1  JSON records; email, username, session, token and expiry indexes
 //	2  binary user, session and token records; the filter indexes, counters
 //	   and search index
-//	3  second factors: the mfa and challenges record buckets and the
+//	3  record format 2: users with LastActiveAt, sessions with their client
+//	   and authentication methods; the filter indexes hold LastActiveAt; the
+//	   audit log and its indexes;
+//	   second factors: the mfa and challenges record buckets and the
 //	   challenges.user and challenges.expiry indexes
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
-// every record and builds every index again. Code that reads up to version 1
-// refuses a version 2 file with ErrSchemaTooNew, and the version is set to 2 in
+// every record and builds every index again. Code that reads up to version 2
+// refuses a version 3 file with ErrSchemaTooNew, and the version is set to 3 in
 // the rebuild's first transaction, so no older binary ever reads a half-rebuilt
 // file.
-const boltSchemaVersion = 2
+const boltSchemaVersion = 3
 
 // boltRebuildBatch is how many records a rebuild handles per write transaction,
 // so that memory stays bounded however large the file is. A test changes it.
 var boltRebuildBatch = 10_000
 
 // The phases of a rebuild, in order: the record bucket each one walks.
-var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketMFA, bucketChal}
+var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit, bucketMFA, bucketChal}
 
 // migrate brings the file to boltSchemaVersion, refusing a newer one. A file at
 // an older version is rebuilt (see boltSchemaVersion) in write transactions of
@@ -293,6 +311,14 @@ func (b *boltTx) rebuild(phase int, keys, values [][]byte) error {
 			if err := b.loginExp.Put(expiryKey(a.ExpiresAt, k), present); err != nil {
 				return err
 			}
+		case 4:
+			e, err := decodeAudit(k, v)
+			if err != nil {
+				return err
+			}
+			if err := b.indexAudit(e); err != nil {
+				return err
+			}
 		default:
 			if err := b.rebuildMFA(rebuildPhases[phase], k, v); err != nil {
 				return err
@@ -373,6 +399,7 @@ type boltTx struct {
 	sessions, sessUser, sessID, sessExp                             *bbolt.Bucket
 	tokens, tokUser, tokExp, logins, loginExp                       *bbolt.Bucket
 	mfa, chal, chalUser, chalExp                                    *bbolt.Bucket
+	audit, auditUser, auditActor, auditType, auditTime, auditIrreg  *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
 	// key, until flushCounts writes them just before the commit: a batch of
@@ -381,7 +408,7 @@ type boltTx struct {
 }
 
 // openBuckets opens the store's buckets under root, or only those named in
-// only: a read that needs two buckets need not pay for opening every one. A
+// only: a read that needs two buckets need not pay for opening two dozen. A
 // write transaction opens them all.
 func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 	var b boltTx
@@ -395,6 +422,8 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		{&b.tokens, bucketTokens}, {&b.tokUser, bucketTokUser}, {&b.tokExp, bucketTokExpiry},
 		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
 		{&b.mfa, bucketMFA}, {&b.chal, bucketChal}, {&b.chalUser, bucketChalUser}, {&b.chalExp, bucketChalExp},
+		{&b.audit, bucketAudit}, {&b.auditUser, bucketAuditUser}, {&b.auditActor, bucketAuditActor},
+		{&b.auditType, bucketAuditType}, {&b.auditTime, bucketAuditTime}, {&b.auditIrreg, bucketAuditIrreg},
 	} {
 		if len(only) > 0 && !slices.ContainsFunc(only, func(n []byte) bool { return bytes.Equal(n, x.name) }) {
 			continue
@@ -412,7 +441,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 	// This halves the size of those buckets. Buckets keyed by hashes or emails,
 	// and the account filter index (ranges for every account, so inserts land
 	// all over the bucket), keep the default.
-	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.chalExp} {
+	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.audit, b.auditTime, b.chalExp} {
 		bk.FillPercent = appendFillPercent
 	}
 	return &b, nil

@@ -1,9 +1,11 @@
 package users_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,14 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"go.etcd.io/bbolt"
 
 	"github.com/userkit/users"
 )
 
-// boltV1Fixture is testdata/bolt-v1/fixture.json: what the schema-version-1 code
-// wrote into testdata/bolt-v1/users.db (see genv1.go there).
-type boltV1Fixture struct {
+// boltFixture is testdata/bolt-v1/fixture.json or testdata/bolt-v2/fixture.json:
+// what the schema-version-1 or -2 code wrote into users.db beside it (see
+// genv1.go and genv2.go there).
+type boltFixture struct {
 	Now      time.Time         `json:"now"`
 	Password string            `json:"password"`
 	Users    []*users.User     `json:"users"`
@@ -30,30 +34,46 @@ type boltV1Fixture struct {
 
 // copyBoltV1 copies the version 1 fixture into a new file and returns its path
 // and the fixture's description.
-func copyBoltV1(tb testing.TB) (string, *boltV1Fixture) {
+func copyBoltV1(tb testing.TB) (string, *boltFixture) {
 	tb.Helper()
-	b, err := os.ReadFile("testdata/bolt-v1/users.db")
+	return copyBoltFixture(tb, 1)
+}
+
+// copyBoltFixture copies the fixture of schema version v (testdata/bolt-v<v>)
+// into a new file and returns its path and the fixture's description.
+func copyBoltFixture(tb testing.TB, v uint64) (string, *boltFixture) {
+	tb.Helper()
+	dir := fmt.Sprintf("testdata/bolt-v%d", v)
+	b, err := os.ReadFile(filepath.Join(dir, "users.db"))
 	must(tb, err)
 	path := filepath.Join(tb.TempDir(), "users.db")
 	must(tb, os.WriteFile(path, b, 0o600))
-	j, err := os.ReadFile("testdata/bolt-v1/fixture.json")
+	j, err := os.ReadFile(filepath.Join(dir, "fixture.json"))
 	must(tb, err)
-	var f boltV1Fixture
+	var f boltFixture
 	must(tb, json.Unmarshal(j, &f))
-	if v := boltVersion(tb, path); v != 1 {
-		tb.Fatalf("the fixture has schema version %d, want 1", v)
+	if got := boltVersion(tb, path); got != v {
+		tb.Fatalf("the fixture has schema version %d, want %d", got, v)
 	}
 	return path, &f
 }
 
 // TestBoltStore_UpgradeV1 opens a file written by the version 1 code (commit
 // 4459f78, committed as testdata/bolt-v1) and checks that the new code migrates
-// it on open: the file is at version 2 and passes Check, every user reads back
-// as the old code returned it, the counts agree, the old sessions' bearer tokens
-// still validate, the users log in with their passwords, the locked account is
-// still locked, and the one-time tokens still redeem.
-func TestBoltStore_UpgradeV1(t *testing.T) {
-	path, f := copyBoltV1(t)
+// it on open: the file is at the current version and passes Check, every user
+// reads back as the old code returned it, the counts agree, the old sessions'
+// bearer tokens still validate, the users log in with their passwords, the
+// locked account is still locked, and the one-time tokens still redeem.
+func TestBoltStore_UpgradeV1(t *testing.T) { testBoltUpgrade(t, 1) }
+
+// TestBoltStore_UpgradeV2 is TestBoltStore_UpgradeV1 for a file written by the
+// version 2 code (commit 1d59d5b, committed as testdata/bolt-v2), which also
+// checks that what version 3 added reads as zero: no user was ever active, the
+// sessions know no client or methods, and the audit log is empty.
+func TestBoltStore_UpgradeV2(t *testing.T) { testBoltUpgrade(t, 2) }
+
+func testBoltUpgrade(t *testing.T, from uint64) {
+	path, f := copyBoltFixture(t, from)
 	s, err := users.OpenBoltStore(path, nil)
 	must(t, err)
 	defer func() {
@@ -67,11 +87,30 @@ func TestBoltStore_UpgradeV1(t *testing.T) {
 	must(t, s.Check(ctx))
 	m, err := users.New(s, &users.Options{
 		BcryptCost: 4, InsecureLowBcryptCostForTests: true, MaxFailedLogins: 5,
-		Roles: []users.Role{users.RoleAdmin, users.RoleUser, users.RoleViewer},
-		Now:   func() time.Time { return f.Now.Add(time.Minute) },
+		Roles:   []users.Role{users.RoleAdmin, users.RoleUser, users.RoleViewer},
+		Now:     func() time.Time { return f.Now.Add(time.Minute) },
+		MFAKeys: []users.MFAKey{{ID: "k1", Key: bytes.Repeat([]byte{7}, 32)}},
 	})
 	must(t, err)
 
+	if es, err := s.ListAudit(ctx, users.AuditQuery{Limit: 10}); err != nil || len(es) != 0 {
+		t.Errorf("audit log after the upgrade: %v, %v; want it empty", es, err)
+	}
+	for _, want := range f.Users {
+		if r, err := s.GetUser(ctx, want.ID); err != nil || !r.LastActiveAt.IsZero() {
+			t.Errorf("user %s after the upgrade: %v, LastActiveAt %v; want it zero", want.ID, err, r.LastActiveAt)
+		}
+		if r, err := s.GetMFA(ctx, want.ID); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("GetMFA(%s) after the upgrade = %v, %v; want ErrNotFound", want.ID, r, err)
+		}
+		ss, err := s.ListSessions(ctx, want.ID)
+		must(t, err)
+		for _, sr := range ss {
+			if sr.IP != "" || sr.UserAgent != "" || sr.Methods != nil || !sr.SecondFactorAt.IsZero() {
+				t.Errorf("session %s after the upgrade: %+v; want the new fields zero", sr.ID, sr)
+			}
+		}
+	}
 	for _, want := range f.Users {
 		got, err := m.Get(ctx, want.ID)
 		must(t, err)
@@ -128,6 +167,25 @@ func TestBoltStore_UpgradeV1(t *testing.T) {
 	}
 	if _, err := m.AcceptInvitation(ctx, f.Tokens["invitation erin@example.com"], newPassword); err != nil {
 		t.Errorf("AcceptInvitation: %v", err)
+	}
+
+	// A user of the old file enrols a second factor, which the upgraded
+	// file keeps: the login then waits for it.
+	alice, err := s.GetUserByEmail(ctx, "alice@example.com")
+	must(t, err)
+	enr, err := m.BeginTOTP(ctx, alice.ID)
+	must(t, err)
+	code, err := totp.GenerateCode(enr.Secret, f.Now.Add(time.Minute))
+	must(t, err)
+	recovery, err := m.ConfirmTOTP(ctx, alice.ID, code)
+	must(t, err)
+	_, err = m.Login(ctx, "alice@example.com", f.Password)
+	var ch *users.Challenge
+	if !errors.As(err, &ch) {
+		t.Fatalf("Login(alice) with TOTP enrolled after the upgrade: %v, want a *Challenge", err)
+	}
+	if _, err := m.CompleteLogin(ctx, ch.Token, recovery[0]); err != nil {
+		t.Errorf("CompleteLogin with a recovery code: %v", err)
 	}
 	must(t, s.Check(ctx))
 }

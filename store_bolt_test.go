@@ -293,6 +293,9 @@ func TestBoltStore_RoundTripsEveryField(t *testing.T) {
 	empty := boltUser(1) // an empty, non-nil Preferences map stays empty and non-nil
 	empty.Preferences = map[string]string{}
 	must(t, s.CreateUser(ctx, empty))
+	e := &users.AuditEntry{}
+	boltFillFields(t, reflect.ValueOf(e).Elem(), "e")
+	must(t, s.AppendAudit(ctx, e))
 	must(t, s.Close())
 
 	s, err = users.OpenBoltStore(path, nil)
@@ -308,8 +311,13 @@ func TestBoltStore_RoundTripsEveryField(t *testing.T) {
 	must(t, err)
 	gotEmpty, err := s.GetUser(ctx, empty.ID)
 	must(t, err)
+	gotE, err := s.ListAudit(ctx, users.AuditQuery{Limit: 2})
+	must(t, err)
+	if len(gotE) != 1 {
+		t.Fatalf("ListAudit: %d entries, want 1", len(gotE))
+	}
 	for _, c := range []struct{ got, want any }{
-		{gotU, u}, {gotSU, u}, {gotS, sr}, {gotT, tok}, {gotA, a}, {gotEmpty, empty},
+		{gotU, u}, {gotSU, u}, {gotS, sr}, {gotT, tok}, {gotA, a}, {gotEmpty, empty}, {gotE[0], e},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("got %#v\nwant %#v", c.got, c.want)
@@ -339,6 +347,11 @@ func boltFillFields(tb testing.TB, v reflect.Value, prefix string) {
 			f.SetInt(int64(i + 1))
 		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Uint8:
 			f.SetBytes(boltHash(name))
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			sl := reflect.MakeSlice(f.Type(), 2, 2)
+			sl.Index(0).SetString(name + ".0")
+			sl.Index(1).SetString(name + ".1")
+			f.Set(sl)
 		case f.Kind() == reflect.Map:
 			m := reflect.MakeMap(f.Type())
 			m.SetMapIndex(reflect.ValueOf("k").Convert(f.Type().Key()), reflect.ValueOf(name).Convert(f.Type().Elem()))
@@ -454,7 +467,7 @@ func boltBucket(tx *bbolt.Tx, name string) *bbolt.Bucket {
 }
 
 // boltSchemaVersion is the schema version this code writes.
-const boltSchemaVersion = 2
+const boltSchemaVersion = 3
 
 func boltVersion(tb testing.TB, path string) uint64 {
 	tb.Helper()

@@ -81,6 +81,22 @@ func (b *boltTx) getSession(hash []byte) (*SessionRecord, error) {
 	return decodeSession(hash, v)
 }
 
+// getSessionUser returns the session with this hash and its user.
+func (b *boltTx) getSessionUser(hash []byte) (*SessionRecord, *UserRecord, error) {
+	sr, err := b.getSession(hash)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := b.getUser(sr.UserID)
+	if err == ErrNotFound {
+		return nil, nil, fmt.Errorf("%w: session %s belongs to missing user %s", ErrCorrupt, sr.ID, sr.UserID)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return sr, u, nil
+}
+
 func (b *boltTx) putSession(s *SessionRecord) error {
 	return b.sessions.Put(s.TokenHash, encodeSession(s))
 }

@@ -58,6 +58,9 @@ type MemoryStore struct {
 
 	expiry expiryHeap // every session, token and attempts entry, soonest first
 
+	activity memActivity // store_memory_activity.go
+	audit    memAuditLog // store_memory_audit.go
+
 	decoy atomic.Pointer[UserRecord] // the last decoyCopy; never read
 }
 
@@ -107,7 +110,11 @@ func (m *MemoryStore) CreateUser(ctx context.Context, r *UserRecord, audit ...*A
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.insert(r)
+	if err := m.insert(r); err != nil {
+		return err
+	}
+	m.keepAudit(audit)
+	return nil
 }
 
 // insert stores a copy of r under m.mu, or returns why it cannot.
@@ -145,6 +152,9 @@ func (m *MemoryStore) CreateUsers(ctx context.Context, rs []*UserRecord, audit .
 	errs := make([]error, len(rs))
 	for i, r := range rs {
 		errs[i] = m.insert(r)
+		if errs[i] == nil && i < len(audit) {
+			m.keepAudit(audit[i : i+1])
+		}
 	}
 	return errs, nil
 }
@@ -265,6 +275,7 @@ func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *User
 	for _, p := range rv.Tokens {
 		m.deleteUserTokens(id, p)
 	}
+	m.keepAudit(audit)
 	return m.record(u), nil
 }
 
@@ -315,6 +326,7 @@ func (m *MemoryStore) reindexUser(slot uint32, old *memUser) {
 		old.field(memFirstName) != u.field(memFirstName) || old.field(memLastName) != u.field(memLastName) {
 		m.retermUser(slot, old, u)
 	}
+	m.activity.move(slot, old.time(memLastActiveAt), u.time(memLastActiveAt))
 }
 
 // DeleteUser deletes the user, frees its email and username, and deletes its
@@ -341,6 +353,7 @@ func (m *MemoryStore) DeleteUser(ctx context.Context, id string, audit ...*Audit
 	}
 	m.unindexUser(slot)
 	m.freeSlot(slot)
+	m.keepAudit(audit)
 	return nil
 }
 

@@ -274,12 +274,14 @@ func (m *MemoryStore) indexUser(slot uint32) {
 		g.add(m, slot)
 	}
 	m.addTerms(slot, u)
+	m.activity.add(slot, u.time(memLastActiveAt))
 }
 
 // unindexUser removes the user in slot from every index. m.mu must be held for
 // writing.
 func (m *MemoryStore) unindexUser(slot uint32) {
 	u := m.user(slot)
+	m.activity.remove(slot, u.time(memLastActiveAt))
 	m.removeTerms(slot, u)
 	if a := u.accountID(); a != "" {
 		g := m.accounts[a]
@@ -336,8 +338,15 @@ func (m *MemoryStore) plan(mt *Match, count bool) memPlan {
 	if l.n == 0 {
 		return memPlan{none: true}
 	}
+	active := !mt.ActiveSince.IsZero() || !mt.InactiveSince.IsZero()
 	if mt.Search == "" {
-		return memPlan{list: l, exact: exact}
+		p := memPlan{list: l, exact: exact && !active}
+		if !mt.ActiveSince.IsZero() {
+			if cands, ok := m.activity.since(mt.ActiveSince, l.n); ok {
+				p.cands = cands
+			}
+		}
+		return p
 	}
 	p := memPlan{list: l}
 	if cands, ok := m.termCandidates(mt.Search, l.n, count); ok {

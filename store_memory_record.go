@@ -8,7 +8,7 @@ import (
 
 // The MemoryStore keeps each user in a memUser: its texts packed into one string,
 // its times as Unix seconds and nanoseconds, its role and status as small numbers:
-// 120 bytes plus the text, where a UserRecord is 280 bytes plus its strings. The
+// 136 bytes plus the text, where a UserRecord is 280 bytes plus its strings. The
 // memUsers live in pages of memPageSize, so there is no per-user allocation
 // besides the packed text. Every user has a slot number, its
 // place in those pages, and the indexes hold slot numbers (4 bytes) rather than
@@ -33,10 +33,11 @@ const (
 	memCreatedAt
 	memUpdatedAt
 	memLastLoginAt
+	memLastActiveAt
 	memTimes
 )
 
-// memUser is one user as a MemoryStore keeps it. It is 120 bytes on 64-bit
+// memUser is one user as a MemoryStore keeps it. It is 136 bytes on 64-bit
 // platforms, plus the packed text.
 type memUser struct {
 	text  string              // the memTexts texts, one after another
@@ -90,7 +91,7 @@ func pack(r *UserRecord, role, status uint16) memUser {
 		}
 	}
 	u.text = b.String()
-	for i, t := range [memTimes]time.Time{r.EmailVerifiedAt, r.CreatedAt, r.UpdatedAt, r.LastLoginAt} {
+	for i, t := range [memTimes]time.Time{r.EmailVerifiedAt, r.CreatedAt, r.UpdatedAt, r.LastLoginAt, r.LastActiveAt} {
 		u.secs[i], u.nsecs[i] = t.Unix(), int32(t.Nanosecond())
 	}
 	if r.Preferences != nil {
@@ -99,8 +100,8 @@ func pack(r *UserRecord, role, status uint16) memUser {
 	return u
 }
 
-// view fills v with the texts, role and status of u, the fields Match looks at.
-// It allocates nothing: v's strings share u's text.
+// view fills v with the texts, role, status and last activity of u, the
+// fields Match looks at. It allocates nothing: v's strings share u's text.
 func (m *MemoryStore) view(u *memUser, v *User) {
 	v.ID = u.id()
 	v.Email = u.email()
@@ -110,6 +111,7 @@ func (m *MemoryStore) view(u *memUser, v *User) {
 	v.AccountID = u.accountID()
 	v.Role = m.roles[u.role]
 	v.Status = m.statuses[u.status]
+	v.LastActiveAt = u.time(memLastActiveAt)
 }
 
 // unpack fills r with the user u. Its strings share u's text, which never
@@ -123,6 +125,7 @@ func (m *MemoryStore) unpack(u *memUser, r *UserRecord) {
 	r.CreatedAt = u.time(memCreatedAt)
 	r.UpdatedAt = u.time(memUpdatedAt)
 	r.LastLoginAt = u.time(memLastLoginAt)
+	r.LastActiveAt = u.time(memLastActiveAt)
 	r.Preferences = nil
 	if u.prefs != nil {
 		r.Preferences = maps.Clone(u.prefs)

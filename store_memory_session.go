@@ -43,6 +43,7 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 	m.sessionIDs[s.ID] = key
 	memSetAdd(m.userSessions, s.UserID, key)
 	heap.Push(&m.expiry, ms.exp)
+	m.keepAudit(audit)
 	return nil
 }
 
@@ -79,9 +80,9 @@ type memSessionRead struct {
 	hash [32]byte // s.TokenHash, when it fits
 }
 
-// TouchSession sets the session's LastSeenAt to seen if seen is later. It returns
-// ErrNotFound, creating nothing, if there is no such session. It is safe for
-// concurrent use.
+// TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
+// seen where seen is later. It returns ErrNotFound, creating nothing, if there
+// is no such session. It is safe for concurrent use.
 func (m *MemoryStore) TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -95,6 +96,7 @@ func (m *MemoryStore) TouchSession(ctx context.Context, tokenHash []byte, seen t
 	if seen.After(ms.rec.LastSeenAt) {
 		ms.rec.LastSeenAt = seen
 	}
+	m.setActive(ms.slot, seen)
 	return nil
 }
 
@@ -107,10 +109,20 @@ func (m *MemoryStore) DeleteSession(ctx context.Context, tokenHash []byte, audit
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	key := string(tokenHash)
-	if _, ok := m.sessions[key]; !ok {
+	ms, ok := m.sessions[key]
+	if !ok {
 		return ErrNotFound
 	}
+	for _, e := range audit {
+		if e != nil && e.UserID == "" {
+			e.UserID = ms.rec.UserID
+		}
+		if e != nil && e.SessionID == "" {
+			e.SessionID = ms.rec.ID
+		}
+	}
 	m.deleteSession(key)
+	m.keepAudit(audit)
 	return nil
 }
 
@@ -127,6 +139,7 @@ func (m *MemoryStore) DeleteSessionByID(ctx context.Context, userID, id string, 
 		return ErrNotFound
 	}
 	m.deleteSession(key)
+	m.keepAudit(audit)
 	return nil
 }
 
@@ -146,6 +159,7 @@ func (m *MemoryStore) DeleteUserSessions(ctx context.Context, userID string, aud
 	m.deleteUserSessions(userID)
 	m.deleteUserChallenges(userID)
 	m.user(slot).gen++
+	m.keepAudit(audit)
 	return nil
 }
 
@@ -201,6 +215,7 @@ func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, tk ThrottleKey, f
 	if err := fn(&a); err != nil {
 		return LoginAttempts{}, err
 	}
+	m.keepAudit(audit)
 	switch {
 	case a.IsZero():
 		if exists {
@@ -245,6 +260,7 @@ func (m *MemoryStore) CreateToken(ctx context.Context, t *TokenRecord, replace b
 	m.tokens[key] = mt
 	memSetAdd(m.userTokens, t.UserID, key)
 	heap.Push(&m.expiry, mt.exp)
+	m.keepAudit(audit)
 	return nil
 }
 
@@ -278,7 +294,13 @@ func (m *MemoryStore) ConsumeToken(ctx context.Context, hash []byte, purpose Pur
 	if !ok || mt.rec.Purpose != purpose {
 		return nil, ErrNotFound
 	}
+	for _, e := range audit {
+		if e != nil && e.UserID == "" {
+			e.UserID = mt.rec.UserID
+		}
+	}
 	m.deleteToken(key)
+	m.keepAudit(audit)
 	return mt.rec, nil // deleted: nobody else holds it
 }
 

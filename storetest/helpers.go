@@ -166,6 +166,7 @@ func normUser(r *users.UserRecord) users.UserRecord {
 	c.CreatedAt = c.CreatedAt.UTC()
 	c.UpdatedAt = c.UpdatedAt.UTC()
 	c.LastLoginAt = c.LastLoginAt.UTC()
+	c.LastActiveAt = c.LastActiveAt.UTC()
 	if len(c.Preferences) == 0 {
 		c.Preferences = nil
 	}

@@ -210,8 +210,10 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 		name  string
 		rules []rule
 	}{
-		{"Batch", batchRules},   // batch.go
-		{"Indexes", indexRules}, // index.go
+		{"Batch", batchRules},                 // batch.go
+		{"Indexes", indexRules},               // index.go
+		{"Audit", auditRules},                 // audit.go
+		{"SessionsAndActivity", sessionRules}, // audit.go
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			for _, r := range g.rules {
