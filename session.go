@@ -336,6 +336,11 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 		CreatedAt:  s.CreatedAt,
 		ExpiresAt:  s.ExpiresAt,
 		LastSeenAt: s.LastSeenAt,
+
+		IP:             s.IP,
+		UserAgent:      s.UserAgent,
+		Methods:        slices.Clone(s.Methods), // a store may share its slice
+		SecondFactorAt: s.SecondFactorAt,
 	}, nil
 }
 

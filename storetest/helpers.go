@@ -178,6 +178,10 @@ func normSession(s *users.SessionRecord) users.SessionRecord {
 	c.CreatedAt = c.CreatedAt.UTC()
 	c.ExpiresAt = c.ExpiresAt.UTC()
 	c.LastSeenAt = c.LastSeenAt.UTC()
+	c.SecondFactorAt = c.SecondFactorAt.UTC()
+	if len(c.Methods) == 0 {
+		c.Methods = nil
+	}
 	return c
 }
 

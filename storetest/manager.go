@@ -34,6 +34,7 @@ func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 	t.Run("PasswordChange", s.testPasswordChange)
 	t.Run("RemovedUser", s.testRemovedUser)
 	t.Run("ContextCanceled", s.testContextCanceled)
+	t.Run("MFA", s.testMFA) // manager_mfa.go
 }
 
 type mgrSuite struct {

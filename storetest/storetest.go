@@ -214,6 +214,7 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 		{"Indexes", indexRules},               // index.go
 		{"Audit", auditRules},                 // audit.go
 		{"SessionsAndActivity", sessionRules}, // audit.go
+		{"MFA", mfaRules},                     // mfa.go
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			for _, r := range g.rules {

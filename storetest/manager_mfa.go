@@ -1,0 +1,250 @@
+package storetest
+
+import (
+	"bytes"
+	"encoding/base32"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// The second-factor rules of RunManager: a user who enrolled TOTP gets a
+// session only with a valid code or recovery code, on every store.
+
+func (s *mgrSuite) testMFA(t *testing.T) {
+	mgrRule(t, "NoSessionWithoutSecondFactor", "Login of a user with a confirmed TOTP factor returns a *Challenge (ErrSecondFactorRequired) and stores no session; a wrong code gives ErrInvalidCode and no session; the right code gives a session whose Methods are [password totp] and whose SecondFactorAt is now, as ValidateToken reports", func(t *testing.T) {
+		f := s.fixture(t, WithMFAKey)
+		ctx := t.Context()
+		u := f.user(t)
+		secret, _ := f.MustEnrolTOTP(t, u.ID)
+		c := f.MustChallenge(t, u.Email)
+		if !slices.Equal(c.Methods, []users.AuthMethod{users.MethodTOTP, users.MethodRecoveryCode}) {
+			t.Errorf("Challenge.Methods = %v, want [totp recovery_code]", c.Methods)
+		}
+		if want := f.Clock.Now().Add(users.ChallengeTTL); !c.ExpiresAt.Equal(want) {
+			t.Errorf("Challenge.ExpiresAt = %v, want %v", c.ExpiresAt, want)
+		}
+		if n := f.storedSessions(t, u.ID); n != 0 {
+			t.Fatalf("the store holds %d sessions after the first step, want 0", n)
+		}
+		right := TOTPCode(t, secret, f.Clock.Now())
+		wrong := WrongTOTPCode(t, secret, f.Clock.Now(), 0)
+		if _, err := f.M.CompleteLogin(ctx, c.Token, wrong); !errors.Is(err, users.ErrInvalidCode) {
+			t.Fatalf("CompleteLogin(wrong code) = %v, want ErrInvalidCode", err)
+		}
+		if n := f.storedSessions(t, u.ID); n != 0 {
+			t.Fatalf("the store holds %d sessions after a wrong code, want 0", n)
+		}
+		sess, err := f.M.CompleteLogin(ctx, c.Token, right)
+		if err != nil {
+			t.Fatalf("CompleteLogin(right code): %v", err)
+		}
+		want := []users.AuthMethod{users.MethodPassword, users.MethodTOTP}
+		if !slices.Equal(sess.Methods, want) || !sess.SecondFactorAt.Equal(f.Clock.Now()) {
+			t.Errorf("session Methods %v SecondFactorAt %v, want %v and now", sess.Methods, sess.SecondFactorAt, want)
+		}
+		got, err := f.M.ValidateToken(ctx, sess.Token)
+		if err != nil {
+			t.Fatalf("ValidateToken: %v", err)
+		}
+		if !slices.Equal(got.Methods, want) || !got.SecondFactorAt.Equal(sess.SecondFactorAt) {
+			t.Errorf("ValidateToken: Methods %v SecondFactorAt %v, want %v and %v", got.Methods, got.SecondFactorAt, want, sess.SecondFactorAt)
+		}
+		if _, err := f.M.CompleteLogin(ctx, c.Token, TOTPCode(t, secret, f.Clock.Now().Add(30*time.Second))); !errors.Is(err, users.ErrInvalidToken) {
+			t.Errorf("CompleteLogin with a used challenge = %v, want ErrInvalidToken", err)
+		}
+	})
+
+	mgrRule(t, "MagicLinkNeedsSecondFactor", "LoginWithMagicLink of a user with a second factor returns a *Challenge too, and the session it completes to starts with email_link", func(t *testing.T) {
+		f := s.fixture(t, WithMFAKey)
+		u := f.user(t)
+		secret, _ := f.MustEnrolTOTP(t, u.ID)
+		_, err := f.M.LoginWithMagicLink(t.Context(), f.requestMagicLink(t, u))
+		var c *users.Challenge
+		if !errors.As(err, &c) {
+			t.Fatalf("LoginWithMagicLink = %v, want a *Challenge", err)
+		}
+		sess, err := f.M.CompleteLogin(t.Context(), c.Token, TOTPCode(t, secret, f.Clock.Now()))
+		if err != nil {
+			t.Fatalf("CompleteLogin: %v", err)
+		}
+		if want := []users.AuthMethod{users.MethodEmailLink, users.MethodTOTP}; !slices.Equal(sess.Methods, want) {
+			t.Errorf("Methods = %v, want %v", sess.Methods, want)
+		}
+	})
+
+	mgrRule(t, "CodeNotReplayable", "a TOTP code once accepted is refused for the rest of its window, as is the code of any earlier step; the next step's code works", func(t *testing.T) {
+		f := s.fixture(t, WithMFAKey)
+		ctx := t.Context()
+		u := f.user(t)
+		secret, _ := f.MustEnrolTOTP(t, u.ID)
+		code := TOTPCode(t, secret, f.Clock.Now())
+		if _, err := f.M.CompleteLogin(ctx, f.MustChallenge(t, u.Email).Token, code); err != nil {
+			t.Fatalf("CompleteLogin: %v", err)
+		}
+		if _, err := f.M.CompleteLogin(ctx, f.MustChallenge(t, u.Email).Token, code); !errors.Is(err, users.ErrInvalidCode) {
+			t.Errorf("the same code again = %v, want ErrInvalidCode", err)
+		}
+		f.Clock.Advance(30 * time.Second) // the used code is still within the skew
+		if _, err := f.M.CompleteLogin(ctx, f.MustChallenge(t, u.Email).Token, code); !errors.Is(err, users.ErrInvalidCode) {
+			t.Errorf("the same code a step later = %v, want ErrInvalidCode", err)
+		}
+		earlier := TOTPCode(t, secret, f.Clock.Now().Add(-60*time.Second))
+		if _, err := f.M.CompleteLogin(ctx, f.MustChallenge(t, u.Email).Token, earlier); !errors.Is(err, users.ErrInvalidCode) {
+			t.Errorf("the code of an earlier step = %v, want ErrInvalidCode", err)
+		}
+		if _, err := f.M.CompleteLogin(ctx, f.MustChallenge(t, u.Email).Token, TOTPCode(t, secret, f.Clock.Now())); err != nil {
+			t.Errorf("the next step's code: %v", err)
+		}
+	})
+
+	mgrRule(t, "RecoveryCodeOnce", "a recovery code completes a login once (Methods [password recovery_code]) and is refused after, also when many challenges race with it; MFAStatus counts what is left", func(t *testing.T) {
+		f := s.fixture(t, WithMFAKey)
+		ctx := t.Context()
+		u := f.user(t)
+		_, codes := f.MustEnrolTOTP(t, u.ID)
+		sess, err := f.M.CompleteLogin(ctx, f.MustChallenge(t, u.Email).Token, codes[0])
+		if err != nil {
+			t.Fatalf("CompleteLogin(recovery code): %v", err)
+		}
+		if want := []users.AuthMethod{users.MethodPassword, users.MethodRecoveryCode}; !slices.Equal(sess.Methods, want) {
+			t.Errorf("Methods = %v, want %v", sess.Methods, want)
+		}
+		if _, err := f.M.CompleteLogin(ctx, f.MustChallenge(t, u.Email).Token, codes[0]); !errors.Is(err, users.ErrInvalidCode) {
+			t.Errorf("a used recovery code = %v, want ErrInvalidCode", err)
+		}
+		challenges := make([]string, 6)
+		for i := range challenges {
+			challenges[i] = f.MustChallenge(t, u.Email).Token
+		}
+		errs := make([]error, len(challenges))
+		start(len(errs), func(i int) { _, errs[i] = f.M.CompleteLogin(ctx, challenges[i], codes[1]) })
+		ExactlyOne(t, errs, users.ErrInvalidCode, "one recovery code racing in several challenges")
+		st, err := f.M.MFAStatus(ctx, u.ID)
+		if err != nil {
+			t.Fatalf("MFAStatus: %v", err)
+		}
+		if st.RecoveryCodesLeft != users.RecoveryCodeCount-2 {
+			t.Errorf("RecoveryCodesLeft = %d, want %d", st.RecoveryCodesLeft, users.RecoveryCodeCount-2)
+		}
+	})
+
+	mgrRule(t, "ChallengeAttemptsAndExpiry", "a challenge dies after MaxChallengeAttempts codes, and after ChallengeTTL: then even the right code gives ErrInvalidToken", func(t *testing.T) {
+		f := s.fixture(t, func(o *users.Options) { WithMFAKey(o); o.MaxFailedLogins = 50 })
+		ctx := t.Context()
+		u := f.user(t)
+		secret, _ := f.MustEnrolTOTP(t, u.ID)
+		c := f.MustChallenge(t, u.Email)
+		for i := range users.MaxChallengeAttempts {
+			if _, err := f.M.CompleteLogin(ctx, c.Token, WrongTOTPCode(t, secret, f.Clock.Now(), i)); !errors.Is(err, users.ErrInvalidCode) {
+				t.Fatalf("wrong code %d = %v, want ErrInvalidCode", i, err)
+			}
+		}
+		if _, err := f.M.CompleteLogin(ctx, c.Token, TOTPCode(t, secret, f.Clock.Now())); !errors.Is(err, users.ErrInvalidToken) {
+			t.Errorf("the right code after %d attempts = %v, want ErrInvalidToken", users.MaxChallengeAttempts, err)
+		}
+		c = f.MustChallenge(t, u.Email)
+		f.Clock.Advance(users.ChallengeTTL)
+		if _, err := f.M.CompleteLogin(ctx, c.Token, TOTPCode(t, secret, f.Clock.Now())); !errors.Is(err, users.ErrInvalidToken) {
+			t.Errorf("the right code after ChallengeTTL = %v, want ErrInvalidToken", err)
+		}
+	})
+
+	voiders := []struct {
+		name string
+		void func(t *testing.T, f *Fixture, u *users.User, secret string)
+	}{
+		{"SetPassword", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+			must(t, f.M.SetPassword(t.Context(), u.ID, NewPassword))
+		}},
+		{"UpdatePassword", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+			must(t, f.M.UpdatePassword(t.Context(), u.ID, Password, NewPassword))
+		}},
+		{"ResetPassword", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+			must(t, f.M.ResetPassword(t.Context(), f.requestReset(t, u), NewPassword))
+		}},
+		{"Suspension", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+			st := users.StatusSuspended
+			_, err := f.M.Update(t.Context(), u.ID, users.UserUpdate{Status: &st})
+			must(t, err)
+			st = users.StatusActive
+			_, err = f.M.Update(t.Context(), u.ID, users.UserUpdate{Status: &st})
+			must(t, err)
+		}},
+		{"LogoutAll", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+			must(t, f.M.LogoutAll(t.Context(), u.ID))
+		}},
+		{"DisableMFA", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+			must(t, f.M.DisableMFA(t.Context(), u.ID, Password, ""))
+		}},
+		{"ResetMFA", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+			must(t, f.M.ResetMFA(t.Context(), u.ID))
+		}},
+	}
+	for _, v := range voiders {
+		mgrRule(t, "ChallengeVoidedBy"+v.name, v.name+" voids the user's outstanding challenges: the right code then gives ErrInvalidToken", func(t *testing.T) {
+			f := s.fixture(t, WithMFAKey)
+			u := f.user(t)
+			secret, _ := f.MustEnrolTOTP(t, u.ID)
+			c := f.MustChallenge(t, u.Email)
+			v.void(t, f, u, secret)
+			if _, err := f.M.CompleteLogin(t.Context(), c.Token, TOTPCode(t, secret, f.Clock.Now())); !errors.Is(err, users.ErrInvalidToken) {
+				t.Errorf("CompleteLogin after %s = %v, want ErrInvalidToken", v.name, err)
+			}
+		})
+	}
+
+	mgrRule(t, "StepUp", "StepUp with a right code sets an existing session's SecondFactorAt and adds the factor to its Methods, as ValidateToken then reports; a wrong code changes nothing", func(t *testing.T) {
+		f := s.fixture(t, WithMFAKey)
+		ctx := t.Context()
+		u := f.user(t)
+		sess := f.MustLogin(t, u.Email, Password) // before enrolling: one factor
+		if !slices.Equal(sess.Methods, []users.AuthMethod{users.MethodPassword}) || !sess.SecondFactorAt.IsZero() {
+			t.Errorf("one-factor session: Methods %v SecondFactorAt %v, want [password] and zero", sess.Methods, sess.SecondFactorAt)
+		}
+		secret, _ := f.MustEnrolTOTP(t, u.ID)
+		if _, err := f.M.StepUp(ctx, sess.Token, "12345"); !errors.Is(err, users.ErrInvalidCode) {
+			t.Errorf("StepUp(malformed code) = %v, want ErrInvalidCode", err)
+		}
+		got, err := f.M.StepUp(ctx, sess.Token, TOTPCode(t, secret, f.Clock.Now()))
+		if err != nil {
+			t.Fatalf("StepUp: %v", err)
+		}
+		want := []users.AuthMethod{users.MethodPassword, users.MethodTOTP}
+		if !slices.Equal(got.Methods, want) || !got.SecondFactorAt.Equal(f.Clock.Now()) {
+			t.Errorf("StepUp: Methods %v SecondFactorAt %v, want %v and now", got.Methods, got.SecondFactorAt, want)
+		}
+		v, err := f.M.ValidateToken(ctx, sess.Token)
+		if err != nil {
+			t.Fatalf("ValidateToken: %v", err)
+		}
+		if !slices.Equal(v.Methods, want) || !v.SecondFactorAt.Equal(got.SecondFactorAt) {
+			t.Errorf("ValidateToken after StepUp: Methods %v SecondFactorAt %v", v.Methods, v.SecondFactorAt)
+		}
+	})
+
+	mgrRule(t, "SecretSealed", "the store never holds the TOTP secret in the clear: the record's Secret is sealed and does not contain the secret's bytes", func(t *testing.T) {
+		f := s.fixture(t, WithMFAKey)
+		u := f.user(t)
+		secret, _ := f.MustEnrolTOTP(t, u.ID)
+		raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+		if err != nil {
+			t.Fatalf("decoding the secret: %v", err)
+		}
+		rec, err := f.Store.GetMFA(t.Context(), u.ID)
+		if err != nil {
+			t.Fatalf("GetMFA: %v", err)
+		}
+		if rec.TOTP == nil || rec.TOTP.KeyID != MFAKey.ID {
+			t.Fatalf("TOTP = %+v, want a factor sealed under %q", rec.TOTP, MFAKey.ID)
+		}
+		for _, b := range [][]byte{raw, raw[:8], raw[12:], []byte(secret)} {
+			if bytes.Contains(rec.TOTP.Secret, b) {
+				t.Errorf("the stored secret contains the secret's bytes %x", b)
+			}
+		}
+	})
+}
