@@ -2,28 +2,323 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/oklog/ulid/v2"
 	"github.com/userkit/users"
 )
 
-// TEMPORARY (contract step for issue 12): the audit log of this store is being
-// built on a branch; until then these methods refuse. Must not land as is.
-var errAuditNotBuilt = errors.New("postgres: audit log not built yet")
+// ---- Audit log ----
 
+// querier is what a statement runs on: the pool, or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// write runs fn, a method's one statement, and writes the audit entries after
+// it in the same transaction. Without entries to write it runs fn alone on the
+// pool, which a single statement keeps atomic. fn's error (ErrNotFound, say)
+// rolls the transaction back, so no entry is written without its change. Like
+// inTx it retries on serialization failures and deadlocks, fn included.
+func (s *Store) write(ctx context.Context, audit []*users.AuditEntry, fn func(q querier) error) error {
+	if !hasAudit(audit) {
+		return retry(ctx, func() error { return fn(s.pool) })
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+}
+
+// hasAudit reports whether audit has an entry to write: one with a Type.
+func hasAudit(audit []*users.AuditEntry) bool {
+	for _, e := range audit {
+		if e != nil && e.Type != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// auditCols are the columns of userkit_audit, in the order of auditArgs and
+// auditRow.dest.
+const auditCols = `id, time, type, user_id, actor_id, session_id, ip, user_agent, reason, purpose, fields, data`
+
+var sqlInsertAudit = `INSERT INTO userkit_audit (` + auditCols + `) VALUES (` + placeholders(1, 12) + `)
+	ON CONFLICT (id) DO UPDATE SET time = EXCLUDED.time, type = EXCLUDED.type, user_id = EXCLUDED.user_id,
+		actor_id = EXCLUDED.actor_id, session_id = EXCLUDED.session_id, ip = EXCLUDED.ip,
+		user_agent = EXCLUDED.user_agent, reason = EXCLUDED.reason, purpose = EXCLUDED.purpose,
+		fields = EXCLUDED.fields, data = EXCLUDED.data`
+
+// auditArgs returns the values of auditCols for e, or an error wrapping
+// ErrTimeRange for a Time the store cannot keep.
+func auditArgs(e *users.AuditEntry) ([]any, error) {
+	var err error
+	at := encodeTime(e.Time, &err)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte // NULL for a nil map
+	if e.Data != nil {
+		if data, err = json.Marshal(e.Data); err != nil {
+			return nil, fmt.Errorf("encode audit data: %w", err)
+		}
+	}
+	return []any{e.ID, at, string(e.Type), e.UserID, e.ActorID, e.SessionID, []byte(e.IP), []byte(e.UserAgent),
+		e.Reason, string(e.Purpose), e.Fields, data}, nil
+}
+
+// checkAudit returns the error auditArgs gives for an entry of audit, if any,
+// so that a method can refuse before it writes.
+func checkAudit(audit []*users.AuditEntry) error {
+	for _, e := range audit {
+		if e == nil || e.Type == "" {
+			continue
+		}
+		if _, err := auditArgs(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertAudit writes the entries of audit that have a Type, in tx. An entry
+// with the ID of a stored one replaces it.
+func insertAudit(ctx context.Context, tx querier, audit []*users.AuditEntry) error {
+	for _, e := range audit {
+		if e == nil || e.Type == "" {
+			continue
+		}
+		args, err := auditArgs(e)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, sqlInsertAudit, args...); err != nil {
+			return fmt.Errorf("write audit entry %s: %w", e.ID, err)
+		}
+	}
+	return nil
+}
+
+// auditRow receives one row of auditCols.
+type auditRow struct {
+	e             users.AuditEntry
+	at            int64
+	typ, purpose  string
+	ip, userAgent []byte
+	fields        []string
+	data          []byte
+}
+
+func (r *auditRow) dest() []any {
+	return []any{&r.e.ID, &r.at, &r.typ, &r.e.UserID, &r.e.ActorID, &r.e.SessionID, &r.ip, &r.userAgent,
+		&r.e.Reason, &r.purpose, &r.fields, &r.data}
+}
+
+func (r *auditRow) entry() (*users.AuditEntry, error) {
+	e := r.e
+	e.Time = decodeTime(r.at)
+	e.Type, e.Purpose = users.EventType(r.typ), users.Purpose(r.purpose)
+	e.IP, e.UserAgent = string(r.ip), string(r.userAgent)
+	e.Fields = r.fields
+	if r.data != nil {
+		if err := json.Unmarshal(r.data, &e.Data); err != nil {
+			return nil, fmt.Errorf("decode data of audit entry %s: %w", e.ID, err)
+		}
+	}
+	return &e, nil
+}
+
+// AppendAudit writes the audit entries in one transaction. It returns an
+// error wrapping ErrTimeRange, writing nothing, for a Time it cannot keep. It
+// is safe for concurrent use, also across processes.
 func (s *Store) AppendAudit(ctx context.Context, audit ...*users.AuditEntry) error {
-	return nil // TEMPORARY (issue 13 branch): accepts and drops entries until the audit log lands
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkAudit(audit); err != nil {
+		return fmt.Errorf("postgres: append audit: %w", err)
+	}
+	if !hasAudit(audit) {
+		return nil
+	}
+	if err := s.inTx(ctx, func(tx pgx.Tx) error { return insertAudit(ctx, tx, audit) }); err != nil {
+		return fmt.Errorf("postgres: append audit: %w", err)
+	}
+	return nil
 }
 
+// ulidAt returns the least ULID of millisecond ms, or "" if there is none.
+func ulidAt(ms int64) string {
+	var u ulid.ULID
+	if ms < 0 || u.SetTime(uint64(ms)) != nil {
+		return ""
+	}
+	return u.String()
+}
+
+// auditSQL returns ListAudit's statement for q and its arguments (see
+// params.queryArgs).
+//
+// Besides the conditions of AuditQuery.Matches it bounds the ID by the time
+// range: an entry's ID is a ULID of its Time's millisecond (users.AuditEntry.ID),
+// so an entry before Until has an ID below the least ULID of the millisecond
+// after Until's, and one at or after Since an ID at or above the least ULID of
+// Since's. With those bounds a page is read backwards from an index ending in
+// id ((user_id, id), (actor_id, id), (type, id) or the primary key) starting
+// at the range's newest entry, and stops after LIMIT rows.
+func auditSQL(q users.AuditQuery) (string, []any) {
+	var p params
+	if q.UserID != "" {
+		p.conds = append(p.conds, "user_id = "+p.arg(q.UserID))
+	}
+	if q.ActorID != "" {
+		p.conds = append(p.conds, "actor_id = "+p.arg(q.ActorID))
+	}
+	if len(q.Types) > 0 {
+		types := make([]string, len(q.Types))
+		for i, t := range q.Types {
+			types[i] = string(t)
+		}
+		p.conds = append(p.conds, "type = ANY ("+p.arg(types)+")")
+	}
+	if !q.Since.IsZero() {
+		p.conds = append(p.conds, "time >= "+p.arg(encodeBound(q.Since)))
+		if id := ulidAt(q.Since.UnixMilli()); id != "" {
+			p.conds = append(p.conds, "id >= "+p.arg(id))
+		}
+	}
+	if !q.Until.IsZero() {
+		p.conds = append(p.conds, "time < "+p.arg(encodeBound(q.Until)))
+		if ms := q.Until.UnixMilli(); ms >= 0 {
+			if id := ulidAt(ms + 1); id != "" {
+				p.conds = append(p.conds, "id < "+p.arg(id))
+			}
+		}
+	}
+	if q.Before != "" {
+		p.conds = append(p.conds, "id < "+p.arg(q.Before))
+	}
+	sql := `SELECT ` + auditCols + ` FROM userkit_audit` + p.where() + ` ORDER BY id DESC LIMIT ` + p.arg(int64(q.Limit))
+	return sql, p.queryArgs()
+}
+
+// ListAudit returns at most q.Limit entries q selects, newest (greatest ID)
+// first, below q.Before, in one statement (see auditSQL for the indexes it
+// uses). A Limit of zero or less gives no entries; the result is never nil. It
+// is safe for concurrent use, also across processes.
 func (s *Store) ListAudit(ctx context.Context, q users.AuditQuery) ([]*users.AuditEntry, error) {
-	return nil, errAuditNotBuilt
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := []*users.AuditEntry{}
+	if q.Limit <= 0 {
+		return out, nil
+	}
+	sql, args := auditSQL(q)
+	err := retry(ctx, func() error {
+		out = out[:0]
+		rows, err := s.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		var r auditRow
+		_, err = pgx.ForEachRow(rows, r.dest(), func() error {
+			e, err := r.entry()
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+			r = auditRow{} // fields and data are not reset by a NULL otherwise
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list audit: %w", err)
+	}
+	return out, nil
 }
 
+// sqlPurgeAudit deletes up to $2 audit entries whose time is before $1, found
+// through the time index, and returns how many it found and how many it
+// deleted (see sqlPurge).
+const sqlPurgeAudit = `WITH found AS (
+		SELECT id FROM userkit_audit WHERE time < $1 ORDER BY time LIMIT $2
+	), deleted AS (
+		DELETE FROM userkit_audit WHERE id = ANY (ARRAY (SELECT id FROM found)) AND time < $1
+		RETURNING 1
+	)
+	SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM deleted)`
+
+// DeleteAuditBefore deletes every audit entry whose Time is before t and
+// returns how many it deleted. It reads the time index, in batches of
+// purgeBatch rows, so its cost grows with the number deleted; it is not one
+// atomic step, and on an error it returns how many it had deleted with the
+// error. It is safe for concurrent use, also across processes.
 func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int, error) {
-	return 0, errAuditNotBuilt
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	bound := encodeBound(t)
+	total := 0
+	for {
+		var found, deleted int64
+		err := retry(ctx, func() error {
+			return s.pool.QueryRow(ctx, sqlPurgeAudit, bound, int64(purgeBatch)).Scan(&found, &deleted)
+		})
+		if err != nil {
+			return total, fmt.Errorf("postgres: delete audit: %w", err)
+		}
+		total += int(deleted)
+		if found < purgeBatch {
+			return total, nil
+		}
+	}
 }
 
+// DeleteOtherSessions deletes every session of the user but the one with the
+// public ID keepID, and writes the audit entries, in one transaction that
+// first locks the user row against deletion (FOR KEY SHARE). It returns how
+// many sessions it deleted, or ErrNotFound if there is no such user. It is
+// safe for concurrent use, also across processes.
 func (s *Store) DeleteOtherSessions(ctx context.Context, userID, keepID string, audit ...*users.AuditEntry) (int, error) {
-	return 0, errAuditNotBuilt
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := checkAudit(audit); err != nil {
+		return 0, fmt.Errorf("postgres: delete other sessions: %w", err)
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM userkit_users WHERE id = $1 FOR KEY SHARE`, userID).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return users.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM userkit_sessions WHERE user_id = $1 AND id <> $2`, userID, keepID)
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		return insertAudit(ctx, tx, audit)
+	})
+	if errors.Is(err, users.ErrNotFound) {
+		return 0, users.ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete other sessions: %w", err)
+	}
+	return int(n), nil
 }

@@ -216,8 +216,9 @@ func (c *challengeRow) record() *users.ChallengeRecord {
 	return &r
 }
 
-// methodStrings returns ms as strings for a text[] column, nil (NULL) for nil.
-func methodStrings(ms []users.AuthMethod) []string {
+// challengeMethods returns ms as the text[] of userkit_mfa_challenges.methods,
+// nil (NULL) for nil.
+func challengeMethods(ms []users.AuthMethod) []string {
 	if ms == nil {
 		return nil
 	}
@@ -255,7 +256,7 @@ func (s *Store) CreateChallenge(ctx context.Context, c *users.ChallengeRecord, a
 		return err
 	}
 	var terr error
-	args := []any{c.UserID, nonNil(c.Hash), c.UserGeneration, methodStrings(c.Methods), int64(c.Attempts),
+	args := []any{c.UserID, nonNil(c.Hash), c.UserGeneration, challengeMethods(c.Methods), int64(c.Attempts),
 		encodeTime(c.CreatedAt, &terr), encodeTime(c.ExpiresAt, &terr)}
 	if terr != nil {
 		return fmt.Errorf("postgres: create challenge: %w", terr)
@@ -424,9 +425,3 @@ func (s *Store) StepUpSession(ctx context.Context, userID, sessionID string, met
 	}
 	return out, nil
 }
-
-// insertAudit writes the audit entries in tx. TEMPORARY (mfa-stores branch):
-// the audit log of this store is built on the audit-stores branch; at the merge
-// this is replaced by its helper. Until then the entries are dropped, as the
-// contract step's stubs do.
-func insertAudit(ctx context.Context, tx pgx.Tx, audit []*users.AuditEntry) error { return nil }

@@ -117,15 +117,56 @@ var migrations = [][]string{
 		`ALTER TABLE userkit_login_attempts ADD COLUMN hash_not_upgradable boolean NOT NULL DEFAULT false`,
 	},
 
-	// Version 3: second factors. userkit_mfa holds one row per user with a
-	// second factor (users.MFARecord): totp is false when the user has no TOTP
-	// factor, and then the totp_ columns are empty; totp_secret holds the
-	// secret as the Manager sealed it (AES-GCM), never in the clear.
-	// recovery_codes holds the SHA-256 hashes of the unused recovery codes,
-	// NULL for a nil list. userkit_mfa_challenges holds the logins waiting for
-	// a second factor, by the SHA-256 of their token; methods NULL is a nil
-	// list. Both go with their user (ON DELETE CASCADE).
+	// Version 3: the audit log, sessions that know their client and how the
+	// user authenticated, and the users' last activity.
+	//
+	// userkit_audit holds one row per entry. Its indexes end in id, so that a
+	// page of one subject's, actor's or type's entries, newest first, is read
+	// backwards from the index and stops after LIMIT rows; a time range is a
+	// range of IDs too (an entry's ID is a ULID of its Time, see
+	// users.AuditEntry.ID), and the time index serves DeleteAuditBefore. ip and
+	// user_agent, here and in userkit_sessions, are bytea: they are what the
+	// client sent, which need not be valid UTF-8. fields is NULL for a nil
+	// slice, data (json, as preferences) for a nil map.
+	//
+	// last_active_at has the zero time as every user's value until a session
+	// of the user is touched; (last_active_at, id) serves Match.ActiveSince and
+	// InactiveSince when few users match; when many do, the planner walks the
+	// primary key instead and filters.
 	{
+		`CREATE TABLE userkit_audit (
+			id         text COLLATE "C" PRIMARY KEY,
+			time       bigint NOT NULL,
+			type       text COLLATE "C" NOT NULL,
+			user_id    text COLLATE "C" NOT NULL,
+			actor_id   text COLLATE "C" NOT NULL,
+			session_id text NOT NULL,
+			ip         bytea NOT NULL,
+			user_agent bytea NOT NULL,
+			reason     text NOT NULL,
+			purpose    text NOT NULL,
+			fields     text[],
+			data       json
+		)`,
+		`CREATE INDEX userkit_audit_user_idx ON userkit_audit (user_id, id)`,
+		`CREATE INDEX userkit_audit_actor_idx ON userkit_audit (actor_id, id)`,
+		`CREATE INDEX userkit_audit_type_idx ON userkit_audit (type, id)`,
+		`CREATE INDEX userkit_audit_time_idx ON userkit_audit (time)`,
+		`ALTER TABLE userkit_sessions ADD COLUMN ip bytea NOT NULL DEFAULT ''`,
+		`ALTER TABLE userkit_sessions ADD COLUMN user_agent bytea NOT NULL DEFAULT ''`,
+		`ALTER TABLE userkit_sessions ADD COLUMN methods text[] NOT NULL DEFAULT '{}'`,
+		`ALTER TABLE userkit_sessions ADD COLUMN second_factor_at bigint NOT NULL DEFAULT -9223372036854775808`,
+		`ALTER TABLE userkit_users ADD COLUMN last_active_at bigint NOT NULL DEFAULT -9223372036854775808`,
+		`CREATE INDEX userkit_users_last_active_idx ON userkit_users (last_active_at, id)`,
+
+		// Second factors. userkit_mfa holds one row per user with a second
+		// factor (users.MFARecord): totp is false when the user has no TOTP
+		// factor, and then the totp_ columns are empty; totp_secret holds the
+		// secret as the Manager sealed it (AES-GCM), never in the clear.
+		// recovery_codes holds the SHA-256 hashes of the unused recovery codes,
+		// NULL for a nil list. userkit_mfa_challenges holds the logins waiting
+		// for a second factor, by the SHA-256 of their token; methods NULL is a
+		// nil list. Both go with their user (ON DELETE CASCADE).
 		`CREATE TABLE userkit_mfa (
 			user_id           text COLLATE "C" PRIMARY KEY REFERENCES userkit_users (id) ON DELETE CASCADE,
 			totp              boolean NOT NULL,

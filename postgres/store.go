@@ -216,7 +216,7 @@ var userColumns = []string{
 	"id", "email", "username", "email_verified", "email_verified_at",
 	"first_name", "last_name", "role", "status", "avatar_url", "account_id",
 	"preferences", "created_at", "updated_at", "last_login_at",
-	"password_hash", "generation",
+	"password_hash", "generation", "last_active_at",
 }
 
 // userWriteColumns are userColumns and the derived search columns, in the order
@@ -266,7 +266,7 @@ func userArgs(r *users.UserRecord) ([]any, error) {
 		r.ID, r.Email, r.Username, r.EmailVerified, encodeTime(r.EmailVerifiedAt, &err),
 		r.FirstName, r.LastName, string(r.Role), string(r.Status), r.AvatarURL, r.AccountID,
 		prefs, encodeTime(r.CreatedAt, &err), encodeTime(r.UpdatedAt, &err), encodeTime(r.LastLoginAt, &err),
-		r.PasswordHash, r.Generation,
+		r.PasswordHash, r.Generation, encodeTime(r.LastActiveAt, &err),
 		strings.ToLower(r.FirstName), strings.ToLower(r.LastName),
 	}
 	return args, err
@@ -274,10 +274,10 @@ func userArgs(r *users.UserRecord) ([]any, error) {
 
 // userRow receives one row of userColumns.
 type userRow struct {
-	r                                             users.UserRecord
-	role, status                                  string
-	verifiedAt, createdAt, updatedAt, lastLoginAt int64
-	prefs                                         []byte
+	r                                                           users.UserRecord
+	role, status                                                string
+	verifiedAt, createdAt, updatedAt, lastLoginAt, lastActiveAt int64
+	prefs                                                       []byte
 }
 
 func (u *userRow) dest() []any {
@@ -285,7 +285,7 @@ func (u *userRow) dest() []any {
 		&u.r.ID, &u.r.Email, &u.r.Username, &u.r.EmailVerified, &u.verifiedAt,
 		&u.r.FirstName, &u.r.LastName, &u.role, &u.status, &u.r.AvatarURL, &u.r.AccountID,
 		&u.prefs, &u.createdAt, &u.updatedAt, &u.lastLoginAt,
-		&u.r.PasswordHash, &u.r.Generation,
+		&u.r.PasswordHash, &u.r.Generation, &u.lastActiveAt,
 	}
 }
 
@@ -296,6 +296,7 @@ func (u *userRow) record() (*users.UserRecord, error) {
 	r.CreatedAt = decodeTime(u.createdAt)
 	r.UpdatedAt = decodeTime(u.updatedAt)
 	r.LastLoginAt = decodeTime(u.lastLoginAt)
+	r.LastActiveAt = decodeTime(u.lastActiveAt)
 	if u.prefs != nil {
 		if err := json.Unmarshal(u.prefs, &r.Preferences); err != nil {
 			return nil, fmt.Errorf("decode preferences of user %s: %w", r.ID, err)
@@ -357,11 +358,14 @@ func (s *Store) CreateUser(ctx context.Context, r *users.UserRecord, audit ...*u
 		return err
 	}
 	args, err := userArgs(r)
+	if err == nil {
+		err = checkAudit(audit)
+	}
 	if err != nil {
 		return fmt.Errorf("postgres: create user: %w", err)
 	}
-	err = retry(ctx, func() error {
-		_, err := s.pool.Exec(ctx, sqlInsertUser, args...)
+	err = s.write(ctx, audit, func(q querier) error {
+		_, err := q.Exec(ctx, sqlInsertUser, args...)
 		return err
 	})
 	if code, constraint := pgCode(err); code == codeUniqueViolation {
@@ -526,6 +530,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 				return err
 			}
 		}
+		if err := insertAudit(ctx, tx, audit); err != nil {
+			return err
+		}
 		written = r
 		return nil
 	})
@@ -563,7 +570,10 @@ func (s *Store) DeleteUser(ctx context.Context, id string, audit ...*users.Audit
 			return users.ErrNotFound
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM userkit_login_attempts WHERE key = $1`, string(users.UserThrottleKey(id)))
-		return err
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
 	})
 	if err != nil && !errors.Is(err, users.ErrNotFound) {
 		return fmt.Errorf("postgres: delete user: %w", err)
@@ -616,6 +626,12 @@ func (p *params) filter(m users.Match) bool {
 		if c.col != "" && c.val != "" {
 			p.conds = append(p.conds, c.col+" = "+p.arg(c.val))
 		}
+	}
+	if !m.ActiveSince.IsZero() {
+		p.conds = append(p.conds, "last_active_at >= "+p.arg(encodeBound(m.ActiveSince)))
+	}
+	if !m.InactiveSince.IsZero() {
+		p.conds = append(p.conds, "last_active_at < "+p.arg(encodeBound(m.InactiveSince)))
 	}
 	if m.Search != "" {
 		like := p.arg("%" + escapeLike(m.Search) + "%")
@@ -803,16 +819,20 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 
 // ---- Sessions ----
 
-const sessionCols = `token_hash, id, user_id, user_generation, created_at, expires_at, last_seen_at`
+const sessionCols = `token_hash, id, user_id, user_generation, created_at, expires_at, last_seen_at, ` +
+	`ip, user_agent, methods, second_factor_at`
 
 // sessionRow receives one row of sessionCols.
 type sessionRow struct {
-	r                                users.SessionRecord
-	createdAt, expiresAt, lastSeenAt int64
+	r                                                users.SessionRecord
+	createdAt, expiresAt, lastSeenAt, secondFactorAt int64
+	ip, userAgent                                    []byte
+	methods                                          []string
 }
 
 func (s *sessionRow) dest() []any {
-	return []any{&s.r.TokenHash, &s.r.ID, &s.r.UserID, &s.r.UserGeneration, &s.createdAt, &s.expiresAt, &s.lastSeenAt}
+	return []any{&s.r.TokenHash, &s.r.ID, &s.r.UserID, &s.r.UserGeneration, &s.createdAt, &s.expiresAt, &s.lastSeenAt,
+		&s.ip, &s.userAgent, &s.methods, &s.secondFactorAt}
 }
 
 func (s *sessionRow) record() *users.SessionRecord {
@@ -821,7 +841,22 @@ func (s *sessionRow) record() *users.SessionRecord {
 	r.CreatedAt = decodeTime(s.createdAt)
 	r.ExpiresAt = decodeTime(s.expiresAt)
 	r.LastSeenAt = decodeTime(s.lastSeenAt)
+	r.IP, r.UserAgent = string(s.ip), string(s.userAgent)
+	r.Methods = nil
+	for _, m := range s.methods {
+		r.Methods = append(r.Methods, users.AuthMethod(m))
+	}
+	r.SecondFactorAt = decodeTime(s.secondFactorAt)
 	return &r
+}
+
+// methodStrings returns ms as the text[] of userkit_sessions.methods.
+func methodStrings(ms []users.AuthMethod) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m)
+	}
+	return out
 }
 
 // sqlCreateSession inserts a session only if its user exists with the session's
@@ -834,7 +869,8 @@ const sqlCreateSession = `WITH u AS (
 		SELECT generation FROM userkit_users WHERE id = $1::text FOR SHARE
 	), ins AS (
 		INSERT INTO userkit_sessions (` + sessionCols + `)
-		SELECT $2::bytea, $3::text, $1::text, $4::bigint, $5::bigint, $6::bigint, $7::bigint
+		SELECT $2::bytea, $3::text, $1::text, $4::bigint, $5::bigint, $6::bigint, $7::bigint,
+			$8::bytea, $9::bytea, $10::text[], $11::bigint
 		FROM u WHERE u.generation = $4::bigint
 		RETURNING 1
 	)
@@ -856,34 +892,44 @@ func (s *Store) CreateSession(ctx context.Context, sess *users.SessionRecord, au
 	args := []any{
 		sess.UserID, nonNil(sess.TokenHash), sess.ID, sess.UserGeneration,
 		encodeTime(sess.CreatedAt, &terr), encodeTime(sess.ExpiresAt, &terr), encodeTime(sess.LastSeenAt, &terr),
+		[]byte(sess.IP), []byte(sess.UserAgent), methodStrings(sess.Methods), encodeTime(sess.SecondFactorAt, &terr),
+	}
+	if terr == nil {
+		terr = checkAudit(audit)
 	}
 	if terr != nil {
 		return fmt.Errorf("postgres: create session: %w", terr)
 	}
-	var (
-		gen      *int64
-		inserted int64
-	)
-	err := retry(ctx, func() error {
-		return s.pool.QueryRow(ctx, sqlCreateSession, args...).Scan(&gen, &inserted)
+	err := s.write(ctx, audit, func(q querier) error {
+		var (
+			gen      *int64
+			inserted int64
+		)
+		if err := q.QueryRow(ctx, sqlCreateSession, args...).Scan(&gen, &inserted); err != nil {
+			return err
+		}
+		switch {
+		case gen == nil:
+			return users.ErrNotFound
+		case inserted == 0:
+			return users.ErrConflict
+		}
+		return nil
 	})
 	switch code, _ := pgCode(err); {
 	case code == codeUniqueViolation:
 		return users.ErrConflict
 	case code == codeForeignKeyViolation:
 		return users.ErrNotFound
-	case err != nil:
+	case err == nil, errors.Is(err, users.ErrNotFound), errors.Is(err, users.ErrConflict):
+		return err
+	default:
 		return fmt.Errorf("postgres: create session: %w", err)
-	case gen == nil:
-		return users.ErrNotFound
-	case inserted == 0:
-		return users.ErrConflict
 	}
-	return nil
 }
 
 var sqlGetSession = `SELECT s.token_hash, s.id, s.user_id, s.user_generation, s.created_at, s.expires_at, s.last_seen_at, ` +
-	userCols("u.") + ` FROM userkit_sessions s JOIN userkit_users u ON u.id = s.user_id WHERE s.token_hash = $1`
+	`s.ip, s.user_agent, s.methods, s.second_factor_at, ` + userCols("u.") + ` FROM userkit_sessions s JOIN userkit_users u ON u.id = s.user_id WHERE s.token_hash = $1`
 
 // GetSession returns the session with this token hash and its user, read in one
 // statement and so from one snapshot, or ErrNotFound. It returns sessions
@@ -912,11 +958,12 @@ func (s *Store) GetSession(ctx context.Context, tokenHash []byte) (*users.Sessio
 	return sr.record(), u, nil
 }
 
-// TouchSession sets the session's LastSeenAt to seen if seen is later, in one
-// UPDATE … SET last_seen_at = GREATEST(last_seen_at, seen), which never
-// creates a row. It returns ErrNotFound if there is no such session, and an
-// error wrapping ErrTimeRange for a time it cannot keep. It is safe for
-// concurrent use, also across processes.
+// TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
+// seen where seen is later, in one statement (UPDATE … SET last_seen_at =
+// GREATEST(last_seen_at, seen), and the user's row only if seen is later),
+// which never creates a row. It returns ErrNotFound if there is no such
+// session, and an error wrapping ErrTimeRange for a time it cannot keep. It is
+// safe for concurrent use, also across processes.
 func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -926,9 +973,26 @@ func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, seen time.Ti
 	if terr != nil {
 		return fmt.Errorf("postgres: touch session: %w", terr)
 	}
-	return s.execOne(ctx, "touch session",
-		`UPDATE userkit_sessions SET last_seen_at = GREATEST(last_seen_at, $2) WHERE token_hash = $1`,
-		nonNil(tokenHash), at)
+	var n int64
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, `WITH s AS (
+				UPDATE userkit_sessions SET last_seen_at = GREATEST(last_seen_at, $2) WHERE token_hash = $1
+				RETURNING user_id
+			), u AS (
+				UPDATE userkit_users SET last_active_at = $2
+				WHERE id = (SELECT user_id FROM s) AND last_active_at < $2
+				RETURNING 1
+			)
+			SELECT count(*) FROM s`,
+			nonNil(tokenHash), at).Scan(&n)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: touch session: %w", err)
+	}
+	if n == 0 {
+		return users.ErrNotFound
+	}
+	return nil
 }
 
 // execOne runs a statement that changes one row, and returns ErrNotFound if it
@@ -955,7 +1019,30 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte, audit ...*u
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.execOne(ctx, "delete session", `DELETE FROM userkit_sessions WHERE token_hash = $1`, nonNil(tokenHash))
+	if err := checkAudit(audit); err != nil {
+		return fmt.Errorf("postgres: delete session: %w", err)
+	}
+	err := s.write(ctx, audit, func(q querier) error {
+		var userID, id string
+		err := q.QueryRow(ctx, `DELETE FROM userkit_sessions WHERE token_hash = $1 RETURNING user_id, id`,
+			nonNil(tokenHash)).Scan(&userID, &id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return users.ErrNotFound
+		}
+		for _, e := range audit {
+			if e != nil && e.UserID == "" {
+				e.UserID = userID
+			}
+			if e != nil && e.SessionID == "" {
+				e.SessionID = id
+			}
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, users.ErrNotFound) {
+		return fmt.Errorf("postgres: delete session: %w", err)
+	}
+	return err
 }
 
 // DeleteSessionByID deletes the session with this public ID if it belongs to
@@ -965,7 +1052,20 @@ func (s *Store) DeleteSessionByID(ctx context.Context, userID, id string, audit 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.execOne(ctx, "delete session by ID", `DELETE FROM userkit_sessions WHERE id = $1 AND user_id = $2`, id, userID)
+	if err := checkAudit(audit); err != nil {
+		return fmt.Errorf("postgres: delete session by ID: %w", err)
+	}
+	err := s.write(ctx, audit, func(q querier) error {
+		tag, err := q.Exec(ctx, `DELETE FROM userkit_sessions WHERE id = $1 AND user_id = $2`, id, userID)
+		if err == nil && tag.RowsAffected() == 0 {
+			return users.ErrNotFound
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, users.ErrNotFound) {
+		return fmt.Errorf("postgres: delete session by ID: %w", err)
+	}
+	return err
 }
 
 // DeleteUserSessions increments the user's Generation and then deletes all its
@@ -988,7 +1088,10 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, audit ...
 		if _, err := tx.Exec(ctx, `DELETE FROM userkit_sessions WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
-		return deleteUserChallenges(ctx, tx, userID)
+		if err := deleteUserChallenges(ctx, tx, userID); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
 	})
 	if err != nil && !errors.Is(err, users.ErrNotFound) {
 		return fmt.Errorf("postgres: delete user sessions: %w", err)
@@ -1104,8 +1207,10 @@ func (s *Store) UpdateLoginAttempts(ctx context.Context, tk users.ThrottleKey, f
 		}
 		if a.IsZero() {
 			out = users.LoginAttempts{}
-			_, err := tx.Exec(ctx, `DELETE FROM userkit_login_attempts WHERE key = $1`, key)
-			return err
+			if _, err := tx.Exec(ctx, `DELETE FROM userkit_login_attempts WHERE key = $1`, key); err != nil {
+				return err
+			}
+			return insertAudit(ctx, tx, audit)
 		}
 		var terr error
 		args := []any{key, int64(a.Failures), encodeTime(a.WindowStart, &terr), encodeTime(a.LockedUntil, &terr), encodeTime(a.ExpiresAt, &terr),
@@ -1114,10 +1219,12 @@ func (s *Store) UpdateLoginAttempts(ctx context.Context, tk users.ThrottleKey, f
 			return terr
 		}
 		out = a
-		_, err := tx.Exec(ctx, `UPDATE userkit_login_attempts
+		if _, err := tx.Exec(ctx, `UPDATE userkit_login_attempts
 			SET failures = $2, window_start = $3, locked_until = $4, expires_at = $5,
-				consecutive = $6, locks = $7, hash_not_upgradable = $8 WHERE key = $1`, args...)
-		return err
+				consecutive = $6, locks = $7, hash_not_upgradable = $8 WHERE key = $1`, args...); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, audit)
 	})
 	var fe *fnError
 	if errors.As(err, &fe) {
@@ -1168,6 +1275,9 @@ func (s *Store) CreateToken(ctx context.Context, t *users.TokenRecord, replace b
 	}
 	var terr error
 	args := []any{nonNil(t.Hash), t.UserID, string(t.Purpose), t.Email, encodeTime(t.CreatedAt, &terr), encodeTime(t.ExpiresAt, &terr)}
+	if terr == nil {
+		terr = checkAudit(audit)
+	}
 	if terr != nil {
 		return fmt.Errorf("postgres: create token: %w", terr)
 	}
@@ -1190,8 +1300,11 @@ func (s *Store) CreateToken(ctx context.Context, t *users.TokenRecord, replace b
 		if replace {
 			_, err = tx.Exec(ctx, `DELETE FROM userkit_tokens WHERE user_id = $1 AND purpose = $2 AND hash <> $3`,
 				t.UserID, string(t.Purpose), nonNil(t.Hash))
+			if err != nil {
+				return err
+			}
 		}
-		return err
+		return insertAudit(ctx, tx, audit)
 	})
 	switch code, _ := pgCode(err); {
 	case err == nil:
@@ -1236,12 +1349,24 @@ func (s *Store) ConsumeToken(ctx context.Context, hash []byte, purpose users.Pur
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := checkAudit(audit); err != nil {
+		return nil, fmt.Errorf("postgres: consume token: %w", err)
+	}
 	var tr tokenRow
-	err := retry(ctx, func() error {
-		return s.pool.QueryRow(ctx, `DELETE FROM userkit_tokens WHERE hash = $1 AND purpose = $2 RETURNING `+tokenCols,
+	err := s.write(ctx, audit, func(q querier) error {
+		err := q.QueryRow(ctx, `DELETE FROM userkit_tokens WHERE hash = $1 AND purpose = $2 RETURNING `+tokenCols,
 			nonNil(hash), string(purpose)).Scan(tr.dest()...)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return users.ErrNotFound
+		}
+		for _, e := range audit {
+			if e != nil && e.UserID == "" {
+				e.UserID = tr.r.UserID
+			}
+		}
+		return err
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, users.ErrNotFound) {
 		return nil, users.ErrNotFound
 	}
 	if err != nil {

@@ -48,6 +48,12 @@ func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord, audit .
 	if len(rs) == 0 {
 		return errs, nil
 	}
+	if len(audit) != 0 && len(audit) != len(rs) {
+		return nil, fmt.Errorf("postgres: create users: %d audit entries for %d records", len(audit), len(rs))
+	}
+	if err := checkAudit(audit); err != nil {
+		return nil, fmt.Errorf("postgres: create users: %w", err)
+	}
 	args := make([][]any, len(rs))
 	for i, r := range rs {
 		a, err := userArgs(r)
@@ -57,7 +63,19 @@ func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord, audit .
 		args[i] = a
 	}
 	for attempt := 1; ; attempt++ {
-		err := s.inTx(ctx, func(tx pgx.Tx) error { return createUsers(ctx, tx, rs, args, errs) })
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			if err := createUsers(ctx, tx, rs, args, errs); err != nil {
+				return err
+			}
+			for i, e := range audit {
+				if errs[i] == nil {
+					if err := insertAudit(ctx, tx, []*users.AuditEntry{e}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
 		switch {
 		case err == nil:
 			return errs, nil
