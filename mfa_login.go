@@ -64,7 +64,8 @@ type secondFactor interface {
 	method() AuthMethod
 	// active reports whether the user's record has this factor ready for use.
 	active(r *MFARecord) bool
-	// check examines proof against a snapshot r of the user's record, outside
+	// check examines proof, as the caller gave it (each factor reads its own
+	// form), against a snapshot r of the user's record, outside
 	// the store's transaction (decryption, hashing), and returns the change
 	// that accepts it, which UpdateMFA then applies atomically: accept refuses
 	// with ErrInvalidCode what another call used meanwhile. check returns
@@ -102,6 +103,7 @@ func (totpFactor) method() AuthMethod { return MethodTOTP }
 func (totpFactor) active(r *MFARecord) bool { return r.TOTP != nil && r.TOTP.Confirmed }
 
 func (totpFactor) check(m *Manager, r *MFARecord, code string) (func(w *MFARecord) error, error) {
+	code = normalizeCode(code)
 	if len(code) != totpDigits.Length() || !allDigits(code) {
 		return nil, errNotThisFactor
 	}
@@ -137,7 +139,7 @@ func (recoveryFactor) method() AuthMethod { return MethodRecoveryCode }
 func (recoveryFactor) active(r *MFARecord) bool { return len(r.RecoveryCodes) > 0 }
 
 func (recoveryFactor) check(m *Manager, r *MFARecord, code string) (func(w *MFARecord) error, error) {
-	c, ok := canonicalRecoveryCode(code)
+	c, ok := canonicalRecoveryCode(normalizeCode(code))
 	if !ok {
 		return nil, errNotThisFactor
 	}
@@ -352,12 +354,11 @@ func (m *Manager) verifySecondFactor(ctx context.Context, userID string, key Thr
 	if len(secondFactors(rec)) == 0 {
 		return "", ErrMFANotEnabled
 	}
-	proof := normalizeCode(code)
 	for _, f := range factors {
 		if !f.active(rec) {
 			continue
 		}
-		accept, err := f.check(m, rec, proof)
+		accept, err := f.check(m, rec, code)
 		if errors.Is(err, errNotThisFactor) {
 			continue
 		}
