@@ -70,18 +70,27 @@ func TestExplain(t *testing.T) {
 	}
 	// Every 100th user an admin, about every 100th suspended (every 10th
 	// admin), 50 users per account,
-	// 1,000 first names and 5,000 last names, one "Quagmire".
+	// 1,000 first names and 5,000 last names, one "Quagmire"; every 1,000th
+	// user active (at time i), the others never.
 	if _, err := pool.Exec(ctx, `INSERT INTO userkit_users (`+strings.Join(userWriteColumns, ", ")+`)
 		SELECT lpad(i::text, 26, '0'), 'user' || i || '@example.com', 'user' || i, false, 0,
 			'First' || i % 1000, CASE WHEN i = 12345 THEN 'Quagmire' ELSE 'Last' || i % 5000 END,
 			CASE WHEN i % 100 = 0 THEN 'admin' ELSE 'user' END,
 			CASE WHEN i % 100 = 7 OR i % 1000 = 0 THEN 'suspended' ELSE 'active' END,
 			'', 'acct' || i / 50, NULL, i, i, 0, 'hash', 0,
+			CASE WHEN i % 1000 = 0 THEN i ELSE -9223372036854775808 END,
 			'first' || i % 1000, CASE WHEN i = 12345 THEN 'quagmire' ELSE 'last' || i % 5000 END
 		FROM generate_series(1, $1::int) AS i`, explainRows); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `VACUUM ANALYZE userkit_users`); err != nil {
+	// As many audit entries, 10 per subject, 4 types, 100 actors.
+	if _, err := pool.Exec(ctx, `INSERT INTO userkit_audit (`+auditCols+`)
+		SELECT lpad(i::text, 26, '0'), i, (ARRAY['login.succeeded', 'login.failed', 'user.updated', 'session.logout'])[i % 4 + 1],
+			'u' || i % 3000, 'a' || i % 100, '', '', '', '', '', NULL, NULL
+		FROM generate_series(1, $1::int) AS i`, explainRows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `VACUUM ANALYZE userkit_users, userkit_audit`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -93,6 +102,12 @@ func TestExplain(t *testing.T) {
 	}
 	list := func(m users.Match, after, before string) func() (string, []any) {
 		return listOffset(m, after, before, 0)
+	}
+	audit := func(q users.AuditQuery) func() (string, []any) {
+		return func() (string, []any) {
+			q.Limit = 21
+			return auditSQL(q)
+		}
 	}
 	count := func(m users.Match) func() (string, []any) {
 		return func() (string, []any) {
@@ -124,6 +139,15 @@ func TestExplain(t *testing.T) {
 		{"RoleStatusCount", count(users.Match{Role: users.RoleAdmin, Status: users.StatusSuspended}), "userkit_users_role_status_idx"},
 		{"AccountCount", count(users.Match{AccountID: "acct77"}), "userkit_users_account_id_idx"},
 		{"SearchCount", count(users.Match{Search: "quagmire"}), "userkit_users_search_idx"},
+		{"ActiveSinceFirstPage", list(users.Match{ActiveSince: time.Unix(0, 100)}, "", ""), "userkit_users_last_active_idx"},
+		{"ActiveSinceCount", count(users.Match{ActiveSince: time.Unix(0, 100)}), "userkit_users_last_active_idx"},
+		{"InactiveSinceFirstPage", list(users.Match{InactiveSince: time.Unix(0, 100)}, "", ""), "userkit_users_pkey"},
+		{"AuditFirstPage", audit(users.AuditQuery{}), "Index Scan Backward using userkit_audit_pkey"},
+		{"AuditUserPage", audit(users.AuditQuery{UserID: "u77"}), "userkit_audit_user_idx"},
+		{"AuditActorPage", audit(users.AuditQuery{ActorID: "a7", Before: strings.Repeat("0", 21) + "15000"}), "userkit_audit_actor_idx"},
+		{"AuditTypePage", audit(users.AuditQuery{Types: []users.EventType{users.EventLoginFailed}}), "userkit_audit_"},
+		{"AuditTimeRange", audit(users.AuditQuery{Since: time.Unix(0, 100), Until: time.Unix(0, 200)}), "userkit_audit_"},
+		{"AuditPurge", func() (string, []any) { return sqlPurgeAudit, []any{int64(100), int64(purgeBatch)} }, "userkit_audit_time_idx"},
 		{"GetUsers", func() (string, []any) {
 			return sqlSelectUser + ` WHERE id = ANY ($1)`, []any{[]string{mid, "x"}}
 		}, "userkit_users_pkey"},
