@@ -36,7 +36,8 @@ import (
 //	mfa              user ID → MFA record (binary), the user's second factors
 //	challenges       hash → MFA challenge record (binary)
 //	challenges.user  lp(user ID) + hash → 1
-//	challenges.expiry  timeKey(ExpiresAt) + hash → 1
+//	challenges.expiry
+//	                 timeKey(ExpiresAt) + hash → 1
 //	audit            entry ID → audit entry (binary)
 //	audit.user       lp(UserID) + entry ID → 1, for entries with a UserID
 //	audit.actor      lp(ActorID) + entry ID → 1, for entries with an ActorID
@@ -104,9 +105,8 @@ var indexBuckets = [][]byte{
 //	   and search index
 //	3  record format 2: users with LastActiveAt, sessions with their client
 //	   and authentication methods; the filter indexes hold LastActiveAt; the
-//	   audit log and its indexes;
-//	   second factors: the mfa and challenges record buckets and the
-//	   challenges.user and challenges.expiry indexes
+//	   audit log and its indexes; second factors: the mfa and challenges
+//	   record buckets and the challenges.user and challenges.expiry indexes
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
 // every record and builds every index again. Code that reads up to version 2
