@@ -65,6 +65,17 @@ Logout ends one, LogoutAll every one of a user, and changing a password, resetti
 it, deactivating or removing the user ends them all: no session outlives a
 password change.
 
+# Second factor
+
+A user can add a TOTP factor (BeginTOTP, then ConfirmTOTP with a code), whose
+secret is sealed with AES-256-GCM under Options.MFAKeys, and gets ten
+single-use recovery codes. From then on Login and LoginWithMagicLink return a
+*Challenge (an error matching ErrSecondFactorRequired) instead of a session,
+and CompleteLogin turns the challenge and a code into the session. Sessions
+record how they were made (Session.Methods, Session.SecondFactorAt); StepUp
+proves the factor again and Manager.RequireSecondFactor guards routes that
+need it.
+
 # Security
 
 Passwords are normalised with NFKC, must be 8 to 128 characters, are checked

@@ -339,7 +339,7 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 
 		IP:             s.IP,
 		UserAgent:      s.UserAgent,
-		Methods:        slices.Clone(s.Methods), // a store may share its slice
+		Methods:        s.Methods,
 		SecondFactorAt: s.SecondFactorAt,
 	}, nil
 }

@@ -69,15 +69,25 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 	} else {
 		out.s.TokenHash = append([]byte(nil), h...)
 	}
+	switch methods := ms.rec.Methods; {
+	case len(methods) == 0:
+		out.s.Methods = nil
+	case len(methods) <= len(out.methods):
+		n := copy(out.methods[:], methods)
+		out.s.Methods = out.methods[:n:n]
+	default:
+		out.s.Methods = slices.Clone(methods)
+	}
 	m.unpack(m.user(ms.slot), &out.u) // DeleteUser deletes its sessions: slot is the user's
 	return &out.s, &out.u, nil
 }
 
 // memSessionRead is what GetSession returns, in one allocation.
 type memSessionRead struct {
-	s    SessionRecord
-	u    UserRecord
-	hash [32]byte // s.TokenHash, when it fits
+	s       SessionRecord
+	u       UserRecord
+	hash    [32]byte      // s.TokenHash, when it fits
+	methods [2]AuthMethod // s.Methods, when they fit
 }
 
 // TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to

@@ -569,6 +569,17 @@ func testStepUpSession(t *testing.T, s users.Store, rule string) {
 	must(t, err)
 	want.Methods = append(want.Methods, users.MethodRecoveryCode)
 	wantSession(t, s, want, rule)
+	for _, n := range []int{1, 2, 3} { // stores may keep short lists apart
+		one := newSession(u)
+		one.Methods = []users.AuthMethod{users.MethodPassword, users.MethodTOTP, users.MethodRecoveryCode}[:n]
+		must(t, s.CreateSession(t.Context(), one))
+		read, _, err := s.GetSession(t.Context(), one.TokenHash)
+		must(t, err)
+		read.Methods[0] = "changed"
+		wantSession(t, s, one, rule+" (GetSession must return a copy of Methods)")
+	}
+	got.Methods[0] = "changed"
+	wantSession(t, s, want, rule+" (StepUpSession must return a copy)")
 }
 
 func testStepUpSessionNotFound(t *testing.T, s users.Store, rule string) {
