@@ -15,12 +15,13 @@ const maxCheckProblems = 100
 // Check verifies the file: bbolt's own consistency check (Tx.Check) finds
 // nothing, the schema version is this code's and no rebuild is unfinished, every
 // record decodes, and every index agrees with the records both ways: each email,
-// username, filter, session, token and challenge index entry points at an existing record
-// with that key, each record is indexed, every counter holds the number of users
-// it counts (and no other counter exists), the search index agrees with the
-// users, and no session, token, MFA record or challenge belongs to a missing
-// user (or, for a session or challenge, to another Generation of the user). It returns nil, or an error matching
-// ErrCorrupt that lists the first 100 problems.
+// username, filter, session, token and challenge index entry points at an
+// existing record with that key, each record is indexed, every counter holds the
+// number of users it counts (and no other counter exists), the search index
+// agrees with the users, and no session, token, MFA record or challenge belongs
+// to a missing user (or, for a session or challenge, to another Generation of
+// the user). It returns nil, or an error matching ErrCorrupt that lists the
+// first 100 problems.
 //
 // Check reads the whole file inside a write transaction, which it rolls back:
 // writes wait until it is done, reads do not. It is safe for concurrent use.
