@@ -64,3 +64,9 @@ func SetBoltActivityPath(path string) (restore func()) {
 	boltActivityPath = map[string]int{"": activityBoth, "filter": activityFilterWalk, "range": activityRangeFirst}[path]
 	return func() { boltActivityPath = old }
 }
+
+// DecodeBoltChallenge and EncodeBoltChallenge are the bbolt store's challenge
+// record format, for tests that build or damage a file under the store.
+func DecodeBoltChallenge(key, v []byte) (*ChallengeRecord, error) { return decodeChallenge(key, v) }
+
+func EncodeBoltChallenge(c *ChallengeRecord) []byte { return encodeChallenge(c) }

@@ -501,6 +501,9 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 			if err := b.deleteUserSessions(id); err != nil {
 				return err
 			}
+			if err := b.deleteUserChallenges(id); err != nil {
+				return err
+			}
 			r.Generation++
 		}
 		for _, p := range revoke.Tokens {
@@ -526,8 +529,8 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 	return out, nil
 }
 
-// DeleteUser deletes a user with its indexes, sessions, tokens and throttle entry
-// in one write transaction; see Store.
+// DeleteUser deletes a user with its indexes, sessions, tokens, MFA record and
+// challenges and throttle entry in one write transaction; see Store.
 func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error {
 	if err := checkAudit(audit); err != nil {
 		return err
@@ -560,6 +563,9 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEn
 			return err
 		}
 		if err := b.deleteUserTokens(lp(nil, id)); err != nil {
+			return err
+		}
+		if err := b.deleteUserMFA(id); err != nil {
 			return err
 		}
 		if err := b.deleteAttempts([]byte(UserThrottleKey(id))); err != nil && err != ErrNotFound {
@@ -775,8 +781,8 @@ func (s *BoltStore) DeleteSessionByID(ctx context.Context, userID, id string, au
 	})
 }
 
-// DeleteUserSessions deletes the user's sessions and increments its Generation in
-// one write transaction; see Store.
+// DeleteUserSessions deletes the user's sessions and MFA challenges and
+// increments its Generation in one write transaction; see Store.
 func (s *BoltStore) DeleteUserSessions(ctx context.Context, userID string, audit ...*AuditEntry) error {
 	if err := checkAudit(audit); err != nil {
 		return err
@@ -787,6 +793,9 @@ func (s *BoltStore) DeleteUserSessions(ctx context.Context, userID string, audit
 			return err
 		}
 		if err := b.deleteUserSessions(userID); err != nil {
+			return err
+		}
+		if err := b.deleteUserChallenges(userID); err != nil {
 			return err
 		}
 		u.Generation++

@@ -15,14 +15,15 @@ const maxCheckProblems = 100
 // Check verifies the file: bbolt's own consistency check (Tx.Check) finds
 // nothing, the schema version is this code's and no rebuild is unfinished, every
 // record decodes, and every index agrees with the records both ways: each email,
-// username, filter, session and token index entry points at an existing record
-// with that key, each record is indexed (a user's filter entries with its
-// LastActiveAt, and its activity index entry), every counter holds the number of users it counts (and no
-// other counter exists), the search index agrees with the users, every audit
-// entry has exactly its subject, actor, type, time and irregular-ID index
-// entries, and no session or token belongs to a missing user (or, for a
-// session, to another Generation of the user). It returns nil, or an error
-// matching ErrCorrupt that lists the first 100 problems.
+// username, filter, session, token and challenge index entry points at an
+// existing record with that key, each record is indexed (a user's filter entries
+// with its LastActiveAt, and its activity index entry), every counter holds the
+// number of users it counts (and no other counter exists), the search index
+// agrees with the users, every audit entry has exactly its subject, actor, type,
+// time and irregular-ID index entries, and no session, token, MFA record or
+// challenge belongs to a missing user (or, for a session or challenge, to another
+// Generation of the user). It returns nil, or an error matching ErrCorrupt that
+// lists the first 100 problems.
 //
 // Check reads the whole file inside a write transaction, which it rolls back:
 // writes wait until it is done, reads do not. It is safe for concurrent use.
@@ -317,6 +318,7 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 				return nil
 			})
 		},
+		func() { c.checkMFA(b, generation) },
 		func() { c.checkAudit(b) },
 	}
 	for _, step := range steps {
@@ -413,4 +415,74 @@ func (c *checker) checkFilters(b *boltTx, counts map[string]int) {
 			c.add("counter %x is missing, want %d", k, n)
 		}
 	}
+}
+
+// checkMFA checks the MFA records and challenges: each decodes and belongs to an
+// existing user (a challenge to the user's current Generation), each challenge
+// is in the by-user and expiry indexes, and each index entry points at a
+// challenge with that user and expiry. generation holds every user's.
+func (c *checker) checkMFA(b *boltTx, generation map[string]int64) {
+	_ = b.mfa.ForEach(func(k, v []byte) error {
+		r, err := decodeMFA(k, v)
+		switch {
+		case err != nil:
+			c.add("MFA record %q: %v", k, err)
+		case r.IsEmpty():
+			c.add("MFA record %q: empty, it should have been deleted", k)
+		}
+		if _, ok := generation[string(k)]; !ok {
+			c.add("MFA record %q: user is missing", k)
+		}
+		return nil
+	})
+	_ = b.chal.ForEach(func(k, v []byte) error {
+		ch, err := decodeChallenge(k, v)
+		if err != nil {
+			c.add("challenge %x: %v", k, err)
+			return nil
+		}
+		if gen, ok := generation[ch.UserID]; !ok {
+			c.add("challenge %x: user %q is missing", k, ch.UserID)
+		} else if gen != ch.UserGeneration {
+			c.add("challenge %x: created under generation %d of user %s, which is at %d", k, ch.UserGeneration, ch.UserID, gen)
+		}
+		if b.chalUser.Get(challengeUserKey(ch.UserID, k)) == nil {
+			c.add("challenge %x: not in the by-user index", k)
+		}
+		if b.chalExp.Get(expiryKey(ch.ExpiresAt, k)) == nil {
+			c.add("challenge %x: not in the expiry index", k)
+		}
+		return nil
+	})
+	_ = b.chalUser.ForEach(func(k, _ []byte) error {
+		userID, hash, ok := cutLP(k)
+		if !ok {
+			c.add("challenge by-user index: malformed key %x", k)
+			return nil
+		}
+		ch, err := b.getChallenge(hash)
+		switch {
+		case err == ErrNotFound:
+			c.add("challenge by-user index: %x points at a missing challenge", k)
+		case err != nil:
+		case ch.UserID != userID:
+			c.add("challenge by-user index: %q points at challenge %x of user %q", userID, hash, ch.UserID)
+		}
+		return nil
+	})
+	_ = b.chalExp.ForEach(func(k, _ []byte) error {
+		if len(k) < timeKeyLen {
+			c.add("challenge expiry index: malformed key %x", k)
+			return nil
+		}
+		ch, err := b.getChallenge(k[timeKeyLen:])
+		switch {
+		case err == ErrNotFound:
+			c.add("challenge expiry index: %x points at a missing challenge", k)
+		case err != nil:
+		case !bytes.Equal(timeKey(ch.ExpiresAt), k[:timeKeyLen]):
+			c.add("challenge expiry index: %x has the wrong time", k)
+		}
+		return nil
+	})
 }

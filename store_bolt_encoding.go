@@ -462,3 +462,141 @@ func checkIDLen(id string) error {
 	}
 	return nil
 }
+
+// The second factors' records (schema version 3), format 2 only:
+//
+//	mfa        flags (bit 0 TOTP is set, bit 1 TOTP.Confirmed); if bit 0 is
+//	           set, TOTP.Secret, TOTP.KeyID (strings), TOTP.CreatedAt,
+//	           TOTP.ConfirmedAt (times), TOTP.LastStep (int); then
+//	           RecoveryCodesAt (time) and the recovery code hashes: uvarint 0
+//	           for a nil list, else their number + 1, then each (string)
+//	challenge  UserID (string), UserGeneration (int), Methods (uvarint 0 for
+//	           nil, else their number + 1, then each as a string), Attempts
+//	           (int), CreatedAt, ExpiresAt (times)
+//
+// The user ID of an MFA record and the hash of a challenge are their keys.
+const (
+	mfaHasTOTP = 1 << iota
+	mfaTOTPConfirmed
+)
+
+// appendCount appends n+1 for a list of n elements, or 0 for a nil one, so
+// that a nil list and an empty one each come back as they went in.
+func appendCount(b []byte, n int, isNil bool) []byte {
+	if isNil {
+		return append(b, 0)
+	}
+	return binary.AppendUvarint(b, uint64(n)+1)
+}
+
+// count reads appendCount's number: -1 for nil. A count larger than the bytes
+// left marks the record bad.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n == 0 {
+		return -1
+	}
+	if n-1 > uint64(len(d.s)-d.off) {
+		d.bad = true
+		return 0
+	}
+	return int(n - 1)
+}
+
+// encodeMFA returns r in the binary MFA format, without its user ID.
+func encodeMFA(r *MFARecord) []byte {
+	n := 24 + 33*len(r.RecoveryCodes)
+	if r.TOTP != nil {
+		n += len(r.TOTP.Secret) + len(r.TOTP.KeyID) + 40
+	}
+	b := make([]byte, 0, n)
+	var flags byte
+	if t := r.TOTP; t != nil {
+		flags |= mfaHasTOTP
+		if t.Confirmed {
+			flags |= mfaTOTPConfirmed
+		}
+	}
+	b = append(b, recordFormat, flags)
+	if t := r.TOTP; t != nil {
+		b = appendString(b, string(t.Secret))
+		b = appendString(b, t.KeyID)
+		b = appendTime(b, t.CreatedAt)
+		b = appendTime(b, t.ConfirmedAt)
+		b = binary.AppendVarint(b, t.LastStep)
+	}
+	b = appendTime(b, r.RecoveryCodesAt)
+	b = appendCount(b, len(r.RecoveryCodes), r.RecoveryCodes == nil)
+	for _, h := range r.RecoveryCodes {
+		b = appendString(b, string(h))
+	}
+	return b
+}
+
+// decodeMFA decodes the MFA record v stored under the user ID key.
+func decodeMFA(key, v []byte) (*MFARecord, error) {
+	d := newDecoder(v)
+	r := &MFARecord{UserID: string(key)}
+	flags := d.byte()
+	if flags&mfaHasTOTP != 0 {
+		r.TOTP = &TOTPFactor{
+			Secret:    []byte(d.string()),
+			KeyID:     d.string(),
+			Confirmed: flags&mfaTOTPConfirmed != 0,
+		}
+		r.TOTP.CreatedAt = d.time()
+		r.TOTP.ConfirmedAt = d.time()
+		r.TOTP.LastStep = d.varint()
+	}
+	r.RecoveryCodesAt = d.time()
+	if n := d.count(); n >= 0 {
+		r.RecoveryCodes = make([][]byte, n)
+		for i := range r.RecoveryCodes {
+			r.RecoveryCodes[i] = []byte(d.string())
+		}
+	}
+	if err := d.done("MFA"); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// encodeChallenge returns c in the binary challenge format, without its hash.
+func encodeChallenge(c *ChallengeRecord) []byte {
+	b := make([]byte, 0, 16+len(c.UserID)+16*len(c.Methods)+2*14)
+	b = appendString(append(b, recordFormat), c.UserID)
+	b = binary.AppendVarint(b, c.UserGeneration)
+	b = appendCount(b, len(c.Methods), c.Methods == nil)
+	for _, m := range c.Methods {
+		b = appendString(b, string(m))
+	}
+	b = binary.AppendVarint(b, int64(c.Attempts))
+	b = appendTime(b, c.CreatedAt)
+	return appendTime(b, c.ExpiresAt)
+}
+
+// decodeChallenge decodes the challenge record v stored under the hash key.
+func decodeChallenge(key, v []byte) (*ChallengeRecord, error) {
+	d := newDecoder(v)
+	c := &ChallengeRecord{Hash: append([]byte(nil), key...)}
+	c.UserID = d.string()
+	c.UserGeneration = d.varint()
+	if n := d.count(); n >= 0 {
+		c.Methods = make([]AuthMethod, n)
+		for i := range c.Methods {
+			c.Methods[i] = AuthMethod(d.string())
+		}
+	}
+	c.Attempts = int(d.varint())
+	c.CreatedAt = d.time()
+	c.ExpiresAt = d.time()
+	if err := d.done("challenge"); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// challengeUserKey is the key of a challenge in the by-user index.
+func challengeUserKey(userID string, hash []byte) []byte {
+	return append(lp(nil, userID), hash...)
+}

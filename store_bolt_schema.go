@@ -34,6 +34,11 @@ import (
 //	tokens.expiry    timeKey(ExpiresAt) + hash → 1
 //	logins           throttle key → LoginAttempts (JSON)
 //	logins.expiry    timeKey(ExpiresAt) + throttle key → 1
+//	mfa              user ID → MFA record (binary), the user's second factors
+//	challenges       hash → MFA challenge record (binary)
+//	challenges.user  lp(user ID) + hash → 1
+//	challenges.expiry
+//	                 timeKey(ExpiresAt) + hash → 1
 //	audit            entry ID → audit entry (binary)
 //	audit.user       lp(UserID) + entry ID → 1, for entries with a UserID
 //	audit.actor      lp(ActorID) + entry ID → 1, for entries with an ActorID
@@ -65,6 +70,10 @@ var (
 	bucketTokExpiry  = []byte("tokens.expiry")
 	bucketLogins     = []byte("logins")
 	bucketLoginExp   = []byte("logins.expiry")
+	bucketMFA        = []byte("mfa")
+	bucketChal       = []byte("challenges")
+	bucketChalUser   = []byte("challenges.user")
+	bucketChalExp    = []byte("challenges.expiry")
 	bucketAudit      = []byte("audit")
 	bucketAuditUser  = []byte("audit.user")
 	bucketAuditActor = []byte("audit.actor")
@@ -77,7 +86,8 @@ var (
 )
 
 // recordBuckets hold the records; everything else is derived from them.
-var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit}
+var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit,
+	bucketMFA, bucketChal}
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
 var indexBuckets = [][]byte{
@@ -85,6 +95,7 @@ var indexBuckets = [][]byte{
 	bucketSessUser, bucketSessID, bucketSessExpiry,
 	bucketTokUser, bucketTokExpiry,
 	bucketLoginExp,
+	bucketChalUser, bucketChalExp,
 	bucketAuditUser, bucketAuditActor, bucketAuditType, bucketAuditTime, bucketAuditIrreg,
 }
 
@@ -96,7 +107,9 @@ var indexBuckets = [][]byte{
 //	   and search index
 //	3  record format 2: users with LastActiveAt, sessions with their client
 //	   and authentication methods; the filter indexes hold LastActiveAt, and
-//	   the activity index; the audit log and its indexes
+//	   the activity index; the audit log and its indexes; second factors: the
+//	   mfa and challenges record buckets and the challenges.user and
+//	   challenges.expiry indexes
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
 // every record and builds every index again. Code that reads up to version 2
@@ -110,7 +123,7 @@ const boltSchemaVersion = 3
 var boltRebuildBatch = 10_000
 
 // The phases of a rebuild, in order: the record bucket each one walks.
-var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit}
+var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit, bucketMFA, bucketChal}
 
 // migrate brings the file to boltSchemaVersion, refusing a newer one. A file at
 // an older version is rebuilt (see boltSchemaVersion) in write transactions of
@@ -309,6 +322,10 @@ func (b *boltTx) rebuild(phase int, keys, values [][]byte) error {
 			if err := b.indexAudit(e); err != nil {
 				return err
 			}
+		default:
+			if err := b.rebuildMFA(rebuildPhases[phase], k, v); err != nil {
+				return err
+			}
 		}
 	}
 	if len(ids) > 0 {
@@ -384,6 +401,7 @@ type boltTx struct {
 	meta, users, email, username, filter, filterAcct, active, count, search *bbolt.Bucket
 	sessions, sessUser, sessID, sessExp                                     *bbolt.Bucket
 	tokens, tokUser, tokExp, logins, loginExp                               *bbolt.Bucket
+	mfa, chal, chalUser, chalExp                                            *bbolt.Bucket
 	audit, auditUser, auditActor, auditType, auditTime, auditIrreg          *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
@@ -407,6 +425,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		{&b.sessions, bucketSessions}, {&b.sessUser, bucketSessUser}, {&b.sessID, bucketSessID}, {&b.sessExp, bucketSessExpiry},
 		{&b.tokens, bucketTokens}, {&b.tokUser, bucketTokUser}, {&b.tokExp, bucketTokExpiry},
 		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
+		{&b.mfa, bucketMFA}, {&b.chal, bucketChal}, {&b.chalUser, bucketChalUser}, {&b.chalExp, bucketChalExp},
 		{&b.audit, bucketAudit}, {&b.auditUser, bucketAuditUser}, {&b.auditActor, bucketAuditActor},
 		{&b.auditType, bucketAuditType}, {&b.auditTime, bucketAuditTime}, {&b.auditIrreg, bucketAuditIrreg},
 	} {
@@ -426,7 +445,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 	// This halves the size of those buckets. Buckets keyed by hashes or emails,
 	// and the account filter index (ranges for every account, so inserts land
 	// all over the bucket), keep the default.
-	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.audit, b.auditTime} {
+	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.audit, b.auditTime, b.chalExp} {
 		bk.FillPercent = appendFillPercent
 	}
 	return &b, nil

@@ -1,6 +1,7 @@
 package users_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"go.etcd.io/bbolt"
 
 	"github.com/userkit/users"
@@ -85,8 +87,9 @@ func testBoltUpgrade(t *testing.T, from uint64) {
 	must(t, s.Check(ctx))
 	m, err := users.New(s, &users.Options{
 		BcryptCost: 4, InsecureLowBcryptCostForTests: true, MaxFailedLogins: 5,
-		Roles: []users.Role{users.RoleAdmin, users.RoleUser, users.RoleViewer},
-		Now:   func() time.Time { return f.Now.Add(time.Minute) },
+		Roles:   []users.Role{users.RoleAdmin, users.RoleUser, users.RoleViewer},
+		Now:     func() time.Time { return f.Now.Add(time.Minute) },
+		MFAKeys: []users.MFAKey{{ID: "k1", Key: bytes.Repeat([]byte{7}, 32)}},
 	})
 	must(t, err)
 
@@ -96,6 +99,9 @@ func testBoltUpgrade(t *testing.T, from uint64) {
 	for _, want := range f.Users {
 		if r, err := s.GetUser(ctx, want.ID); err != nil || !r.LastActiveAt.IsZero() {
 			t.Errorf("user %s after the upgrade: %v, LastActiveAt %v; want it zero", want.ID, err, r.LastActiveAt)
+		}
+		if r, err := s.GetMFA(ctx, want.ID); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("GetMFA(%s) after the upgrade = %v, %v; want ErrNotFound", want.ID, r, err)
 		}
 		ss, err := s.ListSessions(ctx, want.ID)
 		must(t, err)
@@ -161,6 +167,25 @@ func testBoltUpgrade(t *testing.T, from uint64) {
 	}
 	if _, err := m.AcceptInvitation(ctx, f.Tokens["invitation erin@example.com"], newPassword); err != nil {
 		t.Errorf("AcceptInvitation: %v", err)
+	}
+
+	// A user of the old file enrols a second factor, which the upgraded
+	// file keeps: the login then waits for it.
+	alice, err := s.GetUserByEmail(ctx, "alice@example.com")
+	must(t, err)
+	enr, err := m.BeginTOTP(ctx, alice.ID)
+	must(t, err)
+	code, err := totp.GenerateCode(enr.Secret, f.Now.Add(time.Minute))
+	must(t, err)
+	recovery, err := m.ConfirmTOTP(ctx, alice.ID, code)
+	must(t, err)
+	_, err = m.Login(ctx, "alice@example.com", f.Password)
+	var ch *users.Challenge
+	if !errors.As(err, &ch) {
+		t.Fatalf("Login(alice) with TOTP enrolled after the upgrade: %v, want a *Challenge", err)
+	}
+	if _, err := m.CompleteLogin(ctx, ch.Token, recovery[0]); err != nil {
+		t.Errorf("CompleteLogin with a recovery code: %v", err)
 	}
 	must(t, s.Check(ctx))
 }

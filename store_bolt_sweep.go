@@ -30,9 +30,9 @@ func (s *BoltStore) sweep(ctx context.Context, every time.Duration) {
 // so that a large purge never holds the write lock for long.
 const expiredBatch = 1000
 
-// DeleteExpired deletes the sessions, tokens and throttle entries that expired at
-// or before now, walking the expiry indexes from the oldest entry, so its cost
-// grows with the number deleted. It deletes in write transactions of at most 1000
+// DeleteExpired deletes the sessions, tokens, MFA challenges and throttle entries
+// that expired at or before now, walking the expiry indexes from the oldest
+// entry, so its cost grows with the number deleted. It deletes in write transactions of at most 1000
 // entries; if ctx is cancelled between two it returns the count so far and the
 // context's error. When nothing has expired it writes nothing. See Store.
 func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
@@ -44,13 +44,13 @@ func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, erro
 	for {
 		var found bool
 		err := s.view(ctx, "delete expired", func(b *boltTx) error {
-			for _, idx := range []*bbolt.Bucket{b.sessExp, b.tokExp, b.loginExp} {
+			for _, idx := range []*bbolt.Bucket{b.sessExp, b.tokExp, b.loginExp, b.chalExp} {
 				if k, _ := idx.Cursor().First(); expired(k) {
 					found = true
 				}
 			}
 			return nil
-		}, bucketSessExpiry, bucketTokExpiry, bucketLoginExp)
+		}, bucketSessExpiry, bucketTokExpiry, bucketLoginExp, bucketChalExp)
 		if err != nil || !found {
 			return total, err
 		}
@@ -64,6 +64,7 @@ func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, erro
 				{b.sessExp, b.deleteSession},
 				{b.tokExp, b.deleteToken},
 				{b.loginExp, b.deleteAttempts},
+				{b.chalExp, b.deleteChallenge},
 			} {
 				var keys [][]byte
 				c := x.idx.Cursor()

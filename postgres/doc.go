@@ -20,9 +20,11 @@
 // # Tables
 //
 // The tables are userkit_users, userkit_sessions, userkit_tokens,
-// userkit_login_attempts and userkit_schema_version, in the first schema of the
-// connections' search_path (set search_path in the connection string to keep
-// them apart from the application's tables). New creates them, or migrates them
+// userkit_login_attempts, userkit_mfa and userkit_mfa_challenges (second
+// factors; a TOTP secret is kept only as the Manager sealed it) and
+// userkit_schema_version, in the first schema of the connections' search_path
+// (set search_path in the connection string to keep them apart from the
+// application's tables). New creates them, or migrates them
 // from an older version of this package, in one transaction under a
 // transaction-scoped advisory lock, so any number of processes may start at
 // once; it refuses tables written by a newer version with ErrSchemaTooNew. The

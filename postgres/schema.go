@@ -158,6 +158,38 @@ var migrations = [][]string{
 		`ALTER TABLE userkit_sessions ADD COLUMN second_factor_at bigint NOT NULL DEFAULT -9223372036854775808`,
 		`ALTER TABLE userkit_users ADD COLUMN last_active_at bigint NOT NULL DEFAULT -9223372036854775808`,
 		`CREATE INDEX userkit_users_last_active_idx ON userkit_users (last_active_at, id)`,
+
+		// Second factors. userkit_mfa holds one row per user with a second
+		// factor (users.MFARecord): totp is false when the user has no TOTP
+		// factor, and then the totp_ columns are empty; totp_secret holds the
+		// secret as the Manager sealed it (AES-GCM), never in the clear.
+		// recovery_codes holds the SHA-256 hashes of the unused recovery codes,
+		// NULL for a nil list. userkit_mfa_challenges holds the logins waiting
+		// for a second factor, by the SHA-256 of their token; methods NULL is a
+		// nil list. Both go with their user (ON DELETE CASCADE).
+		`CREATE TABLE userkit_mfa (
+			user_id           text COLLATE "C" PRIMARY KEY REFERENCES userkit_users (id) ON DELETE CASCADE,
+			totp              boolean NOT NULL,
+			totp_secret       bytea NOT NULL,
+			totp_key_id       text NOT NULL,
+			totp_confirmed    boolean NOT NULL,
+			totp_created_at   bigint NOT NULL,
+			totp_confirmed_at bigint NOT NULL,
+			totp_last_step    bigint NOT NULL,
+			recovery_codes    bytea[],
+			recovery_codes_at bigint NOT NULL
+		)`,
+		`CREATE TABLE userkit_mfa_challenges (
+			hash            bytea PRIMARY KEY,
+			user_id         text COLLATE "C" NOT NULL REFERENCES userkit_users (id) ON DELETE CASCADE,
+			user_generation bigint NOT NULL,
+			methods         text[],
+			attempts        bigint NOT NULL,
+			created_at      bigint NOT NULL,
+			expires_at      bigint NOT NULL
+		)`,
+		`CREATE INDEX userkit_mfa_challenges_user_idx ON userkit_mfa_challenges (user_id)`,
+		`CREATE INDEX userkit_mfa_challenges_expires_at_idx ON userkit_mfa_challenges (expires_at)`,
 	},
 }
 

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -93,7 +94,9 @@ func TestNew_MigratesVersion2(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"userkit_audit_pkey", "userkit_audit_user_idx", "userkit_audit_actor_idx",
-		"userkit_audit_type_idx", "userkit_audit_time_idx", "userkit_users_last_active_idx"} {
+		"userkit_audit_type_idx", "userkit_audit_time_idx", "userkit_users_last_active_idx",
+		"userkit_mfa_pkey", "userkit_mfa_challenges_pkey", "userkit_mfa_challenges_user_idx",
+		"userkit_mfa_challenges_expires_at_idx"} {
 		if !slices.Contains(indexes, want) {
 			t.Errorf("New must create index %s when migrating from version 2; have %v", want, indexes)
 		}
@@ -149,5 +152,32 @@ func TestNew_MigratesVersion2(t *testing.T) {
 		if err != nil || len(page) != c.want {
 			t.Errorf("ListUsers(%+v) = %d users, %v; want %d", c.m, len(page), err, c.want)
 		}
+	}
+	// No migrated user has a second factor; one can enrol, be challenged, and
+	// lose both with the user.
+	for _, r := range recs {
+		if got, err := s.GetMFA(ctx, r.ID); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("GetMFA of a version-2 user = %+v, %v; want ErrNotFound", got, err)
+		}
+	}
+	u := recs[2]
+	if _, err := s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+		r.TOTP = &users.TOTPFactor{Secret: []byte("sealed"), KeyID: "k", Confirmed: true}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("UpdateMFA of a version-2 user: %v", err)
+	}
+	chal := &users.ChallengeRecord{Hash: []byte("chal"), UserID: u.ID, CreatedAt: at, ExpiresAt: at.Add(time.Minute)}
+	if err := s.CreateChallenge(ctx, chal); err != nil {
+		t.Fatalf("CreateChallenge for a version-2 user: %v", err)
+	}
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetMFA(ctx, u.ID); !errors.Is(err, users.ErrNotFound) {
+		t.Errorf("GetMFA after DeleteUser: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetChallenge(ctx, chal.Hash); !errors.Is(err, users.ErrNotFound) {
+		t.Errorf("GetChallenge after DeleteUser: %v, want ErrNotFound", err)
 	}
 }

@@ -516,6 +516,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 			if _, err := tx.Exec(ctx, `DELETE FROM userkit_sessions WHERE user_id = $1`, id); err != nil {
 				return err
 			}
+			if err := deleteUserChallenges(ctx, tx, id); err != nil {
+				return err
+			}
 		}
 		if len(rv.Tokens) > 0 {
 			purposes := make([]string, len(rv.Tokens))
@@ -549,9 +552,9 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 }
 
 // DeleteUser deletes the user and, in the same transaction, its login-throttle
-// entry (users.UserThrottleKey(id)); the user's sessions and one-time tokens go with it through
-// ON DELETE CASCADE foreign keys, which also mean no session or token can ever
-// outlive its user, whatever races it. The email and username are free again
+// entry (users.UserThrottleKey(id)); the user's sessions, one-time tokens, MFA
+// record and challenges go with it through ON DELETE CASCADE foreign keys,
+// which also mean none of them can ever outlive its user, whatever races it. The email and username are free again
 // once it returns. It returns ErrNotFound if there is no such user. It is safe
 // for concurrent use, also across processes.
 func (s *Store) DeleteUser(ctx context.Context, id string, audit ...*users.AuditEntry) error {
@@ -1048,7 +1051,7 @@ func (s *Store) DeleteSessionByID(ctx context.Context, userID, id string, audit 
 }
 
 // DeleteUserSessions increments the user's Generation and then deletes all its
-// sessions, in one transaction. The UPDATE locks the user row first, so the
+// sessions and MFA challenges, in one transaction. The UPDATE locks the user row first, so the
 // DELETE sees every session a concurrent CreateSession inserted under the old
 // generation, and none can be inserted after it. It returns ErrNotFound if there
 // is no such user. It is safe for concurrent use, also across processes.
@@ -1064,7 +1067,10 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, audit ...
 		if tag.RowsAffected() == 0 {
 			return users.ErrNotFound
 		}
-		if _, err = tx.Exec(ctx, `DELETE FROM userkit_sessions WHERE user_id = $1`, userID); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM userkit_sessions WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		if err := deleteUserChallenges(ctx, tx, userID); err != nil {
 			return err
 		}
 		return insertAudit(ctx, tx, audit)
@@ -1377,11 +1383,12 @@ var sqlPurges = []string{
 	sqlPurge("userkit_sessions", "token_hash"),
 	sqlPurge("userkit_tokens", "hash"),
 	sqlPurge("userkit_login_attempts", "key"),
+	sqlPurge("userkit_mfa_challenges", "hash"),
 }
 
-// DeleteExpired deletes every session, one-time token and login-throttle entry
-// whose ExpiresAt is at or before now, and returns how many it deleted. It reads
-// each table's expires_at index, in batches of purgeBatch rows, so its cost
+// DeleteExpired deletes every session, one-time token, MFA challenge and
+// login-throttle entry whose ExpiresAt is at or before now, and returns how
+// many it deleted. It reads each table's expires_at index, in batches of purgeBatch rows, so its cost
 // grows with the number deleted, not the number stored; it is not one atomic
 // step, and on an error it returns how many it had deleted with the error. It is
 // safe for concurrent use, also across processes.

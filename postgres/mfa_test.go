@@ -1,0 +1,365 @@
+package postgres_test
+
+import (
+	"bytes"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/oklog/ulid/v2"
+	"github.com/pquerna/otp/totp"
+	"github.com/userkit/users"
+	"github.com/userkit/users/postgres"
+	"github.com/userkit/users/storetest"
+)
+
+// TestStore_MFARoundTrip checks that MFA records and challenges come back from
+// the tables exactly as written, every field, nil and empty lists told apart.
+func TestStore_MFARoundTrip(t *testing.T) {
+	db := openTestDB(t)
+	s := mustNew(t, db.pool(t, db.schema(t)))
+	ctx := t.Context()
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+	u1, u2 := newUser("one@example.com"), newUser("two@example.com")
+	must(t, s.CreateUser(ctx, u1))
+	must(t, s.CreateUser(ctx, u2))
+	mfa := []*users.MFARecord{
+		{
+			UserID: u1.ID,
+			TOTP: &users.TOTPFactor{
+				Secret: []byte("\x00sealed\xffsecret"), KeyID: "key-2026", Confirmed: true,
+				CreatedAt: t0, ConfirmedAt: t0.Add(time.Minute + 7), LastStep: 59_000_123,
+			},
+			RecoveryCodes:   [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32), {}},
+			RecoveryCodesAt: t0.Add(time.Hour),
+		},
+		{UserID: u2.ID, TOTP: &users.TOTPFactor{Secret: []byte{1, 2, 3}, KeyID: "k"}, RecoveryCodes: [][]byte{}, RecoveryCodesAt: t0},
+	}
+	for _, r := range mfa {
+		got, err := s.UpdateMFA(ctx, r.UserID, func(w *users.MFARecord) (bool, error) {
+			*w = *r.Clone()
+			return false, nil
+		})
+		must(t, err)
+		if !reflect.DeepEqual(got, r) {
+			t.Errorf("UpdateMFA returned\n%+v\nwant\n%+v", got, r)
+		}
+		if got, err := s.GetMFA(ctx, r.UserID); err != nil || !reflect.DeepEqual(got, r) {
+			t.Errorf("GetMFA(%s) =\n%+v, %v\nwant\n%+v", r.UserID, got, err, r)
+		}
+	}
+	chals := []*users.ChallengeRecord{
+		{Hash: bytes.Repeat([]byte{'a'}, 32), UserID: u1.ID, Methods: []users.AuthMethod{users.MethodPassword},
+			Attempts: 2, CreatedAt: t0, ExpiresAt: t0.Add(5 * time.Minute)},
+		{Hash: bytes.Repeat([]byte{'b'}, 32), UserID: u1.ID, Methods: []users.AuthMethod{}, CreatedAt: t0, ExpiresAt: t0},
+		{Hash: bytes.Repeat([]byte{'c'}, 32), UserID: u2.ID, CreatedAt: t0, ExpiresAt: t0},
+	}
+	for _, c := range chals {
+		must(t, s.CreateChallenge(ctx, c))
+		if got, err := s.GetChallenge(ctx, c.Hash); err != nil || !reflect.DeepEqual(got, c) {
+			t.Errorf("GetChallenge(%x) =\n%+v, %v\nwant\n%+v", c.Hash, got, err, c)
+		}
+	}
+}
+
+// TestStore_MFARacesTwoPools runs the second factor's races between two Stores
+// over one schema, each with its own pool, as two processes would: a recovery
+// code is used once, a TOTP step is accepted once, and a challenge's attempts
+// stay bounded.
+func TestStore_MFARacesTwoPools(t *testing.T) {
+	db := openTestDB(t)
+	schema := db.schema(t)
+	stores := [2]*postgres.Store{mustNew(t, db.pool(t, schema)), mustNew(t, db.pool(t, schema))}
+	ctx := t.Context()
+	u := newUser("race@example.com")
+	must(t, stores[0].CreateUser(ctx, u))
+	code := bytes.Repeat([]byte{9}, 32)
+	_, err := stores[0].UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+		r.TOTP = &users.TOTPFactor{Secret: []byte("sealed"), KeyID: "k", Confirmed: true, LastStep: 100}
+		r.RecoveryCodes = [][]byte{code, bytes.Repeat([]byte{8}, 32)}
+		return false, nil
+	})
+	must(t, err)
+	errUsed := errors.New("used")
+	const n = 24
+	race := func(call func(i int) error) []error {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		gate := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-gate
+				errs[i] = call(i)
+			})
+		}
+		close(gate)
+		wg.Wait()
+		return errs
+	}
+
+	errs := race(func(i int) error {
+		_, err := stores[i%2].UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+			for j, h := range r.RecoveryCodes {
+				if bytes.Equal(h, code) {
+					r.RecoveryCodes = append(r.RecoveryCodes[:j], r.RecoveryCodes[j+1:]...)
+					return false, nil
+				}
+			}
+			return false, errUsed
+		})
+		return err
+	})
+	storetest.ExactlyOne(t, errs, errUsed, "of UpdateMFA calls using one recovery code, through two pools, exactly one must succeed")
+
+	errs = race(func(i int) error {
+		_, err := stores[i%2].UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+			if r.TOTP.LastStep >= 101 {
+				return false, errUsed
+			}
+			r.TOTP.LastStep = 101
+			return false, nil
+		})
+		return err
+	})
+	storetest.ExactlyOne(t, errs, errUsed, "of UpdateMFA calls accepting one TOTP step, through two pools, exactly one must succeed")
+
+	hash := bytes.Repeat([]byte{'h'}, 32)
+	now := time.Now().UTC()
+	must(t, stores[0].CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}))
+	const max = 5
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	errs = race(func(i int) error {
+		c, err := stores[i%2].CountChallengeAttempt(ctx, hash, max)
+		if err == nil {
+			mu.Lock()
+			defer mu.Unlock()
+			if seen[c.Attempts] {
+				return fmt.Errorf("attempt %d handed out twice", c.Attempts)
+			}
+			seen[c.Attempts] = true
+		}
+		return err
+	})
+	got := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			got++
+		case !errors.Is(err, users.ErrNotFound):
+			t.Errorf("CountChallengeAttempt: %v", err)
+		}
+	}
+	if got != max {
+		t.Errorf("%d of %d concurrent CountChallengeAttempt calls got the challenge, want exactly max = %d", got, n, max)
+	}
+	if _, err := stores[1].GetChallenge(ctx, hash); !errors.Is(err, users.ErrNotFound) {
+		t.Errorf("GetChallenge after max attempts: %v, want ErrNotFound", err)
+	}
+}
+
+// TestStore_NoTOTPSecretInRows enrols TOTP through the Manager over the
+// PostgreSQL store, logs in with a code, and scans every row of the store's
+// tables, as PostgreSQL prints them (bytea in hex), and the sealed secret's
+// bytes, for the secret in base32, raw (in hex and as bytes) and as the
+// otpauth URI, and for the recovery codes: none may be there. The scan is shown
+// to see the MFA row by finding the sealed secret in it.
+func TestStore_NoTOTPSecretInRows(t *testing.T) {
+	db := openTestDB(t)
+	pool := db.pool(t, db.schema(t))
+	s := mustNew(t, pool)
+	f := storetest.NewFixture(t, s, func(o *users.Options) {
+		o.MFAKeys = []users.MFAKey{{ID: "k1", Key: bytes.Repeat([]byte{0x5a}, 32)}}
+	})
+	ctx := t.Context()
+	u := f.MustCreate(t, users.NewUser{Email: "alice@example.com"})
+	enr, err := f.M.BeginTOTP(ctx, u.ID)
+	must(t, err)
+	code, err := totp.GenerateCode(enr.Secret, f.Clock.Now())
+	must(t, err)
+	recovery, err := f.M.ConfirmTOTP(ctx, u.ID, code)
+	must(t, err)
+	f.Clock.Advance(time.Minute)
+	_, err = f.M.Login(ctx, "alice@example.com", storetest.Password)
+	var ch *users.Challenge
+	if !errors.As(err, &ch) {
+		t.Fatalf("Login: %v, want a *Challenge", err)
+	}
+	code, err = totp.GenerateCode(enr.Secret, f.Clock.Now())
+	must(t, err)
+	_, err = f.M.CompleteLogin(ctx, ch.Token, code)
+	must(t, err)
+	rec, err := s.GetMFA(ctx, u.ID)
+	must(t, err)
+
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enr.Secret)
+	if err != nil || len(raw) < 16 {
+		t.Fatalf("the enrolment's secret %q is not base32 of 16 bytes or more: %v", enr.Secret, err)
+	}
+	rows := dumpRows(t, pool)
+	if !strings.Contains(rows, hex.EncodeToString(rec.TOTP.Secret)) {
+		t.Fatal("the rows lack the sealed secret: the scan proves nothing")
+	}
+	secrets := map[string]string{
+		"secret in base32":            enr.Secret,
+		"secret in lower-case base32": strings.ToLower(enr.Secret),
+		"raw secret in hex":           hex.EncodeToString(raw),
+		"otpauth URI":                 enr.URI,
+	}
+	for i, c := range recovery {
+		secrets[fmt.Sprintf("recovery code %d", i)] = c
+	}
+	for name, sec := range secrets {
+		if strings.Contains(rows, sec) {
+			t.Errorf("the store's rows contain the %s", name)
+		}
+	}
+	var sealed []byte
+	must(t, pool.QueryRow(ctx, `SELECT totp_secret FROM userkit_mfa WHERE user_id = $1`, u.ID).Scan(&sealed))
+	if bytes.Contains(sealed, raw) {
+		t.Error("the totp_secret column holds the raw secret")
+	}
+}
+
+// TestStore_MFAAudit checks that each MFA method writes its audit entries in
+// its transaction, and none when it changes nothing.
+func TestStore_MFAAudit(t *testing.T) {
+	db := openTestDB(t)
+	testMFAAudit(t, mustNew(t, db.pool(t, db.schema(t))), newUser("audit@example.com"))
+}
+
+// testMFAAudit checks, on an empty store s, that every MFA method that changes
+// state writes the audit entries it is given in the same step, none when it
+// fails, that UpdateMFA writes them as fn left them, and that ConsumeChallenge
+// fills in the UserID. u is a user record to create.
+func testMFAAudit(t *testing.T, s users.Store, u *users.UserRecord) {
+	ctx := t.Context()
+	must(t, s.CreateUser(ctx, u))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	n := 0
+	entry := func(userID string) *users.AuditEntry {
+		n++
+		at := now.Add(time.Duration(n) * time.Millisecond)
+		return &users.AuditEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), Time: at,
+			Type: users.EventType(fmt.Sprintf("mfa.test%d", n)), UserID: userID}
+	}
+	written := func(e *users.AuditEntry) bool {
+		t.Helper()
+		es, err := s.ListAudit(ctx, users.AuditQuery{Limit: 100})
+		must(t, err)
+		for _, got := range es {
+			if got.ID == e.ID {
+				return got.UserID == e.UserID && got.Type == e.Type
+			}
+		}
+		return false
+	}
+	hash := bytes.Repeat([]byte{'h'}, 32)
+	sess := &users.SessionRecord{ID: "S1", TokenHash: bytes.Repeat([]byte{'s'}, 32), UserID: u.ID,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastSeenAt: now}
+	must(t, s.CreateSession(ctx, sess))
+
+	e := entry("")
+	_, err := s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+		r.RecoveryCodes = [][]byte{bytes.Repeat([]byte{1}, 32)}
+		e.UserID = u.ID // fn fills the entry in
+		return false, nil
+	}, e)
+	must(t, err)
+	if !written(e) {
+		t.Error("UpdateMFA did not write its entry as fn filled it in")
+	}
+	e = entry(u.ID)
+	_, err = s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) { return false, errors.New("refused") }, e)
+	if err == nil || written(e) {
+		t.Errorf("UpdateMFA whose fn failed: %v, entry written %v; want fn's error and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	_, err = s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+		r.RecoveryCodes = append(r.RecoveryCodes, bytes.Repeat([]byte{2}, 32))
+		e.Type = "" // fn drops the entry
+		return false, nil
+	}, e)
+	must(t, err)
+	if written(e) {
+		t.Error("UpdateMFA wrote an entry whose Type fn left empty")
+	}
+
+	e = entry(u.ID)
+	must(t, s.CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, e))
+	if !written(e) {
+		t.Error("CreateChallenge did not write its entry")
+	}
+	e = entry(u.ID)
+	if err := s.CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now}, e); !errors.Is(err, users.ErrConflict) || written(e) {
+		t.Errorf("CreateChallenge of a taken hash: %v, entry written %v; want ErrConflict and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.CountChallengeAttempt(ctx, hash, 5, e); err != nil || !written(e) {
+		t.Errorf("CountChallengeAttempt: %v, entry written %v; want both", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.CountChallengeAttempt(ctx, []byte("nope"), 5, e); !errors.Is(err, users.ErrNotFound) || written(e) {
+		t.Errorf("CountChallengeAttempt of no challenge: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
+	e = entry("")
+	if _, err := s.ConsumeChallenge(ctx, hash, e); err != nil || e.UserID != u.ID || !written(e) {
+		t.Errorf("ConsumeChallenge: %v, entry's UserID %q, written %v; want the challenge's user and the entry written", err, e.UserID, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.ConsumeChallenge(ctx, hash, e); !errors.Is(err, users.ErrNotFound) || written(e) {
+		t.Errorf("ConsumeChallenge again: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.StepUpSession(ctx, u.ID, sess.ID, users.MethodTOTP, now, e); err != nil || !written(e) {
+		t.Errorf("StepUpSession: %v, entry written %v; want both", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.StepUpSession(ctx, "someone else", sess.ID, users.MethodTOTP, now, e); !errors.Is(err, users.ErrNotFound) || written(e) {
+		t.Errorf("StepUpSession of another user's session: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
+}
+
+// dumpRows returns every row of the store's tables as PostgreSQL prints them.
+func dumpRows(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	var tables []string
+	rows, err := pool.Query(t.Context(), `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'userkit%'`)
+	must(t, err)
+	for rows.Next() {
+		var name string
+		must(t, rows.Scan(&name))
+		tables = append(tables, name)
+	}
+	must(t, rows.Err())
+	if len(tables) < 5 {
+		t.Fatalf("found only the tables %v", tables)
+	}
+	var b strings.Builder
+	for _, name := range tables {
+		rows, err := pool.Query(t.Context(), `SELECT t::text FROM `+name+` t`)
+		must(t, err)
+		for rows.Next() {
+			var line string
+			must(t, rows.Scan(&line))
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+		must(t, rows.Err())
+	}
+	return b.String()
+}
+
+func must(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}

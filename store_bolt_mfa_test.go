@@ -1,0 +1,349 @@
+package users_test
+
+import (
+	"bytes"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/pquerna/otp/totp"
+	"go.etcd.io/bbolt"
+
+	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
+)
+
+// boltMFAFixture writes to s two users' MFA records and challenges covering
+// every field (nil and empty lists included), and returns what it wrote.
+func boltMFAFixture(t *testing.T, s users.Store) (mfa []*users.MFARecord, chals []*users.ChallengeRecord) {
+	t.Helper()
+	ctx := t.Context()
+	u1, u2 := boltUser(1), boltUser(2)
+	must(t, s.CreateUser(ctx, u1))
+	must(t, s.CreateUser(ctx, u2))
+	mfa = []*users.MFARecord{
+		{
+			UserID: u1.ID,
+			TOTP: &users.TOTPFactor{
+				Secret: []byte("\x00sealed\xffsecret bytes"), KeyID: "key-2026",
+				Confirmed: true, CreatedAt: boltT0, ConfirmedAt: boltT0.Add(time.Minute + 7), LastStep: 59_000_123,
+			},
+			RecoveryCodes:   [][]byte{boltHash("rc1"), boltHash("rc2"), {}},
+			RecoveryCodesAt: boltT0.Add(time.Hour),
+		},
+		{
+			UserID:          u2.ID,
+			TOTP:            &users.TOTPFactor{Secret: []byte{1, 2, 3}, KeyID: "k"}, // unconfirmed
+			RecoveryCodes:   [][]byte{},                                             // all used
+			RecoveryCodesAt: boltT0,
+		},
+	}
+	for _, r := range mfa {
+		_, err := s.UpdateMFA(ctx, r.UserID, func(w *users.MFARecord) (bool, error) {
+			*w = *r.Clone()
+			return false, nil
+		})
+		must(t, err)
+	}
+	chals = []*users.ChallengeRecord{
+		{Hash: boltHash("c1"), UserID: u1.ID, Methods: []users.AuthMethod{users.MethodPassword},
+			Attempts: 2, CreatedAt: boltT0, ExpiresAt: boltT0.Add(5 * time.Minute)},
+		{Hash: boltHash("c2"), UserID: u1.ID, Methods: []users.AuthMethod{},
+			CreatedAt: boltT0, ExpiresAt: boltT0.Add(4 * time.Minute)},
+		{Hash: boltHash("c3"), UserID: u2.ID, CreatedAt: boltT0, ExpiresAt: boltT0.Add(time.Hour)},
+	}
+	for _, c := range chals {
+		must(t, s.CreateChallenge(ctx, c))
+	}
+	return mfa, chals
+}
+
+// checkBoltMFA fails t unless s holds exactly the records given.
+func checkBoltMFA(t *testing.T, s users.Store, mfa []*users.MFARecord, chals []*users.ChallengeRecord) {
+	t.Helper()
+	for _, want := range mfa {
+		got, err := s.GetMFA(t.Context(), want.UserID)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("GetMFA(%s) =\n%+v, %v\nwant\n%+v", want.UserID, got, err, want)
+		}
+	}
+	for _, want := range chals {
+		got, err := s.GetChallenge(t.Context(), want.Hash)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("GetChallenge(%q) =\n%+v, %v\nwant\n%+v", want.Hash, got, err, want)
+		}
+	}
+}
+
+// TestBoltStore_MFAReopen checks that MFA records and challenges come back from
+// the file exactly as written, every field, nil and empty lists told apart.
+func TestBoltStore_MFAReopen(t *testing.T) {
+	s, path := mustOpenBolt(t, nil)
+	mfa, chals := boltMFAFixture(t, s)
+	checkBoltMFA(t, s, mfa, chals)
+	must(t, s.Close())
+	s, err := users.OpenBoltStore(path, nil)
+	must(t, err)
+	defer s.Close()
+	checkBoltMFA(t, s, mfa, chals)
+	must(t, s.Check(t.Context()))
+}
+
+// TestBoltStore_MFARebuild checks that a schema rebuild, which empties every
+// index and builds it again from the records, carries the MFA records and
+// challenges: they read back the same, Check passes, and the rebuilt indexes
+// work (revoking the user's sessions voids its challenges, DeleteExpired finds
+// the expired one).
+func TestBoltStore_MFARebuild(t *testing.T) {
+	s, path := mustOpenBolt(t, nil)
+	mfa, chals := boltMFAFixture(t, s)
+	must(t, s.Close())
+
+	// Mark the file one version older: the next open rebuilds it, in batches
+	// of one record so that every phase spans transactions.
+	db := boltRaw(t, path)
+	must(t, db.Update(func(tx *bbolt.Tx) error {
+		return boltBucket(tx, "meta").Put([]byte("version"), binary.BigEndian.AppendUint64(nil, boltSchemaVersion-1))
+	}))
+	must(t, db.Close())
+	defer users.SetBoltRebuildBatch(1)()
+	s, err := users.OpenBoltStore(path, nil)
+	must(t, err)
+	defer s.Close()
+	ctx := t.Context()
+	must(t, s.Check(ctx))
+	checkBoltMFA(t, s, mfa, chals)
+
+	must(t, s.DeleteUserSessions(ctx, mfa[0].UserID))
+	for _, c := range chals[:2] {
+		if _, err := s.GetChallenge(ctx, c.Hash); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("challenge %q after DeleteUserSessions: %v, want ErrNotFound", c.Hash, err)
+		}
+	}
+	if n, err := s.DeleteExpired(ctx, boltT0.Add(2*time.Hour)); n != 1 || err != nil {
+		t.Errorf("DeleteExpired = %d, %v; want the one challenge left", n, err)
+	}
+	must(t, s.Check(ctx))
+}
+
+// TestBoltStore_CheckMFA damages the MFA buckets in each way Check must notice
+// and checks that it does.
+func TestBoltStore_CheckMFA(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(tx *bbolt.Tx) error
+	}{
+		{"ChallengeWithoutUserIndex", func(tx *bbolt.Tx) error {
+			c := boltBucket(tx, "challenges.user").Cursor()
+			k, _ := c.First()
+			return boltBucket(tx, "challenges.user").Delete(k)
+		}},
+		{"ChallengeWithoutExpiryIndex", func(tx *bbolt.Tx) error {
+			k, _ := boltBucket(tx, "challenges.expiry").Cursor().First()
+			return boltBucket(tx, "challenges.expiry").Delete(k)
+		}},
+		{"IndexWithoutChallenge", func(tx *bbolt.Tx) error {
+			return boltBucket(tx, "challenges").Delete(boltHash("c3"))
+		}},
+		{"UndecodableMFA", func(tx *bbolt.Tx) error {
+			return boltBucket(tx, "mfa").Put([]byte(boltUser(1).ID), []byte{1, 9})
+		}},
+		{"MFAOfMissingUser", func(tx *bbolt.Tx) error {
+			b := boltBucket(tx, "mfa")
+			return b.Put([]byte("nobody"), b.Get([]byte(boltUser(1).ID)))
+		}},
+		{"ChallengeOfOldGeneration", func(tx *bbolt.Tx) error {
+			// As if the user's sessions were revoked without its challenges.
+			b := boltBucket(tx, "challenges")
+			c, err := users.DecodeBoltChallenge(boltHash("c3"), b.Get(boltHash("c3")))
+			if err != nil {
+				return err
+			}
+			c.UserGeneration--
+			return b.Put(c.Hash, users.EncodeBoltChallenge(c))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "users.db")
+			s, err := users.OpenBoltStore(path, nil)
+			must(t, err)
+			boltMFAFixture(t, s)
+			must(t, s.Check(t.Context()))
+			must(t, s.Close())
+			db := boltRaw(t, path)
+			must(t, db.Update(tc.damage))
+			must(t, db.Close())
+			s, err = users.OpenBoltStore(path, nil)
+			must(t, err)
+			defer s.Close()
+			if err := s.Check(t.Context()); !errors.Is(err, users.ErrCorrupt) {
+				t.Errorf("Check after the damage = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+// TestBoltStore_NoTOTPSecretInFile enrols TOTP through the Manager, logs in with
+// a code, and scans the bytes of the bbolt file for the secret, in base32 and
+// raw, and for the recovery codes: none may be there. The scan is shown to see
+// the records by finding the sealed secret and a recovery code's hash.
+func TestBoltStore_NoTOTPSecretInFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	s, err := users.OpenBoltStore(path, nil)
+	must(t, err)
+	f := storetest.NewFixture(t, s, func(o *users.Options) {
+		o.MFAKeys = []users.MFAKey{{ID: "k1", Key: bytes.Repeat([]byte{0x5a}, 32)}}
+	})
+	ctx := t.Context()
+	u := f.MustCreate(t, users.NewUser{Email: "alice@example.com"})
+	enr, err := f.M.BeginTOTP(ctx, u.ID)
+	must(t, err)
+	code, err := totp.GenerateCode(enr.Secret, f.Clock.Now())
+	must(t, err)
+	recovery, err := f.M.ConfirmTOTP(ctx, u.ID, code)
+	must(t, err)
+	f.Clock.Advance(time.Minute)
+	_, err = f.M.Login(ctx, "alice@example.com", storetest.Password)
+	var ch *users.Challenge
+	if !errors.As(err, &ch) {
+		t.Fatalf("Login: %v, want a *Challenge", err)
+	}
+	code, err = totp.GenerateCode(enr.Secret, f.Clock.Now())
+	must(t, err)
+	_, err = f.M.CompleteLogin(ctx, ch.Token, code)
+	must(t, err)
+	rec, err := s.GetMFA(ctx, u.ID)
+	must(t, err)
+	must(t, s.Close())
+
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(enr.Secret)
+	if err != nil || len(raw) < 16 {
+		t.Fatalf("the enrolment's secret %q is not base32 of 16 bytes or more: %v", enr.Secret, err)
+	}
+	file, err := os.ReadFile(path)
+	must(t, err)
+	if !bytes.Contains(file, rec.TOTP.Secret) || !bytes.Contains(file, rec.RecoveryCodes[0]) {
+		t.Fatal("the file lacks the sealed secret or a recovery code's hash: the scan proves nothing")
+	}
+	secrets := map[string][]byte{
+		"secret in base32":            []byte(enr.Secret),
+		"secret in lower-case base32": []byte(strings.ToLower(enr.Secret)),
+		"raw secret":                  raw,
+		"otpauth URI":                 []byte(enr.URI),
+	}
+	for i, c := range recovery {
+		secrets[fmt.Sprintf("recovery code %d", i)] = []byte(c)
+	}
+	for name, b := range secrets {
+		if bytes.Contains(file, b) {
+			t.Errorf("the bbolt file (%d bytes) contains the %s", len(file), name)
+		}
+	}
+}
+
+// TestBoltStore_MFAAudit checks that each MFA method writes its audit entries
+// with its change, and none when it changes nothing.
+func TestBoltStore_MFAAudit(t *testing.T) {
+	s, _ := mustOpenBolt(t, nil)
+	testMFAAudit(t, s, boltUser(1))
+}
+
+// testMFAAudit checks, on an empty store s, that every MFA method that changes
+// state writes the audit entries it is given in the same step, none when it
+// fails, that UpdateMFA writes them as fn left them, and that ConsumeChallenge
+// fills in the UserID. u is a user record to create.
+func testMFAAudit(t *testing.T, s users.Store, u *users.UserRecord) {
+	ctx := t.Context()
+	must(t, s.CreateUser(ctx, u))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	n := 0
+	entry := func(userID string) *users.AuditEntry {
+		n++
+		at := now.Add(time.Duration(n) * time.Millisecond)
+		return &users.AuditEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), Time: at,
+			Type: users.EventType(fmt.Sprintf("mfa.test%d", n)), UserID: userID}
+	}
+	written := func(e *users.AuditEntry) bool {
+		t.Helper()
+		es, err := s.ListAudit(ctx, users.AuditQuery{Limit: 100})
+		must(t, err)
+		for _, got := range es {
+			if got.ID == e.ID {
+				return got.UserID == e.UserID && got.Type == e.Type
+			}
+		}
+		return false
+	}
+	hash := bytes.Repeat([]byte{'h'}, 32)
+	sess := &users.SessionRecord{ID: "S1", TokenHash: bytes.Repeat([]byte{'s'}, 32), UserID: u.ID,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastSeenAt: now}
+	must(t, s.CreateSession(ctx, sess))
+
+	e := entry("")
+	_, err := s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+		r.RecoveryCodes = [][]byte{bytes.Repeat([]byte{1}, 32)}
+		e.UserID = u.ID // fn fills the entry in
+		return false, nil
+	}, e)
+	must(t, err)
+	if !written(e) {
+		t.Error("UpdateMFA did not write its entry as fn filled it in")
+	}
+	e = entry(u.ID)
+	_, err = s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) { return false, errors.New("refused") }, e)
+	if err == nil || written(e) {
+		t.Errorf("UpdateMFA whose fn failed: %v, entry written %v; want fn's error and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	_, err = s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+		r.RecoveryCodes = append(r.RecoveryCodes, bytes.Repeat([]byte{2}, 32))
+		e.Type = "" // fn drops the entry
+		return false, nil
+	}, e)
+	must(t, err)
+	if written(e) {
+		t.Error("UpdateMFA wrote an entry whose Type fn left empty")
+	}
+
+	e = entry(u.ID)
+	must(t, s.CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, e))
+	if !written(e) {
+		t.Error("CreateChallenge did not write its entry")
+	}
+	e = entry(u.ID)
+	if err := s.CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now}, e); !errors.Is(err, users.ErrConflict) || written(e) {
+		t.Errorf("CreateChallenge of a taken hash: %v, entry written %v; want ErrConflict and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.CountChallengeAttempt(ctx, hash, 5, e); err != nil || !written(e) {
+		t.Errorf("CountChallengeAttempt: %v, entry written %v; want both", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.CountChallengeAttempt(ctx, []byte("nope"), 5, e); !errors.Is(err, users.ErrNotFound) || written(e) {
+		t.Errorf("CountChallengeAttempt of no challenge: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
+	e = entry("")
+	if _, err := s.ConsumeChallenge(ctx, hash, e); err != nil || e.UserID != u.ID || !written(e) {
+		t.Errorf("ConsumeChallenge: %v, entry's UserID %q, written %v; want the challenge's user and the entry written", err, e.UserID, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.ConsumeChallenge(ctx, hash, e); !errors.Is(err, users.ErrNotFound) || written(e) {
+		t.Errorf("ConsumeChallenge again: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.StepUpSession(ctx, u.ID, sess.ID, users.MethodTOTP, now, e); err != nil || !written(e) {
+		t.Errorf("StepUpSession: %v, entry written %v; want both", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.StepUpSession(ctx, "someone else", sess.ID, users.MethodTOTP, now, e); !errors.Is(err, users.ErrNotFound) || written(e) {
+		t.Errorf("StepUpSession of another user's session: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
+}
