@@ -67,11 +67,16 @@ func parseToken(s string) ([]byte, bool) {
 	if !wellFormedToken(s) {
 		return nil, false
 	}
-	// hashToken(s), hashed from a copy on the stack: []byte(s) would allocate.
+	h := sumToken(s)
+	return h[:], true
+}
+
+// sumToken is hashToken(s) for a well-formed token s, hashed from a copy on the
+// stack: []byte(s) would allocate.
+func sumToken(s string) [sha256.Size]byte {
 	var b [tokenChars]byte
 	copy(b[:], s)
-	h := sha256.Sum256(b[:])
-	return h[:], true
+	return sha256.Sum256(b[:])
 }
 
 // wellFormedToken reports whether s is tokenBytes bytes in unpadded base64url
@@ -296,10 +301,13 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	hash, ok := parseToken(token)
-	if !ok {
+	if !wellFormedToken(token) {
 		return nil, ErrInvalidToken
 	}
+	// The token's hash goes to the heap anyway, as an argument of the store's
+	// methods: it shares the allocation of the Session returned.
+	v := &validated{hash: sumToken(token)}
+	hash := v.hash[:]
 	s, u, err := m.store.GetSession(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken
@@ -323,14 +331,22 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 		s.LastSeenAt = now
 	}
 	// u is a copy the store made for us: the Session can keep it, uncloned.
-	return &Session{
+	v.Session = Session{
 		ID:         s.ID,
 		UserID:     s.UserID,
 		User:       &u.User,
 		CreatedAt:  s.CreatedAt,
 		ExpiresAt:  s.ExpiresAt,
 		LastSeenAt: s.LastSeenAt,
-	}, nil
+	}
+	return &v.Session, nil
+}
+
+// validated is what ValidateToken allocates: the Session it returns and the
+// hash of the token, in one allocation.
+type validated struct {
+	Session
+	hash [sha256.Size]byte
 }
 
 // Logout ends the session of a bearer token. It returns ErrInvalidToken if the

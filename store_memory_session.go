@@ -50,7 +50,7 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 // whatever the session's expiry, or ErrNotFound. It is safe for concurrent use.
 //
 // It is the hot path of every authenticated request, so it allocates once: both
-// copies and the session's token hash are parts of one memSessionRead.
+// copies and the session's token hash are parts of one sessionRead.
 func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -60,23 +60,31 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	out := new(memSessionRead)
+	out := new(sessionRead)
 	out.s = *ms.rec
-	if h := ms.rec.TokenHash; len(h) <= len(out.hash) {
-		n := copy(out.hash[:], h)
-		out.s.TokenHash = out.hash[:n:n]
-	} else {
-		out.s.TokenHash = append([]byte(nil), h...)
-	}
+	out.s.Methods = slices.Clone(ms.rec.Methods)
+	out.setTokenHash(ms.rec.TokenHash)
 	m.unpack(m.user(ms.slot), &out.u) // DeleteUser deletes its sessions: slot is the user's
 	return &out.s, &out.u, nil
 }
 
-// memSessionRead is what GetSession returns, in one allocation.
-type memSessionRead struct {
+// sessionRead is what GetSession returns, the session and its user, in one
+// allocation: every authenticated request makes one. The memory and bbolt
+// stores both use it.
+type sessionRead struct {
 	s    SessionRecord
 	u    UserRecord
 	hash [32]byte // s.TokenHash, when it fits
+}
+
+// setTokenHash sets r.s.TokenHash to a copy of h.
+func (r *sessionRead) setTokenHash(h []byte) {
+	if len(h) <= len(r.hash) {
+		n := copy(r.hash[:], h)
+		r.s.TokenHash = r.hash[:n:n]
+	} else {
+		r.s.TokenHash = append([]byte(nil), h...)
+	}
 }
 
 // TouchSession sets the session's LastSeenAt to seen if seen is later. It returns
