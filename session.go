@@ -330,16 +330,13 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 		}
 		s.LastSeenAt = now
 	}
-	// u is a copy the store made for us: the Session can keep it, uncloned.
-	v.Session = Session{
-		ID:         s.ID,
-		UserID:     s.UserID,
-		User:       &u.User,
-		CreatedAt:  s.CreatedAt,
-		ExpiresAt:  s.ExpiresAt,
-		LastSeenAt: s.LastSeenAt,
-	}
-	return &v.Session, nil
+	// u is a copy the store made for us: the Session can keep it, uncloned. Set
+	// field by field: assigning a whole Session to the heap copies it with a
+	// write barrier over all of it while the garbage collector marks.
+	out := &v.Session
+	out.ID, out.UserID, out.User = s.ID, s.UserID, &u.User
+	out.CreatedAt, out.ExpiresAt, out.LastSeenAt = s.CreatedAt, s.ExpiresAt, s.LastSeenAt
+	return out, nil
 }
 
 // validated is what ValidateToken allocates: the Session it returns and the

@@ -60,8 +60,7 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	out := new(sessionRead)
-	out.s = *ms.rec
+	out := &sessionRead{s: *ms.rec}
 	out.s.Methods = slices.Clone(ms.rec.Methods)
 	out.setTokenHash(ms.rec.TokenHash)
 	m.unpack(m.user(ms.slot), &out.u) // DeleteUser deletes its sessions: slot is the user's
