@@ -67,11 +67,16 @@ func parseToken(s string) ([]byte, bool) {
 	if !wellFormedToken(s) {
 		return nil, false
 	}
-	// hashToken(s), hashed from a copy on the stack: []byte(s) would allocate.
+	h := sumToken(s)
+	return h[:], true
+}
+
+// sumToken is hashToken(s) for a well-formed token s, hashed from a copy on the
+// stack: []byte(s) would allocate.
+func sumToken(s string) [sha256.Size]byte {
 	var b [tokenChars]byte
 	copy(b[:], s)
-	h := sha256.Sum256(b[:])
-	return h[:], true
+	return sha256.Sum256(b[:])
 }
 
 // wellFormedToken reports whether s is tokenBytes bytes in unpadded base64url
@@ -329,10 +334,13 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	hash, ok := parseToken(token)
-	if !ok {
+	if !wellFormedToken(token) {
 		return nil, ErrInvalidToken
 	}
+	// The token's hash goes to the heap anyway, as an argument of the store's
+	// methods: it shares the allocation of the Session returned.
+	v := &validated{hash: sumToken(token)}
+	hash := v.hash[:]
 	s, u, err := m.store.GetSession(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken
@@ -354,22 +362,26 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 			return nil, storeErr("validate token", err)
 		}
 		s.LastSeenAt = now
+		if u.LastActiveAt.Before(now) {
+			u.LastActiveAt = now // as TouchSession wrote it
+		}
 	}
-	// s and u are copies the store made for us: the Session can keep them,
-	// uncloned.
-	return &Session{
-		ID:         s.ID,
-		UserID:     s.UserID,
-		User:       &u.User,
-		CreatedAt:  s.CreatedAt,
-		ExpiresAt:  s.ExpiresAt,
-		LastSeenAt: s.LastSeenAt,
+	// u is a copy the store made for us: the Session can keep it, uncloned,
+	// and so can s's Methods. Set field by field: assigning a whole Session to
+	// the heap copies it with a write barrier over all of it while the garbage
+	// collector marks.
+	out := &v.Session
+	out.ID, out.UserID, out.User = s.ID, s.UserID, &u.User
+	out.CreatedAt, out.ExpiresAt, out.LastSeenAt = s.CreatedAt, s.ExpiresAt, s.LastSeenAt
+	out.IP, out.UserAgent, out.Methods, out.SecondFactorAt = s.IP, s.UserAgent, s.Methods, s.SecondFactorAt
+	return out, nil
+}
 
-		IP:             s.IP,
-		UserAgent:      s.UserAgent,
-		Methods:        s.Methods,
-		SecondFactorAt: s.SecondFactorAt,
-	}, nil
+// validated is what ValidateToken allocates: the Session it returns and the
+// hash of the token, in one allocation.
+type validated struct {
+	Session
+	hash [sha256.Size]byte
 }
 
 // Logout ends the session of a bearer token. It returns ErrInvalidToken if the

@@ -186,7 +186,13 @@ type decoder struct {
 }
 
 func newDecoder(v []byte) decoder {
-	d := decoder{s: string(v)}
+	return decoderOf(string(v))
+}
+
+// decoderOf returns a decoder of the record s, whose strings it hands out as
+// slices of s.
+func decoderOf(s string) decoder {
+	d := decoder{s: s}
 	if len(d.s) == 0 || d.s[0] == 0 || d.s[0] > recordFormat {
 		d.bad = true
 		d.off = len(d.s)
@@ -263,8 +269,15 @@ func decodeUser(id, v []byte) (*UserRecord, error) {
 
 // decodeUserID is decodeUser for an ID the caller has as a string already.
 func decodeUserID(id string, v []byte) (*UserRecord, error) {
-	d := newDecoder(v)
 	r := &UserRecord{}
+	if err := decodeUserTo(r, id, newDecoder(v)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decodeUserTo fills r with the user record d holds, stored under the key id.
+func decodeUserTo(r *UserRecord, id string, d decoder) error {
 	flags := d.byte()
 	r.ID = id
 	r.EmailVerified = flags&userEmailVerified != 0
@@ -297,10 +310,7 @@ func decodeUserID(id string, v []byte) (*UserRecord, error) {
 	if d.format >= 2 {
 		r.LastActiveAt = d.time()
 	}
-	if err := d.done("user"); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return d.done("user")
 }
 
 // sessionAlloc is a session record together with room for its usual Methods
@@ -313,10 +323,17 @@ type sessionAlloc struct {
 
 // decodeSession decodes the session record v stored under the token hash key.
 func decodeSession(key, v []byte) (*SessionRecord, error) {
-	d := newDecoder(v)
 	a := &sessionAlloc{}
-	s := &a.s
-	s.TokenHash = append([]byte(nil), key...)
+	a.s.TokenHash = append([]byte(nil), key...)
+	if err := decodeSessionTo(&a.s, &a.methods, newDecoder(v)); err != nil {
+		return nil, err
+	}
+	return &a.s, nil
+}
+
+// decodeSessionTo fills s, all but its TokenHash, with the session record d
+// holds; its Methods use room when they fit.
+func decodeSessionTo(s *SessionRecord, room *[2]AuthMethod, d decoder) error {
 	s.ID = d.string()
 	s.UserID = d.string()
 	s.UserGeneration = d.varint()
@@ -329,8 +346,8 @@ func decodeSession(key, v []byte) (*SessionRecord, error) {
 		if n := d.uvarint(); n > uint64(len(d.s)) {
 			d.bad = true
 		} else if n > 0 {
-			if n <= uint64(len(a.methods)) {
-				s.Methods = a.methods[:n:n]
+			if n <= uint64(len(room)) {
+				s.Methods = room[:n:n]
 			} else {
 				s.Methods = make([]AuthMethod, n)
 			}
@@ -340,10 +357,26 @@ func decodeSession(key, v []byte) (*SessionRecord, error) {
 		}
 		s.SecondFactorAt = d.time()
 	}
-	if err := d.done("session"); err != nil {
-		return nil, err
+	return d.done("session")
+}
+
+// sessionUserID returns the UserID of the session record v, read in place: the
+// second string of the session format. The rest of v is checked when it is
+// decoded.
+func sessionUserID(v []byte) ([]byte, bool) {
+	if len(v) == 0 || v[0] == 0 || v[0] > recordFormat {
+		return nil, false
 	}
-	return s, nil
+	v = v[1:]
+	var field []byte
+	for range 2 { // ID, then UserID
+		n, w := binary.Uvarint(v)
+		if w <= 0 || n > uint64(len(v)-w) {
+			return nil, false
+		}
+		field, v = v[w:w+int(n)], v[w+int(n):]
+	}
+	return field, true
 }
 
 // decodeToken decodes the token record v stored under the hash key.

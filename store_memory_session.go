@@ -52,7 +52,7 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 //
 // It is the hot path of every authenticated request, so it allocates once: both
 // copies, the session's token hash and its methods are parts of one
-// memSessionRead.
+// sessionRead.
 func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -62,33 +62,44 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 	if !ok {
 		return nil, nil, ErrNotFound
 	}
-	out := new(memSessionRead)
-	out.s = *ms.rec
-	if h := ms.rec.TokenHash; len(h) <= len(out.hash) {
-		n := copy(out.hash[:], h)
-		out.s.TokenHash = out.hash[:n:n]
-	} else {
-		out.s.TokenHash = append([]byte(nil), h...)
-	}
-	switch methods := ms.rec.Methods; {
-	case len(methods) == 0:
-		out.s.Methods = nil
-	case len(methods) <= len(out.methods):
-		n := copy(out.methods[:], methods)
-		out.s.Methods = out.methods[:n:n]
-	default:
-		out.s.Methods = slices.Clone(methods)
-	}
+	out := &sessionRead{s: *ms.rec}
+	out.setTokenHash(ms.rec.TokenHash)
+	out.setMethods(ms.rec.Methods)
 	m.unpack(m.user(ms.slot), &out.u) // DeleteUser deletes its sessions: slot is the user's
 	return &out.s, &out.u, nil
 }
 
-// memSessionRead is what GetSession returns, in one allocation.
-type memSessionRead struct {
+// sessionRead is what GetSession returns, the session and its user, in one
+// allocation: every authenticated request makes one. The memory and bbolt
+// stores both use it.
+type sessionRead struct {
 	s       SessionRecord
 	u       UserRecord
 	hash    [32]byte      // s.TokenHash, when it fits
 	methods [2]AuthMethod // s.Methods, when they fit
+}
+
+// setTokenHash sets r.s.TokenHash to a copy of h.
+func (r *sessionRead) setTokenHash(h []byte) {
+	if len(h) <= len(r.hash) {
+		n := copy(r.hash[:], h)
+		r.s.TokenHash = r.hash[:n:n]
+	} else {
+		r.s.TokenHash = append([]byte(nil), h...)
+	}
+}
+
+// setMethods sets r.s.Methods to a copy of ms.
+func (r *sessionRead) setMethods(ms []AuthMethod) {
+	switch {
+	case len(ms) == 0:
+		r.s.Methods = nil
+	case len(ms) <= len(r.methods):
+		n := copy(r.methods[:], ms)
+		r.s.Methods = r.methods[:n:n]
+	default:
+		r.s.Methods = slices.Clone(ms)
+	}
 }
 
 // TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to

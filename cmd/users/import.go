@@ -21,7 +21,7 @@ import (
 
 // batchSize is how many rows go to Manager.Import at once: one store
 // transaction (one fsync) per batch.
-const batchSize = users.MaxBatch
+const batchSize = users.ImportBatch
 
 // importRow is one row of input, in the names of the JSON of users.User.
 type importRow struct {
