@@ -23,7 +23,9 @@ var _ Store = (*MemoryStore)(nil)
 // and pages in O(log n + limit) whatever the offset (store_memory_index.go); and
 // by the trigrams of their search fields (store_memory_search.go). Users are kept
 // compactly (store_memory_record.go): 486 bytes per user with every index at a
-// million users like those of BenchmarkMemoryFootprint. Roles and statuses
+// million users like those of BenchmarkMemoryFootprint, measured before
+// LastActiveAt added 16 bytes to each user (and an activity-index entry to
+// each user who was ever active, store_memory_activity.go). Roles and statuses
 // are kept as numbers: a store holds at most 65,536 distinct ones of each.
 type MemoryStore struct {
 	mu memLock // store_memory_lock.go
