@@ -115,13 +115,16 @@ func (m *Manager) removeMFA(ctx context.Context, userID string, t EventType) err
 	if err != nil {
 		return err
 	}
-	_, err = m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
-		e.Type = t
-		if w.IsEmpty() {
-			e.Type = "" // nothing removed: nothing to record
-		}
-		*w = MFARecord{UserID: w.UserID}
-		return true, nil
+	err = m.write(ctx, userID, func() error {
+		_, err := m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
+			e.Type = t
+			if w.IsEmpty() {
+				e.Type = "" // nothing removed: nothing to record
+			}
+			*w = MFARecord{UserID: w.UserID}
+			return true, nil
+		}, e)
+		return err
 	}, e)
 	if errors.Is(err, ErrNotFound) {
 		return err

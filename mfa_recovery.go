@@ -124,12 +124,15 @@ func (m *Manager) RegenerateRecoveryCodes(ctx context.Context, userID string) ([
 		return nil, err
 	}
 	now := m.now()
-	_, err = m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
-		if len(secondFactors(w)) == 0 {
-			return false, ErrMFANotEnabled
-		}
-		w.RecoveryCodes, w.RecoveryCodesAt = hashes, now
-		return false, nil
+	err = m.write(ctx, userID, func() error {
+		_, err := m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
+			if len(secondFactors(w)) == 0 {
+				return false, ErrMFANotEnabled
+			}
+			w.RecoveryCodes, w.RecoveryCodesAt = hashes, now
+			return false, nil
+		}, e)
+		return err
 	}, e)
 	if errors.Is(err, ErrMFANotEnabled) {
 		return nil, err

@@ -94,12 +94,15 @@ func (m *Manager) BeginTOTP(ctx context.Context, userID string) (*TOTPEnrollment
 		return nil, err
 	}
 	now := m.now()
-	_, err = m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
-		if w.TOTP != nil && w.TOTP.Confirmed {
-			return false, ErrMFAEnabled
-		}
-		w.TOTP = &TOTPFactor{Secret: sealed, KeyID: keyID, CreatedAt: now}
-		return false, nil
+	err = m.write(ctx, userID, func() error {
+		_, err := m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
+			if w.TOTP != nil && w.TOTP.Confirmed {
+				return false, ErrMFAEnabled
+			}
+			w.TOTP = &TOTPFactor{Secret: sealed, KeyID: keyID, CreatedAt: now}
+			return false, nil
+		}, e)
+		return err
 	}, e)
 	if errors.Is(err, ErrMFAEnabled) {
 		return nil, err
@@ -154,16 +157,19 @@ func (m *Manager) ConfirmTOTP(ctx context.Context, userID, code string) ([]strin
 	}
 	e.Data = map[string]string{"method": string(MethodTOTP)}
 	now := m.now()
-	_, err = m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
-		switch {
-		case w.TOTP == nil || !bytes.Equal(w.TOTP.Secret, rec.TOTP.Secret):
-			return false, ErrMFANotEnabled // replaced or removed meanwhile
-		case w.TOTP.Confirmed:
-			return false, ErrMFAEnabled
-		}
-		w.TOTP.Confirmed, w.TOTP.ConfirmedAt, w.TOTP.LastStep = true, now, step
-		w.RecoveryCodes, w.RecoveryCodesAt = hashes, now
-		return false, nil
+	err = m.write(ctx, userID, func() error {
+		_, err := m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
+			switch {
+			case w.TOTP == nil || !bytes.Equal(w.TOTP.Secret, rec.TOTP.Secret):
+				return false, ErrMFANotEnabled // replaced or removed meanwhile
+			case w.TOTP.Confirmed:
+				return false, ErrMFAEnabled
+			}
+			w.TOTP.Confirmed, w.TOTP.ConfirmedAt, w.TOTP.LastStep = true, now, step
+			w.RecoveryCodes, w.RecoveryCodesAt = hashes, now
+			return false, nil
+		}, e)
+		return err
 	}, e)
 	if errors.Is(err, ErrMFANotEnabled) || errors.Is(err, ErrMFAEnabled) {
 		return nil, err
