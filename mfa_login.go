@@ -344,15 +344,17 @@ func (m *Manager) StepUp(ctx context.Context, sessionToken, code string) (*Sessi
 // factor that accepted the code, ErrAccountLocked (nothing checked),
 // ErrInvalidCode, or ErrMFANotEnabled for a user without a second factor.
 func (m *Manager) verifySecondFactor(ctx context.Context, userID string, key ThrottleKey, code string) (AuthMethod, error) {
-	if err := m.reserveAttempt(ctx, key, true); err != nil {
-		return "", err
-	}
 	rec, err := m.mfaRecord(ctx, userID)
 	if err != nil {
 		return "", err
 	}
 	if len(secondFactors(rec)) == 0 {
 		return "", ErrMFANotEnabled
+	}
+	// The record read above may be stale by the time the code is checked:
+	// that is harmless, as accept refuses what changed meanwhile.
+	if err := m.reserveAttempt(ctx, key, true); err != nil {
+		return "", err
 	}
 	for _, f := range factors {
 		if !f.active(rec) {
