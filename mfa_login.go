@@ -83,8 +83,7 @@ var factors = []secondFactor{totpFactor{}, recoveryFactor{}}
 // secondFactors returns the methods r allows as a second factor; none means
 // the user logs in with one factor. r may be nil.
 func secondFactors(r *MFARecord) []AuthMethod {
-	if r == nil || r.TOTP == nil || !r.TOTP.Confirmed {
-		// Recovery codes stand in for a factor; they are never one alone.
+	if r == nil {
 		return nil
 	}
 	var out []AuthMethod
@@ -92,6 +91,10 @@ func secondFactors(r *MFARecord) []AuthMethod {
 		if f.active(r) {
 			out = append(out, f.method())
 		}
+	}
+	if len(out) == 1 && out[0] == MethodRecoveryCode {
+		// Recovery codes stand in for a factor; they are never one alone.
+		return nil
 	}
 	return out
 }
