@@ -90,7 +90,13 @@ func TestExplain(t *testing.T) {
 		FROM generate_series(1, $1::int) AS i`, explainRows); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `VACUUM ANALYZE userkit_users, userkit_audit`); err != nil {
+	// One MFA challenge per user, expiring at time i.
+	if _, err := pool.Exec(ctx, `INSERT INTO userkit_mfa_challenges (`+challengeCols+`)
+		SELECT decode(lpad(i::text, 64, '0'), 'hex'), lpad(i::text, 26, '0'), 0, '{password}', 0, i, i
+		FROM generate_series(1, $1::int) AS i`, explainRows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `VACUUM ANALYZE userkit_users, userkit_audit, userkit_mfa_challenges`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -148,6 +154,12 @@ func TestExplain(t *testing.T) {
 		{"AuditTypePage", audit(users.AuditQuery{Types: []users.EventType{users.EventLoginFailed}}), "userkit_audit_"},
 		{"AuditTimeRange", audit(users.AuditQuery{Since: time.Unix(0, 100), Until: time.Unix(0, 200)}), "userkit_audit_"},
 		{"AuditPurge", func() (string, []any) { return sqlPurgeAudit, []any{int64(100), int64(purgeBatch)} }, "userkit_audit_time_idx"},
+		{"ChallengePurge", func() (string, []any) {
+			return sqlPurge("userkit_mfa_challenges", "hash"), []any{int64(100), int64(purgeBatch)}
+		}, "userkit_mfa_challenges_expires_at_idx"},
+		{"UserChallengesDelete", func() (string, []any) {
+			return `DELETE FROM userkit_mfa_challenges WHERE user_id = $1`, []any{mid}
+		}, "userkit_mfa_challenges_user_idx"},
 		{"GetUsers", func() (string, []any) {
 			return sqlSelectUser + ` WHERE id = ANY ($1)`, []any{[]string{mid, "x"}}
 		}, "userkit_users_pkey"},
