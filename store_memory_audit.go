@@ -2,7 +2,6 @@ package users
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"sort"
 	"time"
@@ -234,7 +233,3 @@ func (m *MemoryStore) DeleteOtherSessions(ctx context.Context, userID, keepID st
 	m.keepAudit(audit)
 	return n, nil
 }
-
-// TEMPORARY (contract step for issue 12): the bbolt store's audit methods
-// refuse with this until the audit-stores branch replaces them. Must not land.
-var errAuditNotBuilt = errors.New("users: audit log not built yet")
