@@ -83,8 +83,7 @@ var factors = []secondFactor{totpFactor{}, recoveryFactor{}}
 // secondFactors returns the methods r allows as a second factor; none means
 // the user logs in with one factor. r may be nil.
 func secondFactors(r *MFARecord) []AuthMethod {
-	if r == nil || r.TOTP == nil || !r.TOTP.Confirmed {
-		// Recovery codes stand in for a factor; they are never one alone.
+	if r == nil {
 		return nil
 	}
 	var out []AuthMethod
@@ -92,6 +91,10 @@ func secondFactors(r *MFARecord) []AuthMethod {
 		if f.active(r) {
 			out = append(out, f.method())
 		}
+	}
+	if len(out) == 1 && out[0] == MethodRecoveryCode {
+		// Recovery codes stand in for a factor; they are never one alone.
+		return nil
 	}
 	return out
 }
@@ -189,7 +192,7 @@ func (m *Manager) login(ctx context.Context, r *UserRecord, first AuthMethod, p 
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(ChallengeTTL),
 	}
-	if err := m.store.CreateChallenge(ctx, c, e); err != nil {
+	if err := m.write(ctx, cur.ID, func() error { return m.store.CreateChallenge(ctx, c, e) }, e); err != nil {
 		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
 			return nil, ErrInvalidCredentials // removed or revoked meanwhile
 		}
@@ -324,7 +327,11 @@ func (m *Manager) StepUp(ctx context.Context, sessionToken, code string) (*Sessi
 	}
 	e.SessionID = s.ID
 	e.Data = map[string]string{"method": string(method)}
-	rec, err := m.store.StepUpSession(ctx, s.UserID, s.ID, method, m.now(), e)
+	var rec *SessionRecord
+	err = m.write(ctx, s.UserID, func() (err error) {
+		rec, err = m.store.StepUpSession(ctx, s.UserID, s.ID, method, m.now(), e)
+		return err
+	}, e)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken // logged out or revoked meanwhile
 	}
@@ -344,15 +351,17 @@ func (m *Manager) StepUp(ctx context.Context, sessionToken, code string) (*Sessi
 // factor that accepted the code, ErrAccountLocked (nothing checked),
 // ErrInvalidCode, or ErrMFANotEnabled for a user without a second factor.
 func (m *Manager) verifySecondFactor(ctx context.Context, userID string, key ThrottleKey, code string) (AuthMethod, error) {
-	if _, err := m.reserveAttempt(ctx, key, userID); err != nil {
-		return "", err
-	}
 	rec, err := m.mfaRecord(ctx, userID)
 	if err != nil {
 		return "", err
 	}
 	if len(secondFactors(rec)) == 0 {
 		return "", ErrMFANotEnabled
+	}
+	// The record read above may be stale by the time the code is checked:
+	// that is harmless, as accept refuses what changed meanwhile.
+	if _, err := m.reserveAttempt(ctx, key, userID); err != nil {
+		return "", err
 	}
 	for _, f := range factors {
 		if !f.active(rec) {
@@ -381,8 +390,11 @@ func (m *Manager) accept(ctx context.Context, userID string, method AuthMethod, 
 		return err
 	}
 	e.Data = map[string]string{"method": string(method)}
-	_, err = m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
-		return false, accept(w)
+	err = m.write(ctx, userID, func() error {
+		_, err := m.store.UpdateMFA(ctx, userID, func(w *MFARecord) (bool, error) {
+			return false, accept(w)
+		}, e)
+		return err
 	}, e)
 	if errors.Is(err, ErrInvalidCode) {
 		return err
@@ -397,7 +409,7 @@ func (m *Manager) codeFailed(ctx context.Context, userID string) error {
 		return err
 	}
 	e.Reason = "invalid_code"
-	if err := m.store.AppendAudit(ctx, e); err != nil {
+	if err := m.write(ctx, userID, func() error { return m.store.AppendAudit(ctx, e) }, e); err != nil {
 		return storeErr("second factor", err)
 	}
 	return ErrInvalidCode
