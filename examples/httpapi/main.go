@@ -2,8 +2,13 @@
 // user-management API (GET/POST /v1/users, GET/PATCH/DELETE /v1/users/{id},
 // the success/data/message and error envelopes), plus login, logout, the
 // caller's own account, roles, password reset, email verification, invitations
-// and magic links, an admin's password set, and, with -signup, public sign-up.
-// See Server.Handler for the routes. It is meant to be copied.
+// and magic links, an admin's password set, and, with -signup, public sign-up;
+// the caller's devices (sessions with their IP address and user agent) and
+// signing them out, a user's audit log for admins, and two-factor
+// authentication (a two-step login, TOTP enrolment with a QR code, recovery
+// codes, step-up, disabling, and an admin reset that requires the admin's own
+// fresh second factor). See Server.Handler for the routes. It is meant to be
+// copied.
 //
 //	USERS_ADMIN_PASSWORD='a long admin password' \
 //	  go run ./examples/httpapi -db users.db -addr 127.0.0.1:8080 -admin-email admin@example.com
