@@ -364,3 +364,23 @@ func readmeOnEvent(store users.Store) (*users.Manager, error) {
 	})
 	return m, err
 }
+
+// TestREADMEAudit runs the "Audit and events" snippets: the hook's Manager
+// records a creation, and the audit query reads it back.
+func TestREADMEAudit(t *testing.T) {
+	ctx := context.Background()
+	m, err := readmeOnEvent(users.NewMemoryStore())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := m.Create(ctx, users.NewUser{Email: "audit@example.com", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.FlushEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := readmeAudit(ctx, m, u.ID); err != nil {
+		t.Fatal(err)
+	}
+}
