@@ -363,3 +363,43 @@ func must(tb testing.TB, err error) {
 		tb.Fatal(err)
 	}
 }
+
+// TestStore_UpdateLoginAttemptsRacesDelete races calls that count an attempt
+// with calls that leave the entry zero, which deletes it (a second factor
+// verified forgets the failures), through two pools: every call must succeed.
+// A call whose insert found the entry that another then deleted must insert it
+// again, not fail on the missing row.
+func TestStore_UpdateLoginAttemptsRacesDelete(t *testing.T) {
+	db := openTestDB(t)
+	schema := db.schema(t)
+	stores := [2]*postgres.Store{mustNew(t, db.pool(t, schema)), mustNew(t, db.pool(t, schema))}
+	ctx := t.Context()
+	far := time.Now().Add(time.Hour)
+	for round := range 10 {
+		const n = 32
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		gate := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-gate
+				_, errs[i] = stores[i%2].UpdateLoginAttempts(ctx, "user:race", func(a *users.LoginAttempts) error {
+					if i%3 == 0 {
+						*a = users.LoginAttempts{}
+					} else {
+						a.Failures++
+						a.ExpiresAt = far
+					}
+					return nil
+				})
+			})
+		}
+		close(gate)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: UpdateLoginAttempts call %d: %v", round, i, err)
+			}
+		}
+	}
+}

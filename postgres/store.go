@@ -1157,6 +1157,30 @@ func (s *Store) GetLoginAttempts(ctx context.Context, key users.ThrottleKey) (us
 	return a.value(), nil
 }
 
+// lockAttempts makes sure the entry for key exists, inserting an empty one
+// (INSERT … ON CONFLICT DO NOTHING) if there is none, locks it with SELECT …
+// FOR UPDATE, and returns it. The insert can find an entry that a concurrent
+// call, holding its lock, then deletes (its fn left it zero): the SELECT waits
+// for that call and finds no row. Then it inserts again, as often as that
+// happens; each time another call has finished, so it does not go on forever.
+func lockAttempts(ctx context.Context, tx pgx.Tx, key string) (attemptsRow, error) {
+	for {
+		if _, err := tx.Exec(ctx, `INSERT INTO userkit_login_attempts (key, failures, window_start, locked_until, expires_at)
+			VALUES ($1, 0, $2, $2, $2) ON CONFLICT (key) DO NOTHING`, key, int64(zeroTime)); err != nil {
+			return attemptsRow{}, err
+		}
+		var row attemptsRow
+		err := tx.QueryRow(ctx, `SELECT `+attemptsCols+`
+			FROM userkit_login_attempts WHERE key = $1 FOR UPDATE`, key).Scan(row.dest()...)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return row, err
+		}
+		if err := ctx.Err(); err != nil {
+			return attemptsRow{}, err
+		}
+	}
+}
+
 // UpdateLoginAttempts reads the entry for key under a row lock, calls fn with it
 // (the zero value if there is none), and writes what fn left, in one
 // transaction: it first inserts an empty entry if there is none (INSERT … ON
@@ -1174,13 +1198,8 @@ func (s *Store) UpdateLoginAttempts(ctx context.Context, tk users.ThrottleKey, f
 	key := string(tk)
 	var out users.LoginAttempts
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO userkit_login_attempts (key, failures, window_start, locked_until, expires_at)
-			VALUES ($1, 0, $2, $2, $2) ON CONFLICT (key) DO NOTHING`, key, int64(zeroTime)); err != nil {
-			return err
-		}
-		var row attemptsRow
-		if err := tx.QueryRow(ctx, `SELECT `+attemptsCols+`
-			FROM userkit_login_attempts WHERE key = $1 FOR UPDATE`, key).Scan(row.dest()...); err != nil {
+		row, err := lockAttempts(ctx, tx, key)
+		if err != nil {
 			return err
 		}
 		a := row.value()
