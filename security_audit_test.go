@@ -194,3 +194,38 @@ func TestSecurity_AuditClientIsRemoteAddr(t *testing.T) {
 		t.Errorf("the login's entry: %v, %+v; want one with a user agent of at most 256 bytes", err, p)
 	}
 }
+
+// The session middleware puts both the actor (the request's Session) and the
+// client in the context: a change made by a handler behind it records who made
+// it and from where.
+func TestMiddlewareRecordsActorAndClient(t *testing.T) {
+	f := newFixture(t, nil)
+	admin := f.mustCreate(t, users.NewUser{Email: "admin@example.com", Role: users.RoleAdmin})
+	target := f.mustCreate(t, users.NewUser{Email: "bob@example.com"})
+	s := f.MustLogin(t, admin.Email, storetest.Password)
+	h := f.M.Middleware("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := f.M.UpdateRole(r.Context(), target.ID, users.RoleViewer); err != nil {
+			users.WriteError(w, err)
+		}
+	}))
+	r := httptest.NewRequest("PUT", "/v1/users/bob/role", nil)
+	r.RemoteAddr = "[2001:db8::1]:443"
+	r.Header.Set("Authorization", "Bearer "+s.Token)
+	r.Header.Set("User-Agent", "AdminConsole/3")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	p, err := f.M.Audit(t.Context(), users.AuditFilter{UserID: target.ID, Types: []users.EventType{users.EventRoleChanged}})
+	if err != nil || len(p.Entries) != 1 {
+		t.Fatalf("Audit: %v, %+v; want one role change", err, p)
+	}
+	e := p.Entries[0]
+	if e.ActorID != admin.ID || e.SessionID != s.ID || e.IP != "2001:db8::1" || e.UserAgent != "AdminConsole/3" {
+		t.Errorf("the role change records actor %q session %q client %q %q; want %q %q 2001:db8::1 AdminConsole/3", e.ActorID, e.SessionID, e.IP, e.UserAgent, admin.ID, s.ID)
+	}
+	if e.Data["role_from"] != "user" || e.Data["role_to"] != "viewer" {
+		t.Errorf("the role change's Data is %v, want role_from user, role_to viewer", e.Data)
+	}
+}

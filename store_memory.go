@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 var _ Store = (*MemoryStore)(nil)
@@ -23,7 +24,9 @@ var _ Store = (*MemoryStore)(nil)
 // and pages in O(log n + limit) whatever the offset (store_memory_index.go); and
 // by the trigrams of their search fields (store_memory_search.go). Users are kept
 // compactly (store_memory_record.go): 486 bytes per user with every index at a
-// million users like those of BenchmarkMemoryFootprint. Roles and statuses
+// million users like those of BenchmarkMemoryFootprint, measured before
+// LastActiveAt added 16 bytes to each user (and an activity-index entry to
+// each user who was ever active, store_memory_activity.go). Roles and statuses
 // are kept as numbers: a store holds at most 65,536 distinct ones of each.
 type MemoryStore struct {
 	mu memLock // store_memory_lock.go
@@ -436,7 +439,8 @@ func (m *MemoryStore) ListUsers(ctx context.Context, q ListQuery) ([]*UserRecord
 }
 
 // CountUsers returns how many users f selects. Without a search it reads no user
-// (except in accounts too small to have role and status lists); a search reads
+// (except in accounts too small to have role and status lists, and those the
+// activity index names for ActiveSince and InactiveSince); a search reads
 // the users the trigram index proposes, or, for terms of one or two bytes, every
 // user the other fields select. It is safe for concurrent use.
 func (m *MemoryStore) CountUsers(ctx context.Context, f Match) (int, error) {
@@ -444,6 +448,9 @@ func (m *MemoryStore) CountUsers(ctx context.Context, f Match) (int, error) {
 		return 0, err
 	}
 	defer m.mu.rlock(lastByte(f.AccountID)).RUnlock()
+	if n, ok := m.countInactive(&f); ok {
+		return n, nil
+	}
 	p := m.plan(&f, true)
 	n := 0
 	switch {
@@ -465,6 +472,39 @@ func (m *MemoryStore) CountUsers(ctx context.Context, f Match) (int, error) {
 		})
 	}
 	return n, nil
+}
+
+// countInactive counts the users f selects when f asks only for users inactive
+// since a time within a role, status or account list that needs no check:
+// those in the list minus those in it active since then, which the activity
+// index finds without reading the rest. It reports false when f asks anything
+// else, or when more users were active than the list holds. m.mu must be held.
+func (m *MemoryStore) countInactive(f *Match) (int, bool) {
+	if f.InactiveSince.IsZero() || !f.ActiveSince.IsZero() || f.Search != "" || f.Email != "" || f.Username != "" {
+		return 0, false
+	}
+	rest := *f
+	rest.InactiveSince = time.Time{}
+	p := m.plan(&rest, true)
+	switch {
+	case p.none:
+		return 0, true
+	case !p.exact:
+		return 0, false
+	}
+	cands, ok := m.activity.since(f.InactiveSince, p.list.n)
+	if !ok {
+		return 0, false
+	}
+	active := rest
+	active.ActiveSince = f.InactiveSince
+	n := p.list.n
+	for _, s := range cands {
+		if m.matches(s, &active) {
+			n--
+		}
+	}
+	return n, true
 }
 
 // firstKey returns the first of keys, or "", to pick a read lock by.

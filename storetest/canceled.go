@@ -18,6 +18,7 @@ type fixture struct {
 	token    *users.TokenRecord
 	key      users.ThrottleKey
 	attempts users.LoginAttempts
+	entry    *users.AuditEntry
 }
 
 func newFixture(t testing.TB, s users.Store) fixture {
@@ -27,6 +28,8 @@ func newFixture(t testing.TB, s users.Store) fixture {
 	f.session = addSession(t, s, f.user.ID)
 	f.token = addToken(t, s, f.user, users.PurposePasswordReset)
 	mustUpdateAttempts(t, s, f.key, f.attempts)
+	f.entry = entryFor(f.user, users.EventUserCreated)
+	must(t, s.AppendAudit(t.Context(), f.entry))
 	return f
 }
 
@@ -131,6 +134,21 @@ var canceledCalls = []struct {
 		_, err := s.DeleteExpired(ctx, base.Add(24*time.Hour))
 		return err
 	}},
+	{"DeleteOtherSessions", func(ctx context.Context, s users.Store, f fixture) error {
+		_, err := s.DeleteOtherSessions(ctx, f.user.ID, "", entryFor(f.user, users.EventSessionsRevoked))
+		return err
+	}},
+	{"AppendAudit", func(ctx context.Context, s users.Store, f fixture) error {
+		return s.AppendAudit(ctx, entryFor(f.user, users.EventLoginFailed))
+	}},
+	{"ListAudit", func(ctx context.Context, s users.Store, f fixture) error {
+		_, err := s.ListAudit(ctx, users.AuditQuery{Limit: 10})
+		return err
+	}},
+	{"DeleteAuditBefore", func(ctx context.Context, s users.Store, f fixture) error {
+		_, err := s.DeleteAuditBefore(ctx, time.Now().Add(time.Hour))
+		return err
+	}},
 }
 
 func testCanceled(t *testing.T, s users.Store, method string, call func(context.Context, users.Store, fixture) error) {
@@ -150,6 +168,9 @@ func testCanceled(t *testing.T, s users.Store, method string, call func(context.
 	wantSessions(t, s, f.user.ID, []*users.SessionRecord{f.session}, rule)
 	wantToken(t, s, f.token, rule)
 	wantAttempts(t, s, f.key, f.attempts, rule)
+	if es := allEntries(t, s); len(es) != 1 || es[0].ID != f.entry.ID {
+		t.Errorf("%s: the audit log holds %s, want just the fixture's entry", rule, showEntries(es))
+	}
 	// Nothing was added either: the fixture's session, token and throttle entry
 	// are the only records DeleteExpired finds.
 	if n, err := s.DeleteExpired(t.Context(), base.Add(24*time.Hour)); err != nil || n != 3 {
