@@ -359,6 +359,7 @@ func testBoltActivity(t *testing.T) {
 	at := func(min int) time.Time { return boltT0.Add(time.Duration(min) * time.Minute) }
 	for _, m := range []users.Match{
 		{ActiveSince: at(30)}, {InactiveSince: at(30)}, {ActiveSince: at(10), InactiveSince: at(20)},
+		{ActiveSince: at(1), InactiveSince: at(50)}, {ActiveSince: at(20), InactiveSince: at(10)},
 		{InactiveSince: at(30), Role: users.RoleAdmin}, {ActiveSince: at(7), AccountID: "acme"},
 		{InactiveSince: at(50), AccountID: "acme", Role: users.RoleUser}, {ActiveSince: at(1), Search: "last1"},
 		{InactiveSince: at(100), Email: all[7].Email},

@@ -314,6 +314,67 @@ func (b *boltTx) walkActivity(q *ListQuery, backward bool, inRange func([]byte) 
 	return w, nil
 }
 
+// countActivity counts the users m's ActiveSince and InactiveSince select (m
+// selects by nothing else), from users.active: it counts the keys of the time
+// range and, in step, those outside it, and answers from whichever count is
+// done first (the total less the outside), so it reads about as many keys as
+// the smaller side has: the few active users when most are dormant, or the
+// reverse.
+func (b *boltTx) countActivity(m *Match) (int, error) {
+	total, err := b.getCount(totalKey)
+	if err != nil {
+		return 0, err
+	}
+	var lo, hi []byte
+	if !m.ActiveSince.IsZero() {
+		lo = timeKey(m.ActiveSince)
+	}
+	if !m.InactiveSince.IsZero() {
+		hi = timeKey(m.InactiveSince)
+	}
+	if lo != nil && hi != nil && bytes.Compare(lo, hi) >= 0 {
+		return 0, nil
+	}
+	// in walks [lo, hi); out walks [first, lo) and then [hi, last].
+	in, out := b.active.Cursor(), b.active.Cursor()
+	var ik, ok []byte
+	if lo == nil {
+		ik, _ = in.First()
+	} else {
+		ik, _ = in.Seek(lo)
+	}
+	inDone := func(k []byte) bool { return k == nil || (hi != nil && bytes.Compare(k, hi) >= 0) }
+	ok, _ = out.First()
+	if lo == nil { // the outside is only [hi, last]
+		ok, _ = out.Seek(hi)
+	}
+	outNext := func() {
+		if ok, _ = out.Next(); ok != nil && lo != nil && hi != nil && bytes.Compare(ok, lo) >= 0 && bytes.Compare(ok, hi) < 0 {
+			ok, _ = out.Seek(hi) // past the range
+		}
+	}
+	if ok != nil && lo != nil && bytes.Compare(ok, lo) >= 0 {
+		if hi == nil {
+			ok = nil
+		} else if bytes.Compare(ok, hi) < 0 {
+			ok, _ = out.Seek(hi)
+		}
+	}
+	nIn, nOut := 0, 0
+	for {
+		if inDone(ik) {
+			return nIn, nil
+		}
+		if ok == nil || (hi == nil && lo != nil && bytes.Compare(ok, lo) >= 0) {
+			return total - nOut, nil
+		}
+		nIn++
+		ik, _ = in.Next()
+		nOut++
+		outNext()
+	}
+}
+
 // addCount adds d to the counter under key, when the transaction commits (see
 // flushCounts).
 func (b *boltTx) addCount(key []byte, d int64) {
@@ -683,6 +744,9 @@ func (b *boltTx) countUsers(ctx context.Context, m *Match) (int, error) {
 			return 1, err
 		}
 		return 0, err
+	}
+	if m.Search == "" && m.Role == "" && m.Status == "" && m.AccountID == "" && activityFilter(m) != nil {
+		return b.countActivity(m)
 	}
 	if m.Search == "" && activityFilter(m) == nil {
 		if m.Role == "" && m.Status == "" && m.AccountID == "" {
