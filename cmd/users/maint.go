@@ -215,10 +215,11 @@ type statsReport struct {
 	Tokens          int            `json:"tokens"`
 	ExpiredTokens   int            `json:"expired_tokens"`
 	LoginThrottles  int            `json:"login_throttles"`
+	AuditEntries    int            `json:"audit_entries"`
 }
 
 var statsCmd = &command{
-	name: "stats", args: "", summary: "count users by role and status, sessions and tokens",
+	name: "stats", args: "", summary: "count users by role and status, sessions, tokens and audit entries",
 	help: `Stats counts the users by role and by status (Manager.Count), the stored
 sessions and one-time tokens (with how many have expired and wait to be
 purged), the login-throttle entries, and gives the file's size. It reads every
@@ -243,6 +244,7 @@ user once per role and status: on a large file it takes a while.`,
 					ByRole: map[string]int{}, ByStatus: map[string]int{},
 					Sessions: st.Sessions, ExpiredSessions: st.ExpiredSessions,
 					Tokens: st.Tokens, ExpiredTokens: st.ExpiredTokens, LoginThrottles: st.LoginThrottles,
+					AuditEntries: st.AuditEntries,
 				}
 				roles := x.roles()
 				for _, role := range roles {
@@ -284,6 +286,7 @@ user once per role and status: on a large file it takes a while.`,
 				fmt.Fprintf(tw, "sessions\t%d (%d expired, not purged yet)\n", r.Sessions, r.ExpiredSessions)
 				fmt.Fprintf(tw, "tokens\t%d (%d expired, not purged yet)\n", r.Tokens, r.ExpiredTokens)
 				fmt.Fprintf(tw, "login throttles\t%d\n", r.LoginThrottles)
+				fmt.Fprintf(tw, "audit entries\t%d\n", r.AuditEntries)
 				return tw.Flush()
 			})
 		}

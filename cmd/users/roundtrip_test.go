@@ -120,6 +120,9 @@ func TestRoundTrip(t *testing.T) {
 	if st.Users != n+1 || st.ByRole["admin"] != 1 || st.ByRole["viewer"] != n/10 || st.ByRole["user"] != n-n/10 || st.ByStatus["active"] != n+1 {
 		t.Errorf("stats after the re-import: %+v", st)
 	}
+	if st.AuditEntries < n+1 { // a user.created entry for each user, none for a refused re-import
+		t.Errorf("stats after the re-import: %d audit entries, want at least %d", st.AuditEntries, n+1)
+	}
 
 	// backup, then the restored copy: consistent, same users, same logins.
 	backup := filepath.Join(dir, "backup.db")
