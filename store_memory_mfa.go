@@ -171,6 +171,11 @@ func (m *MemoryStore) ConsumeChallenge(ctx context.Context, hash []byte, audit .
 		return nil, ErrNotFound
 	}
 	m.deleteChallenge(key)
+	for _, e := range audit {
+		if e != nil && e.UserID == "" {
+			e.UserID = mc.rec.UserID
+		}
+	}
 	m.keepAudit(audit)
 	return mc.rec, nil // deleted: nobody else holds it
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/oklog/ulid/v2"
 	"github.com/pquerna/otp/totp"
 	"github.com/userkit/users"
 	"github.com/userkit/users/postgres"
@@ -225,105 +224,6 @@ func TestStore_NoTOTPSecretInRows(t *testing.T) {
 	must(t, pool.QueryRow(ctx, `SELECT totp_secret FROM userkit_mfa WHERE user_id = $1`, u.ID).Scan(&sealed))
 	if bytes.Contains(sealed, raw) {
 		t.Error("the totp_secret column holds the raw secret")
-	}
-}
-
-// TestStore_MFAAudit checks that each MFA method writes its audit entries in
-// its transaction, and none when it changes nothing.
-func TestStore_MFAAudit(t *testing.T) {
-	db := openTestDB(t)
-	testMFAAudit(t, mustNew(t, db.pool(t, db.schema(t))), newUser("audit@example.com"))
-}
-
-// testMFAAudit checks, on an empty store s, that every MFA method that changes
-// state writes the audit entries it is given in the same step, none when it
-// fails, that UpdateMFA writes them as fn left them, and that ConsumeChallenge
-// fills in the UserID. u is a user record to create.
-func testMFAAudit(t *testing.T, s users.Store, u *users.UserRecord) {
-	ctx := t.Context()
-	must(t, s.CreateUser(ctx, u))
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	n := 0
-	entry := func(userID string) *users.AuditEntry {
-		n++
-		at := now.Add(time.Duration(n) * time.Millisecond)
-		return &users.AuditEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), Time: at,
-			Type: users.EventType(fmt.Sprintf("mfa.test%d", n)), UserID: userID}
-	}
-	written := func(e *users.AuditEntry) bool {
-		t.Helper()
-		es, err := s.ListAudit(ctx, users.AuditQuery{Limit: 100})
-		must(t, err)
-		for _, got := range es {
-			if got.ID == e.ID {
-				return got.UserID == e.UserID && got.Type == e.Type
-			}
-		}
-		return false
-	}
-	hash := bytes.Repeat([]byte{'h'}, 32)
-	sess := &users.SessionRecord{ID: "S1", TokenHash: bytes.Repeat([]byte{'s'}, 32), UserID: u.ID,
-		CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastSeenAt: now}
-	must(t, s.CreateSession(ctx, sess))
-
-	e := entry("")
-	_, err := s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
-		r.RecoveryCodes = [][]byte{bytes.Repeat([]byte{1}, 32)}
-		e.UserID = u.ID // fn fills the entry in
-		return false, nil
-	}, e)
-	must(t, err)
-	if !written(e) {
-		t.Error("UpdateMFA did not write its entry as fn filled it in")
-	}
-	e = entry(u.ID)
-	_, err = s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) { return false, errors.New("refused") }, e)
-	if err == nil || written(e) {
-		t.Errorf("UpdateMFA whose fn failed: %v, entry written %v; want fn's error and no entry", err, written(e))
-	}
-	e = entry(u.ID)
-	_, err = s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
-		r.RecoveryCodes = append(r.RecoveryCodes, bytes.Repeat([]byte{2}, 32))
-		e.Type = "" // fn drops the entry
-		return false, nil
-	}, e)
-	must(t, err)
-	if written(e) {
-		t.Error("UpdateMFA wrote an entry whose Type fn left empty")
-	}
-
-	e = entry(u.ID)
-	must(t, s.CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, e))
-	if !written(e) {
-		t.Error("CreateChallenge did not write its entry")
-	}
-	e = entry(u.ID)
-	if err := s.CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now}, e); !errors.Is(err, users.ErrConflict) || written(e) {
-		t.Errorf("CreateChallenge of a taken hash: %v, entry written %v; want ErrConflict and no entry", err, written(e))
-	}
-	e = entry(u.ID)
-	if _, err := s.CountChallengeAttempt(ctx, hash, 5, e); err != nil || !written(e) {
-		t.Errorf("CountChallengeAttempt: %v, entry written %v; want both", err, written(e))
-	}
-	e = entry(u.ID)
-	if _, err := s.CountChallengeAttempt(ctx, []byte("nope"), 5, e); !errors.Is(err, users.ErrNotFound) || written(e) {
-		t.Errorf("CountChallengeAttempt of no challenge: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
-	}
-	e = entry("")
-	if _, err := s.ConsumeChallenge(ctx, hash, e); err != nil || e.UserID != u.ID || !written(e) {
-		t.Errorf("ConsumeChallenge: %v, entry's UserID %q, written %v; want the challenge's user and the entry written", err, e.UserID, written(e))
-	}
-	e = entry(u.ID)
-	if _, err := s.ConsumeChallenge(ctx, hash, e); !errors.Is(err, users.ErrNotFound) || written(e) {
-		t.Errorf("ConsumeChallenge again: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
-	}
-	e = entry(u.ID)
-	if _, err := s.StepUpSession(ctx, u.ID, sess.ID, users.MethodTOTP, now, e); err != nil || !written(e) {
-		t.Errorf("StepUpSession: %v, entry written %v; want both", err, written(e))
-	}
-	e = entry(u.ID)
-	if _, err := s.StepUpSession(ctx, "someone else", sess.ID, users.MethodTOTP, now, e); !errors.Is(err, users.ErrNotFound) || written(e) {
-		t.Errorf("StepUpSession of another user's session: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
 	}
 }
 

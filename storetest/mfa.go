@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/userkit/users"
 )
 
@@ -42,6 +44,7 @@ var mfaRules = []rule{
 	{"DeleteExpiredDeletesChallenges", "DeleteExpired must delete and count challenges whose ExpiresAt is at or before now, and keep the others", testDeleteExpiredChallenges},
 	{"StepUpSession", "StepUpSession must set SecondFactorAt, append the method once (not again if present), keep the rest of the session, and return it; GetSession must see it", testStepUpSession},
 	{"CanceledContext", "every MFA method called with a canceled context must return an error matching context.Canceled and change nothing", testMFACanceled},
+	{"AuditWithChange", "every MFA method that changes state must write the audit entries it is given in the same step and none when it fails or changes nothing; UpdateMFA writes them as fn left them, leaving out those whose Type fn emptied; ConsumeChallenge fills in the challenge's UserID", testMFAAudit},
 	{"StepUpSessionNotFound", "StepUpSession must return ErrNotFound, changing nothing, for an unknown session ID or one of another user", testStepUpSessionNotFound},
 }
 
@@ -626,4 +629,98 @@ func testMFACanceled(t *testing.T, s users.Store, rule string) {
 	wantMFA(t, s, rec, rule)
 	wantChallenge(t, s, c, rule)
 	wantSession(t, s, sess, rule)
+}
+
+func testMFAAudit(t *testing.T, s users.Store, rule string) {
+	ctx := t.Context()
+	u := addUser(t, s)
+	must := func(t *testing.T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", rule, err)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	n := 0
+	entry := func(userID string) *users.AuditEntry {
+		n++
+		at := now.Add(time.Duration(n) * time.Millisecond)
+		return &users.AuditEntry{ID: ulid.MustNew(ulid.Timestamp(at), ulid.DefaultEntropy()).String(), Time: at,
+			Type: users.EventType(fmt.Sprintf("mfa.test%d", n)), UserID: userID}
+	}
+	written := func(e *users.AuditEntry) bool {
+		t.Helper()
+		es, err := s.ListAudit(ctx, users.AuditQuery{Limit: 100})
+		must(t, err)
+		for _, got := range es {
+			if got.ID == e.ID {
+				return got.UserID == e.UserID && got.Type == e.Type
+			}
+		}
+		return false
+	}
+	hash := bytes.Repeat([]byte{'h'}, 32)
+	sess := &users.SessionRecord{ID: "S1", TokenHash: bytes.Repeat([]byte{'s'}, 32), UserID: u.ID,
+		CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastSeenAt: now}
+	must(t, s.CreateSession(ctx, sess))
+
+	e := entry("")
+	_, err := s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+		r.RecoveryCodes = [][]byte{bytes.Repeat([]byte{1}, 32)}
+		e.UserID = u.ID // fn fills the entry in
+		return false, nil
+	}, e)
+	must(t, err)
+	if !written(e) {
+		t.Error(rule + ": UpdateMFA did not write its entry as fn filled it in")
+	}
+	e = entry(u.ID)
+	_, err = s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) { return false, errors.New("refused") }, e)
+	if err == nil || written(e) {
+		t.Errorf(rule+": UpdateMFA whose fn failed: %v, entry written %v; want fn's error and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	_, err = s.UpdateMFA(ctx, u.ID, func(r *users.MFARecord) (bool, error) {
+		r.RecoveryCodes = append(r.RecoveryCodes, bytes.Repeat([]byte{2}, 32))
+		e.Type = "" // fn drops the entry
+		return false, nil
+	}, e)
+	must(t, err)
+	if written(e) {
+		t.Error(rule + ": UpdateMFA wrote an entry whose Type fn left empty")
+	}
+
+	e = entry(u.ID)
+	must(t, s.CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}, e))
+	if !written(e) {
+		t.Error(rule + ": CreateChallenge did not write its entry")
+	}
+	e = entry(u.ID)
+	if err := s.CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now}, e); !errors.Is(err, users.ErrConflict) || written(e) {
+		t.Errorf(rule+": CreateChallenge of a taken hash: %v, entry written %v; want ErrConflict and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.CountChallengeAttempt(ctx, hash, 5, e); err != nil || !written(e) {
+		t.Errorf(rule+": CountChallengeAttempt: %v, entry written %v; want both", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.CountChallengeAttempt(ctx, []byte("nope"), 5, e); !errors.Is(err, users.ErrNotFound) || written(e) {
+		t.Errorf(rule+": CountChallengeAttempt of no challenge: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
+	e = entry("")
+	if _, err := s.ConsumeChallenge(ctx, hash, e); err != nil || e.UserID != u.ID || !written(e) {
+		t.Errorf(rule+": ConsumeChallenge: %v, entry's UserID %q, written %v; want the challenge's user and the entry written", err, e.UserID, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.ConsumeChallenge(ctx, hash, e); !errors.Is(err, users.ErrNotFound) || written(e) {
+		t.Errorf(rule+": ConsumeChallenge again: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.StepUpSession(ctx, u.ID, sess.ID, users.MethodTOTP, now, e); err != nil || !written(e) {
+		t.Errorf(rule+": StepUpSession: %v, entry written %v; want both", err, written(e))
+	}
+	e = entry(u.ID)
+	if _, err := s.StepUpSession(ctx, "someone else", sess.ID, users.MethodTOTP, now, e); !errors.Is(err, users.ErrNotFound) || written(e) {
+		t.Errorf(rule+": StepUpSession of another user's session: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
 }
