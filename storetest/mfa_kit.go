@@ -2,9 +2,11 @@ package storetest
 
 import (
 	"bytes"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,4 +75,51 @@ func (f *Fixture) MustChallenge(tb testing.TB, identifier string) *users.Challen
 		tb.Fatalf("Login(%q) = %v, %v; want a *Challenge matching ErrSecondFactorRequired", identifier, s, err)
 	}
 	return c
+}
+
+// MFASecrets creates a user, enrols a TOTP factor for it (BeginTOTP, then
+// ConfirmTOTP) and completes a two-step login with a code, through f's
+// Manager, which needs Options.MFAKeys. It returns what the store's bytes must
+// never hold, by name: the secret in base32 (upper and lower case), raw, and
+// in its otpauth URI, and each recovery code. It also returns what the store
+// does hold, the sealed secret and a recovery code's hash, so that a scan can
+// first show that it sees the records.
+func (f *Fixture) MFASecrets(tb testing.TB) (secrets map[string][]byte, stored [][]byte) {
+	tb.Helper()
+	ctx := tb.Context()
+	u := f.MustCreate(tb, users.NewUser{Email: f.Email()})
+	e, err := f.M.BeginTOTP(ctx, u.ID)
+	if err != nil {
+		tb.Fatalf("BeginTOTP: %v", err)
+	}
+	recovery, err := f.M.ConfirmTOTP(ctx, u.ID, TOTPCode(tb, e.Secret, f.Clock.Now()))
+	if err != nil {
+		tb.Fatalf("ConfirmTOTP: %v", err)
+	}
+	f.Clock.Advance(30 * time.Second)
+	c := f.MustChallenge(tb, u.Email)
+	if _, err := f.M.CompleteLogin(ctx, c.Token, TOTPCode(tb, e.Secret, f.Clock.Now())); err != nil {
+		tb.Fatalf("CompleteLogin: %v", err)
+	}
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(e.Secret)
+	if err != nil || len(raw) < 16 {
+		tb.Fatalf("the enrolment's secret %q is not base32 of 16 bytes or more: %v", e.Secret, err)
+	}
+	secrets = map[string][]byte{
+		"secret in base32":            []byte(e.Secret),
+		"secret in lower-case base32": []byte(strings.ToLower(e.Secret)),
+		"raw secret":                  raw,
+		"otpauth URI":                 []byte(e.URI),
+	}
+	for i, c := range recovery {
+		secrets[fmt.Sprintf("recovery code %d", i)] = []byte(c)
+	}
+	rec, err := f.Store.GetMFA(ctx, u.ID)
+	if err != nil {
+		tb.Fatalf("GetMFA: %v", err)
+	}
+	if rec.TOTP == nil || len(rec.RecoveryCodes) == 0 {
+		tb.Fatalf("GetMFA after enrolment: %+v, want a TOTP factor and recovery codes", rec)
+	}
+	return secrets, [][]byte{rec.TOTP.Secret, rec.RecoveryCodes[0]}
 }
