@@ -322,28 +322,9 @@ func (s *BoltStore) DeleteAuditBefore(ctx context.Context, t time.Time) (int, er
 			return total, err
 		}
 		n := 0
-		err = s.update(ctx, "delete audit", func(b *boltTx) error {
-			n = 0
-			var keys [][]byte
-			c := b.auditTime.Cursor()
-			for k, _ := c.First(); old(k) && len(keys) < expiredBatch; k, _ = c.Next() {
-				keys = append(keys, bytes.Clone(k))
-			}
-			for _, k := range keys {
-				switch err := b.deleteAudit(k[timeKeyLen:]); err {
-				case nil:
-					n++
-				case ErrNotFound:
-					// An index entry without its record (Check reports such
-					// damage): dropping it lets the purge go on.
-				default:
-					return err
-				}
-				if err := b.auditTime.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
+		err = s.update(ctx, "delete audit", func(b *boltTx) (err error) {
+			n, err = purgeIndex(b.auditTime, old, expiredBatch, b.deleteAudit)
+			return err
 		})
 		total += n
 		if err != nil {

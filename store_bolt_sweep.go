@@ -66,24 +66,10 @@ func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, erro
 				{b.loginExp, b.deleteAttempts},
 				{b.chalExp, b.deleteChallenge},
 			} {
-				var keys [][]byte
-				c := x.idx.Cursor()
-				for k, _ := c.First(); expired(k) && n+len(keys) < expiredBatch; k, _ = c.Next() {
-					keys = append(keys, bytes.Clone(k))
-				}
-				for _, k := range keys {
-					switch err := x.del(k[timeKeyLen:]); err {
-					case nil:
-						n++
-					case ErrNotFound:
-						// An index entry without its record (Check reports
-						// such damage): dropping it lets the purge go on.
-					default:
-						return err
-					}
-					if err := x.idx.Delete(k); err != nil {
-						return err
-					}
+				d, err := purgeIndex(x.idx, expired, expiredBatch-n, x.del)
+				n += d
+				if err != nil {
+					return err
 				}
 			}
 			return nil
@@ -99,3 +85,30 @@ func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, erro
 }
 
 // maxCheckProblems bounds how many problems Check lists.
+
+// purgeIndex deletes the first records of the time index idx (keys timeKey +
+// record key) for which due holds, at most limit of them, with del, and their
+// index entries. It returns how many records it deleted.
+func purgeIndex(idx *bbolt.Bucket, due func(k []byte) bool, limit int, del func(key []byte) error) (int, error) {
+	var keys [][]byte
+	c := idx.Cursor()
+	for k, _ := c.First(); due(k) && len(keys) < limit; k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	n := 0
+	for _, k := range keys {
+		switch err := del(k[timeKeyLen:]); err {
+		case nil:
+			n++
+		case ErrNotFound:
+			// An index entry without its record (Check reports such
+			// damage): dropping it lets the purge go on.
+		default:
+			return n, err
+		}
+		if err := idx.Delete(k); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
