@@ -287,7 +287,7 @@ func (s *BoltStore) CreateUser(ctx context.Context, r *UserRecord, audit ...*Aud
 		return err
 	}
 	return s.update(ctx, "create user", func(b *boltTx) error {
-		if err := b.insertUser(r); err != nil {
+		if err := b.insertUser(r, false); err != nil {
 			return err
 		}
 		if err := indexSearch(b.search, r.ID, nil, &r.User); err != nil {
@@ -299,14 +299,17 @@ func (s *BoltStore) CreateUser(ctx context.Context, r *UserRecord, audit ...*Aud
 
 // insertUser stores a new user and its indexes except the search index, which
 // the caller updates, or returns why it cannot, having written nothing.
-func (b *boltTx) insertUser(r *UserRecord) error {
+//
+// With fresh, the caller knows that no user has r.ID, and the lookup is
+// skipped.
+func (b *boltTx) insertUser(r *UserRecord, fresh bool) error {
 	if r.Email != "" && b.email.Get([]byte(r.Email)) != nil {
 		return ErrDuplicateEmail
 	}
 	if r.Username != "" && b.username.Get([]byte(r.Username)) != nil {
 		return ErrDuplicateUsername
 	}
-	if b.users.Get([]byte(r.ID)) != nil {
+	if !fresh && b.users.Get([]byte(r.ID)) != nil {
 		return ErrConflict
 	}
 	if r.Email != "" {
@@ -343,8 +346,12 @@ func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord, audit ...
 	err := s.update(ctx, "create users", func(b *boltTx) error {
 		errs = make([]error, len(rs))
 		ids, us := make([]string, 0, len(rs)), make([]*User, 0, len(rs))
+		// An ID above the last key of its bucket is in no record: the
+		// Manager's IDs are ULIDs, increasing, so an import skips a lookup
+		// for each user and each entry.
+		lastUser, lastAudit := lastKey(b.users), lastKey(b.audit)
 		for i, r := range rs {
-			err := b.insertUser(r)
+			err := b.insertUser(r, r.ID > lastUser)
 			switch {
 			case err == ErrDuplicateEmail, err == ErrDuplicateUsername, err == ErrConflict:
 				errs[i] = err
@@ -352,10 +359,13 @@ func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord, audit ...
 				return err
 			default:
 				ids, us = append(ids, r.ID), append(us, &r.User)
-				if len(audit) > 0 {
-					if err := b.putAudit(audit[i : i+1]); err != nil {
+				lastUser = max(lastUser, r.ID)
+				if len(audit) > 0 && audit[i] != nil && audit[i].Type != "" {
+					e := audit[i]
+					if err := b.putAuditEntry(e, e.ID > lastAudit); err != nil {
 						return err
 					}
+					lastAudit = max(lastAudit, e.ID)
 				}
 			}
 		}
@@ -365,6 +375,12 @@ func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord, audit ...
 		return nil, err
 	}
 	return errs, nil
+}
+
+// lastKey returns the last key of bucket, "" if it is empty.
+func lastKey(bucket *bbolt.Bucket) string {
+	k, _ := bucket.Cursor().Last()
+	return string(k)
 }
 
 // GetUsers returns the users with these IDs, nil for a missing one, in the

@@ -11,11 +11,16 @@ import (
 )
 
 // The audit log of the bbolt store. Entries are records in the bucket audit,
-// keyed by their ID, with four indexes (see the layout in store_bolt_schema.go):
+// keyed by their ID, with three indexes (see the layout in store_bolt_schema.go):
 // by subject (audit.user), by actor (audit.actor) and by type (audit.type), each
 // lp(value) + ID, so that one user's, actor's or type's entries are a key range
-// in ID order; and by time (audit.time), timeKey(Time) + ID, which
-// DeleteAuditBefore walks from its oldest end.
+// in ID order.
+//
+// There is no index by time: the Manager makes each ID a ULID of its entry's
+// Time (AuditEntry.ID), so the log's own key order is time order, to the
+// millisecond. The entries for which that does not hold (see below) are listed
+// in audit.irregular by timeKey(Time) + ID. DeleteAuditBefore walks the log
+// from its oldest end and audit.irregular from its oldest end.
 //
 // ListAudit walks newest first through the most selective source q has (the
 // subject's range, the actor's, the types' ranges merged, or the whole log) and
@@ -73,20 +78,29 @@ func auditRegular(e *AuditEntry) bool {
 // entries. An entry with the ID of a stored one replaces it.
 func (b *boltTx) putAudit(audit []*AuditEntry) error {
 	for _, e := range audit {
-		if e == nil || e.Type == "" {
-			continue
-		}
-		if err := b.deleteAudit([]byte(e.ID)); err != nil && err != ErrNotFound {
-			return err
-		}
-		if err := b.audit.Put([]byte(e.ID), encodeAudit(e)); err != nil {
-			return err
-		}
-		if err := b.indexAudit(e); err != nil {
+		if err := b.putAuditEntry(e, false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// putAuditEntry writes e, if it has a Type, with its index entries. A stored
+// entry with e's ID is replaced, unless the caller knows that there is none
+// (fresh) and the lookup can be skipped.
+func (b *boltTx) putAuditEntry(e *AuditEntry, fresh bool) error {
+	if e == nil || e.Type == "" {
+		return nil
+	}
+	if !fresh {
+		if err := b.deleteAudit([]byte(e.ID)); err != nil && err != ErrNotFound {
+			return err
+		}
+	}
+	if err := b.audit.Put([]byte(e.ID), encodeAudit(e)); err != nil {
+		return err
+	}
+	return b.indexAudit(e)
 }
 
 // bucketKey is one index entry: a key in a bucket.
@@ -99,7 +113,6 @@ type bucketKey struct {
 func (b *boltTx) auditIndexKeys(e *AuditEntry) []bucketKey {
 	keys := []bucketKey{
 		{b.auditType, append(lp(nil, string(e.Type)), e.ID...)},
-		{b.auditTime, append(timeKey(e.Time), e.ID...)},
 	}
 	if e.UserID != "" {
 		keys = append(keys, bucketKey{b.auditUser, append(lp(nil, e.UserID), e.ID...)})
@@ -108,7 +121,7 @@ func (b *boltTx) auditIndexKeys(e *AuditEntry) []bucketKey {
 		keys = append(keys, bucketKey{b.auditActor, append(lp(nil, e.ActorID), e.ID...)})
 	}
 	if !auditRegular(e) {
-		keys = append(keys, bucketKey{b.auditIrreg, []byte(e.ID)})
+		keys = append(keys, bucketKey{b.auditIrreg, append(timeKey(e.Time), e.ID...)})
 	}
 	return keys
 }
@@ -300,30 +313,31 @@ func prefixEnd(prefix []byte) []byte {
 	return nil
 }
 
-// DeleteAuditBefore deletes the audit entries older than t, walking the time
-// index from its oldest end, in write transactions of at most 1000 entries, so
-// its cost grows with the number deleted; see Store. If ctx is cancelled
-// between two transactions it returns the count so far and the context's error.
-// When nothing is that old it writes nothing.
+// DeleteAuditBefore deletes the audit entries older than t, oldest first, in
+// write transactions of at most 1000 entries, so its cost grows with the
+// number deleted; see Store. If ctx is cancelled between two transactions it
+// returns the count so far and the context's error. When nothing is that old
+// it writes nothing.
+//
+// The log is walked from its first key until an ID that is a ULID of a
+// millisecond after t's: every later entry whose ID is such a ULID is at least
+// that new, and the others are in audit.irregular, walked by time. An entry of
+// audit.irregular whose ID sorts before the old ones but whose Time is not
+// old is stepped over on each walk; the Manager never writes one.
 func (s *BoltStore) DeleteAuditBefore(ctx context.Context, t time.Time) (int, error) {
-	bound := timeKey(t)
-	old := func(k []byte) bool {
-		return len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) < 0
-	}
 	total := 0
 	for {
 		var found bool
 		err := s.view(ctx, "delete audit", func(b *boltTx) error {
-			k, _ := b.auditTime.Cursor().First()
-			found = old(k)
+			found = b.auditPurgeDue(t)
 			return nil
-		}, bucketAuditTime)
+		}, bucketAudit, bucketAuditIrreg)
 		if err != nil || !found {
 			return total, err
 		}
 		n := 0
 		err = s.update(ctx, "delete audit", func(b *boltTx) (err error) {
-			n, err = purgeIndex(b.auditTime, old, expiredBatch, b.deleteAudit)
+			n, err = b.purgeAudit(t, expiredBatch)
 			return err
 		})
 		total += n
@@ -334,6 +348,57 @@ func (s *BoltStore) DeleteAuditBefore(ctx context.Context, t time.Time) (int, er
 			return total, nil
 		}
 	}
+}
+
+// auditBoundDone reports whether the log's walk for a purge before t is done
+// at key k: k is a ULID of a millisecond after t's, or there is no k.
+func auditBoundDone(k []byte, t time.Time) bool {
+	if k == nil {
+		return true
+	}
+	u, err := ulid.ParseStrict(string(k))
+	return err == nil && int64(u.Time()) > t.UnixMilli()
+}
+
+// auditPurgeDue reports whether a purge before t may have something to
+// delete: an irregular entry older than t, or a first entry of the log that
+// is not past t's millisecond.
+func (b *boltTx) auditPurgeDue(t time.Time) bool {
+	if k, _ := b.auditIrreg.Cursor().First(); k != nil && bytes.Compare(k[:timeKeyLen], timeKey(t)) < 0 {
+		return true
+	}
+	k, _ := b.audit.Cursor().First()
+	return !auditBoundDone(k, t)
+}
+
+// purgeAudit deletes at most limit entries older than t, those of
+// audit.irregular first, and returns how many it deleted.
+func (b *boltTx) purgeAudit(t time.Time, limit int) (int, error) {
+	bound := timeKey(t)
+	n, err := purgeIndex(b.auditIrreg, func(k []byte) bool {
+		return len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) < 0
+	}, limit, b.deleteAudit)
+	if err != nil || n >= limit {
+		return n, err
+	}
+	var old [][]byte
+	c := b.audit.Cursor()
+	for k, v := c.First(); !auditBoundDone(k, t) && n+len(old) < limit; k, v = c.Next() {
+		e, err := decodeAudit(k, v)
+		if err != nil {
+			return n, err
+		}
+		if e.Time.Before(t) {
+			old = append(old, bytes.Clone(k))
+		}
+	}
+	for _, id := range old {
+		if err := b.deleteAudit(id); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // DeleteOtherSessions deletes the user's sessions but one, found through the

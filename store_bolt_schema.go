@@ -43,9 +43,9 @@ import (
 //	audit.user       lp(UserID) + entry ID → 1, for entries with a UserID
 //	audit.actor      lp(ActorID) + entry ID → 1, for entries with an ActorID
 //	audit.type       lp(Type) + entry ID → 1
-//	audit.time       timeKey(Time) + entry ID → 1
-//	audit.irregular  entry ID → 1, for entries whose ID is not a ULID of
-//	                 their Time's millisecond (see store_bolt_audit.go)
+//	audit.irregular  timeKey(Time) + entry ID → 1, for entries whose ID is
+//	                 not a ULID of their Time's millisecond: the log's own
+//	                 order is the time order of all others (store_bolt_audit.go)
 //
 // lp(x) is x prefixed with its length (2 bytes big-endian), so that a prefix scan
 // for one user never runs into another whose ID starts the same. Index values are
@@ -78,7 +78,6 @@ var (
 	bucketAuditUser  = []byte("audit.user")
 	bucketAuditActor = []byte("audit.actor")
 	bucketAuditType  = []byte("audit.type")
-	bucketAuditTime  = []byte("audit.time")
 	bucketAuditIrreg = []byte("audit.irregular")
 
 	keyVersion = []byte("version")
@@ -96,7 +95,7 @@ var indexBuckets = [][]byte{
 	bucketTokUser, bucketTokExpiry,
 	bucketLoginExp,
 	bucketChalUser, bucketChalExp,
-	bucketAuditUser, bucketAuditActor, bucketAuditType, bucketAuditTime, bucketAuditIrreg,
+	bucketAuditUser, bucketAuditActor, bucketAuditType, bucketAuditIrreg,
 }
 
 // boltSchemaVersion is the layout this code writes. Version history:
@@ -402,7 +401,7 @@ type boltTx struct {
 	sessions, sessUser, sessID, sessExp                                     *bbolt.Bucket
 	tokens, tokUser, tokExp, logins, loginExp                               *bbolt.Bucket
 	mfa, chal, chalUser, chalExp                                            *bbolt.Bucket
-	audit, auditUser, auditActor, auditType, auditTime, auditIrreg          *bbolt.Bucket
+	audit, auditUser, auditActor, auditType, auditIrreg                     *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
 	// key, until flushCounts writes them just before the commit: a batch of
@@ -427,7 +426,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
 		{&b.mfa, bucketMFA}, {&b.chal, bucketChal}, {&b.chalUser, bucketChalUser}, {&b.chalExp, bucketChalExp},
 		{&b.audit, bucketAudit}, {&b.auditUser, bucketAuditUser}, {&b.auditActor, bucketAuditActor},
-		{&b.auditType, bucketAuditType}, {&b.auditTime, bucketAuditTime}, {&b.auditIrreg, bucketAuditIrreg},
+		{&b.auditType, bucketAuditType}, {&b.auditIrreg, bucketAuditIrreg},
 	} {
 		if len(only) > 0 && !slices.ContainsFunc(only, func(n []byte) bool { return bytes.Equal(n, x.name) }) {
 			continue
@@ -445,7 +444,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 	// This halves the size of those buckets. Buckets keyed by hashes or emails,
 	// and the account filter index (ranges for every account, so inserts land
 	// all over the bucket), keep the default.
-	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.audit, b.auditTime, b.chalExp} {
+	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.audit, b.chalExp} {
 		bk.FillPercent = appendFillPercent
 	}
 	return &b, nil

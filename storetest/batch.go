@@ -60,8 +60,10 @@ func testCreateUsersPartial(t *testing.T, s users.Store, rule string) {
 	inBatchUsername.Username = ok2.Username
 	dupID := newUser()
 	dupID.ID = old.ID
-	batch := []*users.UserRecord{ok1, dupEmail, dupUsername, dupBoth, ok2, inBatchEmail, dupID, inBatchUsername}
-	want := []error{nil, users.ErrDuplicateEmail, users.ErrDuplicateUsername, users.ErrDuplicateEmail, nil, users.ErrDuplicateEmail, users.ErrConflict, users.ErrDuplicateUsername}
+	inBatchID := newUser() // the newest ID of the batch, twice
+	inBatchID.ID = ok2.ID
+	batch := []*users.UserRecord{ok1, dupEmail, dupUsername, dupBoth, ok2, inBatchEmail, dupID, inBatchUsername, inBatchID}
+	want := []error{nil, users.ErrDuplicateEmail, users.ErrDuplicateUsername, users.ErrDuplicateEmail, nil, users.ErrDuplicateEmail, users.ErrConflict, users.ErrDuplicateUsername, users.ErrConflict}
 	errs, err := s.CreateUsers(t.Context(), batch)
 	if err != nil {
 		t.Fatalf("%s: CreateUsers: %v", rule, err)
@@ -83,6 +85,7 @@ func testCreateUsersPartial(t *testing.T, s users.Store, rule string) {
 	wantEmailOwner(t, s, ok1.Email, ok1.ID, rule)
 	wantEmailOwner(t, s, dupUsername.Email, "", rule)
 	wantEmailOwner(t, s, dupID.Email, "", rule)
+	wantEmailOwner(t, s, inBatchID.Email, "", rule)
 	wantUsernameOwner(t, s, ok2.Username, ok2.ID, rule)
 	if n, err := s.CountUsers(t.Context(), users.Match{}); err != nil || n != 3 {
 		t.Errorf("%s: CountUsers = %d, %v; want 3 (the old user and the two good records)", rule, n, err)
