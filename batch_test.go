@@ -103,20 +103,20 @@ func TestManager_Import(t *testing.T) {
 
 	t.Run("ManyBatches", func(t *testing.T) {
 		f := newFixture(t, nil)
-		n := 2*users.MaxBatch + 500
+		n := users.ImportBatch + 500 // two store transactions
 		rows := make([]users.NewUser, n)
 		for i := range rows {
 			rows[i] = users.NewUser{Email: fmt.Sprintf("u%05d@example.com", i), PasswordHash: string(imported)}
 		}
 		// A duplicate of a row in an earlier batch, and one inside the last batch.
-		rows[users.MaxBatch+3].Email = rows[7].Email
+		rows[users.ImportBatch+3].Email = rows[7].Email
 		rows[n-1].Email = rows[n-2].Email
 		res, err := f.M.Import(t.Context(), rows)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, r := range res {
-			dup := i == users.MaxBatch+3 || i == n-1
+			dup := i == users.ImportBatch+3 || i == n-1
 			switch {
 			case dup && !errors.Is(r.Err, users.ErrDuplicateEmail):
 				t.Errorf("row %d: got %v, want ErrDuplicateEmail", i, r.Err)
