@@ -19,6 +19,7 @@ import (
 type querier interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // write runs fn, a method's one statement, and writes the audit entries after
@@ -91,8 +92,11 @@ func checkAudit(audit []*users.AuditEntry) error {
 }
 
 // insertAudit writes the entries of audit that have a Type, in tx. An entry
-// with the ID of a stored one replaces it.
+// with the ID of a stored one replaces it. Several entries (an import's, one
+// per user) go in one round trip, as a pipelined batch of statements.
 func insertAudit(ctx context.Context, tx querier, audit []*users.AuditEntry) error {
+	var batch pgx.Batch
+	var ids []string
 	for _, e := range audit {
 		if e == nil || e.Type == "" {
 			continue
@@ -101,11 +105,26 @@ func insertAudit(ctx context.Context, tx querier, audit []*users.AuditEntry) err
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, sqlInsertAudit, args...); err != nil {
-			return fmt.Errorf("write audit entry %s: %w", e.ID, err)
+		batch.Queue(sqlInsertAudit, args...)
+		ids = append(ids, e.ID)
+	}
+	switch len(ids) {
+	case 0:
+		return nil
+	case 1:
+		if _, err := tx.Exec(ctx, sqlInsertAudit, batch.QueuedQueries[0].Arguments...); err != nil {
+			return fmt.Errorf("write audit entry %s: %w", ids[0], err)
+		}
+		return nil
+	}
+	res := tx.SendBatch(ctx, &batch)
+	for _, id := range ids {
+		if _, err := res.Exec(); err != nil {
+			res.Close()
+			return fmt.Errorf("write audit entry %s: %w", id, err)
 		}
 	}
-	return nil
+	return res.Close()
 }
 
 // auditRow receives one row of auditCols.

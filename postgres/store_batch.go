@@ -67,14 +67,13 @@ func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord, audit .
 			if err := createUsers(ctx, tx, rs, args, errs); err != nil {
 				return err
 			}
+			var stored []*users.AuditEntry
 			for i, e := range audit {
 				if errs[i] == nil {
-					if err := insertAudit(ctx, tx, []*users.AuditEntry{e}); err != nil {
-						return err
-					}
+					stored = append(stored, e)
 				}
 			}
-			return nil
+			return insertAudit(ctx, tx, stored)
 		})
 		switch {
 		case err == nil:
