@@ -317,6 +317,55 @@ func TestBoltStore_DeleteAuditBefore(t *testing.T) {
 	must(t, s.Check(ctx))
 }
 
+// TestBoltStore_DeleteAuditBeforeIrregular purges a log that holds, beside
+// regular entries, irregular ones of every kind: IDs that are not ULIDs
+// (sorting before and after every ULID), and ULIDs of a millisecond other
+// than their Time's, older and newer. The purge must delete exactly the
+// entries whose Time is before the bound, whatever their IDs.
+func TestBoltStore_DeleteAuditBeforeIrregular(t *testing.T) {
+	s, _ := mustOpenBolt(t, nil)
+	ctx := t.Context()
+	at := func(sec int) time.Time { return boltT0.Add(time.Duration(sec) * time.Second) }
+	var all []*users.AuditEntry
+	for i := range 1500 { // regular, one a second
+		all = append(all, boltAudit(users.EventLoginFailed, "u", at(i), i))
+	}
+	irregular := func(id string, sec int) {
+		all = append(all, &users.AuditEntry{ID: id, Time: at(sec), Type: users.EventLogout, UserID: "v"})
+	}
+	for i := range 30 {
+		irregular(fmt.Sprintf("zz-%04d", i), i*50)   // after every ULID, old and new
+		irregular(fmt.Sprintf("00-%04d", i), i*50+1) // before every ULID, old and new
+		id := boltAudit(users.EventLogout, "", at(2000+i), 5000+i).ID
+		irregular(id, i*40) // a new ID, mostly an old Time
+		id = boltAudit(users.EventLogout, "", at(i), 6000+i).ID
+		irregular(id, 1100+i*20) // an old ID, a Time on both sides of the bound
+	}
+	must(t, s.AppendAudit(ctx, all...))
+	bound := at(1200).Add(-time.Nanosecond)
+	var want []string
+	for _, e := range all {
+		if !e.Time.Before(bound) {
+			want = append(want, e.ID)
+		}
+	}
+	n, err := s.DeleteAuditBefore(ctx, bound)
+	must(t, err)
+	if n != len(all)-len(want) {
+		t.Errorf("DeleteAuditBefore deleted %d, want %d", n, len(all)-len(want))
+	}
+	got := boltAuditIDs(boltAuditAll(t, s))
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("left %d entries, want %d:\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+	if n, err := s.DeleteAuditBefore(ctx, bound); n != 0 || err != nil {
+		t.Errorf("a second DeleteAuditBefore = %d, %v; want 0", n, err)
+	}
+	must(t, s.Check(ctx))
+}
+
 // TestBoltStore_Activity checks TouchSession's move of LastActiveAt and the
 // activity filters, alone and with the others, against Match.Matches, each
 // way a listing by activity can go: the filter walk and the activity index in
