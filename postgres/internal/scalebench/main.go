@@ -70,6 +70,7 @@ type config struct {
 	minReps, maxReps int
 	importChunk      int
 	dir              string
+	warm             bool
 }
 
 func main() {
@@ -80,7 +81,8 @@ func main() {
 	flag.DurationVar(&cfg.minTime, "time", 300*time.Millisecond, "how long to repeat each query")
 	flag.IntVar(&cfg.minReps, "min-reps", 5, "fewest repetitions of each query")
 	flag.IntVar(&cfg.maxReps, "max-reps", 2000, "most repetitions of each query")
-	flag.IntVar(&cfg.importChunk, "import-chunk", 10000, "rows per Manager.Import call")
+	flag.IntVar(&cfg.importChunk, "import-chunk", users.ImportBatch, "rows per Manager.Import call")
+	flag.BoolVar(&cfg.warm, "warm", false, "before timing, read every bbolt file once through its map (BoltStore.Check), as a server that has run a while has")
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the bolt files (default: a new temporary directory)")
 	flag.Parse()
 	for _, s := range strings.Split(*sizes, ",") {
@@ -171,12 +173,14 @@ func measure(ctx context.Context, cfg config, store, hash, dir string) (result, 
 		for i, f := range fs {
 			calls[i] = f.calls[q]
 		}
+		faults := minorFaults()
 		ds, reps, err := timeIt(cfg, calls)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", q, err)
 		}
+		faults = minorFaults() - faults
 		res.times[q] = ds
-		progress("%s: %-20s %v (medians of %d)", store, q, ds, reps)
+		progress("%s: %-20s %v (medians of %d; %.2f page faults a call)", store, q, ds, reps, float64(faults)/float64(reps*len(fs)))
 	}
 	return res, nil
 }
@@ -227,6 +231,13 @@ func build(ctx context.Context, cfg config, store string, n int, hash, dir strin
 	}
 	took := time.Since(start)
 	progress("%s: imported %d users in %v (%.1f µs per user)", store, n, took.Round(time.Millisecond), float64(took.Microseconds())/float64(n))
+	if bs, ok := s.(*users.BoltStore); ok && cfg.warm {
+		start, faults := time.Now(), minorFaults()
+		if err := bs.Check(ctx); err != nil {
+			return nil, fmt.Errorf("check: %w", err)
+		}
+		progress("%s: read the file once (Check) in %v, %d page faults", store, time.Since(start).Round(time.Millisecond), minorFaults()-faults)
+	}
 	if ps, ok := s.(*pgStore); ok {
 		start := time.Now()
 		if _, err := ps.pool.Exec(ctx, `VACUUM ANALYZE userkit_users`); err != nil {
