@@ -69,6 +69,36 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 	return &out.s, &out.u, nil
 }
 
+// readSession is GetSession into memory the caller gives, for the Manager's
+// ValidateToken: s gets a copy of the session with this token hash, without its
+// TokenHash and with its Methods copied into methods when they fit, and u a copy
+// of its user. Called on a *MemoryStore, not through the Store interface, it
+// lets s live on the caller's stack and u in the allocation the caller returns,
+// where GetSession allocates both. It is safe for concurrent use.
+func (m *MemoryStore) readSession(ctx context.Context, tokenHash []byte, s *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	defer m.mu.rlock(lastByte(tokenHash)).RUnlock()
+	ms, ok := m.sessions[string(tokenHash)]
+	if !ok {
+		return ErrNotFound
+	}
+	*s = *ms.rec
+	s.TokenHash = nil
+	switch n := len(s.Methods); {
+	case n == 0:
+		s.Methods = nil
+	case n <= len(methods):
+		copy(methods[:], s.Methods)
+		s.Methods = methods[:n:n]
+	default:
+		s.Methods = slices.Clone(s.Methods)
+	}
+	m.unpack(m.user(ms.slot), u) // DeleteUser deletes its sessions: slot is the user's
+	return nil
+}
+
 // sessionRead is what GetSession returns, the session and its user, in one
 // allocation: every authenticated request makes one. The memory and bbolt
 // stores both use it.
