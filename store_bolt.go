@@ -667,54 +667,73 @@ func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord, audit 
 
 // GetSession returns a session and its user from one read transaction; see Store.
 func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
-	// The hot path of every authenticated request: it opens only the two
-	// buckets it reads, copies both records out of bbolt's memory into one
-	// string, and decodes them into one sessionRead: two allocations in all.
-	if err := s.start(ctx); err != nil {
-		return nil, nil, err
-	}
 	out := new(sessionRead)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		root := tx.Bucket(rootBucket)
-		if root == nil {
-			return fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, rootBucket)
-		}
-		sessions, users := root.Bucket(bucketSessions), root.Bucket(bucketUsers)
-		if sessions == nil || users == nil {
-			return fmt.Errorf("%w: bucket %s/%s or %s/%s is missing", ErrCorrupt, rootBucket, bucketSessions, rootBucket, bucketUsers)
-		}
-		sv := sessions.Get(tokenHash)
-		if sv == nil {
-			return ErrNotFound
-		}
-		userID, ok := sessionUserID(sv)
-		var uv []byte
-		if ok {
-			uv = users.Get(userID)
-		}
-		if uv == nil {
-			// A malformed record or a missing user: said the slow way.
-			sr, err := decodeSession(tokenHash, sv)
-			if err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: session %s belongs to missing user %s", ErrCorrupt, sr.ID, sr.UserID)
-		}
-		var text strings.Builder
-		text.Grow(len(sv) + len(uv))
-		text.Write(sv)
-		text.Write(uv)
-		t := text.String()
-		if err := decodeSessionTo(&out.s, &out.methods, decoderOf(t[:len(sv)])); err != nil {
-			return err
-		}
-		return decodeUserTo(&out.u, out.s.UserID, decoderOf(t[len(sv):]))
-	})
-	if err != nil {
-		return nil, nil, wrapBolt("get session", err)
+	if err := s.readSession(ctx, tokenHash, &out.s, &out.u, &out.methods); err != nil {
+		return nil, nil, err
 	}
 	out.setTokenHash(tokenHash)
 	return &out.s, &out.u, nil
+}
+
+// readSession is GetSession into memory the caller gives, for the Manager's
+// ValidateToken, as MemoryStore.readSession: sr gets the session, without its
+// TokenHash and with its Methods in methods when they fit, and u its user.
+//
+// It is the hot path of every authenticated request: it opens only the two
+// buckets it reads, copies both records out of bbolt's memory into one string
+// and decodes them from it. It runs the read transaction itself rather than in
+// a closure given to DB.View, so that, called on a *BoltStore, sr can live on
+// the caller's stack.
+func (s *BoltStore) readSession(ctx context.Context, tokenHash []byte, sr *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
+	if err := s.start(ctx); err != nil {
+		return err
+	}
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return wrapBolt("get session", err)
+	}
+	defer tx.Rollback()
+	if err := readSessionTx(tx, tokenHash, sr, u, methods); err != nil {
+		return wrapBolt("get session", err)
+	}
+	return nil
+}
+
+func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
+	root := tx.Bucket(rootBucket)
+	if root == nil {
+		return fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, rootBucket)
+	}
+	sessions, users := root.Bucket(bucketSessions), root.Bucket(bucketUsers)
+	if sessions == nil || users == nil {
+		return fmt.Errorf("%w: bucket %s/%s or %s/%s is missing", ErrCorrupt, rootBucket, bucketSessions, rootBucket, bucketUsers)
+	}
+	sv := sessions.Get(tokenHash)
+	if sv == nil {
+		return ErrNotFound
+	}
+	userID, ok := sessionUserID(sv)
+	var uv []byte
+	if ok {
+		uv = users.Get(userID)
+	}
+	if uv == nil {
+		// A malformed record or a missing user: said the slow way.
+		r, err := decodeSession(tokenHash, sv)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: session %s belongs to missing user %s", ErrCorrupt, r.ID, r.UserID)
+	}
+	var text strings.Builder
+	text.Grow(len(sv) + len(uv))
+	text.Write(sv)
+	text.Write(uv)
+	t := text.String()
+	if err := decodeSessionTo(sr, methods, decoderOf(t[:len(sv)])); err != nil {
+		return err
+	}
+	return decodeUserTo(u, sr.UserID, decoderOf(t[len(sv):]))
 }
 
 // TouchSession moves a session's LastSeenAt, and its user's LastActiveAt (with

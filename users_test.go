@@ -583,36 +583,6 @@ func TestManager_ValidateToken(t *testing.T) {
 			t.Fatalf("got %+v, %v", got, err)
 		}
 	})
-	t.Run("ResultIsTheCallersCopy", func(t *testing.T) {
-		// The memory store reads the user and the methods straight into the
-		// Session returned: changing them must change nothing for the next call.
-		if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Preferences: map[string]string{"lang": "en"}}); err != nil {
-			t.Fatal(err)
-		}
-		s := f.MustLogin(t, "t@example.com", storetest.Password)
-		got, err := f.M.ValidateToken(ctx, s.Token)
-		if err != nil || len(got.Methods) == 0 || got.User.Preferences["lang"] != "en" {
-			t.Fatalf("got %+v, %v", got, err)
-		}
-		method := got.Methods[0]
-		got.Methods[0] = "changed"
-		got.User.Preferences["lang"] = "changed"
-		got.User.Email, got.User.Role = "changed@example.com", users.RoleAdmin
-		again, err := f.M.ValidateToken(ctx, s.Token)
-		if err != nil || again.Methods[0] != method || again.User.Preferences["lang"] != "en" ||
-			again.User.Email != "t@example.com" || again.User.Role == users.RoleAdmin {
-			t.Fatalf("after changing the first result, ValidateToken = %+v, %+v, %v", again, again.User, err)
-		}
-		// A validation that touches the session (once a minute) still finds it.
-		f.Clock.Advance(2 * time.Minute)
-		touched, err := f.M.ValidateToken(ctx, s.Token)
-		if err != nil || !touched.LastSeenAt.After(again.LastSeenAt) || !touched.User.LastActiveAt.Equal(touched.LastSeenAt) {
-			t.Fatalf("touch: %+v, %v (before %v)", touched, err, again.LastSeenAt)
-		}
-		if again, err := f.M.ValidateToken(ctx, s.Token); err != nil || !again.LastSeenAt.Equal(touched.LastSeenAt) {
-			t.Fatalf("after the touch: %+v, %v", again, err)
-		}
-	})
 	t.Run("CurrentUser", func(t *testing.T) {
 		s := f.MustLogin(t, "t@example.com", storetest.Password)
 		if _, err := f.M.UpdateRole(ctx, u.ID, users.RoleAdmin); err != nil {
@@ -1027,5 +997,50 @@ func TestManager_NoBcryptInsideStore(t *testing.T) {
 	}
 	if err := m.UpdatePassword(ctx, u.ID, storetest.Password, "another good secret"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestManager_ValidateTokenResultIsTheCallersCopy: the memory and bbolt stores
+// read the user and the methods straight into the Session ValidateToken
+// returns; changing them must change nothing for the next call, and the
+// once-a-minute touch must still find the session.
+func TestManager_ValidateTokenResultIsTheCallersCopy(t *testing.T) {
+	for _, store := range []struct {
+		name string
+		open func(t *testing.T) users.Store
+	}{
+		{"memory", func(*testing.T) users.Store { return users.NewMemoryStore() }},
+		{"bolt", func(t *testing.T) users.Store { s, _ := mustOpenBolt(t, nil); return s }},
+	} {
+		t.Run(store.name, func(t *testing.T) {
+			ctx := t.Context()
+			f := storetest.NewFixture(t, store.open(t), func(o *users.Options) { o.SessionTTL = time.Hour })
+			u := f.MustCreate(t, users.NewUser{Email: "t@example.com"})
+			if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Preferences: map[string]string{"lang": "en"}}); err != nil {
+				t.Fatal(err)
+			}
+			s := f.MustLogin(t, "t@example.com", storetest.Password)
+			got, err := f.M.ValidateToken(ctx, s.Token)
+			if err != nil || len(got.Methods) == 0 || got.User.Preferences["lang"] != "en" {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+			method := got.Methods[0]
+			got.Methods[0] = "changed"
+			got.User.Preferences["lang"] = "changed"
+			got.User.Email, got.User.Role = "changed@example.com", users.RoleAdmin
+			again, err := f.M.ValidateToken(ctx, s.Token)
+			if err != nil || again.Methods[0] != method || again.User.Preferences["lang"] != "en" ||
+				again.User.Email != "t@example.com" || again.User.Role == users.RoleAdmin {
+				t.Fatalf("after changing the first result, ValidateToken = %+v, %+v, %v", again, again.User, err)
+			}
+			f.Clock.Advance(2 * time.Minute)
+			touched, err := f.M.ValidateToken(ctx, s.Token)
+			if err != nil || !touched.LastSeenAt.After(again.LastSeenAt) || !touched.User.LastActiveAt.Equal(touched.LastSeenAt) {
+				t.Fatalf("touch: %+v, %v (before %v)", touched, err, again.LastSeenAt)
+			}
+			if again, err := f.M.ValidateToken(ctx, s.Token); err != nil || !again.LastSeenAt.Equal(touched.LastSeenAt) {
+				t.Fatalf("after the touch: %+v, %v", again, err)
+			}
+		})
 	}
 }
