@@ -676,8 +676,9 @@ func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionR
 }
 
 // readSession is GetSession into memory the caller gives, for the Manager's
-// ValidateToken, as MemoryStore.readSession: sr gets the session, without its
-// TokenHash and with its Methods in methods when they fit, and u its user.
+// ValidateToken, as MemoryStore.readSession: sr, which must be zero, gets the
+// session, without its TokenHash and with its Methods in methods when they
+// fit, and u its user.
 //
 // It is the hot path of every authenticated request: it opens only the two
 // buckets it reads, copies both records out of bbolt's memory into one string

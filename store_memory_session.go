@@ -50,22 +50,14 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 // GetSession returns copies of the session with this token hash and of its user,
 // whatever the session's expiry, or ErrNotFound. It is safe for concurrent use.
 //
-// It is the hot path of every authenticated request, so it allocates once: both
-// copies, the session's token hash and its methods are parts of one
-// sessionRead.
+// It allocates once: both copies, the session's token hash and its methods are
+// parts of one sessionRead.
 func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
-	if err := ctx.Err(); err != nil {
+	out := new(sessionRead)
+	if err := m.readSession(ctx, tokenHash, &out.s, &out.u, &out.methods); err != nil {
 		return nil, nil, err
 	}
-	defer m.mu.rlock(lastByte(tokenHash)).RUnlock()
-	ms, ok := m.sessions[string(tokenHash)]
-	if !ok {
-		return nil, nil, ErrNotFound
-	}
-	out := &sessionRead{s: *ms.rec}
-	out.setTokenHash(ms.rec.TokenHash)
-	out.setMethods(ms.rec.Methods)
-	m.unpack(m.user(ms.slot), &out.u) // DeleteUser deletes its sessions: slot is the user's
+	out.setTokenHash(tokenHash) // the key the session was found under
 	return &out.s, &out.u, nil
 }
 
@@ -73,8 +65,8 @@ func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*Sessio
 // ValidateToken: s gets a copy of the session with this token hash, without its
 // TokenHash and with its Methods copied into methods when they fit, and u a copy
 // of its user. Called on a *MemoryStore, not through the Store interface, it
-// lets s live on the caller's stack and u in the allocation the caller returns,
-// where GetSession allocates both. It is safe for concurrent use.
+// lets s live on the caller's stack and u in the allocation the caller returns.
+// It is safe for concurrent use.
 func (m *MemoryStore) readSession(ctx context.Context, tokenHash []byte, s *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -86,15 +78,7 @@ func (m *MemoryStore) readSession(ctx context.Context, tokenHash []byte, s *Sess
 	}
 	*s = *ms.rec
 	s.TokenHash = nil
-	switch n := len(s.Methods); {
-	case n == 0:
-		s.Methods = nil
-	case n <= len(methods):
-		copy(methods[:], s.Methods)
-		s.Methods = methods[:n:n]
-	default:
-		s.Methods = slices.Clone(s.Methods)
-	}
+	s.Methods = copyMethods(methods, ms.rec.Methods)
 	m.unpack(m.user(ms.slot), u) // DeleteUser deletes its sessions: slot is the user's
 	return nil
 }
@@ -119,16 +103,16 @@ func (r *sessionRead) setTokenHash(h []byte) {
 	}
 }
 
-// setMethods sets r.s.Methods to a copy of ms.
-func (r *sessionRead) setMethods(ms []AuthMethod) {
+// copyMethods returns a copy of ms, in room when it fits.
+func copyMethods(room *[2]AuthMethod, ms []AuthMethod) []AuthMethod {
 	switch {
 	case len(ms) == 0:
-		r.s.Methods = nil
-	case len(ms) <= len(r.methods):
-		n := copy(r.methods[:], ms)
-		r.s.Methods = r.methods[:n:n]
+		return nil
+	case len(ms) <= len(room):
+		n := copy(room[:], ms)
+		return room[:n:n]
 	default:
-		r.s.Methods = slices.Clone(ms)
+		return slices.Clone(ms)
 	}
 }
 
