@@ -62,6 +62,15 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
+// appendStringMap appends m: its size, then each key and value, by key.
+func appendStringMap(b []byte, m map[string]string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b = appendString(appendString(b, k), m[k])
+	}
+	return b
+}
+
 func appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, 0)
@@ -95,10 +104,7 @@ func encodeUser(r *UserRecord) []byte {
 		b = appendTime(b, t)
 	}
 	if r.Preferences != nil {
-		b = binary.AppendUvarint(b, uint64(len(r.Preferences)))
-		for _, k := range slices.Sorted(maps.Keys(r.Preferences)) {
-			b = appendString(appendString(b, k), r.Preferences[k])
-		}
+		b = appendStringMap(b, r.Preferences)
 	}
 	return appendTime(b, r.LastActiveAt)
 }
@@ -166,10 +172,7 @@ func encodeAudit(e *AuditEntry) []byte {
 		}
 	}
 	if e.Data != nil {
-		b = binary.AppendUvarint(b, uint64(len(e.Data)))
-		for _, k := range slices.Sorted(maps.Keys(e.Data)) {
-			b = appendString(appendString(b, k), e.Data[k])
-		}
+		b = appendStringMap(b, e.Data)
 	}
 	return b
 }
@@ -242,6 +245,22 @@ func (d *decoder) string() string {
 	return s
 }
 
+// stringMap reads appendStringMap's map. A size larger than the record marks
+// it bad.
+func (d *decoder) stringMap() map[string]string {
+	n := d.uvarint()
+	if n > uint64(len(d.s)) {
+		d.bad = true
+		n = 0
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := d.string()
+		m[k] = d.string()
+	}
+	return m
+}
+
 func (d *decoder) time() time.Time {
 	ns := d.uvarint()
 	if ns == 0 {
@@ -296,16 +315,7 @@ func decodeUserTo(r *UserRecord, id string, d decoder) error {
 	r.UpdatedAt = d.time()
 	r.LastLoginAt = d.time()
 	if flags&userHasPreferences != 0 {
-		n := d.uvarint()
-		if n > uint64(len(d.s)) {
-			d.bad = true
-			n = 0
-		}
-		r.Preferences = make(map[string]string, n)
-		for range n {
-			k := d.string()
-			r.Preferences[k] = d.string()
-		}
+		r.Preferences = d.stringMap()
 	}
 	if d.format >= 2 {
 		r.LastActiveAt = d.time()
@@ -420,16 +430,7 @@ func decodeAudit(id, v []byte) (*AuditEntry, error) {
 		}
 	}
 	if flags&auditHasData != 0 {
-		n := d.uvarint()
-		if n > uint64(len(d.s)) {
-			d.bad = true
-			n = 0
-		}
-		e.Data = make(map[string]string, n)
-		for range n {
-			k := d.string()
-			e.Data[k] = d.string()
-		}
+		e.Data = d.stringMap()
 	}
 	if d.format < 2 {
 		d.bad = true // audit records exist from format 2 on
