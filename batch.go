@@ -35,7 +35,7 @@ type ImportResult struct {
 // Import creates many users, for moving users in from another system, with a
 // user.created audit entry for each user it stores. Each row is
 // validated and normalised exactly as Create does it, with a Password (hashed at
-// the configured cost) or an imported bcrypt PasswordHash; the valid rows are then
+// the configured cost) or an imported PasswordHash (see NewUser); the valid rows are then
 // written ImportBatch at a time, each batch in one atomic store step (one fsync
 // on bbolt). The passwords of a batch are hashed concurrently, at most
 // Options.MaxConcurrentHashes at once (shared with every other caller that

@@ -152,6 +152,14 @@ func (m *Manager) comparisonInput(encoded, password string) (hash, input []byte,
 	return decoy()
 }
 
+// isOwnHash reports whether h is a hash in this package's format, as another
+// store of this package (an export with -with-hashes, say) gives it: the marker
+// followed by a well-formed bcrypt hash.
+func isOwnHash(h string) bool {
+	b, ok := strings.CutPrefix(h, hashPrefix)
+	return ok && strings.HasPrefix(b, "$2a$") && isImportedBcrypt(b)
+}
+
 // isImportedBcrypt reports whether h looks like a bcrypt hash from another system.
 func isImportedBcrypt(h string) bool {
 	if len(h) != 60 {

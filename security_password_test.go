@@ -418,13 +418,51 @@ func TestSecurity_ImportBcrypt(t *testing.T) {
 		}
 		f.MustLogin(t, "a@example.com", p72)
 	})
+	// A hash in this package's own format, as another of its stores exports it,
+	// is stored as it is and verifies the same password; it is re-hashed at a
+	// login only when its cost is not the Manager's.
+	t.Run("OwnFormat", func(t *testing.T) {
+		from := newFixture(t, func(o *users.Options) { o.BcryptCost = 4 })
+		long := strings.Repeat("été ", 30) // 150 bytes: past bcrypt's 72
+		for i, pw := range []string{storetest.Password, long} {
+			email := fmt.Sprintf("u%d@example.com", i)
+			from.mustCreate(t, users.NewUser{Email: email, Password: pw})
+			ours := secStoredHash(t, from.Store, email)
+			for _, cost := range []int{4, 5} {
+				f := newFixture(t, func(o *users.Options) { o.BcryptCost = cost })
+				u := f.mustCreate(t, users.NewUser{Email: email, PasswordHash: ours})
+				if got := secStoredHash(t, f.Store, email); got != ours {
+					t.Fatalf("stored %q, want the exported hash unchanged", got)
+				}
+				if st, err := f.M.LockState(bg, u.ID); err != nil || st.ImportedHash {
+					t.Errorf("LockState of a user with a hash of our format: %+v, %v; want no ImportedHash", st, err)
+				}
+				if n, err := f.secLogin(email, pw[:len(pw)-1]+"!"); !errors.Is(err, users.ErrInvalidCredentials) || n != 1 {
+					t.Fatalf("wrong password: got %v after %d comparisons", err, n)
+				}
+				if n, err := f.secLogin(email, pw); err != nil || n != 1 {
+					t.Fatalf("cost %d: Login with the exported user's password: got %v after %d comparisons, want success after 1", cost, err, n)
+				}
+				got := secStoredHash(t, f.Store, email)
+				if cost == 4 && got != ours {
+					t.Errorf("a login at the hash's own cost re-hashed it")
+				}
+				if c := secOurCost(t, got); c != cost {
+					t.Errorf("after a login at cost %d the hash has cost %d", cost, c)
+				}
+			}
+		}
+	})
 	t.Run("Refused", func(t *testing.T) {
 		f := newFixture(t, nil)
 		good := mk(t, "$2a$", "old system p4ss")
-		ours := secStoredHash(t, f.Store, f.mustCreate(t, users.NewUser{Email: "ours@example.com"}).Email)
 		for _, h := range []string{
 			"$2x$" + good[4:], "$2$" + good[4:], "$1$abcdefgh$abcdefghijklmnopqrstuv", good[:59], good + "A",
-			"$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", ours, "plain text",
+			"$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "plain text",
+			// This package's marker on anything but a whole bcrypt hash of the kind
+			// it makes.
+			users.HashPrefix, users.HashPrefix + "plain text", users.HashPrefix + good[:59], users.HashPrefix + good + "A",
+			users.HashPrefix + "$2b$" + good[4:], users.HashPrefix + users.HashPrefix + good,
 		} {
 			_, err := f.M.Create(bg, users.NewUser{Email: "a@example.com", PasswordHash: h})
 			wantField(t, err, "password_hash")

@@ -102,6 +102,9 @@ type NewUser struct {
 	// PasswordHash imports a user from another system: a bcrypt hash ($2a$, $2b$
 	// or $2y$) made there, given instead of Password. The user logs in with the old
 	// password and the hash is upgraded to this package's format on that login.
+	// A hash in this package's own format, from another of its stores (moving
+	// from bbolt to PostgreSQL, say), is taken as it is; it is re-hashed at a
+	// login only if its bcrypt cost is not the Manager's.
 	PasswordHash string
 
 	Preferences map[string]string
@@ -520,7 +523,8 @@ func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
 // Create validates and stores a new user and returns it. Email and Username are
 // normalised (trimmed, lower-cased); Role defaults to RoleUser and Status to
 // StatusActive. The password must pass the length rules and the password checker;
-// alternatively PasswordHash imports a bcrypt hash from another system.
+// alternatively PasswordHash imports a bcrypt hash from another system, or a
+// hash of this package's own format from another of its stores.
 //
 // It returns a *ValidationError (matching ErrInvalidInput) naming the first
 // refused field, ErrDuplicateEmail or ErrDuplicateUsername if another user has
@@ -548,8 +552,8 @@ func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error
 	case nu.Password != "" && nu.PasswordHash != "":
 		return nil, invalid("password_hash", "give either a password or a password hash, not both")
 	case nu.PasswordHash != "":
-		if !isImportedBcrypt(nu.PasswordHash) {
-			return nil, invalid("password_hash", "must be a bcrypt hash ($2a$, $2b$ or $2y$)")
+		if !isImportedBcrypt(nu.PasswordHash) && !isOwnHash(nu.PasswordHash) {
+			return nil, invalid("password_hash", "must be a bcrypt hash ($2a$, $2b$ or $2y$) or a hash in this package's format ("+hashPrefix+"…)")
 		}
 		r.PasswordHash = nu.PasswordHash
 	default:

@@ -87,11 +87,12 @@ preferences (an object of strings). The format is -format, or else the file's
 extension (.csv; .jsonl, .ndjson, .json), or else the first byte ('{' is JSON).
 
 password_hash takes a bcrypt hash ($2a$, $2b$, $2y$) from another system: the
-user logs in with their old password and the hash is upgraded then. Rows with
-a plain password are hashed here at USERS_BCRYPT_COST (slow: about 250 ms each
+user logs in with their old password and the hash is upgraded then. It also
+takes this library's own hashes, as export -with-hashes writes them, so users
+keep their passwords when they move to another file or store. Rows with a
+plain password are hashed here at USERS_BCRYPT_COST (slow: about 250 ms each
 at the default cost 12). The output of export is accepted: id, the times and
-email_verified are ignored (imported users get new IDs), and its hashes of
-this library's own format are refused by the library.
+email_verified are ignored (imported users get new IDs).
 
 Every row passes the library's validation or is refused: one line per refused
 row goes to standard error, with its line number and reason, and the rest
