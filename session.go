@@ -161,7 +161,7 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 			newHash, _ = m.hashPassword(ctx, n)
 		}
 	}
-	return m.login(ctx, r, MethodPassword, "", func(cur *UserRecord) error {
+	s, err := m.login(ctx, r, MethodPassword, "", func(cur *UserRecord) error {
 		if cur.PasswordHash != r.PasswordHash {
 			return ErrInvalidCredentials // changed since we verified it
 		}
@@ -170,6 +170,13 @@ func (m *Manager) Login(ctx context.Context, identifier, password string) (*Sess
 		}
 		return nil
 	})
+	if errors.Is(err, ErrInvalidCredentials) {
+		// The password was right, but a password change, suspension, removal or
+		// revocation landed before the session was made: a failed login all the
+		// same, and recorded as one.
+		return nil, m.refuseLogin(ctx, r.ID, reasonChangedMeanwhile, err)
+	}
+	return s, err
 }
 
 // lookupIdentifier finds the user an identifier names and the throttle key for

@@ -86,6 +86,7 @@ const (
 	reasonUnknownLocked      = "unknown_identifier_locked"
 	reasonAccountDisabled    = "account_disabled"     // right password, Status not active
 	reasonEmailNotVerified   = "email_not_verified"   // right password, Options.RequireVerifiedEmail
+	reasonChangedMeanwhile   = "changed_meanwhile"    // right password, user changed before the session was made
 	reasonTooManyFailures    = "too_many_failures"    // account.locked for a time
 	reasonConsecutiveFailure = "consecutive_failures" // account.locked until a reset or Unlock
 )

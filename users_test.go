@@ -1044,3 +1044,60 @@ func TestManager_ValidateTokenResultIsTheCallersCopy(t *testing.T) {
 		})
 	}
 }
+
+// A right password that loses the race to a password change, a suspension or a
+// removal landing during its comparison gets no session, and its failure is in
+// the audit log like any other: login.failed with Reason "changed_meanwhile",
+// and no login.succeeded.
+func TestManager_LoginLosingARaceIsAudited(t *testing.T) {
+	changes := map[string]func(ctx context.Context, m *users.Manager, id string) error{
+		"PasswordChanged": func(ctx context.Context, m *users.Manager, id string) error {
+			return m.SetPassword(ctx, id, storetest.NewPassword)
+		},
+		"Suspended": func(ctx context.Context, m *users.Manager, id string) error {
+			status := users.StatusSuspended
+			_, err := m.Update(ctx, id, users.UserUpdate{Status: &status})
+			return err
+		},
+		"Removed": func(ctx context.Context, m *users.Manager, id string) error {
+			return m.Remove(ctx, id)
+		},
+	}
+	for _, store := range []struct {
+		name string
+		open func(t *testing.T) users.Store
+	}{
+		{"memory", func(*testing.T) users.Store { return users.NewMemoryStore() }},
+		{"bolt", func(t *testing.T) users.Store { s, _ := mustOpenBolt(t, nil); return s }},
+	} {
+		for name, change := range changes {
+			t.Run(store.name+"/"+name, func(t *testing.T) {
+				ctx := t.Context()
+				// Room for the change's own hash while the login holds a slot.
+				f := storetest.NewFixture(t, store.open(t), func(o *users.Options) { o.MaxConcurrentHashes = 2 })
+				u := f.MustCreate(t, users.NewUser{Email: "r@example.com"})
+				var once sync.Once
+				users.SetCompareHook(f.M, func() {
+					once.Do(func() {
+						if err := change(ctx, f.M, u.ID); err != nil {
+							t.Errorf("the change during the comparison: %v", err)
+						}
+					})
+				})
+				if s, err := f.M.Login(ctx, "r@example.com", storetest.Password); !errors.Is(err, users.ErrInvalidCredentials) {
+					t.Fatalf("Login that lost the race: %+v, %v; want ErrInvalidCredentials", s, err)
+				}
+				page, err := f.M.Audit(ctx, users.AuditFilter{UserID: u.ID, Types: []users.EventType{users.EventLoginFailed, users.EventLoginSucceeded}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Entries) != 1 || page.Entries[0].Type != users.EventLoginFailed || page.Entries[0].Reason != "changed_meanwhile" {
+					for _, e := range page.Entries {
+						t.Logf("entry %s %q", e.Type, e.Reason)
+					}
+					t.Fatalf("%d login entries; want one login.failed, changed_meanwhile", len(page.Entries))
+				}
+			})
+		}
+	}
+}
