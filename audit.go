@@ -34,7 +34,7 @@ const (
 	EventSessionRevoked     EventType = "session.revoked"
 	EventSessionsRevoked    EventType = "session.revoked_all"
 	EventTokenIssued        EventType = "token.issued"   // AuditEntry.Purpose says for what
-	EventTokenRedeemed      EventType = "token.redeemed" // AuditEntry.Purpose says for what
+	EventTokenRedeemed      EventType = "token.redeemed" // used up, but its change was refused: Purpose and Reason say which and why
 	EventInvitationAccepted EventType = "invitation.accepted"
 )
 

@@ -79,7 +79,7 @@ type reservation struct {
 	first, locked bool
 }
 
-// The Reason codes of login entries (AuditEntry.Reason).
+// The Reason codes of login and token entries (AuditEntry.Reason).
 const (
 	reasonWrongPassword      = "wrong_password"     // login.failed of a user
 	reasonUnknownIdentifier  = "unknown_identifier" // login.failed of nobody, first of its window
@@ -89,6 +89,8 @@ const (
 	reasonChangedMeanwhile   = "changed_meanwhile"    // right password, user changed before the session was made
 	reasonTooManyFailures    = "too_many_failures"    // account.locked for a time
 	reasonConsecutiveFailure = "consecutive_failures" // account.locked until a reset or Unlock
+	reasonUserChanged        = "user_changed"         // token.redeemed: the user changed since the token was issued
+	reasonEmailTaken         = "email_taken"          // token.redeemed: another user has the new email by now
 )
 
 // reserveAttempt counts one password check for key as a failure before it is

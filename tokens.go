@@ -122,6 +122,38 @@ func (m *Manager) consumeToken(ctx context.Context, token string, p Purpose) (*T
 	return t, nil
 }
 
+// refusedRedemption is the error of the change a token t was redeemed for, when
+// the store refused it: t is used up and changed nothing. ErrNotFound (the user
+// is gone) becomes ErrInvalidToken. A refusal (ErrInvalidToken: the user
+// changed since t was issued; ErrAccountDisabled; ErrDuplicateEmail) is
+// recorded as token.redeemed with t's purpose and the reason, and returned;
+// any other error is the store's, returned as op's.
+func (m *Manager) refusedRedemption(ctx context.Context, t *TokenRecord, op string, err error) error {
+	if errors.Is(err, ErrNotFound) {
+		err = ErrInvalidToken
+	}
+	var reason string
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		reason = reasonUserChanged
+	case errors.Is(err, ErrAccountDisabled):
+		reason = reasonAccountDisabled
+	case errors.Is(err, ErrDuplicateEmail):
+		reason = reasonEmailTaken
+	default:
+		return storeErr(op, err)
+	}
+	e, aerr := m.auditEntry(ctx, EventTokenRedeemed, t.UserID)
+	if aerr != nil {
+		return aerr
+	}
+	e.Purpose, e.Reason = t.Purpose, reason
+	if werr := m.write(ctx, t.UserID, func() error { return m.store.AppendAudit(ctx, e) }, e); werr != nil {
+		return storeErr(op, werr)
+	}
+	return err
+}
+
 // requestByEmail issues a token of purpose p for the active user with the email:
 // the password-reset and magic-link requests.
 func (m *Manager) requestByEmail(ctx context.Context, email string, p Purpose) (*Delivery, error) {
@@ -179,10 +211,10 @@ func (m *Manager) redeemProvingEmail(ctx context.Context, token string, p Purpos
 		}, e)
 		return err
 	}, e)
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrInvalidToken
+	if err != nil {
+		return nil, m.refusedRedemption(ctx, t, "redeem token", err)
 	}
-	return r, storeErr("redeem token", err)
+	return r, nil
 }
 
 // RequestPasswordReset returns a password-reset token for the user with the
@@ -248,11 +280,8 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 		}, e)
 		return err
 	}, e)
-	if errors.Is(err, ErrNotFound) {
-		return ErrInvalidToken
-	}
 	if err != nil {
-		return storeErr("reset password", err)
+		return m.refusedRedemption(ctx, t, "reset password", err)
 	}
 	return m.clearFailures(ctx, UserThrottleKey(t.UserID))
 }
@@ -388,13 +417,23 @@ func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) 
 		}, e)
 		return err
 	}, e)
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrInvalidToken
-	}
 	if err != nil {
-		return nil, storeErr("accept invitation", err)
+		return nil, m.refusedRedemption(ctx, t, "accept invitation", err)
 	}
-	return m.login(ctx, r, MethodEmailLink, PurposeInvitation, func(*UserRecord) error { return nil })
+	return m.linkLogin(ctx, r, PurposeInvitation)
+}
+
+// linkLogin logs r in by an email link of purpose p, once its token has been
+// redeemed. A change that voids the login (a password change, suspension,
+// removal or revocation) landing after the redemption makes it a failed login,
+// recorded as login.failed (changed_meanwhile) and answered ErrInvalidToken:
+// the token was for a user as they no longer are.
+func (m *Manager) linkLogin(ctx context.Context, r *UserRecord, p Purpose) (*Session, error) {
+	s, err := m.login(ctx, r, MethodEmailLink, p, func(*UserRecord) error { return nil })
+	if errors.Is(err, ErrInvalidCredentials) {
+		return nil, m.refuseLogin(ctx, r.ID, reasonChangedMeanwhile, ErrInvalidToken)
+	}
+	return s, err
 }
 
 // RequestMagicLink returns a single-use login token for the user with the email,
@@ -422,7 +461,7 @@ func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Sessio
 	if err != nil {
 		return nil, err
 	}
-	return m.login(ctx, r, MethodEmailLink, PurposeMagicLink, func(*UserRecord) error { return nil })
+	return m.linkLogin(ctx, r, PurposeMagicLink)
 }
 
 // RequestEmailChange starts a change of the user's own email to newEmail. It
@@ -501,11 +540,8 @@ func (m *Manager) ConfirmEmailChange(ctx context.Context, token string) (*User, 
 		}, e)
 		return err
 	}, e)
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrInvalidToken
-	}
 	if err != nil {
-		return nil, storeErr("confirm email change", err)
+		return nil, m.refusedRedemption(ctx, t, "confirm email change", err)
 	}
 	return r.User.Clone(), nil
 }

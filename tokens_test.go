@@ -3,6 +3,7 @@ package users_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/userkit/users"
@@ -79,5 +80,192 @@ func TestPurposes_ReturnsACopy(t *testing.T) {
 	}
 	if err := f.M.ResetPassword(t.Context(), d.Token, "a third long secret"); !errors.Is(err, users.ErrInvalidToken) {
 		t.Fatalf("reset token after a password change: %v, want ErrInvalidToken", err)
+	}
+}
+
+// afterConsume runs then, once, right after a token is consumed: a change that
+// lands between a token's consumption and the change it was redeemed for.
+type afterConsume struct {
+	users.Store
+	once sync.Once
+	then func()
+}
+
+func (s *afterConsume) ConsumeToken(ctx context.Context, hash []byte, p users.Purpose, audit ...*users.AuditEntry) (*users.TokenRecord, error) {
+	t, err := s.Store.ConsumeToken(ctx, hash, p, audit...)
+	if err == nil && s.then != nil {
+		s.once.Do(s.then)
+	}
+	return t, err
+}
+
+// A token used up by a redemption whose change is then refused, because the
+// user's email changed or the user was removed in between, is in the audit
+// log: token.redeemed with its Purpose and Reason "user_changed". The
+// redemption answers ErrInvalidToken.
+func TestManager_RedemptionLosingARaceIsAudited(t *testing.T) {
+	type tokenFlow struct {
+		request func(ctx context.Context, m *users.Manager, u *users.User) (*users.Delivery, error)
+		redeem  func(ctx context.Context, m *users.Manager, token string) error
+		purpose users.Purpose
+	}
+	flows := map[string]tokenFlow{
+		"ResetPassword": {
+			func(ctx context.Context, m *users.Manager, u *users.User) (*users.Delivery, error) {
+				return m.RequestPasswordReset(ctx, u.Email)
+			},
+			func(ctx context.Context, m *users.Manager, token string) error {
+				return m.ResetPassword(ctx, token, "a brand new secret")
+			},
+			users.PurposePasswordReset,
+		},
+		"LoginWithMagicLink": {
+			func(ctx context.Context, m *users.Manager, u *users.User) (*users.Delivery, error) {
+				return m.RequestMagicLink(ctx, u.Email)
+			},
+			func(ctx context.Context, m *users.Manager, token string) error {
+				_, err := m.LoginWithMagicLink(ctx, token)
+				return err
+			},
+			users.PurposeMagicLink,
+		},
+		"VerifyEmail": {
+			func(ctx context.Context, m *users.Manager, u *users.User) (*users.Delivery, error) {
+				return m.RequestEmailVerification(ctx, u.ID)
+			},
+			func(ctx context.Context, m *users.Manager, token string) error {
+				_, err := m.VerifyEmail(ctx, token)
+				return err
+			},
+			users.PurposeVerifyEmail,
+		},
+	}
+	changes := map[string]func(ctx context.Context, m *users.Manager, id string) error{
+		"EmailChanged": func(ctx context.Context, m *users.Manager, id string) error {
+			email := "elsewhere@example.com"
+			_, err := m.Update(ctx, id, users.UserUpdate{Email: &email})
+			return err
+		},
+		"Removed": func(ctx context.Context, m *users.Manager, id string) error {
+			return m.Remove(ctx, id)
+		},
+	}
+	for fname, flow := range flows {
+		for cname, change := range changes {
+			t.Run(fname+"/"+cname, func(t *testing.T) {
+				ctx := t.Context()
+				store := &afterConsume{Store: users.NewMemoryStore()}
+				f := storetest.NewFixture(t, store, nil)
+				u := f.MustCreate(t, users.NewUser{Email: "r@example.com"})
+				d, err := flow.request(ctx, f.M, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				store.then = func() {
+					if err := change(ctx, f.M, u.ID); err != nil {
+						t.Errorf("the change after the token was consumed: %v", err)
+					}
+				}
+				if err := flow.redeem(ctx, f.M, d.Token); !errors.Is(err, users.ErrInvalidToken) {
+					t.Fatalf("redemption that lost the race: %v, want ErrInvalidToken", err)
+				}
+				page, err := f.M.Audit(ctx, users.AuditFilter{UserID: u.ID, Types: []users.EventType{users.EventTokenRedeemed}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Entries) != 1 || page.Entries[0].Purpose != flow.purpose || page.Entries[0].Reason != "user_changed" {
+					for _, e := range page.Entries {
+						t.Logf("entry %s %q %q", e.Type, e.Purpose, e.Reason)
+					}
+					t.Fatalf("%d token.redeemed entries; want one, for %s, user_changed", len(page.Entries), flow.purpose)
+				}
+			})
+		}
+	}
+}
+
+// afterUpdate runs then, once, right after the first UpdateUser that succeeds:
+// a change that lands between a link's redemption and the session it logs in.
+type afterUpdate struct {
+	users.Store
+	once sync.Once
+	then func()
+}
+
+func (s *afterUpdate) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error), audit ...*users.AuditEntry) (*users.UserRecord, error) {
+	r, err := s.Store.UpdateUser(ctx, id, fn, audit...)
+	if err == nil && s.then != nil {
+		s.once.Do(s.then)
+	}
+	return r, err
+}
+
+// A magic link or invitation redeemed just before a change that voids the
+// login (a suspension, a removal) gets no session: ErrInvalidToken, as the
+// methods document, and login.failed with Reason "changed_meanwhile". The
+// change is made on the store directly: it runs inside the redemption's write,
+// where the Manager holds the user's event-order lock.
+func TestManager_LinkLoginLosingARaceIsAudited(t *testing.T) {
+	changes := map[string]func(ctx context.Context, s users.Store, id string) error{
+		"Suspended": func(ctx context.Context, s users.Store, id string) error {
+			_, err := s.UpdateUser(ctx, id, func(r *users.UserRecord) (users.Revoke, error) {
+				r.Status = users.StatusSuspended
+				return users.Revoke{Sessions: true}, nil
+			})
+			return err
+		},
+		"Removed": func(ctx context.Context, s users.Store, id string) error {
+			return s.DeleteUser(ctx, id)
+		},
+	}
+	for _, flow := range []string{"LoginWithMagicLink", "AcceptInvitation"} {
+		for cname, change := range changes {
+			t.Run(flow+"/"+cname, func(t *testing.T) {
+				ctx := t.Context()
+				store := &afterUpdate{Store: users.NewMemoryStore()}
+				f := storetest.NewFixture(t, store, nil)
+				var u *users.User
+				var token string
+				if flow == "AcceptInvitation" {
+					var err error
+					u, token, err = f.M.Invite(ctx, users.NewUser{Email: "r@example.com"})
+					if err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					u = f.MustCreate(t, users.NewUser{Email: "r@example.com"})
+					d, err := f.M.RequestMagicLink(ctx, u.Email)
+					if err != nil {
+						t.Fatal(err)
+					}
+					token = d.Token
+				}
+				store.then = func() {
+					if err := change(ctx, store.Store, u.ID); err != nil {
+						t.Errorf("the change after the redemption: %v", err)
+					}
+				}
+				var s *users.Session
+				var err error
+				if flow == "AcceptInvitation" {
+					s, err = f.M.AcceptInvitation(ctx, token, storetest.Password)
+				} else {
+					s, err = f.M.LoginWithMagicLink(ctx, token)
+				}
+				if !errors.Is(err, users.ErrInvalidToken) {
+					t.Fatalf("%s that lost the race: %+v, %v; want ErrInvalidToken", flow, s, err)
+				}
+				page, err := f.M.Audit(ctx, users.AuditFilter{UserID: u.ID, Types: []users.EventType{users.EventLoginFailed, users.EventLoginSucceeded}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Entries) != 1 || page.Entries[0].Type != users.EventLoginFailed || page.Entries[0].Reason != "changed_meanwhile" {
+					for _, e := range page.Entries {
+						t.Logf("entry %s %q", e.Type, e.Reason)
+					}
+					t.Fatalf("%d login entries; want one login.failed, changed_meanwhile", len(page.Entries))
+				}
+			})
+		}
 	}
 }

@@ -316,6 +316,21 @@ var mgrAuditCases = []auditCase{
 		_, err := f.M.ConfirmEmailChange(ctx, st.token)
 		return err
 	}, want: []auditWant{{typ: users.EventEmailChanged, purpose: users.PurposeEmailChange, fields: []string{"email"}}}},
+	// The token is used up, but the change it was for is refused: another user
+	// took the address after it was requested.
+	{name: "ConfirmEmailChangeTaken", fails: true, setup: func(t *testing.T, f *Fixture, st *auditState) {
+		email := f.Email()
+		d, err := f.M.RequestEmailChange(t.Context(), st.u.ID, Password, email)
+		must(t, err)
+		st.token = d.Token
+		f.MustCreate(t, users.NewUser{Email: email})
+	}, call: func(ctx context.Context, f *Fixture, st *auditState) error {
+		_, err := f.M.ConfirmEmailChange(ctx, st.token)
+		if !errors.Is(err, users.ErrDuplicateEmail) {
+			return fmt.Errorf("got %v, want ErrDuplicateEmail", err)
+		}
+		return err
+	}, want: []auditWant{{typ: users.EventTokenRedeemed, purpose: users.PurposeEmailChange, reason: "email_taken"}}},
 	{name: "Unlock", opts: func(o *users.Options) { o.MaxFailedLogins = 1 },
 		setup: func(t *testing.T, f *Fixture, st *auditState) {
 			f.M.Login(t.Context(), st.u.Email, "not the password at all")
