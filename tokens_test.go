@@ -100,14 +100,19 @@ func (s *afterConsume) ConsumeToken(ctx context.Context, hash []byte, p users.Pu
 }
 
 // A token used up by a redemption whose change is then refused, because the
-// user's email changed or the user was removed in between, is in the audit
-// log: token.redeemed with its Purpose and Reason "user_changed". The
-// redemption answers ErrInvalidToken.
+// user changed in between, is in the audit log: token.redeemed with its
+// Purpose and a Reason. An email change or a removal gives ErrInvalidToken and
+// "user_changed"; a suspension gives what each method documents for a user who
+// is not active.
 func TestManager_RedemptionLosingARaceIsAudited(t *testing.T) {
 	type tokenFlow struct {
 		request func(ctx context.Context, m *users.Manager, u *users.User) (*users.Delivery, error)
 		redeem  func(ctx context.Context, m *users.Manager, token string) error
 		purpose users.Purpose
+		// suspended is the error a suspension in between gives, with its
+		// Reason; nil for VerifyEmail, which a suspended user may still do.
+		suspended error
+		reason    string
 	}
 	flows := map[string]tokenFlow{
 		"ResetPassword": {
@@ -117,7 +122,7 @@ func TestManager_RedemptionLosingARaceIsAudited(t *testing.T) {
 			func(ctx context.Context, m *users.Manager, token string) error {
 				return m.ResetPassword(ctx, token, "a brand new secret")
 			},
-			users.PurposePasswordReset,
+			users.PurposePasswordReset, users.ErrInvalidToken, "user_changed",
 		},
 		"LoginWithMagicLink": {
 			func(ctx context.Context, m *users.Manager, u *users.User) (*users.Delivery, error) {
@@ -127,7 +132,7 @@ func TestManager_RedemptionLosingARaceIsAudited(t *testing.T) {
 				_, err := m.LoginWithMagicLink(ctx, token)
 				return err
 			},
-			users.PurposeMagicLink,
+			users.PurposeMagicLink, users.ErrAccountDisabled, "account_disabled",
 		},
 		"VerifyEmail": {
 			func(ctx context.Context, m *users.Manager, u *users.User) (*users.Delivery, error) {
@@ -137,22 +142,29 @@ func TestManager_RedemptionLosingARaceIsAudited(t *testing.T) {
 				_, err := m.VerifyEmail(ctx, token)
 				return err
 			},
-			users.PurposeVerifyEmail,
+			users.PurposeVerifyEmail, nil, "",
 		},
 	}
-	changes := map[string]func(ctx context.Context, m *users.Manager, id string) error{
-		"EmailChanged": func(ctx context.Context, m *users.Manager, id string) error {
-			email := "elsewhere@example.com"
-			_, err := m.Update(ctx, id, users.UserUpdate{Email: &email})
-			return err
-		},
-		"Removed": func(ctx context.Context, m *users.Manager, id string) error {
-			return m.Remove(ctx, id)
-		},
+	type change struct {
+		name string
+		do   func(ctx context.Context, m *users.Manager, id string) error
 	}
+	emailChanged := change{"EmailChanged", func(ctx context.Context, m *users.Manager, id string) error {
+		email := "elsewhere@example.com"
+		_, err := m.Update(ctx, id, users.UserUpdate{Email: &email})
+		return err
+	}}
+	removed := change{"Removed", func(ctx context.Context, m *users.Manager, id string) error {
+		return m.Remove(ctx, id)
+	}}
+	suspended := change{"Suspended", func(ctx context.Context, m *users.Manager, id string) error {
+		status := users.StatusSuspended
+		_, err := m.Update(ctx, id, users.UserUpdate{Status: &status})
+		return err
+	}}
 	for fname, flow := range flows {
-		for cname, change := range changes {
-			t.Run(fname+"/"+cname, func(t *testing.T) {
+		run := func(c change, wantErr error, wantReason string) {
+			t.Run(fname+"/"+c.name, func(t *testing.T) {
 				ctx := t.Context()
 				store := &afterConsume{Store: users.NewMemoryStore()}
 				f := storetest.NewFixture(t, store, nil)
@@ -162,24 +174,29 @@ func TestManager_RedemptionLosingARaceIsAudited(t *testing.T) {
 					t.Fatal(err)
 				}
 				store.then = func() {
-					if err := change(ctx, f.M, u.ID); err != nil {
+					if err := c.do(ctx, f.M, u.ID); err != nil {
 						t.Errorf("the change after the token was consumed: %v", err)
 					}
 				}
-				if err := flow.redeem(ctx, f.M, d.Token); !errors.Is(err, users.ErrInvalidToken) {
-					t.Fatalf("redemption that lost the race: %v, want ErrInvalidToken", err)
+				if err := flow.redeem(ctx, f.M, d.Token); !errors.Is(err, wantErr) {
+					t.Fatalf("redemption that lost the race: %v, want %v", err, wantErr)
 				}
 				page, err := f.M.Audit(ctx, users.AuditFilter{UserID: u.ID, Types: []users.EventType{users.EventTokenRedeemed}})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(page.Entries) != 1 || page.Entries[0].Purpose != flow.purpose || page.Entries[0].Reason != "user_changed" {
+				if len(page.Entries) != 1 || page.Entries[0].Purpose != flow.purpose || page.Entries[0].Reason != wantReason {
 					for _, e := range page.Entries {
 						t.Logf("entry %s %q %q", e.Type, e.Purpose, e.Reason)
 					}
-					t.Fatalf("%d token.redeemed entries; want one, for %s, user_changed", len(page.Entries), flow.purpose)
+					t.Fatalf("%d token.redeemed entries; want one, for %s, %s", len(page.Entries), flow.purpose, wantReason)
 				}
 			})
+		}
+		run(emailChanged, users.ErrInvalidToken, "user_changed")
+		run(removed, users.ErrInvalidToken, "user_changed")
+		if flow.suspended != nil {
+			run(suspended, flow.suspended, flow.reason)
 		}
 	}
 }
@@ -255,16 +272,7 @@ func TestManager_LinkLoginLosingARaceIsAudited(t *testing.T) {
 				if !errors.Is(err, users.ErrInvalidToken) {
 					t.Fatalf("%s that lost the race: %+v, %v; want ErrInvalidToken", flow, s, err)
 				}
-				page, err := f.M.Audit(ctx, users.AuditFilter{UserID: u.ID, Types: []users.EventType{users.EventLoginFailed, users.EventLoginSucceeded}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(page.Entries) != 1 || page.Entries[0].Type != users.EventLoginFailed || page.Entries[0].Reason != "changed_meanwhile" {
-					for _, e := range page.Entries {
-						t.Logf("entry %s %q", e.Type, e.Reason)
-					}
-					t.Fatalf("%d login entries; want one login.failed, changed_meanwhile", len(page.Entries))
-				}
+				wantChangedMeanwhile(t, f.M, u.ID)
 			})
 		}
 	}

@@ -1087,17 +1087,24 @@ func TestManager_LoginLosingARaceIsAudited(t *testing.T) {
 				if s, err := f.M.Login(ctx, "r@example.com", storetest.Password); !errors.Is(err, users.ErrInvalidCredentials) {
 					t.Fatalf("Login that lost the race: %+v, %v; want ErrInvalidCredentials", s, err)
 				}
-				page, err := f.M.Audit(ctx, users.AuditFilter{UserID: u.ID, Types: []users.EventType{users.EventLoginFailed, users.EventLoginSucceeded}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(page.Entries) != 1 || page.Entries[0].Type != users.EventLoginFailed || page.Entries[0].Reason != "changed_meanwhile" {
-					for _, e := range page.Entries {
-						t.Logf("entry %s %q", e.Type, e.Reason)
-					}
-					t.Fatalf("%d login entries; want one login.failed, changed_meanwhile", len(page.Entries))
-				}
+				wantChangedMeanwhile(t, f.M, u.ID)
 			})
 		}
+	}
+}
+
+// wantChangedMeanwhile fails t unless the only login entry of the user is
+// login.failed with Reason "changed_meanwhile".
+func wantChangedMeanwhile(t *testing.T, m *users.Manager, userID string) {
+	t.Helper()
+	page, err := m.Audit(t.Context(), users.AuditFilter{UserID: userID, Types: []users.EventType{users.EventLoginFailed, users.EventLoginSucceeded}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 1 || page.Entries[0].Type != users.EventLoginFailed || page.Entries[0].Reason != "changed_meanwhile" {
+		for _, e := range page.Entries {
+			t.Logf("entry %s %q", e.Type, e.Reason)
+		}
+		t.Fatalf("%d login entries; want one login.failed, changed_meanwhile", len(page.Entries))
 	}
 }
