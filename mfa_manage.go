@@ -79,7 +79,7 @@ func (m *Manager) DisableMFA(ctx context.Context, userID, password, code string)
 	}
 	key := UserThrottleKey(userID)
 	if password != "" {
-		err = m.checkPassword(ctx, r, key, password)
+		err = m.confirmPassword(ctx, r, key, password)
 	} else {
 		if err = m.checkLock(ctx, key); err == nil {
 			_, err = m.verifySecondFactor(ctx, userID, key, code)

@@ -118,7 +118,13 @@ func (m *Manager) BeginTOTP(ctx context.Context, userID string) (*TOTPEnrollment
 // It returns the user's first recovery codes (RecoveryCodeCount of them, see
 // RegenerateRecoveryCodes), to show once.
 //
+// Each code is counted as a failed login of the user before it is checked,
+// as CompleteLogin counts codes, so at most Options.MaxFailedLogins wrong
+// codes are checked before the account locks; a right code takes back its
+// own count but forgets no earlier failure.
+//
 // It returns ErrInvalidCode for a wrong code (try again: the enrolment stays),
+// ErrAccountLocked (no code checked) while the account is locked,
 // ErrMFANotEnabled when no enrolment was begun, ErrMFAEnabled when it was
 // confirmed already, ErrMFANotConfigured when Options.MFAKeys is empty, and
 // ErrNotFound. It is safe for concurrent use: of concurrent confirmations of
@@ -143,9 +149,22 @@ func (m *Manager) ConfirmTOTP(ctx context.Context, userID, code string) ([]strin
 	if err != nil {
 		return nil, err
 	}
+	key := UserThrottleKey(userID)
+	if err := m.checkLock(ctx, key); err != nil {
+		return nil, err
+	}
+	res, err := m.reserveAttempt(ctx, key, userID)
+	if err != nil {
+		return nil, err
+	}
 	step, ok := totpStep(secret, normalizeCode(code), m.now())
 	if !ok {
-		return nil, ErrInvalidCode
+		return nil, m.codeFailed(ctx, userID)
+	}
+	// A right code is no failure; it forgets none either, since whoever holds
+	// a session can set up an authenticator of their own.
+	if err := m.unreserve(ctx, key, res); err != nil {
+		return nil, err
 	}
 	codes, hashes, err := m.newRecoveryCodes(userID)
 	if err != nil {

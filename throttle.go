@@ -7,12 +7,14 @@ import (
 )
 
 // Login throttling. Every password check (Login, and the current password in
-// UpdatePassword and RequestEmailChange) first reserves its attempt in the
-// store, in one atomic UpdateLoginAttempts made once a bcrypt slot is held: the
-// attempt is counted as a failure before bcrypt runs, and a reservation that
-// finds the key locked is refused with ErrAccountLocked. So of any number of
-// concurrent guesses at most MaxFailedLogins are ever compared; a right
-// password then releases the count.
+// UpdatePassword, RequestEmailChange and DisableMFA) first reserves its
+// attempt in the store, in one atomic UpdateLoginAttempts made once a bcrypt
+// slot is held: the attempt is counted as a failure before bcrypt runs, and a
+// reservation that finds the key locked is refused with ErrAccountLocked. So
+// of any number of concurrent guesses at most MaxFailedLogins are ever
+// compared; a right password then releases the count. Every second-factor
+// code (CompleteLogin, StepUp, DisableMFA, ConfirmTOTP) is reserved the same
+// way under the user's key before it is checked.
 
 // MaxConsecutiveFailures is how many failed password checks in a row lock an
 // account until its password is reset or Manager.Unlock is called, however the
@@ -74,9 +76,10 @@ func (m *Manager) checkLock(ctx context.Context, key ThrottleKey) error {
 }
 
 // reservation is what reserveAttempt did: whether the attempt began the
-// key's count (a new entry or window) and whether it locked the key.
+// key's count (a new entry or window), whether it locked the key, and whether
+// that lock was one for a time (not MaxConsecutiveFailures).
 type reservation struct {
-	first, locked bool
+	first, locked, timed bool
 }
 
 // The Reason codes of login and token entries (AuditEntry.Reason).
@@ -127,7 +130,7 @@ func (m *Manager) reserveAttempt(ctx context.Context, key ThrottleKey, userID st
 			case a.Failures >= m.maxFailures && a.Consecutive < MaxConsecutiveFailures:
 				a.Locks++
 				a.LockedUntil = now.Add(m.lockDuration(a.Locks))
-				res.locked, lock.Reason = true, reasonTooManyFailures
+				res.locked, res.timed, lock.Reason = true, true, reasonTooManyFailures
 				lock.Data = map[string]string{"locked_until": a.LockedUntil.UTC().Format(time.RFC3339)}
 			}
 			if res.locked && userID != "" {
@@ -197,7 +200,55 @@ func (m *Manager) releaseAttempt(ctx context.Context, key ThrottleKey, notUpgrad
 	return storeErr("login", err)
 }
 
-// clearFailures forgets everything about key, after a password change or reset.
+// unreserve takes back one attempt that reserveAttempt counted for key as res
+// says, for a proof that turned out right in an operation that is not a
+// login: that attempt is no failure, but the failures counted before it stay
+// (for a user with a second factor, only a second factor's success or Unlock
+// forgets them). A timed lock that this very attempt set is lifted with it.
+func (m *Manager) unreserve(ctx context.Context, key ThrottleKey, res reservation) error {
+	_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+		a.Failures = max(a.Failures-1, 0)
+		a.Consecutive = max(a.Consecutive-1, 0)
+		if res.timed && a.Locks > 0 {
+			a.Locks--
+			a.LockedUntil = time.Time{}
+		}
+		return nil
+	})
+	return storeErr("login", err)
+}
+
+// passwordChanged records a password change or reset of the user: the
+// password's failures are forgotten, unless the user has a second factor.
+// Then the failures stay counted until a second factor succeeds or Unlock, as
+// for a right password: they may be guesses of codes, and a reset (or a
+// change by whoever has the password and a session) must not lift the limit
+// on those. Only the mark of an imported hash is dropped, as the hash is new.
+func (m *Manager) passwordChanged(ctx context.Context, userID string) error {
+	key := UserThrottleKey(userID)
+	rec, err := m.mfaRecord(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if len(secondFactors(rec)) == 0 {
+		return m.clearFailures(ctx, key)
+	}
+	a, err := m.store.GetLoginAttempts(ctx, key)
+	if err != nil || !a.HashNotUpgradable {
+		return storeErr("login", err)
+	}
+	_, err = m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+		a.HashNotUpgradable = false
+		if a.Consecutive == 0 && a.Failures == 0 && a.Locks == 0 && a.LockedUntil.IsZero() {
+			*a = LoginAttempts{}
+		}
+		return nil
+	})
+	return storeErr("login", err)
+}
+
+// clearFailures forgets everything about key, after an administrator set the
+// password or a password change or reset of a user without a second factor.
 func (m *Manager) clearFailures(ctx context.Context, key ThrottleKey) error {
 	a, err := m.store.GetLoginAttempts(ctx, key)
 	if err != nil || a.IsZero() {
@@ -210,12 +261,26 @@ func (m *Manager) clearFailures(ctx context.Context, key ThrottleKey) error {
 	return storeErr("login", err)
 }
 
-// checkPassword makes one throttled password check of password against the
-// user r: it reserves the attempt under key, compares, and on a match releases
-// it. It returns ErrAccountLocked (no comparison made) or ErrInvalidCredentials.
-// r may be nil for an identifier that names nobody: the comparison then runs
-// against the decoy hash and always fails.
+// checkPassword makes one throttled password check of a login's password
+// against the user r: it reserves the attempt under key, compares, and on a
+// match releases it (see passwordRight). It returns ErrAccountLocked (no
+// comparison made) or ErrInvalidCredentials. r may be nil for an identifier
+// that names nobody: the comparison then runs against the decoy hash and
+// always fails.
 func (m *Manager) checkPassword(ctx context.Context, r *UserRecord, key ThrottleKey, password string) error {
+	return m.checkPasswordAs(ctx, r, key, password, true)
+}
+
+// confirmPassword is checkPassword for an operation that is not a login (a
+// password change, an email change, disabling a second factor), which only
+// asks the user to prove the password again: a right password there is never
+// counted as a failure, also for a user with a second factor, but it forgets
+// no earlier failure of such a user either.
+func (m *Manager) confirmPassword(ctx context.Context, r *UserRecord, key ThrottleKey, password string) error {
+	return m.checkPasswordAs(ctx, r, key, password, false)
+}
+
+func (m *Manager) checkPasswordAs(ctx context.Context, r *UserRecord, key ThrottleKey, password string, login bool) error {
 	if err := m.checkLock(ctx, key); err != nil {
 		return err
 	}
@@ -238,7 +303,20 @@ func (m *Manager) checkPassword(ctx context.Context, r *UserRecord, key Throttle
 	case err != nil:
 		return err
 	}
-	return m.passwordRight(ctx, r, key, isImportedBcrypt(hash) && !rehashable(password))
+	notUpgradable := isImportedBcrypt(hash) && !rehashable(password)
+	if !login && r != nil {
+		rec, err := m.mfaRecord(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		if len(secondFactors(rec)) > 0 {
+			if err := m.unreserve(ctx, key, res); err != nil {
+				return err
+			}
+			return m.passwordRight(ctx, r, key, notUpgradable) // keeps the rest counted
+		}
+	}
+	return m.passwordRight(ctx, r, key, notUpgradable)
 }
 
 // rehashable reports whether a password that verified against an imported hash

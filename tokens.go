@@ -283,7 +283,7 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err != nil {
 		return m.refusedRedemption(ctx, t, "reset password", err)
 	}
-	return m.clearFailures(ctx, UserThrottleKey(t.UserID))
+	return m.passwordChanged(ctx, t.UserID)
 }
 
 // RequestEmailVerification returns a token that proves the user owns their
@@ -493,7 +493,7 @@ func (m *Manager) RequestEmailChange(ctx context.Context, userID, password, newE
 	if err != nil {
 		return nil, storeErr("request email change", err)
 	}
-	if err := m.checkPassword(ctx, r, UserThrottleKey(r.ID), password); err != nil {
+	if err := m.confirmPassword(ctx, r, UserThrottleKey(r.ID), password); err != nil {
 		return nil, err
 	}
 	switch {

@@ -1014,7 +1014,7 @@ func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPasswo
 		return err
 	}
 	key := UserThrottleKey(r.ID)
-	if err := m.checkPassword(ctx, r, key, oldPassword); err != nil {
+	if err := m.confirmPassword(ctx, r, key, oldPassword); err != nil {
 		return err
 	}
 	h, err := m.hashPassword(ctx, n)
@@ -1040,7 +1040,7 @@ func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPasswo
 	if err != nil {
 		return storeErr("update password", err)
 	}
-	return m.clearFailures(ctx, key)
+	return m.passwordChanged(ctx, id)
 }
 
 // SetPassword sets the user's password without asking for the current one: the
