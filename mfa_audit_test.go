@@ -51,6 +51,16 @@ func (s *auditSpy) UpdateMFA(ctx context.Context, userID string, fn func(r *user
 	return r, err
 }
 
+// CompleteChallenge keeps the entries of the second factor; the session's
+// login.succeeded is left out, as it is for the logins CreateSession stores.
+func (s *auditSpy) CompleteChallenge(ctx context.Context, hash []byte, fn func(r *users.MFARecord) error, sess *users.SessionRecord, audit ...*users.AuditEntry) error {
+	err := s.MemoryStore.CompleteChallenge(ctx, hash, fn, sess, audit...)
+	if err == nil {
+		s.keep(slices.DeleteFunc(slices.Clone(audit), func(e *users.AuditEntry) bool { return e.Type == users.EventLoginSucceeded }))
+	}
+	return err
+}
+
 func (s *auditSpy) CreateChallenge(ctx context.Context, c *users.ChallengeRecord, audit ...*users.AuditEntry) error {
 	err := s.MemoryStore.CreateChallenge(ctx, c, audit...)
 	if err == nil {

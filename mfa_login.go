@@ -219,15 +219,20 @@ func (m *Manager) mfaRecord(ctx context.Context, userID string) (*MFARecord, err
 // success returns a new session with its Token set, whose Methods are the
 // first factor and the second and whose SecondFactorAt is now. The challenge
 // is used up; a TOTP code of the step it matched, or any earlier step, is
-// refused from then on, and a recovery code works once.
+// refused from then on, and a recovery code works once. A code is spent only
+// together with the session it buys, in one atomic step of the store: a code
+// that gets no session (the challenge was used or voided meanwhile) stays
+// unused.
 //
-// Each code counts as a failed login of the user before it is checked,
+// Each code is counted as a failed login of the user before it is checked,
 // exactly as Login counts passwords, and is forgotten only on success: so
 // however many codes arrive at once, at most Options.MaxFailedLogins are
-// checked before the account locks, and a challenge allows at most
-// MaxChallengeAttempts. A right password alone never forgets failures of a
-// user with a second factor, so an attacker who knows the password cannot
-// start over by logging in again.
+// checked before the account locks. A challenge allows exactly
+// MaxChallengeAttempts codes, the last of them as good as the first; the
+// code after them is refused with ErrInvalidToken, unchecked. A right
+// password alone never forgets failures of a user with a second factor, so
+// an attacker who knows the password cannot start over by logging in again,
+// nor by resetting the password.
 //
 // It returns ErrInvalidToken for a challenge token that is unknown, malformed,
 // expired, used, out of attempts or voided (by a password change or reset, a
@@ -235,7 +240,8 @@ func (m *Manager) mfaRecord(ctx context.Context, userID string) (*MFARecord, err
 // second factor), ErrInvalidCode for a wrong or used code, and
 // ErrAccountLocked (no code checked) while the account is locked. It is safe
 // for concurrent use: of concurrent completions of one challenge at most one
-// gets a session.
+// gets a session, and exactly one if one of them has a right code and nothing
+// voids the challenge meanwhile.
 func (m *Manager) CompleteLogin(ctx context.Context, challengeToken, code string) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -270,26 +276,32 @@ func (m *Manager) CompleteLogin(ctx context.Context, challengeToken, code string
 	}
 	if _, err := m.store.CountChallengeAttempt(ctx, hash, MaxChallengeAttempts); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return nil, ErrInvalidToken // used, dead or voided meanwhile
+			return nil, ErrInvalidToken // used, dead, voided or out of attempts
 		}
 		return nil, storeErr("complete login", err)
 	}
-	method, err := m.verifySecondFactor(ctx, r.ID, key, code)
+	method, accept, err := m.checkSecondFactor(ctx, r.ID, key, code)
 	if err != nil {
 		return nil, err
 	}
-	if c, err = m.store.ConsumeChallenge(ctx, hash); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, ErrInvalidToken // another completion won, or it was voided
-		}
-		return nil, storeErr("complete login", err)
-	}
-	r.Generation = c.UserGeneration
-	s, err := m.startSession(ctx, r, "", func(*UserRecord) error { return nil }, append(c.Methods, method)...)
-	if errors.Is(err, ErrInvalidCredentials) {
-		return nil, ErrInvalidToken // revoked or suspended after the code was checked
-	}
+	verified, err := m.auditEntry(ctx, EventMFAVerified, r.ID)
 	if err != nil {
+		return nil, err
+	}
+	verified.Data = map[string]string{"method": string(method)}
+	r.Generation = c.UserGeneration
+	create := func(s *SessionRecord, e *AuditEntry) error {
+		return m.write(ctx, s.UserID, func() error {
+			return m.store.CompleteChallenge(ctx, hash, accept, s, verified, e)
+		}, verified, e)
+	}
+	s, err := m.startSessionWith(ctx, r, "", func(*UserRecord) error { return nil }, create, append(c.Methods, method)...)
+	switch {
+	case errors.Is(err, ErrInvalidCode):
+		return nil, m.codeFailed(ctx, r.ID) // used meanwhile, by another login or a step-up
+	case errors.Is(err, ErrInvalidCredentials):
+		return nil, ErrInvalidToken // used, voided, revoked or suspended after the code was checked
+	case err != nil:
 		return nil, err
 	}
 	if err := m.forgetFailures(ctx, key); err != nil {
@@ -346,22 +358,40 @@ func (m *Manager) StepUp(ctx context.Context, sessionToken, code string) (*Sessi
 }
 
 // verifySecondFactor makes one throttled check of code against the user's
-// second factors: the attempt is counted as a failure under key before the
-// check, and stays counted (the caller forgets it on success). It returns the
-// factor that accepted the code, ErrAccountLocked (nothing checked),
-// ErrInvalidCode, or ErrMFANotEnabled for a user without a second factor.
+// second factors and applies the accepting change (spending the code): the
+// attempt is counted as a failure under key before the check, and stays
+// counted (the caller forgets it on success). It returns the factor that
+// accepted the code, ErrAccountLocked (nothing checked), ErrInvalidCode, or
+// ErrMFANotEnabled for a user without a second factor.
 func (m *Manager) verifySecondFactor(ctx context.Context, userID string, key ThrottleKey, code string) (AuthMethod, error) {
-	rec, err := m.mfaRecord(ctx, userID)
+	method, accept, err := m.checkSecondFactor(ctx, userID, key, code)
 	if err != nil {
 		return "", err
 	}
+	err = m.accept(ctx, userID, method, accept)
+	if errors.Is(err, ErrInvalidCode) {
+		return "", m.codeFailed(ctx, userID)
+	}
+	return method, err
+}
+
+// checkSecondFactor is verifySecondFactor without spending the code: it
+// returns the factor that accepts code and its accepting change, for the
+// caller to apply atomically with what the code buys (accept refuses with
+// ErrInvalidCode what another call used meanwhile). A wrong code is recorded
+// and ErrInvalidCode returned.
+func (m *Manager) checkSecondFactor(ctx context.Context, userID string, key ThrottleKey, code string) (AuthMethod, func(w *MFARecord) error, error) {
+	rec, err := m.mfaRecord(ctx, userID)
+	if err != nil {
+		return "", nil, err
+	}
 	if len(secondFactors(rec)) == 0 {
-		return "", ErrMFANotEnabled
+		return "", nil, ErrMFANotEnabled
 	}
 	// The record read above may be stale by the time the code is checked:
 	// that is harmless, as accept refuses what changed meanwhile.
 	if _, err := m.reserveAttempt(ctx, key, userID); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for _, f := range factors {
 		if !f.active(rec) {
@@ -371,15 +401,15 @@ func (m *Manager) verifySecondFactor(ctx context.Context, userID string, key Thr
 		if errors.Is(err, errNotThisFactor) {
 			continue
 		}
-		if err == nil {
-			err = m.accept(ctx, userID, f.method(), accept)
-		}
 		if errors.Is(err, ErrInvalidCode) {
 			break
 		}
-		return f.method(), err
+		if err != nil {
+			return "", nil, err
+		}
+		return f.method(), accept, nil
 	}
-	return "", m.codeFailed(ctx, userID)
+	return "", nil, m.codeFailed(ctx, userID)
 }
 
 // accept applies a factor's accepting change to the user's record atomically,

@@ -242,6 +242,15 @@ func (m *Manager) refuseLogin(ctx context.Context, userID, reason string, err er
 // session's SecondFactorAt is now. Its login.succeeded entry, with the token
 // purpose p of a link that logged in, is written with it.
 func (m *Manager) startSession(ctx context.Context, r *UserRecord, p Purpose, check func(cur *UserRecord) error, methods ...AuthMethod) (*Session, error) {
+	return m.startSessionWith(ctx, r, p, check, nil, methods...)
+}
+
+// startSessionWith is startSession with create, which stores the session and
+// its entry: nil means CreateSession, and CompleteLogin stores it with the
+// challenge it redeems. create's ErrNotFound and ErrConflict are
+// ErrInvalidCredentials; its other errors are returned as they are.
+func (m *Manager) startSessionWith(ctx context.Context, r *UserRecord, p Purpose, check func(cur *UserRecord) error,
+	create func(s *SessionRecord, e *AuditEntry) error, methods ...AuthMethod) (*Session, error) {
 	now := m.now()
 	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
 		if cur.Generation != r.Generation || cur.Status != StatusActive {
@@ -291,9 +300,17 @@ func (m *Manager) startSession(ctx context.Context, r *UserRecord, p Purpose, ch
 		return nil, err
 	}
 	e.SessionID, e.Purpose = sid, p
-	if err := m.write(ctx, cur.ID, func() error { return m.store.CreateSession(ctx, s, e) }, e); err != nil {
+	if create == nil {
+		create = func(s *SessionRecord, e *AuditEntry) error {
+			return m.write(ctx, s.UserID, func() error { return m.store.CreateSession(ctx, s, e) }, e)
+		}
+	}
+	if err := create(s, e); err != nil {
 		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
 			return nil, ErrInvalidCredentials
+		}
+		if errors.Is(err, ErrInvalidCode) {
+			return nil, err
 		}
 		return nil, storeErr("login", err)
 	}

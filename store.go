@@ -250,13 +250,31 @@ type Store interface {
 	GetChallenge(ctx context.Context, hash []byte) (*ChallengeRecord, error)
 
 	// CountChallengeAttempt atomically increments the Attempts of the challenge
-	// with this hash and returns it as written; when Attempts reaches max it
-	// deletes the challenge in the same step (still returning it, with Attempts
-	// equal to max). So of any number of concurrent calls for one challenge at
-	// most max get it, each with a different Attempts. It returns ErrNotFound,
-	// writing nothing, if there is no such challenge (never made, used, dead or
-	// voided).
+	// with this hash and returns it as written, if its Attempts is less than
+	// max. So of any number of concurrent calls for one challenge at most max
+	// get it, each with a different Attempts. A challenge whose Attempts is
+	// max already is left as it is (CompleteChallenge still redeems it, for
+	// the code its last attempt was counted for) and ErrNotFound returned. It
+	// returns ErrNotFound, writing nothing, if there is no such challenge
+	// (never made, used, dead or voided).
 	CountChallengeAttempt(ctx context.Context, hash []byte, max int, audit ...*AuditEntry) (*ChallengeRecord, error)
+
+	// CompleteChallenge redeems the challenge with this hash for the new
+	// session s, in one atomic step: it calls fn with a copy of the MFA record
+	// of the challenge's user (a new one with only UserID set if the user has
+	// none) and, if fn returns nil, writes what fn left in the record as
+	// UpdateMFA would (deleting a record left empty), deletes the challenge
+	// and creates s as CreateSession would. So a second factor's code is
+	// spent only together with the session it buys, and of any number of
+	// concurrent calls for one challenge at most one succeeds. It looks at
+	// neither the challenge's Attempts nor its expiry.
+	//
+	// It returns ErrNotFound if there is no such challenge or user,
+	// ErrConflict if s.UserID is not the challenge's user, the user's
+	// Generation is not s.UserGeneration, or s.TokenHash or s.ID is taken,
+	// fn's error unchanged, and ErrKeyChanged if fn changed UserID; it writes
+	// nothing then. fn may be called more than once and must not block.
+	CompleteChallenge(ctx context.Context, hash []byte, fn func(r *MFARecord) error, s *SessionRecord, audit ...*AuditEntry) error
 
 	// ConsumeChallenge atomically finds the challenge with this hash, deletes
 	// it and returns it, whatever its expiry: of any number of concurrent calls

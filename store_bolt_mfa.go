@@ -131,11 +131,11 @@ func (s *BoltStore) GetChallenge(ctx context.Context, hash []byte) (*ChallengeRe
 }
 
 // CountChallengeAttempt increments the challenge's Attempts in one write
-// transaction, deleting the challenge there when Attempts reaches max, and
-// returns it as written. Transactions run one after the other, so of any number
-// of concurrent calls at most max get the challenge. It returns ErrNotFound,
-// writing nothing, if there is no such challenge. See Store. It is safe for
-// concurrent use.
+// transaction, if it is less than max, and returns it as written.
+// Transactions run one after the other, so of any number of concurrent calls
+// at most max get the challenge. It returns ErrNotFound, writing nothing, if
+// there is no such challenge or its Attempts is max already. See Store. It is
+// safe for concurrent use.
 func (s *BoltStore) CountChallengeAttempt(ctx context.Context, hash []byte, max int, audit ...*AuditEntry) (*ChallengeRecord, error) {
 	if err := checkAudit(audit); err != nil {
 		return nil, err
@@ -146,13 +146,11 @@ func (s *BoltStore) CountChallengeAttempt(ctx context.Context, hash []byte, max 
 		if err != nil {
 			return err
 		}
-		c.Attempts++
 		if c.Attempts >= max {
-			err = b.deleteChallenge(hash)
-		} else {
-			err = b.chal.Put(c.Hash, encodeChallenge(c))
+			return ErrNotFound
 		}
-		if err != nil {
+		c.Attempts++
+		if err := b.chal.Put(c.Hash, encodeChallenge(c)); err != nil {
 			return err
 		}
 		out = c
@@ -162,6 +160,80 @@ func (s *BoltStore) CountChallengeAttempt(ctx context.Context, hash []byte, max 
 		return nil, err
 	}
 	return out, nil
+}
+
+// CompleteChallenge checks the challenge and sr, calls fn with the user's MFA
+// record, and writes the record as fn left it, deletes the challenge and
+// stores sr, in one write transaction: transactions run one after the other,
+// so of concurrent calls for one challenge at most one succeeds. fn is called
+// inside the transaction, once unless another write of the group failed on
+// I/O, when each is run again on its own. It returns ErrNotFound,
+// ErrConflict, fn's error or ErrKeyChanged, writing nothing. See Store. It is
+// safe for concurrent use.
+func (s *BoltStore) CompleteChallenge(ctx context.Context, hash []byte, fn func(r *MFARecord) error, sr *SessionRecord, audit ...*AuditEntry) error {
+	if err := checkIDLen(sr.UserID); err != nil {
+		return err
+	}
+	if err := checkAudit(audit); err != nil {
+		return err
+	}
+	v := encodeSession(sr)
+	var fnErr error
+	err := s.update(ctx, "complete challenge", func(b *boltTx) error {
+		fnErr = nil
+		c, err := b.getChallenge(hash)
+		if err != nil {
+			return err
+		}
+		if c.UserID != sr.UserID {
+			return ErrConflict
+		}
+		u, err := b.getUser(sr.UserID)
+		if err != nil {
+			return err
+		}
+		if u.Generation != sr.UserGeneration ||
+			b.sessions.Get(sr.TokenHash) != nil ||
+			b.sessID.Get([]byte(sr.ID)) != nil {
+			return ErrConflict
+		}
+		r, err := b.getMFA(sr.UserID)
+		if err == ErrNotFound {
+			r, err = &MFARecord{UserID: sr.UserID}, nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			fnErr = err
+			return errFnFailed
+		}
+		if r.UserID != sr.UserID {
+			return ErrKeyChanged
+		}
+		if r.IsEmpty() {
+			err = b.mfa.Delete([]byte(sr.UserID))
+		} else {
+			err = b.mfa.Put([]byte(sr.UserID), encodeMFA(r))
+		}
+		if err != nil {
+			return err
+		}
+		if err := b.deleteChallenge(hash); err != nil {
+			return err
+		}
+		if err := b.sessions.Put(sr.TokenHash, v); err != nil {
+			return err
+		}
+		if err := b.indexSession(sr); err != nil {
+			return err
+		}
+		return b.putAudit(audit)
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
 }
 
 // ConsumeChallenge finds, deletes and returns the challenge with this hash in

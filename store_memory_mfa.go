@@ -134,26 +134,72 @@ func (m *MemoryStore) GetChallenge(ctx context.Context, hash []byte) (*Challenge
 }
 
 // CountChallengeAttempt increments the challenge's Attempts and returns a copy
-// of it, deleting it when Attempts reaches max. It returns ErrNotFound if there
-// is no such challenge. It is safe for concurrent use: calls are serialised, so
-// at most max of them ever get the challenge.
+// of it, if its Attempts is less than max. It returns ErrNotFound if there is
+// no such challenge or its Attempts is max already. It is safe for concurrent
+// use: calls are serialised, so at most max of them ever get the challenge.
 func (m *MemoryStore) CountChallengeAttempt(ctx context.Context, hash []byte, max int, audit ...*AuditEntry) (*ChallengeRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	mc, ok := m.mfa.challenges[string(hash)]
+	if !ok || mc.rec.Attempts >= max {
+		return nil, ErrNotFound
+	}
+	// Readers hold copies made under a read lock: replace the record rather
+	// than change the one they may be copying.
+	c := mc.rec.Clone()
+	c.Attempts++
+	mc.rec = c
+	m.keepAudit(audit)
+	return c.Clone(), nil
+}
+
+// CompleteChallenge checks the challenge and s, calls fn with a copy of the
+// user's MFA record, and then keeps the record as fn left it, deletes the
+// challenge and stores s, all under the store's write lock. It returns
+// ErrNotFound, ErrConflict, fn's error or ErrKeyChanged, writing nothing; see
+// Store. It is safe for concurrent use: calls are serialised, so of concurrent
+// calls for one challenge at most one succeeds.
+func (m *MemoryStore) CompleteChallenge(ctx context.Context, hash []byte, fn func(r *MFARecord) error, s *SessionRecord, audit ...*AuditEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	key := string(hash)
 	mc, ok := m.mfa.challenges[key]
 	if !ok {
-		return nil, ErrNotFound
+		return ErrNotFound
 	}
-	mc.rec.Attempts++
-	if mc.rec.Attempts >= max {
-		m.deleteChallenge(key)
+	userID := mc.rec.UserID
+	if s.UserID != userID {
+		return ErrConflict
 	}
+	slot, err := m.checkNewSession(s)
+	if err != nil {
+		return err
+	}
+	work := &MFARecord{UserID: userID}
+	if r, ok := m.mfa.records[userID]; ok {
+		work = r.Clone()
+	}
+	if err := fn(work); err != nil {
+		return err
+	}
+	if work.UserID != userID {
+		return ErrKeyChanged
+	}
+	if work.IsEmpty() {
+		delete(m.mfa.records, userID)
+	} else {
+		m.mfa.records[userID] = work.Clone()
+	}
+	m.deleteChallenge(key)
+	m.putSession(s, slot)
 	m.keepAudit(audit)
-	return mc.rec.Clone(), nil
+	return nil
 }
 
 // ConsumeChallenge deletes the challenge with this hash and returns it, whatever

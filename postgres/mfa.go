@@ -309,13 +309,14 @@ func (s *Store) GetChallenge(ctx context.Context, hash []byte) (*users.Challenge
 	return row.record(), nil
 }
 
-// CountChallengeAttempt increments the challenge's attempts with one UPDATE …
-// RETURNING, which takes the row's lock, and deletes the challenge in the same
-// transaction when attempts reaches max. Concurrent calls, from any process,
-// wait for the lock and then see the row as the one before left it (or gone),
-// so at most max of them get the challenge, each with a different Attempts. It
-// returns the challenge as written, or ErrNotFound, writing nothing, if there
-// is none. It is safe for concurrent use, also across processes.
+// CountChallengeAttempt increments the challenge's attempts, while they are
+// fewer than max, with one UPDATE … WHERE attempts < max RETURNING, which takes
+// the row's lock. Concurrent calls, from any process, wait for the lock and
+// then see the row as the one before left it (or gone), so at most max of them
+// get the challenge, each with a different Attempts. It returns the challenge
+// as written, or ErrNotFound, writing nothing, if there is none or its
+// attempts are max already. It is safe for concurrent use, also across
+// processes.
 func (s *Store) CountChallengeAttempt(ctx context.Context, hash []byte, max int, audit ...*users.AuditEntry) (*users.ChallengeRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -323,8 +324,8 @@ func (s *Store) CountChallengeAttempt(ctx context.Context, hash []byte, max int,
 	var out *users.ChallengeRecord
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var row challengeRow
-		err := tx.QueryRow(ctx, `UPDATE userkit_mfa_challenges SET attempts = attempts + 1 WHERE hash = $1
-			RETURNING `+challengeCols, nonNil(hash)).Scan(row.dest()...)
+		err := tx.QueryRow(ctx, `UPDATE userkit_mfa_challenges SET attempts = attempts + 1
+			WHERE hash = $1 AND attempts < $2 RETURNING `+challengeCols, nonNil(hash), int64(max)).Scan(row.dest()...)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return users.ErrNotFound
 		}
@@ -332,11 +333,6 @@ func (s *Store) CountChallengeAttempt(ctx context.Context, hash []byte, max int,
 			return err
 		}
 		out = row.record()
-		if out.Attempts >= max {
-			if _, err := tx.Exec(ctx, `DELETE FROM userkit_mfa_challenges WHERE hash = $1`, nonNil(hash)); err != nil {
-				return err
-			}
-		}
 		return insertAudit(ctx, tx, audit)
 	})
 	if errors.Is(err, users.ErrNotFound) {
@@ -346,6 +342,124 @@ func (s *Store) CountChallengeAttempt(ctx context.Context, hash []byte, max int,
 		return nil, fmt.Errorf("postgres: count challenge attempt: %w", err)
 	}
 	return out, nil
+}
+
+// CompleteChallenge redeems the challenge for the session sess in one
+// transaction: it reads the challenge, locks its user's row (FOR NO KEY
+// UPDATE, as UpdateMFA does, so the MFA record cannot change meanwhile and no
+// revocation can come between), checks the generation, calls fn with the MFA
+// record, writes what fn left, deletes the challenge (DELETE … RETURNING: of
+// concurrent calls, from any process, one finds it) and inserts the session.
+// The transaction is run again after a deadlock or serialization failure, so
+// fn may be called more than once.
+//
+// It returns ErrNotFound if there is no such challenge or user, ErrConflict if
+// sess.UserID is not the challenge's user, the generation differs or
+// sess.TokenHash or sess.ID is taken, fn's error unchanged, ErrKeyChanged if
+// fn changed UserID, and an error wrapping ErrTimeRange for a time it cannot
+// keep; it writes nothing then. It is safe for concurrent use, also across
+// processes.
+func (s *Store) CompleteChallenge(ctx context.Context, hash []byte, fn func(r *users.MFARecord) error, sess *users.SessionRecord, audit ...*users.AuditEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var terr error
+	args := []any{
+		sess.UserID, nonNil(sess.TokenHash), sess.ID, sess.UserGeneration,
+		encodeTime(sess.CreatedAt, &terr), encodeTime(sess.ExpiresAt, &terr), encodeTime(sess.LastSeenAt, &terr),
+		[]byte(sess.IP), []byte(sess.UserAgent), methodStrings(sess.Methods), encodeTime(sess.SecondFactorAt, &terr),
+	}
+	if terr == nil {
+		terr = checkAudit(audit)
+	}
+	if terr != nil {
+		return fmt.Errorf("postgres: complete challenge: %w", terr)
+	}
+	userID := sess.UserID
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var owner string
+		err := tx.QueryRow(ctx, `SELECT user_id FROM userkit_mfa_challenges WHERE hash = $1`, nonNil(hash)).Scan(&owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return users.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if owner != userID {
+			return users.ErrConflict
+		}
+		var gen int64
+		err = tx.QueryRow(ctx, `SELECT generation FROM userkit_users WHERE id = $1 FOR NO KEY UPDATE`, userID).Scan(&gen)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return users.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if gen != sess.UserGeneration {
+			return users.ErrConflict
+		}
+		var gone int64
+		err = tx.QueryRow(ctx, `WITH d AS (DELETE FROM userkit_mfa_challenges WHERE hash = $1 RETURNING 1)
+			SELECT count(*) FROM d`, nonNil(hash)).Scan(&gone)
+		if err != nil {
+			return err
+		}
+		if gone == 0 {
+			return users.ErrNotFound // completed or voided while the user's row was awaited
+		}
+		r := &users.MFARecord{UserID: userID}
+		var row mfaRow
+		err = tx.QueryRow(ctx, `SELECT `+mfaCols+` FROM userkit_mfa WHERE user_id = $1`, userID).Scan(row.dest()...)
+		switch {
+		case err == nil:
+			r = row.record()
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		if err := fn(r); err != nil {
+			return &fnError{err}
+		}
+		if r.UserID != userID {
+			return users.ErrKeyChanged
+		}
+		if r.IsEmpty() {
+			_, err = tx.Exec(ctx, `DELETE FROM userkit_mfa WHERE user_id = $1`, userID)
+		} else {
+			margs, aerr := mfaArgs(r)
+			if aerr != nil {
+				return aerr
+			}
+			_, err = tx.Exec(ctx, sqlUpsertMFA, margs...)
+		}
+		if err != nil {
+			return err
+		}
+		var (
+			sgen     *int64
+			inserted int64
+		)
+		if err := tx.QueryRow(ctx, sqlCreateSession, args...).Scan(&sgen, &inserted); err != nil {
+			return err
+		}
+		if sgen == nil || inserted == 0 {
+			return users.ErrConflict
+		}
+		return insertAudit(ctx, tx, audit)
+	})
+	var fe *fnError
+	switch code, _ := pgCode(err); {
+	case err == nil:
+		return nil
+	case errors.As(err, &fe):
+		return fe.err
+	case errors.Is(err, users.ErrNotFound), errors.Is(err, users.ErrConflict), errors.Is(err, users.ErrKeyChanged):
+		return err
+	case code == codeUniqueViolation:
+		return users.ErrConflict
+	default:
+		return fmt.Errorf("postgres: complete challenge: %w", err)
+	}
 }
 
 // ConsumeChallenge deletes the challenge with this hash and returns it, whatever

@@ -157,9 +157,20 @@ func TestStore_MFARacesTwoPools(t *testing.T) {
 	if got != max {
 		t.Errorf("%d of %d concurrent CountChallengeAttempt calls got the challenge, want exactly max = %d", got, n, max)
 	}
-	if _, err := stores[1].GetChallenge(ctx, hash); !errors.Is(err, users.ErrNotFound) {
-		t.Errorf("GetChallenge after max attempts: %v, want ErrNotFound", err)
+	if c, err := stores[1].GetChallenge(ctx, hash); err != nil || c.Attempts != max {
+		t.Errorf("GetChallenge after max attempts: %+v, %v; want the challenge, with Attempts %d", c, err, max)
 	}
+
+	// The challenge out of attempts is still redeemed, by exactly one of
+	// the completions racing through the two pools.
+	cur, err := stores[0].GetUser(ctx, u.ID)
+	must(t, err)
+	errs = race(func(i int) error {
+		sess := &users.SessionRecord{ID: fmt.Sprintf("S%02d", i), TokenHash: bytes.Repeat([]byte{byte(i)}, 32), UserID: u.ID,
+			UserGeneration: cur.Generation, CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastSeenAt: now}
+		return stores[i%2].CompleteChallenge(ctx, hash, func(*users.MFARecord) error { return nil }, sess)
+	})
+	storetest.ExactlyOne(t, errs, users.ErrNotFound, "of CompleteChallenge calls for one challenge, through two pools, exactly one must succeed")
 }
 
 // TestStore_NoTOTPSecretInRows enrols TOTP through the Manager over the

@@ -154,6 +154,102 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 		}
 	})
 
+	mgrRule(t, "LastAttemptRedeems", "a challenge allows exactly MaxChallengeAttempts codes: after MaxChallengeAttempts-1 wrong ones, the right TOTP code and (on another challenge) a right recovery code each get a session, the recovery code spent with it", func(t *testing.T) {
+		f := s.fixture(t, func(o *users.Options) { WithMFAKey(o); o.MaxFailedLogins = 50 })
+		ctx := t.Context()
+		u := f.user(t)
+		secret, codes := f.MustEnrolTOTP(t, u.ID)
+		for _, right := range []struct{ name, code string }{
+			{"TOTP code", TOTPCode(t, secret, f.Clock.Now())},
+			{"recovery code", codes[0]},
+		} {
+			c := f.MustChallenge(t, u.Email)
+			for i := range users.MaxChallengeAttempts - 1 {
+				if _, err := f.M.CompleteLogin(ctx, c.Token, WrongTOTPCode(t, secret, f.Clock.Now(), i)); !errors.Is(err, users.ErrInvalidCode) {
+					t.Fatalf("wrong code %d = %v, want ErrInvalidCode", i, err)
+				}
+			}
+			if _, err := f.M.CompleteLogin(ctx, c.Token, right.code); err != nil {
+				t.Errorf("the right %s on attempt %d of %d: %v", right.name, users.MaxChallengeAttempts, users.MaxChallengeAttempts, err)
+			}
+		}
+		if st, err := f.M.MFAStatus(ctx, u.ID); err != nil || st.RecoveryCodesLeft != users.RecoveryCodeCount-1 {
+			t.Errorf("MFAStatus = %+v, %v; want %d recovery codes left", st, err, users.RecoveryCodeCount-1)
+		}
+	})
+
+	mgrRule(t, "RecoveryCodeKeptWithoutSession", "a right recovery code that gets no session (its challenge out of attempts, or won by a concurrent completion) is not spent: MFAStatus counts it still", func(t *testing.T) {
+		f := s.fixture(t, func(o *users.Options) { WithMFAKey(o); o.MaxFailedLogins = 50 })
+		ctx := t.Context()
+		u := f.user(t)
+		secret, codes := f.MustEnrolTOTP(t, u.ID)
+		left := func() int {
+			t.Helper()
+			st, err := f.M.MFAStatus(ctx, u.ID)
+			if err != nil {
+				t.Fatalf("MFAStatus: %v", err)
+			}
+			return st.RecoveryCodesLeft
+		}
+		c := f.MustChallenge(t, u.Email)
+		for i := range users.MaxChallengeAttempts {
+			if _, err := f.M.CompleteLogin(ctx, c.Token, WrongTOTPCode(t, secret, f.Clock.Now(), i)); !errors.Is(err, users.ErrInvalidCode) {
+				t.Fatalf("wrong code %d = %v, want ErrInvalidCode", i, err)
+			}
+		}
+		if _, err := f.M.CompleteLogin(ctx, c.Token, codes[0]); !errors.Is(err, users.ErrInvalidToken) {
+			t.Errorf("a right recovery code after %d wrong codes = %v, want ErrInvalidToken", users.MaxChallengeAttempts, err)
+		}
+		if n := left(); n != users.RecoveryCodeCount {
+			t.Errorf("after a refused completion: %d recovery codes left, want %d", n, users.RecoveryCodeCount)
+		}
+		rounds(50, 2*time.Second, func() {
+			codes, err := f.M.RegenerateRecoveryCodes(ctx, u.ID)
+			if err != nil {
+				t.Fatalf("RegenerateRecoveryCodes: %v", err)
+			}
+			c := f.MustChallenge(t, u.Email)
+			errs := make([]error, 4)
+			start(len(errs), func(i int) { _, errs[i] = f.M.CompleteLogin(ctx, c.Token, codes[i]) })
+			ExactlyOne(t, errs, users.ErrInvalidToken, "different recovery codes racing in one challenge")
+			if n := left(); n != users.RecoveryCodeCount-1 {
+				t.Errorf("after %d recovery codes raced in one challenge: %d left, want %d (only the winner's spent)", len(errs), n, users.RecoveryCodeCount-1)
+			}
+		})
+	})
+
+	mgrRule(t, "ConcurrentRightCompletionsOneSession", "of 8 concurrent completions of one challenge with the right code, exactly one gets a session; the others get ErrInvalidToken or ErrInvalidCode", func(t *testing.T) {
+		f := s.fixture(t, func(o *users.Options) { WithMFAKey(o); o.MaxFailedLogins = 50 })
+		ctx := t.Context()
+		u := f.user(t)
+		secret, _ := f.MustEnrolTOTP(t, u.ID)
+		n := 0
+		rounds(50, 2*time.Second, func() {
+			round := n
+			n++
+			c := f.MustChallenge(t, u.Email)
+			code := TOTPCode(t, secret, f.Clock.Now())
+			errs := make([]error, 8)
+			start(len(errs), func(i int) { _, errs[i] = f.M.CompleteLogin(ctx, c.Token, code) })
+			won := 0
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					won++
+				case !errors.Is(err, users.ErrInvalidToken) && !errors.Is(err, users.ErrInvalidCode):
+					t.Errorf("round %d, call %d: %v, want a session, ErrInvalidToken or ErrInvalidCode", round, i, err)
+				}
+			}
+			if won != 1 {
+				t.Errorf("round %d: %d of %d concurrent right completions got a session, want exactly 1", round, won, len(errs))
+			}
+			f.Clock.Advance(30 * time.Second) // the next round's code is a new step
+		})
+		if got := f.storedSessions(t, u.ID); got != n {
+			t.Errorf("the store holds %d sessions after %d rounds, want %d", got, n, n)
+		}
+	})
+
 	voiders := []struct {
 		name string
 		void func(t *testing.T, f *Fixture, u *users.User, secret string)

@@ -36,8 +36,10 @@ var mfaRules = []rule{
 	{"CreateChallengeStaleGeneration", "CreateChallenge must return ErrConflict, storing nothing, when the user's Generation is not c.UserGeneration", testCreateChallengeStale},
 	{"CreateChallengeDuplicateHash", "CreateChallenge must return ErrConflict for a hash another challenge has, leaving that one as it was", testCreateChallengeDuplicate},
 	{"GetChallengeNotFound", "GetChallenge must return ErrNotFound for an unknown hash", testGetChallengeNotFound},
-	{"CountChallengeAttemptDiesAtMax", "CountChallengeAttempt must count 1, 2, … and delete the challenge when the count reaches max, returning it with Attempts == max; then ErrNotFound", testCountChallengeAttempt},
+	{"CountChallengeAttemptStopsAtMax", "CountChallengeAttempt must count 1, 2, … up to max, returning the challenge as written; then ErrNotFound, changing nothing: the challenge stays, with Attempts == max", testCountChallengeAttempt},
 	{"CountChallengeAttemptAtMostMaxUnderConcurrency", "of any number of concurrent CountChallengeAttempt calls for one challenge, exactly max must get it, each with a different Attempts from 1 to max", testCountChallengeAttemptConcurrent},
+	{"CompleteChallengeAllOrNothing", "CompleteChallenge must write fn's MFA record, delete the challenge and create the session in one step when fn accepts (also for a challenge whose Attempts is max), and write none of them when fn refuses (returning fn's error), when fn changes UserID (ErrKeyChanged), when the challenge is missing (ErrNotFound), belongs to another user or the user's Generation moved on or the session's token hash is taken (ErrConflict)", testCompleteChallenge},
+	{"CompleteChallengeExactlyOnceUnderConcurrency", "of concurrent CompleteChallenge calls for one challenge, each with its own session and an fn that spends its own recovery code, exactly one must succeed: one session, one code spent, the others' codes kept", testCompleteChallengeConcurrent},
 	{"ConsumeChallengeExactlyOnce", "of concurrent ConsumeChallenge calls for one challenge exactly one must get it, the others ErrNotFound; then it is gone", testConsumeChallenge},
 	{"RevocationDeletesChallenges", "UpdateUser with Revoke.Sessions and DeleteUserSessions must delete the user's challenges in the same step, and keep other users' challenges", testRevocationDeletesChallenges},
 	{"DeleteUserDeletesMFA", "DeleteUser must delete the user's MFA record and challenges", testDeleteUserDeletesMFA},
@@ -424,15 +426,127 @@ func testCountChallengeAttempt(t *testing.T, s users.Store, rule string) {
 		if !reflect.DeepEqual(normChallenge(got), normChallenge(want)) {
 			t.Errorf("%s: attempt %d returned %+v, want %+v", rule, i, normChallenge(got), normChallenge(want))
 		}
-		if i < max {
-			wantChallenge(t, s, want, rule)
-		}
+		wantChallenge(t, s, want, rule)
 	}
-	wantNoChallenge(t, s, c.Hash, rule)
 	_, err := s.CountChallengeAttempt(t.Context(), c.Hash, max)
 	wantErr(t, err, users.ErrNotFound, rule)
+	want := c.Clone()
+	want.Attempts = max
+	wantChallenge(t, s, want, rule+" (a challenge out of attempts stays as it is)")
 	_, err = s.CountChallengeAttempt(t.Context(), randomHash(), max)
 	wantErr(t, err, users.ErrNotFound, rule)
+}
+
+// spendCode returns an fn for CompleteChallenge that removes the recovery
+// code hash h, refusing with users.ErrInvalidCode if it is not there.
+func spendCode(h []byte) func(r *users.MFARecord) error {
+	return func(r *users.MFARecord) error {
+		i := slices.IndexFunc(r.RecoveryCodes, func(c []byte) bool { return bytes.Equal(c, h) })
+		if i < 0 {
+			return users.ErrInvalidCode
+		}
+		r.RecoveryCodes = slices.Delete(r.RecoveryCodes, i, i+1)
+		return nil
+	}
+}
+
+func testCompleteChallenge(t *testing.T, s users.Store, rule string) {
+	ctx := t.Context()
+	u, other := addUser(t, s), addUser(t, s)
+	rec := newMFARecord(u.ID)
+	putMFA(t, s, rec)
+	c := addChallenge(t, s, u)
+	nothing := func(what string, sess *users.SessionRecord) {
+		t.Helper()
+		wantMFA(t, s, rec, rule+" ("+what+": the MFA record)")
+		wantChallenge(t, s, c, rule+" ("+what+": the challenge)")
+		wantNoSession(t, s, sess.TokenHash, rule+" ("+what+": the session)")
+	}
+
+	sess := newSession(u)
+	refused := errors.New("refused")
+	wantErr(t, s.CompleteChallenge(ctx, c.Hash, func(r *users.MFARecord) error {
+		r.RecoveryCodes = nil
+		return refused
+	}, sess), refused, rule+" (fn refuses)")
+	nothing("fn refuses", sess)
+	wantErr(t, s.CompleteChallenge(ctx, c.Hash, func(r *users.MFARecord) error {
+		r.UserID = other.ID
+		return nil
+	}, sess), users.ErrKeyChanged, rule+" (fn changes UserID)")
+	nothing("fn changes UserID", sess)
+	wantErr(t, s.CompleteChallenge(ctx, randomHash(), spendCode(rec.RecoveryCodes[0]), sess), users.ErrNotFound, rule+" (no such challenge)")
+	nothing("no such challenge", sess)
+	theirs := newSession(other)
+	wantErr(t, s.CompleteChallenge(ctx, c.Hash, spendCode(rec.RecoveryCodes[0]), theirs), users.ErrConflict, rule+" (another user's session)")
+	nothing("another user's session", theirs)
+	taken := addSession(t, s, u.ID)
+	dup := newSession(u)
+	dup.TokenHash = slices.Clone(taken.TokenHash)
+	wantErr(t, s.CompleteChallenge(ctx, c.Hash, spendCode(rec.RecoveryCodes[0]), dup), users.ErrConflict, rule+" (a taken token hash)")
+	wantMFA(t, s, rec, rule+" (a taken token hash)")
+	wantChallenge(t, s, c, rule+" (a taken token hash)")
+	wantSession(t, s, taken, rule+" (a taken token hash)")
+
+	// Out of attempts: the last attempt's code still redeems it.
+	for range 3 {
+		_, err := s.CountChallengeAttempt(ctx, c.Hash, 3)
+		must(t, err)
+	}
+	c.Attempts = 3
+	must(t, s.CompleteChallenge(ctx, c.Hash, spendCode(rec.RecoveryCodes[1]), sess))
+	want := rec.Clone()
+	want.RecoveryCodes = slices.Delete(want.RecoveryCodes, 1, 2)
+	wantMFA(t, s, want, rule+" (after success)")
+	wantNoChallenge(t, s, c.Hash, rule+" (after success)")
+	wantSession(t, s, sess, rule+" (after success)")
+	wantErr(t, s.CompleteChallenge(ctx, c.Hash, spendCode(rec.RecoveryCodes[0]), newSession(u)), users.ErrNotFound, rule+" (used already)")
+	wantMFA(t, s, want, rule+" (used already)")
+
+	// A session made under a Generation that a revocation moved on from.
+	staleSess := newSession(u)
+	must(t, s.DeleteUserSessions(ctx, u.ID))
+	fresh := addChallenge(t, s, mustGetUser(t, s, u.ID))
+	wantErr(t, s.CompleteChallenge(ctx, fresh.Hash, spendCode(rec.RecoveryCodes[0]), staleSess), users.ErrConflict, rule+" (stale generation)")
+	wantMFA(t, s, want, rule+" (stale generation)")
+	wantChallenge(t, s, fresh, rule+" (stale generation)")
+	wantNoSession(t, s, staleSess.TokenHash, rule+" (stale generation)")
+}
+
+func testCompleteChallengeConcurrent(t *testing.T, s users.Store, rule string) {
+	u := addUser(t, s)
+	rounds(20, 2*time.Second, func() {
+		rec := newMFARecord(u.ID)
+		rec.RecoveryCodes = nil
+		for range 8 {
+			rec.RecoveryCodes = append(rec.RecoveryCodes, randomHash())
+		}
+		putMFA(t, s, rec)
+		c := addChallenge(t, s, u)
+		sessions := make([]*users.SessionRecord, len(rec.RecoveryCodes))
+		for i := range sessions {
+			sessions[i] = newSession(u)
+		}
+		errs := make([]error, len(sessions))
+		start(len(errs), func(i int) {
+			errs[i] = s.CompleteChallenge(t.Context(), c.Hash, spendCode(rec.RecoveryCodes[i]), sessions[i])
+		})
+		if !ExactlyOne(t, errs, users.ErrNotFound, rule) {
+			return
+		}
+		won := slices.IndexFunc(errs, func(err error) bool { return err == nil })
+		want := rec.Clone()
+		want.RecoveryCodes = slices.Delete(want.RecoveryCodes, won, won+1)
+		wantMFA(t, s, want, rule)
+		wantNoChallenge(t, s, c.Hash, rule)
+		for i, sess := range sessions {
+			if i == won {
+				wantSession(t, s, sess, rule)
+			} else {
+				wantNoSession(t, s, sess.TokenHash, rule)
+			}
+		}
+	})
 }
 
 func testCountChallengeAttemptConcurrent(t *testing.T, s users.Store, rule string) {
@@ -466,7 +580,9 @@ func testCountChallengeAttemptConcurrent(t *testing.T, s users.Store, rule strin
 				t.Errorf("%s: %d calls got Attempts %d, want 1", rule, n, a)
 			}
 		}
-		wantNoChallenge(t, s, c.Hash, rule)
+		want := c.Clone()
+		want.Attempts = max
+		wantChallenge(t, s, want, rule)
 	})
 }
 
@@ -616,6 +732,9 @@ func testMFACanceled(t *testing.T, s users.Store, rule string) {
 		"GetChallenge":          func() error { _, err := s.GetChallenge(ctx, c.Hash); return err },
 		"CountChallengeAttempt": func() error { _, err := s.CountChallengeAttempt(ctx, c.Hash, 1); return err },
 		"ConsumeChallenge":      func() error { _, err := s.ConsumeChallenge(ctx, c.Hash); return err },
+		"CompleteChallenge": func() error {
+			return s.CompleteChallenge(ctx, c.Hash, func(*users.MFARecord) error { return nil }, newSession(u))
+		},
 		"StepUpSession": func() error {
 			_, err := s.StepUpSession(ctx, u.ID, sess.ID, users.MethodTOTP, base)
 			return err
@@ -707,6 +826,10 @@ func testMFAAudit(t *testing.T, s users.Store, rule string) {
 	if _, err := s.CountChallengeAttempt(ctx, []byte("nope"), 5, e); !errors.Is(err, users.ErrNotFound) || written(e) {
 		t.Errorf(rule+": CountChallengeAttempt of no challenge: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
 	}
+	e = entry(u.ID)
+	if err := s.CompleteChallenge(ctx, hash, func(*users.MFARecord) error { return errors.New("refused") }, newSession(u), e); err == nil || written(e) {
+		t.Errorf(rule+": CompleteChallenge whose fn failed: %v, entry written %v; want fn's error and no entry", err, written(e))
+	}
 	e = entry("")
 	if _, err := s.ConsumeChallenge(ctx, hash, e); err != nil || e.UserID != u.ID || !written(e) {
 		t.Errorf(rule+": ConsumeChallenge: %v, entry's UserID %q, written %v; want the challenge's user and the entry written", err, e.UserID, written(e))
@@ -714,6 +837,11 @@ func testMFAAudit(t *testing.T, s users.Store, rule string) {
 	e = entry(u.ID)
 	if _, err := s.ConsumeChallenge(ctx, hash, e); !errors.Is(err, users.ErrNotFound) || written(e) {
 		t.Errorf(rule+": ConsumeChallenge again: %v, entry written %v; want ErrNotFound and no entry", err, written(e))
+	}
+	e = entry(u.ID)
+	must(t, s.CreateChallenge(ctx, &users.ChallengeRecord{Hash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}))
+	if err := s.CompleteChallenge(ctx, hash, func(*users.MFARecord) error { return nil }, newSession(u), e); err != nil || !written(e) {
+		t.Errorf(rule+": CompleteChallenge: %v, entry written %v; want both", err, written(e))
 	}
 	e = entry(u.ID)
 	if _, err := s.StepUpSession(ctx, u.ID, sess.ID, users.MethodTOTP, now, e); err != nil || !written(e) {
