@@ -162,20 +162,35 @@ func client(ctx context.Context) Client {
 	return Client{IP: clip(c.IP, maxClientBytes), UserAgent: clip(c.UserAgent, maxClientBytes)}
 }
 
-// auditEntry returns a new audit entry of type t about the user userID, made
-// now, with the actor (the Session in ctx) and the client (WithClient) of ctx.
+// auditEntry returns a new audit entry of type t about the user userID, with
+// the actor (the Session in ctx) and the client (WithClient) of ctx. Its ID
+// and Time are left for write (or writeMany) to set, at the moment the entry
+// is committed. The error is for callers that may one day need it; there is
+// none now.
 func (m *Manager) auditEntry(ctx context.Context, t EventType, userID string) (*AuditEntry, error) {
-	now := m.now()
-	id, err := m.newID(now)
-	if err != nil {
-		return nil, err
-	}
 	c := client(ctx)
-	e := &AuditEntry{ID: id, Time: now, Type: t, UserID: userID, IP: c.IP, UserAgent: c.UserAgent}
+	e := &AuditEntry{Type: t, UserID: userID, IP: c.IP, UserAgent: c.UserAgent}
 	if s, ok := FromContext(ctx); ok {
 		e.ActorID, e.SessionID = s.UserID, s.ID
 	}
 	return e, nil
+}
+
+// stamp sets the ID and Time of entries to now. It runs under the locks of
+// the entries' users, just before the store call that commits them.
+func (m *Manager) stamp(entries []*AuditEntry) error {
+	now := m.now()
+	for _, e := range entries {
+		if e == nil {
+			continue
+		}
+		id, err := m.newID(now)
+		if err != nil {
+			return err
+		}
+		e.ID, e.Time = id, now
+	}
+	return nil
 }
 
 // The Manager's side of the audit log: how entries reach Options.OnEvent
@@ -187,33 +202,36 @@ const userLockShards = 256
 
 // write calls do, the store call that commits entries with their change, and
 // when it succeeds hands the entries (those whose Type is set, as do left
-// them) to Options.OnEvent's queue. When there is a hook, do runs under a
-// lock picked by userID, so two changes of one user reach the queue in the
-// order they committed; the hook itself never runs under it. Without a hook,
-// write is do.
+// them) to Options.OnEvent's queue, if there is a hook. The entries get their
+// ID and Time (stamp) and do runs under a lock picked by userID, so that the
+// changes of one user are committed one at a time and each gets IDs after
+// those of the change before: a user's entries, listed by ID, are in the order
+// their changes committed, and reach the hook in that order too. The hook
+// itself never runs under the lock. The lock orders the writes of one
+// Manager: Managers in several processes sharing a store order a user's
+// entries by their clocks.
 func (m *Manager) write(ctx context.Context, userID string, do func() error, entries ...*AuditEntry) error {
-	if m.events == nil {
-		return do()
-	}
 	if userID != "" { // nobody's events have no order to keep
 		mu := &m.userLocks[shardOf(userID)]
 		mu.Lock()
 		defer mu.Unlock()
 	}
+	if err := m.stamp(entries); err != nil {
+		return err
+	}
 	if err := do(); err != nil {
 		return err
 	}
-	m.events.push(ctx, entries)
+	if m.events != nil {
+		m.events.push(ctx, entries)
+	}
 	return nil
 }
 
 // writeMany is write for a change of many users (Import): it holds the locks
-// of all their shards, taken in order.
-func (m *Manager) writeMany(ctx context.Context, userIDs []string, do func() ([]*AuditEntry, error)) error {
-	if m.events == nil {
-		_, err := do()
-		return err
-	}
+// of all their shards, taken in order, and stamps the entries do returns in
+// entries, which must be all those do may write.
+func (m *Manager) writeMany(ctx context.Context, userIDs []string, entries []*AuditEntry, do func() ([]*AuditEntry, error)) error {
 	shards := make([]int, 0, len(userIDs))
 	for _, id := range userIDs {
 		shards = append(shards, shardOf(id))
@@ -228,11 +246,16 @@ func (m *Manager) writeMany(ctx context.Context, userIDs []string, do func() ([]
 			m.userLocks[s].Unlock()
 		}
 	}()
+	if err := m.stamp(entries); err != nil {
+		return err
+	}
 	written, err := do()
 	if err != nil {
 		return err
 	}
-	m.events.push(ctx, written)
+	if m.events != nil {
+		m.events.push(ctx, written)
+	}
 	return nil
 }
 

@@ -122,7 +122,7 @@ func (m *Manager) importBatch(ctx context.Context, rows []NewUser, out []ImportR
 		entries[j], ids[j] = e, r.ID
 	}
 	var errs []error
-	err := m.writeMany(ctx, ids, func() ([]*AuditEntry, error) {
+	err := m.writeMany(ctx, ids, entries, func() ([]*AuditEntry, error) {
 		var err error
 		if errs, err = m.store.CreateUsers(ctx, batch, entries...); err != nil || len(errs) != len(batch) {
 			return nil, err

@@ -356,6 +356,15 @@ func (s *mgrSuite) testAudit(t *testing.T) {
 		})
 	}
 	mgrRule(t, "HookKeepsCommitOrder", "Options.OnEvent must see one user's events in the order they committed, even when they are made concurrently", s.testAuditHookOrder)
+	for _, hook := range []bool{false, true} {
+		name := "LogKeepsCommitOrder"
+		if hook {
+			name += "WithHook"
+		}
+		mgrRule(t, name, "the audit log must list one user's entries in the order their changes committed, with or without Options.OnEvent, however many are made concurrently: oldest first, each role change starts from the role the one before set", func(t *testing.T) {
+			s.testAuditLogOrder(t, hook)
+		})
+	}
 	mgrRule(t, "HookCannotBlockOrBreak", "a hook that panics or blocks must never fail or block a login: panics are recovered and counted, events beyond the queue are dropped and counted, and the audit log keeps them all", s.testAuditHookSafe)
 	mgrRule(t, "Retention", "PurgeExpired must delete the audit entries older than Options.AuditRetention, and keep the younger ones", s.testAuditRetention)
 	mgrRule(t, "Paging", "Manager.Audit must page through a user's entries newest first with Next, each exactly once, and refuse bad input with a *ValidationError naming the field", s.testAuditPaging)
@@ -527,6 +536,61 @@ func (s *mgrSuite) testAuditHookOrder(t *testing.T) {
 	}
 	if got := f.MustGet(t, u.ID).Role; string(got) != prev {
 		t.Errorf("the last event sets %q, the user has %q", prev, got)
+	}
+}
+
+// testAuditLogOrder makes 8 goroutines change one user's role 25 times each
+// and reads the role changes back from the log, oldest first.
+func (s *mgrSuite) testAuditLogOrder(t *testing.T, hook bool) {
+	const writers, calls = 8, 25
+	store := s.newStore(t)
+	roles := []users.Role{users.RoleUser, users.RoleAdmin}
+	for i := range writers {
+		roles = append(roles, users.Role(fmt.Sprintf("r%02d", i)))
+	}
+	f := NewFixture(t, store, func(o *users.Options) {
+		o.Roles = roles
+		if hook {
+			o.OnEvent = (&hookRecorder{store: store}).onEvent
+		}
+	})
+	u := f.user(t)
+	errs := make([]error, writers)
+	start(writers, func(i int) {
+		for j := range calls {
+			if _, err := f.M.UpdateRole(context.Background(), u.ID, roles[(i+j)%len(roles)]); err != nil {
+				errs[i] = err
+				return
+			}
+		}
+	})
+	for _, err := range errs {
+		must(t, err)
+	}
+	var changes []*users.AuditEntry // newest first
+	filter := users.AuditFilter{UserID: u.ID, Types: []users.EventType{users.EventRoleChanged}, Limit: 500}
+	for {
+		p, err := f.M.Audit(t.Context(), filter)
+		must(t, err)
+		changes = append(changes, p.Entries...)
+		if p.Next == "" {
+			break
+		}
+		filter.Before = p.Next
+	}
+	slices.Reverse(changes)
+	if len(changes) == 0 {
+		t.Fatal("the log holds no role change")
+	}
+	prev := string(users.RoleUser)
+	for i, e := range changes {
+		if e.Data["role_from"] != prev {
+			t.Fatalf("entry %d of %d, oldest first, changes the role from %q, but the entry before set %q: the log is out of commit order", i+1, len(changes), e.Data["role_from"], prev)
+		}
+		prev = e.Data["role_to"]
+	}
+	if got := f.MustGet(t, u.ID).Role; string(got) != prev {
+		t.Errorf("the last role change in the log sets %q, the user has %q", prev, got)
 	}
 }
 
