@@ -73,6 +73,7 @@ Every change the Manager makes, and every outcome of a login, writes an
 AuditEntry (who, what, when, from which client; never a secret) through the
 Store in the same transaction as the change. Manager.Audit pages through them
 by user, actor, type and time; Options.AuditRetention bounds their age.
+One user's entries are listed in the order their changes committed, and
 Options.OnEvent receives each entry after its commit, in commit order per
 user, from a bounded queue, so a slow or failing hook never delays a login.
 User.LastActiveAt moves with logins and session use, and Filter.ActiveSince

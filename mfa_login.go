@@ -16,7 +16,8 @@ import (
 // suspension or revocation voids it), alive ChallengeTTL, good for
 // MaxChallengeAttempts codes and used up by the first one that succeeds.
 
-// The limits of one challenge.
+// The limits of one challenge: it works for ChallengeTTL after Login made it,
+// and for exactly MaxChallengeAttempts codes, the last as good as the first.
 const (
 	ChallengeTTL         = 5 * time.Minute
 	MaxChallengeAttempts = 5

@@ -54,7 +54,8 @@ func (m *Manager) MFAStatus(ctx context.Context, userID string) (*MFAStatus, err
 // either the password or a fresh second-factor code, not both. Outstanding
 // login challenges of the user are voided in the same step; sessions stay.
 //
-// The proof is throttled and counted like a login. It returns a
+// The proof is throttled and counted like a login; a right password is never
+// counted as a failure. It returns a
 // *ValidationError on "password" when neither or both are given,
 // ErrInvalidCredentials for a wrong password, ErrInvalidCode for a wrong code,
 // ErrAccountLocked, ErrMFANotEnabled if the user has nothing to remove, and

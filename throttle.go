@@ -19,7 +19,9 @@ import (
 // MaxConsecutiveFailures is how many failed password checks in a row lock an
 // account until its password is reset or Manager.Unlock is called, however the
 // failures are spread over time (NIST SP 800-63B 5.2.2). Only a success, a
-// password change or reset, or Unlock starts the count again.
+// password change or reset, or Unlock starts the count again; for a user with
+// a second factor, only a second factor's success or Unlock (a reset or
+// change of the password does not: the failures may be guesses of codes).
 const MaxConsecutiveFailures = 100
 
 // maxLockout caps one escalated lock: each lock lasts twice as long as the one
@@ -348,7 +350,8 @@ type LockState struct {
 	// Permanent.
 	LockedUntil time.Time `json:"locked_until,omitzero"`
 	// Permanent is true after MaxConsecutiveFailures failures in a row: the
-	// account stays locked until a password reset or Manager.Unlock.
+	// account stays locked until a password reset or Manager.Unlock (for a
+	// user with a second factor, until Unlock).
 	Permanent bool `json:"permanent"`
 	// ConsecutiveFailures counts failed password checks since the last success,
 	// password change or reset, or Unlock.

@@ -239,7 +239,10 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, email string) (*Deli
 // ResetPassword redeems a password-reset token and sets the new password, which
 // must pass the length rules and the password checker (a refused password leaves
 // the token valid). It revokes every session and every other outstanding
-// one-time token of the user, and clears a login lock.
+// one-time token of the user, and clears a login lock; for a user with a
+// second factor it keeps the failures counted and any lock, which only a right
+// second factor or Unlock forgets, so that whoever has the mailbox (and the
+// password) cannot reset their way to more code guesses.
 //
 // It returns ErrInvalidToken for a token that is unknown, malformed, expired,
 // already used, issued for another purpose, or issued before the email or
@@ -476,6 +479,10 @@ func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Sessio
 // It does not look whether another user has newEmail: that answer would tell
 // the caller who has an account. If one has, ConfirmEmailChange returns
 // ErrDuplicateEmail, to whoever reads the new address's mail.
+//
+// The password is throttled like a login's (a wrong one counts as a failure);
+// a right one is never counted as a failure, also for a user with a second
+// factor, whose earlier failures it leaves counted.
 //
 // It returns ErrInvalidCredentials for a wrong password (ErrAccountLocked once
 // locked), ErrNotFound, ErrAccountDisabled if the user is not active, and a

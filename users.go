@@ -1000,7 +1000,10 @@ func (m *Manager) UpdateRole(ctx context.Context, id string, role Role) (*User, 
 // login, before the comparison, exactly as Login counts: enough of them lock
 // the account, and then ErrAccountLocked), a
 // *ValidationError on "password" for a refused new password, and ErrNotFound.
-// Nothing changes on any error.
+// Nothing changes on any error. A right oldPassword is never counted as a
+// failure; the change forgets the failures counted before, except for a user
+// with a second factor, whose failures only a right second factor or Unlock
+// forgets.
 func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPassword string) error {
 	if err := ctx.Err(); err != nil {
 		return err
