@@ -248,7 +248,8 @@ func (m *Manager) startSession(ctx context.Context, r *UserRecord, p Purpose, ch
 // startSessionWith is startSession with create, which stores the session and
 // its entry: nil means CreateSession, and CompleteLogin stores it with the
 // challenge it redeems. create's ErrNotFound and ErrConflict are
-// ErrInvalidCredentials; its other errors are returned as they are.
+// ErrInvalidCredentials, its ErrInvalidCode (a factor refusing a code used
+// meanwhile) is returned as it is, and other errors are wrapped.
 func (m *Manager) startSessionWith(ctx context.Context, r *UserRecord, p Purpose, check func(cur *UserRecord) error,
 	create func(s *SessionRecord, e *AuditEntry) error, methods ...AuthMethod) (*Session, error) {
 	now := m.now()

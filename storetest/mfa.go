@@ -38,7 +38,7 @@ var mfaRules = []rule{
 	{"GetChallengeNotFound", "GetChallenge must return ErrNotFound for an unknown hash", testGetChallengeNotFound},
 	{"CountChallengeAttemptStopsAtMax", "CountChallengeAttempt must count 1, 2, … up to max, returning the challenge as written; then ErrNotFound, changing nothing: the challenge stays, with Attempts == max", testCountChallengeAttempt},
 	{"CountChallengeAttemptAtMostMaxUnderConcurrency", "of any number of concurrent CountChallengeAttempt calls for one challenge, exactly max must get it, each with a different Attempts from 1 to max", testCountChallengeAttemptConcurrent},
-	{"CompleteChallengeAllOrNothing", "CompleteChallenge must write fn's MFA record, delete the challenge and create the session in one step when fn accepts (also for a challenge whose Attempts is max), and write none of them when fn refuses (returning fn's error), when fn changes UserID (ErrKeyChanged), when the challenge is missing (ErrNotFound), belongs to another user or the user's Generation moved on or the session's token hash is taken (ErrConflict)", testCompleteChallenge},
+	{"CompleteChallengeAllOrNothing", "CompleteChallenge must write fn's MFA record, delete the challenge and create the session in one step when fn accepts (also for a challenge whose Attempts is max and whose ExpiresAt has passed), and write none of them when fn refuses (returning fn's error), when fn changes UserID (ErrKeyChanged), when the challenge is missing (ErrNotFound), belongs to another user or the user's Generation moved on or the session's token hash is taken (ErrConflict)", testCompleteChallenge},
 	{"CompleteChallengeExactlyOnceUnderConcurrency", "of concurrent CompleteChallenge calls for one challenge, each with its own session and an fn that spends its own recovery code, exactly one must succeed: one session, one code spent, the others' codes kept", testCompleteChallengeConcurrent},
 	{"ConsumeChallengeExactlyOnce", "of concurrent ConsumeChallenge calls for one challenge exactly one must get it, the others ErrNotFound; then it is gone", testConsumeChallenge},
 	{"RevocationDeletesChallenges", "UpdateUser with Revoke.Sessions and DeleteUserSessions must delete the user's challenges in the same step, and keep other users' challenges", testRevocationDeletesChallenges},
@@ -455,7 +455,9 @@ func testCompleteChallenge(t *testing.T, s users.Store, rule string) {
 	u, other := addUser(t, s), addUser(t, s)
 	rec := newMFARecord(u.ID)
 	putMFA(t, s, rec)
-	c := addChallenge(t, s, u)
+	c := newChallenge(u) // expired: expiry is the Manager's to decide
+	c.CreatedAt, c.ExpiresAt = base.Add(-time.Hour), base.Add(-time.Minute)
+	must(t, s.CreateChallenge(ctx, c))
 	nothing := func(what string, sess *users.SessionRecord) {
 		t.Helper()
 		wantMFA(t, s, rec, rule+" ("+what+": the MFA record)")
@@ -488,7 +490,7 @@ func testCompleteChallenge(t *testing.T, s users.Store, rule string) {
 	wantChallenge(t, s, c, rule+" (a taken token hash)")
 	wantSession(t, s, taken, rule+" (a taken token hash)")
 
-	// Out of attempts: the last attempt's code still redeems it.
+	// Expired and out of attempts: the last attempt's code still redeems it.
 	for range 3 {
 		_, err := s.CountChallengeAttempt(ctx, c.Hash, 3)
 		must(t, err)
