@@ -177,9 +177,19 @@ func (m *MemoryStore) CompleteChallenge(ctx context.Context, hash []byte, fn fun
 	if s.UserID != userID {
 		return ErrConflict
 	}
-	slot, err := m.checkNewSession(s)
-	if err != nil {
-		return err
+	slot, ok := m.byID[userID]
+	if !ok {
+		return ErrNotFound
+	}
+	skey := string(s.TokenHash)
+	if m.user(slot).gen != s.UserGeneration {
+		return ErrConflict
+	}
+	if _, ok := m.sessions[skey]; ok {
+		return ErrConflict
+	}
+	if _, ok := m.sessionIDs[s.ID]; ok {
+		return ErrConflict
 	}
 	work := &MFARecord{UserID: userID}
 	if r, ok := m.mfa.records[userID]; ok {
@@ -197,7 +207,12 @@ func (m *MemoryStore) CompleteChallenge(ctx context.Context, hash []byte, fn fun
 		m.mfa.records[userID] = work.Clone()
 	}
 	m.deleteChallenge(key)
-	m.putSession(s, slot)
+	// Stored as CreateSession stores it.
+	ms := &memSession{rec: s.Clone(), slot: slot, exp: &expiryItem{at: s.ExpiresAt, kind: expirySession, key: skey}}
+	m.sessions[skey] = ms
+	m.sessionIDs[s.ID] = skey
+	memSetAdd(m.userSessions, s.UserID, skey)
+	heap.Push(&m.expiry, ms.exp)
 	m.keepAudit(audit)
 	return nil
 }

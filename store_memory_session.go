@@ -24,44 +24,27 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	slot, err := m.checkNewSession(s)
-	if err != nil {
-		return err
-	}
-	m.putSession(s, slot)
-	m.keepAudit(audit)
-	return nil
-}
-
-// checkNewSession returns the slot of the user of s, ErrNotFound if there is
-// no such user, or ErrConflict if the user's generation is not
-// s.UserGeneration or s.TokenHash or s.ID is taken. m.mu must be held.
-func (m *MemoryStore) checkNewSession(s *SessionRecord) (uint32, error) {
 	slot, ok := m.byID[s.UserID]
 	if !ok {
-		return 0, ErrNotFound
+		return ErrNotFound
 	}
 	if m.user(slot).gen != s.UserGeneration {
-		return 0, ErrConflict
+		return ErrConflict
 	}
-	if _, ok := m.sessions[string(s.TokenHash)]; ok {
-		return 0, ErrConflict
+	key := string(s.TokenHash)
+	if _, ok := m.sessions[key]; ok {
+		return ErrConflict
 	}
 	if _, ok := m.sessionIDs[s.ID]; ok {
-		return 0, ErrConflict
+		return ErrConflict
 	}
-	return slot, nil
-}
-
-// putSession stores a copy of s, which checkNewSession accepted, for the user
-// in slot. m.mu must be held for writing.
-func (m *MemoryStore) putSession(s *SessionRecord, slot uint32) {
-	key := string(s.TokenHash)
 	ms := &memSession{rec: s.Clone(), slot: slot, exp: &expiryItem{at: s.ExpiresAt, kind: expirySession, key: key}}
 	m.sessions[key] = ms
 	m.sessionIDs[s.ID] = key
 	memSetAdd(m.userSessions, s.UserID, key)
 	heap.Push(&m.expiry, ms.exp)
+	m.keepAudit(audit)
+	return nil
 }
 
 // GetSession returns copies of the session with this token hash and of its user,

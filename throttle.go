@@ -304,21 +304,25 @@ func (m *Manager) checkPasswordAs(ctx context.Context, r *UserRecord, key Thrott
 		return ErrInvalidCredentials
 	case err != nil:
 		return err
-	}
-	notUpgradable := isImportedBcrypt(hash) && !rehashable(password)
-	if !login && r != nil {
-		rec, err := m.mfaRecord(ctx, r.ID)
-		if err != nil {
+	case !login && r != nil:
+		// For a user with a second factor, passwordRight keeps the
+		// reservation counted: take it back first.
+		if err := m.unreserveSecondFactorUser(ctx, r.ID, key, res); err != nil {
 			return err
 		}
-		if len(secondFactors(rec)) > 0 {
-			if err := m.unreserve(ctx, key, res); err != nil {
-				return err
-			}
-			return m.passwordRight(ctx, r, key, notUpgradable) // keeps the rest counted
-		}
 	}
-	return m.passwordRight(ctx, r, key, notUpgradable)
+	return m.passwordRight(ctx, r, key, isImportedBcrypt(hash) && !rehashable(password))
+}
+
+// unreserveSecondFactorUser takes back the reservation res of a right
+// password of the user userID, if the user has a second factor (see
+// unreserve); for a user without one, passwordRight forgets it with the rest.
+func (m *Manager) unreserveSecondFactorUser(ctx context.Context, userID string, key ThrottleKey, res reservation) error {
+	rec, err := m.mfaRecord(ctx, userID)
+	if err != nil || len(secondFactors(rec)) == 0 {
+		return err
+	}
+	return m.unreserve(ctx, key, res)
 }
 
 // rehashable reports whether a password that verified against an imported hash

@@ -995,15 +995,15 @@ func (m *Manager) UpdateRole(ctx context.Context, id string, role Role) (*User, 
 // The new password must pass the length rules and the password checker. On
 // success every session of the user (the caller's included) and every
 // outstanding one-time token are revoked: log in again with the new password.
+// A right oldPassword is never counted as a failure; the change forgets the
+// failures counted before, except for a user with a second factor, whose
+// failures only a right second factor or Unlock forgets.
 //
 // It returns ErrInvalidCredentials if oldPassword is wrong (counted as a failed
 // login, before the comparison, exactly as Login counts: enough of them lock
 // the account, and then ErrAccountLocked), a
 // *ValidationError on "password" for a refused new password, and ErrNotFound.
-// Nothing changes on any error. A right oldPassword is never counted as a
-// failure; the change forgets the failures counted before, except for a user
-// with a second factor, whose failures only a right second factor or Unlock
-// forgets.
+// Nothing changes on any error.
 func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPassword string) error {
 	if err := ctx.Err(); err != nil {
 		return err
