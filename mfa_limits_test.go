@@ -94,6 +94,10 @@ func TestMFA_ConfirmTOTPThrottled(t *testing.T) {
 		if ls, err := f.M.LockState(ctx, u.ID); err != nil || ls.ConsecutiveFailures != 3 {
 			t.Errorf("after 3 wrong confirmations: %+v, %v; want 3 consecutive failures", ls, err)
 		}
+		p, err := f.M.Audit(ctx, users.AuditFilter{UserID: u.ID, Types: []users.EventType{users.EventMFAFailed}})
+		if err != nil || len(p.Entries) != 3 || p.Entries[0].Reason != "invalid_code" {
+			t.Errorf("mfa.failed entries after 3 wrong confirmations: %v, %v; want 3 with Reason invalid_code", p, err)
+		}
 		if _, err := f.M.ConfirmTOTP(ctx, u.ID, storetest.TOTPCode(t, e.Secret, f.Clock.Now())); err != nil {
 			t.Fatalf("ConfirmTOTP(right): %v", err)
 		}
