@@ -38,6 +38,11 @@ type Session struct {
 	// login or by step-up; zero for a session made with one factor.
 	Methods        []AuthMethod `json:"methods,omitempty"`
 	SecondFactorAt time.Time    `json:"second_factor_at,omitzero"`
+	// AuthenticatedAt is when the user last proved a password or a factor for
+	// this session: at login (a password, a magic link, an accepted invitation
+	// or a second factor), by Manager.Reauthenticate or by Manager.StepUp.
+	// Sensitive changes require it within Options.ReauthWindow.
+	AuthenticatedAt time.Time `json:"authenticated_at"`
 }
 
 // tokenBytes is the size of every session and one-time token: 256 bits.
@@ -292,6 +297,8 @@ func (m *Manager) startSessionWith(ctx context.Context, r *UserRecord, p Purpose
 		IP:             c.IP,
 		UserAgent:      c.UserAgent,
 		Methods:        slices.Clone(methods),
+
+		AuthenticatedAt: now,
 	}
 	if len(methods) > 1 {
 		s.SecondFactorAt = now
@@ -333,6 +340,8 @@ func (m *Manager) session(s *SessionRecord, u *UserRecord) *Session {
 		UserAgent:      s.UserAgent,
 		Methods:        slices.Clone(s.Methods),
 		SecondFactorAt: s.SecondFactorAt,
+
+		AuthenticatedAt: s.AuthenticatedAt,
 	}
 }
 
@@ -424,6 +433,7 @@ func (m *Manager) validate(ctx context.Context, hash []byte, s *SessionRecord, u
 	out.ID, out.UserID, out.User = s.ID, s.UserID, &u.User
 	out.CreatedAt, out.ExpiresAt, out.LastSeenAt = s.CreatedAt, s.ExpiresAt, s.LastSeenAt
 	out.IP, out.UserAgent, out.Methods, out.SecondFactorAt = s.IP, s.UserAgent, s.Methods, s.SecondFactorAt
+	out.AuthenticatedAt = s.AuthenticatedAt
 	return out, nil
 }
 
@@ -435,7 +445,7 @@ type validated struct {
 }
 
 // validatedUser is what ValidateToken allocates on the library's stores: the
-// Session it returns with its user and its methods. At 544 bytes, plus the
+// Session it returns with its user and its methods. At 568 bytes, plus the
 // 8-byte header Go gives objects over 512 bytes, it fills a 576-byte size
 // class; the token's hash as well would take it to 640.
 type validatedUser struct {

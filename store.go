@@ -283,12 +283,14 @@ type Store interface {
 	// challenge's.
 	ConsumeChallenge(ctx context.Context, hash []byte, audit ...*AuditEntry) (*ChallengeRecord, error)
 
-	// StepUpSession records that a second factor was verified for an existing
-	// session: in one atomic step it sets the SecondFactorAt of the session with
-	// the public ID sessionID to at, and appends method to its Methods unless it
-	// is there already. It returns the session as written, or ErrNotFound,
-	// writing nothing, if the session does not exist or does not belong to
-	// userID.
+	// StepUpSession records that the user proved a factor again for an existing
+	// session: in one atomic step it sets the AuthenticatedAt of the session
+	// with the public ID sessionID to at and, when method is not empty (a second
+	// factor), sets its SecondFactorAt to at and appends method to its Methods
+	// unless it is there already. An empty method (a password proved again)
+	// leaves Methods and SecondFactorAt as they are. It returns the session as
+	// written, or ErrNotFound, writing nothing, if the session does not exist or
+	// does not belong to userID.
 	StepUpSession(ctx context.Context, userID, sessionID string, method AuthMethod, at time.Time, audit ...*AuditEntry) (*SessionRecord, error)
 }
 
@@ -373,6 +375,10 @@ type SessionRecord struct {
 	// verified for it (at login or by step-up), or zero.
 	Methods        []AuthMethod
 	SecondFactorAt time.Time
+	// AuthenticatedAt is when the user last proved a password or a factor for
+	// this session: at login (by any method), by re-authentication or by
+	// step-up. Sensitive changes require it to be recent (Options.ReauthWindow).
+	AuthenticatedAt time.Time
 }
 
 // Clone returns a deep copy of s.

@@ -17,10 +17,11 @@ import (
 //
 // Every binary record starts with its format byte, so that formats can be told
 // apart (version 1 files held JSON, which starts with '{'). This code writes
-// format recordFormat (2) and reads formats 1 (schema version 2) and 2: format 2
-// appends fields to format 1's, marked "(2)" below, which a format 1 record
-// lacks (they decode as zero). After the format byte come the fields in a fixed
-// order:
+// format recordFormat (3) and reads formats 1 (schema version 2), 2 (schema
+// version 3) and 3: format 2 appends fields to format 1's, marked "(2)" below,
+// which a format 1 record lacks (they decode as zero), and format 3 appends
+// those marked "(3)" to format 2's. After the format byte come the fields in a
+// fixed order:
 //
 //	string  uvarint length, then the bytes
 //	int     varint (zig-zag)
@@ -35,7 +36,10 @@ import (
 //	         then (2) LastActiveAt (time)
 //	session  ID, UserID (strings), UserGeneration (int), CreatedAt, ExpiresAt,
 //	         LastSeenAt (times), then (2) IP, UserAgent (strings), the number
-//	         of Methods (uvarint) and each (string), SecondFactorAt (time)
+//	         of Methods (uvarint) and each (string), SecondFactorAt (time),
+//	         then (3) AuthenticatedAt (time); a session of an older format
+//	         decodes with AuthenticatedAt the later of CreatedAt and
+//	         SecondFactorAt, the last proof it is known to have had
 //	token    UserID, Purpose, Email (strings), CreatedAt, ExpiresAt (times)
 //	audit    (2 only) flags (bit 0 Fields is not nil, bit 1 Data is not nil),
 //	         Type, UserID, ActorID, SessionID, IP, UserAgent, Reason, Purpose
@@ -46,7 +50,7 @@ import (
 // A record's own key is not repeated in it: the user ID, the session's token
 // hash, the token's hash and the audit entry's ID come from the key the record is
 // stored under.
-const recordFormat = 2
+const recordFormat = 3
 
 const (
 	auditHasFields = 1 << iota
@@ -111,7 +115,7 @@ func encodeUser(r *UserRecord) []byte {
 
 // encodeSession returns s in the binary session format, without its token hash.
 func encodeSession(s *SessionRecord) []byte {
-	n := 16 + len(s.ID) + len(s.UserID) + len(s.IP) + len(s.UserAgent) + 4*14
+	n := 16 + len(s.ID) + len(s.UserID) + len(s.IP) + len(s.UserAgent) + 5*14
 	for _, m := range s.Methods {
 		n += len(m) + 2
 	}
@@ -128,7 +132,8 @@ func encodeSession(s *SessionRecord) []byte {
 	for _, m := range s.Methods {
 		b = appendString(b, string(m))
 	}
-	return appendTime(b, s.SecondFactorAt)
+	b = appendTime(b, s.SecondFactorAt)
+	return appendTime(b, s.AuthenticatedAt)
 }
 
 // encodeToken returns t in the binary token format, without its hash.
@@ -184,7 +189,7 @@ func encodeAudit(e *AuditEntry) []byte {
 type decoder struct {
 	s      string
 	off    int
-	format byte // the record's format byte: 1 or 2
+	format byte // the record's format byte: 1, 2 or 3
 	bad    bool
 }
 
@@ -367,6 +372,11 @@ func decodeSessionTo(s *SessionRecord, room *[2]AuthMethod, d decoder) error {
 		}
 		s.SecondFactorAt = d.time()
 	}
+	if d.format >= 3 {
+		s.AuthenticatedAt = d.time()
+	} else {
+		s.AuthenticatedAt = later(s.CreatedAt, s.SecondFactorAt)
+	}
 	return d.done("session")
 }
 
@@ -497,7 +507,8 @@ func checkIDLen(id string) error {
 	return nil
 }
 
-// The second factors' records (schema version 3), format 2 only:
+// The second factors' records (schema version 3), format 2 and later (format 3
+// changed only sessions):
 //
 //	mfa        flags (bit 0 TOTP is set, bit 1 TOTP.Confirmed); if bit 0 is
 //	           set, TOTP.Secret, TOTP.KeyID (strings), TOTP.CreatedAt,

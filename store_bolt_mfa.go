@@ -265,8 +265,9 @@ func (s *BoltStore) ConsumeChallenge(ctx context.Context, hash []byte, audit ...
 	return out, nil
 }
 
-// StepUpSession sets the SecondFactorAt of the user's session with the public
-// ID sessionID and adds method to its Methods, in one write transaction, and
+// StepUpSession sets the AuthenticatedAt of the user's session with the public
+// ID sessionID and, for a method that is not empty, its SecondFactorAt, and
+// adds method to its Methods, in one write transaction, and
 // returns the session as written, or ErrNotFound, writing nothing, if the
 // session does not exist or belongs to another user. See Store. It is safe for
 // concurrent use.
@@ -290,9 +291,12 @@ func (s *BoltStore) StepUpSession(ctx context.Context, userID, sessionID string,
 		if sr.UserID != userID {
 			return ErrNotFound
 		}
-		sr.SecondFactorAt = at
-		if !slices.Contains(sr.Methods, method) {
-			sr.Methods = append(sr.Methods, method)
+		sr.AuthenticatedAt = at
+		if method != "" {
+			sr.SecondFactorAt = at
+			if !slices.Contains(sr.Methods, method) {
+				sr.Methods = append(sr.Methods, method)
+			}
 		}
 		if err := b.putSession(sr); err != nil {
 			return err

@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 3). Everything lives under rootBucket; the
+// The file's layout (schema version 4). Everything lives under rootBucket; the
 // sub-buckets are:
 //
 //	meta             "version" → schema version, 8 bytes big-endian
@@ -109,13 +109,16 @@ var indexBuckets = [][]byte{
 //	   the activity index; the audit log and its indexes; second factors: the
 //	   mfa and challenges record buckets and the challenges.user and
 //	   challenges.expiry indexes
+//	4  record format 3: sessions with AuthenticatedAt (a session of an older
+//	   format decodes with the later of its CreatedAt and SecondFactorAt, and
+//	   the rebuild writes it so)
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
-// every record and builds every index again. Code that reads up to version 2
-// refuses a version 3 file with ErrSchemaTooNew, and the version is set to 3 in
+// every record and builds every index again. Code that reads up to version 3
+// refuses a version 4 file with ErrSchemaTooNew, and the version is set to 4 in
 // the rebuild's first transaction, so no older binary ever reads a half-rebuilt
 // file.
-const boltSchemaVersion = 3
+const boltSchemaVersion = 4
 
 // boltRebuildBatch is how many records a rebuild handles per write transaction,
 // so that memory stays bounded however large the file is. A test changes it.

@@ -30,6 +30,11 @@ type boltFixture struct {
 	Tokens   map[string]string `json:"tokens"`   // "<purpose> <email>" -> token
 	Locked   string            `json:"locked"`
 	Counts   map[string]int    `json:"counts"`
+
+	// From version 3 on: each bearer token's AuthenticatedAt after the
+	// upgrade, and the user with a TOTP factor.
+	Authenticated map[string]time.Time `json:"authenticated"`
+	MFAUser       string               `json:"mfa_user"`
 }
 
 // copyBoltV1 copies the version 1 fixture into a new file and returns its path
@@ -186,6 +191,81 @@ func testBoltUpgrade(t *testing.T, from uint64) {
 	}
 	if _, err := m.CompleteLogin(ctx, ch.Token, recovery[0]); err != nil {
 		t.Errorf("CompleteLogin with a recovery code: %v", err)
+	}
+	must(t, s.Check(ctx))
+}
+
+// TestBoltStore_UpgradeV3 opens a file written by the version 3 code (commit
+// abf1ec3, committed as testdata/bolt-v3 by its genv3.go) and checks that the
+// new code migrates it on open: the file is at the current version and passes
+// Check, every user reads back as the old code returned it, the counts agree,
+// every old session still validates and has as AuthenticatedAt the last proof
+// it is known to have had (its login, or a later step-up), the second factor
+// still guards its user's login, and the audit log is kept.
+func TestBoltStore_UpgradeV3(t *testing.T) {
+	path, f := copyBoltFixture(t, 3)
+	s, err := users.OpenBoltStore(path, nil)
+	must(t, err)
+	defer func() {
+		must(t, s.Close())
+		if v := boltVersion(t, path); v != boltSchemaVersion {
+			t.Errorf("version = %d after the upgrade, want %d", v, boltSchemaVersion)
+		}
+		boltCheckFile(t, path)
+	}()
+	ctx := t.Context()
+	must(t, s.Check(ctx))
+	m, err := users.New(s, &users.Options{
+		BcryptCost: 4, InsecureLowBcryptCostForTests: true, MaxFailedLogins: 5,
+		Roles:   []users.Role{users.RoleAdmin, users.RoleUser, users.RoleViewer},
+		Now:     func() time.Time { return f.Now.Add(time.Minute) },
+		MFAKeys: []users.MFAKey{{ID: "k1", Key: bytes.Repeat([]byte{7}, 32)}},
+	})
+	must(t, err)
+	for _, want := range f.Users {
+		got, err := m.Get(ctx, want.ID)
+		must(t, err)
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Errorf("user after the upgrade:\n got %s\nwant %s", g, w)
+		}
+	}
+	if n, err := m.Count(ctx, users.Filter{}); err != nil || n != f.Counts["all"] {
+		t.Errorf("Count() = %d, %v; want %d", n, err, f.Counts["all"])
+	}
+	if es, err := s.ListAudit(ctx, users.AuditQuery{Limit: 1000}); err != nil || len(es) == 0 {
+		t.Errorf("audit log after the upgrade: %d entries, %v; want the old entries", len(es), err)
+	}
+	if len(f.Authenticated) != len(f.Sessions) {
+		t.Fatalf("the fixture has %d sessions and %d AuthenticatedAt", len(f.Sessions), len(f.Authenticated))
+	}
+	steppedUp := 0
+	for token, email := range f.Sessions {
+		sess, err := m.ValidateToken(ctx, token)
+		if err != nil || sess.User.Email != email {
+			t.Errorf("ValidateToken(session of %s) = %v, %v", email, sess, err)
+			continue
+		}
+		want := f.Authenticated[token]
+		if !sess.AuthenticatedAt.Equal(want) {
+			t.Errorf("session %s of %s: AuthenticatedAt %v, want %v (CreatedAt %v, SecondFactorAt %v)",
+				sess.ID, email, sess.AuthenticatedAt, want, sess.CreatedAt, sess.SecondFactorAt)
+		}
+		if sess.SecondFactorAt.After(sess.CreatedAt) {
+			steppedUp++
+		}
+	}
+	if steppedUp != 1 {
+		t.Errorf("%d sessions stepped up after login, want the fixture's 1", steppedUp)
+	}
+	if _, err := m.Login(ctx, f.MFAUser, f.Password); !errors.Is(err, users.ErrSecondFactorRequired) {
+		t.Errorf("Login(%s) of the user with TOTP after the upgrade: %v, want ErrSecondFactorRequired", f.MFAUser, err)
+	}
+	sess, err := m.Login(ctx, "alice@example.com", f.Password)
+	must(t, err)
+	if !sess.AuthenticatedAt.Equal(f.Now.Add(time.Minute)) {
+		t.Errorf("a new session's AuthenticatedAt = %v, want now", sess.AuthenticatedAt)
 	}
 	must(t, s.Check(ctx))
 }

@@ -241,9 +241,10 @@ func (m *MemoryStore) ConsumeChallenge(ctx context.Context, hash []byte, audit .
 	return mc.rec, nil // deleted: nobody else holds it
 }
 
-// StepUpSession sets the SecondFactorAt of the user's session with this public
-// ID and adds method to its Methods, returning a copy as written, or returns
-// ErrNotFound. It is safe for concurrent use.
+// StepUpSession sets the AuthenticatedAt of the user's session with this
+// public ID and, for a method that is not empty, its SecondFactorAt, and adds
+// method to its Methods, returning a copy as written, or returns ErrNotFound.
+// It is safe for concurrent use.
 func (m *MemoryStore) StepUpSession(ctx context.Context, userID, sessionID string, method AuthMethod, at time.Time, audit ...*AuditEntry) (*SessionRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -257,9 +258,12 @@ func (m *MemoryStore) StepUpSession(ctx context.Context, userID, sessionID strin
 	// Readers hold copies, and GetSession copies under a read lock: replace
 	// the record rather than change the one they may be copying.
 	s := m.sessions[key].rec.Clone()
-	s.SecondFactorAt = at
-	if !slices.Contains(s.Methods, method) {
-		s.Methods = append(s.Methods, method)
+	s.AuthenticatedAt = at
+	if method != "" {
+		s.SecondFactorAt = at
+		if !slices.Contains(s.Methods, method) {
+			s.Methods = append(s.Methods, method)
+		}
 	}
 	m.sessions[key].rec = s
 	m.keepAudit(audit)

@@ -499,9 +499,9 @@ func (s *Store) ConsumeChallenge(ctx context.Context, hash []byte, audit ...*use
 	return out, nil
 }
 
-// StepUpSession sets the SecondFactorAt of the user's session with the public
-// ID sessionID and appends method to its Methods unless it is there, in one
-// UPDATE … RETURNING, and returns the session as written. It returns
+// StepUpSession sets the AuthenticatedAt of the user's session with the public
+// ID sessionID and, for a method that is not empty, its SecondFactorAt, and
+// appends method to its Methods unless it is there, in one UPDATE … RETURNING, and returns the session as written. It returns
 // ErrNotFound, writing nothing, if the session does not exist or belongs to
 // another user, and an error wrapping ErrTimeRange for a time it cannot keep.
 // It is safe for concurrent use, also across processes.
@@ -517,8 +517,9 @@ func (s *Store) StepUpSession(ctx context.Context, userID, sessionID string, met
 	var out *users.SessionRecord
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var sr sessionRow
-		err := tx.QueryRow(ctx, `UPDATE userkit_sessions SET second_factor_at = $3,
-				methods = CASE WHEN $4::text = ANY (coalesce(methods, '{}')) THEN methods
+		err := tx.QueryRow(ctx, `UPDATE userkit_sessions SET authenticated_at = $3,
+				second_factor_at = CASE WHEN $4::text = '' THEN second_factor_at ELSE $3 END,
+				methods = CASE WHEN $4::text = '' OR $4::text = ANY (coalesce(methods, '{}')) THEN methods
 					ELSE array_append(coalesce(methods, '{}'), $4::text) END
 			WHERE id = $1 AND user_id = $2
 			RETURNING `+sessionCols, sessionID, userID, when, string(method)).Scan(sr.dest()...)

@@ -191,6 +191,15 @@ var migrations = [][]string{
 		`CREATE INDEX userkit_mfa_challenges_user_idx ON userkit_mfa_challenges (user_id)`,
 		`CREATE INDEX userkit_mfa_challenges_expires_at_idx ON userkit_mfa_challenges (expires_at)`,
 	},
+
+	// Version 4: a session's authenticated_at (users.SessionRecord.AuthenticatedAt),
+	// when its user last proved a password or a factor for it. Sessions made
+	// before it get the last proof they are known to have had: their login
+	// (created_at), or a later step-up (second_factor_at).
+	{
+		`ALTER TABLE userkit_sessions ADD COLUMN authenticated_at bigint NOT NULL DEFAULT -9223372036854775808`,
+		`UPDATE userkit_sessions SET authenticated_at = GREATEST(created_at, second_factor_at)`,
+	},
 }
 
 // searchText is the expression userkit_users_search_idx indexes: the email,

@@ -179,6 +179,7 @@ func normSession(s *users.SessionRecord) users.SessionRecord {
 	c.ExpiresAt = c.ExpiresAt.UTC()
 	c.LastSeenAt = c.LastSeenAt.UTC()
 	c.SecondFactorAt = c.SecondFactorAt.UTC()
+	c.AuthenticatedAt = c.AuthenticatedAt.UTC()
 	if len(c.Methods) == 0 {
 		c.Methods = nil
 	}

@@ -44,7 +44,9 @@ var mfaRules = []rule{
 	{"RevocationDeletesChallenges", "UpdateUser with Revoke.Sessions and DeleteUserSessions must delete the user's challenges in the same step, and keep other users' challenges", testRevocationDeletesChallenges},
 	{"DeleteUserDeletesMFA", "DeleteUser must delete the user's MFA record and challenges", testDeleteUserDeletesMFA},
 	{"DeleteExpiredDeletesChallenges", "DeleteExpired must delete and count challenges whose ExpiresAt is at or before now, and keep the others", testDeleteExpiredChallenges},
-	{"StepUpSession", "StepUpSession must set SecondFactorAt, append the method once (not again if present), keep the rest of the session, and return it; GetSession must see it", testStepUpSession},
+	{"StepUpSession", "StepUpSession must set SecondFactorAt and AuthenticatedAt, append the method once (not again if present), keep the rest of the session, and return it; GetSession must see it", testStepUpSession},
+	{"StepUpSessionPasswordOnly", "StepUpSession with an empty method (a password proved again) must set AuthenticatedAt only, keeping Methods and SecondFactorAt, and return the session; GetSession must see it", testStepUpSessionPasswordOnly},
+	{"SessionAuthenticatedAtRoundTrip", "CreateSession must store AuthenticatedAt as given (not CreatedAt, not zero), GetSession and ListSessions return it, and TouchSession keep it", testSessionAuthenticatedAt},
 	{"CanceledContext", "every MFA method called with a canceled context must return an error matching context.Canceled and change nothing", testMFACanceled},
 	{"AuditWithChange", "every MFA method that changes state must write the audit entries it is given in the same step and none when it fails or changes nothing; UpdateMFA writes them as fn left them, leaving out those whose Type fn emptied; ConsumeChallenge fills in the challenge's UserID", testMFAAudit},
 	{"StepUpSessionNotFound", "StepUpSession must return ErrNotFound, changing nothing, for an unknown session ID or one of another user", testStepUpSessionNotFound},
@@ -676,7 +678,7 @@ func testStepUpSession(t *testing.T, s users.Store, rule string) {
 	}
 	want := sess.Clone()
 	want.Methods = append(want.Methods, users.MethodTOTP)
-	want.SecondFactorAt = at
+	want.SecondFactorAt, want.AuthenticatedAt = at, at
 	if !sameSession(got, want) {
 		t.Errorf("%s: returned %s, want %s", rule, showSession(got), showSession(want))
 	}
@@ -684,7 +686,7 @@ func testStepUpSession(t *testing.T, s users.Store, rule string) {
 	later := at.Add(time.Minute)
 	_, err = s.StepUpSession(t.Context(), u.ID, sess.ID, users.MethodTOTP, later)
 	must(t, err)
-	want.SecondFactorAt = later
+	want.SecondFactorAt, want.AuthenticatedAt = later, later
 	wantSession(t, s, want, rule+" (a method present already is not added again)")
 	_, err = s.StepUpSession(t.Context(), u.ID, sess.ID, users.MethodRecoveryCode, later)
 	must(t, err)
@@ -701,6 +703,48 @@ func testStepUpSession(t *testing.T, s users.Store, rule string) {
 	}
 	got.Methods[0] = "changed"
 	wantSession(t, s, want, rule+" (StepUpSession must return a copy)")
+}
+
+func testStepUpSessionPasswordOnly(t *testing.T, s users.Store, rule string) {
+	u := addUser(t, s)
+	sess := newSession(u)
+	sess.Methods = []users.AuthMethod{users.MethodEmailLink, users.MethodTOTP}
+	sess.SecondFactorAt = base.Add(time.Minute)
+	sess.AuthenticatedAt = base.Add(time.Minute)
+	must(t, s.CreateSession(t.Context(), sess))
+	at := base.Add(20 * time.Minute)
+	got, err := s.StepUpSession(t.Context(), u.ID, sess.ID, "", at)
+	if err != nil {
+		t.Fatalf("%s: StepUpSession: %v", rule, err)
+	}
+	want := sess.Clone()
+	want.AuthenticatedAt = at
+	if !sameSession(got, want) {
+		t.Errorf("%s: returned %s, want %s", rule, showSession(got), showSession(want))
+	}
+	wantSession(t, s, want, rule)
+	plain := newSession(u) // no second factor at all: SecondFactorAt stays zero
+	plain.Methods = []users.AuthMethod{users.MethodPassword}
+	must(t, s.CreateSession(t.Context(), plain))
+	_, err = s.StepUpSession(t.Context(), u.ID, plain.ID, "", at)
+	must(t, err)
+	want = plain.Clone()
+	want.AuthenticatedAt = at
+	wantSession(t, s, want, rule+" (a one-factor session)")
+}
+
+func testSessionAuthenticatedAt(t *testing.T, s users.Store, rule string) {
+	u := addUser(t, s)
+	sess := newSession(u)
+	sess.SecondFactorAt = base.Add(time.Minute)
+	sess.AuthenticatedAt = base.Add(3 * time.Minute) // neither CreatedAt nor SecondFactorAt
+	must(t, s.CreateSession(t.Context(), sess))
+	wantSession(t, s, sess, rule)
+	wantSessions(t, s, u.ID, []*users.SessionRecord{sess}, rule+" (ListSessions)")
+	must(t, s.TouchSession(t.Context(), sess.TokenHash, base.Add(5*time.Minute)))
+	want := sess.Clone()
+	want.LastSeenAt = base.Add(5 * time.Minute)
+	wantSession(t, s, want, rule+" (after TouchSession)")
 }
 
 func testStepUpSessionNotFound(t *testing.T, s users.Store, rule string) {

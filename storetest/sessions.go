@@ -16,6 +16,7 @@ func testCreateSessionRoundTrip(t *testing.T, s users.Store) {
 	r := addUser(t, s)
 	sess := newSession(r)
 	sess.LastSeenAt = base.Add(time.Minute)
+	sess.AuthenticatedAt = base.Add(2 * time.Minute)
 	want := sess.Clone()
 	if err := s.CreateSession(t.Context(), sess); err != nil {
 		t.Fatalf("CreateSession must store a session for an existing user under its Generation: %v", err)
