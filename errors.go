@@ -105,4 +105,14 @@ var (
 	// ErrMFANotEnabled is returned when an operation needs a second factor (or
 	// an enrolment begun) that the user does not have.
 	ErrMFANotEnabled = errors.New("users: second factor not enabled")
+
+	// ErrReauthRequired is returned, before anything is checked or changed, by
+	// the changes that need a recent proof of the acting session's user
+	// (BeginTOTP, ConfirmTOTP, DisableMFA, RegenerateRecoveryCodes, ResetMFA,
+	// UpdatePassword, SetPassword, RequestEmailChange, and Update when it
+	// changes the email) when the context carries a Session whose
+	// AuthenticatedAt is older than Options.ReauthWindow. Prove the password
+	// with Manager.Reauthenticate, or a second factor with Manager.StepUp, and
+	// retry. HTTPError maps it to 403 "reauth_required".
+	ErrReauthRequired = errors.New("users: recent authentication required")
 )

@@ -29,6 +29,7 @@ const (
 	CodeAccountDisabled    = "account_disabled"    // 403: the account is not active
 	CodeEmailNotVerified   = "email_not_verified"  // 403: Options.RequireVerifiedEmail and an unverified email
 	CodeForbidden          = "forbidden"           // 403: the session's role may not do this
+	CodeReauthRequired     = "reauth_required"     // 403: prove the password again (Manager.Reauthenticate) or a second factor (StepUp), then retry
 	CodeNotFound           = "not_found"           // 404
 	CodeDuplicateEmail     = "duplicate_email"     // 409
 	CodeDuplicateUsername  = "duplicate_username"  // 409
@@ -171,6 +172,7 @@ func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 //	ErrInvalidCode                      401 invalid_code
 //	ErrAccountDisabled                  403 account_disabled
 //	ErrEmailNotVerified                 403 email_not_verified
+//	ErrReauthRequired                   403 reauth_required
 //	ErrNotFound, ErrUnknownEmail        404 not_found
 //	ErrDuplicateEmail                   409 duplicate_email
 //	ErrDuplicateUsername                409 duplicate_username
@@ -181,7 +183,9 @@ func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 //	context.Canceled, DeadlineExceeded  503 unavailable
 //	anything else                       500 internal_error
 //
-// ErrUnknownEmail is mapped for completeness only: answer a password-reset or
+// ErrReauthRequired is 403, not 401: the session is valid, and the client
+// should not log in again but call Manager.Reauthenticate (or StepUp) with
+// it and retry. ErrUnknownEmail is mapped for completeness only: answer a password-reset or
 // magic-link request for an unknown email exactly like a successful one, or the
 // answer tells strangers who has an account. A nil err gives 200 and empty
 // strings. The 503 for a context error is a choice: the request was not done,
@@ -212,6 +216,8 @@ func HTTPError(err error) (status int, code, field string) {
 		return http.StatusForbidden, CodeAccountDisabled, ""
 	case errors.Is(err, ErrEmailNotVerified):
 		return http.StatusForbidden, CodeEmailNotVerified, ""
+	case errors.Is(err, ErrReauthRequired):
+		return http.StatusForbidden, CodeReauthRequired, ""
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnknownEmail):
 		return http.StatusNotFound, CodeNotFound, ""
 	case errors.Is(err, ErrDuplicateEmail):
@@ -244,6 +250,8 @@ func message(code string) string {
 		return "This email address is not verified yet"
 	case CodeForbidden:
 		return "You do not have permission to do this"
+	case CodeReauthRequired:
+		return "Confirm your password (or a second factor) to do this"
 	case CodeNotFound:
 		return "Not found"
 	case CodeDuplicateEmail:

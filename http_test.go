@@ -246,6 +246,7 @@ func TestHTTPError(t *testing.T) {
 		{users.ErrInvalidToken, 401, "invalid_token", ""},
 		{users.ErrAccountDisabled, 403, "account_disabled", ""},
 		{users.ErrEmailNotVerified, 403, "email_not_verified", ""},
+		{fmt.Errorf("users: begin TOTP: %w", users.ErrReauthRequired), 403, "reauth_required", ""},
 		{users.ErrNotFound, 404, "not_found", ""},
 		{fmt.Errorf("users: get: %w", users.ErrNotFound), 404, "not_found", ""},
 		{users.ErrUnknownEmail, 404, "not_found", ""},

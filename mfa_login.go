@@ -313,7 +313,8 @@ func (m *Manager) CompleteLogin(ctx context.Context, challengeToken, code string
 
 // StepUp proves a second factor again for an existing session: it checks code
 // (a TOTP code or a recovery code) for the session's user, and on success sets
-// the session's SecondFactorAt to now and adds the factor to its Methods. It
+// the session's SecondFactorAt and AuthenticatedAt (see Reauthenticate) to now
+// and adds the factor to its Methods. It
 // returns the session (without its Token). Use it before sensitive actions,
 // with Manager.RequireSecondFactor deciding how fresh the proof must be.
 //
@@ -355,6 +356,7 @@ func (m *Manager) StepUp(ctx context.Context, sessionToken, code string) (*Sessi
 		return nil, err
 	}
 	s.Methods, s.SecondFactorAt = slices.Clone(rec.Methods), rec.SecondFactorAt
+	s.AuthenticatedAt = rec.AuthenticatedAt
 	return s, nil
 }
 

@@ -60,8 +60,15 @@ func (m *Manager) MFAStatus(ctx context.Context, userID string) (*MFAStatus, err
 // ErrInvalidCredentials for a wrong password, ErrInvalidCode for a wrong code,
 // ErrAccountLocked, ErrMFANotEnabled if the user has nothing to remove, and
 // ErrNotFound. It is safe for concurrent use.
+//
+// Made with a Session in ctx (see NewContext), it first returns
+// ErrReauthRequired, checking and changing nothing, unless that session's
+// user proved a password or a factor within Options.ReauthWindow.
 func (m *Manager) DisableMFA(ctx context.Context, userID, password, code string) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.recentAuth(ctx); err != nil {
 		return err
 	}
 	if (password == "") == (code == "") {
@@ -102,8 +109,15 @@ func (m *Manager) DisableMFA(ctx context.Context, userID, password, code string)
 // challenges of the user are voided in the same step; sessions stay. A user
 // without a second factor is left as is. It returns ErrNotFound if there is no
 // such user. It is safe for concurrent use.
+//
+// Made with a Session in ctx (see NewContext), it first returns
+// ErrReauthRequired, checking and changing nothing, unless that session's
+// user proved a password or a factor within Options.ReauthWindow.
 func (m *Manager) ResetMFA(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.recentAuth(ctx); err != nil {
 		return err
 	}
 	return m.removeMFA(ctx, userID, EventMFAReset)

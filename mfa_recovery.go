@@ -111,8 +111,15 @@ func useRecoveryCode(w *MFARecord, h []byte) error {
 //
 // It returns ErrMFANotEnabled if the user has no active second factor, and
 // ErrNotFound. It is safe for concurrent use.
+//
+// Made with a Session in ctx (see NewContext), it first returns
+// ErrReauthRequired, checking and changing nothing, unless that session's
+// user proved a password or a factor within Options.ReauthWindow.
 func (m *Manager) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.recentAuth(ctx); err != nil {
 		return nil, err
 	}
 	codes, hashes, err := m.newRecoveryCodes(userID)

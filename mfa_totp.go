@@ -48,8 +48,15 @@ type TOTPEnrollment struct {
 // It returns ErrMFANotConfigured when Options.MFAKeys is empty, ErrNotFound,
 // ErrAccountDisabled for a user who is not active, and ErrMFAEnabled when the
 // user has a confirmed TOTP factor already. It is safe for concurrent use.
+//
+// Made with a Session in ctx (see NewContext), it first returns
+// ErrReauthRequired, checking and changing nothing, unless that session's
+// user proved a password or a factor within Options.ReauthWindow.
 func (m *Manager) BeginTOTP(ctx context.Context, userID string) (*TOTPEnrollment, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.recentAuth(ctx); err != nil {
 		return nil, err
 	}
 	if m.mfa.current == "" {
@@ -129,8 +136,15 @@ func (m *Manager) BeginTOTP(ctx context.Context, userID string) (*TOTPEnrollment
 // confirmed already, ErrMFANotConfigured when Options.MFAKeys is empty, and
 // ErrNotFound. It is safe for concurrent use: of concurrent confirmations of
 // one enrolment exactly one succeeds.
+//
+// Made with a Session in ctx (see NewContext), it first returns
+// ErrReauthRequired, checking and changing nothing, unless that session's
+// user proved a password or a factor within Options.ReauthWindow.
 func (m *Manager) ConfirmTOTP(ctx context.Context, userID, code string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.recentAuth(ctx); err != nil {
 		return nil, err
 	}
 	if _, err := m.store.GetUser(ctx, userID); err != nil {

@@ -488,8 +488,15 @@ func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Sessio
 // locked), ErrNotFound, ErrAccountDisabled if the user is not active, and a
 // *ValidationError on "email" for a malformed (or non-ASCII) address or the
 // user's current one. It is safe for concurrent use.
+//
+// Made with a Session in ctx (see NewContext), it first returns
+// ErrReauthRequired, checking and changing nothing, unless that session's
+// user proved a password or a factor within Options.ReauthWindow.
 func (m *Manager) RequestEmailChange(ctx context.Context, userID, password, newEmail string) (*Delivery, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.recentAuth(ctx); err != nil {
 		return nil, err
 	}
 	e, err := NormalizeEmail(newEmail)

@@ -270,6 +270,17 @@ type Options struct {
 	// AuditRetention is how long audit entries are kept: PurgeExpired deletes
 	// the older ones. Zero (the default) keeps them until you delete them.
 	AuditRetention time.Duration
+
+	// ReauthWindow is how recently the acting session's user must have proved
+	// a password or a factor (Session.AuthenticatedAt: at login, by
+	// Reauthenticate or by StepUp) for the changes that need it: enrolling or
+	// removing a second factor, new recovery codes, changing the password or
+	// the email (see ErrReauthRequired). The acting session is the one in the
+	// call's context (NewContext, Manager.Middleware); a call without one is
+	// not checked. Zero means the default, DefaultReauthWindow (10 minutes). A
+	// negative value turns the check off, for an application that asks for the
+	// proof itself.
+	ReauthWindow time.Duration
 }
 
 // Manager is the entry point of the package: it creates, finds and updates users,
@@ -305,6 +316,7 @@ type Manager struct {
 	userLocks      [userLockShards]sync.Mutex
 	auditRetention time.Duration
 	strangers      strangerBudget
+	reauthWindow   time.Duration // negative: no check
 
 	mfa mfaConfig // second factors (mfa_keys.go)
 }
@@ -371,6 +383,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 		return nil, invalid("options.AuditRetention", "must not be negative")
 	}
 	m.auditRetention = o.AuditRetention
+	m.reauthWindow = or(o.ReauthWindow, DefaultReauthWindow)
 	if o.OnEvent != nil {
 		m.events = &eventQueue{fn: o.OnEvent, max: or(o.EventQueueSize, 4096)}
 	}
@@ -864,10 +877,18 @@ func (m *Manager) validUpdate(up UserUpdate) (UserUpdate, error) {
 // It returns a *ValidationError for a refused field (nothing is changed),
 // ErrNotFound, or ErrDuplicateEmail / ErrDuplicateUsername if another user has
 // the new email or username. Setting a user's own current email or username is
-// not a conflict.
+// not a conflict. Made with a Session in ctx (see NewContext), an Update that
+// changes the email first returns ErrReauthRequired, changing nothing, unless
+// that session's user proved a password or a factor within
+// Options.ReauthWindow.
 func (m *Manager) Update(ctx context.Context, id string, up UserUpdate) (*User, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if up.Email != nil {
+		if err := m.recentAuth(ctx); err != nil {
+			return nil, err
+		}
 	}
 	up, err := m.validUpdate(up)
 	if err != nil {
@@ -1004,8 +1025,15 @@ func (m *Manager) UpdateRole(ctx context.Context, id string, role Role) (*User, 
 // the account, and then ErrAccountLocked), a
 // *ValidationError on "password" for a refused new password, and ErrNotFound.
 // Nothing changes on any error.
+//
+// Made with a Session in ctx (see NewContext), it first returns
+// ErrReauthRequired, checking and changing nothing, unless that session's
+// user proved a password or a factor within Options.ReauthWindow.
 func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPassword string) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.recentAuth(ctx); err != nil {
 		return err
 	}
 	r, err := m.store.GetUser(ctx, id)
@@ -1058,8 +1086,15 @@ func (m *Manager) UpdatePassword(ctx context.Context, id, oldPassword, newPasswo
 // ErrNotFound if there is no such user, and ErrConflict if the user's email or
 // username changed while the password was being checked against them (trying
 // again may succeed). Nothing changes on any error. It is safe for concurrent use.
+//
+// Made with a Session in ctx (see NewContext), it first returns
+// ErrReauthRequired, checking and changing nothing, unless that session's
+// user proved a password or a factor within Options.ReauthWindow.
 func (m *Manager) SetPassword(ctx context.Context, id, newPassword string) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.recentAuth(ctx); err != nil {
 		return err
 	}
 	r, err := m.store.GetUser(ctx, id)
