@@ -81,13 +81,17 @@ type apiDevice struct {
 	ExpiresAt      string             `json:"expires_at"`
 	Methods        []users.AuthMethod `json:"methods"`
 	SecondFactorAt string             `json:"second_factor_at,omitempty"`
+	// AuthenticatedAt is when the session last proved the password or a
+	// factor: the changes that need a recent proof answer 403
+	// reauth_required once it is older than the library's ReauthWindow.
+	AuthenticatedAt string `json:"authenticated_at"`
 }
 
 func toDevice(sess *users.Session, current string) apiDevice {
 	d := apiDevice{
 		ID: sess.ID, Current: sess.ID == current, IP: sess.IP, UserAgent: sess.UserAgent,
 		CreatedAt: timestamp(sess.CreatedAt), LastSeenAt: timestamp(sess.LastSeenAt), ExpiresAt: timestamp(sess.ExpiresAt),
-		Methods: sess.Methods,
+		Methods: sess.Methods, AuthenticatedAt: timestamp(sess.AuthenticatedAt),
 	}
 	if d.Methods == nil {
 		d.Methods = []users.AuthMethod{}

@@ -162,3 +162,43 @@ func TestRecoveryTiming(t *testing.T) {
 		})
 	}
 }
+
+// TestStolenSessionCannotEnrolTOTP is the attack of issue 20, item 9, over
+// HTTP: with only a session token taken from its owner, POST /v1/me/mfa/totp
+// enrolled the attacker's authenticator. Once the session's last proof is
+// older than the library's ReauthWindow, every route that changes a factor,
+// the password or the email answers 403 reauth_required and changes nothing;
+// a wrong password at POST /v1/me/reauthenticate does not help; the owner's
+// password does, for this session.
+func TestStolenSessionCannotEnrolTOTP(t *testing.T) {
+	e := newMFAEnv(t)
+	admin := e.login(adminEmail, adminPassword)
+	const pw = "correct horse battery staple"
+	jane := e.create(admin, `{"name":"Jane","email":"jane@example.com","password":"`+pw+`"}`)
+	stolen := e.login("jane@example.com", pw)
+	e.clock.add(users.DefaultReauthWindow + time.Second)
+
+	e.fail("POST", "/v1/me/mfa/totp", stolen, "", 403, "reauth_required", "")
+	e.fail("POST", "/v1/me/mfa/totp/confirm", stolen, `{"code":"123456"}`, 403, "reauth_required", "")
+	e.fail("PUT", "/v1/me/password", stolen, `{"current_password":"`+pw+`","new_password":"attacker's own password","confirm_password":"attacker's own password"}`, 403, "reauth_required", "")
+	e.fail("POST", "/v1/me/email", stolen, `{"current_password":"`+pw+`","email":"attacker@example.com"}`, 403, "reauth_required", "")
+	e.fail("PATCH", "/v1/users/"+jane.ID, admin, `{"email":"attacker@example.com"}`, 403, "reauth_required", "")
+	e.fail("PUT", "/v1/users/"+jane.ID+"/password", admin, `{"new_password":"attacker's own password","confirm_password":"attacker's own password"}`, 403, "reauth_required", "")
+	if st := e.mfaStatus(stolen); st.Enabled || st.TOTPPending {
+		t.Errorf("after the refused enrolment: %+v, want nothing enrolled or pending", st)
+	}
+	if len(e.mail()) != 0 {
+		t.Error("a refused email change mailed something")
+	}
+	e.login("jane@example.com", pw) // her password still works: nothing changed
+
+	e.fail("POST", "/v1/me/reauthenticate", stolen, `{"password":"a guess"}`, 401, "invalid_credentials", "")
+	e.fail("POST", "/v1/me/reauthenticate", stolen, `{}`, 400, "invalid_request", "password")
+	e.fail("POST", "/v1/me/mfa/totp", stolen, "", 403, "reauth_required", "")
+	r := e.call("POST", "/v1/me/reauthenticate", stolen, `{"password":"`+pw+`"}`, 200)
+	var d apiDevice
+	if err := json.Unmarshal(r.Data, &d); err != nil || d.AuthenticatedAt != timestamp(e.clock.now()) || !d.Current {
+		t.Errorf("reauthenticate answered %s, want the current session with authenticated_at now", r.Raw)
+	}
+	e.enrol(stolen)
+}

@@ -166,6 +166,7 @@ func (s *Server) work() {
 //	POST   /v1/auth/magic-link/confirm      anyone      token -> token and user
 //	POST   /v1/auth/signup                  anyone      only with SignUp; 202 always; mails a link
 //	GET    /v1/me                           signed in   the caller
+//	POST   /v1/me/reauthenticate            signed in   password -> this session proved the password now
 //	PUT    /v1/me/password                  signed in   current_password, new_password, confirm_password; ends every session
 //	POST   /v1/me/email-verification        signed in   202; mails a token
 //	POST   /v1/me/email                     signed in   current_password + email -> 202; mails a token to the new address
@@ -195,7 +196,12 @@ func (s *Server) work() {
 //
 // "2FA fresh": the session proved a second factor, at login or by step-up,
 // within freshSecondFactor (users.Manager.RequireSecondFactor); otherwise 403
-// second_factor_required. Every route passes the client's IP address (see
+// second_factor_required. Enrolling, confirming, disabling or resetting a
+// second factor, new recovery codes, and changing a password or an email
+// (the caller's own or, for an admin, another user's) need the calling
+// session to have proved the password or a factor within the library's
+// ReauthWindow (10 minutes): at login, by POST /v1/me/reauthenticate or by
+// step-up; otherwise 403 reauth_required, and nothing changes. Every route passes the client's IP address (see
 // TrustedProxies) and User-Agent to the library, for sessions and audit entries.
 func (s *Server) Handler() http.Handler {
 	m := s.Users
@@ -219,6 +225,7 @@ func (s *Server) Handler() http.Handler {
 	}
 
 	mux.Handle("GET /v1/me", auth(s.me))
+	mux.Handle("POST /v1/me/reauthenticate", auth(s.reauthenticate))
 	mux.Handle("PUT /v1/me/password", auth(s.changePassword))
 	mux.Handle("POST /v1/me/email-verification", auth(s.requestEmailVerification))
 	mux.Handle("POST /v1/me/email", auth(s.changeEmail))
@@ -767,6 +774,26 @@ func (s *Server) magicLinkLogin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toAPI(session(r).User)})
+}
+
+// reauthenticate proves the caller's password again for the calling session
+// (users.Manager.Reauthenticate), for the routes that answer 403
+// reauth_required when the session's last proof is older than the library's
+// ReauthWindow; it answers the session as GET /v1/me/sessions shows it. A
+// user with a second factor may prove it with POST /v1/me/mfa/step-up instead.
+func (s *Server) reauthenticate(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Password string `json:"password"`
+	}
+	if !s.decode(w, r, &req) || !required(w, "password", req.Password) {
+		return
+	}
+	sess, err := s.Users.Reauthenticate(r.Context(), users.TokenFromRequest(r, ""), req.Password)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: toDevice(sess, sess.ID), Message: "Password confirmed"})
 }
 
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {

@@ -1457,6 +1457,10 @@ func TestMFA(t *testing.T) {
 
 	// An admin resets Jane's second factor only after proving their own.
 	e.fail("DELETE", "/v1/users/"+jane.ID+"/mfa", admin, "", 403, "second_factor_required", "")
+	// The admin logged in more than ReauthWindow ago: enrolling needs the
+	// password again first.
+	e.fail("POST", "/v1/me/mfa/totp", admin, "", 403, "reauth_required", "")
+	e.call("POST", "/v1/me/reauthenticate", admin, `{"password":"`+adminPassword+`"}`, 200)
 	adminSecret, _, _ := e.enrol(admin)
 	e.fail("DELETE", "/v1/users/"+jane.ID+"/mfa", admin, "", 403, "second_factor_required", "")
 	e.clock.add(30 * time.Second)
