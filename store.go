@@ -174,6 +174,16 @@ type Store interface {
 	// t.Hash is taken.
 	CreateToken(ctx context.Context, t *TokenRecord, replace bool, audit ...*AuditEntry) error
 
+	// CreateTokenDecoy does the work of CreateToken(ctx, t, false, audit...)
+	// in one atomic step and keeps none of it: it writes t, its indexes and
+	// the audit entries as CreateToken would, and deletes them again in the
+	// same step, so that when it returns the store holds what it held before
+	// (a token that had t.Hash already included) and no audit entry was added.
+	// t.UserID need not name a user. The Manager calls it for a recovery
+	// request whose email names no active user, so that the request costs the
+	// store what issuing a token costs: the same writes, the same commit.
+	CreateTokenDecoy(ctx context.Context, t *TokenRecord, audit ...*AuditEntry) error
+
 	// GetToken returns the token with this hash if its purpose is purpose, whatever
 	// its expiry, without consuming it; otherwise ErrNotFound. The Manager uses it
 	// to check a new password against the token's user before redeeming.

@@ -982,6 +982,48 @@ func (s *BoltStore) CreateToken(ctx context.Context, t *TokenRecord, replace boo
 	})
 }
 
+// CreateTokenDecoy writes t, its indexes and the audit entries as CreateToken
+// does and deletes them again, in one write transaction committed like
+// CreateToken's, so that it dirties the same pages and waits for the same
+// sync, and keeps nothing; see Store. A token or an audit entry stored under
+// t's hash or an entry's ID already is left alone. It is safe for concurrent
+// use.
+func (s *BoltStore) CreateTokenDecoy(ctx context.Context, t *TokenRecord, audit ...*AuditEntry) error {
+	if err := checkIDLen(t.UserID); err != nil {
+		return err
+	}
+	if err := checkAudit(audit); err != nil {
+		return err
+	}
+	v := encodeToken(t)
+	return s.update(ctx, "create token decoy", func(b *boltTx) error {
+		b.users.Get([]byte(t.UserID)) // CreateToken's check, whatever it finds
+		if b.tokens.Get(t.Hash) == nil {
+			if err := b.tokens.Put(t.Hash, v); err != nil {
+				return err
+			}
+			if err := b.indexToken(t); err != nil {
+				return err
+			}
+			if err := b.deleteToken(t.Hash); err != nil {
+				return err
+			}
+		}
+		for _, e := range audit {
+			if e == nil || e.Type == "" || b.audit.Get([]byte(e.ID)) != nil {
+				continue
+			}
+			if err := b.putAuditEntry(e, true); err != nil {
+				return err
+			}
+			if err := b.deleteAudit([]byte(e.ID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // GetToken returns a one-time token without consuming it, whatever its expiry;
 // see Store.
 func (s *BoltStore) GetToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error) {

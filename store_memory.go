@@ -64,13 +64,21 @@ type MemoryStore struct {
 	activity memActivity // store_memory_activity.go
 	audit    memAuditLog // store_memory_audit.go
 
-	decoy atomic.Pointer[UserRecord] // the last decoyCopy; never read
+	decoy      atomic.Pointer[UserRecord] // the last decoyCopy; never read
+	decoyToken *memDecoy                  // the last CreateTokenDecoy's copies; never read
 }
 
 type memSession struct {
 	rec  *SessionRecord
 	slot uint32 // the user's
 	exp  *expiryItem
+}
+
+// memDecoy holds the copies a CreateTokenDecoy made, as CreateToken keeps its
+// own, so that the decoy does the same work; nothing reads them.
+type memDecoy struct {
+	token *TokenRecord
+	audit []*AuditEntry
 }
 
 type memToken struct {

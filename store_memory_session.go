@@ -300,6 +300,24 @@ func (m *MemoryStore) CreateToken(ctx context.Context, t *TokenRecord, replace b
 	return nil
 }
 
+// CreateTokenDecoy does CreateToken's work, the lock and the copies, and keeps
+// none of it; see Store. It is safe for concurrent use.
+func (m *MemoryStore) CreateTokenDecoy(ctx context.Context, t *TokenRecord, audit ...*AuditEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := &memDecoy{token: t.Clone()}
+	for _, e := range audit {
+		if e != nil && e.Type != "" {
+			d.audit = append(d.audit, e.Clone())
+		}
+	}
+	m.decoyToken = d
+	return nil
+}
+
 // GetToken returns a copy of the token with this hash if its purpose is purpose,
 // whatever its expiry, and ErrNotFound otherwise. It deletes nothing. It is safe
 // for concurrent use.

@@ -155,23 +155,55 @@ func (m *Manager) refusedRedemption(ctx context.Context, t *TokenRecord, op stri
 }
 
 // requestByEmail issues a token of purpose p for the active user with the email:
-// the password-reset and magic-link requests.
+// the password-reset and magic-link requests. An email that names nobody, or a
+// user who is not active, costs the store the same work (decoyToken), so that
+// nothing that runs after the request (a follow-up request waiting for the
+// store's commit, say) tells whether the email has an account.
 func (m *Manager) requestByEmail(ctx context.Context, email string, p Purpose) (*Delivery, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
 		return nil, err
 	}
 	r, err := m.store.GetUserByEmail(ctx, e)
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrUnknownEmail
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, m.decoyToken(ctx, p, e, ErrUnknownEmail)
+	case err != nil:
 		return nil, storeErr("token", err)
-	}
-	if r.Status != StatusActive {
-		return nil, ErrAccountDisabled
+	case r.Status != StatusActive:
+		return nil, m.decoyToken(ctx, p, r.Email, ErrAccountDisabled)
 	}
 	return m.issueToken(ctx, r, p, false, true)
+}
+
+// decoyToken does the work of issueToken for a token of purpose p sent to
+// email, for a user ID that names nobody, and keeps none of it: the same
+// token and entry made, the same store write and commit
+// (Store.CreateTokenDecoy), the same read after it. It returns refusal, or the
+// store's error.
+func (m *Manager) decoyToken(ctx context.Context, p Purpose, email string, refusal error) error {
+	_, hash, err := m.newToken()
+	if err != nil {
+		return err
+	}
+	now := m.now()
+	nobody, err := m.newID(now) // shaped like a user ID
+	if err != nil {
+		return err
+	}
+	t := &TokenRecord{Hash: hash, UserID: nobody, Purpose: p, Email: email, CreatedAt: now, ExpiresAt: now.Add(m.tokenTTL[p])}
+	e, err := m.auditEntry(ctx, EventTokenIssued, nobody)
+	if err != nil {
+		return err
+	}
+	e.Purpose = p
+	if err := m.store.CreateTokenDecoy(ctx, t, e); err != nil {
+		return storeErr("token", err)
+	}
+	if _, err := m.store.GetUser(ctx, nobody); err != nil && !errors.Is(err, ErrNotFound) {
+		return storeErr("token", err)
+	}
+	return refusal
 }
 
 // redeemProvingEmail redeems a token of purpose p that was sent to the user's

@@ -1322,6 +1322,71 @@ func (s *Store) CreateToken(ctx context.Context, t *users.TokenRecord, replace b
 	}
 }
 
+// CreateTokenDecoy runs CreateToken's statements in one transaction (a user
+// row locked, the token and the audit entries inserted) and deletes what it
+// inserted before the commit, so that the transaction writes and flushes as
+// much as CreateToken's and keeps nothing; see users.Store. The token row is
+// written for the first user by ID, whatever t.UserID says, since its user_id
+// must name a user (in a store without users it is not written). A row already
+// stored under t's hash or an entry's ID is left alone. It is safe for
+// concurrent use, also across processes.
+func (s *Store) CreateTokenDecoy(ctx context.Context, t *users.TokenRecord, audit ...*users.AuditEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var terr error
+	created, expires := encodeTime(t.CreatedAt, &terr), encodeTime(t.ExpiresAt, &terr)
+	var entries [][]any
+	for _, e := range audit {
+		if e == nil || e.Type == "" || terr != nil {
+			continue
+		}
+		var args []any
+		args, terr = auditArgs(e)
+		entries = append(entries, args)
+	}
+	if terr != nil {
+		return fmt.Errorf("postgres: create token decoy: %w", terr)
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var owner string
+		err := tx.QueryRow(ctx, `SELECT id FROM userkit_users ORDER BY id LIMIT 1 FOR KEY SHARE`).Scan(&owner)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		inserted := false
+		if owner != "" {
+			var h []byte
+			err := tx.QueryRow(ctx, `INSERT INTO userkit_tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (hash) DO NOTHING RETURNING hash`,
+				nonNil(t.Hash), owner, string(t.Purpose), t.Email, created, expires).Scan(&h)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			inserted = err == nil
+		}
+		var ids []string
+		for _, args := range entries {
+			var id string
+			err := tx.QueryRow(ctx, `INSERT INTO userkit_audit (`+auditCols+`) VALUES (`+placeholders(1, 12)+`)
+				ON CONFLICT (id) DO NOTHING RETURNING id`, args...).Scan(&id)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if err == nil {
+				ids = append(ids, id)
+			}
+		}
+		_, err = tx.Exec(ctx, `WITH t AS (DELETE FROM userkit_tokens WHERE $1::boolean AND hash = $2)
+			DELETE FROM userkit_audit WHERE id = ANY ($3::text[])`, inserted, nonNil(t.Hash), ids)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: create token decoy: %w", err)
+	}
+	return nil
+}
+
 // GetToken returns the token with this hash if its purpose is purpose, whatever
 // its expiry, without consuming it; otherwise ErrNotFound. It is safe for
 // concurrent use, also across processes.

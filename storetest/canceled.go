@@ -42,6 +42,9 @@ var canceledCalls = []struct {
 	{"CreateUser", func(ctx context.Context, s users.Store, f fixture) error {
 		return s.CreateUser(ctx, newUser())
 	}},
+	{"CreateTokenDecoy", func(ctx context.Context, s users.Store, f fixture) error {
+		return s.CreateTokenDecoy(ctx, newToken(f.user, users.PurposeMagicLink), entryFor(f.user, users.EventTokenIssued))
+	}},
 	{"GetUser", func(ctx context.Context, s users.Store, f fixture) error {
 		_, err := s.GetUser(ctx, f.user.ID)
 		return err

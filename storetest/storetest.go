@@ -172,6 +172,7 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			{"Replace", testCreateTokenReplace},
 			{"NoReplaceKeeps", testCreateTokenNoReplace},
 			{"CopiesInput", testCreateTokenCopiesInput},
+			{"DecoyKeepsNothing", testCreateTokenDecoy},
 		}},
 		{"GetToken", []test{
 			{"DoesNotConsume", testGetTokenDoesNotConsume},

@@ -188,3 +188,47 @@ func testConsumeTokenConcurrent(t *testing.T, s users.Store) {
 		}
 	})
 }
+
+// testCreateTokenDecoy: CreateTokenDecoy keeps nothing, for a user who exists
+// and for an ID that names nobody, and leaves alone a token that had its hash
+// and an audit entry that had its entry's ID.
+func testCreateTokenDecoy(t *testing.T, s users.Store) {
+	ctx := t.Context()
+	u := addUser(t, s)
+	kept := addToken(t, s, u, users.PurposePasswordReset)
+	old := newEntry(base, users.EventUserCreated, u.ID, "")
+	must(t, s.AppendAudit(ctx, old))
+	before, err := s.ListAudit(ctx, users.AuditQuery{Limit: 100})
+	must(t, err)
+
+	clash := kept.Clone()
+	clash.Purpose, clash.Email = users.PurposeMagicLink, "other@example.com"
+	clashEntry := newEntry(base, users.EventTokenIssued, "someone else", "")
+	clashEntry.ID = old.ID
+	for _, c := range []struct {
+		name string
+		tok  *users.TokenRecord
+		e    *users.AuditEntry
+	}{
+		{"a user's", newToken(u, users.PurposePasswordReset), newEntry(base.Add(time.Minute), users.EventTokenIssued, u.ID, "")},
+		{"nobody's", newToken(newUser(), users.PurposeMagicLink), newEntry(base.Add(time.Minute), users.EventTokenIssued, newUser().ID, "")},
+		{"a stored hash and entry ID", clash, clashEntry},
+	} {
+		if err := s.CreateTokenDecoy(ctx, c.tok, c.e); err != nil {
+			t.Fatalf("CreateTokenDecoy (%s) must succeed: %v", c.name, err)
+		}
+		if c.tok != clash {
+			wantNoToken(t, s, c.tok, "CreateTokenDecoy must keep no token ("+c.name+")")
+		}
+	}
+	wantToken(t, s, kept, "CreateTokenDecoy must leave alone a token that had its hash, and the user's tokens")
+	wantNoToken(t, s, clash, "CreateTokenDecoy must not store its token under a hash that was taken")
+	after, err := s.ListAudit(ctx, users.AuditQuery{Limit: 100})
+	must(t, err)
+	if len(after) != len(before) || len(after) != 1 || !sameEntry(after[0], old) {
+		t.Errorf("CreateTokenDecoy must add no audit entry and leave a stored one with its entry's ID alone: before %d entries, after %d (%+v)", len(before), len(after), after)
+	}
+	if n, err := s.DeleteExpired(ctx, base.Add(1000*time.Hour)); err != nil || n != 1 {
+		t.Errorf("DeleteExpired after CreateTokenDecoy = %d, %v; want 1 (the one real token): the decoy must leave no expiry entry", n, err)
+	}
+}
