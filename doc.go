@@ -67,6 +67,13 @@ password change. A session keeps the IP address and user agent of its login
 (WithClient; the HTTP middleware sets them), so Sessions can show where a user
 is signed in, and RevokeOtherSessions ends all but the current one.
 
+A session also records when its user last proved a password or a factor for
+it (Session.AuthenticatedAt: at login, by Reauthenticate, by StepUp). Enrolling
+or removing a second factor, new recovery codes, and changing a password or an
+email, made with a Session in the context (Middleware puts it there), need that
+proof within Options.ReauthWindow (10 minutes) or return ErrReauthRequired: a
+stolen session alone cannot lock its owner out.
+
 # Audit and events
 
 Every change the Manager makes, and every outcome of a login, writes an
@@ -103,7 +110,9 @@ concurrent guesses cannot outrun the lock, locks grow longer as they recur, and
 (Manager.LockState shows support staff why someone cannot log in). Emails and
 usernames must be ASCII: nothing is case-folded into someone else's address.
 The request methods return a Delivery whose To is the stored address: send
-there, never to the address typed. See SECURITY.md for the threat model and
+there, never to the address typed; for an email that names no active user
+they do the same store work, so nothing after the answer tells either. See
+SECURITY.md for the threat model and
 every choice.
 
 # HTTP

@@ -152,3 +152,42 @@ func ExampleManager_StepUp() {
 	// [password] true
 	// [password totp] true
 }
+
+// readmeReauthenticate is README.md's recent-authentication snippet: ctx
+// carries the acting session, as Manager.Middleware puts it there.
+func readmeReauthenticate(ctx context.Context, m *users.Manager, userID, sessionToken, password string) (*users.TOTPEnrollment, error) {
+	enrol, err := m.BeginTOTP(ctx, userID)
+	if errors.Is(err, users.ErrReauthRequired) {
+		// Ask for the password, prove it for this session, and try again with
+		// the session as it is now (an API answers 403 and the client retries):
+		var s *users.Session
+		if s, err = m.Reauthenticate(ctx, sessionToken, password); err == nil { // or m.StepUp with a code
+			enrol, err = m.BeginTOTP(users.NewContext(ctx, s), userID)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return enrol, nil
+}
+
+// ExampleManager_Reauthenticate: a session that logged in more than
+// Options.ReauthWindow ago must prove the password again before it enrols a
+// second factor.
+func ExampleManager_Reauthenticate() {
+	m, clock := mfaExampleManager()
+	ctx := context.Background()
+	u, _ := m.Create(ctx, users.NewUser{Email: "ada@example.com", Password: storetest.Password})
+	s, _ := m.Login(ctx, "ada@example.com", storetest.Password)
+	clock.Advance(time.Hour)
+
+	acting, _ := m.ValidateToken(ctx, s.Token) // what Middleware puts in the request's context
+	ctx = users.NewContext(ctx, acting)
+	_, err := m.BeginTOTP(ctx, u.ID)
+	fmt.Println(err)
+	enrol, err := readmeReauthenticate(ctx, m, u.ID, s.Token, storetest.Password)
+	fmt.Println(enrol != nil, err)
+	// Output:
+	// users: recent authentication required
+	// true <nil>
+}
