@@ -388,6 +388,8 @@ type SessionRecord struct {
 	// AuthenticatedAt is when the user last proved a password or a factor for
 	// this session: at login (by any method), by re-authentication or by
 	// step-up. Sensitive changes require it to be recent (Options.ReauthWindow).
+	// The library's stores give a session stored before this field existed
+	// the later of its CreatedAt and SecondFactorAt.
 	AuthenticatedAt time.Time
 }
 

@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// Record encodings (schema version 3). Users, sessions, one-time tokens and
+// Record encodings (schema version 4). Users, sessions, one-time tokens and
 // audit entries are kept in a compact binary form; login-throttle entries stay
 // JSON, so that fields added to LoginAttempts flow through without a new format.
 //
