@@ -50,8 +50,10 @@ func (m *Manager) recentAuth(ctx context.Context) error {
 // (without its Token). A user with a second factor may use StepUp instead,
 // which refreshes AuthenticatedAt too.
 //
-// The password is throttled and counted exactly as Login counts it: enough
-// wrong ones lock the account. It returns ErrInvalidToken for a session token
+// The password is throttled and counted as Login counts it: enough wrong ones
+// lock the account. It is not a login: a right password is never counted as
+// a failure, also for a user with a second factor, whose earlier failures it
+// does not forget (see UpdatePassword). It returns ErrInvalidToken for a session token
 // that ValidateToken refuses (or a session ended meanwhile),
 // ErrInvalidCredentials for a wrong password and ErrAccountLocked (no
 // comparison made) while the account is locked. Its session.reauthenticated
@@ -68,7 +70,7 @@ func (m *Manager) Reauthenticate(ctx context.Context, sessionToken, password str
 	if err != nil {
 		return nil, storeErr("reauthenticate", err)
 	}
-	if err := m.checkPassword(ctx, r, UserThrottleKey(r.ID), password); err != nil {
+	if err := m.confirmPassword(ctx, r, UserThrottleKey(r.ID), password); err != nil {
 		return nil, err
 	}
 	e, err := m.auditEntry(ctx, EventReauthenticated, s.UserID)

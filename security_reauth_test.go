@@ -308,6 +308,18 @@ func TestManager_Reauthenticate(t *testing.T) {
 			t.Errorf("a locked Reauthenticate compared %d passwords, want 0", n)
 		}
 	})
+	t.Run("SecondFactorUserNotLocked", func(t *testing.T) {
+		f := newMFAFixture(t, func(o *users.Options) { o.MaxFailedLogins = 3 })
+		u := f.mustCreate(t, users.NewUser{Email: f.Email()})
+		_, codes := f.MustEnrolTOTP(t, u.ID)
+		s, err := f.M.CompleteLogin(t.Context(), f.MustChallenge(t, u.Email).Token, codes[0])
+		must(t, err)
+		for i := range 10 {
+			if _, err := f.M.Reauthenticate(t.Context(), s.Token, storetest.Password); err != nil {
+				t.Fatalf("Reauthenticate %d of a user with a second factor: %v (a right password counted as a failure?)", i+1, err)
+			}
+		}
+	})
 	t.Run("RevokedMeanwhile", func(t *testing.T) {
 		f := newFixture(t, nil)
 		u := f.mustCreate(t, users.NewUser{Email: f.Email()})

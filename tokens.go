@@ -197,6 +197,9 @@ func (m *Manager) decoyToken(ctx context.Context, p Purpose, email string, refus
 		return err
 	}
 	e.Purpose = p
+	if err := m.stamp([]*AuditEntry{e}); err != nil { // as write does; no event for a decoy
+		return err
+	}
 	if err := m.store.CreateTokenDecoy(ctx, t, e); err != nil {
 		return storeErr("token", err)
 	}

@@ -364,11 +364,7 @@ func (s *Store) CompleteChallenge(ctx context.Context, hash []byte, fn func(r *u
 		return err
 	}
 	var terr error
-	args := []any{
-		sess.UserID, nonNil(sess.TokenHash), sess.ID, sess.UserGeneration,
-		encodeTime(sess.CreatedAt, &terr), encodeTime(sess.ExpiresAt, &terr), encodeTime(sess.LastSeenAt, &terr),
-		[]byte(sess.IP), []byte(sess.UserAgent), methodStrings(sess.Methods), encodeTime(sess.SecondFactorAt, &terr),
-	}
+	args := sessionArgs(sess, &terr)
 	if terr == nil {
 		terr = checkAudit(audit)
 	}

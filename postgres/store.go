@@ -861,6 +861,17 @@ func methodStrings(ms []users.AuthMethod) []string {
 	return out
 }
 
+// sessionArgs returns the arguments of sqlCreateSession for sess; a time it
+// cannot keep sets *terr (see encodeTime).
+func sessionArgs(sess *users.SessionRecord, terr *error) []any {
+	return []any{
+		sess.UserID, nonNil(sess.TokenHash), sess.ID, sess.UserGeneration,
+		encodeTime(sess.CreatedAt, terr), encodeTime(sess.ExpiresAt, terr), encodeTime(sess.LastSeenAt, terr),
+		[]byte(sess.IP), []byte(sess.UserAgent), methodStrings(sess.Methods), encodeTime(sess.SecondFactorAt, terr),
+		encodeTime(sess.AuthenticatedAt, terr),
+	}
+}
+
 // sqlCreateSession inserts a session only if its user exists with the session's
 // generation. FOR SHARE locks the user row against DeleteUser, DeleteUserSessions
 // and UpdateUser until the insert commits; if one of them holds the row, the
@@ -891,12 +902,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *users.SessionRecord, au
 		return err
 	}
 	var terr error
-	args := []any{
-		sess.UserID, nonNil(sess.TokenHash), sess.ID, sess.UserGeneration,
-		encodeTime(sess.CreatedAt, &terr), encodeTime(sess.ExpiresAt, &terr), encodeTime(sess.LastSeenAt, &terr),
-		[]byte(sess.IP), []byte(sess.UserAgent), methodStrings(sess.Methods), encodeTime(sess.SecondFactorAt, &terr),
-		encodeTime(sess.AuthenticatedAt, &terr),
-	}
+	args := sessionArgs(sess, &terr)
 	if terr == nil {
 		terr = checkAudit(audit)
 	}

@@ -46,7 +46,7 @@ var mfaRules = []rule{
 	{"DeleteExpiredDeletesChallenges", "DeleteExpired must delete and count challenges whose ExpiresAt is at or before now, and keep the others", testDeleteExpiredChallenges},
 	{"StepUpSession", "StepUpSession must set SecondFactorAt and AuthenticatedAt, append the method once (not again if present), keep the rest of the session, and return it; GetSession must see it", testStepUpSession},
 	{"StepUpSessionPasswordOnly", "StepUpSession with an empty method (a password proved again) must set AuthenticatedAt only, keeping Methods and SecondFactorAt, and return the session; GetSession must see it", testStepUpSessionPasswordOnly},
-	{"SessionAuthenticatedAtRoundTrip", "CreateSession must store AuthenticatedAt as given (not CreatedAt, not zero), GetSession and ListSessions return it, and TouchSession keep it", testSessionAuthenticatedAt},
+	{"SessionAuthenticatedAtRoundTrip", "CreateSession and CompleteChallenge must store AuthenticatedAt as given (not CreatedAt, not zero), GetSession and ListSessions return it, and TouchSession keep it", testSessionAuthenticatedAt},
 	{"CanceledContext", "every MFA method called with a canceled context must return an error matching context.Canceled and change nothing", testMFACanceled},
 	{"AuditWithChange", "every MFA method that changes state must write the audit entries it is given in the same step and none when it fails or changes nothing; UpdateMFA writes them as fn left them, leaving out those whose Type fn emptied; ConsumeChallenge fills in the challenge's UserID", testMFAAudit},
 	{"StepUpSessionNotFound", "StepUpSession must return ErrNotFound, changing nothing, for an unknown session ID or one of another user", testStepUpSessionNotFound},
@@ -745,6 +745,15 @@ func testSessionAuthenticatedAt(t *testing.T, s users.Store, rule string) {
 	want := sess.Clone()
 	want.LastSeenAt = base.Add(5 * time.Minute)
 	wantSession(t, s, want, rule+" (after TouchSession)")
+
+	putMFA(t, s, newMFARecord(u.ID))
+	c := newChallenge(u)
+	must(t, s.CreateChallenge(t.Context(), c))
+	second := newSession(u)
+	second.Methods = []users.AuthMethod{users.MethodPassword, users.MethodTOTP}
+	second.SecondFactorAt, second.AuthenticatedAt = base.Add(time.Minute), base.Add(time.Minute)
+	must(t, s.CompleteChallenge(t.Context(), c.Hash, func(*users.MFARecord) error { return nil }, second))
+	wantSession(t, s, second, rule+" (a session stored by CompleteChallenge)")
 }
 
 func testStepUpSessionNotFound(t *testing.T, s users.Store, rule string) {
