@@ -200,6 +200,123 @@ var migrations = [][]string{
 		`ALTER TABLE userkit_sessions ADD COLUMN authenticated_at bigint NOT NULL DEFAULT -9223372036854775808`,
 		`UPDATE userkit_sessions SET authenticated_at = GREATEST(created_at, second_factor_at)`,
 	},
+
+	// Version 5: counts kept as users change, so that CountUsers with no
+	// filter, or with any of role, status and account, sums a few rows instead
+	// of counting the users; and notifications that tell every Store with a
+	// session cache which users' sessions to forget.
+	//
+	// userkit_user_counts holds, for each kind of filter (a bit mask: 1 role, 2
+	// status, 4 account; 0 no filter) and each value of its fields (the fields
+	// the kind leaves out are ''), how many users it selects, spread over up to
+	// 16 rows (shard) that a count sums: each change adds to the shard of its
+	// connection (pg_backend_pid() modulo 16), so
+	// concurrent creates on different connections do not wait for one row.
+	// Statement-level triggers keep it exact in the transaction of every
+	// INSERT, UPDATE, DELETE and COPY on userkit_users, one upsert per
+	// statement whatever its number of rows, in key order, so that two
+	// statements never lock two counters in opposite orders. TRUNCATE is not
+	// counted: the store never truncates.
+	//
+	// The notify triggers send pg_notify('userkit_sessions', payload) in the
+	// transaction of the change, delivered when it commits: the payload is the
+	// length of the tables' schema, ':', the schema and the user's ID, so one
+	// channel serves every schema. They fire when a session is deleted or
+	// changed (anything but last_seen_at, which TouchSession moves), when a user
+	// is deleted or changed (anything but last_active_at) and when a user's
+	// second factors change.
+	{
+		`CREATE TABLE userkit_user_counts (
+			kind       smallint NOT NULL,
+			role       text COLLATE "C" NOT NULL,
+			status     text COLLATE "C" NOT NULL,
+			account_id text COLLATE "C" NOT NULL,
+			shard      smallint NOT NULL,
+			n          bigint NOT NULL,
+			PRIMARY KEY (kind, role, status, account_id, shard)
+		)`,
+		countUsersFunction("userkit_count_users_insert", `SELECT role, status, account_id, 1 AS delta FROM userkit_new_users`),
+		countUsersFunction("userkit_count_users_update", `SELECT role, status, account_id, 1 AS delta FROM userkit_new_users
+			UNION ALL SELECT role, status, account_id, -1 FROM userkit_old_users`),
+		countUsersFunction("userkit_count_users_delete", `SELECT role, status, account_id, -1 AS delta FROM userkit_old_users`),
+		`CREATE TRIGGER userkit_count_users_insert AFTER INSERT ON userkit_users
+			REFERENCING NEW TABLE AS userkit_new_users FOR EACH STATEMENT EXECUTE FUNCTION userkit_count_users_insert()`,
+		`CREATE TRIGGER userkit_count_users_update AFTER UPDATE ON userkit_users
+			REFERENCING OLD TABLE AS userkit_old_users NEW TABLE AS userkit_new_users FOR EACH STATEMENT EXECUTE FUNCTION userkit_count_users_update()`,
+		`CREATE TRIGGER userkit_count_users_delete AFTER DELETE ON userkit_users
+			REFERENCING OLD TABLE AS userkit_old_users FOR EACH STATEMENT EXECUTE FUNCTION userkit_count_users_delete()`,
+		// The triggers above lock userkit_users against writes until this
+		// migration commits, so no change falls between this count and them.
+		`INSERT INTO userkit_user_counts (kind, role, status, account_id, shard, n)
+			SELECT k,
+				CASE WHEN k & 1 <> 0 THEN role ELSE '' END,
+				CASE WHEN k & 2 <> 0 THEN status ELSE '' END,
+				CASE WHEN k & 4 <> 0 THEN account_id ELSE '' END,
+				0, count(*)
+			FROM userkit_users CROSS JOIN generate_series(0, 7) AS k
+			GROUP BY 1, 2, 3, 4`,
+
+		`CREATE FUNCTION userkit_notify_sessions() RETURNS trigger LANGUAGE plpgsql AS $$
+		DECLARE
+			uid text;
+		BEGIN
+			IF TG_OP = 'DELETE' THEN
+				uid := OLD.user_id;
+			ELSE
+				uid := NEW.user_id;
+			END IF;
+			PERFORM pg_notify('userkit_sessions', length(TG_TABLE_SCHEMA) || ':' || TG_TABLE_SCHEMA || uid);
+			RETURN NULL;
+		END $$`,
+		`CREATE FUNCTION userkit_notify_users() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			PERFORM pg_notify('userkit_sessions', length(TG_TABLE_SCHEMA) || ':' || TG_TABLE_SCHEMA || OLD.id);
+			RETURN NULL;
+		END $$`,
+		`CREATE TRIGGER userkit_notify_sessions_delete AFTER DELETE ON userkit_sessions
+			FOR EACH ROW EXECUTE FUNCTION userkit_notify_sessions()`,
+		`CREATE TRIGGER userkit_notify_sessions_update AFTER UPDATE ON userkit_sessions FOR EACH ROW
+			WHEN (ROW(OLD.token_hash, OLD.id, OLD.user_id, OLD.user_generation, OLD.created_at, OLD.expires_at,
+				OLD.ip, OLD.user_agent, OLD.methods, OLD.second_factor_at)
+			IS DISTINCT FROM ROW(NEW.token_hash, NEW.id, NEW.user_id, NEW.user_generation, NEW.created_at, NEW.expires_at,
+				NEW.ip, NEW.user_agent, NEW.methods, NEW.second_factor_at))
+			EXECUTE FUNCTION userkit_notify_sessions()`,
+		`CREATE TRIGGER userkit_notify_users_delete AFTER DELETE ON userkit_users
+			FOR EACH ROW EXECUTE FUNCTION userkit_notify_users()`,
+		`CREATE TRIGGER userkit_notify_users_update AFTER UPDATE ON userkit_users FOR EACH ROW
+			WHEN (ROW(OLD.id, OLD.email, OLD.username, OLD.email_verified, OLD.email_verified_at, OLD.first_name,
+				OLD.last_name, OLD.role, OLD.status, OLD.avatar_url, OLD.account_id, OLD.preferences::text,
+				OLD.created_at, OLD.updated_at, OLD.last_login_at, OLD.password_hash, OLD.generation)
+			IS DISTINCT FROM ROW(NEW.id, NEW.email, NEW.username, NEW.email_verified, NEW.email_verified_at, NEW.first_name,
+				NEW.last_name, NEW.role, NEW.status, NEW.avatar_url, NEW.account_id, NEW.preferences::text,
+				NEW.created_at, NEW.updated_at, NEW.last_login_at, NEW.password_hash, NEW.generation))
+			EXECUTE FUNCTION userkit_notify_users()`,
+		`CREATE TRIGGER userkit_notify_mfa AFTER INSERT OR UPDATE OR DELETE ON userkit_mfa
+			FOR EACH ROW EXECUTE FUNCTION userkit_notify_sessions()`,
+	},
+}
+
+// countUsersFunction returns migration 4's statement creating the trigger
+// function name, which adds to userkit_user_counts the deltas (rows of role,
+// status, account_id and delta) of one statement on userkit_users, for each of
+// the eight kinds of filter, in the key order of the counts' primary key. It
+// is part of a released migration: it must never change.
+func countUsersFunction(name, deltas string) string {
+	return `CREATE FUNCTION ` + name + `() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
+			SELECT k,
+				CASE WHEN k & 1 <> 0 THEN d.role ELSE '' END,
+				CASE WHEN k & 2 <> 0 THEN d.status ELSE '' END,
+				CASE WHEN k & 4 <> 0 THEN d.account_id ELSE '' END,
+				pg_backend_pid() % 16, sum(d.delta)
+			FROM (` + deltas + `) AS d CROSS JOIN generate_series(0, 7) AS k
+			GROUP BY 1, 2, 3, 4
+			HAVING sum(d.delta) <> 0
+			ORDER BY 1, 2, 3, 4
+			ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+			RETURN NULL;
+		END $$`
 }
 
 // searchText is the expression userkit_users_search_idx indexes: the email,

@@ -792,9 +792,38 @@ func (s *Store) scanUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 	return slices.Clone(all[:min(q.Limit, len(all))]), nil
 }
 
-// CountUsers returns how many users f selects. It counts in one statement, so
-// the count is of one moment. It is safe for concurrent use, also across
-// processes.
+// sqlCountKept sums the rows of userkit_user_counts that hold the count for
+// one kind of filter and its values (see migration 4): at most 16 rows, read
+// from the primary key.
+const sqlCountKept = `SELECT coalesce(sum(n), 0)::bigint FROM userkit_user_counts
+	WHERE kind = $1 AND role = $2 AND status = $3 AND account_id = $4`
+
+// keptCount returns the arguments of sqlCountKept for m, or ok false if m has a
+// condition that userkit_user_counts does not count by (email, username,
+// activity or search).
+func keptCount(m users.Match) (args []any, ok bool) {
+	if m.Email != "" || m.Username != "" || m.Search != "" || !m.ActiveSince.IsZero() || !m.InactiveSince.IsZero() {
+		return nil, false
+	}
+	kind := int16(0)
+	if m.Role != "" {
+		kind |= 1
+	}
+	if m.Status != "" {
+		kind |= 2
+	}
+	if m.AccountID != "" {
+		kind |= 4
+	}
+	return []any{kind, string(m.Role), string(m.Status), m.AccountID}, true
+}
+
+// CountUsers returns how many users f selects. With no condition, or only
+// Role, Status and AccountID, it sums the few rows of counts that every write
+// to the users keeps exact in its own transaction (see migration 4 in
+// schema.go), whatever the number of users; otherwise it counts the users in
+// one statement. Either way the count is of one moment. It is safe for
+// concurrent use, also across processes.
 func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -806,6 +835,9 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	sql, args, ok := countSQL(f)
 	if !ok {
 		return 0, nil
+	}
+	if kept, ok := keptCount(f); ok {
+		sql, args = sqlCountKept, kept
 	}
 	var n int64
 	err := retry(ctx, func() error {

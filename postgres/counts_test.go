@@ -1,0 +1,171 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/userkit/users"
+	"github.com/userkit/users/postgres"
+)
+
+// countMatches are the filters whose counts userkit_user_counts keeps: none,
+// and every combination of role, status and account, with values that some
+// users have and values that none has.
+func countMatches() []users.Match {
+	var ms []users.Match
+	for _, role := range []users.Role{"", users.RoleUser, users.RoleAdmin, "nobody"} {
+		for _, status := range []users.Status{"", users.StatusActive, users.StatusSuspended} {
+			for _, account := range []string{"", "acct0", "acct1", "acct9"} {
+				ms = append(ms, users.Match{Role: role, Status: status, AccountID: account})
+			}
+		}
+	}
+	return ms
+}
+
+// checkCounts compares CountUsers with a count of the rows themselves for
+// every filter of countMatches.
+func checkCounts(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, when string) {
+	t.Helper()
+	ctx := t.Context()
+	for _, m := range countMatches() {
+		var want int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM userkit_users
+			WHERE ($1 = '' OR role = $1) AND ($2 = '' OR status = $2) AND ($3 = '' OR account_id = $3)`,
+			string(m.Role), string(m.Status), m.AccountID).Scan(&want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.CountUsers(ctx, m); err != nil || got != want {
+			t.Errorf("%s: CountUsers(role %q, status %q, account %q) = %d, %v; the table holds %d",
+				when, m.Role, m.Status, m.AccountID, got, err, want)
+		}
+	}
+}
+
+// TestStore_KeptCounts checks that the counts CountUsers sums stay exact
+// through concurrent creates on two pools (as two processes), an import,
+// updates that move users between roles, statuses and accounts, updates that
+// change none of them, and removals.
+func TestStore_KeptCounts(t *testing.T) {
+	db := openTestDB(t)
+	schema := db.schema(t)
+	pa, pb := db.pool(t, schema), db.pool(t, schema)
+	a, b := mustNew(t, pa), mustNew(t, pb)
+	ctx := t.Context()
+
+	user := func(i int) *users.UserRecord {
+		r := newUser(fmt.Sprintf("count%03d@example.com", i))
+		r.Role = []users.Role{users.RoleUser, users.RoleAdmin}[i%2]
+		r.Status = []users.Status{users.StatusActive, users.StatusSuspended}[i%3%2]
+		r.AccountID = fmt.Sprintf("acct%d", i%3)
+		return r
+	}
+	var wg sync.WaitGroup
+	created := make([]*users.UserRecord, 64)
+	for g := range 8 {
+		wg.Go(func() {
+			s := []*postgres.Store{a, b}[g%2]
+			for i := g; i < len(created); i += 8 {
+				r := user(i)
+				if err := s.CreateUser(ctx, r); err != nil {
+					t.Errorf("CreateUser: %v", err)
+				}
+				created[i] = r
+			}
+		})
+	}
+	wg.Wait()
+	checkCounts(t, a, pa, "after concurrent creates")
+
+	var batch []*users.UserRecord
+	for i := 100; i < 140; i++ {
+		batch = append(batch, user(i))
+	}
+	batch = append(batch, user(3)) // taken: not imported, not counted
+	if _, err := b.CreateUsers(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, a, pa, "after an import")
+
+	for i, r := range created[:30] {
+		s := []*postgres.Store{a, b}[i%2]
+		_, err := s.UpdateUser(ctx, r.ID, func(r *users.UserRecord) (users.Revoke, error) {
+			switch i % 3 {
+			case 0:
+				r.Role = users.RoleAdmin
+			case 1:
+				r.Status, r.AccountID = users.StatusSuspended, "acct1"
+			case 2:
+				r.FirstName = "Unchanged counts"
+			}
+			return users.Revoke{}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkCounts(t, a, pa, "after updates")
+
+	for i, r := range created[20:40] {
+		if err := []*postgres.Store{a, b}[i%2].DeleteUser(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkCounts(t, a, pa, "after removals")
+}
+
+// TestStore_KeptCountsConcurrentMoves races updates that move users between
+// roles and statuses against creates and removals on two pools, then checks
+// every count: a lost or doubled delta under concurrency shows here.
+func TestStore_KeptCountsConcurrentMoves(t *testing.T) {
+	db := openTestDB(t)
+	schema := db.schema(t)
+	pa, pb := db.pool(t, schema), db.pool(t, schema)
+	a, b := mustNew(t, pa), mustNew(t, pb)
+	ctx := t.Context()
+	var ids []string
+	for i := range 16 {
+		r := newUser(fmt.Sprintf("move%02d@example.com", i))
+		r.AccountID = "acct0"
+		if err := a.CreateUser(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			s := []*postgres.Store{a, b}[g%2]
+			for j := range 10 {
+				id := ids[(g+j)%len(ids)]
+				_, err := s.UpdateUser(context.WithoutCancel(ctx), id, func(r *users.UserRecord) (users.Revoke, error) {
+					if r.Role == users.RoleAdmin {
+						r.Role, r.Status = users.RoleUser, users.StatusActive
+					} else {
+						r.Role, r.Status = users.RoleAdmin, users.StatusSuspended
+					}
+					return users.Revoke{}, nil
+				})
+				if err != nil {
+					t.Errorf("UpdateUser: %v", err)
+				}
+				r := newUser(fmt.Sprintf("move-new-%d-%d@example.com", g, j))
+				r.AccountID = "acct1"
+				if err := s.CreateUser(ctx, r); err != nil {
+					t.Errorf("CreateUser: %v", err)
+				}
+				if j%2 == 0 {
+					if err := s.DeleteUser(ctx, r.ID); err != nil {
+						t.Errorf("DeleteUser: %v", err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkCounts(t, b, pb, "after concurrent moves")
+}
