@@ -10,3 +10,19 @@ func Migration(v int) []string { return migrations[v-1] }
 // EnsureTrigram lets tests that build an old schema install pg_trgm and put it
 // on the transaction's search_path, as migrate does before version 2.
 var EnsureTrigram = ensureTrigram
+
+// SetCacheHooks sets functions the Store's cache listener calls before and
+// after it forgets the user a notification names.
+func SetCacheHooks(s *Store, before, after func(userID string)) {
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	s.cache.before, s.cache.after = before, after
+}
+
+// CacheState returns whether the Store's cache is on, how many sessions it
+// holds and the backend PID of its listening connection.
+func CacheState(s *Store) (on bool, sessions int, pid uint32) {
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	return s.cache.on, len(s.cache.entries), s.cache.pid
+}

@@ -116,6 +116,7 @@ func (s *Store) UpdateMFA(ctx context.Context, userID string, fn func(r *users.M
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	defer s.forgetUser(userID)
 	var out *users.MFARecord
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var one int
@@ -505,6 +506,7 @@ func (s *Store) StepUpSession(ctx context.Context, userID, sessionID string, met
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	defer s.forgetUser(userID)
 	var terr error
 	when := encodeTime(at, &terr)
 	if terr != nil {

@@ -35,10 +35,22 @@ var ErrTimeRange = errors.New("postgres: time outside the range the store keeps 
 // read-modify-write holds a row lock for its duration (see each method). A Store
 // is safe for concurrent use by any number of goroutines and processes.
 //
-// A Store holds no state of its own besides the pool: it needs no Close, and the
-// caller closes the pool when done.
+// A Store from New holds no state of its own besides the pool, and the caller
+// closes the pool when done. One from NewWithOptions with a session cache also
+// holds the cache and its listening connection, which Close stops.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	cache *sessionCache // nil without Options.SessionCache
+}
+
+// forgetUser drops the user's sessions from the Store's cache, if it has one.
+// The methods that end or change a session or its user call it when they
+// return, whatever their outcome (a write whose commit failed may still have
+// committed), so that their own Store never serves what they changed.
+func (s *Store) forgetUser(userID string) {
+	if s.cache != nil {
+		s.cache.forgetUser(userID)
+	}
 }
 
 // New returns a Store over pool, first creating its tables or migrating them to
@@ -480,6 +492,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	defer s.forgetUser(id)
 	var (
 		written             *users.UserRecord
 		triedEmail, triedUN string // what the last try wrote, to explain a unique violation
@@ -561,6 +574,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, audit ...*users.Audit
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.forgetUser(id)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM userkit_users WHERE id = $1`, id)
 		if err != nil {
@@ -974,10 +988,20 @@ var sqlGetSession = `SELECT s.token_hash, s.id, s.user_id, s.user_generation, s.
 
 // GetSession returns the session with this token hash and its user, read in one
 // statement and so from one snapshot, or ErrNotFound. It returns sessions
-// whatever their expiry. It is safe for concurrent use, also across processes.
+// whatever their expiry. With Options.SessionCache it returns a copy of what it
+// read in the last SessionCacheTTL when the cache still holds it (see Options
+// for the bound on how stale that can be). It is safe for concurrent use, also
+// across processes.
 func (s *Store) GetSession(ctx context.Context, tokenHash []byte) (*users.SessionRecord, *users.UserRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
+	}
+	var t ticket
+	if s.cache != nil {
+		if sess, u, ok := s.cache.get(tokenHash); ok {
+			return sess, u, nil
+		}
+		t = s.cache.begin()
 	}
 	var (
 		sr sessionRow
@@ -996,7 +1020,11 @@ func (s *Store) GetSession(ctx context.Context, tokenHash []byte) (*users.Sessio
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres: get session: %w", err)
 	}
-	return sr.record(), u, nil
+	sess := sr.record()
+	if s.cache != nil {
+		s.cache.put(t, sess, u)
+	}
+	return sess, u, nil
 }
 
 // TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
@@ -1033,6 +1061,9 @@ func (s *Store) TouchSession(ctx context.Context, tokenHash []byte, seen time.Ti
 	if n == 0 {
 		return users.ErrNotFound
 	}
+	if s.cache != nil {
+		s.cache.touched(tokenHash, seen)
+	}
 	return nil
 }
 
@@ -1044,6 +1075,9 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte, audit ...*u
 	}
 	if err := checkAudit(audit); err != nil {
 		return fmt.Errorf("postgres: delete session: %w", err)
+	}
+	if s.cache != nil {
+		defer s.cache.forgetToken(tokenHash)
 	}
 	err := s.write(ctx, audit, func(q querier) error {
 		var userID, id string
@@ -1078,6 +1112,7 @@ func (s *Store) DeleteSessionByID(ctx context.Context, userID, id string, audit 
 	if err := checkAudit(audit); err != nil {
 		return fmt.Errorf("postgres: delete session by ID: %w", err)
 	}
+	defer s.forgetUser(userID)
 	err := s.write(ctx, audit, func(q querier) error {
 		tag, err := q.Exec(ctx, `DELETE FROM userkit_sessions WHERE id = $1 AND user_id = $2`, id, userID)
 		if err == nil && tag.RowsAffected() == 0 {
@@ -1100,6 +1135,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string, audit ...
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer s.forgetUser(userID)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE userkit_users SET generation = generation + 1 WHERE id = $1`, userID)
 		if err != nil {
