@@ -1,8 +1,12 @@
 package postgres_test
 
 import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/userkit/users"
 	"github.com/userkit/users/postgres"
 	"github.com/userkit/users/storetest"
@@ -41,6 +45,57 @@ func BenchmarkValidateToken(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkCreateUserConcurrent runs CreateUser from 32 goroutines on 32
+// connections at once, on tables with the counts of schema version 4 kept by
+// their triggers ("counted") and on the same tables with those triggers
+// dropped, as before version 4 ("uncounted"), in one run:
+//
+//	bash .ci/postgres.sh go test -run '^$' -bench CreateUserConcurrent -count 5 .
+func BenchmarkCreateUserConcurrent(b *testing.B) {
+	db := openTestDB(b)
+	for _, counted := range []bool{false, true} {
+		name := "uncounted"
+		if counted {
+			name = "counted"
+		}
+		b.Run(name, func(b *testing.B) {
+			schema := db.schema(b)
+			cfg, err := pgxpool.ParseConfig(db.dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.ConnConfig.RuntimeParams["search_path"] = schema
+			cfg.MaxConns, cfg.MinConns = 32, 32
+			pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(pool.Close)
+			s := mustNew(b, pool)
+			if !counted {
+				for _, op := range []string{"insert", "update", "delete"} {
+					if _, err := pool.Exec(b.Context(), `DROP TRIGGER userkit_count_users_`+op+` ON userkit_users`); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			var n atomic.Int64
+			b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					r := newUser(fmt.Sprintf("c%d@example.com", n.Add(1)))
+					r.Role = []users.Role{users.RoleUser, users.RoleAdmin}[n.Load()%2]
+					if err := s.CreateUser(b.Context(), r); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 	}
 }

@@ -206,17 +206,23 @@ var migrations = [][]string{
 	// of counting the users; and notifications that tell every Store with a
 	// session cache which users' sessions to forget.
 	//
-	// userkit_user_counts holds, for each kind of filter (a bit mask: 1 role, 2
-	// status, 4 account; 0 no filter) and each value of its fields (the fields
-	// the kind leaves out are ''), how many users it selects, spread over up to
-	// 16 rows (shard) that a count sums: each change adds to the shard of its
-	// connection (pg_backend_pid() modulo 16), so
-	// concurrent creates on different connections do not wait for one row.
-	// Statement-level triggers keep it exact in the transaction of every
-	// INSERT, UPDATE, DELETE and COPY on userkit_users, one upsert per
-	// statement whatever its number of rows, in key order, so that two
-	// statements never lock two counters in opposite orders. TRUNCATE is not
-	// counted: the store never truncates.
+	// userkit_user_counts holds, for each kind of filter (0 none, 1 role, 2
+	// status, 3 role and status, 4 account: bit 1 is the role, bit 2 the
+	// status, bit 4 the account) and each value of its fields (those the kind
+	// leaves out are ''), how many users it selects, spread over up to 16
+	// rows (shard) that a count sums: each change adds to the shard of its
+	// connection (pg_backend_pid() modulo 16), so concurrent creates on
+	// different connections do not wait for one row. Triggers keep it exact in
+	// the transaction of every change to userkit_users: a row-level trigger
+	// per inserted row, one per updated row that changes its role, status or
+	// account (so the many updates that change none of them, a login's or a
+	// touch's, cost nothing), and a statement-level one per DELETE, over its
+	// transition table. CreateUsers copies a batch with the insert trigger
+	// turned off for its transaction (the setting userkit.counted = 'on') and
+	// adds the batch's counts in one statement (sqlCountCopied), which a
+	// trigger per row would make many times slower. Each upsert takes its
+	// rows in key order, so that two never lock two counters in opposite
+	// orders. TRUNCATE is not counted: the store never truncates.
 	//
 	// The notify triggers send pg_notify('userkit_sessions', payload) in the
 	// transaction of the change, delivered when it commits: the payload is the
@@ -235,14 +241,25 @@ var migrations = [][]string{
 			n          bigint NOT NULL,
 			PRIMARY KEY (kind, role, status, account_id, shard)
 		)`,
-		countUsersFunction("userkit_count_users_insert", `SELECT role, status, account_id, 1 AS delta FROM userkit_new_users`),
-		countUsersFunction("userkit_count_users_update", `SELECT role, status, account_id, 1 AS delta FROM userkit_new_users
-			UNION ALL SELECT role, status, account_id, -1 FROM userkit_old_users`),
+		`CREATE FUNCTION userkit_count_users_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+		DECLARE
+			s smallint := pg_backend_pid() % 16;
+		BEGIN
+			INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n) VALUES
+				(0, '', '', '', s, 1), (1, NEW.role, '', '', s, 1), (2, '', NEW.status, '', s, 1),
+				(3, NEW.role, NEW.status, '', s, 1), (4, '', '', NEW.account_id, s, 1)
+			ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+			RETURN NULL;
+		END $$`,
+		countUsersFunction("userkit_count_users_update", `VALUES (NEW.role, NEW.status, NEW.account_id, 1), (OLD.role, OLD.status, OLD.account_id, -1)`),
 		countUsersFunction("userkit_count_users_delete", `SELECT role, status, account_id, -1 AS delta FROM userkit_old_users`),
-		`CREATE TRIGGER userkit_count_users_insert AFTER INSERT ON userkit_users
-			REFERENCING NEW TABLE AS userkit_new_users FOR EACH STATEMENT EXECUTE FUNCTION userkit_count_users_insert()`,
-		`CREATE TRIGGER userkit_count_users_update AFTER UPDATE ON userkit_users
-			REFERENCING OLD TABLE AS userkit_old_users NEW TABLE AS userkit_new_users FOR EACH STATEMENT EXECUTE FUNCTION userkit_count_users_update()`,
+		`CREATE TRIGGER userkit_count_users_insert AFTER INSERT ON userkit_users FOR EACH ROW
+			WHEN (current_setting('userkit.counted', true) IS DISTINCT FROM 'on')
+			EXECUTE FUNCTION userkit_count_users_insert()`,
+		`CREATE TRIGGER userkit_count_users_update AFTER UPDATE ON userkit_users FOR EACH ROW
+			WHEN (OLD.role IS DISTINCT FROM NEW.role OR OLD.status IS DISTINCT FROM NEW.status
+				OR OLD.account_id IS DISTINCT FROM NEW.account_id)
+			EXECUTE FUNCTION userkit_count_users_update()`,
 		`CREATE TRIGGER userkit_count_users_delete AFTER DELETE ON userkit_users
 			REFERENCING OLD TABLE AS userkit_old_users FOR EACH STATEMENT EXECUTE FUNCTION userkit_count_users_delete()`,
 		// The triggers above lock userkit_users against writes until this
@@ -253,7 +270,7 @@ var migrations = [][]string{
 				CASE WHEN k & 2 <> 0 THEN status ELSE '' END,
 				CASE WHEN k & 4 <> 0 THEN account_id ELSE '' END,
 				0, count(*)
-			FROM userkit_users CROSS JOIN generate_series(0, 7) AS k
+			FROM userkit_users CROSS JOIN (VALUES (0), (1), (2), (3), (4)) AS kinds (k)
 			GROUP BY 1, 2, 3, 4`,
 
 		`CREATE FUNCTION userkit_notify_sessions() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -298,8 +315,8 @@ var migrations = [][]string{
 
 // countUsersFunction returns migration 4's statement creating the trigger
 // function name, which adds to userkit_user_counts the deltas (rows of role,
-// status, account_id and delta) of one statement on userkit_users, for each of
-// the eight kinds of filter, in the key order of the counts' primary key. It
+// status, account_id and delta) of one change to userkit_users, for each of
+// the five kinds of filter, in the key order of the counts' primary key. It
 // is part of a released migration: it must never change.
 func countUsersFunction(name, deltas string) string {
 	return `CREATE FUNCTION ` + name + `() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -310,7 +327,8 @@ func countUsersFunction(name, deltas string) string {
 				CASE WHEN k & 2 <> 0 THEN d.status ELSE '' END,
 				CASE WHEN k & 4 <> 0 THEN d.account_id ELSE '' END,
 				pg_backend_pid() % 16, sum(d.delta)
-			FROM (` + deltas + `) AS d CROSS JOIN generate_series(0, 7) AS k
+			FROM (` + deltas + `) AS d (role, status, account_id, delta)
+				CROSS JOIN (VALUES (0), (1), (2), (3), (4)) AS kinds (k)
 			GROUP BY 1, 2, 3, 4
 			HAVING sum(d.delta) <> 0
 			ORDER BY 1, 2, 3, 4

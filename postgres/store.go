@@ -813,10 +813,11 @@ const sqlCountKept = `SELECT coalesce(sum(n), 0)::bigint FROM userkit_user_count
 	WHERE kind = $1 AND role = $2 AND status = $3 AND account_id = $4`
 
 // keptCount returns the arguments of sqlCountKept for m, or ok false if m has a
-// condition that userkit_user_counts does not count by (email, username,
-// activity or search).
+// condition, or a combination of them, that userkit_user_counts does not count
+// by: it counts by nothing, role, status, role and status, and account alone.
 func keptCount(m users.Match) (args []any, ok bool) {
-	if m.Email != "" || m.Username != "" || m.Search != "" || !m.ActiveSince.IsZero() || !m.InactiveSince.IsZero() {
+	if m.Email != "" || m.Username != "" || m.Search != "" || !m.ActiveSince.IsZero() || !m.InactiveSince.IsZero() ||
+		(m.AccountID != "" && (m.Role != "" || m.Status != "")) {
 		return nil, false
 	}
 	kind := int16(0)
@@ -833,7 +834,7 @@ func keptCount(m users.Match) (args []any, ok bool) {
 }
 
 // CountUsers returns how many users f selects. With no condition, or only
-// Role, Status and AccountID, it sums the few rows of counts that every write
+// Role, Status or both, or only AccountID, it sums the few rows of counts that every write
 // to the users keeps exact in its own transaction (see migration 4 in
 // schema.go), whatever the number of users; otherwise it counts the users in
 // one statement. Either way the count is of one moment. It is safe for

@@ -114,7 +114,10 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 		return err
 	}
 
-	var copyRows [][]any
+	var (
+		copyRows                  [][]any
+		roles, statuses, accounts []string // of the rows copied, for the counts
+	)
 	for i, r := range rs {
 		switch {
 		case takenEmail[r.Email]:
@@ -130,10 +133,16 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 				takenUsername[r.Username] = true
 			}
 			copyRows = append(copyRows, args[i])
+			roles, statuses, accounts = append(roles, string(r.Role)), append(statuses, string(r.Status)), append(accounts, r.AccountID)
 		}
 	}
 	if len(copyRows) == 0 {
 		return nil
+	}
+	// The insert trigger would add to the counts once per row; the batch's
+	// counts are added in one statement instead (see migration 4).
+	if _, err := tx.Exec(ctx, `SELECT set_config('userkit.counted', 'on', true)`); err != nil {
+		return err
 	}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"userkit_users"}, userWriteColumns, pgx.CopyFromRows(copyRows))
 	if code, _ := pgCode(err); code == codeUniqueViolation {
@@ -145,8 +154,27 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 	if n != int64(len(copyRows)) {
 		return fmt.Errorf("copied %d users of %d", n, len(copyRows))
 	}
-	return nil
+	if _, err := tx.Exec(ctx, sqlCountCopied, roles, statuses, accounts); err != nil {
+		return fmt.Errorf("count the users copied: %w", err)
+	}
+	_, err = tx.Exec(ctx, `SELECT set_config('userkit.counted', '', true)`)
+	return err
 }
+
+// sqlCountCopied adds to userkit_user_counts the users of a batch, given as
+// arrays of their roles ($1), statuses ($2) and accounts ($3), as migration
+// 4's insert trigger would one by one, in one upsert in key order.
+const sqlCountCopied = `INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
+	SELECT k,
+		CASE WHEN k & 1 <> 0 THEN d.role ELSE '' END,
+		CASE WHEN k & 2 <> 0 THEN d.status ELSE '' END,
+		CASE WHEN k & 4 <> 0 THEN d.account_id ELSE '' END,
+		pg_backend_pid() % 16, count(*)
+	FROM unnest($1::text[], $2::text[], $3::text[]) AS d (role, status, account_id)
+		CROSS JOIN (VALUES (0), (1), (2), (3), (4)) AS kinds (k)
+	GROUP BY 1, 2, 3, 4
+	ORDER BY 1, 2, 3, 4
+	ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n`
 
 // GetUsers returns, in one statement, the users with these IDs in the order
 // given, nil for an ID that no user has; an ID given twice gives two copies.
