@@ -21,7 +21,8 @@
 //
 // The tables are userkit_users, userkit_sessions, userkit_tokens,
 // userkit_login_attempts, userkit_mfa and userkit_mfa_challenges (second
-// factors; a TOTP secret is kept only as the Manager sealed it) and
+// factors; a TOTP secret is kept only as the Manager sealed it),
+// userkit_user_counts (counts of users, kept by triggers) and
 // userkit_schema_version, in the first schema of the connections' search_path
 // (set search_path in the connection string to keep them apart from the
 // application's tables). New creates them, or migrates them
@@ -40,9 +41,11 @@
 //
 // Every filter of ListUsers and CountUsers (role, status, account, and role
 // with status) has an index ending in id, so a filtered page is read in ID
-// order from its cursor and stops after the page, and a filtered count is an
-// index-only scan of the matching entries (counting every user reads a whole
-// index or the table). An offset is skipped over IDs only, by an index-only
+// order from its cursor and stops after the page. A count with no filter, or
+// by role, status, role and status, or account alone, sums at most 16 rows of
+// userkit_user_counts, which triggers keep exact in the transaction of every
+// change to the users, whatever the number of users; another filtered count is
+// an index-only scan of the matching entries. An offset is skipped over IDs only, by an index-only
 // scan. Search has a trigram GIN index, from the pg_trgm extension, over the
 // texts it looks in; a term of fewer than three characters has no trigram to
 // look up and reads the table. These statements are planned for their values
@@ -61,6 +64,38 @@
 // CreateUsers (Manager.Import) writes a batch with one lookup of its keys and
 // one INSERT, in one transaction; GetUsers and GetUsersByEmail are one SELECT
 // each.
+//
+// # Several machines
+//
+// Any number of processes may share the tables. Give the pool a connection
+// string that names the primary and its standbys with
+// target_session_attrs=read-write, for example
+//
+//	postgres://app:secret@db1:5432,db2:5432/app?target_session_attrs=read-write
+//
+// and after a failover (the standby promoted) the pool's new connections find
+// the new primary by themselves; the calls made while there was none fail with
+// an error that wraps the driver's, which the caller may retry (see
+// internal/failover for how each Manager operation behaves on retry). With
+// synchronous replication (synchronous_commit = on and the standby in
+// synchronous_standby_names) a write acknowledged to the caller is on the
+// standby too, and survives the primary.
+//
+// # Session cache
+//
+// NewWithOptions with Options.SessionCache keeps the sessions GetSession reads
+// (and so the ones Manager.ValidateToken validates) in memory for up to
+// Options.SessionCacheTTL, 5 seconds by default. Every change that ends or
+// changes a session or its user (a logout, a revocation, logging out
+// everywhere, a password change, a suspension, a removal, a role change, a
+// change of second factors, a step-up) sends a notification on the channel
+// userkit_sessions in its own transaction, from triggers, and every Store
+// listening forgets the user's sessions when it arrives; the Store that made
+// the change forgets them before the method returns. A Store whose listening
+// connection drops empties its cache and serves nothing from it until it is
+// back. So a revoked session is refused at once by the Store that revoked it,
+// and by every other Store once the notification arrives, and in any case
+// once SessionCacheTTL has passed since the revoking call returned.
 //
 // # Times
 //
