@@ -42,10 +42,11 @@
 // Every filter of ListUsers and CountUsers (role, status, account, and role
 // with status) has an index ending in id, so a filtered page is read in ID
 // order from its cursor and stops after the page. A count with no filter, or
-// by role, status, role and status, or account alone, sums at most 16 rows of
-// userkit_user_counts, which triggers keep exact in the transaction of every
-// change to the users, whatever the number of users; another filtered count is
-// an index-only scan of the matching entries. An offset is skipped over IDs only, by an index-only
+// by role, status, role and status, or account alone, sums a few rows of
+// userkit_user_counts (16 per account, or per role and status that users
+// have), which triggers keep exact in the transaction of every change to the
+// users, whatever the number of users; another filtered count is an
+// index-only scan of the matching entries. An offset is skipped over IDs only, by an index-only
 // scan. Search has a trigram GIN index, from the pg_trgm extension, over the
 // texts it looks in; a term of fewer than three characters has no trigram to
 // look up and reads the table. These statements are planned for their values

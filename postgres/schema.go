@@ -206,10 +206,9 @@ var migrations = [][]string{
 	// of counting the users; and notifications that tell every Store with a
 	// session cache which users' sessions to forget.
 	//
-	// userkit_user_counts holds, for each kind of filter (0 none, 1 role, 2
-	// status, 3 role and status, 4 account: bit 1 is the role, bit 2 the
-	// status, bit 4 the account) and each value of its fields (those the kind
-	// leaves out are ''), how many users it selects, spread over up to 16
+	// userkit_user_counts holds how many users have each role and status
+	// (kind 3: bit 1 is the role, bit 2 the status) and each account (kind 4,
+	// bit 4; the fields a kind leaves out are ''), each spread over up to 16
 	// rows (shard) that a count sums: each change adds to the shard of its
 	// connection (pg_backend_pid() modulo 16), so concurrent creates on
 	// different connections do not wait for one row. Triggers keep it exact in
@@ -246,7 +245,6 @@ var migrations = [][]string{
 			s smallint := pg_backend_pid() % 16;
 		BEGIN
 			INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n) VALUES
-				(0, '', '', '', s, 1), (1, NEW.role, '', '', s, 1), (2, '', NEW.status, '', s, 1),
 				(3, NEW.role, NEW.status, '', s, 1), (4, '', '', NEW.account_id, s, 1)
 			ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
 			RETURN NULL;
@@ -270,7 +268,7 @@ var migrations = [][]string{
 				CASE WHEN k & 2 <> 0 THEN status ELSE '' END,
 				CASE WHEN k & 4 <> 0 THEN account_id ELSE '' END,
 				0, count(*)
-			FROM userkit_users CROSS JOIN (VALUES (0), (1), (2), (3), (4)) AS kinds (k)
+			FROM userkit_users CROSS JOIN (VALUES (3), (4)) AS kinds (k)
 			GROUP BY 1, 2, 3, 4`,
 
 		`CREATE FUNCTION userkit_notify_sessions() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -315,8 +313,8 @@ var migrations = [][]string{
 
 // countUsersFunction returns migration 4's statement creating the trigger
 // function name, which adds to userkit_user_counts the deltas (rows of role,
-// status, account_id and delta) of one change to userkit_users, for each of
-// the five kinds of filter, in the key order of the counts' primary key. It
+// status, account_id and delta) of one change to userkit_users, to the counts
+// of both kinds, in the key order of the counts' primary key. It
 // is part of a released migration: it must never change.
 func countUsersFunction(name, deltas string) string {
 	return `CREATE FUNCTION ` + name + `() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -328,7 +326,7 @@ func countUsersFunction(name, deltas string) string {
 				CASE WHEN k & 4 <> 0 THEN d.account_id ELSE '' END,
 				pg_backend_pid() % 16, sum(d.delta)
 			FROM (` + deltas + `) AS d (role, status, account_id, delta)
-				CROSS JOIN (VALUES (0), (1), (2), (3), (4)) AS kinds (k)
+				CROSS JOIN (VALUES (3), (4)) AS kinds (k)
 			GROUP BY 1, 2, 3, 4
 			HAVING sum(d.delta) <> 0
 			ORDER BY 1, 2, 3, 4

@@ -806,31 +806,32 @@ func (s *Store) scanUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 	return slices.Clone(all[:min(q.Limit, len(all))]), nil
 }
 
-// sqlCountKept sums the rows of userkit_user_counts that hold the count for
-// one kind of filter and its values (see migration 4): at most 16 rows, read
-// from the primary key.
-const sqlCountKept = `SELECT coalesce(sum(n), 0)::bigint FROM userkit_user_counts
-	WHERE kind = $1 AND role = $2 AND status = $3 AND account_id = $4`
-
-// keptCount returns the arguments of sqlCountKept for m, or ok false if m has a
-// condition, or a combination of them, that userkit_user_counts does not count
-// by: it counts by nothing, role, status, role and status, and account alone.
-func keptCount(m users.Match) (args []any, ok bool) {
+// keptCount returns the statement and arguments that sum the rows of
+// userkit_user_counts holding the count of the users m selects (see migration
+// 4), or ok false if m has a condition, or a combination of them, that they do
+// not count by: they count by nothing, role, status, role and status, and
+// account alone. The rows summed are at most 16 for an account, and 16 for
+// each role and status a user has for the rest: a number that does not grow
+// with the users. Each is found through the counts' primary key, which the
+// conditions' prefix (kind, role) selects.
+func keptCount(m users.Match) (sql string, args []any, ok bool) {
 	if m.Email != "" || m.Username != "" || m.Search != "" || !m.ActiveSince.IsZero() || !m.InactiveSince.IsZero() ||
 		(m.AccountID != "" && (m.Role != "" || m.Status != "")) {
-		return nil, false
+		return "", nil, false
 	}
-	kind := int16(0)
-	if m.Role != "" {
-		kind |= 1
-	}
-	if m.Status != "" {
-		kind |= 2
-	}
+	var p params
 	if m.AccountID != "" {
-		kind |= 4
+		p.conds = append(p.conds, "kind = 4", "account_id = "+p.arg(m.AccountID))
+	} else {
+		p.conds = append(p.conds, "kind = 3")
+		if m.Role != "" {
+			p.conds = append(p.conds, "role = "+p.arg(string(m.Role)))
+		}
+		if m.Status != "" {
+			p.conds = append(p.conds, "status = "+p.arg(string(m.Status)))
+		}
 	}
-	return []any{kind, string(m.Role), string(m.Status), m.AccountID}, true
+	return `SELECT coalesce(sum(n), 0)::bigint FROM userkit_user_counts` + p.where(), p.args, true
 }
 
 // CountUsers returns how many users f selects. With no condition, or only
@@ -851,8 +852,8 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	if kept, ok := keptCount(f); ok {
-		sql, args = sqlCountKept, kept
+	if ksql, kargs, ok := keptCount(f); ok {
+		sql, args = ksql, kargs
 	}
 	var n int64
 	err := retry(ctx, func() error {
