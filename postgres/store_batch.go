@@ -97,6 +97,13 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 			usernames = append(usernames, r.Username)
 		}
 	}
+	// The insert trigger would add to the counts once per row; the batch's
+	// counts are added in one statement after the COPY instead (see migration
+	// 4). This comes first, so as not to widen the window between looking up
+	// the keys and writing them, in which a concurrent write can take one.
+	if _, err := tx.Exec(ctx, `SELECT set_config('userkit.counted', 'on', true)`); err != nil {
+		return err
+	}
 	takenID, takenEmail, takenUsername := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	rows, err := tx.Query(ctx, sqlKeyHolders, ids, emails, usernames)
 	if err != nil {
@@ -139,11 +146,6 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 	if len(copyRows) == 0 {
 		return nil
 	}
-	// The insert trigger would add to the counts once per row; the batch's
-	// counts are added in one statement instead (see migration 4).
-	if _, err := tx.Exec(ctx, `SELECT set_config('userkit.counted', 'on', true)`); err != nil {
-		return err
-	}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"userkit_users"}, userWriteColumns, pgx.CopyFromRows(copyRows))
 	if code, _ := pgCode(err); code == codeUniqueViolation {
 		return errRaced
@@ -154,11 +156,12 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 	if n != int64(len(copyRows)) {
 		return fmt.Errorf("copied %d users of %d", n, len(copyRows))
 	}
+	// The setting stays on until the transaction ends, after which only the
+	// audit entries are written.
 	if _, err := tx.Exec(ctx, sqlCountCopied, roles, statuses, accounts); err != nil {
 		return fmt.Errorf("count the users copied: %w", err)
 	}
-	_, err = tx.Exec(ctx, `SELECT set_config('userkit.counted', '', true)`)
-	return err
+	return nil
 }
 
 // sqlCountCopied adds to userkit_user_counts the users of a batch, given as
