@@ -207,8 +207,9 @@ var migrations = [][]string{
 	// session cache which users' sessions to forget.
 	//
 	// userkit_user_counts holds how many users have each role and status
-	// (kind 3: bit 1 is the role, bit 2 the status) and each account (kind 4,
-	// bit 4; the fields a kind leaves out are ''), each spread over up to 16
+	// (kind 3: bit 1 is the role, bit 2 the status) and each account but the
+	// empty one, which no count asks for (kind 4, bit 4; the fields a kind
+	// leaves out are ''), each spread over up to 16
 	// rows (shard) that a count sums: each change adds to the shard of its
 	// connection (pg_backend_pid() modulo 16), so concurrent creates on
 	// different connections do not wait for one row. Triggers keep it exact in
@@ -244,9 +245,15 @@ var migrations = [][]string{
 		DECLARE
 			s smallint := pg_backend_pid() % 16;
 		BEGIN
-			INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n) VALUES
-				(3, NEW.role, NEW.status, '', s, 1), (4, '', '', NEW.account_id, s, 1)
-			ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+			IF NEW.account_id = '' THEN
+				INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n) VALUES
+					(3, NEW.role, NEW.status, '', s, 1)
+				ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+			ELSE
+				INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n) VALUES
+					(3, NEW.role, NEW.status, '', s, 1), (4, '', '', NEW.account_id, s, 1)
+				ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n;
+			END IF;
 			RETURN NULL;
 		END $$`,
 		countUsersFunction("userkit_count_users_update", `VALUES (NEW.role, NEW.status, NEW.account_id, 1), (OLD.role, OLD.status, OLD.account_id, -1)`),
@@ -269,6 +276,7 @@ var migrations = [][]string{
 				CASE WHEN k & 4 <> 0 THEN account_id ELSE '' END,
 				0, count(*)
 			FROM userkit_users CROSS JOIN (VALUES (3), (4)) AS kinds (k)
+			WHERE k = 3 OR account_id <> ''
 			GROUP BY 1, 2, 3, 4`,
 
 		`CREATE FUNCTION userkit_notify_sessions() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -327,6 +335,7 @@ func countUsersFunction(name, deltas string) string {
 				pg_backend_pid() % 16, sum(d.delta)
 			FROM (` + deltas + `) AS d (role, status, account_id, delta)
 				CROSS JOIN (VALUES (3), (4)) AS kinds (k)
+			WHERE k = 3 OR d.account_id <> ''
 			GROUP BY 1, 2, 3, 4
 			HAVING sum(d.delta) <> 0
 			ORDER BY 1, 2, 3, 4

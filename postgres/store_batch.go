@@ -175,6 +175,7 @@ const sqlCountCopied = `INSERT INTO userkit_user_counts AS c (kind, role, status
 		pg_backend_pid() % 16, count(*)
 	FROM unnest($1::text[], $2::text[], $3::text[]) AS d (role, status, account_id)
 		CROSS JOIN (VALUES (3), (4)) AS kinds (k)
+	WHERE k = 3 OR d.account_id <> ''
 	GROUP BY 1, 2, 3, 4
 	ORDER BY 1, 2, 3, 4
 	ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n`
