@@ -30,3 +30,26 @@ func ExampleNew() {
 	}
 	_ = m
 }
+
+// ExampleNewWithOptions opens a Store with a session cache over a pool that
+// names a primary and its standby, as the README's "Running on several
+// machines" shows. It needs servers, so it is compiled but not run.
+func ExampleNewWithOptions() {
+	ctx := context.Background()
+	// Both servers; whichever takes writes is used.
+	pool, err := pgxpool.New(ctx, "postgres://app:secret@db1:5432,db2:5432/app?target_session_attrs=read-write")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	store, err := postgres.NewWithOptions(ctx, pool, &postgres.Options{SessionCache: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close() // stops the cache's listening connection
+	m, err := users.New(store, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = m
+}
