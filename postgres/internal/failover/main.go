@@ -54,6 +54,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -145,7 +146,7 @@ func contractErr(err error) bool {
 	return false
 }
 
-// worker runs operations until stdin closes, writing events to out.
+// worker runs rounds of operations until stdin closes, writing events to out.
 type worker struct {
 	id  int
 	m   *users.Manager
@@ -179,11 +180,14 @@ func try(ctx context.Context, fn func() error) (unknown int, err error) {
 }
 
 func runWorker(id int, dsn string) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { // the coordinator closes stdin to stop the worker
+	ctx := context.Background()
+	// The coordinator closes stdin to stop the worker, which finishes its
+	// round first: an operation cut off in flight would have an outcome
+	// that no failover made unknown.
+	var stop atomic.Bool
+	go func() {
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-		cancel()
+		stop.Store(true)
 	}()
 	m, store, pool, err := open(ctx, dsn)
 	if err != nil {
@@ -195,11 +199,8 @@ func runWorker(id int, dsn string) error {
 	w := &worker{id: id, m: m, out: json.NewEncoder(lineFlusher{stdout})}
 
 	var live []string // tokens of sessions not logged out
-	for i := 0; ctx.Err() == nil; i++ {
+	for i := 0; !stop.Load(); i++ {
 		if err := w.round(ctx, i, &live); err != nil {
-			if ctx.Err() != nil {
-				break
-			}
 			return err
 		}
 	}
