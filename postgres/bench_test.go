@@ -50,9 +50,9 @@ func BenchmarkValidateToken(b *testing.B) {
 }
 
 // BenchmarkCreateUserConcurrent runs CreateUser from 32 goroutines on 32
-// connections at once, on tables with the counts of schema version 4 kept by
+// connections at once, on tables with the counts of schema version 5 kept by
 // their triggers ("counted") and on the same tables with those triggers
-// dropped, as before version 4 ("uncounted"), in one run:
+// dropped, as before version 5 ("uncounted"), in one run:
 //
 //	bash .ci/postgres.sh go test -run '^$' -bench CreateUserConcurrent -count 5 .
 func BenchmarkCreateUserConcurrent(b *testing.B) {

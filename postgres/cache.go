@@ -13,7 +13,7 @@ import (
 	"github.com/userkit/users"
 )
 
-// sessionChannel is the channel migration 4's triggers notify on (see
+// sessionChannel is the channel migration 5's triggers notify on (see
 // schema.go): its payloads are "<length of schema>:<schema><user ID>".
 const sessionChannel = "userkit_sessions"
 

@@ -105,6 +105,10 @@ var sessionChanges = []sessionChange{
 		_, err := s.StepUpSession(t.Context(), u.ID, sess.ID, users.MethodTOTP, time.Now())
 		return err
 	}},
+	{"Reauthentication", func(t *testing.T, s *postgres.Store, u *users.UserRecord, sess *users.SessionRecord) error {
+		_, err := s.StepUpSession(t.Context(), u.ID, sess.ID, "", time.Now())
+		return err
+	}},
 }
 
 // wantCurrent fails the test unless s's GetSession of hash gives what the

@@ -89,7 +89,7 @@
 // Options.SessionCacheTTL, 5 seconds by default. Every change that ends or
 // changes a session or its user (a logout, a revocation, logging out
 // everywhere, a password change, a suspension, a removal, a role change, a
-// change of second factors, a step-up) sends a notification on the channel
+// change of second factors, a step-up or reauthentication) sends a notification on the channel
 // userkit_sessions in its own transaction, from triggers, and every Store
 // listening forgets the user's sessions when it arrives; the Store that made
 // the change forgets them before the method returns. A Store whose listening

@@ -300,9 +300,9 @@ var migrations = [][]string{
 			FOR EACH ROW EXECUTE FUNCTION userkit_notify_sessions()`,
 		`CREATE TRIGGER userkit_notify_sessions_update AFTER UPDATE ON userkit_sessions FOR EACH ROW
 			WHEN (ROW(OLD.token_hash, OLD.id, OLD.user_id, OLD.user_generation, OLD.created_at, OLD.expires_at,
-				OLD.ip, OLD.user_agent, OLD.methods, OLD.second_factor_at)
+				OLD.ip, OLD.user_agent, OLD.methods, OLD.second_factor_at, OLD.authenticated_at)
 			IS DISTINCT FROM ROW(NEW.token_hash, NEW.id, NEW.user_id, NEW.user_generation, NEW.created_at, NEW.expires_at,
-				NEW.ip, NEW.user_agent, NEW.methods, NEW.second_factor_at))
+				NEW.ip, NEW.user_agent, NEW.methods, NEW.second_factor_at, NEW.authenticated_at))
 			EXECUTE FUNCTION userkit_notify_sessions()`,
 		`CREATE TRIGGER userkit_notify_users_delete AFTER DELETE ON userkit_users
 			FOR EACH ROW EXECUTE FUNCTION userkit_notify_users()`,
@@ -319,7 +319,7 @@ var migrations = [][]string{
 	},
 }
 
-// countUsersFunction returns migration 4's statement creating the trigger
+// countUsersFunction returns migration 5's statement creating the trigger
 // function name, which adds to userkit_user_counts the deltas (rows of role,
 // status, account_id and delta) of one change to userkit_users, to the counts
 // of both kinds, in the key order of the counts' primary key. It

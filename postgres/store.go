@@ -836,7 +836,7 @@ func keptCount(m users.Match) (sql string, args []any, ok bool) {
 
 // CountUsers returns how many users f selects. With no condition, or only
 // Role, Status or both, or only AccountID, it sums the few rows of counts that every write
-// to the users keeps exact in its own transaction (see migration 4 in
+// to the users keeps exact in its own transaction (see migration 5 in
 // schema.go), whatever the number of users; otherwise it counts the users in
 // one statement. Either way the count is of one moment. It is safe for
 // concurrent use, also across processes.

@@ -166,7 +166,7 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 
 // sqlCountCopied adds to userkit_user_counts the users of a batch, given as
 // arrays of their roles ($1), statuses ($2) and accounts ($3), as migration
-// 4's insert trigger would one by one, in one upsert in key order.
+// 5's insert trigger would one by one, in one upsert in key order.
 const sqlCountCopied = `INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
 	SELECT k,
 		CASE WHEN k & 1 <> 0 THEN d.role ELSE '' END,
