@@ -151,57 +151,6 @@ func (recoveryFactor) check(m *Manager, r *MFARecord, code string) (func(w *MFAR
 	return func(w *MFARecord) error { return useRecoveryCode(w, h) }, nil
 }
 
-// login ends a login whose first factor, first, was right for r: with a
-// session when the user has no second factor, or else with a *Challenge. check
-// runs in the same atomic step as the user's record is written, and p is the
-// purpose of the link that logged in, as for startSession.
-func (m *Manager) login(ctx context.Context, r *UserRecord, first AuthMethod, p Purpose, check func(cur *UserRecord) error) (*Session, error) {
-	rec, err := m.mfaRecord(ctx, r.ID)
-	if err != nil {
-		return nil, err
-	}
-	methods := secondFactors(rec)
-	if len(methods) == 0 {
-		return m.startSession(ctx, r, p, check, first)
-	}
-	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
-		if cur.Generation != r.Generation || cur.Status != StatusActive {
-			return Revoke{}, ErrInvalidCredentials
-		}
-		return Revoke{}, check(cur)
-	})
-	if errors.Is(err, ErrNotFound) {
-		return nil, ErrInvalidCredentials
-	}
-	if err != nil {
-		return nil, storeErr("login", err)
-	}
-	token, hash, err := m.newToken()
-	if err != nil {
-		return nil, err
-	}
-	e, err := m.auditEntry(ctx, EventMFAChallenged, r.ID)
-	if err != nil {
-		return nil, err
-	}
-	now := m.now()
-	c := &ChallengeRecord{
-		Hash:           hash,
-		UserID:         cur.ID,
-		UserGeneration: cur.Generation,
-		Methods:        []AuthMethod{first},
-		CreatedAt:      now,
-		ExpiresAt:      now.Add(ChallengeTTL),
-	}
-	if err := m.write(ctx, cur.ID, func() error { return m.store.CreateChallenge(ctx, c, e) }, e); err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
-			return nil, ErrInvalidCredentials // removed or revoked meanwhile
-		}
-		return nil, storeErr("login", err)
-	}
-	return nil, &Challenge{Token: token, Methods: methods, ExpiresAt: c.ExpiresAt}
-}
-
 // mfaRecord returns the user's MFA record, or nil if there is none.
 func (m *Manager) mfaRecord(ctx context.Context, userID string) (*MFARecord, error) {
 	rec, err := m.store.GetMFA(ctx, userID)
@@ -446,42 +395,4 @@ func (m *Manager) codeFailed(ctx context.Context, userID string) error {
 		return storeErr("second factor", err)
 	}
 	return ErrInvalidCode
-}
-
-// passwordRight records a right password for key (see checkPassword). For a
-// user with a second factor the attempt reserved for it stays counted, and
-// earlier failures too, until a second factor succeeds: the password is only
-// half of that user's credential.
-func (m *Manager) passwordRight(ctx context.Context, r *UserRecord, key ThrottleKey, notUpgradable bool) error {
-	if r != nil {
-		rec, err := m.mfaRecord(ctx, r.ID)
-		if err != nil {
-			return err
-		}
-		if len(secondFactors(rec)) > 0 {
-			if !notUpgradable {
-				return nil
-			}
-			_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
-				a.HashNotUpgradable, a.ExpiresAt = true, neverExpires
-				return nil
-			})
-			return storeErr("login", err)
-		}
-	}
-	return m.releaseAttempt(ctx, key, notUpgradable)
-}
-
-// forgetFailures records a verified second factor for key: the failures
-// counted are forgotten, as releaseAttempt forgets them for a password, and
-// only HashNotUpgradable is kept.
-func (m *Manager) forgetFailures(ctx context.Context, key ThrottleKey) error {
-	_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
-		*a = LoginAttempts{HashNotUpgradable: a.HashNotUpgradable, ExpiresAt: a.ExpiresAt}
-		if !a.HashNotUpgradable {
-			a.ExpiresAt = time.Time{}
-		}
-		return nil
-	})
-	return storeErr("login", err)
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -114,130 +113,6 @@ var base64URLValue = func() (t [256]byte) {
 	}
 	return t
 }()
-
-// Login checks an identifier (an email or a username) and a password, and on
-// success creates a session and returns it with its Token set. It sets the user's
-// LastLoginAt, and upgrades the stored password hash if it was imported or made
-// at another cost.
-//
-// An unknown identifier and a wrong password both return ErrInvalidCredentials
-// after exactly one bcrypt comparison at the configured cost, so neither the
-// answer nor its timing tells whether an account exists. A right password on an
-// account whose Status is not active returns ErrAccountDisabled; with
-// Options.RequireVerifiedEmail, one on an unverified email returns
-// ErrEmailNotVerified.
-//
-// Each check is throttled (see SECURITY.md, "Throttling"): the attempt is
-// counted in the store before the password is compared, so however many
-// guesses arrive at once, at most Options.MaxFailedLogins of them are compared
-// before the account is locked; the rest, and every attempt while it is locked,
-// get ErrAccountLocked without any comparison, whatever the password. A lock
-// lasts Options.LockoutDuration, twice as long each time it recurs (at most 24
-// hours), and MaxConsecutiveFailures failures in a row lock the account until a
-// password reset or Unlock. A right password forgets the failures.
-//
-// An identifier with a character outside ASCII names nobody: no case or space
-// folding can turn it into someone's email. A right password that verifies an
-// imported hash which cannot be re-hashed (a tab or non-UTF-8 bytes in it) logs
-// in and keeps the hash; LockState reports it (ImportedHashNotUpgradable).
-func (m *Manager) Login(ctx context.Context, identifier, password string) (*Session, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	r, key, err := m.lookupIdentifier(ctx, identifier)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.checkPassword(ctx, r, key, password); err != nil {
-		return nil, err
-	}
-	// The password is right from here on: these answers reveal nothing to
-	// someone who does not know it.
-	if r.Status != StatusActive {
-		return nil, m.refuseLogin(ctx, r.ID, reasonAccountDisabled, ErrAccountDisabled)
-	}
-	if m.requireVerify && !r.EmailVerified {
-		return nil, m.refuseLogin(ctx, r.ID, reasonEmailNotVerified, ErrEmailNotVerified)
-	}
-	newHash := ""
-	if m.needsRehash(r.PasswordHash) {
-		if n, err := normalizePassword("password", password, 1); err == nil {
-			// A failure here only delays the upgrade to the next login.
-			newHash, _ = m.hashPassword(ctx, n)
-		}
-	}
-	s, err := m.login(ctx, r, MethodPassword, "", func(cur *UserRecord) error {
-		if cur.PasswordHash != r.PasswordHash {
-			return ErrInvalidCredentials // changed since we verified it
-		}
-		if newHash != "" {
-			cur.PasswordHash = newHash
-		}
-		return nil
-	})
-	if errors.Is(err, ErrInvalidCredentials) {
-		// The password was right, but a password change, suspension, removal or
-		// revocation landed before the session was made: a failed login all the
-		// same, and recorded as one.
-		return nil, m.refuseLogin(ctx, r.ID, reasonChangedMeanwhile, err)
-	}
-	return s, err
-}
-
-// lookupIdentifier finds the user an identifier names and the throttle key for
-// it. An identifier that names nobody (or is malformed) gives a nil record and a
-// key of its own, so unknown identifiers are throttled like real ones. Only
-// ASCII is folded: an identifier with any other character names nobody, so
-// that no Unicode case or space folding can turn it into someone's address.
-func (m *Manager) lookupIdentifier(ctx context.Context, identifier string) (*UserRecord, ThrottleKey, error) {
-	id := identifier
-	tooLong := len(id) > maxIdentifierBytes+64 // room for surrounding space
-	if tooLong {
-		id = id[:maxIdentifierBytes] // bounds the work of hashing the throttle key
-	}
-	ascii := isASCII(id)
-	if ascii {
-		id = strings.ToLower(strings.TrimSpace(id))
-		tooLong = tooLong || len(id) > maxIdentifierBytes
-	}
-	var r *UserRecord
-	var err error
-	switch {
-	case tooLong || !ascii:
-		// Names nobody, though its cut or folded form may be someone's email.
-	case strings.Contains(id, "@"):
-		if e, verr := NormalizeEmail(id); verr == nil {
-			r, err = m.store.GetUserByEmail(ctx, e)
-		}
-	default:
-		if u, verr := NormalizeUsername(id); verr == nil && u != "" {
-			r, err = m.store.GetUserByUsername(ctx, u)
-		}
-	}
-	idKey := IdentifierThrottleKey(id) // made in both cases: equal work
-	switch {
-	case err == nil && r != nil:
-		return r, UserThrottleKey(r.ID), nil
-	case err == nil || errors.Is(err, ErrNotFound):
-		return nil, idKey, nil
-	default:
-		return nil, "", storeErr("login", err)
-	}
-}
-
-// refuseLogin records a login refused after its password was verified, and
-// returns err.
-func (m *Manager) refuseLogin(ctx context.Context, userID, reason string, err error) error {
-	e, eerr := m.auditEntry(ctx, EventLoginFailed, userID)
-	if eerr != nil {
-		return eerr
-	}
-	e.Reason = reason
-	if werr := m.write(ctx, userID, func() error { return m.store.AppendAudit(ctx, e) }, e); werr != nil {
-		return storeErr("login", werr)
-	}
-	return err
-}
 
 // startSession records a login of r (LastLoginAt and LastActiveAt, and
 // whatever check adds) and creates a session bound to the user's current

@@ -202,6 +202,20 @@ func (m *Manager) releaseAttempt(ctx context.Context, key ThrottleKey, notUpgrad
 	return storeErr("login", err)
 }
 
+// forgetFailures records a verified second factor for key: the failures
+// counted are forgotten, as releaseAttempt forgets them for a password, and
+// only HashNotUpgradable is kept.
+func (m *Manager) forgetFailures(ctx context.Context, key ThrottleKey) error {
+	_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+		*a = LoginAttempts{HashNotUpgradable: a.HashNotUpgradable, ExpiresAt: a.ExpiresAt}
+		if !a.HashNotUpgradable {
+			a.ExpiresAt = time.Time{}
+		}
+		return nil
+	})
+	return storeErr("login", err)
+}
+
 // unreserve takes back one attempt that reserveAttempt counted for key as res
 // says, for a proof that turned out right in an operation that is not a
 // login: that attempt is no failure, but the failures counted before it stay
@@ -261,76 +275,6 @@ func (m *Manager) clearFailures(ctx context.Context, key ThrottleKey) error {
 		return nil
 	})
 	return storeErr("login", err)
-}
-
-// checkPassword makes one throttled password check of a login's password
-// against the user r: it reserves the attempt under key, compares, and on a
-// match releases it (see passwordRight). It returns ErrAccountLocked (no
-// comparison made) or ErrInvalidCredentials. r may be nil for an identifier
-// that names nobody: the comparison then runs against the decoy hash and
-// always fails.
-func (m *Manager) checkPassword(ctx context.Context, r *UserRecord, key ThrottleKey, password string) error {
-	return m.checkPasswordAs(ctx, r, key, password, true)
-}
-
-// confirmPassword is checkPassword for an operation that is not a login (a
-// password change, an email change, disabling a second factor), which only
-// asks the user to prove the password again: a right password there is never
-// counted as a failure, also for a user with a second factor, but it forgets
-// no earlier failure of such a user either.
-func (m *Manager) confirmPassword(ctx context.Context, r *UserRecord, key ThrottleKey, password string) error {
-	return m.checkPasswordAs(ctx, r, key, password, false)
-}
-
-func (m *Manager) checkPasswordAs(ctx context.Context, r *UserRecord, key ThrottleKey, password string, login bool) error {
-	if err := m.checkLock(ctx, key); err != nil {
-		return err
-	}
-	hash, userID := "", ""
-	if r != nil {
-		hash, userID = r.PasswordHash, r.ID
-	}
-	var res reservation
-	err := m.comparePassword(ctx, hash, password, func() (err error) {
-		res, err = m.reserveAttempt(ctx, key, userID)
-		return err
-	})
-	switch {
-	case errors.Is(err, errHashMismatch):
-		// Counted by the reservation; recorded now that it is known to fail.
-		if err := m.recordFailure(ctx, key, userID, res); err != nil {
-			return err
-		}
-		return ErrInvalidCredentials
-	case err != nil:
-		return err
-	case !login && r != nil:
-		// For a user with a second factor, passwordRight keeps the
-		// reservation counted: take it back first.
-		if err := m.unreserveSecondFactorUser(ctx, r.ID, key, res); err != nil {
-			return err
-		}
-	}
-	return m.passwordRight(ctx, r, key, isImportedBcrypt(hash) && !rehashable(password))
-}
-
-// unreserveSecondFactorUser takes back the reservation res of a right
-// password of the user userID, if the user has a second factor (see
-// unreserve); for a user without one, passwordRight forgets it with the rest.
-func (m *Manager) unreserveSecondFactorUser(ctx context.Context, userID string, key ThrottleKey, res reservation) error {
-	rec, err := m.mfaRecord(ctx, userID)
-	if err != nil || len(secondFactors(rec)) == 0 {
-		return err
-	}
-	return m.unreserve(ctx, key, res)
-}
-
-// rehashable reports whether a password that verified against an imported hash
-// can be hashed in this package's format: one with control characters or bytes
-// that are not UTF-8 cannot, and is never cut or changed to make it fit.
-func rehashable(password string) bool {
-	_, err := normalizePassword("password", password, 1)
-	return err == nil
 }
 
 // later returns the latest of ts.
