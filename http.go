@@ -61,20 +61,6 @@ func TokenFromRequest(r *http.Request, cookieName string) string {
 	return ""
 }
 
-type sessionKey struct{}
-
-// NewContext returns a copy of ctx that carries s, for FromContext.
-func NewContext(ctx context.Context, s *Session) context.Context {
-	return context.WithValue(ctx, sessionKey{}, s)
-}
-
-// FromContext returns the Session that NewContext (or Manager.Middleware) put in
-// ctx, and whether there was one.
-func FromContext(ctx context.Context) (*Session, bool) {
-	s, ok := ctx.Value(sessionKey{}).(*Session)
-	return s, ok && s != nil
-}
-
 // ClientFromRequest returns the Client of r as this server sees it: the host
 // part of r.RemoteAddr and the User-Agent header. Behind a reverse proxy
 // RemoteAddr is the proxy's address: there, put the client's address as the
