@@ -5,6 +5,9 @@ import (
 	"unicode/utf8"
 )
 
+// What a request carries into the Manager: the client it came from
+// (WithClient) and the session that made it (NewContext).
+
 // Client describes the client a request came from, for sessions and audit
 // entries. Both fields are free text as the caller passes them; the Manager
 // cuts them to maxClientBytes.

@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// The Manager's side of the audit log: how entries reach Options.OnEvent
-// after their commit, how the log is queried, and how login failures for
-// identifiers that name nobody are kept from filling it.
+// The write path of the audit log: how a change and its entries are committed
+// in each user's order, how the entries reach Options.OnEvent after their
+// commit, and how login failures for identifiers that name nobody are kept
+// from filling the log. The audit model and its query are in audit.go.
 
 // auditEntry returns a new audit entry of type t about the user userID, with
 // the actor (the Session in ctx) and the client (WithClient) of ctx. Its ID

@@ -6,6 +6,11 @@ import (
 	"strings"
 )
 
+// The login, in the order a password meets it: Login looks the identifier up,
+// checkPassword counts the attempt, compares and records the outcome
+// (throttle.go keeps the counts), and login ends with a session or, for a
+// user with a second factor, a Challenge (mfa_login.go completes it).
+
 // Login checks an identifier (an email or a username) and a password, and on
 // success creates a session and returns it with its Token set. It sets the user's
 // LastLoginAt, and upgrades the stored password hash if it was imported or made
