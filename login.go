@@ -172,49 +172,6 @@ func (m *Manager) checkPasswordAs(ctx context.Context, r *UserRecord, key Thrott
 	return m.passwordRight(ctx, r, key, isImportedBcrypt(hash) && !rehashable(password))
 }
 
-// unreserveSecondFactorUser takes back the reservation res of a right
-// password of the user userID, if the user has a second factor (see
-// unreserve); for a user without one, passwordRight forgets it with the rest.
-func (m *Manager) unreserveSecondFactorUser(ctx context.Context, userID string, key ThrottleKey, res reservation) error {
-	rec, err := m.mfaRecord(ctx, userID)
-	if err != nil || len(secondFactors(rec)) == 0 {
-		return err
-	}
-	return m.unreserve(ctx, key, res)
-}
-
-// rehashable reports whether a password that verified against an imported hash
-// can be hashed in this package's format: one with control characters or bytes
-// that are not UTF-8 cannot, and is never cut or changed to make it fit.
-func rehashable(password string) bool {
-	_, err := normalizePassword("password", password, 1)
-	return err == nil
-}
-
-// passwordRight records a right password for key (see checkPassword). For a
-// user with a second factor the attempt reserved for it stays counted, and
-// earlier failures too, until a second factor succeeds: the password is only
-// half of that user's credential.
-func (m *Manager) passwordRight(ctx context.Context, r *UserRecord, key ThrottleKey, notUpgradable bool) error {
-	if r != nil {
-		rec, err := m.mfaRecord(ctx, r.ID)
-		if err != nil {
-			return err
-		}
-		if len(secondFactors(rec)) > 0 {
-			if !notUpgradable {
-				return nil
-			}
-			_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
-				a.HashNotUpgradable, a.ExpiresAt = true, neverExpires
-				return nil
-			})
-			return storeErr("login", err)
-		}
-	}
-	return m.releaseAttempt(ctx, key, notUpgradable)
-}
-
 // refuseLogin records a login refused after its password was verified, and
 // returns err.
 func (m *Manager) refuseLogin(ctx context.Context, userID, reason string, err error) error {

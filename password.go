@@ -173,6 +173,14 @@ func isImportedBcrypt(h string) bool {
 	return false
 }
 
+// rehashable reports whether a password that verified against an imported hash
+// can be hashed in this package's format: one with control characters or bytes
+// that are not UTF-8 cannot, and is never cut or changed to make it fit.
+func rehashable(password string) bool {
+	_, err := normalizePassword("password", password, 1)
+	return err == nil
+}
+
 // needsRehash reports whether a hash that just verified should be replaced: an
 // imported hash, or one of ours at another cost.
 func (m *Manager) needsRehash(encoded string) bool {

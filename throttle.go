@@ -202,6 +202,30 @@ func (m *Manager) releaseAttempt(ctx context.Context, key ThrottleKey, notUpgrad
 	return storeErr("login", err)
 }
 
+// passwordRight records a right password for key (see checkPassword). For a
+// user with a second factor the attempt reserved for it stays counted, and
+// earlier failures too, until a second factor succeeds: the password is only
+// half of that user's credential.
+func (m *Manager) passwordRight(ctx context.Context, r *UserRecord, key ThrottleKey, notUpgradable bool) error {
+	if r != nil {
+		rec, err := m.mfaRecord(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		if len(secondFactors(rec)) > 0 {
+			if !notUpgradable {
+				return nil
+			}
+			_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
+				a.HashNotUpgradable, a.ExpiresAt = true, neverExpires
+				return nil
+			})
+			return storeErr("login", err)
+		}
+	}
+	return m.releaseAttempt(ctx, key, notUpgradable)
+}
+
 // forgetFailures records a verified second factor for key: the failures
 // counted are forgotten, as releaseAttempt forgets them for a password, and
 // only HashNotUpgradable is kept.
@@ -232,6 +256,17 @@ func (m *Manager) unreserve(ctx context.Context, key ThrottleKey, res reservatio
 		return nil
 	})
 	return storeErr("login", err)
+}
+
+// unreserveSecondFactorUser takes back the reservation res of a right
+// password of the user userID, if the user has a second factor (see
+// unreserve); for a user without one, passwordRight forgets it with the rest.
+func (m *Manager) unreserveSecondFactorUser(ctx context.Context, userID string, key ThrottleKey, res reservation) error {
+	rec, err := m.mfaRecord(ctx, userID)
+	if err != nil || len(secondFactors(rec)) == 0 {
+		return err
+	}
+	return m.unreserve(ctx, key, res)
 }
 
 // passwordChanged records a password change or reset of the user: the
