@@ -133,6 +133,10 @@ func (m *Manager) comparisonInput(encoded, password string) (hash, input []byte,
 		}
 		return []byte(strings.TrimPrefix(m.dummyHash, hashPrefix)), prehash(password), false
 	}
+	if !m.bcryptCostOK(bcryptCost(encoded)) {
+		// Stored before Options.MaxBcryptCost bounded it: never computed.
+		return decoy()
+	}
 	if b, found := strings.CutPrefix(encoded, hashPrefix); found {
 		n, err := normalizePassword("password", password, 1)
 		if err != nil {

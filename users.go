@@ -104,7 +104,9 @@ type NewUser struct {
 	// password and the hash is upgraded to this package's format on that login.
 	// A hash in this package's own format, from another of its stores (moving
 	// from bbolt to PostgreSQL, say), is taken as it is; it is re-hashed at a
-	// login only if its bcrypt cost is not the Manager's.
+	// login only if its bcrypt cost is not the Manager's. A bcrypt cost above
+	// Options.MaxBcryptCost is refused (a *ValidationError on
+	// "password_hash.cost").
 	PasswordHash string
 
 	Preferences map[string]string
@@ -174,6 +176,16 @@ type Options struct {
 	// fast and passwords cheap to crack. It exists for tests; never set it in a
 	// program that stores real passwords.
 	InsecureLowBcryptCostForTests bool
+
+	// MaxBcryptCost is the highest bcrypt cost a NewUser.PasswordHash may carry
+	// (an imported bcrypt hash or one of this package's own format): each step
+	// doubles the work, and one check of a cost-31 hash takes about a day, so a
+	// hash above it is refused at Create and Import with a *ValidationError on
+	// "password_hash.cost", and a stored one above it (written before this
+	// bound) is never computed: its user logs in only after a password reset.
+	// Default 14, or BcryptCost if that is higher (systems that used 12 or 13
+	// import as they are). It must be between BcryptCost and 31.
+	MaxBcryptCost int
 
 	// SessionTTL is the absolute lifetime of a session: it ends this long after
 	// login, whatever its activity. Default 24 hours.
@@ -290,6 +302,7 @@ type Manager struct {
 	store Store
 
 	cost          int
+	maxCost       int // Options.MaxBcryptCost
 	sessionTTL    time.Duration
 	idleTimeout   time.Duration
 	touchEvery    time.Duration
@@ -375,6 +388,8 @@ func New(store Store, opts *Options) (*Manager, error) {
 		return nil, invalid("options.FailedLoginWindow", "must not be negative")
 	case m.lockout < 0:
 		return nil, invalid("options.LockoutDuration", "must not be negative")
+	case o.MaxBcryptCost != 0 && (o.MaxBcryptCost < m.cost || o.MaxBcryptCost > bcrypt.MaxCost):
+		return nil, invalid("options.MaxBcryptCost", "must be between BcryptCost ("+strconv.Itoa(m.cost)+") and 31")
 	case o.MaxConcurrentHashes < 0:
 		return nil, invalid("options.MaxConcurrentHashes", "must not be negative")
 	case o.EventQueueSize < 0:
@@ -382,6 +397,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 	case o.AuditRetention < 0:
 		return nil, invalid("options.AuditRetention", "must not be negative")
 	}
+	m.maxCost = or(o.MaxBcryptCost, max(14, m.cost))
 	m.auditRetention = o.AuditRetention
 	m.reauthWindow = or(o.ReauthWindow, DefaultReauthWindow)
 	if o.OnEvent != nil {
@@ -565,8 +581,8 @@ func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error
 	case nu.Password != "" && nu.PasswordHash != "":
 		return nil, invalid("password_hash", "give either a password or a password hash, not both")
 	case nu.PasswordHash != "":
-		if !isImportedBcrypt(nu.PasswordHash) && !isOwnHash(nu.PasswordHash) {
-			return nil, invalid("password_hash", "must be a bcrypt hash ($2a$, $2b$ or $2y$) or a hash in this package's format ("+hashPrefix+"…)")
+		if err := m.checkImportedHash(nu.PasswordHash); err != nil {
+			return nil, err
 		}
 		r.PasswordHash = nu.PasswordHash
 	default:
