@@ -304,7 +304,7 @@ func TestImportRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := must(t, exitRefused, nil, "", "import", "-db", db, in)
-	if r.stdout != "7 rows: 1 imported, 1 exists, 5 refused\n" {
+	if r.stdout != "7 rows: 1 imported, 1 exists, 5 refused\nroles imported: user 1\n" {
 		t.Errorf("import said %q", r.stdout)
 	}
 	got := lines(r.stderr)
@@ -341,8 +341,8 @@ func TestImportRefusals(t *testing.T) {
 	must(t, 0, nil, `{"email":"erin@example.com","password_hash":"`+string(hash)+`"}`, "import", "-db", db)
 	r = must(t, 0, nil, "", "export", "-db", db, "-with-hashes")
 	db2 := filepath.Join(dir, "second.db")
-	r = must(t, 0, nil, r.stdout, "import", "-db", db2)
-	if r.stdout != "3 rows: 3 imported, 0 exists, 0 refused\n" || !strings.Contains(r.stderr, "note: the input has IDs") {
+	r = must(t, 0, nil, r.stdout, "import", "-db", db2, "-allow-roles", "admin")
+	if r.stdout != "3 rows: 3 imported, 0 exists, 0 refused\nroles imported: admin 1, user 2\n" || !strings.Contains(r.stderr, "note: the input has IDs") {
 		t.Errorf("import of export -with-hashes: %v", r)
 	}
 	m, _, _ := openDB(t, db2)
@@ -350,5 +350,45 @@ func TestImportRefusals(t *testing.T) {
 		if _, err := m.Login(t.Context(), email, pw); err != nil {
 			t.Errorf("login of %s after export -with-hashes and import: %v", email, err)
 		}
+	}
+}
+
+// TestImportRoles: rows with a role above user (admin, or a role of
+// USERS_ROLES) are refused unless -allow-roles names it, and the summary
+// counts the imported users of each role.
+func TestImportRoles(t *testing.T) {
+	db := newDB(t)
+	env := []string{"USERS_ROLES=admin,user,viewer,support"}
+	rows := strings.Join([]string{
+		`{"email":"u1@example.com","password":"difference engine 1822"}`,
+		`{"email":"u2@example.com","password":"difference engine 1822","role":"user"}`,
+		`{"email":"v1@example.com","password":"difference engine 1822","role":"viewer"}`,
+		`{"email":"a1@example.com","password":"difference engine 1822","role":"admin"}`,
+		`{"email":"s1@example.com","password":"difference engine 1822","role":"support"}`,
+	}, "\n")
+	r := must(t, exitRefused, env, rows, "import", "-db", db)
+	if want := "5 rows: 3 imported, 0 exists, 2 refused\nroles imported: user 2, viewer 1\n"; r.stdout != want {
+		t.Errorf("import without -allow-roles said %q, want %q", r.stdout, want)
+	}
+	for _, want := range []string{`-:4: refused: role "admin": import it with -allow-roles admin`, `-:5: refused: role "support": import it with -allow-roles support`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	m, _, closeDB := openDB(t, db)
+	for _, email := range []string{"a1@example.com", "s1@example.com"} {
+		if _, err := m.GetByEmail(t.Context(), email); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("%s was imported without -allow-roles: %v", email, err)
+		}
+	}
+	closeDB()
+
+	r = must(t, 0, env, rows, "import", "-db", db, "-allow-roles", "admin, support")
+	if want := "5 rows: 2 imported, 3 exists, 0 refused\nroles imported: admin 1, support 1\n"; r.stdout != want {
+		t.Errorf("import with -allow-roles said %q, want %q", r.stdout, want)
+	}
+	m, _, _ = openDB(t, db)
+	if u, err := m.GetByEmail(t.Context(), "a1@example.com"); err != nil || u.Role != users.RoleAdmin {
+		t.Errorf("a1 after -allow-roles admin: %+v, %v", u, err)
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -94,6 +96,10 @@ plain password are hashed here at USERS_BCRYPT_COST (slow: about 250 ms each
 at the default cost 12). The output of export is accepted: id, the times and
 email_verified are ignored (imported users get new IDs).
 
+A row with a role other than user or viewer (admin, or one of $USERS_ROLES)
+is refused unless -allow-roles names that role: an import file cannot make
+admins without a word. The summary counts the users imported with each role.
+
 Every row passes the library's validation or is refused: one line per refused
 row goes to standard error, with its line number and reason, and the rest
 goes on. A row whose email someone already has is counted as "exists" and
@@ -103,6 +109,7 @@ rows were refused.`,
 	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
 		format := fs.String("format", "", "`csv` or jsonl (default: from the file name or its first byte)")
 		verbose := fs.Bool("v", false, "also print a line for each row that exists")
+		allow := fs.String("allow-roles", "", "import rows with these `roles` too (comma-separated, e.g. admin,support); user and viewer need no flag")
 		return func(ctx context.Context, args []string) error {
 			if len(args) > 1 {
 				return usageError("want at most one FILE, got %d arguments", len(args))
@@ -116,13 +123,21 @@ rows were refused.`,
 			default:
 				return usageError("-format %q: want csv or jsonl", *format)
 			}
+			// The library does not rank roles; of its default roles, only admin
+			// grants more than user does.
+			allowed := map[users.Role]bool{"": true, users.RoleUser: true, users.RoleViewer: true}
+			for r := range strings.SplitSeq(*allow, ",") {
+				if r = strings.TrimSpace(r); r != "" {
+					allowed[users.Role(r)] = true
+				}
+			}
 			in, size, closeIn, err := x.openInput(name)
 			if err != nil {
 				return err
 			}
 			defer closeIn()
 			return x.withManager(true, func(_ *users.BoltStore, m *users.Manager) error {
-				return x.importRows(ctx, m, in, name, size, *format, *verbose)
+				return x.importRows(ctx, m, in, name, size, *format, *verbose, allowed)
 			})
 		}
 	},
@@ -144,9 +159,23 @@ func (x *cli) openInput(name string) (r io.Reader, size int64, closeFn func(), e
 	return f, size, func() { f.Close() }, nil
 }
 
-type importCounts struct{ rows, imported, exists, refused int }
+type importCounts struct {
+	rows, imported, exists, refused int
+	roles                           map[users.Role]int // of the imported users
+}
 
-func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, name string, size int64, format string, verbose bool) error {
+// rolesLine is the summary's count of imported users by role, in the order
+// of the roles' names: "roles imported: admin 2, user 40".
+func (n importCounts) rolesLine() string {
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(n.roles)) {
+		parts = append(parts, fmt.Sprintf("%s %d", r, n.roles[r]))
+	}
+	return "roles imported: " + strings.Join(parts, ", ")
+}
+
+// importRows imports the rows of in; allowed holds the roles a row may have.
+func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, name string, size int64, format string, verbose bool, allowed map[users.Role]bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	cr := &countingReader{r: in}
 	br := bufio.NewReaderSize(cr, 64<<10)
@@ -169,7 +198,7 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 		}
 	}()
 
-	var n importCounts
+	n := importCounts{roles: map[users.Role]int{}}
 	bar := x.newProgress(size)
 	report := func(line int, what string) {
 		bar.clear()
@@ -206,6 +235,7 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 			switch {
 			case r.Err == nil:
 				n.imported++
+				n.roles[r.User.Role]++
 			case errors.Is(r.Err, users.ErrDuplicateEmail):
 				n.exists++
 				if verbose {
@@ -223,6 +253,9 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 	noted := false
 	for p := range rows {
 		n.rows++
+		if p.err == nil && !allowed[p.row.Role] {
+			p.err = fmt.Errorf("role %q: import it with -allow-roles %s", p.row.Role, p.row.Role)
+		}
 		if !noted && p.err == nil && p.row.ID != nil {
 			noted = true
 			bar.clear()
@@ -247,6 +280,9 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 	}
 	bar.clear()
 	fmt.Fprintf(x.stdout, "%d rows: %d imported, %d exists, %d refused\n", n.rows, n.imported, n.exists, n.refused)
+	if n.imported > 0 {
+		fmt.Fprintln(x.stdout, n.rolesLine())
+	}
 	if n.refused > 0 {
 		return &exitError{exitRefused, fmt.Errorf("%d of %d rows refused (listed above); fix them and import again: the rows already imported count as \"exists\"", n.refused, n.rows)}
 	}
@@ -255,6 +291,9 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 
 func (x *cli) importFailed(n importCounts, err error) error {
 	fmt.Fprintf(x.stdout, "stopped after %d rows: %d imported, %d exists, %d refused\n", n.rows, n.imported, n.exists, n.refused)
+	if n.imported > 0 {
+		fmt.Fprintln(x.stdout, n.rolesLine())
+	}
 	return fmt.Errorf("%w (importing again goes on where this stopped: imported rows count as \"exists\")", err)
 }
 
