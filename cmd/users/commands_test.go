@@ -392,3 +392,22 @@ func TestImportRoles(t *testing.T) {
 		t.Errorf("a1 after -allow-roles admin: %+v, %v", u, err)
 	}
 }
+
+// TestResetPasswordReplacesTokens: reset-password's help says a new token
+// replaces the user's earlier ones; the first token, used after a second run,
+// is refused, and the second one works.
+func TestResetPasswordReplacesTokens(t *testing.T) {
+	db := newDB(t)
+	first := strings.TrimSpace(must(t, 0, nil, "", "reset-password", "-db", db, "admin@example.com").stdout)
+	second := strings.TrimSpace(must(t, 0, nil, "", "reset-password", "-db", db, "admin@example.com").stdout)
+	if first == "" || first == second {
+		t.Fatalf("tokens %q and %q", first, second)
+	}
+	m, _, _ := openDB(t, db)
+	if err := m.ResetPassword(t.Context(), first, "analytical engine 1843"); !errors.Is(err, users.ErrInvalidToken) {
+		t.Errorf("the first token after a second reset-password: %v, want ErrInvalidToken", err)
+	}
+	if err := m.ResetPassword(t.Context(), second, "analytical engine 1843"); err != nil {
+		t.Errorf("the second token: %v", err)
+	}
+}
