@@ -3,7 +3,11 @@ package users_test
 // Imported password hashes: bounded costs (SECURITY.md, "Imported hashes").
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +118,195 @@ func TestSecurity_BcryptCostBound(t *testing.T) {
 			t.Fatalf("Login against a stored cost-6 hash over MaxBcryptCost 5: %v after %d comparisons, want ErrInvalidCredentials after 1", err, n)
 		}
 	})
+}
+
+// hashVector is one line of testdata/imported-hashes/vectors.jsonl (make.py
+// there says how each was made: Python's hashlib and crypt, Debian's argon2,
+// published ASP.NET Core and Firebase vectors).
+type hashVector struct {
+	Format        string `json:"format"`
+	Password      string `json:"password"`
+	Hash          string `json:"hash"`
+	SignerKey     string `json:"signer_key"`
+	SaltSeparator string `json:"salt_separator"`
+	Rounds        int    `json:"rounds"`
+	MemCost       int    `json:"mem_cost"`
+}
+
+// cheapestVectors returns, for each format, the vector whose hash is the
+// shortest to check among those of the file (the first of equals).
+func cheapestVectors(tb testing.TB) (vs []hashVector, firebase *users.FirebaseScrypt) {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/imported-hashes/vectors.jsonl")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for line := range strings.Lines(string(b)) {
+		var v hashVector
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			tb.Fatal(err)
+		}
+		if v.SignerKey != "" {
+			k, err1 := base64.StdEncoding.DecodeString(v.SignerKey)
+			s, err2 := base64.StdEncoding.DecodeString(v.SaltSeparator)
+			if err := errors.Join(err1, err2); err != nil {
+				tb.Fatal(err)
+			}
+			firebase = &users.FirebaseScrypt{SignerKey: k, SaltSeparator: s, Rounds: v.Rounds, MemCost: v.MemCost}
+		}
+		if !seen[v.Format] && !slowVector(v.Hash) {
+			seen[v.Format] = true
+			vs = append(vs, v)
+		}
+	}
+	return vs, firebase
+}
+
+// slowVector tells the vectors at realistic costs (hundreds of ms) from
+// the cheap ones of the same format; internal/passhash checks them all.
+func slowVector(h string) bool {
+	for _, s := range []string{"i=600000", "210000$", "i=1300000", "$1000000$", "$260000$", "m=102400", "$2b$12$", "AAEAA9CQ"} {
+		if strings.Contains(h, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Imported hashes of other systems (issue 25): each format logs in with the
+// right password after exactly one check, refuses a wrong one after exactly
+// one, and is replaced by this package's format on the first successful
+// login; Import takes them as Create does.
+func TestSecurity_ImportedFormats(t *testing.T) {
+	bg := t.Context()
+	vs, fb := cheapestVectors(t)
+	if len(vs) < 14 {
+		t.Fatalf("%d formats with a cheap vector, want 14", len(vs))
+	}
+	f := newFixture(t, func(o *users.Options) { o.FirebaseScrypt = fb })
+	for i, v := range vs {
+		t.Run(v.Format, func(t *testing.T) {
+			email := "u" + strconv.Itoa(i) + "@example.com"
+			u := f.mustCreate(t, users.NewUser{Email: email, PasswordHash: v.Hash})
+			if got := secStoredHash(t, f.Store, email); got != v.Hash {
+				t.Fatalf("stored %.40q, want the imported hash unchanged", got)
+			}
+			if st, err := f.M.LockState(bg, u.ID); err != nil || !st.ImportedHash {
+				t.Errorf("LockState before the first login: %+v, %v; want ImportedHash", st, err)
+			}
+			if n, err := f.secLogin(email, v.Password+"!"); !errors.Is(err, users.ErrInvalidCredentials) || n != 1 {
+				t.Fatalf("wrong password: %v after %d checks, want ErrInvalidCredentials after 1", err, n)
+			}
+			if got := secStoredHash(t, f.Store, email); got != v.Hash {
+				t.Fatal("a failed login changed the imported hash")
+			}
+			if n, err := f.secLogin(email, v.Password); err != nil || n != 1 {
+				t.Fatalf("the old password %q: %v after %d checks, want success after 1", v.Password, err, n)
+			}
+			if got := secOurCost(t, secStoredHash(t, f.Store, email)); got != 4 {
+				t.Fatalf("the upgraded hash has cost %d, want the Manager's 4", got)
+			}
+			if st, err := f.M.LockState(bg, u.ID); err != nil || st.ImportedHash {
+				t.Errorf("LockState after the upgrade: %+v, %v; want no ImportedHash", st, err)
+			}
+			f.MustLogin(t, email, v.Password)
+			if _, err := f.M.Login(bg, email, v.Password+"!"); !errors.Is(err, users.ErrInvalidCredentials) {
+				t.Fatalf("wrong password after the upgrade: %v", err)
+			}
+		})
+	}
+	t.Run("Import", func(t *testing.T) {
+		rows := make([]users.NewUser, len(vs))
+		for i, v := range vs {
+			rows[i] = users.NewUser{Email: "imp" + strconv.Itoa(i) + "@example.com", PasswordHash: v.Hash}
+		}
+		before := f.Compares.Load()
+		res, err := f.M.Import(bg, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Err != nil || r.User == nil {
+				t.Errorf("Import of %s: %v", vs[i].Format, r.Err)
+			}
+		}
+		if n := f.Compares.Load() - before; n != 0 {
+			t.Errorf("Import ran %d checks; imported hashes cost none", n)
+		}
+		if n, err := f.secLogin("imp0@example.com", vs[0].Password); err != nil || n != 1 {
+			t.Errorf("login of an imported row: %v after %d checks", err, n)
+		}
+	})
+	t.Run("UnknownUserConstantWork", func(t *testing.T) {
+		// An unknown identifier still costs exactly one check: the decoy bcrypt.
+		for _, id := range []string{"nobody@example.com", "nobody"} {
+			if n, err := f.secLogin(id, vs[0].Password); !errors.Is(err, users.ErrInvalidCredentials) || n != 1 {
+				t.Errorf("unknown %q: %v after %d checks, want ErrInvalidCredentials after 1", id, err, n)
+			}
+		}
+	})
+	t.Run("FirebaseNeedsItsParameters", func(t *testing.T) {
+		g := newFixture(t, nil)
+		for _, v := range vs {
+			if v.Format == "firebase-scrypt" {
+				_, err := g.M.Create(bg, users.NewUser{Email: "fb@example.com", PasswordHash: v.Hash})
+				wantFieldRefused(t, err, "password_hash", "Create of a Firebase hash without Options.FirebaseScrypt")
+			}
+		}
+		for _, c := range []struct {
+			fb    users.FirebaseScrypt
+			field string
+		}{
+			{users.FirebaseScrypt{SignerKey: fb.SignerKey, Rounds: 9, MemCost: 14}, "options.FirebaseScrypt.Rounds"},
+			{users.FirebaseScrypt{SignerKey: fb.SignerKey, Rounds: 8, MemCost: 20}, "options.FirebaseScrypt.MemCost"},
+			{users.FirebaseScrypt{SignerKey: nil, Rounds: 8, MemCost: 14}, "options.FirebaseScrypt.SignerKey"},
+		} {
+			_, err := users.New(users.NewMemoryStore(), &users.Options{FirebaseScrypt: &c.fb})
+			wantFieldRefused(t, err, c.field, "New with "+c.field+" out of range")
+		}
+	})
+}
+
+// Every cost parameter of an imported hash is bounded at Create and Import,
+// with the parameter named, so that no imported hash can make one login cost
+// seconds; malformed hashes are refused on "password_hash". Nothing is stored
+// and nothing is computed.
+func TestSecurity_ImportedHashBounds(t *testing.T) {
+	bg := t.Context()
+	const salt, key = "AAECAwQFBgcICQoLDA0ODw", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+	crypt86 := "ST/mWEmUvGaF8bR7RgZUdh5cwHaiiTTLMzdmz6VYMGgVtDKO8Huz6GcoOtpj0X0zfFtfnn1aYJnZLSFBw4K2p0"
+	f := newFixture(t, nil)
+	for _, c := range []struct{ hash, field string }{
+		{"$argon2id$v=19$m=4194304,t=1,p=4$" + salt + "$" + key, "password_hash.memory"},
+		{"$argon2id$v=19$m=65536,t=1000,p=4$" + salt + "$" + key, "password_hash.iterations"},
+		{"$argon2i$v=19$m=65536,t=2,p=255$" + salt + "$" + key, "password_hash.parallelism"},
+		{"$scrypt$ln=20,r=8,p=1$" + salt + "$" + key, "password_hash.n"},
+		{"$scrypt$ln=14,r=255,p=1$" + salt + "$" + key, "password_hash.r"},
+		{"$scrypt$ln=14,r=8,p=255$" + salt + "$" + key, "password_hash.p"},
+		{"$pbkdf2-sha512$i=100000000$" + salt + "$" + key, "password_hash.iterations"},
+		{"pbkdf2_sha256$100000000$salt$" + key + "=", "password_hash.iterations"},
+		{"$6$rounds=999999999$saltsaltsalt$" + crypt86, "password_hash.rounds"},
+		{"AQAAAAF/////AAAAEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==", "password_hash.iterations"},
+		{"$argon2id$v=19$m=65536,t=2$" + salt + "$" + key, "password_hash"},
+		{"$6$saltsaltsalt$tooshort", "password_hash"},
+		{"pbkdf2_sha256$1000$salt$not base64!", "password_hash"},
+		{"{not json", "password_hash"},
+		{"$1$md5$isnotsupported", "password_hash"},
+	} {
+		before := f.Compares.Load()
+		_, err := f.M.Create(bg, users.NewUser{Email: "a@example.com", PasswordHash: c.hash})
+		wantFieldRefused(t, err, c.field, "Create with "+c.hash[:min(len(c.hash), 40)])
+		res, err := f.M.Import(bg, []users.NewUser{{Email: "a@example.com", PasswordHash: c.hash}})
+		if err != nil || len(res) != 1 {
+			t.Fatalf("Import: %v", err)
+		}
+		wantFieldRefused(t, res[0].Err, c.field, "Import with "+c.hash[:min(len(c.hash), 40)])
+		if _, err := f.M.GetByEmail(bg, "a@example.com"); !errors.Is(err, users.ErrNotFound) {
+			t.Fatalf("a refused hash was stored: %v", err)
+		}
+		if n := f.Compares.Load() - before; n != 0 {
+			t.Fatalf("refusing %.30q ran %d checks", c.hash, n)
+		}
+	}
 }

@@ -311,7 +311,7 @@ func (m *Manager) checkPasswordAs(ctx context.Context, r *UserRecord, key Thrott
 			return err
 		}
 	}
-	return m.passwordRight(ctx, r, key, isImportedBcrypt(hash) && !rehashable(password))
+	return m.passwordRight(ctx, r, key, isImportedHash(hash) && !rehashable(password))
 }
 
 // unreserveSecondFactorUser takes back the reservation res of a right
@@ -395,7 +395,7 @@ func (m *Manager) LockState(ctx context.Context, userID string) (*LockState, err
 		Permanent:           a.Consecutive >= MaxConsecutiveFailures,
 		ConsecutiveFailures: a.Consecutive,
 		Locks:               a.Locks,
-		ImportedHash:        isImportedBcrypt(r.PasswordHash),
+		ImportedHash:        isImportedHash(r.PasswordHash),
 	}
 	if st.Locked && !st.Permanent {
 		st.LockedUntil = a.LockedUntil

@@ -17,6 +17,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/userkit/users/internal/passhash"
 )
 
 // Role is what a user may do in the application. The Manager only checks that a
@@ -99,9 +101,16 @@ type NewUser struct {
 	AvatarURL string
 	AccountID string
 
-	// PasswordHash imports a user from another system: a bcrypt hash ($2a$, $2b$
-	// or $2y$) made there, given instead of Password. The user logs in with the old
-	// password and the hash is upgraded to this package's format on that login.
+	// PasswordHash imports a user from another system: a hash made there, given
+	// instead of Password: bcrypt ($2a$, $2b$ or $2y$), Argon2id and Argon2i,
+	// scrypt and PBKDF2 (PHC strings), Django's, Keycloak's, ASP.NET Core
+	// Identity's (v2 and v3), SHA-crypt ($5$, $6$) or Firebase's scrypt (with
+	// Options.FirebaseScrypt); password_import.go has the table. The user logs
+	// in with the old password and the hash is upgraded to this package's
+	// format on that login. Every cost parameter is bounded: a hash over a
+	// bound is a *ValidationError on "password_hash.PARAM" (cost, memory,
+	// iterations, parallelism, n, r, p, rounds…), a malformed or unknown one
+	// on "password_hash".
 	// A hash in this package's own format, from another of its stores (moving
 	// from bbolt to PostgreSQL, say), is taken as it is; it is re-hashed at a
 	// login only if its bcrypt cost is not the Manager's. A bcrypt cost above
@@ -186,6 +195,14 @@ type Options struct {
 	// Default 14, or BcryptCost if that is higher (systems that used 12 or 13
 	// import as they are). It must be between BcryptCost and 31.
 	MaxBcryptCost int
+
+	// FirebaseScrypt is a Firebase project's password hash parameters, needed
+	// to verify the "$firebase-scrypt$SALT$HASH" hashes of users moved in from
+	// it (see NewUser.PasswordHash). Default nil: such hashes are refused.
+	// Out-of-range values are a *ValidationError on
+	// "options.FirebaseScrypt.Rounds" (1 to 8), ".MemCost" (1 to 15) or
+	// ".SignerKey" (at least 16 bytes).
+	FirebaseScrypt *FirebaseScrypt
 
 	// SessionTTL is the absolute lifetime of a session: it ends this long after
 	// login, whatever its activity. Default 24 hours.
@@ -302,7 +319,8 @@ type Manager struct {
 	store Store
 
 	cost          int
-	maxCost       int // Options.MaxBcryptCost
+	maxCost       int              // Options.MaxBcryptCost
+	hashCfg       *passhash.Config // imported formats' settings (password_import.go)
 	sessionTTL    time.Duration
 	idleTimeout   time.Duration
 	touchEvery    time.Duration
@@ -398,6 +416,11 @@ func New(store Store, opts *Options) (*Manager, error) {
 		return nil, invalid("options.AuditRetention", "must not be negative")
 	}
 	m.maxCost = or(o.MaxBcryptCost, max(14, m.cost))
+	hashCfg, herr := hashConfig(m.maxCost, o.FirebaseScrypt)
+	if herr != nil {
+		return nil, herr
+	}
+	m.hashCfg = hashCfg
 	m.auditRetention = o.AuditRetention
 	m.reauthWindow = or(o.ReauthWindow, DefaultReauthWindow)
 	if o.OnEvent != nil {
