@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -304,7 +305,7 @@ func TestImportRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := must(t, exitRefused, nil, "", "import", "-db", db, in)
-	if r.stdout != "7 rows: 1 imported, 1 exists, 5 refused\nroles imported: user 1\n" {
+	if r.stdout != "7 rows: 1 imported, 1 exists, 5 refused\nroles imported: user 1\nrefused: invalid password 2, unreadable row 2, invalid email 1\n" {
 		t.Errorf("import said %q", r.stdout)
 	}
 	got := lines(r.stderr)
@@ -367,7 +368,7 @@ func TestImportRoles(t *testing.T) {
 		`{"email":"s1@example.com","password":"difference engine 1822","role":"support"}`,
 	}, "\n")
 	r := must(t, exitRefused, env, rows, "import", "-db", db)
-	if want := "5 rows: 3 imported, 0 exists, 2 refused\nroles imported: user 2, viewer 1\n"; r.stdout != want {
+	if want := "5 rows: 3 imported, 0 exists, 2 refused\nroles imported: user 2, viewer 1\nrefused: role not allowed 2\n"; r.stdout != want {
 		t.Errorf("import without -allow-roles said %q, want %q", r.stdout, want)
 	}
 	for _, want := range []string{`-:4: refused: role "admin": import it with -allow-roles admin`, `-:5: refused: role "support": import it with -allow-roles support`} {
@@ -409,5 +410,43 @@ func TestResetPasswordReplacesTokens(t *testing.T) {
 	}
 	if err := m.ResetPassword(t.Context(), second, "analytical engine 1843"); err != nil {
 		t.Errorf("the second token: %v", err)
+	}
+}
+
+// TestImportProgressLines: without a terminal, the import writes a line to
+// standard error every USERS_PROGRESS_INTERVAL, counting rows stored.
+func TestImportProgressLines(t *testing.T) {
+	db := newDB(t)
+	hash, err := bcrypt.GenerateFromPassword([]byte("old system password"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&in, `{"email":"p%d@example.com","password_hash":"%s"}`+"\n", i, hash)
+	}
+	// An interval far below the import's time: lines are certain.
+	r := must(t, 0, []string{"USERS_PROGRESS_INTERVAL=1ns"}, in.String(), "import", "-db", db)
+	if r.stdout != "3000 rows: 3000 imported, 0 exists, 0 refused\nroles imported: user 3000\n" {
+		t.Errorf("import said %q", r.stdout)
+	}
+	got := lines(r.stderr)
+	if len(got) == 0 {
+		t.Fatal("no progress line on stderr")
+	}
+	last := -1
+	for _, l := range got {
+		var stored, imported, exists, refused int
+		if _, err := fmt.Sscanf(l, "users import: %d rows stored so far: %d imported, %d exists, %d refused", &stored, &imported, &exists, &refused); err != nil {
+			t.Fatalf("stderr line %q: %v", l, err)
+		}
+		if stored < last || stored != imported+exists+refused || stored > 3000 {
+			t.Errorf("progress line %q after %d stored", l, last)
+		}
+		last = stored
+	}
+	r = must(t, exitUsage, []string{"USERS_PROGRESS_INTERVAL=often"}, "", "import", "-db", db)
+	if !strings.Contains(r.stderr, "USERS_PROGRESS_INTERVAL") {
+		t.Errorf("a bad interval: %v", r)
 	}
 }

@@ -130,8 +130,9 @@ var commands = []*command{
 type cli struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
-	stderrTTY      bool // draw progress bars
-	stdoutTTY      bool // refuse to print a binary file on it
+	stderrTTY      bool          // draw progress bars
+	progressEvery  time.Duration // import's progress lines without a terminal
+	stdoutTTY      bool          // refuse to print a binary file on it
 	getenv         func(string) string
 
 	db      string
