@@ -450,3 +450,70 @@ func TestImportProgressLines(t *testing.T) {
 		t.Errorf("a bad interval: %v", r)
 	}
 }
+
+// TestImportPeers: import -format reads the exports of Kratos, Supabase (CSV
+// and JSON lines) and Django, written in testdata/peers from each system's
+// documented format (make.py there), and their users log in with their old
+// passwords.
+func TestImportPeers(t *testing.T) {
+	const pw = "correct horse battery staple"
+	for _, c := range []struct {
+		format, file string
+		args         []string
+		code         int
+		stdout       string
+		login        []string
+		fields       map[string]users.User
+	}{
+		{"kratos", "kratos.json", nil, 0, "2 rows: 2 imported, 0 exists, 0 refused\nroles imported: user 2\n",
+			[]string{"ada@example.com"},
+			map[string]users.User{
+				"ada@example.com": {FirstName: "Ada", LastName: "Lovelace", Role: users.RoleUser, Status: users.StatusActive},
+				"bob@example.com": {Username: "bob", FirstName: "Bob", LastName: "Babbage", Status: users.StatusInactive},
+			}},
+		{"supabase", "supabase.csv", nil, exitRefused, "3 rows: 2 imported, 0 exists, 1 refused\nroles imported: user 2\nrefused: unreadable row 1\n",
+			[]string{"carol@example.com"},
+			map[string]users.User{
+				"carol@example.com": {FirstName: "Carol", LastName: "Shaw", Status: users.StatusActive},
+				"dan@example.com":   {FirstName: "Dan", LastName: "Ingalls", Status: users.StatusSuspended},
+			}},
+		{"supabase", "supabase.jsonl", nil, exitRefused, "3 rows: 2 imported, 0 exists, 1 refused\nroles imported: user 2\nrefused: unreadable row 1\n",
+			[]string{"carol@example.com"},
+			map[string]users.User{"carol@example.com": {FirstName: "Carol", LastName: "Shaw", Status: users.StatusActive}}},
+		{"django", "django.json", []string{"-allow-roles", "admin"}, exitRefused, "3 rows: 2 imported, 0 exists, 1 refused\nroles imported: admin 1, user 1\nrefused: invalid password 1\n",
+			[]string{"erin@example.com"},
+			map[string]users.User{
+				"erin@example.com":  {Username: "", FirstName: "Erin", LastName: "Admin", Role: users.RoleAdmin, Status: users.StatusActive},
+				"frank@example.com": {Username: "frank", FirstName: "Frank", LastName: "Ee", Status: users.StatusInactive},
+			}},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			db := newDB(t)
+			args := append([]string{"import", "-db", db, "-format", c.format, filepath.Join("testdata", "peers", c.file)}, c.args...)
+			r := must(t, c.code, nil, "", args...)
+			if r.stdout != c.stdout {
+				t.Errorf("import said %q, want %q\nstderr:\n%s", r.stdout, c.stdout, r.stderr)
+			}
+			if c.format == "django" && !strings.Contains(r.stderr, "note: 1 usernames did not fit") {
+				t.Errorf("no note of erin's username (an email) left out:\n%s", r.stderr)
+			}
+			m, _, _ := openDB(t, db)
+			for _, email := range c.login {
+				if _, err := m.Login(t.Context(), email, pw); err != nil {
+					t.Errorf("%s logs in with the old password: %v", email, err)
+				}
+			}
+			for email, want := range c.fields {
+				u, err := m.GetByEmail(t.Context(), email)
+				if err != nil {
+					t.Errorf("%s: %v", email, err)
+					continue
+				}
+				if u.FirstName != want.FirstName || u.LastName != want.LastName || u.Username != want.Username ||
+					(want.Role != "" && u.Role != want.Role) || u.Status != want.Status {
+					t.Errorf("%s imported as %+v, want %+v", email, u, want)
+				}
+			}
+		})
+	}
+}

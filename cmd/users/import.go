@@ -90,6 +90,13 @@ first_name, last_name, role, status, avatar_url, account_id, and in JSON
 preferences (an object of strings). The format is -format, or else the file's
 extension (.csv; .jsonl, .ndjson, .json), or else the first byte ('{' is JSON).
 
+-format kratos, supabase or django reads another system's export instead: Ory
+Kratos's identities (GET /admin/identities?include_credential=password, a JSON
+array or lines), Supabase's auth.users rows (CSV with a header, a JSON array
+or lines) or Django's "manage.py dumpdata auth.user". The README has the
+mapping of their fields. A username this library would refuse is left out
+(the user signs in with the email), and counted in a note.
+
 password_hash takes a hash from another system (bcrypt, Argon2, scrypt,
 PBKDF2, Django, Keycloak, ASP.NET Identity, SHA-crypt; see the README): the
 user logs in with their old password and the hash is upgraded then. It also
@@ -112,7 +119,7 @@ every $USERS_PROGRESS_INTERVAL (default 5s). A summary ends the output: rows
 imported, existing and refused, the imported users by role, and the refused
 rows by reason. Exit code 6 when rows were refused.`,
 	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
-		format := fs.String("format", "", "`csv` or jsonl (default: from the file name or its first byte)")
+		format := fs.String("format", "", "`csv`, jsonl, or another system's export: kratos, supabase, django (default: csv or jsonl, from the file name or its first byte)")
 		verbose := fs.Bool("v", false, "also print a line for each row that exists")
 		allow := fs.String("allow-roles", "", "import rows with these `roles` too (comma-separated, e.g. admin,support); user and viewer need no flag")
 		return func(ctx context.Context, args []string) error {
@@ -124,9 +131,9 @@ rows by reason. Exit code 6 when rows were refused.`,
 				name = args[0]
 			}
 			switch *format {
-			case "", "csv", "jsonl":
+			case "", "csv", "jsonl", "kratos", "supabase", "django":
 			default:
-				return usageError("-format %q: want csv or jsonl", *format)
+				return usageError("-format %q: want csv, jsonl, kratos, supabase or django", *format)
 			}
 			// The library does not rank roles; of its default roles, only admin
 			// grants more than user does.
@@ -250,9 +257,12 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 	}
 	rows := make(chan parsed, batchSize)
 	readErr := make(chan error, 1)
+	dropped := 0 // usernames left out of a peer's rows; read after readErr
 	go func() {
 		defer close(rows)
-		if format == "csv" {
+		if peerFormats[format] != nil {
+			readErr <- readPeer(ctx, br, rows, cr.n.Load, format, &dropped)
+		} else if format == "csv" {
 			readErr <- readCSV(ctx, br, rows, cr.n.Load)
 		} else {
 			readErr <- readJSONLines(ctx, br, rows, cr.n.Load)
@@ -344,6 +354,9 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 			return err
 		}
 		return x.importFailed(n, err)
+	}
+	if dropped > 0 {
+		bar.println(fmt.Sprintf("note: %d usernames did not fit this library's rules (3-32 of a-z 0-9 _ . -) and were left out; those users sign in with their email", dropped))
 	}
 	bar.stop()
 	fmt.Fprint(x.stdout, n.summary(""))
