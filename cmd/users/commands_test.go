@@ -517,3 +517,29 @@ func TestImportPeers(t *testing.T) {
 		})
 	}
 }
+
+// TestImportFirebase: Firebase's scrypt hashes import with the project's
+// parameters in USERS_FIREBASE_*, and are refused without them. The vector is
+// the one firebase/scrypt's README publishes.
+func TestImportFirebase(t *testing.T) {
+	db := newDB(t)
+	row := `{"email":"user1@test.com","password_hash":"$firebase-scrypt$42xEC+ixf3L2lw==$lSrfV15cpx95/sZS2W9c9Kp6i/LVgQNDNC/qzrCnh1SAyZvqmZqAjTdn3aoItz+VHjoZilo78198JAdRuid5lQ=="}`
+	r := must(t, exitRefused, nil, row, "import", "-db", db)
+	if !strings.Contains(r.stderr, "refused: invalid password_hash") {
+		t.Errorf("a Firebase hash without the project's parameters:\n%s", r.stderr)
+	}
+	env := []string{
+		"USERS_FIREBASE_SIGNER_KEY=jxspr8Ki0RYycVU8zykbdLGjFQ3McFUH0uiiTvC8pVMXAn210wjLNmdZJzxUECKbm0QsEmYUSDzZvpjeJ9WmXA==",
+		"USERS_FIREBASE_SALT_SEPARATOR=Bw==", "USERS_FIREBASE_ROUNDS=8", "USERS_FIREBASE_MEM_COST=14",
+	}
+	must(t, 0, env, row, "import", "-db", db)
+	r = must(t, exitUsage, append(env[1:], "USERS_FIREBASE_SIGNER_KEY=not base64!"), row, "import", "-db", db)
+	if !strings.Contains(r.stderr, "USERS_FIREBASE_SIGNER_KEY") {
+		t.Errorf("a bad signer key:\n%s", r.stderr)
+	}
+	// Logging in needs the same parameters in the application's Options
+	// (TestSecurity_ImportedFormats logs in with this vector).
+	if r := must(t, 0, nil, "", "get", "-db", db, "user1@test.com"); !strings.Contains(r.stdout, "user1@test.com") {
+		t.Errorf("get after the import:\n%s", r.stdout)
+	}
+}
