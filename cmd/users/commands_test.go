@@ -543,3 +543,24 @@ func TestImportFirebase(t *testing.T) {
 		t.Errorf("get after the import:\n%s", r.stdout)
 	}
 }
+
+// TestListUsageAndNames: list's usage line names its flags once, and list
+// and find show a name column, so that a search by name shows its matches.
+func TestListUsageAndNames(t *testing.T) {
+	db := newDB(t)
+	for cmd, want := range map[string]string{"list": "usage: users list [flags]\n", "find": "usage: users find [flags] TEXT\n"} {
+		if r := must(t, 0, nil, "", "help", cmd); !strings.HasPrefix(r.stdout, want) {
+			t.Errorf("help %s: %q, want it to start with %q", cmd, r.stdout[:min(len(r.stdout), 60)], want)
+		}
+	}
+	must(t, 0, nil, `{"email":"ada@example.com","password":"difference engine 1822","first_name":"Ada","last_name":"Lovelace"}`, "import", "-db", db)
+	r := must(t, 0, nil, "", "find", "-db", db, "lovelace")
+	got := lines(r.stdout)
+	if len(got) != 2 || !strings.Contains(got[0], " NAME ") || !strings.Contains(got[1], "Ada Lovelace") {
+		t.Errorf("find lovelace:\n%s", r.stdout)
+	}
+	r = must(t, 0, nil, "", "list", "-db", db)
+	if !strings.Contains(r.stdout, "Ada Lovelace") {
+		t.Errorf("list:\n%s", r.stdout)
+	}
+}

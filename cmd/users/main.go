@@ -241,7 +241,7 @@ func (x *cli) flags(c *command) *flag.FlagSet {
 	fs.DurationVar(&x.timeout, "timeout", time.Second, "how long to wait for a file another process holds")
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "usage: users %s [flags] %s\n\n%s\n\nFlags:\n", c.name, c.args, strings.TrimSpace(c.help))
+		fmt.Fprintf(out, "usage: %s\n\n%s\n\nFlags:\n", strings.TrimSpace("users "+c.name+" [flags] "+c.args), strings.TrimSpace(c.help))
 		fs.PrintDefaults()
 	}
 	return fs
