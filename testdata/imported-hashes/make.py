@@ -8,8 +8,9 @@ Needs Python 3.11 (hashlib, and crypt, which glibc/libxcrypt backs) and
 Debian's argon2 command (apt-get install argon2). The published vectors at
 the end are copied from where their "source" says.
 
-Each line: {"format", "password", "hash", "source"}; "firebase" lines also
-carry the project parameters the hash needs.
+Each line: {"format", "password", "hash", "source"}, and "slow" for the
+realistic costs; "firebase" lines also carry the project parameters the hash
+needs.
 """
 import base64
 import crypt
@@ -26,8 +27,14 @@ def b64(b, pad=False):
     return s if pad else s.rstrip("=")
 
 
+SLOW = ["i=600000", "210000$", "i=1300000", "$1000000$", "$260000$", "m=102400", "$2b$12$", "AAEAA9CQ"]
+
+
 def out(fmt, pw, h, source):
-    print(json.dumps({"format": fmt, "password": pw, "hash": h, "source": source}, ensure_ascii=False))
+    v = {"format": fmt, "password": pw, "hash": h, "source": source}
+    if any(s in h for s in SLOW):
+        v["slow"] = True  # a realistic cost: hundreds of milliseconds to check
+    print(json.dumps(v, ensure_ascii=False))
 
 
 def argon2(pw, salt, variant, t, k, p, raw=False):
