@@ -575,11 +575,13 @@ func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
 // Create validates and stores a new user and returns it. Email and Username are
 // normalised (trimmed, lower-cased); Role defaults to RoleUser and Status to
 // StatusActive. The password must pass the length rules and the password checker;
-// alternatively PasswordHash imports a bcrypt hash from another system, or a
-// hash of this package's own format from another of its stores.
+// alternatively PasswordHash imports a hash from another system (bcrypt and
+// the formats NewUser.PasswordHash lists), or a hash of this package's own
+// format from another of its stores.
 //
 // It returns a *ValidationError (matching ErrInvalidInput) naming the first
-// refused field, ErrDuplicateEmail or ErrDuplicateUsername if another user has
+// refused field ("password_hash.cost", "password_hash.memory" and so on for
+// an imported hash's parameter over its bound), ErrDuplicateEmail or ErrDuplicateUsername if another user has
 // the email or username (checked atomically by the Store, so concurrent Creates
 // of one email give exactly one user), and nothing is stored on any error.
 func (m *Manager) Create(ctx context.Context, nu NewUser) (*User, error) {
