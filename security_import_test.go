@@ -3,7 +3,9 @@ package users_test
 // Imported password hashes: bounded costs (SECURITY.md, "Imported hashes").
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -116,6 +118,20 @@ func TestSecurity_BcryptCostBound(t *testing.T) {
 		}
 		if n, err := g.secLogin("old@example.com", "old system p4ss"); !errors.Is(err, users.ErrInvalidCredentials) || n != 1 {
 			t.Fatalf("Login against a stored cost-6 hash over MaxBcryptCost 5: %v after %d comparisons, want ErrInvalidCredentials after 1", err, n)
+		}
+		// The same for another format, whose bounds are checked again at each
+		// login: Django's bcrypt_sha256 at cost 6.
+		sum := sha256.Sum256([]byte("old system p4ss"))
+		d6, err := bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(sum[:])), 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.ID, r.Email, r.PasswordHash = "01JB0000000000000000000001", "django@example.com", "bcrypt_sha256$"+string(d6)
+		if err := g.Store.CreateUser(bg, r); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := g.secLogin("django@example.com", "old system p4ss"); !errors.Is(err, users.ErrInvalidCredentials) || n != 1 {
+			t.Fatalf("Login against a stored Django hash over MaxBcryptCost 5: %v after %d checks, want ErrInvalidCredentials after 1", err, n)
 		}
 	})
 }
