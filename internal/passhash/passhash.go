@@ -34,14 +34,14 @@ const (
 	MaxScryptN      = 1 << 20
 	MaxScryptR      = 32
 	MaxScryptP      = 16
-	MaxScryptMemory = 128 << 20
-	MaxScryptWork   = 256 << 20
+	MaxScryptMemory = 64 << 20
+	MaxScryptWork   = 64 << 20
 
 	// PBKDF2: iterations times the blocks of output (a key longer than the
 	// digest costs one full run per digest length), by digest.
 	MaxPBKDF2SHA1Work   = 1_300_000
 	MaxPBKDF2SHA256Work = 1_300_000
-	MaxPBKDF2SHA512Work = 1_000_000
+	MaxPBKDF2SHA512Work = 700_000
 
 	// SHA-crypt ($5$, $6$): rounds.
 	MaxSHACryptRounds = 1_000_000
