@@ -265,7 +265,9 @@ func (h *firebaseHash) Verify(pw []byte) bool {
 	return equal(out, h.key)
 }
 
-// CheckFirebase checks a project's parameters.
+// CheckFirebase checks a project's parameters against MaxFirebaseRounds and
+// MaxFirebaseMemCost, and that the signer key has at least 16 bytes; it
+// returns a *ParamError on "rounds", "mem_cost" or "signer_key".
 func CheckFirebase(p *Firebase) error {
 	switch {
 	case len(p.SignerKey) < 16:
