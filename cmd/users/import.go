@@ -95,7 +95,8 @@ Kratos's identities (GET /admin/identities?include_credential=password, a JSON
 array or lines), Supabase's auth.users rows (CSV with a header, a JSON array
 or lines) or Django's "manage.py dumpdata auth.user". The README has the
 mapping of their fields. A username this library would refuse is left out
-(the user signs in with the email), and counted in a note.
+(the user signs in with the email), and counted in a note. In a JSON array,
+a refused record is named by its position (FILE:3 is the third record).
 
 password_hash takes a hash from another system (bcrypt, Argon2, scrypt,
 PBKDF2, Django, Keycloak, ASP.NET Identity, SHA-crypt; see the README): the
