@@ -169,7 +169,7 @@ func (m *Manager) checkPasswordAs(ctx context.Context, r *UserRecord, key Thrott
 			return err
 		}
 	}
-	return m.passwordRight(ctx, r, key, isImportedBcrypt(hash) && !rehashable(password))
+	return m.passwordRight(ctx, r, key, isImportedHash(hash) && !rehashable(password))
 }
 
 // refuseLogin records a login refused after its password was verified, and

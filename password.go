@@ -95,16 +95,18 @@ func (m *Manager) hashPassword(ctx context.Context, normalized string) (string, 
 // errHashMismatch is what comparePassword returns for a wrong password.
 var errHashMismatch = errors.New("password mismatch")
 
-// comparePassword runs exactly one bcrypt comparison of password (raw, as the
-// caller gave it) against encoded, which is in our format or an imported bcrypt
-// hash. An empty or malformed hash compares against the dummy hash, so the time
-// taken never tells whether a user exists. It returns nil on a match.
+// comparePassword runs exactly one hash check of password (raw, as the caller
+// gave it) against encoded: a bcrypt comparison for our format and imported
+// bcrypt, the format's own check for another imported format (see
+// password_import.go). An empty, malformed or over-bound hash compares against
+// the dummy hash, so the time taken never tells whether a user exists. It
+// returns nil on a match.
 //
-// reserve runs once a bcrypt slot is held, just before the comparison; if it
+// reserve runs once a hashing slot is held, just before the check; if it
 // fails, nothing is compared and its error is returned. Reserving only then
 // means a caller that gives up while waiting for a slot has reserved nothing.
 func (m *Manager) comparePassword(ctx context.Context, encoded, password string, reserve func() error) error {
-	hash, input, ok := m.comparisonInput(encoded, password)
+	check := m.passwordCheck(encoded, password)
 	if err := m.acquireHash(ctx); err != nil {
 		return err
 	}
@@ -115,30 +117,42 @@ func (m *Manager) comparePassword(ctx context.Context, encoded, password string,
 	if m.onCompare != nil {
 		m.onCompare()
 	}
-	err := bcrypt.CompareHashAndPassword(hash, input)
-	if err != nil || !ok {
+	if !check() {
 		return errHashMismatch
 	}
 	return nil
 }
 
-// comparisonInput decides what bcrypt compares. ok is false when the comparison
-// can only be a decoy (unknown hash format, a password that cannot be valid): the
-// caller still runs it, against the dummy hash, so that every failure costs one
-// bcrypt at the configured cost.
-func (m *Manager) comparisonInput(encoded, password string) (hash, input []byte, ok bool) {
-	decoy := func() ([]byte, []byte, bool) {
+// passwordCheck returns the one costly check comparePassword runs. When the
+// check can only be a decoy (unknown hash format, a password that cannot be
+// valid, a hash over its bounds) it is a bcrypt comparison against the dummy
+// hash that always fails, so that every such failure costs one bcrypt at the
+// configured cost.
+func (m *Manager) passwordCheck(encoded, password string) func() bool {
+	decoy := func() func() bool {
 		if len(password) > maxPasswordBytes {
 			password = "" // a decoy need not read a huge input
 		}
-		return []byte(strings.TrimPrefix(m.dummyHash, hashPrefix)), prehash(password), false
+		hash := []byte(strings.TrimPrefix(m.dummyHash, hashPrefix))
+		input := prehash(password)
+		return func() bool {
+			_ = bcrypt.CompareHashAndPassword(hash, input)
+			return false
+		}
+	}
+	bcryptCheck := func(hash, input []byte) func() bool {
+		return func() bool { return bcrypt.CompareHashAndPassword(hash, input) == nil }
+	}
+	if !m.bcryptCostOK(bcryptCost(encoded)) {
+		// Stored before Options.MaxBcryptCost bounded it: never computed.
+		return decoy()
 	}
 	if b, found := strings.CutPrefix(encoded, hashPrefix); found {
 		n, err := normalizePassword("password", password, 1)
 		if err != nil {
 			return decoy()
 		}
-		return []byte(b), prehash(n), true
+		return bcryptCheck([]byte(b), prehash(n))
 	}
 	if isImportedBcrypt(encoded) {
 		// Imported hashes were made from the raw bytes the old system was given.
@@ -147,7 +161,10 @@ func (m *Manager) comparisonInput(encoded, password string) (hash, input []byte,
 		if password == "" || len(password) > 72 || strings.IndexByte(password, 0) >= 0 {
 			return decoy()
 		}
-		return []byte(encoded), []byte(password), true
+		return bcryptCheck([]byte(encoded), []byte(password))
+	}
+	if h := m.parseOtherHash(encoded); h != nil && password != "" && len(password) <= maxPasswordBytes {
+		return func() bool { return h.Verify([]byte(password)) }
 	}
 	return decoy()
 }

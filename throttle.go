@@ -374,7 +374,7 @@ func (m *Manager) LockState(ctx context.Context, userID string) (*LockState, err
 		Permanent:           a.Consecutive >= MaxConsecutiveFailures,
 		ConsecutiveFailures: a.Consecutive,
 		Locks:               a.Locks,
-		ImportedHash:        isImportedBcrypt(r.PasswordHash),
+		ImportedHash:        isImportedHash(r.PasswordHash),
 	}
 	if st.Locked && !st.Permanent {
 		st.LockedUntil = a.LockedUntil

@@ -271,6 +271,30 @@ func (m *Manager) RequestPasswordReset(ctx context.Context, email string) (*Deli
 	return m.requestByEmail(ctx, email, PurposePasswordReset)
 }
 
+// IssuePasswordReset returns a password-reset token for the user with the ID,
+// and voids the user's earlier reset tokens in the same step: for support
+// staff and admin tools, where the newest token handed out must be the only
+// one that works. (RequestPasswordReset, which anyone may call with an email,
+// keeps the earlier tokens, so that a stranger's request cannot void the link
+// the user is about to follow.) The token lives Options.PasswordResetTTL.
+//
+// It returns ErrNotFound if there is no such user and ErrAccountDisabled if
+// the user is not active. It is safe for concurrent use: of concurrent calls
+// for one user, the token of the one that commits last is the one left.
+func (m *Manager) IssuePasswordReset(ctx context.Context, userID string) (*Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, err := m.store.GetUser(ctx, userID)
+	if err != nil {
+		return nil, storeErr("issue password reset", err)
+	}
+	if r.Status != StatusActive {
+		return nil, ErrAccountDisabled
+	}
+	return m.issueToken(ctx, r, PurposePasswordReset, true, true)
+}
+
 // ResetPassword redeems a password-reset token and sets the new password, which
 // must pass the length rules and the password checker (a refused password leaves
 // the token valid). It revokes every session and every other outstanding

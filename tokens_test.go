@@ -277,3 +277,45 @@ func TestManager_LinkLoginLosingARaceIsAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestManager_IssuePasswordReset: the admin-side reset voids the user's
+// earlier reset tokens (those of RequestPasswordReset too), and refuses users
+// who are missing or not active.
+func TestManager_IssuePasswordReset(t *testing.T) {
+	ctx := t.Context()
+	f := newFixture(t, nil)
+	u := f.mustCreate(t, users.NewUser{Email: "ada@example.com"})
+	self, err := f.M.RequestPasswordReset(ctx, u.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.M.IssuePasswordReset(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := f.M.IssuePasswordReset(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.To != u.Email || second.UserID != u.ID {
+		t.Errorf("Delivery %+v, want it for %s", second, u.Email)
+	}
+	for _, d := range []*users.Delivery{self, first} {
+		if err := f.M.ResetPassword(ctx, d.Token, "analytical engine 1843"); !errors.Is(err, users.ErrInvalidToken) {
+			t.Errorf("an earlier reset token after IssuePasswordReset: %v, want ErrInvalidToken", err)
+		}
+	}
+	if err := f.M.ResetPassword(ctx, second.Token, "analytical engine 1843"); err != nil {
+		t.Errorf("the newest token: %v", err)
+	}
+	if _, err := f.M.IssuePasswordReset(ctx, "01JB0000000000000000000000"); !errors.Is(err, users.ErrNotFound) {
+		t.Errorf("unknown user: %v, want ErrNotFound", err)
+	}
+	suspended := users.StatusSuspended
+	if _, err := f.M.Update(ctx, u.ID, users.UserUpdate{Status: &suspended}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.IssuePasswordReset(ctx, u.ID); !errors.Is(err, users.ErrAccountDisabled) {
+		t.Errorf("suspended user: %v, want ErrAccountDisabled", err)
+	}
+}

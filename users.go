@@ -17,6 +17,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/userkit/users/internal/passhash"
 )
 
 // Role is what a user may do in the application. The Manager only checks that a
@@ -99,12 +101,21 @@ type NewUser struct {
 	AvatarURL string
 	AccountID string
 
-	// PasswordHash imports a user from another system: a bcrypt hash ($2a$, $2b$
-	// or $2y$) made there, given instead of Password. The user logs in with the old
-	// password and the hash is upgraded to this package's format on that login.
+	// PasswordHash imports a user from another system: a hash made there, given
+	// instead of Password: bcrypt ($2a$, $2b$ or $2y$), Argon2id and Argon2i,
+	// scrypt and PBKDF2 (PHC strings), Django's, Keycloak's, ASP.NET Core
+	// Identity's (v2 and v3), SHA-crypt ($5$, $6$) or Firebase's scrypt (with
+	// Options.FirebaseScrypt); password_import.go has the table. The user logs
+	// in with the old password and the hash is upgraded to this package's
+	// format on that login. Every cost parameter is bounded: a hash over a
+	// bound is a *ValidationError on "password_hash.PARAM" (cost, memory,
+	// iterations, parallelism, n, r, p, rounds…), a malformed or unknown one
+	// on "password_hash".
 	// A hash in this package's own format, from another of its stores (moving
 	// from bbolt to PostgreSQL, say), is taken as it is; it is re-hashed at a
-	// login only if its bcrypt cost is not the Manager's.
+	// login only if its bcrypt cost is not the Manager's. A bcrypt cost above
+	// Options.MaxBcryptCost is refused (a *ValidationError on
+	// "password_hash.cost").
 	PasswordHash string
 
 	Preferences map[string]string
@@ -174,6 +185,24 @@ type Options struct {
 	// fast and passwords cheap to crack. It exists for tests; never set it in a
 	// program that stores real passwords.
 	InsecureLowBcryptCostForTests bool
+
+	// MaxBcryptCost is the highest bcrypt cost a NewUser.PasswordHash may carry
+	// (an imported bcrypt hash or one of this package's own format): each step
+	// doubles the work, and one check of a cost-31 hash takes about a day, so a
+	// hash above it is refused at Create and Import with a *ValidationError on
+	// "password_hash.cost", and a stored one above it (written before this
+	// bound) is never computed: its user logs in only after a password reset.
+	// Default 14, or BcryptCost if that is higher (systems that used 12 or 13
+	// import as they are). It must be between BcryptCost and 31.
+	MaxBcryptCost int
+
+	// FirebaseScrypt is a Firebase project's password hash parameters, needed
+	// to verify the "$firebase-scrypt$SALT$HASH" hashes of users moved in from
+	// it (see NewUser.PasswordHash). Default nil: such hashes are refused.
+	// Out-of-range values are a *ValidationError on
+	// "options.FirebaseScrypt.Rounds" (1 to 8), ".MemCost" (1 to 15) or
+	// ".SignerKey" (at least 16 bytes).
+	FirebaseScrypt *FirebaseScrypt
 
 	// SessionTTL is the absolute lifetime of a session: it ends this long after
 	// login, whatever its activity. Default 24 hours.
@@ -290,6 +319,8 @@ type Manager struct {
 	store Store
 
 	cost          int
+	maxCost       int              // Options.MaxBcryptCost
+	hashCfg       *passhash.Config // imported formats' settings (password_import.go)
 	sessionTTL    time.Duration
 	idleTimeout   time.Duration
 	touchEvery    time.Duration
@@ -375,6 +406,8 @@ func New(store Store, opts *Options) (*Manager, error) {
 		return nil, invalid("options.FailedLoginWindow", "must not be negative")
 	case m.lockout < 0:
 		return nil, invalid("options.LockoutDuration", "must not be negative")
+	case o.MaxBcryptCost != 0 && (o.MaxBcryptCost < m.cost || o.MaxBcryptCost > bcrypt.MaxCost):
+		return nil, invalid("options.MaxBcryptCost", "must be between BcryptCost ("+strconv.Itoa(m.cost)+") and 31")
 	case o.MaxConcurrentHashes < 0:
 		return nil, invalid("options.MaxConcurrentHashes", "must not be negative")
 	case o.EventQueueSize < 0:
@@ -382,6 +415,12 @@ func New(store Store, opts *Options) (*Manager, error) {
 	case o.AuditRetention < 0:
 		return nil, invalid("options.AuditRetention", "must not be negative")
 	}
+	m.maxCost = or(o.MaxBcryptCost, max(14, m.cost))
+	hashCfg, herr := hashConfig(m.maxCost, o.FirebaseScrypt)
+	if herr != nil {
+		return nil, herr
+	}
+	m.hashCfg = hashCfg
 	m.auditRetention = o.AuditRetention
 	m.reauthWindow = or(o.ReauthWindow, DefaultReauthWindow)
 	if o.OnEvent != nil {
@@ -536,11 +575,13 @@ func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
 // Create validates and stores a new user and returns it. Email and Username are
 // normalised (trimmed, lower-cased); Role defaults to RoleUser and Status to
 // StatusActive. The password must pass the length rules and the password checker;
-// alternatively PasswordHash imports a bcrypt hash from another system, or a
-// hash of this package's own format from another of its stores.
+// alternatively PasswordHash imports a hash from another system (bcrypt and
+// the formats NewUser.PasswordHash lists), or a hash of this package's own
+// format from another of its stores.
 //
 // It returns a *ValidationError (matching ErrInvalidInput) naming the first
-// refused field, ErrDuplicateEmail or ErrDuplicateUsername if another user has
+// refused field ("password_hash.cost", "password_hash.memory" and so on for
+// an imported hash's parameter over its bound), ErrDuplicateEmail or ErrDuplicateUsername if another user has
 // the email or username (checked atomically by the Store, so concurrent Creates
 // of one email give exactly one user), and nothing is stored on any error.
 func (m *Manager) Create(ctx context.Context, nu NewUser) (*User, error) {
@@ -565,8 +606,8 @@ func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error
 	case nu.Password != "" && nu.PasswordHash != "":
 		return nil, invalid("password_hash", "give either a password or a password hash, not both")
 	case nu.PasswordHash != "":
-		if !isImportedBcrypt(nu.PasswordHash) && !isOwnHash(nu.PasswordHash) {
-			return nil, invalid("password_hash", "must be a bcrypt hash ($2a$, $2b$ or $2y$) or a hash in this package's format ("+hashPrefix+"…)")
+		if err := m.checkImportedHash(nu.PasswordHash); err != nil {
+			return nil, err
 		}
 		r.PasswordHash = nu.PasswordHash
 	default:

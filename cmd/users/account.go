@@ -288,11 +288,10 @@ given. USER is an ID, an email or a username.`,
 	},
 }
 
-// resetToken issues a password-reset token for u through the Manager, exactly
-// as the application's "forgot password" flow would, and returns the token and
-// when it expires.
+// resetToken issues a password-reset token for u through the Manager, voiding
+// u's earlier reset tokens, and returns the token and when it expires.
 func resetToken(ctx context.Context, m *users.Manager, u *users.User) (token string, expires time.Time, err error) {
-	d, err := m.RequestPasswordReset(ctx, u.Email)
+	d, err := m.IssuePasswordReset(ctx, u.ID)
 	if errors.Is(err, users.ErrAccountDisabled) {
 		return "", time.Time{}, fmt.Errorf("%s is %s: activate the account first (users activate %s)", u.Email, u.Status, u.Email)
 	}

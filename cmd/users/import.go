@@ -10,9 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,9 +75,10 @@ var csvColumns = map[string]func(r *importRow, v string){
 // parsed is one row read from the input: a user to import, or why the row
 // could not be read.
 type parsed struct {
-	line int
-	row  importRow
-	err  error
+	line   int
+	offset int64 // about how far into the input the row ends (for the progress bar)
+	row    importRow
+	err    error
 }
 
 var importCmd = &command{
@@ -86,7 +90,16 @@ first_name, last_name, role, status, avatar_url, account_id, and in JSON
 preferences (an object of strings). The format is -format, or else the file's
 extension (.csv; .jsonl, .ndjson, .json), or else the first byte ('{' is JSON).
 
-password_hash takes a bcrypt hash ($2a$, $2b$, $2y$) from another system: the
+-format kratos, supabase or django reads another system's export instead: Ory
+Kratos's identities (GET /admin/identities?include_credential=password, a JSON
+array or lines), Supabase's auth.users rows (CSV with a header, a JSON array
+or lines) or Django's "manage.py dumpdata auth.user". The README has the
+mapping of their fields. A username this library would refuse is left out
+(the user signs in with the email), and counted in a note. In a JSON array,
+a refused record is named by its position (FILE:3 is the third record).
+
+password_hash takes a hash from another system (bcrypt, Argon2, scrypt,
+PBKDF2, Django, Keycloak, ASP.NET Identity, SHA-crypt; see the README): the
 user logs in with their old password and the hash is upgraded then. It also
 takes this library's own hashes, as export -with-hashes writes them, so users
 keep their passwords when they move to another file or store. Rows with a
@@ -94,15 +107,22 @@ plain password are hashed here at USERS_BCRYPT_COST (slow: about 250 ms each
 at the default cost 12). The output of export is accepted: id, the times and
 email_verified are ignored (imported users get new IDs).
 
+A row with a role other than user or viewer (admin, or one of $USERS_ROLES)
+is refused unless -allow-roles names that role: an import file cannot make
+admins without a word. The summary counts the users imported with each role.
+
 Every row passes the library's validation or is refused: one line per refused
 row goes to standard error, with its line number and reason, and the rest
 goes on. A row whose email someone already has is counted as "exists" and
-left alone, so an import can be run again after a failure. On a terminal a
-progress bar shows how far it is. A summary ends the output. Exit code 6 when
-rows were refused.`,
+left alone, so an import can be run again after a failure. Progress counts
+the rows stored: on a terminal a bar, otherwise a line on standard error
+every $USERS_PROGRESS_INTERVAL (default 5s). A summary ends the output: rows
+imported, existing and refused, the imported users by role, and the refused
+rows by reason. Exit code 6 when rows were refused.`,
 	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
-		format := fs.String("format", "", "`csv` or jsonl (default: from the file name or its first byte)")
+		format := fs.String("format", "", "`csv`, jsonl, or another system's export: kratos, supabase, django (default: csv or jsonl, from the file name or its first byte)")
 		verbose := fs.Bool("v", false, "also print a line for each row that exists")
+		allow := fs.String("allow-roles", "", "import rows with these `roles` too (comma-separated, e.g. admin,support); user and viewer need no flag")
 		return func(ctx context.Context, args []string) error {
 			if len(args) > 1 {
 				return usageError("want at most one FILE, got %d arguments", len(args))
@@ -112,9 +132,25 @@ rows were refused.`,
 				name = args[0]
 			}
 			switch *format {
-			case "", "csv", "jsonl":
+			case "", "csv", "jsonl", "kratos", "supabase", "django":
 			default:
-				return usageError("-format %q: want csv or jsonl", *format)
+				return usageError("-format %q: want csv, jsonl, kratos, supabase or django", *format)
+			}
+			// The library does not rank roles; of its default roles, only admin
+			// grants more than user does.
+			allowed := map[users.Role]bool{"": true, users.RoleUser: true, users.RoleViewer: true}
+			for r := range strings.SplitSeq(*allow, ",") {
+				if r = strings.TrimSpace(r); r != "" {
+					allowed[users.Role(r)] = true
+				}
+			}
+			x.progressEvery = 5 * time.Second
+			if v := x.getenv("USERS_PROGRESS_INTERVAL"); v != "" {
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					return usageError("USERS_PROGRESS_INTERVAL=%q: want a duration such as 5s", v)
+				}
+				x.progressEvery = d
 			}
 			in, size, closeIn, err := x.openInput(name)
 			if err != nil {
@@ -122,7 +158,7 @@ rows were refused.`,
 			}
 			defer closeIn()
 			return x.withManager(true, func(_ *users.BoltStore, m *users.Manager) error {
-				return x.importRows(ctx, m, in, name, size, *format, *verbose)
+				return x.importRows(ctx, m, in, name, size, *format, *verbose, allowed)
 			})
 		}
 	},
@@ -144,9 +180,76 @@ func (x *cli) openInput(name string) (r io.Reader, size int64, closeFn func(), e
 	return f, size, func() { f.Close() }, nil
 }
 
-type importCounts struct{ rows, imported, exists, refused int }
+type importCounts struct {
+	rows, imported, exists, refused int
+	roles                           map[users.Role]int // of the imported users
+	reasons                         map[string]int     // of the refused rows
+}
 
-func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, name string, size int64, format string, verbose bool) error {
+// stored is how many rows have been decided: imported, found existing or
+// refused.
+func (n importCounts) stored() int { return n.imported + n.exists + n.refused }
+
+// refusalReason is the kind of a refusal, for the summary's counts: the
+// field of a *ValidationError, or what else went wrong.
+func refusalReason(err error) string {
+	var ve *users.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return "invalid " + ve.Field
+	case errors.Is(err, users.ErrDuplicateUsername):
+		return "username taken"
+	case errors.Is(err, errRoleNotAllowed):
+		return "role not allowed"
+	}
+	return "unreadable row"
+}
+
+// errRoleNotAllowed refuses a row whose role -allow-roles does not name.
+var errRoleNotAllowed = errors.New("import it with -allow-roles")
+
+// reasonsLine is the summary's count of refused rows by reason, the most
+// frequent first: "refused: invalid email 2, unreadable row 1".
+func (n importCounts) reasonsLine() string {
+	keys := slices.Collect(maps.Keys(n.reasons))
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := n.reasons[b] - n.reasons[a]; c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, n.reasons[k])
+	}
+	return "refused: " + strings.Join(parts, ", ")
+}
+
+// summary is the lines that end an import: counts, roles, reasons.
+func (n importCounts) summary(prefix string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s%d rows: %d imported, %d exists, %d refused\n", prefix, n.rows, n.imported, n.exists, n.refused)
+	if n.imported > 0 {
+		b.WriteString(n.rolesLine() + "\n")
+	}
+	if n.refused > 0 {
+		b.WriteString(n.reasonsLine() + "\n")
+	}
+	return b.String()
+}
+
+// rolesLine is the summary's count of imported users by role, in the order
+// of the roles' names: "roles imported: admin 2, user 40".
+func (n importCounts) rolesLine() string {
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(n.roles)) {
+		parts = append(parts, fmt.Sprintf("%s %d", r, n.roles[r]))
+	}
+	return "roles imported: " + strings.Join(parts, ", ")
+}
+
+// importRows imports the rows of in; allowed holds the roles a row may have.
+func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, name string, size int64, format string, verbose bool, allowed map[users.Role]bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	cr := &countingReader{r: in}
 	br := bufio.NewReaderSize(cr, 64<<10)
@@ -155,12 +258,15 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 	}
 	rows := make(chan parsed, batchSize)
 	readErr := make(chan error, 1)
+	dropped := 0 // usernames left out of a peer's rows; read after readErr
 	go func() {
 		defer close(rows)
-		if format == "csv" {
-			readErr <- readCSV(ctx, br, rows)
+		if peerFormats[format] != nil {
+			readErr <- readPeer(ctx, br, rows, cr.n.Load, format, &dropped)
+		} else if format == "csv" {
+			readErr <- readCSV(ctx, br, rows, cr.n.Load)
 		} else {
-			readErr <- readJSONLines(ctx, br, rows)
+			readErr <- readJSONLines(ctx, br, rows, cr.n.Load)
 		}
 	}()
 	defer func() {
@@ -169,11 +275,11 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 		}
 	}()
 
-	var n importCounts
+	n := importCounts{roles: map[users.Role]int{}, reasons: map[string]int{}}
 	bar := x.newProgress(size)
+	defer bar.stop()
 	report := func(line int, what string) {
-		bar.clear()
-		fmt.Fprintf(x.stderr, "%s:%d: %s\n", name, line, what)
+		bar.println(fmt.Sprintf("%s:%d: %s", name, line, what))
 	}
 	// pending holds the rows read since the last batch, unreadable ones
 	// included, so that refusals are reported in the order of the input.
@@ -195,7 +301,9 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 		for _, p := range pending {
 			if p.err != nil {
 				n.refused++
+				n.reasons[refusalReason(p.err)]++
 				report(p.line, "refused: "+p.err.Error())
+				bar.set(n, p.offset)
 				continue
 			}
 			if i == len(res) || res[i].User == nil && res[i].Err == nil {
@@ -206,6 +314,7 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 			switch {
 			case r.Err == nil:
 				n.imported++
+				n.roles[r.User.Role]++
 			case errors.Is(r.Err, users.ErrDuplicateEmail):
 				n.exists++
 				if verbose {
@@ -213,27 +322,29 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 				}
 			default:
 				n.refused++
+				n.reasons[refusalReason(r.Err)]++
 				report(p.line, "refused: "+strings.TrimPrefix(r.Err.Error(), "users: "))
 			}
+			bar.set(n, p.offset)
 		}
 		pending = pending[:0]
-		bar.show(cr.n.Load(), n.rows)
 		return err
 	}
 	noted := false
 	for p := range rows {
 		n.rows++
+		if p.err == nil && !allowed[p.row.Role] {
+			p.err = fmt.Errorf("role %q: %w %s", p.row.Role, errRoleNotAllowed, p.row.Role)
+		}
 		if !noted && p.err == nil && p.row.ID != nil {
 			noted = true
-			bar.clear()
-			fmt.Fprintln(x.stderr, "note: the input has IDs (export's output); imported users get new IDs, and their emails count as unverified")
+			bar.println("note: the input has IDs (export's output); imported users get new IDs, and their emails count as unverified")
 		}
 		if pending = append(pending, p); len(pending) == batchSize {
 			if err := flush(); err != nil {
 				return x.importFailed(n, err)
 			}
 		}
-		bar.tick(cr.n.Load(), n.rows)
 	}
 	if err := flush(); err != nil {
 		return x.importFailed(n, err)
@@ -245,8 +356,11 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 		}
 		return x.importFailed(n, err)
 	}
-	bar.clear()
-	fmt.Fprintf(x.stdout, "%d rows: %d imported, %d exists, %d refused\n", n.rows, n.imported, n.exists, n.refused)
+	if dropped > 0 {
+		bar.println(fmt.Sprintf("note: %d usernames did not fit this library's rules (3-32 of a-z 0-9 _ . -) and were left out; those users sign in with their email", dropped))
+	}
+	bar.stop()
+	fmt.Fprint(x.stdout, n.summary(""))
 	if n.refused > 0 {
 		return &exitError{exitRefused, fmt.Errorf("%d of %d rows refused (listed above); fix them and import again: the rows already imported count as \"exists\"", n.refused, n.rows)}
 	}
@@ -254,7 +368,7 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 }
 
 func (x *cli) importFailed(n importCounts, err error) error {
-	fmt.Fprintf(x.stdout, "stopped after %d rows: %d imported, %d exists, %d refused\n", n.rows, n.imported, n.exists, n.refused)
+	fmt.Fprint(x.stdout, n.summary("stopped after "))
 	return fmt.Errorf("%w (importing again goes on where this stopped: imported rows count as \"exists\")", err)
 }
 
@@ -283,7 +397,9 @@ func guessFormat(name string, br *bufio.Reader) string {
 	}
 }
 
-func readJSONLines(ctx context.Context, r io.Reader, out chan<- parsed) error {
+// readJSONLines sends the rows of r to out; pos tells how far the input has
+// been read.
+func readJSONLines(ctx context.Context, r io.Reader, out chan<- parsed, pos func() int64) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -291,7 +407,7 @@ func readJSONLines(ctx context.Context, r io.Reader, out chan<- parsed) error {
 		if len(b) == 0 {
 			continue
 		}
-		p := parsed{line: line}
+		p := parsed{line: line, offset: pos()}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p.row); err != nil {
@@ -308,7 +424,9 @@ func readJSONLines(ctx context.Context, r io.Reader, out chan<- parsed) error {
 	return sc.Err()
 }
 
-func readCSV(ctx context.Context, r io.Reader, out chan<- parsed) error {
+// readCSV sends the rows of r to out; pos tells how far the input has been
+// read.
+func readCSV(ctx context.Context, r io.Reader, out chan<- parsed, pos func() int64) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1 // checked here, to report the row and go on
 	header, err := cr.Read()
@@ -336,7 +454,7 @@ func readCSV(ctx context.Context, r io.Reader, out chan<- parsed) error {
 			return nil
 		}
 		line, _ := cr.FieldPos(0)
-		p := parsed{line: line}
+		p := parsed{line: line, offset: pos()}
 		switch {
 		case err != nil:
 			var pe *csv.ParseError
@@ -371,44 +489,88 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// progress draws a bar on standard error when it is a terminal.
+// progress reports how many rows have been stored, on standard error: a bar
+// redrawn as batches are stored when it is a terminal, else a line every
+// x.progressEvery (default 5 seconds) while the import runs, so that a log
+// shows it is alive. It counts rows decided by the store, not bytes read.
 type progress struct {
-	x     *cli
-	on    bool
-	size  int64
-	drawn bool
-	last  time.Time
+	x    *cli
+	size int64
+
+	mu     sync.Mutex
+	n      importCounts
+	offset int64
+	drawn  bool
+	last   time.Time
+	done   chan struct{}
+	once   sync.Once
 }
 
 func (x *cli) newProgress(size int64) *progress {
-	return &progress{x: x, on: x.stderrTTY, size: size}
+	p := &progress{x: x, size: size, done: make(chan struct{})}
+	if !x.stderrTTY && x.progressEvery > 0 {
+		go func() {
+			t := time.NewTicker(x.progressEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					p.mu.Lock()
+					fmt.Fprintf(x.stderr, "users import: %d rows stored so far: %d imported, %d exists, %d refused\n", p.n.stored(), p.n.imported, p.n.exists, p.n.refused)
+					p.mu.Unlock()
+				case <-p.done:
+					return
+				}
+			}
+		}()
+	}
+	return p
 }
 
-// tick redraws the bar at most ten times a second.
-func (p *progress) tick(read int64, rows int) {
-	if p.on && time.Since(p.last) >= 100*time.Millisecond {
-		p.show(read, rows)
+// set records the counts after a row is decided; offset is where it ends in
+// the input. On a terminal the bar is redrawn at most ten times a second.
+func (p *progress) set(n importCounts, offset int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n, p.offset = n, offset
+	if p.x.stderrTTY && time.Since(p.last) >= 100*time.Millisecond {
+		p.draw()
 	}
 }
 
-func (p *progress) show(read int64, rows int) {
-	if !p.on {
-		return
-	}
+func (p *progress) draw() {
 	p.last, p.drawn = time.Now(), true
+	stored := p.n.stored()
 	if p.size <= 0 {
-		fmt.Fprintf(p.x.stderr, "\r\033[K%d rows", rows)
+		fmt.Fprintf(p.x.stderr, "\r\033[K%d rows stored", stored)
 		return
 	}
-	frac := min(float64(read)/float64(p.size), 1)
+	frac := min(float64(p.offset)/float64(p.size), 1)
 	const width = 30
 	full := int(frac * width)
-	fmt.Fprintf(p.x.stderr, "\r\033[K[%s%s] %3.0f%% %d rows", strings.Repeat("=", full), strings.Repeat(" ", width-full), frac*100, rows)
+	fmt.Fprintf(p.x.stderr, "\r\033[K[%s%s] %3.0f%% %d rows stored", strings.Repeat("=", full), strings.Repeat(" ", width-full), frac*100, stored)
 }
 
+// clear erases the bar; p.mu is held.
 func (p *progress) clear() {
 	if p.drawn {
 		fmt.Fprint(p.x.stderr, "\r\033[K")
 		p.drawn = false
 	}
+}
+
+// println writes a line to standard error, erasing the bar first.
+func (p *progress) println(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	fmt.Fprintln(p.x.stderr, line)
+}
+
+// stop ends the periodic lines and erases the bar.
+func (p *progress) stop() {
+	p.once.Do(func() { close(p.done) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
 }

@@ -24,7 +24,7 @@ first or last name contains TEXT (ignoring case). It takes list's flags.`)
 
 func listCommand(name, args, summary, help string) *command {
 	return &command{
-		name: name, args: "[" + strings.TrimSpace("flags "+args) + "]", summary: summary, help: help,
+		name: name, args: args, summary: summary, help: help,
 		setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
 			var f users.Filter
 			fs.Func("role", "only users with this `role`", func(s string) error { f.Role = users.Role(s); return nil })
@@ -80,11 +80,11 @@ func (x *cli) listUsers(ctx context.Context, m *users.Manager, f users.Filter, a
 			// One tabwriter per page: a long listing is never held whole.
 			tw := tabwriter.NewWriter(x.stdout, 0, 0, 2, ' ', 0)
 			if header {
-				fmt.Fprintln(tw, "ID\tEMAIL\tUSERNAME\tROLE\tSTATUS\tCREATED\tLAST LOGIN")
+				fmt.Fprintln(tw, "ID\tEMAIL\tUSERNAME\tNAME\tROLE\tSTATUS\tCREATED\tLAST LOGIN")
 				header = false
 			}
 			for _, u := range p.Users {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, or(u.Username, "-"), u.Role, u.Status,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, or(u.Username, "-"), or(fullName(u), "-"), u.Role, u.Status,
 					when(u.CreatedAt), when(u.LastLoginAt))
 			}
 			if err := tw.Flush(); err != nil {
@@ -102,6 +102,18 @@ func (x *cli) listUsers(ctx context.Context, m *users.Manager, f users.Filter, a
 		}
 		f.After, f.Offset = p.Next, 0
 	}
+}
+
+// fullName is "First Last", without the space when one is missing, and
+// with tabs and line breaks (which would break the table) made spaces.
+func fullName(u *users.User) string {
+	n := strings.TrimSpace(u.FirstName + " " + u.LastName)
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, n)
 }
 
 func or(s, def string) string {

@@ -52,6 +52,13 @@
 //	                   match the application's Options.BcryptCost
 //	USERS_ROLES        the application's roles, comma-separated
 //	                   (default admin,user,viewer); match Options.Roles
+//	USERS_FIREBASE_SIGNER_KEY, USERS_FIREBASE_SALT_SEPARATOR,
+//	USERS_FIREBASE_ROUNDS, USERS_FIREBASE_MEM_COST
+//	                   a Firebase project's password hash parameters, for
+//	                   importing its $firebase-scrypt$ hashes; match
+//	                   Options.FirebaseScrypt
+//	USERS_PROGRESS_INTERVAL  how often import reports progress without a
+//	                   terminal (default 5s)
 //
 // Exit codes:
 //
@@ -68,6 +75,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -130,8 +138,9 @@ var commands = []*command{
 type cli struct {
 	stdin          *os.File
 	stdout, stderr io.Writer
-	stderrTTY      bool // draw progress bars
-	stdoutTTY      bool // refuse to print a binary file on it
+	stderrTTY      bool          // draw progress bars
+	progressEvery  time.Duration // import's progress lines without a terminal
+	stdoutTTY      bool          // refuse to print a binary file on it
 	getenv         func(string) string
 
 	db      string
@@ -232,7 +241,7 @@ func (x *cli) flags(c *command) *flag.FlagSet {
 	fs.DurationVar(&x.timeout, "timeout", time.Second, "how long to wait for a file another process holds")
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "usage: users %s [flags] %s\n\n%s\n\nFlags:\n", c.name, c.args, strings.TrimSpace(c.help))
+		fmt.Fprintf(out, "usage: %s\n\n%s\n\nFlags:\n", strings.TrimSpace("users "+c.name+" [flags] "+c.args), strings.TrimSpace(c.help))
 		fs.PrintDefaults()
 	}
 	return fs
@@ -320,6 +329,36 @@ func (x *cli) roles() []users.Role {
 	return roles
 }
 
+// firebase returns the Firebase project's hash parameters from
+// $USERS_FIREBASE_SIGNER_KEY, $USERS_FIREBASE_SALT_SEPARATOR (base64, as the
+// console shows them), $USERS_FIREBASE_ROUNDS and $USERS_FIREBASE_MEM_COST,
+// or nil when no signer key is set.
+func (x *cli) firebase() (*users.FirebaseScrypt, error) {
+	key := x.getenv("USERS_FIREBASE_SIGNER_KEY")
+	if key == "" {
+		return nil, nil
+	}
+	fb := &users.FirebaseScrypt{}
+	var err error
+	if fb.SignerKey, err = base64.StdEncoding.DecodeString(key); err != nil {
+		return nil, usageError("USERS_FIREBASE_SIGNER_KEY: want base64 (base64_signer_key): %v", err)
+	}
+	if fb.SaltSeparator, err = base64.StdEncoding.DecodeString(x.getenv("USERS_FIREBASE_SALT_SEPARATOR")); err != nil {
+		return nil, usageError("USERS_FIREBASE_SALT_SEPARATOR: want base64 (base64_salt_separator): %v", err)
+	}
+	for _, v := range []struct {
+		name string
+		to   *int
+	}{{"USERS_FIREBASE_ROUNDS", &fb.Rounds}, {"USERS_FIREBASE_MEM_COST", &fb.MemCost}} {
+		n, err := strconv.Atoi(x.getenv(v.name))
+		if err != nil {
+			return nil, usageError("%s=%q: want the number of the project's hash parameters", v.name, x.getenv(v.name))
+		}
+		*v.to = n
+	}
+	return fb, nil
+}
+
 // resetTTL is how long the reset tokens of reset-password are valid.
 const resetTTL = time.Hour
 
@@ -335,6 +374,11 @@ func (x *cli) openManager(create bool) (*users.BoltStore, *users.Manager, error)
 		o.BcryptCost = cost
 	}
 	o.Roles = x.roles()
+	fb, err := x.firebase()
+	if err != nil {
+		return nil, nil, err
+	}
+	o.FirebaseScrypt = fb
 	s, err := x.openStore(create)
 	if err != nil {
 		return nil, nil, err

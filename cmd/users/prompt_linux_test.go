@@ -180,11 +180,11 @@ func TestImportProgress(t *testing.T) {
 	if got := cmd.ProcessState.ExitCode(); got != exitRefused {
 		t.Errorf("exit %d, want %d", got, exitRefused)
 	}
-	if want := "2500 rows: 0 imported, 0 exists, 2500 refused\n"; stdout.String() != want {
+	if want := "2500 rows: 0 imported, 0 exists, 2500 refused\nrefused: invalid password 2500\n"; stdout.String() != want {
 		t.Errorf("stdout %q, want %q", stdout.String(), want)
 	}
 	s := screen.String()
-	if !strings.Contains(s, "\r\033[K[") || !strings.Contains(s, "%") || !strings.Contains(s, "rows") {
+	if !strings.Contains(s, "\r\033[K[") || !strings.Contains(s, "%") || !strings.Contains(s, "rows stored") {
 		t.Errorf("no progress bar on the terminal: %q", s[:min(len(s), 400)])
 	}
 	if strings.Count(s, ": refused: invalid password: is required") != 2500 {
