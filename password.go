@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,7 +222,8 @@ func (m *Manager) acquireHash(ctx context.Context) error {
 func (m *Manager) releaseHash() { <-m.hashSlots }
 
 // checkNewPassword normalises a password being set for u and runs the password
-// checker on it. It returns the normalised form or a *ValidationError on field.
+// checker and the breach checker on it. It returns the normalised form, a
+// *ValidationError on field, or the breach checker's error.
 func (m *Manager) checkNewPassword(ctx context.Context, field, pw string, u *User) (string, error) {
 	n, err := normalizePassword(field, pw, m.minPassword)
 	if err != nil {
@@ -234,7 +236,32 @@ func (m *Manager) checkNewPassword(ctx context.Context, field, pw string, u *Use
 		}
 		return "", &ValidationError{Field: field, Reason: err.Error()}
 	}
+	if m.breach != nil {
+		breached, err := m.breach.Breached(ctx, n)
+		if err != nil {
+			return "", fmt.Errorf("users: breached-password check: %w", err)
+		}
+		if breached {
+			return "", invalid(field, "has appeared in a data breach; choose another")
+		}
+	}
 	return n, nil
+}
+
+// BreachChecker tells whether a password is known from a data breach (NIST SP
+// 800-63B 5.1.1.2). Options.BreachChecker names one; package
+// github.com/userkit/users/breach has a client of the k-anonymity range API
+// and an offline list.
+//
+// Breached is given the NFKC-normalised password, never a hash of it. It
+// reports true for a breached password. An error means the checker could not
+// tell: the Manager then refuses the password and returns the error wrapped
+// (not as a *ValidationError), so a checker that prefers to let passwords
+// through while its source is unreachable (fail-open) returns false and a nil
+// error instead. Implementations must be safe for concurrent use and must
+// honour ctx.
+type BreachChecker interface {
+	Breached(ctx context.Context, password string) (bool, error)
 }
 
 //go:embed common_passwords.txt

@@ -224,6 +224,16 @@ type Options struct {
 	// "password". Default DefaultPasswordChecker. Wrap it to add checks.
 	PasswordChecker func(ctx context.Context, password string, u *User) error
 
+	// BreachChecker, if not nil, is asked about every password that is set, at
+	// the same places and after PasswordChecker, with the normalised password.
+	// A password it reports breached is refused with a *ValidationError on
+	// "password"; an error it returns is returned (wrapped, not a
+	// *ValidationError) and the password is refused too. Either way nothing is
+	// stored. Whether an unreachable breach service refuses passwords or lets
+	// them through is the checker's choice (see package breach). Default nil:
+	// no breach check, only PasswordChecker's list of common passwords.
+	BreachChecker BreachChecker
+
 	// Roles lists the allowed roles. Default RoleAdmin, RoleUser, RoleViewer. It
 	// must include RoleUser, the role of new users who are given none.
 	Roles []Role
@@ -326,6 +336,7 @@ type Manager struct {
 	touchEvery    time.Duration
 	minPassword   int
 	checker       func(context.Context, string, *User) error
+	breach        BreachChecker
 	roles         []Role
 	maxFailures   int
 	failureWindow time.Duration
@@ -372,6 +383,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 		idleTimeout:   o.SessionIdleTimeout,
 		minPassword:   or(o.MinPasswordLength, MinPasswordLength),
 		checker:       o.PasswordChecker,
+		breach:        o.BreachChecker,
 		roles:         o.Roles,
 		maxFailures:   or(o.MaxFailedLogins, 10),
 		failureWindow: or(o.FailedLoginWindow, time.Hour),
