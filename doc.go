@@ -100,8 +100,9 @@ need it.
 # Security
 
 Passwords are normalised with NFKC, must be 8 to 128 characters, are checked
-against the most common passwords and the user's own email and username, and
-are hashed with bcrypt (cost 12 by default) over an HMAC-SHA-256 pre-hash, so
+against the most common passwords and the user's own email and username (and,
+with Options.BreachChecker, against breach corpora: see package
+github.com/userkit/users/breach), and are hashed with bcrypt (cost 12 by default) over an HMAC-SHA-256 pre-hash, so
 nothing is ever truncated. Login answers an unknown identifier and a wrong
 password alike, after one bcrypt comparison each, and locks an identifier after
 repeated failures: each attempt is counted in the store before bcrypt runs, so
