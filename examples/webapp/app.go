@@ -46,6 +46,11 @@ type Config struct {
 	// development on a loopback address. Default false.
 	Dev bool
 
+	// BreachChecker is the Manager's Options.BreachChecker, if it has one:
+	// sign-up checks the password on the form with it, since the Manager's own
+	// check runs only in the queued job, after the answer. Default nil.
+	BreachChecker users.BreachChecker
+
 	// CSRFKey keys the HMAC that turns a browser's CSRF cookie into its form
 	// token. Default: 32 random bytes, so tokens do not survive a restart.
 	CSRFKey []byte
@@ -62,6 +67,7 @@ type App struct {
 	csrfKey []byte
 	pages   map[string]*template.Template
 	work    *worker
+	breach  users.BreachChecker
 
 	// Cookie names: "__Host-" names unless Dev.
 	sessionCookie, csrfCookie, flashCookie string
@@ -86,6 +92,7 @@ func NewApp(c Config) (*App, error) {
 		base:    strings.TrimSuffix(base.String(), "/"),
 		dev:     c.Dev,
 		csrfKey: c.CSRFKey,
+		breach:  c.BreachChecker,
 	}
 	if a.log == nil {
 		a.log = slog.Default()

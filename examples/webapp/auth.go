@@ -23,11 +23,12 @@ func fieldError(err error) (map[string]string, bool) {
 	return map[string]string{ve.Field: strings.ToUpper(ve.Reason[:1]) + ve.Reason[1:] + "."}, true
 }
 
-// checkPassword applies the library's password rules (users.Manager applies
-// them again when it sets the password) so that the sign-up page can refuse a
-// bad password at once, before it queues the sign-up and answers without
-// looking at the store.
-func checkPassword(ctx context.Context, pw, email, username string) error {
+// checkPassword applies the library's password rules and the breach checker
+// (users.Manager applies them again when it sets the password) so that the
+// sign-up page can refuse a bad password at once, before it queues the sign-up
+// and answers without looking at the store. A breach checker's failure is
+// returned as it is, not as a *users.ValidationError.
+func (a *App) checkPassword(ctx context.Context, pw, email, username string) error {
 	if !utf8.ValidString(pw) {
 		return &users.ValidationError{Field: "password", Reason: "must be valid UTF-8"}
 	}
@@ -40,7 +41,19 @@ func checkPassword(ctx context.Context, pw, email, username string) error {
 	case chars > users.MaxPasswordLength:
 		return &users.ValidationError{Field: "password", Reason: "must be at most 128 characters"}
 	}
-	return users.DefaultPasswordChecker(ctx, n, &users.User{Email: email, Username: username})
+	if err := users.DefaultPasswordChecker(ctx, n, &users.User{Email: email, Username: username}); err != nil {
+		return err
+	}
+	if a.breach != nil {
+		breached, err := a.breach.Breached(ctx, n)
+		if err != nil {
+			return err
+		}
+		if breached {
+			return &users.ValidationError{Field: "password", Reason: "has appeared in a data breach; choose another"}
+		}
+	}
+	return nil
 }
 
 // Sign-up.
@@ -75,12 +88,16 @@ func (a *App) signup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err == nil {
-		err = checkPassword(r.Context(), f.Get("password"), email, username)
+		err = a.checkPassword(r.Context(), f.Get("password"), email, username)
 	}
 	if errors.Is(err, users.ErrDuplicateUsername) {
 		p.Fields = map[string]string{"username": "This username is taken."}
 	} else if err != nil {
-		p.Fields, _ = fieldError(err)
+		var ok bool
+		if p.Fields, ok = fieldError(err); !ok {
+			a.internal(w, r, "checking a password", err)
+			return
+		}
 	}
 	if p.Fields != nil {
 		a.render(w, r, http.StatusBadRequest, "signup", p)

@@ -43,13 +43,17 @@ type site struct {
 }
 
 // newSite starts a site. dev selects plain HTTP and development cookies.
-func newSite(tb testing.TB, dev bool) *site {
+func newSite(tb testing.TB, dev bool) *site { return newSiteBreach(tb, dev, nil) }
+
+// newSiteBreach starts a site whose Manager and App have the breach checker.
+func newSiteBreach(tb testing.TB, dev bool, breached users.BreachChecker) *site {
 	tb.Helper()
 	store := &tracingStore{Store: users.NewMemoryStore()}
 	m, err := users.New(store, &users.Options{
 		BcryptCost: 4, InsecureLowBcryptCostForTests: true, // tests only
 		RequireVerifiedEmail: true,
 		MaxFailedLogins:      3,
+		BreachChecker:        breached,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -63,7 +67,7 @@ func newSite(tb testing.TB, dev bool) *site {
 	} else {
 		s.srv.StartTLS()
 	}
-	s.app, err = NewApp(Config{Users: m, Logger: logger, BaseURL: s.srv.URL, Dev: dev})
+	s.app, err = NewApp(Config{Users: m, Logger: logger, BaseURL: s.srv.URL, Dev: dev, BreachChecker: breached})
 	if err != nil {
 		s.srv.Close()
 		tb.Fatal(err)

@@ -17,6 +17,8 @@
 // address with cookies a browser keeps over HTTP; it refuses other addresses.
 // The dev mailer logs every mail with its link: follow those links.
 // -bcrypt-cost (default 12) goes below 10 only with -dev, for tests.
+// -breach-list names a local file of breached SHA-1 hashes whose passwords
+// every form refuses (see package github.com/userkit/users/breach).
 package main
 
 import (
@@ -41,6 +43,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/breach"
 )
 
 func main() {
@@ -64,6 +67,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	keyFile := fl.String("tls-key", "", "TLS key file")
 	adminEmail := fl.String("admin-email", os.Getenv("USERS_ADMIN_EMAIL"), "create this admin if the email has no account (default $USERS_ADMIN_EMAIL)")
 	adminPassword := fl.String("admin-password", "", "the admin's password (default $USERS_ADMIN_PASSWORD, which is better: flags show in ps)")
+	breachList := fl.String("breach-list", "", "refuse the passwords of this file of SHA-1 hashes (HASH or HASH:COUNT a line, as the Pwned Passwords corpus is published)")
 	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31; with -dev down to 4 (fast, and weak: for tests only)")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -91,7 +95,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 			err = fmt.Errorf("closing the store: %w", cerr)
 		}
 	}()
+	var breached users.BreachChecker
+	if *breachList != "" {
+		l, err := breach.OpenList(*breachList, nil)
+		if err != nil {
+			return err
+		}
+		breached = l
+	}
 	m, err := users.New(store, &users.Options{
+		BreachChecker:                 breached,
 		BcryptCost:                    *cost,
 		InsecureLowBcryptCostForTests: *dev && *cost < 10,
 		RequireVerifiedEmail:          true,
@@ -114,7 +127,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if *baseURL == "" {
 		*baseURL = scheme + "://" + ln.Addr().String()
 	}
-	app, err := NewApp(Config{Users: m, Logger: logger, BaseURL: *baseURL, Dev: *dev})
+	app, err := NewApp(Config{Users: m, Logger: logger, BaseURL: *baseURL, Dev: *dev, BreachChecker: breached})
 	if err != nil {
 		ln.Close()
 		return err
