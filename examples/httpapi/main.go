@@ -13,10 +13,13 @@
 //	USERS_ADMIN_PASSWORD='a long admin password' \
 //	  go run ./examples/httpapi -db users.db -addr 127.0.0.1:8080 -admin-email admin@example.com
 //
-// On an empty store it creates the first admin from -admin-email and
-// -admin-password, or $USERS_ADMIN_EMAIL and $USERS_ADMIN_PASSWORD (prefer the
-// environment for the password: flags show in the process list), and refuses
-// to start on an empty store without them, since nobody could sign in. It prints
+// On an empty store it creates the first admin from -admin-email (or
+// $USERS_ADMIN_EMAIL) with the password in $USERS_ADMIN_PASSWORD, or else
+// asked for on the terminal; there is no flag for it, since every user of the
+// machine can read a process's flags (ps). It refuses to start on an empty
+// store without them, since nobody could sign in. Sessions end after 30
+// minutes without a request (-idle-timeout) and 24 hours after login in any
+// case. It prints
 // "listening on http://ADDR" once it accepts connections (-addr with port 0
 // picks a free port), and on SIGINT or SIGTERM it stops accepting, finishes the
 // requests in flight, and closes the store.
@@ -54,6 +57,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/examples/internal/prompt"
 )
 
 func main() {
@@ -72,23 +76,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	dbPath := fl.String("db", "users.db", "path of the bbolt file, created if missing")
 	addr := fl.String("addr", "127.0.0.1:8080", "address to listen on (port 0: any free port)")
 	adminEmail := fl.String("admin-email", os.Getenv("USERS_ADMIN_EMAIL"), "first admin's email, used only on an empty store (default $USERS_ADMIN_EMAIL)")
-	adminPassword := fl.String("admin-password", "", "first admin's password (default $USERS_ADMIN_PASSWORD, which is better: flags show in ps)")
 	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31 (users.Options.BcryptCost)")
 	signUp := fl.Bool("signup", false, "open POST /v1/auth/signup to anyone (default off: only admins add users)")
 	mfaKeyID := fl.String("mfa-key-id", "1", "the ID of $USERS_MFA_KEY, stored with the secrets it seals (change it with the key)")
 	proxies := fl.String("trusted-proxy", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's IP")
+	idle := fl.Duration("idle-timeout", defaultIdleTimeout, "end a session after this long without a request (0: only the 24-hour limit)")
 	if err := fl.Parse(args); err != nil {
 		return err
-	}
-	if *adminPassword == "" {
-		*adminPassword = os.Getenv("USERS_ADMIN_PASSWORD")
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	trusted, err := parsePrefixes(*proxies)
 	if err != nil {
 		return err
 	}
-	opts := &users.Options{BcryptCost: *cost, MFAIssuer: "httpapi"}
+	opts := managerOptions(*cost, *idle)
 	if k := os.Getenv("USERS_MFA_KEY"); k != "" {
 		key, err := base64.StdEncoding.DecodeString(k)
 		if err != nil || len(key) != 32 {
@@ -112,7 +113,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	admin, err := ensureAdmin(ctx, m, *adminEmail, *adminPassword)
+	// The password is read only when the first admin is to be created.
+	var adminPassword string
+	if n, err := m.Count(ctx, users.Filter{}); err != nil {
+		return err
+	} else if n == 0 && *adminEmail != "" {
+		if adminPassword, err = prompt.Password(os.Getenv, os.Stdin, os.Stderr, "USERS_ADMIN_PASSWORD", "Password for the first admin "+*adminEmail+": "); err != nil {
+			return err
+		}
+	}
+	admin, err := ensureAdmin(ctx, m, *adminEmail, adminPassword)
 	if err != nil {
 		return err
 	}
@@ -155,6 +165,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	api.Wait() // mail still being sent after a 202
 	logger.Info("stopped")
 	return nil
+}
+
+// defaultIdleTimeout ends a session that has made no request for half an
+// hour. A bearer token left in an idle client (a closed laptop, a forgotten
+// tab, a script that stopped) is a credential nobody watches; half an hour
+// keeps a person at work signed in across pauses, while the 24-hour limit
+// (users.Options.SessionTTL) still bounds a session in use. Clients that poll
+// keep theirs alive; a more sensitive API should take less.
+const defaultIdleTimeout = 30 * time.Minute
+
+// managerOptions are the API's users.Options: bcrypt at cost, and sessions
+// that end after idle without a request. Second-factor keys are added by the
+// caller.
+func managerOptions(cost int, idle time.Duration) *users.Options {
+	return &users.Options{BcryptCost: cost, MFAIssuer: "httpapi", SessionIdleTimeout: idle}
 }
 
 // parsePrefixes reads comma-separated CIDRs; a bare address is its own /32 or

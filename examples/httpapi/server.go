@@ -1228,7 +1228,7 @@ func ensureAdmin(ctx context.Context, m *users.Manager, email, password string) 
 		return nil, err
 	}
 	if email == "" || password == "" {
-		return nil, errors.New("the store is empty: give the first admin with -admin-email and $USERS_ADMIN_PASSWORD (or -admin-password)")
+		return nil, errors.New("the store is empty: give the first admin with -admin-email and $USERS_ADMIN_PASSWORD")
 	}
 	return m.Create(ctx, users.NewUser{Email: email, Password: password, FirstName: "Admin", Role: users.RoleAdmin})
 }

@@ -125,7 +125,24 @@ recovery_codes() {
 
 go build -o "$tmp/httpapi" ./examples/httpapi
 go build -o "$tmp/totpcode" ./examples/httpapi/internal/totpcode
+
+# The admin's password is never a flag (ps shows flags): the flag is refused,
+# and with no $USERS_ADMIN_PASSWORD and no terminal an empty store will not start.
+if "$tmp/httpapi" -db "$tmp/refused.db" -addr 127.0.0.1:0 -admin-email "$admin_email" \
+	-admin-password "$admin_password" </dev/null >/dev/null 2>>"$tmp/log"; then
+	fail "-admin-password was accepted"
+fi
+if "$tmp/httpapi" -db "$tmp/refused.db" -addr 127.0.0.1:0 -admin-email "$admin_email" </dev/null >/dev/null 2>"$tmp/err"; then
+	fail "an empty store started with no admin password"
+fi
+grep -q 'USERS_ADMIN_PASSWORD' "$tmp/err" || fail "the refusal does not name \$USERS_ADMIN_PASSWORD: $(cat "$tmp/err")"
+
 start
+# Nothing in the process's arguments holds the password.
+[[ -r /proc/$pid/cmdline ]] || fail "cannot read /proc/$pid/cmdline"
+if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$admin_password"; then
+	fail "the admin password is in the process's arguments"
+fi
 
 req POST /v1/auth/login "" "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" 200
 has '"success":true' '"token_type":"Bearer"' '"role":"admin"'

@@ -8,8 +8,18 @@
 //	go run ./examples/webapp             # https://127.0.0.1:8443, a self-signed certificate
 //
 // It keeps its users in the bbolt file -db (default webapp.db). With
-// -admin-email and $USERS_ADMIN_PASSWORD (or -admin-password) it creates that
-// admin, its email confirmed, unless the email has an account already.
+// -admin-email it creates that admin, its email confirmed, unless the email
+// has an account already; the password comes from $USERS_ADMIN_PASSWORD, or
+// else is asked for on the terminal. There is no flag for it: every user of
+// the machine can read a process's flags (ps).
+//
+// Second factors (TOTP with a QR code, and recovery codes) need a key that
+// seals the TOTP secrets in the store: $USERS_MFA_KEY, 32 random bytes in
+// base64 (head -c 32 /dev/urandom | base64), named by -mfa-key-id. Without
+// it, enrolment is off. Keep the key out of the store's backups.
+//
+// Sessions end after 30 minutes without a request (-idle-timeout) and 24
+// hours after sign-in in any case.
 //
 // Without -dev it serves HTTPS: with -tls-cert and -tls-key, or else with a
 // self-signed certificate made at start (the browser warns about it), and its
@@ -29,6 +39,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +55,7 @@ import (
 
 	"github.com/userkit/users"
 	"github.com/userkit/users/breach"
+	"github.com/userkit/users/examples/internal/prompt"
 )
 
 func main() {
@@ -66,14 +78,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	certFile := fl.String("tls-cert", "", "TLS certificate file (default: a self-signed one)")
 	keyFile := fl.String("tls-key", "", "TLS key file")
 	adminEmail := fl.String("admin-email", os.Getenv("USERS_ADMIN_EMAIL"), "create this admin if the email has no account (default $USERS_ADMIN_EMAIL)")
-	adminPassword := fl.String("admin-password", "", "the admin's password (default $USERS_ADMIN_PASSWORD, which is better: flags show in ps)")
 	breachList := fl.String("breach-list", "", "refuse the passwords of this file of SHA-1 hashes (HASH or HASH:COUNT a line, as the Pwned Passwords corpus is published)")
+	mfaKeyID := fl.String("mfa-key-id", "1", "the ID of $USERS_MFA_KEY, stored with the secrets it seals (change it with the key)")
+	idle := fl.Duration("idle-timeout", defaultIdleTimeout, "end a session after this long without a request (0: only the 24-hour limit)")
 	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31; with -dev down to 4 (fast, and weak: for tests only)")
 	if err := fl.Parse(args); err != nil {
 		return err
-	}
-	if *adminPassword == "" {
-		*adminPassword = os.Getenv("USERS_ADMIN_PASSWORD")
 	}
 	if *addr == "" {
 		*addr = "127.0.0.1:8443"
@@ -103,16 +113,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		}
 		breached = l
 	}
-	m, err := users.New(store, &users.Options{
-		BreachChecker:                 breached,
-		BcryptCost:                    *cost,
-		InsecureLowBcryptCostForTests: *dev && *cost < 10,
-		RequireVerifiedEmail:          true,
-	})
+	opts := managerOptions(*cost, *dev, *idle)
+	opts.BreachChecker = breached
+	if k := os.Getenv("USERS_MFA_KEY"); k != "" {
+		key, err := base64.StdEncoding.DecodeString(k)
+		if err != nil || len(key) != 32 {
+			return errors.New("$USERS_MFA_KEY must be 32 bytes in base64")
+		}
+		opts.MFAKeys = []users.MFAKey{{ID: *mfaKeyID, Key: key}}
+	} else {
+		logger.Warn("no $USERS_MFA_KEY: second-factor enrolment is off")
+	}
+	m, err := users.New(store, opts)
 	if err != nil {
 		return err
 	}
-	if err := ensureAdmin(ctx, m, *adminEmail, *adminPassword, logger); err != nil {
+	adminPassword := func() (string, error) {
+		return prompt.Password(os.Getenv, os.Stdin, os.Stderr, "USERS_ADMIN_PASSWORD", "Password for the admin "+*adminEmail+": ")
+	}
+	if err := ensureAdmin(ctx, m, *adminEmail, adminPassword, logger); err != nil {
 		return err
 	}
 
@@ -178,6 +197,28 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	return nil
 }
 
+// defaultIdleTimeout ends a session that has made no request for half an
+// hour. The site is used in browsers, some of them shared or left unlocked: an
+// idle session is a signed-in browser nobody is watching. Half an hour lets
+// someone read a long page or answer the phone without being signed out,
+// while the 24-hour limit (users.Options.SessionTTL) still bounds a session in
+// use. A site holding more sensitive data should take less (OWASP's session
+// guidance suggests 2 to 5 minutes for high-value applications).
+const defaultIdleTimeout = 30 * time.Minute
+
+// managerOptions are the site's users.Options: bcrypt at cost, confirmed
+// emails required, and sessions that end after idle without a request.
+// Second-factor keys are added by the caller.
+func managerOptions(cost int, dev bool, idle time.Duration) *users.Options {
+	return &users.Options{
+		BcryptCost:                    cost,
+		InsecureLowBcryptCostForTests: dev && cost < 10,
+		RequireVerifiedEmail:          true,
+		SessionIdleTimeout:            idle,
+		MFAIssuer:                     "Example app",
+	}
+}
+
 // loopback reports whether addr's host is localhost or a loopback IP.
 func loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
@@ -219,10 +260,10 @@ func selfSigned(now time.Time) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
-// ensureAdmin creates the admin email with password, its email confirmed (the
-// operator vouches for it), unless the email has an account already. With no
-// email it does nothing; with an email and no password it fails.
-func ensureAdmin(ctx context.Context, m *users.Manager, email, password string, log *slog.Logger) error {
+// ensureAdmin creates the admin email, its email confirmed (the operator
+// vouches for it), unless the email has an account already; only then does it
+// call password for the admin's password. With no email it does nothing.
+func ensureAdmin(ctx context.Context, m *users.Manager, email string, password func() (string, error), log *slog.Logger) error {
 	if email == "" {
 		if n, err := m.Count(ctx, users.Filter{}); err == nil && n == 0 {
 			log.Info("no users yet: sign up, or start with -admin-email and $USERS_ADMIN_PASSWORD to create an admin")
@@ -234,10 +275,11 @@ func ensureAdmin(ctx context.Context, m *users.Manager, email, password string, 
 	} else if !errors.Is(err, users.ErrNotFound) {
 		return err
 	}
-	if password == "" {
-		return errors.New("-admin-email needs a password: set $USERS_ADMIN_PASSWORD (or -admin-password)")
+	pw, err := password()
+	if err != nil {
+		return fmt.Errorf("-admin-email: %w", err)
 	}
-	u, err := m.Create(ctx, users.NewUser{Email: email, Password: password, Role: users.RoleAdmin})
+	u, err := m.Create(ctx, users.NewUser{Email: email, Password: pw, Role: users.RoleAdmin})
 	if err != nil {
 		return fmt.Errorf("creating the admin: %w", err)
 	}
