@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/userkit/users"
 )
@@ -46,28 +47,32 @@ type Config struct {
 	// development on a loopback address. Default false.
 	Dev bool
 
-	// BreachChecker is the Manager's Options.BreachChecker, if it has one:
-	// sign-up checks the password on the form with it, since the Manager's own
-	// check runs only in the queued job, after the answer. Default nil.
-	BreachChecker users.BreachChecker
-
 	// CSRFKey keys the HMAC that turns a browser's CSRF cookie into its form
 	// token. Default: 32 random bytes, so tokens do not survive a restart.
 	CSRFKey []byte
+
+	// SignupKey keys the HMAC that signs sign-up links (see signup.go). Give
+	// 32 random bytes, kept secret, for links that survive a restart. Default:
+	// 32 random bytes, so links mailed before a restart stop working.
+	SignupKey []byte
+
+	// Now is the clock that sign-up links expire by. Default time.Now.
+	Now func() time.Time
 }
 
 // App is the web site: its handler, its mail worker and its templates. It is
 // safe for concurrent use.
 type App struct {
-	users   *users.Manager
-	mailer  Mailer
-	log     *slog.Logger
-	base    string
-	dev     bool
-	csrfKey []byte
-	pages   map[string]*template.Template
-	work    *worker
-	breach  users.BreachChecker
+	users     *users.Manager
+	mailer    Mailer
+	log       *slog.Logger
+	base      string
+	dev       bool
+	csrfKey   []byte
+	signupKey []byte
+	now       func() time.Time
+	pages     map[string]*template.Template
+	work      *worker
 
 	// Cookie names: "__Host-" names unless Dev.
 	sessionCookie, csrfCookie, flashCookie string
@@ -86,13 +91,14 @@ func NewApp(c Config) (*App, error) {
 		return nil, errors.New("webapp: an http BaseURL needs Dev: sessions over plain HTTP are for development only")
 	}
 	a := &App{
-		users:   c.Users,
-		mailer:  c.Mailer,
-		log:     c.Logger,
-		base:    strings.TrimSuffix(base.String(), "/"),
-		dev:     c.Dev,
-		csrfKey: c.CSRFKey,
-		breach:  c.BreachChecker,
+		users:     c.Users,
+		mailer:    c.Mailer,
+		log:       c.Logger,
+		base:      strings.TrimSuffix(base.String(), "/"),
+		dev:       c.Dev,
+		csrfKey:   c.CSRFKey,
+		signupKey: c.SignupKey,
+		now:       c.Now,
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -103,6 +109,13 @@ func NewApp(c Config) (*App, error) {
 	if a.csrfKey == nil {
 		a.csrfKey = make([]byte, 32)
 		rand.Read(a.csrfKey) // never fails: crypto/rand crashes the program instead
+	}
+	if a.signupKey == nil {
+		a.signupKey = make([]byte, 32)
+		rand.Read(a.signupKey)
+	}
+	if a.now == nil {
+		a.now = time.Now
 	}
 	prefix := "__Host-"
 	if a.dev {
@@ -155,6 +168,8 @@ func (a *App) Handler() http.Handler {
 
 	mux.HandleFunc("GET /signup", a.signupForm)
 	mux.HandleFunc("POST /signup", a.post(a.signup))
+	mux.HandleFunc("GET /signup/finish", a.signupFinishForm)
+	mux.HandleFunc("POST /signup/finish", a.post(a.signupFinish))
 	mux.HandleFunc("GET /check-email", a.checkEmail)
 	mux.HandleFunc("GET /verify", a.verifyForm)
 	mux.HandleFunc("POST /verify", a.post(a.verify))

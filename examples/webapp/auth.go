@@ -6,11 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/userkit/users"
-	"golang.org/x/text/unicode/norm"
 )
 
 // fieldError returns the form errors for a *users.ValidationError, under the
@@ -23,119 +20,10 @@ func fieldError(err error) (map[string]string, bool) {
 	return map[string]string{ve.Field: strings.ToUpper(ve.Reason[:1]) + ve.Reason[1:] + "."}, true
 }
 
-// checkPassword applies the library's password rules and the breach checker
-// (users.Manager applies them again when it sets the password) so that the
-// sign-up page can refuse a bad password at once, before it queues the sign-up
-// and answers without looking at the store. A breach checker's failure is
-// returned as it is, not as a *users.ValidationError.
-func (a *App) checkPassword(ctx context.Context, pw, email, username string) error {
-	if !utf8.ValidString(pw) {
-		return &users.ValidationError{Field: "password", Reason: "must be valid UTF-8"}
-	}
-	n := norm.NFKC.String(pw)
-	switch chars := utf8.RuneCountInString(n); {
-	case strings.IndexFunc(n, unicode.IsControl) >= 0:
-		return &users.ValidationError{Field: "password", Reason: "must not contain control characters"}
-	case chars < users.MinPasswordLength:
-		return &users.ValidationError{Field: "password", Reason: "must be at least 8 characters"}
-	case chars > users.MaxPasswordLength:
-		return &users.ValidationError{Field: "password", Reason: "must be at most 128 characters"}
-	}
-	if err := users.DefaultPasswordChecker(ctx, n, &users.User{Email: email, Username: username}); err != nil {
-		return err
-	}
-	if a.breach != nil {
-		breached, err := a.breach.Breached(ctx, n)
-		if err != nil {
-			return err
-		}
-		if breached {
-			return &users.ValidationError{Field: "password", Reason: "has appeared in a data breach; choose another"}
-		}
-	}
-	return nil
-}
-
-// Sign-up.
-//
-// The answer must not tell whether the email has an account, neither in the
-// page nor in its timing. So the handler only checks the form's shape (and
-// whether the username is free: usernames are public names, and a taken one
-// must be reported for the sign-up to make sense) and queues a job; the job
-// creates the user, which includes the bcrypt work, and mails a confirmation
-// link, or, when the email has an account already, mails its owner a note.
-
-func (a *App) signupForm(w http.ResponseWriter, r *http.Request) {
-	a.render(w, r, http.StatusOK, "signup", page{Title: "Create an account"})
-}
-
-func (a *App) signup(w http.ResponseWriter, r *http.Request) {
-	f := r.PostForm
-	p := page{Title: "Create an account", Form: url.Values{"email": {f.Get("email")}, "username": {f.Get("username")}}}
-	email, err := users.NormalizeEmail(f.Get("email"))
-	if err != nil {
-		p.Fields, _ = fieldError(err)
-		a.render(w, r, http.StatusBadRequest, "signup", p)
-		return
-	}
-	username, err := users.NormalizeUsername(f.Get("username"))
-	if err == nil && username != "" {
-		if _, gerr := a.users.GetByUsername(r.Context(), username); gerr == nil {
-			err = users.ErrDuplicateUsername
-		} else if !errors.Is(gerr, users.ErrNotFound) {
-			a.internal(w, r, "checking a username", gerr)
-			return
-		}
-	}
-	if err == nil {
-		err = a.checkPassword(r.Context(), f.Get("password"), email, username)
-	}
-	if errors.Is(err, users.ErrDuplicateUsername) {
-		p.Fields = map[string]string{"username": "This username is taken."}
-	} else if err != nil {
-		var ok bool
-		if p.Fields, ok = fieldError(err); !ok {
-			a.internal(w, r, "checking a password", err)
-			return
-		}
-	}
-	if p.Fields != nil {
-		a.render(w, r, http.StatusBadRequest, "signup", p)
-		return
-	}
-	nu := users.NewUser{Email: email, Username: username, Password: f.Get("password")}
-	if err := a.work.enqueue(r.Context(), func(ctx context.Context) { a.createUser(ctx, nu) }); err != nil {
-		a.internal(w, r, "queueing a sign-up", err)
-		return
-	}
-	http.Redirect(w, r, "/check-email?for=signup", http.StatusSeeOther)
-}
-
-// createUser is the sign-up's job on the mail worker.
-func (a *App) createUser(ctx context.Context, nu users.NewUser) {
-	u, err := a.users.Create(ctx, nu)
-	switch {
-	case err == nil:
-		a.mailVerification(ctx, u.ID)
-	case errors.Is(err, users.ErrDuplicateEmail):
-		owner, err := a.users.GetByEmail(ctx, nu.Email)
-		if err != nil {
-			a.log.ErrorContext(ctx, "sign-up: reading the account", "err", err)
-			return
-		}
-		a.send(ctx, Message{To: owner.Email, Subject: "You already have an account",
-			Text: "Someone tried to create an account with this email. If it was you, sign in, or reset your password.",
-			Link: a.base + "/forgot"})
-	default:
-		// A username taken since the form was checked: the person tries again.
-		a.log.InfoContext(ctx, "sign-up refused", "err", err)
-	}
-}
-
 // checkEmail is the page every mailing form leads to, whatever happened.
 func (a *App) checkEmail(w http.ResponseWriter, r *http.Request) {
 	title := map[string]string{
-		"signup": "Confirm your email",
+		"signup": "Create an account",
 		"reset":  "Reset your password",
 		"magic":  "Sign in with a link",
 	}[r.URL.Query().Get("for")]
@@ -226,8 +114,9 @@ func (a *App) signout(w http.ResponseWriter, r *http.Request) {
 	a.redirect(w, r, "/", "signed-out")
 }
 
-// Forgot password and magic link: like sign-up, the handler only checks the
-// email's shape and queues the job; the page is the same whoever asks.
+// Forgot password and magic link: as for sign-up (see signup.go), the handler
+// only checks the email's shape and queues the job; the page is the same
+// whoever asks.
 
 func (a *App) forgotForm(w http.ResponseWriter, r *http.Request) {
 	a.render(w, r, http.StatusOK, "forgot", page{Title: "Forgot your password?"})
@@ -259,7 +148,9 @@ func (a *App) magic(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// requestByEmail is the handler of the forgot-password and magic-link forms.
+// requestByEmail is the handler of the sign-up, forgot-password and
+// magic-link forms: it checks the email's shape, queues job and answers with
+// the same redirect whatever the store holds, without touching the store.
 func (a *App) requestByEmail(w http.ResponseWriter, r *http.Request, tmpl, title, kind string, job func(context.Context, string)) {
 	email, err := users.NormalizeEmail(r.PostForm.Get("email"))
 	if err != nil {

@@ -195,18 +195,22 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("SignUp", func(t *testing.T) {
 		one.open(t, "/signup")
-		one.fill(t, "email", "ada@example.com", "username", "Ada", "password", pw1)
+		one.fill(t, "email", "ada@example.com")
 		one.shot(t, "signup")
 		one.click(t, "main form button")
-		one.want(t, "Confirm your email", "If the address can be used, we have sent an email to it")
+		one.want(t, "Create an account", "If the address can be used, we have sent an email to it")
 	})
-	t.Run("VerifyThroughTheLoggedLink", func(t *testing.T) {
-		one.open(t, s.link(t, "ada@example.com", "Confirm your email"))
-		one.want(t, "Confirm your email")
+	t.Run("FinishThroughTheLoggedLink", func(t *testing.T) {
+		one.open(t, s.link(t, "ada@example.com", "Create your account"))
+		one.want(t, "Create your account", "ada@example.com")
+		one.fill(t, "username", "Ada", "password", pw1)
 		one.click(t, "main form button")
-		one.want(t, "Sign in", "Your email is confirmed.")
+		one.want(t, "Your account", "Welcome! Your account is ready.", "ada@example.com, confirmed.")
+		one.click(t, "header form button")
+		one.want(t, "Welcome", "You are signed out.")
 	})
 	t.Run("SignInByUsername", func(t *testing.T) {
+		one.open(t, "/signin")
 		one.fill(t, "identifier", "ada", "password", pw1)
 		one.click(t, "main form button")
 		one.want(t, "Your account", "You are signed in.", "ada@example.com, confirmed.")

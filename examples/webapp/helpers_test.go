@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // syncBuffer is a log sink that tests can read while the app writes to it.
@@ -40,25 +41,31 @@ type site struct {
 	store *tracingStore
 	srv   *httptest.Server
 	log   *syncBuffer
+	clock *storetest.Clock // the Manager's and the App's; it stands still until advanced
 }
 
-// newSite starts a site. dev selects plain HTTP and development cookies.
+// newSite starts a site. dev selects plain HTTP and development cookies. The
+// Manager has the site's options (managerOptions) with bcrypt cost 4, three
+// failed logins before a lock, the test MFA key, and a fake clock set to now
+// (browsers compare cookie expiry with their own clock).
 func newSite(tb testing.TB, dev bool) *site { return newSiteBreach(tb, dev, nil) }
 
-// newSiteBreach starts a site whose Manager and App have the breach checker.
+// newSiteBreach starts a site whose Manager has the breach checker.
 func newSiteBreach(tb testing.TB, dev bool, breached users.BreachChecker) *site {
 	tb.Helper()
 	store := &tracingStore{Store: users.NewMemoryStore()}
-	m, err := users.New(store, &users.Options{
-		BcryptCost: 4, InsecureLowBcryptCostForTests: true, // tests only
-		RequireVerifiedEmail: true,
-		MaxFailedLogins:      3,
-		BreachChecker:        breached,
-	})
+	clock := storetest.NewClock()
+	clock.Advance(time.Since(clock.Now()))
+	opts := managerOptions(4, true, defaultIdleTimeout) // cost 4: tests only
+	opts.MaxFailedLogins = 3
+	opts.MFAKeys = []users.MFAKey{storetest.MFAKey}
+	opts.Now = clock.Now
+	opts.BreachChecker = breached
+	m, err := users.New(store, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &site{users: m, store: store, log: &syncBuffer{}}
+	s := &site{users: m, store: store, log: &syncBuffer{}, clock: clock}
 	logger := slog.New(slog.NewTextHandler(s.log, nil))
 	// The handler is set once the URL, which the App needs, is known.
 	s.srv = httptest.NewUnstartedServer(nil)
@@ -67,7 +74,7 @@ func newSiteBreach(tb testing.TB, dev bool, breached users.BreachChecker) *site 
 	} else {
 		s.srv.StartTLS()
 	}
-	s.app, err = NewApp(Config{Users: m, Logger: logger, BaseURL: s.srv.URL, Dev: dev, BreachChecker: breached})
+	s.app, err = NewApp(Config{Users: m, Logger: logger, BaseURL: s.srv.URL, Dev: dev, Now: clock.Now})
 	if err != nil {
 		s.srv.Close()
 		tb.Fatal(err)

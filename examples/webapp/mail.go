@@ -9,7 +9,7 @@ import (
 // Message is one email the site sends: a short text and the one link it is
 // about.
 type Message struct {
-	To      string // the address as the store has it, never the typed input
+	To      string // the address as the store has it, never the typed input (a sign-up link: the normalized address)
 	Subject string
 	Text    string
 	Link    string // absolute URL; may be empty

@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if *baseURL == "" {
 		*baseURL = scheme + "://" + ln.Addr().String()
 	}
-	app, err := NewApp(Config{Users: m, Logger: logger, BaseURL: *baseURL, Dev: *dev, BreachChecker: breached})
+	app, err := NewApp(Config{Users: m, Logger: logger, BaseURL: *baseURL, Dev: *dev})
 	if err != nil {
 		ln.Close()
 		return err
