@@ -9,7 +9,8 @@ import (
 	"github.com/userkit/users"
 )
 
-// account shows the settings page: profile, password and email.
+// account shows the settings page: profile, password, email and second
+// factor.
 func (a *App) account(w http.ResponseWriter, r *http.Request) {
 	a.renderAccount(w, r, http.StatusOK, page{})
 }
@@ -80,35 +81,24 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 	a.redirect(w, r, "/account", "password-changed")
 }
 
-// reauthenticate checks the signed-in user's password before a sensitive
-// change. The library has no password check without a login, so it logs in
-// and out again: the check counts towards the lockout like any login.
-func (a *App) reauthenticate(ctx context.Context, u *users.User, password string) error {
-	s, err := a.users.Login(ctx, u.Email, password)
-	if errors.Is(err, users.ErrEmailNotVerified) {
-		return nil // refused only after the password was found right
-	}
-	if err != nil {
-		return err
-	}
-	return a.users.Logout(ctx, s.Token)
-}
-
-// changeEmail moves the account to a new address after the password is given
-// again. The new address is unconfirmed until its link is followed, and the
-// old address is told. The answer is the same whether or not another account
-// has the new address; that account's owner gets a note instead.
+// changeEmail asks, with the password given again, for the account's email to
+// move to a new address: users.Manager.RequestEmailChange. Nothing changes
+// until the link mailed to the new address is followed (confirmEmail), so a
+// typo cannot lock the owner out or send their reset links elsewhere, and a
+// session alone cannot move the account to another inbox. The answer, the
+// page after it and the work done are the same whether or not another account
+// has the new address: the library does not look, and the mails go out either
+// way. The current address is told of the request.
 func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
 	typed := r.PostForm.Get("email")
 	p := page{Form: url.Values{"email": {typed}}}
-	email, err := users.NormalizeEmail(typed)
-	if err != nil {
-		p.Fields, _ = fieldError(err)
+	d, err := a.users.RequestEmailChange(r.Context(), u.ID, r.PostForm.Get("email_password"), typed)
+	if fields, ok := fieldError(err); ok { // malformed, or the current address
+		p.Fields = fields
 		a.renderAccount(w, r, http.StatusBadRequest, p)
 		return
 	}
-	err = a.reauthenticate(r.Context(), u, r.PostForm.Get("email_password"))
 	switch {
 	case errors.Is(err, users.ErrInvalidCredentials):
 		p.Fields = map[string]string{"email_password": "The password is wrong."}
@@ -119,38 +109,48 @@ func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
 		a.renderAccount(w, r, http.StatusTooManyRequests, p)
 		return
 	case err != nil:
-		a.internal(w, r, "re-authenticating", err)
+		a.internal(w, r, "asking for an email change", err)
 		return
 	}
-	if email == u.Email {
-		a.redirect(w, r, "/account", "")
-		return
-	}
-	old := u.Email
-	_, err = a.users.Update(r.Context(), u.ID, users.UserUpdate{Email: &email})
-	switch {
-	case err == nil:
-		a.work.enqueue(r.Context(), func(ctx context.Context) {
-			a.send(ctx, Message{To: old, Subject: "Your email was changed",
-				Text: "The email of your account was changed to another address. If you did not do this, reset your password.",
-				Link: a.base + "/forgot"})
-			a.mailVerification(ctx, u.ID)
-		})
-	case errors.Is(err, users.ErrDuplicateEmail):
-		a.work.enqueue(r.Context(), func(ctx context.Context) {
-			owner, err := a.users.GetByEmail(ctx, email)
-			if err != nil {
-				return
-			}
-			a.send(ctx, Message{To: owner.Email, Subject: "Someone tried to use your email",
-				Text: "Another account tried to change its email to this address. You need to do nothing.",
-				Link: ""})
-		})
-	default:
-		a.internal(w, r, "changing an email", err)
+	old, to, link := u.Email, d.To, a.link("/email/confirm", d.Token)
+	if err := a.work.enqueue(r.Context(), func(ctx context.Context) {
+		a.send(ctx, Message{To: to, Subject: "Confirm your new email",
+			Text: "Open this link to make this the email of your account. Until then nothing changes.", Link: link})
+		a.send(ctx, Message{To: old, Subject: "A change of your email was asked for",
+			Text: "Someone signed in to your account asked to move it to another address. It moves only when the link sent there is followed. If it was not you, change your password now.",
+			Link: a.base + "/account"})
+	}); err != nil {
+		a.internal(w, r, "queueing a mail", err)
 		return
 	}
 	a.redirect(w, r, "/account", "email-sent")
+}
+
+func (a *App) confirmEmailForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "confirm-email", page{Title: "Confirm your new email", Form: url.Values{"token": {r.URL.Query().Get("token")}}})
+}
+
+// confirmEmail redeems the link of an email change: the account's email
+// becomes the new address, confirmed. As for every link, the GET only shows a
+// button. It needs no session: the link proves the new address, on whatever
+// device it is opened.
+func (a *App) confirmEmail(w http.ResponseWriter, r *http.Request) {
+	_, err := a.users.ConfirmEmailChange(r.Context(), r.PostForm.Get("token"))
+	switch {
+	case errors.Is(err, users.ErrInvalidToken), errors.Is(err, users.ErrAccountDisabled):
+		a.badLink(w, r)
+	case errors.Is(err, users.ErrDuplicateEmail):
+		// Only the reader of this address's mail sees this, and an account
+		// of theirs has it.
+		a.fail(w, r, http.StatusConflict, "This address has an account already",
+			"Another account uses this email, so it cannot be moved to yours. Nothing was changed.")
+	case err != nil:
+		a.internal(w, r, "confirming an email change", err)
+	case currentUser(r) != nil:
+		a.redirect(w, r, "/account", "email-changed")
+	default:
+		a.redirect(w, r, "/signin", "email-changed")
+	}
 }
 
 func (a *App) resendVerification(w http.ResponseWriter, r *http.Request) {

@@ -192,6 +192,8 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /account/password", a.post(a.signedIn(a.changePassword)))
 	mux.HandleFunc("POST /account/email", a.post(a.signedIn(a.changeEmail)))
 	mux.HandleFunc("POST /account/verify", a.post(a.signedIn(a.resendVerification)))
+	mux.HandleFunc("GET /email/confirm", a.confirmEmailForm)
+	mux.HandleFunc("POST /email/confirm", a.post(a.confirmEmail))
 
 	mux.HandleFunc("GET /admin/users", a.admin(a.adminUsers))
 	mux.HandleFunc("POST /admin/users/{id}/role", a.post(a.admin(a.adminRole)))
@@ -422,7 +424,8 @@ var flashes = map[string]string{
 	"password-changed": "Your password is changed. Your other sessions are signed out.",
 	"password-relogin": "Your password is changed. Sign in again with it.",
 	"profile-saved":    "Your profile is saved.",
-	"email-sent":       "If that address can be used, a confirmation link is on its way to it.",
+	"email-sent":       "If that address can be used, a confirmation link is on its way to it. Your email changes when you follow it.",
+	"email-changed":    "Your email is changed.",
 	"verify-sent":      "A new confirmation link is on its way to your email.",
 	"welcome":          "Welcome! Your account is ready.",
 	"role-changed":     "The role is changed.",

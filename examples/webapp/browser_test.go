@@ -384,11 +384,13 @@ func TestBrowser(t *testing.T) {
 		one.want(t, "Your account", "The password is wrong.")
 		one.fill(t, "email", "ada.lovelace@example.com", "email_password", pw3)
 		one.click(t, `form[action="/account/email"] button`)
-		one.want(t, "Your account", "If that address can be used", "ada.lovelace@example.com, not confirmed yet.")
-		s.link(t, "ada@example.com", "Your email was changed")
-		one.open(t, s.link(t, "ada.lovelace@example.com", "Confirm your email"))
+		one.want(t, "Your account", "If that address can be used", "Your email changes when you follow it.",
+			"ada@example.com, confirmed.") // nothing changes before the link is followed
+		s.link(t, "ada@example.com", "A change of your email was asked for")
+		one.open(t, s.link(t, "ada.lovelace@example.com", "Confirm your new email"))
+		one.want(t, "Confirm your new email")
 		one.click(t, "main form button")
-		one.want(t, "Your account", "Your email is confirmed.", "ada.lovelace@example.com, confirmed.")
+		one.want(t, "Your account", "Your email is changed.", "ada.lovelace@example.com, confirmed.")
 	})
 	t.Logf("browser flows took %v", time.Since(start).Round(time.Millisecond))
 }

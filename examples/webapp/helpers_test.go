@@ -138,6 +138,16 @@ func (s *site) link(tb testing.TB, to, subject string) string {
 	}
 }
 
+// waitMails waits until the address has had more than n mails.
+func (s *site) waitMails(tb testing.TB, to string, n int) {
+	tb.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(s.mails(to)) <= n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("no new mail to %s; mails: %q", to, s.mails(to))
+		}
+	}
+}
+
 // pause blocks the mail worker until the returned func is called, so that a
 // test can see what a request does on its own path.
 func (s *site) pause(tb testing.TB) (resume func()) {
