@@ -15,9 +15,19 @@ func (a *App) account(w http.ResponseWriter, r *http.Request) {
 	a.renderAccount(w, r, http.StatusOK, page{})
 }
 
+// accountPage is the data of the account page.
+type accountPage struct {
+	MFA *users.MFAStatus // nil if it could not be read
+}
+
 func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, status int, p page) {
 	u := currentUser(r)
 	p.Title = "Your account"
+	st, err := a.users.MFAStatus(r.Context(), u.ID)
+	if err != nil {
+		a.log.ErrorContext(r.Context(), "reading second factors", "err", err)
+	}
+	p.Data = accountPage{MFA: st}
 	if p.Form == nil {
 		p.Form = url.Values{}
 	}
@@ -73,12 +83,17 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	a.endSession(w, r) // already ended by the change; this deletes the cookie
 	s, err := a.users.Login(r.Context(), u.Email, next)
-	if err != nil { // e.g. an unconfirmed email with RequireVerifiedEmail
+	var c *users.Challenge
+	switch {
+	case errors.As(err, &c): // a second factor: its code signs in again
+		a.flash(w, "password-changed")
+		a.startChallenge(w, r, c, "/account")
+	case err != nil: // e.g. an unconfirmed email with RequireVerifiedEmail
 		a.redirect(w, r, "/signin", "password-relogin")
-		return
+	default:
+		a.startSession(w, r, s)
+		a.redirect(w, r, "/account", "password-changed")
 	}
-	a.startSession(w, r, s)
-	a.redirect(w, r, "/account", "password-changed")
 }
 
 // changeEmail asks, with the password given again, for the account's email to

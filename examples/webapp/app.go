@@ -75,7 +75,7 @@ type App struct {
 	work      *worker
 
 	// Cookie names: "__Host-" names unless Dev.
-	sessionCookie, csrfCookie, flashCookie string
+	sessionCookie, csrfCookie, flashCookie, challengeCookie string
 }
 
 // NewApp returns an App for c. Call Close when the server has stopped.
@@ -122,6 +122,7 @@ func NewApp(c Config) (*App, error) {
 		prefix = "dev-"
 	}
 	a.sessionCookie, a.csrfCookie, a.flashCookie = prefix+"session", prefix+"csrf", prefix+"flash"
+	a.challengeCookie = prefix + "challenge"
 	if a.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -175,6 +176,8 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /verify", a.post(a.verify))
 	mux.HandleFunc("GET /signin", a.signinForm)
 	mux.HandleFunc("POST /signin", a.post(a.signin))
+	mux.HandleFunc("GET /signin/code", a.signinCodeForm)
+	mux.HandleFunc("POST /signin/code", a.post(a.signinCode))
 	mux.HandleFunc("POST /signout", a.post(a.signout))
 	mux.HandleFunc("GET /forgot", a.forgotForm)
 	mux.HandleFunc("POST /forgot", a.post(a.forgot))
@@ -192,6 +195,11 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /account/password", a.post(a.signedIn(a.changePassword)))
 	mux.HandleFunc("POST /account/email", a.post(a.signedIn(a.changeEmail)))
 	mux.HandleFunc("POST /account/verify", a.post(a.signedIn(a.resendVerification)))
+	mux.HandleFunc("POST /account/mfa/setup", a.post(a.signedIn(a.setupMFA)))
+	mux.HandleFunc("POST /account/mfa/confirm", a.post(a.signedIn(a.confirmMFA)))
+	mux.HandleFunc("POST /account/mfa/recovery", a.post(a.signedIn(a.newRecoveryCodes)))
+	mux.HandleFunc("POST /account/mfa/disable", a.post(a.signedIn(a.disableMFA)))
+	mux.HandleFunc("POST /account/stepup", a.post(a.signedIn(a.stepUp)))
 	mux.HandleFunc("GET /email/confirm", a.confirmEmailForm)
 	mux.HandleFunc("POST /email/confirm", a.post(a.confirmEmail))
 
@@ -209,12 +217,17 @@ func (a *App) Handler() http.Handler {
 	return a.headers(cop.Handler(a.loadSession(mux)))
 }
 
+// csp is the site's Content-Security-Policy: no scripts at all, styles and
+// images from the site only. The enrolment page alone adds data: images for
+// its QR code (cspWithQRCode).
+const csp = "default-src 'none'; style-src 'self'; img-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // headers sets the security headers of every response.
 func (a *App) headers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; "+
-			"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", csp)
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
@@ -432,6 +445,9 @@ var flashes = map[string]string{
 	"status-changed":   "The account status is changed.",
 	"invited":          "The invitation is sent.",
 	"not-yourself":     "You cannot change your own role or status here.",
+	"challenge-over":   "That sign-in is over (too many wrong codes, or too slow). Sign in again.",
+	"stepped-up":       "Code accepted. You can make the change now.",
+	"mfa-off":          "Two-factor authentication is off.",
 }
 
 func (a *App) flash(w http.ResponseWriter, key string) {

@@ -70,15 +70,11 @@ func (a *App) signin(w http.ResponseWriter, r *http.Request) {
 	next := localPath(f.Get("next"))
 	p := page{Title: "Sign in", Form: url.Values{"identifier": {f.Get("identifier")}, "next": {next}}}
 	s, err := a.users.Login(r.Context(), strings.TrimSpace(f.Get("identifier")), f.Get("password"))
+	if a.loggedIn(w, r, s, err, next) { // signed in, or on to the second step
+		return
+	}
 	status := http.StatusUnauthorized
 	switch {
-	case err == nil:
-		a.startSession(w, r, s)
-		if next == "" {
-			next = "/account"
-		}
-		a.redirect(w, r, next, "signed-in")
-		return
 	case errors.Is(err, users.ErrInvalidCredentials):
 		p.Error = "The email, username or password is wrong."
 	case errors.Is(err, users.ErrAccountLocked):
@@ -210,13 +206,11 @@ func (a *App) magicSigninForm(w http.ResponseWriter, r *http.Request) {
 func (a *App) magicSignin(w http.ResponseWriter, r *http.Request) {
 	s, err := a.users.LoginWithMagicLink(r.Context(), r.PostForm.Get("token"))
 	switch {
+	case a.loggedIn(w, r, s, err, "/account"): // signed in, or on to the second step
 	case errors.Is(err, users.ErrInvalidToken), errors.Is(err, users.ErrAccountDisabled):
 		a.badLink(w, r)
-	case err != nil:
-		a.internal(w, r, "signing in with a link", err)
 	default:
-		a.startSession(w, r, s)
-		a.redirect(w, r, "/account", "signed-in")
+		a.internal(w, r, "signing in with a link", err)
 	}
 }
 
