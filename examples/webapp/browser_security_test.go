@@ -2,13 +2,16 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // cookies returns the tab's cookies for the site as names and attributes,
@@ -69,4 +72,112 @@ func TestBrowser_SignupNoOracle(t *testing.T) {
 	if _, err := s.users.GetByEmail(t.Context(), "nobody@example.com"); err == nil {
 		t.Error("sign-up created an account before its link was followed")
 	}
+}
+
+// TestBrowser_MFA walks the second factor in Chromium: enrolment with the QR
+// code (which the page's CSP must let the browser draw), the recovery codes
+// shown once, sign-in with a code after the password, sign-in with a
+// recovery code after a magic link, a step-up before new recovery codes, and
+// turning it off. Codes are made with the test kit's storetest.TOTPCode.
+func TestBrowser_MFA(t *testing.T) {
+	ctx := newBrowser(t)
+	s := newSite(t, false)
+	const pw = "ada's own password"
+	ada := s.user(t, users.NewUser{Email: "ada@example.com", Password: pw})
+	shots := os.Getenv("WEBAPP_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	b := &tab{ctx: ctx, base: s.srv.URL, shots: shots}
+	var secret string
+	var recovery []string
+
+	t.Run("Enrol", func(t *testing.T) {
+		b.open(t, "/signin")
+		b.fill(t, "identifier", "ada@example.com", "password", pw)
+		b.click(t, "main form button")
+		b.want(t, "Your account", "Two-factor authentication is off.")
+		b.click(t, `form[action="/account/mfa/setup"] button`)
+		b.want(t, "Set up two-factor authentication", "Scan this code")
+		tctx, cancel := b.timeout()
+		defer cancel()
+		width, err := chromedp.Run(tctx, chromedp.Evaluate[int](`document.getElementById("totp-qr").naturalWidth`))
+		if err != nil || width != 256 {
+			t.Errorf("the QR code is %d pixels wide (%v), want 256: the browser did not draw it", width, err)
+		}
+		b.shot(t, "mfa-setup")
+		secret = b.text(t, "#totp-secret")
+		b.fill(t, "code", s.code(t, secret))
+		b.click(t, `form[action="/account/mfa/confirm"] button`)
+		b.want(t, "Your recovery codes", "They are shown only now.")
+		recovery = strings.Fields(b.text(t, "#recovery-codes"))
+		if len(recovery) != 10 {
+			t.Fatalf("recovery codes %q, want 10", recovery)
+		}
+		b.open(t, "/account")
+		b.want(t, "Your account", "Two-factor authentication is on", "You have 10 recovery codes left.")
+		if strings.Contains(b.text(t, "main"), recovery[0]) {
+			t.Error("the account page shows a recovery code again")
+		}
+	})
+	t.Run("SignInWithCode", func(t *testing.T) {
+		b.click(t, "header form button")
+		b.open(t, "/signin")
+		b.fill(t, "identifier", "ada@example.com", "password", pw)
+		if st := b.click(t, "main form button"); st != 200 {
+			t.Errorf("right password: status %d, want the code page", st)
+		}
+		b.want(t, "Enter your code")
+		b.fill(t, "code", storetest.WrongTOTPCode(t, secret, s.clock.Now(), 0))
+		if st := b.click(t, "main form button"); st != 401 {
+			t.Errorf("wrong code: status %d, want 401", st)
+		}
+		b.want(t, "Enter your code", "The code is wrong.")
+		b.fill(t, "code", s.code(t, secret))
+		b.click(t, "main form button")
+		b.want(t, "Your account", "You are signed in.")
+		if st, _ := s.users.LockState(t.Context(), ada.ID); st.ConsecutiveFailures != 0 {
+			t.Errorf("%d failures counted after the right code", st.ConsecutiveFailures)
+		}
+	})
+	t.Run("MagicLinkWithRecoveryCode", func(t *testing.T) {
+		b.click(t, "header form button")
+		b.open(t, "/magic")
+		b.fill(t, "email", "ada@example.com")
+		b.click(t, "main form button")
+		b.open(t, s.link(t, "ada@example.com", "Your sign-in link"))
+		if st := b.click(t, "main form button"); st != 200 {
+			t.Errorf("the magic link: status %d, want the code page", st)
+		}
+		b.want(t, "Enter your code")
+		b.fill(t, "code", recovery[0])
+		b.click(t, "main form button")
+		b.want(t, "Your account", "You are signed in.", "You have 9 recovery codes left.")
+	})
+	t.Run("StepUpForNewRecoveryCodes", func(t *testing.T) {
+		s.clock.Advance(freshSecondFactor + time.Second)
+		if st := b.click(t, `form[action="/account/mfa/recovery"] button`); st != 403 {
+			t.Errorf("new codes with a stale second factor: status %d, want 403", st)
+		}
+		b.want(t, "Confirm it is you")
+		b.fill(t, "code", s.code(t, secret))
+		b.click(t, "main form button")
+		b.want(t, "Your account", "Code accepted.")
+		b.click(t, `form[action="/account/mfa/recovery"] button`)
+		b.want(t, "Your new recovery codes", "They are shown only now.")
+		if got := strings.Fields(b.text(t, "#recovery-codes")); len(got) != 10 || got[0] == recovery[1] {
+			t.Errorf("new recovery codes %q", got)
+		}
+	})
+	t.Run("Disable", func(t *testing.T) {
+		b.open(t, "/account")
+		b.fill(t, "mfa_password", pw)
+		b.click(t, `form[action="/account/mfa/disable"] button`)
+		b.want(t, "Your account", "Two-factor authentication is off.")
+		b.click(t, "header form button")
+		b.open(t, "/signin")
+		b.fill(t, "identifier", "ada@example.com", "password", pw)
+		b.click(t, "main form button")
+		b.want(t, "Your account", "You are signed in.")
+	})
 }
