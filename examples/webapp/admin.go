@@ -134,6 +134,39 @@ func (a *App) adminDone(w http.ResponseWriter, r *http.Request, err error, flash
 	}
 }
 
+// adminResetMFA removes another user's second factor, for a user who lost
+// their device and their recovery codes. Only an admin whose own session
+// proved a second factor within freshSecondFactor may, as in examples/httpapi:
+// a stolen admin session alone cannot strip someone's second factor. The user
+// is told by mail.
+func (a *App) adminResetMFA(w http.ResponseWriter, r *http.Request) {
+	if !a.notSelf(w, r) {
+		return
+	}
+	s, _ := users.FromContext(r.Context())
+	if !a.fresh(s) {
+		st, err := a.users.MFAStatus(r.Context(), s.UserID)
+		if err != nil {
+			a.internal(w, r, "reading second factors", err)
+			return
+		}
+		if !st.Enabled {
+			a.fail(w, r, http.StatusForbidden, "Not allowed",
+				"Removing someone's second factor needs your own: turn on two-factor authentication on your account first.")
+			return
+		}
+		a.render(w, r, http.StatusForbidden, "step-up", page{Title: "Confirm it is you", Form: url.Values{"next": {back(r)}}})
+		return
+	}
+	id := r.PathValue("id")
+	err := a.users.ResetMFA(r.Context(), id)
+	if err == nil {
+		a.notify(r.Context(), id, "Two-factor authentication is off",
+			"An administrator removed the second factor of your account: signing in needs only the password now. Set up your authenticator app again on your account page.")
+	}
+	a.adminDone(w, r, err, "mfa-reset")
+}
+
 // adminInvite creates an invited user and mails the invitation.
 func (a *App) adminInvite(w http.ResponseWriter, r *http.Request) {
 	u, token, err := a.users.Invite(r.Context(), users.NewUser{

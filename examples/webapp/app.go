@@ -207,6 +207,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /admin/users/{id}/role", a.post(a.admin(a.adminRole)))
 	mux.HandleFunc("POST /admin/users/{id}/status", a.post(a.admin(a.adminStatus)))
 	mux.HandleFunc("POST /admin/users/{id}/reinvite", a.post(a.admin(a.adminReinvite)))
+	mux.HandleFunc("POST /admin/users/{id}/mfa/reset", a.post(a.admin(a.adminResetMFA)))
 	mux.HandleFunc("POST /admin/invite", a.post(a.admin(a.adminInvite)))
 
 	cop := http.NewCrossOriginProtection()
@@ -448,6 +449,7 @@ var flashes = map[string]string{
 	"challenge-over":   "That sign-in is over (too many wrong codes, or too slow). Sign in again.",
 	"stepped-up":       "Code accepted. You can make the change now.",
 	"mfa-off":          "Two-factor authentication is off.",
+	"mfa-reset":        "The user's second factor is removed.",
 }
 
 func (a *App) flash(w http.ResponseWriter, key string) {

@@ -184,7 +184,7 @@ func (a *App) confirmMFA(w http.ResponseWriter, r *http.Request) {
 func (a *App) newRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	s, _ := users.FromContext(r.Context())
 	if !a.fresh(s) {
-		a.render(w, r, http.StatusForbidden, "step-up", page{Title: "Confirm it is you"})
+		a.render(w, r, http.StatusForbidden, "step-up", page{Title: "Confirm it is you", Form: url.Values{"next": {"/account"}}})
 		return
 	}
 	codes, err := a.users.RegenerateRecoveryCodes(r.Context(), s.UserID)
@@ -203,16 +203,21 @@ func (a *App) fresh(s *users.Session) bool {
 	return !s.SecondFactorAt.IsZero() && a.now().Sub(s.SecondFactorAt) <= freshSecondFactor
 }
 
-// stepUp proves a second factor again for the browser's session.
+// stepUp proves a second factor again for the browser's session, and goes
+// back to next (a local path; default /account) to make the change again.
 func (a *App) stepUp(w http.ResponseWriter, r *http.Request) {
+	next := localPath(r.PostForm.Get("next"))
+	if next == "" {
+		next = "/account"
+	}
 	c, _ := r.Cookie(a.sessionCookie) // signedIn let the request through: it has one
 	_, err := a.users.StepUp(r.Context(), c.Value, r.PostForm.Get("code"))
 	switch {
 	case err == nil:
-		a.redirect(w, r, "/account", "stepped-up")
+		a.redirect(w, r, next, "stepped-up")
 	case errors.Is(err, users.ErrInvalidCode):
 		a.render(w, r, http.StatusUnauthorized, "step-up", page{Title: "Confirm it is you",
-			Fields: map[string]string{"code": "The code is wrong."}})
+			Fields: map[string]string{"code": "The code is wrong."}, Form: url.Values{"next": {next}}})
 	case errors.Is(err, users.ErrAccountLocked):
 		a.fail(w, r, http.StatusTooManyRequests, "Too many wrong codes", "Try again later.")
 	case errors.Is(err, users.ErrMFANotEnabled), errors.Is(err, users.ErrInvalidToken):

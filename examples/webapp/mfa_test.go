@@ -252,3 +252,53 @@ func TestMFA_StepUpAndDisable(t *testing.T) {
 		t.Error("no session with the password alone after disabling")
 	}
 }
+
+// TestAdminResetMFA removes a user's second factor as an admin: refused to an
+// admin without a second factor of their own, a step-up for one whose proof
+// is stale, done for one who proved it lately.
+func TestAdminResetMFA(t *testing.T) {
+	s := newSite(t, false)
+	const apw = "the admin's password"
+	admin := s.user(t, users.NewUser{Email: "admin@example.com", Password: apw, Role: users.RoleAdmin})
+	ada := s.user(t, users.NewUser{Email: "ada@example.com", Password: "ada's own password"})
+	s.enrol(t, ada.ID)
+	reset := func(b *browser) (*http.Response, string) {
+		return b.post("/admin/users/"+ada.ID+"/mfa/reset", url.Values{"csrf": {b.token("/admin/users")}, "back": {"/admin/users?q=ada"}})
+	}
+	enabled := func() bool {
+		st, err := s.users.MFAStatus(t.Context(), ada.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Enabled
+	}
+
+	b := s.browser(t)
+	b.signIn("admin@example.com", apw)
+	if resp, body := reset(b); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "needs your own") || !enabled() {
+		t.Fatalf("an admin without a second factor: %s\n%s", resp.Status, body)
+	}
+
+	secret, _ := s.enrol(t, admin.ID)
+	b = s.browser(t)
+	b.post("/signin", url.Values{"csrf": {b.token("/signin")}, "identifier": {"admin@example.com"}, "password": {apw}})
+	b.post("/signin/code", url.Values{"csrf": {b.token("/signin/code")}, "code": {s.code(t, secret)}})
+	s.clock.Advance(freshSecondFactor + time.Second)
+	if resp, body := reset(b); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Confirm it is you") || !enabled() {
+		t.Fatalf("a stale second factor: %s\n%s", resp.Status, body)
+	}
+	resp, _ := b.post("/account/stepup", url.Values{"csrf": {b.token("/account")}, "code": {s.code(t, secret)}, "next": {"/admin/users?q=ada"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin/users?q=ada" {
+		t.Fatalf("step-up: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	if resp, body := reset(b); resp.StatusCode != http.StatusSeeOther || enabled() {
+		t.Fatalf("a fresh second factor: %s\n%s", resp.Status, body)
+	}
+	s.link(t, "ada@example.com", "Two-factor authentication is off")
+	if resp, _ := b.post("/admin/users/"+admin.ID+"/mfa/reset", url.Values{"csrf": {b.token("/admin/users")}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("one's own: %s", resp.Status)
+	}
+	if st, _ := s.users.MFAStatus(t.Context(), admin.ID); !st.Enabled {
+		t.Error("an admin removed their own second factor on the admin page")
+	}
+}
