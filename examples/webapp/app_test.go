@@ -540,3 +540,25 @@ func TestMailGoesToTheStoredAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleTimeout checks that the site's options (managerOptions) sign out a
+// browser left without a request for defaultIdleTimeout, and keep one in use.
+func TestIdleTimeout(t *testing.T) {
+	s := newSite(t, false)
+	s.user(t, users.NewUser{Email: "ada@example.com", Password: "correct horse battery"})
+	b := s.browser(t)
+	b.signIn("ada@example.com", "correct horse battery")
+	for range 3 { // in use: a page every 20 minutes
+		s.clock.Advance(20 * time.Minute)
+		if resp, _ := b.get("/account"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("a session in use ended: %s", resp.Status)
+		}
+	}
+	s.clock.Advance(defaultIdleTimeout + time.Minute) // LastSeenAt is written about once a minute
+	if resp, _ := b.get("/account"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
+		t.Errorf("after %v idle: %s to %q, want sign-in", defaultIdleTimeout+time.Minute, resp.Status, resp.Header.Get("Location"))
+	}
+	if defaultIdleTimeout > time.Hour {
+		t.Errorf("defaultIdleTimeout %v: more than an hour is not what an example should teach", defaultIdleTimeout)
+	}
+}
