@@ -2,8 +2,9 @@
 // by a mailed link, sign-in by email or username with an optional second
 // factor (TOTP or a recovery code), sign-out, forgotten password, magic-link
 // sign-in, invitations, account settings (email changes proven by a link,
-// second-factor enrolment) and an admin page. It uses html/template and the standard library only, and is meant to
-// be copied. See README.md beside this file.
+// second-factor enrolment) and an admin page. It uses html/template and the
+// standard library only, and is meant to be copied. See README.md beside this
+// file.
 //
 //	go run ./examples/webapp -dev        # http://127.0.0.1:8080, mail links in the log
 //	go run ./examples/webapp             # https://127.0.0.1:8443, a self-signed certificate
