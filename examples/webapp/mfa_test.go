@@ -302,3 +302,35 @@ func TestAdminResetMFA(t *testing.T) {
 		t.Error("an admin removed their own second factor on the admin page")
 	}
 }
+
+// TestMFA_AccountChanges changes the email and the password of a user with a
+// second factor: neither answers 500 (the email change checked the password
+// by logging in, which answers such a user with a challenge), and signing in
+// again after the password change goes through the code page.
+func TestMFA_AccountChanges(t *testing.T) {
+	s := newSite(t, false)
+	const pw, pw2 = "ada's own password", "ada's second password"
+	ada := s.user(t, users.NewUser{Email: "ada@example.com", Password: pw})
+	secret, _ := s.enrol(t, ada.ID)
+	b := s.browser(t)
+	b.post("/signin", url.Values{"csrf": {b.token("/signin")}, "identifier": {"ada@example.com"}, "password": {pw}})
+	b.post("/signin/code", url.Values{"csrf": {b.token("/signin/code")}, "code": {s.code(t, secret)}})
+
+	resp, body := b.post("/account/email", url.Values{"csrf": {b.token("/account")}, "email": {"ada.lovelace@example.com"}, "email_password": {pw}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+		t.Fatalf("email change: %s\n%s", resp.Status, body)
+	}
+	s.link(t, "ada.lovelace@example.com", "Confirm your new email")
+
+	resp, body = b.post("/account/password", url.Values{"csrf": {b.token("/account")}, "current_password": {pw}, "new_password": {pw2}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin/code?next=%2Faccount" {
+		t.Fatalf("password change: %s to %q\n%s", resp.Status, resp.Header.Get("Location"), body)
+	}
+	resp, _ = b.post("/signin/code", url.Values{"csrf": {b.token("/signin/code")}, "code": {s.code(t, secret)}, "next": {"/account"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" || b.cookie(s.app.sessionCookie) == "" {
+		t.Fatalf("the code after the password change: %s to %q", resp.Status, resp.Header.Get("Location"))
+	}
+	if st, _ := s.users.LockState(t.Context(), ada.ID); st.ConsecutiveFailures != 0 {
+		t.Errorf("%d failures counted after right passwords and codes", st.ConsecutiveFailures)
+	}
+}
