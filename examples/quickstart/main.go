@@ -6,8 +6,9 @@
 //	go run ./examples/quickstart -db /tmp/x.db   # another file
 //
 // Run it again and it finds the admin it created the first time. The admin's
-// password is -password, or $USERS_ADMIN_PASSWORD, or else a fixed demo
-// password that it prints: do not keep a store made with it.
+// password is $USERS_ADMIN_PASSWORD, or else a fixed demo password that it
+// prints: do not keep a store made with it. There is no flag for it, since
+// every user of the machine can read a process's flags (ps).
 package main
 
 import (
@@ -38,16 +39,13 @@ func run(ctx context.Context, args []string) error {
 	fl := flag.NewFlagSet("quickstart", flag.ContinueOnError)
 	dbPath := fl.String("db", "users.db", "path of the bbolt file, created if missing")
 	email := fl.String("email", "admin@example.com", "email of the admin to create or log in as")
-	password := fl.String("password", "", "the admin's password (default $USERS_ADMIN_PASSWORD, else a printed demo password)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if *password == "" {
-		*password = os.Getenv("USERS_ADMIN_PASSWORD")
-	}
-	if *password == "" {
-		*password = demoPassword
-		fmt.Printf("note: no -password or $USERS_ADMIN_PASSWORD; using the demo password %q\n", demoPassword)
+	password := os.Getenv("USERS_ADMIN_PASSWORD")
+	if password == "" {
+		password = demoPassword
+		fmt.Printf("note: no $USERS_ADMIN_PASSWORD; using the demo password %q\n", demoPassword)
 	}
 
 	_, statErr := os.Stat(*dbPath)
@@ -74,7 +72,7 @@ func run(ctx context.Context, args []string) error {
 	if admins == 0 {
 		u, err := m.Create(ctx, users.NewUser{
 			Email:     *email,
-			Password:  *password,
+			Password:  password,
 			FirstName: "Admin",
 			Role:      users.RoleAdmin,
 		})
@@ -86,9 +84,9 @@ func run(ctx context.Context, args []string) error {
 		fmt.Printf("2. found %d admin(s); not creating one\n", admins)
 	}
 
-	s, err := m.Login(ctx, *email, *password)
+	s, err := m.Login(ctx, *email, password)
 	if errors.Is(err, users.ErrInvalidCredentials) {
-		return fmt.Errorf("logging in as %s: %w (was %s made with another -password?)", *email, err, *dbPath)
+		return fmt.Errorf("logging in as %s: %w (was %s made with another $USERS_ADMIN_PASSWORD?)", *email, err, *dbPath)
 	}
 	if err != nil {
 		return fmt.Errorf("logging in as %s: %w", *email, err)

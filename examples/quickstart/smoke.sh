@@ -41,4 +41,10 @@ expect "$tmp/run2" "opened the store users.db" "found 1 admin(s); not creating o
 	"logged in as admin@example.com" "1 user(s):" "logged out; the token no longer validates"
 [[ $(ls) == users.db ]] || fail "the runs left more than users.db behind: $(ls)"
 
+# No password from a flag: ps would show it.
+if "$tmp/quickstart" -password 'a password in ps' >"$tmp/run3" 2>&1; then
+	fail "-password was accepted"
+fi
+expect "$tmp/run3" "flag provided but not defined: -password"
+
 echo "smoke: OK"
