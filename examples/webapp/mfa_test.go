@@ -177,6 +177,9 @@ func TestMFA_Enrol(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || len(codes) != 10 {
 		t.Fatalf("the right first code: %s, %d recovery codes\n%s", resp.Status, len(codes), body)
 	}
+	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("the recovery codes page: Cache-Control %q, want no-store", got)
+	}
 	if st, _ := s.users.MFAStatus(t.Context(), ada.ID); !st.Enabled || st.RecoveryCodesLeft != 10 {
 		t.Errorf("after enrolment: %+v", st)
 	}
