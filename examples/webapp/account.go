@@ -65,7 +65,9 @@ func (a *App) updateProfile(w http.ResponseWriter, r *http.Request) {
 func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
 	current, next := r.PostForm.Get("current_password"), r.PostForm.Get("new_password")
-	err := a.users.UpdatePassword(r.Context(), u.ID, current, next)
+	err := a.withReauth(r, current, func(ctx context.Context) error {
+		return a.users.UpdatePassword(ctx, u.ID, current, next)
+	})
 	if fields, ok := fieldError(err); ok {
 		a.renderAccount(w, r, http.StatusBadRequest, page{Fields: map[string]string{"new_password": fields["password"]}})
 		return
@@ -108,7 +110,12 @@ func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
 	typed := r.PostForm.Get("email")
 	p := page{Form: url.Values{"email": {typed}}}
-	d, err := a.users.RequestEmailChange(r.Context(), u.ID, r.PostForm.Get("email_password"), typed)
+	password := r.PostForm.Get("email_password")
+	var d *users.Delivery
+	err := a.withReauth(r, password, func(ctx context.Context) (err error) {
+		d, err = a.users.RequestEmailChange(ctx, u.ID, password, typed)
+		return err
+	})
 	if fields, ok := fieldError(err); ok { // malformed, or the current address
 		p.Fields = fields
 		a.renderAccount(w, r, http.StatusBadRequest, p)

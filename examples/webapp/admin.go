@@ -160,6 +160,10 @@ func (a *App) adminResetMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	err := a.users.ResetMFA(r.Context(), id)
+	if errors.Is(err, users.ErrReauthRequired) {
+		a.askReauth(w, r, back(r), page{})
+		return
+	}
 	if err == nil {
 		a.notify(r.Context(), id, "Two-factor authentication is off",
 			"An administrator removed the second factor of your account: signing in needs only the password now. Set up your authenticator app again on your account page.")

@@ -200,6 +200,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /account/mfa/recovery", a.post(a.signedIn(a.newRecoveryCodes)))
 	mux.HandleFunc("POST /account/mfa/disable", a.post(a.signedIn(a.disableMFA)))
 	mux.HandleFunc("POST /account/stepup", a.post(a.signedIn(a.stepUp)))
+	mux.HandleFunc("POST /account/reauth", a.post(a.signedIn(a.reauthenticate)))
 	mux.HandleFunc("GET /email/confirm", a.confirmEmailForm)
 	mux.HandleFunc("POST /email/confirm", a.post(a.confirmEmail))
 
@@ -448,6 +449,7 @@ var flashes = map[string]string{
 	"not-yourself":     "You cannot change your own role or status here.",
 	"challenge-over":   "That sign-in is over (too many wrong codes, or too slow). Sign in again.",
 	"stepped-up":       "Code accepted. You can make the change now.",
+	"reauthenticated":  "Confirmed. You can make the change now.",
 	"mfa-off":          "Two-factor authentication is off.",
 	"mfa-reset":        "The user's second factor is removed.",
 }

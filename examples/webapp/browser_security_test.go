@@ -74,8 +74,9 @@ func TestBrowser_SignupNoOracle(t *testing.T) {
 	}
 }
 
-// TestBrowser_MFA walks the second factor in Chromium: enrolment with the QR
-// code (which the page's CSP must let the browser draw), the recovery codes
+// TestBrowser_MFA walks the second factor in Chromium: re-authentication
+// when the session is older than the library's ReauthWindow, enrolment with
+// the QR code (which the page's CSP must let the browser draw), the recovery codes
 // shown once, sign-in with a code after the password, sign-in with a
 // recovery code after a magic link, a step-up before new recovery codes, and
 // turning it off. Codes are made with the test kit's storetest.TOTPCode.
@@ -97,6 +98,15 @@ func TestBrowser_MFA(t *testing.T) {
 		b.fill(t, "identifier", "ada@example.com", "password", pw)
 		b.click(t, "main form button")
 		b.want(t, "Your account", "Two-factor authentication is off.")
+		// Signed in a while ago: the library asks for the password again.
+		s.clock.Advance(users.DefaultReauthWindow + time.Second)
+		if st := b.click(t, `form[action="/account/mfa/setup"] button`); st != 403 {
+			t.Errorf("enrolment with a stale session: status %d, want 403", st)
+		}
+		b.want(t, "Confirm it is you", "needs your password again")
+		b.fill(t, "password", pw)
+		b.click(t, "main form button")
+		b.want(t, "Your account", "Confirmed. You can make the change now.")
 		b.click(t, `form[action="/account/mfa/setup"] button`)
 		b.want(t, "Set up two-factor authentication", "Scan this code")
 		tctx, cancel := b.timeout()

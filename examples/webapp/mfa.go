@@ -138,6 +138,9 @@ func (a *App) setupMFA(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, users.ErrMFAEnabled):
 		a.redirect(w, r, "/account", "")
 		return
+	case errors.Is(err, users.ErrReauthRequired):
+		a.askReauth(w, r, "/account", page{})
+		return
 	case errors.Is(err, users.ErrMFANotConfigured):
 		a.fail(w, r, http.StatusNotImplemented, "Two-factor authentication is off",
 			"This server has no key to keep authenticator secrets with ($USERS_MFA_KEY).")
@@ -164,6 +167,9 @@ func (a *App) confirmMFA(w http.ResponseWriter, r *http.Request) {
 			Fields: map[string]string{"code": "The code is wrong. Check that your device's clock is right, and type the code the app shows now."},
 			Data:   setupPage{}})
 		return
+	case errors.Is(err, users.ErrReauthRequired):
+		a.askReauth(w, r, "/account", page{})
+		return
 	case errors.Is(err, users.ErrAccountLocked):
 		a.fail(w, r, http.StatusTooManyRequests, "Too many wrong codes", "Try again later.")
 		return
@@ -189,6 +195,8 @@ func (a *App) newRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	}
 	codes, err := a.users.RegenerateRecoveryCodes(r.Context(), s.UserID)
 	switch {
+	case errors.Is(err, users.ErrReauthRequired):
+		a.askReauth(w, r, "/account", page{})
 	case errors.Is(err, users.ErrMFANotEnabled):
 		a.redirect(w, r, "/account", "")
 	case err != nil:
@@ -231,7 +239,10 @@ func (a *App) stepUp(w http.ResponseWriter, r *http.Request) {
 // code from the app (one of them).
 func (a *App) disableMFA(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
-	err := a.users.DisableMFA(r.Context(), u.ID, r.PostForm.Get("mfa_password"), r.PostForm.Get("mfa_code"))
+	password, code := r.PostForm.Get("mfa_password"), r.PostForm.Get("mfa_code")
+	err := a.withReauth(r, password, func(ctx context.Context) error {
+		return a.users.DisableMFA(ctx, u.ID, password, code)
+	})
 	var p page
 	status := http.StatusBadRequest
 	switch {
@@ -239,6 +250,9 @@ func (a *App) disableMFA(w http.ResponseWriter, r *http.Request) {
 		a.notify(r.Context(), u.ID, "Two-factor authentication is off",
 			"The second factor of your account was removed: signing in needs only the password now. If it was not you, reset your password.")
 		a.redirect(w, r, "/account", "mfa-off")
+		return
+	case errors.Is(err, users.ErrReauthRequired): // a code was given: it cannot serve twice
+		a.askReauth(w, r, "/account", page{})
 		return
 	case errors.Is(err, users.ErrInvalidInput):
 		p.Fields = map[string]string{"mfa_password": "Give either your password or a code, not both."}
