@@ -37,6 +37,8 @@ import (
 // passed to a Store, never changes what the Store holds. Errors other than those
 // named below (I/O failures and the like) are returned wrapped, never swallowed.
 type Store interface {
+	CredentialStore // store_credential.go
+
 	// CreateUser stores a new user. In one atomic step it checks that no other user
 	// has r.Email or (when not empty) r.Username and writes the record and its
 	// indexes: of any number of concurrent CreateUser calls with one email, exactly
@@ -74,8 +76,9 @@ type Store interface {
 	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error), audit ...*AuditEntry) (*UserRecord, error)
 
 	// DeleteUser deletes the user, frees its email and username, and deletes all its
-	// sessions, its one-time tokens, its MFA record and challenges and its
-	// login-throttle entry (key UserThrottleKey(id)), in one atomic step. It returns ErrNotFound if there is no such user.
+	// sessions, its one-time tokens, its MFA record and challenges, its
+	// credentials and its login-throttle entry (key UserThrottleKey(id)), in one
+	// atomic step. It returns ErrNotFound if there is no such user.
 	DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error
 
 	// CreateUsers stores many new users in one atomic step, each as CreateUser

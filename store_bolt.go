@@ -550,7 +550,8 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 }
 
 // DeleteUser deletes a user with its indexes, sessions, tokens, MFA record and
-// challenges and throttle entry in one write transaction; see Store.
+// challenges, credentials and throttle entry in one write transaction; see
+// Store.
 func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error {
 	if err := checkAudit(audit); err != nil {
 		return err
@@ -586,6 +587,9 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEn
 			return err
 		}
 		if err := b.deleteUserMFA(id); err != nil {
+			return err
+		}
+		if err := b.deleteUserCredentials(id); err != nil {
 			return err
 		}
 		if err := b.deleteAttempts([]byte(UserThrottleKey(id))); err != nil && err != ErrNotFound {

@@ -22,8 +22,9 @@ const maxCheckProblems = 100
 // agrees with the users, every audit entry has exactly its subject, actor, type,
 // time and irregular-ID index entries, and no session, token, MFA record or
 // challenge belongs to a missing user (or, for a session or challenge, to another
-// Generation of the user). It returns nil, or an error matching ErrCorrupt that
-// lists the first 100 problems.
+// Generation of the user); every credential belongs to an existing user and
+// agrees with its by-user index both ways. It returns nil, or an error matching
+// ErrCorrupt that lists the first 100 problems.
 //
 // Check reads the whole file inside a write transaction, which it rolls back:
 // writes wait until it is done, reads do not. It is safe for concurrent use.
@@ -319,6 +320,7 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 			})
 		},
 		func() { c.checkMFA(b, generation) },
+		func() { c.checkCredentials(b, generation) },
 		func() { c.checkAudit(b) },
 	}
 	for _, step := range steps {

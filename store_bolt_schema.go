@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 4). Everything lives under rootBucket; the
+// The file's layout (schema version 5). Everything lives under rootBucket; the
 // sub-buckets are:
 //
 //	meta             "version" → schema version, 8 bytes big-endian
@@ -39,6 +39,9 @@ import (
 //	challenges.user  lp(user ID) + hash → 1
 //	challenges.expiry
 //	                 timeKey(ExpiresAt) + hash → 1
+//	credentials      lp(kind) + identifier → credential record (binary,
+//	                 store_bolt_credential.go)
+//	credentials.user lp(user ID) + lp(kind) + identifier → 1
 //	audit            entry ID → audit entry (binary)
 //	audit.user       lp(UserID) + entry ID → 1, for entries with a UserID
 //	audit.actor      lp(ActorID) + entry ID → 1, for entries with an ActorID
@@ -74,6 +77,8 @@ var (
 	bucketChal       = []byte("challenges")
 	bucketChalUser   = []byte("challenges.user")
 	bucketChalExp    = []byte("challenges.expiry")
+	bucketCred       = []byte("credentials")
+	bucketCredUser   = []byte("credentials.user")
 	bucketAudit      = []byte("audit")
 	bucketAuditUser  = []byte("audit.user")
 	bucketAuditActor = []byte("audit.actor")
@@ -86,7 +91,7 @@ var (
 
 // recordBuckets hold the records; everything else is derived from them.
 var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit,
-	bucketMFA, bucketChal}
+	bucketMFA, bucketChal, bucketCred}
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
 var indexBuckets = [][]byte{
@@ -95,6 +100,7 @@ var indexBuckets = [][]byte{
 	bucketTokUser, bucketTokExpiry,
 	bucketLoginExp,
 	bucketChalUser, bucketChalExp,
+	bucketCredUser,
 	bucketAuditUser, bucketAuditActor, bucketAuditType, bucketAuditIrreg,
 }
 
@@ -112,20 +118,22 @@ var indexBuckets = [][]byte{
 //	4  record format 3: sessions with AuthenticatedAt (a session of an older
 //	   format decodes with the later of its CreatedAt and SecondFactorAt, and
 //	   the rebuild writes it so)
+//	5  credentials: the credentials record bucket and its credentials.user
+//	   index
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
-// every record and builds every index again. Code that reads up to version 3
-// refuses a version 4 file with ErrSchemaTooNew, and the version is set to 4 in
+// every record and builds every index again. Code that reads up to version 4
+// refuses a version 5 file with ErrSchemaTooNew, and the version is set to 5 in
 // the rebuild's first transaction, so no older binary ever reads a half-rebuilt
 // file.
-const boltSchemaVersion = 4
+const boltSchemaVersion = 5
 
 // boltRebuildBatch is how many records a rebuild handles per write transaction,
 // so that memory stays bounded however large the file is. A test changes it.
 var boltRebuildBatch = 10_000
 
 // The phases of a rebuild, in order: the record bucket each one walks.
-var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit, bucketMFA, bucketChal}
+var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit, bucketMFA, bucketChal, bucketCred}
 
 // migrate brings the file to boltSchemaVersion, refusing a newer one. A file at
 // an older version is rebuilt (see boltSchemaVersion) in write transactions of
@@ -324,6 +332,10 @@ func (b *boltTx) rebuild(phase int, keys, values [][]byte) error {
 			if err := b.indexAudit(e); err != nil {
 				return err
 			}
+		case 7:
+			if err := b.rebuildCredential(k, v); err != nil {
+				return err
+			}
 		default:
 			if err := b.rebuildMFA(rebuildPhases[phase], k, v); err != nil {
 				return err
@@ -404,6 +416,7 @@ type boltTx struct {
 	sessions, sessUser, sessID, sessExp                                     *bbolt.Bucket
 	tokens, tokUser, tokExp, logins, loginExp                               *bbolt.Bucket
 	mfa, chal, chalUser, chalExp                                            *bbolt.Bucket
+	cred, credUser                                                          *bbolt.Bucket
 	audit, auditUser, auditActor, auditType, auditIrreg                     *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
@@ -428,6 +441,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		{&b.tokens, bucketTokens}, {&b.tokUser, bucketTokUser}, {&b.tokExp, bucketTokExpiry},
 		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
 		{&b.mfa, bucketMFA}, {&b.chal, bucketChal}, {&b.chalUser, bucketChalUser}, {&b.chalExp, bucketChalExp},
+		{&b.cred, bucketCred}, {&b.credUser, bucketCredUser},
 		{&b.audit, bucketAudit}, {&b.auditUser, bucketAuditUser}, {&b.auditActor, bucketAuditActor},
 		{&b.auditType, bucketAuditType}, {&b.auditIrreg, bucketAuditIrreg},
 	} {

@@ -57,7 +57,8 @@ type MemoryStore struct {
 
 	attempts map[string]*memAttempts // by key
 
-	mfa memMFA // MFA records and challenges (store_memory_mfa.go)
+	mfa   memMFA         // MFA records and challenges (store_memory_mfa.go)
+	creds memCredentials // credentials (store_memory_credential.go)
 
 	expiry expiryHeap // every session, token and attempts entry, soonest first
 
@@ -341,8 +342,8 @@ func (m *MemoryStore) reindexUser(slot uint32, old *memUser) {
 }
 
 // DeleteUser deletes the user, frees its email and username, and deletes its
-// sessions, its one-time tokens and its login-throttle entry ("user:"+id), all
-// in one step. It returns ErrNotFound if there is no such user. It is safe for
+// sessions, its one-time tokens, its MFA record and challenges, its credentials
+// and its login-throttle entry ("user:"+id), all in one step. It returns ErrNotFound if there is no such user. It is safe for
 // concurrent use.
 func (m *MemoryStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEntry) error {
 	if err := ctx.Err(); err != nil {
@@ -356,6 +357,7 @@ func (m *MemoryStore) DeleteUser(ctx context.Context, id string, audit ...*Audit
 	}
 	m.deleteUserSessions(id)
 	m.deleteUserMFA(id)
+	m.deleteUserCredentials(id)
 	for key := range m.userTokens[id] {
 		m.deleteToken(key)
 	}

@@ -317,6 +317,28 @@ var migrations = [][]string{
 		`CREATE TRIGGER userkit_notify_mfa AFTER INSERT OR UPDATE OR DELETE ON userkit_mfa
 			FOR EACH ROW EXECUTE FUNCTION userkit_notify_sessions()`,
 	},
+
+	// Version 6: credentials (users.CredentialRecord), the ways to sign in
+	// other than the password. The primary key (kind, identifier) is what
+	// makes an identifier unique per kind, across processes; identifier is
+	// bytea, as a passkey's credential ID is any bytes. The by-user index
+	// serves ListCredentials in its order. Credentials go with their user
+	// (ON DELETE CASCADE). data is the kind's payload, which the store never
+	// reads.
+	{
+		`CREATE TABLE userkit_credentials (
+			kind         text COLLATE "C" NOT NULL,
+			identifier   bytea NOT NULL,
+			user_id      text COLLATE "C" NOT NULL REFERENCES userkit_users (id) ON DELETE CASCADE,
+			name         text NOT NULL,
+			created_at   bigint NOT NULL,
+			last_used_at bigint NOT NULL,
+			counter      bigint NOT NULL,
+			data         bytea NOT NULL,
+			PRIMARY KEY (kind, identifier)
+		)`,
+		`CREATE INDEX userkit_credentials_user_idx ON userkit_credentials (user_id, created_at, kind, identifier)`,
+	},
 }
 
 // countUsersFunction returns migration 5's statement creating the trigger

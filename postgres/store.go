@@ -566,7 +566,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 
 // DeleteUser deletes the user and, in the same transaction, its login-throttle
 // entry (users.UserThrottleKey(id)); the user's sessions, one-time tokens, MFA
-// record and challenges go with it through ON DELETE CASCADE foreign keys,
+// record and challenges and credentials go with it through ON DELETE CASCADE foreign keys,
 // which also mean none of them can ever outlive its user, whatever races it. The email and username are free again
 // once it returns. It returns ErrNotFound if there is no such user. It is safe
 // for concurrent use, also across processes.
