@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -225,6 +226,50 @@ func (s *BoltStore) DeleteCredential(ctx context.Context, userID string, kind Cr
 		return guardErr
 	}
 	return err
+}
+
+// RemovePassword clears the user's password and sets UpdatedAt in one write
+// transaction, in which guard, if not nil, sees the user and all the user's
+// credentials first. It returns the user as written, ErrNotFound if there is
+// no such user, and guard's error unchanged; it writes nothing then. See
+// CredentialStore. It is safe for concurrent use.
+func (s *BoltStore) RemovePassword(ctx context.Context, userID string, at time.Time, guard CredentialGuard, audit ...*AuditEntry) (*UserRecord, error) {
+	if err := checkAudit(audit); err != nil {
+		return nil, err
+	}
+	var out *UserRecord
+	var guardErr error
+	err := s.update(ctx, "remove password", func(b *boltTx) error {
+		guardErr = nil
+		r, err := b.getUser(userID)
+		if err != nil {
+			return err
+		}
+		if guard != nil {
+			creds, err := b.userCredentials(userID, nil)
+			if err != nil {
+				return err
+			}
+			if err := guard(r.Clone(), creds); err != nil {
+				guardErr = err
+				return errFnFailed
+			}
+		}
+		// Neither field is indexed: the record is all that changes.
+		r.PasswordHash, r.UpdatedAt = "", at
+		if err := b.putUser(r); err != nil {
+			return err
+		}
+		out = r.Clone()
+		return b.putAudit(audit)
+	})
+	if guardErr != nil {
+		return nil, guardErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Operations on one transaction's credential buckets.

@@ -70,11 +70,15 @@ func (c *CredentialRecord) Clone() *CredentialRecord {
 	return &d
 }
 
-// CredentialGuard decides, inside DeleteCredential's atomic step, whether a
-// credential may go: it sees the user as stored and the credentials the
-// user would keep, and returns an error to refuse. The Manager uses it to
-// refuse removing the last way to sign in. A guard must only read what it is
-// given and must not block; it may be called more than once.
+// CredentialGuard decides, inside the atomic step of DeleteCredential or
+// RemovePassword, whether a way to sign in may go: it sees the user as
+// stored and the credentials the user would keep, and returns an error to
+// refuse. The Manager uses it to refuse removing the last way to sign in
+// (no password, no passkey, no linked identity left): the two methods
+// check the same rule from either side, and the Store serialises them for
+// one user, so a password and the last credential removed at once cannot
+// both go. A guard must only read what it is given and must not block; it
+// may be called more than once.
 type CredentialGuard func(u *UserRecord, rest []*CredentialRecord) error
 
 // CredentialStore keeps credentials: ways to sign in other than the
@@ -82,8 +86,9 @@ type CredentialGuard func(u *UserRecord, rest []*CredentialRecord) error
 // to one user. It is the part of Store that passkeys and linked identities
 // build on; storetest.RunCredentials checks it alone.
 //
-// Not found is ErrNotFound: no credential with that (Kind, ID), or (for
-// DeleteCredential) not one of that user. A conflict is ErrConflict: the
+// Not found is ErrNotFound: no credential with that (Kind, ID), not one of
+// that user (DeleteCredential), or no such user (CreateCredential,
+// RemovePassword). A conflict is ErrConflict: the
 // (Kind, ID) is taken, by this user or another, and of any number of
 // concurrent CreateCredential calls for one (Kind, ID) exactly one
 // succeeds. Every method that writes does so in one atomic step with its
@@ -133,4 +138,17 @@ type CredentialStore interface {
 	// delete: of concurrent DeleteCredential calls whose guards refuse to
 	// remove the user's last credential, all but one succeed.
 	DeleteCredential(ctx context.Context, userID string, kind CredentialKind, id string, guard CredentialGuard, audit ...*AuditEntry) error
+
+	// RemovePassword clears the user's PasswordHash and sets its UpdatedAt
+	// to at, changing nothing else. It returns the user as written, or
+	// ErrNotFound if there is no such user. When guard is not nil, in the
+	// same atomic step as the write it calls guard with a copy of the user
+	// and copies of all the user's credentials (in ListCredentials order);
+	// if guard returns an error, nothing is written and RemovePassword
+	// returns that error unchanged. No write to the user or to the user's
+	// credentials can come between guard's read and the write: of a
+	// RemovePassword and a DeleteCredential of the user's last credential
+	// running at once, each guarded against leaving the user no way to sign
+	// in, exactly one succeeds.
+	RemovePassword(ctx context.Context, userID string, at time.Time, guard CredentialGuard, audit ...*AuditEntry) (*UserRecord, error)
 }

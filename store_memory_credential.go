@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The MemoryStore's credentials: records by (kind, identifier), and the set of
@@ -174,6 +175,30 @@ func (m *MemoryStore) DeleteCredential(ctx context.Context, userID string, kind 
 	m.deleteCredential(key)
 	m.keepAudit(audit)
 	return nil
+}
+
+// RemovePassword clears the user's password and sets UpdatedAt under the
+// store's write lock, after guard, if not nil, has allowed it there. It returns
+// ErrNotFound if there is no such user, and guard's error unchanged; it writes
+// nothing then. It is safe for concurrent use: calls are serialised with every
+// other write.
+func (m *MemoryStore) RemovePassword(ctx context.Context, userID string, at time.Time, guard CredentialGuard, audit ...*AuditEntry) (*UserRecord, error) {
+	// UpdateUser calls fn holding the write lock, so fn may read the
+	// credentials, and they cannot change until the user is written.
+	return m.UpdateUser(ctx, userID, func(r *UserRecord) (Revoke, error) {
+		if guard != nil {
+			creds := m.userCredentials(userID, memCredKey{})
+			for i, c := range creds {
+				creds[i] = c.Clone()
+			}
+			if err := guard(r.Clone(), creds); err != nil {
+				return Revoke{}, err
+			}
+		}
+		r.PasswordHash = ""
+		r.UpdatedAt = at
+		return Revoke{}, nil
+	}, audit...)
 }
 
 // deleteCredential deletes the credential stored under key, which must exist.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/userkit/users"
@@ -266,5 +267,63 @@ func (s *Store) DeleteCredential(ctx context.Context, userID string, kind users.
 		return users.ErrNotFound
 	default:
 		return fmt.Errorf("postgres: delete credential: %w", err)
+	}
+}
+
+// RemovePassword locks the user's row (FOR NO KEY UPDATE), reads the user and,
+// with a guard, the user's credentials, calls guard with them, and clears the
+// password and sets UpdatedAt, in one transaction: as in DeleteCredential, no
+// guarded delete of the user's credentials, from any process, can commit
+// between guard's read and the write. The transaction is run again after a
+// deadlock or serialization failure, so guard may be called more than once. It
+// returns the user as written, ErrNotFound if there is no such user, guard's
+// error unchanged, and an error wrapping ErrTimeRange for a time it cannot
+// keep; it writes nothing then. It is safe for concurrent use, also across
+// processes.
+func (s *Store) RemovePassword(ctx context.Context, userID string, at time.Time, guard users.CredentialGuard, audit ...*users.AuditEntry) (*users.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var terr error
+	atArg := encodeTime(at, &terr)
+	if terr != nil {
+		return nil, fmt.Errorf("postgres: remove password: %w", terr)
+	}
+	var out *users.UserRecord
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		u, err := queryUser(ctx, tx, sqlSelectUser+` WHERE id = $1 FOR NO KEY UPDATE`, userID)
+		if err != nil {
+			return err
+		}
+		if guard != nil {
+			creds, err := userCredentials(ctx, tx, userID)
+			if err != nil {
+				return err
+			}
+			if err := guard(u.Clone(), creds); err != nil {
+				return &fnError{err}
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE userkit_users SET password_hash = '', updated_at = $2 WHERE id = $1`,
+			userID, atArg); err != nil {
+			return err
+		}
+		if err := insertAudit(ctx, tx, audit); err != nil {
+			return err
+		}
+		u.PasswordHash, u.UpdatedAt = "", at
+		out = u
+		return nil
+	})
+	var fe *fnError
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.As(err, &fe):
+		return nil, fe.err
+	case errors.Is(err, users.ErrNotFound):
+		return nil, users.ErrNotFound
+	default:
+		return nil, fmt.Errorf("postgres: remove password: %w", err)
 	}
 }
