@@ -232,6 +232,7 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			})
 		}
 	})
+	t.Run("Credentials", func(t *testing.T) { RunCredentials(t, newStore) }) // credentials.go
 	t.Run("Manager", func(t *testing.T) { RunManager(t, newStore) })
 }
 
