@@ -1,0 +1,103 @@
+package postgres_test
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/userkit/users"
+	"github.com/userkit/users/postgres"
+)
+
+// TestNew_MigratesVersion5 builds the tables of schema version 5 as the
+// release before credentials made them, writes a user as it wrote one, and
+// opens them with New: the user must read back, the credentials table and its
+// indexes must exist, and credentials must work on the migrated user: created
+// with an identifier of any bytes, unique per kind, listed, and deleted with
+// the user.
+func TestNew_MigratesVersion5(t *testing.T) {
+	db := openTestDB(t)
+	pool := db.pool(t, db.schema(t))
+	ctx := t.Context()
+
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := postgres.EnsureTrigram(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{`CREATE TABLE userkit_schema_version (
+			singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+			version   integer NOT NULL
+		)`}
+	for v := 1; v <= 5; v++ {
+		stmts = append(stmts, postgres.Migration(v)...)
+	}
+	stmts = append(stmts, `INSERT INTO userkit_schema_version (version) VALUES (5)`)
+	for _, stmt := range stmts {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			t.Fatalf("version 5: %v", err)
+		}
+	}
+	base := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	r := newUser("v5user@example.com")
+	if _, err := tx.Exec(ctx, `INSERT INTO userkit_users (id, email, username, email_verified,
+		email_verified_at, first_name, last_name, role, status, avatar_url, account_id,
+		preferences, created_at, updated_at, last_login_at, password_hash, generation,
+		first_name_lower, last_name_lower, last_active_at)
+		VALUES ($1, $2, $3, false, $4, 'Ada', 'Lovelace', 'user', 'active', '', '', NULL, $5, $5, $4, $6, 0, 'ada', 'lovelace', $4)`,
+		r.ID, r.Email, r.Username, int64(math.MinInt64), base.UnixNano(), r.PasswordHash); err != nil {
+		t.Fatalf("insert user: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s := mustNew(t, pool)
+	var version int
+	if err := pool.QueryRow(ctx, `SELECT version FROM userkit_schema_version`).Scan(&version); err != nil || version != postgres.SchemaVersion() {
+		t.Errorf("schema version after New = %d, %v; want %d", version, err, postgres.SchemaVersion())
+	}
+	rows, _ := pool.Query(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()`)
+	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"userkit_credentials_pkey", "userkit_credentials_user_idx"} {
+		if !slices.Contains(indexes, want) {
+			t.Errorf("New must create index %s when migrating from version 5; have %v", want, indexes)
+		}
+	}
+	if got, err := s.GetUser(ctx, r.ID); err != nil || got.Email != r.Email || !got.CreatedAt.Equal(base) {
+		t.Errorf("version-5 user read back as %+v, %v", got, err)
+	}
+
+	c := &users.CredentialRecord{Kind: users.CredentialPasskey, ID: "\x00\xff\x80id", UserID: r.ID, Name: "key",
+		CreatedAt: base, Counter: 3, Data: []byte{0, 1}}
+	if err := s.CreateCredential(ctx, c); err != nil {
+		t.Fatalf("CreateCredential for a version-5 user: %v", err)
+	}
+	if err := s.CreateCredential(ctx, c); !errors.Is(err, users.ErrConflict) {
+		t.Errorf("CreateCredential of a taken (Kind, ID): %v, want ErrConflict", err)
+	}
+	oidc := &users.CredentialRecord{Kind: users.CredentialOIDC, ID: c.ID, UserID: r.ID, CreatedAt: base}
+	if err := s.CreateCredential(ctx, oidc); err != nil {
+		t.Errorf("CreateCredential of the same ID under another kind: %v", err)
+	}
+	if cs, err := s.ListCredentials(ctx, r.ID); err != nil || len(cs) != 2 || cs[0].Kind != users.CredentialOIDC || cs[1].ID != c.ID {
+		t.Errorf("ListCredentials = %+v, %v; want the oidc and the passkey credential", cs, err)
+	}
+	if err := s.DeleteUser(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []users.CredentialKind{c.Kind, oidc.Kind} {
+		if _, err := s.GetCredential(ctx, k, c.ID); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("GetCredential(%s) after DeleteUser: %v, want ErrNotFound", k, err)
+		}
+	}
+}
