@@ -90,13 +90,17 @@ type BoltStats struct {
 	// Options.AuditRetention for how long they are kept).
 	AuditEntries int
 
+	// Credentials counts the stored credentials (CredentialRecord) of every
+	// kind.
+	Credentials int
+
 	// FileSize is the size in bytes of the database as the transaction saw it,
 	// which is also the size Backup writes.
 	FileSize int64
 }
 
 // Stats counts the records of the store: users, sessions, one-time tokens,
-// login-throttle entries and audit entries, and which sessions and tokens expired at or before now.
+// login-throttle entries, audit entries and credentials, and which sessions and tokens expired at or before now.
 // It reads in one read transaction, so writes go on meanwhile; its cost grows
 // with the size of the file. It returns an error matching ErrCorrupt if the
 // store's buckets are missing. Stats is safe for concurrent use.
@@ -117,6 +121,7 @@ func (s *BoltStore) Stats(ctx context.Context, now time.Time) (BoltStats, error)
 		st.Tokens = b.tokens.Stats().KeyN
 		st.LoginThrottles = b.logins.Stats().KeyN
 		st.AuditEntries = b.audit.Stats().KeyN
+		st.Credentials = b.cred.Stats().KeyN
 		st.ExpiredSessions = expired(b.sessExp)
 		st.ExpiredTokens = expired(b.tokExp)
 		st.FileSize = b.users.Tx().Size()

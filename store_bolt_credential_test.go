@@ -97,6 +97,9 @@ func TestBoltStore_UpgradeV3(t *testing.T) {
 		t.Errorf("GetCredential after the upgrade = %+v, %v", got, err)
 	}
 	must(t, s.Check(ctx))
+	if st, err := s.Stats(ctx, f.Now); err != nil || st.Credentials != 1 {
+		t.Errorf("Stats after CreateCredential: %+v, %v; want 1 credential", st, err)
+	}
 	must(t, s.DeleteUser(ctx, mfaUser.ID))
 	if _, err := s.GetCredential(ctx, c.Kind, c.ID); !errors.Is(err, users.ErrNotFound) {
 		t.Errorf("GetCredential after DeleteUser: %v, want ErrNotFound", err)

@@ -216,13 +216,15 @@ type statsReport struct {
 	ExpiredTokens   int            `json:"expired_tokens"`
 	LoginThrottles  int            `json:"login_throttles"`
 	AuditEntries    int            `json:"audit_entries"`
+	Credentials     int            `json:"credentials"`
 }
 
 var statsCmd = &command{
-	name: "stats", args: "", summary: "count users by role and status, sessions, tokens and audit entries",
+	name: "stats", args: "", summary: "count users by role and status, sessions, tokens, audit entries and credentials",
 	help: `Stats counts the users by role and by status (Manager.Count), the stored
 sessions and one-time tokens (with how many have expired and wait to be
-purged), the login-throttle entries, and gives the file's size. It reads every
+purged), the login-throttle entries, the audit entries and the credentials
+(passkeys, linked identities), and gives the file's size. It reads every
 user once per role and status: on a large file it takes a while.`,
 	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
 		asJSON := fs.Bool("json", false, "print JSON")
@@ -244,7 +246,7 @@ user once per role and status: on a large file it takes a while.`,
 					ByRole: map[string]int{}, ByStatus: map[string]int{},
 					Sessions: st.Sessions, ExpiredSessions: st.ExpiredSessions,
 					Tokens: st.Tokens, ExpiredTokens: st.ExpiredTokens, LoginThrottles: st.LoginThrottles,
-					AuditEntries: st.AuditEntries,
+					AuditEntries: st.AuditEntries, Credentials: st.Credentials,
 				}
 				roles := x.roles()
 				for _, role := range roles {
@@ -287,6 +289,7 @@ user once per role and status: on a large file it takes a while.`,
 				fmt.Fprintf(tw, "tokens\t%d (%d expired, not purged yet)\n", r.Tokens, r.ExpiredTokens)
 				fmt.Fprintf(tw, "login throttles\t%d\n", r.LoginThrottles)
 				fmt.Fprintf(tw, "audit entries\t%d\n", r.AuditEntries)
+				fmt.Fprintf(tw, "credentials\t%d\n", r.Credentials)
 				return tw.Flush()
 			})
 		}
