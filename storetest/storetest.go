@@ -11,7 +11,8 @@
 // Run has one subtest per rule of the contract, grouped by Store method
 // (TestStore/CreateUser/DuplicateEmail, …), and each failure says which rule broke.
 // Some subtests call the Store from many goroutines at once: run the suite with
-// -race.
+// -race. RunCredentials runs the rules of one part of the contract,
+// users.CredentialStore, alone.
 //
 // The package is also the test kit that storetest's rules, the users package's
 // tests and the stores' tests share: a fake Clock, a Fixture (a Manager over a
