@@ -51,6 +51,7 @@ var credentialRules = []rule{
 	{"DeleteGuardLastCredentialRace", "of concurrent DeleteCredential calls for every credential of a user without a password, each guarded against leaving no credential, all but one must succeed", testCredentialDeleteLastRace},
 	{"RemovePassword", "RemovePassword must clear PasswordHash and set UpdatedAt, changing nothing else, call guard with the user and all the user's credentials, write nothing and return guard's error unchanged when guard refuses, and return ErrNotFound for a missing user", testRemovePassword},
 	{"RemovePasswordRacesDeleteCredential", "of a RemovePassword and a DeleteCredential of the user's only credential racing, each guarded against leaving the user no way to sign in, exactly one must succeed", testRemovePasswordRace},
+	{"CreateRacesDeleteUser", "a CreateCredential racing DeleteUser of its user must either fail with ErrNotFound or have its credential deleted with the user: no credential outlives its user", testCredentialCreateRacesDeleteUser},
 	{"DeleteUserDeletesCredentials", "DeleteUser must delete the user's credentials, and free their (Kind, ID), keeping other users' credentials", testCredentialDeleteUser},
 	{"AuditWithChange", "every credential method that writes must write its audit entries in the same step, and none when it fails or is refused; UpdateCredential writes them as fn left them, leaving out those whose Type fn emptied", testCredentialAudit},
 	{"Copies", "changing a credential after CreateCredential, or a value GetCredential, ListCredentials, UpdateCredential, fn or a guard was given, must not change what is stored", testCredentialCopies},
@@ -697,4 +698,24 @@ func testCredentialCanceled(t *testing.T, s users.Store, rule string) {
 	wantCredentials(t, s, u.ID, []*users.CredentialRecord{c}, rule)
 	wantUser(t, s, u, rule)
 	wantEntries(t, s, nil, rule)
+}
+
+func testCredentialCreateRacesDeleteUser(t *testing.T, s users.Store, rule string) {
+	rounds(50, 2*time.Second, func() {
+		u := addUser(t, s)
+		c := newCredential(u.ID, users.CredentialPasskey)
+		var createErr, deleteErr error
+		start(2, func(i int) {
+			if i == 0 {
+				createErr = s.CreateCredential(t.Context(), c)
+			} else {
+				deleteErr = s.DeleteUser(t.Context(), u.ID)
+			}
+		})
+		must(t, deleteErr)
+		if createErr != nil && !errors.Is(createErr, users.ErrNotFound) {
+			t.Fatalf("%s: CreateCredential = %v, want nil or ErrNotFound", rule, createErr)
+		}
+		wantNoCredential(t, s, c.Kind, c.ID, rule)
+	})
 }
