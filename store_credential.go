@@ -133,9 +133,9 @@ type CredentialStore interface {
 	// in the same atomic step as the delete it calls guard with a copy of
 	// the user and copies of the user's other credentials (in ListCredentials
 	// order); if guard returns an error, nothing is written and
-	// DeleteCredential returns that error unchanged. No write to the user or
-	// to the user's credentials can come between guard's read and the
-	// delete: of concurrent DeleteCredential calls whose guards refuse to
+	// DeleteCredential returns that error unchanged. No write to the user,
+	// and no delete of another of the user's credentials, can come between
+	// guard's read and the delete: of concurrent DeleteCredential calls whose guards refuse to
 	// remove the user's last credential, all but one succeed.
 	DeleteCredential(ctx context.Context, userID string, kind CredentialKind, id string, guard CredentialGuard, audit ...*AuditEntry) error
 
@@ -145,8 +145,9 @@ type CredentialStore interface {
 	// same atomic step as the write it calls guard with a copy of the user
 	// and copies of all the user's credentials (in ListCredentials order);
 	// if guard returns an error, nothing is written and RemovePassword
-	// returns that error unchanged. No write to the user or to the user's
-	// credentials can come between guard's read and the write: of a
+	// returns that error unchanged. No other write to the user, and no
+	// delete of the user's credentials, can come between guard's read and
+	// the write: of a
 	// RemovePassword and a DeleteCredential of the user's last credential
 	// running at once, each guarded against leaving the user no way to sign
 	// in, exactly one succeeds.

@@ -18,9 +18,10 @@ import (
 // across processes, is the primary key: of concurrent inserts of one key the
 // first to commit wins and the others find it taken. UpdateCredential holds the
 // credential's row lock (FOR UPDATE) from its read to its write.
-// DeleteCredential with a guard first takes the user's row lock (FOR NO KEY
-// UPDATE, as UpdateUser does), so the user and the user's other credentials
-// that the guard reads stay as they are until the delete commits.
+// DeleteCredential and RemovePassword first take the user's row lock (FOR NO
+// KEY UPDATE, as UpdateUser does), so the user and the set of credentials that
+// a guard reads stay as they are until the write commits: a credential created
+// meanwhile only makes the guard's view one credential short.
 
 const credentialCols = `kind, identifier, user_id, name, created_at, last_used_at, counter, data`
 
@@ -216,11 +217,12 @@ func (s *Store) UpdateCredential(ctx context.Context, kind users.CredentialKind,
 }
 
 // DeleteCredential deletes the user's credential (kind, id) in one
-// transaction. With a guard, it first locks the user's row (FOR NO KEY UPDATE,
-// which UpdateUser and every guarded DeleteCredential of the user also take),
-// then reads the user and the user's other credentials and calls guard with
-// them: no change to the user, and no other guarded delete of its credentials,
-// from any process, can commit between guard's read and the delete. The
+// transaction. It first locks the user's row (FOR NO KEY UPDATE, which
+// UpdateUser, RemovePassword and every DeleteCredential of the user also
+// take), then, with a guard, reads the user's other credentials and calls
+// guard with them: no change to the user, and no other delete of its
+// credentials, from any process, can commit between guard's read and the
+// delete. The
 // transaction is run again after a deadlock or serialization failure, so guard
 // may be called more than once. It returns ErrNotFound if there is no such
 // credential or it is another user's, and guard's error unchanged; it writes
@@ -230,11 +232,11 @@ func (s *Store) DeleteCredential(ctx context.Context, userID string, kind users.
 		return err
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		u, err := queryUser(ctx, tx, sqlSelectUser+` WHERE id = $1 FOR NO KEY UPDATE`, userID)
+		if err != nil {
+			return err
+		}
 		if guard != nil {
-			u, err := queryUser(ctx, tx, sqlSelectUser+` WHERE id = $1 FOR NO KEY UPDATE`, userID)
-			if err != nil {
-				return err
-			}
 			creds, err := userCredentials(ctx, tx, userID)
 			if err != nil {
 				return err
