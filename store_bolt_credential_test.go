@@ -15,21 +15,21 @@ import (
 	"github.com/userkit/users"
 )
 
-// TestBoltStore_UpgradeV3 opens a file written by the schema version 3 code
-// (testdata/bolt-v3, written by genv3.go there) and checks that the new code
+// TestBoltStore_UpgradeV4 opens a file written by the schema version 4 code
+// (testdata/bolt-v4, written by genv4.go there) and checks that the new code
 // migrates it on open to the version that keeps credentials: the file is at
 // the current version and passes Check; every user reads back as the old code
 // returned it; the old sessions validate; the audit log keeps every entry; the
 // second factor is kept, so its user's login still waits for it; and the
 // credential buckets work: a credential is created, found, listed, refused a
 // second time, and deleted with its user.
-func TestBoltStore_UpgradeV3(t *testing.T) {
-	path, f := copyBoltFixture(t, 3)
+func TestBoltStore_UpgradeV4(t *testing.T) {
+	path, f := copyBoltFixture(t, 4)
 	var extra struct {
 		MFA   string `json:"mfa"`
 		Audit int    `json:"audit"`
 	}
-	j, err := os.ReadFile("testdata/bolt-v3/fixture.json")
+	j, err := os.ReadFile("testdata/bolt-v4/fixture.json")
 	must(t, err)
 	must(t, json.Unmarshal(j, &extra))
 	if extra.MFA == "" || extra.Audit == 0 {
