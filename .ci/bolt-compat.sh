@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Schema compatibility of the bbolt store across versions, with real binaries:
 # examples/quickstart built from commit 4459f78 (bbolt schema version 1), from
-# commit 1d59d5b (version 2), from commit abf1ec3 (version 3) and from this tree
-# (version 4). For each old binary, run on one file in turn:
+# commit 1d59d5b (version 2), from commit abf1ec3 (version 3), from commit
+# be42d99 (version 4) and from this tree (version 5). For each old binary, run
+# on one file in turn:
 #   1. the old binary creates users.db (its version);
-#   2. the new binary opens it, which migrates it to version 4, and logs in;
+#   2. the new binary opens it, which migrates it to version 5, and logs in;
 #   3. the old binary must now refuse the file with its "schema too new" error
 #      (ErrSchemaTooNew: "written by a newer version of this package");
 #   4. the new binary still opens it.
@@ -45,4 +46,5 @@ check() {
 check 4459f78 1
 check 1d59d5b 2
 check abf1ec3 3
+check be42d99 4
 echo "bolt-compat: OK"
