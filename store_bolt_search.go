@@ -82,9 +82,8 @@ var (
 // the tails of the trigrams it touches) and a search dearer (a lookup in every
 // segment for each trigram that it needs). Segments stay pending until the next
 // import merges them, so this bounds what a search costs after an import: at
-// 64, a rare-term search at 1M users imported in batches of ImportBatch (40
-// segments, none merged) cost 2.8-2.9 times what it cost at 10k; at 16, 1.9,
-// for a 1M import 7% slower (scalebench and BoltStore_Import, 2026-11-29).
+// most searchPendingMax lookups more for each trigram, however many batches of
+// ImportBatch the import wrote.
 const searchPendingMax = 16
 
 // searchChunkMax is the most bytes a chunk takes. A bigger chunk saves keys but
