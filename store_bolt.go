@@ -665,27 +665,14 @@ func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord, audit 
 	})
 }
 
-// GetSession returns a session and its user from one read transaction; see Store.
-func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
-	out := new(sessionRead)
-	if err := s.readSession(ctx, tokenHash, &out.s, &out.u, &out.methods); err != nil {
-		return nil, nil, err
-	}
-	out.setTokenHash(tokenHash)
-	return &out.s, &out.u, nil
-}
-
-// readSession is GetSession into memory the caller gives, for the Manager's
-// ValidateToken, as MemoryStore.readSession: sr, which must be zero, gets the
-// session, without its TokenHash and with its Methods in methods when they
-// fit, and u its user.
+// GetSession reads a session and its user into s and u from one read
+// transaction; see Store.
 //
 // It is the hot path of every authenticated request: it opens only the two
 // buckets it reads, copies both records out of bbolt's memory into one string
-// and decodes them from it. It runs the read transaction itself rather than in
-// a closure given to DB.View, so that, called on a *BoltStore, sr can live on
-// the caller's stack.
-func (s *BoltStore) readSession(ctx context.Context, tokenHash []byte, sr *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
+// and decodes them from it, appending the session's token hash and methods to
+// the room s gives.
+func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte, sr *SessionRecord, u *UserRecord) error {
 	if err := s.start(ctx); err != nil {
 		return err
 	}
@@ -694,13 +681,14 @@ func (s *BoltStore) readSession(ctx context.Context, tokenHash []byte, sr *Sessi
 		return wrapBolt("get session", err)
 	}
 	defer tx.Rollback()
-	if err := readSessionTx(tx, tokenHash, sr, u, methods); err != nil {
+	if err := readSessionTx(tx, tokenHash, sr, u); err != nil {
 		return wrapBolt("get session", err)
 	}
 	return nil
 }
 
-func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
+// readSessionTx is GetSession in tx.
+func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRecord) error {
 	root := tx.Bucket(rootBucket)
 	if root == nil {
 		return fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, rootBucket)
@@ -731,9 +719,13 @@ func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRec
 	text.Write(sv)
 	text.Write(uv)
 	t := text.String()
-	if err := decodeSessionTo(sr, methods, decoderOf(t[:len(sv)])); err != nil {
+	hash, methods := sr.TokenHash[:0], sr.Methods[:0]
+	*sr = SessionRecord{Methods: methods}
+	if err := decodeSessionTo(sr, decoderOf(t[:len(sv)])); err != nil {
 		return err
 	}
+	sr.TokenHash = append(hash, tokenHash...)
+	*u = UserRecord{}
 	return decodeUserTo(u, sr.UserID, decoderOf(t[len(sv):]))
 }
 

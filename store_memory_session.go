@@ -47,27 +47,12 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 	return nil
 }
 
-// GetSession returns copies of the session with this token hash and of its user,
-// whatever the session's expiry, or ErrNotFound. It is safe for concurrent use.
-//
-// It allocates once: both copies, the session's token hash and its methods are
-// parts of one sessionRead.
-func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
-	out := new(sessionRead)
-	if err := m.readSession(ctx, tokenHash, &out.s, &out.u, &out.methods); err != nil {
-		return nil, nil, err
-	}
-	out.setTokenHash(tokenHash) // the key the session was found under
-	return &out.s, &out.u, nil
-}
-
-// readSession is GetSession into memory the caller gives, for the Manager's
-// ValidateToken: s gets a copy of the session with this token hash, without its
-// TokenHash and with its Methods copied into methods when they fit, and u a copy
-// of its user. Called on a *MemoryStore, not through the Store interface, it
-// lets s live on the caller's stack and u in the allocation the caller returns.
-// It is safe for concurrent use.
-func (m *MemoryStore) readSession(ctx context.Context, tokenHash []byte, s *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
+// GetSession fills s and u with copies of the session with this token hash
+// and of its user, whatever the session's expiry, or returns ErrNotFound. Its
+// token hash and methods are appended to s.TokenHash[:0] and s.Methods[:0],
+// so it allocates nothing when they fit there and the user has no
+// preferences. It is safe for concurrent use.
+func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte, s *SessionRecord, u *UserRecord) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -76,44 +61,12 @@ func (m *MemoryStore) readSession(ctx context.Context, tokenHash []byte, s *Sess
 	if !ok {
 		return ErrNotFound
 	}
+	hash, methods := s.TokenHash[:0], s.Methods[:0]
 	*s = *ms.rec
-	s.TokenHash = nil
-	s.Methods = copyMethods(methods, ms.rec.Methods)
+	s.TokenHash = append(hash, ms.rec.TokenHash...)
+	s.Methods = append(methods, ms.rec.Methods...)
 	m.unpack(m.user(ms.slot), u) // DeleteUser deletes its sessions: slot is the user's
 	return nil
-}
-
-// sessionRead is what GetSession returns, the session and its user, in one
-// allocation: every authenticated request makes one. The memory and bbolt
-// stores both use it.
-type sessionRead struct {
-	s       SessionRecord
-	u       UserRecord
-	hash    [32]byte      // s.TokenHash, when it fits
-	methods [2]AuthMethod // s.Methods, when they fit
-}
-
-// setTokenHash sets r.s.TokenHash to a copy of h.
-func (r *sessionRead) setTokenHash(h []byte) {
-	if len(h) <= len(r.hash) {
-		n := copy(r.hash[:], h)
-		r.s.TokenHash = r.hash[:n:n]
-	} else {
-		r.s.TokenHash = append([]byte(nil), h...)
-	}
-}
-
-// copyMethods returns a copy of ms, in room when it fits.
-func copyMethods(room *[2]AuthMethod, ms []AuthMethod) []AuthMethod {
-	switch {
-	case len(ms) == 0:
-		return nil
-	case len(ms) <= len(room):
-		n := copy(room[:], ms)
-		return room[:n:n]
-	default:
-		return slices.Clone(ms)
-	}
 }
 
 // TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
