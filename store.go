@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/userkit/users/internal/trigram"
 )
 
 // Store keeps users, sessions, login-throttle state, one-time tokens, the audit
@@ -629,6 +631,16 @@ func SearchFields(u *User) []string {
 		out = append(out, first+" "+last)
 	}
 	return out
+}
+
+// searchTrigrams returns the distinct trigrams of u's SearchFields in
+// increasing order (none for a nil u): what the built-in stores index
+// Match.Search by.
+func searchTrigrams(u *User) []trigram.T {
+	if u == nil {
+		return nil
+	}
+	return trigram.Distinct(SearchFields(u))
 }
 
 // ListQuery is ListUsers's question: which users (Match) and which page of them.
