@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// The MemoryStore's sessions, one-time tokens and login-throttle entries, and
-// the heap that expires them. Sessions and tokens are kept by their hash as a
-// string (the bytes themselves), which a map lookup with string(hash) finds
-// without allocating.
+// The MemoryStore's sessions. They are kept by their token hash as a string
+// (the bytes themselves), which a map lookup with string(hash) finds without
+// allocating; one-time tokens are too (store_memory_token.go). The heap that
+// expires them is in store_memory_expiry.go.
 
 // CreateSession stores a copy of s. It returns ErrNotFound if the user s.UserID
 // does not exist, and ErrConflict if the user's Generation is not
