@@ -319,9 +319,11 @@ func decodeUserTo(r *UserRecord, id string, d decoder) error {
 	r.CreatedAt = d.time()
 	r.UpdatedAt = d.time()
 	r.LastLoginAt = d.time()
+	r.Preferences = nil
 	if flags&userHasPreferences != 0 {
 		r.Preferences = d.stringMap()
 	}
+	r.LastActiveAt = time.Time{}
 	if d.format >= 2 {
 		r.LastActiveAt = d.time()
 	}
@@ -350,9 +352,9 @@ func decodeSession(key, v []byte) (*SessionRecord, error) {
 	return &a.s, nil
 }
 
-// decodeSessionTo sets the fields of s that the session record d holds, all
-// but TokenHash, leaving those an older format lacks as they are; it appends
-// the Methods to s.Methods[:0].
+// decodeSessionTo sets every field of s but TokenHash to the session record d
+// holds (those an older format lacks to their zero value); it appends the
+// Methods to s.Methods[:0].
 func decodeSessionTo(s *SessionRecord, d decoder) error {
 	s.ID = d.string()
 	s.UserID = d.string()
@@ -372,6 +374,8 @@ func decodeSessionTo(s *SessionRecord, d decoder) error {
 			}
 		}
 		s.SecondFactorAt = d.time()
+	} else {
+		s.IP, s.UserAgent, s.SecondFactorAt = "", "", time.Time{}
 	}
 	if d.format >= 3 {
 		s.AuthenticatedAt = d.time()

@@ -95,13 +95,12 @@ func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRec
 	text.Write(sv)
 	text.Write(uv)
 	t := text.String()
-	hash, methods := sr.TokenHash[:0], sr.Methods[:0]
-	*sr = SessionRecord{Methods: methods}
+	// Both decoders set every field, so what sr and u held is overwritten
+	// without clearing them first.
 	if err := decodeSessionTo(sr, decoderOf(t[:len(sv)])); err != nil {
 		return err
 	}
-	sr.TokenHash = append(hash, tokenHash...)
-	*u = UserRecord{}
+	sr.TokenHash = append(sr.TokenHash[:0], tokenHash...)
 	return decodeUserTo(u, sr.UserID, decoderOf(t[len(sv):]))
 }
 
