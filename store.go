@@ -314,7 +314,8 @@ type AuditStore interface {
 // user that is not there gives ErrNotFound. Conflict: CreateChallenge gives
 // ErrConflict for a taken hash and for a user whose Generation is not the
 // challenge's. Atomicity: UpdateMFA, CountChallengeAttempt and
-// ConsumeChallenge each read and write one record in one step.
+// ConsumeChallenge each read and write one record in one step, and
+// CompleteChallenge spends a code together with the session it buys.
 type SecondFactorStore interface {
 	// GetMFA returns the user's MFA record, or ErrNotFound if the user has none
 	// (or there is no such user).
