@@ -219,7 +219,7 @@ func staleRecords() (*users.SessionRecord, *users.UserRecord) {
 		ID: "stale", TokenHash: randomHash(), UserID: "stale", UserGeneration: 99,
 		CreatedAt: at, ExpiresAt: at, LastSeenAt: at, IP: "203.0.113.9", UserAgent: "stale",
 		Methods:        []users.AuthMethod{users.MethodPassword, users.MethodTOTP, users.MethodRecoveryCode},
-		SecondFactorAt: at,
+		SecondFactorAt: at, AuthenticatedAt: at,
 	}
 	u := &users.UserRecord{
 		User: users.User{
