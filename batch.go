@@ -13,12 +13,11 @@ const MaxBatch = 1000
 // ImportBatch is the most users Import writes in one store transaction. A large
 // batch shares one fsync, and on bbolt each index page it changes, among many
 // users: with random emails at a million users, most email-index pages a batch
-// of 1,000 changes hold only one of its users, and a 1M import took 58 s in
-// batches of 10,000 and 41 s in batches of 25,000 (README, Benchmarks).
-// Other writes to the store wait while a batch is written: on bbolt on a
-// 2-core machine about a second for a full batch at a million users (1.8 s at
-// worst in one such import). Each Import call writes its rows in batches of at
-// most ImportBatch, so a caller who wants shorter pauses passes fewer rows.
+// of 1,000 changes hold only one of its users, while a batch of 25,000 rewrites
+// each index page it touches once for the whole batch (README, Benchmarks).
+// Other writes to the store wait while a batch is written, which on bbolt is one
+// write transaction. Each Import call writes its rows in batches of at most
+// ImportBatch, so a caller who wants shorter pauses passes fewer rows.
 const ImportBatch = 25_000
 
 // ImportResult is what Import did with one row.

@@ -35,7 +35,10 @@ Store keeps data and makes each operation atomic. The stores:
     pulls in a database driver.
 
 A Store of your own passes the conformance suite in package storetest before it
-is handed to New.
+is handed to New. Store is made of one interface per domain (UserStore,
+SessionStore, ThrottleStore, TokenStore, AuditStore, SecondFactorStore), each
+with its own contract; the Manager uses every Store through them alone, so a
+store of yours runs the same paths as the built-in ones.
 
 # The bbolt store
 

@@ -1,6 +1,7 @@
 package users_test
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,4 +33,14 @@ func (f *Fixture) mustCreate(tb testing.TB, nu users.NewUser) *users.User {
 	u := f.MustCreate(tb, nu)
 	f.Clock.Advance(time.Millisecond)
 	return u
+}
+
+// getSession is Store.GetSession into new records.
+func getSession(ctx context.Context, s users.Store, hash []byte) (*users.SessionRecord, *users.UserRecord, error) {
+	var sr users.SessionRecord
+	var u users.UserRecord
+	if err := s.GetSession(ctx, hash, &sr, &u); err != nil {
+		return nil, nil, err
+	}
+	return &sr, &u, nil
 }

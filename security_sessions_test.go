@@ -109,12 +109,12 @@ type secTouchCounter struct {
 	pause         atomic.Int64 // nanoseconds
 }
 
-func (c *secTouchCounter) GetSession(ctx context.Context, h []byte) (*users.SessionRecord, *users.UserRecord, error) {
-	s, u, err := c.Store.GetSession(ctx, h)
+func (c *secTouchCounter) GetSession(ctx context.Context, h []byte, s *users.SessionRecord, u *users.UserRecord) error {
+	err := c.Store.GetSession(ctx, h, s, u)
 	if d := time.Duration(c.pause.Load()); d > 0 {
 		time.Sleep(d)
 	}
-	return s, u, err
+	return err
 }
 
 func (c *secTouchCounter) TouchSession(ctx context.Context, h []byte, seen time.Time) error {
@@ -224,7 +224,7 @@ func TestSecurity_NoResurrection(t *testing.T) {
 		if _, err := m.ValidateToken(bg, s.Token); !errors.Is(err, users.ErrInvalidToken) {
 			t.Fatalf("round %d: the session is usable later after %s: %v", i, kind, err)
 		}
-		if _, _, err := store.GetSession(bg, sha256Sum(s.Token)); !errors.Is(err, users.ErrNotFound) {
+		if err := store.GetSession(bg, sha256Sum(s.Token), new(users.SessionRecord), new(users.UserRecord)); !errors.Is(err, users.ErrNotFound) {
 			t.Fatalf("round %d: the store still holds the session after %s: %v", i, kind, err)
 		}
 	}

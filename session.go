@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -247,29 +248,20 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 	if !wellFormedToken(token) {
 		return nil, ErrInvalidToken
 	}
-	// The library's own stores read the user straight into the Session
-	// returned, and the token's hash and the session record stay on the stack:
-	// called on the concrete type, not through the Store interface, their
-	// readSession lets the compiler see that neither is kept.
-	switch st := m.store.(type) {
-	case *MemoryStore:
-		v := new(validatedUser)
-		hash := sumToken(token)
-		var s SessionRecord
-		err := st.readSession(ctx, hash[:], &s, &v.user, &v.methods)
-		return m.validate(ctx, hash[:], &s, &v.user, &v.Session, err)
-	case *BoltStore:
-		v := new(validatedUser)
-		hash := sumToken(token)
-		var s SessionRecord
-		err := st.readSession(ctx, hash[:], &s, &v.user, &v.methods)
-		return m.validate(ctx, hash[:], &s, &v.user, &v.Session, err)
-	}
-	// The token's hash goes to the heap anyway, as an argument of the store's
-	// methods: it shares the allocation of the Session returned.
-	v := &validated{hash: sumToken(token)}
-	s, u, err := m.store.GetSession(ctx, v.hash[:])
-	return m.validate(ctx, v.hash[:], s, u, &v.Session, err)
+	// The store reads the user straight into the Session returned, and the
+	// methods into room beside it; the session record and the token's hash,
+	// which the caller does not keep, are read into scratch memory that is
+	// used again. Every Store gets this path: it is GetSession's contract.
+	v := new(validated)
+	r := sessionReads.Get().(*sessionRead)
+	r.hash = sumToken(token)
+	r.s.TokenHash, r.s.Methods = r.hash[:0], v.methods[:0]
+	err := m.store.GetSession(ctx, r.hash[:], &r.s, &v.user)
+	out, err := m.validate(ctx, r.hash[:], &r.s, &v.user, &v.Session, err)
+	// Not cleared: the next GetSession sets every field, and clearing costs
+	// write barriers while the collector marks.
+	sessionReads.Put(r)
+	return out, err
 }
 
 // validate is ValidateToken after the store's read of the session s and its
@@ -289,7 +281,7 @@ func (m *Manager) validate(ctx context.Context, hash []byte, s *SessionRecord, u
 	if now.Sub(s.LastSeenAt) >= m.touchEvery {
 		// TouchSession never recreates a session: if a logout or revocation won
 		// the race, this token is void and we say so. It gets a copy of hash,
-		// which may be on the caller's stack: a touch is about once a minute.
+		// which may be memory used again: a touch is about once a minute.
 		if err := m.store.TouchSession(ctx, bytes.Clone(hash), now); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return nil, ErrInvalidToken
@@ -309,25 +301,31 @@ func (m *Manager) validate(ctx context.Context, hash []byte, s *SessionRecord, u
 	out.CreatedAt, out.ExpiresAt, out.LastSeenAt = s.CreatedAt, s.ExpiresAt, s.LastSeenAt
 	out.IP, out.UserAgent, out.Methods, out.SecondFactorAt = s.IP, s.UserAgent, s.Methods, s.SecondFactorAt
 	out.AuthenticatedAt = s.AuthenticatedAt
+	if len(out.Methods) == 0 {
+		out.Methods = nil // not the empty room
+	}
 	return out, nil
 }
 
-// validated is what ValidateToken allocates: the Session it returns and the
-// hash of the token, in one allocation.
+// validated is what ValidateToken allocates, and what the caller gets to
+// own: the Session it returns with its user and room for its methods. At 568
+// bytes, plus the 8-byte header Go gives objects over 512 bytes, it fills a
+// 576-byte size class.
 type validated struct {
-	Session
-	hash [sha256.Size]byte
-}
-
-// validatedUser is what ValidateToken allocates on the library's stores: the
-// Session it returns with its user and its methods. At 568 bytes, plus the
-// 8-byte header Go gives objects over 512 bytes, it fills a 576-byte size
-// class; the token's hash as well would take it to 640.
-type validatedUser struct {
 	Session
 	user    UserRecord
 	methods [2]AuthMethod
 }
+
+// sessionRead is ValidateToken's scratch memory: the session record
+// GetSession fills and the token's hash, which no caller keeps.
+type sessionRead struct {
+	s    SessionRecord
+	hash [sha256.Size]byte
+}
+
+// sessionReads holds sessionReads for ValidateToken to use again.
+var sessionReads = sync.Pool{New: func() any { return new(sessionRead) }}
 
 // Logout ends the session of a bearer token. It returns ErrInvalidToken if the
 // token is malformed or names no session (already logged out, say).
@@ -340,7 +338,9 @@ func (m *Manager) Logout(ctx context.Context, token string) error {
 		return ErrInvalidToken
 	}
 	// The session's user, for the entry and the order of the user's events.
-	s, _, err := m.store.GetSession(ctx, hash)
+	var s SessionRecord
+	var u UserRecord
+	err := m.store.GetSession(ctx, hash, &s, &u)
 	if errors.Is(err, ErrNotFound) {
 		return ErrInvalidToken
 	}

@@ -9,10 +9,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/userkit/users/internal/trigram"
 )
 
-// Store keeps users, sessions, login-throttle state and one-time tokens, and
-// guarantees the atomicity the Manager relies on. The Manager keeps all policy:
+// Store keeps users, sessions, login-throttle state, one-time tokens, the audit
+// log and second factors, and guarantees the atomicity the Manager relies on.
+// It is made of one interface per domain (UserStore, SessionStore, and so on),
+// each with its own contract, and DeleteExpired, which spans them; the Manager
+// needs them all. The Manager keeps all policy:
 // it validates and normalises input, hashes passwords and tokens, and decides what
 // expires; a Store stores what it is given and answers questions about it.
 //
@@ -35,10 +40,35 @@ import (
 // Every method must be safe for concurrent use, must check ctx before doing work,
 // and must return copies: changing a value a Store returned, or a value after it was
 // passed to a Store, never changes what the Store holds. Errors other than those
-// named below (I/O failures and the like) are returned wrapped, never swallowed.
+// the methods name (I/O failures and the like) are returned wrapped, never
+// swallowed.
 type Store interface {
+	UserStore
+	SessionStore
+	ThrottleStore
+	TokenStore
+	AuditStore
+	SecondFactorStore
 	CredentialStore // store_credential.go
 
+	// DeleteExpired deletes every session, one-time token, MFA challenge and
+	// login-throttle entry whose ExpiresAt is at or before now, and returns how many it deleted. Its cost
+	// should grow with the number deleted, not the number stored.
+	DeleteExpired(ctx context.Context, now time.Time) (int, error)
+}
+
+// UserStore is the users' part of a Store: the user records, their unique
+// email and username, and the queries over them.
+//
+// Not found: reading, changing or deleting a user that is not there returns
+// ErrNotFound; the batch reads give nil for it, and the queries fewer users.
+// Conflict: an email, and a username when not empty, belongs to at most one
+// user, checked and written in one atomic step: a taken one gives
+// ErrDuplicateEmail or ErrDuplicateUsername (email checked first) and a taken
+// ID gives ErrConflict, writing nothing. Atomicity: UpdateUser's read, fn and
+// write are one step that no other write to the user comes between, and
+// DeleteUser removes with the user what the other domains keep of it.
+type UserStore interface {
 	// CreateUser stores a new user. In one atomic step it checks that no other user
 	// has r.Email or (when not empty) r.Username and writes the record and its
 	// indexes: of any number of concurrent CreateUser calls with one email, exactly
@@ -114,7 +144,19 @@ type Store interface {
 
 	// CountUsers returns how many users m selects (see Match.Matches).
 	CountUsers(ctx context.Context, m Match) (int, error)
+}
 
+// SessionStore is the sessions' part of a Store: sessions found by the SHA-256
+// of their bearer token, or by their public ID within their user.
+//
+// Not found: a session that is not there (never made, deleted, purged), or a
+// user that is not there where a method names one, gives ErrNotFound and
+// writes nothing; ListSessions gives an empty slice instead. Conflict: CreateSession gives ErrConflict for a taken token
+// hash or ID and for a user whose Generation is not the session's.
+// Atomicity: a session is created against its user's Generation, read with
+// its user, and revoked with the user's Generation, each in one step, so no
+// session outlives a revocation or its user.
+type SessionStore interface {
 	// CreateSession stores a new session. In one atomic step it checks that the user
 	// s.UserID exists and that its Generation equals s.UserGeneration, so a session
 	// is never created for a removed user or across a revocation that happened after
@@ -122,10 +164,19 @@ type Store interface {
 	// ErrConflict if the generation differs or s.TokenHash or s.ID is taken.
 	CreateSession(ctx context.Context, s *SessionRecord, audit ...*AuditEntry) error
 
-	// GetSession returns the session with this token hash and its user, read in one
-	// consistent step, or ErrNotFound. It returns sessions whatever their expiry;
-	// deciding what has expired is the Manager's.
-	GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error)
+	// GetSession reads the session with this token hash and its user, in one
+	// consistent step, into s and u, or returns ErrNotFound. It returns
+	// sessions whatever their expiry; deciding what has expired is the
+	// Manager's.
+	//
+	// s and u are the caller's, filled the way io.Reader.Read fills a buffer:
+	// GetSession sets every field of both (a field the record leaves empty is
+	// set to its zero value) and keeps neither, nor tokenHash, once it
+	// returns. It appends the session's token hash to s.TokenHash[:0] and its
+	// Methods to s.Methods[:0], so a caller that gives them room gets them
+	// there, without an allocation; tokenHash may be that room. On an error,
+	// what s and u hold is undefined.
+	GetSession(ctx context.Context, tokenHash []byte, s *SessionRecord, u *UserRecord) error
 
 	// TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
 	// seen where seen is later, in one atomic step.
@@ -156,6 +207,26 @@ type Store interface {
 	// an empty slice.
 	ListSessions(ctx context.Context, userID string) ([]*SessionRecord, error)
 
+	// StepUpSession records that the user proved a factor again for an existing
+	// session: in one atomic step it sets the AuthenticatedAt of the session
+	// with the public ID sessionID to at and, when method is not empty (a second
+	// factor), sets its SecondFactorAt to at and appends method to its Methods
+	// unless it is there already. An empty method (a password proved again)
+	// leaves Methods and SecondFactorAt as they are. It returns the session as
+	// written, or ErrNotFound, writing nothing, if the session does not exist or
+	// does not belong to userID.
+	StepUpSession(ctx context.Context, userID, sessionID string, method AuthMethod, at time.Time, audit ...*AuditEntry) (*SessionRecord, error)
+}
+
+// ThrottleStore is the login throttle's part of a Store: one LoginAttempts
+// entry per ThrottleKey.
+//
+// Not found: a key without an entry reads as the zero LoginAttempts, never
+// ErrNotFound, and an entry left zero is deleted. Conflict: none; concurrent
+// changes of one key are serialised instead. Atomicity: UpdateLoginAttempts
+// reads, calls fn and writes in one step, which is what bounds the password
+// guesses of concurrent logins.
+type ThrottleStore interface {
 	// GetLoginAttempts returns the throttle entry for key, or the zero LoginAttempts
 	// if there is none.
 	GetLoginAttempts(ctx context.Context, key ThrottleKey) (LoginAttempts, error)
@@ -170,7 +241,16 @@ type Store interface {
 	// fn may be called more than once and must not block. Like UpdateUser's, fn
 	// may fill in the audit entries; those whose Type is empty are left out.
 	UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn func(a *LoginAttempts) error, audit ...*AuditEntry) (LoginAttempts, error)
+}
 
+// TokenStore is the one-time tokens' part of a Store: tokens found by their
+// SHA-256 and purpose.
+//
+// Not found: a token that is not there, or is there for another purpose,
+// gives ErrNotFound; so does a user that is not there in CreateToken.
+// Conflict: CreateToken gives ErrConflict for a taken hash. Atomicity:
+// ConsumeToken finds and deletes in one step, so a token redeems once.
+type TokenStore interface {
 	// CreateToken stores a one-time token. In one atomic step it checks that the user
 	// t.UserID exists and, when replace is true, deletes the user's other tokens of
 	// t.Purpose. It returns ErrNotFound if the user does not exist and ErrConflict if
@@ -198,12 +278,15 @@ type Store interface {
 	// is no such token or its purpose differs. An audit entry with an empty UserID
 	// gets the token's (set in the entry given, as DeleteSession does).
 	ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, audit ...*AuditEntry) (*TokenRecord, error)
+}
 
-	// DeleteExpired deletes every session, one-time token, MFA challenge and
-	// login-throttle entry whose ExpiresAt is at or before now, and returns how many it deleted. Its cost
-	// should grow with the number deleted, not the number stored.
-	DeleteExpired(ctx context.Context, now time.Time) (int, error)
-
+// AuditStore is the audit log's part of a Store. Every domain's writes add
+// their entries in their own atomic step (see Store); AuditStore appends the
+// entries that record no other change, and reads and trims the log.
+//
+// Not found: a query that selects nothing gives an empty slice, no error.
+// Conflict: none. Atomicity: AppendAudit writes all its entries or none.
+type AuditStore interface {
 	// AppendAudit writes audit entries that record no other change of state (a
 	// failed login whose attempt was already counted), in one atomic step.
 	AppendAudit(ctx context.Context, audit ...*AuditEntry) error
@@ -220,12 +303,22 @@ type Store interface {
 	// DeleteAuditBefore deletes every audit entry whose Time is before t and
 	// returns how many it deleted. Its cost grows with the number deleted.
 	DeleteAuditBefore(ctx context.Context, t time.Time) (int, error)
+}
 
-	// Second factors (see MFARecord and ChallengeRecord). The Manager decides
-	// what a code is worth; the Store keeps the records and serialises the
-	// changes to them, which is what makes a TOTP code single use, a recovery
-	// code single use and a challenge's attempts bounded under concurrency.
-
+// SecondFactorStore is the second factors' part of a Store: each user's
+// MFARecord, and the MFA challenges of logins waiting for a second factor
+// (see MFARecord and ChallengeRecord). The Manager decides what a code is
+// worth; the Store keeps the records and serialises the changes to them,
+// which is what makes a TOTP code single use, a recovery code single use and
+// a challenge's attempts bounded under concurrency.
+//
+// Not found: a user without a record, a challenge that is not there, or a
+// user that is not there gives ErrNotFound. Conflict: CreateChallenge gives
+// ErrConflict for a taken hash and for a user whose Generation is not the
+// challenge's. Atomicity: UpdateMFA, CountChallengeAttempt and
+// ConsumeChallenge each read and write one record in one step, and
+// CompleteChallenge spends a code together with the session it buys.
+type SecondFactorStore interface {
 	// GetMFA returns the user's MFA record, or ErrNotFound if the user has none
 	// (or there is no such user).
 	GetMFA(ctx context.Context, userID string) (*MFARecord, error)
@@ -295,16 +388,6 @@ type Store interface {
 	// nothing, if there is none. An audit entry with an empty UserID gets the
 	// challenge's.
 	ConsumeChallenge(ctx context.Context, hash []byte, audit ...*AuditEntry) (*ChallengeRecord, error)
-
-	// StepUpSession records that the user proved a factor again for an existing
-	// session: in one atomic step it sets the AuthenticatedAt of the session
-	// with the public ID sessionID to at and, when method is not empty (a second
-	// factor), sets its SecondFactorAt to at and appends method to its Methods
-	// unless it is there already. An empty method (a password proved again)
-	// leaves Methods and SecondFactorAt as they are. It returns the session as
-	// written, or ErrNotFound, writing nothing, if the session does not exist or
-	// does not belong to userID.
-	StepUpSession(ctx context.Context, userID, sessionID string, method AuthMethod, at time.Time, audit ...*AuditEntry) (*SessionRecord, error)
 }
 
 // ErrKeyChanged is returned by a Store's UpdateUser, having written nothing, when
@@ -551,6 +634,16 @@ func SearchFields(u *User) []string {
 		out = append(out, first+" "+last)
 	}
 	return out
+}
+
+// searchTrigrams returns the distinct trigrams of u's SearchFields in
+// increasing order (none for a nil u): what the built-in stores index
+// Match.Search by.
+func searchTrigrams(u *User) []trigram.T {
+	if u == nil {
+		return nil
+	}
+	return trigram.Distinct(SearchFields(u))
 }
 
 // ListQuery is ListUsers's question: which users (Match) and which page of them.

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -639,353 +637,6 @@ func (s *BoltStore) CountUsers(ctx context.Context, m Match) (int, error) {
 	return n, nil
 }
 
-// CreateSession stores a new session and its indexes in one write transaction;
-// see Store.
-func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord, audit ...*AuditEntry) error {
-	if err := checkIDLen(sr.UserID); err != nil {
-		return err
-	}
-	if err := checkAudit(audit); err != nil {
-		return err
-	}
-	v := encodeSession(sr)
-	return s.update(ctx, "create session", func(b *boltTx) error {
-		u, err := b.getUser(sr.UserID)
-		if err != nil {
-			return err
-		}
-		if u.Generation != sr.UserGeneration ||
-			b.sessions.Get(sr.TokenHash) != nil ||
-			b.sessID.Get([]byte(sr.ID)) != nil {
-			return ErrConflict
-		}
-		if err := b.sessions.Put(sr.TokenHash, v); err != nil {
-			return err
-		}
-		if err := b.indexSession(sr); err != nil {
-			return err
-		}
-		return b.putAudit(audit)
-	})
-}
-
-// GetSession returns a session and its user from one read transaction; see Store.
-func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
-	out := new(sessionRead)
-	if err := s.readSession(ctx, tokenHash, &out.s, &out.u, &out.methods); err != nil {
-		return nil, nil, err
-	}
-	out.setTokenHash(tokenHash)
-	return &out.s, &out.u, nil
-}
-
-// readSession is GetSession into memory the caller gives, for the Manager's
-// ValidateToken, as MemoryStore.readSession: sr, which must be zero, gets the
-// session, without its TokenHash and with its Methods in methods when they
-// fit, and u its user.
-//
-// It is the hot path of every authenticated request: it opens only the two
-// buckets it reads, copies both records out of bbolt's memory into one string
-// and decodes them from it. It runs the read transaction itself rather than in
-// a closure given to DB.View, so that, called on a *BoltStore, sr can live on
-// the caller's stack.
-func (s *BoltStore) readSession(ctx context.Context, tokenHash []byte, sr *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
-	if err := s.start(ctx); err != nil {
-		return err
-	}
-	tx, err := s.db.Begin(false)
-	if err != nil {
-		return wrapBolt("get session", err)
-	}
-	defer tx.Rollback()
-	if err := readSessionTx(tx, tokenHash, sr, u, methods); err != nil {
-		return wrapBolt("get session", err)
-	}
-	return nil
-}
-
-func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
-	root := tx.Bucket(rootBucket)
-	if root == nil {
-		return fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, rootBucket)
-	}
-	sessions, users := root.Bucket(bucketSessions), root.Bucket(bucketUsers)
-	if sessions == nil || users == nil {
-		return fmt.Errorf("%w: bucket %s/%s or %s/%s is missing", ErrCorrupt, rootBucket, bucketSessions, rootBucket, bucketUsers)
-	}
-	sv := sessions.Get(tokenHash)
-	if sv == nil {
-		return ErrNotFound
-	}
-	userID, ok := sessionUserID(sv)
-	var uv []byte
-	if ok {
-		uv = users.Get(userID)
-	}
-	if uv == nil {
-		// A malformed record or a missing user: said the slow way.
-		r, err := decodeSession(tokenHash, sv)
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: session %s belongs to missing user %s", ErrCorrupt, r.ID, r.UserID)
-	}
-	var text strings.Builder
-	text.Grow(len(sv) + len(uv))
-	text.Write(sv)
-	text.Write(uv)
-	t := text.String()
-	if err := decodeSessionTo(sr, methods, decoderOf(t[:len(sv)])); err != nil {
-		return err
-	}
-	return decodeUserTo(u, sr.UserID, decoderOf(t[len(sv):]))
-}
-
-// TouchSession moves a session's LastSeenAt, and its user's LastActiveAt (with
-// the user's filter index entries, which hold it), forward in one write; see
-// Store. When seen is later than neither it writes nothing, so it costs a read,
-// not a disk sync.
-func (s *BoltStore) TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error {
-	var later bool
-	err := s.view(ctx, "touch session", func(b *boltTx) error {
-		sr, u, err := b.getSessionUser(tokenHash)
-		if err != nil {
-			return err
-		}
-		later = seen.After(sr.LastSeenAt) || seen.After(u.LastActiveAt)
-		return nil
-	}, bucketSessions, bucketUsers)
-	if err != nil || !later {
-		return err
-	}
-	return s.update(ctx, "touch session", func(b *boltTx) error {
-		sr, u, err := b.getSessionUser(tokenHash)
-		if err != nil {
-			return err
-		}
-		sessionLater, userLater := seen.After(sr.LastSeenAt), seen.After(u.LastActiveAt)
-		if !sessionLater && !userLater {
-			return errRollback
-		}
-		if sessionLater {
-			sr.LastSeenAt = seen
-			if err := b.putSession(sr); err != nil {
-				return err
-			}
-		}
-		if userLater {
-			old := u.LastActiveAt
-			u.LastActiveAt = seen
-			if err := b.putUser(u); err != nil {
-				return err
-			}
-			return b.touchFilters(u.ID, old, &u.User)
-		}
-		return nil
-	})
-}
-
-// DeleteSession deletes a session and its index entries; see Store.
-func (s *BoltStore) DeleteSession(ctx context.Context, tokenHash []byte, audit ...*AuditEntry) error {
-	if err := checkAudit(audit); err != nil {
-		return err
-	}
-	return s.update(ctx, "delete session", func(b *boltTx) error {
-		sr, err := b.getSession(tokenHash)
-		if err != nil {
-			return err
-		}
-		for _, e := range audit {
-			if e == nil {
-				continue
-			}
-			if e.UserID == "" {
-				e.UserID = sr.UserID
-			}
-			if e.SessionID == "" {
-				e.SessionID = sr.ID
-			}
-		}
-		if err := b.deleteSession(tokenHash); err != nil {
-			return err
-		}
-		return b.putAudit(audit)
-	})
-}
-
-// DeleteSessionByID deletes a session of the user by its public ID; see Store.
-func (s *BoltStore) DeleteSessionByID(ctx context.Context, userID, id string, audit ...*AuditEntry) error {
-	if err := checkAudit(audit); err != nil {
-		return err
-	}
-	return s.update(ctx, "delete session by ID", func(b *boltTx) error {
-		hash := b.sessID.Get([]byte(id))
-		if hash == nil {
-			return ErrNotFound
-		}
-		hash = bytes.Clone(hash)
-		sr, err := b.getSession(hash)
-		if err != nil {
-			return err
-		}
-		if sr.UserID != userID {
-			return ErrNotFound
-		}
-		if err := b.deleteSession(hash); err != nil {
-			return err
-		}
-		return b.putAudit(audit)
-	})
-}
-
-// DeleteUserSessions deletes the user's sessions and MFA challenges and
-// increments its Generation in one write transaction; see Store.
-func (s *BoltStore) DeleteUserSessions(ctx context.Context, userID string, audit ...*AuditEntry) error {
-	if err := checkAudit(audit); err != nil {
-		return err
-	}
-	return s.update(ctx, "delete user sessions", func(b *boltTx) error {
-		u, err := b.getUser(userID)
-		if err != nil {
-			return err
-		}
-		if err := b.deleteUserSessions(userID); err != nil {
-			return err
-		}
-		if err := b.deleteUserChallenges(userID); err != nil {
-			return err
-		}
-		u.Generation++
-		if err := b.putUser(u); err != nil {
-			return err
-		}
-		return b.putAudit(audit)
-	})
-}
-
-// ListSessions returns the user's sessions, found through an index; see Store.
-func (s *BoltStore) ListSessions(ctx context.Context, userID string) ([]*SessionRecord, error) {
-	out := []*SessionRecord{}
-	err := s.view(ctx, "list sessions", func(b *boltTx) error {
-		_, hashes := keysWithPrefix(b.sessUser, lp(nil, userID))
-		for _, h := range hashes {
-			sr, err := b.getSession(h)
-			if err == ErrNotFound {
-				return fmt.Errorf("%w: session index of user %s points at a missing session", ErrCorrupt, userID)
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, sr)
-		}
-		return nil
-	}, bucketSessUser, bucketSessions)
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(out, func(a, b *SessionRecord) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return out, nil
-}
-
-// GetLoginAttempts returns the throttle entry for key; see Store.
-func (s *BoltStore) GetLoginAttempts(ctx context.Context, key ThrottleKey) (LoginAttempts, error) {
-	var a LoginAttempts
-	err := s.view(ctx, "get login attempts", func(b *boltTx) (err error) {
-		if v := b.logins.Get([]byte(key)); v != nil {
-			a, err = decodeAttempts(v)
-		}
-		return err
-	}, bucketLogins)
-	if err != nil {
-		return LoginAttempts{}, err
-	}
-	return a, nil
-}
-
-// UpdateLoginAttempts changes the throttle entry for key in one write
-// transaction, shared with concurrent writes; fn is called inside it, as for
-// UpdateUser. See Store.
-func (s *BoltStore) UpdateLoginAttempts(ctx context.Context, key ThrottleKey, fn func(a *LoginAttempts) error, audit ...*AuditEntry) (LoginAttempts, error) {
-	var out LoginAttempts
-	var fnErr error
-	err := s.update(ctx, "update login attempts", func(b *boltTx) error {
-		fnErr = nil
-		k := []byte(key)
-		var a LoginAttempts
-		v := b.logins.Get(k)
-		if v != nil {
-			var err error
-			if a, err = decodeAttempts(v); err != nil {
-				return err
-			}
-		}
-		if err := fn(&a); err != nil {
-			fnErr = err
-			return errFnFailed
-		}
-		if err := checkAudit(audit); err != nil {
-			return err // fn left an entry that cannot be stored: nothing written
-		}
-		if a.IsZero() && v == nil && !hasAudit(audit) {
-			return errRollback // nothing was there, nothing to write
-		}
-		if err := b.deleteAttempts(k); err != nil && err != ErrNotFound {
-			return err
-		}
-		if !a.IsZero() {
-			if err := b.putAttempts(k, a); err != nil {
-				return err
-			}
-			out = a
-		}
-		return b.putAudit(audit)
-	})
-	if fnErr != nil {
-		return LoginAttempts{}, fnErr
-	}
-	if err != nil {
-		return LoginAttempts{}, err
-	}
-	return out, nil
-}
-
-// CreateToken stores a one-time token and its indexes in one write transaction;
-// see Store.
-func (s *BoltStore) CreateToken(ctx context.Context, t *TokenRecord, replace bool, audit ...*AuditEntry) error {
-	if err := checkIDLen(t.UserID); err != nil {
-		return err
-	}
-	if err := checkAudit(audit); err != nil {
-		return err
-	}
-	v := encodeToken(t)
-	return s.update(ctx, "create token", func(b *boltTx) error {
-		if b.users.Get([]byte(t.UserID)) == nil {
-			return ErrNotFound
-		}
-		if b.tokens.Get(t.Hash) != nil {
-			return ErrConflict
-		}
-		if replace {
-			if err := b.deleteUserTokens(lp(lp(nil, t.UserID), string(t.Purpose))); err != nil {
-				return err
-			}
-		}
-		if err := b.tokens.Put(t.Hash, v); err != nil {
-			return err
-		}
-		if err := b.indexToken(t); err != nil {
-			return err
-		}
-		return b.putAudit(audit)
-	})
-}
-
 // CreateTokenDecoy writes t, its indexes and the audit entries as CreateToken
 // does and deletes them again, in one write transaction committed like
 // CreateToken's, so that it dirties the same pages and waits for the same
@@ -1028,49 +679,60 @@ func (s *BoltStore) CreateTokenDecoy(ctx context.Context, t *TokenRecord, audit 
 	})
 }
 
-// GetToken returns a one-time token without consuming it, whatever its expiry;
-// see Store.
-func (s *BoltStore) GetToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error) {
-	var t *TokenRecord
-	err := s.view(ctx, "get token", func(b *boltTx) (err error) {
-		t, err = b.getToken(hash)
-		return err
-	}, bucketTokens)
-	if err != nil {
-		return nil, err
-	}
-	if t.Purpose != purpose {
-		return nil, ErrNotFound
-	}
-	return t, nil
+// BoltStats is what BoltStore.Stats counts, all read in one transaction.
+type BoltStats struct {
+	Users int // user records
+
+	// Sessions and Tokens count the stored sessions and one-time tokens,
+	// including those that expired and have not been purged yet (DeleteExpired);
+	// ExpiredSessions and ExpiredTokens count those.
+	Sessions, ExpiredSessions int
+	Tokens, ExpiredTokens     int
+
+	// LoginThrottles counts login-throttle entries (identifiers with recent
+	// failed logins).
+	LoginThrottles int
+
+	// AuditEntries counts the entries of the audit log (see
+	// Options.AuditRetention for how long they are kept).
+	AuditEntries int
+
+	// Credentials counts the stored credentials (CredentialRecord) of every
+	// kind.
+	Credentials int
+
+	// FileSize is the size in bytes of the database as the transaction saw it,
+	// which is also the size Backup writes.
+	FileSize int64
 }
 
-// ConsumeToken finds, deletes and returns a one-time token in one write
-// transaction, whatever its expiry; see Store.
-func (s *BoltStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, audit ...*AuditEntry) (*TokenRecord, error) {
-	if err := checkAudit(audit); err != nil {
-		return nil, err
+// Stats counts the records of the store: users, sessions, one-time tokens,
+// login-throttle entries, audit entries and credentials, and which sessions and tokens expired at or before now.
+// It reads in one read transaction, so writes go on meanwhile; its cost grows
+// with the size of the file. It returns an error matching ErrCorrupt if the
+// store's buckets are missing. Stats is safe for concurrent use.
+func (s *BoltStore) Stats(ctx context.Context, now time.Time) (BoltStats, error) {
+	var st BoltStats
+	bound := timeKey(now)
+	expired := func(idx *bbolt.Bucket) int {
+		n := 0
+		c := idx.Cursor()
+		for k, _ := c.First(); len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) <= 0; k, _ = c.Next() {
+			n++
+		}
+		return n
 	}
-	var t *TokenRecord
-	err := s.update(ctx, "consume token", func(b *boltTx) (err error) {
-		if t, err = b.getToken(hash); err != nil {
-			return err
-		}
-		if t.Purpose != purpose {
-			return ErrNotFound
-		}
-		for _, e := range audit {
-			if e != nil && e.UserID == "" {
-				e.UserID = t.UserID
-			}
-		}
-		if err := b.deleteToken(hash); err != nil {
-			return err
-		}
-		return b.putAudit(audit)
+	err := s.view(ctx, "stats", func(b *boltTx) error {
+		st.Users = b.users.Stats().KeyN
+		st.Sessions = b.sessions.Stats().KeyN
+		st.Tokens = b.tokens.Stats().KeyN
+		st.LoginThrottles = b.logins.Stats().KeyN
+		st.AuditEntries = b.audit.Stats().KeyN
+		st.Credentials = b.cred.Stats().KeyN
+		st.ExpiredSessions = expired(b.sessExp)
+		st.ExpiredTokens = expired(b.tokExp)
+		st.FileSize = b.users.Tx().Size()
+		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+	return st, err
 }

@@ -400,38 +400,3 @@ func (b *boltTx) purgeAudit(t time.Time, limit int) (int, error) {
 	}
 	return n, nil
 }
-
-// DeleteOtherSessions deletes the user's sessions but one, found through the
-// by-user index, in one write transaction; see Store.
-func (s *BoltStore) DeleteOtherSessions(ctx context.Context, userID, keepID string, audit ...*AuditEntry) (int, error) {
-	if err := checkAudit(audit); err != nil {
-		return 0, err
-	}
-	n := 0
-	err := s.update(ctx, "delete other sessions", func(b *boltTx) error {
-		n = 0
-		if b.users.Get([]byte(userID)) == nil {
-			return ErrNotFound
-		}
-		prefix := lp(nil, userID)
-		keys, hashes := keysWithPrefix(b.sessUser, prefix)
-		for i, k := range keys {
-			if string(k[len(prefix):]) == keepID {
-				continue
-			}
-			err := b.deleteSession(hashes[i])
-			if err == ErrNotFound {
-				return fmt.Errorf("%w: session index of user %s points at a missing session", ErrCorrupt, userID)
-			}
-			if err != nil {
-				return err
-			}
-			n++
-		}
-		return b.putAudit(audit)
-	})
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
-}

@@ -1,12 +1,10 @@
 package users
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -70,62 +68,4 @@ func (c *ctxWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.err = err
 	return n, err
-}
-
-// BoltStats is what BoltStore.Stats counts, all read in one transaction.
-type BoltStats struct {
-	Users int // user records
-
-	// Sessions and Tokens count the stored sessions and one-time tokens,
-	// including those that expired and have not been purged yet (DeleteExpired);
-	// ExpiredSessions and ExpiredTokens count those.
-	Sessions, ExpiredSessions int
-	Tokens, ExpiredTokens     int
-
-	// LoginThrottles counts login-throttle entries (identifiers with recent
-	// failed logins).
-	LoginThrottles int
-
-	// AuditEntries counts the entries of the audit log (see
-	// Options.AuditRetention for how long they are kept).
-	AuditEntries int
-
-	// Credentials counts the stored credentials (CredentialRecord) of every
-	// kind.
-	Credentials int
-
-	// FileSize is the size in bytes of the database as the transaction saw it,
-	// which is also the size Backup writes.
-	FileSize int64
-}
-
-// Stats counts the records of the store: users, sessions, one-time tokens,
-// login-throttle entries, audit entries and credentials, and which sessions and tokens expired at or before now.
-// It reads in one read transaction, so writes go on meanwhile; its cost grows
-// with the size of the file. It returns an error matching ErrCorrupt if the
-// store's buckets are missing. Stats is safe for concurrent use.
-func (s *BoltStore) Stats(ctx context.Context, now time.Time) (BoltStats, error) {
-	var st BoltStats
-	bound := timeKey(now)
-	expired := func(idx *bbolt.Bucket) int {
-		n := 0
-		c := idx.Cursor()
-		for k, _ := c.First(); len(k) >= timeKeyLen && bytes.Compare(k[:timeKeyLen], bound) <= 0; k, _ = c.Next() {
-			n++
-		}
-		return n
-	}
-	err := s.view(ctx, "stats", func(b *boltTx) error {
-		st.Users = b.users.Stats().KeyN
-		st.Sessions = b.sessions.Stats().KeyN
-		st.Tokens = b.tokens.Stats().KeyN
-		st.LoginThrottles = b.logins.Stats().KeyN
-		st.AuditEntries = b.audit.Stats().KeyN
-		st.Credentials = b.cred.Stats().KeyN
-		st.ExpiredSessions = expired(b.sessExp)
-		st.ExpiredTokens = expired(b.tokExp)
-		st.FileSize = b.users.Tx().Size()
-		return nil
-	})
-	return st, err
 }

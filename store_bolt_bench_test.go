@@ -235,8 +235,10 @@ func BenchmarkBoltStore_GetSession(b *testing.B) {
 	must(b, s.CreateSession(ctx, sess))
 	b.Run("store", func(b *testing.B) {
 		b.ReportAllocs()
+		var sr users.SessionRecord
+		var u users.UserRecord
 		for b.Loop() {
-			if _, _, err := s.GetSession(ctx, sess.TokenHash); err != nil {
+			if err := s.GetSession(ctx, sess.TokenHash, &sr, &u); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -245,8 +247,10 @@ func BenchmarkBoltStore_GetSession(b *testing.B) {
 	// the ns/op of parallel-1 to parallel-2 (the issue asks at least 1.8).
 	b.Run("parallel", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
+			var sr users.SessionRecord
+			var u users.UserRecord
 			for pb.Next() {
-				if _, _, err := s.GetSession(ctx, sess.TokenHash); err != nil {
+				if err := s.GetSession(ctx, sess.TokenHash, &sr, &u); err != nil {
 					b.Error(err)
 					return
 				}

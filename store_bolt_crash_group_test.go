@@ -81,7 +81,7 @@ func TestBoltStore_CrashSafetyGrouped(t *testing.T) {
 					t.Errorf("round %d: acknowledged user %s: %v", round, id, err)
 				}
 			case "session":
-				if _, u, err := s.GetSession(ctx, boltHash(id)); err != nil || u.ID != userID {
+				if _, u, err := getSession(ctx, s, boltHash(id)); err != nil || u.ID != userID {
 					t.Errorf("round %d: acknowledged session %s: %v", round, id, err)
 				}
 			}

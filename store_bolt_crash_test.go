@@ -388,7 +388,7 @@ func boltCrashSnapshot(ctx context.Context, s users.Store, ever *boltCrashEver) 
 	}
 	for h := range ever.sessions {
 		hash, _ := hex.DecodeString(h)
-		sr, _, err := s.GetSession(ctx, hash)
+		sr, _, err := getSession(ctx, s, hash)
 		switch {
 		case errors.Is(err, users.ErrNotFound):
 		case err != nil:

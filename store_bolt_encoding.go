@@ -319,9 +319,11 @@ func decodeUserTo(r *UserRecord, id string, d decoder) error {
 	r.CreatedAt = d.time()
 	r.UpdatedAt = d.time()
 	r.LastLoginAt = d.time()
+	r.Preferences = nil
 	if flags&userHasPreferences != 0 {
 		r.Preferences = d.stringMap()
 	}
+	r.LastActiveAt = time.Time{}
 	if d.format >= 2 {
 		r.LastActiveAt = d.time()
 	}
@@ -340,37 +342,40 @@ type sessionAlloc struct {
 func decodeSession(key, v []byte) (*SessionRecord, error) {
 	a := &sessionAlloc{}
 	a.s.TokenHash = append([]byte(nil), key...)
-	if err := decodeSessionTo(&a.s, &a.methods, newDecoder(v)); err != nil {
+	a.s.Methods = a.methods[:0]
+	if err := decodeSessionTo(&a.s, newDecoder(v)); err != nil {
 		return nil, err
+	}
+	if len(a.s.Methods) == 0 {
+		a.s.Methods = nil
 	}
 	return &a.s, nil
 }
 
-// decodeSessionTo fills s, all but its TokenHash, with the session record d
-// holds; its Methods use room when they fit.
-func decodeSessionTo(s *SessionRecord, room *[2]AuthMethod, d decoder) error {
+// decodeSessionTo sets every field of s but TokenHash to the session record d
+// holds (those an older format lacks to their zero value); it appends the
+// Methods to s.Methods[:0].
+func decodeSessionTo(s *SessionRecord, d decoder) error {
 	s.ID = d.string()
 	s.UserID = d.string()
 	s.UserGeneration = d.varint()
 	s.CreatedAt = d.time()
 	s.ExpiresAt = d.time()
 	s.LastSeenAt = d.time()
+	s.Methods = s.Methods[:0]
 	if d.format >= 2 {
 		s.IP = d.string()
 		s.UserAgent = d.string()
 		if n := d.uvarint(); n > uint64(len(d.s)) {
 			d.bad = true
-		} else if n > 0 {
-			if n <= uint64(len(room)) {
-				s.Methods = room[:n:n]
-			} else {
-				s.Methods = make([]AuthMethod, n)
-			}
-			for i := range s.Methods {
-				s.Methods[i] = AuthMethod(d.string())
+		} else {
+			for range n {
+				s.Methods = append(s.Methods, AuthMethod(d.string()))
 			}
 		}
 		s.SecondFactorAt = d.time()
+	} else {
+		s.IP, s.UserAgent, s.SecondFactorAt = "", "", time.Time{}
 	}
 	if d.format >= 3 {
 		s.AuthenticatedAt = d.time()

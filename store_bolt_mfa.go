@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
-	"time"
 )
 
 // The BoltStore's second factors (schema version 3): one MFA record per user in
@@ -257,51 +255,6 @@ func (s *BoltStore) ConsumeChallenge(ctx context.Context, hash []byte, audit ...
 		if err := b.deleteChallenge(hash); err != nil {
 			return err
 		}
-		return b.putAudit(audit)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// StepUpSession sets the AuthenticatedAt of the user's session with the public
-// ID sessionID and, for a method that is not empty, its SecondFactorAt, and
-// adds method to its Methods, in one write transaction, and
-// returns the session as written, or ErrNotFound, writing nothing, if the
-// session does not exist or belongs to another user. See Store. It is safe for
-// concurrent use.
-func (s *BoltStore) StepUpSession(ctx context.Context, userID, sessionID string, method AuthMethod, at time.Time, audit ...*AuditEntry) (*SessionRecord, error) {
-	if err := checkAudit(audit); err != nil {
-		return nil, err
-	}
-	var out *SessionRecord
-	err := s.update(ctx, "step up session", func(b *boltTx) error {
-		hash := b.sessID.Get([]byte(sessionID))
-		if hash == nil {
-			return ErrNotFound
-		}
-		sr, err := b.getSession(bytes.Clone(hash))
-		if err == ErrNotFound {
-			return fmt.Errorf("%w: session ID %q points at a missing session", ErrCorrupt, sessionID)
-		}
-		if err != nil {
-			return err
-		}
-		if sr.UserID != userID {
-			return ErrNotFound
-		}
-		sr.AuthenticatedAt = at
-		if method != "" {
-			sr.SecondFactorAt = at
-			if !slices.Contains(sr.Methods, method) {
-				sr.Methods = append(sr.Methods, method)
-			}
-		}
-		if err := b.putSession(sr); err != nil {
-			return err
-		}
-		out = sr.Clone()
 		return b.putAudit(audit)
 	})
 	if err != nil {

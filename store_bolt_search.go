@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/userkit/users/internal/trigram"
 	"go.etcd.io/bbolt"
 )
 
@@ -82,9 +83,8 @@ var (
 // the tails of the trigrams it touches) and a search dearer (a lookup in every
 // segment for each trigram that it needs). Segments stay pending until the next
 // import merges them, so this bounds what a search costs after an import: at
-// 64, a rare-term search at 1M users imported in batches of ImportBatch (40
-// segments, none merged) cost 2.8-2.9 times what it cost at 10k; at 16, 1.9,
-// for a 1M import 7% slower (scalebench and BoltStore_Import, 2026-11-29).
+// most searchPendingMax lookups more for each trigram, however many batches of
+// ImportBatch the import wrote.
 const searchPendingMax = 16
 
 // searchChunkMax is the most bytes a chunk takes. A bigger chunk saves keys but
@@ -150,19 +150,13 @@ func searchDocKey(doc uint64) []byte {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), doc)
 }
 
-// trigram is three bytes of a search field in the low 24 bits.
-type trigram uint32
-
-func (g trigram) key() []byte { return []byte{byte(g >> 16), byte(g >> 8), byte(g)} }
-
-func (g trigram) chunkKey(bound uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 11), g.key()...), bound)
+// chunkKey is the grams key of g's chunk with this bound.
+func chunkKey(g trigram.T, bound uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 11), g.Key()...), bound)
 }
 
-func trigramOf(k []byte) trigram { return trigram(k[0])<<16 | trigram(k[1])<<8 | trigram(k[2]) }
-
 // pendKey returns the key of the group that holds g's list in the segment at start.
-func pendKey(start uint64, g trigram) []byte {
+func pendKey(start uint64, g trigram.T) []byte {
 	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 10), start), byte(g>>16), byte(g>>8))
 }
 
@@ -225,44 +219,6 @@ func pendGroupSet(v []byte, third byte, chunk []byte) ([]byte, error) {
 func appendPendEntry(dst []byte, third byte, chunk []byte) []byte {
 	dst = binary.AppendUvarint(append(dst, third), uint64(len(chunk)))
 	return append(dst, chunk...)
-}
-
-func (g trigram) String() string { return fmt.Sprintf("%q", g.key()) }
-
-// appendTrigrams appends the trigrams of s to gs.
-func appendTrigrams(gs []trigram, s string) []trigram {
-	for i := 0; i+3 <= len(s); i++ {
-		gs = append(gs, trigram(s[i])<<16|trigram(s[i+1])<<8|trigram(s[i+2]))
-	}
-	return gs
-}
-
-// userTrigrams returns the distinct trigrams of u's SearchFields in increasing
-// order (none for a nil u).
-func userTrigrams(u *User) []trigram {
-	if u == nil {
-		return nil
-	}
-	gs := make([]trigram, 0, 64)
-	for _, f := range trigramFields(u) {
-		gs = appendTrigrams(gs, f)
-	}
-	slices.Sort(gs)
-	return slices.Compact(gs)
-}
-
-// trigramFields returns SearchFields(u) but for the fields that another one
-// holds, such as the first and last names inside "first last": their trigrams
-// are the other's too.
-func trigramFields(u *User) []string {
-	fs := SearchFields(u)
-	out := fs[:0]
-	for i, f := range fs {
-		if !slices.ContainsFunc(fs[i+1:], func(g string) bool { return strings.Contains(g, f) }) {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // encodeSearchChunk encodes docs, which increase, as a chunk.
@@ -334,7 +290,7 @@ func indexSearch(b *bbolt.Bucket, id string, old, new *User) error {
 		new.FirstName == old.FirstName && new.LastName == old.LastName {
 		return nil // as on every login, which sets LastLoginAt only
 	}
-	removed, added := diffTrigrams(userTrigrams(old), userTrigrams(new))
+	removed, added := diffTrigrams(searchTrigrams(old), searchTrigrams(new))
 	if new != nil && len(removed) == 0 && len(added) == 0 {
 		return nil
 	}
@@ -386,7 +342,7 @@ func (x *searchIndex) segmentOf(doc uint64) (start uint64, pending bool) {
 
 // change adds doc to g's list (add set) or takes it out: in the pending segment
 // that starts at seg if pending, else in the main list.
-func (x *searchIndex) change(g trigram, doc, seg uint64, pending, add bool) error {
+func (x *searchIndex) change(g trigram.T, doc, seg uint64, pending, add bool) error {
 	one := []uint64{doc}
 	switch {
 	case !pending && add:
@@ -425,7 +381,7 @@ func (x *searchIndex) change(g trigram, doc, seg uint64, pending, add bool) erro
 
 // diffTrigrams returns the trigrams of old, then of new, that the other lacks.
 // Both are increasing.
-func diffTrigrams(old, new []trigram) (removed, added []trigram) {
+func diffTrigrams(old, new []trigram.T) (removed, added []trigram.T) {
 	i, j := 0, 0
 	for i < len(old) || j < len(new) {
 		switch {
@@ -482,7 +438,7 @@ func indexSearchNew(b *bbolt.Bucket, ids []string, us []*User) error {
 	}
 	start := next
 	// The users come in the order of their docs, so each list grows sorted.
-	lists := map[trigram]int{} // where in docs a trigram's list is
+	lists := map[trigram.T]int{} // where in docs a trigram's list is
 	var docs [][]uint64
 	for _, i := range order {
 		pid := packSearchID(ids[i])
@@ -500,9 +456,9 @@ func indexSearchNew(b *bbolt.Bucket, ids []string, us []*User) error {
 		if us[i] == nil {
 			continue
 		}
-		for _, f := range trigramFields(us[i]) {
+		for _, f := range trigram.Outer(SearchFields(us[i])) {
 			for j := 0; j+3 <= len(f); j++ {
-				g := trigram(f[j])<<16 | trigram(f[j+1])<<8 | trigram(f[j+2])
+				g := trigram.At(f, j)
 				k, ok := lists[g]
 				if !ok {
 					k = len(docs)
@@ -547,7 +503,7 @@ func indexSearchNew(b *bbolt.Bucket, ids []string, us []*User) error {
 
 // merge moves every pending segment into the main lists.
 func (x *searchIndex) merge() error {
-	lists := map[trigram][]uint64{}
+	lists := map[trigram.T][]uint64{}
 	c := x.pend.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 10 {
@@ -556,7 +512,7 @@ func (x *searchIndex) merge() error {
 		// Segments come in the order of their docs, so each list stays sorted.
 		var err error
 		if gerr := pendGroupEach(v, func(third byte, chunk []byte) bool {
-			g := trigram(k[8])<<16 | trigram(k[9])<<8 | trigram(third)
+			g := trigram.T(k[8])<<16 | trigram.T(k[9])<<8 | trigram.T(third)
 			lists[g], err = decodeSearchChunk(lists[g], chunk)
 			return err == nil
 		}); gerr != nil || err != nil {
@@ -582,11 +538,11 @@ func (x *searchIndex) merge() error {
 }
 
 // insert adds docs, which increase, to g's list.
-func (x *searchIndex) insert(g trigram, docs []uint64) error {
+func (x *searchIndex) insert(g trigram.T, docs []uint64) error {
 	c := x.grams.Cursor()
-	prefix := g.key()
+	prefix := g.Key()
 	for len(docs) > 0 {
-		k, v := c.Seek(g.chunkKey(docs[0]))
+		k, v := c.Seek(chunkKey(g, docs[0]))
 		if k == nil || !bytes.HasPrefix(k, prefix) {
 			return x.insertTail(g, docs)
 		}
@@ -610,9 +566,9 @@ func (x *searchIndex) insert(g trigram, docs []uint64) error {
 // putChunks writes docs as g's grams chunk under bound, halving it into several
 // chunks while it is too big. Halves, unlike full chunks, leave room for the
 // next older user to change.
-func (x *searchIndex) putChunks(g trigram, bound uint64, docs []uint64) error {
+func (x *searchIndex) putChunks(g trigram.T, bound uint64, docs []uint64) error {
 	if searchChunkSize(docs) <= searchChunkMax || len(docs) < 2 {
-		return x.grams.Put(g.chunkKey(bound), encodeSearchChunk(docs))
+		return x.grams.Put(chunkKey(g, bound), encodeSearchChunk(docs))
 	}
 	half := len(docs) / 2
 	if err := x.putChunks(g, docs[half-1], docs[:half]); err != nil {
@@ -623,8 +579,8 @@ func (x *searchIndex) putChunks(g trigram, bound uint64, docs []uint64) error {
 
 // insertTail adds docs, which increase and are above every bound of g's grams
 // chunks, to g's tail. A full tail moves to grams as full chunks.
-func (x *searchIndex) insertTail(g trigram, docs []uint64) error {
-	key := g.key()
+func (x *searchIndex) insertTail(g trigram.T, docs []uint64) error {
+	key := g.Key()
 	var have []uint64
 	if v := x.tails.Get(key); v != nil {
 		var err error
@@ -643,7 +599,7 @@ func (x *searchIndex) insertTail(g trigram, docs []uint64) error {
 			size += n
 			continue
 		}
-		if err := x.grams.Put(g.chunkKey(all[i-1]), encodeSearchChunk(all[start:i])); err != nil {
+		if err := x.grams.Put(chunkKey(g, all[i-1]), encodeSearchChunk(all[start:i])); err != nil {
 			return err
 		}
 		start, size = i, searchUvarintLen(d)
@@ -653,11 +609,11 @@ func (x *searchIndex) insertTail(g trigram, docs []uint64) error {
 
 // remove takes docs, which increase, out of g's list. Docs it does not list are
 // ignored.
-func (x *searchIndex) remove(g trigram, docs []uint64) error {
+func (x *searchIndex) remove(g trigram.T, docs []uint64) error {
 	c := x.grams.Cursor()
-	prefix := g.key()
+	prefix := g.Key()
 	for len(docs) > 0 {
-		k, v := c.Seek(g.chunkKey(docs[0]))
+		k, v := c.Seek(chunkKey(g, docs[0]))
 		var bucket *bbolt.Bucket
 		if k != nil && bytes.HasPrefix(k, prefix) {
 			bucket = x.grams
@@ -758,7 +714,7 @@ func searchCandidates(b *bbolt.Bucket, term string) (ids []string, indexed bool,
 	if x.docs == nil {
 		return nil, true, nil // nothing was ever indexed
 	}
-	grams := appendTrigrams(nil, term)
+	grams := trigram.Append(nil, term)
 	slices.Sort(grams)
 	grams = slices.Compact(grams)
 	its := make([]*trigramIter, len(grams))
@@ -834,7 +790,7 @@ func (x *searchIndex) segments() ([]uint64, error) {
 
 // trigramIter walks one trigram's list.
 type trigramIter struct {
-	g      trigram
+	g      trigram.T
 	prefix []byte
 	c      *bbolt.Cursor // over grams, nil if there is no such bucket
 	tails  *bbolt.Bucket // nil if there is no such bucket
@@ -848,8 +804,8 @@ type trigramIter struct {
 	done   bool
 }
 
-func newTrigramIter(x *searchIndex, g trigram, segs []uint64) *trigramIter {
-	it := &trigramIter{g: g, prefix: g.key(), tails: x.tails, pend: x.pend, segs: segs}
+func newTrigramIter(x *searchIndex, g trigram.T, segs []uint64) *trigramIter {
+	it := &trigramIter{g: g, prefix: g.Key(), tails: x.tails, pend: x.pend, segs: segs}
 	if x.grams != nil {
 		it.c = x.grams.Cursor()
 	}
@@ -901,7 +857,7 @@ func (it *trigramIter) find(target uint64) ([]byte, error) {
 	if len(it.segs) == 0 || target < it.segs[0] {
 		var k, v []byte
 		if it.c != nil {
-			k, v = it.c.Seek(it.g.chunkKey(target))
+			k, v = it.c.Seek(chunkKey(it.g, target))
 		}
 		if k != nil && bytes.HasPrefix(k, it.prefix) {
 			var err error
@@ -956,7 +912,7 @@ func checkSearchIndex(b *bbolt.Bucket, each func(yield func(id string, u *User) 
 
 	// The users: each must have a doc that maps back to it. want sums up which
 	// docs each trigram should list.
-	want := map[trigram]*docSum{}
+	want := map[trigram.T]*docSum{}
 	var live []uint64
 	err = each(func(id string, u *User) bool {
 		pid := packSearchID(id)
@@ -970,7 +926,7 @@ func checkSearchIndex(b *bbolt.Bucket, each func(yield func(id string, u *User) 
 			c.add("user %s: search index doc %d maps to %x", id, doc, v)
 		}
 		live = append(live, doc)
-		for _, g := range userTrigrams(u) {
+		for _, g := range searchTrigrams(u) {
 			s := want[g]
 			if s == nil {
 				s = &docSum{}
@@ -1031,9 +987,9 @@ func checkSearchIndex(b *bbolt.Bucket, each func(yield func(id string, u *User) 
 	if len(segs) > 0 {
 		mainEnd = segs[0]
 	}
-	got := map[trigram]*docSum{}
-	bounds := map[trigram]uint64{} // the highest grams bound of each trigram
-	var prev trigram
+	got := map[trigram.T]*docSum{}
+	bounds := map[trigram.T]uint64{} // the highest grams bound of each trigram
+	var prev trigram.T
 	var prevBound uint64
 	first := true
 	searchForEach(x.grams, func(k, v []byte) {
@@ -1041,7 +997,7 @@ func checkSearchIndex(b *bbolt.Bucket, each func(yield func(id string, u *User) 
 			c.add("search index: malformed chunk key %x", k)
 			return
 		}
-		g := trigramOf(k)
+		g := trigram.FromKey(k)
 		bound := binary.BigEndian.Uint64(k[3:])
 		if first || g != prev {
 			prevBound = 0
@@ -1063,7 +1019,7 @@ func checkSearchIndex(b *bbolt.Bucket, each func(yield func(id string, u *User) 
 			c.add("search index: malformed tail key %x", k)
 			return
 		}
-		g := trigramOf(k)
+		g := trigram.FromKey(k)
 		docs, err := decodeSearchChunk(nil, v)
 		switch {
 		case err != nil:
@@ -1090,7 +1046,7 @@ func checkSearchIndex(b *bbolt.Bucket, each func(yield func(id string, u *User) 
 			c.add("search index: trigrams %q in segment %d, which is not listed", k[8:], start)
 		}
 		err := pendGroupEach(v, func(third byte, chunk []byte) bool {
-			g := trigram(k[8])<<16 | trigram(k[9])<<8 | trigram(third)
+			g := trigram.T(k[8])<<16 | trigram.T(k[9])<<8 | trigram.T(third)
 			docs, err := decodeSearchChunk(nil, chunk)
 			switch {
 			case err != nil:
@@ -1108,7 +1064,7 @@ func checkSearchIndex(b *bbolt.Bucket, each func(yield func(id string, u *User) 
 	})
 
 	// Where a list sums wrong, say which users it gets wrong.
-	wrong := map[trigram]bool{}
+	wrong := map[trigram.T]bool{}
 	for g, s := range want {
 		if *s != *got[g].orZero() {
 			wrong[g] = true
@@ -1122,14 +1078,14 @@ func checkSearchIndex(b *bbolt.Bucket, each func(yield func(id string, u *User) 
 	if len(wrong) == 0 {
 		return c.result(), nil
 	}
-	wantDocs := map[trigram][]uint64{}
+	wantDocs := map[trigram.T][]uint64{}
 	ids := map[uint64]string{}
 	err = each(func(id string, u *User) bool {
 		doc, n := binary.Uvarint(searchGet(x.ids, packSearchID(id)))
 		if n <= 0 {
 			return true
 		}
-		for _, g := range userTrigrams(u) {
+		for _, g := range searchTrigrams(u) {
 			if wrong[g] {
 				wantDocs[g] = append(wantDocs[g], doc)
 				ids[doc] = id

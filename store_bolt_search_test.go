@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/userkit/users/internal/trigram"
 	"go.etcd.io/bbolt"
 )
 
@@ -406,10 +407,10 @@ func TestIndexSearch_UpdateTouchesOnlyChangedTrigrams(t *testing.T) {
 		old := truth[id]
 		u := old.Clone()
 		u.FirstName, u.LastName = "Quentin", old.LastName+"x"
-		removed, added := diffTrigrams(userTrigrams(old), userTrigrams(u))
+		removed, added := diffTrigrams(searchTrigrams(old), searchTrigrams(u))
 		changed := map[string]bool{}
 		for _, g := range append(removed, added...) {
-			changed[string(g.key())] = true
+			changed[string(g.Key())] = true
 		}
 		before := snapshot()
 		searchUpdate(t, db, func(b *bbolt.Bucket) error { return indexSearch(b, id, old, u) })
@@ -490,7 +491,7 @@ func TestCheckSearchIndex(t *testing.T) {
 		return d
 	}
 	// change adds id's doc to g's list, or takes it out.
-	change := func(b *bbolt.Bucket, id string, g trigram, add bool) error {
+	change := func(b *bbolt.Bucket, id string, g trigram.T, add bool) error {
 		x, err := openSearch(b, true)
 		if err != nil {
 			return err
@@ -531,8 +532,8 @@ func TestCheckSearchIndex(t *testing.T) {
 		}
 		return b.Bucket(searchPend).Put(k, v)
 	}
-	xyz := trigram('x')<<16 | trigram('y')<<8 | trigram('z')
-	firstTrigram := func(truth searchTruth, id string) trigram { return userTrigrams(truth[id])[0] }
+	xyz := trigram.T('x')<<16 | trigram.T('y')<<8 | trigram.T('z')
+	firstTrigram := func(truth searchTruth, id string) trigram.T { return searchTrigrams(truth[id])[0] }
 
 	for _, tc := range []struct {
 		name   string

@@ -303,7 +303,7 @@ func TestBoltStore_RoundTripsEveryField(t *testing.T) {
 	defer s.Close()
 	gotU, err := s.GetUser(ctx, u.ID)
 	must(t, err)
-	gotS, gotSU, err := s.GetSession(ctx, sr.TokenHash)
+	gotS, gotSU, err := getSession(ctx, s, sr.TokenHash)
 	must(t, err)
 	gotT, err := s.GetToken(ctx, tok.Hash, tok.Purpose)
 	must(t, err)
@@ -607,7 +607,7 @@ func TestBoltStore_Sweeper(t *testing.T) {
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		_, _, err := s.GetSession(ctx, old.TokenHash)
+		_, _, err := getSession(ctx, s, old.TokenHash)
 		if errors.Is(err, users.ErrNotFound) {
 			break
 		}
@@ -616,7 +616,7 @@ func TestBoltStore_Sweeper(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if _, _, err := s.GetSession(ctx, fresh.TokenHash); err != nil {
+	if _, _, err := getSession(ctx, s, fresh.TokenHash); err != nil {
 		t.Fatalf("the sweeper deleted an unexpired session: %v", err)
 	}
 
@@ -750,7 +750,7 @@ func TestBoltStore_OneTransaction(t *testing.T) {
 		{"CreateSession", 1, func() error { return s.CreateSession(ctx, s1) }},
 		{"CreateSession", 1, func() error { return s.CreateSession(ctx, s2) }},
 		{"CreateSession", 1, func() error { return s.CreateSession(ctx, s3) }},
-		{"GetSession", 0, func() error { _, _, err := s.GetSession(ctx, s1.TokenHash); return err }},
+		{"GetSession", 0, func() error { _, _, err := getSession(ctx, s, s1.TokenHash); return err }},
 		{"ListSessions", 0, func() error { _, err := s.ListSessions(ctx, u.ID); return err }},
 		{"TouchSession", 1, func() error { return s.TouchSession(ctx, s1.TokenHash, boltT0.Add(time.Minute)) }},
 		{"TouchSession/NotLater", 0, func() error { return s.TouchSession(ctx, s1.TokenHash, boltT0) }},
@@ -809,7 +809,7 @@ func TestBoltStore_CopiesOutOfTransactions(t *testing.T) {
 	tokens := boltFill(t, s)
 	snap := takeBoltSnapshot(t, s, tokens)
 	sr := snap.Sessions[boltUser(2).ID][0]
-	gotS, gotU, err := s.GetSession(ctx, sr.TokenHash)
+	gotS, gotU, err := getSession(ctx, s, sr.TokenHash)
 	must(t, err)
 	must(t, s.Close())
 	b, err := json.Marshal([]any{snap, gotS, gotU})

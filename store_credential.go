@@ -2,6 +2,7 @@ package users
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -152,4 +153,15 @@ type CredentialStore interface {
 	// running at once, each guarded against leaving the user no way to sign
 	// in, exactly one succeeds.
 	RemovePassword(ctx context.Context, userID string, at time.Time, guard CredentialGuard, audit ...*AuditEntry) (*UserRecord, error)
+}
+
+// compareCredentials orders credentials as ListCredentials returns them.
+func compareCredentials(a, b *CredentialRecord) int {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c
+	}
+	if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }

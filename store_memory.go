@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/userkit/users/internal/trigram"
 )
 
 var _ Store = (*MemoryStore)(nil)
@@ -46,7 +48,7 @@ type MemoryStore struct {
 
 	everyone *memGroup            // every user
 	accounts map[string]*memGroup // the users of each non-empty AccountID
-	terms    map[trigram]*memPosting
+	terms    map[trigram.T]*memPosting
 
 	sessions     map[string]*memSession         // by string(TokenHash)
 	sessionIDs   map[string]string              // session ID → string(TokenHash)
@@ -102,7 +104,7 @@ func NewMemoryStore() *MemoryStore {
 		statusIndex:  make(map[Status]uint16),
 		everyone:     newSplitGroup(),
 		accounts:     make(map[string]*memGroup),
-		terms:        make(map[trigram]*memPosting),
+		terms:        make(map[trigram.T]*memPosting),
 		sessions:     make(map[string]*memSession),
 		sessionIDs:   make(map[string]string),
 		userSessions: make(map[string]map[string]struct{}),

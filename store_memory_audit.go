@@ -209,27 +209,3 @@ func cutBefore(list []*AuditEntry, hi string, t time.Time) ([]*AuditEntry, int) 
 	}
 	return list, n
 }
-
-// DeleteOtherSessions deletes every session of the user except the one with
-// the public ID keepID, and returns how many it deleted; the user's Generation
-// stays as it is. It returns ErrNotFound if there is no such user. It is safe
-// for concurrent use.
-func (m *MemoryStore) DeleteOtherSessions(ctx context.Context, userID, keepID string, audit ...*AuditEntry) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.byID[userID]; !ok {
-		return 0, ErrNotFound
-	}
-	n := 0
-	for key := range m.userSessions[userID] {
-		if m.sessions[key].rec.ID != keepID {
-			m.deleteSession(key)
-			n++
-		}
-	}
-	m.keepAudit(audit)
-	return n, nil
-}

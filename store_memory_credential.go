@@ -3,7 +3,6 @@ package users
 import (
 	"context"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -102,17 +101,6 @@ func (m *MemoryStore) userCredentials(userID string, skip memCredKey) []*Credent
 	}
 	slices.SortFunc(out, compareCredentials)
 	return out
-}
-
-// compareCredentials orders credentials as ListCredentials returns them.
-func compareCredentials(a, b *CredentialRecord) int {
-	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-		return c
-	}
-	if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
-		return c
-	}
-	return strings.Compare(a.ID, b.ID)
 }
 
 // UpdateCredential calls fn with a copy of the credential under the store's

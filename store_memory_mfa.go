@@ -3,8 +3,6 @@ package users
 import (
 	"container/heap"
 	"context"
-	"slices"
-	"time"
 )
 
 // The MemoryStore's second factors: MFA records by user ID, and challenges by
@@ -239,35 +237,6 @@ func (m *MemoryStore) ConsumeChallenge(ctx context.Context, hash []byte, audit .
 	}
 	m.keepAudit(audit)
 	return mc.rec, nil // deleted: nobody else holds it
-}
-
-// StepUpSession sets the AuthenticatedAt of the user's session with this
-// public ID and, for a method that is not empty, its SecondFactorAt, and adds
-// method to its Methods, returning a copy as written, or returns ErrNotFound.
-// It is safe for concurrent use.
-func (m *MemoryStore) StepUpSession(ctx context.Context, userID, sessionID string, method AuthMethod, at time.Time, audit ...*AuditEntry) (*SessionRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	key, ok := m.sessionIDs[sessionID]
-	if !ok || m.sessions[key].rec.UserID != userID {
-		return nil, ErrNotFound
-	}
-	// Readers hold copies, and GetSession copies under a read lock: replace
-	// the record rather than change the one they may be copying.
-	s := m.sessions[key].rec.Clone()
-	s.AuthenticatedAt = at
-	if method != "" {
-		s.SecondFactorAt = at
-		if !slices.Contains(s.Methods, method) {
-			s.Methods = append(s.Methods, method)
-		}
-	}
-	m.sessions[key].rec = s
-	m.keepAudit(audit)
-	return s.Clone(), nil
 }
 
 // deleteChallenge deletes the challenge stored under key, which must exist,

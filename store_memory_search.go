@@ -3,6 +3,8 @@ package users
 import (
 	"math/bits"
 	"slices"
+
+	"github.com/userkit/users/internal/trigram"
 )
 
 // The MemoryStore's search index: for every trigram (three consecutive bytes) of
@@ -107,11 +109,11 @@ func (p *memPosting) each(fn func(s uint32)) {
 }
 
 // userTrigrams returns the distinct trigrams of u's search fields, sorted: the
-// ones the bbolt store's index keeps too (userTrigrams in store_bolt_search.go).
-func (m *MemoryStore) userTrigrams(u *memUser) []trigram {
+// ones the bbolt store's index keeps too (searchTrigrams).
+func (m *MemoryStore) userTrigrams(u *memUser) []trigram.T {
 	var v User
 	m.view(u, &v)
-	return userTrigrams(&v)
+	return searchTrigrams(&v)
 }
 
 // addTerms adds the user in slot to the search index. m.mu must be held for
@@ -122,7 +124,7 @@ func (m *MemoryStore) addTerms(slot uint32, u *memUser) {
 	}
 }
 
-func (m *MemoryStore) addTerm(t trigram, slot uint32) {
+func (m *MemoryStore) addTerm(t trigram.T, slot uint32) {
 	p := m.terms[t]
 	if p == nil {
 		p = new(memPosting)
@@ -139,7 +141,7 @@ func (m *MemoryStore) removeTerms(slot uint32, u *memUser) {
 	}
 }
 
-func (m *MemoryStore) removeTerm(t trigram, slot uint32) {
+func (m *MemoryStore) removeTerm(t trigram.T, slot uint32) {
 	p := m.terms[t]
 	p.remove(slot)
 	if p.n == 0 {
@@ -186,7 +188,7 @@ func (m *MemoryStore) termCandidates(term string, listSize int, count bool) (can
 		return nil, false
 	}
 	var ps []*memPosting
-	for _, g := range appendTrigrams(nil, term) {
+	for _, g := range trigram.Append(nil, term) {
 		p := m.terms[g]
 		if p == nil {
 			return nil, true

@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// The MemoryStore's sessions, one-time tokens and login-throttle entries, and
-// the heap that expires them. Sessions and tokens are kept by their hash as a
-// string (the bytes themselves), which a map lookup with string(hash) finds
-// without allocating.
+// The MemoryStore's sessions. They are kept by their token hash as a string
+// (the bytes themselves), which a map lookup with string(hash) finds without
+// allocating; one-time tokens are too (store_memory_token.go). The heap that
+// expires them is in store_memory_expiry.go.
 
 // CreateSession stores a copy of s. It returns ErrNotFound if the user s.UserID
 // does not exist, and ErrConflict if the user's Generation is not
@@ -47,27 +47,12 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 	return nil
 }
 
-// GetSession returns copies of the session with this token hash and of its user,
-// whatever the session's expiry, or ErrNotFound. It is safe for concurrent use.
-//
-// It allocates once: both copies, the session's token hash and its methods are
-// parts of one sessionRead.
-func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte) (*SessionRecord, *UserRecord, error) {
-	out := new(sessionRead)
-	if err := m.readSession(ctx, tokenHash, &out.s, &out.u, &out.methods); err != nil {
-		return nil, nil, err
-	}
-	out.setTokenHash(tokenHash) // the key the session was found under
-	return &out.s, &out.u, nil
-}
-
-// readSession is GetSession into memory the caller gives, for the Manager's
-// ValidateToken: s gets a copy of the session with this token hash, without its
-// TokenHash and with its Methods copied into methods when they fit, and u a copy
-// of its user. Called on a *MemoryStore, not through the Store interface, it
-// lets s live on the caller's stack and u in the allocation the caller returns.
-// It is safe for concurrent use.
-func (m *MemoryStore) readSession(ctx context.Context, tokenHash []byte, s *SessionRecord, u *UserRecord, methods *[2]AuthMethod) error {
+// GetSession fills s and u with copies of the session with this token hash
+// and of its user, whatever the session's expiry, or returns ErrNotFound. Its
+// token hash and methods are appended to s.TokenHash[:0] and s.Methods[:0],
+// so it allocates nothing when they fit there and the user has no
+// preferences. It is safe for concurrent use.
+func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte, s *SessionRecord, u *UserRecord) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -76,44 +61,12 @@ func (m *MemoryStore) readSession(ctx context.Context, tokenHash []byte, s *Sess
 	if !ok {
 		return ErrNotFound
 	}
+	hash, methods := s.TokenHash[:0], s.Methods[:0]
 	*s = *ms.rec
-	s.TokenHash = nil
-	s.Methods = copyMethods(methods, ms.rec.Methods)
+	s.TokenHash = append(hash, ms.rec.TokenHash...)
+	s.Methods = append(methods, ms.rec.Methods...)
 	m.unpack(m.user(ms.slot), u) // DeleteUser deletes its sessions: slot is the user's
 	return nil
-}
-
-// sessionRead is what GetSession returns, the session and its user, in one
-// allocation: every authenticated request makes one. The memory and bbolt
-// stores both use it.
-type sessionRead struct {
-	s       SessionRecord
-	u       UserRecord
-	hash    [32]byte      // s.TokenHash, when it fits
-	methods [2]AuthMethod // s.Methods, when they fit
-}
-
-// setTokenHash sets r.s.TokenHash to a copy of h.
-func (r *sessionRead) setTokenHash(h []byte) {
-	if len(h) <= len(r.hash) {
-		n := copy(r.hash[:], h)
-		r.s.TokenHash = r.hash[:n:n]
-	} else {
-		r.s.TokenHash = append([]byte(nil), h...)
-	}
-}
-
-// copyMethods returns a copy of ms, in room when it fits.
-func copyMethods(room *[2]AuthMethod, ms []AuthMethod) []AuthMethod {
-	switch {
-	case len(ms) == 0:
-		return nil
-	case len(ms) <= len(room):
-		n := copy(room[:], ms)
-		return room[:n:n]
-	default:
-		return slices.Clone(ms)
-	}
 }
 
 // TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
@@ -218,88 +171,6 @@ func (m *MemoryStore) ListSessions(ctx context.Context, userID string) ([]*Sessi
 	return out, nil
 }
 
-// GetLoginAttempts returns the throttle entry for key, or the zero LoginAttempts
-// if there is none. It is safe for concurrent use.
-func (m *MemoryStore) GetLoginAttempts(ctx context.Context, key ThrottleKey) (LoginAttempts, error) {
-	if err := ctx.Err(); err != nil {
-		return LoginAttempts{}, err
-	}
-	defer m.mu.rlock(lastByte(key)).RUnlock()
-	if e, ok := m.attempts[string(key)]; ok {
-		return e.a, nil
-	}
-	return LoginAttempts{}, nil
-}
-
-// UpdateLoginAttempts calls fn with the entry for key (the zero value if there is
-// none) while holding the store's write lock, so fn must not block or call the
-// store. It writes what fn left and returns it; a zero LoginAttempts deletes the
-// entry. If fn fails, it writes nothing and returns fn's error unchanged. It is
-// safe for concurrent use.
-func (m *MemoryStore) UpdateLoginAttempts(ctx context.Context, tk ThrottleKey, fn func(a *LoginAttempts) error, audit ...*AuditEntry) (LoginAttempts, error) {
-	if err := ctx.Err(); err != nil {
-		return LoginAttempts{}, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	key := string(tk)
-	e, exists := m.attempts[key]
-	var a LoginAttempts
-	if exists {
-		a = e.a
-	}
-	if err := fn(&a); err != nil {
-		return LoginAttempts{}, err
-	}
-	m.keepAudit(audit)
-	switch {
-	case a.IsZero():
-		if exists {
-			m.deleteAttempts(key)
-		}
-		return LoginAttempts{}, nil
-	case exists:
-		e.a = a
-		if !e.exp.at.Equal(a.ExpiresAt) {
-			e.exp.at = a.ExpiresAt
-			heap.Fix(&m.expiry, e.exp.index)
-		}
-	default:
-		e = &memAttempts{a: a, exp: &expiryItem{at: a.ExpiresAt, kind: expiryAttempts, key: key}}
-		m.attempts[key] = e
-		heap.Push(&m.expiry, e.exp)
-	}
-	return a, nil
-}
-
-// CreateToken stores a copy of t. It returns ErrNotFound if the user t.UserID does
-// not exist and ErrConflict if another token has t.Hash; it writes nothing then.
-// Otherwise, when replace is true, it first deletes the user's tokens of
-// t.Purpose. It is safe for concurrent use.
-func (m *MemoryStore) CreateToken(ctx context.Context, t *TokenRecord, replace bool, audit ...*AuditEntry) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.byID[t.UserID]; !ok {
-		return ErrNotFound
-	}
-	key := string(t.Hash)
-	if _, ok := m.tokens[key]; ok {
-		return ErrConflict
-	}
-	if replace {
-		m.deleteUserTokens(t.UserID, t.Purpose)
-	}
-	mt := &memToken{rec: t.Clone(), exp: &expiryItem{at: t.ExpiresAt, kind: expiryToken, key: key}}
-	m.tokens[key] = mt
-	memSetAdd(m.userTokens, t.UserID, key)
-	heap.Push(&m.expiry, mt.exp)
-	m.keepAudit(audit)
-	return nil
-}
-
 // CreateTokenDecoy does CreateToken's work, the lock and the copies, and keeps
 // none of it; see Store. It is safe for concurrent use.
 func (m *MemoryStore) CreateTokenDecoy(ctx context.Context, t *TokenRecord, audit ...*AuditEntry) error {
@@ -316,75 +187,6 @@ func (m *MemoryStore) CreateTokenDecoy(ctx context.Context, t *TokenRecord, audi
 	}
 	m.decoyToken = d
 	return nil
-}
-
-// GetToken returns a copy of the token with this hash if its purpose is purpose,
-// whatever its expiry, and ErrNotFound otherwise. It deletes nothing. It is safe
-// for concurrent use.
-func (m *MemoryStore) GetToken(ctx context.Context, hash []byte, purpose Purpose) (*TokenRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	defer m.mu.rlock(lastByte(hash)).RUnlock()
-	mt, ok := m.tokens[string(hash)]
-	if !ok || mt.rec.Purpose != purpose {
-		return nil, ErrNotFound
-	}
-	return mt.rec.Clone(), nil
-}
-
-// ConsumeToken deletes the token with this hash and purpose and returns it,
-// whatever its expiry. It returns ErrNotFound, deleting nothing, if there is no
-// such token or its purpose differs. Of any number of concurrent calls for one
-// token exactly one gets it. It is safe for concurrent use.
-func (m *MemoryStore) ConsumeToken(ctx context.Context, hash []byte, purpose Purpose, audit ...*AuditEntry) (*TokenRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	key := string(hash)
-	mt, ok := m.tokens[key]
-	if !ok || mt.rec.Purpose != purpose {
-		return nil, ErrNotFound
-	}
-	for _, e := range audit {
-		if e != nil && e.UserID == "" {
-			e.UserID = mt.rec.UserID
-		}
-	}
-	m.deleteToken(key)
-	m.keepAudit(audit)
-	return mt.rec, nil // deleted: nobody else holds it
-}
-
-// DeleteExpired deletes every session, one-time token and login-throttle entry
-// whose ExpiresAt is at or before now, and returns how many it deleted; a zero
-// ExpiresAt is before every now. It keeps them all in a heap ordered by expiry,
-// so its cost is O(k log n) for k deleted out of n stored. It is safe for
-// concurrent use.
-func (m *MemoryStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for len(m.expiry) > 0 && !m.expiry[0].at.After(now) {
-		it := m.expiry[0]
-		switch it.kind {
-		case expirySession:
-			m.deleteSession(it.key)
-		case expiryToken:
-			m.deleteToken(it.key)
-		case expiryAttempts:
-			m.deleteAttempts(it.key)
-		case expiryChallenge:
-			m.deleteChallenge(it.key)
-		}
-		n++
-	}
-	return n, nil
 }
 
 // deleteSession deletes the session stored under key, which must exist, with its
@@ -404,33 +206,6 @@ func (m *MemoryStore) deleteUserSessions(userID string) {
 	}
 }
 
-// deleteToken deletes the token stored under key, which must exist, with its
-// indexes. m.mu must be held for writing.
-func (m *MemoryStore) deleteToken(key string) {
-	mt := m.tokens[key]
-	delete(m.tokens, key)
-	memSetRemove(m.userTokens, mt.rec.UserID, key)
-	heap.Remove(&m.expiry, mt.exp.index)
-}
-
-// deleteUserTokens deletes the user's tokens of purpose p. m.mu must be held for
-// writing.
-func (m *MemoryStore) deleteUserTokens(userID string, p Purpose) {
-	for key := range m.userTokens[userID] {
-		if m.tokens[key].rec.Purpose == p {
-			m.deleteToken(key)
-		}
-	}
-}
-
-// deleteAttempts deletes the login-throttle entry for key, which must exist.
-// m.mu must be held for writing.
-func (m *MemoryStore) deleteAttempts(key string) {
-	e := m.attempts[key]
-	delete(m.attempts, key)
-	heap.Remove(&m.expiry, e.exp.index)
-}
-
 func memSetAdd(sets map[string]map[string]struct{}, owner, key string) {
 	s, ok := sets[owner]
 	if !ok {
@@ -448,45 +223,55 @@ func memSetRemove(sets map[string]map[string]struct{}, owner, key string) {
 	}
 }
 
-// The kinds of record an expiryItem stands for.
-const (
-	expirySession = iota
-	expiryToken
-	expiryAttempts
-)
-
-// expiryItem is one record's place in the expiry heap.
-type expiryItem struct {
-	at    time.Time // the record's ExpiresAt
-	kind  int       // expirySession, expiryToken or expiryAttempts
-	key   string    // the record's key in its map
-	index int       // position in the heap, kept up to date by expiryHeap
+// DeleteOtherSessions deletes every session of the user except the one with
+// the public ID keepID, and returns how many it deleted; the user's Generation
+// stays as it is. It returns ErrNotFound if there is no such user. It is safe
+// for concurrent use.
+func (m *MemoryStore) DeleteOtherSessions(ctx context.Context, userID, keepID string, audit ...*AuditEntry) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.byID[userID]; !ok {
+		return 0, ErrNotFound
+	}
+	n := 0
+	for key := range m.userSessions[userID] {
+		if m.sessions[key].rec.ID != keepID {
+			m.deleteSession(key)
+			n++
+		}
+	}
+	m.keepAudit(audit)
+	return n, nil
 }
 
-// expiryHeap is a min-heap of expiryItems by time, for container/heap.
-type expiryHeap []*expiryItem
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-
-func (h *expiryHeap) Push(x any) {
-	it := x.(*expiryItem)
-	it.index = len(*h)
-	*h = append(*h, it)
-}
-
-func (h *expiryHeap) Pop() any {
-	old := *h
-	n := len(old)
-	it := old[n-1]
-	old[n-1] = nil
-	*h = old[:n-1]
-	it.index = -1
-	return it
+// StepUpSession sets the AuthenticatedAt of the user's session with this
+// public ID and, for a method that is not empty, its SecondFactorAt, and adds
+// method to its Methods, returning a copy as written, or returns ErrNotFound.
+// It is safe for concurrent use.
+func (m *MemoryStore) StepUpSession(ctx context.Context, userID, sessionID string, method AuthMethod, at time.Time, audit ...*AuditEntry) (*SessionRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key, ok := m.sessionIDs[sessionID]
+	if !ok || m.sessions[key].rec.UserID != userID {
+		return nil, ErrNotFound
+	}
+	// Readers hold copies, and GetSession copies under a read lock: replace
+	// the record rather than change the one they may be copying.
+	s := m.sessions[key].rec.Clone()
+	s.AuthenticatedAt = at
+	if method != "" {
+		s.SecondFactorAt = at
+		if !slices.Contains(s.Methods, method) {
+			s.Methods = append(s.Methods, method)
+		}
+	}
+	m.sessions[key].rec = s
+	m.keepAudit(audit)
+	return s.Clone(), nil
 }

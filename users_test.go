@@ -1033,6 +1033,9 @@ func TestManager_ValidateTokenResultIsTheCallersCopy(t *testing.T) {
 				again.User.Email != "t@example.com" || again.User.Role == users.RoleAdmin {
 				t.Fatalf("after changing the first result, ValidateToken = %+v, %+v, %v", again, again.User, err)
 			}
+			if got.Methods[0] != "changed" || got.User.Preferences["lang"] != "changed" || got.User.Email != "changed@example.com" {
+				t.Fatalf("a later ValidateToken changed an earlier result: %+v, %+v", got, got.User)
+			}
 			f.Clock.Advance(2 * time.Minute)
 			touched, err := f.M.ValidateToken(ctx, s.Token)
 			if err != nil || !touched.LastSeenAt.After(again.LastSeenAt) || !touched.User.LastActiveAt.Equal(touched.LastSeenAt) {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -302,42 +301,4 @@ func (s *Store) DeleteAuditBefore(ctx context.Context, t time.Time) (int, error)
 			return total, nil
 		}
 	}
-}
-
-// DeleteOtherSessions deletes every session of the user but the one with the
-// public ID keepID, and writes the audit entries, in one transaction that
-// first locks the user row against deletion (FOR KEY SHARE). It returns how
-// many sessions it deleted, or ErrNotFound if there is no such user. It is
-// safe for concurrent use, also across processes.
-func (s *Store) DeleteOtherSessions(ctx context.Context, userID, keepID string, audit ...*users.AuditEntry) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := checkAudit(audit); err != nil {
-		return 0, fmt.Errorf("postgres: delete other sessions: %w", err)
-	}
-	var n int64
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM userkit_users WHERE id = $1 FOR KEY SHARE`, userID).Scan(&one)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return users.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM userkit_sessions WHERE user_id = $1 AND id <> $2`, userID, keepID)
-		if err != nil {
-			return err
-		}
-		n = tag.RowsAffected()
-		return insertAudit(ctx, tx, audit)
-	})
-	if errors.Is(err, users.ErrNotFound) {
-		return 0, users.ErrNotFound
-	}
-	if err != nil {
-		return 0, fmt.Errorf("postgres: delete other sessions: %w", err)
-	}
-	return int(n), nil
 }

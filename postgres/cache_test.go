@@ -115,8 +115,8 @@ var sessionChanges = []sessionChange{
 // database holds now, as truth (a Store without a cache) reads it.
 func wantCurrent(t *testing.T, s, truth *postgres.Store, hash []byte, rule string) {
 	t.Helper()
-	ws, wu, werr := truth.GetSession(t.Context(), hash)
-	gs, gu, gerr := s.GetSession(t.Context(), hash)
+	ws, wu, werr := getSession(t.Context(), truth, hash)
+	gs, gu, gerr := getSession(t.Context(), s, hash)
 	if !errors.Is(gerr, werr) && (gerr != nil || werr != nil) {
 		t.Errorf("%s: GetSession = %v; the database gives %v", rule, gerr, werr)
 		return
@@ -166,7 +166,7 @@ func TestSessionCache_Bound(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range []*postgres.Store{a, b, held} {
-				if _, _, err := s.GetSession(t.Context(), sess.TokenHash); err != nil {
+				if _, _, err := getSession(t.Context(), s, sess.TokenHash); err != nil {
 					t.Fatal(err)
 				}
 				if _, n, _ := postgres.CacheState(s); n != 1 {
@@ -220,7 +220,7 @@ func TestSessionCache_ListenerDrops(t *testing.T) {
 	if err := truth.CreateSession(t.Context(), sess); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.GetSession(t.Context(), sess.TokenHash); err != nil {
+	if _, _, err := getSession(t.Context(), s, sess.TokenHash); err != nil {
 		t.Fatal(err)
 	}
 	_, n, pid := postgres.CacheState(s)

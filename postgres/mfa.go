@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/userkit/users"
@@ -492,49 +491,6 @@ func (s *Store) ConsumeChallenge(ctx context.Context, hash []byte, audit ...*use
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: consume challenge: %w", err)
-	}
-	return out, nil
-}
-
-// StepUpSession sets the AuthenticatedAt of the user's session with the public
-// ID sessionID and, for a method that is not empty, its SecondFactorAt, and
-// appends method to its Methods unless it is there, in one UPDATE … RETURNING, and returns the session as written. It returns
-// ErrNotFound, writing nothing, if the session does not exist or belongs to
-// another user, and an error wrapping ErrTimeRange for a time it cannot keep.
-// It is safe for concurrent use, also across processes.
-func (s *Store) StepUpSession(ctx context.Context, userID, sessionID string, method users.AuthMethod, at time.Time, audit ...*users.AuditEntry) (*users.SessionRecord, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	defer s.forgetUser(userID)
-	var terr error
-	when := encodeTime(at, &terr)
-	if terr != nil {
-		return nil, fmt.Errorf("postgres: step up session: %w", terr)
-	}
-	var out *users.SessionRecord
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var sr sessionRow
-		err := tx.QueryRow(ctx, `UPDATE userkit_sessions SET authenticated_at = $3,
-				second_factor_at = CASE WHEN $4::text = '' THEN second_factor_at ELSE $3 END,
-				methods = CASE WHEN $4::text = '' OR $4::text = ANY (coalesce(methods, '{}')) THEN methods
-					ELSE array_append(coalesce(methods, '{}'), $4::text) END
-			WHERE id = $1 AND user_id = $2
-			RETURNING `+sessionCols, sessionID, userID, when, string(method)).Scan(sr.dest()...)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return users.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		out = sr.record()
-		return insertAudit(ctx, tx, audit)
-	})
-	if errors.Is(err, users.ErrNotFound) {
-		return nil, users.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("postgres: step up session: %w", err)
 	}
 	return out, nil
 }

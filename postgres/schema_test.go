@@ -126,7 +126,7 @@ func TestNew_MigratesVersion1(t *testing.T) {
 			t.Errorf("version-1 user read back as %+v, want %+v", got, r)
 		}
 	}
-	if sess, u, err := s.GetSession(ctx, hash); err != nil || sess.ID != "S1" || u.ID != recs[0].ID || sess.ExpiresAt.UnixNano() != far {
+	if sess, u, err := getSession(ctx, s, hash); err != nil || sess.ID != "S1" || u.ID != recs[0].ID || sess.ExpiresAt.UnixNano() != far {
 		t.Errorf("GetSession of a version-1 session = %+v, %v, %v", sess, u, err)
 	}
 	if tok, err := s.ConsumeToken(ctx, hash, users.PurposePasswordReset); err != nil || tok.UserID != recs[1].ID {

@@ -108,7 +108,7 @@ func TestNew_MigratesVersion2(t *testing.T) {
 		if err != nil || got.Email != r.Email || !got.CreatedAt.Equal(base) || !got.LastActiveAt.IsZero() {
 			t.Errorf("version-2 user read back as %+v, %v", got, err)
 		}
-		sess, _, err := s.GetSession(ctx, []byte(fmt.Sprintf("%032d", i)))
+		sess, _, err := getSession(ctx, s, []byte(fmt.Sprintf("%032d", i)))
 		if err != nil || sess.ID != fmt.Sprintf("S%d", i) || sess.ExpiresAt.UnixNano() != far ||
 			sess.IP != "" || sess.UserAgent != "" || sess.Methods != nil || !sess.SecondFactorAt.IsZero() {
 			t.Errorf("version-2 session read back as %+v, %v", sess, err)

@@ -74,7 +74,7 @@ func TestNew_MigratesVersion3(t *testing.T) {
 
 	s := mustNew(t, pool)
 	for hash, at := range want {
-		sess, _, err := s.GetSession(ctx, []byte(hash))
+		sess, _, err := getSession(ctx, s, []byte(hash))
 		if err != nil {
 			t.Fatalf("GetSession of a version-3 session: %v", err)
 		}

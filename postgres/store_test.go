@@ -443,7 +443,7 @@ func TestStore_ExactTimes(t *testing.T) {
 	if err := s.TouchSession(ctx, sess.TokenHash, at.Add(8)); err != nil {
 		t.Fatal(err)
 	}
-	gs, _, err := s.GetSession(ctx, sess.TokenHash)
+	gs, _, err := getSession(ctx, s, sess.TokenHash)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -749,4 +749,14 @@ func TestStore_LookupDecoy(t *testing.T) {
 	if got, err := s.GetUserByUsername(ctx, "nobody"); !errors.Is(err, users.ErrNotFound) {
 		t.Errorf("GetUserByUsername(nobody) = %v, %v; want ErrNotFound", got, err)
 	}
+}
+
+// getSession is Store.GetSession into new records.
+func getSession(ctx context.Context, s users.Store, hash []byte) (*users.SessionRecord, *users.UserRecord, error) {
+	var sr users.SessionRecord
+	var u users.UserRecord
+	if err := s.GetSession(ctx, hash, &sr, &u); err != nil {
+		return nil, nil, err
+	}
+	return &sr, &u, nil
 }

@@ -92,7 +92,7 @@ var canceledCalls = []struct {
 		return s.CreateSession(ctx, newSession(f.user))
 	}},
 	{"GetSession", func(ctx context.Context, s users.Store, f fixture) error {
-		_, _, err := s.GetSession(ctx, f.session.TokenHash)
+		_, _, err := getSession(ctx, s, f.session.TokenHash)
 		return err
 	}},
 	{"TouchSession", func(ctx context.Context, s users.Store, f fixture) error {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -308,11 +309,21 @@ func wantUsernameOwner(t testing.TB, s users.Store, username, id, rule string) {
 	}
 }
 
+// getSession is GetSession into new records.
+func getSession(ctx context.Context, s users.Store, hash []byte) (*users.SessionRecord, *users.UserRecord, error) {
+	var sr users.SessionRecord
+	var u users.UserRecord
+	if err := s.GetSession(ctx, hash, &sr, &u); err != nil {
+		return nil, nil, err
+	}
+	return &sr, &u, nil
+}
+
 // wantSession reports a broken rule unless the stored session with want's token
 // hash equals want.
 func wantSession(t testing.TB, s users.Store, want *users.SessionRecord, rule string) {
 	t.Helper()
-	got, _, err := s.GetSession(t.Context(), want.TokenHash)
+	got, _, err := getSession(t.Context(), s, want.TokenHash)
 	if err != nil {
 		t.Errorf("%s: GetSession: %v", rule, err)
 		return
@@ -325,7 +336,7 @@ func wantSession(t testing.TB, s users.Store, want *users.SessionRecord, rule st
 // wantNoSession reports a broken rule unless no session has the token hash.
 func wantNoSession(t testing.TB, s users.Store, hash []byte, rule string) {
 	t.Helper()
-	got, _, err := s.GetSession(t.Context(), hash)
+	got, _, err := getSession(t.Context(), s, hash)
 	if !errors.Is(err, users.ErrNotFound) {
 		t.Errorf("%s: GetSession returned %s, %v; want ErrNotFound", rule, showSession(got), err)
 	}

@@ -696,7 +696,7 @@ func testStepUpSession(t *testing.T, s users.Store, rule string) {
 		one := newSession(u)
 		one.Methods = []users.AuthMethod{users.MethodPassword, users.MethodTOTP, users.MethodRecoveryCode}[:n]
 		must(t, s.CreateSession(t.Context(), one))
-		read, _, err := s.GetSession(t.Context(), one.TokenHash)
+		read, _, err := getSession(t.Context(), s, one.TokenHash)
 		must(t, err)
 		read.Methods[0] = "changed"
 		wantSession(t, s, one, rule+" (GetSession must return a copy of Methods)")

@@ -21,7 +21,7 @@ func testCreateSessionRoundTrip(t *testing.T, s users.Store) {
 	if err := s.CreateSession(t.Context(), sess); err != nil {
 		t.Fatalf("CreateSession must store a session for an existing user under its Generation: %v", err)
 	}
-	got, u, err := s.GetSession(t.Context(), sess.TokenHash)
+	got, u, err := getSession(t.Context(), s, sess.TokenHash)
 	if err != nil {
 		t.Fatalf("GetSession must find a stored session: %v", err)
 	}
@@ -68,7 +68,7 @@ func testCreateSessionDuplicateHash(t *testing.T, s users.Store) {
 	dup.TokenHash = slices.Clone(first.TokenHash)
 	wantErr(t, s.CreateSession(t.Context(), dup), users.ErrConflict, "CreateSession must refuse a token hash another session has (ErrConflict)")
 	wantSession(t, s, first, "CreateSession refused for a taken token hash must leave the existing session as it was")
-	if _, u, err := s.GetSession(t.Context(), first.TokenHash); err == nil && u.ID != a.ID {
+	if _, u, err := getSession(t.Context(), s, first.TokenHash); err == nil && u.ID != a.ID {
 		t.Errorf("CreateSession refused for a taken token hash must leave the session to its user: GetSession gives user %s, want %s", u.ID, a.ID)
 	}
 	wantSessions(t, s, b.ID, nil, "CreateSession refused for a taken token hash must store nothing")
@@ -160,7 +160,7 @@ func testCreateSessionRacesRevocation(t *testing.T, s users.Store) {
 func testGetSessionNotFound(t *testing.T, s users.Store) {
 	r := addUser(t, s)
 	addSession(t, s, r.ID)
-	_, _, err := s.GetSession(t.Context(), randomHash())
+	_, _, err := getSession(t.Context(), s, randomHash())
 	wantErr(t, err, users.ErrNotFound, "GetSession must return ErrNotFound for an unknown token hash")
 }
 
@@ -187,7 +187,7 @@ func testGetSessionCurrentUser(t *testing.T, s users.Store) {
 	if err != nil {
 		t.Fatalf("UpdateUser: %v", err)
 	}
-	_, u, err := s.GetSession(t.Context(), sess.TokenHash)
+	_, u, err := getSession(t.Context(), s, sess.TokenHash)
 	if err != nil {
 		t.Fatalf("GetSession: %v", err)
 	}
@@ -199,7 +199,7 @@ func testGetSessionCurrentUser(t *testing.T, s users.Store) {
 func testGetSessionReturnsCopies(t *testing.T, s users.Store) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
-	got, u, err := s.GetSession(t.Context(), sess.TokenHash)
+	got, u, err := getSession(t.Context(), s, sess.TokenHash)
 	if err != nil {
 		t.Fatalf("GetSession: %v", err)
 	}
@@ -209,6 +209,87 @@ func testGetSessionReturnsCopies(t *testing.T, s users.Store) {
 	u.FirstName = "Changed"
 	wantSession(t, s, sess, "GetSession must return a copy of the session: changing it or its TokenHash must not change the stored one")
 	wantUser(t, s, r, "GetSession must return a copy of the user: changing it must not change the stored one")
+}
+
+// staleRecords returns a session and a user with every field set, as a
+// caller's records are after an earlier read, with the room they hold.
+func staleRecords() (*users.SessionRecord, *users.UserRecord) {
+	at := base.Add(-time.Hour)
+	s := &users.SessionRecord{
+		ID: "stale", TokenHash: randomHash(), UserID: "stale", UserGeneration: 99,
+		CreatedAt: at, ExpiresAt: at, LastSeenAt: at, IP: "203.0.113.9", UserAgent: "stale",
+		Methods:        []users.AuthMethod{users.MethodPassword, users.MethodTOTP, users.MethodRecoveryCode},
+		SecondFactorAt: at, AuthenticatedAt: at,
+	}
+	u := &users.UserRecord{
+		User: users.User{
+			ID: "stale", Email: "stale@example.com", EmailVerified: true, EmailVerifiedAt: at,
+			Username: "stale", FirstName: "Stale", LastName: "Stale", Role: users.RoleAdmin,
+			Status: users.StatusSuspended, AvatarURL: "https://example.com/stale.png", AccountID: "stale",
+			Preferences: map[string]string{"stale": "yes"}, CreatedAt: at, UpdatedAt: at,
+			LastLoginAt: at, LastActiveAt: at,
+		},
+		PasswordHash: "stale", Generation: 99,
+	}
+	return s, u
+}
+
+func testGetSessionSetsEveryField(t *testing.T, s users.Store) {
+	// A user and a session with every optional field empty, read into records
+	// that hold another's: each field must come back as stored, empty ones too.
+	bare := newUser()
+	bare.Username, bare.FirstName, bare.LastName, bare.Preferences = "", "", "", nil
+	mustCreateUser(t, s, bare)
+	sess := newSession(bare)
+	if err := s.CreateSession(t.Context(), sess); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	got, u := staleRecords()
+	if err := s.GetSession(t.Context(), sess.TokenHash, got, u); err != nil {
+		t.Fatalf("GetSession: %v", err)
+	}
+	if !sameSession(got, sess) {
+		t.Errorf("GetSession must set every field of the session it is given, empty ones to their zero value:\n got %s\nwant %s", showSession(got), showSession(sess))
+	}
+	if !sameUser(u, bare) {
+		t.Errorf("GetSession must set every field of the user it is given, empty ones to their zero value:\n got %s\nwant %s", showUser(u), showUser(bare))
+	}
+}
+
+func testGetSessionFillsRoom(t *testing.T, s users.Store) {
+	r := addUser(t, s)
+	sess := newSession(r)
+	sess.IP, sess.UserAgent = "192.0.2.1", "storetest"
+	sess.Methods = []users.AuthMethod{users.MethodPassword, users.MethodTOTP}
+	sess.SecondFactorAt = base
+	if err := s.CreateSession(t.Context(), sess); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	// The token hash is read from the room it is written to, as the Manager
+	// does; the room holds it already.
+	var hashRoom [32]byte
+	var methodRoom [2]users.AuthMethod
+	copy(hashRoom[:], sess.TokenHash)
+	got, u := staleRecords()
+	got.TokenHash, got.Methods = hashRoom[:0], methodRoom[:0]
+	if err := s.GetSession(t.Context(), hashRoom[:], got, u); err != nil {
+		t.Fatalf("GetSession with tokenHash in s.TokenHash's room must find the session: %v", err)
+	}
+	if !sameSession(got, sess) || !sameUser(u, r) {
+		t.Errorf("GetSession must fill the records it is given:\n got %s\nwant %s\n got %s\nwant %s", showSession(got), showSession(sess), showUser(u), showUser(r))
+	}
+	if len(got.TokenHash) == 0 || &got.TokenHash[0] != &hashRoom[0] {
+		t.Errorf("GetSession must append the token hash to s.TokenHash[:0], using the room it has")
+	}
+	if len(got.Methods) == 0 || &got.Methods[0] != &methodRoom[0] {
+		t.Errorf("GetSession must append the methods to s.Methods[:0], using the room it has")
+	}
+	// Neither the records nor the token hash are the store's once it returns.
+	hashRoom[0] ^= 0xff
+	methodRoom[0] = "changed"
+	u.Preferences["lang"] = "changed"
+	wantSession(t, s, sess, "GetSession must keep nothing of the records or the token hash it was given")
+	wantUser(t, s, r, "GetSession must keep nothing of the user it was given")
 }
 
 func testTouchSessionForward(t *testing.T, s users.Store) {

@@ -124,6 +124,8 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 			{"ReturnsExpired", testGetSessionReturnsExpired},
 			{"ReturnsCurrentUser", testGetSessionCurrentUser},
 			{"ReturnsCopies", testGetSessionReturnsCopies},
+			{"SetsEveryField", testGetSessionSetsEveryField},
+			{"FillsTheRoomGiven", testGetSessionFillsRoom},
 		}},
 		{"TouchSession", []test{
 			{"MovesForwardOnly", testTouchSessionForward},
