@@ -290,7 +290,7 @@ type Options struct {
 	Rand io.Reader
 
 	// OnEvent, if set, is called with every audit entry after the store has
-	// committed it (see "Audit and events" in the README): never inside a store
+	// committed it (see docs/audit.md): never inside a store
 	// transaction or while a lock is held. Entries of one user reach it in the
 	// order they committed (within this Manager). It is called from one
 	// goroutine at a time, off the caller's path: a Manager queues committed

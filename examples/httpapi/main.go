@@ -11,7 +11,7 @@
 // copied.
 //
 //	USERS_ADMIN_PASSWORD='a long admin password' \
-//	  go run ./examples/httpapi -db users.db -addr 127.0.0.1:8080 -admin-email admin@example.com
+//	  go run ./examples/httpapi -db httpapi.db -addr 127.0.0.1:8080 -admin-email admin@example.com
 //
 // On an empty store it creates the first admin from -admin-email (or
 // $USERS_ADMIN_EMAIL) with the password in $USERS_ADMIN_PASSWORD, or else
@@ -73,7 +73,7 @@ func main() {
 // stdout and logs to stderr.
 func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	fl := flag.NewFlagSet("httpapi", flag.ContinueOnError)
-	dbPath := fl.String("db", "users.db", "path of the bbolt file, created if missing")
+	dbPath := fl.String("db", "httpapi.db", "path of the bbolt file, created if missing")
 	addr := fl.String("addr", "127.0.0.1:8080", "address to listen on (port 0: any free port)")
 	adminEmail := fl.String("admin-email", os.Getenv("USERS_ADMIN_EMAIL"), "first admin's email, used only on an empty store (default $USERS_ADMIN_EMAIL)")
 	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31 (users.Options.BcryptCost)")
@@ -117,6 +117,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	var adminPassword string
 	if n, err := m.Count(ctx, users.Filter{}); err != nil {
 		return err
+	} else if n > 0 && *adminEmail != "" {
+		// Say why a login with the documented admin fails on an existing file.
+		logger.Warn("the store is not empty: -admin-email and $USERS_ADMIN_PASSWORD are ignored; sign in with an account the file already has, or give a new -db",
+			"db", *dbPath, "users", n, "admin_email", *adminEmail)
 	} else if n == 0 && *adminEmail != "" {
 		if adminPassword, err = prompt.Password(os.Getenv, os.Stdin, os.Stderr, "USERS_ADMIN_PASSWORD", "Password for the first admin "+*adminEmail+": "); err != nil {
 			return err

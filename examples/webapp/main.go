@@ -273,6 +273,7 @@ func ensureAdmin(ctx context.Context, m *users.Manager, email string, password f
 		return nil
 	}
 	if _, err := m.GetByEmail(ctx, email); err == nil {
+		log.Info("the admin already has an account: its password is left as it is, and $USERS_ADMIN_PASSWORD is not read", "email", email)
 		return nil
 	} else if !errors.Is(err, users.ErrNotFound) {
 		return err
