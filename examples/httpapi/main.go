@@ -119,8 +119,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		return err
 	} else if n > 0 && *adminEmail != "" {
 		// Say why a login with the documented admin fails on an existing file.
-		logger.Warn("the store is not empty: -admin-email and $USERS_ADMIN_PASSWORD are ignored; sign in with an account the file already has, or give a new -db",
-			"db", *dbPath, "users", n, "admin_email", *adminEmail)
+		if _, err := m.GetByEmail(ctx, *adminEmail); err == nil {
+			logger.Info("the admin already exists: $USERS_ADMIN_PASSWORD is ignored and its password is unchanged", "db", *dbPath, "admin_email", *adminEmail)
+		} else {
+			logger.Warn("the store is not empty: -admin-email and $USERS_ADMIN_PASSWORD are ignored; sign in with an account the file already has, or give a new -db",
+				"db", *dbPath, "users", n, "admin_email", *adminEmail)
+		}
 	} else if n == 0 && *adminEmail != "" {
 		if adminPassword, err = prompt.Password(os.Getenv, os.Stdin, os.Stderr, "USERS_ADMIN_PASSWORD", "Password for the first admin "+*adminEmail+": "); err != nil {
 			return err
