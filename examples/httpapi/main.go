@@ -118,13 +118,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if n, err := m.Count(ctx, users.Filter{}); err != nil {
 		return err
 	} else if n > 0 && *adminEmail != "" {
-		// Say why a login with the documented admin fails on an existing file.
-		if _, err := m.GetByEmail(ctx, *adminEmail); err == nil {
-			logger.Info("the admin already exists: $USERS_ADMIN_PASSWORD is ignored and its password is unchanged", "db", *dbPath, "admin_email", *adminEmail)
-		} else {
-			logger.Warn("the store is not empty: -admin-email and $USERS_ADMIN_PASSWORD are ignored; sign in with an account the file already has, or give a new -db",
-				"db", *dbPath, "users", n, "admin_email", *adminEmail)
-		}
+		logAdminIgnored(ctx, m, logger, *dbPath, *adminEmail, n)
 	} else if n == 0 && *adminEmail != "" {
 		if adminPassword, err = prompt.Password(os.Getenv, os.Stdin, os.Stderr, "USERS_ADMIN_PASSWORD", "Password for the first admin "+*adminEmail+": "); err != nil {
 			return err
@@ -209,4 +203,17 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// logAdminIgnored says why -admin-email created nobody on a store that has n
+// users: at level Info when that admin exists already (its password is left
+// as it is), at Warn when it does not, since signing in as that admin will
+// fail.
+func logAdminIgnored(ctx context.Context, m *users.Manager, logger *slog.Logger, db, email string, n int) {
+	if _, err := m.GetByEmail(ctx, email); err == nil {
+		logger.Info("the admin already exists: $USERS_ADMIN_PASSWORD is ignored and its password is unchanged", "db", db, "admin_email", email)
+		return
+	}
+	logger.Warn("the store is not empty: -admin-email and $USERS_ADMIN_PASSWORD are ignored; sign in with an account the file already has, or give a new -db",
+		"db", db, "users", n, "admin_email", email)
 }
