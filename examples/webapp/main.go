@@ -64,6 +64,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h printed the usage: asking for help is no failure
+		}
 		fmt.Fprintln(os.Stderr, "webapp:", err)
 		os.Exit(1)
 	}

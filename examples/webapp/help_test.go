@@ -1,0 +1,27 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestHelpExitsZero runs main with -h in a child process: it prints the usage
+// and exits 0, since asking for help is no failure.
+func TestHelpExitsZero(t *testing.T) {
+	if os.Getenv("USERS_EXAMPLE_MAIN") == "1" {
+		os.Args = []string{"webapp", "-h"}
+		main()
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelpExitsZero$")
+	cmd.Env = append(os.Environ(), "USERS_EXAMPLE_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("-h: %v, want exit status 0; output:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "Usage of webapp") || !strings.Contains(string(out), "-db") {
+		t.Errorf("-h printed %q, want the usage with its flags", out)
+	}
+}
