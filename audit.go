@@ -161,17 +161,17 @@ func (m *Manager) Audit(ctx context.Context, f AuditFilter) (*AuditPage, error) 
 	q := AuditQuery{UserID: f.UserID, ActorID: f.ActorID, Since: f.Since, Until: f.Until}
 	switch {
 	case f.Limit < 0:
-		return nil, invalid("limit", "must not be negative")
+		return nil, invalid("limit", ValidationNegative, "must not be negative")
 	case len(f.UserID) > maxIDBytes:
-		return nil, invalid("user_id", "is too long")
+		return nil, invalid("user_id", ValidationTooLong, "is too long")
 	case len(f.ActorID) > maxIDBytes:
-		return nil, invalid("actor_id", "is too long")
+		return nil, invalid("actor_id", ValidationTooLong, "is too long")
 	case len(f.Types) > maxAuditTypes:
-		return nil, invalid("types", "must list at most "+strconv.Itoa(maxAuditTypes)+" types")
+		return nil, invalid("types", ValidationTooMany, "must list at most "+strconv.Itoa(maxAuditTypes)+" types")
 	case slices.Contains(f.Types, ""):
-		return nil, invalid("types", "must not contain an empty type")
+		return nil, invalid("types", ValidationMalformed, "must not contain an empty type")
 	case !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since):
-		return nil, invalid("until", "must be after since")
+		return nil, invalid("until", ValidationInvalidRange, "must be after since")
 	}
 	if f.Before != "" {
 		var err error

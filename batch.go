@@ -159,7 +159,7 @@ func (m *Manager) GetMany(ctx context.Context, ids []string) ([]*User, error) {
 		return nil, err
 	}
 	if len(ids) > MaxBatch {
-		return nil, invalid("ids", "must be at most "+strconv.Itoa(MaxBatch))
+		return nil, invalid("ids", ValidationTooMany, "must be at most "+strconv.Itoa(MaxBatch))
 	}
 	rs, err := m.store.GetUsers(ctx, ids)
 	if err != nil {
@@ -178,7 +178,7 @@ func (m *Manager) GetManyByEmail(ctx context.Context, emails []string) ([]*User,
 		return nil, err
 	}
 	if len(emails) > MaxBatch {
-		return nil, invalid("emails", "must be at most "+strconv.Itoa(MaxBatch))
+		return nil, invalid("emails", ValidationTooMany, "must be at most "+strconv.Itoa(MaxBatch))
 	}
 	norm := make([]string, len(emails))
 	for i, e := range emails {

@@ -62,11 +62,14 @@ var (
 )
 
 // ValidationError reports one refused input field. It matches ErrInvalidInput with
-// errors.Is. Reason is a short English phrase safe to show to the person who typed
-// the value; it never contains a password or a token.
+// errors.Is. Code is a stable machine-readable reason (one of the Validation*
+// constants) for programs, for example to show a translated message; Reason is
+// a short English phrase safe to show to the person who typed the value. Neither
+// ever contains a password or a token.
 type ValidationError struct {
-	Field  string // the field's JSON name, e.g. "email", "password", "after"
-	Reason string // why it was refused, e.g. "must be at least 8 characters"
+	Field  string         // the field's JSON name, e.g. "email", "password", "after"
+	Code   ValidationCode // why it was refused, for programs, e.g. ValidationTooShort
+	Reason string         // why it was refused, for people, e.g. "must be at least 8 characters"
 }
 
 func (e *ValidationError) Error() string {
@@ -77,8 +80,91 @@ func (e *ValidationError) Error() string {
 // holds for every ValidationError.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalidInput }
 
-func invalid(field, reason string) error {
-	return &ValidationError{Field: field, Reason: reason}
+func invalid(field string, code ValidationCode, reason string) error {
+	return &ValidationError{Field: field, Code: code, Reason: reason}
+}
+
+// ValidationCode is the machine-readable reason of a *ValidationError. The
+// values are part of the API: they never change meaning, and new ones may be
+// added. Every *ValidationError this package returns has one of the codes
+// below (ValidationCodes lists them); the Field says which input it is about.
+type ValidationCode string
+
+// The validation codes, with the fields they are given for. Reason says the
+// same in English, with the limit where there is one.
+const (
+	// ValidationRequired: the field is empty and must not be (an email, a
+	// password, the username of an update, Options.Roles without RoleUser).
+	ValidationRequired ValidationCode = "required"
+	// ValidationTooShort: shorter than the minimum (a password, a username).
+	ValidationTooShort ValidationCode = "too_short"
+	// ValidationTooLong: longer than the maximum (an email, a password, a name,
+	// an ID, a URL, a preference).
+	ValidationTooLong ValidationCode = "too_long"
+	// ValidationTooMany: a list with more entries than allowed (batch IDs and
+	// emails, preferences, audit types).
+	ValidationTooMany ValidationCode = "too_many"
+	// ValidationNotASCII: a non-ASCII email or username, refused before any
+	// folding could make it someone else's.
+	ValidationNotASCII ValidationCode = "not_ascii"
+	// ValidationInvalidUTF8: text that is not valid UTF-8.
+	ValidationInvalidUTF8 ValidationCode = "invalid_utf8"
+	// ValidationControlCharacter: text with a control character.
+	ValidationControlCharacter ValidationCode = "control_character"
+	// ValidationMalformed: not in the field's format (an email, a username's
+	// characters, an avatar URL, a password hash, a cursor, a preference key,
+	// an MFA key).
+	ValidationMalformed ValidationCode = "malformed"
+	// ValidationNotOneOf: not one of the allowed values (a status, a role).
+	ValidationNotOneOf ValidationCode = "not_one_of"
+	// ValidationNegative: a number that must not be negative (a limit, an
+	// offset, a duration option).
+	ValidationNegative ValidationCode = "negative"
+	// ValidationOutOfRange: a number outside its range (Options.BcryptCost,
+	// MinPasswordLength, MaxFailedLogins, MaxBcryptCost), or a parameter that
+	// this package does not take in an imported password hash
+	// ("password_hash.cost", "password_hash.memory", "password_hash.salt", …)
+	// or in Options.FirebaseScrypt; Reason says which bound.
+	ValidationOutOfRange ValidationCode = "out_of_range"
+	// ValidationInvalidRange: a range whose end is not after its start (an
+	// audit filter's Until and Since).
+	ValidationInvalidRange ValidationCode = "invalid_range"
+	// ValidationExclusive: given together with a field it excludes (a password
+	// and a password hash, before and after, a password and a code).
+	ValidationExclusive ValidationCode = "exclusive"
+	// ValidationMustBeEmpty: given where it must not be (the password of an
+	// invitation, which the invited user chooses).
+	ValidationMustBeEmpty ValidationCode = "must_be_empty"
+	// ValidationUnchanged: the value the account has already (a new email
+	// that is the current one).
+	ValidationUnchanged ValidationCode = "unchanged"
+	// ValidationWrongState: the account is not in the state the call needs (a
+	// re-invitation of a user who is not invited).
+	ValidationWrongState ValidationCode = "wrong_state"
+	// ValidationDuplicate: a value a list must not repeat (MFA key IDs).
+	ValidationDuplicate ValidationCode = "duplicate"
+	// ValidationCommonPassword: the password is one of the most common ones.
+	ValidationCommonPassword ValidationCode = "common_password"
+	// ValidationPersonalPassword: the password is the user's email, its local
+	// part, or the username.
+	ValidationPersonalPassword ValidationCode = "personal_password"
+	// ValidationPasswordRejected: Options.PasswordChecker refused the
+	// password with an error that is not a *ValidationError with a code.
+	ValidationPasswordRejected ValidationCode = "password_rejected"
+)
+
+// ValidationCodes returns every ValidationCode this package gives, in a new
+// slice. It is safe for concurrent use.
+func ValidationCodes() []ValidationCode {
+	return []ValidationCode{
+		ValidationRequired, ValidationTooShort, ValidationTooLong, ValidationTooMany,
+		ValidationNotASCII, ValidationInvalidUTF8, ValidationControlCharacter,
+		ValidationMalformed, ValidationNotOneOf, ValidationNegative,
+		ValidationOutOfRange, ValidationInvalidRange, ValidationExclusive,
+		ValidationMustBeEmpty, ValidationUnchanged, ValidationWrongState,
+		ValidationDuplicate, ValidationCommonPassword, ValidationPersonalPassword,
+		ValidationPasswordRejected,
+	}
 }
 
 // Errors of second-factor authentication (see Manager.CompleteLogin).

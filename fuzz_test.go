@@ -9,6 +9,7 @@ package users_test
 import (
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -21,12 +22,16 @@ import (
 	"github.com/userkit/users/storetest"
 )
 
-// fuzzWantInvalid fails unless err is a *ValidationError on field.
+// fuzzWantInvalid fails unless err is a *ValidationError on field with a
+// Reason and one of the package's ValidationCodes.
 func fuzzWantInvalid(t *testing.T, err error, field, input string) {
 	t.Helper()
 	var ve *users.ValidationError
 	if !errors.As(err, &ve) || !errors.Is(err, users.ErrInvalidInput) || ve.Field != field || ve.Reason == "" {
 		t.Fatalf("input %q: got %v, want a *ValidationError on %q", input, err, field)
+	}
+	if !slices.Contains(users.ValidationCodes(), ve.Code) {
+		t.Fatalf("input %q: %v has the code %q, want one of users.ValidationCodes()", input, err, ve.Code)
 	}
 }
 

@@ -149,7 +149,9 @@ func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 }
 
 // HTTPError maps an error of this package to an HTTP status, a stable code (the
-// Code constants) and, for a *ValidationError, the refused field:
+// Code constants) and, for a *ValidationError, the refused field (its
+// machine-readable ValidationCode is the error's Code, which WriteError writes
+// as "reason"):
 //
 //	*ValidationError, ErrInvalidInput   400 invalid_request (with the field)
 //	ErrInvalidCredentials               401 invalid_credentials
@@ -266,9 +268,11 @@ func message(code string) string {
 
 // WriteError answers a request with err, mapped by HTTPError, as the JSON body
 //
-//	{"success":false,"error":{"code":"…","message":"…","field":"…"}}
+//	{"success":false,"error":{"code":"…","message":"…","field":"…","reason":"…"}}
 //
-// where "field" is present only for a refused field. The message is the
+// where "field" and "reason" are present only for a refused field: "reason" is
+// the ValidationError's Code (such as "too_short"), stable, for clients to
+// switch on or translate. The message is the
 // ValidationError's field and reason ("Invalid email: must contain exactly one
 // @"), which are safe to show, or a fixed message for the code: never the
 // error's text, which may carry a store's internals. A 401 also gets a
@@ -276,10 +280,10 @@ func message(code string) string {
 // nothing; log a 500's err yourself before calling it.
 func WriteError(w http.ResponseWriter, err error) {
 	status, code, field := HTTPError(err)
-	msg := message(code)
+	msg, reason := message(code), ValidationCode("")
 	var ve *ValidationError
 	if errors.As(err, &ve) {
-		msg = "Invalid " + ve.Field + ": " + ve.Reason
+		msg, reason = "Invalid "+ve.Field+": "+ve.Reason, ve.Code
 	}
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		if code == CodeInvalidToken {
@@ -288,7 +292,7 @@ func WriteError(w http.ResponseWriter, err error) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		}
 	}
-	writeErrorBody(w, status, code, msg, field)
+	writeError(w, status, errorDetail{Code: code, Message: msg, Field: field, Reason: reason})
 }
 
 type errorBody struct {
@@ -297,13 +301,18 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Field   string         `json:"field,omitempty"`
+	Reason  ValidationCode `json:"reason,omitempty"`
 }
 
 func writeErrorBody(w http.ResponseWriter, status int, code, msg, field string) {
-	b, err := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: msg, Field: field}})
+	writeError(w, status, errorDetail{Code: code, Message: msg, Field: field})
+}
+
+func writeError(w http.ResponseWriter, status int, d errorDetail) {
+	b, err := json.Marshal(errorBody{Error: d})
 	if err != nil { // cannot happen: strings only
 		b = []byte(`{"success":false,"error":{"code":"internal_error","message":"Internal server error"}}`)
 	}

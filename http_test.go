@@ -268,13 +268,25 @@ func TestHTTPError(t *testing.T) {
 func TestWriteError(t *testing.T) {
 	t.Run("ValidationError", func(t *testing.T) {
 		rec := httptest.NewRecorder()
-		users.WriteError(rec, &users.ValidationError{Field: "email", Reason: "must contain exactly one @"})
+		_, err := users.NormalizeEmail("ada.example.com")
+		users.WriteError(rec, fmt.Errorf("wrapped: %w", err))
 		e := decodeError(t, rec, 400, "invalid_request")
 		if e.Error.Field == nil || *e.Error.Field != "email" {
 			t.Errorf("field = %v, want email", e.Error.Field)
 		}
 		if got, want := e.Error.Message, "Invalid email: must contain exactly one @"; got != want {
 			t.Errorf("message = %q, want %q", got, want)
+		}
+		var body struct {
+			Error struct {
+				Reason string `json:"reason"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := body.Error.Reason, string(users.ValidationMalformed); got != want {
+			t.Errorf("reason = %q, want %q: clients translate by it", got, want)
 		}
 	})
 	t.Run("NoFieldKey", func(t *testing.T) {

@@ -32,11 +32,11 @@ func newMFAConfig(keys []MFAKey, issuer string) (mfaConfig, error) {
 	for i, k := range keys {
 		switch _, dup := c.aeads[k.ID]; {
 		case len(k.Key) != 32:
-			return c, invalid("options.MFAKeys", fmt.Sprintf("key %d must be 32 bytes", i))
+			return c, invalid("options.MFAKeys", ValidationMalformed, fmt.Sprintf("key %d must be 32 bytes", i))
 		case k.ID == "" || len(k.ID) > 64:
-			return c, invalid("options.MFAKeys", fmt.Sprintf("key %d must have an ID of 1 to 64 bytes", i))
+			return c, invalid("options.MFAKeys", ValidationMalformed, fmt.Sprintf("key %d must have an ID of 1 to 64 bytes", i))
 		case dup:
-			return c, invalid("options.MFAKeys", "key IDs must be unique")
+			return c, invalid("options.MFAKeys", ValidationDuplicate, "key IDs must be unique")
 		}
 		block, err := aes.NewCipher(k.Key) // copies the key
 		if err != nil {

@@ -72,7 +72,7 @@ func (m *Manager) DisableMFA(ctx context.Context, userID, password, code string)
 		return err
 	}
 	if (password == "") == (code == "") {
-		return invalid("password", "give either the password or a second-factor code")
+		return invalid("password", ValidationExclusive, "give either the password or a second-factor code")
 	}
 	r, err := m.store.GetUser(ctx, userID)
 	if err != nil {

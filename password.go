@@ -49,23 +49,23 @@ var prehashKey = []byte("github.com/userkit/users password pre-hash v1")
 // It returns a *ValidationError on field.
 func normalizePassword(field, pw string, min int) (string, error) {
 	if pw == "" {
-		return "", invalid(field, "is required")
+		return "", invalid(field, ValidationRequired, "is required")
 	}
 	if len(pw) > maxPasswordBytes {
-		return "", invalid(field, "must be at most "+strconv.Itoa(MaxPasswordLength)+" characters")
+		return "", invalid(field, ValidationTooLong, "must be at most "+strconv.Itoa(MaxPasswordLength)+" characters")
 	}
 	if !utf8.ValidString(pw) {
-		return "", invalid(field, "must be valid UTF-8")
+		return "", invalid(field, ValidationInvalidUTF8, "must be valid UTF-8")
 	}
 	n := norm.NFKC.String(pw)
 	if strings.IndexFunc(n, unicode.IsControl) >= 0 {
-		return "", invalid(field, "must not contain control characters")
+		return "", invalid(field, ValidationControlCharacter, "must not contain control characters")
 	}
 	switch c := utf8.RuneCountInString(n); {
 	case c < min:
-		return "", invalid(field, "must be at least "+strconv.Itoa(min)+" characters")
+		return "", invalid(field, ValidationTooShort, "must be at least "+strconv.Itoa(min)+" characters")
 	case c > MaxPasswordLength:
-		return "", invalid(field, "must be at most "+strconv.Itoa(MaxPasswordLength)+" characters")
+		return "", invalid(field, ValidationTooLong, "must be at most "+strconv.Itoa(MaxPasswordLength)+" characters")
 	}
 	return n, nil
 }
@@ -231,10 +231,13 @@ func (m *Manager) checkNewPassword(ctx context.Context, field, pw string, u *Use
 	}
 	if err := m.checker(ctx, n, u); err != nil {
 		var ve *ValidationError
-		if errors.As(err, &ve) {
+		if errors.As(err, &ve) && ve.Code != "" {
 			return "", err
 		}
-		return "", &ValidationError{Field: field, Reason: err.Error()}
+		if ve != nil { // the checker's own, without a code: keep its words
+			return "", &ValidationError{Field: ve.Field, Code: ValidationPasswordRejected, Reason: ve.Reason}
+		}
+		return "", &ValidationError{Field: field, Code: ValidationPasswordRejected, Reason: err.Error()}
 	}
 	if m.breach != nil {
 		breached, err := m.breach.Breached(ctx, n)
@@ -287,7 +290,7 @@ var commonPasswords = sync.OnceValue(func() map[string]struct{} {
 func DefaultPasswordChecker(_ context.Context, password string, u *User) error {
 	p := strings.ToLower(password)
 	if _, common := commonPasswords()[p]; common {
-		return invalid("password", "is one of the most commonly used passwords")
+		return invalid("password", ValidationCommonPassword, "is one of the most commonly used passwords")
 	}
 	if u != nil {
 		local, _, _ := strings.Cut(u.Email, "@")
@@ -295,7 +298,7 @@ func DefaultPasswordChecker(_ context.Context, password string, u *User) error {
 		case u.Email != "" && p == strings.ToLower(u.Email),
 			local != "" && p == strings.ToLower(local),
 			u.Username != "" && p == strings.ToLower(u.Username):
-			return invalid("password", "must not be your email or username")
+			return invalid("password", ValidationPersonalPassword, "must not be your email or username")
 		}
 	}
 	return nil

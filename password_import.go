@@ -57,7 +57,7 @@ func hashConfig(maxCost int, fb *FirebaseScrypt) (*passhash.Config, error) {
 			var pe *passhash.ParamError
 			errors.As(err, &pe)
 			field := map[string]string{"signer_key": "SignerKey", "rounds": "Rounds", "mem_cost": "MemCost"}[pe.Param]
-			return nil, invalid("options.FirebaseScrypt."+field, pe.Reason)
+			return nil, invalid("options.FirebaseScrypt."+field, ValidationOutOfRange, pe.Reason)
 		}
 		c.Firebase = p
 	}
@@ -74,7 +74,7 @@ func hashConfig(maxCost int, fb *FirebaseScrypt) (*passhash.Config, error) {
 func (m *Manager) checkImportedHash(h string) error {
 	if isImportedBcrypt(h) || isOwnHash(h) {
 		if cost := bcryptCost(h); !m.bcryptCostOK(cost) {
-			return invalid("password_hash.cost", "bcrypt cost "+strconv.Itoa(cost)+" is above the maximum, "+strconv.Itoa(m.maxCost)+" (Options.MaxBcryptCost)")
+			return invalid("password_hash.cost", ValidationOutOfRange, "bcrypt cost "+strconv.Itoa(cost)+" is above the maximum, "+strconv.Itoa(m.maxCost)+" (Options.MaxBcryptCost)")
 		}
 		return nil
 	}
@@ -84,11 +84,11 @@ func (m *Manager) checkImportedHash(h string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &pe) && pe.Param != "":
-		return invalid("password_hash."+pe.Param, pe.Reason)
+		return invalid("password_hash."+pe.Param, ValidationOutOfRange, pe.Reason)
 	case errors.As(err, &pe):
-		return invalid("password_hash", pe.Reason)
+		return invalid("password_hash", ValidationMalformed, pe.Reason)
 	}
-	return invalid("password_hash", "must be a bcrypt hash ($2a$, $2b$ or $2y$), a hash in this package's format ("+hashPrefix+"…) or one of the imported formats (Argon2, scrypt, PBKDF2, Django, Keycloak, ASP.NET Identity, Firebase scrypt, SHA-crypt)")
+	return invalid("password_hash", ValidationMalformed, "must be a bcrypt hash ($2a$, $2b$ or $2y$), a hash in this package's format ("+hashPrefix+"…) or one of the imported formats (Argon2, scrypt, PBKDF2, Django, Keycloak, ASP.NET Identity, Firebase scrypt, SHA-crypt)")
 }
 
 // parseOtherHash parses a stored hash in one of internal/passhash's formats,

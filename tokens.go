@@ -391,7 +391,7 @@ func (m *Manager) Invite(ctx context.Context, nu NewUser) (*User, string, error)
 		return nil, "", err
 	}
 	if nu.Password != "" || nu.PasswordHash != "" {
-		return nil, "", invalid("password", "must be empty: the invited user chooses it")
+		return nil, "", invalid("password", ValidationMustBeEmpty, "must be empty: the invited user chooses it")
 	}
 	nu.Status = ""
 	r, err := m.validNew(nu)
@@ -429,7 +429,7 @@ func (m *Manager) Reinvite(ctx context.Context, userID string) (*Delivery, error
 		return nil, storeErr("reinvite", err)
 	}
 	if r.Status != StatusInvited {
-		return nil, invalid("status", "user is not waiting for an invitation")
+		return nil, invalid("status", ValidationWrongState, "user is not waiting for an invitation")
 	}
 	return m.issueToken(ctx, r, PurposeInvitation, true, true)
 }
@@ -573,7 +573,7 @@ func (m *Manager) RequestEmailChange(ctx context.Context, userID, password, newE
 	case r.Status != StatusActive:
 		return nil, ErrAccountDisabled
 	case e == r.Email:
-		return nil, invalid("email", "is already the account's email")
+		return nil, invalid("email", ValidationUnchanged, "is already the account's email")
 	}
 	return m.issueTokenTo(ctx, r, PurposeEmailChange, true, true, e)
 }

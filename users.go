@@ -220,8 +220,11 @@ type Options struct {
 	// PasswordChecker runs on every password that is set (Create, UpdatePassword,
 	// password reset, accepting an invitation) after the length checks, with the
 	// normalised password and the user it is for. An error refuses the password:
-	// a *ValidationError is returned as is, any other error becomes one on
-	// "password". Default DefaultPasswordChecker. Wrap it to add checks.
+	// a *ValidationError with a Code is returned as is (its Code may be one of
+	// the application's own), one without a Code gets ValidationPasswordRejected,
+	// and any other error becomes a *ValidationError on "password" with that
+	// code and the error's text as its Reason. Default DefaultPasswordChecker.
+	// Wrap it to add checks.
 	PasswordChecker func(ctx context.Context, password string, u *User) error
 
 	// BreachChecker, if not nil, is asked about every password that is set, at
@@ -370,7 +373,7 @@ type Manager struct {
 // as long as one login.
 func New(store Store, opts *Options) (*Manager, error) {
 	if store == nil {
-		return nil, invalid("store", "must not be nil")
+		return nil, invalid("store", ValidationRequired, "must not be nil")
 	}
 	var o Options
 	if opts != nil {
@@ -405,27 +408,27 @@ func New(store Store, opts *Options) (*Manager, error) {
 	}
 	switch {
 	case m.cost < minCost || m.cost > bcrypt.MaxCost:
-		return nil, invalid("options.BcryptCost", "must be between "+strconv.Itoa(minCost)+" and 31")
+		return nil, invalid("options.BcryptCost", ValidationOutOfRange, "must be between "+strconv.Itoa(minCost)+" and 31")
 	case m.sessionTTL < 0:
-		return nil, invalid("options.SessionTTL", "must not be negative")
+		return nil, invalid("options.SessionTTL", ValidationNegative, "must not be negative")
 	case m.idleTimeout < 0:
-		return nil, invalid("options.SessionIdleTimeout", "must not be negative")
+		return nil, invalid("options.SessionIdleTimeout", ValidationNegative, "must not be negative")
 	case m.minPassword < MinPasswordLength || m.minPassword > MaxPasswordLength:
-		return nil, invalid("options.MinPasswordLength", "must be between 8 and 128")
+		return nil, invalid("options.MinPasswordLength", ValidationOutOfRange, "must be between 8 and 128")
 	case m.maxFailures < 1 || m.maxFailures > 100:
-		return nil, invalid("options.MaxFailedLogins", "must be between 1 and 100")
+		return nil, invalid("options.MaxFailedLogins", ValidationOutOfRange, "must be between 1 and 100")
 	case m.failureWindow < 0:
-		return nil, invalid("options.FailedLoginWindow", "must not be negative")
+		return nil, invalid("options.FailedLoginWindow", ValidationNegative, "must not be negative")
 	case m.lockout < 0:
-		return nil, invalid("options.LockoutDuration", "must not be negative")
+		return nil, invalid("options.LockoutDuration", ValidationNegative, "must not be negative")
 	case o.MaxBcryptCost != 0 && (o.MaxBcryptCost < m.cost || o.MaxBcryptCost > bcrypt.MaxCost):
-		return nil, invalid("options.MaxBcryptCost", "must be between BcryptCost ("+strconv.Itoa(m.cost)+") and 31")
+		return nil, invalid("options.MaxBcryptCost", ValidationOutOfRange, "must be between BcryptCost ("+strconv.Itoa(m.cost)+") and 31")
 	case o.MaxConcurrentHashes < 0:
-		return nil, invalid("options.MaxConcurrentHashes", "must not be negative")
+		return nil, invalid("options.MaxConcurrentHashes", ValidationNegative, "must not be negative")
 	case o.EventQueueSize < 0:
-		return nil, invalid("options.EventQueueSize", "must not be negative")
+		return nil, invalid("options.EventQueueSize", ValidationNegative, "must not be negative")
 	case o.AuditRetention < 0:
-		return nil, invalid("options.AuditRetention", "must not be negative")
+		return nil, invalid("options.AuditRetention", ValidationNegative, "must not be negative")
 	}
 	m.maxCost = or(o.MaxBcryptCost, max(14, m.cost))
 	hashCfg, herr := hashConfig(m.maxCost, o.FirebaseScrypt)
@@ -440,7 +443,7 @@ func New(store Store, opts *Options) (*Manager, error) {
 	}
 	for p, d := range m.tokenTTL {
 		if d < 0 {
-			return nil, invalid("options."+tokenTTLOption[p], "must not be negative")
+			return nil, invalid("options."+tokenTTLOption[p], ValidationNegative, "must not be negative")
 		}
 	}
 	if m.checker == nil {
@@ -452,11 +455,11 @@ func New(store Store, opts *Options) (*Manager, error) {
 		m.roles = slices.Clone(m.roles)
 	}
 	if !slices.Contains(m.roles, RoleUser) {
-		return nil, invalid("options.Roles", "must include RoleUser, the default role")
+		return nil, invalid("options.Roles", ValidationRequired, "must include RoleUser, the default role")
 	}
 	for _, r := range m.roles {
 		if r == "" || strings.TrimSpace(string(r)) != string(r) {
-			return nil, invalid("options.Roles", "must not contain empty or padded roles")
+			return nil, invalid("options.Roles", ValidationMalformed, "must not contain empty or padded roles")
 		}
 	}
 	mfa, err := newMFAConfig(o.MFAKeys, o.MFAIssuer)
@@ -568,7 +571,7 @@ func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
 	}
 	r.Status = or(nu.Status, StatusActive)
 	if !r.Status.valid() {
-		return nil, invalid("status", "must be active, inactive or suspended")
+		return nil, invalid("status", ValidationNotOneOf, "must be active, inactive or suspended")
 	}
 	if r.AvatarURL, err = checkAvatarURL(nu.AvatarURL); err != nil {
 		return nil, err
@@ -616,7 +619,7 @@ func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error
 	}
 	switch {
 	case nu.Password != "" && nu.PasswordHash != "":
-		return nil, invalid("password_hash", "give either a password or a password hash, not both")
+		return nil, invalid("password_hash", ValidationExclusive, "give either a password or a password hash, not both")
 	case nu.PasswordHash != "":
 		if err := m.checkImportedHash(nu.PasswordHash); err != nil {
 			return nil, err
@@ -700,7 +703,7 @@ func (m *Manager) GetByUsername(ctx context.Context, username string) (*User, er
 		return nil, err
 	}
 	if u == "" {
-		return nil, invalid("username", "is required")
+		return nil, invalid("username", ValidationRequired, "is required")
 	}
 	r, err := m.store.GetUserByUsername(ctx, u)
 	if err != nil {
@@ -719,15 +722,15 @@ func encodeCursor(id string) string {
 func decodeCursor(field, c string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return "", invalid(field, "is not a cursor from this package")
+		return "", invalid(field, ValidationMalformed, "is not a cursor from this package")
 	}
 	id, ok := strings.CutPrefix(string(b), cursorPrefix)
 	if !ok {
-		return "", invalid(field, "is not a cursor from this package")
+		return "", invalid(field, ValidationMalformed, "is not a cursor from this package")
 	}
 	// Only the canonical (upper-case) spelling compares correctly with stored IDs.
 	if u, err := ulid.ParseStrict(id); err != nil || u.String() != id {
-		return "", invalid(field, "is not a cursor from this package")
+		return "", invalid(field, ValidationMalformed, "is not a cursor from this package")
 	}
 	return id, nil
 }
@@ -752,7 +755,7 @@ func (m *Manager) normFilter(f Filter) (Match, error) {
 		}
 	}
 	if f.Status != "" && !f.Status.valid() && f.Status != StatusInvited {
-		return out, invalid("status", "must be active, inactive, suspended or invited")
+		return out, invalid("status", ValidationNotOneOf, "must be active, inactive, suspended or invited")
 	}
 	if out.Search, err = checkText("search", f.Search, maxSearchChars); err != nil {
 		return out, err
@@ -779,11 +782,11 @@ func (m *Manager) Find(ctx context.Context, f Filter) (*Page, error) {
 	}
 	switch {
 	case f.Limit < 0:
-		return nil, invalid("limit", "must not be negative")
+		return nil, invalid("limit", ValidationNegative, "must not be negative")
 	case f.Offset < 0:
-		return nil, invalid("offset", "must not be negative")
+		return nil, invalid("offset", ValidationNegative, "must not be negative")
 	case f.After != "" && f.Before != "":
-		return nil, invalid("before", "cannot be combined with after")
+		return nil, invalid("before", ValidationExclusive, "cannot be combined with after")
 	}
 	limit := min(or(f.Limit, defaultPageLimit), maxPageLimit)
 	if f.After != "" {
@@ -889,7 +892,7 @@ func (m *Manager) validUpdate(up UserUpdate) (UserUpdate, error) {
 		}
 	}
 	if up.Status != nil && !up.Status.valid() {
-		return up, invalid("status", "must be active, inactive or suspended")
+		return up, invalid("status", ValidationNotOneOf, "must be active, inactive or suspended")
 	}
 	if up.AvatarURL != nil {
 		s, err := checkAvatarURL(*up.AvatarURL)

@@ -38,41 +38,44 @@ func NormalizeEmail(s string) (string, error) {
 		// Refused before any folding: Unicode lower-casing turns U+0130 and the
 		// Kelvin sign U+212A into ASCII letters, and trimming removes Unicode
 		// spaces, so a folded non-ASCII address could become someone else's.
-		return "", invalid("email", "must be ASCII; internationalised addresses are not supported")
+		return "", invalid("email", ValidationNotASCII, "must be ASCII; internationalised addresses are not supported")
 	}
 	e := strings.ToLower(strings.TrimSpace(s))
 	switch {
 	case e == "":
-		return "", invalid("email", "is required")
+		return "", invalid("email", ValidationRequired, "is required")
 	case len(e) > maxEmailBytes:
-		return "", invalid("email", "must be at most 254 bytes")
+		return "", invalid("email", ValidationTooLong, "must be at most 254 bytes")
 	}
 	local, domain, ok := strings.Cut(e, "@")
 	if !ok || strings.Contains(domain, "@") {
-		return "", invalid("email", "must contain exactly one @")
+		return "", invalid("email", ValidationMalformed, "must contain exactly one @")
 	}
-	if local == "" || len(local) > maxLocalPartBytes {
-		return "", invalid("email", "must have a local part of 1 to 64 bytes before the @")
+	if local == "" {
+		return "", invalid("email", ValidationMalformed, "must have a local part of 1 to 64 bytes before the @")
+	}
+	if len(local) > maxLocalPartBytes {
+		return "", invalid("email", ValidationTooLong, "must have a local part of 1 to 64 bytes before the @")
 	}
 	if local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
-		return "", invalid("email", "must not have a leading, trailing or double dot")
+		return "", invalid("email", ValidationMalformed, "must not have a leading, trailing or double dot")
 	}
 	for i := 0; i < len(local); i++ {
 		if !isAtext(local[i]) && local[i] != '.' {
-			return "", invalid("email", "has a character not allowed in an address: "+strconv.QuoteRune(rune(local[i])))
+			return "", invalid("email", ValidationMalformed, "has a character not allowed in an address: "+strconv.QuoteRune(rune(local[i])))
 		}
 	}
 	if domain == "" {
-		return "", invalid("email", "must have a domain after the @")
+		return "", invalid("email", ValidationMalformed, "must have a domain after the @")
 	}
 	for _, label := range strings.Split(domain, ".") {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return "", invalid("email", "has an invalid domain")
+			return "", invalid("email", ValidationMalformed, "has an invalid domain")
 		}
 		for i := 0; i < len(label); i++ {
 			c := label[i]
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return "", invalid("email", "has an invalid domain")
+				return "", invalid("email", ValidationMalformed, "has an invalid domain")
 			}
 		}
 	}
@@ -104,19 +107,22 @@ func isAtext(c byte) bool {
 // is optional.
 func NormalizeUsername(s string) (string, error) {
 	if !isASCII(s) {
-		return "", invalid("username", "may contain only a-z, 0-9, _, . and -")
+		return "", invalid("username", ValidationNotASCII, "may contain only a-z, 0-9, _, . and -")
 	}
 	u := strings.ToLower(strings.TrimSpace(s))
 	if u == "" {
 		return "", nil
 	}
-	if len(u) < minUsernameLen || len(u) > maxUsernameLen {
-		return "", invalid("username", "must be 3 to 32 characters")
+	if len(u) < minUsernameLen {
+		return "", invalid("username", ValidationTooShort, "must be 3 to 32 characters")
+	}
+	if len(u) > maxUsernameLen {
+		return "", invalid("username", ValidationTooLong, "must be 3 to 32 characters")
 	}
 	for i := 0; i < len(u); i++ {
 		c := u[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return "", invalid("username", "may contain only a-z, 0-9, _, . and -")
+			return "", invalid("username", ValidationMalformed, "may contain only a-z, 0-9, _, . and -")
 		}
 	}
 	return u, nil
@@ -127,14 +133,14 @@ func NormalizeUsername(s string) (string, error) {
 func checkText(field, s string, max int) (string, error) {
 	s = strings.TrimSpace(s)
 	if !utf8.ValidString(s) {
-		return "", invalid(field, "must be valid UTF-8")
+		return "", invalid(field, ValidationInvalidUTF8, "must be valid UTF-8")
 	}
 	if utf8.RuneCountInString(s) > max {
-		return "", invalid(field, "must be at most "+strconv.Itoa(max)+" characters")
+		return "", invalid(field, ValidationTooLong, "must be at most "+strconv.Itoa(max)+" characters")
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) {
-			return "", invalid(field, "must not contain control characters")
+			return "", invalid(field, ValidationControlCharacter, "must not contain control characters")
 		}
 	}
 	return s, nil
@@ -146,11 +152,11 @@ func checkAvatarURL(s string) (string, error) {
 		return "", nil
 	}
 	if len(s) > maxAvatarURLBytes {
-		return "", invalid("avatar_url", "must be at most 2048 bytes")
+		return "", invalid("avatar_url", ValidationTooLong, "must be at most 2048 bytes")
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", invalid("avatar_url", "must be an absolute http or https URL")
+		return "", invalid("avatar_url", ValidationMalformed, "must be an absolute http or https URL")
 	}
 	return s, nil
 }
@@ -158,22 +164,22 @@ func checkAvatarURL(s string) (string, error) {
 func checkAccountID(s string) (string, error) {
 	s, err := checkText("account_id", s, maxAccountIDBytes)
 	if err == nil && len(s) > maxAccountIDBytes {
-		err = invalid("account_id", "must be at most 128 bytes")
+		err = invalid("account_id", ValidationTooLong, "must be at most 128 bytes")
 	}
 	return s, err
 }
 
 func checkPreferences(p map[string]string) (map[string]string, error) {
 	if len(p) > maxPreferences {
-		return nil, invalid("preferences", "must have at most "+strconv.Itoa(maxPreferences)+" entries")
+		return nil, invalid("preferences", ValidationTooMany, "must have at most "+strconv.Itoa(maxPreferences)+" entries")
 	}
 	out := make(map[string]string, len(p))
 	for k, v := range p {
 		if k == "" || len(k) > maxPrefKeyBytes || !utf8.ValidString(k) || strings.IndexFunc(k, unicode.IsControl) >= 0 {
-			return nil, invalid("preferences", "keys must be 1 to 64 bytes of printable UTF-8")
+			return nil, invalid("preferences", ValidationMalformed, "keys must be 1 to 64 bytes of printable UTF-8")
 		}
 		if len(v) > maxPrefValueBytes || !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
-			return nil, invalid("preferences", "values must be at most 1024 bytes of UTF-8 without NUL")
+			return nil, invalid("preferences", ValidationMalformed, "values must be at most 1024 bytes of UTF-8 without NUL")
 		}
 		out[k] = v
 	}
@@ -186,7 +192,7 @@ func (m *Manager) checkRole(r Role) error {
 			return nil
 		}
 	}
-	return invalid("role", "must be one of "+m.roleList())
+	return invalid("role", ValidationNotOneOf, "must be one of "+m.roleList())
 }
 
 func (m *Manager) roleList() string {

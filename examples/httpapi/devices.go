@@ -182,7 +182,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		if v := q.Get(p.name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
-				invalid(w, p.name, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+				invalid(w, p.name, users.ValidationMalformed, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
 				return
 			}
 			*p.to = t
@@ -191,7 +191,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 500 {
-			invalid(w, "limit", "must be a whole number from 1 to 500")
+			invalid(w, "limit", users.ValidationOutOfRange, "must be a whole number from 1 to 500")
 			return
 		}
 		f.Limit = n

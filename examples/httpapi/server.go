@@ -77,6 +77,14 @@ type Mail struct {
 	Token string // the one-time token the link would carry, if any
 }
 
+// Validation codes this API adds to the package's (users.Validation*), for
+// its own fields' "reason".
+const (
+	codeUnknownField         users.ValidationCode = "unknown_field"          // a JSON key this endpoint does not take
+	codeMismatch             users.ValidationCode = "mismatch"               // confirm_password differs from new_password
+	codeNeedsCurrentPassword users.ValidationCode = "needs_current_password" // one's own email changes by POST /v1/me/email
+)
+
 // Codes this API adds to the package's (users.Code*).
 const (
 	codeUnsupportedMediaType = "unsupported_media_type" // 415
@@ -447,9 +455,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	users.WriteError(w, err)
 }
 
-// invalid answers 400 invalid_request on field.
-func invalid(w http.ResponseWriter, field, reason string) {
-	users.WriteError(w, &users.ValidationError{Field: field, Reason: reason})
+// invalid answers 400 invalid_request on field, with code as its "reason".
+func invalid(w http.ResponseWriter, field string, code users.ValidationCode, reason string) {
+	users.WriteError(w, &users.ValidationError{Field: field, Code: code, Reason: reason})
 }
 
 func forbidden(w http.ResponseWriter, message string) {
@@ -462,7 +470,7 @@ func rename(err error, names map[string]string) error {
 	var ve *users.ValidationError
 	if errors.As(err, &ve) {
 		if to, ok := names[ve.Field]; ok {
-			return &users.ValidationError{Field: to, Reason: ve.Reason}
+			return &users.ValidationError{Field: to, Code: ve.Code, Reason: ve.Reason}
 		}
 	}
 	return err
@@ -512,22 +520,22 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("The body must be at most %d bytes", mbe.Limit), "")
 	case errors.Is(err, io.EOF):
-		invalid(w, "body", "must be a JSON object; it is empty")
+		invalid(w, "body", users.ValidationRequired, "must be a JSON object; it is empty")
 	case errors.Is(err, errTrailing):
-		invalid(w, "body", "must be a single JSON object with nothing after it")
+		invalid(w, "body", users.ValidationMalformed, "must be a single JSON object with nothing after it")
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		invalid(w, "body", "is not valid JSON")
+		invalid(w, "body", users.ValidationMalformed, "is not valid JSON")
 	case errors.As(err, &typ):
 		if typ.Field == "" {
-			invalid(w, "body", "must be a JSON object")
+			invalid(w, "body", users.ValidationMalformed, "must be a JSON object")
 		} else {
-			invalid(w, typ.Field, "must be "+jsonKind(typ.Type.Kind().String())+", not "+typ.Value)
+			invalid(w, typ.Field, users.ValidationMalformed, "must be "+jsonKind(typ.Type.Kind().String())+", not "+typ.Value)
 		}
 	default:
 		if f, ok := unknownField(err); ok {
-			invalid(w, f, "is not a known field")
+			invalid(w, f, codeUnknownField, "is not a known field")
 		} else {
-			invalid(w, "body", "could not be read as JSON")
+			invalid(w, "body", users.ValidationMalformed, "could not be read as JSON")
 		}
 	}
 	return false
@@ -573,7 +581,7 @@ func splitName(name, first, last *string) (*string, *string, error) {
 		return first, last, nil
 	}
 	if first != nil || last != nil {
-		return nil, nil, &users.ValidationError{Field: "name", Reason: "give either name or first_name and last_name, not both"}
+		return nil, nil, &users.ValidationError{Field: "name", Code: users.ValidationExclusive, Reason: "give either name or first_name and last_name, not both"}
 	}
 	f, l, _ := strings.Cut(strings.TrimSpace(*name), " ")
 	l = strings.TrimSpace(l)
@@ -610,10 +618,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	identifier := req.Email
 	switch {
 	case req.Email == "" && req.Username == "":
-		invalid(w, "email", "is required (or give a username)")
+		invalid(w, "email", users.ValidationRequired, "is required (or give a username)")
 		return
 	case req.Email != "" && req.Username != "":
-		invalid(w, "username", "give either email or username, not both")
+		invalid(w, "username", users.ValidationExclusive, "give either email or username, not both")
 		return
 	case req.Username != "":
 		identifier = req.Username
@@ -692,7 +700,7 @@ func (s *Server) requestMagicLink(w http.ResponseWriter, r *http.Request) {
 func required(w http.ResponseWriter, pairs ...string) bool {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if pairs[i+1] == "" {
-			invalid(w, pairs[i], "is required")
+			invalid(w, pairs[i], users.ValidationRequired, "is required")
 			return false
 		}
 	}
@@ -707,7 +715,7 @@ func confirmed(w http.ResponseWriter, newPassword, confirm string) bool {
 		return false
 	}
 	if confirm != newPassword {
-		invalid(w, "confirm_password", "must be the same as new_password")
+		invalid(w, "confirm_password", codeMismatch, "must be the same as new_password")
 		return false
 	}
 	return true
@@ -881,13 +889,13 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.Atoi(v)
 		switch {
 		case err != nil:
-			invalid(w, name, "must be a whole number")
+			invalid(w, name, users.ValidationMalformed, "must be a whole number")
 			return 0, false
 		case n < 1:
-			invalid(w, name, "must be at least 1")
+			invalid(w, name, users.ValidationOutOfRange, "must be at least 1")
 			return 0, false
 		case n > max:
-			invalid(w, name, "must be at most "+strconv.Itoa(max))
+			invalid(w, name, users.ValidationOutOfRange, "must be at most "+strconv.Itoa(max))
 			return 0, false
 		}
 		return n, true
@@ -1003,10 +1011,10 @@ func (s *Server) inviteUser(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case req.Password != "":
-		invalid(w, "password", "cannot be set on an invitation: the invited user chooses it")
+		invalid(w, "password", users.ValidationMustBeEmpty, "cannot be set on an invitation: the invited user chooses it")
 		return
 	case req.Status != "":
-		invalid(w, "status", "cannot be set on an invitation")
+		invalid(w, "status", users.ValidationMustBeEmpty, "cannot be set on an invitation")
 		return
 	}
 	nu, err := req.newUser()
@@ -1063,7 +1071,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	case self && req.Email != nil:
 		// Here it would take effect at once, without the password, and a 409
 		// would tell the caller that the address has an account.
-		invalid(w, "email", "change your own email with POST /v1/me/email, which needs your current password")
+		invalid(w, "email", codeNeedsCurrentPassword, "change your own email with POST /v1/me/email, which needs your current password")
 		return
 	}
 	first, last, err := splitName(req.Name, req.FirstName, req.LastName)

@@ -48,6 +48,7 @@ type response struct {
 		Code    string  `json:"code"`
 		Message string  `json:"message"`
 		Field   *string `json:"field"`
+		Reason  string  `json:"reason"`
 	} `json:"error"`
 }
 
@@ -214,6 +215,8 @@ func (e *env) fail(method, path, token, body string, status int, code, field str
 		e.tb.Errorf("%s %s: field %q, want no field key; body %s", method, path, *r.Error.Field, r.Raw)
 	case field != "" && (r.Error.Field == nil || *r.Error.Field != field):
 		e.tb.Errorf("%s %s: field %v, want %q; body %s", method, path, r.Error.Field, field, r.Raw)
+	case field != "" && r.Error.Reason == "":
+		e.tb.Errorf("%s %s: a refused field without a reason code; body %s", method, path, r.Raw)
 	}
 	if r.Data != nil {
 		e.tb.Errorf("%s %s: an error with data: %s", method, path, r.Raw)
