@@ -148,6 +148,9 @@ const (
 	// ValidationPersonalPassword: the password is the user's email, its local
 	// part, or the username.
 	ValidationPersonalPassword ValidationCode = "personal_password"
+	// ValidationBreachedPassword: the breached-password check found the
+	// password in a data breach.
+	ValidationBreachedPassword ValidationCode = "breached_password"
 	// ValidationPasswordRejected: Options.PasswordChecker refused the
 	// password with an error that is not a *ValidationError with a code.
 	ValidationPasswordRejected ValidationCode = "password_rejected"
@@ -163,7 +166,7 @@ func ValidationCodes() []ValidationCode {
 		ValidationOutOfRange, ValidationInvalidRange, ValidationExclusive,
 		ValidationMustBeEmpty, ValidationUnchanged, ValidationWrongState,
 		ValidationDuplicate, ValidationCommonPassword, ValidationPersonalPassword,
-		ValidationPasswordRejected,
+		ValidationBreachedPassword, ValidationPasswordRejected,
 	}
 }
 

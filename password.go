@@ -245,7 +245,7 @@ func (m *Manager) checkNewPassword(ctx context.Context, field, pw string, u *Use
 			return "", fmt.Errorf("users: breached-password check: %w", err)
 		}
 		if breached {
-			return "", invalid(field, "has appeared in a data breach; choose another")
+			return "", invalid(field, ValidationBreachedPassword, "has appeared in a data breach; choose another")
 		}
 	}
 	return n, nil

@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/mail"
 )
 
 // account shows the settings page: profile, password, email and second
@@ -136,8 +137,7 @@ func (a *App) changeEmail(w http.ResponseWriter, r *http.Request) {
 	}
 	old, to, link := u.Email, d.To, a.link("/email/confirm", d.Token)
 	if err := a.work.enqueue(r.Context(), func(ctx context.Context) {
-		a.send(ctx, Message{To: to, Subject: "Confirm your new email",
-			Text: "Open this link to make this the email of your account. Until then nothing changes.", Link: link})
+		a.mailKind(ctx, mail.KindEmailChange, mail.Data{To: to, Link: link})
 		a.send(ctx, Message{To: old, Subject: "A change of your email was asked for",
 			Text: "Someone signed in to your account asked to move it to another address. It moves only when the link sent there is followed. If it was not you, change your password now.",
 			Link: a.base + "/account"})

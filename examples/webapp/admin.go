@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/mail"
 )
 
 const adminPageSize = 10
@@ -205,7 +206,6 @@ func (a *App) adminReinvite(w http.ResponseWriter, r *http.Request) {
 func (a *App) mailInvitation(ctx context.Context, to, token string) {
 	link := a.link("/invite", token)
 	a.work.enqueue(ctx, func(ctx context.Context) {
-		a.send(ctx, Message{To: to, Subject: "You are invited",
-			Text: "Open this link to choose a password and join.", Link: link})
+		a.mailKind(ctx, mail.KindInvitation, mail.Data{To: to, Link: link})
 	})
 }

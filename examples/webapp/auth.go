@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/mail"
 )
 
 // fieldError returns the form errors for a *users.ValidationError, under the
@@ -122,9 +123,7 @@ func (a *App) forgot(w http.ResponseWriter, r *http.Request) {
 	a.requestByEmail(w, r, "forgot", "Forgot your password?", "reset", func(ctx context.Context, email string) {
 		to, token, err := a.issuePasswordReset(ctx, email)
 		if a.issued(ctx, "password reset", err) {
-			a.send(ctx, Message{To: to, Subject: "Reset your password",
-				Text: "Open this link to choose a new password. If you did not ask for it, ignore this mail.",
-				Link: a.link("/reset", token)})
+			a.mailKind(ctx, mail.KindPasswordReset, mail.Data{To: to, Link: a.link("/reset", token)})
 		}
 	})
 }
@@ -137,9 +136,7 @@ func (a *App) magic(w http.ResponseWriter, r *http.Request) {
 	a.requestByEmail(w, r, "magic", "Sign in with a link", "magic", func(ctx context.Context, email string) {
 		to, token, err := a.issueMagicLink(ctx, email)
 		if a.issued(ctx, "magic link", err) {
-			a.send(ctx, Message{To: to, Subject: "Your sign-in link",
-				Text: "Open this link to sign in. It works once, for 15 minutes.",
-				Link: a.link("/magic/signin", token)})
+			a.mailKind(ctx, mail.KindMagicLink, mail.Data{To: to, Link: a.link("/magic/signin", token)})
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/mail"
 )
 
 // The four calls that issue a token to be mailed, each in one place. Each
@@ -41,6 +42,5 @@ func (a *App) mailVerification(ctx context.Context, userID string) {
 		a.log.ErrorContext(ctx, "issuing a verification token", "user", userID, "err", err)
 		return
 	}
-	a.send(ctx, Message{To: to, Subject: "Confirm your email",
-		Text: "Open this link to confirm your email address.", Link: a.link("/verify", token)})
+	a.mailKind(ctx, mail.KindVerifyEmail, mail.Data{To: to, Link: a.link("/verify", token)})
 }

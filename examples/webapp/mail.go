@@ -4,36 +4,44 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+
+	"github.com/userkit/users/mail"
 )
 
-// Message is one email the site sends: a short text and the one link it is
-// about.
-type Message struct {
-	To      string // the address as the store has it, never the typed input (a sign-up link: the normalized address)
-	Subject string
-	Text    string
-	Link    string // absolute URL; may be empty
-}
+// Message is one email the site sends. The library's flows (verification,
+// reset, magic link, invitation, the email-changed notice) are rendered from
+// the default templates of github.com/userkit/users/mail (see mailKind); the
+// site's own two notices set Subject, Text and Link themselves.
+type Message = mail.Message
 
-// Mailer delivers messages. Plug a real one (SMTP, an email API) in here; it
-// must be safe for concurrent use. Send runs on the site's mail worker, never
-// on a request's goroutine, so a slow mailer does not slow pages down or show
-// in their timing.
-type Mailer interface {
-	Send(ctx context.Context, m Message) error
-}
+// Mailer delivers messages: mail.Mailer. Plug a real one (SMTP, an email API)
+// in here; it must be safe for concurrent use. Send runs on the site's mail
+// worker, never on a request's goroutine, so a slow mailer does not slow
+// pages down or show in their timing.
+type Mailer = mail.Mailer
 
-// LogMailer is the development mailer: it logs each message with its link
-// instead of sending it. Never use it with real users: the links it logs sign
-// people in.
+// LogMailer is the development mailer: it logs each whole message, its link
+// and its text body, instead of sending it. Never use it with real users: the
+// links it logs sign people in.
 type LogMailer struct {
 	Logger *slog.Logger
 }
 
 // Send logs m at Info level. It never fails and is safe for concurrent use.
 func (l LogMailer) Send(ctx context.Context, m Message) error {
-	l.Logger.InfoContext(ctx, "dev mailer: would send", "to", m.To, "subject", m.Subject, "link", m.Link)
+	l.Logger.InfoContext(ctx, "dev mailer: would send", "to", m.To, "subject", m.Subject, "link", m.Link, "kind", m.Kind, "text", m.Text)
 	return nil
+}
+
+// mailKind renders the kit's message of kind k for d and sends it; it runs
+// on the mail worker.
+func (a *App) mailKind(ctx context.Context, k mail.Kind, d mail.Data) {
+	m, err := mail.Default().Render(k, d)
+	if err != nil {
+		a.log.ErrorContext(ctx, "rendering mail", "kind", k, "err", err)
+		return
+	}
+	a.send(ctx, m)
 }
 
 // worker runs jobs one at a time in order, off the request path. Handlers
