@@ -35,8 +35,9 @@
 // comma-separated) and the address it puts in X-Forwarded-For is used instead;
 // from anyone else the header is ignored, since a client can write any.
 //
-// There is no mailer: tokens that would be emailed are logged as "would email"
-// lines. Serve it behind TLS in real use.
+// There is no real mailer: each message is rendered from the mail kit's
+// templates (github.com/userkit/users/mail) and printed whole to stderr, after
+// a "would email" log line with its token. Serve it behind TLS in real use.
 package main
 
 import (
@@ -58,6 +59,7 @@ import (
 
 	"github.com/userkit/users"
 	"github.com/userkit/users/examples/internal/prompt"
+	"github.com/userkit/users/mail"
 )
 
 func main() {
@@ -135,7 +137,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		logger.Info("created the first admin", "email", admin.Email, "id", admin.ID)
 	}
 
-	api := &Server{Users: m, Logger: logger, SignUp: *signUp, TrustedProxies: trusted}
+	api := &Server{Users: m, Logger: logger, SignUp: *signUp, TrustedProxies: trusted,
+		Mailer: &mail.DevMailer{W: os.Stderr}} // prints each whole message
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/mail"
 )
 
 // Server is the REST API over a users.Manager. Set its fields, then serve
@@ -26,11 +27,20 @@ type Server struct {
 	// Users does the work. Required.
 	Users *users.Manager
 
-	// Mail delivers a one-time token to an address. This example has no mailer:
-	// the default logs a "would email" line with the token to Logger, and tests
-	// put a function here that captures the token. A real program sends a link
-	// containing the token, and never logs it.
+	// Mail, if set, takes every message instead of the default, which renders
+	// it from the mail kit's templates (see sendMail) and hands it to Mailer.
+	// Tests put a function here that captures the token.
 	Mail func(ctx context.Context, m Mail)
+
+	// Mailer sends the rendered messages. The default (nil) sends nothing;
+	// the command sets a mail.DevMailer that prints them. Plug SMTP or an
+	// email API in here.
+	Mailer mail.Mailer
+
+	// LinkBase is the origin of the front end whose pages the mailed links
+	// open (it posts the token to this API). The default (empty) is
+	// "http://localhost:3000".
+	LinkBase string
 
 	// Logger receives the access log, failures and, by default, the mail. The
 	// default is slog.Default().
@@ -66,17 +76,6 @@ type Server struct {
 	bg      sync.WaitGroup              // queued and running work
 }
 
-// Mail is a message the API would send.
-type Mail struct {
-	To string // the address
-	// Kind is "password-reset", "verify-email", "invitation", "magic-link",
-	// "email-change", "signup" (an invitation token: the link leads to choosing
-	// a password) or "account-exists" (no token: "you already have an account;
-	// sign in or reset your password").
-	Kind  string
-	Token string // the one-time token the link would carry, if any
-}
-
 // Validation codes this API adds to the package's (users.Validation*), for
 // its own fields' "reason".
 const (
@@ -97,15 +96,6 @@ func (s *Server) logger() *slog.Logger {
 		return s.Logger
 	}
 	return slog.Default()
-}
-
-func (s *Server) mail(ctx context.Context, m Mail) {
-	if s.Mail != nil {
-		s.Mail(ctx, m)
-		return
-	}
-	s.logger().Info("would email (no mailer in this example; a real one sends a link and never logs the token)",
-		"to", m.To, "kind", m.Kind, "token", m.Token)
 }
 
 // Wait waits for the work queued after 202 answers to finish. Call it after
