@@ -26,14 +26,16 @@ import (
 
 // TestREADMESnippets checks that every ```go block of README.md and of each
 // docs/*.md page appears, line for line (leading tabs and blank lines aside),
-// in this file or in examples/readme/main.go or an example_*_test.go file.
+// in this file or in examples/readme/main.go, an example_*_test.go file or
+// otel/example_test.go (the otel module's, which its own tests compile and
+// run).
 func TestREADMESnippets(t *testing.T) {
 	var sources [][]string
 	examples, err := filepath.Glob("example_*_test.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range append([]string{"readme_test.go", "examples/readme/main.go"}, examples...) {
+	for _, name := range append([]string{"readme_test.go", "examples/readme/main.go", "otel/example_test.go"}, examples...) {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
