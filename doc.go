@@ -15,8 +15,10 @@ A Manager does the work over a Store:
 
 Every method takes a context.Context first and checks it before doing work.
 Errors are sentinels (ErrNotFound, ErrDuplicateEmail, ErrInvalidCredentials, …)
-to test with errors.Is, and *ValidationError, which names the refused field and
-matches ErrInvalidInput. Bad input is refused before anything is stored.
+to test with errors.Is, and *ValidationError, which names the refused field,
+gives a stable ValidationCode for programs (to translate, say) beside an English
+Reason, and matches ErrInvalidInput. Bad input is refused before anything is
+stored.
 
 # Stores
 
@@ -87,7 +89,10 @@ One user's entries are listed in the order their changes committed, and
 Options.OnEvent receives each entry after its commit, in commit order per
 user, from a bounded queue, so a slow or failing hook never delays a login.
 User.LastActiveAt moves with logins and session use, and Filter.ActiveSince
-and Filter.InactiveSince find active and dormant accounts.
+and Filter.InactiveSince find active and dormant accounts. The module
+github.com/userkit/users/otel bridges these events to OpenTelemetry metrics and
+spans, and the package github.com/userkit/users/mail renders the mail of each
+account flow (a Delivery) and of the security notices an event calls for.
 
 # Second factor
 
@@ -125,7 +130,8 @@ TokenFromRequest reads a bearer token (or a named cookie) from a request;
 Manager.Middleware validates it and puts the Session into the request's context
 (FromContext gets it back), answering 401 otherwise; RequireRole answers 403.
 HTTPError and WriteError turn this package's errors into a status and a stable
-code, in the error envelope {"success":false,"error":{"code","message","field"}}.
+code, in the error envelope {"success":false,"error":{"code","message","field","reason"}},
+where "reason" is a refused field's ValidationCode.
 examples/httpapi is a whole REST API built from these pieces.
 
 These helpers stay in this package, rather than in a package of their own, for
