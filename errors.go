@@ -87,7 +87,9 @@ func invalid(field string, code ValidationCode, reason string) error {
 // ValidationCode is the machine-readable reason of a *ValidationError. The
 // values are part of the API: they never change meaning, and new ones may be
 // added. Every *ValidationError this package returns has one of the codes
-// below (ValidationCodes lists them); the Field says which input it is about.
+// below (ValidationCodes lists them), except one that Options.PasswordChecker
+// returned with a code of the application's own; the Field says which input
+// it is about.
 type ValidationCode string
 
 // The validation codes, with the fields they are given for. Reason says the
