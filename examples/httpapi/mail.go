@@ -4,7 +4,9 @@ import (
 	"context"
 	"embed"
 	"net/url"
+	"sync/atomic"
 
+	"github.com/userkit/users"
 	"github.com/userkit/users/mail"
 )
 
@@ -75,6 +77,42 @@ func (s *Server) mail(ctx context.Context, m Mail) {
 	if s.Mailer != nil {
 		if err := s.Mailer.Send(ctx, msg); err != nil {
 			s.logger().Error("sending mail", "kind", m.Kind, "err", err)
+		}
+	}
+}
+
+// notices returns an event hook (users.Options.OnEvent) that mails the
+// owner of an account the kit's notice of a password change or a second
+// factor added, with a link to reset the password, through the Server in
+// srv once it is set (the Server needs the Manager the hook is for). Other
+// events, and sign-ins (a real program would mail only a new device's),
+// send nothing.
+func notices(srv *atomic.Pointer[Server]) func(ctx context.Context, e users.AuditEntry) {
+	return func(ctx context.Context, e users.AuditEntry) {
+		s := srv.Load()
+		k, d, ok := mail.Notice(e)
+		if s == nil || !ok || k == mail.KindNewSignIn {
+			return
+		}
+		u, err := s.Users.Get(ctx, e.UserID)
+		if err != nil {
+			return // removed since
+		}
+		base := s.LinkBase
+		if base == "" {
+			base = "http://localhost:3000"
+		}
+		d.Site, d.To, d.Link = "httpapi", u.Email, base+"/forgot"
+		msg, err := templates.Render(k, d)
+		if err != nil {
+			s.logger().Error("rendering mail", "kind", k, "err", err)
+			return
+		}
+		s.logger().Info("would email a notice", "to", msg.To, "kind", k)
+		if s.Mailer != nil {
+			if err := s.Mailer.Send(ctx, msg); err != nil {
+				s.logger().Error("sending mail", "kind", k, "err", err)
+			}
 		}
 	}
 }

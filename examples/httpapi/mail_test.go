@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/userkit/users"
@@ -75,4 +76,31 @@ func TestMailKit_Flow(t *testing.T) {
 		t.Fatalf("link %q has no token", sent[0].Link)
 	}
 	e.call("POST", "/v1/auth/password-reset/confirm", "", `{"token":"`+token+`","new_password":"a brand new passphrase"}`, 200)
+}
+
+// TestNotices: a password change mails its owner the kit's notice, at the
+// stored address; a login mails nothing.
+func TestNotices(t *testing.T) {
+	var mu sync.Mutex
+	var sent []mail.Message
+	var srv atomic.Pointer[Server]
+	e := newEnvOpts(t, users.NewMemoryStore(), users.Options{OnEvent: notices(&srv)}, func(s *Server) {
+		s.Mailer = mail.MailerFunc(func(_ context.Context, m mail.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			sent = append(sent, m)
+			return nil
+		})
+	})
+	srv.Store(e.srv)
+	tok := e.login(adminEmail, adminPassword)
+	e.call("PUT", "/v1/me/password", tok, `{"current_password":"`+adminPassword+`","new_password":"a brand new password","confirm_password":"a brand new password"}`, 200)
+	if err := e.m.FlushEvents(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) != 1 || sent[0].Kind != mail.KindPasswordChanged || sent[0].To != adminEmail || !strings.Contains(sent[0].Text, "/forgot") {
+		t.Errorf("sent %+v, want one password-changed notice to %s with the reset link", sent, adminEmail)
+	}
 }

@@ -37,7 +37,9 @@
 //
 // There is no real mailer: each message is rendered from the mail kit's
 // templates (github.com/userkit/users/mail) and printed whole to stderr, after
-// a "would email" log line with its token. Serve it behind TLS in real use.
+// a "would email" log line with its token; a password change or a second
+// factor added is noticed to the account's owner the same way. Serve it
+// behind TLS in real use.
 package main
 
 import (
@@ -54,6 +56,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -94,7 +97,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	var notify atomic.Pointer[Server] // set below: the security notices wait for it
 	opts := managerOptions(*cost, *idle)
+	opts.OnEvent = notices(&notify)
 	if k := os.Getenv("USERS_MFA_KEY"); k != "" {
 		key, err := base64.StdEncoding.DecodeString(k)
 		if err != nil || len(key) != 32 {
@@ -139,6 +144,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 
 	api := &Server{Users: m, Logger: logger, SignUp: *signUp, TrustedProxies: trusted,
 		Mailer: &mail.DevMailer{W: os.Stderr}} // prints each whole message
+	notify.Store(api)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -170,7 +176,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	api.Wait() // mail still being sent after a 202
+	api.Wait()              // mail still being sent after a 202
+	_ = m.FlushEvents(sctx) // and the last requests' notices
 	logger.Info("stopped")
 	return nil
 }
