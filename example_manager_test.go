@@ -357,3 +357,56 @@ func ExampleValidationError() {
 	// username too_short       must be 3 to 32 characters
 	// true
 }
+
+func ExampleManager_Unlock() {
+	ctx := context.Background()
+	m, err := users.New(users.NewMemoryStore(), &users.Options{
+		BcryptCost:                    4, // tests only; the default is 12
+		InsecureLowBcryptCostForTests: true,
+		Now:                           func() time.Time { return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) },
+		MaxFailedLogins:               2,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	u := exampleUser(m)
+	m.Login(ctx, "ada", "a wrong guess")
+	m.Login(ctx, "ada", "another wrong guess")
+
+	fmt.Println(m.Unlock(ctx, u.ID)) // support staff, after checking who is asking
+	st, _ := m.LockState(ctx, u.ID)
+	fmt.Println(st.Locked, st.ConsecutiveFailures)
+	// Output:
+	// <nil>
+	// false 0
+}
+
+func ExampleManager_Logout() {
+	ctx := context.Background()
+	m := exampleManager()
+	exampleUser(m)
+	s, _ := m.Login(ctx, "ada", examplePassword)
+
+	fmt.Println(m.Logout(ctx, s.Token))
+	_, err := m.ValidateToken(ctx, s.Token)
+	fmt.Println(errors.Is(err, users.ErrInvalidToken))
+	// Output:
+	// <nil>
+	// true
+}
+
+func ExampleManager_RevokeOtherSessions() {
+	ctx := context.Background()
+	m := exampleManager()
+	u := exampleUser(m)
+	current, _ := m.Login(ctx, "ada", examplePassword)
+	m.Login(ctx, "ada", examplePassword) // another device
+	m.Login(ctx, "ada", examplePassword) // and another
+
+	n, _ := m.RevokeOtherSessions(ctx, u.ID, current.ID) // "sign out everywhere else"
+	list, _ := m.Sessions(ctx, u.ID)
+	fmt.Println(n, len(list), list[0].ID == current.ID)
+	// Output:
+	// 2 1 true
+}
