@@ -73,9 +73,9 @@ func NewWithOptions(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*St
 	}
 	switch {
 	case o.SessionCacheTTL < 0:
-		return nil, &users.ValidationError{Field: "SessionCacheTTL", Reason: "must not be negative"}
+		return nil, &users.ValidationError{Field: "SessionCacheTTL", Code: users.ValidationNegative, Reason: "must not be negative"}
 	case o.SessionCacheSize < 0:
-		return nil, &users.ValidationError{Field: "SessionCacheSize", Reason: "must not be negative"}
+		return nil, &users.ValidationError{Field: "SessionCacheSize", Code: users.ValidationNegative, Reason: "must not be negative"}
 	}
 	s, err := New(ctx, pool)
 	if err != nil || !o.SessionCache {
