@@ -159,6 +159,7 @@ func TestValidationCodes_Returned(t *testing.T) {
 		{"PasswordPersonal", create(users.NewUser{Password: "ada@example.com"}), "password", users.ValidationPersonalPassword},
 		{"PasswordAndHash", create(users.NewUser{Password: "analytical engine 1843", PasswordHash: "$2a$04$x"}), "password_hash", users.ValidationExclusive},
 		{"HashMalformed", create(users.NewUser{PasswordHash: "md5:abc"}), "password_hash", users.ValidationMalformed},
+		{"HashCostAboveBound", create(users.NewUser{PasswordHash: "$2a$31$" + strings.Repeat("a", 53)}), "password_hash.cost", users.ValidationOutOfRange},
 		{"CheckerPlainError", create(users.NewUser{Password: "checker says no"}), "password", users.ValidationPasswordRejected},
 		{"CheckerBareValidationError", create(users.NewUser{Password: "checker says bare"}), "password", users.ValidationPasswordRejected},
 		{"NameControl", create(users.NewUser{FirstName: "Ada\x07"}), "first_name", users.ValidationControlCharacter},
