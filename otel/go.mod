@@ -1,6 +1,6 @@
 module github.com/userkit/users/otel
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/userkit/users v0.1.0
