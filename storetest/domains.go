@@ -12,9 +12,8 @@ import (
 
 // RunUsers checks the users' part of the Store contract: creating, reading,
 // updating, deleting, listing, counting and searching users, and the batch
-// methods. Like every RunX function it takes a whole users.Store, because the
-// contract ties every domain to the user records, but runs only its own
-// domain's rules; see Run for newStore and Check.
+// methods. Like every RunX function it takes a whole users.Store but runs
+// only its own domain's rules; see Run for newStore and Check.
 func RunUsers(t *testing.T, newStore func(t *testing.T) users.Store) {
 	runGroups(t, userGroups, newStore)
 }

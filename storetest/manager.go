@@ -21,8 +21,9 @@ import (
 //
 // newStore must return a new, empty store each time it is called; it may
 // register cleanup with t.Cleanup. The Managers RunManager builds use bcrypt
-// cost 4 and a fake clock. Some subtests run many goroutines at once and are
-// meant for go test -race.
+// cost 4 and a fake clock. Each store is checked as Run checks it, once the
+// (sub)test that made it is over. Some subtests run many goroutines at once
+// and are meant for go test -race.
 func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 	s := &mgrSuite{newStore: checked(newStore)}
 	for _, g := range []struct {

@@ -9,9 +9,17 @@
 //	}
 //
 // Run has one subtest per rule of the contract, grouped by Store method
-// (TestStore/CreateUser/DuplicateEmail, …), and each failure says which rule broke.
-// Some subtests call the Store from many goroutines at once: run the suite with
-// -race.
+// (TestStore/CreateUser/DuplicateEmail, …), and a failing rule logs the rule
+// in words. Some subtests call the Store from many goroutines at once: run the
+// suite with -race.
+//
+// Each domain of the contract has its own entry, which runs only that
+// domain's rules: RunUsers, RunSessions, RunThrottle, RunTokens, RunAudit and
+// RunSecondFactor; RunManager drives a users.Manager over the Store. Run runs
+// them all. Every entry takes a whole users.Store, because the contract ties
+// every domain to the user records and the audit log: a store author who
+// writes one domain (sessions in Redis, say) joins it with another store's
+// other domains into a users.Store and runs that domain's entry on it.
 //
 // The package is also the test kit that storetest's rules, the users package's
 // tests and the stores' tests share: a fake Clock, a Fixture (a Manager over a
