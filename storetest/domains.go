@@ -89,12 +89,12 @@ var userGroups = []storeGroup{
 		{"FnErrorWritesNothing", "UpdateUser must write nothing, and return fn's error unchanged, when fn fails", testUpdateUserFnError},
 		{"NotFound", "UpdateUser must return ErrNotFound for a missing user, without calling fn", testUpdateUserNotFound},
 		{"ChangeEmail", "UpdateUser must move the user to a new email: found by the new one, the old one freed", testUpdateUserChangeEmail},
-		{"ChangeUsername", "UpdateUser must move the user to a new username (or none): found by the new one, the old one freed", testUpdateUserChangeUsername},
+		{"ChangeUsername", "UpdateUser must move the user to a new username, or give one or take it away: found by the new one, the old one freed, an empty one matching nobody", testUpdateUserChangeUsername},
 		{"KeepOwnEmailAndUsername", "UpdateUser must accept a record that keeps its own email and username", testUpdateUserKeepOwn},
 		{"DuplicateEmail", "UpdateUser must refuse an email another user has (ErrDuplicateEmail), writing nothing", testUpdateUserDuplicateEmail},
 		{"DuplicateUsername", "UpdateUser must refuse a username another user has (ErrDuplicateUsername), writing nothing", testUpdateUserDuplicateUsername},
 		{"RevokeSessions", "UpdateUser with Revoke.Sessions must increment Generation and delete the user's sessions in the same step, and no other user's", testUpdateUserRevokeSessions},
-		{"RevokeTokens", "UpdateUser with Revoke.Tokens must delete the user's tokens of those purposes in the same step, keep the others, and leave Generation alone", testUpdateUserRevokeTokens},
+		{"RevokeTokens", "UpdateUser with Revoke.Tokens must delete the user's tokens of those purposes in the same step, keep their other tokens, other users' tokens and their sessions, and leave Generation alone", testUpdateUserRevokeTokens},
 		{"RefusesIDChange", "UpdateUser must return ErrKeyChanged and write nothing when fn changes the ID", testUpdateUserRefusesIDChange},
 		{"RefusesGenerationChange", "UpdateUser must return ErrKeyChanged and write nothing when fn changes Generation", testUpdateUserRefusesGenerationChange},
 		{"FnArgumentIsCopy", "UpdateUser must call fn with a copy: changing it after UpdateUser returned must not change the stored user", testUpdateUserFnArgIsCopy},
@@ -102,7 +102,7 @@ var userGroups = []storeGroup{
 		{"ConcurrentReadModifyWrite", "concurrent UpdateUser calls on one user must each read, call fn and write in one step: no update is lost", testUpdateUserConcurrent},
 	}},
 	{"DeleteUser", []rule[users.Store]{
-		{"DeletesEverything", "DeleteUser must delete the user with their sessions, tokens and throttle entries, and leave other users' records alone", testDeleteUserDeletesEverything},
+		{"DeletesEverything", "DeleteUser must delete the user with their sessions, tokens and UserThrottleKey throttle entry (an IdentifierThrottleKey entry stays), free the email and username, and leave other users' records alone", testDeleteUserDeletesEverything},
 		{"FreesEmailAndUsername", "DeleteUser must free the email and username for a new user", testDeleteUserFreesKeys},
 		{"NotFound", "DeleteUser must return ErrNotFound for a missing user", testDeleteUserNotFound},
 	}},
@@ -142,19 +142,19 @@ var sessionGroups = []storeGroup{
 	}},
 	{"GetSession", []rule[users.Store]{
 		{"NotFound", "GetSession must return ErrNotFound for an unknown token hash", testGetSessionNotFound},
-		{"ReturnsExpired", "GetSession must return a session whatever its ExpiresAt: expiry is the Manager's to decide", testGetSessionReturnsExpired},
+		{"ReturnsExpired", "CreateSession must store, and GetSession and ListSessions return, a session whatever its ExpiresAt: expiry is the Manager's to decide", testGetSessionReturnsExpired},
 		{"ReturnsCurrentUser", "GetSession must return the user as it is now, not as it was when the session was made", testGetSessionCurrentUser},
 		{"ReturnsCopies", "GetSession must return copies of the session and the user: changing them must not change what is stored", testGetSessionReturnsCopies},
 		{"SetsEveryField", "GetSession must set every field of the session and the user it is given, empty ones to their zero value, whatever the records held before", testGetSessionSetsEveryField},
 		{"FillsTheRoomGiven", "GetSession must fill the records it is given, appending the token hash and the methods to the room they have (s.TokenHash[:0], s.Methods[:0]), find the session when the token hash shares that room, and keep nothing of the records or the hash it was given", testGetSessionFillsRoom},
 	}},
 	{"TouchSession", []rule[users.Store]{
-		{"MovesForwardOnly", "TouchSession must set LastSeenAt to a later time, never an earlier one, and change nothing else", testTouchSessionForward},
+		{"MovesForwardOnly", "TouchSession must set LastSeenAt to a later time, never an earlier one (the same time leaves it), and change nothing else", testTouchSessionForward},
 		{"NotFound", "TouchSession must return ErrNotFound for an unknown token hash", testTouchSessionNotFound},
 		{"NeverRecreates", "TouchSession after the session was deleted must return ErrNotFound and not bring it back", testTouchSessionNeverRecreates},
 	}},
 	{"DeleteSession", []rule[users.Store]{
-		{"Deletes", "DeleteSession must delete the session and no other", testDeleteSession},
+		{"Deletes", "DeleteSession must delete the session, by hash and by ID, and no other, leaving the user and its Generation as they were", testDeleteSession},
 		{"NotFound", "DeleteSession must return ErrNotFound for an unknown token hash", testDeleteSessionNotFound},
 		{"FreesHashAndID", "DeleteSession must free the token hash and session ID (no index left behind)", testDeleteSessionFrees},
 	}},
@@ -164,7 +164,7 @@ var sessionGroups = []storeGroup{
 		{"NotFound", "DeleteSessionByID must return ErrNotFound for an unknown session ID", testDeleteSessionByIDNotFound},
 	}},
 	{"DeleteUserSessions", []rule[users.Store]{
-		{"DeletesAndIncrementsGeneration", "DeleteUserSessions must delete every session of the user, and no other user's, and increment the user's Generation", testDeleteUserSessions},
+		{"DeletesAndIncrementsGeneration", "DeleteUserSessions must delete every session of the user, and no other user's, increment the user's Generation and change nothing else (their tokens stay)", testDeleteUserSessions},
 		{"WithoutSessions", "DeleteUserSessions must increment the Generation every time, even without sessions", testDeleteUserSessionsNone},
 		{"NotFound", "DeleteUserSessions must return ErrNotFound for a missing user", testDeleteUserSessionsNotFound},
 	}},
@@ -200,7 +200,7 @@ var tokenGroups = []storeGroup{
 		{"RoundTrip", "CreateToken must store every field of a token for an existing user, and GetToken must return it", testCreateTokenRoundTrip},
 		{"UserNotFound", "CreateToken must return ErrNotFound, storing nothing, for a missing user", testCreateTokenUserNotFound},
 		{"DuplicateHash", "CreateToken must refuse a hash another token has (ErrConflict), leaving that token as it was", testCreateTokenDuplicateHash},
-		{"Replace", "CreateToken with replace must store the new token and delete the user's other tokens of that purpose in the same step, and no others", testCreateTokenReplace},
+		{"Replace", "CreateToken with replace must store the new token and delete the user's other tokens of that purpose, keeping the user's tokens of other purposes and other users' tokens", testCreateTokenReplace},
 		{"NoReplaceKeeps", "CreateToken without replace must keep the user's other tokens of that purpose", testCreateTokenNoReplace},
 		{"CopiesInput", "CreateToken must keep a copy: changing the record or its Hash after the call must not change the stored token", testCreateTokenCopiesInput},
 		{"DecoyKeepsNothing", "CreateTokenDecoy must succeed for a user's token, nobody's token and a taken hash and entry ID, and keep nothing: no token, no audit entry, no expiry entry, and a stored token with that hash, the user's other tokens and a stored entry with that ID left alone", testCreateTokenDecoy},
@@ -232,9 +232,9 @@ var secondFactorGroups = []storeGroup{
 // expiryGroups are the rules of DeleteExpired, which spans the domains.
 var expiryGroups = []storeGroup{
 	{"DeleteExpired", []rule[users.Store]{
-		{"Boundary", "DeleteExpired must delete the sessions, tokens and throttle entries whose ExpiresAt is at or before now, keep the later ones, and return how many it deleted", testDeleteExpiredBoundary},
-		{"FreesHashesAndIDs", "DeleteExpired must free what it deletes: an expired session's token hash and ID, and a token's hash, take a new record", testDeleteExpiredFrees},
-		{"CountsOnlyStoredRecords", "DeleteExpired must count only the records it deleted, not those deleted before with their user, session or token", testDeleteExpiredCountsStored},
+		{"Boundary", "DeleteExpired must delete the sessions, tokens and throttle entries whose ExpiresAt is at or before now, keep the later ones and every user, and return how many it deleted", testDeleteExpiredBoundary},
+		{"FreesHashesAndIDs", "DeleteExpired must delete an expired session from its user's list and by ID, and free what it deletes: an expired session's token hash and ID, and a token's hash, take a new record", testDeleteExpiredFrees},
+		{"CountsOnlyStoredRecords", "DeleteExpired must count only the records it deleted, not those already deleted by logout, revocation, consumption, replacement, zeroing or DeleteUser", testDeleteExpiredCountsStored},
 		{"FollowsCurrentExpiry", "DeleteExpired must look at each record's current ExpiresAt: an entry moved later stays, one moved sooner goes, and a record recreated under the same hash with a later expiry stays", testDeleteExpiredCurrentExpiry},
 	}},
 }
