@@ -14,9 +14,9 @@
 // suite with -race.
 //
 // Each domain of the contract has its own entry, which runs only that
-// domain's rules: RunUsers, RunSessions, RunThrottle, RunTokens, RunAudit and
-// RunSecondFactor; RunManager drives a users.Manager over the Store. Run runs
-// them all. Every entry takes a whole users.Store, because the contract ties
+// domain's rules: RunUsers, RunSessions, RunThrottle, RunTokens, RunAudit,
+// RunSecondFactor and RunCredentials; RunManager drives a users.Manager over
+// the Store. Run runs them all. Every entry takes a whole users.Store, because the contract ties
 // every domain to the user records and the audit log: a store author who
 // writes one domain (sessions in Redis, say) joins it with another store's
 // other domains into a users.Store and runs that domain's entry on it.
@@ -35,8 +35,9 @@ import (
 
 // Run checks that the stores newStore returns keep the whole users.Store
 // contract: the rules of every domain (RunUsers, RunSessions, RunThrottle,
-// RunTokens, RunAudit, RunSecondFactor, RunCredentials), those of DeleteExpired and of a
-// canceled context, which span the domains, and RunManager's. newStore is
+// RunTokens, RunAudit, RunSecondFactor, RunCredentials), those of
+// DeleteExpired and of a canceled context, which span the domains, and
+// RunManager's. newStore is
 // called once per rule (a Manager rule may call it more than once) and must
 // return an empty Store, which it may close with t.Cleanup. Rules run one
 // after the other.
