@@ -11,12 +11,12 @@ import (
 
 // ---- Login attempts ----
 
-func testGetLoginAttemptsMissing(t *testing.T, s users.Store) {
+func testGetLoginAttemptsMissing(t *testing.T, s users.Store, _ string) {
 	mustUpdateAttempts(t, s, "id:someone", users.LoginAttempts{Failures: 1, ExpiresAt: base.Add(time.Hour)})
 	wantAttempts(t, s, "id:nobody", users.LoginAttempts{}, "GetLoginAttempts must return the zero LoginAttempts for a key without an entry")
 }
 
-func testUpdateLoginAttempts(t *testing.T, s users.Store) {
+func testUpdateLoginAttempts(t *testing.T, s users.Store, _ string) {
 	key := users.IdentifierThrottleKey("ada@example.com")
 	want := users.LoginAttempts{Failures: 1, WindowStart: base, ExpiresAt: base.Add(time.Hour)}
 	var seen users.LoginAttempts
@@ -55,7 +55,7 @@ func testUpdateLoginAttempts(t *testing.T, s users.Store) {
 	wantAttempts(t, s, key, want2, "UpdateLoginAttempts must write what fn left")
 }
 
-func testUpdateLoginAttemptsFnError(t *testing.T, s users.Store) {
+func testUpdateLoginAttemptsFnError(t *testing.T, s users.Store, _ string) {
 	stored := users.LoginAttempts{Failures: 3, WindowStart: base, ExpiresAt: base.Add(time.Hour)}
 	mustUpdateAttempts(t, s, "k1", stored)
 	fn := func(a *users.LoginAttempts) error {
@@ -75,7 +75,7 @@ func testUpdateLoginAttemptsFnError(t *testing.T, s users.Store) {
 	wantAttempts(t, s, "k2", users.LoginAttempts{}, "UpdateLoginAttempts must create no entry when fn fails")
 }
 
-func testUpdateLoginAttemptsZeroDeletes(t *testing.T, s users.Store) {
+func testUpdateLoginAttemptsZeroDeletes(t *testing.T, s users.Store, _ string) {
 	mustUpdateAttempts(t, s, "k", users.LoginAttempts{Failures: 3, WindowStart: base, ExpiresAt: base.Add(time.Hour)})
 	got, err := s.UpdateLoginAttempts(t.Context(), "k", func(a *users.LoginAttempts) error {
 		*a = users.LoginAttempts{}
@@ -94,7 +94,7 @@ func testUpdateLoginAttemptsZeroDeletes(t *testing.T, s users.Store) {
 	}
 }
 
-func testUpdateLoginAttemptsKeys(t *testing.T, s users.Store) {
+func testUpdateLoginAttemptsKeys(t *testing.T, s users.Store, _ string) {
 	a := users.LoginAttempts{Failures: 1, WindowStart: base, ExpiresAt: base.Add(time.Hour)}
 	b := users.LoginAttempts{Failures: 5, WindowStart: base, LockedUntil: base.Add(time.Minute), ExpiresAt: base.Add(time.Hour)}
 	mustUpdateAttempts(t, s, "user:a", a)
@@ -103,7 +103,7 @@ func testUpdateLoginAttemptsKeys(t *testing.T, s users.Store) {
 	wantAttempts(t, s, "user:b", b, "UpdateLoginAttempts must keep one entry per key")
 }
 
-func testUpdateLoginAttemptsConcurrent(t *testing.T, s users.Store) {
+func testUpdateLoginAttemptsConcurrent(t *testing.T, s users.Store, _ string) {
 	const n = 100
 	start(n, func(int) {
 		_, err := s.UpdateLoginAttempts(t.Context(), "id:hot", func(a *users.LoginAttempts) error {

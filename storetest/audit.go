@@ -22,7 +22,7 @@ import (
 // DeleteAuditBefore purges by time; and entries outlive their user.
 
 // auditRules are the rules of this file, each with its explanation.
-var auditRules = []rule{
+var auditRules = []rule[users.Store]{
 	{"EveryMutatorWritesItsEntries", "every method that changes state (CreateUser, CreateUsers, UpdateUser, DeleteUser, CreateSession, DeleteSession, DeleteSessionByID, DeleteUserSessions, DeleteOtherSessions, UpdateLoginAttempts, CreateToken, ConsumeToken) and AppendAudit must write the audit entries it is given, exactly as given, so that ListAudit finds them", testAuditEveryMutator},
 	{"NoChangeNoEntry", "a method that writes nothing (fn returning an error, a duplicate email, username or ID, a generation conflict, a missing user, session or token, fn changing the ID) must write none of its audit entries either, and a change that happens writes them: the entry is atomic with its change", testAuditNoChangeNoEntry},
 	{"CreateUsersEntryPerStoredRecord", "CreateUsers must write audit[i] if and only if it stores rs[i]", testAuditCreateUsers},
@@ -37,7 +37,7 @@ var auditRules = []rule{
 
 // sessionRules are the rules for DeleteOtherSessions and for the last activity
 // TouchSession records.
-var sessionRules = []rule{
+var sessionRules = []rule[users.Store]{
 	{"DeleteOtherSessionsKeepsOne", "DeleteOtherSessions must delete every session of the user but keepID, return how many it deleted, leave the user's Generation and other users' sessions alone, and return ErrNotFound for a missing user", testDeleteOtherSessions},
 	{"TouchSessionMovesLastActiveAt", "TouchSession must move the user's LastActiveAt with the session's LastSeenAt, forward only, in one step", testTouchSessionActivity},
 	{"ActivityFiltersAgreeWithMatches", "ListUsers and CountUsers with ActiveSince and InactiveSince (alone, together and with role, status and account) must select exactly the users Match.Matches selects", testActivityFilters},

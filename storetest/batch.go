@@ -11,7 +11,7 @@ import (
 // Rules for the batch methods: CreateUsers, GetUsers and GetUsersByEmail.
 
 // batchRules are the rules of this file, each with its explanation.
-var batchRules = []rule{
+var batchRules = []rule[users.Store]{
 	{"CreateUsersStoresEach", "CreateUsers must store every record of a batch as CreateUser would, and return a nil error for each", testCreateUsersStores},
 	{"CreateUsersPartialFailures", "CreateUsers must refuse, with ErrDuplicateEmail, ErrDuplicateUsername (email checked first) or ErrConflict in the record's place, a record whose key another user or an earlier record of the batch has, store none of the refused records, and store all the others", testCreateUsersPartial},
 	{"CreateUsersEmpty", "CreateUsers with an empty batch must store nothing and return no error", testCreateUsersEmpty},

@@ -180,3 +180,18 @@ func testCanceled(t *testing.T, s users.Store, method string, call func(context.
 		t.Errorf("%s: DeleteExpired then deleted %d, %v; want 3 (the fixture's session, token and throttle entry)", rule, n, err)
 	}
 }
+
+// canceledGroups has one rule per Store method, made from canceledCalls.
+var canceledGroups = func() []storeGroup {
+	var rules []rule[users.Store]
+	for _, c := range canceledCalls {
+		rules = append(rules, rule[users.Store]{
+			name:        c.method,
+			explanation: c.method + " called with a canceled context must return an error matching context.Canceled and change nothing",
+			fn: func(t *testing.T, s users.Store, _ string) {
+				testCanceled(t, s, c.method, c.call)
+			},
+		})
+	}
+	return []storeGroup{{"CanceledContext", rules}}
+}()

@@ -17,23 +17,16 @@ import (
 // GetCredential, ListCredentials, UpdateCredential, DeleteCredential and
 // RemovePassword, and DeleteUser's part in them.
 
-// RunCredentials checks that the stores newStore returns keep the
-// users.CredentialStore part of the Store contract, as Run does for the whole
-// contract (Run runs these rules too). newStore is called once per rule and
-// must return an empty Store; rules run one after the other, each followed by
-// the store's Check when it has one.
+// RunCredentials checks the credentials' part of the Store contract
+// (users.CredentialStore); see RunUsers and Run.
 func RunCredentials(t *testing.T, newStore func(t *testing.T) users.Store) {
-	for _, r := range credentialRules {
-		t.Run(r.name, func(t *testing.T) {
-			s := newStore(t)
-			r.fn(t, s, r.explanation)
-			checkStore(t, s)
-		})
-	}
+	runGroups(t, credentialGroups, newStore)
 }
 
+var credentialGroups = []storeGroup{{"Credentials", credentialRules}}
+
 // credentialRules are the rules of this file, each with its explanation.
-var credentialRules = []rule{
+var credentialRules = []rule[users.Store]{
 	{"RoundTrip", "CreateCredential must store every field exactly (an ID and Data of any bytes, a nil Data as an empty one), and GetCredential and ListCredentials must return them", testCredentialRoundTrip},
 	{"CreateUserNotFound", "CreateCredential must return ErrNotFound, storing nothing, for a missing user", testCredentialUserNotFound},
 	{"UniquePerKind", "CreateCredential must return ErrConflict for a (Kind, ID) that is taken, by another user or the same one, leaving the stored one as it was; the same ID under another Kind is another credential", testCredentialUniquePerKind},

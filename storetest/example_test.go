@@ -10,25 +10,29 @@ import (
 	"github.com/userkit/users/storetest"
 )
 
-// A store author runs both suites from one test in the store's package:
-// Run checks each Store method's contract, RunManager every account flow
-// over the store. Each gets a new, empty store per subtest; close it with
-// t.Cleanup. Run the test with -race: some rules race many goroutines.
-//
-// Here the memory store, the reference implementation, stands in for the
-// author's own. The function below is what goes in mystore_test.go as
-// func TestStore(t *testing.T).
+// sessionsElsewhere stands for a store author's store that keeps sessions
+// itself and takes the other domains from the memory store; here it only
+// embeds the memory store.
+type sessionsElsewhere struct {
+	*users.MemoryStore
+}
+
+// A store author runs the whole suite from a test of their store (Run: every
+// domain's rules and the Manager's account flows over the store), or one
+// domain's rules while that domain is all they wrote. Each rule gets a new,
+// empty store; close it with t.Cleanup. Run the test with -race: some rules
+// race many goroutines.
 func Example() {
-	testStore := func(t *testing.T) {
+	// In mystore_test.go:
+	_ = func(t *testing.T) {
 		newStore := func(t *testing.T) users.Store {
-			s := users.NewMemoryStore() // mystore.Open(t.TempDir()), say
-			t.Cleanup(func() { /* s.Close() */ })
+			s := sessionsElsewhere{users.NewMemoryStore()} // mystore.Open(t.TempDir()), say
+			// t.Cleanup(func() { s.Close() }) for a store that needs closing.
 			return s
 		}
-		storetest.Run(t, newStore)        // TestStore/CreateUser/DuplicateEmail, …
-		storetest.RunManager(t, newStore) // TestStore/PasswordReset/…, …
+		t.Run("Sessions", func(t *testing.T) { storetest.RunSessions(t, newStore) })
+		t.Run("All", func(t *testing.T) { storetest.Run(t, newStore) })
 	}
-	_ = testStore
 }
 
 // The fake clock stands still until a test moves it, so that expiry and

@@ -9,7 +9,7 @@ import (
 
 // ---- DeleteExpired ----
 
-func testDeleteExpiredBoundary(t *testing.T, s users.Store) {
+func testDeleteExpiredBoundary(t *testing.T, s users.Store, _ string) {
 	now := base
 	r := addUser(t, s)
 	var sess [3]*users.SessionRecord
@@ -54,7 +54,7 @@ func testDeleteExpiredBoundary(t *testing.T, s users.Store) {
 	}
 }
 
-func testDeleteExpiredFrees(t *testing.T, s users.Store) {
+func testDeleteExpiredFrees(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := newSession(r)
 	sess.ExpiresAt = base
@@ -79,7 +79,7 @@ func testDeleteExpiredFrees(t *testing.T, s users.Store) {
 	}
 }
 
-func testDeleteExpiredCountsStored(t *testing.T, s users.Store) {
+func testDeleteExpiredCountsStored(t *testing.T, s users.Store, _ string) {
 	now := base
 	expiredSession := func(userID string) *users.SessionRecord {
 		t.Helper()
@@ -143,7 +143,7 @@ func testDeleteExpiredCountsStored(t *testing.T, s users.Store) {
 	wantNoSession(t, s, live.TokenHash, "DeleteExpired must delete an expired session")
 }
 
-func testDeleteExpiredCurrentExpiry(t *testing.T, s users.Store) {
+func testDeleteExpiredCurrentExpiry(t *testing.T, s users.Store, _ string) {
 	now := base
 	r := addUser(t, s)
 

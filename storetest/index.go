@@ -19,16 +19,9 @@ import (
 // concurrent changes to the fields the indexes are built from.
 
 // indexRules are the rules of this file, each with its explanation.
-var indexRules = []rule{
+var indexRules = []rule[users.Store]{
 	{"CountsAndListsAgreeWithScan", "after random concurrent creates, updates (role, status, account, names, email, username) and removes, CountUsers and ListUsers (both directions, with cursors and offsets) must select exactly the users Match.Matches selects among those GetUser finds", testIndexesAgreeWithScan},
 	{"SearchIsSubstringMatch", "ListUsers and CountUsers with a Search term must select exactly the users one of whose SearchFields contains the term, for terms of every length (one-byte and two-byte ones included), terms spanning the space of the full name, and non-ASCII names", testSearchAgreesWithScan},
-}
-
-// rule is one rule of the contract: a name, what must hold, and its test.
-type rule struct {
-	name        string
-	explanation string
-	fn          func(t *testing.T, s users.Store, explanation string)
 }
 
 // indexNames are first and last names for random users: ASCII, accented,

@@ -64,26 +64,26 @@ func showQuery(q users.ListQuery, all []*users.UserRecord) string {
 	return s + "}"
 }
 
-func testListUsersOrder(t *testing.T, s users.Store) {
+func testListUsersOrder(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 12, nil)
 	wantList(t, s, users.ListQuery{Limit: 100}, all, all, "ListUsers must return users in ascending ID order, whatever order they were created in")
 }
 
-func testListUsersLimit(t *testing.T, s users.Store) {
+func testListUsersLimit(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 10, nil)
 	wantList(t, s, users.ListQuery{Limit: 4}, all, all[:4], "ListUsers must return at most Limit users, the first ones")
 	wantList(t, s, users.ListQuery{Limit: 1}, all, all[:1], "ListUsers must return at most Limit users, the first ones")
 	wantList(t, s, users.ListQuery{Limit: 10}, all, all, "ListUsers with Limit equal to the number of users must return them all")
 }
 
-func testListUsersAfter(t *testing.T, s users.Store) {
+func testListUsersAfter(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 10, nil)
 	wantList(t, s, users.ListQuery{After: all[3].ID, Limit: 3}, all, all[4:7], "ListUsers with After must start with the first user after it (After is exclusive)")
 	wantList(t, s, users.ListQuery{After: all[7].ID, Limit: 5}, all, all[8:], "ListUsers with After near the end must return the remaining users")
 	wantList(t, s, users.ListQuery{After: all[9].ID, Limit: 5}, all, nil, "ListUsers with After the last user must return no users")
 }
 
-func testListUsersAfterMissing(t *testing.T, s users.Store) {
+func testListUsersAfterMissing(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 10, nil)
 	if err := s.DeleteUser(t.Context(), all[4].ID); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
@@ -92,30 +92,30 @@ func testListUsersAfterMissing(t *testing.T, s users.Store) {
 	wantList(t, s, users.ListQuery{Before: all[4].ID, Limit: 2}, all, all[2:4], "ListUsers with Before the ID of a deleted user must return the users before that ID")
 }
 
-func testListUsersBefore(t *testing.T, s users.Store) {
+func testListUsersBefore(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 10, nil)
 	wantList(t, s, users.ListQuery{Before: all[7].ID, Limit: 3}, all, all[4:7], "ListUsers with Before must return the last Limit users before it (exclusive), in ascending order")
 	wantList(t, s, users.ListQuery{Before: all[0].ID, Limit: 3}, all, nil, "ListUsers with Before the first user must return no users")
 }
 
-func testListUsersBeforeFew(t *testing.T, s users.Store) {
+func testListUsersBeforeFew(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 10, nil)
 	wantList(t, s, users.ListQuery{Before: all[2].ID, Limit: 5}, all, all[:2], "ListUsers with Before and fewer than Limit users before it must return those users")
 }
 
-func testListUsersOffset(t *testing.T, s users.Store) {
+func testListUsersOffset(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 10, nil)
 	wantList(t, s, users.ListQuery{Offset: 2, Limit: 3}, all, all[2:5], "ListUsers must skip Offset users counted from the start")
 	wantList(t, s, users.ListQuery{Offset: 8, Limit: 5}, all, all[8:], "ListUsers must skip Offset users counted from the start")
 	wantList(t, s, users.ListQuery{Offset: 10, Limit: 5}, all, nil, "ListUsers with Offset past the last user must return no users")
 }
 
-func testListUsersOffsetAfter(t *testing.T, s users.Store) {
+func testListUsersOffsetAfter(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 10, nil)
 	wantList(t, s, users.ListQuery{After: all[1].ID, Offset: 2, Limit: 2}, all, all[4:6], "ListUsers with After must skip Offset users counted from After")
 }
 
-func testListUsersOffsetBefore(t *testing.T, s users.Store) {
+func testListUsersOffsetBefore(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 10, nil)
 	wantList(t, s, users.ListQuery{Before: all[8].ID, Offset: 2, Limit: 3}, all, all[3:6],
 		"ListUsers with Before must skip Offset users counted backwards from Before, then return the Limit users before those, in ascending order")
@@ -180,14 +180,14 @@ func matching(all []*users.UserRecord, f users.Match) []*users.UserRecord {
 	return out
 }
 
-func testListUsersFilter(t *testing.T, s users.Store) {
+func testListUsersFilter(t *testing.T, s users.Store, _ string) {
 	all, filters := filterFixture(t, s)
 	for _, f := range filters {
 		wantList(t, s, users.ListQuery{Match: f, Limit: 100}, all, matching(all, f), "ListUsers must return exactly the users Match.Matches selects")
 	}
 }
 
-func testListUsersFilterPaging(t *testing.T, s users.Store) {
+func testListUsersFilterPaging(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 20, func(i int, r *users.UserRecord) {
 		r.AccountID = []string{"even", "odd"}[i%2]
 	})
@@ -203,7 +203,7 @@ func testListUsersFilterPaging(t *testing.T, s users.Store) {
 		"ListUsers with a Filter, Before and Offset must skip Offset matching users backwards from Before and return the Limit matching users before them")
 }
 
-func testListUsersEmpty(t *testing.T, s users.Store) {
+func testListUsersEmpty(t *testing.T, s users.Store, _ string) {
 	got, err := s.ListUsers(t.Context(), users.ListQuery{Limit: 10})
 	if err != nil || len(got) != 0 {
 		t.Errorf("ListUsers on an empty store must return an empty slice and no error: got %d users, %v", len(got), err)
@@ -215,7 +215,7 @@ func testListUsersEmpty(t *testing.T, s users.Store) {
 	}
 }
 
-func testListUsersReturnsCopies(t *testing.T, s users.Store) {
+func testListUsersReturnsCopies(t *testing.T, s users.Store, _ string) {
 	all := addUsers(t, s, 3, nil)
 	got, err := s.ListUsers(t.Context(), users.ListQuery{Limit: 10})
 	if err != nil || len(got) != 3 {
@@ -230,7 +230,7 @@ func testListUsersReturnsCopies(t *testing.T, s users.Store) {
 	}
 }
 
-func testListUsersWalkWhileChanging(t *testing.T, s users.Store) {
+func testListUsersWalkWhileChanging(t *testing.T, s users.Store, _ string) {
 	// Users at even indexes exist throughout; those at odd indexes, interleaved
 	// with them in ID order, are created and deleted while the walk goes on.
 	const n = 400
@@ -319,7 +319,7 @@ func testListUsersWalkWhileChanging(t *testing.T, s users.Store) {
 	}
 }
 
-func testCountUsersFilter(t *testing.T, s users.Store) {
+func testCountUsersFilter(t *testing.T, s users.Store, _ string) {
 	if n, err := s.CountUsers(t.Context(), users.Match{}); err != nil || n != 0 {
 		t.Errorf("CountUsers on an empty store must return 0: got %d, %v", n, err)
 	}

@@ -21,23 +21,35 @@ import (
 //
 // newStore must return a new, empty store each time it is called; it may
 // register cleanup with t.Cleanup. The Managers RunManager builds use bcrypt
-// cost 4 and a fake clock. Some subtests run many goroutines at once and are
-// meant for go test -race.
+// cost 4 and a fake clock. Each store is checked as Run checks it, once the
+// (sub)test that made it is over. Some subtests run many goroutines at once
+// and are meant for go test -race.
 func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
-	s := &mgrSuite{newStore: newStore}
-	t.Run("Token", s.testToken)
-	t.Run("PasswordReset", s.testPasswordReset)
-	t.Run("EmailVerification", s.testEmailVerification)
-	t.Run("Invitation", s.testInvitation)
-	t.Run("MagicLink", s.testMagicLink)
-	t.Run("EmailChange", s.testEmailChange)
-	t.Run("PasswordChange", s.testPasswordChange)
-	t.Run("RemovedUser", s.testRemovedUser)
-	t.Run("ContextCanceled", s.testContextCanceled)
-	t.Run("MFA", s.testMFA)     // manager_mfa.go
-	t.Run("Audit", s.testAudit) // manager_audit.go
+	s := &mgrSuite{newStore: checked(newStore)}
+	for _, g := range []struct {
+		name  string
+		rules []rule[*mgrSuite]
+	}{
+		{"Token", mgrTokenRules},
+		{"PasswordReset", mgrPasswordResetRules},
+		{"EmailVerification", mgrEmailVerificationRules},
+		{"Invitation", mgrInvitationRules},
+		{"MagicLink", mgrMagicLinkRules},
+		{"EmailChange", mgrEmailChangeRules},
+		{"PasswordChange", mgrPasswordChangeRules},
+		{"RemovedUser", mgrRemovedUserRules},
+		{"ContextCanceled", mgrContextCanceledRules},
+		{"MFA", mgrMFARules},       // manager_mfa.go
+		{"Audit", mgrAuditRules()}, // manager_audit.go
+	} {
+		t.Run(g.name, func(t *testing.T) {
+			runRules(t, g.rules, func(*testing.T) *mgrSuite { return s })
+		})
+	}
 }
 
+// mgrSuite makes the stores of the Manager rules: each store it makes is
+// checked once the test that made it is over.
 type mgrSuite struct {
 	newStore func(t *testing.T) users.Store
 }
@@ -47,19 +59,6 @@ type mgrSuite struct {
 func (s *mgrSuite) fixture(t *testing.T, edit func(o *users.Options)) *Fixture {
 	t.Helper()
 	return NewFixture(t, s.newStore(t), edit)
-}
-
-// mgrRule runs fn as the subtest name and, if it fails, states the rule it checks.
-func mgrRule(t *testing.T, name, rule string, fn func(t *testing.T)) {
-	t.Helper()
-	t.Run(name, func(t *testing.T) {
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Log("The rule: " + rule)
-			}
-		})
-		fn(t)
-	})
 }
 
 // user creates an active user with a fresh email and Password.
@@ -239,8 +238,8 @@ func mgrWantInvalidToken(t *testing.T, what string, err error) {
 	}
 }
 
-func (s *mgrSuite) testToken(t *testing.T) {
-	mgrRule(t, "Format", "every one-time token is 256 bits of randomness encoded as base64url without padding: 43 characters that decode to 32 bytes, different every time", func(t *testing.T) {
+var mgrTokenRules = []rule[*mgrSuite]{
+	{"Format", "every one-time token is 256 bits of randomness encoded as base64url without padding: 43 characters that decode to 32 bytes, different every time", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		seen := map[string]bool{}
 		for _, p := range mgrPurposes {
@@ -259,9 +258,9 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				seen[tok] = true
 			}
 		}
-	})
+	}},
 
-	mgrRule(t, "StoredOnlyAsSHA256", "the store keeps only the SHA-256 of the token string, bound to one user, one purpose and the lifetime of that purpose; nothing is found under the raw token or its decoded bytes", func(t *testing.T) {
+	{"StoredOnlyAsSHA256", "the store keeps only the SHA-256 of the token string, bound to one user, one purpose and the lifetime of that purpose; nothing is found under the raw token or its decoded bytes", func(t *testing.T, s *mgrSuite, _ string) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
@@ -290,9 +289,9 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				}
 			})
 		}
-	})
+	}},
 
-	mgrRule(t, "PurposeBound", "a token redeems only for the purpose it was issued for (a reset token cannot verify an email, log in or accept an invitation), and a wrong attempt leaves it valid for its own purpose", func(t *testing.T) {
+	{"PurposeBound", "a token redeems only for the purpose it was issued for (a reset token cannot verify an email, log in or accept an invitation), and a wrong attempt leaves it valid for its own purpose", func(t *testing.T, s *mgrSuite, _ string) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
@@ -308,9 +307,9 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				}
 			})
 		}
-	})
+	}},
 
-	mgrRule(t, "NotASession", "one-time tokens and session tokens are not interchangeable: a one-time token is not a bearer token for ValidateToken (and survives the attempt), and a session token redeems nothing", func(t *testing.T) {
+	{"NotASession", "one-time tokens and session tokens are not interchangeable: a one-time token is not a bearer token for ValidateToken (and survives the attempt), and a session token redeems nothing", func(t *testing.T, s *mgrSuite, _ string) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
@@ -329,23 +328,23 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				}
 			})
 		}
-	})
+	}},
 
-	mgrRule(t, "DefaultLifetime", "with no option set a token lives its purpose's default lifetime (reset 1h, verification 48h, invitation 7 days, magic link 15 min): valid 1ns before, invalid at it", func(t *testing.T) {
+	{"DefaultLifetime", "with no option set a token lives its purpose's default lifetime (reset 1h, verification 48h, invitation 7 days, magic link 15 min): valid 1ns before, invalid at it", func(t *testing.T, s *mgrSuite, _ string) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) { s.checkLifetime(t, p, nil, p.def) })
 		}
-	})
+	}},
 
-	mgrRule(t, "CustomLifetime", "a lifetime option replaces its purpose's default, whether longer or shorter", func(t *testing.T) {
+	{"CustomLifetime", "a lifetime option replaces its purpose's default, whether longer or shorter", func(t *testing.T, s *mgrSuite, _ string) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				s.checkLifetime(t, p, func(o *users.Options) { *p.option(o) = p.custom }, p.custom)
 			})
 		}
-	})
+	}},
 
-	mgrRule(t, "SingleUseUnderConcurrency", "redeeming is atomic: of 16 concurrent redemptions of one token exactly one succeeds and the others get ErrInvalidToken", func(t *testing.T) {
+	{"SingleUseUnderConcurrency", "redeeming is atomic: of 16 concurrent redemptions of one token exactly one succeeds and the others get ErrInvalidToken", func(t *testing.T, s *mgrSuite, _ string) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
@@ -370,9 +369,9 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				}
 			})
 		}
-	})
+	}},
 
-	mgrRule(t, "UsedTokenDeleted", "redeeming a token deletes it from the store at once (ConsumeToken), so GetToken no longer finds it", func(t *testing.T) {
+	{"UsedTokenDeleted", "redeeming a token deletes it from the store at once (ConsumeToken), so GetToken no longer finds it", func(t *testing.T, s *mgrSuite, _ string) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
@@ -386,9 +385,9 @@ func (s *mgrSuite) testToken(t *testing.T) {
 				mgrWantInvalidToken(t, "second redemption", p.redeem(t.Context(), f, tok))
 			})
 		}
-	})
+	}},
 
-	mgrRule(t, "PurgeExpired", "PurgeExpired deletes expired tokens of every purpose (a second purge finds nothing) and keeps live ones", func(t *testing.T) {
+	{"PurgeExpired", "PurgeExpired deletes expired tokens of every purpose (a second purge finds nothing) and keeps live ones", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		toks := map[users.Purpose]string{}
@@ -425,7 +424,7 @@ func (s *mgrSuite) testToken(t *testing.T) {
 		if n, err = f.M.PurgeExpired(ctx); err != nil || n != 0 {
 			t.Errorf("second PurgeExpired: %d, %v; want 0, nil", n, err)
 		}
-	})
+	}},
 }
 
 // checkLifetime checks that a token of p issued now is valid at ttl-1ns and
@@ -454,17 +453,17 @@ func (s *mgrSuite) checkLifetime(t *testing.T, p mgrPurpose, edit func(o *users.
 	mgrWantInvalidToken(t, fmt.Sprintf("%s token redeemed %v after issue (lifetime %v)", p.name, ttl, ttl), p.redeem(ctx, f, tok))
 }
 
-func (s *mgrSuite) testPasswordReset(t *testing.T) {
-	mgrRule(t, "UnknownEmail", "a reset request for an email nobody has returns ErrUnknownEmail (which applications answer exactly like success) and no token", func(t *testing.T) {
+var mgrPasswordResetRules = []rule[*mgrSuite]{
+	{"UnknownEmail", "a reset request for an email nobody has returns ErrUnknownEmail (which applications answer exactly like success) and no token", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		f.user(t)
 		d, err := f.M.RequestPasswordReset(t.Context(), "nobody@example.com")
 		if !errors.Is(err, users.ErrUnknownEmail) || d != nil {
 			t.Errorf("RequestPasswordReset(unknown): %+v, %v; want nil, ErrUnknownEmail", d, err)
 		}
-	})
+	}},
 
-	mgrRule(t, "DeliversToStoredAddress", "reset and magic-link requests return the address stored for the user, not the one typed, and refuse non-ASCII input before folding it", func(t *testing.T) {
+	{"DeliversToStoredAddress", "reset and magic-link requests return the address stored for the user, not the one typed, and refuse non-ASCII input before folding it", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -486,9 +485,9 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 				t.Errorf("%s(\"\\u212aate@example.com\"): %+v, %v; want a *ValidationError and no delivery", what, d, err)
 			}
 		}
-	})
+	}},
 
-	mgrRule(t, "SetsNewPassword", "redeeming a reset token sets the new password: the old one stops working and the new one logs in", func(t *testing.T) {
+	{"SetsNewPassword", "redeeming a reset token sets the new password: the old one stops working and the new one logs in", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -499,9 +498,9 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 			t.Errorf("Login with the old password: %v, want ErrInvalidCredentials", err)
 		}
 		f.MustLogin(t, u.Email, NewPassword)
-	})
+	}},
 
-	mgrRule(t, "PasswordPolicy", "the full password policy applies to the new password (a *ValidationError on \"password\"), and a refused password leaves the token valid", func(t *testing.T) {
+	{"PasswordPolicy", "the full password policy applies to the new password (a *ValidationError on \"password\"), and a refused password leaves the token valid", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -517,9 +516,9 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		if err := f.M.ResetPassword(ctx, tok, NewPassword); err != nil {
 			t.Errorf("ResetPassword with a good password after refused ones: %v", err)
 		}
-	})
+	}},
 
-	mgrRule(t, "RevokesSessions", "a password reset revokes every session of the user", func(t *testing.T) {
+	{"RevokesSessions", "a password reset revokes every session of the user", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -534,9 +533,9 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 		if got := f.storedSessions(t, u.ID); got != 0 {
 			t.Errorf("store holds %d sessions after the reset, want 0", got)
 		}
-	})
+	}},
 
-	mgrRule(t, "RevokesOtherResetTokens", "redeeming one reset token voids every other outstanding reset token of the user", func(t *testing.T) {
+	{"RevokesOtherResetTokens", "redeeming one reset token voids every other outstanding reset token of the user", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -551,9 +550,9 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 			mgrWantInvalidToken(t, "ResetPassword(another reset token)", f.M.ResetPassword(ctx, tok, "yet another horse battery"))
 		}
 		f.MustLogin(t, u.Email, NewPassword)
-	})
+	}},
 
-	mgrRule(t, "ClearsLoginLock", "a password reset clears a login lock: the new password logs in at once", func(t *testing.T) {
+	{"ClearsLoginLock", "a password reset clears a login lock: the new password logs in at once", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, func(o *users.Options) { o.MaxFailedLogins = 3 })
 		ctx := t.Context()
 		u := f.user(t)
@@ -567,9 +566,9 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 			t.Fatalf("ResetPassword: %v", err)
 		}
 		f.MustLogin(t, u.Email, NewPassword)
-	})
+	}},
 
-	mgrRule(t, "DisabledAccount", "a reset request for a user who is not active returns ErrAccountDisabled and no token, and a reset token of a user suspended since changes nothing", func(t *testing.T) {
+	{"DisabledAccount", "a reset request for a user who is not active returns ErrAccountDisabled and no token, and a reset token of a user suspended since changes nothing", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -588,11 +587,11 @@ func (s *mgrSuite) testPasswordReset(t *testing.T) {
 			t.Fatalf("Update(activate): %v", err)
 		}
 		f.MustLogin(t, u.Email, Password)
-	})
+	}},
 }
 
-func (s *mgrSuite) testEmailVerification(t *testing.T) {
-	mgrRule(t, "Verify", "a new user's email is unverified; redeeming a verification token sets EmailVerified and EmailVerifiedAt (the redemption time)", func(t *testing.T) {
+var mgrEmailVerificationRules = []rule[*mgrSuite]{
+	{"Verify", "a new user's email is unverified; redeeming a verification token sets EmailVerified and EmailVerifiedAt (the redemption time)", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		u := f.user(t)
 		if u.EmailVerified || !u.EmailVerifiedAt.IsZero() {
@@ -609,9 +608,9 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 				t.Errorf("%s: EmailVerified %v, EmailVerifiedAt %v; want true, %v", what, v.EmailVerified, v.EmailVerifiedAt, f.Clock.Now())
 			}
 		}
-	})
+	}},
 
-	mgrRule(t, "EmailChangeClears", "changing the email clears EmailVerified and EmailVerifiedAt and voids the outstanding verification tokens; a token for the new email works", func(t *testing.T) {
+	{"EmailChangeClears", "changing the email clears EmailVerified and EmailVerifiedAt and voids the outstanding verification tokens; a token for the new email works", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -650,9 +649,9 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 		}
 		_, err = f.M.VerifyEmail(ctx, before)
 		mgrWantInvalidToken(t, "VerifyEmail(token issued before the email changed away and back)", err)
-	})
+	}},
 
-	mgrRule(t, "RequireVerifiedEmail", "with RequireVerifiedEmail, Login with the right password on an unverified email gives ErrEmailNotVerified; a wrong password still gives ErrInvalidCredentials; after verification Login works", func(t *testing.T) {
+	{"RequireVerifiedEmail", "with RequireVerifiedEmail, Login with the right password on an unverified email gives ErrEmailNotVerified; a wrong password still gives ErrInvalidCredentials; after verification Login works", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
 		ctx := t.Context()
 		u := f.user(t)
@@ -667,11 +666,11 @@ func (s *mgrSuite) testEmailVerification(t *testing.T) {
 			t.Fatalf("VerifyEmail: %v", err)
 		}
 		f.MustLogin(t, u.Email, Password)
-	})
+	}},
 }
 
-func (s *mgrSuite) testInvitation(t *testing.T) {
-	mgrRule(t, "Invite", "Invite creates a user in StatusInvited, without a password: Login refuses it with ErrInvalidCredentials whatever the password", func(t *testing.T) {
+var mgrInvitationRules = []rule[*mgrSuite]{
+	{"Invite", "Invite creates a user in StatusInvited, without a password: Login refuses it with ErrInvalidCredentials whatever the password", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u, _ := f.invite(t)
@@ -686,9 +685,9 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		if got := f.storedSessions(t, u.ID); got != 0 {
 			t.Errorf("store holds %d sessions of an invited user, want 0", got)
 		}
-	})
+	}},
 
-	mgrRule(t, "Accept", "accepting an invitation with a password activates the user, verifies their email, sets the password and returns a valid session", func(t *testing.T) {
+	{"Accept", "accepting an invitation with a password activates the user, verifies their email, sets the password and returns a valid session", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, func(o *users.Options) { o.RequireVerifiedEmail = true })
 		ctx := t.Context()
 		u, tok := f.invite(t)
@@ -707,9 +706,9 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 			t.Errorf("accepted user: Status %q, EmailVerified %v, EmailVerifiedAt %v; want active, true, set", v.User.Status, v.User.EmailVerified, v.User.EmailVerifiedAt)
 		}
 		f.MustLogin(t, u.Email, NewPassword)
-	})
+	}},
 
-	mgrRule(t, "AcceptPasswordPolicy", "the password policy applies when accepting, and a refused password leaves the invitation valid", func(t *testing.T) {
+	{"AcceptPasswordPolicy", "the password policy applies when accepting, and a refused password leaves the invitation valid", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u, tok := f.invite(t)
@@ -724,9 +723,9 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		if _, err := f.M.AcceptInvitation(ctx, tok, NewPassword); err != nil {
 			t.Errorf("AcceptInvitation after a refused password: %v", err)
 		}
-	})
+	}},
 
-	mgrRule(t, "Reinvite", "re-inviting voids the earlier invitation token; the new one works", func(t *testing.T) {
+	{"Reinvite", "re-inviting voids the earlier invitation token; the new one works", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u, old := f.invite(t)
@@ -747,9 +746,9 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		if _, err := f.M.Reinvite(ctx, u.ID); !errors.Is(err, users.ErrInvalidInput) {
 			t.Errorf("Reinvite(accepted user): %v, want a *ValidationError", err)
 		}
-	})
+	}},
 
-	mgrRule(t, "DuplicateEmail", "inviting an email another user has returns ErrDuplicateEmail and stores nothing", func(t *testing.T) {
+	{"DuplicateEmail", "inviting an email another user has returns ErrDuplicateEmail and stores nothing", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -760,11 +759,11 @@ func (s *mgrSuite) testInvitation(t *testing.T) {
 		if after, _ := f.M.Count(ctx, users.Filter{}); after != before {
 			t.Errorf("user count %d after a refused Invite, want %d", after, before)
 		}
-	})
+	}},
 }
 
-func (s *mgrSuite) testMagicLink(t *testing.T) {
-	mgrRule(t, "Login", "redeeming a magic link logs the user in with a new valid session", func(t *testing.T) {
+var mgrMagicLinkRules = []rule[*mgrSuite]{
+	{"Login", "redeeming a magic link logs the user in with a new valid session", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -776,9 +775,9 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 		if err != nil || v.UserID != u.ID {
 			t.Errorf("ValidateToken(magic-link session): %v, %v; want a session of %q", v, err, u.ID)
 		}
-	})
+	}},
 
-	mgrRule(t, "Once", "a magic link logs in once: the second redemption gives ErrInvalidToken and no session", func(t *testing.T) {
+	{"Once", "a magic link logs in once: the second redemption gives ErrInvalidToken and no session", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -794,17 +793,17 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 		if got := f.storedSessions(t, u.ID); got != 1 {
 			t.Errorf("store holds %d sessions, want 1", got)
 		}
-	})
+	}},
 
-	mgrRule(t, "UnknownEmail", "a magic-link request for an email nobody has returns ErrUnknownEmail and no token", func(t *testing.T) {
+	{"UnknownEmail", "a magic-link request for an email nobody has returns ErrUnknownEmail and no token", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		d, err := f.M.RequestMagicLink(t.Context(), "nobody@example.com")
 		if !errors.Is(err, users.ErrUnknownEmail) || d != nil {
 			t.Errorf("RequestMagicLink(unknown): %+v, %v; want nil, ErrUnknownEmail", d, err)
 		}
-	})
+	}},
 
-	mgrRule(t, "SuspendedUser", "a magic link of a user suspended after it was issued logs nobody in: an error and no session", func(t *testing.T) {
+	{"SuspendedUser", "a magic link of a user suspended after it was issued logs nobody in: an error and no session", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -822,11 +821,11 @@ func (s *mgrSuite) testMagicLink(t *testing.T) {
 		if d, err := f.M.RequestMagicLink(ctx, u.Email); !errors.Is(err, users.ErrAccountDisabled) || d != nil {
 			t.Errorf("RequestMagicLink(suspended): %+v, %v; want nil, ErrAccountDisabled", d, err)
 		}
-	})
+	}},
 }
 
-func (s *mgrSuite) testPasswordChange(t *testing.T) {
-	mgrRule(t, "UpdatePassword", "tokens issued before UpdatePassword (reset, verification, magic link) are void afterwards; tokens issued after work", func(t *testing.T) {
+var mgrPasswordChangeRules = []rule[*mgrSuite]{
+	{"UpdatePassword", "tokens issued before UpdatePassword (reset, verification, magic link) are void afterwards; tokens issued after work", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -844,9 +843,9 @@ func (s *mgrSuite) testPasswordChange(t *testing.T) {
 		if _, err := f.M.LoginWithMagicLink(ctx, f.requestMagicLink(t, u)); err != nil {
 			t.Errorf("LoginWithMagicLink(token from after UpdatePassword): %v", err)
 		}
-	})
+	}},
 
-	mgrRule(t, "ResetPassword", "tokens issued before a password reset (verification, magic link and the other reset tokens) are void afterwards", func(t *testing.T) {
+	{"ResetPassword", "tokens issued before a password reset (verification, magic link and the other reset tokens) are void afterwards", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -862,11 +861,11 @@ func (s *mgrSuite) testPasswordChange(t *testing.T) {
 		for p, tok := range toks {
 			mgrWantInvalidToken(t, string(p)+" token from before ResetPassword", mgrPurposeOf(p).redeem(ctx, f, tok))
 		}
-	})
+	}},
 }
 
-func (s *mgrSuite) testRemovedUser(t *testing.T) {
-	mgrRule(t, "TokensVoid", "the tokens of a removed user are void, also after a new user takes the same email", func(t *testing.T) {
+var mgrRemovedUserRules = []rule[*mgrSuite]{
+	{"TokensVoid", "the tokens of a removed user are void, also after a new user takes the same email", func(t *testing.T, s *mgrSuite, _ string) {
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
@@ -884,20 +883,27 @@ func (s *mgrSuite) testRemovedUser(t *testing.T) {
 				mgrWantInvalidToken(t, "redeeming a removed user's token", p.redeem(ctx, f, tok))
 			})
 		}
-	})
+	}},
 }
 
-func (s *mgrSuite) testContextCanceled(t *testing.T) {
-	canceled, cancel := context.WithCancel(t.Context())
+// canceledContext returns a context that is already canceled.
+func canceledContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	wantCanceled := func(t *testing.T, what string, err error) {
-		t.Helper()
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("%s with a canceled context: %v, want context.Canceled", what, err)
-		}
-	}
+	return ctx
+}
 
-	mgrRule(t, "Requests", "a request with a canceled context fails with context.Canceled, returns no token and creates nothing", func(t *testing.T) {
+// wantCanceled fails unless err matches context.Canceled.
+func wantCanceled(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("%s with a canceled context: %v, want context.Canceled", what, err)
+	}
+}
+
+var mgrContextCanceledRules = []rule[*mgrSuite]{
+	{"Requests", "a request with a canceled context fails with context.Canceled, returns no token and creates nothing", func(t *testing.T, s *mgrSuite, _ string) {
+		canceled := canceledContext(t)
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -931,9 +937,10 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 		if _, err := f.M.GetByEmail(ctx, "new@example.com"); !errors.Is(err, users.ErrNotFound) {
 			t.Errorf("GetByEmail(user of a canceled Invite): %v, want ErrNotFound", err)
 		}
-	})
+	}},
 
-	mgrRule(t, "Reinvite", "a Reinvite with a canceled context leaves the earlier invitation valid", func(t *testing.T) {
+	{"Reinvite", "a Reinvite with a canceled context leaves the earlier invitation valid", func(t *testing.T, s *mgrSuite, _ string) {
+		canceled := canceledContext(t)
 		f := s.fixture(t, nil)
 		u, tok := f.invite(t)
 		_, err := f.M.Reinvite(canceled, u.ID)
@@ -941,9 +948,10 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 		if _, err := f.M.AcceptInvitation(t.Context(), tok, NewPassword); err != nil {
 			t.Errorf("AcceptInvitation after a canceled Reinvite: %v", err)
 		}
-	})
+	}},
 
-	mgrRule(t, "Redemptions", "a redemption with a canceled context fails with context.Canceled and changes nothing: the user is as before, no session exists, and the token still redeems", func(t *testing.T) {
+	{"Redemptions", "a redemption with a canceled context fails with context.Canceled and changes nothing: the user is as before, no session exists, and the token still redeems", func(t *testing.T, s *mgrSuite, _ string) {
+		canceled := canceledContext(t)
 		for _, p := range mgrPurposes {
 			t.Run(p.name, func(t *testing.T) {
 				f := s.fixture(t, nil)
@@ -965,19 +973,19 @@ func (s *mgrSuite) testContextCanceled(t *testing.T) {
 				}
 			})
 		}
-	})
+	}},
 }
 
-func (s *mgrSuite) testEmailChange(t *testing.T) {
-	mgrRule(t, "NeedsPassword", "RequestEmailChange with a wrong password returns ErrInvalidCredentials and no token", func(t *testing.T) {
+var mgrEmailChangeRules = []rule[*mgrSuite]{
+	{"NeedsPassword", "RequestEmailChange with a wrong password returns ErrInvalidCredentials and no token", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		u := f.user(t)
 		if d, err := f.M.RequestEmailChange(t.Context(), u.ID, "not the password", "new@example.com"); !errors.Is(err, users.ErrInvalidCredentials) || d != nil {
 			t.Errorf("RequestEmailChange(wrong password): %+v, %v; want nil, ErrInvalidCredentials", d, err)
 		}
-	})
+	}},
 
-	mgrRule(t, "ChangesOnConfirm", "the email changes only when the token mailed to the new address is redeemed, and counts as verified; the token works once", func(t *testing.T) {
+	{"ChangesOnConfirm", "the email changes only when the token mailed to the new address is redeemed, and counts as verified; the token works once", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -998,9 +1006,9 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 		_, err = f.M.ConfirmEmailChange(ctx, d.Token)
 		mgrWantInvalidToken(t, "ConfirmEmailChange again", err)
 		f.MustLogin(t, "new@example.com", Password)
-	})
+	}},
 
-	mgrRule(t, "TakenShowsOnlyAtConfirm", "RequestEmailChange does not look whether the address is taken; ConfirmEmailChange returns ErrDuplicateEmail and changes nothing", func(t *testing.T) {
+	{"TakenShowsOnlyAtConfirm", "RequestEmailChange does not look whether the address is taken; ConfirmEmailChange returns ErrDuplicateEmail and changes nothing", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u, other := f.user(t), f.user(t)
@@ -1014,9 +1022,9 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 		if got := f.MustGet(t, u.ID).Email; got != u.Email {
 			t.Errorf("email after a refused change = %q, want %q", got, u.Email)
 		}
-	})
+	}},
 
-	mgrRule(t, "VoidedByPasswordChange", "a password change voids an outstanding email-change token", func(t *testing.T) {
+	{"VoidedByPasswordChange", "a password change voids an outstanding email-change token", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, nil)
 		ctx := t.Context()
 		u := f.user(t)
@@ -1029,5 +1037,5 @@ func (s *mgrSuite) testEmailChange(t *testing.T) {
 		}
 		_, err = f.M.ConfirmEmailChange(ctx, d.Token)
 		mgrWantInvalidToken(t, "ConfirmEmailChange after a password change", err)
-	})
+	}},
 }

@@ -348,27 +348,31 @@ var mgrAuditCases = []auditCase{
 		}}, // housekeeping, not a change of anyone's state
 }
 
-// testAudit runs every case of mgrAuditCases on a new store.
-func (s *mgrSuite) testAudit(t *testing.T) {
+// mgrAuditRules are the audit rules of RunManager: one per case of
+// mgrAuditCases, then the order, hook, retention, paging and device rules.
+func mgrAuditRules() []rule[*mgrSuite] {
+	var rules []rule[*mgrSuite]
 	for _, c := range mgrAuditCases {
-		mgrRule(t, c.name, "every Manager method that changes state, and every outcome of an authentication, must write exactly its audit entries (type, subject, reason, purpose, session; the actor and client of the context; no secret), and Options.OnEvent must see the same entries after their commit", func(t *testing.T) {
+		rules = append(rules, rule[*mgrSuite]{c.name, "every Manager method that changes state, and every outcome of an authentication, must write exactly its audit entries (type, subject, reason, purpose, session; the actor and client of the context; no secret), and Options.OnEvent must see the same entries after their commit", func(t *testing.T, s *mgrSuite, _ string) {
 			s.runAuditCase(t, c)
-		})
+		}})
 	}
-	mgrRule(t, "HookKeepsCommitOrder", "Options.OnEvent must see one user's events in the order they committed, even when they are made concurrently", s.testAuditHookOrder)
+	rules = append(rules, rule[*mgrSuite]{"HookKeepsCommitOrder", "Options.OnEvent must see one user's events in the order they committed, even when they are made concurrently", testAuditHookOrder})
 	for _, hook := range []bool{false, true} {
 		name := "LogKeepsCommitOrder"
 		if hook {
 			name += "WithHook"
 		}
-		mgrRule(t, name, "the audit log must list one user's entries in the order their changes committed, with or without Options.OnEvent, however many are made concurrently: oldest first, each role change starts from the role the one before set", func(t *testing.T) {
+		rules = append(rules, rule[*mgrSuite]{name, "the audit log must list one user's entries in the order their changes committed, with or without Options.OnEvent, however many are made concurrently: oldest first, each role change starts from the role the one before set", func(t *testing.T, s *mgrSuite, _ string) {
 			s.testAuditLogOrder(t, hook)
-		})
+		}})
 	}
-	mgrRule(t, "HookCannotBlockOrBreak", "a hook that panics or blocks must never fail or block a login: panics are recovered and counted, events beyond the queue are dropped and counted, and the audit log keeps them all", s.testAuditHookSafe)
-	mgrRule(t, "Retention", "PurgeExpired must delete the audit entries older than Options.AuditRetention, and keep the younger ones", s.testAuditRetention)
-	mgrRule(t, "Paging", "Manager.Audit must page through a user's entries newest first with Next, each exactly once, and refuse bad input with a *ValidationError naming the field", s.testAuditPaging)
-	mgrRule(t, "DevicesAndActivity", "a session keeps the client it was created from, Sessions lists it, and login and ValidateToken's touch move LastActiveAt, which Find's ActiveSince and InactiveSince select on", s.testAuditDevices)
+	return append(rules, []rule[*mgrSuite]{
+		{"HookCannotBlockOrBreak", "a hook that panics or blocks must never fail or block a login: panics are recovered and counted, events beyond the queue are dropped and counted, and the audit log keeps them all", testAuditHookSafe},
+		{"Retention", "PurgeExpired must delete the audit entries older than Options.AuditRetention, and keep the younger ones", testAuditRetention},
+		{"Paging", "Manager.Audit must page through a user's entries newest first with Next, each exactly once, and refuse bad input with a *ValidationError naming the field", testAuditPaging},
+		{"DevicesAndActivity", "a session keeps the client it was created from, Sessions lists it, and login and ValidateToken's touch move LastActiveAt, which Find's ActiveSince and InactiveSince select on", testAuditDevices},
+	}...)
 }
 
 func (s *mgrSuite) runAuditCase(t *testing.T, c auditCase) {
@@ -496,7 +500,7 @@ func (s *mgrSuite) runAuditCase(t *testing.T, c auditCase) {
 	}
 }
 
-func (s *mgrSuite) testAuditHookOrder(t *testing.T) {
+func testAuditHookOrder(t *testing.T, s *mgrSuite, _ string) {
 	store := s.newStore(t)
 	rec := &hookRecorder{store: store}
 	const writers = 24
@@ -594,7 +598,7 @@ func (s *mgrSuite) testAuditLogOrder(t *testing.T, hook bool) {
 	}
 }
 
-func (s *mgrSuite) testAuditHookSafe(t *testing.T) {
+func testAuditHookSafe(t *testing.T, s *mgrSuite, _ string) {
 	release := make(chan struct{})
 	var calls sync.WaitGroup
 	calls.Add(1)
@@ -633,7 +637,7 @@ func (s *mgrSuite) testAuditHookSafe(t *testing.T) {
 	}
 }
 
-func (s *mgrSuite) testAuditRetention(t *testing.T) {
+func testAuditRetention(t *testing.T, s *mgrSuite, _ string) {
 	f := s.fixture(t, func(o *users.Options) { o.AuditRetention = 48 * time.Hour })
 	u := f.user(t)
 	f.Clock.Advance(24 * time.Hour)
@@ -657,7 +661,7 @@ func isField(err error, field string) bool {
 	return errors.As(err, &v) && v.Field == field
 }
 
-func (s *mgrSuite) testAuditPaging(t *testing.T) {
+func testAuditPaging(t *testing.T, s *mgrSuite, _ string) {
 	f := s.fixture(t, nil)
 	ctx := t.Context()
 	u, other := f.user(t), f.user(t)
@@ -720,7 +724,7 @@ func (s *mgrSuite) testAuditPaging(t *testing.T) {
 	}
 }
 
-func (s *mgrSuite) testAuditDevices(t *testing.T) {
+func testAuditDevices(t *testing.T, s *mgrSuite, _ string) {
 	f := s.fixture(t, nil)
 	ctx := t.Context()
 	u, dormant := f.user(t), f.user(t)

@@ -14,8 +14,8 @@ import (
 // The second-factor rules of RunManager: a user who enrolled TOTP gets a
 // session only with a valid code or recovery code, on every store.
 
-func (s *mgrSuite) testMFA(t *testing.T) {
-	mgrRule(t, "NoSessionWithoutSecondFactor", "Login of a user with a confirmed TOTP factor returns a *Challenge (ErrSecondFactorRequired) and stores no session; a wrong code gives ErrInvalidCode and no session; the right code gives a session whose Methods are [password totp] and whose SecondFactorAt is now, as ValidateToken reports", func(t *testing.T) {
+var mgrMFARules = append([]rule[*mgrSuite]{
+	{"NoSessionWithoutSecondFactor", "Login of a user with a confirmed TOTP factor returns a *Challenge (ErrSecondFactorRequired) and stores no session; a wrong code gives ErrInvalidCode and no session; the right code gives a session whose Methods are [password totp] and whose SecondFactorAt is now, as ValidateToken reports", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, WithMFAKey)
 		ctx := t.Context()
 		u := f.user(t)
@@ -56,9 +56,9 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 		if _, err := f.M.CompleteLogin(ctx, c.Token, TOTPCode(t, secret, f.Clock.Now().Add(30*time.Second))); !errors.Is(err, users.ErrInvalidToken) {
 			t.Errorf("CompleteLogin with a used challenge = %v, want ErrInvalidToken", err)
 		}
-	})
+	}},
 
-	mgrRule(t, "MagicLinkNeedsSecondFactor", "LoginWithMagicLink of a user with a second factor returns a *Challenge too, and the session it completes to starts with email_link", func(t *testing.T) {
+	{"MagicLinkNeedsSecondFactor", "LoginWithMagicLink of a user with a second factor returns a *Challenge too, and the session it completes to starts with email_link", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, WithMFAKey)
 		u := f.user(t)
 		secret, _ := f.MustEnrolTOTP(t, u.ID)
@@ -74,9 +74,9 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 		if want := []users.AuthMethod{users.MethodEmailLink, users.MethodTOTP}; !slices.Equal(sess.Methods, want) {
 			t.Errorf("Methods = %v, want %v", sess.Methods, want)
 		}
-	})
+	}},
 
-	mgrRule(t, "CodeNotReplayable", "a TOTP code once accepted is refused for the rest of its window, as is the code of any earlier step; the next step's code works", func(t *testing.T) {
+	{"CodeNotReplayable", "a TOTP code once accepted is refused for the rest of its window, as is the code of any earlier step; the next step's code works", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, WithMFAKey)
 		ctx := t.Context()
 		u := f.user(t)
@@ -99,9 +99,9 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 		if _, err := f.M.CompleteLogin(ctx, f.MustChallenge(t, u.Email).Token, TOTPCode(t, secret, f.Clock.Now())); err != nil {
 			t.Errorf("the next step's code: %v", err)
 		}
-	})
+	}},
 
-	mgrRule(t, "RecoveryCodeOnce", "a recovery code completes a login once (Methods [password recovery_code]) and is refused after, also when many challenges race with it; MFAStatus counts what is left", func(t *testing.T) {
+	{"RecoveryCodeOnce", "a recovery code completes a login once (Methods [password recovery_code]) and is refused after, also when many challenges race with it; MFAStatus counts what is left", func(t *testing.T, s *mgrSuite, _ string) {
 		// Every login and code counts towards the lock: leave room for them all.
 		f := s.fixture(t, func(o *users.Options) { WithMFAKey(o); o.MaxFailedLogins = 50 })
 		ctx := t.Context()
@@ -131,9 +131,9 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 		if st.RecoveryCodesLeft != users.RecoveryCodeCount-2 {
 			t.Errorf("RecoveryCodesLeft = %d, want %d", st.RecoveryCodesLeft, users.RecoveryCodeCount-2)
 		}
-	})
+	}},
 
-	mgrRule(t, "ChallengeAttemptsAndExpiry", "a challenge dies after MaxChallengeAttempts codes, and after ChallengeTTL: then even the right code gives ErrInvalidToken", func(t *testing.T) {
+	{"ChallengeAttemptsAndExpiry", "a challenge dies after MaxChallengeAttempts codes, and after ChallengeTTL: then even the right code gives ErrInvalidToken", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, func(o *users.Options) { WithMFAKey(o); o.MaxFailedLogins = 50 })
 		ctx := t.Context()
 		u := f.user(t)
@@ -152,9 +152,9 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 		if _, err := f.M.CompleteLogin(ctx, c.Token, TOTPCode(t, secret, f.Clock.Now())); !errors.Is(err, users.ErrInvalidToken) {
 			t.Errorf("the right code after ChallengeTTL = %v, want ErrInvalidToken", err)
 		}
-	})
+	}},
 
-	mgrRule(t, "LastAttemptRedeems", "a challenge allows exactly MaxChallengeAttempts codes: after MaxChallengeAttempts-1 wrong ones, the right TOTP code and (on another challenge) a right recovery code each get a session, the recovery code spent with it", func(t *testing.T) {
+	{"LastAttemptRedeems", "a challenge allows exactly MaxChallengeAttempts codes: after MaxChallengeAttempts-1 wrong ones, the right TOTP code and (on another challenge) a right recovery code each get a session, the recovery code spent with it", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, func(o *users.Options) { WithMFAKey(o); o.MaxFailedLogins = 50 })
 		ctx := t.Context()
 		u := f.user(t)
@@ -176,9 +176,9 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 		if st, err := f.M.MFAStatus(ctx, u.ID); err != nil || st.RecoveryCodesLeft != users.RecoveryCodeCount-1 {
 			t.Errorf("MFAStatus = %+v, %v; want %d recovery codes left", st, err, users.RecoveryCodeCount-1)
 		}
-	})
+	}},
 
-	mgrRule(t, "RecoveryCodeKeptWithoutSession", "a right recovery code that gets no session (its challenge out of attempts, or won by a concurrent completion) is not spent: MFAStatus counts it still", func(t *testing.T) {
+	{"RecoveryCodeKeptWithoutSession", "a right recovery code that gets no session (its challenge out of attempts, or won by a concurrent completion) is not spent: MFAStatus counts it still", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, func(o *users.Options) { WithMFAKey(o); o.MaxFailedLogins = 50 })
 		ctx := t.Context()
 		u := f.user(t)
@@ -216,9 +216,9 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 				t.Errorf("after %d recovery codes raced in one challenge: %d left, want %d (only the winner's spent)", len(errs), n, users.RecoveryCodeCount-1)
 			}
 		})
-	})
+	}},
 
-	mgrRule(t, "ConcurrentRightCompletionsOneSession", "of 8 concurrent completions of one challenge with the right code, exactly one gets a session; the others get ErrInvalidToken or ErrInvalidCode", func(t *testing.T) {
+	{"ConcurrentRightCompletionsOneSession", "of 8 concurrent completions of one challenge with the right code, exactly one gets a session; the others get ErrInvalidToken or ErrInvalidCode", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, func(o *users.Options) { WithMFAKey(o); o.MaxFailedLogins = 50 })
 		ctx := t.Context()
 		u := f.user(t)
@@ -248,53 +248,9 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 		if got := f.storedSessions(t, u.ID); got != n {
 			t.Errorf("the store holds %d sessions after %d rounds, want %d", got, n, n)
 		}
-	})
+	}},
 
-	voiders := []struct {
-		name string
-		void func(t *testing.T, f *Fixture, u *users.User, secret string)
-	}{
-		{"SetPassword", func(t *testing.T, f *Fixture, u *users.User, _ string) {
-			must(t, f.M.SetPassword(t.Context(), u.ID, NewPassword))
-		}},
-		{"UpdatePassword", func(t *testing.T, f *Fixture, u *users.User, _ string) {
-			must(t, f.M.UpdatePassword(t.Context(), u.ID, Password, NewPassword))
-		}},
-		{"ResetPassword", func(t *testing.T, f *Fixture, u *users.User, _ string) {
-			must(t, f.M.ResetPassword(t.Context(), f.requestReset(t, u), NewPassword))
-		}},
-		{"Suspension", func(t *testing.T, f *Fixture, u *users.User, _ string) {
-			st := users.StatusSuspended
-			_, err := f.M.Update(t.Context(), u.ID, users.UserUpdate{Status: &st})
-			must(t, err)
-			st = users.StatusActive
-			_, err = f.M.Update(t.Context(), u.ID, users.UserUpdate{Status: &st})
-			must(t, err)
-		}},
-		{"LogoutAll", func(t *testing.T, f *Fixture, u *users.User, _ string) {
-			must(t, f.M.LogoutAll(t.Context(), u.ID))
-		}},
-		{"DisableMFA", func(t *testing.T, f *Fixture, u *users.User, _ string) {
-			must(t, f.M.DisableMFA(t.Context(), u.ID, Password, ""))
-		}},
-		{"ResetMFA", func(t *testing.T, f *Fixture, u *users.User, _ string) {
-			must(t, f.M.ResetMFA(t.Context(), u.ID))
-		}},
-	}
-	for _, v := range voiders {
-		mgrRule(t, "ChallengeVoidedBy"+v.name, v.name+" voids the user's outstanding challenges: the right code then gives ErrInvalidToken", func(t *testing.T) {
-			f := s.fixture(t, WithMFAKey)
-			u := f.user(t)
-			secret, _ := f.MustEnrolTOTP(t, u.ID)
-			c := f.MustChallenge(t, u.Email)
-			v.void(t, f, u, secret)
-			if _, err := f.M.CompleteLogin(t.Context(), c.Token, TOTPCode(t, secret, f.Clock.Now())); !errors.Is(err, users.ErrInvalidToken) {
-				t.Errorf("CompleteLogin after %s = %v, want ErrInvalidToken", v.name, err)
-			}
-		})
-	}
-
-	mgrRule(t, "StepUp", "StepUp with a right code sets an existing session's SecondFactorAt and adds the factor to its Methods, as ValidateToken then reports; a wrong code changes nothing", func(t *testing.T) {
+	{"StepUp", "StepUp with a right code sets an existing session's SecondFactorAt and adds the factor to its Methods, as ValidateToken then reports; a wrong code changes nothing", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, WithMFAKey)
 		ctx := t.Context()
 		u := f.user(t)
@@ -321,9 +277,9 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 		if !slices.Equal(v.Methods, want) || !v.SecondFactorAt.Equal(got.SecondFactorAt) {
 			t.Errorf("ValidateToken after StepUp: Methods %v SecondFactorAt %v", v.Methods, v.SecondFactorAt)
 		}
-	})
+	}},
 
-	mgrRule(t, "SecretSealed", "the store never holds the TOTP secret in the clear: the record's Secret is sealed and does not contain the secret's bytes", func(t *testing.T) {
+	{"SecretSealed", "the store never holds the TOTP secret in the clear: the record's Secret is sealed and does not contain the secret's bytes", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, WithMFAKey)
 		u := f.user(t)
 		secret, _ := f.MustEnrolTOTP(t, u.ID)
@@ -343,5 +299,56 @@ func (s *mgrSuite) testMFA(t *testing.T) {
 				t.Errorf("the stored secret contains the secret's bytes %x", b)
 			}
 		}
-	})
+	}},
+}, mgrChallengeVoidRules()...)
+
+// mgrChallengeVoiders are the changes that void a user's outstanding challenges.
+var mgrChallengeVoiders = []struct {
+	name string
+	void func(t *testing.T, f *Fixture, u *users.User, secret string)
+}{
+	{"SetPassword", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+		must(t, f.M.SetPassword(t.Context(), u.ID, NewPassword))
+	}},
+	{"UpdatePassword", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+		must(t, f.M.UpdatePassword(t.Context(), u.ID, Password, NewPassword))
+	}},
+	{"ResetPassword", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+		must(t, f.M.ResetPassword(t.Context(), f.requestReset(t, u), NewPassword))
+	}},
+	{"Suspension", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+		st := users.StatusSuspended
+		_, err := f.M.Update(t.Context(), u.ID, users.UserUpdate{Status: &st})
+		must(t, err)
+		st = users.StatusActive
+		_, err = f.M.Update(t.Context(), u.ID, users.UserUpdate{Status: &st})
+		must(t, err)
+	}},
+	{"LogoutAll", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+		must(t, f.M.LogoutAll(t.Context(), u.ID))
+	}},
+	{"DisableMFA", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+		must(t, f.M.DisableMFA(t.Context(), u.ID, Password, ""))
+	}},
+	{"ResetMFA", func(t *testing.T, f *Fixture, u *users.User, _ string) {
+		must(t, f.M.ResetMFA(t.Context(), u.ID))
+	}},
+}
+
+// mgrChallengeVoidRules has one rule per change that voids challenges.
+func mgrChallengeVoidRules() []rule[*mgrSuite] {
+	var rules []rule[*mgrSuite]
+	for _, v := range mgrChallengeVoiders {
+		rules = append(rules, rule[*mgrSuite]{"ChallengeVoidedBy" + v.name, v.name + " voids the user's outstanding challenges: the right code then gives ErrInvalidToken", func(t *testing.T, s *mgrSuite, _ string) {
+			f := s.fixture(t, WithMFAKey)
+			u := f.user(t)
+			secret, _ := f.MustEnrolTOTP(t, u.ID)
+			c := f.MustChallenge(t, u.Email)
+			v.void(t, f, u, secret)
+			if _, err := f.M.CompleteLogin(t.Context(), c.Token, TOTPCode(t, secret, f.Clock.Now())); !errors.Is(err, users.ErrInvalidToken) {
+				t.Errorf("CompleteLogin after %s = %v, want ErrInvalidToken", v.name, err)
+			}
+		}})
+	}
+	return rules
 }

@@ -19,7 +19,7 @@ import (
 // StepUpSession, and how the other methods void what they keep.
 
 // mfaRules are the rules of this file, each with its explanation.
-var mfaRules = []rule{
+var mfaRules = []rule[users.Store]{
 	{"GetMFANotFound", "GetMFA must return ErrNotFound for a user without an MFA record and for a missing user", testGetMFANotFound},
 	{"UpdateMFARoundTrip", "UpdateMFA must call fn with a new record holding only UserID when the user has none, store every field fn set exactly, and return it; GetMFA must then return it", testUpdateMFARoundTrip},
 	{"UpdateMFASeesCurrent", "UpdateMFA must call fn with the record as last written", testUpdateMFASeesCurrent},

@@ -12,7 +12,7 @@ import (
 
 // ---- Sessions ----
 
-func testCreateSessionRoundTrip(t *testing.T, s users.Store) {
+func testCreateSessionRoundTrip(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := newSession(r)
 	sess.LastSeenAt = base.Add(time.Minute)
@@ -33,7 +33,7 @@ func testCreateSessionRoundTrip(t *testing.T, s users.Store) {
 	}
 }
 
-func testCreateSessionUserNotFound(t *testing.T, s users.Store) {
+func testCreateSessionUserNotFound(t *testing.T, s users.Store, _ string) {
 	ghost := newUser()
 	sess := newSession(ghost)
 	wantErr(t, s.CreateSession(t.Context(), sess), users.ErrNotFound, "CreateSession must return ErrNotFound for a missing user")
@@ -41,7 +41,7 @@ func testCreateSessionUserNotFound(t *testing.T, s users.Store) {
 	wantSessions(t, s, ghost.ID, nil, "CreateSession refused for a missing user must store nothing")
 }
 
-func testCreateSessionStaleGeneration(t *testing.T, s users.Store) {
+func testCreateSessionStaleGeneration(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	if err := s.DeleteUserSessions(t.Context(), r.ID); err != nil { // Generation 0 → 1
 		t.Fatalf("DeleteUserSessions: %v", err)
@@ -61,7 +61,7 @@ func testCreateSessionStaleGeneration(t *testing.T, s users.Store) {
 	}
 }
 
-func testCreateSessionDuplicateHash(t *testing.T, s users.Store) {
+func testCreateSessionDuplicateHash(t *testing.T, s users.Store, _ string) {
 	a, b := addUser(t, s), addUser(t, s)
 	first := addSession(t, s, a.ID)
 	dup := newSession(b)
@@ -75,7 +75,7 @@ func testCreateSessionDuplicateHash(t *testing.T, s users.Store) {
 	wantErr(t, s.DeleteSessionByID(t.Context(), b.ID, dup.ID), users.ErrNotFound, "CreateSession refused for a taken token hash must not index its session ID")
 }
 
-func testCreateSessionDuplicateID(t *testing.T, s users.Store) {
+func testCreateSessionDuplicateID(t *testing.T, s users.Store, _ string) {
 	a, b := addUser(t, s), addUser(t, s)
 	first := addSession(t, s, a.ID)
 	dup := newSession(b)
@@ -86,7 +86,7 @@ func testCreateSessionDuplicateID(t *testing.T, s users.Store) {
 	wantSession(t, s, first, "CreateSession refused for a taken session ID must leave the existing session as it was")
 }
 
-func testCreateSessionCopiesInput(t *testing.T, s users.Store) {
+func testCreateSessionCopiesInput(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := newSession(r)
 	want := sess.Clone()
@@ -98,7 +98,7 @@ func testCreateSessionCopiesInput(t *testing.T, s users.Store) {
 	wantSession(t, s, want, "CreateSession must keep a copy: changing the record or its TokenHash after the call must not change the stored session")
 }
 
-func testCreateSessionRacesDeleteUser(t *testing.T, s users.Store) {
+func testCreateSessionRacesDeleteUser(t *testing.T, s users.Store, _ string) {
 	const creators = 8
 	rounds(500, 300*time.Millisecond, func() {
 		r := addUser(t, s)
@@ -126,7 +126,7 @@ func testCreateSessionRacesDeleteUser(t *testing.T, s users.Store) {
 	})
 }
 
-func testCreateSessionRacesRevocation(t *testing.T, s users.Store) {
+func testCreateSessionRacesRevocation(t *testing.T, s users.Store, _ string) {
 	const creators = 8
 	rounds(500, 300*time.Millisecond, func() {
 		r := addUser(t, s) // Generation 0
@@ -157,14 +157,14 @@ func testCreateSessionRacesRevocation(t *testing.T, s users.Store) {
 	})
 }
 
-func testGetSessionNotFound(t *testing.T, s users.Store) {
+func testGetSessionNotFound(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	addSession(t, s, r.ID)
 	_, _, err := getSession(t.Context(), s, randomHash())
 	wantErr(t, err, users.ErrNotFound, "GetSession must return ErrNotFound for an unknown token hash")
 }
 
-func testGetSessionReturnsExpired(t *testing.T, s users.Store) {
+func testGetSessionReturnsExpired(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := newSession(r)
 	sess.CreatedAt = base.Add(-48 * time.Hour)
@@ -177,7 +177,7 @@ func testGetSessionReturnsExpired(t *testing.T, s users.Store) {
 	wantSessions(t, s, r.ID, []*users.SessionRecord{sess}, "ListSessions must return sessions whatever their expiry")
 }
 
-func testGetSessionCurrentUser(t *testing.T, s users.Store) {
+func testGetSessionCurrentUser(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	want, err := s.UpdateUser(t.Context(), r.ID, func(r *users.UserRecord) (users.Revoke, error) {
@@ -196,7 +196,7 @@ func testGetSessionCurrentUser(t *testing.T, s users.Store) {
 	}
 }
 
-func testGetSessionReturnsCopies(t *testing.T, s users.Store) {
+func testGetSessionReturnsCopies(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	got, u, err := getSession(t.Context(), s, sess.TokenHash)
@@ -234,7 +234,7 @@ func staleRecords() (*users.SessionRecord, *users.UserRecord) {
 	return s, u
 }
 
-func testGetSessionSetsEveryField(t *testing.T, s users.Store) {
+func testGetSessionSetsEveryField(t *testing.T, s users.Store, _ string) {
 	// A user and a session with every optional field empty, read into records
 	// that hold another's: each field must come back as stored, empty ones too.
 	bare := newUser()
@@ -256,7 +256,7 @@ func testGetSessionSetsEveryField(t *testing.T, s users.Store) {
 	}
 }
 
-func testGetSessionFillsRoom(t *testing.T, s users.Store) {
+func testGetSessionFillsRoom(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := newSession(r)
 	sess.IP, sess.UserAgent = "192.0.2.1", "storetest"
@@ -292,7 +292,7 @@ func testGetSessionFillsRoom(t *testing.T, s users.Store) {
 	wantUser(t, s, r, "GetSession must keep nothing of the user it was given")
 }
 
-func testTouchSessionForward(t *testing.T, s users.Store) {
+func testTouchSessionForward(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	want := sess.Clone()
@@ -311,14 +311,14 @@ func testTouchSessionForward(t *testing.T, s users.Store) {
 	wantSession(t, s, want, "TouchSession with the same time must leave LastSeenAt as it is")
 }
 
-func testTouchSessionNotFound(t *testing.T, s users.Store) {
+func testTouchSessionNotFound(t *testing.T, s users.Store, _ string) {
 	addUser(t, s)
 	hash := randomHash()
 	wantErr(t, s.TouchSession(t.Context(), hash, base), users.ErrNotFound, "TouchSession must return ErrNotFound for an unknown token hash")
 	wantNoSession(t, s, hash, "TouchSession must never create a session")
 }
 
-func testTouchSessionNeverRecreates(t *testing.T, s users.Store) {
+func testTouchSessionNeverRecreates(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	if err := s.DeleteSession(t.Context(), sess.TokenHash); err != nil {
@@ -329,7 +329,7 @@ func testTouchSessionNeverRecreates(t *testing.T, s users.Store) {
 	wantSessions(t, s, r.ID, nil, "TouchSession must never recreate a deleted session")
 }
 
-func testDeleteSession(t *testing.T, s users.Store) {
+func testDeleteSession(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	gone, kept := addSession(t, s, r.ID), addSession(t, s, r.ID)
 	if err := s.DeleteSession(t.Context(), gone.TokenHash); err != nil {
@@ -341,7 +341,7 @@ func testDeleteSession(t *testing.T, s users.Store) {
 	wantUser(t, s, r, "DeleteSession must not change the user (nor its Generation)")
 }
 
-func testDeleteSessionNotFound(t *testing.T, s users.Store) {
+func testDeleteSessionNotFound(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	wantErr(t, s.DeleteSession(t.Context(), randomHash()), users.ErrNotFound, "DeleteSession must return ErrNotFound for an unknown token hash")
@@ -351,7 +351,7 @@ func testDeleteSessionNotFound(t *testing.T, s users.Store) {
 	wantErr(t, s.DeleteSession(t.Context(), sess.TokenHash), users.ErrNotFound, "DeleteSession must return ErrNotFound for a session already deleted")
 }
 
-func testDeleteSessionFrees(t *testing.T, s users.Store) {
+func testDeleteSessionFrees(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	if err := s.DeleteSession(t.Context(), sess.TokenHash); err != nil {
@@ -364,7 +364,7 @@ func testDeleteSessionFrees(t *testing.T, s users.Store) {
 	}
 }
 
-func testDeleteSessionByID(t *testing.T, s users.Store) {
+func testDeleteSessionByID(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	gone, kept := addSession(t, s, r.ID), addSession(t, s, r.ID)
 	if err := s.DeleteSessionByID(t.Context(), r.ID, gone.ID); err != nil {
@@ -375,21 +375,21 @@ func testDeleteSessionByID(t *testing.T, s users.Store) {
 	wantErr(t, s.DeleteSessionByID(t.Context(), r.ID, gone.ID), users.ErrNotFound, "DeleteSessionByID must return ErrNotFound for a session already deleted")
 }
 
-func testDeleteSessionByIDWrongUser(t *testing.T, s users.Store) {
+func testDeleteSessionByIDWrongUser(t *testing.T, s users.Store, _ string) {
 	a, b := addUser(t, s), addUser(t, s)
 	sess := addSession(t, s, a.ID)
 	wantErr(t, s.DeleteSessionByID(t.Context(), b.ID, sess.ID), users.ErrNotFound, "DeleteSessionByID must return ErrNotFound for a session of another user")
 	wantSession(t, s, sess, "DeleteSessionByID must not delete another user's session")
 }
 
-func testDeleteSessionByIDNotFound(t *testing.T, s users.Store) {
+func testDeleteSessionByIDNotFound(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	addSession(t, s, r.ID)
 	wantErr(t, s.DeleteSessionByID(t.Context(), r.ID, ulid.Make().String()), users.ErrNotFound, "DeleteSessionByID must return ErrNotFound for an unknown session ID")
 	wantErr(t, s.DeleteSessionByID(t.Context(), ulid.Make().String(), ulid.Make().String()), users.ErrNotFound, "DeleteSessionByID must return ErrNotFound for an unknown user")
 }
 
-func testDeleteUserSessions(t *testing.T, s users.Store) {
+func testDeleteUserSessions(t *testing.T, s users.Store, _ string) {
 	r, other := addUser(t, s), addUser(t, s)
 	s1, s2 := addSession(t, s, r.ID), addSession(t, s, r.ID)
 	keep := addSession(t, s, other.ID)
@@ -408,7 +408,7 @@ func testDeleteUserSessions(t *testing.T, s users.Store) {
 	wantToken(t, s, tok, "DeleteUserSessions must keep the user's one-time tokens")
 }
 
-func testDeleteUserSessionsNone(t *testing.T, s users.Store) {
+func testDeleteUserSessionsNone(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	for range 2 {
 		if err := s.DeleteUserSessions(t.Context(), r.ID); err != nil {
@@ -420,12 +420,12 @@ func testDeleteUserSessionsNone(t *testing.T, s users.Store) {
 	wantUser(t, s, want, "DeleteUserSessions must increment the Generation every time, even without sessions")
 }
 
-func testDeleteUserSessionsNotFound(t *testing.T, s users.Store) {
+func testDeleteUserSessionsNotFound(t *testing.T, s users.Store, _ string) {
 	addUser(t, s)
 	wantErr(t, s.DeleteUserSessions(t.Context(), ulid.Make().String()), users.ErrNotFound, "DeleteUserSessions must return ErrNotFound for a missing user")
 }
 
-func testListSessionsOrder(t *testing.T, s users.Store) {
+func testListSessionsOrder(t *testing.T, s users.Store, _ string) {
 	r, other := addUser(t, s), addUser(t, s)
 	addSession(t, s, other.ID)
 	mk := func(created time.Time) *users.SessionRecord {
@@ -455,7 +455,7 @@ func testListSessionsOrder(t *testing.T, s users.Store) {
 	wantSessions(t, s, r.ID, want, "ListSessions must return only the user's sessions, in ascending CreatedAt order, ties by ID")
 }
 
-func testListSessionsEmpty(t *testing.T, s users.Store) {
+func testListSessionsEmpty(t *testing.T, s users.Store, _ string) {
 	r, other := addUser(t, s), addUser(t, s)
 	addSession(t, s, other.ID)
 	for _, id := range []string{r.ID, ulid.Make().String()} {
@@ -466,7 +466,7 @@ func testListSessionsEmpty(t *testing.T, s users.Store) {
 	}
 }
 
-func testListSessionsReturnsCopies(t *testing.T, s users.Store) {
+func testListSessionsReturnsCopies(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	got, err := s.ListSessions(t.Context(), r.ID)

@@ -65,7 +65,7 @@ func guessConcurrently(t *testing.T, n int, guess func(ctx context.Context) erro
 	return int(nWrong.Load()), int(nLocked.Load())
 }
 
-func testThrottleConcurrentLogins(t *testing.T, s users.Store) {
+func testThrottleConcurrentLogins(t *testing.T, s users.Store, _ string) {
 	m, u := throttleManager(t, s)
 	const n = 10 * throttleMaxFailures
 	got, locked := guessConcurrently(t, n, func(ctx context.Context) error {
@@ -82,7 +82,7 @@ func testThrottleConcurrentLogins(t *testing.T, s users.Store) {
 	}
 }
 
-func testThrottleConcurrentPasswordChanges(t *testing.T, s users.Store) {
+func testThrottleConcurrentPasswordChanges(t *testing.T, s users.Store, _ string) {
 	m, u := throttleManager(t, s)
 	const n = 10 * throttleMaxFailures
 	got, locked := guessConcurrently(t, n, func(ctx context.Context) error {
@@ -97,7 +97,7 @@ func testThrottleConcurrentPasswordChanges(t *testing.T, s users.Store) {
 	}
 }
 
-func testThrottleSuccessReleases(t *testing.T, s users.Store) {
+func testThrottleSuccessReleases(t *testing.T, s users.Store, _ string) {
 	m, u := throttleManager(t, s)
 	for round := range 3 {
 		for range throttleMaxFailures - 1 {
@@ -114,7 +114,7 @@ func testThrottleSuccessReleases(t *testing.T, s users.Store) {
 	}
 }
 
-func testThrottleEveryFieldKeeps(t *testing.T, s users.Store) {
+func testThrottleEveryFieldKeeps(t *testing.T, s users.Store, _ string) {
 	for name, a := range map[users.ThrottleKey]users.LoginAttempts{
 		"consecutive":         {Consecutive: 7, ExpiresAt: base.Add(time.Hour)},
 		"locks":               {Locks: 2, ExpiresAt: base.Add(time.Hour)},

@@ -10,7 +10,7 @@ import (
 
 // ---- Tokens ----
 
-func testCreateTokenRoundTrip(t *testing.T, s users.Store) {
+func testCreateTokenRoundTrip(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	tok := newToken(r, users.PurposeInvitation)
 	want := tok.Clone()
@@ -27,13 +27,13 @@ func testCreateTokenRoundTrip(t *testing.T, s users.Store) {
 	}
 }
 
-func testCreateTokenUserNotFound(t *testing.T, s users.Store) {
+func testCreateTokenUserNotFound(t *testing.T, s users.Store, _ string) {
 	tok := newToken(newUser(), users.PurposePasswordReset)
 	wantErr(t, s.CreateToken(t.Context(), tok, true), users.ErrNotFound, "CreateToken must return ErrNotFound for a missing user")
 	wantNoToken(t, s, tok, "CreateToken refused for a missing user must store nothing")
 }
 
-func testCreateTokenDuplicateHash(t *testing.T, s users.Store) {
+func testCreateTokenDuplicateHash(t *testing.T, s users.Store, _ string) {
 	a, b := addUser(t, s), addUser(t, s)
 	first := addToken(t, s, a, users.PurposePasswordReset)
 	for _, dup := range []*users.TokenRecord{
@@ -47,7 +47,7 @@ func testCreateTokenDuplicateHash(t *testing.T, s users.Store) {
 	}
 }
 
-func testCreateTokenReplace(t *testing.T, s users.Store) {
+func testCreateTokenReplace(t *testing.T, s users.Store, _ string) {
 	r, other := addUser(t, s), addUser(t, s)
 	old1 := addToken(t, s, r, users.PurposePasswordReset)
 	old2 := addToken(t, s, r, users.PurposePasswordReset)
@@ -64,7 +64,7 @@ func testCreateTokenReplace(t *testing.T, s users.Store) {
 	wantToken(t, s, otherReset, "CreateToken with replace must keep other users' tokens")
 }
 
-func testCreateTokenNoReplace(t *testing.T, s users.Store) {
+func testCreateTokenNoReplace(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	old := addToken(t, s, r, users.PurposeMagicLink)
 	tok := addToken(t, s, r, users.PurposeMagicLink)
@@ -72,7 +72,7 @@ func testCreateTokenNoReplace(t *testing.T, s users.Store) {
 	wantToken(t, s, tok, "CreateToken without replace must store the new token")
 }
 
-func testCreateTokenCopiesInput(t *testing.T, s users.Store) {
+func testCreateTokenCopiesInput(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	tok := newToken(r, users.PurposeVerifyEmail)
 	want := tok.Clone()
@@ -82,7 +82,7 @@ func testCreateTokenCopiesInput(t *testing.T, s users.Store) {
 	wantToken(t, s, want, "CreateToken must keep a copy: changing the record or its Hash after the call must not change the stored token")
 }
 
-func testGetTokenDoesNotConsume(t *testing.T, s users.Store) {
+func testGetTokenDoesNotConsume(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	tok := addToken(t, s, r, users.PurposePasswordReset)
 	wantToken(t, s, tok, "GetToken must return a stored token of that purpose")
@@ -92,7 +92,7 @@ func testGetTokenDoesNotConsume(t *testing.T, s users.Store) {
 	}
 }
 
-func testGetTokenWrongPurpose(t *testing.T, s users.Store) {
+func testGetTokenWrongPurpose(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	tok := addToken(t, s, r, users.PurposePasswordReset)
 	_, err := s.GetToken(t.Context(), tok.Hash, users.PurposeMagicLink)
@@ -100,7 +100,7 @@ func testGetTokenWrongPurpose(t *testing.T, s users.Store) {
 	wantToken(t, s, tok, "GetToken must not delete a token of another purpose")
 }
 
-func testGetTokenWhateverExpiry(t *testing.T, s users.Store) {
+func testGetTokenWhateverExpiry(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	tok := newToken(r, users.PurposePasswordReset)
 	tok.CreatedAt, tok.ExpiresAt = base.Add(-48*time.Hour), base.Add(-24*time.Hour)
@@ -108,14 +108,14 @@ func testGetTokenWhateverExpiry(t *testing.T, s users.Store) {
 	wantToken(t, s, tok, "GetToken must return a token whatever its ExpiresAt: expiry is the Manager's to decide")
 }
 
-func testGetTokenNotFound(t *testing.T, s users.Store) {
+func testGetTokenNotFound(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	addToken(t, s, r, users.PurposePasswordReset)
 	_, err := s.GetToken(t.Context(), randomHash(), users.PurposePasswordReset)
 	wantErr(t, err, users.ErrNotFound, "GetToken must return ErrNotFound for an unknown hash")
 }
 
-func testGetTokenReturnsCopy(t *testing.T, s users.Store) {
+func testGetTokenReturnsCopy(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	tok := addToken(t, s, r, users.PurposePasswordReset)
 	got, err := s.GetToken(t.Context(), tok.Hash, tok.Purpose)
@@ -127,7 +127,7 @@ func testGetTokenReturnsCopy(t *testing.T, s users.Store) {
 	wantToken(t, s, tok, "GetToken must return a copy: changing it or its Hash must not change the stored token")
 }
 
-func testConsumeToken(t *testing.T, s users.Store) {
+func testConsumeToken(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	tok := addToken(t, s, r, users.PurposeVerifyEmail)
 	other := addToken(t, s, r, users.PurposeVerifyEmail)
@@ -144,7 +144,7 @@ func testConsumeToken(t *testing.T, s users.Store) {
 	wantToken(t, s, other, "ConsumeToken must delete only that token")
 }
 
-func testConsumeTokenWrongPurpose(t *testing.T, s users.Store) {
+func testConsumeTokenWrongPurpose(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	tok := addToken(t, s, r, users.PurposePasswordReset)
 	_, err := s.ConsumeToken(t.Context(), tok.Hash, users.PurposeInvitation)
@@ -155,7 +155,7 @@ func testConsumeTokenWrongPurpose(t *testing.T, s users.Store) {
 	}
 }
 
-func testConsumeTokenWhateverExpiry(t *testing.T, s users.Store) {
+func testConsumeTokenWhateverExpiry(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	tok := newToken(r, users.PurposeMagicLink)
 	tok.CreatedAt, tok.ExpiresAt = base.Add(-48*time.Hour), base.Add(-24*time.Hour)
@@ -167,14 +167,14 @@ func testConsumeTokenWhateverExpiry(t *testing.T, s users.Store) {
 	wantNoToken(t, s, tok, "ConsumeToken must delete the token it returns, expired or not")
 }
 
-func testConsumeTokenNotFound(t *testing.T, s users.Store) {
+func testConsumeTokenNotFound(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	addToken(t, s, r, users.PurposePasswordReset)
 	_, err := s.ConsumeToken(t.Context(), randomHash(), users.PurposePasswordReset)
 	wantErr(t, err, users.ErrNotFound, "ConsumeToken must return ErrNotFound for an unknown hash")
 }
 
-func testConsumeTokenConcurrent(t *testing.T, s users.Store) {
+func testConsumeTokenConcurrent(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	const n = 16
 	rounds(2000, 300*time.Millisecond, func() {
@@ -192,7 +192,7 @@ func testConsumeTokenConcurrent(t *testing.T, s users.Store) {
 // testCreateTokenDecoy: CreateTokenDecoy keeps nothing, for a user who exists
 // and for an ID that names nobody, and leaves alone a token that had its hash
 // and an audit entry that had its entry's ID.
-func testCreateTokenDecoy(t *testing.T, s users.Store) {
+func testCreateTokenDecoy(t *testing.T, s users.Store, _ string) {
 	ctx := t.Context()
 	u := addUser(t, s)
 	kept := addToken(t, s, u, users.PurposePasswordReset)

@@ -14,7 +14,7 @@ import (
 
 // ---- CreateUser and the getters ----
 
-func testCreateUserRoundTrip(t *testing.T, s users.Store) {
+func testCreateUserRoundTrip(t *testing.T, s users.Store, _ string) {
 	r := newUser()
 	r.EmailVerified = true
 	r.EmailVerifiedAt = base.Add(-time.Hour)
@@ -37,7 +37,7 @@ func testCreateUserRoundTrip(t *testing.T, s users.Store) {
 	}
 }
 
-func testCreateUserDuplicateEmail(t *testing.T, s users.Store) {
+func testCreateUserDuplicateEmail(t *testing.T, s users.Store, _ string) {
 	a := addUser(t, s)
 	b := newUser()
 	b.Email = a.Email
@@ -53,7 +53,7 @@ func testCreateUserDuplicateEmail(t *testing.T, s users.Store) {
 	}
 }
 
-func testCreateUserDuplicateUsername(t *testing.T, s users.Store) {
+func testCreateUserDuplicateUsername(t *testing.T, s users.Store, _ string) {
 	a := addUser(t, s)
 	b := newUser()
 	b.Username = a.Username
@@ -68,7 +68,7 @@ func testCreateUserDuplicateUsername(t *testing.T, s users.Store) {
 	}
 }
 
-func testCreateUserEmailCheckedFirst(t *testing.T, s users.Store) {
+func testCreateUserEmailCheckedFirst(t *testing.T, s users.Store, _ string) {
 	a := addUser(t, s)
 	b := addUser(t, s)
 	c := newUser()
@@ -81,7 +81,7 @@ func testCreateUserEmailCheckedFirst(t *testing.T, s users.Store) {
 		"CreateUser must check the email before the username: email and username of one user must give ErrDuplicateEmail")
 }
 
-func testCreateUserDuplicateID(t *testing.T, s users.Store) {
+func testCreateUserDuplicateID(t *testing.T, s users.Store, _ string) {
 	a := addUser(t, s)
 	b := newUser()
 	b.ID = a.ID
@@ -96,7 +96,7 @@ func testCreateUserDuplicateID(t *testing.T, s users.Store) {
 	}
 }
 
-func testCreateUserEmptyUsernames(t *testing.T, s users.Store) {
+func testCreateUserEmptyUsernames(t *testing.T, s users.Store, _ string) {
 	for i := range 3 {
 		r := newUser()
 		r.Username = ""
@@ -106,7 +106,7 @@ func testCreateUserEmptyUsernames(t *testing.T, s users.Store) {
 	}
 }
 
-func testCreateUserComparesExactly(t *testing.T, s users.Store) {
+func testCreateUserComparesExactly(t *testing.T, s users.Store, _ string) {
 	a := newUser()
 	a.Email, a.Username = "ada@example.com", "ada"
 	b := newUser()
@@ -123,7 +123,7 @@ func testCreateUserComparesExactly(t *testing.T, s users.Store) {
 	wantUsernameOwner(t, s, "ADA", "", "GetUserByUsername must compare exactly")
 }
 
-func testCreateUserCopiesInput(t *testing.T, s users.Store) {
+func testCreateUserCopiesInput(t *testing.T, s users.Store, _ string) {
 	r := newUser()
 	want := r.Clone()
 	mustCreateUser(t, s, r)
@@ -167,7 +167,7 @@ var (
 
 // testCreateConcurrent checks that of concurrent CreateUser calls with one
 // value of the key exactly one wins.
-func (k uniqueKey) testCreateConcurrent(t *testing.T, s users.Store) {
+func (k uniqueKey) testCreateConcurrent(t *testing.T, s users.Store, _ string) {
 	const n = 32
 	errs := make([]error, n)
 	start(n, func(i int) {
@@ -220,20 +220,20 @@ var (
 )
 
 // testNotFound checks that the lookup finds nobody by a key no stored user has.
-func (l userLookup) testNotFound(t *testing.T, s users.Store) {
+func (l userLookup) testNotFound(t *testing.T, s users.Store, _ string) {
 	addUser(t, s)
 	_, err := l.get(s, t.Context(), l.missing())
 	wantErr(t, err, users.ErrNotFound, l.notFound)
 }
 
 // testReturnsCopy checks that the lookup returns a copy of the stored user.
-func (l userLookup) testReturnsCopy(t *testing.T, s users.Store) {
+func (l userLookup) testReturnsCopy(t *testing.T, s users.Store, _ string) {
 	testReturnsCopy(t, s, l.method, func(r *users.UserRecord) (*users.UserRecord, error) {
 		return l.get(s, t.Context(), l.keyOf(r))
 	})
 }
 
-func testGetUserByUsernameEmpty(t *testing.T, s users.Store) {
+func testGetUserByUsernameEmpty(t *testing.T, s users.Store, _ string) {
 	r := newUser()
 	r.Username = ""
 	mustCreateUser(t, s, r)
@@ -259,7 +259,7 @@ func testReturnsCopy(t *testing.T, s users.Store, method string, get func(r *use
 
 // ---- UpdateUser ----
 
-func testUpdateUserSeesCurrent(t *testing.T, s users.Store) {
+func testUpdateUserSeesCurrent(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	if _, err := s.UpdateUser(t.Context(), r.ID, func(r *users.UserRecord) (users.Revoke, error) {
 		r.FirstName = "First update"
@@ -280,7 +280,7 @@ func testUpdateUserSeesCurrent(t *testing.T, s users.Store) {
 	}
 }
 
-func testUpdateUserWrites(t *testing.T, s users.Store) {
+func testUpdateUserWrites(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	change := func(r *users.UserRecord) {
 		r.FirstName = "Grace"
@@ -311,7 +311,7 @@ func testUpdateUserWrites(t *testing.T, s users.Store) {
 	wantUser(t, s, want, "UpdateUser must write what fn left in the record")
 }
 
-func testUpdateUserFnError(t *testing.T, s users.Store) {
+func testUpdateUserFnError(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	tok := addToken(t, s, r, users.PurposePasswordReset)
@@ -332,7 +332,7 @@ func testUpdateUserFnError(t *testing.T, s users.Store) {
 	wantToken(t, s, tok, "UpdateUser must not apply Revoke.Tokens when fn fails")
 }
 
-func testUpdateUserNotFound(t *testing.T, s users.Store) {
+func testUpdateUserNotFound(t *testing.T, s users.Store, _ string) {
 	addUser(t, s)
 	called := false
 	_, err := s.UpdateUser(t.Context(), ulid.Make().String(), func(r *users.UserRecord) (users.Revoke, error) {
@@ -345,7 +345,7 @@ func testUpdateUserNotFound(t *testing.T, s users.Store) {
 	}
 }
 
-func testUpdateUserChangeEmail(t *testing.T, s users.Store) {
+func testUpdateUserChangeEmail(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	old := r.Email
 	got, err := s.UpdateUser(t.Context(), r.ID, func(r *users.UserRecord) (users.Revoke, error) {
@@ -367,7 +367,7 @@ func testUpdateUserChangeEmail(t *testing.T, s users.Store) {
 	}
 }
 
-func testUpdateUserChangeUsername(t *testing.T, s users.Store) {
+func testUpdateUserChangeUsername(t *testing.T, s users.Store, _ string) {
 	r := newUser()
 	r.Username = ""
 	mustCreateUser(t, s, r)
@@ -406,7 +406,7 @@ func testUpdateUserChangeUsername(t *testing.T, s users.Store) {
 	}
 }
 
-func testUpdateUserKeepOwn(t *testing.T, s users.Store) {
+func testUpdateUserKeepOwn(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	want := r.Clone()
 	want.FirstName = "Changed"
@@ -423,7 +423,7 @@ func testUpdateUserKeepOwn(t *testing.T, s users.Store) {
 	wantUsernameOwner(t, s, r.Username, r.ID, "UpdateUser keeping its own username must keep it indexed")
 }
 
-func testUpdateUserDuplicateEmail(t *testing.T, s users.Store) {
+func testUpdateUserDuplicateEmail(t *testing.T, s users.Store, _ string) {
 	a := addUser(t, s)
 	b := addUser(t, s)
 	sess := addSession(t, s, b.ID)
@@ -442,7 +442,7 @@ func testUpdateUserDuplicateEmail(t *testing.T, s users.Store) {
 	wantSession(t, s, sess, "UpdateUser refused for a duplicate email must not apply Revoke")
 }
 
-func testUpdateUserDuplicateUsername(t *testing.T, s users.Store) {
+func testUpdateUserDuplicateUsername(t *testing.T, s users.Store, _ string) {
 	a := addUser(t, s)
 	b := addUser(t, s)
 	_, err := s.UpdateUser(t.Context(), b.ID, func(r *users.UserRecord) (users.Revoke, error) {
@@ -458,7 +458,7 @@ func testUpdateUserDuplicateUsername(t *testing.T, s users.Store) {
 	wantEmailOwner(t, s, "fresh@example.com", "", "UpdateUser refused for a duplicate username must not take the new email")
 }
 
-func testUpdateUserRevokeSessions(t *testing.T, s users.Store) {
+func testUpdateUserRevokeSessions(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	other := addUser(t, s)
 	s1, s2 := addSession(t, s, r.ID), addSession(t, s, r.ID)
@@ -490,7 +490,7 @@ func testUpdateUserRevokeSessions(t *testing.T, s users.Store) {
 		"CreateSession under the Generation from before UpdateUser's Revoke.Sessions must fail with ErrConflict")
 }
 
-func testUpdateUserRevokeTokens(t *testing.T, s users.Store) {
+func testUpdateUserRevokeTokens(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	other := addUser(t, s)
 	reset := addToken(t, s, r, users.PurposePasswordReset)
@@ -515,7 +515,7 @@ func testUpdateUserRevokeTokens(t *testing.T, s users.Store) {
 	wantSession(t, s, sess, "UpdateUser with only Revoke.Tokens must keep the user's sessions")
 }
 
-func testUpdateUserRefusesIDChange(t *testing.T, s users.Store) {
+func testUpdateUserRefusesIDChange(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	newID := ulid.Make().String()
@@ -532,7 +532,7 @@ func testUpdateUserRefusesIDChange(t *testing.T, s users.Store) {
 	wantSession(t, s, sess, "UpdateUser refusing a changed ID must not apply Revoke")
 }
 
-func testUpdateUserRefusesGenerationChange(t *testing.T, s users.Store) {
+func testUpdateUserRefusesGenerationChange(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	sess := addSession(t, s, r.ID)
 	_, err := s.UpdateUser(t.Context(), r.ID, func(u *users.UserRecord) (users.Revoke, error) {
@@ -547,7 +547,7 @@ func testUpdateUserRefusesGenerationChange(t *testing.T, s users.Store) {
 	wantSession(t, s, sess, "UpdateUser refusing a changed Generation must not apply Revoke")
 }
 
-func testUpdateUserFnArgIsCopy(t *testing.T, s users.Store) {
+func testUpdateUserFnArgIsCopy(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	var kept *users.UserRecord
 	written, err := s.UpdateUser(t.Context(), r.ID, func(u *users.UserRecord) (users.Revoke, error) {
@@ -563,13 +563,13 @@ func testUpdateUserFnArgIsCopy(t *testing.T, s users.Store) {
 	wantUser(t, s, written, "UpdateUser must call fn with a copy: changing it after UpdateUser returned must not change the stored user")
 }
 
-func testUpdateUserReturnsCopy(t *testing.T, s users.Store) {
+func testUpdateUserReturnsCopy(t *testing.T, s users.Store, _ string) {
 	testReturnsCopy(t, s, "UpdateUser", func(r *users.UserRecord) (*users.UserRecord, error) {
 		return s.UpdateUser(t.Context(), r.ID, func(*users.UserRecord) (users.Revoke, error) { return users.Revoke{}, nil })
 	})
 }
 
-func testUpdateUserConcurrent(t *testing.T, s users.Store) {
+func testUpdateUserConcurrent(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	const n = 32
 	errs := make([]error, n)
@@ -602,7 +602,7 @@ func testUpdateUserConcurrent(t *testing.T, s users.Store) {
 
 // ---- DeleteUser ----
 
-func testDeleteUserDeletesEverything(t *testing.T, s users.Store) {
+func testDeleteUserDeletesEverything(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	other := addUser(t, s)
 	s1, s2 := addSession(t, s, r.ID), addSession(t, s, r.ID)
@@ -642,7 +642,7 @@ func testDeleteUserDeletesEverything(t *testing.T, s users.Store) {
 	}
 }
 
-func testDeleteUserFreesKeys(t *testing.T, s users.Store) {
+func testDeleteUserFreesKeys(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	if err := s.DeleteUser(t.Context(), r.ID); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
@@ -656,7 +656,7 @@ func testDeleteUserFreesKeys(t *testing.T, s users.Store) {
 	wantUsernameOwner(t, s, r.Username, n.ID, "after DeleteUser the username must belong to the new user")
 }
 
-func testDeleteUserNotFound(t *testing.T, s users.Store) {
+func testDeleteUserNotFound(t *testing.T, s users.Store, _ string) {
 	r := addUser(t, s)
 	wantErr(t, s.DeleteUser(t.Context(), ulid.Make().String()), users.ErrNotFound, "DeleteUser must return ErrNotFound for a missing user")
 	if err := s.DeleteUser(t.Context(), r.ID); err != nil {
