@@ -2,72 +2,12 @@ package main
 
 import (
 	"errors"
-	"net"
 	"net/http"
-	"net/netip"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/userkit/users"
 )
 
-// The client of a request, the caller's devices, and the audit log.
-
-// clientIP returns the address of the client that sent r. It is the address
-// the connection came from (r.RemoteAddr), unless that is one of
-// TrustedProxies: then it is the address that proxy reports, the rightmost
-// X-Forwarded-For entry that is not itself a trusted proxy. Any client can
-// send an X-Forwarded-For header saying anything, so the header is read only
-// from a proxy we know appends the real peer to it; entries left of the first
-// untrusted one were written by whoever the proxy talked to and prove nothing.
-// A malformed entry ends the walk at the last address that is known.
-func (s *Server) clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	peer = peer.Unmap()
-	if !s.trusted(peer) {
-		return peer.String()
-	}
-	var hops []string
-	for _, v := range r.Header.Values("X-Forwarded-For") {
-		hops = append(hops, strings.Split(v, ",")...)
-	}
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		peer = a.Unmap()
-		if !s.trusted(peer) {
-			break
-		}
-	}
-	return peer.String()
-}
-
-func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// withClient puts the request's client (clientIP and the User-Agent header)
-// in its context for every route, login included: the Manager records it on
-// the sessions it creates and on every audit entry, and m.Middleware keeps it.
-func (s *Server) withClient(r *http.Request) *http.Request {
-	c := users.Client{IP: s.clientIP(r), UserAgent: r.UserAgent()}
-	return r.WithContext(users.WithClient(r.Context(), c))
-}
+// The caller's devices: the sessions signed in as the caller, and ending them.
 
 // apiDevice is one of the caller's sessions, as the "where you're signed in"
 // page shows it. Current marks the session that made the request.
@@ -148,58 +88,4 @@ func (s *Server) revokeOthers(w http.ResponseWriter, r *http.Request) {
 		}{n},
 		Message: "Every other session has ended",
 	})
-}
-
-// apiAuditPage is one page of a user's audit log, newest first. Next, when
-// set, is the before= cursor of the next (older) page.
-type apiAuditPage struct {
-	Entries []*users.AuditEntry `json:"entries"`
-	Next    string              `json:"next,omitempty"`
-}
-
-// audit shows an admin one page of what happened to a user: the entries whose
-// subject is the user, newest first. Query parameters, all optional:
-//
-//	type    an event type (users.EventType); repeat it or separate with commas
-//	since   RFC 3339 time: entries at or after it
-//	until   RFC 3339 time: entries before it
-//	limit   page size, 1 to 500, default 50
-//	before  the next cursor of the previous page
-//
-// The log outlives the user, so a removed user's ID still answers.
-func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := users.AuditFilter{UserID: r.PathValue("id"), Before: q.Get("before")}
-	for _, v := range q["type"] {
-		for t := range strings.SplitSeq(v, ",") {
-			f.Types = append(f.Types, users.EventType(strings.TrimSpace(t)))
-		}
-	}
-	for _, p := range []struct {
-		name string
-		to   *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if v := q.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				invalid(w, p.name, users.ValidationMalformed, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
-				return
-			}
-			*p.to = t
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			invalid(w, "limit", users.ValidationOutOfRange, "must be a whole number from 1 to 500")
-			return
-		}
-		f.Limit = n
-	}
-	p, err := s.Users.Audit(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, rename(err, map[string]string{"types": "type"}))
-		return
-	}
-	writeJSON(w, http.StatusOK, envelope{Success: true, Data: apiAuditPage{Entries: p.Entries, Next: p.Next}})
 }
