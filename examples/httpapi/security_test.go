@@ -176,7 +176,7 @@ func TestStolenSessionCannotEnrolTOTP(t *testing.T) {
 	const pw = "correct horse battery staple"
 	jane := e.create(admin, `{"name":"Jane","email":"jane@example.com","password":"`+pw+`"}`)
 	stolen := e.login("jane@example.com", pw)
-	e.clock.add(users.DefaultReauthWindow + time.Second)
+	e.clock.Advance(users.DefaultReauthWindow + time.Second)
 
 	e.fail("POST", "/v1/me/mfa/totp", stolen, "", 403, "reauth_required", "")
 	e.fail("POST", "/v1/me/mfa/totp/confirm", stolen, `{"code":"123456"}`, 403, "reauth_required", "")
@@ -197,7 +197,7 @@ func TestStolenSessionCannotEnrolTOTP(t *testing.T) {
 	e.fail("POST", "/v1/me/mfa/totp", stolen, "", 403, "reauth_required", "")
 	r := e.call("POST", "/v1/me/reauthenticate", stolen, `{"password":"`+pw+`"}`, 200)
 	var d apiDevice
-	if err := json.Unmarshal(r.Data, &d); err != nil || d.AuthenticatedAt != timestamp(e.clock.now()) || !d.Current {
+	if err := json.Unmarshal(r.Data, &d); err != nil || d.AuthenticatedAt != timestamp(e.clock.Now()) || !d.Current {
 		t.Errorf("reauthenticate answered %s, want the current session with authenticated_at now", r.Raw)
 	}
 	e.enrol(stolen)

@@ -24,9 +24,9 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 const (
@@ -87,29 +87,27 @@ type env struct {
 	m      *users.Manager
 	mu     sync.Mutex
 	mailed []Mail
-	clock  *clock // set by newMFAEnv
+	clock  *storetest.Clock // the Manager's
 }
 
 // newEnv starts the API over store with the first admin created; edit, if
-// given, may change the Server first.
+// given, may change the Server first. The Manager is a storetest.Fixture's:
+// the lowest bcrypt cost, and the fake clock in env.clock.
 func newEnv(tb testing.TB, store users.Store, edit ...func(*Server)) *env {
 	tb.Helper()
-	return newEnvOpts(tb, store, users.Options{}, edit...)
+	return newEnvOpts(tb, store, nil, edit...)
 }
 
-// newEnvOpts is newEnv with the Manager's options; the bcrypt cost is always
-// the lowest.
-func newEnvOpts(tb testing.TB, store users.Store, opts users.Options, edit ...func(*Server)) *env {
+// newEnvOpts is newEnv with opts, if not nil, changing the Manager's options
+// (as storetest.NewFixture's edit does).
+func newEnvOpts(tb testing.TB, store users.Store, opts func(*users.Options), edit ...func(*Server)) *env {
 	tb.Helper()
-	opts.BcryptCost, opts.InsecureLowBcryptCostForTests = 4, true
-	m, err := users.New(store, &opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	f := storetest.NewFixture(tb, store, opts)
+	m := f.M
 	if u, err := ensureAdmin(tb.Context(), m, adminEmail, adminPassword); err != nil || u == nil {
 		tb.Fatalf("ensureAdmin on an empty store = %v, %v; want a new admin", u, err)
 	}
-	e := &env{tb: tb, m: m}
+	e := &env{tb: tb, m: m, clock: f.Clock}
 	e.srv = &Server{
 		Users:  m,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -1260,41 +1258,6 @@ func TestAuditLog(t *testing.T) {
 	}
 }
 
-// clock is a settable clock for the Manager, so that TOTP codes of chosen
-// steps can be made.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
-
-// totpCode is the code an authenticator app shows for secret at t: RFC 6238
-// with the library's defaults, computed by pquerna/otp.
-func totpCode(tb testing.TB, secret string, t time.Time) string {
-	tb.Helper()
-	code, err := totp.GenerateCodeCustom(secret, t, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return code
-}
-
-// wrongCode is a six-digit code that no step within the allowed skew of t
-// accepts.
-func wrongCode(tb testing.TB, secret string, t time.Time) string {
-	tb.Helper()
-	near := []string{totpCode(tb, secret, t.Add(-30*time.Second)), totpCode(tb, secret, t), totpCode(tb, secret, t.Add(30*time.Second))}
-	for n := 0; ; n++ {
-		c := fmt.Sprintf("%06d", n)
-		if !slices.Contains(near, c) {
-			return c
-		}
-	}
-}
-
 // challenge logs in with a password and returns the challenge of the 401
 // mfa_required answer.
 func (e *env) challenge(email, password string) apiChallenge {
@@ -1350,8 +1313,8 @@ func (e *env) enrol(token string) (secret, used string, codes []string) {
 	if err != nil || key.Type() != "totp" || key.Secret() != en.Secret {
 		e.tb.Fatalf("otpauth_uri %q: %v, want a totp URI with the secret", en.URI, err)
 	}
-	e.fail("POST", "/v1/me/mfa/totp/confirm", token, `{"code":"`+wrongCode(e.tb, en.Secret, e.clock.now())+`"}`, 401, "invalid_code", "")
-	used = totpCode(e.tb, en.Secret, e.clock.now())
+	e.fail("POST", "/v1/me/mfa/totp/confirm", token, `{"code":"`+storetest.WrongTOTPCode(e.tb, en.Secret, e.clock.Now(), 0)+`"}`, 401, "invalid_code", "")
+	used = storetest.TOTPCode(e.tb, en.Secret, e.clock.Now())
 	r = e.call("POST", "/v1/me/mfa/totp/confirm", token, `{"code":"`+used+`"}`, 200)
 	var rc recoveryCodes
 	if err := json.Unmarshal(r.Data, &rc); err != nil || len(rc.RecoveryCodes) != users.RecoveryCodeCount {
@@ -1360,13 +1323,9 @@ func (e *env) enrol(token string) (secret, used string, codes []string) {
 	return en.Secret, used, rc.RecoveryCodes
 }
 
-// newMFAEnv is an API whose Manager has an MFA key and a settable clock.
+// newMFAEnv is an API whose Manager has storetest.MFAKey.
 func newMFAEnv(t *testing.T) *env {
-	c := &clock{t: time.Now().Truncate(30 * time.Second).Add(10 * time.Second)}
-	key := bytes.Repeat([]byte{7}, 32)
-	e := newEnvOpts(t, users.NewMemoryStore(), users.Options{Now: c.now, MFAKeys: []users.MFAKey{{ID: "test", Key: key}}})
-	e.clock = c
-	return e
+	return newEnvOpts(t, users.NewMemoryStore(), storetest.WithMFAKey)
 }
 
 // TestMFA drives the whole second-factor flow over HTTP, with codes computed
@@ -1392,14 +1351,14 @@ func TestMFA(t *testing.T) {
 	c := e.challenge("jane@example.com", pw)
 	exp, err := time.Parse(time.RFC3339, c.ExpiresAt)
 	if err != nil || !slices.Contains(c.Methods, users.MethodTOTP) || !slices.Contains(c.Methods, users.MethodRecoveryCode) ||
-		exp.Before(e.clock.now().Add(4*time.Minute)) || exp.After(e.clock.now().Add(6*time.Minute)) {
+		exp.Before(e.clock.Now().Add(4*time.Minute)) || exp.After(e.clock.Now().Add(6*time.Minute)) {
 		t.Errorf("challenge %+v, want totp and recovery_code, expiring in 5 minutes", c)
 	}
 	// The code that confirmed the enrolment is used: refused.
 	e.fail("POST", "/v1/auth/login/mfa", "", fmt.Sprintf(`{"challenge":%q,"code":%q}`, c.Token, confirmCode), 401, "invalid_code", "")
 	// The next step's code works, once.
-	e.clock.add(30 * time.Second)
-	code := totpCode(t, secret, e.clock.now())
+	e.clock.Advance(30 * time.Second)
+	code := storetest.TOTPCode(t, secret, e.clock.Now())
 	s := e.complete(c, code, 200).session(t)
 	if s.User.ID != jane.ID {
 		t.Errorf("second step logged in %+v", s.User)
@@ -1415,13 +1374,13 @@ func TestMFA(t *testing.T) {
 
 	// Wrong codes kill the challenge: after five, even the right code is
 	// refused, and a new login is needed.
-	e.clock.add(30 * time.Second)
+	e.clock.Advance(30 * time.Second)
 	c3 := e.challenge("jane@example.com", pw)
-	bad := wrongCode(t, secret, e.clock.now())
+	bad := storetest.WrongTOTPCode(t, secret, e.clock.Now(), 0)
 	for range users.MaxChallengeAttempts {
 		e.fail("POST", "/v1/auth/login/mfa", "", fmt.Sprintf(`{"challenge":%q,"code":%q}`, c3.Token, bad), 401, "invalid_code", "")
 	}
-	e.fail("POST", "/v1/auth/login/mfa", "", fmt.Sprintf(`{"challenge":%q,"code":%q}`, c3.Token, totpCode(t, secret, e.clock.now())), 401, "invalid_token", "")
+	e.fail("POST", "/v1/auth/login/mfa", "", fmt.Sprintf(`{"challenge":%q,"code":%q}`, c3.Token, storetest.TOTPCode(t, secret, e.clock.Now())), 401, "invalid_token", "")
 	e.fail("POST", "/v1/auth/login/mfa", "", `{"challenge":"`+c3.Token+`"}`, 400, "invalid_request", "code")
 
 	// A recovery code works once, however it is typed.
@@ -1434,12 +1393,12 @@ func TestMFA(t *testing.T) {
 	}
 
 	// New recovery codes need a fresh second factor; the old ones then stop.
-	e.clock.add(freshSecondFactor + time.Minute)
+	e.clock.Advance(freshSecondFactor + time.Minute)
 	e.fail("POST", "/v1/me/mfa/recovery-codes", rs.Token, "", 403, "second_factor_required", "")
-	e.fail("POST", "/v1/me/mfa/step-up", rs.Token, `{"code":"`+wrongCode(t, secret, e.clock.now())+`"}`, 401, "invalid_code", "")
-	up := e.call("POST", "/v1/me/mfa/step-up", rs.Token, `{"code":"`+totpCode(t, secret, e.clock.now())+`"}`, 200)
+	e.fail("POST", "/v1/me/mfa/step-up", rs.Token, `{"code":"`+storetest.WrongTOTPCode(t, secret, e.clock.Now(), 0)+`"}`, 401, "invalid_code", "")
+	up := e.call("POST", "/v1/me/mfa/step-up", rs.Token, `{"code":"`+storetest.TOTPCode(t, secret, e.clock.Now())+`"}`, 200)
 	var stepped apiDevice
-	if err := json.Unmarshal(up.Data, &stepped); err != nil || stepped.SecondFactorAt != timestamp(e.clock.now()) {
+	if err := json.Unmarshal(up.Data, &stepped); err != nil || stepped.SecondFactorAt != timestamp(e.clock.Now()) {
 		t.Errorf("step-up answered %s, want second_factor_at now", up.Raw)
 	}
 	r := e.call("POST", "/v1/me/mfa/recovery-codes", rs.Token, "", 200)
@@ -1455,8 +1414,8 @@ func TestMFA(t *testing.T) {
 	e.call("POST", "/v1/auth/magic-link", "", `{"email":"jane@example.com"}`, 202)
 	link := e.mustMail("magic-link", "jane@example.com")
 	c7 := challengeOf(t, e.fail("POST", "/v1/auth/magic-link/confirm", "", `{"token":"`+link+`"}`, 401, "mfa_required", ""))
-	e.clock.add(30 * time.Second)
-	e.complete(c7, totpCode(t, secret, e.clock.now()), 200)
+	e.clock.Advance(30 * time.Second)
+	e.complete(c7, storetest.TOTPCode(t, secret, e.clock.Now()), 200)
 
 	// An admin resets Jane's second factor only after proving their own.
 	e.fail("DELETE", "/v1/users/"+jane.ID+"/mfa", admin, "", 403, "second_factor_required", "")
@@ -1466,8 +1425,8 @@ func TestMFA(t *testing.T) {
 	e.call("POST", "/v1/me/reauthenticate", admin, `{"password":"`+adminPassword+`"}`, 200)
 	adminSecret, _, _ := e.enrol(admin)
 	e.fail("DELETE", "/v1/users/"+jane.ID+"/mfa", admin, "", 403, "second_factor_required", "")
-	e.clock.add(30 * time.Second)
-	e.call("POST", "/v1/me/mfa/step-up", admin, `{"code":"`+totpCode(t, adminSecret, e.clock.now())+`"}`, 200)
+	e.clock.Advance(30 * time.Second)
+	e.call("POST", "/v1/me/mfa/step-up", admin, `{"code":"`+storetest.TOTPCode(t, adminSecret, e.clock.Now())+`"}`, 200)
 	e.fail("DELETE", "/v1/users/"+jane.ID+"/mfa", rs.Token, "", 403, "forbidden", "")
 	e.call("DELETE", "/v1/users/"+jane.ID+"/mfa", admin, "", 200)
 	tok = e.login("jane@example.com", pw)
@@ -1476,7 +1435,7 @@ func TestMFA(t *testing.T) {
 	}
 
 	// Disabling one's own needs the password or a code.
-	e.clock.add(30 * time.Second)
+	e.clock.Advance(30 * time.Second)
 	secret, _, _ = e.enrol(tok)
 	e.fail("POST", "/v1/me/mfa/disable", tok, `{}`, 400, "invalid_request", "password")
 	e.fail("POST", "/v1/me/mfa/disable", tok, `{"password":"not her password"}`, 401, "invalid_credentials", "")
