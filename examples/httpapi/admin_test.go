@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 func (e *env) auditLog(admin, userID, query string) apiAuditPage {
@@ -27,7 +28,7 @@ func TestAuditLog(t *testing.T) {
 	e := newEnv(t, users.NewMemoryStore())
 	admin := e.login(adminEmail, adminPassword)
 	adminID := e.call("GET", "/v1/me", admin, "", 200).user(t).ID
-	const pw = "correct horse battery staple"
+	const pw = storetest.Password
 	jane := e.create(admin, `{"name":"Jane","email":"jane@example.com","password":"`+pw+`"}`)
 	janeTok := e.login("jane@example.com", pw)
 	e.fail("POST", "/v1/auth/login", "", `{"email":"jane@example.com","password":"not her password"}`, 401, "invalid_credentials", "")

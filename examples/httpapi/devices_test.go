@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // loginFrom logs in with a User-Agent and an X-Forwarded-For header.
@@ -74,7 +75,7 @@ func TestClientIP(t *testing.T) {
 func TestDevices(t *testing.T) {
 	e := newEnv(t, users.NewMemoryStore())
 	admin := e.login(adminEmail, adminPassword)
-	const pw = "correct horse battery staple"
+	const pw = storetest.Password
 	jane := e.create(admin, `{"name":"Jane","email":"jane@example.com","password":"`+pw+`"}`)
 
 	phone := e.loginFrom("jane@example.com", pw, "Phone/1.0", "203.0.113.7")

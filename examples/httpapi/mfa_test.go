@@ -91,7 +91,7 @@ func newMFAEnv(t *testing.T) *env {
 func TestMFA(t *testing.T) {
 	e := newMFAEnv(t)
 	admin := e.login(adminEmail, adminPassword)
-	const pw = "correct horse battery staple"
+	const pw = storetest.Password
 	jane := e.create(admin, `{"name":"Jane","email":"jane@example.com","password":"`+pw+`"}`)
 	tok := e.login("jane@example.com", pw)
 	if st := e.mfaStatus(tok); st.Enabled || st.RecoveryCodesLeft != 0 {

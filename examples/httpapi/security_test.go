@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
 )
 
 // TestEmailChange: a user changes their own email only with their password and
@@ -19,7 +20,7 @@ import (
 func TestEmailChange(t *testing.T) {
 	e := newEnv(t, users.NewMemoryStore())
 	admin := e.login(adminEmail, adminPassword)
-	const pw = "correct horse battery staple"
+	const pw = storetest.Password
 	bob := e.create(admin, `{"name":"Bob","email":"bob@example.com","password":"`+pw+`"}`)
 	e.create(admin, `{"name":"Jane","email":"jane@example.com","password":"`+pw+`"}`)
 	tok := e.login("bob@example.com", pw)
@@ -67,7 +68,7 @@ func TestEmailChange(t *testing.T) {
 func TestLockEndpoints(t *testing.T) {
 	e := newEnv(t, users.NewMemoryStore())
 	admin := e.login(adminEmail, adminPassword)
-	const pw = "correct horse battery staple"
+	const pw = storetest.Password
 	bob := e.create(admin, `{"name":"Bob","email":"bob@example.com","password":"`+pw+`"}`)
 	for range 10 {
 		e.fail("POST", "/v1/auth/login", "", `{"email":"bob@example.com","password":"wrong password!"}`, 401, "invalid_credentials", "")
@@ -173,7 +174,7 @@ func TestRecoveryTiming(t *testing.T) {
 func TestStolenSessionCannotEnrolTOTP(t *testing.T) {
 	e := newMFAEnv(t)
 	admin := e.login(adminEmail, adminPassword)
-	const pw = "correct horse battery staple"
+	const pw = storetest.Password
 	jane := e.create(admin, `{"name":"Jane","email":"jane@example.com","password":"`+pw+`"}`)
 	stolen := e.login("jane@example.com", pw)
 	e.clock.Advance(users.DefaultReauthWindow + time.Second)
