@@ -83,7 +83,7 @@ func (e *env) enrol(token string) (secret, used string, codes []string) {
 
 // newMFAEnv is an API whose Manager has storetest.MFAKey.
 func newMFAEnv(t *testing.T) *env {
-	return newEnvOpts(t, users.NewMemoryStore(), storetest.WithMFAKey)
+	return newEnvOpts(t, users.NewMemoryStore(), users.Options{MFAKeys: []users.MFAKey{storetest.MFAKey}})
 }
 
 // TestMFA drives the whole second-factor flow over HTTP, with codes computed

@@ -86,14 +86,18 @@ type env struct {
 // the lowest bcrypt cost, and the fake clock in env.clock.
 func newEnv(tb testing.TB, store users.Store, edit ...func(*Server)) *env {
 	tb.Helper()
-	return newEnvOpts(tb, store, nil, edit...)
+	return newEnvOpts(tb, store, users.Options{}, edit...)
 }
 
-// newEnvOpts is newEnv with opts, if not nil, changing the Manager's options
-// (as storetest.NewFixture's edit does).
-func newEnvOpts(tb testing.TB, store users.Store, opts func(*users.Options), edit ...func(*Server)) *env {
+// newEnvOpts is newEnv with the Manager's options; the kit's lowest bcrypt
+// cost and fake clock replace the ones opts has.
+func newEnvOpts(tb testing.TB, store users.Store, opts users.Options, edit ...func(*Server)) *env {
 	tb.Helper()
-	f := storetest.NewFixture(tb, store, opts)
+	f := storetest.NewFixture(tb, store, func(o *users.Options) {
+		kit := *o
+		*o = opts
+		o.BcryptCost, o.InsecureLowBcryptCostForTests, o.Now = kit.BcryptCost, kit.InsecureLowBcryptCostForTests, kit.Now
+	})
 	m := f.M
 	if u, err := ensureAdmin(tb.Context(), m, adminEmail, adminPassword); err != nil || u == nil {
 		tb.Fatalf("ensureAdmin on an empty store = %v, %v; want a new admin", u, err)
