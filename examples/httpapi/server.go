@@ -14,6 +14,13 @@ import (
 	"github.com/userkit/users/mail"
 )
 
+// The Server, its routes (Handler) and what wraps every route (common). The
+// handlers live in files named for what they serve: auth.go (login, logout,
+// the caller, passwords), email.go (the routes that work through a mailed
+// link), users.go, devices.go, mfa.go and admin.go (locks and the audit log);
+// context.go has what a request carries, json.go the bodies in and out,
+// mail.go and queue.go the mail and the work after a 202 answer.
+
 // Server is the REST API over a users.Manager. Set its fields, then serve
 // Handler. A Server is safe for concurrent use.
 type Server struct {
