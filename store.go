@@ -286,6 +286,12 @@ type TokenStore interface {
 //
 // Not found: a query that selects nothing gives an empty slice, no error.
 // Conflict: none. Atomicity: AppendAudit writes all its entries or none.
+//
+// Order: a Store may give an entry with a UserID a new ID that sorts after
+// every stored entry of that user, moving its Time forward to the new ID's
+// millisecond if it must, to keep a user's entries in the order they commit
+// when several Managers stamp them; it then writes the ID and Time it stored
+// into the entry it was given, for every method that takes entries.
 type AuditStore interface {
 	// AppendAudit writes audit entries that record no other change of state (a
 	// failed login whose attempt was already counted), in one atomic step.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,12 +91,88 @@ func checkAudit(audit []*users.AuditEntry) error {
 	return nil
 }
 
-// insertAudit writes the entries of audit that have a Type, in tx. An entry
-// with the ID of a stored one replaces it. Several entries (an import's, one
-// per user) go in one round trip, as a pipelined batch of statements.
+// insertAudit writes the entries of audit that have a Type, in tx, each
+// user's after the entries of that user already stored (see orderedAudit).
+// An entry with the ID of a stored one replaces it. Several entries go in one
+// round trip, as a pipelined batch of statements.
 func insertAudit(ctx context.Context, tx querier, audit []*users.AuditEntry) error {
+	return writeAudit(ctx, tx, audit, true)
+}
+
+// insertNewUsersAudit is insertAudit for the entries of users that tx
+// creates (CreateUsers): such a user has no stored entries to come after, and
+// nobody else can write one before tx commits, so the entries go in as
+// stamped, without the per-user locks, which a large import would pay for
+// once per user.
+func insertNewUsersAudit(ctx context.Context, tx querier, audit []*users.AuditEntry) error {
+	return writeAudit(ctx, tx, audit, false)
+}
+
+// auditLockClass is the first key of the pg_advisory_xact_lock(int, int)
+// locks that order each user's audit entries (the second is auditLockKey of
+// the user ID): an arbitrary number that no other program is likely to use.
+const auditLockClass int32 = 0x55_4b_41_4c
+
+// auditLockKey returns the second key of a user's audit lock (FNV-1a of the
+// ID). Two users may share a key; they then wait for each other, which costs
+// time, never order.
+func auditLockKey(userID string) int32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(userID); i++ {
+		h ^= uint32(userID[i])
+		h *= 16777619
+	}
+	return int32(h)
+}
+
+// sqlInsertAuditAfter is sqlInsertAudit for an entry with a UserID, writing
+// it only if no stored entry of its user has a greater ID: its RowsAffected
+// is 0 for an entry that must be given a later ID first (restampAudit). The
+// casts name the types that INSERT … SELECT cannot infer.
+var sqlInsertAuditAfter = `INSERT INTO userkit_audit (` + auditCols + `)
+	SELECT $1::text, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::bytea, $8::bytea,
+		$9::text, $10::text, $11::text[], $12::json
+	WHERE NOT EXISTS (SELECT 1 FROM userkit_audit WHERE user_id = $4 AND id > $1)
+	ON CONFLICT (id) DO UPDATE SET time = EXCLUDED.time, type = EXCLUDED.type, user_id = EXCLUDED.user_id,
+		actor_id = EXCLUDED.actor_id, session_id = EXCLUDED.session_id, ip = EXCLUDED.ip,
+		user_agent = EXCLUDED.user_agent, reason = EXCLUDED.reason, purpose = EXCLUDED.purpose,
+		fields = EXCLUDED.fields, data = EXCLUDED.data`
+
+// writeAudit writes the entries of audit that have a Type, in tx. With
+// ordered, it keeps each user's entries in the order their transactions
+// commit, also when several Managers (processes) stamp them, each with its own
+// clock and its own ULIDs:
+//
+//   - it takes a transaction-scoped advisory lock per user with entries (in
+//     the order of their keys, so two transactions never wait for each other
+//     in a circle), held until tx ends, so the entries of one user are
+//     written by one transaction at a time;
+//   - each entry goes in only if no stored entry of its user has a greater ID.
+//     Under READ COMMITTED the insert, which begins after the lock was taken,
+//     sees every entry of a transaction that held the lock before. An entry
+//     that would sort before one of them gets a new ID (restampAudit).
+//
+// The locks and the inserts go in one pipelined batch: one round trip, as
+// before there was an order to keep, and a second one only for an entry that
+// must be given a later ID. The entries of one call keep their order among
+// themselves unless another Manager's entry falls between two of them, which
+// needs two IDs of one millisecond around it.
+func writeAudit(ctx context.Context, tx querier, audit []*users.AuditEntry, ordered bool) error {
 	var batch pgx.Batch
-	var ids []string
+	if ordered {
+		var keys []int32
+		for _, e := range audit {
+			if e != nil && e.Type != "" && e.UserID != "" {
+				keys = append(keys, auditLockKey(e.UserID))
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range slices.Compact(keys) {
+			batch.Queue(`SELECT pg_advisory_xact_lock($1::int, $2::int)`, auditLockClass, k)
+		}
+	}
+	locks := batch.Len()
+	var queued []*users.AuditEntry
 	for _, e := range audit {
 		if e == nil || e.Type == "" {
 			continue
@@ -104,26 +181,96 @@ func insertAudit(ctx context.Context, tx querier, audit []*users.AuditEntry) err
 		if err != nil {
 			return err
 		}
-		batch.Queue(sqlInsertAudit, args...)
-		ids = append(ids, e.ID)
+		sql := sqlInsertAudit
+		if ordered && e.UserID != "" {
+			sql = sqlInsertAuditAfter
+		}
+		batch.Queue(sql, args...)
+		queued = append(queued, e)
 	}
-	switch len(ids) {
-	case 0:
+	switch {
+	case len(queued) == 0:
 		return nil
-	case 1:
+	case batch.Len() == 1: // nobody's entry: no lock, one statement
 		if _, err := tx.Exec(ctx, sqlInsertAudit, batch.QueuedQueries[0].Arguments...); err != nil {
-			return fmt.Errorf("write audit entry %s: %w", ids[0], err)
+			return fmt.Errorf("write audit entry %s: %w", queued[0].ID, err)
 		}
 		return nil
 	}
 	res := tx.SendBatch(ctx, &batch)
-	for _, id := range ids {
+	for range locks {
 		if _, err := res.Exec(); err != nil {
 			res.Close()
-			return fmt.Errorf("write audit entry %s: %w", id, err)
+			return fmt.Errorf("lock audit log of user: %w", err)
 		}
 	}
-	return res.Close()
+	var late []*users.AuditEntry
+	for i, e := range queued {
+		tag, err := res.Exec()
+		if err != nil {
+			res.Close()
+			return fmt.Errorf("write audit entry %s: %w", e.ID, err)
+		}
+		if tag.RowsAffected() == 0 && batch.QueuedQueries[locks+i].SQL == sqlInsertAuditAfter {
+			late = append(late, e)
+		}
+	}
+	if err := res.Close(); err != nil {
+		return err
+	}
+	for _, e := range late {
+		if err := restampAudit(ctx, tx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restampAudit writes e, an entry whose user has a stored entry with a greater
+// ID, with the least ID after the newest of them: the same millisecond, the
+// random part plus one (and so, once in 2^80, the next millisecond). e gets
+// the new ID, so that the caller, and the event hook after the commit, see
+// what was stored. Its Time moves forward only as far as the new ID needs:
+// to the newest entry's Time if that is later (the clock of the Manager that
+// wrote it was ahead), or to the new ID's millisecond, so that an entry's ID
+// stays a ULID of its Time and a user's entries listed by ID have
+// non-decreasing Times. If the newest ID is not a ULID, which a Store may
+// assume never happens, e is written as it is.
+func restampAudit(ctx context.Context, tx querier, e *users.AuditEntry) error {
+	var newest string
+	var at int64
+	err := tx.QueryRow(ctx, `SELECT id, time FROM userkit_audit WHERE user_id = $1 ORDER BY id DESC LIMIT 1`,
+		e.UserID).Scan(&newest, &at)
+	if err != nil {
+		return fmt.Errorf("read newest audit entry of %s: %w", e.UserID, err)
+	}
+	if u, err := ulid.ParseStrict(newest); err == nil {
+		i := len(u) - 1
+		for ; i >= 0; i-- {
+			u[i]++
+			if u[i] != 0 {
+				break
+			}
+		}
+		if i < 0 {
+			return fmt.Errorf("audit entry %s of %s: no ID after %s", e.ID, e.UserID, newest)
+		}
+		e.ID = u.String()
+		if t := decodeTime(at); e.Time.Before(t) {
+			e.Time = t
+		}
+		if ms := int64(u.Time()); e.Time.UnixMilli() < ms {
+			e.Time = time.UnixMilli(ms).UTC()
+		}
+	}
+	args, err := auditArgs(e)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, sqlInsertAudit, args...); err != nil {
+		return fmt.Errorf("write audit entry %s: %w", e.ID, err)
+	}
+	return nil
 }
 
 // auditRow receives one row of auditCols.

@@ -73,7 +73,7 @@ func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord, audit .
 					stored = append(stored, e)
 				}
 			}
-			return insertAudit(ctx, tx, stored)
+			return insertNewUsersAudit(ctx, tx, stored)
 		})
 		switch {
 		case err == nil:

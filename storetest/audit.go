@@ -32,6 +32,7 @@ var auditRules = []rule[users.Store]{
 	{"PurgeByTime", "DeleteAuditBefore(t) must delete exactly the entries whose Time is before t (one at t stays), return how many, and leave queries by user, actor and time agreeing with Matches over what is left", testAuditPurge},
 	{"OutlivesItsUser", "audit entries must be kept after DeleteUser removes their user", testAuditOutlivesUser},
 	{"ReturnsAndKeepsCopies", "the store must keep copies of the entries it is given and return copies: changing either never changes what is stored", testAuditCopies},
+	{"NewIDIsWrittenBack", "a store may give an entry with a UserID a new ID after every stored entry of its user (and a later Time of the new ID's millisecond) to keep the user's entries in commit order, but the entry it was given must then hold the ID and Time stored, so the caller and the event hook see what the log holds", testAuditNewIDWrittenBack},
 	{"ConcurrentWritersKeepOrder", "of concurrent UpdateUser calls on one user whose fn numbers its write and its entry (with an ID made inside fn), every entry must be written with its change, and the entries by ID must follow the writes' order", testAuditConcurrentOrder},
 }
 
@@ -703,5 +704,58 @@ func testActivityFilters(t *testing.T, s users.Store, rule string) {
 		} {
 			checkMatch(t, s, all, m, since == 36*time.Hour, rule)
 		}
+	}
+}
+
+func testAuditNewIDWrittenBack(t *testing.T, s users.Store, rule string) {
+	u := addUser(t, s)
+	newer := entryFor(u, users.EventLoginFailed)
+	must(t, s.AppendAudit(t.Context(), newer))
+	// Entries stamped an hour before the stored one, as by a Manager whose
+	// clock is behind, written by AppendAudit and with a change.
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	appended := newEntry(at, users.EventRoleChanged, u.ID, "")
+	updated := newEntry(at, users.EventRoleChanged, u.ID, "")
+	given := []users.AuditEntry{*appended.Clone(), *updated.Clone()}
+	must(t, s.AppendAudit(t.Context(), appended))
+	_, err := s.UpdateUser(t.Context(), u.ID, func(r *users.UserRecord) (users.Revoke, error) {
+		r.Role = users.RoleAdmin
+		return users.Revoke{}, nil
+	}, updated)
+	must(t, err)
+	stored := map[string]*users.AuditEntry{}
+	for _, e := range allEntries(t, s) {
+		stored[e.ID] = e
+	}
+	if len(stored) != 3 {
+		t.Fatalf("%s: the store holds %d entries, want 3", rule, len(stored))
+	}
+	before := newer.ID // the newest entry of the user before each call
+	for i, c := range []struct {
+		how string
+		e   *users.AuditEntry
+	}{{"AppendAudit", appended}, {"UpdateUser", updated}} {
+		got, ok := stored[c.e.ID]
+		if !ok {
+			t.Errorf("%s: after %s the entry given has ID %s, which the store does not hold: a new ID must be written into it", rule, c.how, c.e.ID)
+			continue
+		}
+		if !sameEntry(got, c.e) {
+			t.Errorf("%s: after %s the entry given is %+v, the store holds %+v", rule, c.how, normEntry(c.e), normEntry(got))
+		}
+		if id, err := ulid.ParseStrict(c.e.ID); err != nil || int64(id.Time()) != c.e.Time.UnixMilli() {
+			t.Errorf("%s: after %s the entry's ID %s is not a ULID of its Time %v", rule, c.how, c.e.ID, c.e.Time)
+		}
+		if c.e.ID != given[i].ID {
+			if c.e.ID <= before || c.e.Time.Before(given[i].Time) {
+				t.Errorf("%s: %s gave the entry ID %s and Time %v (given %s, %v): a new ID must sort after the user's newest entry %s, and the Time may only move forward", rule, c.how, c.e.ID, c.e.Time, given[i].ID, given[i].Time, before)
+			}
+			want := given[i]
+			want.ID, want.Time = c.e.ID, c.e.Time
+			if !sameEntry(&want, c.e) {
+				t.Errorf("%s: %s changed more than the entry's ID and Time: %+v, given %+v", rule, c.how, normEntry(c.e), normEntry(&given[i]))
+			}
+		}
+		before = max(before, c.e.ID)
 	}
 }

@@ -190,3 +190,46 @@ func WantLockedTimingEqual(tb testing.TB, m *users.Manager, known, unknown, pass
 		}
 	}
 }
+
+// WantRoleLogInCommitOrder reads the role changes of the user id from m's
+// audit log (Manager.Audit, every page), oldest first, and fails tb unless
+// they form one chain from first, the role the user had before them: each
+// entry's role_from is the role_to of the entry before, and the last one's is
+// the user's role now. A log whose IDs do not follow the order in which the
+// changes committed breaks the chain (SECURITY.md, issue 20 item 7). Call it
+// after the changes, from the test's goroutine: it stops the test when the log
+// cannot be read or holds no role change.
+func WantRoleLogInCommitOrder(tb testing.TB, m *users.Manager, id string, first users.Role) {
+	tb.Helper()
+	var changes []*users.AuditEntry // newest first
+	filter := users.AuditFilter{UserID: id, Types: []users.EventType{users.EventRoleChanged}, Limit: 500}
+	for {
+		p, err := m.Audit(tb.Context(), filter)
+		if err != nil {
+			tb.Fatalf("Audit: %v", err)
+		}
+		changes = append(changes, p.Entries...)
+		if p.Next == "" {
+			break
+		}
+		filter.Before = p.Next
+	}
+	slices.Reverse(changes)
+	if len(changes) == 0 {
+		tb.Fatal("the log holds no role change")
+	}
+	prev := string(first)
+	for i, e := range changes {
+		if e.Data["role_from"] != prev {
+			tb.Fatalf("entry %d of %d, oldest first, changes the role from %q, but the entry before set %q: the log is out of commit order", i+1, len(changes), e.Data["role_from"], prev)
+		}
+		prev = e.Data["role_to"]
+	}
+	u, err := m.Get(tb.Context(), id)
+	if err != nil {
+		tb.Fatalf("Get(%q): %v", id, err)
+	}
+	if string(u.Role) != prev {
+		tb.Errorf("the last role change in the log sets %q, the user has %q", prev, u.Role)
+	}
+}

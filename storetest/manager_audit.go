@@ -571,31 +571,7 @@ func (s *mgrSuite) testAuditLogOrder(t *testing.T, hook bool) {
 	for _, err := range errs {
 		must(t, err)
 	}
-	var changes []*users.AuditEntry // newest first
-	filter := users.AuditFilter{UserID: u.ID, Types: []users.EventType{users.EventRoleChanged}, Limit: 500}
-	for {
-		p, err := f.M.Audit(t.Context(), filter)
-		must(t, err)
-		changes = append(changes, p.Entries...)
-		if p.Next == "" {
-			break
-		}
-		filter.Before = p.Next
-	}
-	slices.Reverse(changes)
-	if len(changes) == 0 {
-		t.Fatal("the log holds no role change")
-	}
-	prev := string(users.RoleUser)
-	for i, e := range changes {
-		if e.Data["role_from"] != prev {
-			t.Fatalf("entry %d of %d, oldest first, changes the role from %q, but the entry before set %q: the log is out of commit order", i+1, len(changes), e.Data["role_from"], prev)
-		}
-		prev = e.Data["role_to"]
-	}
-	if got := f.MustGet(t, u.ID).Role; string(got) != prev {
-		t.Errorf("the last role change in the log sets %q, the user has %q", prev, got)
-	}
+	WantRoleLogInCommitOrder(t, f.M, u.ID, users.RoleUser)
 }
 
 func testAuditHookSafe(t *testing.T, s *mgrSuite, _ string) {
