@@ -55,8 +55,9 @@ const userLockShards = 256
 // those of the change before: a user's entries, listed by ID, are in the order
 // their changes committed, and reach the hook in that order too. The hook
 // itself never runs under the lock. The lock orders the writes of one
-// Manager: Managers in several processes sharing a store order a user's
-// entries by their clocks.
+// Manager: Managers in several processes sharing a store rely on the store to
+// keep a user's entries in commit order, as the PostgreSQL store does by
+// giving an entry a later ID when it must (see AuditStore).
 func (m *Manager) write(ctx context.Context, userID string, do func() error, entries ...*AuditEntry) error {
 	if userID != "" { // nobody's events have no order to keep
 		mu := &m.userLocks[shardOf(userID)]
