@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"sync"
@@ -117,5 +118,75 @@ func TestStore_AuditOrderTwoPools(t *testing.T) {
 				t.Errorf("the hooks saw %d role changes, the log holds %d", len(hooked), len(stored))
 			}
 		})
+	}
+}
+
+// TestStore_AuditLockTwoPools checks the per-user lock of the audit log where
+// no user row is locked (AppendAudit): while another connection, as another
+// process, holds the user's lock and has written a later entry of the user,
+// AppendAudit of an entry stamped before it must wait for that commit and then
+// write its entry after it. Without the lock it would write its entry at once,
+// not seeing the uncommitted one, and the log would list the entry that
+// committed last first.
+func TestStore_AuditLockTwoPools(t *testing.T) {
+	db := openTestDB(t)
+	schema := db.schema(t)
+	s, err := postgres.New(t.Context(), db.pool(t, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := db.pool(t, schema)
+	ctx := t.Context()
+	r := newUser("lock@example.com")
+	if err := s.CreateUser(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	entropy := ulid.Monotonic(rand.Reader, 0)
+	e := &users.AuditEntry{ID: ulid.MustNew(ulid.Timestamp(now), entropy).String(), Time: now, Type: users.EventLoginFailed, UserID: r.ID}
+	theirs := ulid.MustNew(ulid.Timestamp(now), entropy).String() // stamped after e
+
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	class, key := postgres.AuditLock(r.ID)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int, $2::int)`, class, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO userkit_audit (id, time, type, user_id, actor_id, session_id, ip, user_agent, reason, purpose)
+		VALUES ($1, $2, 'login.failed', $3, '', '', '', '', '', '')`, theirs, now.UnixNano(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.AppendAudit(ctx, e) }()
+	for waiting := false; !waiting; {
+		select {
+		case err := <-done:
+			t.Fatalf("AppendAudit returned (%v) while another transaction held the user's audit lock: it must wait for it", err)
+		default:
+		}
+		err := other.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND classid::int8 = $1 AND objid::int8 = $2 AND objsubid = 2)`, int64(uint32(class)), int64(uint32(key))).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	if e.ID <= theirs {
+		t.Errorf("AppendAudit committed after the entry %s but kept the ID %s, which sorts before it", theirs, e.ID)
+	}
+	got, err := s.ListAudit(ctx, users.AuditQuery{UserID: r.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != e.ID || got[1].ID != theirs {
+		t.Errorf("ListAudit, newest first, gives %d entries starting %v; want %s (AppendAudit's) then %s", len(got), got, e.ID, theirs)
 	}
 }

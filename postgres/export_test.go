@@ -26,3 +26,7 @@ func CacheState(s *Store) (on bool, sessions int, pid uint32) {
 	defer s.cache.mu.Unlock()
 	return s.cache.on, len(s.cache.entries), s.cache.pid
 }
+
+// AuditLock returns the two keys of the pg_advisory_xact_lock that orders the
+// audit entries of the user userID.
+func AuditLock(userID string) (int32, int32) { return auditLockClass, auditLockKey(userID) }
