@@ -1,12 +1,14 @@
 package postgres_test
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/oklog/ulid/v2"
 	"github.com/userkit/users"
 	"github.com/userkit/users/postgres"
 	"github.com/userkit/users/storetest"
@@ -91,6 +93,38 @@ func BenchmarkCreateUserConcurrent(b *testing.B) {
 					r := newUser(fmt.Sprintf("c%d@example.com", n.Add(1)))
 					r.Role = []users.Role{users.RoleUser, users.RoleAdmin}[n.Load()%2]
 					if err := s.CreateUser(b.Context(), r); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkAppendAudit compares writing one user's audit entry in commit order
+// (the user's advisory lock and the check for a later stored entry, pipelined
+// with the insert) with writing it as stamped, as CreateUsers does, in the
+// same run, one user per goroutine:
+//
+//	bash .ci/postgres.sh go test -run '^$' -bench AppendAudit -count 5 .
+func BenchmarkAppendAudit(b *testing.B) {
+	db := openTestDB(b)
+	s := mustNew(b, db.pool(b, db.schema(b)))
+	write := map[string]func(ctx context.Context, e *users.AuditEntry) error{
+		"ordered":   func(ctx context.Context, e *users.AuditEntry) error { return s.AppendAudit(ctx, e) },
+		"unordered": func(ctx context.Context, e *users.AuditEntry) error { return postgres.AppendAuditUnordered(ctx, s, e) },
+	}
+	for _, name := range []string{"unordered", "ordered"} {
+		b.Run(name, func(b *testing.B) {
+			var n atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				user := fmt.Sprintf("user-%s-%d", name, n.Add(1))
+				for pb.Next() {
+					e := &users.AuditEntry{ID: ulid.Make().String(), Type: users.EventLoginSucceeded, UserID: user}
+					id, _ := ulid.ParseStrict(e.ID)
+					e.Time = ulid.Time(id.Time()).UTC()
+					if err := write[name](b.Context(), e); err != nil {
 						b.Error(err)
 						return
 					}
