@@ -88,6 +88,9 @@ by user, actor, type and time; Options.AuditRetention bounds their age.
 One user's entries are listed in the order their changes committed, and
 Options.OnEvent receives each entry after its commit, in commit order per
 user, from a bounded queue, so a slow or failing hook never delays a login.
+Managers in several processes sharing the PostgreSQL store keep the log's
+order too: the store gives an entry a later ID (and Time) when another
+process's entry of that user committed first, and the hook sees that ID.
 User.LastActiveAt moves with logins and session use, and Filter.ActiveSince
 and Filter.InactiveSince find active and dormant accounts. The module
 github.com/userkit/users/otel bridges these events to OpenTelemetry metrics and

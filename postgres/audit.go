@@ -191,7 +191,7 @@ func writeAudit(ctx context.Context, tx querier, audit []*users.AuditEntry, orde
 	switch {
 	case len(queued) == 0:
 		return nil
-	case batch.Len() == 1: // nobody's entry: no lock, one statement
+	case batch.Len() == 1: // one entry without a lock (nobody's, or a new user's): one statement
 		if _, err := tx.Exec(ctx, sqlInsertAudit, batch.QueuedQueries[0].Arguments...); err != nil {
 			return fmt.Errorf("write audit entry %s: %w", queued[0].ID, err)
 		}
