@@ -1,10 +1,13 @@
 package postgres_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/userkit/users/postgres"
 )
 
@@ -18,27 +21,7 @@ func TestNew_MigratesVersion3(t *testing.T) {
 	pool := db.pool(t, db.schema(t))
 	ctx := t.Context()
 
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if err := postgres.EnsureTrigram(ctx, tx); err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{`CREATE TABLE userkit_schema_version (
-			singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-			version   integer NOT NULL
-		)`}
-	for v := 1; v <= 3; v++ {
-		stmts = append(stmts, postgres.Migration(v)...)
-	}
-	stmts = append(stmts, `INSERT INTO userkit_schema_version (version) VALUES (3)`)
-	for _, stmt := range stmts {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			t.Fatalf("version 3: %v", err)
-		}
-	}
+	tx := beginAtVersion(t, pool, 3)
 	base := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	r := newUser("v3user@example.com")
 	if _, err := tx.Exec(ctx, `INSERT INTO userkit_users (id, email, username, email_verified,
@@ -82,4 +65,36 @@ func TestNew_MigratesVersion3(t *testing.T) {
 			t.Errorf("version-3 session %s: AuthenticatedAt %v, want %v", sess.ID, sess.AuthenticatedAt, at)
 		}
 	}
+}
+
+// beginAtVersion begins a transaction on pool and builds in it the tables of
+// schema version v as that release made them (migrations 1 to v, and the
+// version row), for a test to write rows as that release wrote them and
+// commit. The transaction is rolled back at the end of the test if the test
+// has not committed it.
+func beginAtVersion(t *testing.T, pool *pgxpool.Pool, v int) pgx.Tx {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	if err := postgres.EnsureTrigram(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{`CREATE TABLE userkit_schema_version (
+			singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+			version   integer NOT NULL
+		)`}
+	for i := 1; i <= v; i++ {
+		stmts = append(stmts, postgres.Migration(i)...)
+	}
+	stmts = append(stmts, fmt.Sprintf(`INSERT INTO userkit_schema_version (version) VALUES (%d)`, v))
+	for _, stmt := range stmts {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			t.Fatalf("version %d: %v", v, err)
+		}
+	}
+	return tx
 }

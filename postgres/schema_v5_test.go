@@ -17,27 +17,7 @@ func TestNew_MigratesVersion4(t *testing.T) {
 	pool := db.pool(t, db.schema(t))
 	ctx := t.Context()
 
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if err := postgres.EnsureTrigram(ctx, tx); err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{`CREATE TABLE userkit_schema_version (
-			singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-			version   integer NOT NULL
-		)`}
-	for v := 1; v <= 4; v++ {
-		stmts = append(stmts, postgres.Migration(v)...)
-	}
-	stmts = append(stmts, `INSERT INTO userkit_schema_version (version) VALUES (4)`)
-	for _, stmt := range stmts {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			t.Fatalf("version 4: %v", err)
-		}
-	}
+	tx := beginAtVersion(t, pool, 4)
 	var recs []*users.UserRecord
 	for i := range 30 {
 		r := newUser(fmt.Sprintf("v4user%02d@example.com", i))

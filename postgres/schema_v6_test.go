@@ -23,27 +23,7 @@ func TestNew_MigratesVersion5(t *testing.T) {
 	pool := db.pool(t, db.schema(t))
 	ctx := t.Context()
 
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if err := postgres.EnsureTrigram(ctx, tx); err != nil {
-		t.Fatal(err)
-	}
-	stmts := []string{`CREATE TABLE userkit_schema_version (
-			singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-			version   integer NOT NULL
-		)`}
-	for v := 1; v <= 5; v++ {
-		stmts = append(stmts, postgres.Migration(v)...)
-	}
-	stmts = append(stmts, `INSERT INTO userkit_schema_version (version) VALUES (5)`)
-	for _, stmt := range stmts {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			t.Fatalf("version 5: %v", err)
-		}
-	}
+	tx := beginAtVersion(t, pool, 5)
 	base := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	r := newUser("v5user@example.com")
 	if _, err := tx.Exec(ctx, `INSERT INTO userkit_users (id, email, username, email_verified,
