@@ -35,6 +35,12 @@ const (
 	EventInvitationAccepted EventType = "invitation.accepted"
 )
 
+// EventRateLimitReached is written by the attempt that fills a rate limit's
+// window (Manager.Limit): Reason is the key's scope ("client" or
+// "identifier"), IP the client's, Data the action and the window's end. It
+// has no UserID and never the identifier.
+const EventRateLimitReached EventType = "rate_limit.reached"
+
 // AuditEntry is one record of the audit log. It never holds a secret: no
 // password, token, hash or second-factor code, and for a login failure not the
 // identifier that was typed.
@@ -45,7 +51,8 @@ type AuditEntry struct {
 	Time time.Time `json:"time"`
 	Type EventType `json:"type"`
 	// UserID is the subject: the user the event is about. It is empty only for a
-	// login failure with an identifier that names nobody.
+	// login failure with an identifier that names nobody, and for
+	// EventRateLimitReached.
 	UserID string `json:"user_id,omitempty"`
 	// ActorID is the user who caused the event through an authenticated caller:
 	// the user of the Session in the context (see NewContext), who may be the

@@ -42,8 +42,15 @@ var (
 	// locked after too many failed attempts (see Options.MaxFailedLogins and
 	// MaxConsecutiveFailures), and to concurrent guesses beyond the limit. It is
 	// returned for unknown identifiers too, and also when the password given is
-	// right. Manager.LockState tells why; Manager.Unlock ends it.
+	// right, in a *LimitError that says when the lock ends. Manager.LockState
+	// tells why; Manager.Unlock ends it.
 	ErrAccountLocked = errors.New("users: too many failed logins; try again later")
+
+	// ErrRateLimited is returned, in a *LimitError that says when to retry,
+	// for an attempt over a rate limit (Options.RateLimits, Manager.Limit):
+	// too many from one client address, or for one identifier, in a window.
+	// Nothing was done.
+	ErrRateLimited = errors.New("users: too many attempts; try again later")
 
 	// ErrEmailNotVerified is returned by Login when Options.RequireVerifiedEmail is
 	// set, the password is right, and the user's email is not verified yet.

@@ -225,17 +225,22 @@ type EventStats struct {
 	// nobody which were not recorded because the log had recorded
 	// strangerEntriesPerMinute of them in the last minute (see SECURITY.md).
 	UnrecordedStrangers uint64 `json:"unrecorded_strangers"`
+	// RateLimited counts attempts refused by a rate limit (ErrRateLimited).
+	// The attempt that filled each window is in the audit log as
+	// EventRateLimitReached.
+	RateLimited uint64 `json:"rate_limited"`
 }
 
 // EventStats returns the counts of dropped events, recovered panics of
-// Options.OnEvent and unrecorded failed logins of unknown identifiers since
-// New. It is safe for concurrent use.
+// Options.OnEvent, unrecorded failed logins of unknown identifiers and
+// rate-limited attempts since New. It is safe for concurrent use.
 func (m *Manager) EventStats() EventStats {
 	var s EventStats
 	if m.events != nil {
 		s.Dropped, s.Panics = m.events.dropped.Load(), m.events.panics.Load()
 	}
 	s.UnrecordedStrangers = m.strangers.refused.Load()
+	s.RateLimited = m.rate.refused.Load()
 	return s
 }
 

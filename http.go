@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // HTTP helpers for applications that serve this package over net/http. They
@@ -34,7 +36,8 @@ const (
 	CodeDuplicateEmail     = "duplicate_email"     // 409
 	CodeDuplicateUsername  = "duplicate_username"  // 409
 	CodeConflict           = "conflict"            // 409: a write lost a race; retrying may succeed
-	CodeAccountLocked      = "account_locked"      // 429: too many failed logins
+	CodeAccountLocked      = "account_locked"      // 429: too many failed logins; see Retry-After
+	CodeRateLimited        = "rate_limited"        // 429: too many attempts from this client or for this identifier; see Retry-After
 	CodeUnavailable        = "unavailable"         // 503: the request's context ended first
 	CodeInternal           = "internal_error"      // 500: anything else
 )
@@ -63,10 +66,10 @@ func TokenFromRequest(r *http.Request, cookieName string) string {
 
 // ClientFromRequest returns the Client of r as this server sees it: the host
 // part of r.RemoteAddr and the User-Agent header. Behind a reverse proxy
-// RemoteAddr is the proxy's address: there, put the client's address as the
-// proxy reports it (X-Forwarded-For, Forwarded), from a proxy you trust, in
-// the context with WithClient before ClientMiddleware or Middleware runs; they
-// keep a Client that is already there. It is safe for concurrent use.
+// RemoteAddr is the proxy's address, and every client would count as one
+// for the rate limits: there, name your proxies with TrustedProxies and put
+// its Middleware outside ClientMiddleware or Middleware; they keep a Client
+// that is already there. It is safe for concurrent use.
 func ClientFromRequest(r *http.Request) Client {
 	ip := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(ip); err == nil {
@@ -168,6 +171,7 @@ func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 //	ErrMFAEnabled                       409 mfa_enabled
 //	ErrMFANotEnabled                    409 mfa_not_enabled
 //	ErrAccountLocked                    429 account_locked
+//	ErrRateLimited                      429 rate_limited
 //	context.Canceled, DeadlineExceeded  503 unavailable
 //	anything else                       500 internal_error
 //
@@ -216,6 +220,8 @@ func HTTPError(err error) (status int, code, field string) {
 		return http.StatusConflict, CodeConflict, ""
 	case errors.Is(err, ErrAccountLocked):
 		return http.StatusTooManyRequests, CodeAccountLocked, ""
+	case errors.Is(err, ErrRateLimited):
+		return http.StatusTooManyRequests, CodeRateLimited, ""
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, CodeUnavailable, ""
 	}
@@ -250,6 +256,8 @@ func message(code string) string {
 		return "The request conflicted with another change; try again"
 	case CodeAccountLocked:
 		return "Too many failed attempts; try again later"
+	case CodeRateLimited:
+		return "Too many attempts; try again later"
 	case CodeUnavailable:
 		return "The request could not be completed; try again"
 	case CodeMFARequired:
@@ -276,8 +284,10 @@ func message(code string) string {
 // ValidationError's field and reason ("Invalid email: must contain exactly one
 // @"), which are safe to show, or a fixed message for the code: never the
 // error's text, which may carry a store's internals. A 401 also gets a
-// WWW-Authenticate: Bearer header, as RFC 9110 requires. WriteError logs
-// nothing; log a 500's err yourself before calling it.
+// WWW-Authenticate: Bearer header, as RFC 9110 requires. A 429 whose err is
+// a *LimitError with a RetryAfter (a rate limit, a timed lock) gets a
+// Retry-After header in whole seconds, rounded up. WriteError logs nothing;
+// log a 500's err yourself before calling it.
 func WriteError(w http.ResponseWriter, err error) {
 	status, code, field := HTTPError(err)
 	msg, reason := message(code), ValidationCode("")
@@ -292,7 +302,18 @@ func WriteError(w http.ResponseWriter, err error) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		}
 	}
+	setRetryAfter(w, err)
 	writeError(w, status, errorDetail{Code: code, Message: msg, Field: field, Reason: reason})
+}
+
+// setRetryAfter sets the Retry-After header of an answer to err, when err
+// is a *LimitError that knows when to retry.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var le *LimitError
+	if errors.As(err, &le) && le.RetryAfter > 0 {
+		secs := (le.RetryAfter + time.Second - 1) / time.Second
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
+	}
 }
 
 type errorBody struct {

@@ -30,7 +30,10 @@ import (
 // get ErrAccountLocked without any comparison, whatever the password. A lock
 // lasts Options.LockoutDuration, twice as long each time it recurs (at most 24
 // hours), and MaxConsecutiveFailures failures in a row lock the account until a
-// password reset or Unlock. A right password forgets the failures.
+// password reset or Unlock. A right password forgets the failures. Before
+// all that, the attempt is counted under ActionLogin (Options.RateLimits):
+// over the limit for the client, it gets a *LimitError (ErrRateLimited)
+// without any lookup or comparison, whatever the account.
 //
 // An identifier with a character outside ASCII names nobody: no case or space
 // folding can turn it into someone's email. A right password that verifies an
@@ -38,6 +41,9 @@ import (
 // in and keeps the hash; LockState reports it (ImportedHashNotUpgradable).
 func (m *Manager) Login(ctx context.Context, identifier, password string) (*Session, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.limit(ctx, ActionLogin, identifier); err != nil {
 		return nil, err
 	}
 	r, key, err := m.lookupIdentifier(ctx, identifier)

@@ -188,8 +188,9 @@ func (m *Manager) mfaRecord(ctx context.Context, userID string) (*MFARecord, err
 // expired, used, out of attempts or voided (by a password change or reset, a
 // suspension, a revocation of the user's sessions, or the removal of the
 // second factor), ErrInvalidCode for a wrong or used code, and
-// ErrAccountLocked (no code checked) while the account is locked. It is safe
-// for concurrent use: of concurrent completions of one challenge at most one
+// ErrAccountLocked (no code checked) while the account is locked, and a
+// *LimitError (ErrRateLimited, no code checked) over the client's limit of
+// ActionSecondFactor. It is safe for concurrent use: of concurrent completions of one challenge at most one
 // gets a session, and exactly one if one of them has a right code and nothing
 // voids the challenge meanwhile.
 func (m *Manager) CompleteLogin(ctx context.Context, challengeToken, code string) (*Session, error) {
@@ -209,6 +210,9 @@ func (m *Manager) CompleteLogin(ctx context.Context, challengeToken, code string
 	}
 	if !m.now().Before(c.ExpiresAt) {
 		return nil, ErrInvalidToken
+	}
+	if err := m.limit(ctx, ActionSecondFactor, c.UserID); err != nil {
+		return nil, err
 	}
 	r, err := m.store.GetUser(ctx, c.UserID)
 	if errors.Is(err, ErrNotFound) {
@@ -274,6 +278,9 @@ func (m *Manager) CompleteLogin(ctx context.Context, challengeToken, code string
 func (m *Manager) StepUp(ctx context.Context, sessionToken, code string) (*Session, error) {
 	s, err := m.ValidateToken(ctx, sessionToken)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.limit(ctx, ActionSecondFactor, s.UserID); err != nil {
 		return nil, err
 	}
 	key := UserThrottleKey(s.UserID)

@@ -71,8 +71,8 @@ func (m *Manager) checkLock(ctx context.Context, key ThrottleKey) error {
 	if err != nil {
 		return storeErr("login", err)
 	}
-	if m.locked(a, m.now()) {
-		return ErrAccountLocked
+	if now := m.now(); m.locked(a, now) {
+		return m.lockedError(a, now)
 	}
 	return nil
 }
@@ -112,11 +112,13 @@ func (m *Manager) reserveAttempt(ctx context.Context, key ThrottleKey, userID st
 	if err != nil {
 		return res, err
 	}
+	var refused error
 	err = m.write(ctx, userID, func() error {
 		_, err := m.store.UpdateLoginAttempts(ctx, key, func(a *LoginAttempts) error {
 			res, lock.Type, lock.Reason, lock.Data = reservation{}, "", "", nil
 			legacy(a)
 			if m.locked(*a, now) {
+				refused = m.lockedError(*a, now)
 				return ErrAccountLocked
 			}
 			if a.Failures == 0 || !now.Before(a.WindowStart.Add(m.failureWindow)) || !a.LockedUntil.IsZero() {
@@ -148,8 +150,8 @@ func (m *Manager) reserveAttempt(ctx context.Context, key ThrottleKey, userID st
 		}, lock)
 		return err
 	}, lock)
-	if errors.Is(err, ErrAccountLocked) {
-		return res, err
+	if errors.Is(err, ErrAccountLocked) && refused != nil {
+		return res, refused
 	}
 	return res, storeErr("login", err)
 }

@@ -154,14 +154,27 @@ func (m *Manager) refusedRedemption(ctx context.Context, t *TokenRecord, op stri
 	return err
 }
 
+// requestAction is the rate-limited action of a request by email.
+func requestAction(p Purpose) RateAction {
+	if p == PurposeMagicLink {
+		return ActionMagicLink
+	}
+	return ActionPasswordReset
+}
+
 // requestByEmail issues a token of purpose p for the active user with the email:
-// the password-reset and magic-link requests. An email that names nobody, or a
+// the password-reset and magic-link requests, counted first under their
+// RateAction for the client and the email (a refusal is the same whoever
+// has the email). An email that names nobody, or a
 // user who is not active, costs the store the same work (decoyToken), so that
 // nothing that runs after the request (a follow-up request waiting for the
 // store's commit, say) tells whether the email has an account.
 func (m *Manager) requestByEmail(ctx context.Context, email string, p Purpose) (*Delivery, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.limit(ctx, requestAction(p), e); err != nil {
 		return nil, err
 	}
 	r, err := m.store.GetUserByEmail(ctx, e)
@@ -310,6 +323,9 @@ func (m *Manager) ResetPassword(ctx context.Context, token, newPassword string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := m.limit(ctx, ActionRedeem, ""); err != nil {
+		return err
+	}
 	_, r, err := m.peekToken(ctx, token, PurposePasswordReset)
 	if err != nil {
 		return err
@@ -369,6 +385,9 @@ func (m *Manager) RequestEmailVerification(ctx context.Context, userID string) (
 // for an email the user no longer has.
 func (m *Manager) VerifyEmail(ctx context.Context, token string) (*User, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.limit(ctx, ActionRedeem, ""); err != nil {
 		return nil, err
 	}
 	r, err := m.redeemProvingEmail(ctx, token, PurposeVerifyEmail, false, true)
@@ -446,6 +465,9 @@ func (m *Manager) AcceptInvitation(ctx context.Context, token, password string) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := m.limit(ctx, ActionRedeem, ""); err != nil {
+		return nil, err
+	}
 	_, r, err := m.peekToken(ctx, token, PurposeInvitation)
 	if err != nil {
 		return nil, err
@@ -519,6 +541,9 @@ func (m *Manager) LoginWithMagicLink(ctx context.Context, token string) (*Sessio
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := m.limit(ctx, ActionRedeem, ""); err != nil {
+		return nil, err
+	}
 	r, err := m.redeemProvingEmail(ctx, token, PurposeMagicLink, true, false)
 	if err != nil {
 		return nil, err
@@ -590,6 +615,9 @@ func (m *Manager) RequestEmailChange(ctx context.Context, userID, password, newE
 // is safe for concurrent use: a token redeems at most once.
 func (m *Manager) ConfirmEmailChange(ctx context.Context, token string) (*User, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.limit(ctx, ActionRedeem, ""); err != nil {
 		return nil, err
 	}
 	t, err := m.consumeToken(ctx, token, PurposeEmailChange)

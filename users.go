@@ -258,6 +258,24 @@ type Options struct {
 	// LockoutDuration, if longer). Default 15 minutes.
 	LockoutDuration time.Duration
 
+	// RateLimits sets the rate limits per action (see RateAction and
+	// Manager.Limit): attempts per client address and per identifier in a
+	// fixed window, counted in the store. An action missing here, and each
+	// zero field, takes its default (DefaultRateLimit: login 30 per client in
+	// 5 minutes; sign-up, password-reset and magic-link requests 10 per client
+	// and 3 per email an hour; second-factor codes and token redemptions 30
+	// per client in 5 minutes); a negative count turns that limit off. An
+	// action of the application's own needs a Window. Only calls whose
+	// context carries a Client (WithClient, ClientMiddleware,
+	// TrustedProxies) are limited. A negative Window is a *ValidationError on
+	// "options.RateLimits[…].Window".
+	RateLimits map[RateAction]RateLimit
+
+	// RateLimitIPv6Prefix is how many leading bits of an IPv6 client address
+	// the rate limits count together, since one subscriber usually has a
+	// whole /64. Default 64; between 1 and 128 (128: each address alone).
+	RateLimitIPv6Prefix int
+
 	// MaxConcurrentHashes bounds how many bcrypt operations run at once; more
 	// callers wait their turn (or until their ctx is done). Default GOMAXPROCS.
 	MaxConcurrentHashes int
@@ -362,6 +380,7 @@ type Manager struct {
 	auditRetention time.Duration
 	strangers      strangerBudget
 	reauthWindow   time.Duration // negative: no check
+	rate           *rateLimits   // limit.go
 
 	mfa mfaConfig // second factors (mfa_keys.go)
 }
@@ -436,6 +455,9 @@ func New(store Store, opts *Options) (*Manager, error) {
 		return nil, herr
 	}
 	m.hashCfg = hashCfg
+	if m.rate, herr = newRateLimits(o.RateLimits, o.RateLimitIPv6Prefix); herr != nil {
+		return nil, herr
+	}
 	m.auditRetention = o.AuditRetention
 	m.reauthWindow = or(o.ReauthWindow, DefaultReauthWindow)
 	if o.OnEvent != nil {
