@@ -27,7 +27,7 @@ func RunSessions(t *testing.T, newStore func(t *testing.T) users.Store) {
 
 // RunThrottle checks the login throttle's part of the Store contract
 // (GetLoginAttempts, UpdateLoginAttempts), alone and under a Manager's
-// concurrent logins; see RunUsers and Run.
+// concurrent logins and rate limits; see RunUsers and Run.
 func RunThrottle(t *testing.T, newStore func(t *testing.T) users.Store) {
 	runGroups(t, throttleGroups, newStore)
 }
@@ -192,6 +192,11 @@ var throttleGroups = []storeGroup{
 		{"ConcurrentPasswordChanges", "of concurrent UpdatePassword calls with a wrong current password, exactly MaxFailedLogins may compare it, and the account is locked afterwards", testThrottleConcurrentPasswordChanges},
 		{"SuccessReleases", "a right password releases its reservation and the failures before it: the throttle entry is gone after each success", testThrottleSuccessReleases},
 		{"EveryFieldKeeps", "UpdateLoginAttempts must keep an entry for which IsZero is false, every field of it", testThrottleEveryFieldKeeps},
+	}},
+	{"RateLimit", []rule[users.Store]{ // ratelimit.go: Manager.Limit over the store
+		{"ConcurrentAdmitsLimit", "of 200 concurrent Manager.Limit calls over a limit of 10 per client (or 4 per identifier), exactly 10 (4) must be admitted: each count is read and written in one UpdateLoginAttempts", testRateLimitConcurrent},
+		{"Window", "a full window must refuse with the time left until it ends, per client, and a new window must admit the full count again", testRateLimitWindow},
+		{"ExpiresThroughPurge", "a window's entries must expire when it ends: PurgeExpired keeps them before and deletes them then, and the count starts over", testRateLimitExpiry},
 	}},
 }
 
