@@ -139,11 +139,16 @@ func (p *TrustedProxies) trusts(a netip.Addr) bool {
 // trusted, the first; if a hop is not an address (such as "unknown"), the
 // proxy that added it. A header sent by a peer that is not trusted is
 // ignored, and so is a header a client put in front of what the proxies
-// added. Addresses are given without port or zone, IPv4-mapped ones as IPv4.
+// added. Addresses are given without port, IPv4-mapped ones as IPv4, and
+// without zone but for the peer's own.
 func (p *TrustedProxies) Client(r *http.Request) Client {
 	c := ClientFromRequest(r)
 	peer, err := netip.ParseAddr(c.IP)
-	if err != nil || p == nil || !p.trusts(peer) {
+	if err != nil {
+		return c
+	}
+	if p == nil || !p.trusts(peer) {
+		c.IP = peer.Unmap().String()
 		return c
 	}
 	var hops []string

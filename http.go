@@ -302,13 +302,16 @@ func WriteError(w http.ResponseWriter, err error) {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		}
 	}
-	setRetryAfter(w, err)
+	SetRetryAfter(w, err)
 	writeError(w, status, errorDetail{Code: code, Message: msg, Field: field, Reason: reason})
 }
 
-// setRetryAfter sets the Retry-After header of an answer to err, when err
-// is a *LimitError that knows when to retry.
-func setRetryAfter(w http.ResponseWriter, err error) {
+// SetRetryAfter sets the Retry-After header of w, in whole seconds rounded
+// up (RFC 9110 10.2.3), when err is a *LimitError that says when to retry (a
+// rate limit, a timed lock); otherwise it does nothing. WriteError calls it;
+// call it yourself before answering such an error with a page of your own.
+// It is safe for concurrent use on different writers.
+func SetRetryAfter(w http.ResponseWriter, err error) {
 	var le *LimitError
 	if errors.As(err, &le) && le.RetryAfter > 0 {
 		secs := (le.RetryAfter + time.Second - 1) / time.Second

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"net"
 	"net/http"
-	"net/netip"
-	"strings"
 
 	"github.com/userkit/users"
 )
@@ -17,51 +14,13 @@ func session(r *http.Request) *users.Session {
 	return sess
 }
 
-// clientIP returns the address of the client that sent r. It is the address
-// the connection came from (r.RemoteAddr), unless that is one of
-// TrustedProxies: then it is the address that proxy reports, the rightmost
-// X-Forwarded-For entry that is not itself a trusted proxy. Any client can
-// send an X-Forwarded-For header saying anything, so the header is read only
-// from a proxy we know appends the real peer to it; entries left of the first
-// untrusted one were written by whoever the proxy talked to and prove nothing.
-// A malformed entry ends the walk at the last address that is known.
+// clientIP returns the address of the client that sent r: the connection's
+// peer, unless that is one of TrustedProxies; then the rightmost
+// X-Forwarded-For entry that is not itself a trusted proxy (see
+// users.TrustedProxies: entries a client wrote itself prove nothing).
 func (s *Server) clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	peer = peer.Unmap()
-	if !s.trusted(peer) {
-		return peer.String()
-	}
-	var hops []string
-	for _, v := range r.Header.Values("X-Forwarded-For") {
-		hops = append(hops, strings.Split(v, ",")...)
-	}
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
-		}
-		peer = a.Unmap()
-		if !s.trusted(peer) {
-			break
-		}
-	}
-	return peer.String()
-}
-
-func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	p := users.TrustedProxies{Prefixes: s.TrustedProxies, Header: users.HeaderXForwardedFor}
+	return p.Client(r).IP
 }
 
 // withClient puts the request's client (clientIP and the User-Agent header)

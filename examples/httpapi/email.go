@@ -32,11 +32,18 @@ func (s *Server) emailRequest(w http.ResponseWriter, r *http.Request) (string, b
 // request for a token and its mail. An unknown or disabled account gets the
 // same answer at the same speed, and no mail: the answer must not tell
 // strangers who has an account. The mail goes to the address stored for the
-// account (Delivery.To), never to the one in the request.
-func (s *Server) requestRecovery(w http.ResponseWriter, r *http.Request, kind, message string,
+// account (Delivery.To), never to the one in the request. The request is
+// counted under action for the client and the email first (the work runs in
+// the background, without the client): over the limit, the answer is 429
+// with Retry-After, whoever has the email.
+func (s *Server) requestRecovery(w http.ResponseWriter, r *http.Request, kind string, action users.RateAction, message string,
 	request func(ctx context.Context, email string) (*users.Delivery, error)) {
 	email, ok := s.emailRequest(w, r)
 	if !ok {
+		return
+	}
+	if err := s.Users.Limit(r.Context(), action, email); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	s.enqueue(kind, func(ctx context.Context) {
@@ -54,13 +61,13 @@ func (s *Server) requestRecovery(w http.ResponseWriter, r *http.Request, kind, m
 }
 
 func (s *Server) requestPasswordReset(w http.ResponseWriter, r *http.Request) {
-	s.requestRecovery(w, r, "password-reset",
+	s.requestRecovery(w, r, "password-reset", users.ActionPasswordReset,
 		"If an account has this email, a password reset link is on its way to it",
 		s.Users.RequestPasswordReset)
 }
 
 func (s *Server) requestMagicLink(w http.ResponseWriter, r *http.Request) {
-	s.requestRecovery(w, r, "magic-link",
+	s.requestRecovery(w, r, "magic-link", users.ActionMagicLink,
 		"If an account has this email, a sign-in link is on its way to it",
 		s.Users.RequestMagicLink)
 }
@@ -184,10 +191,16 @@ func (s *Server) confirmEmailChange(w http.ResponseWriter, r *http.Request) {
 //
 // The password is chosen only after the link proves the email. Taking it here
 // would tell strangers who has an account: the password they chose would sign
-// them in on a new email and fail on a taken one.
+// them in on a new email and fail on a taken one. Sign-ups are counted
+// under users.ActionSignUp for the client and the email before anything is
+// queued: over the limit, 429 with Retry-After.
 func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 	email, ok := s.emailRequest(w, r)
 	if !ok {
+		return
+	}
+	if err := s.Users.Limit(r.Context(), users.ActionSignUp, email); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	s.enqueue("signup", func(ctx context.Context) {

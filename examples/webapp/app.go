@@ -58,6 +58,11 @@ type Config struct {
 
 	// Now is the clock that sign-up links expire by. Default time.Now.
 	Now func() time.Time
+
+	// TrustedProxies names the reverse proxies whose header gives the
+	// client's address, for the rate limits, sessions and audit entries.
+	// Default nil: the client is the connection's peer.
+	TrustedProxies *users.TrustedProxies
 }
 
 // App is the web site: its handler, its mail worker and its templates. It is
@@ -73,6 +78,7 @@ type App struct {
 	now       func() time.Time
 	pages     map[string]*template.Template
 	work      *worker
+	proxies   *users.TrustedProxies
 
 	// Cookie names: "__Host-" names unless Dev.
 	sessionCookie, csrfCookie, flashCookie, challengeCookie string
@@ -99,6 +105,7 @@ func NewApp(c Config) (*App, error) {
 		csrfKey:   c.CSRFKey,
 		signupKey: c.SignupKey,
 		now:       c.Now,
+		proxies:   c.TrustedProxies,
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -158,8 +165,9 @@ func parsePages() (map[string]*template.Template, error) {
 	return pages, nil
 }
 
-// Handler returns the site's handler: every route behind the security headers
-// and net/http's cross-origin protection, and every POST also behind a CSRF
+// Handler returns the site's handler: every route behind the security headers,
+// the client's address in the context (Config.TrustedProxies) for the
+// library's rate limits, and net/http's cross-origin protection, and every POST also behind a CSRF
 // token check (see checkCSRF for why both).
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -216,7 +224,7 @@ func (a *App) Handler() http.Handler {
 		a.fail(w, r, http.StatusForbidden, "Cross-origin request refused",
 			"This form was sent from another site, so it was not accepted.")
 	}))
-	return a.headers(cop.Handler(a.loadSession(mux)))
+	return a.headers(a.proxies.Middleware(cop.Handler(a.loadSession(mux))))
 }
 
 // csp is the site's Content-Security-Policy: no scripts at all, styles and
@@ -503,8 +511,14 @@ func (a *App) fail(w http.ResponseWriter, r *http.Request, status int, title, te
 	a.render(w, r, status, "message", page{Title: title, Data: text})
 }
 
-// internal logs err and shows a generic failure.
+// internal logs err and shows a generic failure; a rate limit's refusal,
+// which every handler may meet, gets 429 with Retry-After instead.
 func (a *App) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
+	if errors.Is(err, users.ErrRateLimited) {
+		users.SetRetryAfter(w, err)
+		a.fail(w, r, http.StatusTooManyRequests, "Too many attempts", "Too many attempts from your network: try again in a few minutes.")
+		return
+	}
 	a.log.ErrorContext(r.Context(), op, "err", err)
 	a.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
 }

@@ -80,6 +80,7 @@ func (a *App) signin(w http.ResponseWriter, r *http.Request) {
 		p.Error = "The email, username or password is wrong."
 	case errors.Is(err, users.ErrAccountLocked):
 		status = http.StatusTooManyRequests
+		users.SetRetryAfter(w, err)
 		p.Error = "Too many failed attempts: sign-in is locked for a while. Try again later, or reset your password."
 	case errors.Is(err, users.ErrAccountDisabled):
 		status = http.StatusForbidden
@@ -120,7 +121,7 @@ func (a *App) forgotForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) forgot(w http.ResponseWriter, r *http.Request) {
-	a.requestByEmail(w, r, "forgot", "Forgot your password?", "reset", func(ctx context.Context, email string) {
+	a.requestByEmail(w, r, "forgot", "Forgot your password?", "reset", users.ActionPasswordReset, func(ctx context.Context, email string) {
 		to, token, err := a.issuePasswordReset(ctx, email)
 		if a.issued(ctx, "password reset", err) {
 			a.mailKind(ctx, mail.KindPasswordReset, mail.Data{To: to, Link: a.link("/reset", token)})
@@ -133,7 +134,7 @@ func (a *App) magicForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) magic(w http.ResponseWriter, r *http.Request) {
-	a.requestByEmail(w, r, "magic", "Sign in with a link", "magic", func(ctx context.Context, email string) {
+	a.requestByEmail(w, r, "magic", "Sign in with a link", "magic", users.ActionMagicLink, func(ctx context.Context, email string) {
 		to, token, err := a.issueMagicLink(ctx, email)
 		if a.issued(ctx, "magic link", err) {
 			a.mailKind(ctx, mail.KindMagicLink, mail.Data{To: to, Link: a.link("/magic/signin", token)})
@@ -142,14 +143,20 @@ func (a *App) magic(w http.ResponseWriter, r *http.Request) {
 }
 
 // requestByEmail is the handler of the sign-up, forgot-password and
-// magic-link forms: it checks the email's shape, queues job and answers with
-// the same redirect whatever the store holds, without touching the store.
-func (a *App) requestByEmail(w http.ResponseWriter, r *http.Request, tmpl, title, kind string, job func(context.Context, string)) {
+// magic-link forms: it checks the email's shape, counts the request under
+// action for the client and the email (the job runs without the client),
+// queues job and answers with the same redirect whatever the store holds;
+// over the limit, 429 with Retry-After, whoever has the email.
+func (a *App) requestByEmail(w http.ResponseWriter, r *http.Request, tmpl, title, kind string, action users.RateAction, job func(context.Context, string)) {
 	email, err := users.NormalizeEmail(r.PostForm.Get("email"))
 	if err != nil {
 		p := page{Title: title, Form: url.Values{"email": {r.PostForm.Get("email")}}}
 		p.Fields, _ = fieldError(err)
 		a.render(w, r, http.StatusBadRequest, tmpl, p)
+		return
+	}
+	if err := a.users.Limit(r.Context(), action, email); err != nil {
+		a.internal(w, r, "limiting a request by email", err)
 		return
 	}
 	if err := a.work.enqueue(r.Context(), func(ctx context.Context) { job(ctx, email) }); err != nil {

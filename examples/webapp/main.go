@@ -52,6 +52,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -87,6 +88,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	mfaKeyID := fl.String("mfa-key-id", "1", "the ID of $USERS_MFA_KEY, stored with the secrets it seals (change it with the key)")
 	idle := fl.Duration("idle-timeout", defaultIdleTimeout, "end a session after this long without a request (0: only the 24-hour limit)")
 	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31; with -dev down to 4 (fast, and weak: for tests only)")
+	proxies := fl.String("trusted-proxy", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address, for the rate limits")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -100,6 +102,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		return fmt.Errorf("-dev serves plain HTTP and is only for a loopback address, not %q", *addr)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var cidrs []string
+	if *proxies != "" {
+		cidrs = strings.Split(*proxies, ",")
+	}
+	trusted, err := users.ParseTrustedProxies(users.HeaderXForwardedFor, cidrs...)
+	if err != nil {
+		return fmt.Errorf("-trusted-proxy: %w", err)
+	}
 
 	store, err := users.OpenBoltStore(*dbPath, &users.BoltOptions{SweepInterval: 10 * time.Minute, Logger: logger})
 	if err != nil {
@@ -151,7 +161,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	if *baseURL == "" {
 		*baseURL = scheme + "://" + ln.Addr().String()
 	}
-	app, err := NewApp(Config{Users: m, Logger: logger, BaseURL: *baseURL, Dev: *dev})
+	app, err := NewApp(Config{Users: m, Logger: logger, BaseURL: *baseURL, Dev: *dev, TrustedProxies: trusted})
 	if err != nil {
 		ln.Close()
 		return err

@@ -91,7 +91,7 @@ func (a *App) signupForm(w http.ResponseWriter, r *http.Request) {
 // the answer is the same whoever asks. Other fields (an old form's password or
 // username) are ignored.
 func (a *App) signup(w http.ResponseWriter, r *http.Request) {
-	a.requestByEmail(w, r, "signup", "Create an account", "signup", a.signupJob)
+	a.requestByEmail(w, r, "signup", "Create an account", "signup", users.ActionSignUp, a.signupJob)
 }
 
 // signupJob is sign-up's work on the mail worker: the same read and one mail,
