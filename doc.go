@@ -119,7 +119,11 @@ password alike, after one bcrypt comparison each, and locks an identifier after
 repeated failures: each attempt is counted in the store before bcrypt runs, so
 concurrent guesses cannot outrun the lock, locks grow longer as they recur, and
 100 failures in a row lock an account until a reset or Manager.Unlock
-(Manager.LockState shows support staff why someone cannot log in). Emails and
+(Manager.LockState shows support staff why someone cannot log in). The
+public flows are also rate limited per client address and per identifier
+(Options.RateLimits, Manager.Limit), counted atomically in the store so that
+instances over one database share the counts; TrustedProxies finds the
+client's address behind reverse proxies. Emails and
 usernames must be ASCII: nothing is case-folded into someone else's address.
 The request methods return a Delivery whose To is the stored address: send
 there, never to the address typed; for an email that names no active user

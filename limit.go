@@ -230,39 +230,41 @@ func RateLimitKey(action RateAction, scope, value string) ThrottleKey {
 
 // count takes one attempt of the window of (action, scope, value), or
 // refuses with a *LimitError when the window holds limit attempts already.
+// The attempt that fills the window then appends its rate_limit.reached
+// entry; the others make no entry, and take no ID from Options.Rand.
 func (m *Manager) count(ctx context.Context, action RateAction, scope, value string, limit int, window time.Duration) error {
 	now := m.now()
-	e, err := m.auditEntry(ctx, "", "")
+	var retry time.Duration
+	a, err := m.store.UpdateLoginAttempts(ctx, RateLimitKey(action, scope, value), func(a *LoginAttempts) error {
+		if a.Failures == 0 || !now.Before(a.WindowStart.Add(window)) {
+			*a = LoginAttempts{WindowStart: now} // a new window
+		}
+		end := a.WindowStart.Add(window)
+		if a.Failures >= limit {
+			retry = end.Sub(now)
+			return errLimitFull
+		}
+		a.Failures++
+		a.ExpiresAt = end
+		return nil
+	})
+	switch {
+	case errors.Is(err, errLimitFull):
+		m.rate.refused.Add(1)
+		return &LimitError{Err: ErrRateLimited, Action: action, RetryAfter: retry}
+	case err != nil:
+		return storeErr("rate limit", err)
+	case a.Failures != limit:
+		return nil
+	}
+	// Counts are serialised per key: exactly one attempt per window gets here.
+	e, err := m.auditEntry(ctx, EventRateLimitReached, "")
 	if err != nil {
 		return err
 	}
-	var retry time.Duration
-	err = m.write(ctx, "", func() error {
-		_, err := m.store.UpdateLoginAttempts(ctx, RateLimitKey(action, scope, value), func(a *LoginAttempts) error {
-			e.Type, e.Reason, e.Data = "", "", nil
-			if a.Failures == 0 || !now.Before(a.WindowStart.Add(window)) {
-				*a = LoginAttempts{WindowStart: now} // a new window
-			}
-			end := a.WindowStart.Add(window)
-			if a.Failures >= limit {
-				retry = end.Sub(now)
-				return errLimitFull
-			}
-			a.Failures++
-			a.ExpiresAt = end
-			if a.Failures == limit {
-				e.Type, e.Reason = EventRateLimitReached, scope
-				e.Data = map[string]string{"action": string(action), "until": end.UTC().Format(time.RFC3339)}
-			}
-			return nil
-		}, e)
-		return err
-	}, e)
-	if errors.Is(err, errLimitFull) {
-		m.rate.refused.Add(1)
-		return &LimitError{Err: ErrRateLimited, Action: action, RetryAfter: retry}
-	}
-	return storeErr("rate limit", err)
+	e.Reason = scope
+	e.Data = map[string]string{"action": string(action), "until": a.ExpiresAt.UTC().Format(time.RFC3339)}
+	return storeErr("rate limit", m.write(ctx, "", func() error { return m.store.AppendAudit(ctx, e) }, e))
 }
 
 // lockedError is the error of an attempt refused because key is locked, as

@@ -40,6 +40,13 @@ var brokenStores = []struct {
 	{"SweepDeletesTooMuch", func() users.Store { return &eagerSweepStore{users.NewMemoryStore()} }, func(t *testing.T, newStore func(t *testing.T) users.Store) {
 		runGroups(t, expiryGroups, newStore) // DeleteExpired is Run's, across the domains
 	}, "DeleteExpired/Boundary"},
+	{"RateLimitOvershoots", func() users.Store { return &lostAttemptStore{users.NewMemoryStore()} }, func(t *testing.T, newStore func(t *testing.T) users.Store) {
+		for _, g := range throttleGroups {
+			if g.name == "RateLimit" {
+				runGroups(t, []storeGroup{g}, newStore)
+			}
+		}
+	}, "RateLimit/ConcurrentAdmitsLimit"},
 	{"CheckFindsCorruption", func() users.Store { return corruptStore{users.NewMemoryStore(), new(atomic.Bool)} }, RunTokens, "GetToken/NotFound"},
 }
 
@@ -88,6 +95,26 @@ func TestBrokenStoreChild(t *testing.T) {
 		}
 	}
 	t.Fatalf("no broken store %q", name)
+}
+
+// lostAttemptStore's UpdateLoginAttempts reads, calls fn and writes in
+// separate steps, so concurrent counts overwrite each other and more attempts
+// than the limit get through.
+type lostAttemptStore struct{ *users.MemoryStore }
+
+func (s *lostAttemptStore) UpdateLoginAttempts(ctx context.Context, key users.ThrottleKey, fn func(a *users.LoginAttempts) error, audit ...*users.AuditEntry) (users.LoginAttempts, error) {
+	a, err := s.MemoryStore.GetLoginAttempts(ctx, key)
+	if err != nil {
+		return a, err
+	}
+	if err := fn(&a); err != nil {
+		return users.LoginAttempts{}, err
+	}
+	runtime.Gosched() // let the others read the same count
+	return s.MemoryStore.UpdateLoginAttempts(ctx, key, func(cur *users.LoginAttempts) error {
+		*cur = a
+		return nil
+	}, audit...)
 }
 
 // lostUpdateStore's UpdateUser reads, calls fn and writes in three steps, so
