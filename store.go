@@ -539,8 +539,8 @@ func (t *TokenRecord) Clone() *TokenRecord {
 }
 
 // ThrottleKey names one login-throttle entry. Make it with UserThrottleKey or
-// IdentifierThrottleKey; a Store treats it as an opaque string and compares it
-// exactly.
+// IdentifierThrottleKey (the rate limiter's are RateLimitKey's); a Store
+// treats it as an opaque string and compares it exactly.
 type ThrottleKey string
 
 // UserThrottleKey is the throttle key of the user with this ID: every identifier
@@ -556,7 +556,8 @@ func IdentifierThrottleKey(identifier string) ThrottleKey {
 }
 
 // LoginAttempts is the login-throttle state of one ThrottleKey. The Manager
-// decides what the fields mean (see SECURITY.md, "Throttling"); a Store keeps
+// decides what the fields mean (see SECURITY.md, "Throttling"; a rate
+// limit's window uses Failures, WindowStart and ExpiresAt); a Store keeps
 // them exactly, times by instant.
 type LoginAttempts struct {
 	Failures    int       // attempts counted in the current window, towards the next lock
