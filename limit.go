@@ -64,19 +64,31 @@ type RateLimit struct {
 	Window        time.Duration
 }
 
+// defaultRateLimits is the table of the Manager's actions and their
+// default limits, made anew for each caller. A flow that adds an action adds
+// its row here.
+func defaultRateLimits() map[RateAction]RateLimit {
+	perClient5m := RateLimit{PerClient: 30, PerIdentifier: -1, Window: 5 * time.Minute}
+	byEmail := RateLimit{PerClient: 10, PerIdentifier: 3, Window: time.Hour}
+	return map[RateAction]RateLimit{
+		ActionLogin:         perClient5m,
+		ActionSignUp:        byEmail,
+		ActionPasswordReset: byEmail,
+		ActionMagicLink:     byEmail,
+		ActionSecondFactor:  perClient5m,
+		ActionRedeem:        perClient5m,
+	}
+}
+
 // DefaultRateLimit returns the default limit of one of the Manager's actions,
 // and false for any other action. Login allows 30 attempts per client in 5
 // minutes; sign-up, password-reset and magic-link requests 10 per client and
 // 3 per email in an hour; second-factor codes 30 per client in 5 minutes;
-// token redemptions 30 per client in 5 minutes. It is safe for concurrent use.
+// token redemptions 30 per client in 5 minutes. A negative count means no
+// limit on that key. It is safe for concurrent use.
 func DefaultRateLimit(a RateAction) (RateLimit, bool) {
-	switch a {
-	case ActionLogin, ActionSecondFactor, ActionRedeem:
-		return RateLimit{PerClient: 30, PerIdentifier: -1, Window: 5 * time.Minute}, true
-	case ActionSignUp, ActionPasswordReset, ActionMagicLink:
-		return RateLimit{PerClient: 10, PerIdentifier: 3, Window: time.Hour}, true
-	}
-	return RateLimit{}, false
+	l, ok := defaultRateLimits()[a]
+	return l, ok
 }
 
 // defaultIPv6Prefix is how many leading bits of an IPv6 address name one
@@ -117,19 +129,16 @@ type rateLimits struct {
 // newRateLimits checks opts' limits and fills in the defaults. It returns a
 // *ValidationError naming the option.
 func newRateLimits(given map[RateAction]RateLimit, ipv6Prefix int) (*rateLimits, error) {
-	rl := &rateLimits{limits: map[RateAction]RateLimit{}, ipv6Prefix: or(ipv6Prefix, defaultIPv6Prefix)}
+	rl := &rateLimits{limits: defaultRateLimits(), ipv6Prefix: or(ipv6Prefix, defaultIPv6Prefix)}
 	if rl.ipv6Prefix < 1 || rl.ipv6Prefix > 128 {
 		return nil, invalid("options.RateLimitIPv6Prefix", ValidationOutOfRange, "must be between 1 and 128")
-	}
-	for _, a := range []RateAction{ActionLogin, ActionSignUp, ActionPasswordReset, ActionMagicLink, ActionSecondFactor, ActionRedeem} {
-		rl.limits[a], _ = DefaultRateLimit(a)
 	}
 	for a, l := range given {
 		field := "options.RateLimits[" + strconv.Quote(string(a)) + "]"
 		if a == "" {
 			return nil, invalid("options.RateLimits", ValidationRequired, "an action must have a name")
 		}
-		def, ok := DefaultRateLimit(a)
+		def, ok := rl.limits[a]
 		if !ok {
 			def = RateLimit{PerClient: -1, PerIdentifier: -1}
 		}
