@@ -100,11 +100,9 @@ func (m *Manager) importBatch(ctx context.Context, rows []NewUser, out []ImportR
 		if r == nil {
 			continue
 		}
-		id, err := m.newID(now)
-		if err != nil {
+		if err := m.stampNew(r, now); err != nil {
 			return err
 		}
-		r.ID, r.CreatedAt, r.UpdatedAt = id, now, now
 		batch = append(batch, r)
 		at = append(at, i)
 	}

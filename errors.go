@@ -19,6 +19,11 @@ var (
 	// username (after normalisation) that another user already has.
 	ErrDuplicateUsername = errors.New("users: username already in use")
 
+	// ErrDuplicateExternalID is returned when a user is created with an
+	// ExternalID (the ID another system gave the user) that another user
+	// already has. It matches ErrConflict too.
+	ErrDuplicateExternalID = fmt.Errorf("users: external ID already in use: %w", ErrConflict)
+
 	// ErrInvalidInput is matched by every *ValidationError: errors.Is(err, ErrInvalidInput)
 	// is true when some input field was refused; errors.As gives the field.
 	ErrInvalidInput = errors.New("users: invalid input")

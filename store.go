@@ -62,10 +62,10 @@ type Store interface {
 //
 // Not found: reading, changing or deleting a user that is not there returns
 // ErrNotFound; the batch reads give nil for it, and the queries fewer users.
-// Conflict: an email, and a username when not empty, belongs to at most one
-// user, checked and written in one atomic step: a taken one gives
-// ErrDuplicateEmail or ErrDuplicateUsername (email checked first) and a taken
-// ID gives ErrConflict, writing nothing. Atomicity: UpdateUser's read, fn and
+// Conflict: an email, and a username and an external ID when not empty,
+// belongs to at most one user, checked and written in one atomic step: a taken
+// one gives ErrDuplicateEmail, ErrDuplicateUsername or ErrDuplicateExternalID
+// (checked in that order) and a taken ID gives ErrConflict, writing nothing. Atomicity: UpdateUser's read, fn and
 // write are one step that no other write to the user comes between, and
 // DeleteUser removes with the user what the other domains keep of it.
 type UserStore interface {
@@ -73,9 +73,11 @@ type UserStore interface {
 	// has r.Email or (when not empty) r.Username and writes the record and its
 	// indexes: of any number of concurrent CreateUser calls with one email, exactly
 	// one succeeds. It returns ErrDuplicateEmail or ErrDuplicateUsername when the
-	// key is taken (email is checked first), and ErrConflict when r.ID exists.
-	// Email and Username arrive already normalised; the Store compares them exactly.
-	// Email is never empty; an empty Username means the user has none.
+	// key is taken (email is checked first), then ErrDuplicateExternalID when
+	// another user has r.ExternalID (when not empty), and ErrConflict when r.ID
+	// exists. Email and Username arrive already normalised; the Store compares
+	// them, and ExternalID, exactly. Email is never empty; an empty Username or
+	// ExternalID means the user has none.
 	CreateUser(ctx context.Context, r *UserRecord, audit ...*AuditEntry) error
 
 	// GetUser returns the user with the ID, or ErrNotFound.
@@ -88,6 +90,10 @@ type UserStore interface {
 	// ErrNotFound. An empty username never matches.
 	GetUserByUsername(ctx context.Context, username string) (*UserRecord, error)
 
+	// GetUserByExternalID returns the user whose ExternalID is exactly id, or
+	// ErrNotFound. An empty id never matches.
+	GetUserByExternalID(ctx context.Context, id string) (*UserRecord, error)
+
 	// UpdateUser atomically reads the user, calls fn with a copy, and writes back
 	// what fn left in it, together with its changed indexes and what fn's Revoke
 	// asks to delete. No other write to the user can come between the read and the
@@ -97,15 +103,15 @@ type UserStore interface {
 	//
 	// It returns the record as written, ErrNotFound if there is no such user, and
 	// ErrDuplicateEmail or ErrDuplicateUsername (writing nothing; email is checked
-	// first) if fn changed the email or username to one another user has. fn must not change ID or
-	// Generation: if it does, UpdateUser returns ErrKeyChanged and writes nothing. The
+	// first) if fn changed the email or username to one another user has. fn must not change ID,
+	// ExternalID or Generation: if it does, UpdateUser returns ErrKeyChanged and writes nothing. The
 	// Store increments Generation itself when Revoke.Sessions is set.
 	//
 	// fn may fill in or change the audit entries (they are pointers): the Store
 	// writes them as fn's last call left them, leaving out any whose Type is empty.
 	UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error), audit ...*AuditEntry) (*UserRecord, error)
 
-	// DeleteUser deletes the user, frees its email and username, and deletes all its
+	// DeleteUser deletes the user, frees its email, username and external ID, and deletes all its
 	// sessions, its one-time tokens, its MFA record and challenges, its
 	// credentials and its login-throttle entry (key UserThrottleKey(id)), in one
 	// atomic step. It returns ErrNotFound if there is no such user.
@@ -113,9 +119,10 @@ type UserStore interface {
 
 	// CreateUsers stores many new users in one atomic step, each as CreateUser
 	// would store it, and returns one error per record, in the order given: nil for
-	// a record it stored; ErrDuplicateEmail or ErrDuplicateUsername (email checked
-	// first) for one whose key another user has, including an earlier record of the
-	// same batch; ErrConflict for one whose ID exists. A refused record never stops
+	// a record it stored; ErrDuplicateEmail, ErrDuplicateUsername or
+	// ErrDuplicateExternalID (checked in that order) for one whose key another
+	// user has, including an earlier record of the same batch; ErrConflict for
+	// one whose ID exists. A refused record never stops
 	// the others. If the second result is not nil, nothing was stored. Concurrent
 	// CreateUser and CreateUsers calls never give two users one email. An empty
 	// batch stores nothing and is no error.
@@ -397,9 +404,10 @@ type SecondFactorStore interface {
 }
 
 // ErrKeyChanged is returned by a Store's UpdateUser, having written nothing, when
-// fn changed the record's ID or Generation, which the Store contract forbids.
-// The Manager never does; it exists for Store implementations and storetest.
-var ErrKeyChanged = errors.New("users: UpdateUser: fn must not change the record's ID or Generation")
+// fn changed the record's ID, ExternalID or Generation, which the Store
+// contract forbids. The Manager never does; it exists for Store
+// implementations and storetest.
+var ErrKeyChanged = errors.New("users: UpdateUser: fn must not change the record's ID, ExternalID or Generation")
 
 // UserRecord is what a Store keeps for one user: the public User and the secrets
 // the Manager needs, which never leave the package through User.

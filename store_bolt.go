@@ -311,6 +311,9 @@ func (b *boltTx) insertUser(r *UserRecord, fresh bool) error {
 	if r.Username != "" && b.username.Get([]byte(r.Username)) != nil {
 		return ErrDuplicateUsername
 	}
+	if r.ExternalID != "" && b.external.Get([]byte(r.ExternalID)) != nil {
+		return ErrDuplicateExternalID
+	}
 	if !fresh && b.users.Get([]byte(r.ID)) != nil {
 		return ErrConflict
 	}
@@ -321,6 +324,11 @@ func (b *boltTx) insertUser(r *UserRecord, fresh bool) error {
 	}
 	if r.Username != "" {
 		if err := b.username.Put([]byte(r.Username), []byte(r.ID)); err != nil {
+			return err
+		}
+	}
+	if r.ExternalID != "" {
+		if err := b.external.Put([]byte(r.ExternalID), []byte(r.ID)); err != nil {
 			return err
 		}
 	}
@@ -355,7 +363,7 @@ func (s *BoltStore) CreateUsers(ctx context.Context, rs []*UserRecord, audit ...
 		for i, r := range rs {
 			err := b.insertUser(r, r.ID > lastUser)
 			switch {
-			case err == ErrDuplicateEmail, err == ErrDuplicateUsername, err == ErrConflict:
+			case err == ErrDuplicateEmail, err == ErrDuplicateUsername, err == ErrDuplicateExternalID, err == ErrConflict:
 				errs[i] = err
 			case err != nil:
 				return err
@@ -459,6 +467,12 @@ func (s *BoltStore) GetUserByUsername(ctx context.Context, username string) (*Us
 	return s.getUserBy(ctx, "get user by username", func(b *boltTx) *bbolt.Bucket { return b.username }, username)
 }
 
+// GetUserByExternalID returns the user whose ExternalID is exactly id, through
+// an index; see Store.
+func (s *BoltStore) GetUserByExternalID(ctx context.Context, id string) (*UserRecord, error) {
+	return s.getUserBy(ctx, "get user by external id", func(b *boltTx) *bbolt.Bucket { return b.external }, id)
+}
+
 func (s *BoltStore) getUserBy(ctx context.Context, op string, index func(*boltTx) *bbolt.Bucket, key string) (*UserRecord, error) {
 	var r *UserRecord
 	err := s.view(ctx, op, func(b *boltTx) error {
@@ -475,7 +489,7 @@ func (s *BoltStore) getUserBy(ctx context.Context, op string, index func(*boltTx
 			return fmt.Errorf("%w: index entry %q points at missing user %s", ErrCorrupt, key, id)
 		}
 		return err
-	}, bucketEmail, bucketUsername, bucketUsers)
+	}, bucketEmail, bucketUsername, bucketExternal, bucketUsers)
 	return r, err
 }
 
@@ -498,7 +512,7 @@ func (s *BoltStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRe
 			fnErr = err
 			return errFnFailed
 		}
-		if r.ID != old.ID || r.Generation != old.Generation {
+		if r.ID != old.ID || r.Generation != old.Generation || r.ExternalID != old.ExternalID {
 			return ErrKeyChanged
 		}
 		if err := checkAudit(audit); err != nil {
@@ -566,6 +580,11 @@ func (s *BoltStore) DeleteUser(ctx context.Context, id string, audit ...*AuditEn
 		}
 		if r.Username != "" {
 			if err := b.username.Delete([]byte(r.Username)); err != nil {
+				return err
+			}
+		}
+		if r.ExternalID != "" {
+			if err := b.external.Delete([]byte(r.ExternalID)); err != nil {
 				return err
 			}
 		}

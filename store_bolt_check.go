@@ -121,6 +121,9 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 				if u.Username != "" && string(b.username.Get([]byte(u.Username))) != string(k) {
 					c.add("user %s: username %q is not indexed", k, u.Username)
 				}
+				if u.ExternalID != "" && string(b.external.Get([]byte(u.ExternalID))) != string(k) {
+					c.add("user %s: external ID %q is not indexed", k, u.ExternalID)
+				}
 				return nil
 			})
 		},
@@ -132,6 +135,7 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 			}{
 				{"email", b.email, func(u *UserRecord) string { return u.Email }},
 				{"username", b.username, func(u *UserRecord) string { return u.Username }},
+				{"external ID", b.external, func(u *UserRecord) string { return u.ExternalID }},
 			} {
 				_ = x.idx.ForEach(func(k, id []byte) error {
 					u, err := b.getUser(string(id))

@@ -33,7 +33,8 @@ import (
 //	         PasswordHash (strings), Generation (int), EmailVerifiedAt, CreatedAt,
 //	         UpdatedAt, LastLoginAt (times), then if bit 1 is set the number of
 //	         preferences (uvarint) and each key and value (strings, by key),
-//	         then (2) LastActiveAt (time)
+//	         then (2) LastActiveAt (time), then if bit 2 is set (schema
+//	         version 6) ExternalID (string)
 //	session  ID, UserID (strings), UserGeneration (int), CreatedAt, ExpiresAt,
 //	         LastSeenAt (times), then (2) IP, UserAgent (strings), the number
 //	         of Methods (uvarint) and each (string), SecondFactorAt (time),
@@ -60,6 +61,7 @@ const (
 const (
 	userEmailVerified = 1 << iota
 	userHasPreferences
+	userHasExternalID
 )
 
 func appendString(b []byte, s string) []byte {
@@ -90,7 +92,7 @@ func encodeUser(r *UserRecord) []byte {
 	for k, v := range r.Preferences {
 		n += len(k) + len(v) + 4
 	}
-	b := make([]byte, 0, n)
+	var b []byte
 	var flags byte
 	if r.EmailVerified {
 		flags |= userEmailVerified
@@ -98,6 +100,11 @@ func encodeUser(r *UserRecord) []byte {
 	if r.Preferences != nil {
 		flags |= userHasPreferences
 	}
+	if r.ExternalID != "" {
+		flags |= userHasExternalID
+		n += len(r.ExternalID) + 2
+	}
+	b = make([]byte, 0, n)
 	b = append(b, recordFormat, flags)
 	for _, s := range []string{r.Email, r.Username, r.FirstName, r.LastName, string(r.Role),
 		string(r.Status), r.AvatarURL, r.AccountID, r.PasswordHash} {
@@ -110,7 +117,11 @@ func encodeUser(r *UserRecord) []byte {
 	if r.Preferences != nil {
 		b = appendStringMap(b, r.Preferences)
 	}
-	return appendTime(b, r.LastActiveAt)
+	b = appendTime(b, r.LastActiveAt)
+	if r.ExternalID != "" {
+		b = appendString(b, r.ExternalID)
+	}
+	return b
 }
 
 // encodeSession returns s in the binary session format, without its token hash.
@@ -326,6 +337,10 @@ func decodeUserTo(r *UserRecord, id string, d decoder) error {
 	r.LastActiveAt = time.Time{}
 	if d.format >= 2 {
 		r.LastActiveAt = d.time()
+	}
+	r.ExternalID = ""
+	if flags&userHasExternalID != 0 {
+		r.ExternalID = d.string()
 	}
 	return d.done("user")
 }

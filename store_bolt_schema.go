@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 5). Everything lives under rootBucket; the
+// The file's layout (schema version 6). Everything lives under rootBucket; the
 // sub-buckets are:
 //
 //	meta             "version" → schema version, 8 bytes big-endian
@@ -19,6 +19,7 @@ import (
 //	users            user ID → user record (binary, store_bolt_encoding.go)
 //	users.email      email → user ID
 //	users.username   username → user ID
+//	users.external   external ID → user ID (users who have one)
 //	users.filter     lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
 //	users.filter.account  lp(account) + lp(role) + lp(status) + user ID
 //	                 → timeKey(LastActiveAt)
@@ -60,6 +61,7 @@ var (
 	bucketUsers      = []byte("users")
 	bucketEmail      = []byte("users.email")
 	bucketUsername   = []byte("users.username")
+	bucketExternal   = []byte("users.external")
 	bucketFilter     = []byte("users.filter")
 	bucketFilterAcct = []byte("users.filter.account")
 	bucketCount      = []byte("users.count")
@@ -95,7 +97,7 @@ var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketToke
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
 var indexBuckets = [][]byte{
-	bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketActive, bucketCount, bucketSearch,
+	bucketEmail, bucketUsername, bucketExternal, bucketFilter, bucketFilterAcct, bucketActive, bucketCount, bucketSearch,
 	bucketSessUser, bucketSessID, bucketSessExpiry,
 	bucketTokUser, bucketTokExpiry,
 	bucketLoginExp,
@@ -120,13 +122,15 @@ var indexBuckets = [][]byte{
 //	   the rebuild writes it so)
 //	5  credentials: the credentials record bucket and its credentials.user
 //	   index
+//	6  users with an ExternalID (a flag bit of the user record) and the
+//	   users.external index
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
-// every record and builds every index again. Code that reads up to version 4
-// refuses a version 5 file with ErrSchemaTooNew, and the version is set to 5 in
+// every record and builds every index again. Code that reads up to version 5
+// refuses a version 6 file with ErrSchemaTooNew, and the version is set to 6 in
 // the rebuild's first transaction, so no older binary ever reads a half-rebuilt
 // file.
-const boltSchemaVersion = 5
+const boltSchemaVersion = 6
 
 // boltRebuildBatch is how many records a rebuild handles per write transaction,
 // so that memory stays bounded however large the file is. A test changes it.
@@ -412,7 +416,7 @@ func decodeAnyToken(k, v []byte) (*TokenRecord, error) {
 
 // boltTx holds one transaction's buckets.
 type boltTx struct {
-	meta, users, email, username, filter, filterAcct, active, count, search *bbolt.Bucket
+	meta, users, email, username, external, filter, filterAcct, active, count, search *bbolt.Bucket
 	sessions, sessUser, sessID, sessExp                                     *bbolt.Bucket
 	tokens, tokUser, tokExp, logins, loginExp                               *bbolt.Bucket
 	mfa, chal, chalUser, chalExp                                            *bbolt.Bucket
@@ -434,7 +438,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		p    **bbolt.Bucket
 		name []byte
 	}{
-		{&b.meta, bucketMeta}, {&b.users, bucketUsers}, {&b.email, bucketEmail}, {&b.username, bucketUsername},
+		{&b.meta, bucketMeta}, {&b.users, bucketUsers}, {&b.email, bucketEmail}, {&b.username, bucketUsername}, {&b.external, bucketExternal},
 		{&b.filter, bucketFilter}, {&b.filterAcct, bucketFilterAcct}, {&b.active, bucketActive},
 		{&b.count, bucketCount}, {&b.search, bucketSearch},
 		{&b.sessions, bucketSessions}, {&b.sessUser, bucketSessUser}, {&b.sessID, bucketSessID}, {&b.sessExp, bucketSessExpiry},

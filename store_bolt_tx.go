@@ -34,13 +34,13 @@ func (b *boltTx) putUser(r *UserRecord) error {
 	return b.users.Put([]byte(r.ID), encodeUser(r))
 }
 
-// indexUser points r's email and username at it, replacing old's (nil for a new
-// user). It returns ErrDuplicateEmail or ErrDuplicateUsername, having written
-// nothing, if another user holds either.
+// indexUser points r's email, username and external ID at it, replacing old's
+// (nil for a new user). It returns ErrDuplicateEmail, ErrDuplicateUsername or
+// ErrDuplicateExternalID, having written nothing, if another user holds one.
 func (b *boltTx) indexUser(r, old *UserRecord) error {
-	var oldEmail, oldUsername string
+	var oldEmail, oldUsername, oldExternal string
 	if old != nil {
-		oldEmail, oldUsername = old.Email, old.Username
+		oldEmail, oldUsername, oldExternal = old.Email, old.Username, old.ExternalID
 	}
 	if r.Email != oldEmail && r.Email != "" {
 		if id := b.email.Get([]byte(r.Email)); id != nil && string(id) != r.ID {
@@ -52,10 +52,15 @@ func (b *boltTx) indexUser(r, old *UserRecord) error {
 			return ErrDuplicateUsername
 		}
 	}
+	if r.ExternalID != oldExternal && r.ExternalID != "" {
+		if id := b.external.Get([]byte(r.ExternalID)); id != nil && string(id) != r.ID {
+			return ErrDuplicateExternalID
+		}
+	}
 	for _, x := range []struct {
 		idx      *bbolt.Bucket
 		old, new string
-	}{{b.email, oldEmail, r.Email}, {b.username, oldUsername, r.Username}} {
+	}{{b.email, oldEmail, r.Email}, {b.username, oldUsername, r.Username}, {b.external, oldExternal, r.ExternalID}} {
 		if x.old == x.new {
 			continue
 		}

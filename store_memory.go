@@ -40,6 +40,7 @@ type MemoryStore struct {
 	byID       map[string]uint32 // ID → slot; keys share the users' texts
 	byEmail    map[string]uint32 // email → slot
 	byUsername map[string]uint32 // non-empty username → slot
+	byExternal map[string]uint32 // non-empty external ID → slot
 
 	roles       []Role // by memUser.role
 	roleIndex   map[Role]uint16
@@ -100,6 +101,7 @@ func NewMemoryStore() *MemoryStore {
 		byID:         make(map[string]uint32),
 		byEmail:      make(map[string]uint32),
 		byUsername:   make(map[string]uint32),
+		byExternal:   make(map[string]uint32),
 		roleIndex:    make(map[Role]uint16),
 		statusIndex:  make(map[Status]uint16),
 		everyone:     newSplitGroup(),
@@ -116,7 +118,8 @@ func NewMemoryStore() *MemoryStore {
 
 // CreateUser stores a copy of r. It returns ErrDuplicateEmail or
 // ErrDuplicateUsername if another user has r.Email or r.Username (email is
-// checked first), then ErrConflict if r.ID exists; it writes nothing then.
+// checked first), then ErrDuplicateExternalID if another has r.ExternalID,
+// then ErrConflict if r.ID exists; it writes nothing then.
 // It is safe for concurrent use.
 func (m *MemoryStore) CreateUser(ctx context.Context, r *UserRecord, audit ...*AuditEntry) error {
 	if err := ctx.Err(); err != nil {
@@ -138,6 +141,9 @@ func (m *MemoryStore) insert(r *UserRecord) error {
 	}
 	if _, ok := m.byUsername[r.Username]; ok && r.Username != "" {
 		return ErrDuplicateUsername
+	}
+	if _, ok := m.byExternal[r.ExternalID]; ok && r.ExternalID != "" {
+		return ErrDuplicateExternalID
 	}
 	if _, ok := m.byID[r.ID]; ok {
 		return ErrConflict
@@ -217,6 +223,18 @@ func (m *MemoryStore) GetUserByUsername(ctx context.Context, username string) (*
 	return m.getUser(ctx, m.byUsername, username)
 }
 
+// GetUserByExternalID returns a copy of the user whose ExternalID is exactly
+// id, or ErrNotFound. An empty id never matches. It is safe for concurrent use.
+func (m *MemoryStore) GetUserByExternalID(ctx context.Context, id string) (*UserRecord, error) {
+	if id == "" {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, ErrNotFound
+	}
+	return m.getUser(ctx, m.byExternal, id)
+}
+
 // getUser returns a copy of the user that index has under key, or ErrNotFound.
 func (m *MemoryStore) getUser(ctx context.Context, index map[string]uint32, key string) (*UserRecord, error) {
 	if err := ctx.Err(); err != nil {
@@ -249,8 +267,8 @@ func (m *MemoryStore) decoyCopy() {
 //
 // It returns ErrNotFound if there is no such user, fn's error unchanged if fn
 // fails, ErrDuplicateEmail or ErrDuplicateUsername (checked in that order) if fn
-// took another user's email or username, and an error if fn changed the ID or
-// the Generation. In every one of those cases it writes nothing. It is safe for
+// took another user's email or username, and ErrKeyChanged if fn changed the
+// ID, the ExternalID or the Generation. In every one of those cases it writes nothing. It is safe for
 // concurrent use.
 func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *UserRecord) (Revoke, error), audit ...*AuditEntry) (*UserRecord, error) {
 	if err := ctx.Err(); err != nil {
@@ -268,7 +286,7 @@ func (m *MemoryStore) UpdateUser(ctx context.Context, id string, fn func(r *User
 	if err != nil {
 		return nil, err
 	}
-	if work.ID != id || work.Generation != u.gen {
+	if work.ID != id || work.Generation != u.gen || work.ExternalID != u.externalID() {
 		return nil, ErrKeyChanged
 	}
 	if owner, ok := m.byEmail[work.Email]; ok && owner != slot {
@@ -311,6 +329,9 @@ func (m *MemoryStore) reindexUser(slot uint32, old *memUser) {
 	if u.username() != "" {
 		m.byUsername[u.username()] = slot
 	}
+	if u.externalID() != "" {
+		m.byExternal[u.externalID()] = slot // the same ID; a key sharing the new text
+	}
 
 	if old.role != u.role || old.status != u.status {
 		m.everyone.regroup(m, slot, old.role, old.status)
@@ -343,7 +364,7 @@ func (m *MemoryStore) reindexUser(slot uint32, old *memUser) {
 	m.activity.move(slot, old.time(memLastActiveAt), u.time(memLastActiveAt))
 }
 
-// DeleteUser deletes the user, frees its email and username, and deletes its
+// DeleteUser deletes the user, frees its email, username and external ID, and deletes its
 // sessions, its one-time tokens, its MFA record and challenges, its credentials
 // and its login-throttle entry ("user:"+id), all in one step. It returns ErrNotFound if there is no such user. It is safe for
 // concurrent use.

@@ -255,7 +255,7 @@ func (g *memGroup) pick(role, status uint16, hasRole, hasStatus bool) (*memList,
 	return l, true
 }
 
-// indexUser adds the user in slot to the filter, email, username and search
+// indexUser adds the user in slot to the filter, email, username, external ID and search
 // indexes. m.mu must be held for writing.
 func (m *MemoryStore) indexUser(slot uint32) {
 	u := m.user(slot)
@@ -263,6 +263,9 @@ func (m *MemoryStore) indexUser(slot uint32) {
 	m.byEmail[u.email()] = slot
 	if name := u.username(); name != "" {
 		m.byUsername[name] = slot
+	}
+	if x := u.externalID(); x != "" {
+		m.byExternal[x] = slot
 	}
 	m.everyone.add(m, slot)
 	if a := u.accountID(); a != "" {
@@ -293,6 +296,9 @@ func (m *MemoryStore) unindexUser(slot uint32) {
 	m.everyone.remove(m, slot, u.role, u.status)
 	if name := u.username(); name != "" {
 		delete(m.byUsername, name)
+	}
+	if x := u.externalID(); x != "" {
+		delete(m.byExternal, x)
 	}
 	delete(m.byEmail, u.email())
 	delete(m.byID, u.id())

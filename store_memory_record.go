@@ -23,6 +23,7 @@ const (
 	memLastName
 	memAvatarURL
 	memAccountID
+	memExternalID
 	memPasswordHash // runs to the end of text
 	memTexts
 )
@@ -68,6 +69,7 @@ func (u *memUser) id() string        { return u.field(memID) }
 func (u *memUser) email() string     { return u.field(memEmail) }
 func (u *memUser) username() string  { return u.field(memUsername) }
 func (u *memUser) accountID() string { return u.field(memAccountID) }
+func (u *memUser) externalID() string { return u.field(memExternalID) }
 
 func (u *memUser) time(i int) time.Time {
 	return time.Unix(u.secs[i], int64(u.nsecs[i])).UTC()
@@ -76,7 +78,7 @@ func (u *memUser) time(i int) time.Time {
 // pack returns the memUser for r, with role and status given by number. It
 // copies r's preferences.
 func pack(r *UserRecord, role, status uint16) memUser {
-	texts := [memTexts]string{r.ID, r.Email, r.Username, r.FirstName, r.LastName, r.AvatarURL, r.AccountID, r.PasswordHash}
+	texts := [memTexts]string{r.ID, r.Email, r.Username, r.FirstName, r.LastName, r.AvatarURL, r.AccountID, r.ExternalID, r.PasswordHash}
 	n := 0
 	for _, t := range texts {
 		n += len(t)
@@ -119,6 +121,7 @@ func (m *MemoryStore) view(u *memUser, v *User) {
 func (m *MemoryStore) unpack(u *memUser, r *UserRecord) {
 	m.view(u, &r.User)
 	r.AvatarURL = u.field(memAvatarURL)
+	r.ExternalID = u.externalID()
 	r.PasswordHash = u.field(memPasswordHash)
 	r.EmailVerified = u.verified
 	r.EmailVerifiedAt = u.time(memEmailVerifiedAt)

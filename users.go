@@ -57,6 +57,10 @@ func (s Status) valid() bool {
 // JSON gives snake_case keys.
 type User struct {
 	ID              string            `json:"id"` // a ULID: sorts by creation time
+	// ExternalID is the ID another system gave the user, kept when the user
+	// moved in from it (NewUser.ExternalID): unique, found by GetByExternalID,
+	// set when the user is created and never changed; empty for none.
+	ExternalID      string            `json:"external_id,omitempty"`
 	Email           string            `json:"email"`
 	EmailVerified   bool              `json:"email_verified"`
 	EmailVerifiedAt time.Time         `json:"email_verified_at,omitzero"`
@@ -88,8 +92,11 @@ func (u *User) Clone() *User {
 	return &c
 }
 
-// NewUser is Create's input. Only Email and one of Password or PasswordHash are
-// required; Role defaults to RoleUser and Status to StatusActive.
+// NewUser is Create's input. Only Email and one of Password, PasswordHash or
+// NoPassword are required (none for StatusInvited); Role defaults to RoleUser
+// and Status to StatusActive. The fields after Preferences bring a user in from
+// another system, or from another store of this package, without loss
+// (user_import.go).
 type NewUser struct {
 	Email     string
 	Username  string // optional; 3-32 of a-z 0-9 _ . - after lower-casing
@@ -119,6 +126,38 @@ type NewUser struct {
 	PasswordHash string
 
 	Preferences map[string]string
+
+	// NoPassword creates the user without a password: they sign in by magic
+	// link, by password reset, or with a linked provider. It must not be set
+	// with Password or PasswordHash (a *ValidationError on "password"). A user
+	// in StatusInvited has no password without it.
+	NoPassword bool
+
+	// ID keeps the user's ID from another store of this package (export and
+	// import keep it): a ULID in its canonical 26-character form, or a
+	// *ValidationError on "id". Empty (the default) gives a new ID. A taken
+	// ID is ErrConflict.
+	ID string
+
+	// ExternalID is the ID the user had in the system they come from: 1 to
+	// 255 bytes of printable ASCII without spaces, compared exactly (a
+	// *ValidationError on "external_id" otherwise). It is unique: a taken one
+	// is ErrDuplicateExternalID. Empty (the default) means none.
+	ExternalID string
+
+	// EmailVerified says the email was verified by the system the user comes
+	// from; EmailVerifiedAt is when (it needs EmailVerified). Default false.
+	EmailVerified   bool
+	EmailVerifiedAt time.Time
+
+	// The user's history in the system they come from. None may be after now
+	// (a *ValidationError naming the field: "created_at", "updated_at",
+	// "last_login_at", "last_active_at"). Zero CreatedAt and UpdatedAt mean
+	// now; zero LastLoginAt and LastActiveAt mean never.
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LastLoginAt  time.Time
+	LastActiveAt time.Time
 }
 
 // UserUpdate is Update's input. A nil field leaves the value as it is; a non-nil
@@ -592,8 +631,8 @@ func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
 		return nil, err
 	}
 	r.Status = or(nu.Status, StatusActive)
-	if !r.Status.valid() {
-		return nil, invalid("status", ValidationNotOneOf, "must be active, inactive or suspended")
+	if !r.Status.valid() && r.Status != StatusInvited {
+		return nil, invalid("status", ValidationNotOneOf, "must be active, inactive, suspended or invited")
 	}
 	if r.AvatarURL, err = checkAvatarURL(nu.AvatarURL); err != nil {
 		return nil, err
@@ -605,6 +644,9 @@ func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
 		if r.Preferences, err = checkPreferences(nu.Preferences); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.checkMovedIn(nu, &r); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }
@@ -642,6 +684,10 @@ func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error
 	switch {
 	case nu.Password != "" && nu.PasswordHash != "":
 		return nil, invalid("password_hash", ValidationExclusive, "give either a password or a password hash, not both")
+	case nu.NoPassword || r.Status == StatusInvited:
+		if nu.Password != "" || nu.PasswordHash != "" {
+			return nil, invalid("password", ValidationMustBeEmpty, "must be empty for a user without a password (NoPassword, or invited)")
+		}
 	case nu.PasswordHash != "":
 		if err := m.checkImportedHash(nu.PasswordHash); err != nil {
 			return nil, err
@@ -667,12 +713,10 @@ func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error
 // insert gives r its ID and times and stores it with its user.created entry
 // (whose Purpose is p: PurposeInvitation for Invite).
 func (m *Manager) insert(ctx context.Context, r *UserRecord, p Purpose) (*User, error) {
-	now := m.now()
-	id, err := m.newID(now)
-	if err != nil {
+	if err := m.stampNew(r, m.now()); err != nil {
 		return nil, err
 	}
-	r.ID, r.CreatedAt, r.UpdatedAt = id, now, now
+	id := r.ID
 	e, err := m.auditEntry(ctx, EventUserCreated, id)
 	if err != nil {
 		return nil, err

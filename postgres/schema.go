@@ -339,6 +339,16 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX userkit_credentials_user_idx ON userkit_credentials (user_id, created_at, kind, identifier)`,
 	},
+
+	// Version 7: a user's external ID (users.User.ExternalID), the ID another
+	// system gave the user. NULL for none, so that the unique index, which is
+	// what makes it unique across processes, holds only the users who have
+	// one. Written by CreateUser and CreateUsers only: UpdateUser never
+	// changes it, so migration 3's update trigger need not watch it.
+	{
+		`ALTER TABLE userkit_users ADD COLUMN external_id text COLLATE "C"`,
+		`CREATE UNIQUE INDEX userkit_users_external_id_key ON userkit_users (external_id)`,
+	},
 }
 
 // countUsersFunction returns migration 5's statement creating the trigger

@@ -228,7 +228,7 @@ var userColumns = []string{
 	"id", "email", "username", "email_verified", "email_verified_at",
 	"first_name", "last_name", "role", "status", "avatar_url", "account_id",
 	"preferences", "created_at", "updated_at", "last_login_at",
-	"password_hash", "generation", "last_active_at",
+	"password_hash", "generation", "last_active_at", "external_id",
 }
 
 // userWriteColumns are userColumns and the derived search columns, in the order
@@ -278,7 +278,7 @@ func userArgs(r *users.UserRecord) ([]any, error) {
 		r.ID, r.Email, r.Username, r.EmailVerified, encodeTime(r.EmailVerifiedAt, &err),
 		r.FirstName, r.LastName, string(r.Role), string(r.Status), r.AvatarURL, r.AccountID,
 		prefs, encodeTime(r.CreatedAt, &err), encodeTime(r.UpdatedAt, &err), encodeTime(r.LastLoginAt, &err),
-		r.PasswordHash, r.Generation, encodeTime(r.LastActiveAt, &err),
+		r.PasswordHash, r.Generation, encodeTime(r.LastActiveAt, &err), externalID(r.ExternalID),
 		strings.ToLower(r.FirstName), strings.ToLower(r.LastName),
 	}
 	return args, err
@@ -290,6 +290,15 @@ type userRow struct {
 	role, status                                                string
 	verifiedAt, createdAt, updatedAt, lastLoginAt, lastActiveAt int64
 	prefs                                                       []byte
+	externalID                                                  *string
+}
+
+// externalID is the column value of an external ID: NULL for none.
+func externalID(id string) *string {
+	if id == "" {
+		return nil
+	}
+	return &id
 }
 
 func (u *userRow) dest() []any {
@@ -297,7 +306,7 @@ func (u *userRow) dest() []any {
 		&u.r.ID, &u.r.Email, &u.r.Username, &u.r.EmailVerified, &u.verifiedAt,
 		&u.r.FirstName, &u.r.LastName, &u.role, &u.status, &u.r.AvatarURL, &u.r.AccountID,
 		&u.prefs, &u.createdAt, &u.updatedAt, &u.lastLoginAt,
-		&u.r.PasswordHash, &u.r.Generation, &u.lastActiveAt,
+		&u.r.PasswordHash, &u.r.Generation, &u.lastActiveAt, &u.externalID,
 	}
 }
 
@@ -309,6 +318,10 @@ func (u *userRow) record() (*users.UserRecord, error) {
 	r.UpdatedAt = decodeTime(u.updatedAt)
 	r.LastLoginAt = decodeTime(u.lastLoginAt)
 	r.LastActiveAt = decodeTime(u.lastActiveAt)
+	r.ExternalID = ""
+	if u.externalID != nil {
+		r.ExternalID = *u.externalID
+	}
 	if u.prefs != nil {
 		if err := json.Unmarshal(u.prefs, &r.Preferences); err != nil {
 			return nil, fmt.Errorf("decode preferences of user %s: %w", r.ID, err)
@@ -335,18 +348,22 @@ func queryUser(ctx context.Context, q interface {
 // user with this email and username, into the contract's error. self is the ID
 // of the user being updated, or nil for one being created. PostgreSQL reports
 // only the first constraint it happened to check, so the keys are looked up
-// again to answer in the contract's order: email, then username, then ID.
-func (s *Store) userConflict(ctx context.Context, constraint, email, username string, self *string) error {
-	var emailTaken, usernameTaken bool
+// again to answer in the contract's order: email, then username, then
+// external ID, then ID.
+func (s *Store) userConflict(ctx context.Context, constraint, email, username, external string, self *string) error {
+	var emailTaken, usernameTaken, externalTaken bool
 	err := s.pool.QueryRow(ctx, `SELECT
 			EXISTS (SELECT 1 FROM userkit_users WHERE email = $1 AND id IS DISTINCT FROM $3),
-			EXISTS (SELECT 1 FROM userkit_users WHERE username = $2 AND username <> '' AND id IS DISTINCT FROM $3)`,
-		email, username, self).Scan(&emailTaken, &usernameTaken)
+			EXISTS (SELECT 1 FROM userkit_users WHERE username = $2 AND username <> '' AND id IS DISTINCT FROM $3),
+			EXISTS (SELECT 1 FROM userkit_users WHERE external_id = $4 AND id IS DISTINCT FROM $3)`,
+		email, username, self, externalID(external)).Scan(&emailTaken, &usernameTaken, &externalTaken)
 	switch {
 	case err == nil && emailTaken:
 		return users.ErrDuplicateEmail
 	case err == nil && usernameTaken:
 		return users.ErrDuplicateUsername
+	case err == nil && externalTaken:
+		return users.ErrDuplicateExternalID
 	}
 	// The key's holder is gone already, or the lookup failed: go by the name.
 	switch constraint {
@@ -354,6 +371,8 @@ func (s *Store) userConflict(ctx context.Context, constraint, email, username st
 		return users.ErrDuplicateEmail
 	case "userkit_users_username_key":
 		return users.ErrDuplicateUsername
+	case "userkit_users_external_id_key":
+		return users.ErrDuplicateExternalID
 	}
 	return users.ErrConflict
 }
@@ -362,7 +381,8 @@ func (s *Store) userConflict(ctx context.Context, constraint, email, username st
 // username and on ID make the check and the write one atomic step, across
 // processes too: of any number of concurrent calls with one email exactly one
 // succeeds. It returns ErrDuplicateEmail or ErrDuplicateUsername if the key is
-// taken (email first), ErrConflict if r.ID exists, and an error wrapping
+// taken (email first), then ErrDuplicateExternalID if another user has
+// r.ExternalID, ErrConflict if r.ID exists, and an error wrapping
 // ErrTimeRange for a time it cannot keep; it writes nothing then. It is safe for
 // concurrent use, also across processes.
 func (s *Store) CreateUser(ctx context.Context, r *users.UserRecord, audit ...*users.AuditEntry) error {
@@ -381,7 +401,7 @@ func (s *Store) CreateUser(ctx context.Context, r *users.UserRecord, audit ...*u
 		return err
 	})
 	if code, constraint := pgCode(err); code == codeUniqueViolation {
-		return s.userConflict(ctx, constraint, r.Email, r.Username, nil)
+		return s.userConflict(ctx, constraint, r.Email, r.Username, r.ExternalID, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: create user: %w", err)
@@ -413,6 +433,19 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*users.
 	}
 	// username <> '' lets the planner use the partial unique index.
 	return s.lookupUser(ctx, "get user by username", `WHERE username = $1 AND username <> ''`, username)
+}
+
+// GetUserByExternalID returns the user whose ExternalID is exactly id, or
+// ErrNotFound. An empty id never matches. It is safe for concurrent use, also
+// across processes.
+func (s *Store) GetUserByExternalID(ctx context.Context, id string) (*users.UserRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return nil, users.ErrNotFound
+	}
+	return s.getUser(ctx, "get user by external id", `WHERE external_id = $1`, id)
 }
 
 // lookupUser is getUser for the lookups a login makes by email or username,
@@ -484,8 +517,8 @@ func (e *fnError) Error() string { return e.err.Error() }
 //
 // It returns the record as written; ErrNotFound if there is no such user; fn's
 // error unchanged if fn fails; ErrDuplicateEmail or ErrDuplicateUsername (email
-// first) if fn took another user's email or username; an error if fn changed
-// the ID or Generation; and an error wrapping ErrTimeRange for a time it cannot
+// first) if fn took another user's email or username; ErrKeyChanged if fn
+// changed the ID, ExternalID or Generation; and an error wrapping ErrTimeRange for a time it cannot
 // keep. In every one of those cases it writes nothing. It is safe for concurrent
 // use, also across processes.
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.UserRecord) (users.Revoke, error), audit ...*users.AuditEntry) (*users.UserRecord, error) {
@@ -508,7 +541,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 		if err != nil {
 			return &fnError{err}
 		}
-		if work.ID != old.ID || work.Generation != old.Generation {
+		if work.ID != old.ID || work.Generation != old.Generation || work.ExternalID != old.ExternalID {
 			return users.ErrKeyChanged
 		}
 		r := work.Clone() // fn may have kept work
@@ -558,7 +591,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(r *users.User
 	case errors.Is(err, users.ErrNotFound):
 		return nil, users.ErrNotFound
 	case code == codeUniqueViolation:
-		return nil, s.userConflict(ctx, constraint, triedEmail, triedUN, &id)
+		return nil, s.userConflict(ctx, constraint, triedEmail, triedUN, "", &id)
 	default:
 		return nil, fmt.Errorf("postgres: update user: %w", err)
 	}

@@ -16,14 +16,14 @@ import (
 // up: the transaction is rolled back and tried again.
 var errRaced = errors.New("a concurrent write took a key of the batch")
 
-// sqlKeyHolders selects the users that hold any of the IDs ($1), emails ($2)
-// or usernames ($3) of a batch.
-const sqlKeyHolders = `SELECT id, email, username FROM userkit_users
-	WHERE id = ANY ($1) OR email = ANY ($2) OR (username = ANY ($3) AND username <> '')`
+// sqlKeyHolders selects the users that hold any of the IDs ($1), emails ($2),
+// usernames ($3) or external IDs ($4) of a batch.
+const sqlKeyHolders = `SELECT id, email, username, coalesce(external_id, '') FROM userkit_users
+	WHERE id = ANY ($1) OR email = ANY ($2) OR (username = ANY ($3) AND username <> '') OR external_id = ANY ($4)`
 
 // CreateUsers stores many new users in one transaction and returns one error
-// per record, in order: nil for a stored one; ErrDuplicateEmail or
-// ErrDuplicateUsername (email first) for one whose key another user has,
+// per record, in order: nil for a stored one; ErrDuplicateEmail,
+// ErrDuplicateUsername or ErrDuplicateExternalID (in that order) for one whose key another user has,
 // stored before or by an earlier record of rs; ErrConflict for one whose ID
 // exists. The records are judged in order, as CreateUser would judge them one
 // after the other, so a refused record takes no key from a later one.
@@ -90,11 +90,14 @@ func (s *Store) CreateUsers(ctx context.Context, rs []*users.UserRecord, audit .
 func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args [][]any, errs []error) error {
 	ids := make([]string, len(rs))
 	emails := make([]string, len(rs))
-	var usernames []string
+	var usernames, externals []string
 	for i, r := range rs {
 		ids[i], emails[i] = r.ID, r.Email
 		if r.Username != "" {
 			usernames = append(usernames, r.Username)
+		}
+		if r.ExternalID != "" {
+			externals = append(externals, r.ExternalID)
 		}
 	}
 	// The insert trigger would add to the counts once per row; the batch's
@@ -104,16 +107,19 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 	if _, err := tx.Exec(ctx, `SELECT set_config('userkit.counted', 'on', true)`); err != nil {
 		return err
 	}
-	takenID, takenEmail, takenUsername := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	rows, err := tx.Query(ctx, sqlKeyHolders, ids, emails, usernames)
+	takenID, takenEmail, takenUsername, takenExternal := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
+	rows, err := tx.Query(ctx, sqlKeyHolders, ids, emails, usernames, externals)
 	if err != nil {
 		return err
 	}
-	var id, email, username string
-	_, err = pgx.ForEachRow(rows, []any{&id, &email, &username}, func() error {
+	var id, email, username, external string
+	_, err = pgx.ForEachRow(rows, []any{&id, &email, &username, &external}, func() error {
 		takenID[id], takenEmail[email] = true, true
 		if username != "" {
 			takenUsername[username] = true
+		}
+		if external != "" {
+			takenExternal[external] = true
 		}
 		return nil
 	})
@@ -131,6 +137,8 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 			errs[i] = users.ErrDuplicateEmail
 		case r.Username != "" && takenUsername[r.Username]:
 			errs[i] = users.ErrDuplicateUsername
+		case r.ExternalID != "" && takenExternal[r.ExternalID]:
+			errs[i] = users.ErrDuplicateExternalID
 		case takenID[r.ID]:
 			errs[i] = users.ErrConflict
 		default:
@@ -138,6 +146,9 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 			takenID[r.ID], takenEmail[r.Email] = true, true
 			if r.Username != "" {
 				takenUsername[r.Username] = true
+			}
+			if r.ExternalID != "" {
+				takenExternal[r.ExternalID] = true
 			}
 			copyRows = append(copyRows, args[i])
 			roles, statuses, accounts = append(roles, string(r.Role)), append(statuses, string(r.Status)), append(accounts, r.AccountID)

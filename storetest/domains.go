@@ -125,8 +125,9 @@ var userGroups = []storeGroup{
 	{"CountUsers", []rule[users.Store]{
 		{"MatchesFilter", "CountUsers must count the users Match.Matches selects: 0 on an empty store", testCountUsersFilter},
 	}},
-	{"Batch", batchRules},   // batch.go
-	{"Indexes", indexRules}, // index.go
+	{"Batch", batchRules},           // batch.go
+	{"Indexes", indexRules},         // index.go
+	{"ExternalID", externalIDRules}, // external.go
 }
 
 var sessionGroups = []storeGroup{

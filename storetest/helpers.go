@@ -23,14 +23,15 @@ var base = time.Now().UTC().Truncate(time.Second)
 
 var errSentinel = errors.New("storetest: error returned by fn")
 
-// newUser returns a user record with a fresh ULID and an email and username made
-// from it, not yet stored.
+// newUser returns a user record with a fresh ULID and an email, username and
+// external ID made from it, not yet stored.
 func newUser() *users.UserRecord {
 	id := ulid.Make().String()
 	low := strings.ToLower(id)
 	return &users.UserRecord{
 		User: users.User{
 			ID:          id,
+			ExternalID:  "ext|" + id,
 			Email:       low + "@example.com",
 			Username:    "u" + low,
 			FirstName:   "Ada",
