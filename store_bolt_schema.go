@@ -417,11 +417,11 @@ func decodeAnyToken(k, v []byte) (*TokenRecord, error) {
 // boltTx holds one transaction's buckets.
 type boltTx struct {
 	meta, users, email, username, external, filter, filterAcct, active, count, search *bbolt.Bucket
-	sessions, sessUser, sessID, sessExp                                     *bbolt.Bucket
-	tokens, tokUser, tokExp, logins, loginExp                               *bbolt.Bucket
-	mfa, chal, chalUser, chalExp                                            *bbolt.Bucket
-	cred, credUser                                                          *bbolt.Bucket
-	audit, auditUser, auditActor, auditType, auditIrreg                     *bbolt.Bucket
+	sessions, sessUser, sessID, sessExp                                               *bbolt.Bucket
+	tokens, tokUser, tokExp, logins, loginExp                                         *bbolt.Bucket
+	mfa, chal, chalUser, chalExp                                                      *bbolt.Bucket
+	cred, credUser                                                                    *bbolt.Bucket
+	audit, auditUser, auditActor, auditType, auditIrreg                               *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
 	// key, until flushCounts writes them just before the commit: a batch of

@@ -65,10 +65,10 @@ func (u *memUser) field(i int) string {
 	return u.text[start:u.ends[i]]
 }
 
-func (u *memUser) id() string        { return u.field(memID) }
-func (u *memUser) email() string     { return u.field(memEmail) }
-func (u *memUser) username() string  { return u.field(memUsername) }
-func (u *memUser) accountID() string { return u.field(memAccountID) }
+func (u *memUser) id() string         { return u.field(memID) }
+func (u *memUser) email() string      { return u.field(memEmail) }
+func (u *memUser) username() string   { return u.field(memUsername) }
+func (u *memUser) accountID() string  { return u.field(memAccountID) }
 func (u *memUser) externalID() string { return u.field(memExternalID) }
 
 func (u *memUser) time(i int) time.Time {

@@ -56,7 +56,7 @@ func (s Status) valid() bool {
 // User is one account. It never holds the password hash; marshalling a User to
 // JSON gives snake_case keys.
 type User struct {
-	ID              string            `json:"id"` // a ULID: sorts by creation time
+	ID string `json:"id"` // a ULID: sorts by creation time
 	// ExternalID is the ID another system gave the user, kept when the user
 	// moved in from it (NewUser.ExternalID): unique, found by GetByExternalID,
 	// set when the user is created and never changed; empty for none.

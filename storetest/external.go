@@ -174,7 +174,7 @@ func testExternalIDCreateUsers(t *testing.T, s users.Store, rule string) {
 	for i := range rs {
 		rs[i] = newUser()
 	}
-	rs[1].ExternalID = old.ExternalID  // taken before the batch
+	rs[1].ExternalID = old.ExternalID   // taken before the batch
 	rs[3].ExternalID = rs[2].ExternalID // taken by an earlier record
 	rs[4].Email = old.Email             // refused for its email: its external ID stays free
 	free := rs[4].ExternalID
