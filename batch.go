@@ -26,8 +26,9 @@ type ImportResult struct {
 	User *User
 	// Err is nil for a created user, or why the row was refused: a
 	// *ValidationError naming the field (matching ErrInvalidInput),
-	// ErrDuplicateEmail or ErrDuplicateUsername (the key was taken already, or by
-	// an earlier row of the same call).
+	// ErrDuplicateEmail, ErrDuplicateUsername or ErrDuplicateExternalID (the key
+	// was taken already, or by an earlier row of the same call), or ErrConflict
+	// (the row's ID is taken).
 	Err error
 }
 

@@ -662,7 +662,10 @@ func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
 // refused field ("password_hash.cost", "password_hash.memory" and so on for
 // an imported hash's parameter over its bound), ErrDuplicateEmail or ErrDuplicateUsername if another user has
 // the email or username (checked atomically by the Store, so concurrent Creates
-// of one email give exactly one user), and nothing is stored on any error.
+// of one email give exactly one user), ErrDuplicateExternalID if another has
+// nu.ExternalID, ErrConflict if nu.ID is taken, and nothing is stored on any
+// error. The fields that move a user in from elsewhere (ID, ExternalID,
+// EmailVerified, the times, NoPassword) are described at NewUser.
 func (m *Manager) Create(ctx context.Context, nu NewUser) (*User, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -684,10 +687,12 @@ func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error
 	switch {
 	case nu.Password != "" && nu.PasswordHash != "":
 		return nil, invalid("password_hash", ValidationExclusive, "give either a password or a password hash, not both")
+	case r.Status == StatusInvited && (nu.Password != "" || nu.PasswordHash != ""):
+		return nil, invalid("status", ValidationWrongState, "must not be invited for a user given a password: an invited user chooses it")
+	case nu.NoPassword && (nu.Password != "" || nu.PasswordHash != ""):
+		return nil, invalid("password", ValidationMustBeEmpty, "must be empty with NoPassword")
 	case nu.NoPassword || r.Status == StatusInvited:
-		if nu.Password != "" || nu.PasswordHash != "" {
-			return nil, invalid("password", ValidationMustBeEmpty, "must be empty for a user without a password (NoPassword, or invited)")
-		}
+		// No password: magic link, reset, a linked provider or the invitation.
 	case nu.PasswordHash != "":
 		if err := m.checkImportedHash(nu.PasswordHash); err != nil {
 			return nil, err
