@@ -18,6 +18,18 @@ import (
 // The tests build the command once and run it as a user would, asserting its
 // output and exit codes.
 
+// The exit codes the package comment documents, which the tests hold the
+// binary to.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitInUse    = 3
+	exitNotFound = 4
+	exitCorrupt  = 5
+	exitRefused  = 6
+)
+
 // usersBin is the binary built by TestMain.
 var usersBin string
 

@@ -14,6 +14,14 @@ import (
 	"github.com/userkit/users"
 )
 
+// statsReport is the part of stats -json the tests read.
+type statsReport struct {
+	Users        int            `json:"users"`
+	ByRole       map[string]int `json:"by_role"`
+	ByStatus     map[string]int `json:"by_status"`
+	AuditEntries int            `json:"audit_entries"`
+}
+
 // The round trip of the issue: create-admin, import 10k users from CSV, find,
 // export, a re-import that reports 10k "exists", backup, then check the
 // restored copy and log in on it.

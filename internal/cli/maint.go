@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -16,8 +16,8 @@ import (
 	"github.com/userkit/users"
 )
 
-// withStore opens the file (which must exist), runs fn and closes the file.
-func (x *cli) withStore(fn func(s *users.BoltStore) error) (err error) {
+// withStore opens the store (a file must exist), runs fn and closes the store.
+func (x *cli) withStore(fn func(s *Backend) error) (err error) {
 	s, err := x.openStore(false)
 	if err != nil {
 		return err
@@ -81,12 +81,12 @@ import reads what it writes.`,
 			if err := nargs(args, 0, "no arguments"); err != nil {
 				return err
 			}
-			return x.withStore(func(s *users.BoltStore) error {
+			return x.withStore(func(s *Backend) error {
 				w, commit, abort, err := x.createOutput(*out)
 				if err != nil {
 					return err
 				}
-				n, err := exportUsers(ctx, s, w, *withHashes)
+				n, err := exportUsers(ctx, s.Store, w, *withHashes)
 				if err != nil {
 					abort()
 					return err
@@ -146,7 +146,10 @@ exits 0, or lists the first 100 problems and exits 5.`,
 			if err := nargs(args, 0, "no arguments"); err != nil {
 				return err
 			}
-			return x.withStore(func(s *users.BoltStore) error {
+			return x.withStore(func(s *Backend) error {
+				if s.Check == nil {
+					return usageError("check verifies a bbolt file; %s keeps its own constraints (PostgreSQL: its UNIQUE and foreign keys, amcheck for the indexes)", s.Name)
+				}
 				if err := s.Check(ctx); err != nil {
 					return err
 				}
@@ -154,7 +157,11 @@ exits 0, or lists the first 100 problems and exits 5.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(x.stdout, "ok: %s is consistent (%d users, %d sessions, %d tokens)\n", x.db, st.Users, st.Sessions, st.Tokens)
+				n, err := s.Store.CountUsers(ctx, users.Match{})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(x.stdout, "ok: %s is consistent (%d users, %d sessions, %d tokens)\n", s.Name, n, st.Sessions, st.Tokens)
 				return nil
 			})
 		}
@@ -183,7 +190,10 @@ HTTP handler that calls BoltStore.Backup (see the README).`,
 			case *out == "-" && x.stdoutTTY:
 				return usageError("-o - would write a binary file to the terminal; redirect standard output or give -o FILE")
 			}
-			return x.withStore(func(s *users.BoltStore) error {
+			return x.withStore(func(s *Backend) error {
+				if s.Backup == nil {
+					return usageError("backup copies a bbolt file; back up %s with the database's own tools (PostgreSQL: pg_dump)", s.Name)
+				}
 				w, commit, abort, err := x.createOutput(*out)
 				if err != nil {
 					return err
@@ -196,7 +206,7 @@ HTTP handler that calls BoltStore.Backup (see the README).`,
 				if err := commit(); err != nil {
 					return err
 				}
-				fmt.Fprintf(x.stderr, "backup of %s: %d bytes written to %s\n", x.db, n, *out)
+				fmt.Fprintf(x.stderr, "backup of %s: %d bytes written to %s\n", s.Name, n, *out)
 				return nil
 			})
 		}
@@ -232,17 +242,20 @@ user once per role and status: on a large file it takes a while.`,
 			if err := nargs(args, 0, "no arguments"); err != nil {
 				return err
 			}
-			return x.withManager(false, func(s *users.BoltStore, m *users.Manager) error {
-				st, err := s.Stats(ctx, time.Now())
-				if err != nil {
-					return err
+			return x.withManager(false, func(s *Backend, m *users.Manager) error {
+				var st Stats
+				var err error
+				if s.Stats != nil {
+					if st, err = s.Stats(ctx, time.Now()); err != nil {
+						return err
+					}
 				}
-				fi, err := os.Stat(x.db)
+				n, err := m.Count(ctx, users.Filter{})
 				if err != nil {
 					return err
 				}
 				r := statsReport{
-					File: x.db, FileSize: fi.Size(), Users: st.Users,
+					File: s.Name, FileSize: st.Size, Users: n,
 					ByRole: map[string]int{}, ByStatus: map[string]int{},
 					Sessions: st.Sessions, ExpiredSessions: st.ExpiredSessions,
 					Tokens: st.Tokens, ExpiredTokens: st.ExpiredTokens, LoginThrottles: st.LoginThrottles,
@@ -281,7 +294,11 @@ user once per role and status: on a large file it takes a while.`,
 					statusNames = append(statusNames, string(status))
 				}
 				tw := tabwriter.NewWriter(x.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintf(tw, "file\t%s (%d bytes)\n", r.File, r.FileSize)
+				if r.FileSize > 0 {
+					fmt.Fprintf(tw, "file\t%s (%d bytes)\n", r.File, r.FileSize)
+				} else {
+					fmt.Fprintf(tw, "store\t%s\n", r.File)
+				}
 				fmt.Fprintf(tw, "users\t%d\n", r.Users)
 				fmt.Fprintf(tw, "by role\t%s\n", counts(roleNames, r.ByRole))
 				fmt.Fprintf(tw, "by status\t%s\n", counts(statusNames, r.ByStatus))

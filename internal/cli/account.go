@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"github.com/userkit/users"
 )
 
-// withManager opens the file and a Manager over it, runs fn and closes the file.
-func (x *cli) withManager(create bool, fn func(s *users.BoltStore, m *users.Manager) error) (err error) {
+// withManager opens the store and a Manager over it, runs fn and closes the store.
+func (x *cli) withManager(create bool, fn func(s *Backend, m *users.Manager) error) (err error) {
 	s, m, err := x.openManager(create)
 	if err != nil {
 		return err
@@ -62,7 +62,7 @@ func userCmd(name, summary, help string, act func(ctx context.Context, x *cli, m
 				if err := nargs(args, 1, "one USER"); err != nil {
 					return err
 				}
-				return x.withManager(false, func(_ *users.BoltStore, m *users.Manager) error {
+				return x.withManager(false, func(_ *Backend, m *users.Manager) error {
 					u, err := findUser(ctx, m, args[0])
 					if err != nil {
 						return err
@@ -92,7 +92,7 @@ of the library (8 to 128 characters, not a common password, not the email).`,
 			if err := nargs(args, 1, "one EMAIL"); err != nil {
 				return err
 			}
-			return x.withManager(true, func(_ *users.BoltStore, m *users.Manager) error {
+			return x.withManager(true, func(_ *Backend, m *users.Manager) error {
 				if u, err := m.GetByEmail(ctx, args[0]); err == nil {
 					return fmt.Errorf("%s already has an account (ID %s, role %s); to make it an admin: users set-role %s admin",
 						u.Email, u.ID, u.Role, u.Email)
@@ -133,7 +133,7 @@ USER is an ID, an email or a username. Exit code 4 if there is no such user.`,
 			if err := nargs(args, 1, "one USER"); err != nil {
 				return err
 			}
-			return x.withManager(false, func(_ *users.BoltStore, m *users.Manager) error {
+			return x.withManager(false, func(_ *Backend, m *users.Manager) error {
 				u, err := findUser(ctx, m, args[0])
 				if err != nil {
 					return err
@@ -189,7 +189,7 @@ request of every session. USER is an ID, an email or a username.`,
 			if err := nargs(args, 2, "USER and ROLE"); err != nil {
 				return err
 			}
-			return x.withManager(false, func(_ *users.BoltStore, m *users.Manager) error {
+			return x.withManager(false, func(_ *Backend, m *users.Manager) error {
 				u, err := findUser(ctx, m, args[0])
 				if err != nil {
 					return err
@@ -264,7 +264,7 @@ given. USER is an ID, an email or a username.`,
 			if err := nargs(args, 1, "one USER"); err != nil {
 				return err
 			}
-			return x.withManager(false, func(_ *users.BoltStore, m *users.Manager) error {
+			return x.withManager(false, func(_ *Backend, m *users.Manager) error {
 				u, err := findUser(ctx, m, args[0])
 				if err != nil {
 					return err
@@ -317,7 +317,7 @@ sessions and voids their one-time tokens. USER is an ID, an email or a username.
 			if err := nargs(args, 1, "one USER"); err != nil {
 				return err
 			}
-			return x.withManager(false, func(_ *users.BoltStore, m *users.Manager) error {
+			return x.withManager(false, func(_ *Backend, m *users.Manager) error {
 				u, err := findUser(ctx, m, args[0])
 				if err != nil {
 					return err
@@ -363,7 +363,7 @@ USER is an ID, an email or a username.`,
 			if *revoke != "" && *revokeAll {
 				return usageError("give -revoke or -revoke-all, not both")
 			}
-			return x.withManager(false, func(_ *users.BoltStore, m *users.Manager) error {
+			return x.withManager(false, func(_ *Backend, m *users.Manager) error {
 				u, err := findUser(ctx, m, args[0])
 				if err != nil {
 					return err

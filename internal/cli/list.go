@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func listCommand(name, args, summary, help string) *command {
 					}
 					f.Limit = 100 // the largest page: fewer round trips
 				}
-				return x.withManager(false, func(_ *users.BoltStore, m *users.Manager) error {
+				return x.withManager(false, func(_ *Backend, m *users.Manager) error {
 					return x.listUsers(ctx, m, f, *all, *asJSON)
 				})
 			}

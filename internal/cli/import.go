@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -157,7 +157,7 @@ rows by reason. Exit code 6 when rows were refused.`,
 				return err
 			}
 			defer closeIn()
-			return x.withManager(true, func(_ *users.BoltStore, m *users.Manager) error {
+			return x.withManager(true, func(_ *Backend, m *users.Manager) error {
 				return x.importRows(ctx, m, in, name, size, *format, *verbose, allowed)
 			})
 		}
