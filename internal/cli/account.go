@@ -29,12 +29,15 @@ func (x *cli) withManager(create bool, fn func(s *Backend, m *users.Manager) err
 	return fn(s, m)
 }
 
-// findUser finds the user ref names: an email (it has an @), an ID (a ULID), or
-// a username. The error matches users.ErrNotFound when nobody has it.
+// findUser finds the user ref names: "ext:" and an external ID (the user's ID
+// in the system they came from), an email (it has an @), an ID (a ULID), or a
+// username. The error matches users.ErrNotFound when nobody has it.
 func findUser(ctx context.Context, m *users.Manager, ref string) (*users.User, error) {
 	var u *users.User
 	var err error
 	switch {
+	case strings.HasPrefix(ref, "ext:"):
+		u, err = m.GetByExternalID(ctx, strings.TrimPrefix(ref, "ext:"))
 	case strings.Contains(ref, "@"):
 		u, err = m.GetByEmail(ctx, ref)
 	default:
@@ -56,7 +59,7 @@ func findUser(ctx context.Context, m *users.Manager, ref string) (*users.User, e
 func userCmd(name, summary, help string, act func(ctx context.Context, x *cli, m *users.Manager, u *users.User) error) *command {
 	return &command{
 		name: name, args: "USER", summary: summary,
-		help: help + "\n\nUSER is an ID, an email or a username.",
+		help: help + "\n\nUSER is an ID, an email, a username, or ext:ID for the user's ID in the\nsystem they came from (external_id).",
 		setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
 			return func(ctx context.Context, args []string) error {
 				if err := nargs(args, 1, "one USER"); err != nil {
@@ -126,7 +129,7 @@ of the library (8 to 128 characters, not a common password, not the email).`,
 var getCmd = &command{
 	name: "get", args: "USER", summary: "show one user, by ID, email or username",
 	help: `Get shows one user and how many live sessions they have.
-USER is an ID, an email or a username. Exit code 4 if there is no such user.`,
+USER is an ID, an email, a username or ext:ID (external_id). Exit code 4 if there is no such user.`,
 	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
 		asJSON := fs.Bool("json", false, "print the user as JSON")
 		return func(ctx context.Context, args []string) error {
@@ -152,6 +155,7 @@ USER is an ID, an email or a username. Exit code 4 if there is no such user.`,
 				tw := tabwriter.NewWriter(x.stdout, 0, 0, 2, ' ', 0)
 				for _, row := range [][2]string{
 					{"id", u.ID},
+					{"external id", u.ExternalID},
 					{"email", u.Email + " (" + verified + ")"},
 					{"username", u.Username},
 					{"name", strings.TrimSpace(u.FirstName + " " + u.LastName)},
@@ -183,7 +187,7 @@ var setRoleCmd = &command{
 	name: "set-role", args: "USER ROLE", summary: "change a user's role",
 	help: `Set-role gives the user the role, which must be one of the application's
 roles (admin, user, viewer, or $USERS_ROLES). The change is seen by the next
-request of every session. USER is an ID, an email or a username.`,
+request of every session. USER is an ID, an email, a username or ext:ID (external_id).`,
 	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
 		return func(ctx context.Context, args []string) error {
 			if err := nargs(args, 2, "USER and ROLE"); err != nil {
@@ -257,7 +261,7 @@ var removeCmd = &command{
 	help: `Remove deletes the user, their sessions and one-time tokens, and frees their
 email and username. It asks for confirmation on standard input first ("y" or
 "yes"; anything else, or no input, keeps the user and exits 1) unless -yes is
-given. USER is an ID, an email or a username.`,
+given. USER is an ID, an email, a username or ext:ID (external_id).`,
 	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
 		yes := fs.Bool("yes", false, "do not ask for confirmation")
 		return func(ctx context.Context, args []string) error {
@@ -310,7 +314,7 @@ channel you trust.
 
 With -set, it sets a new password itself instead: read from $USERS_PASSWORD or
 a terminal prompt, never from a flag. Setting a password ends all the user's
-sessions and voids their one-time tokens. USER is an ID, an email or a username.`,
+sessions and voids their one-time tokens. USER is an ID, an email, a username or ext:ID (external_id).`,
 	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
 		set := fs.Bool("set", false, "set a new password (from $USERS_PASSWORD or the prompt)")
 		return func(ctx context.Context, args []string) error {
@@ -351,7 +355,7 @@ var sessionsCmd = &command{
 	name: "sessions", args: "USER", summary: "list a user's sessions, or revoke them",
 	help: `Sessions lists the user's live sessions, oldest first. With -revoke it ends
 one of them by its ID; with -revoke-all it ends all of them (every device).
-USER is an ID, an email or a username.`,
+USER is an ID, an email, a username or ext:ID (external_id).`,
 	setup: func(fs *flag.FlagSet, x *cli) func(context.Context, []string) error {
 		revoke := fs.String("revoke", "", "end the session with this `ID`")
 		revokeAll := fs.Bool("revoke-all", false, "end every session of the user")

@@ -40,36 +40,92 @@ type importRow struct {
 	AccountID    string            `json:"account_id"`
 	Preferences  map[string]string `json:"preferences"`
 
-	// Written by export, read and not imported: the library gives imported users
-	// new IDs and times, and their emails count as unverified.
-	ID              json.RawMessage `json:"id"`
-	EmailVerified   json.RawMessage `json:"email_verified"`
-	EmailVerifiedAt json.RawMessage `json:"email_verified_at"`
-	CreatedAt       json.RawMessage `json:"created_at"`
-	UpdatedAt       json.RawMessage `json:"updated_at"`
-	LastLoginAt     json.RawMessage `json:"last_login_at"`
+	// What export writes besides, imported as it is (users.NewUser): the ID
+	// (a user of another store of this library keeps it), the other system's
+	// ID, email verification and the user's history.
+	ID              string    `json:"id"`
+	ExternalID      string    `json:"external_id"`
+	EmailVerified   bool      `json:"email_verified"`
+	EmailVerifiedAt time.Time `json:"email_verified_at"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+	LastLoginAt     time.Time `json:"last_login_at"`
+	LastActiveAt    time.Time `json:"last_active_at"`
 }
 
+// newUser is the row as Import takes it. A row with neither a password nor a
+// hash is a user without a password (NoPassword), who signs in by magic link,
+// by a password reset or with a linked provider; an invited one accepts an
+// invitation (Manager.Reinvite sends a new one).
 func (r *importRow) newUser() users.NewUser {
 	return users.NewUser{
 		Email: r.Email, Username: r.Username, Password: r.Password, PasswordHash: r.PasswordHash,
 		FirstName: r.FirstName, LastName: r.LastName, Role: r.Role, Status: r.Status,
 		AvatarURL: r.AvatarURL, AccountID: r.AccountID, Preferences: r.Preferences,
+		NoPassword: r.Password == "" && r.PasswordHash == "" && r.Status != users.StatusInvited,
+		ID:         r.ID, ExternalID: r.ExternalID,
+		EmailVerified: r.EmailVerified, EmailVerifiedAt: r.EmailVerifiedAt,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, LastLoginAt: r.LastLoginAt, LastActiveAt: r.LastActiveAt,
 	}
 }
 
-// csvColumns are the columns a CSV header may name.
-var csvColumns = map[string]func(r *importRow, v string){
-	"email":         func(r *importRow, v string) { r.Email = v },
-	"username":      func(r *importRow, v string) { r.Username = v },
-	"password":      func(r *importRow, v string) { r.Password = v },
-	"password_hash": func(r *importRow, v string) { r.PasswordHash = v },
-	"first_name":    func(r *importRow, v string) { r.FirstName = v },
-	"last_name":     func(r *importRow, v string) { r.LastName = v },
-	"role":          func(r *importRow, v string) { r.Role = users.Role(v) },
-	"status":        func(r *importRow, v string) { r.Status = users.Status(v) },
-	"avatar_url":    func(r *importRow, v string) { r.AvatarURL = v },
-	"account_id":    func(r *importRow, v string) { r.AccountID = v },
+// csvColumns are the columns a CSV header may name, and how each sets its
+// field; an error refuses the row.
+var csvColumns = map[string]func(r *importRow, v string) error{
+	"email":             text(func(r *importRow) *string { return &r.Email }),
+	"username":          text(func(r *importRow) *string { return &r.Username }),
+	"password":          text(func(r *importRow) *string { return &r.Password }),
+	"password_hash":     text(func(r *importRow) *string { return &r.PasswordHash }),
+	"first_name":        text(func(r *importRow) *string { return &r.FirstName }),
+	"last_name":         text(func(r *importRow) *string { return &r.LastName }),
+	"role":              func(r *importRow, v string) error { r.Role = users.Role(v); return nil },
+	"status":            func(r *importRow, v string) error { r.Status = users.Status(v); return nil },
+	"avatar_url":        text(func(r *importRow) *string { return &r.AvatarURL }),
+	"account_id":        text(func(r *importRow) *string { return &r.AccountID }),
+	"id":                text(func(r *importRow) *string { return &r.ID }),
+	"external_id":       text(func(r *importRow) *string { return &r.ExternalID }),
+	"email_verified":    verified,
+	"email_verified_at": timeColumn(func(r *importRow) *time.Time { return &r.EmailVerifiedAt }),
+	"created_at":        timeColumn(func(r *importRow) *time.Time { return &r.CreatedAt }),
+	"updated_at":        timeColumn(func(r *importRow) *time.Time { return &r.UpdatedAt }),
+	"last_login_at":     timeColumn(func(r *importRow) *time.Time { return &r.LastLoginAt }),
+	"last_active_at":    timeColumn(func(r *importRow) *time.Time { return &r.LastActiveAt }),
+}
+
+// csvColumnNames is the list of csvColumns for messages.
+const csvColumnNames = "email, username, password, password_hash, first_name, last_name, role, status, avatar_url, account_id, id, external_id, email_verified, email_verified_at, created_at, updated_at, last_login_at, last_active_at"
+
+// text is a CSV column of text.
+func text(field func(r *importRow) *string) func(*importRow, string) error {
+	return func(r *importRow, v string) error { *field(r) = v; return nil }
+}
+
+// timeColumn is a CSV column of a time: RFC 3339, or empty for none.
+func timeColumn(field func(r *importRow) *time.Time) func(*importRow, string) error {
+	return func(r *importRow, v string) error {
+		if v == "" {
+			return nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return fmt.Errorf("not an RFC 3339 time: %q", v)
+		}
+		*field(r) = t
+		return nil
+	}
+}
+
+// verified is the email_verified column: true or false (empty is false).
+func verified(r *importRow, v string) error {
+	switch strings.ToLower(v) {
+	case "true", "1", "yes":
+		r.EmailVerified = true
+	case "false", "0", "no", "":
+		r.EmailVerified = false
+	default:
+		return fmt.Errorf("email_verified %q: want true or false", v)
+	}
+	return nil
 }
 
 // parsed is one row read from the input: a user to import, or why the row
@@ -86,8 +142,15 @@ var importCmd = &command{
 	help: `Import creates a user for each row of FILE (standard input if FILE is - or
 missing): JSON lines (one object per line) or CSV with a header row. The fields
 and CSV columns are email (required), username, password or password_hash,
-first_name, last_name, role, status, avatar_url, account_id, and in JSON
-preferences (an object of strings). The format is -format, or else the file's
+first_name, last_name, role, status (active, inactive, suspended or invited),
+avatar_url, account_id, external_id (the user's ID in the old system: unique,
+found with "users get ext:ID"), email_verified (true or false), the times
+email_verified_at, created_at, updated_at, last_login_at and last_active_at
+(RFC 3339), id (a ULID, from another store of this library: the user keeps
+it), and in JSON preferences (an object of strings). A row with neither
+password nor password_hash imports a user without a password, who signs in
+by magic link, password reset or a linked provider; an invited row gets its
+invitation from the application (Manager.Reinvite). The format is -format, or else the file's
 extension (.csv; .jsonl, .ndjson, .json), or else the first byte ('{' is JSON).
 
 -format kratos, supabase or django reads another system's export instead: Ory
@@ -104,8 +167,9 @@ user logs in with their old password and the hash is upgraded then. It also
 takes this library's own hashes, as export -with-hashes writes them, so users
 keep their passwords when they move to another file or store. Rows with a
 plain password are hashed here at USERS_BCRYPT_COST (slow: about 250 ms each
-at the default cost 12). The output of export is accepted: id, the times and
-email_verified are ignored (imported users get new IDs).
+at the default cost 12). export -with-hashes writes every field, so
+"users export -with-hashes | users import" into an empty store gives the same
+users back, IDs included.
 
 A row with a role other than user or viewer (admin, or one of $USERS_ROLES)
 is refused unless -allow-roles names that role: an import file cannot make
@@ -199,6 +263,10 @@ func refusalReason(err error) string {
 		return "invalid " + ve.Field
 	case errors.Is(err, users.ErrDuplicateUsername):
 		return "username taken"
+	case errors.Is(err, users.ErrDuplicateExternalID):
+		return "external ID taken"
+	case errors.Is(err, users.ErrConflict):
+		return "ID taken"
 	case errors.Is(err, errRoleNotAllowed):
 		return "role not allowed"
 	}
@@ -330,15 +398,10 @@ func (x *cli) importRows(ctx context.Context, m *users.Manager, in io.Reader, na
 		pending = pending[:0]
 		return err
 	}
-	noted := false
 	for p := range rows {
 		n.rows++
 		if p.err == nil && !allowed[p.row.Role] {
 			p.err = fmt.Errorf("role %q: %w %s", p.row.Role, errRoleNotAllowed, p.row.Role)
-		}
-		if !noted && p.err == nil && p.row.ID != nil {
-			noted = true
-			bar.println("note: the input has IDs (export's output); imported users get new IDs, and their emails count as unverified")
 		}
 		if pending = append(pending, p); len(pending) == batchSize {
 			if err := flush(); err != nil {
@@ -436,12 +499,12 @@ func readCSV(ctx context.Context, r io.Reader, out chan<- parsed, pos func() int
 	if err != nil {
 		return fmt.Errorf("reading the CSV header: %w", err)
 	}
-	set := make([]func(*importRow, string), len(header))
+	set := make([]func(*importRow, string) error, len(header))
 	hasEmail := false
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		if set[i] = csvColumns[h]; set[i] == nil {
-			return usageError("CSV column %q: want email, username, password, password_hash, first_name, last_name, role, status, avatar_url, account_id", h)
+			return usageError("CSV column %q: want %s", h, csvColumnNames)
 		}
 		hasEmail = hasEmail || h == "email"
 	}
@@ -466,7 +529,10 @@ func readCSV(ctx context.Context, r io.Reader, out chan<- parsed, pos func() int
 			p.err = fmt.Errorf("%d fields, the header has %d", len(rec), len(header))
 		default:
 			for i, v := range rec {
-				set[i](&p.row, v)
+				if err := set[i](&p.row, v); err != nil {
+					p.err = err
+					break
+				}
 			}
 		}
 		select {

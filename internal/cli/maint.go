@@ -294,10 +294,10 @@ user once per role and status: on a large file it takes a while.`,
 					statusNames = append(statusNames, string(status))
 				}
 				tw := tabwriter.NewWriter(x.stdout, 0, 0, 2, ' ', 0)
-				if r.FileSize > 0 {
+				if s.Check != nil { // a bbolt file
 					fmt.Fprintf(tw, "file\t%s (%d bytes)\n", r.File, r.FileSize)
 				} else {
-					fmt.Fprintf(tw, "store\t%s\n", r.File)
+					fmt.Fprintf(tw, "store\t%s (%d bytes)\n", r.File, r.FileSize)
 				}
 				fmt.Fprintf(tw, "users\t%d\n", r.Users)
 				fmt.Fprintf(tw, "by role\t%s\n", counts(roleNames, r.ByRole))
