@@ -68,11 +68,12 @@ func (m *Manager) checkMovedIn(nu NewUser, r *UserRecord) error {
 	return nil
 }
 
-// stampNew gives a new record what it lacks before it is stored: an ID, and now
+// stampNew gives a new record what it lacks before it is stored: an ID (of
+// the time it was created, so that users moved in keep their order), and now
 // as CreatedAt and UpdatedAt when they are zero.
 func (m *Manager) stampNew(r *UserRecord, now time.Time) error {
 	if r.ID == "" {
-		id, err := m.newID(now)
+		id, err := m.newID(or(r.CreatedAt, now))
 		if err != nil {
 			return err
 		}
