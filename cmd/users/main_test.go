@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,9 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/internal/cli/clitest"
 )
 
 // The tests build the command once and run it as a user would, asserting its
@@ -82,26 +80,11 @@ func cmdEnv(env ...string) []string {
 	return append(append(out, "USERS_BCRYPT_COST=10"), env...)
 }
 
-// runUsers runs the command with stdin as its standard input. A run that does not
-// end within a minute fails the test: the command must never hang.
+// runUsers runs the command with stdin as its standard input (see clitest.Run).
 func runUsers(tb testing.TB, env []string, stdin string, args ...string) result {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(tb.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, usersBin, args...)
-	cmd.Env = cmdEnv(env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		tb.Fatalf("users %s did not end within a minute", strings.Join(args, " "))
-	}
-	r := result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
-	if err != nil && r.code <= 0 {
-		tb.Fatalf("users %s: %v", strings.Join(args, " "), err)
-	}
-	return r
+	r := clitest.Run(tb, usersBin, cmdEnv(env...), stdin, args...)
+	return result{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 // must runs the command and fails the test unless it exits with want.

@@ -5,11 +5,15 @@ package clitest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/userkit/users"
 )
@@ -70,4 +74,37 @@ func jsonFields(t reflect.Type) []string {
 		}
 	}
 	return names
+}
+
+// Result is what one run of the command gave.
+type Result struct {
+	Code           int
+	Stdout, Stderr string
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+}
+
+// Run runs the command bin with args, the environment env and stdin as its
+// standard input. A run that does not end within a minute fails the test: the
+// command must never hang.
+func Run(tb testing.TB, bin string, env []string, stdin string, args ...string) Result {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		tb.Fatalf("users %s did not end within a minute", strings.Join(args, " "))
+	}
+	r := Result{Code: cmd.ProcessState.ExitCode(), Stdout: stdout.String(), Stderr: stderr.String()}
+	if err != nil && r.Code <= 0 {
+		tb.Fatalf("users %s: %v", strings.Join(args, " "), err)
+	}
+	return r
 }
