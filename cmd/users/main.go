@@ -32,7 +32,8 @@
 //	backup          copy the file to a consistent snapshot
 //	stats           count users by role and status, sessions and tokens
 //
-// Every command takes -db (the file, default users.db) and -timeout (how long
+// Every command takes -db (the file, default users.db) or, in the PostgreSQL
+// build, -dsn (a connection string, default $USERS_DSN), -timeout (how long
 // to wait for a file another process holds, default 1s), and -h for its own
 // help. "users help <command>" prints the same help. Flags may come before or
 // after the arguments ("users get ada -json"); everything after "--" is an
@@ -61,6 +62,8 @@
 //	                   Options.FirebaseScrypt
 //	USERS_PROGRESS_INTERVAL  how often import reports progress without a
 //	                   terminal (default 5s)
+//	USERS_DSN          the PostgreSQL database, when -dsn is not given
+//	                   (postgres/cmd/users only)
 //
 // Exit codes:
 //

@@ -180,7 +180,9 @@ func (x *cli) flags(c *command) *flag.FlagSet {
 	fs.SetOutput(x.stderr)
 	x.db = "users.db"
 	fs.Func("db", "the bbolt `file` (default users.db)", func(v string) error { x.db, x.dbSet = v, true; return nil })
-	fs.StringVar(&x.dsn, "dsn", "", "a PostgreSQL `connection string` instead of -db (default $USERS_DSN; give its password in $PGPASSWORD or ~/.pgpass, not here)")
+	if x.openDSN != nil {
+		fs.StringVar(&x.dsn, "dsn", "", "a PostgreSQL `connection string` instead of -db (default $USERS_DSN; give its password in $PGPASSWORD or ~/.pgpass, not here)")
+	}
 	fs.DurationVar(&x.timeout, "timeout", time.Second, "how long to wait for a file another process holds")
 	fs.Usage = func() {
 		out := fs.Output()
@@ -191,12 +193,20 @@ func (x *cli) flags(c *command) *flag.FlagSet {
 }
 
 func (x *cli) usage(w io.Writer) {
-	fmt.Fprint(w, "Users administers the users of a github.com/userkit/users bbolt file.\n\n")
+	if x.openDSN != nil {
+		fmt.Fprint(w, "Users administers the users of a github.com/userkit/users bbolt file or PostgreSQL database.\n\n")
+	} else {
+		fmt.Fprint(w, "Users administers the users of a github.com/userkit/users bbolt file.\n\n")
+	}
 	fmt.Fprint(w, "usage: users <command> [flags] [arguments]\n\nThe commands are:\n\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "\t%-15s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nEvery command takes -db file (default users.db) and -timeout (default 1s).\n")
+	if x.openDSN != nil {
+		fmt.Fprint(w, "\nEvery command takes -db file (default users.db) or -dsn (default $USERS_DSN),\nand -timeout (default 1s).\n")
+	} else {
+		fmt.Fprint(w, "\nEvery command takes -db file (default users.db) and -timeout (default 1s).\n")
+	}
 	fmt.Fprint(w, "Run 'users help <command>' or 'users <command> -h' for its flags.\n\n")
 	fmt.Fprint(w, "Exit codes: 0 success, 1 failure, 2 usage, 3 file in use by another process,\n")
 	fmt.Fprint(w, "4 not found, 5 check found the file inconsistent, 6 import refused some rows.\n")
