@@ -2,14 +2,10 @@ package postgres_test
 
 import (
 	"errors"
-	"math"
 	"slices"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/userkit/users"
-	"github.com/userkit/users/postgres"
 )
 
 // TestNew_MigratesVersion5 builds the tables of schema version 5 as the
@@ -19,35 +15,10 @@ import (
 // with an identifier of any bytes, unique per kind, listed, and deleted with
 // the user.
 func TestNew_MigratesVersion5(t *testing.T) {
-	db := openTestDB(t)
-	pool := db.pool(t, db.schema(t))
-	ctx := t.Context()
-
-	tx := beginAtVersion(t, pool, 5)
-	base := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	r := newUser("v5user@example.com")
-	if _, err := tx.Exec(ctx, `INSERT INTO userkit_users (id, email, username, email_verified,
-		email_verified_at, first_name, last_name, role, status, avatar_url, account_id,
-		preferences, created_at, updated_at, last_login_at, password_hash, generation,
-		first_name_lower, last_name_lower, last_active_at)
-		VALUES ($1, $2, $3, false, $4, 'Ada', 'Lovelace', 'user', 'active', '', '', NULL, $5, $5, $4, $6, 0, 'ada', 'lovelace', $4)`,
-		r.ID, r.Email, r.Username, int64(math.MinInt64), base.UnixNano(), r.PasswordHash); err != nil {
-		t.Fatalf("insert user: %v", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	s := mustNew(t, pool)
-	var version int
-	if err := pool.QueryRow(ctx, `SELECT version FROM userkit_schema_version`).Scan(&version); err != nil || version != postgres.SchemaVersion() {
-		t.Errorf("schema version after New = %d, %v; want %d", version, err, postgres.SchemaVersion())
-	}
-	rows, _ := pool.Query(ctx, `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()`)
-	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, indexes := migrateFrom(t, 5, r)
+	ctx := t.Context()
+	base := oldBase
 	for _, want := range []string{"userkit_credentials_pkey", "userkit_credentials_user_idx"} {
 		if !slices.Contains(indexes, want) {
 			t.Errorf("New must create index %s when migrating from version 5; have %v", want, indexes)

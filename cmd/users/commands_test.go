@@ -299,13 +299,14 @@ func TestImportRefusals(t *testing.T) {
 		`{"email":"admin@example.com","password_hash":"$2a$04$abcdefghijklmnopqrstuu9n4Z0aQ2mO7yJrKcnvQQdPZGnwNZGm6"}`,
 		`{"email":"carol@example.com","password":"password"}`,
 		`not json`,
-		`{"email":"dan@example.com","username":"ada"}`,
+		`{"email":"dan@example.com","status":"invited","password":"difference engine 1822"}`,
+		`{"email":"frank@example.com","username":"frank"}`, // no password: imported, signs in by magic link
 	}, "\n")
 	if err := os.WriteFile(in, []byte(rows), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := must(t, exitRefused, nil, "", "import", "-db", db, in)
-	if r.stdout != "7 rows: 1 imported, 1 exists, 5 refused\nroles imported: user 1\nrefused: invalid password 2, unreadable row 2, invalid email 1\n" {
+	if r.stdout != "8 rows: 2 imported, 1 exists, 5 refused\nroles imported: user 2\nrefused: unreadable row 2, invalid email 1, invalid password 1, invalid status 1\n" {
 		t.Errorf("import said %q", r.stdout)
 	}
 	got := lines(r.stderr)
@@ -314,8 +315,8 @@ func TestImportRefusals(t *testing.T) {
 		in + ":4: refused: not a JSON object of user fields: json: unknown field \"pasword\"",
 		in + ":6: refused: invalid password: is one of the most commonly used passwords",
 		in + ":7: refused: not a JSON object",
-		in + ":8: refused: invalid password: is required",
-		"users import: 5 of 7 rows refused",
+		in + ":8: refused: invalid status: must not be invited for a user given a password",
+		"users import: 5 of 8 rows refused",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("stderr: want %d lines, got\n%s", len(want), r.stderr)
@@ -343,7 +344,7 @@ func TestImportRefusals(t *testing.T) {
 	r = must(t, 0, nil, "", "export", "-db", db, "-with-hashes")
 	db2 := filepath.Join(dir, "second.db")
 	r = must(t, 0, nil, r.stdout, "import", "-db", db2, "-allow-roles", "admin")
-	if r.stdout != "3 rows: 3 imported, 0 exists, 0 refused\nroles imported: admin 1, user 2\n" || !strings.Contains(r.stderr, "note: the input has IDs") {
+	if r.stdout != "4 rows: 4 imported, 0 exists, 0 refused\nroles imported: admin 1, user 3\n" || r.stderr != "" {
 		t.Errorf("import of export -with-hashes: %v", r)
 	}
 	m, _, _ := openDB(t, db2)
@@ -468,23 +469,31 @@ func TestImportPeers(t *testing.T) {
 		{"kratos", "kratos.json", nil, 0, "2 rows: 2 imported, 0 exists, 0 refused\nroles imported: user 2\n",
 			[]string{"ada@example.com"},
 			map[string]users.User{
-				"ada@example.com": {FirstName: "Ada", LastName: "Lovelace", Role: users.RoleUser, Status: users.StatusActive},
-				"bob@example.com": {Username: "bob", FirstName: "Bob", LastName: "Babbage", Status: users.StatusInactive},
+				"ada@example.com": {FirstName: "Ada", LastName: "Lovelace", Role: users.RoleUser, Status: users.StatusActive,
+					ExternalID: "9f425a8d-7efc-4768-8f23-7647a74fdf13", EmailVerified: true},
+				"bob@example.com": {Username: "bob", FirstName: "Bob", LastName: "Babbage", Status: users.StatusInactive,
+					ExternalID: "0a8b4c2e-1d3f-4e5a-9b6c-7d8e9f0a1b2c"},
 			}},
 		{"supabase", "supabase.csv", nil, exitRefused, "3 rows: 2 imported, 0 exists, 1 refused\nroles imported: user 2\nrefused: unreadable row 1\n",
 			[]string{"carol@example.com"},
 			map[string]users.User{
-				"carol@example.com": {FirstName: "Carol", LastName: "Shaw", Status: users.StatusActive},
-				"dan@example.com":   {FirstName: "Dan", LastName: "Ingalls", Status: users.StatusSuspended},
+				"carol@example.com": {FirstName: "Carol", LastName: "Shaw", Status: users.StatusActive,
+					ExternalID: "5e1c7d1a-2b3c-4d5e-8f90-a1b2c3d4e5f6", EmailVerified: true},
+				"dan@example.com": {FirstName: "Dan", LastName: "Ingalls", Status: users.StatusSuspended,
+					ExternalID: "6f2d8e2b-3c4d-5e6f-9a01-b2c3d4e5f6a7"},
 			}},
 		{"supabase", "supabase.jsonl", nil, exitRefused, "3 rows: 2 imported, 0 exists, 1 refused\nroles imported: user 2\nrefused: unreadable row 1\n",
 			[]string{"carol@example.com"},
-			map[string]users.User{"carol@example.com": {FirstName: "Carol", LastName: "Shaw", Status: users.StatusActive}}},
-		{"django", "django.json", []string{"-allow-roles", "admin"}, exitRefused, "3 rows: 2 imported, 0 exists, 1 refused\nroles imported: admin 1, user 1\nrefused: invalid password 1\n",
+			map[string]users.User{"carol@example.com": {FirstName: "Carol", LastName: "Shaw", Status: users.StatusActive,
+				ExternalID: "5e1c7d1a-2b3c-4d5e-8f90-a1b2c3d4e5f6", EmailVerified: true}}},
+		// grace's password is Django's unusable one: she is imported without a
+		// password, and signs in by magic link or a password reset.
+		{"django", "django.json", []string{"-allow-roles", "admin"}, 0, "3 rows: 3 imported, 0 exists, 0 refused\nroles imported: admin 1, user 2\n",
 			[]string{"erin@example.com"},
 			map[string]users.User{
-				"erin@example.com":  {Username: "", FirstName: "Erin", LastName: "Admin", Role: users.RoleAdmin, Status: users.StatusActive},
-				"frank@example.com": {Username: "frank", FirstName: "Frank", LastName: "Ee", Status: users.StatusInactive},
+				"erin@example.com":  {Username: "", FirstName: "Erin", LastName: "Admin", Role: users.RoleAdmin, Status: users.StatusActive, ExternalID: "1"},
+				"frank@example.com": {Username: "frank", FirstName: "Frank", LastName: "Ee", Status: users.StatusInactive, ExternalID: "2"},
+				"grace@example.com": {Username: "grace", FirstName: "Grace", Status: users.StatusActive, ExternalID: "3"},
 			}},
 	} {
 		t.Run(c.file, func(t *testing.T) {
@@ -510,7 +519,8 @@ func TestImportPeers(t *testing.T) {
 					continue
 				}
 				if u.FirstName != want.FirstName || u.LastName != want.LastName || u.Username != want.Username ||
-					(want.Role != "" && u.Role != want.Role) || u.Status != want.Status {
+					(want.Role != "" && u.Role != want.Role) || u.Status != want.Status ||
+					u.ExternalID != want.ExternalID || u.EmailVerified != want.EmailVerified {
 					t.Errorf("%s imported as %+v, want %+v", email, u, want)
 				}
 			}

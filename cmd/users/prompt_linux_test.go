@@ -151,9 +151,9 @@ func TestImportProgress(t *testing.T) {
 	master, tty := openPTY(t)
 	db := newDB(t)
 	var csv strings.Builder
-	csv.WriteString("email\n")
+	csv.WriteString("email,status\n")
 	for i := range 2500 {
-		fmt.Fprintf(&csv, "u%d@example.com\n", i) // no password: refused, cheaply
+		fmt.Fprintf(&csv, "u%d@example.com,deleted\n", i) // no such status: refused, cheaply
 	}
 	in := filepath.Join(filepath.Dir(db), "in.csv")
 	if err := os.WriteFile(in, []byte(csv.String()), 0o600); err != nil {
@@ -180,14 +180,14 @@ func TestImportProgress(t *testing.T) {
 	if got := cmd.ProcessState.ExitCode(); got != exitRefused {
 		t.Errorf("exit %d, want %d", got, exitRefused)
 	}
-	if want := "2500 rows: 0 imported, 0 exists, 2500 refused\nrefused: invalid password 2500\n"; stdout.String() != want {
+	if want := "2500 rows: 0 imported, 0 exists, 2500 refused\nrefused: invalid status 2500\n"; stdout.String() != want {
 		t.Errorf("stdout %q, want %q", stdout.String(), want)
 	}
 	s := screen.String()
 	if !strings.Contains(s, "\r\033[K[") || !strings.Contains(s, "%") || !strings.Contains(s, "rows stored") {
 		t.Errorf("no progress bar on the terminal: %q", s[:min(len(s), 400)])
 	}
-	if strings.Count(s, ": refused: invalid password: is required") != 2500 {
+	if strings.Count(s, ": refused: invalid status: must be active") != 2500 {
 		t.Errorf("want 2500 refusal lines on the terminal")
 	}
 }

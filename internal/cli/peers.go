@@ -11,14 +11,16 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/userkit/users"
 )
 
 // Export formats of other systems that import reads with -format. Each maps
 // one record of the peer's export to an importRow; the mapping is in the
-// README ("Moving in from another system"). Fields this store does not keep
-// yet (the old ID, email verification) are left out.
+// README ("Moving in from another system"). The peer's ID becomes the
+// external ID, and what it knows of the email's verification and the user's
+// history is kept.
 var peerFormats = map[string]func(raw json.RawMessage) (importRow, error){
 	"kratos":   kratosRow,
 	"supabase": supabaseRow,
@@ -29,6 +31,7 @@ var peerFormats = map[string]func(raw json.RawMessage) (importRow, error){
 // (GET /admin/identities?include_credential=password, or
 // `kratos list identities --format json`), with the default schema's traits.
 type kratosIdentity struct {
+	ID     string `json:"id"`
 	State  string `json:"state"`
 	Traits struct {
 		Email    string          `json:"email"`
@@ -42,6 +45,14 @@ type kratosIdentity struct {
 			} `json:"config"`
 		} `json:"password"`
 	} `json:"credentials"`
+	VerifiableAddresses []struct {
+		Value      string `json:"value"`
+		Via        string `json:"via"`
+		Verified   bool   `json:"verified"`
+		VerifiedAt string `json:"verified_at"`
+	} `json:"verifiable_addresses"`
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
 }
 
 func kratosRow(raw json.RawMessage) (importRow, error) {
@@ -49,7 +60,18 @@ func kratosRow(raw json.RawMessage) (importRow, error) {
 	if err := json.Unmarshal(raw, &k); err != nil {
 		return importRow{}, fmt.Errorf("not a Kratos identity: %v", err)
 	}
-	r := importRow{Email: k.Traits.Email, Username: k.Traits.Username}
+	r := importRow{Email: k.Traits.Email, Username: k.Traits.Username, ExternalID: k.ID}
+	for _, a := range k.VerifiableAddresses {
+		if a.Via == "email" && a.Verified && strings.EqualFold(a.Value, k.Traits.Email) {
+			r.EmailVerified = true
+			if err := peerTime(&r.EmailVerifiedAt, "verified_at", a.VerifiedAt); err != nil {
+				return importRow{}, err
+			}
+		}
+	}
+	if err := peerTimes(&r, k.CreatedAt, k.UpdatedAt, ""); err != nil {
+		return importRow{}, err
+	}
 	var name struct{ First, Last string }
 	if json.Unmarshal(k.Traits.Name, &name) == nil {
 		r.FirstName, r.LastName = name.First, name.Last
@@ -71,7 +93,12 @@ func kratosRow(raw json.RawMessage) (importRow, error) {
 // supabaseUser is a row of Supabase's auth.users, as JSON (psql's row_to_json,
 // the dashboard's export) or as CSV with the column names as header.
 type supabaseUser struct {
+	ID                string          `json:"id"`
 	Email             string          `json:"email"`
+	EmailConfirmedAt  *string         `json:"email_confirmed_at"`
+	CreatedAt         *string         `json:"created_at"`
+	UpdatedAt         *string         `json:"updated_at"`
+	LastSignInAt      *string         `json:"last_sign_in_at"`
 	EncryptedPassword string          `json:"encrypted_password"`
 	RawUserMetaData   json.RawMessage `json:"raw_user_meta_data"`
 	BannedUntil       *string         `json:"banned_until"`
@@ -90,7 +117,16 @@ func supabaseRow(raw json.RawMessage) (importRow, error) {
 	case s.IsAnonymous:
 		return importRow{}, errors.New("an anonymous Supabase user (no email)")
 	}
-	r := importRow{Email: s.Email, PasswordHash: s.EncryptedPassword}
+	r := importRow{Email: s.Email, PasswordHash: s.EncryptedPassword, ExternalID: s.ID}
+	if s.EmailConfirmedAt != nil && *s.EmailConfirmedAt != "" {
+		r.EmailVerified = true
+		if err := peerTime(&r.EmailVerifiedAt, "email_confirmed_at", *s.EmailConfirmedAt); err != nil {
+			return importRow{}, err
+		}
+	}
+	if err := peerTimes(&r, deref(s.CreatedAt), deref(s.UpdatedAt), deref(s.LastSignInAt)); err != nil {
+		return importRow{}, err
+	}
 	meta := s.RawUserMetaData
 	var text string
 	if json.Unmarshal(meta, &text) == nil {
@@ -113,8 +149,11 @@ func supabaseRow(raw json.RawMessage) (importRow, error) {
 
 // djangoUser is a record of `manage.py dumpdata auth.user`.
 type djangoUser struct {
-	Model  string `json:"model"`
+	Model  string          `json:"model"`
+	PK     json.RawMessage `json:"pk"`
 	Fields struct {
+		DateJoined  string  `json:"date_joined"`
+		LastLogin   *string `json:"last_login"`
 		Password    string `json:"password"`
 		IsSuperuser bool   `json:"is_superuser"`
 		Username    string `json:"username"`
@@ -132,6 +171,15 @@ func djangoRow(raw json.RawMessage) (importRow, error) {
 	}
 	f := d.Fields
 	r := importRow{Email: f.Email, Username: f.Username, FirstName: f.FirstName, LastName: f.LastName}
+	var pk string
+	if json.Unmarshal(d.PK, &pk) == nil {
+		r.ExternalID = pk // a string key
+	} else if len(d.PK) > 0 && string(d.PK) != "null" {
+		r.ExternalID = string(d.PK) // a number, as Django wrote it
+	}
+	if err := peerTimes(&r, f.DateJoined, "", deref(f.LastLogin)); err != nil {
+		return importRow{}, err
+	}
 	if !strings.HasPrefix(f.Password, "!") { // "!…" is Django's unusable password
 		r.PasswordHash = f.Password
 	}
@@ -142,6 +190,43 @@ func djangoRow(raw json.RawMessage) (importRow, error) {
 		r.Status = users.StatusInactive
 	}
 	return r, nil
+}
+
+// peerTimes sets the times of r from a peer's: each empty, or a time as
+// peerTime reads it.
+func peerTimes(r *importRow, created, updated, lastLogin string) error {
+	for _, t := range []struct {
+		to         *time.Time
+		name, text string
+	}{{&r.CreatedAt, "created_at", created}, {&r.UpdatedAt, "updated_at", updated}, {&r.LastLoginAt, "last_login", lastLogin}} {
+		if err := peerTime(t.to, t.name, t.text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// peerTime sets *to from a peer's time: RFC 3339 (JSON exports), or
+// PostgreSQL's text form ("2024-02-03 04:05:06.789+00", Supabase's CSV).
+// Empty leaves it.
+func peerTime(to *time.Time, name, text string) error {
+	if text == "" {
+		return nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07", "2006-01-02 15:04:05.999999999Z07:00"} {
+		if t, err := time.Parse(layout, text); err == nil {
+			*to = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %q: not a time", name, text)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // keepUsername drops a username this library would refuse (Django's may be
