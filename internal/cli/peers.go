@@ -154,13 +154,13 @@ type djangoUser struct {
 	Fields struct {
 		DateJoined  string  `json:"date_joined"`
 		LastLogin   *string `json:"last_login"`
-		Password    string `json:"password"`
-		IsSuperuser bool   `json:"is_superuser"`
-		Username    string `json:"username"`
-		FirstName   string `json:"first_name"`
-		LastName    string `json:"last_name"`
-		Email       string `json:"email"`
-		IsActive    *bool  `json:"is_active"`
+		Password    string  `json:"password"`
+		IsSuperuser bool    `json:"is_superuser"`
+		Username    string  `json:"username"`
+		FirstName   string  `json:"first_name"`
+		LastName    string  `json:"last_name"`
+		Email       string  `json:"email"`
+		IsActive    *bool   `json:"is_active"`
 	} `json:"fields"`
 }
 
