@@ -8,7 +8,7 @@ import (
 
 // The MemoryStore keeps each user in a memUser: its texts packed into one string,
 // its times as Unix seconds and nanoseconds, its role and status as small numbers:
-// 136 bytes plus the text, where a UserRecord is 280 bytes plus its strings. The
+// 136 bytes plus the text, where a UserRecord is 320 bytes plus its strings. The
 // memUsers live in pages of memPageSize, so there is no per-user allocation
 // besides the packed text. Every user has a slot number, its
 // place in those pages, and the indexes hold slot numbers (4 bytes) rather than
