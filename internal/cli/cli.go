@@ -249,18 +249,19 @@ func nargs(args []string, n int, what string) error {
 	return nil
 }
 
-// openStore opens the store: the PostgreSQL database of -dsn (or $USERS_DSN),
-// else the bbolt file of -db. Unless create is set, a missing file is an
-// error rather than a new empty file named after a typo.
+// openStore opens the store: the PostgreSQL database of -dsn, the bbolt file
+// of -db, the database of $USERS_DSN, or else the file users.db. Unless create
+// is set, a missing file is an error rather than a new empty file named after
+// a typo.
 func (x *cli) openStore(create bool) (*Backend, error) {
+	if x.dsn != "" && x.dbSet {
+		return nil, usageError("give -db (a bbolt file) or -dsn (PostgreSQL), not both")
+	}
 	dsn := x.dsn
-	if dsn == "" {
+	if dsn == "" && !x.dbSet {
 		dsn = x.getenv("USERS_DSN")
 	}
 	if dsn != "" {
-		if x.dbSet {
-			return nil, usageError("give -db (a bbolt file) or -dsn (PostgreSQL), not both")
-		}
 		if x.openDSN == nil {
 			return nil, usageError("this build of users knows bbolt files only; for -dsn (PostgreSQL) install github.com/userkit/users/postgres/cmd/users")
 		}

@@ -177,9 +177,13 @@ func TestCommandsPostgres(t *testing.T) {
 			t.Errorf("users %s on PostgreSQL: %q, want it to say it is a bbolt file's", args[0], r.Stderr)
 		}
 	}
-	r = want(t, bin, 2, pg, "", "list", "-db", "x.db")
+	r = want(t, bin, 2, pg, "", "list", "-dsn", dsn, "-db", "x.db")
 	if !strings.Contains(r.Stderr, "not both") {
-		t.Errorf("-db with a DSN: %q", r.Stderr)
+		t.Errorf("-db with -dsn: %q", r.Stderr)
+	}
+	// An explicit -db wins over $USERS_DSN.
+	if r := want(t, bin, 1, pg, "", "list", "-db", filepath.Join(t.TempDir(), "none.db")); !strings.Contains(r.Stderr, "does not exist") {
+		t.Errorf("-db with $USERS_DSN set: %q, want the file's error", r.Stderr)
 	}
 	outputs.WriteString(r.Stdout + r.Stderr)
 	if creds := dsn[strings.Index(dsn, "://")+3 : strings.Index(dsn, "@")]; strings.Contains(outputs.String(), creds) {
