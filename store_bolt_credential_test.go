@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -24,29 +23,15 @@ import (
 // credential buckets work: a credential is created, found, listed, refused a
 // second time, and deleted with its user.
 func TestBoltStore_UpgradeV4(t *testing.T) {
-	path, f := copyBoltFixture(t, 4)
 	var extra struct {
 		MFA   string `json:"mfa"`
 		Audit int    `json:"audit"`
 	}
-	j, err := os.ReadFile("testdata/bolt-v4/fixture.json")
-	must(t, err)
-	must(t, json.Unmarshal(j, &extra))
+	s, f := openUpgradedBolt(t, 4, &extra)
 	if extra.MFA == "" || extra.Audit == 0 {
 		t.Fatalf("the fixture names no MFA user or no audit entries: %+v", extra)
 	}
-
-	s, err := users.OpenBoltStore(path, nil)
-	must(t, err)
-	defer func() {
-		must(t, s.Close())
-		if v := boltVersion(t, path); v != boltSchemaVersion {
-			t.Errorf("version = %d after the upgrade, want %d", v, boltSchemaVersion)
-		}
-		boltCheckFile(t, path)
-	}()
 	ctx := t.Context()
-	must(t, s.Check(ctx))
 	m, err := users.New(s, &users.Options{
 		BcryptCost: 4, InsecureLowBcryptCostForTests: true, MaxFailedLogins: 5,
 		Roles:   []users.Role{users.RoleAdmin, users.RoleUser, users.RoleViewer},

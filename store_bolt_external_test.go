@@ -3,6 +3,7 @@ package users_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -18,29 +19,15 @@ import (
 // credential is kept; and the new index works: a user created with an external
 // ID is found by it, a second one is refused, and deleting the user frees it.
 func TestBoltStore_UpgradeV5(t *testing.T) {
-	path, f := copyBoltFixture(t, 5)
 	var extra struct {
 		Passkey string `json:"passkey"`
 		Audit   int    `json:"audit"`
 	}
-	j, err := os.ReadFile("testdata/bolt-v5/fixture.json")
-	must(t, err)
-	must(t, json.Unmarshal(j, &extra))
+	s, f := openUpgradedBolt(t, 5, &extra)
 	if extra.Passkey == "" || extra.Audit == 0 || len(f.Users) == 0 {
 		t.Fatalf("the fixture names no passkey user, audit entries or users: %+v", extra)
 	}
-
-	s, err := users.OpenBoltStore(path, nil)
-	must(t, err)
-	defer func() {
-		must(t, s.Close())
-		if v := boltVersion(t, path); v != boltSchemaVersion {
-			t.Errorf("version = %d after the upgrade, want %d", v, boltSchemaVersion)
-		}
-		boltCheckFile(t, path)
-	}()
 	ctx := t.Context()
-	must(t, s.Check(ctx))
 	now := f.Now.Add(time.Minute)
 	m, err := users.New(s, &users.Options{
 		BcryptCost: 4, InsecureLowBcryptCostForTests: true,
@@ -87,4 +74,30 @@ func TestBoltStore_UpgradeV5(t *testing.T) {
 		t.Errorf("GetByExternalID after Remove: %v, want ErrNotFound", err)
 	}
 	must(t, s.Check(ctx))
+}
+
+// openUpgradedBolt opens a copy of the fixture of schema version v
+// (testdata/bolt-v<v>), which migrates it, and checks it: the store passes
+// Check now, and when the test ends the file is closed, at the current
+// version, and passes bbolt's own check. extra, if not nil, receives the
+// fixture's own fields, beyond boltFixture's.
+func openUpgradedBolt(t *testing.T, v uint64, extra any) (*users.BoltStore, *boltFixture) {
+	t.Helper()
+	path, f := copyBoltFixture(t, v)
+	if extra != nil {
+		j, err := os.ReadFile(fmt.Sprintf("testdata/bolt-v%d/fixture.json", v))
+		must(t, err)
+		must(t, json.Unmarshal(j, extra))
+	}
+	s, err := users.OpenBoltStore(path, nil)
+	must(t, err)
+	t.Cleanup(func() {
+		must(t, s.Close())
+		if got := boltVersion(t, path); got != boltSchemaVersion {
+			t.Errorf("version = %d after the upgrade, want %d", got, boltSchemaVersion)
+		}
+		boltCheckFile(t, path)
+	})
+	must(t, s.Check(t.Context()))
+	return s, f
 }
