@@ -34,7 +34,14 @@ Store keeps data and makes each operation atomic. The stores:
     process holds (first admin, import, export, check, backup).
   - For several processes or machines, a PostgreSQL store lives in its own module
     (github.com/userkit/users/postgres), so that importing this package never
-    pulls in a database driver.
+    pulls in a database driver; github.com/userkit/users/postgres/cmd/users is
+    the admin command built with it.
+
+Users move between stores, and in from other systems, without loss: NewUser
+takes a user's ID, the other system's ID (ExternalID, unique, found by
+GetByExternalID), a verified email, the times, StatusInvited and NoPassword,
+and the command's export -with-hashes piped into import gives the same users
+back.
 
 A Store of your own passes the conformance suite in package storetest before it
 is handed to New. Store is made of one interface per domain (UserStore,
