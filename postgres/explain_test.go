@@ -78,7 +78,7 @@ func TestExplain(t *testing.T) {
 			CASE WHEN i % 100 = 0 THEN 'admin' ELSE 'user' END,
 			CASE WHEN i % 100 = 7 OR i % 1000 = 0 THEN 'suspended' ELSE 'active' END,
 			'', 'acct' || i / 50, NULL, i, i, 0, 'hash', 0,
-			CASE WHEN i % 1000 = 0 THEN i ELSE -9223372036854775808 END,
+			CASE WHEN i % 1000 = 0 THEN i ELSE -9223372036854775808 END, 'ext-' || i,
 			'first' || i % 1000, CASE WHEN i = 12345 THEN 'quagmire' ELSE 'last' || i % 5000 END
 		FROM generate_series(1, $1::int) AS i`, explainRows); err != nil {
 		t.Fatal(err)
@@ -164,8 +164,14 @@ func TestExplain(t *testing.T) {
 			return sqlSelectUser + ` WHERE id = ANY ($1)`, []any{[]string{mid, "x"}}
 		}, "userkit_users_pkey"},
 		{"CreateUsersKeyHolders", func() (string, []any) {
-			return sqlKeyHolders, []any{[]string{mid, "x"}, []string{"user1@example.com", "x"}, []string{"user1", "x"}}
+			return sqlKeyHolders, []any{[]string{mid, "x"}, []string{"user1@example.com", "x"}, []string{"user1", "x"}, []string{"ext-1", "x"}}
 		}, "userkit_users_username_key"},
+		{"CreateUsersExternalHolders", func() (string, []any) {
+			return sqlKeyHolders, []any{[]string{mid, "x"}, []string{"user1@example.com", "x"}, []string{"user1", "x"}, []string{"ext-1", "x"}}
+		}, "userkit_users_external_id_key"},
+		{"GetUserByExternalID", func() (string, []any) {
+			return sqlSelectUser + ` WHERE external_id = $1`, []any{"ext-77"}
+		}, "userkit_users_external_id_key"},
 		{"GetUsersByEmail", func() (string, []any) {
 			return sqlSelectUser + ` WHERE email = ANY ($1)`, []any{[]string{"user1@example.com", "x"}}
 		}, "userkit_users_email_key"},
