@@ -1,6 +1,6 @@
 // Package cli is the users admin command (cmd/users, and
 // postgres/cmd/users with PostgreSQL too): its commands run over any
-// users.Store, with the store's own extras (a bbolt file's check, backup and
+// users.Store, with the store's own extras (a check, a bbolt file's backup and
 // statistics) where the store has them. The package comment of cmd/users is
 // its manual.
 package cli

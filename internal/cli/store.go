@@ -16,6 +16,8 @@ type Backend struct {
 	Store users.Store
 	// Name is the store as messages name it: the file, or the database.
 	Name string
+	// File says Name is a file's path.
+	File bool
 	// Close releases the store.
 	Close func() error
 	// Check verifies the store's records and indexes against each other,
@@ -49,6 +51,7 @@ func boltBackend(path string, s *users.BoltStore) *Backend {
 	return &Backend{
 		Store:  s,
 		Name:   path,
+		File:   true,
 		Close:  s.Close,
 		Check:  s.Check,
 		Backup: s.Backup,

@@ -8,8 +8,10 @@
 //
 //	go install github.com/userkit/users/postgres/cmd/users@latest
 //
-// On PostgreSQL every command works but check and backup, which are a bbolt
-// file's: back up the database with its own tools (pg_dump). The connection
+// On PostgreSQL every command works but backup, which is a bbolt file's: back
+// up the database with its own tools (pg_dump). check compares the user counts
+// the store keeps with its users, the one thing PostgreSQL's constraints do
+// not guard. The connection
 // string's password is better given in $PGPASSWORD or ~/.pgpass than on the
 // command line, where other users of the machine can see it. The tables are
 // created, or brought to this version, on the first connection (postgres.New).
@@ -18,10 +20,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/userkit/users"
 	"github.com/userkit/users/internal/cli"
 	"github.com/userkit/users/postgres"
 )
@@ -50,7 +55,51 @@ func open(ctx context.Context, dsn string) (*cli.Backend, error) {
 		Name:  fmt.Sprintf("PostgreSQL database %s on %s:%d", cc.Database, cc.Host, cc.Port),
 		Close: func() error { s.Close(); pool.Close(); return nil },
 		Stats: func(ctx context.Context, now time.Time) (cli.Stats, error) { return stats(ctx, pool, now) },
+		Check: func(ctx context.Context) error { return checkCounts(ctx, pool) },
 	}, nil
+}
+
+// checkCounts compares the user counts the store keeps (userkit_user_counts,
+// which triggers update with every change and CountUsers sums) with the
+// users, in one snapshot: the one thing of the store's that can drift
+// without PostgreSQL noticing (the keys are its UNIQUE constraints, and no
+// row outlives its user through the foreign keys). A difference is an error
+// matching users.ErrCorrupt that lists up to ten of them.
+func checkCounts(ctx context.Context, pool *pgxpool.Pool) error {
+	rows, err := pool.Query(ctx, `WITH kept AS (
+			SELECT kind, role, status, account_id, sum(n) AS n FROM userkit_user_counts
+			GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
+		), actual AS (
+			SELECT 3 AS kind, role, status, '' AS account_id, count(*) AS n FROM userkit_users GROUP BY role, status
+			UNION ALL
+			SELECT 4, '', '', account_id, count(*) FROM userkit_users WHERE account_id <> '' GROUP BY account_id
+		)
+		SELECT kind, role, status, account_id, coalesce(kept.n, 0), coalesce(actual.n, 0)
+		FROM kept FULL JOIN actual USING (kind, role, status, account_id)
+		WHERE kept.n IS DISTINCT FROM actual.n
+		ORDER BY 1, 2, 3, 4 LIMIT 10`)
+	if err != nil {
+		return fmt.Errorf("compare the kept user counts with the users: %w", err)
+	}
+	var problems []string
+	var kind int16
+	var role, status, account string
+	var kept, actual int64
+	_, err = pgx.ForEachRow(rows, []any{&kind, &role, &status, &account, &kept, &actual}, func() error {
+		what := fmt.Sprintf("role %q, status %q", role, status)
+		if kind == 4 {
+			what = fmt.Sprintf("account %q", account)
+		}
+		problems = append(problems, fmt.Sprintf("%s: %d users counted, %d stored", what, kept, actual))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("compare the kept user counts with the users: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: userkit_user_counts disagrees with userkit_users:\n\t%s", users.ErrCorrupt, strings.Join(problems, "\n\t"))
+	}
+	return nil
 }
 
 // stats counts the rows stats reports, in one statement (one snapshot).

@@ -130,8 +130,9 @@ func TestLosslessRoundTripPostgres(t *testing.T) {
 
 // TestCommandsPostgres runs every command on PostgreSQL as smoke.sh runs it on
 // a file: create-admin, import, list, find, get, set-role, suspend, activate,
-// unlock, reset-password, sessions, stats, remove; check and backup are a bbolt
-// file's and refuse with exit code 2 and a clear message.
+// unlock, reset-password, sessions, stats, remove, and check, which compares
+// the kept counts with the users; backup is a bbolt file's and refuses with
+// exit code 2 and a clear message.
 func TestCommandsPostgres(t *testing.T) {
 	bin := build(t)
 	dsn := schemaDSN(t)
@@ -170,12 +171,29 @@ func TestCommandsPostgres(t *testing.T) {
 		}
 	}
 	want(t, bin, 4, pg, "", "get", "ada")
-	for _, args := range [][]string{{"check"}, {"backup", "-o", filepath.Join(t.TempDir(), "b")}} {
-		r := want(t, bin, 2, pg, "", args...)
-		outputs.WriteString(r.Stderr)
-		if !strings.Contains(r.Stderr, "bbolt file") {
-			t.Errorf("users %s on PostgreSQL: %q, want it to say it is a bbolt file's", args[0], r.Stderr)
-		}
+	r = want(t, bin, 2, pg, "", "backup", "-o", filepath.Join(t.TempDir(), "b"))
+	outputs.WriteString(r.Stderr)
+	if !strings.Contains(r.Stderr, "bbolt file") || !strings.Contains(r.Stderr, "pg_dump") {
+		t.Errorf("users backup on PostgreSQL: %q, want it to say it is a bbolt file's, and what to use", r.Stderr)
+	}
+
+	// check compares the kept user counts with the users: right after the
+	// commands, and wrong once a count is changed behind the store's back.
+	r = want(t, bin, 0, pg, "", "check")
+	if !strings.HasPrefix(r.Stdout, "ok: PostgreSQL database") || !strings.Contains(r.Stdout, "(1 users") {
+		t.Errorf("check on PostgreSQL: %s", r)
+	}
+	pool, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(t.Context(), `UPDATE userkit_user_counts SET n = n + 1 WHERE kind = 3 AND role = 'admin'`); err != nil {
+		t.Fatal(err)
+	}
+	r = want(t, bin, 5, pg, "", "check")
+	if !strings.Contains(r.Stderr, `role "admin", status "active": 2 users counted, 1 stored`) {
+		t.Errorf("check of a wrong count: %s", r)
 	}
 	r = want(t, bin, 2, pg, "", "list", "-dsn", dsn, "-db", "x.db")
 	if !strings.Contains(r.Stderr, "not both") {
