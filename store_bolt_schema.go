@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 6). Everything lives under rootBucket; the
+// The file's layout (schema version 7). Everything lives under rootBucket; the
 // sub-buckets are:
 //
 //	meta             "version" → schema version, 8 bytes big-endian
@@ -43,6 +43,9 @@ import (
 //	credentials      lp(kind) + identifier → credential record (binary,
 //	                 store_bolt_credential.go)
 //	credentials.user lp(user ID) + lp(kind) + identifier → 1
+//	flows            state hash → provider flow record (binary,
+//	                 store_bolt_flow.go)
+//	flows.expiry     timeKey(ExpiresAt) + state hash → 1
 //	audit            entry ID → audit entry (binary)
 //	audit.user       lp(UserID) + entry ID → 1, for entries with a UserID
 //	audit.actor      lp(ActorID) + entry ID → 1, for entries with an ActorID
@@ -81,6 +84,8 @@ var (
 	bucketChalExp    = []byte("challenges.expiry")
 	bucketCred       = []byte("credentials")
 	bucketCredUser   = []byte("credentials.user")
+	bucketFlows      = []byte("flows")
+	bucketFlowExp    = []byte("flows.expiry")
 	bucketAudit      = []byte("audit")
 	bucketAuditUser  = []byte("audit.user")
 	bucketAuditActor = []byte("audit.actor")
@@ -93,7 +98,7 @@ var (
 
 // recordBuckets hold the records; everything else is derived from them.
 var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit,
-	bucketMFA, bucketChal, bucketCred}
+	bucketMFA, bucketChal, bucketCred, bucketFlows}
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
 var indexBuckets = [][]byte{
@@ -103,6 +108,7 @@ var indexBuckets = [][]byte{
 	bucketLoginExp,
 	bucketChalUser, bucketChalExp,
 	bucketCredUser,
+	bucketFlowExp,
 	bucketAuditUser, bucketAuditActor, bucketAuditType, bucketAuditIrreg,
 }
 
@@ -124,20 +130,21 @@ var indexBuckets = [][]byte{
 //	   index
 //	6  users with an ExternalID (a flag bit of the user record) and the
 //	   users.external index
+//	7  provider flows: the flows record bucket and its flows.expiry index
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
-// every record and builds every index again. Code that reads up to version 5
-// refuses a version 6 file with ErrSchemaTooNew, and the version is set to 6 in
+// every record and builds every index again. Code that reads up to version 6
+// refuses a version 7 file with ErrSchemaTooNew, and the version is set to 7 in
 // the rebuild's first transaction, so no older binary ever reads a half-rebuilt
 // file.
-const boltSchemaVersion = 6
+const boltSchemaVersion = 7
 
 // boltRebuildBatch is how many records a rebuild handles per write transaction,
 // so that memory stays bounded however large the file is. A test changes it.
 var boltRebuildBatch = 10_000
 
 // The phases of a rebuild, in order: the record bucket each one walks.
-var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit, bucketMFA, bucketChal, bucketCred}
+var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit, bucketMFA, bucketChal, bucketCred, bucketFlows}
 
 // migrate brings the file to boltSchemaVersion, refusing a newer one. A file at
 // an older version is rebuilt (see boltSchemaVersion) in write transactions of
@@ -340,6 +347,10 @@ func (b *boltTx) rebuild(phase int, keys, values [][]byte) error {
 			if err := b.rebuildCredential(k, v); err != nil {
 				return err
 			}
+		case 8:
+			if err := b.rebuildFlow(k, v); err != nil {
+				return err
+			}
 		default:
 			if err := b.rebuildMFA(rebuildPhases[phase], k, v); err != nil {
 				return err
@@ -421,6 +432,7 @@ type boltTx struct {
 	tokens, tokUser, tokExp, logins, loginExp                                         *bbolt.Bucket
 	mfa, chal, chalUser, chalExp                                                      *bbolt.Bucket
 	cred, credUser                                                                    *bbolt.Bucket
+	flows, flowExp                                                                    *bbolt.Bucket
 	audit, auditUser, auditActor, auditType, auditIrreg                               *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
@@ -446,6 +458,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		{&b.logins, bucketLogins}, {&b.loginExp, bucketLoginExp},
 		{&b.mfa, bucketMFA}, {&b.chal, bucketChal}, {&b.chalUser, bucketChalUser}, {&b.chalExp, bucketChalExp},
 		{&b.cred, bucketCred}, {&b.credUser, bucketCredUser},
+		{&b.flows, bucketFlows}, {&b.flowExp, bucketFlowExp},
 		{&b.audit, bucketAudit}, {&b.auditUser, bucketAuditUser}, {&b.auditActor, bucketAuditActor},
 		{&b.auditType, bucketAuditType}, {&b.auditIrreg, bucketAuditIrreg},
 	} {
@@ -465,7 +478,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 	// This halves the size of those buckets. Buckets keyed by hashes or emails,
 	// and the account filter index (ranges for every account, so inserts land
 	// all over the bucket), keep the default.
-	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.audit, b.chalExp} {
+	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.audit, b.chalExp, b.flowExp} {
 		bk.FillPercent = appendFillPercent
 	}
 	return &b, nil

@@ -153,6 +153,15 @@ type CredentialStore interface {
 	// running at once, each guarded against leaving the user no way to sign
 	// in, exactly one succeeds.
 	RemovePassword(ctx context.Context, userID string, at time.Time, guard CredentialGuard, audit ...*AuditEntry) (*UserRecord, error)
+
+	// CreateUserWithCredential stores a new user and its first credential
+	// (c.UserID is u.ID) in one atomic step, for a user who signs up with a
+	// credential: both are written or neither. It checks the credential
+	// first: it returns ErrConflict if (c.Kind, c.ID) is taken, and then
+	// what CreateUser returns for u, writing nothing. Of any number of
+	// concurrent calls with one (Kind, ID), exactly one succeeds, so a
+	// credential never has two users and no user is left without it.
+	CreateUserWithCredential(ctx context.Context, u *UserRecord, c *CredentialRecord, audit ...*AuditEntry) error
 }
 
 // compareCredentials orders credentials as ListCredentials returns them.

@@ -28,6 +28,8 @@ func (m *MemoryStore) DeleteExpired(ctx context.Context, now time.Time) (int, er
 			m.deleteAttempts(it.key)
 		case expiryChallenge:
 			m.deleteChallenge(it.key)
+		case expiryFlow:
+			m.deleteFlow(it.key)
 		}
 		n++
 	}

@@ -380,6 +380,16 @@ type Options struct {
 	// negative value turns the check off, for an application that asks for the
 	// proof itself.
 	ReauthWindow time.Duration
+
+	// Providers are the external identity providers users may sign in with
+	// (see Provider, Google, Microsoft, GitHub). Nil means none. New checks
+	// each and returns a *ValidationError on "options.Providers".
+	Providers []Provider
+
+	// ProviderFlowTTL is how long a sign-in with a provider may take from
+	// its start to the callback. The default (zero) is
+	// DefaultProviderFlowTTL, 10 minutes.
+	ProviderFlowTTL time.Duration
 }
 
 // Manager is the entry point of the package: it creates, finds and updates users,
@@ -422,6 +432,10 @@ type Manager struct {
 	rate           *rateLimits   // limit.go
 
 	mfa mfaConfig // second factors (mfa_keys.go)
+
+	providers     map[string]*providerConfig // by name (oidc.go)
+	providerOrder []string
+	flowTTL       time.Duration
 }
 
 // New returns a Manager over store. opts may be nil; zero fields take their
@@ -528,6 +542,9 @@ func New(store Store, opts *Options) (*Manager, error) {
 		return nil, err
 	}
 	m.mfa = mfa
+	if err := m.configureProviders(o.Providers, o.ProviderFlowTTL); err != nil {
+		return nil, err
+	}
 	if m.now == nil {
 		m.now = time.Now
 	}

@@ -349,6 +349,20 @@ var migrations = [][]string{
 		`ALTER TABLE userkit_users ADD COLUMN external_id text COLLATE "C"`,
 		`CREATE UNIQUE INDEX userkit_users_external_id_key ON userkit_users (external_id)`,
 	},
+
+	// Version 8: provider flows (users.FlowRecord), the state of a sign-in
+	// with an external provider between its start and the callback, keyed by
+	// the state's hash; data is the Manager's payload, which the store never
+	// reads. The expires_at index serves DeleteExpired.
+	{
+		`CREATE TABLE userkit_provider_flows (
+			hash       bytea PRIMARY KEY,
+			data       bytea NOT NULL,
+			created_at bigint NOT NULL,
+			expires_at bigint NOT NULL
+		)`,
+		`CREATE INDEX userkit_provider_flows_expires_idx ON userkit_provider_flows (expires_at)`,
+	},
 }
 
 // countUsersFunction returns migration 5's statement creating the trigger
