@@ -60,8 +60,8 @@ type MemoryStore struct {
 
 	attempts map[string]*memAttempts // by key
 
-	mfa   memMFA         // MFA records and challenges (store_memory_mfa.go)
-	creds memCredentials // credentials (store_memory_credential.go)
+	mfa   memMFA              // MFA records and challenges (store_memory_mfa.go)
+	creds memCredentials      // credentials (store_memory_credential.go)
 	flows map[string]*memFlow // provider flows by hash (store_memory_flow.go)
 
 	expiry expiryHeap // every session, token and attempts entry, soonest first
