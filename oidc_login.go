@@ -757,4 +757,3 @@ func (m *Manager) openFor(aad []byte, keyID string, sealed []byte) ([]byte, erro
 	}
 	return plain, nil
 }
-
