@@ -23,7 +23,7 @@ func RunCredentials(t *testing.T, newStore func(t *testing.T) users.Store) {
 	runGroups(t, credentialGroups, newStore)
 }
 
-var credentialGroups = []storeGroup{{"Credentials", credentialRules}}
+var credentialGroups = []storeGroup{{"Credentials", credentialRules}, identityGroup}
 
 // credentialRules are the rules of this file, each with its explanation.
 var credentialRules = []rule[users.Store]{

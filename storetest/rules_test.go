@@ -45,6 +45,7 @@ func TestCheckAfterEveryRule(t *testing.T) {
 		{"Audit", RunAudit, auditGroups},
 		{"SecondFactor", RunSecondFactor, secondFactorGroups},
 		{"Credentials", RunCredentials, credentialGroups},
+		{"Flows", RunFlows, flowGroups},
 		{"Expiry", func(t *testing.T, n func(t *testing.T) users.Store) { runGroups(t, expiryGroups, n) }, expiryGroups},
 		{"Canceled", func(t *testing.T, n func(t *testing.T) users.Store) { runGroups(t, canceledGroups, n) }, canceledGroups},
 		{"Manager", RunManager, nil},
@@ -89,7 +90,7 @@ func mgrRuleCount() int {
 // or a rule has no words.
 func TestRuleCount(t *testing.T) {
 	store := 0
-	for _, gs := range [][]storeGroup{userGroups, sessionGroups, throttleGroups, tokenGroups, auditGroups, secondFactorGroups, credentialGroups, expiryGroups, canceledGroups} {
+	for _, gs := range [][]storeGroup{userGroups, sessionGroups, throttleGroups, tokenGroups, auditGroups, secondFactorGroups, credentialGroups, flowGroups, expiryGroups, canceledGroups} {
 		for _, g := range gs {
 			for _, r := range g.rules {
 				if r.name == "" || r.explanation == "" || r.fn == nil {

@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 	runGroups(t, secondFactorGroups, newStore)
 	runGroups(t, canceledGroups, newStore)
 	RunCredentials(t, newStore) // credentials.go
+	RunFlows(t, newStore)       // flows.go
 	t.Run("Manager", func(t *testing.T) { RunManager(t, newStore) })
 }
 
