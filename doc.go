@@ -115,6 +115,19 @@ record how they were made (Session.Methods, Session.SecondFactorAt); StepUp
 proves the factor again and Manager.RequireSecondFactor guards routes that
 need it.
 
+# Sign in with a provider
+
+Options.Providers lists external identity providers: OpenID Connect ones by
+their issuer (Google and Microsoft presets) and plain OAuth 2 ones through an
+OAuth2Adapter (GitHub). BeginProviderSignIn returns the provider's URL and a
+binding for a cookie; FinishProvider checks the callback (state, binding, the
+iss parameter, the code with PKCE, the ID token) and signs a user in, creates
+one (Provider.AllowSignUp), or answers ProviderLinkRequired when an account
+has the email. A signed-in user links providers with BeginProviderLink and
+removes them with UnlinkIdentity; a linked identity is a credential of kind
+CredentialOIDC. A provider's sign-in is one factor: a user with a second
+factor still completes it.
+
 # Security
 
 Passwords are normalised with NFKC, must be 8 to 128 characters, are checked

@@ -40,6 +40,11 @@ const (
 	CodeRateLimited        = "rate_limited"        // 429: too many attempts from this client or for this identifier; see Retry-After
 	CodeUnavailable        = "unavailable"         // 503: the request's context ended first
 	CodeInternal           = "internal_error"      // 500: anything else
+
+	CodeProviderFailed   = "provider_failed"     // 401: a sign-in with a provider was refused (state, provider's error or answer)
+	CodeNoAccount        = "no_account"          // 403: no account has this identity, and the provider does not sign up
+	CodeIdentityTaken    = "identity_taken"      // 409: the identity is linked to another user
+	CodeLastSignInMethod = "last_sign_in_method" // 409: removing it would leave the user no way to sign in
 )
 
 // TokenFromRequest returns the bearer token of r: the credentials of an
@@ -210,7 +215,15 @@ func HTTPError(err error) (status int, code, field string) {
 		return http.StatusForbidden, CodeEmailNotVerified, ""
 	case errors.Is(err, ErrReauthRequired):
 		return http.StatusForbidden, CodeReauthRequired, ""
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnknownEmail):
+	case errors.Is(err, ErrProviderState), errors.Is(err, ErrProviderDenied), errors.Is(err, ErrProviderResponse):
+		return http.StatusUnauthorized, CodeProviderFailed, ""
+	case errors.Is(err, ErrNoAccount):
+		return http.StatusForbidden, CodeNoAccount, ""
+	case errors.Is(err, ErrIdentityTaken):
+		return http.StatusConflict, CodeIdentityTaken, ""
+	case errors.Is(err, ErrLastSignInMethod):
+		return http.StatusConflict, CodeLastSignInMethod, ""
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnknownEmail), errors.Is(err, ErrUnknownProvider):
 		return http.StatusNotFound, CodeNotFound, ""
 	case errors.Is(err, ErrDuplicateEmail):
 		return http.StatusConflict, CodeDuplicateEmail, ""
@@ -270,6 +283,14 @@ func message(code string) string {
 		return "A second factor is already enabled"
 	case CodeMFANotEnabled:
 		return "No second factor is enabled"
+	case CodeProviderFailed:
+		return "Signing in with the provider did not work; try again"
+	case CodeNoAccount:
+		return "No account uses this sign-in"
+	case CodeIdentityTaken:
+		return "This sign-in is linked to another account"
+	case CodeLastSignInMethod:
+		return "This is the last way to sign in to this account"
 	}
 	return "Internal server error"
 }

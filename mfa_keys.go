@@ -66,15 +66,7 @@ var errSecretUnreadable = errors.New("users: TOTP secret cannot be opened with O
 // read through m.readRand. It returns the nonce followed by the ciphertext and
 // tag, and the key's ID, or ErrMFANotConfigured when there is no key.
 func (m *Manager) seal(userID string, secret []byte) (sealed []byte, keyID string, err error) {
-	aead, ok := m.mfa.aeads[m.mfa.current]
-	if !ok {
-		return nil, "", ErrMFANotConfigured
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(secret)+aead.Overhead())
-	if err := m.readRand(nonce); err != nil {
-		return nil, "", err
-	}
-	return aead.Seal(nonce, nonce, secret, sealAAD(userID)), m.mfa.current, nil
+	return m.sealFor(sealAAD(userID), secret)
 }
 
 // open decrypts a TOTP secret sealed for the user. It returns
@@ -84,14 +76,34 @@ func (m *Manager) open(userID string, t *TOTPFactor) ([]byte, error) {
 	if len(m.mfa.aeads) == 0 {
 		return nil, ErrMFANotConfigured
 	}
-	aead, ok := m.mfa.aeads[t.KeyID]
-	if !ok || len(t.Secret) < aead.NonceSize() {
+	return m.openFor(sealAAD(userID), t.KeyID, t.Secret)
+}
+
+// sealFor seals plain under aad with the current MFA key: TOTP secrets
+// (seal) and provider tokens (oidc_login.go). It returns the nonce followed
+// by the ciphertext and tag, and the key's ID, or ErrMFANotConfigured.
+func (m *Manager) sealFor(aad, plain []byte) ([]byte, string, error) {
+	aead, ok := m.mfa.aeads[m.mfa.current]
+	if !ok {
+		return nil, "", ErrMFANotConfigured
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+	if err := m.readRand(nonce); err != nil {
+		return nil, "", err
+	}
+	return aead.Seal(nonce, nonce, plain, aad), m.mfa.current, nil
+}
+
+// openFor opens what sealFor sealed under aad with the key keyID.
+func (m *Manager) openFor(aad []byte, keyID string, sealed []byte) ([]byte, error) {
+	aead, ok := m.mfa.aeads[keyID]
+	if !ok || len(sealed) < aead.NonceSize() {
 		return nil, errSecretUnreadable
 	}
 	n := aead.NonceSize()
-	secret, err := aead.Open(nil, t.Secret[:n], t.Secret[n:], sealAAD(userID))
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], aad)
 	if err != nil {
 		return nil, errSecretUnreadable
 	}
-	return secret, nil
+	return plain, nil
 }

@@ -2,7 +2,6 @@ package users
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -216,35 +215,6 @@ const (
 
 // DefaultProviderFlowTTL is the default of Options.ProviderFlowTTL.
 const DefaultProviderFlowTTL = 10 * time.Minute
-
-// Errors of sign-in with a provider.
-var (
-	// ErrUnknownProvider is returned for a provider name that is not in
-	// Options.Providers.
-	ErrUnknownProvider = errors.New("users: unknown identity provider")
-	// ErrProviderState is returned by FinishProvider for a callback whose
-	// state is unknown, used already, expired, or was begun in another
-	// browser (the binding differs). Nothing is written but an audit entry.
-	ErrProviderState = errors.New("users: sign-in with a provider: unknown, used or expired state")
-	// ErrProviderDenied is returned by FinishProvider when the provider
-	// answered with an error (the user declined, for example).
-	ErrProviderDenied = errors.New("users: the provider refused the sign-in")
-	// ErrProviderResponse is returned by FinishProvider when the provider's
-	// answer does not verify: an iss parameter of another issuer (RFC
-	// 9207), a code the token endpoint refuses, an ID token of another
-	// issuer or audience, expired, with another nonce or a bad signature,
-	// or a profile without a subject or email.
-	ErrProviderResponse = errors.New("users: the provider's answer did not verify")
-	// ErrNoAccount is returned by FinishProvider for a sign-in with an
-	// identity no user has, through a provider without AllowSignUp.
-	ErrNoAccount = errors.New("users: no account for this identity")
-	// ErrIdentityTaken is returned when linking an identity that another
-	// user has.
-	ErrIdentityTaken = errors.New("users: identity linked to another user")
-	// ErrLastSignInMethod is returned when removing a way to sign in would
-	// leave the user none: no password, no passkey, no linked identity.
-	ErrLastSignInMethod = errors.New("users: the last way to sign in cannot be removed")
-)
 
 // The presets' issuers and endpoints.
 const (

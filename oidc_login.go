@@ -730,30 +730,3 @@ func (m *Manager) ProviderTokens(ctx context.Context, userID, id string) (*oauth
 	}
 	return &t, nil
 }
-
-// sealFor seals plain under aad with the current MFA key.
-func (m *Manager) sealFor(aad, plain []byte) ([]byte, string, error) {
-	aead, ok := m.mfa.aeads[m.mfa.current]
-	if !ok {
-		return nil, "", ErrMFANotConfigured
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if err := m.readRand(nonce); err != nil {
-		return nil, "", err
-	}
-	return aead.Seal(nonce, nonce, plain, aad), m.mfa.current, nil
-}
-
-// openFor opens what sealFor sealed under aad with the key keyID.
-func (m *Manager) openFor(aad []byte, keyID string, sealed []byte) ([]byte, error) {
-	aead, ok := m.mfa.aeads[keyID]
-	if !ok || len(sealed) < aead.NonceSize() {
-		return nil, errSecretUnreadable
-	}
-	n := aead.NonceSize()
-	plain, err := aead.Open(nil, sealed[:n], sealed[n:], aad)
-	if err != nil {
-		return nil, errSecretUnreadable
-	}
-	return plain, nil
-}

@@ -1,9 +1,12 @@
 package users_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,7 +107,6 @@ func TestProvider_SignUpThenSignIn(t *testing.T) {
 		t.Fatalf("sign-in of a suspended user: %v, want ErrAccountDisabled", err)
 	}
 }
-
 
 func TestProvider_Refusals(t *testing.T) {
 	for _, tc := range []struct {
@@ -401,14 +403,16 @@ func TestProvider_GitHub(t *testing.T) {
 func TestNew_Providers(t *testing.T) {
 	good := users.Provider{Name: "ok", Issuer: "https://id.example", ClientID: "c", RedirectURL: "https://app.example/cb"}
 	for name, edit := range map[string]func(p *users.Provider){
-		"BadName":        func(p *users.Provider) { p.Name = "Bad Name" },
-		"NoClientID":     func(p *users.Provider) { p.ClientID = "" },
-		"NoRedirect":     func(p *users.Provider) { p.RedirectURL = "" },
-		"HTTPIssuer":     func(p *users.Provider) { p.Issuer = "http://id.example" },
-		"BothKinds":      func(p *users.Provider) { p.OAuth2 = users.GitHubAdapter("", "") },
-		"NeitherKind":    func(p *users.Provider) { p.Issuer = "" },
-		"TokensNoKey":    func(p *users.Provider) { p.StoreTokens = true },
-		"AdapterProfile": func(p *users.Provider) { p.Issuer, p.OAuth2 = "", &users.OAuth2Adapter{AuthURL: "https://a.example", TokenURL: "https://a.example/t"} },
+		"BadName":     func(p *users.Provider) { p.Name = "Bad Name" },
+		"NoClientID":  func(p *users.Provider) { p.ClientID = "" },
+		"NoRedirect":  func(p *users.Provider) { p.RedirectURL = "" },
+		"HTTPIssuer":  func(p *users.Provider) { p.Issuer = "http://id.example" },
+		"BothKinds":   func(p *users.Provider) { p.OAuth2 = users.GitHubAdapter("", "") },
+		"NeitherKind": func(p *users.Provider) { p.Issuer = "" },
+		"TokensNoKey": func(p *users.Provider) { p.StoreTokens = true },
+		"AdapterProfile": func(p *users.Provider) {
+			p.Issuer, p.OAuth2 = "", &users.OAuth2Adapter{AuthURL: "https://a.example", TokenURL: "https://a.example/t"}
+		},
 	} {
 		p := good
 		edit(&p)
@@ -421,5 +425,75 @@ func TestNew_Providers(t *testing.T) {
 	_, err := users.New(users.NewMemoryStore(), &users.Options{Providers: []users.Provider{good, good}})
 	if !errors.Is(err, users.ErrInvalidInput) {
 		t.Errorf("a name twice: %v, want ErrInvalidInput", err)
+	}
+}
+
+func TestProvider_AuditHoldsNoSecret(t *testing.T) {
+	f := newProviderFixture(t, nil)
+	r, err := f.M.BeginProviderSignIn(t.Context(), "test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := authorize(t, f.op.Client(), r)
+	res, err := f.M.FinishProvider(t.Context(), r.Binding, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.FinishProvider(t.Context(), r.Binding, q); !errors.Is(err, users.ErrProviderState) {
+		t.Fatal(err)
+	}
+	es, err := f.Store.ListAudit(t.Context(), users.AuditQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(es)
+	for what, secret := range map[string]string{"code": q.Get("code"), "state": q.Get("state"), "binding": r.Binding, "session token": res.Session.Token} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("the audit log holds the %s", what)
+		}
+	}
+	types := map[users.EventType]string{}
+	for _, e := range es {
+		types[e.Type] = e.Data["provider"] + "/" + e.Reason
+	}
+	for typ, want := range map[users.EventType]string{
+		users.EventUserCreated: "test/", users.EventIdentityLinked: "test/", users.EventLoginSucceeded: "test/",
+		users.EventLoginFailed: "/provider_state",
+	} {
+		if got := types[typ]; got != want {
+			t.Errorf("%s entry: provider/reason %q, want %q", typ, got, want)
+		}
+	}
+}
+
+func TestProvider_EmailChangeAtProviderChangesNothing(t *testing.T) {
+	f := newProviderFixture(t, nil)
+	res, err := f.signIn(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := alice
+	changed.Email = "someone-else@example.com"
+	f.op.SetAccounts(changed)
+	again, err := f.signIn(t)
+	if err != nil || again.Outcome != users.ProviderSignedIn || again.Session.UserID != res.Session.UserID {
+		t.Fatalf("sign-in after the provider changed the email: %+v, %v; want the same user", again, err)
+	}
+	if u := f.MustGet(t, res.Session.UserID); u.Email != alice.Email {
+		t.Errorf("the user's email became %q, want %q kept", u.Email, alice.Email)
+	}
+	if ids, _ := f.M.ListIdentities(t.Context(), res.Session.UserID); len(ids) != 1 || ids[0].Email != changed.Email {
+		t.Errorf("identities %+v, want one recording the provider's new email", ids)
+	}
+}
+
+func TestHTTPError_Provider(t *testing.T) {
+	for err, want := range map[error]int{
+		users.ErrProviderState: 401, users.ErrProviderDenied: 401, users.ErrProviderResponse: 401,
+		users.ErrNoAccount: 403, users.ErrIdentityTaken: 409, users.ErrLastSignInMethod: 409, users.ErrUnknownProvider: 404,
+	} {
+		if got, code, _ := users.HTTPError(fmt.Errorf("wrapped: %w", err)); got != want || code == users.CodeInternal {
+			t.Errorf("HTTPError(%v) = %d %s, want %d", err, got, code, want)
+		}
 	}
 }

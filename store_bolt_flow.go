@@ -1,6 +1,7 @@
 package users
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -143,5 +144,36 @@ func (s *BoltStore) CreateUserWithCredential(ctx context.Context, u *UserRecord,
 			return err
 		}
 		return b.putAudit(audit)
+	})
+}
+
+// checkFlows checks that every provider flow decodes and is in the expiry
+// index, and that every expiry entry points at a flow of that expiry.
+func (c *checker) checkFlows(b *boltTx) {
+	_ = b.flows.ForEach(func(k, v []byte) error {
+		f, err := decodeFlow(k, v)
+		if err != nil {
+			c.add("flow %x: %v", k, err)
+			return nil
+		}
+		if b.flowExp.Get(expiryKey(f.ExpiresAt, k)) == nil {
+			c.add("flow %x: not in the expiry index", k)
+		}
+		return nil
+	})
+	_ = b.flowExp.ForEach(func(k, _ []byte) error {
+		if len(k) < timeKeyLen {
+			c.add("flow expiry index: malformed key %x", k)
+			return nil
+		}
+		v := b.flows.Get(k[timeKeyLen:])
+		if v == nil {
+			c.add("flow expiry index: %x points at a missing flow", k)
+			return nil
+		}
+		if f, err := decodeFlow(k[timeKeyLen:], v); err == nil && !bytes.Equal(timeKey(f.ExpiresAt), k[:timeKeyLen]) {
+			c.add("flow expiry index: %x has the wrong time", k)
+		}
+		return nil
 	})
 }

@@ -39,8 +39,9 @@ func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 		{"PasswordChange", mgrPasswordChangeRules},
 		{"RemovedUser", mgrRemovedUserRules},
 		{"ContextCanceled", mgrContextCanceledRules},
-		{"MFA", mgrMFARules},       // manager_mfa.go
-		{"Audit", mgrAuditRules()}, // manager_audit.go
+		{"MFA", mgrMFARules},           // manager_mfa.go
+		{"Audit", mgrAuditRules()},     // manager_audit.go
+		{"Identity", mgrIdentityRules}, // manager_identity.go
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			runRules(t, g.rules, func(*testing.T) *mgrSuite { return s })

@@ -79,7 +79,7 @@ func mgrRuleCount() int {
 	for _, rs := range [][]rule[*mgrSuite]{
 		mgrTokenRules, mgrPasswordResetRules, mgrEmailVerificationRules, mgrInvitationRules,
 		mgrMagicLinkRules, mgrEmailChangeRules, mgrPasswordChangeRules, mgrRemovedUserRules,
-		mgrContextCanceledRules, mgrMFARules, mgrAuditRules(),
+		mgrContextCanceledRules, mgrMFARules, mgrAuditRules(), mgrIdentityRules,
 	} {
 		n += len(rs)
 	}

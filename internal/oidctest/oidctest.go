@@ -90,14 +90,25 @@ type grant struct {
 // its authorization endpoint shows a page to choose an account.
 func New(tb testing.TB, accounts ...Account) *Server {
 	tb.Helper()
+	s, err := Start(accounts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Start is New for code without a testing.TB (an Example): the caller
+// stops the provider with Close.
+func Start(accounts ...Account) (*Server, error) {
 	s := &Server{ClientID: "test-client", ClientSecret: "test-secret", accounts: accounts,
 		codes: map[string]*grant{}, access: map[string]Account{}, now: time.Now}
 	var err error
 	if s.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	if s.otherKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
@@ -108,9 +119,11 @@ func New(tb testing.TB, accounts ...Account) *Server {
 	mux.HandleFunc("GET /userinfo", s.userinfo)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
-	tb.Cleanup(s.srv.Close)
-	return s
+	return s, nil
 }
+
+// Close stops the provider.
+func (s *Server) Close() { s.srv.Close() }
 
 // Client returns an HTTP client for the provider's server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
