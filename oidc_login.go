@@ -501,6 +501,11 @@ func (m *Manager) finishSignIn(ctx context.Context, p *providerConfig, id *ident
 		switch {
 		case err == nil:
 			if !p.LinkByEmail || !prof.EmailVerified || !u.EmailVerified {
+				// A concurrent first sign-in of this identity may have made
+				// the user since the lookup above: then it is linked.
+				if c, err := m.store.GetCredential(ctx, CredentialOIDC, key); err == nil {
+					return m.signInLinked(ctx, p, c, id, tok, res, ProviderSignedIn)
+				}
 				res.Outcome, res.Email = ProviderLinkRequired, email
 				return res, m.refuseProvider(ctx, u.ID, p.Name, "provider_link_required", nil)
 			}

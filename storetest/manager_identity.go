@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,9 +27,15 @@ var identityAccount = oidctest.Account{Subject: "subject-1", Email: "identity@ex
 // approves identityAccount at once, and allows sign-up.
 func (s *mgrSuite) providerFixture(t *testing.T) (*Fixture, *oidctest.Server) {
 	t.Helper()
+	return s.providerFixtureOver(t, s.newStore(t))
+}
+
+// providerFixtureOver is providerFixture over the store st.
+func (s *mgrSuite) providerFixtureOver(t *testing.T, st users.Store) (*Fixture, *oidctest.Server) {
+	t.Helper()
 	op := oidctest.New(t, identityAccount)
 	op.SetAutoApprove(identityAccount.Subject)
-	f := s.fixture(t, func(o *users.Options) {
+	f := NewFixture(t, st, func(o *users.Options) {
 		o.Providers = []users.Provider{{Name: "test", Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret,
 			RedirectURL: "http://app.example/callback", AllowSignUp: true, HTTPClient: op.Client()}}
 	})
@@ -53,8 +61,30 @@ func providerCallback(t *testing.T, op *oidctest.Server, r *users.ProviderRedire
 	return loc.Query()
 }
 
+// lookupBarrier is a Store whose first n GetCredential calls all read, then
+// wait until the n'th has read: n concurrent first sign-ins then all find no identity and
+// all try to create it, so every loser takes the path of a lost race.
+type lookupBarrier struct {
+	users.Store
+	n    int32
+	seen atomic.Int32
+	gate chan struct{}
+}
+
+func (b *lookupBarrier) GetCredential(ctx context.Context, kind users.CredentialKind, id string) (*users.CredentialRecord, error) {
+	c, err := b.Store.GetCredential(ctx, kind, id) // read before the gate, so all n read the same
+	if n := b.seen.Add(1); n <= b.n {
+		if n == b.n {
+			close(b.gate)
+		}
+		<-b.gate
+	}
+	return c, err
+}
+
 func testMgrConcurrentFirstSignIns(t *testing.T, s *mgrSuite, rule string) {
-	f, op := s.providerFixture(t)
+	barrier := &lookupBarrier{Store: s.newStore(t), n: 32, gate: make(chan struct{})}
+	f, op := s.providerFixtureOver(t, barrier)
 	type flow struct {
 		binding string
 		q       url.Values
@@ -125,8 +155,9 @@ func testMgrOneIdentityOneUser(t *testing.T, s *mgrSuite, rule string) {
 
 func testMgrUnlinkRacesRemovePassword(t *testing.T, s *mgrSuite, rule string) {
 	f := s.fixture(t, nil)
-	keep := func(u *users.UserRecord, rest []*users.CredentialRecord) error {
-		if u.PasswordHash == "" && len(rest) == 0 {
+	// RemovePassword's guard: the password goes, so a credential must stay.
+	keep := func(_ *users.UserRecord, creds []*users.CredentialRecord) error {
+		if len(creds) == 0 {
 			return errSentinel
 		}
 		return nil
