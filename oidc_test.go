@@ -144,7 +144,7 @@ func TestProvider_Refusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		q := authorize(t, f.op.Client(), r)
-		q.Set("state", "x"+q.Get("state")[1:])
+		q.Set("state", q.Get("state")+"x")
 		if _, err := f.M.FinishProvider(t.Context(), r.Binding, q); !errors.Is(err, users.ErrProviderState) {
 			t.Fatalf("another state: %v, want ErrProviderState", err)
 		}
