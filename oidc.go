@@ -258,10 +258,9 @@ type providerConfig struct {
 	Provider
 	scopes []string
 
-	once    sync.Mutex // guards discovery
-	oidc    *discovered
-	oauth2  oauth2.Endpoint
-	timeout time.Duration
+	once   sync.Mutex // guards discovery
+	oidc   *discovered
+	oauth2 oauth2.Endpoint
 }
 
 // discovered is what discovery found of an OpenID Connect provider.
