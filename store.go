@@ -26,8 +26,8 @@ import (
 //
 // Expiry is the Manager's to decide, for sessions and one-time tokens alike: a
 // Store returns what it holds whatever its ExpiresAt (GetSession, ListSessions,
-// GetToken, ConsumeToken), and only DeleteExpired looks at the time, to reclaim
-// space.
+// GetToken, ConsumeToken, ConsumeFlow), and only DeleteExpired looks at the
+// time, to reclaim space.
 //
 // Audit. Every method that changes state takes audit entries (possibly none)
 // and writes them in the same atomic step as its change, so that a crash never
