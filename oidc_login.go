@@ -727,7 +727,7 @@ func (m *Manager) ProviderTokens(ctx context.Context, userID, id string) (*oauth
 	}
 	plain, err := m.openFor(tokenAAD(c), d.KeyID, d.Tokens)
 	if err != nil {
-		return nil, err
+		return nil, errors.New("users: provider tokens cannot be opened with Options.MFAKeys")
 	}
 	var t oauth2.Token
 	if err := json.Unmarshal(plain, &t); err != nil {

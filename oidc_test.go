@@ -497,3 +497,56 @@ func TestHTTPError_Provider(t *testing.T) {
 		}
 	}
 }
+
+func TestProvider_StoredTokens(t *testing.T) {
+	t.Run("NotByDefault", func(t *testing.T) {
+		f := newProviderFixture(t, nil)
+		res, err := f.signIn(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.M.ProviderTokens(t.Context(), res.Session.UserID, res.Identity.ID); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("ProviderTokens without StoreTokens: %v, want ErrNotFound", err)
+		}
+		c, err := f.Store.GetCredential(t.Context(), users.CredentialOIDC, res.Identity.ID)
+		if err != nil || strings.Contains(string(c.Data), "token") {
+			t.Errorf("the identity's data %q (%v) holds tokens", c.Data, err)
+		}
+	})
+	t.Run("Sealed", func(t *testing.T) {
+		f := newProviderFixture(t, func(p *users.Provider) { p.StoreTokens = true })
+		res, err := f.signIn(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := f.M.ProviderTokens(t.Context(), res.Session.UserID, res.Identity.ID)
+		if err != nil || tok.AccessToken == "" || tok.RefreshToken == "" {
+			t.Fatalf("ProviderTokens: %+v, %v; want the access and refresh tokens", tok, err)
+		}
+		c, err := f.Store.GetCredential(t.Context(), users.CredentialOIDC, res.Identity.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored struct{ Tokens []byte }
+		if err := json.Unmarshal(c.Data, &stored); err != nil || len(stored.Tokens) == 0 {
+			t.Fatalf("the stored identity %q (%v) has no sealed tokens", c.Data, err)
+		}
+		for _, secret := range []string{tok.AccessToken, tok.RefreshToken} {
+			if strings.Contains(string(c.Data), secret) || strings.Contains(string(stored.Tokens), secret) {
+				t.Errorf("the stored identity holds a provider token in clear")
+			}
+		}
+		// Sealed for this user and identity: another user's ID does not open it.
+		if _, err := f.M.ProviderTokens(t.Context(), "someone-else", res.Identity.ID); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("ProviderTokens for another user: %v, want ErrNotFound", err)
+		}
+		f.Clock.Advance(time.Minute)
+		again, err := f.signIn(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok2, err := f.M.ProviderTokens(t.Context(), again.Session.UserID, again.Identity.ID); err != nil || tok2.AccessToken == tok.AccessToken {
+			t.Errorf("after another sign-in: %+v, %v; want the new tokens", tok2, err)
+		}
+	})
+}
