@@ -715,7 +715,8 @@ func (m *Manager) UnlinkIdentity(ctx context.Context, userID, id string) error {
 // ProviderTokens returns the provider's access and refresh tokens kept with
 // the identity id of the user (Provider.StoreTokens), opened with
 // Options.MFAKeys. It returns ErrNotFound when the user has no such identity
-// or no tokens were kept for it. It is safe for concurrent use.
+// or no tokens were kept for it, and an error when Options.MFAKeys no longer
+// has the key that sealed them. It is safe for concurrent use.
 func (m *Manager) ProviderTokens(ctx context.Context, userID, id string) (*oauth2.Token, error) {
 	c, err := m.store.GetCredential(ctx, CredentialOIDC, id)
 	if err != nil {
