@@ -4,44 +4,31 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/userkit/users"
 )
 
-// TestBoltStore_UpgradeV5 opens a file written by the schema version 5 code
-// (testdata/bolt-v5, written by genv5.go there) and checks that the new code
+// TestBoltStore_UpgradeV6 opens a file written by the schema version 6 code
+// (testdata/bolt-v6, written by genv6.go there) and checks that the new code
 // migrates it on open to the version that keeps provider flows: the file is
 // at the current version and passes Check; every user reads back as the old
-// code returned it; the old sessions validate; the audit log keeps every
-// entry; the credentials read back exactly; and the flow buckets work: a flow
-// is created, consumed once, and swept by DeleteExpired.
-func TestBoltStore_UpgradeV5(t *testing.T) {
-	path, f := copyBoltFixture(t, 5)
+// code returned it, the external ID too; the old sessions validate; the
+// audit log keeps every entry; the credentials read back exactly; and the
+// flow buckets work: a flow is created, consumed once, and swept by
+// DeleteExpired.
+func TestBoltStore_UpgradeV6(t *testing.T) {
 	var extra struct {
 		Audit       int                       `json:"audit"`
+		External    string                    `json:"external"`
 		Credentials []*users.CredentialRecord `json:"credentials"`
 	}
-	j, err := os.ReadFile("testdata/bolt-v5/fixture.json")
-	must(t, err)
-	must(t, json.Unmarshal(j, &extra))
-	if extra.Audit == 0 || len(extra.Credentials) != 2 {
-		t.Fatalf("the fixture has no audit entries or not two credentials: %+v", extra)
+	s, f := openUpgradedBolt(t, 6, &extra)
+	if extra.Audit == 0 || extra.External == "" || len(extra.Credentials) != 2 {
+		t.Fatalf("the fixture has no audit entries, no external ID or not two credentials: %+v", extra)
 	}
-
-	s, err := users.OpenBoltStore(path, nil)
-	must(t, err)
-	defer func() {
-		must(t, s.Close())
-		if v := boltVersion(t, path); v != boltSchemaVersion {
-			t.Errorf("version = %d after the upgrade, want %d", v, boltSchemaVersion)
-		}
-		boltCheckFile(t, path)
-	}()
 	ctx := t.Context()
-	must(t, s.Check(ctx))
 	m, err := users.New(s, &users.Options{
 		BcryptCost: 4, InsecureLowBcryptCostForTests: true, MaxFailedLogins: 5,
 		Roles:   []users.Role{users.RoleAdmin, users.RoleUser, users.RoleViewer},
@@ -57,6 +44,9 @@ func TestBoltStore_UpgradeV5(t *testing.T) {
 		if string(g) != string(w) {
 			t.Errorf("user after the upgrade:\n got %s\nwant %s", g, w)
 		}
+	}
+	if u, err := m.GetByExternalID(ctx, extra.External); err != nil || u.ExternalID != extra.External {
+		t.Errorf("GetByExternalID(%q) after the upgrade = %+v, %v", extra.External, u, err)
 	}
 	for token, email := range f.Sessions {
 		if sess, err := m.ValidateToken(ctx, token); err != nil || sess.User.Email != email {
