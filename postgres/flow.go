@@ -133,7 +133,7 @@ func (s *Store) CreateUserWithCredential(ctx context.Context, u *users.UserRecor
 		if _, gerr := s.GetCredential(ctx, c.Kind, c.ID); gerr == nil {
 			return users.ErrConflict
 		}
-		return s.userConflict(ctx, constraint, u.Email, u.Username, nil)
+		return s.userConflict(ctx, constraint, u.Email, u.Username, u.ExternalID, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: create user with credential: %w", err)
