@@ -550,3 +550,32 @@ func TestProvider_StoredTokens(t *testing.T) {
 		}
 	})
 }
+
+func TestProvider_SessionsEndLikeOthers(t *testing.T) {
+	f := newProviderFixture(t, nil)
+	res, err := f.signIn(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.M.LogoutAll(t.Context(), res.Session.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.ValidateToken(t.Context(), res.Session.Token); !errors.Is(err, users.ErrInvalidToken) {
+		t.Errorf("a provider session after LogoutAll: %v, want ErrInvalidToken", err)
+	}
+	again, err := f.signIn(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.M.Remove(t.Context(), again.Session.UserID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.ValidateToken(t.Context(), again.Session.Token); !errors.Is(err, users.ErrInvalidToken) {
+		t.Errorf("a provider session after its user's removal: %v, want ErrInvalidToken", err)
+	}
+	// The identity went with its user: the next sign-in makes a new one.
+	next, err := f.signIn(t)
+	if err != nil || next.Outcome != users.ProviderSignedUp || next.Session.UserID == again.Session.UserID {
+		t.Errorf("sign-in after the removal: %+v, %v; want a new user", next, err)
+	}
+}
