@@ -109,12 +109,12 @@ type secTouchCounter struct {
 	pause         atomic.Int64 // nanoseconds
 }
 
-func (c *secTouchCounter) GetSession(ctx context.Context, h []byte, s *users.SessionRecord, u *users.UserRecord) error {
-	err := c.Store.GetSession(ctx, h, s, u)
+func (c *secTouchCounter) GetSession(ctx context.Context, h []byte, u *users.UserRecord) (users.SessionRecord, error) {
+	s, err := c.Store.GetSession(ctx, h, u)
 	if d := time.Duration(c.pause.Load()); d > 0 {
 		time.Sleep(d)
 	}
-	return err
+	return s, err
 }
 
 func (c *secTouchCounter) TouchSession(ctx context.Context, h []byte, seen time.Time) error {
@@ -224,7 +224,7 @@ func TestSecurity_NoResurrection(t *testing.T) {
 		if _, err := m.ValidateToken(bg, s.Token); !errors.Is(err, users.ErrInvalidToken) {
 			t.Fatalf("round %d: the session is usable later after %s: %v", i, kind, err)
 		}
-		if err := store.GetSession(bg, sha256Sum(s.Token), new(users.SessionRecord), new(users.UserRecord)); !errors.Is(err, users.ErrNotFound) {
+		if _, err := store.GetSession(bg, sha256Sum(s.Token), new(users.UserRecord)); !errors.Is(err, users.ErrNotFound) {
 			t.Fatalf("round %d: the store still holds the session after %s: %v", i, kind, err)
 		}
 	}

@@ -66,8 +66,7 @@ func TestSecurity_TokenEntropy(t *testing.T) {
 	}
 	for _, tok := range sessions[:10] {
 		raw, _ := base64.RawURLEncoding.DecodeString(tok)
-		s := new(users.SessionRecord)
-		err := f.Store.GetSession(bg, sha256Sum(tok), s, new(users.UserRecord))
+		s, err := f.Store.GetSession(bg, sha256Sum(tok), new(users.UserRecord))
 		if err != nil {
 			t.Fatalf("the store does not know the session by SHA-256 of its token string: %v", err)
 		}
@@ -75,7 +74,7 @@ func TestSecurity_TokenEntropy(t *testing.T) {
 			t.Fatalf("TokenHash is not SHA-256 of the token string")
 		}
 		for _, k := range [][]byte{raw, []byte(tok), sha256Sum(string(raw))} {
-			if err := f.Store.GetSession(bg, k, new(users.SessionRecord), new(users.UserRecord)); !errors.Is(err, users.ErrNotFound) {
+			if _, err := f.Store.GetSession(bg, k, new(users.UserRecord)); !errors.Is(err, users.ErrNotFound) {
 				t.Fatalf("the store finds the session by another key than SHA-256 of the token string: %v", err)
 			}
 		}

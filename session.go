@@ -248,24 +248,27 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 	if !wellFormedToken(token) {
 		return nil, ErrInvalidToken
 	}
-	// The store reads the user straight into the Session returned, and the
-	// methods into room beside it; the session record and the token's hash,
-	// which the caller does not keep, are read into scratch memory that is
-	// used again. Every Store gets this path: it is GetSession's contract.
+	// The store reads the user straight into the Session returned and gives
+	// the session record back by value, so the record stays in this frame
+	// (no heap record whose pointer fields cost write barriers while the
+	// collector marks); its methods, which may be the store's, are copied
+	// into room beside the Session, so no caller can reach the store's
+	// memory. The token's hash, which no caller keeps, is in pooled memory
+	// without pointers. Every Store gets this path: it is GetSession's
+	// contract.
 	v := new(validated)
-	r := sessionReads.Get().(*sessionRead)
-	r.hash = sumToken(token)
-	r.s.TokenHash, r.s.Methods = r.hash[:0], v.methods[:0]
-	err := m.store.GetSession(ctx, r.hash[:], &r.s, &v.user)
-	out, err := m.validate(ctx, r.hash[:], &r.s, &v.user, &v.Session, err)
-	// Not cleared: the next GetSession sets every field, and clearing costs
-	// write barriers while the collector marks.
-	sessionReads.Put(r)
+	h := hashReads.Get().(*[sha256.Size]byte)
+	*h = sumToken(token)
+	s, err := m.store.GetSession(ctx, h[:], &v.user)
+	s.Methods = append(v.methods[:0], s.Methods...)
+	out, err := m.validate(ctx, h[:], &s, &v.user, &v.Session, err)
+	hashReads.Put(h)
 	return out, err
 }
 
 // validate is ValidateToken after the store's read of the session s and its
-// user u (copies the store made for this call) or its failure err: it checks
+// user u (s with its Methods, and u, copies made for this call) or its
+// failure err: it checks
 // the session, touches it when due, and fills out, which it returns.
 func (m *Manager) validate(ctx context.Context, hash []byte, s *SessionRecord, u *UserRecord, out *Session, err error) (*Session, error) {
 	if errors.Is(err, ErrNotFound) {
@@ -317,15 +320,10 @@ type validated struct {
 	methods [2]AuthMethod
 }
 
-// sessionRead is ValidateToken's scratch memory: the session record
-// GetSession fills and the token's hash, which no caller keeps.
-type sessionRead struct {
-	s    SessionRecord
-	hash [sha256.Size]byte
-}
-
-// sessionReads holds sessionReads for ValidateToken to use again.
-var sessionReads = sync.Pool{New: func() any { return new(sessionRead) }}
+// hashReads holds room for ValidateToken's token hashes, to use again. It
+// holds no pointers, so the collector neither scans it nor makes writes to
+// it pay a barrier.
+var hashReads = sync.Pool{New: func() any { return new([sha256.Size]byte) }}
 
 // Logout ends the session of a bearer token. It returns ErrInvalidToken if the
 // token is malformed or names no session (already logged out, say).
@@ -338,9 +336,8 @@ func (m *Manager) Logout(ctx context.Context, token string) error {
 		return ErrInvalidToken
 	}
 	// The session's user, for the entry and the order of the user's events.
-	var s SessionRecord
 	var u UserRecord
-	err := m.store.GetSession(ctx, hash, &s, &u)
+	s, err := m.store.GetSession(ctx, hash, &u)
 	if errors.Is(err, ErrNotFound) {
 		return ErrInvalidToken
 	}

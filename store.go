@@ -172,19 +172,20 @@ type SessionStore interface {
 	// ErrConflict if the generation differs or s.TokenHash or s.ID is taken.
 	CreateSession(ctx context.Context, s *SessionRecord, audit ...*AuditEntry) error
 
-	// GetSession reads the session with this token hash and its user, in one
-	// consistent step, into s and u, or returns ErrNotFound. It returns
+	// GetSession returns the session with this token hash and reads its user
+	// into u, in one consistent step, or returns ErrNotFound. It returns
 	// sessions whatever their expiry; deciding what has expired is the
 	// Manager's.
 	//
-	// s and u are the caller's, filled the way io.Reader.Read fills a buffer:
-	// GetSession sets every field of both (a field the record leaves empty is
-	// set to its zero value) and keeps neither, nor tokenHash, once it
-	// returns. It appends the session's token hash to s.TokenHash[:0] and its
-	// Methods to s.Methods[:0], so a caller that gives them room gets them
-	// there, without an allocation; tokenHash may be that room. On an error,
-	// what s and u hold is undefined.
-	GetSession(ctx context.Context, tokenHash []byte, s *SessionRecord, u *UserRecord) error
+	// The session comes back by value, so it can live in the caller's frame.
+	// Its TokenHash and Methods may share memory with tokenHash or with the
+	// store: the caller must not modify them. u is the caller's, filled the way
+	// io.Reader.Read fills a buffer: GetSession sets every field (a field the
+	// record leaves empty is set to its zero value), shares no memory the
+	// store modifies later, and keeps neither u nor tokenHash once it returns.
+	// On an error, the record returned is the zero value and what u holds is
+	// undefined.
+	GetSession(ctx context.Context, tokenHash []byte, u *UserRecord) (SessionRecord, error)
 
 	// TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
 	// seen where seen is later, in one atomic step.

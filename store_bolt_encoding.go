@@ -384,9 +384,7 @@ func decodeSessionTo(s *SessionRecord, d decoder) error {
 		if n := d.uvarint(); n > uint64(len(d.s)) {
 			d.bad = true
 		} else {
-			for range n {
-				s.Methods = append(s.Methods, AuthMethod(d.string()))
-			}
+			s.Methods = decodeMethods(s.Methods, n, &d)
 		}
 		s.SecondFactorAt = d.time()
 	} else {
@@ -398,6 +396,46 @@ func decodeSessionTo(s *SessionRecord, d decoder) error {
 		s.AuthenticatedAt = later(s.CreatedAt, s.SecondFactorAt)
 	}
 	return d.done("session")
+}
+
+// decodeMethods appends the n methods d holds to room. Given no room (a nil
+// or zero-capacity slice), it returns one of commonMethods when they are one
+// of those, so that the common sessions cost no allocation; the caller must
+// then not modify what it gets.
+func decodeMethods(room []AuthMethod, n uint64, d *decoder) []AuthMethod {
+	shared := cap(room) == 0
+	var few [2]AuthMethod
+	for i := range n {
+		a := AuthMethod(d.string())
+		if shared && i < uint64(len(few)) {
+			few[i] = a
+			continue
+		}
+		if shared { // a third method: no shared list has it
+			room, shared = append(room, few[:]...), false
+		}
+		room = append(room, a)
+	}
+	if !shared {
+		return room
+	}
+	got := few[:n]
+	for _, c := range commonMethods {
+		if slices.Equal(c, got) {
+			return c
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return slices.Clone(got)
+}
+
+// commonMethods are the Methods most sessions have, shared read-only by the
+// sessions decodeMethods decodes without room.
+var commonMethods = [...][]AuthMethod{
+	{MethodPassword}, {MethodPassword, MethodTOTP}, {MethodPassword, MethodRecoveryCode},
+	{MethodEmailLink}, {MethodEmailLink, MethodTOTP}, {MethodEmailLink, MethodRecoveryCode},
 }
 
 // sessionUserID returns the UserID of the session record v, read in place: the

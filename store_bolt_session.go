@@ -41,29 +41,32 @@ func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord, audit 
 	})
 }
 
-// GetSession reads a session and its user into s and u from one read
+// GetSession returns a session and reads its user into u from one read
 // transaction; see Store.
 //
 // It is the hot path of every authenticated request: it opens only the two
 // buckets it reads, copies both records out of bbolt's memory into one string
-// and decodes them from it, appending the session's token hash and methods to
-// the room s gives.
-func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte, sr *SessionRecord, u *UserRecord) error {
+// and decodes them from it. The session's TokenHash is tokenHash itself, and
+// its Methods, when they are one of the common lists, are a list shared by
+// every call: neither may be modified.
+func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte, u *UserRecord) (SessionRecord, error) {
 	if err := s.start(ctx); err != nil {
-		return err
+		return SessionRecord{}, err
 	}
 	tx, err := s.db.Begin(false)
 	if err != nil {
-		return wrapBolt("get session", err)
+		return SessionRecord{}, wrapBolt("get session", err)
 	}
 	defer tx.Rollback()
-	if err := readSessionTx(tx, tokenHash, sr, u); err != nil {
-		return wrapBolt("get session", err)
+	var sr SessionRecord
+	if err := readSessionTx(tx, tokenHash, &sr, u); err != nil {
+		return SessionRecord{}, wrapBolt("get session", err)
 	}
-	return nil
+	return sr, nil
 }
 
-// readSessionTx is GetSession in tx.
+// readSessionTx is GetSession in tx, decoding the session into sr, which
+// the caller keeps on its stack.
 func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRecord) error {
 	root := tx.Bucket(rootBucket)
 	if root == nil {
@@ -100,7 +103,7 @@ func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRec
 	if err := decodeSessionTo(sr, decoderOf(t[:len(sv)])); err != nil {
 		return err
 	}
-	sr.TokenHash = append(sr.TokenHash[:0], tokenHash...)
+	sr.TokenHash = tokenHash[:len(tokenHash):len(tokenHash)]
 	return decodeUserTo(u, sr.UserID, decoderOf(t[len(sv):]))
 }
 

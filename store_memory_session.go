@@ -47,26 +47,23 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 	return nil
 }
 
-// GetSession fills s and u with copies of the session with this token hash
-// and of its user, whatever the session's expiry, or returns ErrNotFound. Its
-// token hash and methods are appended to s.TokenHash[:0] and s.Methods[:0],
-// so it allocates nothing when they fit there and the user has no
-// preferences. It is safe for concurrent use.
-func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte, s *SessionRecord, u *UserRecord) error {
+// GetSession returns the session with this token hash, whatever its expiry,
+// and fills u with a copy of its user, or returns ErrNotFound. The session's
+// TokenHash and Methods are the store's own, which it never modifies (a
+// change replaces the record): the caller must not modify them either. It
+// allocates nothing when the user has no preferences. It is safe for
+// concurrent use.
+func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte, u *UserRecord) (SessionRecord, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return SessionRecord{}, err
 	}
 	defer m.mu.rlock(lastByte(tokenHash)).RUnlock()
 	ms, ok := m.sessions[string(tokenHash)]
 	if !ok {
-		return ErrNotFound
+		return SessionRecord{}, ErrNotFound
 	}
-	hash, methods := s.TokenHash[:0], s.Methods[:0]
-	*s = *ms.rec
-	s.TokenHash = append(hash, ms.rec.TokenHash...)
-	s.Methods = append(methods, ms.rec.Methods...)
 	m.unpack(m.user(ms.slot), u) // DeleteUser deletes its sessions: slot is the user's
-	return nil
+	return *ms.rec, nil
 }
 
 // TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to

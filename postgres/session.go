@@ -121,23 +121,22 @@ func (s *Store) CreateSession(ctx context.Context, sess *users.SessionRecord, au
 var sqlGetSession = `SELECT s.token_hash, s.id, s.user_id, s.user_generation, s.created_at, s.expires_at, s.last_seen_at, ` +
 	`s.ip, s.user_agent, s.methods, s.second_factor_at, s.authenticated_at, ` + userCols("u.") + ` FROM userkit_sessions s JOIN userkit_users u ON u.id = s.user_id WHERE s.token_hash = $1`
 
-// GetSession reads the session with this token hash and its user into sess
-// and u, in one statement and so from one snapshot, or returns ErrNotFound.
-// It returns sessions whatever their expiry, and appends the token hash and
-// methods to sess.TokenHash[:0] and sess.Methods[:0]. With
-// Options.SessionCache it reads a copy of what it read in the last
-// SessionCacheTTL when the cache still holds it (see Options for the bound on
-// how stale that can be). It is safe for concurrent use, also across
-// processes.
-func (s *Store) GetSession(ctx context.Context, tokenHash []byte, sess *users.SessionRecord, u *users.UserRecord) error {
+// GetSession returns the session with this token hash and reads its user
+// into u, in one statement and so from one snapshot, or returns ErrNotFound.
+// It returns sessions whatever their expiry. With Options.SessionCache it
+// returns what it read in the last SessionCacheTTL when the cache still
+// holds it (see Options for the bound on how stale that can be). What it
+// returns and what it fills u with are copies that share nothing with the
+// cache. It is safe for concurrent use, also across processes.
+func (s *Store) GetSession(ctx context.Context, tokenHash []byte, u *users.UserRecord) (users.SessionRecord, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return users.SessionRecord{}, err
 	}
 	var t ticket
 	if s.cache != nil {
 		if cs, cu, ok := s.cache.get(tokenHash); ok {
-			fillSession(sess, u, cs, cu)
-			return nil
+			*u = *cu
+			return *cs, nil
 		}
 		t = s.cache.begin()
 	}
@@ -149,21 +148,21 @@ func (s *Store) GetSession(ctx context.Context, tokenHash []byte, sess *users.Se
 		return s.pool.QueryRow(ctx, sqlGetSession, nonNil(tokenHash)).Scan(append(sr.dest(), ur.dest()...)...)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return users.ErrNotFound
+		return users.SessionRecord{}, users.ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: get session: %w", err)
+		return users.SessionRecord{}, fmt.Errorf("postgres: get session: %w", err)
 	}
 	user, err := ur.record()
 	if err != nil {
-		return fmt.Errorf("postgres: get session: %w", err)
+		return users.SessionRecord{}, fmt.Errorf("postgres: get session: %w", err)
 	}
 	rec := sr.record()
 	if s.cache != nil {
 		s.cache.put(t, rec, user)
 	}
-	fillSession(sess, u, rec, user)
-	return nil
+	*u = *user
+	return *rec, nil
 }
 
 // TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
@@ -407,12 +406,4 @@ func (s *Store) StepUpSession(ctx context.Context, userID, sessionID string, met
 	return out, nil
 }
 
-// fillSession fills sess and u, as GetSession does, from rs and ru, which
-// are GetSession's own.
-func fillSession(sess *users.SessionRecord, u *users.UserRecord, rs *users.SessionRecord, ru *users.UserRecord) {
-	hash, methods := sess.TokenHash[:0], sess.Methods[:0]
-	*sess = *rs
-	sess.TokenHash = append(hash, rs.TokenHash...)
-	sess.Methods = append(methods, rs.Methods...)
-	*u = *ru
-}
+

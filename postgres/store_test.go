@@ -753,9 +753,9 @@ func TestStore_LookupDecoy(t *testing.T) {
 
 // getSession is Store.GetSession into new records.
 func getSession(ctx context.Context, s users.Store, hash []byte) (*users.SessionRecord, *users.UserRecord, error) {
-	var sr users.SessionRecord
 	var u users.UserRecord
-	if err := s.GetSession(ctx, hash, &sr, &u); err != nil {
+	sr, err := s.GetSession(ctx, hash, &u)
+	if err != nil {
 		return nil, nil, err
 	}
 	return &sr, &u, nil

@@ -145,9 +145,9 @@ var sessionGroups = []storeGroup{
 		{"NotFound", "GetSession must return ErrNotFound for an unknown token hash", testGetSessionNotFound},
 		{"ReturnsExpired", "CreateSession must store, and GetSession and ListSessions return, a session whatever its ExpiresAt: expiry is the Manager's to decide", testGetSessionReturnsExpired},
 		{"ReturnsCurrentUser", "GetSession must return the user as it is now, not as it was when the session was made", testGetSessionCurrentUser},
-		{"ReturnsCopies", "GetSession must return copies of the session and the user: changing them must not change what is stored", testGetSessionReturnsCopies},
-		{"SetsEveryField", "GetSession must set every field of the session and the user it is given, empty ones to their zero value, whatever the records held before", testGetSessionSetsEveryField},
-		{"FillsTheRoomGiven", "GetSession must fill the records it is given, appending the token hash and the methods to the room they have (s.TokenHash[:0], s.Methods[:0]), find the session when the token hash shares that room, and keep nothing of the records or the hash it was given", testGetSessionFillsRoom},
+		{"ReturnsCopies", "GetSession must return the session by value and a copy of the user: changing them (but for the session's TokenHash and Methods, which the caller must not modify) must not change what is stored", testGetSessionReturnsCopies},
+		{"SetsEveryField", "GetSession must return every field of the session and set every field of the user it is given, empty ones to their zero value, whatever the user record held before", testGetSessionSetsEveryField},
+		{"KeepsNothingGiven", "GetSession must find the session when the token hash is in memory the caller uses again, and keep neither that memory nor the user record it filled once it returns", testGetSessionKeepsNothingGiven},
 	}},
 	{"TouchSession", []rule[users.Store]{
 		{"MovesForwardOnly", "TouchSession must set LastSeenAt to a later time, never an earlier one (the same time leaves it), and change nothing else", testTouchSessionForward},

@@ -312,9 +312,9 @@ func wantUsernameOwner(t testing.TB, s users.Store, username, id, rule string) {
 
 // getSession is GetSession into new records.
 func getSession(ctx context.Context, s users.Store, hash []byte) (*users.SessionRecord, *users.UserRecord, error) {
-	var sr users.SessionRecord
 	var u users.UserRecord
-	if err := s.GetSession(ctx, hash, &sr, &u); err != nil {
+	sr, err := s.GetSession(ctx, hash, &u)
+	if err != nil {
 		return nil, nil, err
 	}
 	return &sr, &u, nil

@@ -58,6 +58,52 @@ var mgrMFARules = append([]rule[*mgrSuite]{
 		}
 	}},
 
+	{"ValidatedMethodsAreTheCallers", "the Methods of the Session ValidateToken returns are the caller's: changing them changes neither what the store holds nor what the next ValidateToken of this or another session reports", func(t *testing.T, s *mgrSuite, _ string) {
+		f := s.fixture(t, WithMFAKey)
+		ctx := t.Context()
+		plain := f.user(t)
+		two := f.user(t)
+		secret, _ := f.MustEnrolTOTP(t, two.ID)
+		c := f.MustChallenge(t, two.Email)
+		second, err := f.M.CompleteLogin(ctx, c.Token, TOTPCode(t, secret, f.Clock.Now()))
+		if err != nil {
+			t.Fatalf("CompleteLogin: %v", err)
+		}
+		sessions := []struct {
+			token string
+			want  []users.AuthMethod
+		}{
+			{f.MustLogin(t, plain.Email, Password).Token, []users.AuthMethod{users.MethodPassword}},
+			{f.MustLogin(t, plain.Email, Password).Token, []users.AuthMethod{users.MethodPassword}},
+			{second.Token, []users.AuthMethod{users.MethodPassword, users.MethodTOTP}},
+		}
+		for _, x := range sessions {
+			v, err := f.M.ValidateToken(ctx, x.token)
+			if err != nil {
+				t.Fatalf("ValidateToken: %v", err)
+			}
+			for i := range v.Methods {
+				v.Methods[i] = "changed"
+			}
+		}
+		for _, x := range sessions {
+			v, err := f.M.ValidateToken(ctx, x.token)
+			if err != nil {
+				t.Fatalf("ValidateToken: %v", err)
+			}
+			if !slices.Equal(v.Methods, x.want) {
+				t.Errorf("ValidateToken after a caller changed an earlier Session's Methods: Methods %v, want %v", v.Methods, x.want)
+			}
+			rec, err := f.Store.GetSession(ctx, mgrTokenHash(x.token), new(users.UserRecord))
+			if err != nil {
+				t.Fatalf("GetSession: %v", err)
+			}
+			if !slices.Equal(rec.Methods, x.want) {
+				t.Errorf("the store holds Methods %v after a caller changed a Session's, want %v", rec.Methods, x.want)
+			}
+		}
+	}},
+
 	{"MagicLinkNeedsSecondFactor", "LoginWithMagicLink of a user with a second factor returns a *Challenge too, and the session it completes to starts with email_link", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, WithMFAKey)
 		u := f.user(t)

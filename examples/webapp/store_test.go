@@ -92,9 +92,9 @@ func (ts *tracingStore) CreateSession(ctx context.Context, s *users.SessionRecor
 	return ts.Store.CreateSession(ctx, s, audit...)
 }
 
-func (ts *tracingStore) GetSession(ctx context.Context, tokenHash []byte, s *users.SessionRecord, u *users.UserRecord) error {
+func (ts *tracingStore) GetSession(ctx context.Context, tokenHash []byte, u *users.UserRecord) (users.SessionRecord, error) {
 	ts.record("GetSession")
-	return ts.Store.GetSession(ctx, tokenHash, s, u)
+	return ts.Store.GetSession(ctx, tokenHash, u)
 }
 
 func (ts *tracingStore) TouchSession(ctx context.Context, tokenHash []byte, seen time.Time) error {
