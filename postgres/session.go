@@ -405,5 +405,3 @@ func (s *Store) StepUpSession(ctx context.Context, userID, sessionID string, met
 	}
 	return out, nil
 }
-
-
