@@ -39,9 +39,19 @@ import (
 // folding can turn it into someone's email. A right password that verifies an
 // imported hash which cannot be re-hashed (a tab or non-UTF-8 bytes in it) logs
 // in and keeps the hash; LockState reports it (ImportedHashNotUpgradable).
+//
+// The session is the kind the SessionOptions in ctx ask for (see
+// WithSessionOptions); options out of range are a *ValidationError, returned
+// before the password is checked. For a user with a second factor, a device
+// token in ctx (WithDeviceToken) that the user trusted (TrustDevice), still
+// valid, skips the second step: the session's Methods are [password
+// trusted_device] and its SecondFactorAt is zero.
 func (m *Manager) Login(ctx context.Context, identifier, password string) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if _, _, err := m.sess.lifetime(ctx); err != nil {
+		return nil, err // before the password is counted, or the attempt limited
 	}
 	if err := m.limit(ctx, ActionLogin, identifier); err != nil {
 		return nil, err
@@ -204,6 +214,18 @@ func (m *Manager) login(ctx context.Context, r *UserRecord, first AuthMethod, p 
 	methods := secondFactors(rec)
 	if len(methods) == 0 {
 		return m.startSession(ctx, r, p, check, first)
+	}
+	if first == MethodPassword {
+		if d, err := m.trustedDevice(ctx, r, rec); err != nil || d != nil {
+			if err != nil {
+				return nil, err
+			}
+			s, err := m.startSession(ctx, r, p, check, first, MethodTrustedDevice)
+			if err != nil {
+				return nil, err
+			}
+			return s, m.usedDevice(ctx, d)
+		}
 	}
 	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
 		if cur.Generation != r.Generation || cur.Status != StatusActive {

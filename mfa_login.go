@@ -197,6 +197,9 @@ func (m *Manager) CompleteLogin(ctx context.Context, challengeToken, code string
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if _, _, err := m.sess.lifetime(ctx); err != nil {
+		return nil, err // before the code is counted
+	}
 	hash, ok := parseToken(challengeToken)
 	if !ok {
 		return nil, ErrInvalidToken

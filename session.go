@@ -25,7 +25,9 @@ type Session struct {
 	User *User `json:"user,omitempty"`
 	// CreatedAt is when the session was created by a login.
 	CreatedAt time.Time `json:"created_at"`
-	// ExpiresAt is the absolute end of the session, CreatedAt + Options.SessionTTL.
+	// ExpiresAt is the absolute end of the session: CreatedAt +
+	// Options.SessionTTL, or RememberSessionTTL for a remembered session, or
+	// less as its SessionOptions asked. No activity moves it.
 	ExpiresAt time.Time `json:"expires_at"`
 	// LastSeenAt is when the session was last validated, to within about a minute.
 	LastSeenAt time.Time `json:"last_seen_at"`
@@ -133,6 +135,10 @@ func (m *Manager) startSession(ctx context.Context, r *UserRecord, p Purpose, ch
 // meanwhile) is returned as it is, and other errors are wrapped.
 func (m *Manager) startSessionWith(ctx context.Context, r *UserRecord, p Purpose, check func(cur *UserRecord) error,
 	create func(s *SessionRecord, e *AuditEntry) error, methods ...AuthMethod) (*Session, error) {
+	ttl, idle, err := m.sess.lifetime(ctx)
+	if err != nil {
+		return nil, err
+	}
 	now := m.now()
 	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
 		if cur.Generation != r.Generation || cur.Status != StatusActive {
@@ -168,7 +174,8 @@ func (m *Manager) startSessionWith(ctx context.Context, r *UserRecord, p Purpose
 		UserID:         cur.ID,
 		UserGeneration: cur.Generation,
 		CreatedAt:      now,
-		ExpiresAt:      now.Add(m.sessionTTL),
+		ExpiresAt:      now.Add(ttl),
+		IdleTimeout:    idle,
 		LastSeenAt:     now,
 		IP:             c.IP,
 		UserAgent:      c.UserAgent,
@@ -176,7 +183,7 @@ func (m *Manager) startSessionWith(ctx context.Context, r *UserRecord, p Purpose
 
 		AuthenticatedAt: now,
 	}
-	if len(methods) > 1 {
+	if verifiedSecondFactor(methods) {
 		s.SecondFactorAt = now
 	}
 	e, err := m.auditEntry(ctx, EventLoginSucceeded, cur.ID)
@@ -226,7 +233,7 @@ func (m *Manager) live(s *SessionRecord, u *UserRecord, now time.Time) bool {
 	switch {
 	case !now.Before(s.ExpiresAt):
 		return false
-	case m.idleTimeout > 0 && !now.Before(s.LastSeenAt.Add(m.idleTimeout)):
+	case idleFor(m.sess.idleTimeout(s), s.LastSeenAt, now):
 		return false
 	case u.Status != StatusActive, u.Generation != s.UserGeneration:
 		return false
@@ -281,7 +288,7 @@ func (m *Manager) validate(ctx context.Context, hash []byte, s *SessionRecord, u
 	if !m.live(s, u, now) {
 		return nil, ErrInvalidToken
 	}
-	if now.Sub(s.LastSeenAt) >= m.touchEvery {
+	if now.Sub(s.LastSeenAt) >= m.sess.touchDue(s) {
 		// TouchSession never recreates a session: if a logout or revocation won
 		// the race, this token is void and we say so. It gets a copy of hash,
 		// which may be memory used again: a touch is about once a minute.

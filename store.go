@@ -493,6 +493,11 @@ type SessionRecord struct {
 	// The library's stores give a session stored before this field existed
 	// the later of its CreatedAt and SecondFactorAt.
 	AuthenticatedAt time.Time
+	// IdleTimeout is the session's own idle timeout, chosen at login
+	// (SessionOptions): the session ends when LastSeenAt is this long ago.
+	// Zero means it has none of its own and Options.SessionIdleTimeout
+	// applies, as it does to sessions stored before this field existed.
+	IdleTimeout time.Duration
 }
 
 // Clone returns a deep copy of s.

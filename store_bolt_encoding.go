@@ -17,10 +17,10 @@ import (
 //
 // Every binary record starts with its format byte, so that formats can be told
 // apart (version 1 files held JSON, which starts with '{'). This code writes
-// format recordFormat (3) and reads formats 1 (schema version 2), 2 (schema
-// version 3) and 3: format 2 appends fields to format 1's, marked "(2)" below,
-// which a format 1 record lacks (they decode as zero), and format 3 appends
-// those marked "(3)" to format 2's. After the format byte come the fields in a
+// format recordFormat (4) and reads formats 1 (schema version 2), 2 (schema
+// version 3), 3 (schema versions 4 to 7) and 4: format 2 appends fields to
+// format 1's, marked "(2)" below, which a format 1 record lacks (they decode
+// as zero), and formats 3 and 4 append those marked "(3)" and "(4)". After the format byte come the fields in a
 // fixed order:
 //
 //	string  uvarint length, then the bytes
@@ -40,7 +40,8 @@ import (
 //	         of Methods (uvarint) and each (string), SecondFactorAt (time),
 //	         then (3) AuthenticatedAt (time); a session of an older format
 //	         decodes with AuthenticatedAt the later of CreatedAt and
-//	         SecondFactorAt, the last proof it is known to have had
+//	         SecondFactorAt, the last proof it is known to have had; then (4)
+//	         IdleTimeout (int, nanoseconds), zero in an older format
 //	token    UserID, Purpose, Email (strings), CreatedAt, ExpiresAt (times)
 //	audit    (2 only) flags (bit 0 Fields is not nil, bit 1 Data is not nil),
 //	         Type, UserID, ActorID, SessionID, IP, UserAgent, Reason, Purpose
@@ -51,7 +52,7 @@ import (
 // A record's own key is not repeated in it: the user ID, the session's token
 // hash, the token's hash and the audit entry's ID come from the key the record is
 // stored under.
-const recordFormat = 3
+const recordFormat = 4
 
 const (
 	auditHasFields = 1 << iota
@@ -126,7 +127,7 @@ func encodeUser(r *UserRecord) []byte {
 
 // encodeSession returns s in the binary session format, without its token hash.
 func encodeSession(s *SessionRecord) []byte {
-	n := 16 + len(s.ID) + len(s.UserID) + len(s.IP) + len(s.UserAgent) + 5*14
+	n := 16 + len(s.ID) + len(s.UserID) + len(s.IP) + len(s.UserAgent) + 5*14 + 10
 	for _, m := range s.Methods {
 		n += len(m) + 2
 	}
@@ -144,7 +145,8 @@ func encodeSession(s *SessionRecord) []byte {
 		b = appendString(b, string(m))
 	}
 	b = appendTime(b, s.SecondFactorAt)
-	return appendTime(b, s.AuthenticatedAt)
+	b = appendTime(b, s.AuthenticatedAt)
+	return binary.AppendVarint(b, int64(s.IdleTimeout))
 }
 
 // encodeToken returns t in the binary token format, without its hash.
@@ -394,6 +396,10 @@ func decodeSessionTo(s *SessionRecord, d decoder) error {
 		s.AuthenticatedAt = d.time()
 	} else {
 		s.AuthenticatedAt = later(s.CreatedAt, s.SecondFactorAt)
+	}
+	s.IdleTimeout = 0
+	if d.format >= 4 {
+		s.IdleTimeout = time.Duration(d.varint())
 	}
 	return d.done("session")
 }

@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 7). Everything lives under rootBucket; the
+// The file's layout (schema version 8). Everything lives under rootBucket; the
 // sub-buckets are:
 //
 //	meta             "version" → schema version, 8 bytes big-endian
@@ -131,13 +131,15 @@ var indexBuckets = [][]byte{
 //	6  users with an ExternalID (a flag bit of the user record) and the
 //	   users.external index
 //	7  provider flows: the flows record bucket and its flows.expiry index
+//	8  record format 4: sessions with their own IdleTimeout (zero, none of
+//	   their own, in an older format)
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
-// every record and builds every index again. Code that reads up to version 6
-// refuses a version 7 file with ErrSchemaTooNew, and the version is set to 7 in
+// every record and builds every index again. Code that reads up to version 7
+// refuses a version 8 file with ErrSchemaTooNew, and the version is set to 8 in
 // the rebuild's first transaction, so no older binary ever reads a half-rebuilt
 // file.
-const boltSchemaVersion = 7
+const boltSchemaVersion = 8
 
 // boltRebuildBatch is how many records a rebuild handles per write transaction,
 // so that memory stays bounded however large the file is. A test changes it.

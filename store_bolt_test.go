@@ -467,7 +467,7 @@ func boltBucket(tx *bbolt.Tx, name string) *bbolt.Bucket {
 }
 
 // boltSchemaVersion is the schema version this code writes.
-const boltSchemaVersion = 7
+const boltSchemaVersion = 8
 
 func boltVersion(tb testing.TB, path string) uint64 {
 	tb.Helper()

@@ -252,6 +252,25 @@ type Options struct {
 	// once a minute per session, so the idle clock may start up to that much early.
 	SessionIdleTimeout time.Duration
 
+	// RememberSessionTTL is the absolute lifetime of a remembered session
+	// (SessionOptions.Remember, "remember me"). Default 30 days.
+	RememberSessionTTL time.Duration
+
+	// RememberIdleTimeout ends a remembered session that has not been
+	// validated for this long. Default 7 days; to leave only the absolute
+	// limit, set it to RememberSessionTTL.
+	RememberIdleTimeout time.Duration
+
+	// TrustDevices lets the application mark a device trusted after a second
+	// factor (Manager.TrustDevice), so that a password login from it skips
+	// the second step. Default false: TrustDevice returns
+	// ErrTrustedDevicesOff and Login ignores device tokens, also those issued
+	// while it was on.
+	TrustDevices bool
+
+	// TrustedDeviceTTL is how long a device stays trusted. Default 30 days.
+	TrustedDeviceTTL time.Duration
+
 	// MinPasswordLength is the minimum password length in Unicode characters after
 	// NFKC normalisation. Default and smallest allowed value: 8.
 	MinPasswordLength int
@@ -401,9 +420,8 @@ type Manager struct {
 	cost          int
 	maxCost       int              // Options.MaxBcryptCost
 	hashCfg       *passhash.Config // imported formats' settings (password_import.go)
-	sessionTTL    time.Duration
-	idleTimeout   time.Duration
-	touchEvery    time.Duration
+	sess          sessionConfig    // session lifetimes (session_options.go)
+	trust         trustConfig      // trusted devices (trusted_device.go)
 	minPassword   int
 	checker       func(context.Context, string, *User) error
 	breach        BreachChecker
@@ -454,8 +472,6 @@ func New(store Store, opts *Options) (*Manager, error) {
 	m := &Manager{
 		store:         store,
 		cost:          or(o.BcryptCost, 12),
-		sessionTTL:    or(o.SessionTTL, 24*time.Hour),
-		idleTimeout:   o.SessionIdleTimeout,
 		minPassword:   or(o.MinPasswordLength, MinPasswordLength),
 		checker:       o.PasswordChecker,
 		breach:        o.BreachChecker,
@@ -481,10 +497,6 @@ func New(store Store, opts *Options) (*Manager, error) {
 	switch {
 	case m.cost < minCost || m.cost > bcrypt.MaxCost:
 		return nil, invalid("options.BcryptCost", ValidationOutOfRange, "must be between "+strconv.Itoa(minCost)+" and 31")
-	case m.sessionTTL < 0:
-		return nil, invalid("options.SessionTTL", ValidationNegative, "must not be negative")
-	case m.idleTimeout < 0:
-		return nil, invalid("options.SessionIdleTimeout", ValidationNegative, "must not be negative")
 	case m.minPassword < MinPasswordLength || m.minPassword > MaxPasswordLength:
 		return nil, invalid("options.MinPasswordLength", ValidationOutOfRange, "must be between 8 and 128")
 	case m.maxFailures < 1 || m.maxFailures > 100:
@@ -537,6 +549,13 @@ func New(store Store, opts *Options) (*Manager, error) {
 			return nil, invalid("options.Roles", ValidationMalformed, "must not contain empty or padded roles")
 		}
 	}
+	var err error
+	if m.sess, err = newSessionConfig(&o); err != nil {
+		return nil, err
+	}
+	if m.trust, err = newTrustConfig(&o); err != nil {
+		return nil, err
+	}
 	mfa, err := newMFAConfig(o.MFAKeys, o.MFAIssuer)
 	if err != nil {
 		return nil, err
@@ -552,10 +571,6 @@ func New(store Store, opts *Options) (*Manager, error) {
 		m.rand = rand.Reader
 	}
 	m.idEntropy = ulid.Monotonic(m.rand, 0) // read only under idMu
-	m.touchEvery = time.Minute
-	if m.idleTimeout > 0 && m.idleTimeout/2 < m.touchEvery {
-		m.touchEvery = m.idleTimeout / 2
-	}
 	m.hashSlots = make(chan struct{}, or(o.MaxConcurrentHashes, runtime.GOMAXPROCS(0)))
 
 	// The decoy hash for unknown users: same format, same cost, random input.

@@ -363,6 +363,14 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX userkit_provider_flows_expires_idx ON userkit_provider_flows (expires_at)`,
 	},
+
+	// Version 9: a session's own idle timeout (users.SessionRecord.IdleTimeout)
+	// in nanoseconds, chosen at login; 0, none of its own, for the sessions
+	// made before. It never changes after the insert, so the session
+	// triggers of version 5, which tell caches of changes, need not watch it.
+	{
+		`ALTER TABLE userkit_sessions ADD COLUMN idle_timeout bigint NOT NULL DEFAULT 0`,
+	},
 }
 
 // countUsersFunction returns migration 5's statement creating the trigger

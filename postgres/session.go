@@ -12,20 +12,20 @@ import (
 )
 
 const sessionCols = `token_hash, id, user_id, user_generation, created_at, expires_at, last_seen_at, ` +
-	`ip, user_agent, methods, second_factor_at, authenticated_at`
+	`ip, user_agent, methods, second_factor_at, authenticated_at, idle_timeout`
 
 // sessionRow receives one row of sessionCols.
 type sessionRow struct {
 	r                                                users.SessionRecord
 	createdAt, expiresAt, lastSeenAt, secondFactorAt int64
-	authenticatedAt                                  int64
+	authenticatedAt, idleTimeout                     int64
 	ip, userAgent                                    []byte
 	methods                                          []string
 }
 
 func (s *sessionRow) dest() []any {
 	return []any{&s.r.TokenHash, &s.r.ID, &s.r.UserID, &s.r.UserGeneration, &s.createdAt, &s.expiresAt, &s.lastSeenAt,
-		&s.ip, &s.userAgent, &s.methods, &s.secondFactorAt, &s.authenticatedAt}
+		&s.ip, &s.userAgent, &s.methods, &s.secondFactorAt, &s.authenticatedAt, &s.idleTimeout}
 }
 
 func (s *sessionRow) record() *users.SessionRecord {
@@ -41,6 +41,7 @@ func (s *sessionRow) record() *users.SessionRecord {
 	}
 	r.SecondFactorAt = decodeTime(s.secondFactorAt)
 	r.AuthenticatedAt = decodeTime(s.authenticatedAt)
+	r.IdleTimeout = time.Duration(s.idleTimeout)
 	return &r
 }
 
@@ -64,7 +65,7 @@ const sqlCreateSession = `WITH u AS (
 	), ins AS (
 		INSERT INTO userkit_sessions (` + sessionCols + `)
 		SELECT $2::bytea, $3::text, $1::text, $4::bigint, $5::bigint, $6::bigint, $7::bigint,
-			$8::bytea, $9::bytea, $10::text[], $11::bigint, $12::bigint
+			$8::bytea, $9::bytea, $10::text[], $11::bigint, $12::bigint, $13::bigint
 		FROM u WHERE u.generation = $4::bigint
 		RETURNING 1
 	)
@@ -119,7 +120,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *users.SessionRecord, au
 }
 
 var sqlGetSession = `SELECT s.token_hash, s.id, s.user_id, s.user_generation, s.created_at, s.expires_at, s.last_seen_at, ` +
-	`s.ip, s.user_agent, s.methods, s.second_factor_at, s.authenticated_at, ` + userCols("u.") + ` FROM userkit_sessions s JOIN userkit_users u ON u.id = s.user_id WHERE s.token_hash = $1`
+	`s.ip, s.user_agent, s.methods, s.second_factor_at, s.authenticated_at, s.idle_timeout, ` + userCols("u.") + ` FROM userkit_sessions s JOIN userkit_users u ON u.id = s.user_id WHERE s.token_hash = $1`
 
 // GetSession returns the session with this token hash and reads its user
 // into u, in one statement and so from one snapshot, or returns ErrNotFound.

@@ -905,7 +905,7 @@ func sessionArgs(sess *users.SessionRecord, terr *error) []any {
 		sess.UserID, nonNil(sess.TokenHash), sess.ID, sess.UserGeneration,
 		encodeTime(sess.CreatedAt, terr), encodeTime(sess.ExpiresAt, terr), encodeTime(sess.LastSeenAt, terr),
 		[]byte(sess.IP), []byte(sess.UserAgent), methodStrings(sess.Methods), encodeTime(sess.SecondFactorAt, terr),
-		encodeTime(sess.AuthenticatedAt, terr),
+		encodeTime(sess.AuthenticatedAt, terr), int64(sess.IdleTimeout),
 	}
 }
 

@@ -140,6 +140,7 @@ var sessionGroups = []storeGroup{
 		{"CopiesInput", "CreateSession must keep a copy: changing the record or its TokenHash after the call must not change the stored session", testCreateSessionCopiesInput},
 		{"RacesDeleteUser", "CreateSession racing DeleteUser must succeed or return ErrNotFound, and no session may outlive its user", testCreateSessionRacesDeleteUser},
 		{"RacesRevocation", "CreateSession racing DeleteUserSessions must succeed or return ErrConflict, and no session under the old Generation may outlive the revocation", testCreateSessionRacesRevocation},
+		{"IdleTimeoutRoundTrip", "CreateSession and CompleteChallenge must store IdleTimeout to the nanosecond, GetSession and ListSessions return it, and TouchSession and StepUpSession keep it", testSessionIdleTimeoutRoundTrip},
 	}},
 	{"GetSession", []rule[users.Store]{
 		{"NotFound", "GetSession must return ErrNotFound for an unknown token hash", testGetSessionNotFound},

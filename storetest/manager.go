@@ -39,9 +39,11 @@ func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 		{"PasswordChange", mgrPasswordChangeRules},
 		{"RemovedUser", mgrRemovedUserRules},
 		{"ContextCanceled", mgrContextCanceledRules},
-		{"MFA", mgrMFARules},           // manager_mfa.go
-		{"Audit", mgrAuditRules()},     // manager_audit.go
-		{"Identity", mgrIdentityRules}, // manager_identity.go
+		{"MFA", mgrMFARules},                         // manager_mfa.go
+		{"Audit", mgrAuditRules()},                   // manager_audit.go
+		{"Identity", mgrIdentityRules},               // manager_identity.go
+		{"SessionLifetime", mgrSessionLifetimeRules}, // manager_session.go
+		{"TrustedDevice", mgrTrustedDeviceRules},     // manager_session.go
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			runRules(t, g.rules, func(*testing.T) *mgrSuite { return s })

@@ -79,7 +79,7 @@ func mgrRuleCount() int {
 	for _, rs := range [][]rule[*mgrSuite]{
 		mgrTokenRules, mgrPasswordResetRules, mgrEmailVerificationRules, mgrInvitationRules,
 		mgrMagicLinkRules, mgrEmailChangeRules, mgrPasswordChangeRules, mgrRemovedUserRules,
-		mgrContextCanceledRules, mgrMFARules, mgrAuditRules(), mgrIdentityRules,
+		mgrContextCanceledRules, mgrMFARules, mgrAuditRules(), mgrIdentityRules, mgrSessionLifetimeRules, mgrTrustedDeviceRules,
 	} {
 		n += len(rs)
 	}

@@ -221,7 +221,7 @@ func staleRecords() (*users.SessionRecord, *users.UserRecord) {
 		ID: "stale", TokenHash: randomHash(), UserID: "stale", UserGeneration: 99,
 		CreatedAt: at, ExpiresAt: at, LastSeenAt: at, IP: "203.0.113.9", UserAgent: "stale",
 		Methods:        []users.AuthMethod{users.MethodPassword, users.MethodTOTP, users.MethodRecoveryCode},
-		SecondFactorAt: at, AuthenticatedAt: at,
+		SecondFactorAt: at, AuthenticatedAt: at, IdleTimeout: time.Hour,
 	}
 	u := &users.UserRecord{
 		User: users.User{
@@ -472,4 +472,33 @@ func testListSessionsReturnsCopies(t *testing.T, s users.Store, _ string) {
 	got[0].TokenHash[0] ^= 0xff
 	got[0].LastSeenAt = base.Add(time.Hour)
 	wantSession(t, s, sess, "ListSessions must return copies: changing them must not change the stored sessions")
+}
+
+func testSessionIdleTimeoutRoundTrip(t *testing.T, s users.Store, rule string) {
+	u := addUser(t, s)
+	sess := newSession(u)
+	sess.IdleTimeout = 7*24*time.Hour + time.Nanosecond // kept to the nanosecond
+	must(t, s.CreateSession(t.Context(), sess))
+	wantSession(t, s, sess, rule)
+	wantSessions(t, s, u.ID, []*users.SessionRecord{sess}, rule+" (ListSessions)")
+	must(t, s.TouchSession(t.Context(), sess.TokenHash, base.Add(5*time.Minute)))
+	want := sess.Clone()
+	want.LastSeenAt = base.Add(5 * time.Minute)
+	wantSession(t, s, want, rule+" (after TouchSession)")
+	stepped, err := s.StepUpSession(t.Context(), u.ID, sess.ID, users.MethodTOTP, base.Add(6*time.Minute))
+	must(t, err)
+	if stepped.IdleTimeout != sess.IdleTimeout {
+		t.Errorf("%s: StepUpSession returned IdleTimeout %v, want %v kept", rule, stepped.IdleTimeout, sess.IdleTimeout)
+	}
+	want.Methods = append(want.Methods, users.MethodTOTP)
+	want.SecondFactorAt, want.AuthenticatedAt = base.Add(6*time.Minute), base.Add(6*time.Minute)
+	wantSession(t, s, want, rule+" (after StepUpSession)")
+
+	putMFA(t, s, newMFARecord(u.ID))
+	c := newChallenge(u)
+	must(t, s.CreateChallenge(t.Context(), c))
+	second := newSession(u)
+	second.IdleTimeout = 15 * time.Minute
+	must(t, s.CompleteChallenge(t.Context(), c.Hash, func(*users.MFARecord) error { return nil }, second))
+	wantSession(t, s, second, rule+" (a session stored by CompleteChallenge)")
 }
