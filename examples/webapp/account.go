@@ -18,7 +18,8 @@ func (a *App) account(w http.ResponseWriter, r *http.Request) {
 
 // accountPage is the data of the account page.
 type accountPage struct {
-	MFA *users.MFAStatus // nil if it could not be read
+	MFA     *users.MFAStatus       // nil if it could not be read
+	Devices []*users.TrustedDevice // the browsers trusted to skip the code
 }
 
 func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, status int, p page) {
@@ -28,7 +29,11 @@ func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, status int, 
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "reading second factors", "err", err)
 	}
-	p.Data = accountPage{MFA: st}
+	ds, err := a.users.TrustedDevices(r.Context(), u.ID)
+	if err != nil {
+		a.log.ErrorContext(r.Context(), "listing trusted devices", "err", err)
+	}
+	p.Data = accountPage{MFA: st, Devices: ds}
 	if p.Form == nil {
 		p.Form = url.Values{}
 	}

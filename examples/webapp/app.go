@@ -81,7 +81,7 @@ type App struct {
 	proxies   *users.TrustedProxies
 
 	// Cookie names: "__Host-" names unless Dev.
-	sessionCookie, csrfCookie, flashCookie, challengeCookie string
+	sessionCookie, csrfCookie, flashCookie, challengeCookie, deviceCookie string
 }
 
 // NewApp returns an App for c. Call Close when the server has stopped.
@@ -129,7 +129,7 @@ func NewApp(c Config) (*App, error) {
 		prefix = "dev-"
 	}
 	a.sessionCookie, a.csrfCookie, a.flashCookie = prefix+"session", prefix+"csrf", prefix+"flash"
-	a.challengeCookie = prefix + "challenge"
+	a.challengeCookie, a.deviceCookie = prefix+"challenge", prefix+"device"
 	if a.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -209,6 +209,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /account/mfa/disable", a.post(a.signedIn(a.disableMFA)))
 	mux.HandleFunc("POST /account/stepup", a.post(a.signedIn(a.stepUp)))
 	mux.HandleFunc("POST /account/reauth", a.post(a.signedIn(a.reauthenticate)))
+	mux.HandleFunc("POST /account/devices/forget", a.post(a.signedIn(a.forgetDevice)))
 	mux.HandleFunc("GET /email/confirm", a.confirmEmailForm)
 	mux.HandleFunc("POST /email/confirm", a.post(a.confirmEmail))
 
@@ -315,13 +316,18 @@ func (a *App) admin(h http.HandlerFunc) http.HandlerFunc {
 
 // startSession makes s the browser's session: it ends the session the browser
 // had (sign-in changes the session, so a session planted before sign-in is
-// worth nothing) and gives the browser a new CSRF cookie too.
+// worth nothing) and gives the browser a new CSRF cookie too. The cookie
+// outlives the browser only for a session the form asked to remember.
 func (a *App) startSession(w http.ResponseWriter, r *http.Request, s *users.Session) {
 	a.endSession(w, r)
-	http.SetCookie(w, &http.Cookie{
-		Name: a.sessionCookie, Value: s.Token, Path: "/", Expires: s.ExpiresAt,
+	c := &http.Cookie{
+		Name: a.sessionCookie, Value: s.Token, Path: "/",
 		HttpOnly: true, Secure: !a.dev, SameSite: http.SameSiteLaxMode,
-	})
+	}
+	if remembered(r) {
+		c.Expires = s.ExpiresAt
+	}
+	http.SetCookie(w, c)
 	a.newCSRFCookie(w, r)
 }
 
@@ -460,6 +466,7 @@ var flashes = map[string]string{
 	"reauthenticated":  "Confirmed. You can make the change now.",
 	"mfa-off":          "Two-factor authentication is off.",
 	"mfa-reset":        "The user's second factor is removed.",
+	"device-forgotten": "That device is forgotten: it will be asked for a code at its next sign-in.",
 }
 
 func (a *App) flash(w http.ResponseWriter, key string) {

@@ -69,8 +69,8 @@ func (a *App) signinForm(w http.ResponseWriter, r *http.Request) {
 func (a *App) signin(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	next := localPath(f.Get("next"))
-	p := page{Title: "Sign in", Form: url.Values{"identifier": {f.Get("identifier")}, "next": {next}}}
-	s, err := a.users.Login(r.Context(), strings.TrimSpace(f.Get("identifier")), f.Get("password"))
+	p := page{Title: "Sign in", Form: url.Values{"identifier": {f.Get("identifier")}, "next": {next}, "remember": {f.Get("remember")}}}
+	s, err := a.users.Login(a.signinContext(r), strings.TrimSpace(f.Get("identifier")), f.Get("password"))
 	if a.loggedIn(w, r, s, err, next) { // signed in, or on to the second step
 		return
 	}

@@ -21,7 +21,10 @@
 // it, enrolment is off. Keep the key out of the store's backups.
 //
 // Sessions end after 30 minutes without a request (-idle-timeout) and 24
-// hours after sign-in in any case.
+// hours after sign-in in any case; a session signed in with "Remember me"
+// ends after a week without a request and 30 days after sign-in. "Trust
+// this device" at the second step skips the code at that browser's password
+// sign-ins for 30 days (see remember.go).
 //
 // Without -dev it serves HTTPS: with -tls-cert and -tls-key, or else with a
 // self-signed certificate made at start (the browser warns about it), and its
@@ -231,6 +234,7 @@ func managerOptions(cost int, dev bool, idle time.Duration) *users.Options {
 		RequireVerifiedEmail:          true,
 		SessionIdleTimeout:            idle,
 		MFAIssuer:                     "Example app",
+		TrustDevices:                  true, // "Trust this device" at the second step (remember.go)
 	}
 }
 

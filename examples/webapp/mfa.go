@@ -41,9 +41,16 @@ func (a *App) startChallenge(w http.ResponseWriter, r *http.Request, c *users.Ch
 		Name: a.challengeCookie, Value: c.Token, Path: "/", Expires: c.ExpiresAt,
 		HttpOnly: true, Secure: !a.dev, SameSite: http.SameSiteStrictMode,
 	})
-	to := "/signin/code"
+	q := url.Values{}
 	if next = localPath(next); next != "" {
-		to += "?next=" + url.QueryEscape(next)
+		q.Set("next", next)
+	}
+	if remembered(r) {
+		q.Set("remember", "on") // the session is made at the second step
+	}
+	to := "/signin/code"
+	if len(q) > 0 {
+		to += "?" + q.Encode()
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
@@ -79,7 +86,8 @@ func (a *App) signinCodeForm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
 		return
 	}
-	a.render(w, r, http.StatusOK, "signin-code", a.codePage(page{Form: url.Values{"next": {localPath(r.URL.Query().Get("next"))}}}))
+	q := r.URL.Query()
+	a.render(w, r, http.StatusOK, "signin-code", a.codePage(page{Form: url.Values{"next": {localPath(q.Get("next"))}, "remember": {q.Get("remember")}}}))
 }
 
 // signinCode completes the second step with a TOTP code or a recovery code.
@@ -90,14 +98,15 @@ func (a *App) signinCode(w http.ResponseWriter, r *http.Request) {
 		a.redirect(w, r, "/signin", "challenge-over")
 		return
 	}
-	s, err := a.users.CompleteLogin(r.Context(), c.Value, r.PostForm.Get("code"))
+	s, err := a.users.CompleteLogin(a.signinContext(r), c.Value, r.PostForm.Get("code"))
 	if err == nil {
 		a.clearCookie(w, a.challengeCookie)
+		a.trustDevice(w, r, s)
 	}
 	if a.loggedIn(w, r, s, err, next) {
 		return
 	}
-	p := a.codePage(page{Form: url.Values{"next": {next}}})
+	p := a.codePage(page{Form: url.Values{"next": {next}, "remember": {r.PostForm.Get("remember")}, "trust": {r.PostForm.Get("trust")}}})
 	switch {
 	case errors.Is(err, users.ErrInvalidCode):
 		p.Fields = map[string]string{"code": "The code is wrong. Type the code your app shows now, or a recovery code."}
