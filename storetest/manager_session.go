@@ -247,20 +247,42 @@ var mgrTrustedDeviceRules = []rule[*mgrSuite]{
 			t.Errorf("TrustDevice from a session that skipped the second factor = %v, want ErrMFANotEnabled: trust must not renew itself", err)
 		}
 	}},
-	{"OtherDevicesAsked", "A login that presents no device token, an unknown one, a malformed one, or the device token of another user is asked for the second factor", func(t *testing.T, s *mgrSuite, _ string) {
+	{"OtherDevicesAsked", "A login that presents no device token, an unknown one, a malformed one, or the device token of another user (even one whose factors were enrolled at the same instant and whose Generation is the same) is asked for the second factor", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, withTrust)
-		u, _, _ := f.trustedUser(t)
-		_, _, other := f.trustedUser(t)
-		sess, err := f.M.Login(t.Context(), u.Email, Password)
-		mgrWantChallenged(t, "no device token", sess, err)
+		ctx := t.Context()
+		// Two users whose factors look alike: same Generation, enrolled at
+		// the same instant. Only the device's owner tells them apart.
+		u, twin := f.user(t), f.user(t)
+		secrets := map[string]string{}
+		for _, x := range []*users.User{u, twin} {
+			e, err := f.M.BeginTOTP(ctx, x.ID)
+			must(t, err)
+			secrets[x.ID] = e.Secret
+		}
+		for _, x := range []*users.User{u, twin} {
+			_, err := f.M.ConfirmTOTP(ctx, x.ID, TOTPCode(t, secrets[x.ID], f.Clock.Now()))
+			must(t, err)
+		}
+		f.Clock.Advance(30 * time.Second)
+		c := f.MustChallenge(t, twin.Email)
+		sess, err := f.M.CompleteLogin(ctx, c.Token, TOTPCode(t, secrets[twin.ID], f.Clock.Now()))
+		must(t, err)
+		other, err := f.M.TrustDevice(ctx, sess.Token)
+		must(t, err)
+		f.Clock.Advance(30 * time.Second)
+		got, err := f.deviceLogin(t, twin, other.Token)
+		mgrWantSkipped(t, "the twin's own device", got, err)
+
+		got, err = f.M.Login(ctx, u.Email, Password)
+		mgrWantChallenged(t, "no device token", got, err)
 		for what, token := range map[string]string{
 			"an unknown token":         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 			"a malformed token":        "not a token",
 			"another user's device":    other.Token,
 			"the device's ID as token": other.ID,
 		} {
-			sess, err := f.deviceLogin(t, u, token)
-			mgrWantChallenged(t, what, sess, err)
+			got, err := f.deviceLogin(t, u, token)
+			mgrWantChallenged(t, what, got, err)
 		}
 	}},
 	{"Revocations", "A trusted device stops skipping the second step after a password change, a password reset, LogoutAll, a suspension (also once reactivated), a change of factor (recovery codes made again, the factor reset), RevokeTrustedDevice, its TrustedDeviceTTL, and Options.TrustDevices turned off; TrustedDevices no longer lists it", func(t *testing.T, s *mgrSuite, _ string) {

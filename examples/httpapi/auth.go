@@ -15,6 +15,10 @@ type apiSession struct {
 	TokenType string  `json:"token_type"`
 	ExpiresAt string  `json:"expires_at"`
 	User      apiUser `json:"user"`
+	// DeviceToken and DeviceExpiresAt answer a second step that asked to
+	// trust the device (see trusted.go).
+	DeviceToken     string `json:"device_token,omitempty"`
+	DeviceExpiresAt string `json:"device_expires_at,omitempty"`
 }
 
 func toSession(sess *users.Session) apiSession {
@@ -26,6 +30,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		Email    string `json:"email"`
 		Username string `json:"username"`
 		Password string `json:"password"`
+		Remember bool   `json:"remember"`
+		Device   string `json:"device_token"`
 	}
 	if !s.decode(w, r, &req) {
 		return
@@ -44,7 +50,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !required(w, "password", req.Password) {
 		return
 	}
-	sess, err := s.Users.Login(r.Context(), identifier, req.Password)
+	sess, err := s.Users.Login(signinContext(r, req.Remember, req.Device), identifier, req.Password)
 	s.loggedIn(w, r, sess, err)
 }
 

@@ -194,7 +194,7 @@ const defaultIdleTimeout = 30 * time.Minute
 // that end after idle without a request. Second-factor keys are added by the
 // caller.
 func managerOptions(cost int, idle time.Duration) *users.Options {
-	return &users.Options{BcryptCost: cost, MFAIssuer: "httpapi", SessionIdleTimeout: idle}
+	return &users.Options{BcryptCost: cost, MFAIssuer: "httpapi", SessionIdleTimeout: idle, TrustDevices: true}
 }
 
 // parsePrefixes reads comma-separated CIDRs; a bare address is its own /32 or

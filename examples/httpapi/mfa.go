@@ -33,6 +33,11 @@ type apiChallenge struct {
 // the second step): the session, or for a user with a second factor 401
 // mfa_required with the challenge in the error object, or the error.
 func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, sess *users.Session, err error) {
+	s.loggedInOn(w, r, sess, nil, err)
+}
+
+// loggedInOn is loggedIn for a login that also trusted the device d, if not nil.
+func (s *Server) loggedInOn(w http.ResponseWriter, r *http.Request, sess *users.Session, d *users.TrustedDevice, err error) {
 	var c *users.Challenge
 	switch {
 	case errors.As(err, &c):
@@ -45,24 +50,40 @@ func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, sess *users.Se
 	case err != nil:
 		s.fail(w, r, err)
 	default:
-		writeJSON(w, http.StatusOK, envelope{Success: true, Data: toSession(sess), Message: "Logged in successfully"})
+		data := toSession(sess)
+		if d != nil {
+			data.DeviceToken, data.DeviceExpiresAt = d.Token, timestamp(d.ExpiresAt)
+		}
+		writeJSON(w, http.StatusOK, envelope{Success: true, Data: data, Message: "Logged in successfully"})
 	}
 }
 
 // completeLogin is the second step of a login: the challenge's token and a
-// code (TOTP or recovery code). A wrong code answers 401 invalid_code and the
+// code (TOTP or recovery code), and "remember" and "trust_device" (see
+// trusted.go). A wrong code answers 401 invalid_code and the
 // challenge stays for a few more tries; after users.MaxChallengeAttempts, or
 // once it expired or succeeded, it answers 401 invalid_token: log in again.
 func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Challenge string `json:"challenge"`
-		Code      string `json:"code"`
+		Challenge   string `json:"challenge"`
+		Code        string `json:"code"`
+		Remember    bool   `json:"remember"`
+		TrustDevice bool   `json:"trust_device"`
 	}
 	if !s.decode(w, r, &req) || !required(w, "challenge", req.Challenge, "code", req.Code) {
 		return
 	}
-	sess, err := s.Users.CompleteLogin(r.Context(), req.Challenge, req.Code)
-	s.loggedIn(w, r, sess, err)
+	sess, err := s.Users.CompleteLogin(signinContext(r, req.Remember, ""), req.Challenge, req.Code)
+	var d *users.TrustedDevice
+	if err == nil && req.TrustDevice {
+		// The session is made: a failure to trust the device is logged and
+		// costs the client only the convenience.
+		var terr error
+		if d, terr = s.Users.TrustDevice(r.Context(), sess.Token); terr != nil {
+			s.logger().ErrorContext(r.Context(), "trusting a device", "err", terr)
+		}
+	}
+	s.loggedInOn(w, r, sess, d, err)
 }
 
 func (s *Server) mfaStatus(w http.ResponseWriter, r *http.Request) {

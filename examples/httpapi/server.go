@@ -17,7 +17,8 @@ import (
 // The Server, its routes (Handler) and what wraps every route (common). The
 // handlers live in files named for what they serve: auth.go (login, logout,
 // the caller, passwords), email.go (the routes that work through a mailed
-// link), users.go, devices.go, mfa.go and admin.go (locks and the audit log);
+// link), users.go, devices.go, mfa.go, trusted.go (remember me and trusted
+// devices) and admin.go (locks and the audit log);
 // context.go has what a request carries, json.go the bodies in and out,
 // mail.go and queue.go the mail and the work after a 202 answer.
 
@@ -179,6 +180,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/me/sessions", auth(s.sessions))
 	mux.Handle("DELETE /v1/me/sessions/{id}", auth(s.revokeSession))
 	mux.Handle("POST /v1/me/sessions/revoke-others", auth(s.revokeOthers))
+	mux.Handle("GET /v1/me/trusted-devices", auth(s.trustedDevices))
+	mux.Handle("DELETE /v1/me/trusted-devices/{id}", auth(s.forgetTrustedDevice))
 	mux.Handle("GET /v1/me/mfa", auth(s.mfaStatus))
 	mux.Handle("POST /v1/me/mfa/totp", auth(s.beginTOTP))
 	mux.Handle("POST /v1/me/mfa/totp/confirm", auth(s.confirmTOTP))
