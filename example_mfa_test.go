@@ -31,15 +31,25 @@ func (p *phone) code() string {
 // and an MFA key. A program reads its 32-byte key from its secrets, never
 // from code.
 func mfaExampleManager() (*users.Manager, *storetest.Clock) {
+	return mfaExampleManagerWith(nil)
+}
+
+// mfaExampleManagerWith is mfaExampleManager with edit, if not nil, changing
+// the options first.
+func mfaExampleManagerWith(edit func(o *users.Options)) (*users.Manager, *storetest.Clock) {
 	clock := storetest.NewClock()
 	key := bytes.Repeat([]byte{0x5a}, 32)
-	m, err := users.New(users.NewMemoryStore(), &users.Options{
+	o := &users.Options{
 		BcryptCost:                    4, // tests only; the default is 12
 		InsecureLowBcryptCostForTests: true,
 		Now:                           clock.Now,
 		MFAKeys:                       []users.MFAKey{{ID: "2026-01", Key: key}},
 		MFAIssuer:                     "Example",
-	})
+	}
+	if edit != nil {
+		edit(o)
+	}
+	m, err := users.New(users.NewMemoryStore(), o)
 	if err != nil {
 		panic(err)
 	}
