@@ -79,6 +79,14 @@ password change. A session keeps the IP address and user agent of its login
 (WithClient; the HTTP middleware sets them), so Sessions can show where a user
 is signed in, and RevokeOtherSessions ends all but the current one.
 
+A sign-in may ask for a remembered session ("remember me": 30 days, ended by 7
+days without use) or a shorter one with SessionOptions in its context
+(WithSessionOptions); use moves a session's idle timeout, never its absolute
+end. With Options.TrustDevices, a session whose second factor is recent may
+trust its device (TrustDevice): a password login presenting that device token
+(WithDeviceToken) skips the second step, until a password change, LogoutAll,
+a suspension or a change of second factor revokes it.
+
 A session also records when its user last proved a password or a factor for
 it (Session.AuthenticatedAt: at login, by Reauthenticate, by StepUp). Enrolling
 or removing a second factor, new recovery codes, and changing a password or an
