@@ -37,6 +37,21 @@ type boltFixture struct {
 	MFAUser       string               `json:"mfa_user"`
 }
 
+// boltWantUsers checks that m reads every user of want back as the old code
+// returned it.
+func boltWantUsers(t *testing.T, m *users.Manager, want []*users.User) {
+	t.Helper()
+	for _, w := range want {
+		got, err := m.Get(t.Context(), w.ID)
+		must(t, err)
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(w)
+		if string(gj) != string(wj) {
+			t.Errorf("user after the upgrade:\n got %s\nwant %s", gj, wj)
+		}
+	}
+}
+
 // copyBoltV1 copies the version 1 fixture into a new file and returns its path
 // and the fixture's description.
 func copyBoltV1(tb testing.TB) (string, *boltFixture) {
@@ -116,15 +131,7 @@ func testBoltUpgrade(t *testing.T, from uint64) {
 			}
 		}
 	}
-	for _, want := range f.Users {
-		got, err := m.Get(ctx, want.ID)
-		must(t, err)
-		g, _ := json.Marshal(got)
-		w, _ := json.Marshal(want)
-		if string(g) != string(w) {
-			t.Errorf("user after the upgrade:\n got %s\nwant %s", g, w)
-		}
-	}
+	boltWantUsers(t, m, f.Users)
 	for name, want := range f.Counts {
 		var flt users.Filter
 		for _, kv := range strings.Split(name, ",") {
@@ -222,15 +229,7 @@ func TestBoltStore_UpgradeV3(t *testing.T) {
 		MFAKeys: []users.MFAKey{{ID: "k1", Key: bytes.Repeat([]byte{7}, 32)}},
 	})
 	must(t, err)
-	for _, want := range f.Users {
-		got, err := m.Get(ctx, want.ID)
-		must(t, err)
-		g, _ := json.Marshal(got)
-		w, _ := json.Marshal(want)
-		if string(g) != string(w) {
-			t.Errorf("user after the upgrade:\n got %s\nwant %s", g, w)
-		}
-	}
+	boltWantUsers(t, m, f.Users)
 	if n, err := m.Count(ctx, users.Filter{}); err != nil || n != f.Counts["all"] {
 		t.Errorf("Count() = %d, %v; want %d", n, err, f.Counts["all"])
 	}

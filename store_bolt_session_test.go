@@ -47,15 +47,7 @@ func TestBoltStore_UpgradeV5(t *testing.T) {
 	}
 	m, err := users.New(s, opts)
 	must(t, err)
-	for _, want := range f.Users {
-		got, err := m.Get(ctx, want.ID)
-		must(t, err)
-		g, _ := json.Marshal(got)
-		w, _ := json.Marshal(want)
-		if string(g) != string(w) {
-			t.Errorf("user after the upgrade:\n got %s\nwant %s", g, w)
-		}
-	}
+	boltWantUsers(t, m, f.Users)
 	for token, email := range f.Sessions {
 		sess, err := m.ValidateToken(ctx, token)
 		if err != nil || sess.User.Email != email || !sess.ExpiresAt.Equal(extra.Expires[token]) {

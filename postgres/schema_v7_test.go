@@ -66,6 +66,13 @@ var oldBase = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 // schema's indexes after the migration.
 func migrateFrom(t *testing.T, v int, r *users.UserRecord) (*postgres.Store, []string) {
 	t.Helper()
+	return migrateFromWith(t, v, r, nil)
+}
+
+// migrateFromWith is migrateFrom with more, if not nil, writing more rows as
+// that release wrote them, in the same transaction, after the user.
+func migrateFromWith(t *testing.T, v int, r *users.UserRecord, more func(tx pgx.Tx)) (*postgres.Store, []string) {
+	t.Helper()
 	db := openTestDB(t)
 	pool := db.pool(t, db.schema(t))
 	ctx := t.Context()
@@ -77,6 +84,9 @@ func migrateFrom(t *testing.T, v int, r *users.UserRecord) (*postgres.Store, []s
 		VALUES ($1, $2, $3, false, $4, 'Ada', 'Lovelace', 'user', 'active', '', '', NULL, $5, $5, $4, $6, 0, 'ada', 'lovelace', $4)`,
 		r.ID, r.Email, r.Username, int64(math.MinInt64), oldBase.UnixNano(), r.PasswordHash); err != nil {
 		t.Fatalf("insert user: %v", err)
+	}
+	if more != nil {
+		more(tx)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)

@@ -730,18 +730,27 @@ func testStepUpSessionPasswordOnly(t *testing.T, s users.Store, rule string) {
 	wantSession(t, s, want, rule+" (a one-factor session)")
 }
 
+// roundTripSession stores sess and checks that GetSession and ListSessions
+// return it as given, and that TouchSession changes only its LastSeenAt. It
+// returns the session as it then is.
+func roundTripSession(t *testing.T, s users.Store, sess *users.SessionRecord, rule string) *users.SessionRecord {
+	t.Helper()
+	must(t, s.CreateSession(t.Context(), sess))
+	wantSession(t, s, sess, rule)
+	wantSessions(t, s, sess.UserID, []*users.SessionRecord{sess}, rule+" (ListSessions)")
+	must(t, s.TouchSession(t.Context(), sess.TokenHash, base.Add(5*time.Minute)))
+	want := sess.Clone()
+	want.LastSeenAt = base.Add(5 * time.Minute)
+	wantSession(t, s, want, rule+" (after TouchSession)")
+	return want
+}
+
 func testSessionAuthenticatedAt(t *testing.T, s users.Store, rule string) {
 	u := addUser(t, s)
 	sess := newSession(u)
 	sess.SecondFactorAt = base.Add(time.Minute)
 	sess.AuthenticatedAt = base.Add(3 * time.Minute) // neither CreatedAt nor SecondFactorAt
-	must(t, s.CreateSession(t.Context(), sess))
-	wantSession(t, s, sess, rule)
-	wantSessions(t, s, u.ID, []*users.SessionRecord{sess}, rule+" (ListSessions)")
-	must(t, s.TouchSession(t.Context(), sess.TokenHash, base.Add(5*time.Minute)))
-	want := sess.Clone()
-	want.LastSeenAt = base.Add(5 * time.Minute)
-	wantSession(t, s, want, rule+" (after TouchSession)")
+	roundTripSession(t, s, sess, rule)
 
 	putMFA(t, s, newMFARecord(u.ID))
 	c := newChallenge(u)

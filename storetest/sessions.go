@@ -478,13 +478,7 @@ func testSessionIdleTimeoutRoundTrip(t *testing.T, s users.Store, rule string) {
 	u := addUser(t, s)
 	sess := newSession(u)
 	sess.IdleTimeout = 7*24*time.Hour + time.Nanosecond // kept to the nanosecond
-	must(t, s.CreateSession(t.Context(), sess))
-	wantSession(t, s, sess, rule)
-	wantSessions(t, s, u.ID, []*users.SessionRecord{sess}, rule+" (ListSessions)")
-	must(t, s.TouchSession(t.Context(), sess.TokenHash, base.Add(5*time.Minute)))
-	want := sess.Clone()
-	want.LastSeenAt = base.Add(5 * time.Minute)
-	wantSession(t, s, want, rule+" (after TouchSession)")
+	want := roundTripSession(t, s, sess, rule)
 	stepped, err := s.StepUpSession(t.Context(), u.ID, sess.ID, users.MethodTOTP, base.Add(6*time.Minute))
 	must(t, err)
 	if stepped.IdleTimeout != sess.IdleTimeout {
