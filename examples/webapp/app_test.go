@@ -275,12 +275,29 @@ func TestSessionCookie(t *testing.T) {
 	if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
 		t.Errorf("cookie %s: want Secure, HttpOnly, SameSite=Lax, Path=/ and no Domain", c)
 	}
-	sess, err := s.users.ValidateToken(t.Context(), c.Value)
+	if _, err := s.users.ValidateToken(t.Context(), c.Value); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Expires.IsZero() || c.MaxAge != 0 {
+		t.Errorf("cookie of a sign-in without \"Remember me\" expires %v (Max-Age %d), want one that ends with the browser", c.Expires, c.MaxAge)
+	}
+	// "Remember me": the cookie lasts as long as the remembered session.
+	resp, _ = b.post("/signin", url.Values{"csrf": {b.token("/signin")}, "identifier": {"ada@example.com"}, "password": {"correct horse battery"}, "remember": {"on"}})
+	var rc *http.Cookie
+	for _, k := range resp.Cookies() {
+		if k.Name == "__Host-session" && k.Value != "" {
+			rc = k
+		}
+	}
+	if rc == nil {
+		t.Fatalf("no __Host-session cookie set: %v", resp.Header["Set-Cookie"])
+	}
+	rs, err := s.users.ValidateToken(t.Context(), rc.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := c.Expires.Sub(sess.ExpiresAt); d < -time.Second || d > time.Second {
-		t.Errorf("cookie expires %v, session %v", c.Expires, sess.ExpiresAt)
+	if d := rc.Expires.Sub(rs.ExpiresAt); d < -time.Second || d > time.Second || rs.ExpiresAt.Sub(rs.CreatedAt) != users.DefaultRememberSessionTTL {
+		t.Errorf("remembered cookie expires %v, session %v (from %v), want the remembered session's 30 days", rc.Expires, rs.ExpiresAt, rs.CreatedAt)
 	}
 
 	// Signing in again replaces the session; signing out ends it.
