@@ -227,7 +227,7 @@ func mgrWantChallenged(t *testing.T, what string, s *users.Session, err error) {
 }
 
 var mgrTrustedDeviceRules = []rule[*mgrSuite]{
-	{"SkipsTheSecondStep", "After TrustDevice, a password login presenting the device token gets a session without the second step, whose Methods are [password trusted_device] and whose SecondFactorAt is zero; TrustedDevices lists the device with that login as LastUsedAt, and ValidateToken agrees", func(t *testing.T, s *mgrSuite, _ string) {
+	{"SkipsTheSecondStep", "After TrustDevice, a password login presenting the device token gets a session without the second step, whose Methods are [password trusted_device] and whose SecondFactorAt is zero; TrustedDevices lists the device with that login as LastUsedAt, and ValidateToken agrees; TrustDevice and RevokeTrustedDevice each write one entry naming the device", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, withTrust)
 		u, _, d := f.trustedUser(t)
 		if want := d.CreatedAt.Add(users.DefaultTrustedDeviceTTL); !d.ExpiresAt.Equal(want) {
@@ -245,6 +245,13 @@ var mgrTrustedDeviceRules = []rule[*mgrSuite]{
 		}
 		if _, err := f.M.TrustDevice(t.Context(), sess.Token); !errors.Is(err, users.ErrMFANotEnabled) {
 			t.Errorf("TrustDevice from a session that skipped the second factor = %v, want ErrMFANotEnabled: trust must not renew itself", err)
+		}
+		must(t, f.M.RevokeTrustedDevice(t.Context(), u.ID, d.ID))
+		for _, typ := range []users.EventType{users.EventDeviceTrusted, users.EventDeviceRevoked} {
+			p, err := f.M.Audit(t.Context(), users.AuditFilter{UserID: u.ID, Types: []users.EventType{typ}})
+			if err != nil || len(p.Entries) != 1 || p.Entries[0].Data["device"] != d.ID {
+				t.Errorf("%s entries = %+v, %v; want one naming device %s", typ, p, err, d.ID)
+			}
 		}
 	}},
 	{"OtherDevicesAsked", "A login that presents no device token, an unknown one, a malformed one, or the device token of another user (even one whose factors were enrolled at the same instant and whose Generation is the same) is asked for the second factor", func(t *testing.T, s *mgrSuite, _ string) {
