@@ -363,8 +363,10 @@ func (m *Manager) Logout(ctx context.Context, token string) error {
 	return storeErr("logout", err)
 }
 
-// LogoutAll ends every session of the user, on every device. It returns
-// ErrNotFound if there is no such user.
+// LogoutAll ends every session of the user, on every device, and stops
+// trusting every device the user trusted (TrustDevice): they were trusted
+// under the Generation it moves. It returns ErrNotFound if there is no such
+// user.
 func (m *Manager) LogoutAll(ctx context.Context, userID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
