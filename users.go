@@ -243,22 +243,27 @@ type Options struct {
 	// ".SignerKey" (at least 16 bytes).
 	FirebaseScrypt *FirebaseScrypt
 
-	// SessionTTL is the absolute lifetime of a session: it ends this long after
-	// login, whatever its activity. Default 24 hours.
+	// SessionTTL is the absolute lifetime of an ordinary session (a sign-in
+	// that asked for nothing else, see SessionOptions): it ends this long
+	// after login, whatever its activity. Default 24 hours.
 	SessionTTL time.Duration
 
-	// SessionIdleTimeout ends a session that has not been validated for this long.
-	// Zero (the default) turns idle expiry off. LastSeenAt is written at most about
-	// once a minute per session, so the idle clock may start up to that much early.
+	// SessionIdleTimeout ends an ordinary session that has not been validated
+	// for this long. Zero (the default) turns idle expiry off. LastSeenAt is
+	// written at most about once a minute per session (within half the
+	// session's idle timeout), so the idle clock may start up to that much
+	// early.
 	SessionIdleTimeout time.Duration
 
 	// RememberSessionTTL is the absolute lifetime of a remembered session
-	// (SessionOptions.Remember, "remember me"). Default 30 days.
+	// (SessionOptions.Remember, "remember me"). Zero means the default, 30
+	// days; negative is a *ValidationError.
 	RememberSessionTTL time.Duration
 
 	// RememberIdleTimeout ends a remembered session that has not been
-	// validated for this long. Default 7 days; to leave only the absolute
-	// limit, set it to RememberSessionTTL.
+	// validated for this long. Zero means the default, 7 days; to leave only
+	// the absolute limit, set it to RememberSessionTTL. Negative is a
+	// *ValidationError.
 	RememberIdleTimeout time.Duration
 
 	// TrustDevices lets the application mark a device trusted after a second
@@ -268,7 +273,8 @@ type Options struct {
 	// while it was on.
 	TrustDevices bool
 
-	// TrustedDeviceTTL is how long a device stays trusted. Default 30 days.
+	// TrustedDeviceTTL is how long a device stays trusted after TrustDevice.
+	// Zero means the default, 30 days; negative is a *ValidationError.
 	TrustedDeviceTTL time.Duration
 
 	// MinPasswordLength is the minimum password length in Unicode characters after
