@@ -131,6 +131,16 @@ func factorStamp(r *MFARecord) string {
 	return base64.RawURLEncoding.EncodeToString(h[:16])
 }
 
+// factorsChangedAt is when the user's second factors last changed: the
+// latest of the TOTP factor's enrolment and confirmation and the recovery
+// codes' making.
+func factorsChangedAt(r *MFARecord) time.Time {
+	if r.TOTP == nil {
+		return r.RecoveryCodesAt
+	}
+	return later(r.RecoveryCodesAt, r.TOTP.CreatedAt, r.TOTP.ConfirmedAt)
+}
+
 // verifiedSecondFactor reports whether methods, first factor first, include a
 // second factor verified at login (a trusted device is not one).
 func verifiedSecondFactor(methods []AuthMethod) bool {
@@ -152,36 +162,53 @@ func verifiedSecondFactor(methods []AuthMethod) bool {
 // It returns ErrTrustedDevicesOff when Options.TrustDevices is false,
 // ErrInvalidToken for a session token ValidateToken refuses, ErrMFANotEnabled
 // when the session proved no second factor (a session that skipped it on a
-// trusted device proved none) and ErrReauthRequired when its second factor
-// is older than Options.ReauthWindow (StepUp, then retry). Its
+// trusted device proved none) or the user has none now, and
+// ErrReauthRequired when its second factor is older than
+// Options.ReauthWindow or than the user's factors (recovery codes made again,
+// a factor enrolled since): StepUp, then retry. Its
 // device.trusted entry names the session. It is safe for concurrent use.
 func (m *Manager) TrustDevice(ctx context.Context, sessionToken string) (*TrustedDevice, error) {
 	if !m.trust.on {
 		return nil, ErrTrustedDevicesOff
 	}
-	s, err := m.ValidateToken(ctx, sessionToken)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	now := m.now()
-	switch {
-	case s.SecondFactorAt.IsZero():
-		return nil, ErrMFANotEnabled
-	case m.reauthWindow >= 0 && now.Sub(s.SecondFactorAt) > m.reauthWindow:
-		return nil, ErrReauthRequired
+	hash, ok := parseToken(sessionToken)
+	if !ok {
+		return nil, ErrInvalidToken
 	}
-	// Read after the session: a revocation or factor change that lands
-	// from here on leaves the device stale, never trusted across it.
-	u, err := m.store.GetUser(ctx, s.UserID)
+	var s SessionRecord
+	var u UserRecord
+	err := m.store.GetSession(ctx, hash, &s, &u)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken
 	}
 	if err != nil {
 		return nil, storeErr("trust device", err)
 	}
+	now := m.now()
+	switch {
+	case !m.live(&s, &u, now):
+		return nil, ErrInvalidToken
+	case s.SecondFactorAt.IsZero():
+		return nil, ErrMFANotEnabled
+	case m.reauthWindow >= 0 && now.Sub(s.SecondFactorAt) > m.reauthWindow:
+		return nil, ErrReauthRequired
+	}
+	// The device is trusted under the session's Generation, not the user's
+	// as read later: a revocation that lands from here on leaves it stale,
+	// never trusted across it. The factors are read after the session: a
+	// change that lands later leaves the device stale, and one that landed
+	// since the session's proof asks for a new proof.
 	rec, err := m.mfaRecord(ctx, s.UserID)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case rec == nil:
+		return nil, ErrMFANotEnabled
+	case s.SecondFactorAt.Before(factorsChangedAt(rec)):
+		return nil, ErrReauthRequired // proved a factor since replaced
 	}
 	token, _, err := m.newToken()
 	if err != nil {
@@ -190,7 +217,7 @@ func (m *Manager) TrustDevice(ctx context.Context, sessionToken string) (*Truste
 	c := client(ctx)
 	d := &TrustedDevice{ID: deviceID(token), Token: token, UserID: s.UserID, IP: c.IP, UserAgent: c.UserAgent,
 		CreatedAt: now, ExpiresAt: now.Add(m.trust.ttl)}
-	data, err := json.Marshal(deviceData{ExpiresAt: d.ExpiresAt, Generation: u.Generation, Factors: factorStamp(rec), IP: c.IP})
+	data, err := json.Marshal(deviceData{ExpiresAt: d.ExpiresAt, Generation: s.UserGeneration, Factors: factorStamp(rec), IP: c.IP})
 	if err != nil {
 		return nil, err
 	}

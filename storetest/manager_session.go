@@ -368,7 +368,7 @@ var mgrTrustedDeviceRules = []rule[*mgrSuite]{
 			mgrWantChallenged(t, "with Options.TrustDevices off", sess, err)
 		})
 	}},
-	{"TrustNeedsAFreshSecondFactor", "TrustDevice refuses with ErrTrustedDevicesOff when Options.TrustDevices is false, ErrReauthRequired when the session's second factor is older than Options.ReauthWindow, and ErrInvalidToken for a session token that does not validate; it stores nothing then", func(t *testing.T, s *mgrSuite, _ string) {
+	{"TrustNeedsAFreshSecondFactor", "TrustDevice refuses with ErrTrustedDevicesOff when Options.TrustDevices is false, ErrReauthRequired when the session's second factor is older than Options.ReauthWindow or than the user's factors (recovery codes made since), and ErrInvalidToken for a session token that does not validate; it stores nothing then, and trusts the device once StepUp proved the current factor", func(t *testing.T, s *mgrSuite, _ string) {
 		f := s.fixture(t, withTrust)
 		u := f.user(t)
 		secret, _ := f.MustEnrolTOTP(t, u.ID)
@@ -379,6 +379,18 @@ var mgrTrustedDeviceRules = []rule[*mgrSuite]{
 		if _, err := f.M.TrustDevice(t.Context(), sess.Token); !errors.Is(err, users.ErrReauthRequired) {
 			t.Errorf("TrustDevice after the ReauthWindow = %v, want ErrReauthRequired", err)
 		}
+		f.Clock.Advance(-users.DefaultReauthWindow) // the second factor is recent again
+		_, err = f.M.RegenerateRecoveryCodes(t.Context(), u.ID)
+		must(t, err)
+		if _, err := f.M.TrustDevice(t.Context(), sess.Token); !errors.Is(err, users.ErrReauthRequired) {
+			t.Errorf("TrustDevice from a session whose second factor predates the user's recovery codes = %v, want ErrReauthRequired", err)
+		}
+		f.Clock.Advance(30 * time.Second)
+		_, err = f.M.StepUp(t.Context(), sess.Token, TOTPCode(t, secret, f.Clock.Now()))
+		must(t, err)
+		if _, err := f.M.TrustDevice(t.Context(), sess.Token); err != nil {
+			t.Errorf("TrustDevice after StepUp = %v, want the device trusted", err)
+		}
 		if _, err := f.M.TrustDevice(t.Context(), "not a token"); !errors.Is(err, users.ErrInvalidToken) {
 			t.Errorf("TrustDevice(malformed) = %v, want ErrInvalidToken", err)
 		}
@@ -386,8 +398,8 @@ var mgrTrustedDeviceRules = []rule[*mgrSuite]{
 		if _, err := off.M.TrustDevice(t.Context(), sess.Token); !errors.Is(err, users.ErrTrustedDevicesOff) {
 			t.Errorf("TrustDevice with trusted devices off = %v, want ErrTrustedDevicesOff", err)
 		}
-		if cs, err := f.Store.ListCredentials(t.Context(), u.ID); err != nil || len(cs) != 0 {
-			t.Errorf("the store holds %d credentials, %v; want none", len(cs), err)
+		if cs, err := f.Store.ListCredentials(t.Context(), u.ID); err != nil || len(cs) != 1 {
+			t.Errorf("the store holds %d credentials, %v; want the one device trusted after StepUp", len(cs), err)
 		}
 	}},
 	{"OnlyForAPasswordLogin", "A magic-link login is asked for the second factor even from a trusted device: the device token stands in for the second step of a password login only", func(t *testing.T, s *mgrSuite, _ string) {
