@@ -215,17 +215,8 @@ func (m *Manager) login(ctx context.Context, r *UserRecord, first AuthMethod, p 
 	if len(methods) == 0 {
 		return m.startSession(ctx, r, p, check, first)
 	}
-	if first == MethodPassword {
-		if d, err := m.trustedDevice(ctx, r, rec); err != nil || d != nil {
-			if err != nil {
-				return nil, err
-			}
-			s, err := m.startSession(ctx, r, p, check, first, MethodTrustedDevice)
-			if err != nil {
-				return nil, err
-			}
-			return s, m.usedDevice(ctx, d)
-		}
+	if s, skipped, err := m.skipSecondStep(ctx, r, rec, first, p, check); skipped || err != nil {
+		return s, err // a trusted device (trusted_device.go)
 	}
 	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
 		if cur.Generation != r.Generation || cur.Status != StatusActive {

@@ -276,21 +276,35 @@ func decodeDevice(c *CredentialRecord) (deviceData, bool) {
 	return d, err == nil
 }
 
-// usedDevice records that the device c let a login skip the second step. A
-// device revoked meanwhile is not an error: the session was made against the
-// user's Generation, which its revocation would have moved.
-func (m *Manager) usedDevice(ctx context.Context, c *CredentialRecord) error {
+// skipSecondStep ends the login of r, whose first factor first was right,
+// with a session and no second step when the login presents a device the
+// user trusted (see trustedDevice) and first is the password. It reports
+// whether it did; check and p are as for startSession. The device's
+// LastUsedAt is written first, so a store failure there fails the login
+// before any session exists. A revocation that moves the user's Generation
+// meanwhile still refuses the session (startSession checks it atomically);
+// a device forgotten (deleted) at that very instant gets this one login.
+func (m *Manager) skipSecondStep(ctx context.Context, r *UserRecord, rec *MFARecord, first AuthMethod, p Purpose,
+	check func(cur *UserRecord) error) (*Session, bool, error) {
+	if first != MethodPassword {
+		return nil, false, nil
+	}
+	c, err := m.trustedDevice(ctx, r, rec)
+	if err != nil || c == nil {
+		return nil, false, err
+	}
 	now := m.now()
-	_, err := m.store.UpdateCredential(ctx, c.Kind, c.ID, func(c *CredentialRecord) error {
+	_, err = m.store.UpdateCredential(ctx, c.Kind, c.ID, func(c *CredentialRecord) error {
 		if now.After(c.LastUsedAt) {
 			c.LastUsedAt = now
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return storeErr("login", err)
+		return nil, false, storeErr("login", err)
 	}
-	return nil
+	s, err := m.startSession(ctx, r, p, check, first, MethodTrustedDevice)
+	return s, true, err
 }
 
 // TrustedDevices lists the user's trusted devices that still are (unexpired,
