@@ -16,7 +16,8 @@ import (
 
 // RunManager checks the account-lifecycle rules end to end: it drives a
 // users.Manager over stores made by newStore through password reset, email
-// verification, invitations and magic-link login, so that a Store whose
+// verification, invitations, magic-link login, session lifetimes and trusted
+// devices, so that a Store whose
 // primitives pass Run is also seen to carry every flow built on them.
 //
 // newStore must return a new, empty store each time it is called; it may
