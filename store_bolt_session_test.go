@@ -12,23 +12,23 @@ import (
 	"github.com/userkit/users/storetest"
 )
 
-// TestBoltStore_UpgradeV5 opens a file written by the schema version 5 code
-// (testdata/bolt-v5, written by genv5.go there) and checks that the new code
+// TestBoltStore_UpgradeV7 opens a file written by the schema version 7 code
+// (testdata/bolt-v7, written by genv7.go there) and checks that the new code
 // migrates it on open to the version whose sessions keep their own idle
 // timeout: the file is at the current version and passes Check; every user
-// reads back as the old code returned it; each old session validates with its
-// ExpiresAt, has no idle timeout of its own, so Options.SessionIdleTimeout
-// still ends it; the second factor and the credential are kept; and a
-// remembered session made after the upgrade keeps its own idle timeout across
-// a reopen.
-func TestBoltStore_UpgradeV5(t *testing.T) {
-	path, f := copyBoltFixture(t, 5)
+// reads back as the old code returned it (one with its external ID); each
+// old session validates with its ExpiresAt and has no idle timeout of its
+// own, so Options.SessionIdleTimeout still ends it; the second factor and the
+// credential are kept; and a remembered session made after the upgrade keeps
+// its own idle timeout across a reopen.
+func TestBoltStore_UpgradeV7(t *testing.T) {
+	path, f := copyBoltFixture(t, 7)
 	var extra struct {
 		Expires     map[string]time.Time `json:"expires"`
 		MFA         string               `json:"mfa"`
 		Credentials int                  `json:"credentials"`
 	}
-	j, err := os.ReadFile("testdata/bolt-v5/fixture.json")
+	j, err := os.ReadFile("testdata/bolt-v7/fixture.json")
 	must(t, err)
 	must(t, json.Unmarshal(j, &extra))
 	if len(extra.Expires) != len(f.Sessions) || len(f.Sessions) == 0 || extra.MFA == "" || extra.Credentials == 0 {
@@ -48,6 +48,9 @@ func TestBoltStore_UpgradeV5(t *testing.T) {
 	m, err := users.New(s, opts)
 	must(t, err)
 	boltWantUsers(t, m, f.Users)
+	if u, err := m.GetByExternalID(ctx, "legacy|7"); err != nil || u.Email != "gina@example.com" {
+		t.Errorf("GetByExternalID(legacy|7) after the upgrade = %+v, %v; want gina", u, err)
+	}
 	for token, email := range f.Sessions {
 		sess, err := m.ValidateToken(ctx, token)
 		if err != nil || sess.User.Email != email || !sess.ExpiresAt.Equal(extra.Expires[token]) {
