@@ -262,16 +262,27 @@ func TestSessionCookie(t *testing.T) {
 	s := newSite(t, false)
 	s.user(t, users.NewUser{Email: "ada@example.com", Password: "correct horse battery"})
 	b := s.browser(t)
-	resp, _ := b.post("/signin", url.Values{"csrf": {b.token("/signin")}, "identifier": {"ada@example.com"}, "password": {"correct horse battery"}})
-	var c *http.Cookie
-	for _, k := range resp.Cookies() {
-		if k.Name == "__Host-session" && k.Value != "" {
-			c = k
+	// signIn signs in with the form's fields and extra, and returns the
+	// session cookie set (not the one cleared before it).
+	signIn := func(extra url.Values) *http.Cookie {
+		t.Helper()
+		f := url.Values{"csrf": {b.token("/signin")}, "identifier": {"ada@example.com"}, "password": {"correct horse battery"}}
+		for k, v := range extra {
+			f[k] = v
 		}
+		resp, _ := b.post("/signin", f)
+		var c *http.Cookie
+		for _, k := range resp.Cookies() {
+			if k.Name == "__Host-session" && k.Value != "" {
+				c = k
+			}
+		}
+		if c == nil {
+			t.Fatalf("no __Host-session cookie set: %v", resp.Header["Set-Cookie"])
+		}
+		return c
 	}
-	if c == nil {
-		t.Fatalf("no __Host-session cookie set: %v", resp.Header["Set-Cookie"])
-	}
+	c := signIn(nil)
 	if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
 		t.Errorf("cookie %s: want Secure, HttpOnly, SameSite=Lax, Path=/ and no Domain", c)
 	}
@@ -282,16 +293,7 @@ func TestSessionCookie(t *testing.T) {
 		t.Errorf("cookie of a sign-in without \"Remember me\" expires %v (Max-Age %d), want one that ends with the browser", c.Expires, c.MaxAge)
 	}
 	// "Remember me": the cookie lasts as long as the remembered session.
-	resp, _ = b.post("/signin", url.Values{"csrf": {b.token("/signin")}, "identifier": {"ada@example.com"}, "password": {"correct horse battery"}, "remember": {"on"}})
-	var rc *http.Cookie
-	for _, k := range resp.Cookies() {
-		if k.Name == "__Host-session" && k.Value != "" {
-			rc = k
-		}
-	}
-	if rc == nil {
-		t.Fatalf("no __Host-session cookie set: %v", resp.Header["Set-Cookie"])
-	}
+	rc := signIn(url.Values{"remember": {"on"}})
 	rs, err := s.users.ValidateToken(t.Context(), rc.Value)
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +310,7 @@ func TestSessionCookie(t *testing.T) {
 	if _, err := s.users.ValidateToken(t.Context(), c.Value); !errors.Is(err, users.ErrInvalidToken) {
 		t.Errorf("the session before sign-in: %v, want ErrInvalidToken", err)
 	}
-	resp, _ = b.post("/signout", url.Values{"csrf": {b.token("/account")}})
+	resp, _ := b.post("/signout", url.Values{"csrf": {b.token("/account")}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-out: %s", resp.Status)
 	}
