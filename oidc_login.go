@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -670,9 +671,10 @@ func (m *Manager) ListIdentities(ctx context.Context, userID string) ([]*Identit
 }
 
 // keepsSignIn is the CredentialGuard of removing a way to sign in: the user
-// must keep a password or a credential.
+// must keep a password or a credential that signs in (a trusted device does
+// not: see signsIn).
 func keepsSignIn(u *UserRecord, rest []*CredentialRecord) error {
-	if u.PasswordHash == "" && len(rest) == 0 {
+	if u.PasswordHash == "" && !slices.ContainsFunc(rest, signsIn) {
 		return ErrLastSignInMethod
 	}
 	return nil

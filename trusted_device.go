@@ -141,6 +141,11 @@ func factorsChangedAt(r *MFARecord) time.Time {
 	return later(r.RecoveryCodesAt, r.TOTP.CreatedAt, r.TOTP.ConfirmedAt)
 }
 
+// signsIn reports whether the credential c is a way to sign in, which a
+// guard of the user's last way to sign in counts: every kind but a trusted
+// device, which only stands in for the second step of a password login.
+func signsIn(c *CredentialRecord) bool { return c.Kind != CredentialTrustedDevice }
+
 // verifiedSecondFactor reports whether methods, first factor first, include a
 // second factor verified at login (a trusted device is not one).
 func verifiedSecondFactor(methods []AuthMethod) bool {
