@@ -183,9 +183,8 @@ func (m *Manager) TrustDevice(ctx context.Context, sessionToken string) (*Truste
 	if !ok {
 		return nil, ErrInvalidToken
 	}
-	var s SessionRecord
 	var u UserRecord
-	err := m.store.GetSession(ctx, hash, &s, &u)
+	s, err := m.store.GetSession(ctx, hash, &u)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken
 	}
