@@ -15,6 +15,7 @@ import (
 )
 
 func TestManager_Import(t *testing.T) {
+	t.Parallel()
 	imported, err := bcrypt.GenerateFromPassword([]byte("old system password"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)

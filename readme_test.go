@@ -381,6 +381,7 @@ func readmeOnEvent(store users.Store) (*users.Manager, error) {
 // TestREADMEAudit runs the snippets of docs/audit.md: the hook's Manager
 // records a creation, and the audit query reads it back.
 func TestREADMEAudit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	m, err := readmeOnEvent(users.NewMemoryStore())
 	if err != nil {

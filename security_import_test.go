@@ -185,6 +185,7 @@ func cheapestVectors(tb testing.TB) (vs []hashVector, firebase *users.FirebaseSc
 // one, and is replaced by this package's format on the first successful
 // login; Import takes them as Create does.
 func TestSecurity_ImportedFormats(t *testing.T) {
+	t.Parallel()
 	bg := t.Context()
 	vs, fb := cheapestVectors(t)
 	if len(vs) < 14 {

@@ -17,6 +17,7 @@ import (
 
 // Item 7: throttling per identifier, stored, atomic, and free of bcrypt when locked.
 func TestSecurity_Throttle(t *testing.T) {
+	t.Parallel()
 	bg := t.Context()
 	const wrong = "not the password"
 	t.Run("DefaultTenLocks", func(t *testing.T) {
@@ -219,6 +220,7 @@ func TestSecurity_ConcurrentGuesses(t *testing.T) {
 // Item 15: at most MaxConsecutiveFailures (100) failures in a row per account,
 // however they are spread over time; locks escalate; reset or Unlock end it.
 func TestSecurity_ConsecutiveCap(t *testing.T) {
+	t.Parallel()
 	bg := t.Context()
 	// attack guesses at id for 60 days of fake time, waiting out every lock, and
 	// returns how many guesses were compared and the lengths of the locks.

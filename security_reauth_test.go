@@ -76,6 +76,7 @@ func TestManager_StolenSessionCannotEnrolTOTP(t *testing.T) {
 // the window ago, or without a session in ctx (the application's own call),
 // it is not refused.
 func TestManager_RecentAuthentication(t *testing.T) {
+	t.Parallel()
 	type setup struct {
 		t      testing.TB
 		f      *Fixture

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/internal/soak"
 	"github.com/userkit/users/storetest"
 )
 
@@ -128,10 +129,13 @@ func (c *secTouchCounter) TouchSession(ctx context.Context, h []byte, seen time.
 
 // Item 10: a LastSeenAt write racing with an ending never brings a session back.
 func TestSecurity_NoResurrection(t *testing.T) {
+	t.Parallel()
 	bg := t.Context()
-	rounds := 1000
-	if testing.Short() {
-		rounds = 200
+	// Each round is one race of a touch with an ending; 200 give the
+	// scheduler many interleavings, the soak's 1000 more.
+	rounds := 200
+	if soak.On {
+		rounds = 1000
 	}
 	clock := storetest.NewClock()
 	store := &secTouchCounter{Store: users.NewMemoryStore()}

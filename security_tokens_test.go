@@ -15,6 +15,7 @@ import (
 
 // Item 9: 256-bit tokens from the random source, stored only as SHA-256.
 func TestSecurity_TokenEntropy(t *testing.T) {
+	t.Parallel()
 	bg := t.Context()
 	f := newFixture(t, nil)
 	f.mustCreate(t, users.NewUser{Email: "alice@example.com"})

@@ -372,6 +372,7 @@ func TestBoltStore_DeleteAuditBeforeIrregular(t *testing.T) {
 // step (whichever is done first answers), the filter walk alone, and the
 // activity index alone.
 func TestBoltStore_Activity(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{"", "filter", "range"} {
 		t.Run("path="+path, func(t *testing.T) {
 			defer users.SetBoltActivityPath(path)()

@@ -24,16 +24,17 @@ const boltGroupCrashEnv = "USERS_BOLT_GROUP_CRASH_CHILD"
 // that writes share transactions, and prints "ack <kind> <id>" after each write
 // returns; it is killed with SIGKILL at a random moment. After each kill the
 // file must open and pass Check, and every acknowledged user and session must be
-// there. Rounds: -crash.rounds (default 20), all on one file.
+// there. Rounds: -crash.rounds (default 5, or 20 with -tags soak), all on one file.
 func TestBoltStore_CrashSafetyGrouped(t *testing.T) {
 	if path := os.Getenv(boltGroupCrashEnv); path != "" {
 		boltGroupCrashChild(path)
 		return
 	}
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "users.db")
 	ctx := context.Background()
 	acked := map[string]string{} // "user <id>" or "session <hash>" -> its user ID
-	for round := range *boltCrashRounds {
+	for round := range boltCrashRoundsN() {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestBoltStore_CrashSafetyGrouped$")
 		cmd.Env = append(os.Environ(), boltGroupCrashEnv+"="+path+"|"+fmt.Sprint(round))
 		var stderr strings.Builder
@@ -91,7 +92,7 @@ func TestBoltStore_CrashSafetyGrouped(t *testing.T) {
 			t.FailNow()
 		}
 	}
-	t.Logf("%d rounds, %d acknowledged writes, all there after each kill", *boltCrashRounds, len(acked))
+	t.Logf("%d rounds, %d acknowledged writes, all there after each kill", boltCrashRoundsN(), len(acked))
 	if len(acked) == 0 {
 		t.Fatal("the child acknowledged no write")
 	}

@@ -22,9 +22,24 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/internal/soak"
 )
 
-var boltCrashRounds = flag.Int("crash.rounds", 20, "rounds of TestBoltStore_CrashSafety, each ending in a SIGKILL")
+var boltCrashRounds = flag.Int("crash.rounds", 0,
+	"rounds of TestBoltStore_CrashSafety and TestBoltStore_CrashSafetyGrouped, each ending in a SIGKILL; 0 means 5, or 20 with -tags soak")
+
+// boltCrashRoundsN is how many rounds each crash test runs. Five kills already
+// land at random moments of every kind of write; the soak's twenty let damage
+// accumulate longer on the one file.
+func boltCrashRoundsN() int {
+	switch {
+	case *boltCrashRounds > 0:
+		return *boltCrashRounds
+	case soak.On:
+		return 20
+	}
+	return 5
+}
 
 const boltCrashEnv = "USERS_BOLT_CRASH_CHILD"
 
@@ -45,19 +60,20 @@ var (
 // The child (this test binary, run again with USERS_BOLT_CRASH_CHILD set) prints
 // "begin <op>" before each operation and "ack <op>" after it returned. All rounds
 // use one file, so that damage would accumulate. -crash.rounds sets the number
-// of rounds (default 20).
+// of rounds (default 5, or 20 with -tags soak).
 func TestBoltStore_CrashSafety(t *testing.T) {
 	if path := os.Getenv(boltCrashEnv); path != "" {
 		boltCrashChild(path)
 		return
 	}
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "users.db")
 	ctx := t.Context()
 	model := newBoltCrashState()
 	ever := newBoltCrashEver()
 	start := time.Now()
 	var acks, inFlight, committed int
-	for round := range *boltCrashRounds {
+	for round := range boltCrashRoundsN() {
 		delay := time.Duration(20+mathrand.IntN(280)) * time.Millisecond
 		ops, pending := boltCrashRound(t, path, delay)
 		for _, op := range ops {
@@ -103,7 +119,7 @@ func TestBoltStore_CrashSafety(t *testing.T) {
 		model = got
 	}
 	t.Logf("%d rounds, %d acknowledged operations, %d kills during an operation (%d of those operations had committed), %d users at the end, in %v",
-		*boltCrashRounds, acks, inFlight, committed, len(model.Users), time.Since(start).Round(time.Millisecond))
+		boltCrashRoundsN(), acks, inFlight, committed, len(model.Users), time.Since(start).Round(time.Millisecond))
 	if acks == 0 {
 		t.Fatal("the child acknowledged no operation")
 	}

@@ -167,6 +167,7 @@ func randomTerm(r *rand.Rand, truth searchTruth, ids []string) string {
 }
 
 func TestSearchIndex_MatchesBruteForce(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	db := searchDB(t)
 	truth := searchTruth{}
@@ -476,6 +477,7 @@ func TestIndexSearch_UnknownUser(t *testing.T) {
 }
 
 func TestCheckSearchIndex(t *testing.T) {
+	t.Parallel()
 	// Each case builds an index of 3000 users that share trigrams, so that
 	// lists span several chunks, in batches that leave some of them pending;
 	// mainID is a user in the main lists, pendID one in a pending segment.

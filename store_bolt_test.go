@@ -110,6 +110,7 @@ func must(tb testing.TB, err error) {
 // over BoltStore; every subtest
 // gets a new file, which is reopened and checked when the subtest ends.
 func TestBoltStore(t *testing.T) {
+	t.Parallel()
 	newStore := func(t *testing.T) users.Store {
 		s, _ := mustOpenBolt(t, nil)
 		return s
@@ -822,6 +823,7 @@ func TestBoltStore_CopiesOutOfTransactions(t *testing.T) {
 // TestBoltStore_Check checks that Check finds each kind of damage, so that a
 // clean Check in the other tests means something.
 func TestBoltStore_Check(t *testing.T) {
+	t.Parallel()
 	damages := []struct {
 		name string
 		want string // in Check's error

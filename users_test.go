@@ -37,6 +37,7 @@ func wantField(tb testing.TB, err error, field string) {
 }
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	t.Run("Defaults", func(t *testing.T) {
 		// Cost 10 keeps the test quick; the zero value (12) is checked below.
 		if _, err := users.New(users.NewMemoryStore(), &users.Options{BcryptCost: 10}); err != nil {
@@ -734,6 +735,7 @@ func TestManager_Sessions(t *testing.T) {
 }
 
 func TestManager_Find(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	f := newFixture(t, nil)
 	var all []*users.User
