@@ -14,6 +14,9 @@ import (
 func TestIdleTimeout(t *testing.T) {
 	clock := storetest.NewClock()
 	opts := managerOptions(10, defaultIdleTimeout)
+	// The cost is not what this test is about: bcrypt at cost 10 under -race
+	// took most of its time.
+	opts.BcryptCost, opts.InsecureLowBcryptCostForTests = 4, true
 	opts.Now = clock.Now
 	m, err := users.New(users.NewMemoryStore(), opts)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,9 +31,20 @@ func chromium(t *testing.T) string {
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg + "; CI=true, so a missing browser is a failure")
 	}
+	skipNotice.Do(func() {
+		// go test ./... shows a passing package's skips only with -v: say it
+		// on the terminal too, once, so a missing browser is never silent.
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			fmt.Fprintf(tty, "examples/webapp: SKIPPING the browser tests: %s\n", msg)
+			tty.Close()
+		}
+	})
 	t.Skip(msg)
 	return ""
 }
+
+// skipNotice writes the terminal notice of a missing browser once per run.
+var skipNotice sync.Once
 
 // newBrowser starts headless Chromium with a fresh profile, kept off the
 // network except for the loopback test servers.
