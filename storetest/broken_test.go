@@ -56,6 +56,7 @@ func TestBrokenStores(t *testing.T) {
 	if os.Getenv(brokenEnv) != "" {
 		return // the child process: TestBrokenStoreChild runs
 	}
+	t.Parallel()
 	for _, b := range brokenStores {
 		t.Run(b.name, func(t *testing.T) {
 			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBrokenStoreChild$", "-test.v", "-test.count=1")

@@ -33,6 +33,7 @@ func countRules(groups []storeGroup) int {
 // store and one Check per Store rule, and one Check per store the Manager rules
 // made.
 func TestCheckAfterEveryRule(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name   string
 		run    func(t *testing.T, newStore func(t *testing.T) users.Store)

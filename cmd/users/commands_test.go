@@ -162,6 +162,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 }
 
 func TestAccountCommands(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	db := newDB(t)
 	m, _, closeDB := openDB(t, db)
@@ -288,6 +289,7 @@ func userID(tb testing.TB, m *users.Manager, username string) string {
 }
 
 func TestImportRefusals(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	dir := filepath.Dir(db)
 	in := filepath.Join(dir, "in.jsonl")
@@ -359,6 +361,7 @@ func TestImportRefusals(t *testing.T) {
 // USERS_ROLES) are refused unless -allow-roles names it, and the summary
 // counts the imported users of each role.
 func TestImportRoles(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	env := []string{"USERS_ROLES=admin,user,viewer,support"}
 	rows := strings.Join([]string{
@@ -417,6 +420,7 @@ func TestResetPasswordReplacesTokens(t *testing.T) {
 // TestImportProgressLines: without a terminal, the import writes a line to
 // standard error every USERS_PROGRESS_INTERVAL, counting rows stored.
 func TestImportProgressLines(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	hash, err := bcrypt.GenerateFromPassword([]byte("old system password"), 4)
 	if err != nil {
@@ -457,6 +461,7 @@ func TestImportProgressLines(t *testing.T) {
 // documented format (make.py there), and their users log in with their old
 // passwords.
 func TestImportPeers(t *testing.T) {
+	t.Parallel()
 	const pw = "correct horse battery staple"
 	for _, c := range []struct {
 		format, file string

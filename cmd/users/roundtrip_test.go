@@ -29,6 +29,7 @@ type statsReport struct {
 // 10k do: both are one import batch (users.ImportBatch), and find matches the
 // same ten users.
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	n := 2_000
 	if soak.On {
 		n = 10_000

@@ -429,12 +429,12 @@ func startRun(t *testing.T, args ...string) (base string, stop func() error) {
 // over HTTP, and stops it; and starts it over HTTPS with its self-signed
 // certificate.
 func TestRun(t *testing.T) {
-	if err := run(t.Context(), []string{"-dev", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/f.db",
+	if err := run(t.Context(), []string{"-dev", "-bcrypt-cost", "4", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/f.db",
 		"-admin-email", "admin@example.com", "-admin-password", "a password in ps"}, io.Discard); err == nil {
 		t.Error("-admin-password was accepted: flags show in ps")
 	}
 	t.Setenv("USERS_ADMIN_PASSWORD", "")
-	err := run(t.Context(), []string{"-dev", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/g.db", "-admin-email", "admin@example.com"}, io.Discard)
+	err := run(t.Context(), []string{"-dev", "-bcrypt-cost", "4", "-addr", "127.0.0.1:0", "-db", t.TempDir() + "/g.db", "-admin-email", "admin@example.com"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "$USERS_ADMIN_PASSWORD") { // the test's stdin is no terminal
 		t.Errorf("an admin with no password in the environment and no terminal: %v", err)
 	}
