@@ -478,14 +478,33 @@ func TestIndexSearch_UnknownUser(t *testing.T) {
 
 func TestCheckSearchIndex(t *testing.T) {
 	t.Parallel()
-	// Each case builds an index of 3000 users that share trigrams, so that
-	// lists span several chunks, in batches that leave some of them pending;
-	// mainID is a user in the main lists, pendID one in a pending segment.
-	var mainID, pendID string
+	// Each case damages an index of 3000 users that share trigrams, so that
+	// lists span several chunks, built in batches that leave some of them
+	// pending; mainID is a user in the main lists, pendID one in a pending
+	// segment. The index is built once and each case gets a copy of its file
+	// and of its truth, since building it is most of the work.
+	tmplDB := searchDB(t)
+	tmplTruth, ids := buildSearch(t, tmplDB, rand.New(rand.NewPCG(5, 6)), 3000, 30)
+	mainID, pendID := ids[5], ids[len(ids)-5]
+	var tmpl bytes.Buffer
+	if err := tmplDB.View(func(tx *bbolt.Tx) error { _, err := tx.WriteTo(&tmpl); return err }); err != nil {
+		t.Fatal(err)
+	}
 	build := func(t *testing.T) (*bbolt.DB, searchTruth) {
-		db := searchDB(t)
-		truth, ids := buildSearch(t, db, rand.New(rand.NewPCG(5, 6)), 3000, 30)
-		mainID, pendID = ids[5], ids[len(ids)-5]
+		path := filepath.Join(t.TempDir(), "search.db")
+		if err := os.WriteFile(path, tmpl.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		truth := make(searchTruth, len(tmplTruth))
+		for id, u := range tmplTruth {
+			c := *u
+			truth[id] = &c
+		}
 		return db, truth
 	}
 	docOf := func(b *bbolt.Bucket, id string) uint64 {
