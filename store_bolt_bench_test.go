@@ -42,15 +42,15 @@ func boltFastDir(tb testing.TB) string {
 }
 
 var boltScale = flag.Int("bolt.scale", 0,
-	"users TestBoltStore_Scale and BenchmarkBoltStore_GetByEmail create; 0 means 100k, or 10k with -short, or 3k with -race (100k with -tags soak)")
+	"users TestBoltStore_Scale and BenchmarkBoltStore_GetByEmail create; 0 means 100k, or 10k with -short, or 3k with -race (10k with -race -tags soak)")
 
 // boltScaleN is how many users TestBoltStore_Scale and the benchmarks create.
 func boltScaleN() int {
 	switch {
 	case *boltScale > 0:
 		return *boltScale
-	case soak.On:
-		return 100_000
+	case boltRace && soak.On:
+		return 10_000
 	case boltRace:
 		// 3k users fill hundreds of leaf pages under branch pages: the
 		// cursors cross page boundaries both ways, which is what the walk
@@ -62,8 +62,8 @@ func boltScaleN() int {
 	return 100_000
 }
 
-// TestBoltStore_Scale creates 100k users (10k with -short, 3k with -race
-// unless built with -tags soak; see -bolt.scale), in random ID order,
+// TestBoltStore_Scale creates 100k users (10k with -short, 3k with -race,
+// 10k with -race -tags soak; see -bolt.scale), in random ID order,
 // and walks ListUsers through all of them with After cursors and back with
 // Before cursors, checking that each ID comes exactly once and in order.
 func TestBoltStore_Scale(t *testing.T) {
