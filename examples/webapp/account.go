@@ -18,8 +18,9 @@ func (a *App) account(w http.ResponseWriter, r *http.Request) {
 
 // accountPage is the data of the account page.
 type accountPage struct {
-	MFA     *users.MFAStatus       // nil if it could not be read
-	Devices []*users.TrustedDevice // the browsers trusted to skip the code
+	MFA        *users.MFAStatus       // nil if it could not be read
+	Devices    []*users.TrustedDevice // the browsers trusted to skip the code
+	Identities *linkedSection         // nil without providers (providers.go)
 }
 
 func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, status int, p page) {
@@ -33,7 +34,7 @@ func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, status int, 
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "listing trusted devices", "err", err)
 	}
-	p.Data = accountPage{MFA: st, Devices: ds}
+	p.Data = accountPage{MFA: st, Devices: ds, Identities: a.identities(r, u.ID)}
 	if p.Form == nil {
 		p.Form = url.Values{}
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/userkit/users"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/partials/*.html
 var templateFS embed.FS
 
 //go:embed static
@@ -82,6 +82,7 @@ type App struct {
 
 	// Cookie names: "__Host-" names unless Dev.
 	sessionCookie, csrfCookie, flashCookie, challengeCookie, deviceCookie string
+	providerCookie                                                        string // a provider flow's binding (providers.go)
 }
 
 // NewApp returns an App for c. Call Close when the server has stopped.
@@ -130,6 +131,7 @@ func NewApp(c Config) (*App, error) {
 	}
 	a.sessionCookie, a.csrfCookie, a.flashCookie = prefix+"session", prefix+"csrf", prefix+"flash"
 	a.challengeCookie, a.deviceCookie = prefix+"challenge", prefix+"device"
+	a.providerCookie = prefix + "provider"
 	if a.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -140,9 +142,10 @@ func NewApp(c Config) (*App, error) {
 // Close finishes the queued mail jobs. Call it after the server has stopped.
 func (a *App) Close() { a.work.close() }
 
-// parsePages parses every page template together with the layout.
+// parsePages parses every page template together with the layout and the
+// partials (templates/partials).
 func parsePages() (map[string]*template.Template, error) {
-	layout, err := template.ParseFS(templateFS, "templates/layout.html")
+	layout, err := template.ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +215,8 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /account/devices/forget", a.post(a.signedIn(a.forgetDevice)))
 	mux.HandleFunc("GET /email/confirm", a.confirmEmailForm)
 	mux.HandleFunc("POST /email/confirm", a.post(a.confirmEmail))
+
+	a.providerRoutes(mux)
 
 	mux.HandleFunc("GET /admin/users", a.admin(a.adminUsers))
 	mux.HandleFunc("POST /admin/users/{id}/role", a.post(a.admin(a.adminRole)))
@@ -467,6 +472,8 @@ var flashes = map[string]string{
 	"mfa-off":          "Two-factor authentication is off.",
 	"mfa-reset":        "The user's second factor is removed.",
 	"device-forgotten": "That device is forgotten: it will be asked for a code at its next sign-in.",
+	"linked":           "The provider is linked: you can sign in with it.",
+	"unlinked":         "The provider is unlinked.",
 }
 
 func (a *App) flash(w http.ResponseWriter, key string) {
@@ -493,11 +500,14 @@ type page struct {
 	Fields map[string]string // errors per field name
 	Form   url.Values        // values to show again; never passwords
 	Data   any
+
+	Providers []providerButton // the sign-in providers, for their buttons
 }
 
 func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.User = currentUser(r)
 	p.CSRF = a.csrfFor(w, r)
+	p.Providers = a.providerButtons()
 	if c, err := r.Cookie(a.flashCookie); err == nil {
 		p.Flash = flashes[c.Value]
 		a.clearCookie(w, a.flashCookie)

@@ -92,6 +92,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	idle := fl.Duration("idle-timeout", defaultIdleTimeout, "end a session after this long without a request (0: only the 24-hour limit)")
 	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31; with -dev down to 4 (fast, and weak: for tests only)")
 	proxies := fl.String("trusted-proxy", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address, for the rate limits")
+	providers := providerFlags(fl, os.Getenv)
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -131,8 +132,24 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		}
 		breached = l
 	}
+	// The listener comes first: the providers' callback URLs need the address.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // a no-op once the server has closed it
+	scheme := "https"
+	if *dev {
+		scheme = "http"
+	}
+	if *baseURL == "" {
+		*baseURL = scheme + "://" + ln.Addr().String()
+	}
 	opts := managerOptions(*cost, *dev, *idle)
 	opts.BreachChecker = breached
+	if opts.Providers, err = providers(*baseURL); err != nil {
+		return err
+	}
 	if k := os.Getenv("USERS_MFA_KEY"); k != "" {
 		key, err := base64.StdEncoding.DecodeString(k)
 		if err != nil || len(key) != 32 {
@@ -153,20 +170,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	scheme := "https"
-	if *dev {
-		scheme = "http"
-	}
-	if *baseURL == "" {
-		*baseURL = scheme + "://" + ln.Addr().String()
-	}
 	app, err := NewApp(Config{Users: m, Logger: logger, BaseURL: *baseURL, Dev: *dev, TrustedProxies: trusted})
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	defer app.Close()
@@ -189,7 +194,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 			logger.Warn("serving with a self-signed certificate: the browser will warn; give -tls-cert and -tls-key in real use")
 		}
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
