@@ -59,12 +59,13 @@ type errorEnvelope struct {
 }
 
 // apiError is the error object. Challenge is set only with the code
-// mfa_required.
+// mfa_required, LinkRequired only with link_required (providers.go).
 type apiError struct {
-	Code      string        `json:"code"`
-	Message   string        `json:"message"`
-	Field     string        `json:"field,omitempty"`
-	Challenge *apiChallenge `json:"challenge,omitempty"`
+	Code         string           `json:"code"`
+	Message      string           `json:"message"`
+	Field        string           `json:"field,omitempty"`
+	Challenge    *apiChallenge    `json:"challenge,omitempty"`
+	LinkRequired *apiLinkRequired `json:"link_required,omitempty"`
 }
 
 // fail answers with a users package error. It logs what the client is not

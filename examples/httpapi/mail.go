@@ -59,11 +59,7 @@ func (s *Server) mail(ctx context.Context, m Mail) {
 		return
 	}
 	k := kinds[m.Kind]
-	base := s.LinkBase
-	if base == "" {
-		base = "http://localhost:3000"
-	}
-	link := base + k.page
+	link := s.linkBase() + k.page
 	if m.Token != "" {
 		link += "?token=" + url.QueryEscape(m.Token)
 	}
@@ -98,11 +94,7 @@ func notices(srv *atomic.Pointer[Server]) func(ctx context.Context, e users.Audi
 		if err != nil {
 			return // removed since
 		}
-		base := s.LinkBase
-		if base == "" {
-			base = "http://localhost:3000"
-		}
-		d.Site, d.To, d.Link = "httpapi", u.Email, base+"/forgot"
+		d.Site, d.To, d.Link = "httpapi", u.Email, s.linkBase()+"/forgot"
 		msg, err := templates.Render(k, d)
 		if err != nil {
 			s.logger().Error("rendering mail", "kind", k, "err", err)

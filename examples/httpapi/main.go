@@ -62,6 +62,7 @@ import (
 
 	"github.com/userkit/users"
 	"github.com/userkit/users/examples/internal/prompt"
+	"github.com/userkit/users/examples/internal/providerflag"
 	"github.com/userkit/users/mail"
 )
 
@@ -89,6 +90,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	mfaKeyID := fl.String("mfa-key-id", "1", "the ID of $USERS_MFA_KEY, stored with the secrets it seals (change it with the key)")
 	proxies := fl.String("trusted-proxy", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's IP")
 	idle := fl.Duration("idle-timeout", defaultIdleTimeout, "end a session after this long without a request (0: only the 24-hour limit)")
+	publicURL := fl.String("public-url", "", "this API's origin as browsers reach it, for the providers' callbacks (default: from -addr)")
+	linkBase := fl.String("link-base", "", "the front end's origin: mailed links and the return after a provider's sign-in go there (default http://localhost:3000)")
+	providers := providerflag.Define(fl, os.Getenv)
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -108,6 +112,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		opts.MFAKeys = []users.MFAKey{{ID: *mfaKeyID, Key: key}}
 	} else {
 		logger.Warn("no $USERS_MFA_KEY: TOTP enrolment is off")
+	}
+
+	// The listener comes first: the providers' callback URLs need the address.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // a no-op once the server has closed it
+	if *publicURL == "" {
+		*publicURL = "http://" + ln.Addr().String()
+	}
+	if opts.Providers, err = providers(func(name string) string { return providerRedirectURL(*publicURL, name) }); err != nil {
+		return err
+	}
+	for i := range opts.Providers {
+		opts.Providers[i].AllowSignUp = *signUp // as for POST /v1/auth/signup
 	}
 
 	store, err := users.OpenBoltStore(*dbPath, &users.BoltOptions{SweepInterval: 10 * time.Minute, Logger: logger})
@@ -142,7 +162,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		logger.Info("created the first admin", "email", admin.Email, "id", admin.ID)
 	}
 
-	api := &Server{Users: m, Logger: logger, SignUp: *signUp, TrustedProxies: trusted,
+	api := &Server{Users: m, Logger: logger, SignUp: *signUp, TrustedProxies: trusted, LinkBase: *linkBase,
 		Mailer: &mail.DevMailer{W: os.Stderr}} // prints each whole message
 	notify.Store(api)
 	srv := &http.Server{
@@ -153,10 +173,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
 	}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +92,14 @@ const (
 	codeTooLarge             = "request_too_large"      // 413
 	codeMethodNotAllowed     = "method_not_allowed"     // 405
 )
+
+// linkBase is LinkBase or its default.
+func (s *Server) linkBase() string {
+	if s.LinkBase == "" {
+		return "http://localhost:3000"
+	}
+	return strings.TrimSuffix(s.LinkBase, "/")
+}
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
@@ -188,6 +197,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/me/mfa/recovery-codes", m.Middleware("", fresh(http.HandlerFunc(s.regenerateRecoveryCodes))))
 	mux.Handle("POST /v1/me/mfa/step-up", auth(s.stepUp))
 	mux.Handle("POST /v1/me/mfa/disable", auth(s.disableMFA))
+
+	s.providerRoutes(mux, auth)
 
 	mux.Handle("GET /v1/users", admin(s.listUsers))
 	mux.Handle("POST /v1/users", admin(s.createUser))

@@ -62,6 +62,7 @@ import (
 	"github.com/userkit/users"
 	"github.com/userkit/users/breach"
 	"github.com/userkit/users/examples/internal/prompt"
+	"github.com/userkit/users/examples/internal/providerflag"
 )
 
 func main() {
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	idle := fl.Duration("idle-timeout", defaultIdleTimeout, "end a session after this long without a request (0: only the 24-hour limit)")
 	cost := fl.Int("bcrypt-cost", 12, "bcrypt work factor, 10 to 31; with -dev down to 4 (fast, and weak: for tests only)")
 	proxies := fl.String("trusted-proxy", "", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For gives the client's address, for the rate limits")
-	providers := providerFlags(fl, os.Getenv)
+	providers := providerflag.Define(fl, os.Getenv)
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -147,8 +148,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	}
 	opts := managerOptions(*cost, *dev, *idle)
 	opts.BreachChecker = breached
-	if opts.Providers, err = providers(*baseURL); err != nil {
+	if opts.Providers, err = providers(func(name string) string { return providerRedirectURL(*baseURL, name) }); err != nil {
 		return err
+	}
+	for i := range opts.Providers {
+		opts.Providers[i].AllowSignUp = true // anyone may sign up here
 	}
 	if k := os.Getenv("USERS_MFA_KEY"); k != "" {
 		key, err := base64.StdEncoding.DecodeString(k)

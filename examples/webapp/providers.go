@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"net/http"
 	"net/url"
 
@@ -11,7 +10,8 @@ import (
 
 // Sign-in with an external provider ("Sign in with Google"), and the
 // account page's linked identities. The providers are the Manager's
-// (users.Options.Providers, set from flags in providerFlags); with none the
+// (users.Options.Providers, set from the flags of package
+// examples/internal/providerflag); with none the
 // buttons and the account section are not shown.
 //
 // A sign-in or a link starts with a POST (a button, behind the CSRF checks
@@ -27,46 +27,6 @@ import (
 // theirs) is refused, and a state works once. The path to return to is
 // checked twice: by localPath before the flow starts, and by the library,
 // which keeps it in the flow and refuses anything but a local path.
-
-// providerFlags defines the flags of the providers on fl: a generic OpenID
-// Connect provider (-oidc-issuer, -oidc-client-id, -oidc-name), Google
-// (-google-client-id) and GitHub (-github-client-id), each on only when its
-// client ID is given. The client secrets come from the environment
-// ($USERS_OIDC_CLIENT_SECRET, $USERS_GOOGLE_CLIENT_SECRET,
-// $USERS_GITHUB_CLIENT_SECRET), never a flag, which every user of the machine
-// can read (ps). Once fl is parsed, the returned function makes the
-// users.Options.Providers for the site at base, each with its callback
-// (providerRedirectURL): register that URL at the provider. Anyone may sign up
-// through them, as on the sign-up page; none links by email (the library's
-// safe default): a person whose email has an account here signs in first and
-// links the provider on the account page.
-func providerFlags(fl *flag.FlagSet, getenv func(string) string) func(base string) ([]users.Provider, error) {
-	issuer := fl.String("oidc-issuer", "", "an OpenID Connect provider's issuer URL, for \"Sign in with\" it (with -oidc-client-id; secret in $USERS_OIDC_CLIENT_SECRET)")
-	oidcID := fl.String("oidc-client-id", "", "this site's client ID at -oidc-issuer")
-	oidcName := fl.String("oidc-name", "Single sign-on", "what the -oidc-issuer button calls the provider")
-	googleID := fl.String("google-client-id", "", "this site's client ID at Google, for \"Sign in with Google\" (secret in $USERS_GOOGLE_CLIENT_SECRET)")
-	githubID := fl.String("github-client-id", "", "this site's client ID at GitHub, for \"Sign in with GitHub\" (secret in $USERS_GITHUB_CLIENT_SECRET)")
-	return func(base string) ([]users.Provider, error) {
-		var ps []users.Provider
-		if (*issuer == "") != (*oidcID == "") {
-			return nil, errors.New("-oidc-issuer and -oidc-client-id go together")
-		}
-		if *issuer != "" {
-			ps = append(ps, users.Provider{Name: "oidc", DisplayName: *oidcName, Issuer: *issuer,
-				ClientID: *oidcID, ClientSecret: getenv("USERS_OIDC_CLIENT_SECRET"), RedirectURL: providerRedirectURL(base, "oidc")})
-		}
-		if *googleID != "" {
-			ps = append(ps, users.Google(*googleID, getenv("USERS_GOOGLE_CLIENT_SECRET"), providerRedirectURL(base, "google")))
-		}
-		if *githubID != "" {
-			ps = append(ps, users.GitHub(*githubID, getenv("USERS_GITHUB_CLIENT_SECRET"), providerRedirectURL(base, "github")))
-		}
-		for i := range ps {
-			ps[i].AllowSignUp = true
-		}
-		return ps, nil
-	}
-}
 
 // providerButton is a provider as the pages show it.
 type providerButton struct {

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// Sign-in with an external provider, and the caller's linked identities.
+//
+// A provider's pages are for a browser, and this API's sessions are bearer
+// tokens, which a browser sends with no navigation. So the flow runs in the
+// browser and hands its result over at the end:
+//
+//  1. The front end sends the browser to GET
+//     /v1/auth/providers/{provider}/begin?return_to=/path (a link), or, to
+//     link a provider to the caller, asks POST /v1/me/identities for the URL
+//     to send it to. Either answer sets the flow cookie, which holds the
+//     library's binding (users.ProviderRedirect.Binding) and ties the flow to
+//     this browser, and the browser goes on to the provider.
+//  2. The provider sends the browser back to
+//     /v1/auth/providers/{provider}/callback. A callback without the flow
+//     cookie (one started in an attacker's browser) or with a used or
+//     expired state is refused by users.Manager.FinishProvider. The answer,
+//     the very JSON a login gives (or the error), goes into the result
+//     cookie, and the browser is sent to the front end's return_to (LinkBase
+//     + a local path, which the library checked when the flow began; "/"
+//     after an error).
+//  3. The front end collects the answer with POST /v1/auth/providers/result,
+//     which gives it once and deletes the cookie. No token ever appears in a
+//     URL.
+//
+// Both cookies are HttpOnly, SameSite=Lax (the provider's redirect is a
+// cross-site top-level GET, which carries Lax cookies and no Strict ones),
+// and, when the request came over TLS, Secure with the __Host- prefix, which
+// no other host can set; they last as long as the flow (the result cookie,
+// resultTTL). The front end calls this API from its own origin (the usual
+// reverse proxy) or with credentials, so that the browser sends them.
+//
+// The library takes the linking user's session from the callback's context,
+// and the callback of a bearer API has none: the flow cookie of a link also
+// carries the caller's session token, which the callback checks
+// (ValidateToken) and puts in the context.
+
+// Codes this API answers for the provider errors, which users.HTTPError does
+// not map.
+const (
+	codeUnknownProvider  = "unknown_provider"    // 404 users.ErrUnknownProvider
+	codeProviderState    = "provider_state"      // 400 users.ErrProviderState
+	codeProviderDenied   = "provider_denied"     // 403 users.ErrProviderDenied
+	codeProviderResponse = "provider_response"   // 502 users.ErrProviderResponse
+	codeNoAccount        = "no_account"          // 403 users.ErrNoAccount
+	codeIdentityTaken    = "identity_taken"      // 409 users.ErrIdentityTaken
+	codeLastSignIn       = "last_sign_in_method" // 409 users.ErrLastSignInMethod
+	codeLinkRequired     = "link_required"       // 409 an account has the provider's email: sign in, then link
+	codeNoResult         = "no_provider_result"  // 404 POST /v1/auth/providers/result without a finished flow
+)
+
+// resultTTL is how long the result of a callback waits for the front end.
+const resultTTL = 2 * time.Minute
+
+// providerRoutes adds the provider routes to mux (see Handler).
+func (s *Server) providerRoutes(mux *http.ServeMux, auth func(http.HandlerFunc) http.Handler) {
+	mux.HandleFunc("GET /v1/auth/providers", s.listProviders)
+	mux.HandleFunc("GET /v1/auth/providers/{provider}/begin", s.beginProviderSignIn)
+	mux.HandleFunc("GET /v1/auth/providers/{provider}/callback", s.providerCallback)
+	mux.HandleFunc("POST /v1/auth/providers/result", s.providerResult)
+	mux.Handle("GET /v1/me/identities", auth(s.listIdentities))
+	mux.Handle("POST /v1/me/identities", auth(s.beginLink))
+	mux.Handle("DELETE /v1/me/identities/{id}", auth(s.unlinkIdentity))
+}
+
+// providerRedirectURL returns the callback of the provider named name for an
+// API served at base ("https://api.example"), as it must be registered at
+// the provider and set in users.Provider.RedirectURL.
+func providerRedirectURL(base, name string) string {
+	return strings.TrimSuffix(base, "/") + "/v1/auth/providers/" + name + "/callback"
+}
+
+type apiProvider struct {
+	Name        string `json:"name"`
+	DisplayName string `json:"display_name"`
+}
+
+func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
+	out := []apiProvider{}
+	for _, p := range s.Users.Providers() {
+		out = append(out, apiProvider{Name: p.Name, DisplayName: p.DisplayName})
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: out})
+}
+
+// flowCookie is what the flow cookie holds.
+type flowCookie struct {
+	Binding string `json:"b"`
+	Session string `json:"s,omitempty"` // the linking caller's session token
+}
+
+// beginProviderSignIn sends the browser to the provider, to come back to the
+// front end's return_to (a local path; default "/").
+func (s *Server) beginProviderSignIn(w http.ResponseWriter, r *http.Request) {
+	rd, err := s.Users.BeginProviderSignIn(r.Context(), r.PathValue("provider"), r.URL.Query().Get("return_to"))
+	if err != nil {
+		s.providerFail(w, r, err)
+		return
+	}
+	s.setFlowCookie(w, r, rd, flowCookie{Binding: rd.Binding})
+	http.Redirect(w, r, rd.URL, http.StatusSeeOther)
+}
+
+// beginLink starts linking a provider to the caller: it answers the URL to
+// send the browser to. The library asks for a recent authentication (403
+// reauth_required).
+func (s *Server) beginLink(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Provider string `json:"provider"`
+		ReturnTo string `json:"return_to"`
+	}
+	if !s.decode(w, r, &req) || !required(w, "provider", req.Provider) {
+		return
+	}
+	sess := session(r)
+	rd, err := s.Users.BeginProviderLink(r.Context(), sess.UserID, req.Provider, req.ReturnTo)
+	if err != nil {
+		s.providerFail(w, r, err)
+		return
+	}
+	s.setFlowCookie(w, r, rd, flowCookie{Binding: rd.Binding, Session: users.TokenFromRequest(r, "")})
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: struct {
+		URL       string `json:"url"`
+		ExpiresAt string `json:"expires_at"`
+	}{rd.URL, timestamp(rd.ExpiresAt)}, Message: "Send the browser to url"})
+}
+
+// providerCallback finishes the flow, keeps the answer for the front end in
+// the result cookie and sends the browser back to the front end.
+func (s *Server) providerCallback(w http.ResponseWriter, r *http.Request) {
+	var fc flowCookie
+	if c, err := r.Cookie(s.cookieName(r, "provider_flow")); err == nil {
+		if b, err := base64.RawURLEncoding.DecodeString(c.Value); err == nil {
+			_ = json.Unmarshal(b, &fc) // a damaged cookie is an empty binding, which the library refuses
+		}
+	}
+	s.clearCookie(w, r, "provider_flow")
+	ctx := r.Context()
+	if fc.Session != "" {
+		if sess, err := s.Users.ValidateToken(ctx, fc.Session); err == nil {
+			ctx = users.NewContext(ctx, sess)
+		}
+	}
+	res, err := s.Users.FinishProvider(ctx, fc.Binding, r.URL.Query())
+
+	// The answer is made as for any request, and kept.
+	ans := &capture{header: http.Header{}}
+	returnTo := "/"
+	switch {
+	case err != nil:
+		s.providerFail(ans, r, err)
+	case res.Outcome == users.ProviderLinkRequired:
+		writeJSON(ans, http.StatusConflict, errorEnvelope{Error: apiError{Code: codeLinkRequired,
+			Message:      "An account has this email: log in to it, then link the provider (POST /v1/me/identities)",
+			LinkRequired: &apiLinkRequired{Provider: res.Provider, Email: res.Email}}})
+	case res.Outcome == users.ProviderLinked:
+		returnTo = res.ReturnTo
+		writeJSON(ans, http.StatusOK, envelope{Success: true, Data: toIdentity(res.Identity), Message: "Linked"})
+	case res.Challenge != nil:
+		returnTo = res.ReturnTo
+		s.loggedIn(ans, r, nil, res.Challenge)
+	default: // signed in or signed up
+		returnTo = res.ReturnTo
+		s.loggedIn(ans, r, res.Session, nil)
+	}
+	val := strconv.Itoa(ans.status) + " " + base64.RawURLEncoding.EncodeToString(ans.body.Bytes())
+	http.SetCookie(w, s.cookie(r, "provider_result", val, time.Now().Add(resultTTL)))
+	http.Redirect(w, r, s.linkBase()+returnTo, http.StatusSeeOther)
+}
+
+// apiLinkRequired is the data of a 409 link_required answer.
+type apiLinkRequired struct {
+	Provider string `json:"provider"`
+	Email    string `json:"email"`
+}
+
+// providerResult gives the front end the answer of the last callback, once.
+func (s *Server) providerResult(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(s.cookieName(r, "provider_result"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, codeNoResult, "No sign-in with a provider has finished in this browser", "")
+		return
+	}
+	s.clearCookie(w, r, "provider_result")
+	code, body, _ := strings.Cut(c.Value, " ")
+	status, err := strconv.Atoi(code)
+	b, berr := base64.RawURLEncoding.DecodeString(body)
+	if err != nil || berr != nil || status < 200 || status > 599 {
+		writeError(w, http.StatusNotFound, codeNoResult, "No sign-in with a provider has finished in this browser", "")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// apiIdentity is a linked identity.
+type apiIdentity struct {
+	ID            string `json:"id"`
+	Provider      string `json:"provider"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified"`
+	LinkedAt      string `json:"linked_at"`
+	LastUsedAt    string `json:"last_used_at,omitempty"`
+}
+
+func toIdentity(id *users.Identity) apiIdentity {
+	a := apiIdentity{ID: id.ID, Provider: id.Provider, Email: id.Email, EmailVerified: id.EmailVerified, LinkedAt: timestamp(id.LinkedAt)}
+	if !id.LastUsedAt.IsZero() {
+		a.LastUsedAt = timestamp(id.LastUsedAt)
+	}
+	return a
+}
+
+func (s *Server) listIdentities(w http.ResponseWriter, r *http.Request) {
+	ids, err := s.Users.ListIdentities(r.Context(), session(r).UserID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := []apiIdentity{}
+	for _, id := range ids {
+		out = append(out, toIdentity(id))
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Data: out})
+}
+
+// unlinkIdentity removes one of the caller's identities. The library refuses
+// the last way to sign in (409 last_sign_in_method) and asks for a recent
+// authentication (403 reauth_required).
+func (s *Server) unlinkIdentity(w http.ResponseWriter, r *http.Request) {
+	if err := s.Users.UnlinkIdentity(r.Context(), session(r).UserID, r.PathValue("id")); err != nil {
+		s.providerFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Unlinked"})
+}
+
+// providerFail answers a provider error with this API's code for it, and
+// any other error as fail does.
+func (s *Server) providerFail(w http.ResponseWriter, r *http.Request, err error) {
+	for _, e := range []struct {
+		err     error
+		status  int
+		code    string
+		message string
+	}{
+		{users.ErrUnknownProvider, http.StatusNotFound, codeUnknownProvider, "No such provider"},
+		{users.ErrProviderState, http.StatusBadRequest, codeProviderState, "This sign-in is unknown, used, expired, or was started in another browser: start again"},
+		{users.ErrProviderDenied, http.StatusForbidden, codeProviderDenied, "The provider did not sign you in"},
+		{users.ErrProviderResponse, http.StatusBadGateway, codeProviderResponse, "The provider's answer did not verify"},
+		{users.ErrNoAccount, http.StatusForbidden, codeNoAccount, "No account has this identity, and this provider does not sign up"},
+		{users.ErrIdentityTaken, http.StatusConflict, codeIdentityTaken, "This identity is linked to another account"},
+		{users.ErrLastSignInMethod, http.StatusConflict, codeLastSignIn, "This is the account's last way to sign in: add another first"},
+	} {
+		if errors.Is(err, e.err) {
+			writeError(w, e.status, e.code, e.message, "")
+			return
+		}
+	}
+	if errors.Is(err, users.ErrNotFound) {
+		writeError(w, http.StatusNotFound, users.CodeNotFound, "No such identity", "")
+		return
+	}
+	s.fail(w, r, err)
+}
+
+// Cookies.
+
+// secure reports whether r came over TLS, to this server or to a trusted
+// proxy that says so.
+func (s *Server) secure(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if r.Header.Get("X-Forwarded-Proto") != "https" {
+		return false
+	}
+	peer, err := netip.ParseAddr(users.ClientFromRequest(r).IP)
+	return err == nil && slices.ContainsFunc(s.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(peer.Unmap()) })
+}
+
+// cookieName is name with the __Host- prefix over TLS.
+func (s *Server) cookieName(r *http.Request, name string) string {
+	if s.secure(r) {
+		return "__Host-" + name
+	}
+	return name
+}
+
+func (s *Server) cookie(r *http.Request, name, value string, expires time.Time) *http.Cookie {
+	return &http.Cookie{Name: s.cookieName(r, name), Value: value, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode}
+}
+
+func (s *Server) setFlowCookie(w http.ResponseWriter, r *http.Request, rd *users.ProviderRedirect, fc flowCookie) {
+	b, _ := json.Marshal(fc) // two strings: never fails
+	http.SetCookie(w, s.cookie(r, "provider_flow", base64.RawURLEncoding.EncodeToString(b), rd.ExpiresAt))
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
+	c := s.cookie(r, name, "", time.Time{})
+	c.MaxAge = -1
+	http.SetCookie(w, c)
+}
+
+// capture is a ResponseWriter that keeps an answer instead of sending it.
+type capture struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (c *capture) Header() http.Header { return c.header }
+func (c *capture) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	return c.body.Write(b)
+}
+func (c *capture) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+}
