@@ -1,0 +1,158 @@
+package main
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/userkit/users"
+	"github.com/userkit/users/internal/oidctest"
+)
+
+var continueURL = regexp.MustCompile(`<a href="([^"]+)" id="continue">`)
+
+// beginFlow posts the form to path (a provider button) and returns the
+// answer and the provider's URL on the continue page.
+func (b *browser) beginFlow(path string, form url.Values) (*http.Response, string) {
+	b.tb.Helper()
+	form.Set("csrf", b.token("/signin"))
+	resp, body := b.post(path, form)
+	m := continueURL.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		b.tb.Fatalf("POST %s: %s, no continue link:\n%s", path, resp.Status, body)
+	}
+	return resp, html.UnescapeString(m[1])
+}
+
+// approve asks the provider, set to approve an account at once, to sign in
+// at authURL, and returns the path and query of the callback it redirects to.
+func approve(tb testing.TB, p *oidctest.Server, authURL string) string {
+	tb.Helper()
+	c := p.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(authURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode/100 != 3 {
+		tb.Fatalf("the provider answered %s, Location %q", resp.Status, resp.Header.Get("Location"))
+	}
+	return loc.RequestURI()
+}
+
+// TestProviderFlowCookie checks the cookie that binds a flow to the browser:
+// HttpOnly, Secure with the __Host- prefix, SameSite=Lax (the provider's
+// redirect back is a cross-site GET, which must carry it), expiring with the
+// flow, and deleted by the callback; and that the continue page keeps the
+// site's CSP.
+func TestProviderFlowCookie(t *testing.T) {
+	s, p := newProviderSite(t, false)
+	p.SetAutoApprove(provNew.Subject)
+	b := s.browser(t)
+	resp, authURL := b.beginFlow("/signin/with/test", url.Values{})
+	c := setCookie(resp, "__Host-provider")
+	if c == nil {
+		t.Fatalf("no __Host-provider cookie: %q", resp.Header["Set-Cookie"])
+	}
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" || c.Value == "" {
+		t.Errorf("flow cookie %s: want HttpOnly, Secure, SameSite=Lax, Path=/, no Domain", c)
+	}
+	if d := c.Expires.Sub(s.clock.Now()); d <= 0 || d > users.DefaultProviderFlowTTL+1e9 {
+		t.Errorf("flow cookie expires in %v, want the flow's %v", d, users.DefaultProviderFlowTTL)
+	}
+	if got := resp.Header.Get("Content-Security-Policy"); got != csp {
+		t.Errorf("continue page CSP %q, want the site's %q", got, csp)
+	}
+	if !strings.HasPrefix(authURL, p.URL+"/") {
+		t.Fatalf("continue link %q is not the provider's", authURL)
+	}
+
+	resp, _ = b.get(approve(t, p, authURL))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+		t.Fatalf("callback: %s to %q, want 303 to /account", resp.Status, resp.Header.Get("Location"))
+	}
+	if c := setCookie(resp, "__Host-provider"); c == nil || c.MaxAge >= 0 {
+		t.Errorf("the callback did not delete the flow cookie: %v", c)
+	}
+	if b.cookie(s.app.sessionCookie) == "" {
+		t.Error("no session after the callback")
+	}
+}
+
+// TestProviderDevCookie checks the -dev flow cookie: over plain HTTP it
+// cannot be Secure, so it is not a __Host- cookie.
+func TestProviderDevCookie(t *testing.T) {
+	s, _ := newProviderSite(t, true)
+	resp, _ := s.browser(t).beginFlow("/signin/with/test", url.Values{})
+	c := setCookie(resp, "dev-provider")
+	if c == nil || c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+		t.Errorf("dev flow cookie %v: want HttpOnly, SameSite=Lax, not Secure", c)
+	}
+}
+
+// TestProviderReturnPath checks that a sign-in through a provider comes back
+// only to a path of this site.
+func TestProviderReturnPath(t *testing.T) {
+	s, p := newProviderSite(t, false)
+	p.SetAutoApprove(provNew.Subject)
+	for next, want := range map[string]string{
+		"/admin/users?x=1":     "/admin/users?x=1",
+		"//evil.example/x":     "/account",
+		"https://evil.example": "/account",
+		"/\\evil.example":      "/account",
+		"":                     "/account",
+	} {
+		b := s.browser(t)
+		_, authURL := b.beginFlow("/signin/with/test", url.Values{"next": {next}})
+		resp, body := b.get(approve(t, p, authURL))
+		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != want {
+			t.Errorf("next=%q: %s to %q, want 303 to %q\n%s", next, resp.Status, got, want, body)
+		}
+	}
+}
+
+// TestProviderCallbackInAnotherBrowser checks login CSRF: a flow an attacker
+// started in their browser, finished at the provider as themselves, does not
+// sign in the browser the callback is then opened in, and the flow is spent.
+func TestProviderCallbackInAnotherBrowser(t *testing.T) {
+	s, p := newProviderSite(t, false)
+	p.SetAutoApprove(provNew.Subject)
+	attacker, victim := s.browser(t), s.browser(t)
+	_, authURL := attacker.beginFlow("/signin/with/test", url.Values{})
+	callback := approve(t, p, authURL)
+	victim.get("/signin") // a CSRF cookie, as a browser that visited has
+	resp, body := victim.get(callback)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "This sign-in has expired") {
+		t.Errorf("callback in another browser: %s\n%s", resp.Status, body)
+	}
+	if victim.cookie(s.app.sessionCookie) != "" {
+		t.Error("the victim's browser was signed in")
+	}
+	if resp, _ := attacker.get(callback); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("the spent flow in its own browser: %s, want 400", resp.Status)
+	}
+}
+
+// TestNoProviders checks the site without providers: no buttons, no account
+// section, and no provider route that starts anything.
+func TestNoProviders(t *testing.T) {
+	s := newSite(t, false)
+	s.user(t, users.NewUser{Email: "ada@example.com", Password: "correct horse battery"})
+	b := s.browser(t)
+	if _, body := b.get("/signin"); strings.Contains(body, "sign in with a provider") || strings.Contains(body, "/signin/with/") {
+		t.Errorf("the sign-in page offers providers:\n%s", body)
+	}
+	resp, body := b.post("/signin/with/google", url.Values{"csrf": {b.token("/signin")}})
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("POST /signin/with/google: %s\n%s", resp.Status, body)
+	}
+	b.signIn("ada@example.com", "correct horse battery")
+	if _, body := b.get("/account"); strings.Contains(body, "Sign-in providers") {
+		t.Errorf("the account page shows providers:\n%s", body)
+	}
+}
