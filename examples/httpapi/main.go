@@ -7,7 +7,8 @@
 // signing them out, a user's audit log for admins, and two-factor
 // authentication (a two-step login, TOTP enrolment with a QR code, recovery
 // codes, step-up, disabling, and an admin reset that requires the admin's own
-// fresh second factor). See Server.Handler for the routes. It is meant to be
+// fresh second factor); sign-in with external providers and linking them
+// (see providers.go). See Server.Handler for the routes. It is meant to be
 // copied.
 //
 //	USERS_ADMIN_PASSWORD='a long admin password' \
@@ -29,6 +30,16 @@
 // (head -c 32 /dev/urandom | base64), named by -mfa-key-id. Without it, TOTP
 // enrolment answers 501 mfa_not_configured. Keep the key out of the store's
 // backups: whoever has both can read every secret.
+//
+// Sign-in with a provider is off unless a provider is named:
+// -oidc-issuer with -oidc-client-id (an OpenID Connect provider),
+// -google-client-id or -github-client-id, with the client secrets in
+// $USERS_OIDC_CLIENT_SECRET, $USERS_GOOGLE_CLIENT_SECRET and
+// $USERS_GITHUB_CLIENT_SECRET. Register
+// PUBLIC/v1/auth/providers/NAME/callback at the provider, where PUBLIC is
+// -public-url (default http://ADDR) and NAME is oidc, google or github; the
+// browser comes back to the front end at -link-base. New users may sign up
+// through a provider only with -signup.
 //
 // The client's IP address recorded on sessions and audit entries is the
 // connection's. Behind a reverse proxy, name it with -trusted-proxy (CIDRs,

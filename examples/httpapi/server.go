@@ -19,7 +19,8 @@ import (
 // handlers live in files named for what they serve: auth.go (login, logout,
 // the caller, passwords), email.go (the routes that work through a mailed
 // link), users.go, devices.go, mfa.go, trusted.go (remember me and trusted
-// devices) and admin.go (locks and the audit log);
+// devices), providers.go (sign-in with a provider, linked identities) and
+// admin.go (locks and the audit log);
 // context.go has what a request carries, json.go the bodies in and out,
 // mail.go and queue.go the mail and the work after a 202 answer.
 
@@ -40,7 +41,8 @@ type Server struct {
 	Mailer mail.Mailer
 
 	// LinkBase is the origin of the front end whose pages the mailed links
-	// open (it posts the token to this API). The default (empty) is
+	// open (it posts the token to this API), and where a provider's callback
+	// sends the browser back to. The default (empty) is
 	// "http://localhost:3000".
 	LinkBase string
 
@@ -121,6 +123,10 @@ func (s *Server) logger() *slog.Logger {
 //	POST   /v1/auth/magic-link              anyone      202 always; mails a token
 //	POST   /v1/auth/magic-link/confirm      anyone      token -> token and user
 //	POST   /v1/auth/signup                  anyone      only with SignUp; 202 always; mails a link
+//	GET    /v1/auth/providers               anyone      the providers to sign in with (users.Options.Providers)
+//	GET    /v1/auth/providers/{p}/begin     a browser   ?return_to=/path: sets the flow cookie, 303 to the provider
+//	GET    /v1/auth/providers/{p}/callback  a browser   the provider's redirect: keeps the answer in a cookie, 303 to LinkBase + return_to
+//	POST   /v1/auth/providers/result        a browser   the answer of the last callback, once: as a login's, or 409 link_required
 //	GET    /v1/me                           signed in   the caller
 //	POST   /v1/me/reauthenticate            signed in   password -> this session proved the password now
 //	PUT    /v1/me/password                  signed in   current_password, new_password, confirm_password; ends every session
@@ -136,6 +142,9 @@ func (s *Server) logger() *slog.Logger {
 //	POST   /v1/me/mfa/recovery-codes        2FA fresh   a new set of recovery codes; the old ones stop working
 //	POST   /v1/me/mfa/step-up               signed in   code -> this session proved a second factor now
 //	POST   /v1/me/mfa/disable               signed in   password or code -> off
+//	GET    /v1/me/identities                signed in   the caller's linked identities
+//	POST   /v1/me/identities                signed in   provider, return_to -> the url to send the browser to; sets the flow cookie
+//	DELETE /v1/me/identities/{id}           signed in   unlinks it; 409 last_sign_in_method if it is the last way to sign in
 //	PATCH  /v1/users/{id}                   (email: admins for others only; self uses /v1/me/email)
 //	GET    /v1/users                        admin       page, limit, role, status, account_id, search
 //	POST   /v1/users                        admin       create
@@ -154,7 +163,8 @@ func (s *Server) logger() *slog.Logger {
 // within freshSecondFactor (users.Manager.RequireSecondFactor); otherwise 403
 // second_factor_required. Enrolling, confirming, disabling or resetting a
 // second factor, new recovery codes, and changing a password or an email
-// (the caller's own or, for an admin, another user's) need the calling
+// (the caller's own or, for an admin, another user's), and linking or
+// unlinking a provider, need the calling
 // session to have proved the password or a factor within the library's
 // ReauthWindow (10 minutes): at login, by POST /v1/me/reauthenticate or by
 // step-up; otherwise 403 reauth_required, and nothing changes. Every route passes the client's IP address (see

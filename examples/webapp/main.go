@@ -2,7 +2,8 @@
 // by a mailed link, sign-in by email or username with an optional second
 // factor (TOTP or a recovery code), sign-out, forgotten password, magic-link
 // sign-in, invitations, account settings (email changes proven by a link,
-// second-factor enrolment) and an admin page. It uses html/template and the
+// second-factor enrolment, linked providers), sign-in with external
+// providers, and an admin page. It uses html/template and the
 // standard library only, and is meant to be copied. See README.md beside this
 // file.
 //
@@ -19,6 +20,13 @@
 // seals the TOTP secrets in the store: $USERS_MFA_KEY, 32 random bytes in
 // base64 (head -c 32 /dev/urandom | base64), named by -mfa-key-id. Without
 // it, enrolment is off. Keep the key out of the store's backups.
+//
+// "Sign in with …" is offered for the providers named by -oidc-issuer with
+// -oidc-client-id, -google-client-id and -github-client-id, with the client
+// secrets in $USERS_OIDC_CLIENT_SECRET, $USERS_GOOGLE_CLIENT_SECRET and
+// $USERS_GITHUB_CLIENT_SECRET; with none, the site has no provider. Register
+// BASE/signin/with/NAME/callback at the provider (NAME: oidc, google or
+// github).
 //
 // Sessions end after 30 minutes without a request (-idle-timeout) and 24
 // hours after sign-in in any case; a session signed in with "Remember me"

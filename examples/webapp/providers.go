@@ -11,8 +11,8 @@ import (
 // Sign-in with an external provider ("Sign in with Google"), and the
 // account page's linked identities. The providers are the Manager's
 // (users.Options.Providers, set from the flags of package
-// examples/internal/providerflag); with none the
-// buttons and the account section are not shown.
+// examples/internal/providerflag); with none, the buttons and the account
+// section are not shown.
 //
 // A sign-in or a link starts with a POST (a button, behind the CSRF checks
 // like every change), which the library answers with the provider's URL and
