@@ -24,8 +24,8 @@ var (
 )
 
 // newProviderEnv is an API with the loopback provider as "test" (sign-up
-// through it allowed), the test MFA key, and the front end at
-// https://app.example.
+// through it allowed), the test MFA key, the front end at
+// https://app.example, and the fake clock at now.
 func newProviderEnv(t *testing.T) (*env, *oidctest.Server) {
 	t.Helper()
 	p := oidctest.New(t, provAdmin, provNew, provJane)
@@ -35,6 +35,9 @@ func newProviderEnv(t *testing.T) (*env, *oidctest.Server) {
 			ClientID: p.ClientID, ClientSecret: p.ClientSecret, AllowSignUp: true, HTTPClient: p.Client(),
 			RedirectURL: providerRedirectURL("https://api.example", "test")}},
 	}, func(s *Server) { s.LinkBase = "https://app.example" })
+	// The flow cookie expires with the flow, by the Manager's clock: set it to
+	// now, as the browser's.
+	e.clock.Advance(time.Since(e.clock.Now()))
 	p.SetNow(e.clock.Now)
 	return e, p
 }

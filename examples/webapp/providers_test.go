@@ -116,25 +116,34 @@ func TestProviderReturnPath(t *testing.T) {
 	}
 }
 
-// TestProviderCallbackInAnotherBrowser checks login CSRF: a flow an attacker
-// started in their browser, finished at the provider as themselves, does not
-// sign in the browser the callback is then opened in, and the flow is spent.
+// TestProviderCallbackInAnotherBrowser checks login CSRF: the callback of a
+// flow an attacker started in their browser, finished at the provider as
+// themselves, does not sign in the browser it is then opened in, whether
+// that browser has no flow of its own or has one (whose binding differs: the
+// attacker's flow is then spent).
 func TestProviderCallbackInAnotherBrowser(t *testing.T) {
 	s, p := newProviderSite(t, false)
 	p.SetAutoApprove(provNew.Subject)
-	attacker, victim := s.browser(t), s.browser(t)
-	_, authURL := attacker.beginFlow("/signin/with/test", url.Values{})
-	callback := approve(t, p, authURL)
-	victim.get("/signin") // a CSRF cookie, as a browser that visited has
-	resp, body := victim.get(callback)
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "This sign-in has expired") {
-		t.Errorf("callback in another browser: %s\n%s", resp.Status, body)
-	}
-	if victim.cookie(s.app.sessionCookie) != "" {
-		t.Error("the victim's browser was signed in")
-	}
-	if resp, _ := attacker.get(callback); resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("the spent flow in its own browser: %s, want 400", resp.Status)
+	for _, ownFlow := range []bool{false, true} {
+		attacker, victim := s.browser(t), s.browser(t)
+		_, authURL := attacker.beginFlow("/signin/with/test", url.Values{})
+		callback := approve(t, p, authURL)
+		victim.get("/signin") // a CSRF cookie, as a browser that visited has
+		if ownFlow {
+			victim.beginFlow("/signin/with/test", url.Values{})
+		}
+		resp, body := victim.get(callback)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "This sign-in has expired") {
+			t.Errorf("own flow %v: callback in another browser: %s\n%s", ownFlow, resp.Status, body)
+		}
+		if victim.cookie(s.app.sessionCookie) != "" {
+			t.Errorf("own flow %v: the victim's browser was signed in", ownFlow)
+		}
+		if ownFlow {
+			if resp, _ := attacker.get(callback); resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("the spent flow in its own browser: %s, want 400", resp.Status)
+			}
+		}
 	}
 }
 
