@@ -179,7 +179,8 @@ func (s *Server) providerCallback(w http.ResponseWriter, r *http.Request) {
 		returnTo = res.ReturnTo
 		s.loggedIn(ans, r, res.Session, nil)
 	}
-	val := strconv.Itoa(ans.status) + " " + base64.RawURLEncoding.EncodeToString(ans.body.Bytes())
+	// "STATUS.BODY": no space or quote, which a cookie value would need quoted.
+	val := strconv.Itoa(ans.status) + "." + base64.RawURLEncoding.EncodeToString(ans.body.Bytes())
 	http.SetCookie(w, s.cookie(r, "provider_result", val, time.Now().Add(resultTTL)))
 	http.Redirect(w, r, s.linkBase()+returnTo, http.StatusSeeOther)
 }
@@ -198,7 +199,7 @@ func (s *Server) providerResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.clearCookie(w, r, "provider_result")
-	code, body, _ := strings.Cut(c.Value, " ")
+	code, body, _ := strings.Cut(c.Value, ".")
 	status, err := strconv.Atoi(code)
 	b, berr := base64.RawURLEncoding.DecodeString(body)
 	if err != nil || berr != nil || status < 200 || status > 599 {
