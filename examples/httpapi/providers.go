@@ -30,14 +30,14 @@ import (
 //  2. The provider sends the browser back to
 //     /v1/auth/providers/{provider}/callback. A callback without the flow
 //     cookie (one started in an attacker's browser) or with a used or
-//     expired state is refused by users.Manager.FinishProvider. The answer,
-//     the very JSON a login gives (or the error), goes into the result
-//     cookie, and the browser is sent to the front end's return_to (LinkBase
-//     + a local path, which the library checked when the flow began; "/"
-//     after an error).
+//     expired state is refused by users.Manager.FinishProvider. The outcome
+//     goes into the result cookie (a new session as its token; any other
+//     answer, small, as its JSON), and the browser is sent to the front
+//     end's return_to (LinkBase + a local path, which the library checked
+//     when the flow began; "/" after an error).
 //  3. The front end collects the answer with POST /v1/auth/providers/result,
-//     which gives it once and deletes the cookie. No token ever appears in a
-//     URL.
+//     which gives it once, the very JSON a login gives, and deletes the
+//     cookie. No token ever appears in a URL.
 //
 // Both cookies are HttpOnly, SameSite=Lax (the provider's redirect is a
 // cross-site top-level GET, which carries Lax cookies and no Strict ones),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -108,6 +109,11 @@ func (b *webBrowser) finish(p *oidctest.Server, authURL, subject, back string) *
 	if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != "https://app.example"+back {
 		b.e.tb.Fatalf("callback: %s to %q, want 303 to https://app.example%s", resp.Status, got, back)
 	}
+	for _, c := range resp.Header["Set-Cookie"] {
+		if len(c) > 4096 { // browsers drop a larger cookie (RFC 6265 section 6.1)
+			b.e.tb.Errorf("the callback sets a cookie of %d bytes", len(c))
+		}
+	}
 	return resp
 }
 
@@ -176,6 +182,17 @@ func TestProviders_SignIn(t *testing.T) {
 	b.result(404)
 	if b.cookie("provider_result") != "" {
 		t.Error("the result cookie outlived its collection")
+	}
+
+	// A user's record larger than a cookie can hold still signs in.
+	prefs := map[string]string{}
+	for i := range 64 {
+		prefs[fmt.Sprintf("key%02d", i)] = strings.Repeat("v", 1000)
+	}
+	pj, _ := json.Marshal(map[string]any{"preferences": prefs})
+	e.call("PATCH", "/v1/users/"+me.ID, s.Token, string(pj), 200)
+	if got := e.webBrowser().signIn(p, provNew.Subject, 200).session(t).User; len(got.Preferences) != 64 {
+		t.Errorf("signed in with %d preferences, want 64", len(got.Preferences))
 	}
 
 	// Only a local return path.
