@@ -159,9 +159,12 @@ func (s *Server) providerCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.Users.FinishProvider(ctx, fc.Binding, r.URL.Query())
 
-	// The answer is made as for any request, and kept.
+	// A session is kept as its token, and its answer made when it is
+	// collected: the user's record can be larger than a cookie. Any other
+	// answer is small, made now as for any request, and kept.
 	ans := &capture{header: http.Header{}}
 	returnTo := "/"
+	var val string
 	switch {
 	case err != nil:
 		s.providerFail(ans, r, err)
@@ -177,10 +180,12 @@ func (s *Server) providerCallback(w http.ResponseWriter, r *http.Request) {
 		s.loggedIn(ans, r, nil, res.Challenge)
 	default: // signed in or signed up
 		returnTo = res.ReturnTo
-		s.loggedIn(ans, r, res.Session, nil)
+		val = "session." + res.Session.Token
 	}
-	// "STATUS.BODY": no space or quote, which a cookie value would need quoted.
-	val := strconv.Itoa(ans.status) + "." + base64.RawURLEncoding.EncodeToString(ans.body.Bytes())
+	if val == "" {
+		// "STATUS.BODY": no space or quote, which a cookie value would need quoted.
+		val = strconv.Itoa(ans.status) + "." + base64.RawURLEncoding.EncodeToString(ans.body.Bytes())
+	}
 	http.SetCookie(w, s.cookie(r, "provider_result", val, time.Now().Add(resultTTL)))
 	http.Redirect(w, r, s.linkBase()+returnTo, http.StatusSeeOther)
 }
@@ -200,6 +205,14 @@ func (s *Server) providerResult(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearCookie(w, r, "provider_result")
 	code, body, _ := strings.Cut(c.Value, ".")
+	if code == "session" {
+		sess, err := s.Users.ValidateToken(r.Context(), body)
+		if err == nil {
+			sess.Token = body // not kept by ValidateToken
+		}
+		s.loggedIn(w, r, sess, err)
+		return
+	}
 	status, err := strconv.Atoi(code)
 	b, berr := base64.RawURLEncoding.DecodeString(body)
 	if err != nil || berr != nil || status < 200 || status > 599 {

@@ -353,18 +353,7 @@ func TestProviders_SecureCookies(t *testing.T) {
 // status.
 func (b *webBrowser) call(method, path, token, body string, status int) *response {
 	b.e.tb.Helper()
-	req, _ := http.NewRequest(method, b.e.ts.URL+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return b.send(req, status)
-}
-
-func (b *webBrowser) send(req *http.Request, status int) *response {
-	b.e.tb.Helper()
+	req := b.e.request(method, path, token, body)
 	for _, c := range b.client.Jar.Cookies(req.URL) {
 		req.AddCookie(c)
 	}

@@ -146,6 +146,13 @@ func (e *env) mustMail(kind, to string) string {
 // not empty) and checks the status.
 func (e *env) call(method, path, token, body string, status int) *response {
 	e.tb.Helper()
+	return e.send(e.request(method, path, token, body), status)
+}
+
+// request makes a request with a raw JSON body (if not empty) and the token
+// (if not empty).
+func (e *env) request(method, path, token, body string) *http.Request {
+	e.tb.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -160,7 +167,7 @@ func (e *env) call(method, path, token, body string, status int) *response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	return e.send(req, status)
+	return req
 }
 
 func (e *env) send(req *http.Request, status int) *response {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/userkit/users"
 	"github.com/userkit/users/internal/oidctest"
@@ -56,13 +55,7 @@ func (s *site) requests() []string {
 // valid one.
 func (s *site) sessionOf(t *testing.T, b *tab) (*users.Session, bool) {
 	t.Helper()
-	ctx, cancel := b.timeout()
-	defer cancel()
-	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + "/"}})
-	if err != nil {
-		t.Fatalf("reading cookies: %v", err)
-	}
-	for _, c := range res.Cookies {
+	for _, c := range b.rawCookies(t) {
 		if c.Name == s.app.sessionCookie {
 			if sess, err := s.users.ValidateToken(t.Context(), c.Value); err == nil {
 				return sess, true

@@ -14,9 +14,8 @@ import (
 	"github.com/userkit/users/storetest"
 )
 
-// cookies returns the tab's cookies for the site as names and attributes,
-// without their values, sorted.
-func (b *tab) cookies(t *testing.T) []string {
+// rawCookies returns the tab's cookies for the site.
+func (b *tab) rawCookies(t *testing.T) []*network.Cookie {
 	t.Helper()
 	ctx, cancel := b.timeout()
 	defer cancel()
@@ -24,8 +23,15 @@ func (b *tab) cookies(t *testing.T) []string {
 	if err != nil {
 		t.Fatalf("reading cookies: %v", err)
 	}
+	return res.Cookies
+}
+
+// cookies returns the tab's cookies for the site as names and attributes,
+// without their values, sorted.
+func (b *tab) cookies(t *testing.T) []string {
+	t.Helper()
 	var out []string
-	for _, c := range res.Cookies {
+	for _, c := range b.rawCookies(t) {
 		out = append(out, fmt.Sprintf("%s path=%s httponly=%v secure=%v samesite=%s session=%v",
 			c.Name, c.Path, c.HTTPOnly, c.Secure, c.SameSite, c.Session))
 	}

@@ -56,9 +56,18 @@ func providerRedirectURL(base, name string) string {
 	return base + "/signin/with/" + url.PathEscape(name) + "/callback"
 }
 
-// startFlow keeps the flow's binding in its cookie and shows the page that
-// sends the browser on to the provider.
-func (a *App) startFlow(w http.ResponseWriter, r *http.Request, rd *users.ProviderRedirect, name string) {
+// startFlow keeps the binding of the flow that rd starts in its cookie and
+// shows the page that sends the browser on to the provider, or answers err,
+// the error of starting it.
+func (a *App) startFlow(w http.ResponseWriter, r *http.Request, rd *users.ProviderRedirect, err error, name string) {
+	switch {
+	case errors.Is(err, users.ErrUnknownProvider):
+		a.fail(w, r, http.StatusNotFound, "No such provider", "This site does not sign in with that provider.")
+		return
+	case err != nil:
+		a.providerUnavailable(w, r, "starting a flow with a provider", err)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: a.providerCookie, Value: rd.Binding, Path: "/", Expires: rd.ExpiresAt,
 		HttpOnly: true, Secure: !a.dev, SameSite: http.SameSiteLaxMode,
@@ -92,14 +101,7 @@ func (a *App) providerSignIn(w http.ResponseWriter, r *http.Request) {
 		next = "/account"
 	}
 	rd, err := a.users.BeginProviderSignIn(r.Context(), name, next)
-	switch {
-	case errors.Is(err, users.ErrUnknownProvider):
-		a.fail(w, r, http.StatusNotFound, "No such provider", "This site does not sign in with that provider.")
-	case err != nil:
-		a.providerUnavailable(w, r, "starting a sign-in with a provider", err)
-	default:
-		a.startFlow(w, r, rd, name)
-	}
+	a.startFlow(w, r, rd, err, name)
 }
 
 // linkIdentity starts linking the provider of the form to the signed-in
@@ -108,16 +110,11 @@ func (a *App) providerSignIn(w http.ResponseWriter, r *http.Request) {
 func (a *App) linkIdentity(w http.ResponseWriter, r *http.Request) {
 	name := r.PostForm.Get("provider")
 	rd, err := a.users.BeginProviderLink(r.Context(), currentUser(r).ID, name, "/account")
-	switch {
-	case errors.Is(err, users.ErrReauthRequired):
+	if errors.Is(err, users.ErrReauthRequired) {
 		a.askReauth(w, r, "/account", page{})
-	case errors.Is(err, users.ErrUnknownProvider):
-		a.fail(w, r, http.StatusNotFound, "No such provider", "This site does not sign in with that provider.")
-	case err != nil:
-		a.providerUnavailable(w, r, "starting a link with a provider", err)
-	default:
-		a.startFlow(w, r, rd, name)
+		return
 	}
+	a.startFlow(w, r, rd, err, name)
 }
 
 // unlinkIdentity removes one of the signed-in user's linked identities. The
@@ -198,32 +195,40 @@ func (a *App) challengeHere(w http.ResponseWriter, r *http.Request, c *users.Cha
 	a.render(w, r, http.StatusOK, "signin-code", a.codePage(page{Form: url.Values{"next": {next}}}))
 }
 
+// providerRefusals are the pages of the refusals of FinishProvider.
+var providerRefusals = []struct {
+	err         error
+	status      int
+	title, text string
+}{
+	{users.ErrProviderState, http.StatusBadRequest, "This sign-in has expired",
+		"It was started in another browser, used already, or took too long. Start again from the sign-in page."},
+	{users.ErrProviderDenied, http.StatusBadRequest, "Sign-in cancelled",
+		"The provider did not sign you in. Nothing was changed."},
+	{users.ErrProviderResponse, http.StatusBadGateway, "The provider's answer could not be checked",
+		"Nothing was changed. Try again, or sign in another way."},
+	{users.ErrNoAccount, http.StatusForbidden, "No account",
+		"No account here is linked to this identity. Sign in another way, then link the provider on your account page."},
+	{users.ErrIdentityTaken, http.StatusConflict, "Linked to another account",
+		"This identity at the provider is linked to another account here, so it was not linked to yours."},
+	{users.ErrAccountDisabled, http.StatusForbidden, "This account is suspended",
+		"Contact the administrator."},
+	{users.ErrAccountLocked, http.StatusTooManyRequests, "Sign-in is locked",
+		"Too many failed attempts: sign-in is locked for a while. Try again later."},
+	{users.ErrEmailNotVerified, http.StatusForbidden, "Confirm your email first",
+		"The provider has not confirmed this address. Confirm it, then sign in."},
+}
+
 // providerRefused answers a callback that FinishProvider refused.
 func (a *App) providerRefused(w http.ResponseWriter, r *http.Request, err error) {
-	status, title, text := http.StatusBadRequest, "", ""
-	switch {
-	case errors.Is(err, users.ErrProviderState):
-		title, text = "This sign-in has expired", "It was started in another browser, used already, or took too long. Start again from the sign-in page."
-	case errors.Is(err, users.ErrProviderDenied):
-		title, text = "Sign-in cancelled", "The provider did not sign you in. Nothing was changed."
-	case errors.Is(err, users.ErrProviderResponse):
-		status, title, text = http.StatusBadGateway, "The provider's answer could not be checked", "Nothing was changed. Try again, or sign in another way."
-	case errors.Is(err, users.ErrNoAccount):
-		status, title, text = http.StatusForbidden, "No account", "No account here is linked to this identity. Sign in another way, then link the provider on your account page."
-	case errors.Is(err, users.ErrIdentityTaken):
-		status, title, text = http.StatusConflict, "Linked to another account", "This identity at the provider is linked to another account here, so it was not linked to yours."
-	case errors.Is(err, users.ErrAccountDisabled):
-		status, title, text = http.StatusForbidden, "This account is suspended", "Contact the administrator."
-	case errors.Is(err, users.ErrAccountLocked):
-		status, title, text = http.StatusTooManyRequests, "Sign-in is locked", "Too many failed attempts: sign-in is locked for a while. Try again later."
-	case errors.Is(err, users.ErrEmailNotVerified):
-		status, title, text = http.StatusForbidden, "Confirm your email first", "The provider has not confirmed this address. Confirm it, then sign in."
-	default:
-		a.providerUnavailable(w, r, "finishing a sign-in with a provider", err)
-		return
+	for _, p := range providerRefusals {
+		if errors.Is(err, p.err) {
+			a.log.InfoContext(r.Context(), "provider sign-in refused", "err", err)
+			a.fail(w, r, p.status, p.title, p.text)
+			return
+		}
 	}
-	a.log.InfoContext(r.Context(), "provider sign-in refused", "err", err)
-	a.fail(w, r, status, title, text)
+	a.providerUnavailable(w, r, "finishing a sign-in with a provider", err)
 }
 
 // providerUnavailable logs err and says the provider cannot be reached.
