@@ -166,7 +166,7 @@ func TestProviders_SignIn(t *testing.T) {
 	if rc == nil || !rc.HttpOnly || rc.SameSite != http.SameSiteLaxMode {
 		t.Fatalf("result cookie %v: want HttpOnly, SameSite=Lax", rc)
 	}
-	if d := rc.Expires.Sub(time.Now()); d <= 0 || d > resultTTL+time.Second {
+	if d := time.Until(rc.Expires); d <= 0 || d > resultTTL+time.Second {
 		t.Errorf("result cookie expires in %v, want at most %v", d, resultTTL)
 	}
 
