@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/userkit/users"
@@ -110,7 +111,8 @@ func (b *tab) atProvider(t *testing.T, css, subject string) int64 {
 // provider, the "sign in to link" answer for an email with an account,
 // linking from the account page, sign-in with the linked identity, unlinking
 // (refused for the last way to sign in, shown on the page), the second step
-// after an external sign-in for a user with TOTP, and the refusals of a
+// after an external sign-in for a user with TOTP, re-authentication through
+// the provider for a user without a password, and the refusals of a
 // cancelled sign-in and of a callback used twice.
 func TestBrowser_Providers(t *testing.T) {
 	ctx := newBrowser(t)
@@ -201,6 +203,23 @@ func TestBrowser_Providers(t *testing.T) {
 		if got := one.location(t); !strings.HasSuffix(got, "/account?from=provider") {
 			t.Errorf("landed on %s, want the next path", got)
 		}
+	})
+	t.Run("ReauthenticateThroughTheProvider", func(t *testing.T) {
+		// A user without a password proves it is them again by signing in
+		// with the provider: the re-authentication page offers it.
+		one := b.newTab(t)
+		one.open(t, "/signin")
+		one.atProvider(t, "#signin-with-test", provNew.Subject)
+		one.want(t, "Your account", "You are signed in.")
+		s.clock.Advance(users.DefaultReauthWindow + time.Second)
+		if st := one.click(t, `form[action="/account/identities/unlink"] button`); st != http.StatusForbidden {
+			t.Errorf("unlink with a stale session: status %d, want 403", st)
+		}
+		one.want(t, "Confirm it is you", "Or sign in with a provider")
+		one.atProvider(t, "#signin-with-test", provNew.Subject)
+		one.want(t, "Your account", "You are signed in.")
+		one.click(t, `form[action="/account/identities/unlink"] button`)
+		one.want(t, "Your account", "This is your last way to sign in, so it stays linked.")
 	})
 	t.Run("Cancelled", func(t *testing.T) {
 		one := b.newTab(t)
