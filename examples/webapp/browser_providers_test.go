@@ -209,8 +209,8 @@ func TestBrowser_Providers(t *testing.T) {
 		// with the provider: the re-authentication page offers it.
 		one := b.newTab(t)
 		one.open(t, "/signin")
-		one.atProvider(t, "#signin-with-test", provNew.Subject)
-		one.want(t, "Your account", "You are signed in.")
+		one.atProvider(t, "#signin-with-test", provNew.Subject) // signs up, unless the first subtest did
+		one.want(t, "Your account")
 		s.clock.Advance(users.DefaultReauthWindow + time.Second)
 		if st := one.click(t, `form[action="/account/identities/unlink"] button`); st != http.StatusForbidden {
 			t.Errorf("unlink with a stale session: status %d, want 403", st)
