@@ -173,21 +173,34 @@ func (s *Server) providerCallback(w http.ResponseWriter, r *http.Request) {
 			Message:      "An account has this email: log in to it, then link the provider (POST /v1/me/identities)",
 			LinkRequired: &apiLinkRequired{Provider: res.Provider, Email: res.Email}}})
 	case res.Outcome == users.ProviderLinked:
-		returnTo = res.ReturnTo
 		writeJSON(ans, http.StatusOK, envelope{Success: true, Data: toIdentity(res.Identity), Message: "Linked"})
 	case res.Challenge != nil:
-		returnTo = res.ReturnTo
 		s.loggedIn(ans, r, nil, res.Challenge)
 	default: // signed in or signed up
-		returnTo = res.ReturnTo
 		val = "session." + res.Session.Token
+	}
+	if err == nil {
+		returnTo = res.ReturnTo
 	}
 	if val == "" {
 		// "STATUS.BODY": no space or quote, which a cookie value would need quoted.
 		val = strconv.Itoa(ans.status) + "." + base64.RawURLEncoding.EncodeToString(ans.body.Bytes())
 	}
 	http.SetCookie(w, s.cookie(r, "provider_result", val, time.Now().Add(resultTTL)))
-	http.Redirect(w, r, s.linkBase()+returnTo, http.StatusSeeOther)
+	http.Redirect(w, r, s.frontEnd(returnTo), http.StatusSeeOther)
+}
+
+// frontEnd returns the URL of path on the front end (LinkBase), or of "/"
+// when path is not a local path. The library lets only local paths into a
+// flow's return_to; this keeps a slip there from becoming an open redirect,
+// such as "@evil.example" after the origin, which names evil.example as the
+// host.
+func (s *Server) frontEnd(path string) string {
+	if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") || strings.Contains(path, "\\") ||
+		strings.IndexFunc(path, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		path = "/"
+	}
+	return s.linkBase() + path
 }
 
 // apiLinkRequired is the data of a 409 link_required answer.

@@ -361,3 +361,24 @@ func (b *webBrowser) call(method, path, token, body string, status int) *respons
 	b.client.Jar.SetCookies(req.URL, (&http.Response{Header: r.Header}).Cookies())
 	return r
 }
+
+// TestFrontEnd checks that a callback sends the browser only to a path of the
+// front end, whatever return_to the library hands back.
+func TestFrontEnd(t *testing.T) {
+	s := &Server{LinkBase: "https://app.example/"}
+	for path, want := range map[string]string{
+		"/":               "https://app.example/",
+		"/welcome?tab=1":  "https://app.example/welcome?tab=1",
+		"":                "https://app.example/",
+		"@evil.example":   "https://app.example/",
+		"//evil.example":  "https://app.example/",
+		"/\\evil.example": "https://app.example/",
+		"/users/@me":      "https://app.example/users/@me",
+		"evil.example":    "https://app.example/",
+		"/\tx":            "https://app.example/",
+	} {
+		if got := s.frontEnd(path); got != want {
+			t.Errorf("frontEnd(%q) = %q, want %q", path, got, want)
+		}
+	}
+}
