@@ -20,7 +20,7 @@ import (
 	"github.com/userkit/users"
 )
 
-//go:embed templates/*.html templates/partials/*.html
+//go:embed templates/*.html templates/parts/*.html
 var templateFS embed.FS
 
 //go:embed static
@@ -143,9 +143,9 @@ func NewApp(c Config) (*App, error) {
 func (a *App) Close() { a.work.close() }
 
 // parsePages parses every page template together with the layout and the
-// partials (templates/partials).
+// parts that pages share.
 func parsePages() (map[string]*template.Template, error) {
-	layout, err := template.ParseFS(templateFS, "templates/layout.html", "templates/partials/*.html")
+	layout, err := template.ParseFS(templateFS, "templates/layout.html", "templates/parts/*.html")
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,37 +27,46 @@ var (
 func newProviderSite(t *testing.T, dev bool) (*site, *oidctest.Server) {
 	t.Helper()
 	p := oidctest.New(t, provAda, provNew, provTess)
-	s := newSiteWith(t, dev, func(o *users.Options, base string) {
+	s := startSite(t, dev, "127.0.0.1", func(o *users.Options, base string) {
 		o.Providers = []users.Provider{{Name: "test", DisplayName: "Test provider", Issuer: p.URL,
 			ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: providerRedirectURL(base, "test"),
 			AllowSignUp: true, HTTPClient: p.Client()}}
 	})
 	p.SetNow(s.clock.Now)
-	// Keep the requests' URIs, for a test to send one again. Set before the
-	// first request, as newSiteWith sets the handler.
-	h := s.srv.Config.Handler
-	s.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.seen = append(s.seen, r.URL.RequestURI())
-		s.mu.Unlock()
-		h.ServeHTTP(w, r)
-	})
 	return s, p
 }
 
-// requests returns the URIs the site has been asked for so far, by a site
-// from newProviderSite.
-func (s *site) requests() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.seen)
+// requestLog keeps the URIs a site is asked for.
+type requestLog struct {
+	mu   sync.Mutex
+	uris []string
+}
+
+// logRequests starts keeping the URIs s is asked for. Call it before the
+// first request, as startSite sets the handler.
+func logRequests(s *site) *requestLog {
+	l := &requestLog{}
+	h := s.srv.Config.Handler
+	s.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.uris = append(l.uris, r.URL.RequestURI())
+		l.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+	return l
+}
+
+func (l *requestLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.uris)
 }
 
 // sessionOf returns the session of the tab's session cookie, if it has a
 // valid one.
 func (s *site) sessionOf(t *testing.T, b *tab) (*users.Session, bool) {
 	t.Helper()
-	for _, c := range b.rawCookies(t) {
+	for _, c := range b.siteCookies(t) {
 		if c.Name == s.app.sessionCookie {
 			if sess, err := s.users.ValidateToken(t.Context(), c.Value); err == nil {
 				return sess, true
@@ -117,6 +127,7 @@ func (b *tab) atProvider(t *testing.T, css, subject string) int64 {
 func TestBrowser_Providers(t *testing.T) {
 	ctx := newBrowser(t)
 	s, _ := newProviderSite(t, false)
+	log := logRequests(s)
 	const pw = "ada's own password"
 	ada := s.user(t, users.NewUser{Email: provAda.Email, Password: pw})
 	b := &tab{ctx: ctx, base: s.srv.URL, shots: t.TempDir()}
@@ -235,7 +246,7 @@ func TestBrowser_Providers(t *testing.T) {
 		one.atProvider(t, "#signin-with-test", provNew.Subject)
 		one.want(t, "Your account", "You are signed in.")
 		var callback string
-		for _, e := range s.requests() {
+		for _, e := range log.all() {
 			if strings.HasPrefix(e, "/signin/with/test/callback?") {
 				callback = e
 			}

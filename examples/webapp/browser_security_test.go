@@ -14,8 +14,21 @@ import (
 	"github.com/userkit/users/storetest"
 )
 
-// rawCookies returns the tab's cookies for the site.
-func (b *tab) rawCookies(t *testing.T) []*network.Cookie {
+// cookies returns the tab's cookies for the site as names and attributes,
+// without their values, sorted.
+func (b *tab) cookies(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, c := range b.siteCookies(t) {
+		out = append(out, fmt.Sprintf("%s path=%s httponly=%v secure=%v samesite=%s session=%v",
+			c.Name, c.Path, c.HTTPOnly, c.Secure, c.SameSite, c.Session))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// siteCookies returns the tab's cookies for the site.
+func (b *tab) siteCookies(t *testing.T) []*network.Cookie {
 	t.Helper()
 	ctx, cancel := b.timeout()
 	defer cancel()
@@ -24,19 +37,6 @@ func (b *tab) rawCookies(t *testing.T) []*network.Cookie {
 		t.Fatalf("reading cookies: %v", err)
 	}
 	return res.Cookies
-}
-
-// cookies returns the tab's cookies for the site as names and attributes,
-// without their values, sorted.
-func (b *tab) cookies(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	for _, c := range b.rawCookies(t) {
-		out = append(out, fmt.Sprintf("%s path=%s httponly=%v secure=%v samesite=%s session=%v",
-			c.Name, c.Path, c.HTTPOnly, c.Secure, c.SameSite, c.Session))
-	}
-	slices.Sort(out)
-	return out
 }
 
 // TestBrowser_SignupNoOracle signs up in Chromium, each time in a new browser,

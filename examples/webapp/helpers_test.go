@@ -42,9 +42,6 @@ type site struct {
 	srv   *httptest.Server
 	log   *syncBuffer
 	clock *storetest.Clock // the Manager's and the App's; it stands still until advanced
-
-	mu   sync.Mutex
-	seen []string // the request URIs, with newProviderSite
 }
 
 // newSite starts a site. dev selects plain HTTP and development cookies. The
@@ -56,37 +53,38 @@ func newSite(tb testing.TB, dev bool) *site { return newSiteBreach(tb, dev, nil)
 // newSiteBreach starts a site whose Manager has the breach checker.
 func newSiteBreach(tb testing.TB, dev bool, breached users.BreachChecker) *site {
 	tb.Helper()
-	return newSiteWith(tb, dev, func(o *users.Options, _ string) { o.BreachChecker = breached })
+	return startSite(tb, dev, "127.0.0.1", func(o *users.Options, _ string) { o.BreachChecker = breached })
 }
 
-// newSiteWith starts a site whose Manager's options set changes; base is the
-// site's URL.
-func newSiteWith(tb testing.TB, dev bool, set func(o *users.Options, base string)) *site {
+// startSite starts a site whose App's base URL names host (the server
+// listens on 127.0.0.1; "localhost" reaches it too), with the Manager's
+// options changed by configure, which gets that base URL.
+func startSite(tb testing.TB, dev bool, host string, configure func(o *users.Options, base string)) *site {
 	tb.Helper()
+	// The Manager and the App are made once the URL is known.
+	srv := httptest.NewUnstartedServer(nil)
+	if dev {
+		srv.Start()
+	} else {
+		srv.StartTLS()
+	}
+	base := strings.Replace(srv.URL, "127.0.0.1", host, 1)
 	store := &tracingStore{Store: users.NewMemoryStore()}
 	clock := storetest.NewClock()
 	clock.Advance(time.Since(clock.Now()))
-	s := &site{store: store, log: &syncBuffer{}, clock: clock}
-	// The handler is set once the URL, which the options and the App need, is known.
-	s.srv = httptest.NewUnstartedServer(nil)
-	if dev {
-		s.srv.Start()
-	} else {
-		s.srv.StartTLS()
-	}
 	opts := managerOptions(4, true, defaultIdleTimeout) // cost 4: tests only
 	opts.MaxFailedLogins = 3
 	opts.MFAKeys = []users.MFAKey{storetest.MFAKey}
 	opts.Now = clock.Now
-	set(opts, s.srv.URL)
+	configure(opts, base)
 	m, err := users.New(store, opts)
 	if err != nil {
-		s.srv.Close()
+		srv.Close()
 		tb.Fatal(err)
 	}
-	s.users = m
+	s := &site{users: m, store: store, srv: srv, log: &syncBuffer{}, clock: clock}
 	logger := slog.New(slog.NewTextHandler(s.log, nil))
-	s.app, err = NewApp(Config{Users: m, Logger: logger, BaseURL: s.srv.URL, Dev: dev, Now: clock.Now})
+	s.app, err = NewApp(Config{Users: m, Logger: logger, BaseURL: base, Dev: dev, Now: clock.Now})
 	if err != nil {
 		s.srv.Close()
 		tb.Fatal(err)
