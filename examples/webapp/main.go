@@ -3,9 +3,8 @@
 // factor (TOTP or a recovery code), sign-out, forgotten password, magic-link
 // sign-in, invitations, account settings (email changes proven by a link,
 // second-factor enrolment, linked providers), sign-in with external
-// providers, and an admin page. It uses html/template and the
-// standard library only, and is meant to be copied. See README.md beside this
-// file.
+// providers, and an admin page. It uses html/template and the standard
+// library only, and is meant to be copied. See README.md beside this file.
 //
 //	go run ./examples/webapp -dev        # http://127.0.0.1:8080, mail links in the log
 //	go run ./examples/webapp             # https://127.0.0.1:8443, a self-signed certificate
@@ -141,27 +140,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		}
 		breached = l
 	}
-	// The listener comes first: the providers' callback URLs need the address.
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	defer ln.Close() // a no-op once the server has closed it
-	scheme := "https"
-	if *dev {
-		scheme = "http"
-	}
-	if *baseURL == "" {
-		*baseURL = scheme + "://" + ln.Addr().String()
-	}
 	opts := managerOptions(*cost, *dev, *idle)
 	opts.BreachChecker = breached
-	if opts.Providers, err = providers(func(name string) string { return providerRedirectURL(*baseURL, name) }); err != nil {
-		return err
-	}
-	for i := range opts.Providers {
-		opts.Providers[i].AllowSignUp = true // anyone may sign up here
-	}
 	if k := os.Getenv("USERS_MFA_KEY"); k != "" {
 		key, err := base64.StdEncoding.DecodeString(k)
 		if err != nil || len(key) != 32 {
@@ -170,6 +150,25 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		opts.MFAKeys = []users.MFAKey{{ID: *mfaKeyID, Key: key}}
 	} else {
 		logger.Warn("no $USERS_MFA_KEY: second-factor enrolment is off")
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // a no-op once served: Shutdown closes it
+	scheme := "https"
+	if *dev {
+		scheme = "http"
+	}
+	if *baseURL == "" {
+		*baseURL = scheme + "://" + ln.Addr().String()
+	}
+	// The providers' callbacks are on the base URL, known only now.
+	if opts.Providers, err = providers(func(name string) string { return providerRedirectURL(*baseURL, name) }); err != nil {
+		return err
+	}
+	for i := range opts.Providers {
+		opts.Providers[i].AllowSignUp = true // anyone may sign up here
 	}
 	m, err := users.New(store, opts)
 	if err != nil {
