@@ -165,3 +165,35 @@ func TestNoProviders(t *testing.T) {
 		t.Errorf("the account page shows providers:\n%s", body)
 	}
 }
+
+// TestProviderSuspended checks that a suspended account is refused at the
+// callback as at the password form, and that suspending one ends the
+// sessions a provider made.
+func TestProviderSuspended(t *testing.T) {
+	s, p := newProviderSite(t, false)
+	p.SetAutoApprove(provNew.Subject)
+	b := s.browser(t)
+	_, authURL := b.beginFlow("/signin/with/test", url.Values{})
+	b.get(approve(t, p, authURL))
+	token := b.cookie(s.app.sessionCookie)
+	u, err := s.users.GetByEmail(t.Context(), provNew.Email)
+	if err != nil || token == "" {
+		t.Fatalf("sign-up through the provider: %v, session %q", err, token)
+	}
+	st := users.StatusSuspended
+	if _, err := s.users.Update(t.Context(), u.ID, users.UserUpdate{Status: &st}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.users.ValidateToken(t.Context(), token); err == nil {
+		t.Error("the provider's session outlived the suspension")
+	}
+	b = s.browser(t)
+	_, authURL = b.beginFlow("/signin/with/test", url.Values{})
+	resp, body := b.get(approve(t, p, authURL))
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "This account is suspended") {
+		t.Errorf("a suspended account's sign-in: %s\n%s", resp.Status, body)
+	}
+	if b.cookie(s.app.sessionCookie) != "" {
+		t.Error("a suspended account was signed in")
+	}
+}
