@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/examples/internal/providertest"
 	"github.com/userkit/users/internal/oidctest"
 	"github.com/userkit/users/storetest"
 )
@@ -88,12 +89,16 @@ func (b *webBrowser) cookie(name string) string {
 	return ""
 }
 
-// finish has the provider approve subject at authURL (approve), then opens
+// finish has the provider approve subject at authURL, then opens
 // the callback it redirects to, which must send the browser to the front
 // end's path back; it returns the callback's answer.
 func (b *webBrowser) finish(p *oidctest.Server, authURL, subject, back string) *http.Response {
 	b.e.tb.Helper()
-	resp := b.get(approve(b.e.tb, p, authURL, subject))
+	cb := providertest.Approve(b.e.tb, p, authURL, subject)
+	if !strings.HasPrefix(cb, "/v1/auth/providers/test/callback?") {
+		b.e.tb.Fatalf("the provider redirected to %q, not the callback", cb)
+	}
+	resp := b.get(cb)
 	if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != "https://app.example"+back {
 		b.e.tb.Fatalf("callback: %s to %q, want 303 to https://app.example%s", resp.Status, got, back)
 	}
@@ -103,25 +108,6 @@ func (b *webBrowser) finish(p *oidctest.Server, authURL, subject, back string) *
 		}
 	}
 	return resp
-}
-
-// approve has the provider, set to approve subject at once, answer authURL,
-// and returns the path and query of the callback it redirects to.
-func approve(tb testing.TB, p *oidctest.Server, authURL, subject string) string {
-	tb.Helper()
-	p.SetAutoApprove(subject)
-	c := p.Client()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.Get(authURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.StatusCode/100 != 3 || !strings.HasPrefix(loc.Path, "/v1/auth/providers/test/callback") {
-		tb.Fatalf("the provider answered %s to %q", resp.Status, resp.Header.Get("Location"))
-	}
-	return loc.RequestURI()
 }
 
 // signIn runs a whole sign-in through the provider as subject, coming back
@@ -218,7 +204,7 @@ func TestProviders_CallbackInAnotherBrowser(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("begin: %s", resp.Status)
 	}
-	if resp := victim.get(approve(t, p, resp.Header.Get("Location"), provNew.Subject)); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://app.example/" {
+	if resp := victim.get(providertest.Approve(t, p, resp.Header.Get("Location"), provNew.Subject)); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://app.example/" {
 		t.Fatalf("callback: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
 	r := victim.result(400)

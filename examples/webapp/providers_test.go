@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/userkit/users"
-	"github.com/userkit/users/internal/oidctest"
+	"github.com/userkit/users/examples/internal/providertest"
 )
 
 var continueURL = regexp.MustCompile(`<a href="([^"]+)" id="continue">`)
@@ -27,24 +27,6 @@ func (b *browser) beginFlow(path string, form url.Values) (*http.Response, strin
 	return resp, html.UnescapeString(m[1])
 }
 
-// approve asks the provider, set to approve an account at once, to sign in
-// at authURL, and returns the path and query of the callback it redirects to.
-func approve(tb testing.TB, p *oidctest.Server, authURL string) string {
-	tb.Helper()
-	c := p.Client()
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.Get(authURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.StatusCode/100 != 3 {
-		tb.Fatalf("the provider answered %s, Location %q", resp.Status, resp.Header.Get("Location"))
-	}
-	return loc.RequestURI()
-}
-
 // TestProviderFlowCookie checks the cookie that binds a flow to the browser:
 // HttpOnly, Secure with the __Host- prefix, SameSite=Lax (the provider's
 // redirect back is a cross-site GET, which must carry it), expiring with the
@@ -52,7 +34,6 @@ func approve(tb testing.TB, p *oidctest.Server, authURL string) string {
 // site's CSP.
 func TestProviderFlowCookie(t *testing.T) {
 	s, p := newProviderSite(t, false)
-	p.SetAutoApprove(provNew.Subject)
 	b := s.browser(t)
 	resp, authURL := b.beginFlow("/signin/with/test", url.Values{})
 	c := setCookie(resp, "__Host-provider")
@@ -72,7 +53,7 @@ func TestProviderFlowCookie(t *testing.T) {
 		t.Fatalf("continue link %q is not the provider's", authURL)
 	}
 
-	resp, _ = b.get(approve(t, p, authURL))
+	resp, _ = b.get(providertest.Approve(t, p, authURL, provNew.Subject))
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
 		t.Fatalf("callback: %s to %q, want 303 to /account", resp.Status, resp.Header.Get("Location"))
 	}
@@ -99,7 +80,6 @@ func TestProviderDevCookie(t *testing.T) {
 // only to a path of this site.
 func TestProviderReturnPath(t *testing.T) {
 	s, p := newProviderSite(t, false)
-	p.SetAutoApprove(provNew.Subject)
 	for next, want := range map[string]string{
 		"/admin/users?x=1":     "/admin/users?x=1",
 		"//evil.example/x":     "/account",
@@ -109,7 +89,7 @@ func TestProviderReturnPath(t *testing.T) {
 	} {
 		b := s.browser(t)
 		_, authURL := b.beginFlow("/signin/with/test", url.Values{"next": {next}})
-		resp, body := b.get(approve(t, p, authURL))
+		resp, body := b.get(providertest.Approve(t, p, authURL, provNew.Subject))
 		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != want {
 			t.Errorf("next=%q: %s to %q, want 303 to %q\n%s", next, resp.Status, got, want, body)
 		}
@@ -123,11 +103,10 @@ func TestProviderReturnPath(t *testing.T) {
 // attacker's flow is then spent).
 func TestProviderCallbackInAnotherBrowser(t *testing.T) {
 	s, p := newProviderSite(t, false)
-	p.SetAutoApprove(provNew.Subject)
 	for _, ownFlow := range []bool{false, true} {
 		attacker, victim := s.browser(t), s.browser(t)
 		_, authURL := attacker.beginFlow("/signin/with/test", url.Values{})
-		callback := approve(t, p, authURL)
+		callback := providertest.Approve(t, p, authURL, provNew.Subject)
 		victim.get("/signin") // a CSRF cookie, as a browser that visited has
 		if ownFlow {
 			victim.beginFlow("/signin/with/test", url.Values{})
@@ -171,10 +150,9 @@ func TestNoProviders(t *testing.T) {
 // sessions a provider made.
 func TestProviderSuspended(t *testing.T) {
 	s, p := newProviderSite(t, false)
-	p.SetAutoApprove(provNew.Subject)
 	b := s.browser(t)
 	_, authURL := b.beginFlow("/signin/with/test", url.Values{})
-	b.get(approve(t, p, authURL))
+	b.get(providertest.Approve(t, p, authURL, provNew.Subject))
 	token := b.cookie(s.app.sessionCookie)
 	u, err := s.users.GetByEmail(t.Context(), provNew.Email)
 	if err != nil || token == "" {
@@ -189,7 +167,7 @@ func TestProviderSuspended(t *testing.T) {
 	}
 	b = s.browser(t)
 	_, authURL = b.beginFlow("/signin/with/test", url.Values{})
-	resp, body := b.get(approve(t, p, authURL))
+	resp, body := b.get(providertest.Approve(t, p, authURL, provNew.Subject))
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "This account is suspended") {
 		t.Errorf("a suspended account's sign-in: %s\n%s", resp.Status, body)
 	}
