@@ -46,6 +46,10 @@ import (
 // resultTTL). The front end calls this API from its own origin (the usual
 // reverse proxy) or with credentials, so that the browser sends them.
 //
+// Linking and unlinking need a recent authentication, as every sensitive
+// change does (403 reauth_required). A user without a password gets one by
+// signing in again through a provider: the new session has just proved it.
+//
 // The library takes the linking user's session from the callback's context,
 // and the callback of a bearer API has none: the flow cookie of a link also
 // carries the caller's session token, which the callback checks
