@@ -369,3 +369,20 @@ func TestFrontEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestProviders_Reauth checks that linking and unlinking need a recent
+// authentication, and that a user without a password gets one by signing in
+// again through the provider.
+func TestProviders_Reauth(t *testing.T) {
+	e, p := newProviderEnv(t)
+	s := e.webBrowser().signIn(p, provNew.Subject, 200).session(t)
+	var ids []apiIdentity
+	if err := json.Unmarshal(e.call("GET", "/v1/me/identities", s.Token, "", 200).Data, &ids); err != nil || len(ids) != 1 {
+		t.Fatalf("identities %+v (%v)", ids, err)
+	}
+	e.clock.Advance(users.DefaultReauthWindow + time.Second)
+	e.fail("POST", "/v1/me/identities", s.Token, `{"provider":"test"}`, 403, users.CodeReauthRequired, "")
+	e.fail("DELETE", "/v1/me/identities/"+url.PathEscape(ids[0].ID), s.Token, "", 403, users.CodeReauthRequired, "")
+	fresh := e.webBrowser().signIn(p, provNew.Subject, 200).session(t)
+	e.fail("DELETE", "/v1/me/identities/"+url.PathEscape(ids[0].ID), fresh.Token, "", 409, codeLastSignIn, "")
+}
