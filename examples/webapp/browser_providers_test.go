@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -87,6 +88,16 @@ func (b *tab) waitFor(t *testing.T, css string) {
 	}
 }
 
+// scrollTo scrolls the element css selects into view, for a screenshot.
+func (b *tab) scrollTo(t *testing.T, css string) {
+	t.Helper()
+	ctx, cancel := b.timeout()
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS(css))); err != nil {
+		t.Fatalf("scrolling to %s: %v", css, err)
+	}
+}
+
 // location returns the tab's URL.
 func (b *tab) location(t *testing.T) string {
 	t.Helper()
@@ -130,12 +141,17 @@ func TestBrowser_Providers(t *testing.T) {
 	log := logRequests(s)
 	const pw = "ada's own password"
 	ada := s.user(t, users.NewUser{Email: provAda.Email, Password: pw})
-	b := &tab{ctx: ctx, base: s.srv.URL, shots: t.TempDir()}
+	shots := os.Getenv("WEBAPP_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	b := &tab{ctx: ctx, base: s.srv.URL, shots: shots}
 
 	t.Run("SignUpThroughTheProvider", func(t *testing.T) {
 		one := b.newTab(t)
 		one.open(t, "/signin")
 		one.want(t, "Sign in", "Or sign in with a provider")
+		one.shot(t, "signin-providers")
 		if st := one.atProvider(t, "#signin-with-test", provNew.Subject); st != http.StatusOK {
 			t.Errorf("status %d", st)
 		}
@@ -146,6 +162,8 @@ func TestBrowser_Providers(t *testing.T) {
 		// The provider is this account's only way to sign in.
 		one.click(t, `form[action="/account/identities/unlink"] button`)
 		one.want(t, "Your account", "This is your last way to sign in, so it stays linked.", "Test provider (newcomer@example.com)")
+		one.scrollTo(t, "#identities-heading")
+		one.shot(t, "account-providers")
 		u, err := s.users.GetByEmail(t.Context(), provNew.Email)
 		if err != nil {
 			t.Fatal(err)
