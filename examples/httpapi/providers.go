@@ -55,18 +55,12 @@ import (
 // carries the caller's session token, which the callback checks
 // (ValidateToken) and puts in the context.
 
-// Codes this API answers for the provider errors, which users.HTTPError does
-// not map.
+// Codes this API adds for the provider flow; its errors are the library's
+// (users.HTTPError: provider_failed, no_account, identity_taken,
+// last_sign_in_method, not_found for an unknown provider).
 const (
-	codeUnknownProvider  = "unknown_provider"    // 404 users.ErrUnknownProvider
-	codeProviderState    = "provider_state"      // 400 users.ErrProviderState
-	codeProviderDenied   = "provider_denied"     // 403 users.ErrProviderDenied
-	codeProviderResponse = "provider_response"   // 502 users.ErrProviderResponse
-	codeNoAccount        = "no_account"          // 403 users.ErrNoAccount
-	codeIdentityTaken    = "identity_taken"      // 409 users.ErrIdentityTaken
-	codeLastSignIn       = "last_sign_in_method" // 409 users.ErrLastSignInMethod
-	codeLinkRequired     = "link_required"       // 409 an account has the provider's email: sign in, then link
-	codeNoResult         = "no_provider_result"  // 404 POST /v1/auth/providers/result without a finished flow
+	codeLinkRequired = "link_required"      // 409 an account has the provider's email: sign in, then link
+	codeNoResult     = "no_provider_result" // 404 POST /v1/auth/providers/result without a finished flow
 )
 
 // resultTTL is how long the result of a callback waits for the front end.
@@ -286,33 +280,17 @@ func (s *Server) unlinkIdentity(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, envelope{Success: true, Message: "Unlinked"})
 }
 
-// providerFail answers a provider error with this API's code for it, and
-// any other error as fail does.
+// providerFail answers err as fail does, naming what is not found: the
+// provider or the identity, not a user.
 func (s *Server) providerFail(w http.ResponseWriter, r *http.Request, err error) {
-	for _, e := range []struct {
-		err     error
-		status  int
-		code    string
-		message string
-	}{
-		{users.ErrUnknownProvider, http.StatusNotFound, codeUnknownProvider, "No such provider"},
-		{users.ErrProviderState, http.StatusBadRequest, codeProviderState, "This sign-in is unknown, used, expired, or was started in another browser: start again"},
-		{users.ErrProviderDenied, http.StatusForbidden, codeProviderDenied, "The provider did not sign you in"},
-		{users.ErrProviderResponse, http.StatusBadGateway, codeProviderResponse, "The provider's answer did not verify"},
-		{users.ErrNoAccount, http.StatusForbidden, codeNoAccount, "No account has this identity, and this provider does not sign up"},
-		{users.ErrIdentityTaken, http.StatusConflict, codeIdentityTaken, "This identity is linked to another account"},
-		{users.ErrLastSignInMethod, http.StatusConflict, codeLastSignIn, "This is the account's last way to sign in: add another first"},
-	} {
-		if errors.Is(err, e.err) {
-			writeError(w, e.status, e.code, e.message, "")
-			return
-		}
-	}
-	if errors.Is(err, users.ErrNotFound) {
+	switch {
+	case errors.Is(err, users.ErrUnknownProvider):
+		writeError(w, http.StatusNotFound, users.CodeNotFound, "No such provider", "")
+	case errors.Is(err, users.ErrNotFound):
 		writeError(w, http.StatusNotFound, users.CodeNotFound, "No such identity", "")
-		return
+	default:
+		s.fail(w, r, err)
 	}
-	s.fail(w, r, err)
 }
 
 // Cookies.

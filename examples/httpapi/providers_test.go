@@ -192,7 +192,7 @@ func TestProviders_SignIn(t *testing.T) {
 	for _, to := range []string{"https://evil.example/", "//evil.example", "/\\evil.example"} {
 		e.fail("GET", "/v1/auth/providers/test/begin?return_to="+url.QueryEscape(to), "", "", 400, "invalid_request", "return_to")
 	}
-	e.fail("GET", "/v1/auth/providers/nope/begin", "", "", 404, codeUnknownProvider, "")
+	e.fail("GET", "/v1/auth/providers/nope/begin", "", "", 404, users.CodeNotFound, "")
 }
 
 // TestProviders_CallbackInAnotherBrowser checks login CSRF: the callback of a
@@ -207,9 +207,9 @@ func TestProviders_CallbackInAnotherBrowser(t *testing.T) {
 	if resp := victim.get(providertest.Approve(t, p, resp.Header.Get("Location"), provNew.Subject)); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://app.example/" {
 		t.Fatalf("callback: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
-	r := victim.result(400)
-	if r.Error == nil || r.Error.Code != codeProviderState {
-		t.Errorf("answer %s, want provider_state", r.Raw)
+	r := victim.result(401)
+	if r.Error == nil || r.Error.Code != users.CodeProviderFailed {
+		t.Errorf("answer %s, want provider_failed", r.Raw)
 	}
 }
 
@@ -232,7 +232,7 @@ func TestProviders_LinkAndUnlink(t *testing.T) {
 
 	admin := e.login(adminEmail, adminPassword)
 	e.fail("POST", "/v1/me/identities", admin, `{"provider":"test","return_to":"https://evil.example"}`, 400, "invalid_request", "return_to")
-	e.fail("POST", "/v1/me/identities", admin, `{"provider":"nope"}`, 404, codeUnknownProvider, "")
+	e.fail("POST", "/v1/me/identities", admin, `{"provider":"nope"}`, 404, users.CodeNotFound, "")
 	r = b.call("POST", "/v1/me/identities", admin, `{"provider":"test","return_to":"/settings"}`, 200)
 	var link struct {
 		URL string `json:"url"`
@@ -265,7 +265,7 @@ func TestProviders_LinkAndUnlink(t *testing.T) {
 	if err := json.Unmarshal(e.call("GET", "/v1/me/identities", s.Token, "", 200).Data, &ids); err != nil || len(ids) != 1 {
 		t.Fatalf("identities %+v (%v)", ids, err)
 	}
-	e.fail("DELETE", "/v1/me/identities/"+url.PathEscape(ids[0].ID), s.Token, "", 409, codeLastSignIn, "")
+	e.fail("DELETE", "/v1/me/identities/"+url.PathEscape(ids[0].ID), s.Token, "", 409, users.CodeLastSignInMethod, "")
 	if err := json.Unmarshal(e.call("GET", "/v1/me/identities", s.Token, "", 200).Data, &ids); err != nil || len(ids) != 1 {
 		t.Errorf("identities after the refusal %+v (%v), want the one", ids, err)
 	}
@@ -384,5 +384,5 @@ func TestProviders_Reauth(t *testing.T) {
 	e.fail("POST", "/v1/me/identities", s.Token, `{"provider":"test"}`, 403, users.CodeReauthRequired, "")
 	e.fail("DELETE", "/v1/me/identities/"+url.PathEscape(ids[0].ID), s.Token, "", 403, users.CodeReauthRequired, "")
 	fresh := e.webBrowser().signIn(p, provNew.Subject, 200).session(t)
-	e.fail("DELETE", "/v1/me/identities/"+url.PathEscape(ids[0].ID), fresh.Token, "", 409, codeLastSignIn, "")
+	e.fail("DELETE", "/v1/me/identities/"+url.PathEscape(ids[0].ID), fresh.Token, "", 409, users.CodeLastSignInMethod, "")
 }
