@@ -231,8 +231,13 @@ func (a *App) providerRefused(w http.ResponseWriter, r *http.Request, err error)
 	a.providerUnavailable(w, r, "finishing a sign-in with a provider", err)
 }
 
-// providerUnavailable logs err and says the provider cannot be reached.
+// providerUnavailable logs err and says the provider cannot be reached; a
+// rate limit's refusal is answered as internal answers it.
 func (a *App) providerUnavailable(w http.ResponseWriter, r *http.Request, op string, err error) {
+	if errors.Is(err, users.ErrRateLimited) {
+		a.internal(w, r, op, err)
+		return
+	}
 	a.log.ErrorContext(r.Context(), op, "err", err)
 	a.fail(w, r, http.StatusBadGateway, "The provider is not available", "Try again in a moment, or sign in another way.")
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/userkit/users"
 	"github.com/userkit/users/examples/internal/providertest"
@@ -173,5 +176,18 @@ func TestProviderSuspended(t *testing.T) {
 	}
 	if b.cookie(s.app.sessionCookie) != "" {
 		t.Error("a suspended account was signed in")
+	}
+}
+
+// TestProviderRateLimited checks that a rate limit met in a provider flow is
+// answered 429 with Retry-After, like every other form's, not as a provider
+// that cannot be reached.
+func TestProviderRateLimited(t *testing.T) {
+	s, _ := newProviderSite(t, false)
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/signin/with/test", nil).WithContext(context.WithValue(t.Context(), stateKey{}, &requestState{}))
+	s.app.providerUnavailable(rec, r, "starting a flow", &users.LimitError{Err: users.ErrRateLimited, RetryAfter: 90 * time.Second})
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "90" {
+		t.Errorf("status %d, Retry-After %q; want 429 and 90", rec.Code, rec.Header().Get("Retry-After"))
 	}
 }
