@@ -81,20 +81,22 @@ func (s *site) sessionOf(t *testing.T, b *tab) (*users.Session, bool) {
 // navigation the tab did not start itself (the continue page's refresh).
 func (b *tab) waitFor(t *testing.T, css string) {
 	t.Helper()
-	ctx, cancel := b.timeout()
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
-		t.Fatalf("waiting for %s: %v", css, err)
-	}
+	b.do(t, "waiting for "+css, chromedp.WaitVisible(chromedp.CSS(css)))
 }
 
 // scrollTo scrolls the element css selects into view, for a screenshot.
 func (b *tab) scrollTo(t *testing.T, css string) {
 	t.Helper()
+	b.do(t, "scrolling to "+css, chromedp.ScrollIntoView(chromedp.CSS(css)))
+}
+
+// do runs the action in the tab, failing t with what on an error.
+func (b *tab) do(t *testing.T, what string, action chromedp.Action[chromedp.Void]) {
+	t.Helper()
 	ctx, cancel := b.timeout()
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS(css))); err != nil {
-		t.Fatalf("scrolling to %s: %v", css, err)
+	if err := chromedp.Do(ctx, action); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 
