@@ -58,7 +58,9 @@ var (
 	ErrRateLimited = errors.New("users: too many attempts; try again later")
 
 	// ErrEmailNotVerified is returned by Login when Options.RequireVerifiedEmail is
-	// set, the password is right, and the user's email is not verified yet.
+	// set, the password is right, and the user's email is not verified yet;
+	// and by FinishProvider when the sign-in through a provider is of such a
+	// user, new or not.
 	ErrEmailNotVerified = errors.New("users: email not verified")
 
 	// ErrUnknownEmail is returned by the account-recovery requests (password reset,

@@ -148,7 +148,8 @@ const (
 	// in (Session), or must still complete a second factor (Challenge).
 	ProviderSignedIn ProviderOutcome = "signed_in"
 	// ProviderSignedUp: a new user was created with the identity linked,
-	// and signed in (Session).
+	// and signed in (Session), unless FinishProvider refused the sign-in
+	// with ErrEmailNotVerified.
 	ProviderSignedUp ProviderOutcome = "signed_up"
 	// ProviderLinkRequired: no user has the identity, but a user has its
 	// email (Email): the person must sign in to that account some other way

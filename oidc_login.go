@@ -241,7 +241,7 @@ func (m *Manager) beginProvider(ctx context.Context, provider, returnTo, userID 
 //     through the second step when the user has a second factor, and is
 //     refused like a password login when the account is disabled
 //     (ErrAccountDisabled) or, with Options.RequireVerifiedEmail, its email
-//     is not verified (ErrEmailNotVerified);
+//     is not verified (ErrEmailNotVerified, below);
 //   - an identity no user has, whose email a user has, answers
 //     ProviderLinkRequired, unless Provider.LinkByEmail is on, the provider
 //     says the email is verified and the user's email is verified, when it
@@ -249,6 +249,14 @@ func (m *Manager) beginProvider(ctx context.Context, provider, returnTo, userID 
 //   - otherwise, with Provider.AllowSignUp, it creates a user with the
 //     provider's email (verified only if the provider says so) and the
 //     identity in one atomic step (ProviderSignedUp), else ErrNoAccount.
+//     With Options.RequireVerifiedEmail, a user whose email the provider
+//     did not verify is created but not signed in (ErrEmailNotVerified).
+//
+// ErrEmailNotVerified is the one error that comes with a result: no
+// Session or Challenge, but the Outcome (ProviderSignedUp when the user was
+// created now, else ProviderSignedIn) and the Identity, whose UserID the
+// application passes to RequestEmailVerification to mail the link that
+// lets the person in. Every other error comes with a nil result.
 //
 // A link flow answers ProviderLinked, or ErrIdentityTaken when another user
 // has the identity, and ErrProviderState when ctx carries no Session of the
@@ -536,6 +544,9 @@ func (m *Manager) finishSignIn(ctx context.Context, p *providerConfig, id *ident
 		if err != nil {
 			return nil, err
 		}
+		if m.requireVerify && !r.EmailVerified {
+			return m.refuseUnverified(ctx, p, r, c, res, ProviderSignedUp)
+		}
 		return m.startProviderSession(ctx, p, r, c, res, ProviderSignedUp)
 	}
 	return nil, storeErr("finish sign-in", ErrConflict)
@@ -592,7 +603,7 @@ func (m *Manager) signInLinked(ctx context.Context, p *providerConfig, c *Creden
 		return nil, m.refuseProvider(ctx, r.ID, p.Name, reasonAccountDisabled, ErrAccountDisabled)
 	}
 	if m.requireVerify && !r.EmailVerified {
-		return nil, m.refuseProvider(ctx, r.ID, p.Name, reasonEmailNotVerified, ErrEmailNotVerified)
+		return m.refuseUnverified(ctx, p, r, c, res, outcome)
 	}
 	c, err = m.store.UpdateCredential(ctx, CredentialOIDC, c.ID, func(cur *CredentialRecord) error {
 		cur.LastUsedAt = m.now()
@@ -614,6 +625,19 @@ func (m *Manager) signInLinked(ctx context.Context, p *providerConfig, c *Creden
 		return nil, storeErr("finish sign-in", err)
 	}
 	return m.startProviderSession(ctx, p, r, c, res, outcome)
+}
+
+// refuseUnverified refuses, as Login does, the sign-in of r through its
+// identity c when Options.RequireVerifiedEmail is set and r's email is not
+// verified: no session, ErrEmailNotVerified, and res naming the user (its
+// Outcome and Identity) so that the application can send a verification
+// mail.
+func (m *Manager) refuseUnverified(ctx context.Context, p *providerConfig, r *UserRecord, c *CredentialRecord, res *ProviderResult, outcome ProviderOutcome) (*ProviderResult, error) {
+	if err := m.refuseProvider(ctx, r.ID, p.Name, reasonEmailNotVerified, ErrEmailNotVerified); !errors.Is(err, ErrEmailNotVerified) {
+		return nil, err // the refusal could not be audited
+	}
+	res.Outcome, res.Identity = outcome, identityOf(c)
+	return res, ErrEmailNotVerified
 }
 
 // startProviderSession ends a sign-in through p for r: a session, or a

@@ -28,6 +28,13 @@ var (
 
 func newProviderFixture(t *testing.T, edit func(p *users.Provider)) *providerFixture {
 	t.Helper()
+	return newProviderFixtureWith(t, edit, nil)
+}
+
+// newProviderFixtureWith is newProviderFixture with the Manager's Options
+// edited too.
+func newProviderFixtureWith(t *testing.T, edit func(p *users.Provider), editOptions func(o *users.Options)) *providerFixture {
+	t.Helper()
 	op := oidctest.New(t, alice, mallory)
 	op.SetAutoApprove(alice.Subject)
 	p := users.Provider{Name: "test", Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret,
@@ -38,6 +45,9 @@ func newProviderFixture(t *testing.T, edit func(p *users.Provider)) *providerFix
 	f := newFixture(t, func(o *users.Options) {
 		o.Providers = []users.Provider{p}
 		storetest.WithMFAKey(o)
+		if editOptions != nil {
+			editOptions(o)
+		}
 	})
 	op.SetNow(f.Clock.Now)
 	return &providerFixture{Fixture: f, op: op}
@@ -212,6 +222,71 @@ func TestProvider_Refusals(t *testing.T) {
 			t.Fatalf("sign-in without an account or sign-up: %v, want ErrNoAccount", err)
 		}
 	})
+}
+
+// With Options.RequireVerifiedEmail a sign-in through a provider follows
+// Login's rule: a user whose email is not verified gets no session, whether
+// the sign-in just created them or their identity was linked before, until
+// the email is verified.
+func TestProvider_RequireVerifiedEmail(t *testing.T) {
+	f := newProviderFixtureWith(t, nil, func(o *users.Options) { o.RequireVerifiedEmail = true })
+	bob := oidctest.Account{Subject: "bob-1", Email: "bob@example.com", EmailVerified: false, Name: "Bob"}
+	f.op.SetAccounts(alice, bob)
+	f.op.SetAutoApprove(bob.Subject)
+
+	noSession := func(t *testing.T, step string, res *users.ProviderResult, err error, want users.ProviderOutcome) string {
+		t.Helper()
+		if !errors.Is(err, users.ErrEmailNotVerified) {
+			t.Fatalf("%s: %+v, %v; want ErrEmailNotVerified", step, res, err)
+		}
+		if res == nil || res.Outcome != want || res.Session != nil || res.Challenge != nil || res.Identity == nil || res.Identity.Subject != bob.Subject {
+			t.Fatalf("%s: result %+v, want outcome %s with bob's identity and no session or challenge", step, res, want)
+		}
+		ss, err := f.M.Sessions(t.Context(), res.Identity.UserID)
+		if err != nil || len(ss) != 0 {
+			t.Fatalf("%s: sessions of the unverified user: %d, %v; want none", step, len(ss), err)
+		}
+		return res.Identity.UserID
+	}
+	res, err := f.signIn(t)
+	id := noSession(t, "first sign-in", res, err, users.ProviderSignedUp)
+	if u := f.MustGet(t, id); u.Email != bob.Email || u.EmailVerified {
+		t.Fatalf("new user: email %q verified %v, want %q unverified", u.Email, u.EmailVerified, bob.Email)
+	}
+	f.Clock.Advance(time.Minute)
+	res, err = f.signIn(t)
+	if got := noSession(t, "sign-in with the linked identity", res, err, users.ProviderSignedIn); got != id {
+		t.Fatalf("the second sign-in names user %s, want %s", got, id)
+	}
+	es, err := f.Store.ListAudit(t.Context(), users.AuditQuery{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := 0
+	for _, e := range es {
+		if e.Type == users.EventLoginSucceeded {
+			t.Errorf("audit: %s of %s, want none", e.Type, e.UserID)
+		}
+		if e.Type == users.EventLoginFailed && e.UserID == id && e.Reason == "email_not_verified" && e.Data["provider"] == "test" {
+			refusals++
+		}
+	}
+	if refusals != 2 {
+		t.Errorf("audit: %d login.failed email_not_verified entries for the user, want 2", refusals)
+	}
+
+	// The mail the application sends with the result's user lets them in.
+	d, err := f.M.RequestEmailVerification(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.M.VerifyEmail(t.Context(), d.Token); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.signIn(t)
+	if err != nil || res.Outcome != users.ProviderSignedIn || res.Session == nil || res.Session.UserID != id {
+		t.Fatalf("sign-in after verification: %+v, %v; want signed_in with a session", res, err)
+	}
 }
 
 func TestProvider_ReturnToIsLocal(t *testing.T) {
