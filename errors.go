@@ -250,3 +250,21 @@ var (
 	// leave the user none: no password, no passkey, no linked identity.
 	ErrLastSignInMethod = errors.New("users: the last way to sign in cannot be removed")
 )
+
+// ProviderMismatchError is returned by FinishProviderAt for a callback that
+// arrived at the route of another provider than the one its flow was begun
+// with. The flow is consumed and the provider's code never redeemed.
+// errors.Is(err, ErrProviderState) holds for it, so a handler that maps
+// ErrProviderState to "start again" needs no change; errors.As finds the
+// names.
+type ProviderMismatchError struct {
+	Flow     string // the provider the flow was begun with
+	Callback string // the provider whose route received the callback
+}
+
+func (e *ProviderMismatchError) Error() string {
+	return fmt.Sprintf("users: a sign-in begun with provider %q came back at the callback of %q", e.Flow, e.Callback)
+}
+
+// Is reports whether target is ErrProviderState.
+func (e *ProviderMismatchError) Is(target error) bool { return target == ErrProviderState }

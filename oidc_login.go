@@ -262,11 +262,34 @@ func (m *Manager) beginProvider(ctx context.Context, provider, returnTo, userID 
 // has the identity, and ErrProviderState when ctx carries no Session of the
 // user who began it. Every outcome and refusal is audited with the
 // provider's name and never a token. It is safe for concurrent use.
+//
+// FinishProvider takes the provider from the flow: an application with one
+// callback route per provider calls FinishProviderAt instead.
 func (m *Manager) FinishProvider(ctx context.Context, binding string, callback url.Values) (*ProviderResult, error) {
+	return m.finishProvider(ctx, "", binding, callback)
+}
+
+// FinishProviderAt is FinishProvider for the callback route of the provider
+// named provider (an application that serves one route per provider's
+// RedirectURL): a flow begun with another provider is refused with a
+// *ProviderMismatchError (which matches ErrProviderState) after it is
+// consumed and before its code is sent to any token endpoint. A name not in
+// Options.Providers returns ErrUnknownProvider and consumes nothing. Its
+// other answers are FinishProvider's. It is safe for concurrent use.
+func (m *Manager) FinishProviderAt(ctx context.Context, provider, binding string, callback url.Values) (*ProviderResult, error) {
+	if _, err := m.provider(provider); err != nil {
+		return nil, err
+	}
+	return m.finishProvider(ctx, provider, binding, callback)
+}
+
+// finishProvider is FinishProvider, for the callback of the provider named
+// at, or of any provider when at is empty.
+func (m *Manager) finishProvider(ctx context.Context, at, binding string, callback url.Values) (*ProviderResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	fd, p, err := m.consumeFlow(ctx, binding, callback)
+	fd, p, err := m.consumeFlow(ctx, at, binding, callback)
 	if err != nil {
 		return nil, err
 	}
@@ -286,9 +309,10 @@ func (m *Manager) FinishProvider(ctx context.Context, binding string, callback u
 	return m.finishSignIn(ctx, p, id, prof, tok, res)
 }
 
-// consumeFlow checks the state and the binding and returns the flow's data
-// and provider, or ErrProviderState.
-func (m *Manager) consumeFlow(ctx context.Context, binding string, callback url.Values) (*flowData, *providerConfig, error) {
+// consumeFlow checks the state, the binding and, when at is not empty, the
+// flow's provider, and returns the flow's data and provider, or
+// ErrProviderState.
+func (m *Manager) consumeFlow(ctx context.Context, at, binding string, callback url.Values) (*flowData, *providerConfig, error) {
 	state := callback.Get("state")
 	if state == "" || binding == "" {
 		return nil, nil, m.refuseProvider(ctx, "", "", "provider_state", ErrProviderState)
@@ -309,6 +333,8 @@ func (m *Manager) consumeFlow(ctx context.Context, binding string, callback url.
 		return nil, nil, m.refuseProvider(ctx, "", fd.Provider, "provider_state_expired", ErrProviderState)
 	case subtle.ConstantTimeCompare(hashToken(binding), fd.Binding) != 1:
 		return nil, nil, m.refuseProvider(ctx, "", fd.Provider, "provider_state_binding", ErrProviderState)
+	case at != "" && fd.Provider != at:
+		return nil, nil, m.refuseProvider(ctx, "", fd.Provider, "provider_mismatch", &ProviderMismatchError{Flow: fd.Provider, Callback: at})
 	}
 	p, err := m.provider(fd.Provider)
 	if err != nil {

@@ -289,6 +289,73 @@ func TestProvider_RequireVerifiedEmail(t *testing.T) {
 	}
 }
 
+// An application with one callback route per provider names the route's
+// provider: a flow begun with another one is refused before its code
+// reaches any token endpoint.
+func TestManager_FinishProviderAt(t *testing.T) {
+	other := oidctest.New(t, alice)
+	other.SetAutoApprove(alice.Subject)
+	f := newProviderFixtureWith(t, nil, func(o *users.Options) {
+		o.Providers = append(o.Providers, users.Provider{Name: "other", Issuer: other.URL, ClientID: other.ClientID,
+			ClientSecret: other.ClientSecret, RedirectURL: "http://app.example/callback/other", AllowSignUp: true,
+			HTTPClient: other.Client()})
+	})
+	other.SetNow(f.Clock.Now)
+	begin := func(t *testing.T) (*users.ProviderRedirect, url.Values) {
+		t.Helper()
+		r, err := f.M.BeginProviderSignIn(t.Context(), "test", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, authorize(t, f.op.Client(), r)
+	}
+	tokenRequests := func() int { return f.op.TokenRequests() + other.TokenRequests() }
+
+	t.Run("OK", func(t *testing.T) {
+		r, q := begin(t)
+		res, err := f.M.FinishProviderAt(t.Context(), "test", r.Binding, q)
+		if err != nil || res.Outcome != users.ProviderSignedUp || res.Session == nil {
+			t.Fatalf("FinishProviderAt at the flow's provider: %+v, %v; want signed_up", res, err)
+		}
+	})
+	t.Run("ProviderMismatchError", func(t *testing.T) {
+		r, q := begin(t)
+		before := tokenRequests()
+		_, err := f.M.FinishProviderAt(t.Context(), "other", r.Binding, q)
+		var pm *users.ProviderMismatchError
+		if !errors.As(err, &pm) || pm.Flow != "test" || pm.Callback != "other" || !errors.Is(err, users.ErrProviderState) {
+			t.Fatalf("a flow of test at other's callback: %v, want *ProviderMismatchError{test other} matching ErrProviderState", err)
+		}
+		if got := tokenRequests() - before; got != 0 {
+			t.Errorf("the code was sent to a token endpoint %d times, want 0", got)
+		}
+		// The flow is used up: the same callback at the right route is refused too.
+		if _, err := f.M.FinishProviderAt(t.Context(), "test", r.Binding, q); !errors.Is(err, users.ErrProviderState) || errors.As(err, &pm) {
+			t.Fatalf("the refused flow again at its own route: %v, want ErrProviderState", err)
+		}
+		es, err := f.Store.ListAudit(t.Context(), users.AuditQuery{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range es {
+			found = found || e.Type == users.EventLoginFailed && e.Reason == "provider_mismatch" && e.Data["provider"] == "test"
+		}
+		if !found {
+			t.Error("audit: no login.failed provider_mismatch entry for provider test")
+		}
+	})
+	t.Run("ErrUnknownProvider", func(t *testing.T) {
+		r, q := begin(t)
+		if _, err := f.M.FinishProviderAt(t.Context(), "nope", r.Binding, q); !errors.Is(err, users.ErrUnknownProvider) {
+			t.Fatalf("an unknown route provider: %v, want ErrUnknownProvider", err)
+		}
+		if _, err := f.M.FinishProviderAt(t.Context(), "test", r.Binding, q); err != nil {
+			t.Fatalf("the flow after an unknown route provider: %v, want it unconsumed", err)
+		}
+	})
+}
+
 func TestProvider_ReturnToIsLocal(t *testing.T) {
 	f := newProviderFixture(t, nil)
 	for _, p := range []string{"https://evil.example/", "//evil.example", "/\\evil.example", "evil", "/x\r\nLocation: y", "javascript:alert(1)"} {
