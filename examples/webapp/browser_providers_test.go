@@ -19,6 +19,8 @@ var (
 	provAda  = oidctest.Account{Subject: "sub-ada", Email: "ada@example.com", EmailVerified: true, Name: "Ada"}
 	provNew  = oidctest.Account{Subject: "sub-new", Email: "newcomer@example.com", EmailVerified: true, Name: "Newcomer"}
 	provTess = oidctest.Account{Subject: "sub-tess", Email: "tess@example.com", EmailVerified: true, Name: "Tess"}
+	// provUnconfirmed's provider has not verified the address.
+	provUnconfirmed = oidctest.Account{Subject: "sub-unconfirmed", Email: "unconfirmed@example.com", Name: "Una"}
 )
 
 // newProviderSite starts a site with the loopback OpenID Connect provider as
@@ -27,7 +29,7 @@ var (
 // site's.
 func newProviderSite(t *testing.T, dev bool) (*site, *oidctest.Server) {
 	t.Helper()
-	p := oidctest.New(t, provAda, provNew, provTess)
+	p := oidctest.New(t, provAda, provNew, provTess, provUnconfirmed)
 	s := startSite(t, dev, "127.0.0.1", func(o *users.Options, base string) {
 		o.Providers = []users.Provider{{Name: "test", DisplayName: "Test provider", Issuer: p.URL,
 			ClientID: p.ClientID, ClientSecret: p.ClientSecret, RedirectURL: providerRedirectURL(base, "test"),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -146,6 +147,12 @@ func (a *App) providerCallback(w http.ResponseWriter, r *http.Request) {
 		a.clearCookie(w, a.providerCookie)
 	}
 	res, err := a.users.FinishProvider(r.Context(), binding, r.URL.Query())
+	if errors.Is(err, users.ErrEmailNotVerified) && res != nil {
+		// The sign-in proved the identity at the provider: mail the
+		// confirmation link to the user it names, as Login's refusal does.
+		id := res.Identity.UserID
+		a.work.enqueue(r.Context(), func(ctx context.Context) { a.mailVerification(ctx, id) })
+	}
 	if err != nil {
 		a.providerRefused(w, r, err)
 		return
@@ -216,7 +223,7 @@ var providerRefusals = []struct {
 	{users.ErrAccountLocked, http.StatusTooManyRequests, "Sign-in is locked",
 		"Too many failed attempts: sign-in is locked for a while. Try again later."},
 	{users.ErrEmailNotVerified, http.StatusForbidden, "Confirm your email first",
-		"The provider has not confirmed this address. Confirm it, then sign in."},
+		"This site needs a confirmed address, and the provider has not confirmed yours. We have sent you a confirmation link: follow it, then sign in again."},
 }
 
 // providerRefused answers a callback that FinishProvider refused.

@@ -179,6 +179,37 @@ func TestProviderSuspended(t *testing.T) {
 	}
 }
 
+// TestProviderUnconfirmedEmail checks that the site, which requires confirmed
+// addresses, does not sign in a new user whose provider has not verified the
+// address, mails them a confirmation link instead, and signs them in once
+// they have followed it.
+func TestProviderUnconfirmedEmail(t *testing.T) {
+	s, p := newProviderSite(t, false)
+	b := s.browser(t)
+	_, authURL := b.beginFlow("/signin/with/test", url.Values{})
+	resp, body := b.get(providertest.Approve(t, p, authURL, provUnconfirmed.Subject))
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Confirm your email first") {
+		t.Fatalf("sign-up with an unconfirmed address: %s\n%s", resp.Status, body)
+	}
+	if b.cookie(s.app.sessionCookie) != "" {
+		t.Fatal("a user with an unconfirmed address was signed in")
+	}
+	s.waitMails(t, provUnconfirmed.Email, 0)
+	m := s.mails(provUnconfirmed.Email)[0] // "subject link"
+	link, err := url.Parse(m[strings.LastIndex(m, " ")+1:])
+	if err != nil || link.Path != "/verify" {
+		t.Fatalf("the mail's link %v, %v; want /verify", link, err)
+	}
+	if _, err := s.users.VerifyEmail(t.Context(), link.Query().Get("token")); err != nil {
+		t.Fatalf("the mailed token: %v", err)
+	}
+	_, authURL = b.beginFlow("/signin/with/test", url.Values{})
+	resp, _ = b.get(providertest.Approve(t, p, authURL, provUnconfirmed.Subject))
+	if resp.StatusCode != http.StatusSeeOther || b.cookie(s.app.sessionCookie) == "" {
+		t.Fatalf("sign-in after confirming: %s, want signed in", resp.Status)
+	}
+}
+
 // TestProviderRateLimited checks that a rate limit met in a provider flow is
 // answered 429 with Retry-After, like every other form's, not as a provider
 // that cannot be reached.
