@@ -23,9 +23,11 @@ import (
 // the provider through a page that refreshes to it (continuePage: the CSP's
 // form-action 'self' makes Chromium refuse a redirect from a form's answer to
 // another origin). The provider sends the browser back to the callback, which
-// hands the query and the cookie's binding to users.Manager.FinishProvider:
-// a callback in a browser without the cookie (one an attacker started in
-// theirs) is refused, and a state works once. The path to return to is
+// hands the query and the cookie's binding to users.Manager.FinishProviderAt
+// with the provider its path names: a callback in a browser without the
+// cookie (one an attacker started in theirs) is refused, a state works once,
+// and a flow begun with another provider is refused before any code is
+// exchanged. The path to return to is
 // checked twice: by localPath before the flow starts, and by the library,
 // which keeps it in the flow and refuses anything but a local path.
 
@@ -146,7 +148,7 @@ func (a *App) providerCallback(w http.ResponseWriter, r *http.Request) {
 		binding = c.Value
 		a.clearCookie(w, a.providerCookie)
 	}
-	res, err := a.users.FinishProvider(r.Context(), binding, r.URL.Query())
+	res, err := a.users.FinishProviderAt(r.Context(), r.PathValue("provider"), binding, r.URL.Query())
 	if errors.Is(err, users.ErrEmailNotVerified) && res != nil {
 		// The sign-in proved the identity at the provider: mail the
 		// confirmation link to the user it names, as Login's refusal does.
@@ -202,12 +204,14 @@ func (a *App) challengeHere(w http.ResponseWriter, r *http.Request, c *users.Cha
 	a.render(w, r, http.StatusOK, "signin-code", a.codePage(page{Form: url.Values{"next": {next}}}))
 }
 
-// providerRefusals are the pages of the refusals of FinishProvider.
+// providerRefusals are the pages of the refusals of FinishProviderAt.
 var providerRefusals = []struct {
 	err         error
 	status      int
 	title, text string
 }{
+	{users.ErrUnknownProvider, http.StatusNotFound, "No such provider",
+		"This site does not sign in with that provider."},
 	{users.ErrProviderState, http.StatusBadRequest, "This sign-in has expired",
 		"It was started in another browser, used already, or took too long. Start again from the sign-in page."},
 	{users.ErrProviderDenied, http.StatusBadRequest, "Sign-in cancelled",
@@ -226,7 +230,7 @@ var providerRefusals = []struct {
 		"This site needs a confirmed address, and the provider has not confirmed yours. We have sent you a confirmation link: follow it, then sign in again."},
 }
 
-// providerRefused answers a callback that FinishProvider refused.
+// providerRefused answers a callback that FinishProviderAt refused.
 func (a *App) providerRefused(w http.ResponseWriter, r *http.Request, err error) {
 	for _, p := range providerRefusals {
 		if errors.Is(err, p.err) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/userkit/users"
 	"github.com/userkit/users/examples/internal/providertest"
+	"github.com/userkit/users/internal/oidctest"
 )
 
 var continueURL = regexp.MustCompile(`<a href="([^"]+)" id="continue">`)
@@ -176,6 +177,45 @@ func TestProviderSuspended(t *testing.T) {
 	}
 	if b.cookie(s.app.sessionCookie) != "" {
 		t.Error("a suspended account was signed in")
+	}
+}
+
+// TestProviderCallbackOfAnotherProvider checks that a flow begun with one
+// provider and brought back to another provider's callback path is refused
+// before its code reaches any token endpoint, and that a callback path of no
+// provider is a 404.
+func TestProviderCallbackOfAnotherProvider(t *testing.T) {
+	p, q := oidctest.New(t, provNew), oidctest.New(t, provNew)
+	s := startSite(t, false, "127.0.0.1", func(o *users.Options, base string) {
+		for name, op := range map[string]*oidctest.Server{"test": p, "other": q} {
+			o.Providers = append(o.Providers, users.Provider{Name: name, Issuer: op.URL, ClientID: op.ClientID,
+				ClientSecret: op.ClientSecret, RedirectURL: providerRedirectURL(base, name), AllowSignUp: true,
+				HTTPClient: op.Client()})
+		}
+	})
+	p.SetNow(s.clock.Now)
+	q.SetNow(s.clock.Now)
+	for _, tc := range []struct {
+		path   string
+		status int
+		text   string
+	}{
+		{"/signin/with/nope/callback", http.StatusNotFound, "No such provider"},
+		{"/signin/with/other/callback", http.StatusBadRequest, "This sign-in has expired"},
+	} {
+		b := s.browser(t)
+		_, authURL := b.beginFlow("/signin/with/test", url.Values{})
+		callback := providertest.Approve(t, p, authURL, provNew.Subject)
+		if !strings.HasPrefix(callback, "/signin/with/test/callback?") {
+			t.Fatalf("the provider's callback %q", callback)
+		}
+		resp, body := b.get(tc.path + strings.TrimPrefix(callback, "/signin/with/test/callback"))
+		if resp.StatusCode != tc.status || !strings.Contains(body, tc.text) {
+			t.Errorf("%s: %s, want %d %q\n%s", tc.path, resp.Status, tc.status, tc.text, body)
+		}
+		if b.cookie(s.app.sessionCookie) != "" || p.TokenRequests()+q.TokenRequests() != 0 {
+			t.Errorf("%s: signed in, or %d token requests; want neither", tc.path, p.TokenRequests()+q.TokenRequests())
+		}
 	}
 }
 
