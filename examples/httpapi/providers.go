@@ -29,8 +29,10 @@ import (
 //     this browser, and the browser goes on to the provider.
 //  2. The provider sends the browser back to
 //     /v1/auth/providers/{provider}/callback. A callback without the flow
-//     cookie (one started in an attacker's browser) or with a used or
-//     expired state is refused by users.Manager.FinishProvider. The outcome
+//     cookie (one started in an attacker's browser), with a used or
+//     expired state, or of a flow begun with another provider is refused by
+//     users.Manager.FinishProviderAt, which the path's provider is given to
+//     (the last before any code is exchanged). The outcome
 //     goes into the result cookie (a new session as its token; any other
 //     answer, small, as its JSON), and the browser is sent to the front
 //     end's return_to (LinkBase + a local path, which the library checked
@@ -155,7 +157,7 @@ func (s *Server) providerCallback(w http.ResponseWriter, r *http.Request) {
 			ctx = users.NewContext(ctx, sess)
 		}
 	}
-	res, err := s.Users.FinishProvider(ctx, fc.Binding, r.URL.Query())
+	res, err := s.Users.FinishProviderAt(ctx, r.PathValue("provider"), fc.Binding, r.URL.Query())
 
 	// A session is kept as its token, and its answer made when it is
 	// collected: the user's record can be larger than a cookie. Any other

@@ -213,6 +213,39 @@ func TestProviders_CallbackInAnotherBrowser(t *testing.T) {
 	}
 }
 
+// TestProviders_CallbackOfAnotherProvider checks that a flow begun with one
+// provider and brought back to another provider's callback is refused before
+// its code reaches any token endpoint.
+func TestProviders_CallbackOfAnotherProvider(t *testing.T) {
+	p, q := oidctest.New(t, provNew), oidctest.New(t, provNew)
+	var ps []users.Provider
+	for name, op := range map[string]*oidctest.Server{"test": p, "other": q} {
+		ps = append(ps, users.Provider{Name: name, Issuer: op.URL, ClientID: op.ClientID, ClientSecret: op.ClientSecret,
+			AllowSignUp: true, HTTPClient: op.Client(), RedirectURL: providerRedirectURL("https://api.example", name)})
+	}
+	e := newEnvOpts(t, users.NewMemoryStore(), users.Options{MFAKeys: []users.MFAKey{storetest.MFAKey}, Providers: ps},
+		func(s *Server) { s.LinkBase = "https://app.example" })
+	e.clock.Advance(time.Since(e.clock.Now()))
+	p.SetNow(e.clock.Now)
+	q.SetNow(e.clock.Now)
+	b := e.webBrowser()
+	resp := b.get("/v1/auth/providers/test/begin")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("begin: %s", resp.Status)
+	}
+	cb := providertest.Approve(t, p, resp.Header.Get("Location"), provNew.Subject)
+	if resp := b.get(strings.Replace(cb, "/test/callback", "/other/callback", 1)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback at other's path: %s", resp.Status)
+	}
+	r := b.result(401)
+	if r.Error == nil || r.Error.Code != users.CodeProviderFailed {
+		t.Errorf("answer %s, want provider_failed", r.Raw)
+	}
+	if n := p.TokenRequests() + q.TokenRequests(); n != 0 {
+		t.Errorf("%d token requests, want 0", n)
+	}
+}
+
 // TestProviders_LinkAndUnlink links the provider to a signed-in user, signs
 // in with it, unlinks it, and refuses to unlink a provider-only user's last
 // way to sign in; an email with an account answers link_required.
