@@ -165,7 +165,8 @@ type ProviderResult struct {
 	Outcome  ProviderOutcome
 	Provider string // the provider's Name
 	// Session is the new session of ProviderSignedIn and ProviderSignedUp,
-	// with its Token set; nil when Challenge is set.
+	// with its Token set; nil when Challenge is set, and when FinishProvider
+	// refused the user with ErrEmailNotVerified.
 	Session *Session
 	// Challenge is set instead of Session when the user has a second
 	// factor: the provider's sign-in is one factor, and the login continues
