@@ -415,6 +415,11 @@ type Options struct {
 	// its start to the callback. The default (zero) is
 	// DefaultProviderFlowTTL, 10 minutes.
 	ProviderFlowTTL time.Duration
+
+	// Passkeys turns on passkeys (WebAuthn) with these relying-party
+	// settings (see PasskeyOptions). Nil, the default, leaves them off:
+	// every passkey method returns ErrPasskeysNotConfigured.
+	Passkeys *PasskeyOptions
 }
 
 // Manager is the entry point of the package: it creates, finds and updates users,
