@@ -51,9 +51,10 @@ type Store interface {
 	SecondFactorStore
 	CredentialStore // store_credential.go
 	FlowStore       // store_flow.go
+	CeremonyStore   // store_ceremony.go
 
 	// DeleteExpired deletes every session, one-time token, MFA challenge,
-	// provider flow and login-throttle entry whose ExpiresAt is at or before now, and returns how many it deleted. Its cost
+	// provider flow, ceremony and login-throttle entry whose ExpiresAt is at or before now, and returns how many it deleted. Its cost
 	// should grow with the number deleted, not the number stored.
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
 }

@@ -326,6 +326,7 @@ func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
 		func() { c.checkMFA(b, generation) },
 		func() { c.checkCredentials(b, generation) },
 		func() { c.checkFlows(b) },
+		func() { c.checkCeremonies(b) },
 		func() { c.checkAudit(b) },
 	}
 	for _, step := range steps {

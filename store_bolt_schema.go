@@ -11,7 +11,7 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 8). Everything lives under rootBucket; the
+// The file's layout (schema version 9). Everything lives under rootBucket; the
 // sub-buckets are:
 //
 //	meta             "version" → schema version, 8 bytes big-endian
@@ -46,6 +46,10 @@ import (
 //	flows            state hash → provider flow record (binary,
 //	                 store_bolt_flow.go)
 //	flows.expiry     timeKey(ExpiresAt) + state hash → 1
+//	ceremonies       challenge hash → ceremony record (binary,
+//	                 store_bolt_ceremony.go)
+//	ceremonies.expiry
+//	                 timeKey(ExpiresAt) + hash → 1
 //	audit            entry ID → audit entry (binary)
 //	audit.user       lp(UserID) + entry ID → 1, for entries with a UserID
 //	audit.actor      lp(ActorID) + entry ID → 1, for entries with an ActorID
@@ -86,6 +90,8 @@ var (
 	bucketCredUser   = []byte("credentials.user")
 	bucketFlows      = []byte("flows")
 	bucketFlowExp    = []byte("flows.expiry")
+	bucketCer        = []byte("ceremonies")
+	bucketCerExp     = []byte("ceremonies.expiry")
 	bucketAudit      = []byte("audit")
 	bucketAuditUser  = []byte("audit.user")
 	bucketAuditActor = []byte("audit.actor")
@@ -98,7 +104,7 @@ var (
 
 // recordBuckets hold the records; everything else is derived from them.
 var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit,
-	bucketMFA, bucketChal, bucketCred, bucketFlows}
+	bucketMFA, bucketChal, bucketCred, bucketFlows, bucketCer}
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
 var indexBuckets = [][]byte{
@@ -109,6 +115,7 @@ var indexBuckets = [][]byte{
 	bucketChalUser, bucketChalExp,
 	bucketCredUser,
 	bucketFlowExp,
+	bucketCerExp,
 	bucketAuditUser, bucketAuditActor, bucketAuditType, bucketAuditIrreg,
 }
 
@@ -133,20 +140,22 @@ var indexBuckets = [][]byte{
 //	7  provider flows: the flows record bucket and its flows.expiry index
 //	8  record format 4: sessions with their own IdleTimeout (zero, none of
 //	   their own, in an older format)
+//	9  ceremonies (passkey challenges): the ceremonies record bucket and its
+//	   ceremonies.expiry index
 //
 // A file at an older version is brought to this one by a rebuild: it re-encodes
-// every record and builds every index again. Code that reads up to version 7
-// refuses a version 8 file with ErrSchemaTooNew, and the version is set to 8 in
+// every record and builds every index again. Code that reads up to version 8
+// refuses a version 9 file with ErrSchemaTooNew, and the version is set to 9 in
 // the rebuild's first transaction, so no older binary ever reads a half-rebuilt
 // file.
-const boltSchemaVersion = 8
+const boltSchemaVersion = 9
 
 // boltRebuildBatch is how many records a rebuild handles per write transaction,
 // so that memory stays bounded however large the file is. A test changes it.
 var boltRebuildBatch = 10_000
 
 // The phases of a rebuild, in order: the record bucket each one walks.
-var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit, bucketMFA, bucketChal, bucketCred, bucketFlows}
+var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit, bucketMFA, bucketChal, bucketCred, bucketFlows, bucketCer}
 
 // migrate brings the file to boltSchemaVersion, refusing a newer one. A file at
 // an older version is rebuilt (see boltSchemaVersion) in write transactions of
@@ -353,6 +362,10 @@ func (b *boltTx) rebuild(phase int, keys, values [][]byte) error {
 			if err := b.rebuildFlow(k, v); err != nil {
 				return err
 			}
+		case 9:
+			if err := b.rebuildCeremony(k, v); err != nil {
+				return err
+			}
 		default:
 			if err := b.rebuildMFA(rebuildPhases[phase], k, v); err != nil {
 				return err
@@ -435,6 +448,7 @@ type boltTx struct {
 	mfa, chal, chalUser, chalExp                                                      *bbolt.Bucket
 	cred, credUser                                                                    *bbolt.Bucket
 	flows, flowExp                                                                    *bbolt.Bucket
+	cer, cerExp                                                                       *bbolt.Bucket
 	audit, auditUser, auditActor, auditType, auditIrreg                               *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
@@ -461,6 +475,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		{&b.mfa, bucketMFA}, {&b.chal, bucketChal}, {&b.chalUser, bucketChalUser}, {&b.chalExp, bucketChalExp},
 		{&b.cred, bucketCred}, {&b.credUser, bucketCredUser},
 		{&b.flows, bucketFlows}, {&b.flowExp, bucketFlowExp},
+		{&b.cer, bucketCer}, {&b.cerExp, bucketCerExp},
 		{&b.audit, bucketAudit}, {&b.auditUser, bucketAuditUser}, {&b.auditActor, bucketAuditActor},
 		{&b.auditType, bucketAuditType}, {&b.auditIrreg, bucketAuditIrreg},
 	} {
@@ -480,7 +495,7 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 	// This halves the size of those buckets. Buckets keyed by hashes or emails,
 	// and the account filter index (ranges for every account, so inserts land
 	// all over the bucket), keep the default.
-	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.audit, b.chalExp, b.flowExp} {
+	for _, bk := range []*bbolt.Bucket{b.users, b.filter, b.sessExp, b.tokExp, b.loginExp, b.audit, b.chalExp, b.flowExp, b.cerExp} {
 		bk.FillPercent = appendFillPercent
 	}
 	return &b, nil

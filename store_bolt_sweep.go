@@ -30,8 +30,8 @@ func (s *BoltStore) sweep(ctx context.Context, every time.Duration) {
 // so that a large purge never holds the write lock for long.
 const expiredBatch = 1000
 
-// DeleteExpired deletes the sessions, tokens, MFA challenges, provider flows and
-// throttle entries
+// DeleteExpired deletes the sessions, tokens, MFA challenges, provider flows,
+// ceremonies and throttle entries
 // that expired at or before now, walking the expiry indexes from the oldest
 // entry, so its cost grows with the number deleted. It deletes in write transactions of at most 1000
 // entries; if ctx is cancelled between two it returns the count so far and the
@@ -45,13 +45,13 @@ func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, erro
 	for {
 		var found bool
 		err := s.view(ctx, "delete expired", func(b *boltTx) error {
-			for _, idx := range []*bbolt.Bucket{b.sessExp, b.tokExp, b.loginExp, b.chalExp, b.flowExp} {
+			for _, idx := range []*bbolt.Bucket{b.sessExp, b.tokExp, b.loginExp, b.chalExp, b.flowExp, b.cerExp} {
 				if k, _ := idx.Cursor().First(); expired(k) {
 					found = true
 				}
 			}
 			return nil
-		}, bucketSessExpiry, bucketTokExpiry, bucketLoginExp, bucketChalExp, bucketFlowExp)
+		}, bucketSessExpiry, bucketTokExpiry, bucketLoginExp, bucketChalExp, bucketFlowExp, bucketCerExp)
 		if err != nil || !found {
 			return total, err
 		}
@@ -67,6 +67,7 @@ func (s *BoltStore) DeleteExpired(ctx context.Context, now time.Time) (int, erro
 				{b.loginExp, b.deleteAttempts},
 				{b.chalExp, b.deleteChallenge},
 				{b.flowExp, b.deleteFlow},
+				{b.cerExp, b.deleteCeremony},
 			} {
 				d, err := purgeIndex(x.idx, expired, expiredBatch-n, x.del)
 				n += d

@@ -468,7 +468,7 @@ func boltBucket(tx *bbolt.Tx, name string) *bbolt.Bucket {
 }
 
 // boltSchemaVersion is the schema version this code writes.
-const boltSchemaVersion = 8
+const boltSchemaVersion = 9
 
 func boltVersion(tb testing.TB, path string) uint64 {
 	tb.Helper()

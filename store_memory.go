@@ -64,6 +64,8 @@ type MemoryStore struct {
 	creds memCredentials      // credentials (store_memory_credential.go)
 	flows map[string]*memFlow // provider flows by hash (store_memory_flow.go)
 
+	ceremonies map[string]*memCeremony // by string(Hash), made on first write (store_memory_ceremony.go)
+
 	expiry expiryHeap // every session, token and attempts entry, soonest first
 
 	activity memActivity // store_memory_activity.go

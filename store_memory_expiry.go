@@ -5,9 +5,9 @@ import (
 	"time"
 )
 
-// DeleteExpired deletes every session, one-time token and login-throttle entry
-// whose ExpiresAt is at or before now, and returns how many it deleted; a zero
-// ExpiresAt is before every now. It keeps them all in a heap ordered by expiry,
+// DeleteExpired deletes every session, one-time token, MFA challenge, ceremony
+// and login-throttle entry whose ExpiresAt is at or before now, and returns how
+// many it deleted; a zero ExpiresAt is before every now. It keeps them all in a heap ordered by expiry,
 // so its cost is O(k log n) for k deleted out of n stored. It is safe for
 // concurrent use.
 func (m *MemoryStore) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
@@ -30,6 +30,8 @@ func (m *MemoryStore) DeleteExpired(ctx context.Context, now time.Time) (int, er
 			m.deleteChallenge(it.key)
 		case expiryFlow:
 			m.deleteFlow(it.key)
+		case expiryCeremony:
+			m.deleteCeremony(it.key)
 		}
 		n++
 	}

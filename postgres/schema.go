@@ -371,6 +371,24 @@ var migrations = [][]string{
 	{
 		`ALTER TABLE userkit_sessions ADD COLUMN idle_timeout bigint NOT NULL DEFAULT 0`,
 	},
+
+	// Version 10: ceremonies (users.CeremonyRecord), the passkey challenges
+	// waiting for the browser's answer, by the SHA-256 of the challenge. The
+	// primary key makes a hash single; ConsumeCeremony's DELETE … RETURNING
+	// makes it answered once, across processes. user_id is '' for a ceremony
+	// that names no user yet (a passwordless sign-in), so it has no foreign
+	// key: ceremonies live minutes and DeleteExpired reclaims them through the
+	// expires_at index.
+	{
+		`CREATE TABLE userkit_ceremonies (
+			hash       bytea PRIMARY KEY,
+			kind       text COLLATE "C" NOT NULL,
+			user_id    text COLLATE "C" NOT NULL,
+			created_at bigint NOT NULL,
+			expires_at bigint NOT NULL
+		)`,
+		`CREATE INDEX userkit_ceremonies_expires_at_idx ON userkit_ceremonies (expires_at)`,
+	},
 }
 
 // countUsersFunction returns migration 5's statement creating the trigger

@@ -1002,10 +1002,11 @@ var sqlPurges = []string{
 	sqlPurge("userkit_login_attempts", "key"),
 	sqlPurge("userkit_mfa_challenges", "hash"),
 	sqlPurge("userkit_provider_flows", "hash"),
+	sqlPurge("userkit_ceremonies", "hash"),
 }
 
 // DeleteExpired deletes every session, one-time token, MFA challenge,
-// provider flow and login-throttle entry whose ExpiresAt is at or before now, and returns how
+// provider flow, ceremony and login-throttle entry whose ExpiresAt is at or before now, and returns how
 // many it deleted. It reads each table's expires_at index, in batches of purgeBatch rows, so its cost
 // grows with the number deleted, not the number stored; it is not one atomic
 // step, and on an error it returns how many it had deleted with the error. It is

@@ -47,6 +47,7 @@ func TestCheckAfterEveryRule(t *testing.T) {
 		{"SecondFactor", RunSecondFactor, secondFactorGroups},
 		{"Credentials", RunCredentials, credentialGroups},
 		{"Flows", RunFlows, flowGroups},
+		{"Ceremonies", RunCeremonies, ceremonyGroups},
 		{"Expiry", func(t *testing.T, n func(t *testing.T) users.Store) { runGroups(t, expiryGroups, n) }, expiryGroups},
 		{"Canceled", func(t *testing.T, n func(t *testing.T) users.Store) { runGroups(t, canceledGroups, n) }, canceledGroups},
 		{"Manager", RunManager, nil},
@@ -91,7 +92,7 @@ func mgrRuleCount() int {
 // or a rule has no words.
 func TestRuleCount(t *testing.T) {
 	store := 0
-	for _, gs := range [][]storeGroup{userGroups, sessionGroups, throttleGroups, tokenGroups, auditGroups, secondFactorGroups, credentialGroups, flowGroups, expiryGroups, canceledGroups} {
+	for _, gs := range [][]storeGroup{userGroups, sessionGroups, throttleGroups, tokenGroups, auditGroups, secondFactorGroups, credentialGroups, flowGroups, ceremonyGroups, expiryGroups, canceledGroups} {
 		for _, g := range gs {
 			for _, r := range g.rules {
 				if r.name == "" || r.explanation == "" || r.fn == nil {

@@ -15,7 +15,7 @@
 //
 // Each domain of the contract has its own entry, which runs only that
 // domain's rules: RunUsers, RunSessions, RunThrottle, RunTokens, RunAudit,
-// RunSecondFactor and RunCredentials; RunManager drives a users.Manager over
+// RunSecondFactor, RunCredentials and RunCeremonies; RunManager drives a users.Manager over
 // the Store. Run runs them all. Every entry takes a whole users.Store, because the contract ties
 // every domain to the user records and the audit log: a store author who
 // writes one domain (sessions in Redis, say) joins it with another store's
@@ -35,7 +35,7 @@ import (
 
 // Run checks that the stores newStore returns keep the whole users.Store
 // contract: the rules of every domain (RunUsers, RunSessions, RunThrottle,
-// RunTokens, RunAudit, RunSecondFactor, RunCredentials), those of
+// RunTokens, RunAudit, RunSecondFactor, RunCredentials, RunCeremonies), those of
 // DeleteExpired and of a canceled context, which span the domains, and
 // RunManager's. newStore is
 // called once per rule (a Manager rule may call it more than once) and must
@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 	runGroups(t, canceledGroups, newStore)
 	RunCredentials(t, newStore) // credentials.go
 	RunFlows(t, newStore)       // flows.go
+	RunCeremonies(t, newStore)  // ceremonies.go
 	t.Run("Manager", func(t *testing.T) { RunManager(t, newStore) })
 }
 
