@@ -218,6 +218,9 @@ func (m *Manager) login(ctx context.Context, r *UserRecord, first AuthMethod, p 
 	if s, skipped, err := m.skipSecondStep(ctx, r, rec, first, p, check); skipped || err != nil {
 		return s, err // a trusted device (trusted_device.go)
 	}
+	if methods, err = m.withPasskeyFactor(ctx, r.ID, methods); err != nil {
+		return nil, err
+	}
 	cur, err := m.store.UpdateUser(ctx, r.ID, func(cur *UserRecord) (Revoke, error) {
 		if cur.Generation != r.Generation || cur.Status != StatusActive {
 			return Revoke{}, ErrInvalidCredentials

@@ -343,6 +343,9 @@ func (m *Manager) verifySecondFactor(ctx context.Context, userID string, key Thr
 // ErrInvalidCode what another call used meanwhile). A wrong code is recorded
 // and ErrInvalidCode returned.
 func (m *Manager) checkSecondFactor(ctx context.Context, userID string, key ThrottleKey, code string) (AuthMethod, func(w *MFARecord) error, error) {
+	if m.passkey != nil && isPasskeyResponse(code) {
+		return m.checkPasskeyFactor(ctx, userID, key, code) // passkey_login.go
+	}
 	rec, err := m.mfaRecord(ctx, userID)
 	if err != nil {
 		return "", nil, err

@@ -12,9 +12,10 @@ type CeremonyKind string
 // The kinds of ceremonies.
 const (
 	CeremonyPasskeyRegistration CeremonyKind = "passkey_registration"
-	CeremonyPasskeyLogin        CeremonyKind = "passkey_login"         // passwordless: no user until it finishes
-	CeremonyPasskeySecondFactor CeremonyKind = "passkey_second_factor" // the second step of a login
-	CeremonyPasskeyStepUp       CeremonyKind = "passkey_step_up"
+	CeremonyPasskeyLogin        CeremonyKind = "passkey_login" // passwordless: no user until it finishes
+	// CeremonyPasskeyFactor proves a passkey of a known user: the second
+	// step of a login, or a step-up.
+	CeremonyPasskeyFactor CeremonyKind = "passkey_factor"
 )
 
 // CeremonyRecord is what a Store keeps of a ceremony begun with the browser

@@ -465,6 +465,7 @@ type Manager struct {
 	providers     map[string]*providerConfig // by name (oidc.go)
 	providerOrder []string
 	flowTTL       time.Duration
+	passkey       *passkeyConfig // nil: passkeys off (passkey.go)
 }
 
 // New returns a Manager over store. opts may be nil; zero fields take their
@@ -573,6 +574,9 @@ func New(store Store, opts *Options) (*Manager, error) {
 	}
 	m.mfa = mfa
 	if err := m.configureProviders(o.Providers, o.ProviderFlowTTL); err != nil {
+		return nil, err
+	}
+	if m.passkey, err = newPasskeyConfig(o.Passkeys); err != nil {
 		return nil, err
 	}
 	if m.now == nil {

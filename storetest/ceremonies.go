@@ -64,7 +64,7 @@ func wantConsumed(t testing.TB, s users.Store, want *users.CeremonyRecord, rule 
 func wantNoCeremony(t testing.TB, s users.Store, c *users.CeremonyRecord, rule string) {
 	t.Helper()
 	for _, k := range []users.CeremonyKind{users.CeremonyPasskeyRegistration, users.CeremonyPasskeyLogin,
-		users.CeremonyPasskeySecondFactor, users.CeremonyPasskeyStepUp} {
+		users.CeremonyPasskeyFactor} {
 		if got, err := s.ConsumeCeremony(t.Context(), c.Hash, k); !errors.Is(err, users.ErrNotFound) {
 			t.Errorf("%s: ConsumeCeremony(%s) = %+v, %v; want ErrNotFound", rule, k, got, err)
 		}
@@ -87,9 +87,9 @@ func testCeremonyRoundTrip(t *testing.T, s users.Store, rule string) {
 
 func testCeremonyKindMismatch(t *testing.T, s users.Store, rule string) {
 	u := addUser(t, s)
-	c := newCeremony(u.ID, users.CeremonyPasskeyStepUp)
+	c := newCeremony(u.ID, users.CeremonyPasskeyFactor)
 	must(t, s.CreateCeremony(t.Context(), c))
-	for _, k := range []users.CeremonyKind{users.CeremonyPasskeySecondFactor, users.CeremonyPasskeyRegistration, "passkey_step_up "} {
+	for _, k := range []users.CeremonyKind{users.CeremonyPasskeyLogin, users.CeremonyPasskeyRegistration, "passkey_factor "} {
 		if got, err := s.ConsumeCeremony(t.Context(), c.Hash, k); !errors.Is(err, users.ErrNotFound) {
 			t.Errorf("%s: ConsumeCeremony as %q = %+v, %v; want ErrNotFound", rule, k, got, err)
 		}
@@ -113,7 +113,7 @@ func testCeremonyHashTaken(t *testing.T, s users.Store, rule string) {
 func testCeremonyConsumeRace(t *testing.T, s users.Store, rule string) {
 	u := addUser(t, s)
 	rounds(20, 2*time.Second, func() {
-		c := newCeremony(u.ID, users.CeremonyPasskeySecondFactor)
+		c := newCeremony(u.ID, users.CeremonyPasskeyFactor)
 		must(t, s.CreateCeremony(t.Context(), c))
 		errs := make([]error, 32)
 		got := make([]*users.CeremonyRecord, len(errs))

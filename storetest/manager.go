@@ -45,6 +45,7 @@ func RunManager(t *testing.T, newStore func(t *testing.T) users.Store) {
 		{"Identity", mgrIdentityRules},               // manager_identity.go
 		{"SessionLifetime", mgrSessionLifetimeRules}, // manager_session.go
 		{"TrustedDevice", mgrTrustedDeviceRules},     // manager_session.go
+		{"Passkey", mgrPasskeyRules},                 // manager_passkey.go
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			runRules(t, g.rules, func(*testing.T) *mgrSuite { return s })

@@ -82,6 +82,7 @@ func mgrRuleCount() int {
 		mgrTokenRules, mgrPasswordResetRules, mgrEmailVerificationRules, mgrInvitationRules,
 		mgrMagicLinkRules, mgrEmailChangeRules, mgrPasswordChangeRules, mgrRemovedUserRules,
 		mgrContextCanceledRules, mgrMFARules, mgrAuditRules(), mgrIdentityRules, mgrSessionLifetimeRules, mgrTrustedDeviceRules,
+		mgrPasskeyRules,
 	} {
 		n += len(rs)
 	}
