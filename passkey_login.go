@@ -253,9 +253,8 @@ func (m *Manager) verifyAssertion(ctx context.Context, kind CeremonyKind, userID
 		return nil, false, err
 	}
 	var (
-		r    *UserRecord
-		rec  *CredentialRecord
-		cred *webauthn.Credential
+		r   *UserRecord
+		rec *CredentialRecord
 	)
 	find := func(rawID, userHandle []byte) (webauthn.User, error) {
 		c, err := m.store.GetCredential(ctx, CredentialPasskey, string(rawID))
@@ -279,11 +278,11 @@ func (m *Manager) verifyAssertion(ctx context.Context, kind CeremonyKind, userID
 		if len(parsed.Response.UserHandle) == 0 {
 			return nil, false, refused(errors.New("no user handle in a passwordless sign-in"))
 		}
-		_, cred, err = m.passkey.wa.ValidatePasskeyLogin(find, m.sessionData(challenge, ""), parsed)
+		_, _, err = m.passkey.wa.ValidatePasskeyLogin(find, m.sessionData(challenge, ""), parsed)
 	} else {
 		var u webauthn.User
 		if u, err = find(parsed.RawID, parsed.Response.UserHandle); err == nil {
-			cred, err = m.passkey.wa.ValidateLogin(u, m.sessionData(challenge, userID), parsed)
+			_, err = m.passkey.wa.ValidateLogin(u, m.sessionData(challenge, userID), parsed)
 		}
 	}
 	switch {
@@ -295,11 +294,11 @@ func (m *Manager) verifyAssertion(ctx context.Context, kind CeremonyKind, userID
 	default:
 		return nil, false, storeErr("passkey", err)
 	}
+	// go-webauthn only flags a counter that did not increase
+	// (CloneWarning); usePasskey refuses it, checking against the record as
+	// it is written, which settles concurrent uses too.
 	flags := parsed.Response.AuthenticatorData.Flags
-	if cred.Authenticator.CloneWarning {
-		return nil, false, m.passkeyRefused(ctx, rec)
-	}
-	if err := m.usePasskey(ctx, rec, cred.Authenticator.SignCount, flags); err != nil {
+	if err := m.usePasskey(ctx, rec, parsed.Response.AuthenticatorData.Counter, flags); err != nil {
 		return nil, false, err
 	}
 	return r, flags.HasUserVerified(), nil
