@@ -222,10 +222,11 @@ func (m *Manager) checkPasskeyFactor(ctx context.Context, userID string, key Thr
 }
 
 // withPasskeyFactor adds MethodPasskey to methods, the second factors a
-// login offers, when the user has one already (a passkey alone does not
-// make a login two-step) and a passkey.
+// login offers a user who has some, when the user has a passkey too: a
+// passkey alone does not make a login two-step (login asks only when methods
+// is not empty).
 func (m *Manager) withPasskeyFactor(ctx context.Context, userID string, methods []AuthMethod) ([]AuthMethod, error) {
-	if m.passkey == nil || len(methods) == 0 {
+	if m.passkey == nil {
 		return methods, nil
 	}
 	recs, _, err := m.userPasskeys(ctx, userID)
