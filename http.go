@@ -166,6 +166,8 @@ func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 //	ErrInvalidToken                     401 invalid_token
 //	ErrSecondFactorRequired (*Challenge) 401 mfa_required
 //	ErrInvalidCode                      401 invalid_code
+//	ErrPasskeyCloned                    401 passkey_cloned
+//	ErrPasskeyRefused                   401 passkey_refused
 //	ErrAccountDisabled                  403 account_disabled
 //	ErrEmailNotVerified                 403 email_not_verified
 //	ErrReauthRequired                   403 reauth_required
@@ -175,8 +177,10 @@ func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 //	ErrConflict                         409 conflict
 //	ErrMFAEnabled                       409 mfa_enabled
 //	ErrMFANotEnabled                    409 mfa_not_enabled
+//	ErrLastSignInMethod                 409 last_sign_in_method
 //	ErrAccountLocked                    429 account_locked
 //	ErrRateLimited                      429 rate_limited
+//	ErrPasskeysNotConfigured            501 passkeys_not_configured
 //	context.Canceled, DeadlineExceeded  503 unavailable
 //	anything else                       500 internal_error
 //
@@ -205,6 +209,9 @@ func HTTPError(err error) (status int, code, field string) {
 		return http.StatusUnauthorized, CodeMFARequired, ""
 	case errors.Is(err, ErrInvalidCode):
 		return http.StatusUnauthorized, CodeInvalidCode, ""
+	case errors.Is(err, ErrPasskeyRefused), errors.Is(err, ErrPasskeysNotConfigured):
+		status, code, _ := passkeyHTTPError(err) // passkey_http.go
+		return status, code, ""
 	case errors.Is(err, ErrMFAEnabled):
 		return http.StatusConflict, CodeMFAEnabled, ""
 	case errors.Is(err, ErrMFANotEnabled):
@@ -291,6 +298,9 @@ func message(code string) string {
 		return "This sign-in is linked to another account"
 	case CodeLastSignInMethod:
 		return "This is the last way to sign in to this account"
+	}
+	if m := passkeyMessage(code); m != "" {
+		return m
 	}
 	return "Internal server error"
 }

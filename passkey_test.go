@@ -439,3 +439,21 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+func TestHTTPError_Passkeys(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{users.ErrPasskeyCloned, 401, users.CodePasskeyCloned},
+		{users.ErrPasskeyRefused, 401, users.CodePasskeyRefused},
+		{errors.Join(users.ErrPasskeyRefused, errors.New("detail")), 401, users.CodePasskeyRefused},
+		{users.ErrLastSignInMethod, 409, users.CodeLastSignInMethod},
+		{users.ErrPasskeysNotConfigured, 501, users.CodePasskeysNotConfigured},
+	} {
+		if status, code, _ := users.HTTPError(tc.err); status != tc.status || code != tc.code {
+			t.Errorf("HTTPError(%v) = %d %s, want %d %s", tc.err, status, code, tc.status, tc.code)
+		}
+	}
+}
