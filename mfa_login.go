@@ -184,6 +184,12 @@ func (m *Manager) mfaRecord(ctx context.Context, userID string) (*MFARecord, err
 // an attacker who knows the password cannot start over by logging in again,
 // nor by resetting the password.
 //
+// With passkeys on, code may instead be a passkey's answer (the JSON of the
+// PublicKeyCredential) to a ceremony BeginPasskeySecondFactor began for the
+// challenge: counted like a code, and refused with ErrPasskeyRefused (or
+// ErrPasskeyCloned) rather than ErrInvalidCode; the session's second method
+// is then MethodPasskey.
+//
 // It returns ErrInvalidToken for a challenge token that is unknown, malformed,
 // expired, used, out of attempts or voided (by a password change or reset, a
 // suspension, a revocation of the user's sessions, or the removal of the
@@ -273,6 +279,10 @@ func (m *Manager) CompleteLogin(ctx context.Context, challengeToken, code string
 // and adds the factor to its Methods. It
 // returns the session (without its Token). Use it before sensitive actions,
 // with Manager.RequireSecondFactor deciding how fresh the proof must be.
+//
+// With passkeys on, code may instead be a passkey's answer to a ceremony
+// BeginPasskeyStepUp began, also for a user with no other second factor;
+// it is refused with ErrPasskeyRefused (or ErrPasskeyCloned).
 //
 // Codes are throttled and counted exactly as CompleteLogin counts them. It
 // returns ErrInvalidToken for a session token that ValidateToken refuses,
