@@ -135,6 +135,18 @@ has the email. A signed-in user links providers with BeginProviderLink and
 removes them with UnlinkIdentity; a linked identity is a credential of kind
 CredentialOIDC. A provider's sign-in is one factor: a user with a second
 factor still completes it.
+//
+# Passkeys
+
+With Options.Passkeys set (the relying party's ID and origins), users register
+passkeys (BeginPasskeyRegistration, FinishPasskeyRegistration) and sign in with
+them without a password (BeginPasskeyLogin, FinishPasskeyLogin), as a second
+factor (BeginPasskeySecondFactor, then CompleteLogin) and for step-up
+(BeginPasskeyStepUp, then StepUp). Each Begin method returns the options for
+the browser's navigator.credentials call as JSON, and each Finish takes the
+credential's JSON back; github.com/go-webauthn/webauthn verifies them. A
+passkey is a credential of kind CredentialPasskey; each challenge is a
+CeremonyRecord in the store, single-use and expiring.
 
 # Security
 
