@@ -464,6 +464,21 @@ func (m *Manager) activeUser(ctx context.Context, op, userID string) (*UserRecor
 	return r, nil
 }
 
+// passkeyChange is the first check of a change to the user's passkeys:
+// ctx, the acting session's recent authentication, then passkeys being on.
+func (m *Manager) passkeyChange(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.recentAuth(ctx); err != nil {
+		return err
+	}
+	if m.passkey == nil {
+		return ErrPasskeysNotConfigured
+	}
+	return nil
+}
+
 // BeginPasskeyRegistration starts registering a new passkey for the user: it
 // returns the options for navigator.credentials.create(), which ask for a
 // discoverable credential (a passkey the browser can offer without a user
@@ -477,14 +492,8 @@ func (m *Manager) activeUser(ctx context.Context, op, userID string) (*UserRecor
 // changing nothing, unless that session's user proved a password or a
 // factor within Options.ReauthWindow. It is safe for concurrent use.
 func (m *Manager) BeginPasskeyRegistration(ctx context.Context, userID string) (*PasskeyCeremony, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.passkeyChange(ctx); err != nil {
 		return nil, err
-	}
-	if err := m.recentAuth(ctx); err != nil {
-		return nil, err
-	}
-	if m.passkey == nil {
-		return nil, ErrPasskeysNotConfigured
 	}
 	r, err := m.activeUser(ctx, "begin passkey registration", userID)
 	if err != nil {
@@ -524,14 +533,8 @@ func (m *Manager) BeginPasskeyRegistration(ctx context.Context, userID string) (
 // use: of concurrent finishes that register one credential, exactly one
 // succeeds.
 func (m *Manager) FinishPasskeyRegistration(ctx context.Context, userID, name string, response []byte) (*Passkey, error) {
-	if err := ctx.Err(); err != nil {
+	if err := m.passkeyChange(ctx); err != nil {
 		return nil, err
-	}
-	if err := m.recentAuth(ctx); err != nil {
-		return nil, err
-	}
-	if m.passkey == nil {
-		return nil, ErrPasskeysNotConfigured
 	}
 	if err := checkPasskeyName(name); err != nil {
 		return nil, err
@@ -677,14 +680,8 @@ func (m *Manager) RenamePasskey(ctx context.Context, userID, id, name string) (*
 // it first returns ErrReauthRequired as BeginPasskeyRegistration does. It is
 // safe for concurrent use.
 func (m *Manager) RemovePasskey(ctx context.Context, userID, id string, endSessions bool) error {
-	if err := ctx.Err(); err != nil {
+	if err := m.passkeyChange(ctx); err != nil {
 		return err
-	}
-	if err := m.recentAuth(ctx); err != nil {
-		return err
-	}
-	if m.passkey == nil {
-		return ErrPasskeysNotConfigured
 	}
 	key, err := passkeyKey(id)
 	if err != nil {

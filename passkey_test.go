@@ -103,10 +103,7 @@ func TestManager_PasskeyRegistration(t *testing.T) {
 	})
 	t.Run("ErrAccountDisabled", func(t *testing.T) {
 		f, u := newPasskeyFixture(t)
-		suspended := users.StatusSuspended
-		if _, err := f.M.Update(t.Context(), u.ID, users.UserUpdate{Status: &suspended}); err != nil {
-			t.Fatal(err)
-		}
+		suspend(t, f, u.ID)
 		if _, err := f.M.BeginPasskeyRegistration(t.Context(), u.ID); !errors.Is(err, users.ErrAccountDisabled) {
 			t.Errorf("BeginPasskeyRegistration of a suspended user: %v, want ErrAccountDisabled", err)
 		}
@@ -188,10 +185,7 @@ func TestManager_PasskeyLogin(t *testing.T) {
 		f, u := newPasskeyFixture(t)
 		a := storetest.NewAuthenticator()
 		f.MustRegisterPasskey(t, u.ID, "key", a)
-		suspended := users.StatusSuspended
-		if _, err := f.M.Update(t.Context(), u.ID, users.UserUpdate{Status: &suspended}); err != nil {
-			t.Fatal(err)
-		}
+		suspend(t, f, u.ID)
 		if _, err := passkeyLogin(t, f, a); !errors.Is(err, users.ErrAccountDisabled) {
 			t.Errorf("FinishPasskeyLogin of a suspended user: %v, want ErrAccountDisabled", err)
 		}
@@ -428,6 +422,14 @@ func wantEvents(t *testing.T, f *storetest.Fixture, userID string, types ...user
 		if !slices.ContainsFunc(page.Entries, func(e *users.AuditEntry) bool { return e.Type == typ }) {
 			t.Errorf("no %s entry in the user's audit log", typ)
 		}
+	}
+}
+
+func suspend(t *testing.T, f *storetest.Fixture, userID string) {
+	t.Helper()
+	suspended := users.StatusSuspended
+	if _, err := f.M.Update(t.Context(), userID, users.UserUpdate{Status: &suspended}); err != nil {
+		t.Fatal(err)
 	}
 }
 
