@@ -96,7 +96,13 @@ func TestExplain(t *testing.T) {
 		FROM generate_series(1, $1::int) AS i`, explainRows); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `VACUUM ANALYZE userkit_users, userkit_audit, userkit_mfa_challenges`); err != nil {
+	// As many passkey ceremonies, expiring at time i.
+	if _, err := pool.Exec(ctx, `INSERT INTO userkit_ceremonies (`+ceremonyCols+`)
+		SELECT decode(lpad(i::text, 64, '0'), 'hex'), 'passkey_login', '', i, i
+		FROM generate_series(1, $1::int) AS i`, explainRows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `VACUUM ANALYZE userkit_users, userkit_audit, userkit_mfa_challenges, userkit_ceremonies`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -157,6 +163,9 @@ func TestExplain(t *testing.T) {
 		{"ChallengePurge", func() (string, []any) {
 			return sqlPurge("userkit_mfa_challenges", "hash"), []any{int64(100), int64(purgeBatch)}
 		}, "userkit_mfa_challenges_expires_at_idx"},
+		{"CeremonyPurge", func() (string, []any) {
+			return sqlPurge("userkit_ceremonies", "hash"), []any{int64(100), int64(purgeBatch)}
+		}, "userkit_ceremonies_expires_at_idx"},
 		{"UserChallengesDelete", func() (string, []any) {
 			return `DELETE FROM userkit_mfa_challenges WHERE user_id = $1`, []any{mid}
 		}, "userkit_mfa_challenges_user_idx"},
