@@ -134,8 +134,8 @@ var (
 	// does not verify: malformed, made for another origin or RP ID, for
 	// another challenge, a bad signature, an unknown credential or another
 	// user's, or a response to a registration that the authenticator did not
-	// make for this user. It never says which, beyond what errors.Is can
-	// tell; the ceremony is used up all the same.
+	// make for this user. The error's text says which, for logs (HTTPError
+	// sends only its code); the ceremony is used up all the same.
 	ErrPasskeyRefused = errors.New("users: passkey refused")
 
 	// ErrPasskeyCloned is returned, and recorded (EventPasskeyRefused with
