@@ -135,7 +135,7 @@ has the email. A signed-in user links providers with BeginProviderLink and
 removes them with UnlinkIdentity; a linked identity is a credential of kind
 CredentialOIDC. A provider's sign-in is one factor: a user with a second
 factor still completes it.
-//
+
 # Passkeys
 
 With Options.Passkeys set (the relying party's ID and origins), users register

@@ -419,9 +419,9 @@ func (m *Manager) sessionData(challenge, userID string) webauthn.SessionData {
 	return sd
 }
 
-// refused wraps a verification failure of go-webauthn as ErrPasskeyRefused,
+// passkeyRefusal wraps a verification failure of go-webauthn as ErrPasskeyRefused,
 // keeping its words (never a secret: there is none on this side) for logs.
-func refused(err error) error {
+func passkeyRefusal(err error) error {
 	var pe *protocol.Error
 	if errors.As(err, &pe) && pe.Details != "" {
 		return fmt.Errorf("%w: %s", ErrPasskeyRefused, pe.Details)
@@ -541,7 +541,7 @@ func (m *Manager) FinishPasskeyRegistration(ctx context.Context, userID, name st
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
 	if err != nil {
-		return nil, refused(err)
+		return nil, passkeyRefusal(err)
 	}
 	challenge := parsed.Response.CollectedClientData.Challenge
 	if _, err := m.consumeCeremony(ctx, challenge, CeremonyPasskeyRegistration, userID); err != nil {
@@ -553,7 +553,7 @@ func (m *Manager) FinishPasskeyRegistration(ctx context.Context, userID, name st
 	}
 	cred, err := m.passkey.wa.CreateCredential(&passkeyUser{r: r}, m.sessionData(challenge, userID), parsed)
 	if err != nil {
-		return nil, refused(err)
+		return nil, passkeyRefusal(err)
 	}
 	if len(cred.ID) == 0 || len(cred.ID) > MaxCredentialIDLen {
 		return nil, fmt.Errorf("%w: credential ID of %d bytes", ErrPasskeyRefused, len(cred.ID))

@@ -247,7 +247,7 @@ func (m *Manager) withPasskeyFactor(ctx context.Context, userID string, methods 
 func (m *Manager) verifyAssertion(ctx context.Context, kind CeremonyKind, userID string, response []byte) (*UserRecord, bool, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
-		return nil, false, refused(err)
+		return nil, false, passkeyRefusal(err)
 	}
 	challenge := parsed.Response.CollectedClientData.Challenge
 	if _, err := m.consumeCeremony(ctx, challenge, kind, userID); err != nil {
@@ -277,7 +277,7 @@ func (m *Manager) verifyAssertion(ctx context.Context, kind CeremonyKind, userID
 	}
 	if userID == "" {
 		if len(parsed.Response.UserHandle) == 0 {
-			return nil, false, refused(errors.New("no user handle in a passwordless sign-in"))
+			return nil, false, passkeyRefusal(errors.New("no user handle in a passwordless sign-in"))
 		}
 		_, _, err = m.passkey.wa.ValidatePasskeyLogin(find, m.sessionData(challenge, ""), parsed)
 	} else {
@@ -289,9 +289,9 @@ func (m *Manager) verifyAssertion(ctx context.Context, kind CeremonyKind, userID
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNotFound):
-		return nil, false, refused(errors.New("unknown credential"))
+		return nil, false, passkeyRefusal(errors.New("unknown credential"))
 	case errors.As(err, new(*protocol.Error)), errors.As(err, new(*protocol.ErrorUnknownCredential)):
-		return nil, false, refused(err)
+		return nil, false, passkeyRefusal(err)
 	default:
 		return nil, false, storeErr("passkey", err)
 	}
@@ -341,7 +341,7 @@ func (m *Manager) usePasskey(ctx context.Context, c *CredentialRecord, count uin
 	case errors.Is(err, errCounterMoved):
 		return m.passkeyRefused(ctx, c)
 	case errors.Is(err, ErrNotFound):
-		return refused(errors.New("passkey removed meanwhile"))
+		return passkeyRefusal(errors.New("passkey removed meanwhile"))
 	}
 	return storeErr("passkey", err)
 }
