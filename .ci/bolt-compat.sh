@@ -3,10 +3,11 @@
 # examples/quickstart built from commit 4459f78 (bbolt schema version 1), from
 # commit 1d59d5b (version 2), from commit abf1ec3 (version 3), from commit
 # be42d99 (version 4), from commit 7b8ee86 (version 5), from commit cf3a665
-# (version 7) and from this tree (version 8). For each old binary, run
+# (version 7), from commit a1da1d1 (version 8) and from this tree (version 9).
+# For each old binary, run
 # on one file in turn:
 #   1. the old binary creates users.db (its version);
-#   2. the new binary opens it, which migrates it to version 8, and logs in;
+#   2. the new binary opens it, which migrates it to version 9, and logs in;
 #   3. the old binary must now refuse the file with its "schema too new" error
 #      (ErrSchemaTooNew: "written by a newer version of this package");
 #   4. the new binary still opens it.
@@ -50,4 +51,5 @@ check abf1ec3 3
 check be42d99 4
 check 7b8ee86 5
 check cf3a665 7
+check a1da1d1 8
 echo "bolt-compat: OK"
