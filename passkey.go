@@ -693,7 +693,7 @@ func (m *Manager) RemovePasskey(ctx context.Context, userID, id string, endSessi
 	}
 	e.Data = map[string]string{"passkey": id}
 	err = m.write(ctx, userID, func() error {
-		return m.store.DeleteCredential(ctx, userID, CredentialPasskey, key, keepOneWayIn, e)
+		return m.store.DeleteCredential(ctx, userID, CredentialPasskey, key, keepsSignIn, e)
 	}, e)
 	if err != nil {
 		return storeErr("remove passkey", err)
@@ -711,15 +711,6 @@ func (m *Manager) RemovePasskey(ctx context.Context, userID, id string, endSessi
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-// keepOneWayIn is the CredentialGuard that refuses to leave a user without a
-// password and without any credential.
-func keepOneWayIn(u *UserRecord, rest []*CredentialRecord) error {
-	if u.PasswordHash == "" && len(rest) == 0 {
-		return ErrLastSignInMethod
 	}
 	return nil
 }

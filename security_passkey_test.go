@@ -211,8 +211,14 @@ func TestPasskey_LastWayToSignInStays(t *testing.T) {
 	if _, err := f.Store.RemovePassword(ctx, u.ID, f.Clock.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
+	// A trusted device is a credential too, but it signs nobody in: it must
+	// not count as a way left.
+	if err := f.Store.CreateCredential(ctx, &users.CredentialRecord{Kind: users.CredentialTrustedDevice,
+		ID: "device", UserID: u.ID, CreatedAt: f.Clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	if err := f.M.RemovePasskey(ctx, u.ID, p1.ID, false); !errors.Is(err, users.ErrLastSignInMethod) {
-		t.Errorf("RemovePasskey of the only way to sign in: %v, want ErrLastSignInMethod", err)
+		t.Errorf("RemovePasskey of the only way to sign in (a trusted device left): %v, want ErrLastSignInMethod", err)
 	}
 	p2 := f.MustRegisterPasskey(t, u.ID, "two", storetest.NewAuthenticator())
 	errs := make([]error, 2)
