@@ -233,10 +233,11 @@ func (a *App) Handler() http.Handler {
 	return a.headers(a.proxies.Middleware(cop.Handler(a.loadSession(mux))))
 }
 
-// csp is the site's Content-Security-Policy: no scripts at all, styles and
-// images from the site only. The enrolment page alone adds data: images for
+// csp is the site's Content-Security-Policy: scripts, styles, images and
+// fetches from the site only (the one script is static/passkey.js; no page
+// has inline script or style). The enrolment page alone adds data: images for
 // its QR code (cspWithQRCode).
-const csp = "default-src 'none'; style-src 'self'; img-src 'self'; " +
+const csp = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // headers sets the security headers of every response.

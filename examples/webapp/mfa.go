@@ -135,7 +135,7 @@ type setupPage struct {
 // cspWithQRCode is the site's policy with data: images allowed, for the one
 // page that shows the QR code inline. Serving the PNG from a URL instead would
 // need the secret kept somewhere between two requests.
-const cspWithQRCode = "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
+const cspWithQRCode = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // setupMFA starts enrolment (again, if one was pending) and shows the QR code,
