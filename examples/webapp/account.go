@@ -19,6 +19,7 @@ func (a *App) account(w http.ResponseWriter, r *http.Request) {
 // accountPage is the data of the account page.
 type accountPage struct {
 	MFA        *users.MFAStatus       // nil if it could not be read
+	Passkeys   []*users.Passkey       // see passkey.go
 	Devices    []*users.TrustedDevice // the browsers trusted to skip the code
 	Identities *linkedSection         // nil without providers (providers.go)
 }
@@ -34,7 +35,7 @@ func (a *App) renderAccount(w http.ResponseWriter, r *http.Request, status int, 
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "listing trusted devices", "err", err)
 	}
-	p.Data = accountPage{MFA: st, Devices: ds, Identities: a.identities(r, u.ID)}
+	p.Data = accountPage{MFA: st, Devices: ds, Identities: a.identities(r, u.ID), Passkeys: a.passkeys(r, u.ID)}
 	if p.Form == nil {
 		p.Form = url.Values{}
 	}

@@ -80,6 +80,8 @@ type App struct {
 	work      *worker
 	proxies   *users.TrustedProxies
 
+	passkeysOn bool // the Manager has passkeys configured (see passkey.go)
+
 	// Cookie names: "__Host-" names unless Dev.
 	sessionCookie, csrfCookie, flashCookie, challengeCookie, deviceCookie string
 	providerCookie                                                        string // a provider flow's binding (providers.go)
@@ -135,6 +137,8 @@ func NewApp(c Config) (*App, error) {
 	if a.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
+	_, err = a.users.Passkeys(context.Background(), "")
+	a.passkeysOn = !errors.Is(err, users.ErrPasskeysNotConfigured)
 	a.work = newWorker(256)
 	return a, nil
 }
@@ -213,6 +217,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /account/stepup", a.post(a.signedIn(a.stepUp)))
 	mux.HandleFunc("POST /account/reauth", a.post(a.signedIn(a.reauthenticate)))
 	mux.HandleFunc("POST /account/devices/forget", a.post(a.signedIn(a.forgetDevice)))
+	a.passkeyRoutes(mux)
 	mux.HandleFunc("GET /email/confirm", a.confirmEmailForm)
 	mux.HandleFunc("POST /email/confirm", a.post(a.confirmEmail))
 
@@ -475,6 +480,9 @@ var flashes = map[string]string{
 	"device-forgotten": "That device is forgotten: it will be asked for a code at its next sign-in.",
 	"linked":           "The provider is linked: you can sign in with it.",
 	"unlinked":         "The provider is unlinked.",
+	"passkey-added":    "Your passkey is added. You can sign in with it.",
+	"passkey-renamed":  "Your passkey is renamed.",
+	"passkey-removed":  "Your passkey is removed.",
 }
 
 func (a *App) flash(w http.ResponseWriter, key string) {
@@ -503,12 +511,14 @@ type page struct {
 	Data   any
 
 	Providers []providerButton // the sign-in providers, for their buttons
+	Passkeys  bool             // the site offers passkeys
 }
 
 func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.User = currentUser(r)
 	p.CSRF = a.csrfFor(w, r)
 	p.Providers = a.providerButtons()
+	p.Passkeys = a.passkeysOn
 	if c, err := r.Cookie(a.flashCookie); err == nil {
 		p.Flash = flashes[c.Value]
 		a.clearCookie(w, a.flashCookie)

@@ -1,10 +1,12 @@
 // Command webapp is a server-rendered web site on the users library: sign-up
 // by a mailed link, sign-in by email or username with an optional second
-// factor (TOTP or a recovery code), sign-out, forgotten password, magic-link
-// sign-in, invitations, account settings (email changes proven by a link,
-// second-factor enrolment, linked providers), sign-in with external
-// providers, and an admin page. It uses html/template and the standard
-// library only, and is meant to be copied. See README.md beside this file.
+// factor (TOTP, a recovery code or a passkey), sign-in with a passkey and no
+// password, sign-out, forgotten password, magic-link sign-in, invitations,
+// account settings (email changes proven by a link, second-factor enrolment,
+// linked providers, passkeys), sign-in with external providers, and an admin
+// page. It uses html/template and the standard library only, with one small
+// script for the passkey ceremonies, and is meant to be copied. See README.md
+// beside this file.
 //
 //	go run ./examples/webapp -dev        # http://127.0.0.1:8080, mail links in the log
 //	go run ./examples/webapp             # https://127.0.0.1:8443, a self-signed certificate
@@ -26,6 +28,9 @@
 // $USERS_GITHUB_CLIENT_SECRET; with none, the site has no provider. Register
 // BASE/signin/with/NAME/callback at the provider (NAME: oidc, google or
 // github).
+//
+// Passkeys are bound to the host of -base-url, which must be a name, not an IP
+// address: -dev -base-url http://localhost:8080 tries them locally.
 //
 // Sessions end after 30 minutes without a request (-idle-timeout) and 24
 // hours after sign-in in any case; a session signed in with "Remember me"
@@ -60,6 +65,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -150,6 +156,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		opts.MFAKeys = []users.MFAKey{{ID: *mfaKeyID, Key: key}}
 	} else {
 		logger.Warn("no $USERS_MFA_KEY: second-factor enrolment is off")
+	}
+	if opts.Passkeys, err = passkeyOptions(*baseURL); err != nil {
+		logger.Warn("passkeys are off", "reason", err)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -251,6 +260,26 @@ func managerOptions(cost int, dev bool, idle time.Duration) *users.Options {
 		MFAIssuer:                     "Example app",
 		TrustDevices:                  true, // "Trust this device" at the second step (remember.go)
 	}
+}
+
+// passkeyOptions are the relying party of the site at base, its public
+// origin (-base-url): the passkeys are bound to base's host name and made and
+// used only on base. Without -base-url (the default is the listening address,
+// an IP address) or with an IP address, which cannot be a relying party ID,
+// passkeys are off: give -base-url http://localhost:8080 with -dev to try
+// them on one's own machine.
+func passkeyOptions(base string) (*users.PasskeyOptions, error) {
+	if base == "" {
+		return nil, errors.New("no -base-url: passkeys need the site's host name, such as -base-url http://localhost:8080")
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	if net.ParseIP(u.Hostname()) != nil {
+		return nil, fmt.Errorf("-base-url %s is an IP address; passkeys need a host name, such as localhost", base)
+	}
+	return &users.PasskeyOptions{RPID: u.Hostname(), RPName: "Example app", Origins: []string{u.Scheme + "://" + u.Host}}, nil
 }
 
 // loopback reports whether addr's host is localhost or a loopback IP.

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/userkit/users"
@@ -37,6 +38,13 @@ const freshSecondFactor = 10 * time.Minute
 // startChallenge keeps the challenge in its cookie and sends the browser to
 // the code page, to go on to next (a local path) afterwards.
 func (a *App) startChallenge(w http.ResponseWriter, r *http.Request, c *users.Challenge, next string) {
+	http.Redirect(w, r, a.challengeStarted(w, r, c, next), http.StatusSeeOther)
+}
+
+// challengeStarted keeps the challenge in its cookie and returns the code
+// page's path, which offers a passkey when the challenge takes one and
+// carries the sign-in form's "Remember me" to the second step.
+func (a *App) challengeStarted(w http.ResponseWriter, r *http.Request, c *users.Challenge, next string) string {
 	http.SetCookie(w, &http.Cookie{
 		Name: a.challengeCookie, Value: c.Token, Path: "/", Expires: c.ExpiresAt,
 		HttpOnly: true, Secure: !a.dev, SameSite: http.SameSiteStrictMode,
@@ -48,11 +56,13 @@ func (a *App) startChallenge(w http.ResponseWriter, r *http.Request, c *users.Ch
 	if remembered(r) {
 		q.Set("remember", "on") // the session is made at the second step
 	}
-	to := "/signin/code"
-	if len(q) > 0 {
-		to += "?" + q.Encode()
+	if slices.Contains(c.Methods, users.MethodPasskey) {
+		q.Set("passkey", "1")
 	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	if len(q) == 0 {
+		return "/signin/code"
+	}
+	return "/signin/code?" + q.Encode()
 }
 
 // loggedIn ends a sign-in (password, magic link, or the second step): it
@@ -87,7 +97,7 @@ func (a *App) signinCodeForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	a.render(w, r, http.StatusOK, "signin-code", a.codePage(page{Form: url.Values{"next": {localPath(q.Get("next"))}, "remember": {q.Get("remember")}}}))
+	a.render(w, r, http.StatusOK, "signin-code", a.codePage(page{Form: url.Values{"next": {localPath(q.Get("next"))}, "remember": {q.Get("remember")}, "passkey": {q.Get("passkey")}}}))
 }
 
 // signinCode completes the second step with a TOTP code or a recovery code.
@@ -106,7 +116,7 @@ func (a *App) signinCode(w http.ResponseWriter, r *http.Request) {
 	if a.loggedIn(w, r, s, err, next) {
 		return
 	}
-	p := a.codePage(page{Form: url.Values{"next": {next}, "remember": {r.PostForm.Get("remember")}, "trust": {r.PostForm.Get("trust")}}})
+	p := a.codePage(page{Form: url.Values{"next": {next}, "remember": {r.PostForm.Get("remember")}, "trust": {r.PostForm.Get("trust")}, "passkey": {r.PostForm.Get("passkey")}}})
 	switch {
 	case errors.Is(err, users.ErrInvalidCode):
 		p.Fields = map[string]string{"code": "The code is wrong. Type the code your app shows now, or a recovery code."}

@@ -54,6 +54,7 @@ func (a *App) sessionToken(r *http.Request) string {
 // reauthPage is the data of the re-authentication page.
 type reauthPage struct {
 	SecondFactor bool // offer a code as well as the password
+	Passkey      bool // offer a passkey too (see passkey.go)
 }
 
 // askReauth answers a change the library refused with ErrReauthRequired:
@@ -68,7 +69,7 @@ func (a *App) askReauth(w http.ResponseWriter, r *http.Request, next string, p p
 	if p.Form == nil {
 		p.Form = url.Values{"next": {next}}
 	}
-	p.Data = reauthPage{SecondFactor: st.Enabled}
+	p.Data = reauthPage{SecondFactor: st.Enabled, Passkey: len(a.passkeys(r, currentUser(r).ID)) > 0}
 	a.render(w, r, http.StatusForbidden, "reauth", p)
 }
 

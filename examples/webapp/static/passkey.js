@@ -10,7 +10,8 @@
 // to data-begin, hands the options it gets to navigator.credentials, posts the
 // browser's answer (as JSON, in the field "credential") with the form's fields
 // to the form's action, and follows the "redirect" of the answer. A failure
-// shows the answer's "error" in the form's [role=alert] element.
+// shows the answer's "error" in the form's [role=alert] element, or goes to its
+// "redirect" (the page to confirm it is you, when adding a passkey needs it).
 "use strict";
 
 (() => {
@@ -59,7 +60,8 @@
 
 	// post sends fields as a form, the way the site's handlers read every
 	// POST (the CSRF token included), and returns the JSON answer; it throws
-	// the answer's error when the status is not 2xx.
+	// the answer's error, and where to go instead if it says, when the status
+	// is not 2xx.
 	const post = async (url, fields) => {
 		const res = await fetch(url, {
 			method: "POST", body: new URLSearchParams(fields),
@@ -67,8 +69,10 @@
 		});
 		let body = {};
 		try { body = await res.json(); } catch { /* not JSON: a generic error below */ }
-		if (!res.ok) throw new Error(body.error || "Something went wrong. Try again in a moment.");
-		return body;
+		if (res.ok) return body;
+		const err = new Error(body.error || "Something went wrong. Try again in a moment.");
+		err.redirect = body.redirect;
+		throw err;
 	};
 
 	// ceremony runs one passkey ceremony of form; mediation is "conditional"
@@ -109,6 +113,7 @@
 		try {
 			await ceremony(form, "optional");
 		} catch (err) {
+			if (err.redirect) return location.assign(err.redirect);
 			show(form, explain(err));
 			button.disabled = false;
 		}
