@@ -41,6 +41,11 @@
 // browser comes back to the front end at -link-base. New users may sign up
 // through a provider only with -signup.
 //
+// Passkeys (WebAuthn) are off unless -passkey-origin names the origins of
+// the front ends that run the ceremonies in the browser (comma-separated,
+// such as https://app.example); their relying party ID is the first one's
+// host, or -passkey-rp-id. See passkey.go for the routes.
+//
 // The client's IP address recorded on sessions and audit entries is the
 // connection's. Behind a reverse proxy, name it with -trusted-proxy (CIDRs,
 // comma-separated) and the address it puts in X-Forwarded-For is used instead;
@@ -64,6 +69,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -104,6 +110,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 	publicURL := fl.String("public-url", "", "this API's origin as browsers reach it, for the providers' callbacks (default: from -addr)")
 	linkBase := fl.String("link-base", "", "the front end's origin: mailed links and the return after a provider's sign-in go there (default http://localhost:3000)")
 	providers := providerflag.Define(fl, os.Getenv)
+	passkeyOrigins := fl.String("passkey-origin", "", "turn passkeys on for the front ends at these origins (comma-separated, such as https://app.example)")
+	rpID := fl.String("passkey-rp-id", "", "the passkeys' relying party ID, a domain (default: the host of the first -passkey-origin)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -123,6 +131,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) (err error) {
 		opts.MFAKeys = []users.MFAKey{{ID: *mfaKeyID, Key: key}}
 	} else {
 		logger.Warn("no $USERS_MFA_KEY: TOTP enrolment is off")
+	}
+	if opts.Passkeys, err = passkeyOptions(*passkeyOrigins, *rpID); err != nil {
+		return err
 	}
 
 	// The listener comes first: the providers' callback URLs need the address.
@@ -222,6 +233,31 @@ const defaultIdleTimeout = 30 * time.Minute
 // caller.
 func managerOptions(cost int, idle time.Duration) *users.Options {
 	return &users.Options{BcryptCost: cost, MFAIssuer: "httpapi", SessionIdleTimeout: idle, TrustDevices: true}
+}
+
+// passkeyOptions are the relying party of -passkey-origin and -passkey-rp-id:
+// nil (passkeys off) without origins. users.New checks them.
+func passkeyOptions(origins, rpID string) (*users.PasskeyOptions, error) {
+	var list []string
+	for v := range strings.SplitSeq(origins, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			list = append(list, v)
+		}
+	}
+	if len(list) == 0 {
+		if rpID != "" {
+			return nil, errors.New("-passkey-rp-id needs -passkey-origin")
+		}
+		return nil, nil
+	}
+	if rpID == "" {
+		u, err := url.Parse(list[0])
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("-passkey-origin: %q is not an origin such as https://app.example", list[0])
+		}
+		rpID = u.Hostname()
+	}
+	return &users.PasskeyOptions{RPID: rpID, RPName: "httpapi", Origins: list}, nil
 }
 
 // parsePrefixes reads comma-separated CIDRs; a bare address is its own /32 or

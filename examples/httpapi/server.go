@@ -145,6 +145,17 @@ func (s *Server) logger() *slog.Logger {
 //	GET    /v1/me/identities                signed in   the caller's linked identities
 //	POST   /v1/me/identities                signed in   provider, return_to -> the url to send the browser to; sets the flow cookie
 //	DELETE /v1/me/identities/{id}           signed in   unlinks it; 409 last_sign_in_method if it is the last way to sign in
+//	POST   /v1/auth/passkey/begin           anyone      options for navigator.credentials.get(), no identifier (see passkey.go)
+//	POST   /v1/auth/passkey                 anyone      credential -> token and user, or 401 mfa_required as login
+//	POST   /v1/auth/login/passkey/begin     anyone      challenge (of mfa_required, methods with "passkey") -> options for get()
+//	POST   /v1/auth/login/passkey           anyone      challenge + credential -> token and user
+//	GET    /v1/me/passkeys                  signed in   the caller's passkeys: id, name, created, last used, transports, backup flags
+//	POST   /v1/me/passkeys/begin            signed in   options for navigator.credentials.create()
+//	POST   /v1/me/passkeys                  signed in   name + credential -> 201 the passkey
+//	PATCH  /v1/me/passkeys/{id}             signed in   name -> the passkey
+//	DELETE /v1/me/passkeys/{id}             signed in   ?end_sessions=true also ends the sessions passkeys signed in; 409 if the last way to sign in
+//	POST   /v1/me/passkeys/step-up/begin    signed in   options for get() naming the caller's passkeys
+//	POST   /v1/me/passkeys/step-up          signed in   credential -> this session proved a passkey now
 //	PATCH  /v1/users/{id}                   (email: admins for others only; self uses /v1/me/email)
 //	GET    /v1/users                        admin       page, limit, role, status, account_id, search
 //	POST   /v1/users                        admin       create
@@ -162,9 +173,9 @@ func (s *Server) logger() *slog.Logger {
 // "2FA fresh": the session proved a second factor, at login or by step-up,
 // within freshSecondFactor (users.Manager.RequireSecondFactor); otherwise 403
 // second_factor_required. Enrolling, confirming, disabling or resetting a
-// second factor, new recovery codes, and changing a password or an email
-// (the caller's own or, for an admin, another user's), and linking or
-// unlinking a provider, need the calling
+// second factor, adding or removing a passkey, new recovery codes, and
+// changing a password or an email (the caller's own or, for an admin, another
+// user's), and linking or unlinking a provider, need the calling
 // session to have proved the password or a factor within the library's
 // ReauthWindow (10 minutes): at login, by POST /v1/me/reauthenticate or by
 // step-up; otherwise 403 reauth_required, and nothing changes. Every route passes the client's IP address (see
@@ -207,6 +218,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/me/mfa/recovery-codes", m.Middleware("", fresh(http.HandlerFunc(s.regenerateRecoveryCodes))))
 	mux.Handle("POST /v1/me/mfa/step-up", auth(s.stepUp))
 	mux.Handle("POST /v1/me/mfa/disable", auth(s.disableMFA))
+	s.passkeyRoutes(mux, auth)
 
 	s.providerRoutes(mux, auth)
 
