@@ -4,7 +4,8 @@
 # flag is refused, and without $USERS_ADMIN_PASSWORD or a terminal it will not
 # start), start it with -dev on a free loopback port and a temporary bbolt
 # file, check that the password is not in the process's arguments, sign the
-# admin in and ask for an account with curl, then stop it with SIGTERM and
+# admin in and ask for an account with curl, check that the passkey script is
+# served as JavaScript and allowed by the CSP, then stop it with SIGTERM and
 # require a clean exit. The browser flows are in browser_test.go.
 # Needs bash, go, curl, grep, sed.
 # Run from anywhere: examples/webapp/smoke.sh
@@ -85,8 +86,19 @@ post() {
 	echo "smoke: POST $path -> $out"
 }
 
+# The passkey script is served as JavaScript (nosniff would refuse it
+# otherwise), and the CSP lets the site's own scripts run.
+ct=$(curl -sS -o /dev/null -w '%{content_type}' "$base/static/passkey.js")
+[[ $ct == text/javascript* ]] || fail "static/passkey.js is served as $ct"
+headers=$(curl -sS -D - -o /dev/null "$base/signin")
+grep -qi "^content-security-policy:.*script-src 'self';" <<<"$headers" || fail "the CSP does not allow the site's own script"
+echo "smoke: static/passkey.js served as $ct, allowed by the CSP"
+
 post /signin /signin 303 /account "identifier=$admin_email" "password=$admin_password"
-curl -sS -b "$jar" "$base/account" | grep -q "$admin_email" || fail "the account page does not show the admin"
+# Read the whole page first: grep -q stops at the first match, and curl,
+# still writing, would fail the pipe.
+account=$(curl -sS -b "$jar" "$base/account")
+grep -qF "$admin_email" <<<"$account" || fail "the account page does not show the admin"
 post /account /signout 303 /
 post /signup /signup 303 /check-email?for=signup "email=new@example.com"
 for _ in $(seq 100); do
