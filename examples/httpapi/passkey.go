@@ -81,6 +81,18 @@ func (s *Server) ceremony(w http.ResponseWriter, r *http.Request, c *users.Passk
 		Message: "Pass publicKey to navigator.credentials, then send its answer back as credential"})
 }
 
+// credentialOnly reads a body of the browser's answer alone,
+// {"credential": {...}}; on failure it answers 400 and returns nil.
+func (s *Server) credentialOnly(w http.ResponseWriter, r *http.Request) json.RawMessage {
+	var req struct {
+		Credential json.RawMessage `json:"credential"`
+	}
+	if !s.decode(w, r, &req) || !hasCredential(w, req.Credential) {
+		return nil
+	}
+	return req.Credential
+}
+
 // hasCredential answers 400 unless c, the body's "credential", is a JSON
 // object, and reports whether it is.
 func hasCredential(w http.ResponseWriter, c json.RawMessage) bool {
@@ -106,13 +118,11 @@ func (s *Server) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 // its user and the user has a second factor, 401 mfa_required with the
 // challenge.
 func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Credential json.RawMessage `json:"credential"`
-	}
-	if !s.decode(w, r, &req) || !hasCredential(w, req.Credential) {
+	cred := s.credentialOnly(w, r)
+	if cred == nil {
 		return
 	}
-	sess, err := s.Users.FinishPasskeyLogin(r.Context(), req.Credential)
+	sess, err := s.Users.FinishPasskeyLogin(r.Context(), cred)
 	if err != nil && !errors.Is(err, users.ErrSecondFactorRequired) {
 		s.passkeyFail(w, r, err)
 		return
@@ -243,13 +253,11 @@ func (s *Server) passkeyStepUpBegin(w http.ResponseWriter, r *http.Request) {
 // passkeyStepUp proves a passkey for the calling session now, as POST
 // /v1/me/mfa/step-up does with a code: {"credential": {...}}.
 func (s *Server) passkeyStepUp(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Credential json.RawMessage `json:"credential"`
-	}
-	if !s.decode(w, r, &req) || !hasCredential(w, req.Credential) {
+	cred := s.credentialOnly(w, r)
+	if cred == nil {
 		return
 	}
-	sess, err := s.Users.StepUp(r.Context(), users.TokenFromRequest(r, ""), string(req.Credential))
+	sess, err := s.Users.StepUp(r.Context(), users.TokenFromRequest(r, ""), string(cred))
 	if err != nil {
 		s.passkeyFail(w, r, err)
 		return

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	cdppage "github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/userkit/users"
@@ -170,6 +169,19 @@ func (b *tab) press(t *testing.T, css string) string {
 		return a && !a.hidden ? a.textContent : ""; })()`)
 }
 
+// refused opens the sign-in page, signs in with a passkey and checks that
+// the page says want and the tab has no session.
+func (b *tab) refused(t *testing.T, s *site, want string) {
+	t.Helper()
+	b.open(t, "/signin")
+	if got := b.press(t, "#passkey-signin"); !strings.Contains(got, want) {
+		t.Errorf("the page says %q, want %q", got, want)
+	}
+	if sess := b.session(t, s); sess != nil {
+		t.Fatalf("signed in: %+v", sess)
+	}
+}
+
 // jsString quotes s for a JavaScript expression.
 func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
@@ -179,13 +191,7 @@ func jsString(s string) string {
 // nil when it has none that is valid.
 func (b *tab) session(t *testing.T, s *site) *users.Session {
 	t.Helper()
-	ctx, cancel := b.timeout()
-	defer cancel()
-	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + "/"}})
-	if err != nil {
-		t.Fatalf("reading cookies: %v", err)
-	}
-	for _, c := range res.Cookies {
+	for _, c := range b.siteCookies(t) {
 		if c.Name == s.app.sessionCookie {
 			if sess, err := s.users.ValidateToken(t.Context(), c.Value); err == nil {
 				return sess
@@ -299,23 +305,11 @@ func TestBrowser_Passkeys(t *testing.T) {
 	t.Run("AnotherAuthenticatorFails", func(t *testing.T) {
 		restore := other.withoutAutofill(t)
 		defer restore()
-		other.open(t, "/signin")
-		if got := other.press(t, "#passkey-signin"); !strings.Contains(got, "No passkey was used") {
-			t.Errorf("an authenticator without the key: the page says %q", got)
-		}
-		if other.session(t, s) != nil {
-			t.Fatal("signed in without the key")
-		}
+		other.refused(t, s, "No passkey was used") // it holds none
 		// A copy of the passkey's ID and user, with another key: the browser
 		// offers it, the site refuses its signature.
 		other.impostor(t, otherAuth, cred)
-		other.open(t, "/signin")
-		if got := other.press(t, "#passkey-signin"); !strings.Contains(got, "not accepted") {
-			t.Errorf("an impostor key: the page says %q", got)
-		}
-		if other.session(t, s) != nil {
-			t.Fatal("signed in with an impostor key")
-		}
+		other.refused(t, s, "not accepted")
 	})
 	t.Run("WrongOrigin", func(t *testing.T) {
 		// The same server at 127.0.0.1: the browser will not use a passkey of
@@ -323,13 +317,7 @@ func TestBrowser_Passkeys(t *testing.T) {
 		ip := &tab{ctx: one.ctx, base: s.srv.URL, shots: shots}
 		restore := ip.withoutAutofill(t)
 		defer restore()
-		ip.open(t, "/signin")
-		if got := ip.press(t, "#passkey-signin"); !strings.Contains(got, "No passkey was used") {
-			t.Errorf("at 127.0.0.1: the page says %q", got)
-		}
-		if ip.session(t, s) != nil {
-			t.Fatal("signed in at another origin")
-		}
+		ip.refused(t, s, "No passkey was used")
 	})
 	t.Run("Remove", func(t *testing.T) {
 		one.open(t, "/account")
@@ -341,13 +329,7 @@ func TestBrowser_Passkeys(t *testing.T) {
 		one.click(t, "header form button")
 		restore := one.withoutAutofill(t)
 		defer restore()
-		one.open(t, "/signin")
-		if got := one.press(t, "#passkey-signin"); !strings.Contains(got, "not accepted") {
-			t.Errorf("a removed passkey: the page says %q", got)
-		}
-		if one.session(t, s) != nil {
-			t.Fatal("signed in with a removed passkey")
-		}
+		one.refused(t, s, "not accepted")
 	})
 }
 
