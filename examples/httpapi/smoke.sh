@@ -5,7 +5,7 @@
 # sign-up -> devices and the audit log -> second factor -> delete checking
 # status codes and bodies, stop it with SIGTERM and require a clean exit; then
 # start it again on the same file, behind a "trusted proxy", to check that the
-# data and the second factor survived. TOTP codes come from
+# data and the second factor survived, and that passkeys turned on answer. TOTP codes come from
 # internal/totpcode (pquerna/otp, as an authenticator app computes them).
 # Needs bash, go, curl, grep, sed.
 # Run from anywhere: examples/httpapi/smoke.sh
@@ -373,10 +373,10 @@ req GET /v1/me "$jane_token" "" 401
 
 stop
 
-# Again on the same file, now behind a trusted "proxy" (curl on loopback): the
-# admin is still there, not created twice, and still has a second factor, and
-# the address the proxy forwards is the client's.
-start -trusted-proxy 127.0.0.1
+# Again on the same file, now behind a trusted "proxy" (curl on loopback) and
+# with passkeys: the admin is still there, not created twice, and still has a
+# second factor, and the address the proxy forwards is the client's.
+start -trusted-proxy 127.0.0.1 -passkey-origin http://localhost:3000
 extra=(-H 'X-Forwarded-For: 198.51.100.1, 203.0.113.7')
 req POST /v1/auth/login "" "{\"email\":\"$admin_email\",\"password\":\"$admin_password\"}" 401
 has '"code":"mfa_required"'
@@ -387,6 +387,13 @@ req GET /v1/me/sessions "$admin" "" 200
 has '"current":true,"ip":"203.0.113.7"'
 req GET /v1/users "$admin" "" 200
 has '"total":4,' "\"email\":\"$admin_email\"" '"email":"ann@acme.example"' '"email":"sam@example.com"' '"email":"max@example.com"'
+
+# Passkeys were off; on now (-passkey-origin), a sign-in begins with the
+# options for the browser, bound to the front end's host.
+req POST /v1/auth/passkey/begin "" "" 200
+has '"publicKey":{' '"challenge":"' '"rpId":"localhost"'
+req GET /v1/me/passkeys "$admin" "" 200
+has '"data":[]'
 stop
 [[ $(grep -c 'created the first admin' "$tmp/log") == 1 ]] || fail "the first admin was created more than once"
 
