@@ -22,19 +22,6 @@ import (
 // answers navigator.credentials in it as a real one would, with a real key
 // pair, so the site sees genuine attestations and assertions.
 
-// newPasskeySite starts a site reached at localhost (a relying party ID is a
-// host name, never an IP address), whose Manager has passkeys for the relying
-// party "localhost" and the origins, by default the site's own.
-func newPasskeySite(tb testing.TB, dev bool, origins ...string) *site {
-	tb.Helper()
-	return startSite(tb, dev, "localhost", func(o *users.Options, base string) {
-		if origins == nil {
-			origins = []string{base}
-		}
-		o.Passkeys = &users.PasskeyOptions{RPID: "localhost", RPName: "Example app", Origins: origins}
-	})
-}
-
 // addAuthenticator gives the tab a virtual platform authenticator that keeps
 // discoverable credentials (passkeys) and answers every request at once, as
 // if its user touched it; uv says whether it verifies its user (a PIN, a

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/userkit/users"
+)
+
+// The passkey handlers over HTTP, without a browser: what the pages offer,
+// the JSON of the script's POSTs, and the checks in front of the library. The
+// ceremonies themselves run in Chromium (passkey_browser_test.go).
+
+// newPasskeySite starts a site reached at localhost (a relying party ID is a
+// host name, never an IP address), whose Manager has passkeys for the relying
+// party "localhost" and the origins, by default the site's own.
+func newPasskeySite(tb testing.TB, dev bool, origins ...string) *site {
+	tb.Helper()
+	return startSite(tb, dev, "localhost", func(o *users.Options, base string) {
+		if origins == nil {
+			origins = []string{base}
+		}
+		o.Passkeys = &users.PasskeyOptions{RPID: "localhost", RPName: "Example app", Origins: origins}
+	})
+}
+
+// answer is the JSON of a passkey POST: the options of a begin, or the
+// passkeyAnswer of a finish.
+type answer struct {
+	PublicKey struct {
+		Challenge string `json:"challenge"`
+		RPID      string `json:"rpId"`
+		RP        struct {
+			ID string `json:"id"`
+		} `json:"rp"`
+		User struct {
+			Name string `json:"name"`
+		} `json:"user"`
+	} `json:"publicKey"`
+	passkeyAnswer
+}
+
+// postJSON posts the form to path and reads its JSON answer.
+func (b *browser) postJSON(path string, form url.Values) (int, answer) {
+	b.tb.Helper()
+	resp, body := b.post(path, form)
+	var a answer
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		b.tb.Fatalf("POST %s: %s, Content-Type %q, want JSON:\n%s", path, resp.Status, ct, body)
+	}
+	if err := json.Unmarshal([]byte(body), &a); err != nil {
+		b.tb.Fatalf("POST %s: %v\n%s", path, err, body)
+	}
+	return resp.StatusCode, a
+}
+
+// TestPasskeys_Off checks that a site whose Manager has no passkeys offers
+// none: no forms on the pages, and 501 from the routes.
+func TestPasskeys_Off(t *testing.T) {
+	s := newSite(t, false)
+	s.user(t, users.NewUser{Email: "ada@example.com", Password: "ada's own password"})
+	b := s.browser(t)
+	if _, body := b.get("/signin"); strings.Contains(body, "data-passkey") {
+		t.Error("the sign-in page offers passkeys")
+	}
+	status, a := b.postJSON("/signin/passkey/begin", url.Values{"csrf": {b.token("/signin")}})
+	if status != http.StatusNotImplemented || a.Error == "" {
+		t.Errorf("begin: %d %+v, want 501 with an error", status, a)
+	}
+	b.signIn("ada@example.com", "ada's own password")
+	if _, body := b.get("/account"); strings.Contains(body, "passkeys-heading") {
+		t.Error("the account page has a passkeys section")
+	}
+}
+
+// TestPasskeys_Begin checks what a passkey site offers and the options it
+// answers: the sign-in page's form and autofill field, the CSRF check on the
+// script's POSTs, the relying party in the options, and the way to confirm it
+// is you when adding a passkey needs it.
+func TestPasskeys_Begin(t *testing.T) {
+	s := newPasskeySite(t, false)
+	s.user(t, users.NewUser{Email: "ada@example.com", Password: "ada's own password"})
+	b := s.browser(t)
+	_, body := b.get("/signin")
+	for _, want := range []string{`data-passkey="signin"`, `autocomplete="username webauthn"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the sign-in page lacks %s", want)
+		}
+	}
+	if resp, _ := b.post("/signin/passkey/begin", url.Values{}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("begin without the form token: %s, want 403", resp.Status)
+	}
+	status, a := b.postJSON("/signin/passkey/begin", url.Values{"csrf": {b.token("/signin")}})
+	if status != http.StatusOK || a.PublicKey.Challenge == "" || a.PublicKey.RPID != "localhost" {
+		t.Errorf("begin: %d %+v, want the options for localhost", status, a)
+	}
+
+	b.signIn("ada@example.com", "ada's own password")
+	csrf := b.token("/account")
+	status, a = b.postJSON("/account/passkeys/begin", url.Values{"csrf": {csrf}})
+	if status != http.StatusOK || a.PublicKey.RP.ID != "localhost" || a.PublicKey.User.Name != "ada@example.com" {
+		t.Errorf("registration: %d %+v, want the options for ada at localhost", status, a)
+	}
+	s.clock.Advance(users.DefaultReauthWindow + time.Second)
+	status, a = b.postJSON("/account/passkeys/begin", url.Values{"csrf": {csrf}})
+	if status != http.StatusForbidden || a.Redirect != "/account/reauth?next=/account" {
+		t.Errorf("registration with a stale session: %d %+v, want 403 and the way to confirm it is you", status, a)
+	}
+	if _, body := b.get(a.Redirect); !strings.Contains(body, "Confirm it is you") {
+		t.Errorf("the page to confirm it is you:\n%s", body)
+	}
+}
+
+// TestPasskeys_Refused checks that an answer that does not verify signs
+// nobody in and says so in words, not a 500.
+func TestPasskeys_Refused(t *testing.T) {
+	s := newPasskeySite(t, false)
+	b := s.browser(t)
+	csrf := b.token("/signin")
+	b.postJSON("/signin/passkey/begin", url.Values{"csrf": {csrf}})
+	status, a := b.postJSON("/signin/passkey", url.Values{"csrf": {csrf}, "credential": {`{"id":"x","type":"public-key"}`}})
+	if status != http.StatusUnauthorized || !strings.Contains(a.Error, "not accepted") || a.Redirect != "" {
+		t.Errorf("a malformed answer: %d %+v, want 401 and not accepted", status, a)
+	}
+	if b.cookie(s.app.sessionCookie) != "" {
+		t.Error("a session cookie after a refused passkey")
+	}
+}
