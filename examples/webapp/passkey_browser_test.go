@@ -12,6 +12,7 @@ import (
 	"time"
 
 	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/userkit/users"
@@ -75,11 +76,28 @@ func (b *tab) impostor(t *testing.T, id webauthn.AuthenticatorID, c *webauthn.Cr
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The generated webauthn.Credential always sends
+	// generateCmtgKeyOnNextOperation, which Chromium refuses for an
+	// authenticator without that extension: send the command with only the
+	// fields it needs.
+	type credential struct {
+		CredentialID         []byte `json:"credentialId"`
+		IsResidentCredential bool   `json:"isResidentCredential"`
+		RpID                 string `json:"rpId"`
+		PrivateKey           []byte `json:"privateKey"`
+		UserHandle           []byte `json:"userHandle"`
+		SignCount            int    `json:"signCount"`
+	}
+	type params struct {
+		AuthenticatorID webauthn.AuthenticatorID `json:"authenticatorId"`
+		Credential      credential               `json:"credential"`
+	}
+	addCredential := cdp.Command[params, cdp.Empty]{Method: webauthn.CommandAddCredential}
 	ctx, cancel := b.timeout()
 	defer cancel()
-	if _, err := chromedp.Call(ctx, webauthn.AddCredential, webauthn.AddCredentialParams{AuthenticatorID: id,
-		Credential: &webauthn.Credential{CredentialID: c.CredentialID, IsResidentCredential: true, RpID: c.RpID,
-			PrivateKey: der, UserHandle: c.UserHandle, SignCount: 1}}); err != nil {
+	if _, err := chromedp.Call(ctx, addCredential, params{AuthenticatorID: id, Credential: credential{
+		CredentialID: c.CredentialID, IsResidentCredential: true, RpID: c.RpID,
+		PrivateKey: der, UserHandle: c.UserHandle, SignCount: 1}}); err != nil {
 		t.Fatalf("WebAuthn.addCredential: %v", err)
 	}
 }
