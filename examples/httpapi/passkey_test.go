@@ -2,9 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/internal/passkeytest"
 	"github.com/userkit/users/storetest"
 )
 
@@ -110,4 +114,181 @@ func TestPasskeys_BadRequests(t *testing.T) {
 	e.fail("DELETE", "/v1/me/passkeys/nope?end_sessions=maybe", admin, "", 400, users.CodeInvalidRequest, "end_sessions")
 	e.fail("DELETE", "/v1/me/passkeys/nope", admin, "", 404, users.CodeNotFound, "")
 	e.fail("GET", "/v1/me/passkeys", "", "", 401, users.CodeInvalidToken, "")
+}
+
+// options calls a begin route and returns the raw options for the
+// authenticator (the ceremony's publicKey).
+func (e *env) options(path, token, body string) []byte {
+	e.tb.Helper()
+	r := e.call("POST", path, token, body, 200)
+	var c struct {
+		PublicKey json.RawMessage `json:"publicKey"`
+	}
+	if err := json.Unmarshal(r.Data, &c); err != nil || len(c.PublicKey) == 0 {
+		e.tb.Fatalf("POST %s answered %s (%v), want a ceremony", path, r.Raw, err)
+	}
+	return c.PublicKey
+}
+
+// register adds a passkey of a, named name, for the session's user, and
+// returns it as the API answered it.
+func (e *env) register(a *passkeytest.Authenticator, token, name string) users.Passkey {
+	e.tb.Helper()
+	cred, err := a.Register(e.options("/v1/me/passkeys/begin", token, ""))
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	r := e.call("POST", "/v1/me/passkeys", token, fmt.Sprintf(`{"name":%q,"credential":%s}`, name, cred), 201)
+	var p users.Passkey
+	if err := json.Unmarshal(r.Data, &p); err != nil || p.ID == "" {
+		e.tb.Fatalf("registration answered %s (%v)", r.Raw, err)
+	}
+	return p
+}
+
+// assert answers the options of path with a, and returns the credential.
+func (e *env) assert(a *passkeytest.Authenticator, path, token, body string) string {
+	e.tb.Helper()
+	cred, err := a.Assert(e.options(path, token, body))
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	return string(cred)
+}
+
+// passkeyLogin signs in with a passkey of a and checks the status.
+func (e *env) passkeyLogin(a *passkeytest.Authenticator, status int) *response {
+	e.tb.Helper()
+	return e.call("POST", "/v1/auth/passkey", "", `{"credential":`+e.assert(a, "/v1/auth/passkey/begin", "", "")+`}`, status)
+}
+
+// currentMethods returns the methods of the session token's device.
+func (e *env) currentMethods(token string) []users.AuthMethod {
+	e.tb.Helper()
+	for _, d := range e.devices(token) {
+		if d.Current {
+			return d.Methods
+		}
+	}
+	e.tb.Fatal("no current device")
+	return nil
+}
+
+// TestPasskeys_Flow drives passkeys over HTTP with a software authenticator:
+// adding one, listing it to its user only, signing in with it (two factors
+// when it verifies its user, the second step otherwise), as the second step
+// after a password, step-up, renaming, and removing it, with the sessions it
+// made or not; and the refusals: another origin, a cloned authenticator, a
+// removed passkey, the last way to sign in.
+func TestPasskeys_Flow(t *testing.T) {
+	e := newPasskeyEnv(t)
+	admin := e.login(adminEmail, adminPassword)
+	const pw = storetest.Password
+	jane := e.create(admin, `{"name":"Jane","email":"jane@example.com","password":"`+pw+`"}`)
+	tok := e.login("jane@example.com", pw)
+	laptop := passkeytest.New(passkeyOrigin)
+
+	p := e.register(laptop, tok, "laptop")
+	if p.Name != "laptop" || !p.UserVerified || p.ID != laptop.CredentialIDs()[0] {
+		t.Errorf("registered %+v", p)
+	}
+	list := e.call("GET", "/v1/me/passkeys", tok, "", 200)
+	if !strings.Contains(string(list.Data), p.ID) {
+		t.Errorf("jane's list %s lacks her passkey", list.Data)
+	}
+	if r := e.call("GET", "/v1/me/passkeys", admin, "", 200); string(r.Data) != "[]" {
+		t.Errorf("the admin's list shows %s", r.Data)
+	}
+	if r := e.call("GET", "/v1/users/"+jane.ID, admin, "", 200); strings.Contains(r.Raw, p.ID) {
+		t.Errorf("the user resource shows the credential ID: %s", r.Raw)
+	}
+
+	t.Run("SignIn", func(t *testing.T) {
+		s := e.passkeyLogin(laptop, 200).session(t)
+		if s.User.ID != jane.ID || !slices.Equal(e.currentMethods(s.Token), []users.AuthMethod{users.MethodPasskey, users.MethodPasskey}) {
+			t.Errorf("signed in %+v with %v, want jane with a user-verifying passkey (two factors)", s.User, e.currentMethods(s.Token))
+		}
+	})
+	t.Run("OtherOrigin", func(t *testing.T) {
+		evil := passkeytest.New("https://evil.example")
+		cred, err := evil.Register(e.options("/v1/me/passkeys/begin", tok, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.fail("POST", "/v1/me/passkeys", tok, `{"name":"evil","credential":`+string(cred)+`}`, 401, codePasskeyRefused, "")
+	})
+	e.enrol(tok) // a second factor: TOTP
+	t.Run("SecondFactor", func(t *testing.T) {
+		c := e.challenge("jane@example.com", pw)
+		if !slices.Contains(c.Methods, users.MethodPasskey) {
+			t.Fatalf("challenge methods %v, want passkey among them", c.Methods)
+		}
+		cred := e.assert(laptop, "/v1/auth/login/passkey/begin", "", fmt.Sprintf(`{"challenge":%q}`, c.Token))
+		s := e.call("POST", "/v1/auth/login/passkey", "", fmt.Sprintf(`{"challenge":%q,"credential":%s}`, c.Token, cred), 200).session(t)
+		if got := e.currentMethods(s.Token); !slices.Equal(got, []users.AuthMethod{users.MethodPassword, users.MethodPasskey}) {
+			t.Errorf("methods %v, want password then passkey", got)
+		}
+	})
+	t.Run("WithoutUserVerification", func(t *testing.T) {
+		// One factor only: jane has a second factor, so the second step.
+		phone := passkeytest.New(passkeyOrigin)
+		phone.NoUserVerification = true
+		e.register(phone, tok, "phone")
+		r := e.passkeyLogin(phone, 401)
+		if c := challengeOf(t, r); slices.Contains(c.Methods, users.MethodPasskey) {
+			t.Errorf("the second step offers a passkey again: %v", c.Methods)
+		}
+	})
+	t.Run("StepUp", func(t *testing.T) {
+		cred := e.assert(laptop, "/v1/me/passkeys/step-up/begin", tok, "")
+		r := e.call("POST", "/v1/me/passkeys/step-up", tok, `{"credential":`+cred+`}`, 200)
+		if !strings.Contains(r.Raw, `"second_factor_at":"`) {
+			t.Errorf("step-up answered %s", r.Raw)
+		}
+	})
+	t.Run("Cloned", func(t *testing.T) {
+		clone := laptop.Clone()
+		e.passkeyLogin(laptop, 200)
+		e.fail("POST", "/v1/auth/passkey", "", `{"credential":`+e.assert(clone, "/v1/auth/passkey/begin", "", "")+`}`, 401, codePasskeyCloned, "")
+	})
+	t.Run("RenameAndRemove", func(t *testing.T) {
+		r := e.call("PATCH", "/v1/me/passkeys/"+p.ID, tok, `{"name":"old laptop"}`, 200)
+		if !strings.Contains(r.Raw, `"name":"old laptop"`) {
+			t.Errorf("rename answered %s", r.Raw)
+		}
+		e.fail("PATCH", "/v1/me/passkeys/"+p.ID, admin, `{"name":"mine"}`, 404, users.CodeNotFound, "")
+		e.fail("DELETE", "/v1/me/passkeys/"+p.ID, admin, "", 404, users.CodeNotFound, "")
+
+		kept := e.passkeyLogin(laptop, 200).session(t).Token
+		e.call("DELETE", "/v1/me/passkeys/"+p.ID, tok, "", 200)
+		e.call("GET", "/v1/me", kept, "", 200) // by default its sessions stay
+		e.fail("POST", "/v1/auth/passkey", "", `{"credential":`+e.assert(laptop, "/v1/auth/passkey/begin", "", "")+`}`, 401, codePasskeyRefused, "")
+	})
+}
+
+// TestPasskeys_LastWayToSignIn checks that a user whose only way to sign in is
+// one passkey cannot remove it, and that removing one with end_sessions ends
+// the sessions passkeys made.
+func TestPasskeys_LastWayToSignIn(t *testing.T) {
+	store := users.NewMemoryStore()
+	e := newEnvOpts(t, store, users.Options{Passkeys: &users.PasskeyOptions{RPID: "localhost", Origins: []string{passkeyOrigin}}})
+	admin := e.login(adminEmail, adminPassword)
+	jane := e.create(admin, `{"name":"Jane","email":"jane@example.com","password":"`+storetest.Password+`"}`)
+	tok := e.login("jane@example.com", storetest.Password)
+	a := passkeytest.New(passkeyOrigin)
+	p := e.register(a, tok, "laptop")
+	// Jane gives up her password (an application would offer it): the
+	// passkey is now her only way in.
+	if _, err := store.RemovePassword(t.Context(), jane.ID, e.clock.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	e.fail("DELETE", "/v1/me/passkeys/"+p.ID, tok, "", 409, codeLastSignInMethod, "")
+	e.call("GET", "/v1/me/passkeys", tok, "", 200)
+
+	second := passkeytest.New(passkeyOrigin)
+	e.register(second, tok, "phone")
+	byPasskey := e.passkeyLogin(a, 200).session(t).Token
+	e.call("DELETE", "/v1/me/passkeys/"+p.ID+"?end_sessions=true", byPasskey, "", 200)
+	e.fail("GET", "/v1/me", byPasskey, "", 401, users.CodeInvalidToken, "")
+	e.call("GET", "/v1/me", tok, "", 200) // the password's session stays
 }
