@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/userkit/users"
+	"github.com/userkit/users/internal/passkeytest"
 )
 
 // The passkey handlers over HTTP, without a browser: what the pages offer,
@@ -128,5 +129,70 @@ func TestPasskeys_Refused(t *testing.T) {
 	}
 	if b.cookie(s.app.sessionCookie) != "" {
 		t.Error("a session cookie after a refused passkey")
+	}
+}
+
+// options posts a begin route's form and returns the options for the
+// authenticator (the ceremony's publicKey).
+func (b *browser) options(path string, form url.Values) []byte {
+	b.tb.Helper()
+	resp, body := b.post(path, form)
+	var c struct {
+		PublicKey json.RawMessage `json:"publicKey"`
+	}
+	if err := json.Unmarshal([]byte(body), &c); resp.StatusCode != http.StatusOK || err != nil || len(c.PublicKey) == 0 {
+		b.tb.Fatalf("POST %s: %s (%v)\n%s", path, resp.Status, err, body)
+	}
+	return c.PublicKey
+}
+
+// TestPasskeys_Account adds, renames and removes a passkey through the
+// account page's handlers with the software authenticator, signs in with it,
+// and checks that the last way to sign in cannot be removed and that a name
+// too long is refused on the page.
+func TestPasskeys_Account(t *testing.T) {
+	s := newPasskeySite(t, false)
+	ada := s.user(t, users.NewUser{Email: "ada@example.com", Password: "ada's own password"})
+	b := s.browser(t)
+	b.signIn("ada@example.com", "ada's own password")
+	key := passkeytest.New(s.app.base)
+	csrf := b.token("/account")
+	cred, err := key.Register(b.options("/account/passkeys/begin", url.Values{"csrf": {csrf}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, a := b.postJSON("/account/passkeys", url.Values{"csrf": {csrf}, "name": {"laptop"}, "credential": {string(cred)}})
+	if status != http.StatusOK || a.Redirect != "/account" {
+		t.Fatalf("adding: %d %+v", status, a)
+	}
+	id := key.CredentialIDs()[0]
+	if _, body := b.get("/account"); !strings.Contains(body, `value="laptop"`) || !strings.Contains(body, "/account/passkeys/"+id+"/remove") {
+		t.Errorf("the account page does not list the passkey:\n%s", body)
+	}
+
+	resp, body := b.post("/account/passkeys/"+id+"/rename", url.Values{"csrf": {csrf}, "name": {strings.Repeat("x", 257)}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "The name is too long.") {
+		t.Errorf("a name too long: %s\n%s", resp.Status, body)
+	}
+
+	// Ada gives up her password: the passkey is her last way to sign in.
+	if _, err := s.store.RemovePassword(t.Context(), ada.ID, s.clock.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = b.post("/account/passkeys/"+id+"/remove", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "only way to sign in") {
+		t.Errorf("removing the last way to sign in: %s\n%s", resp.Status, body)
+	}
+
+	other := s.browser(t)
+	other.get("/signin")
+	form := url.Values{"csrf": {other.token("/signin")}, "next": {"/admin/users"}}
+	cred, err = key.Assert(other.options("/signin/passkey/begin", form))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("credential", string(cred))
+	if status, a := other.postJSON("/signin/passkey", form); status != http.StatusOK || a.Redirect != "/admin/users" || other.cookie(s.app.sessionCookie) == "" {
+		t.Errorf("signing in with the passkey: %d %+v", status, a)
 	}
 }
