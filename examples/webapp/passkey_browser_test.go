@@ -6,13 +6,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/userkit/users"
@@ -213,17 +214,21 @@ func (b *tab) session(t *testing.T, s *site) *users.Session {
 // an authenticator app too), confirming it is you with it, and removing it.
 // It fails where it must: another authenticator that does not hold the key,
 // one that holds a copy of its ID and user with another key, the site reached
-// at another origin (127.0.0.1) than its relying party's, and a removed
-// passkey.
+// at another origin (127.0.0.1) than its relying party's, a signature
+// counter that went back (a possible clone), and a removed passkey.
 func TestBrowser_Passkeys(t *testing.T) {
 	ctx := newBrowser(t)
 	s := newPasskeySite(t, false)
 	const pw = "ada's own password"
 	ada := s.user(t, users.NewUser{Email: "ada@example.com", Password: pw})
-	shots := t.TempDir()
+	shots := os.Getenv("WEBAPP_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
 	one := &tab{ctx: ctx, base: s.app.base, shots: shots}
 	auth := one.addAuthenticator(t, true)
 	var cred *webauthn.Credential
+	var secret string // of ada's authenticator app, from SecondFactor on
 
 	t.Run("Register", func(t *testing.T) {
 		restore := one.withoutAutofill(t)
@@ -235,6 +240,7 @@ func TestBrowser_Passkeys(t *testing.T) {
 		one.fill(t, "passkey_name", "laptop")
 		one.click(t, "#passkey-add")
 		one.arrive(t, "Your account", "Your passkey is added.")
+		one.shot(t, "passkeys")
 		if got := one.text(t, "#passkeys tbody"); !strings.Contains(got, "never") {
 			t.Errorf("the list of passkeys says %q", got)
 		}
@@ -288,8 +294,7 @@ func TestBrowser_Passkeys(t *testing.T) {
 		one.arrive(t, "Your account", "Confirmed. You can make the change now.")
 	})
 	t.Run("SecondFactor", func(t *testing.T) {
-		secret, _ := s.enrol(t, ada.ID)
-		_ = secret
+		secret, _ = s.enrol(t, ada.ID)
 		one.click(t, "header form button")
 		restore := one.withoutAutofill(t)
 		defer restore()
@@ -324,15 +329,39 @@ func TestBrowser_Passkeys(t *testing.T) {
 		defer restore()
 		ip.refused(t, s, "No passkey was used")
 	})
-	t.Run("Remove", func(t *testing.T) {
+	t.Run("CounterWentBack", func(t *testing.T) {
+		// The authenticator's signature counter set back, as on a copy of
+		// the key that was used less: the site refuses it as a possible
+		// clone.
+		ctx, cancel := one.timeout()
+		defer cancel()
+		zero := 0.0
+		if _, err := chromedp.Call(ctx, webauthn.SetCredentialProperties, webauthn.SetCredentialPropertiesParams{
+			AuthenticatorID: auth, CredentialID: cred.CredentialID, SignCount: &zero}); err != nil {
+			t.Fatalf("WebAuthn.setCredentialProperties: %v", err)
+		}
 		one.open(t, "/account")
+		one.click(t, "header form button")
+		restore := one.withoutAutofill(t)
+		defer restore()
+		one.refused(t, s, "may have been copied")
+	})
+	t.Run("Remove", func(t *testing.T) {
+		restore := one.withoutAutofill(t)
+		one.open(t, "/signin")
+		one.fill(t, "identifier", "ada@example.com", "password", pw)
+		one.click(t, "main form button")
+		one.fill(t, "code", s.code(t, secret))
+		one.click(t, "main form button")
+		one.want(t, "Your account", "You are signed in.")
+		restore()
 		one.click(t, `form[action$="/remove"] button`)
 		one.want(t, "Your account", "Your passkey is removed.")
 		if pks, _ := s.users.Passkeys(t.Context(), ada.ID); len(pks) != 0 {
 			t.Fatalf("passkeys left: %+v", pks)
 		}
 		one.click(t, "header form button")
-		restore := one.withoutAutofill(t)
+		restore = one.withoutAutofill(t)
 		defer restore()
 		one.refused(t, s, "not accepted")
 	})
