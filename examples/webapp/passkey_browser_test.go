@@ -240,6 +240,11 @@ func TestBrowser_Passkeys(t *testing.T) {
 		one.fill(t, "passkey_name", "laptop")
 		one.click(t, "#passkey-add")
 		one.arrive(t, "Your account", "Your passkey is added.")
+		sctx, cancel := one.timeout()
+		defer cancel()
+		if err := chromedp.Do(sctx, chromedp.ScrollIntoView(chromedp.CSS("#passkeys-heading"))); err != nil {
+			t.Fatal(err)
+		}
 		one.shot(t, "passkeys")
 		if got := one.text(t, "#passkeys tbody"); !strings.Contains(got, "never") {
 			t.Errorf("the list of passkeys says %q", got)
