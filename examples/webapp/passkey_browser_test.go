@@ -289,7 +289,7 @@ func TestBrowser_Passkeys(t *testing.T) {
 			t.Fatalf("session %+v, want ada's", sess)
 		}
 	})
-	t.Run("ConfirmItIsYou", func(t *testing.T) {
+	t.Run("ConfirmItIsYouThenAddAgain", func(t *testing.T) {
 		s.clock.Advance(users.DefaultReauthWindow + time.Second)
 		one.open(t, "/account")
 		one.fill(t, "passkey_name", "second")
@@ -297,6 +297,15 @@ func TestBrowser_Passkeys(t *testing.T) {
 		one.arrive(t, "Confirm it is you")
 		one.click(t, "#passkey-reauth")
 		one.arrive(t, "Your account", "Confirmed. You can make the change now.")
+		// The options exclude the passkeys ada has: this authenticator will
+		// not make a second one for her.
+		one.fill(t, "passkey_name", "second")
+		if got := one.press(t, "#passkey-add"); !strings.Contains(got, "No passkey was added") {
+			t.Errorf("a second passkey on the same authenticator: the page says %q", got)
+		}
+		if n := len(one.held(t, auth)); n != 1 {
+			t.Errorf("the authenticator holds %d passkeys, want 1", n)
+		}
 	})
 	t.Run("SecondFactor", func(t *testing.T) {
 		secret, _ = s.enrol(t, ada.ID)

@@ -98,10 +98,12 @@
 	};
 
 	// A browser's refusal (the person closed the dialog, no passkey matched,
-	// the site is not the passkey's) is a DOMException; say it plainly.
-	const explain = (err) => err instanceof DOMException
-		? new Error("No passkey was used. Try again, or sign in another way.")
-		: err;
+	// the device holds one for this account already, the site is not the
+	// passkey's) is a DOMException; say it plainly.
+	const explain = (form, err) => !(err instanceof DOMException) ? err
+		: form.dataset.passkey === "register"
+			? new Error("No passkey was added. Try again; if this device has one for this account already, use that one.")
+			: new Error("No passkey was used. Try again, or sign in another way.");
 
 	let autofill = null; // the AbortController of the pending autofill request
 
@@ -114,7 +116,7 @@
 			await ceremony(form, "optional");
 		} catch (err) {
 			if (err.redirect) return location.assign(err.redirect);
-			show(form, explain(err));
+			show(form, explain(form, err));
 			button.disabled = false;
 		}
 	};
@@ -128,7 +130,7 @@
 		try {
 			await ceremony(form, "conditional", autofill.signal);
 		} catch (err) {
-			if (err.name !== "AbortError") show(form, explain(err));
+			if (err.name !== "AbortError") show(form, explain(form, err));
 		}
 	};
 
