@@ -122,7 +122,7 @@ func (b *tab) withoutAutofill(t *testing.T) (restore func()) {
 		ctx, cancel := b.timeout()
 		defer cancel()
 		if _, err := chromedp.Call(ctx, cdppage.RemoveScriptToEvaluateOnNewDocument,
-			cdppage.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: res.Identifier}); err != nil {
+			cdppage.RemoveScriptToEvaluateOnNewDocumentParams(res)); err != nil {
 			t.Fatalf("Page.removeScriptToEvaluateOnNewDocument: %v", err)
 		}
 	}
