@@ -292,3 +292,28 @@ func TestPasskeys_LastWayToSignIn(t *testing.T) {
 	e.fail("GET", "/v1/me", byPasskey, "", 401, users.CodeInvalidToken, "")
 	e.call("GET", "/v1/me", tok, "", 200) // the password's session stays
 }
+
+// TestPasskeyOptions checks the relying party of -passkey-origin and
+// -passkey-rp-id.
+func TestPasskeyOptions(t *testing.T) {
+	for _, c := range []struct{ origins, rpID, want string }{
+		{"", "", "off"},
+		{"", "example.com", "error"},
+		{"https://app.example", "", "app.example https://app.example"},
+		{" https://app.example:8443 , https://www.app.example ", "", "app.example https://app.example:8443,https://www.app.example"},
+		{"https://login.example.com", "example.com", "example.com https://login.example.com"},
+		{"app.example", "", "error"},
+	} {
+		got := "off"
+		o, err := passkeyOptions(c.origins, c.rpID)
+		switch {
+		case err != nil:
+			got = "error"
+		case o != nil:
+			got = o.RPID + " " + strings.Join(o.Origins, ",")
+		}
+		if got != c.want {
+			t.Errorf("passkeyOptions(%q, %q) = %s, want %s", c.origins, c.rpID, got, c.want)
+		}
+	}
+}

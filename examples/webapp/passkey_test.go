@@ -196,3 +196,24 @@ func TestPasskeys_Account(t *testing.T) {
 		t.Errorf("signing in with the passkey: %d %+v", status, a)
 	}
 }
+
+// TestPasskeyOptions checks the relying party the command takes from
+// -base-url: its host name and origin, and passkeys off without a host name.
+func TestPasskeyOptions(t *testing.T) {
+	for base, want := range map[string]string{
+		"http://localhost:8080":     "localhost http://localhost:8080",
+		"https://app.example/":      "app.example https://app.example",
+		"https://app.example:8443/": "app.example https://app.example:8443",
+		"":                          "off",
+		"http://127.0.0.1:8080":     "off",
+		"https://[::1]:8443":        "off",
+	} {
+		got := "off"
+		if o, err := passkeyOptions(base); err == nil {
+			got = o.RPID + " " + strings.Join(o.Origins, ",")
+		}
+		if got != want {
+			t.Errorf("passkeyOptions(%q) = %s, want %s", base, got, want)
+		}
+	}
+}
