@@ -48,7 +48,8 @@ type passkeyAnswer struct {
 	Error    string `json:"error,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// answerJSON answers a passkey POST with v in JSON.
+func answerJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
@@ -60,7 +61,7 @@ func (a *App) ceremony(w http.ResponseWriter, r *http.Request, c *users.PasskeyC
 		a.passkeyFailed(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	answerJSON(w, http.StatusOK, c)
 }
 
 // passkeyFailed answers a ceremony's failure in words the page can show.
@@ -89,7 +90,7 @@ func (a *App) passkeyFailed(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.ErrorContext(r.Context(), "a passkey ceremony", "err", err)
 		status, text = http.StatusInternalServerError, "Something went wrong. Try again in a moment."
 	}
-	writeJSON(w, status, passkeyAnswer{Error: text})
+	answerJSON(w, status, passkeyAnswer{Error: text})
 }
 
 // credential is the browser's answer, as the script posts it.
@@ -116,7 +117,7 @@ func (a *App) passkeyLoggedIn(w http.ResponseWriter, r *http.Request, s *users.S
 	var c *users.Challenge
 	switch {
 	case errors.As(err, &c):
-		writeJSON(w, http.StatusOK, passkeyAnswer{Redirect: a.challengeStarted(w, r, c, next)})
+		answerJSON(w, http.StatusOK, passkeyAnswer{Redirect: a.challengeStarted(w, r, c, next)})
 	case err != nil:
 		a.passkeyFailed(w, r, err)
 	default:
@@ -125,7 +126,7 @@ func (a *App) passkeyLoggedIn(w http.ResponseWriter, r *http.Request, s *users.S
 		if next = localPath(next); next == "" {
 			next = "/account"
 		}
-		writeJSON(w, http.StatusOK, passkeyAnswer{Redirect: next})
+		answerJSON(w, http.StatusOK, passkeyAnswer{Redirect: next})
 	}
 }
 
@@ -184,7 +185,7 @@ func (a *App) passkeyStepUp(w http.ResponseWriter, r *http.Request) {
 		next = "/account"
 	}
 	a.flash(w, "reauthenticated")
-	writeJSON(w, http.StatusOK, passkeyAnswer{Redirect: next})
+	answerJSON(w, http.StatusOK, passkeyAnswer{Redirect: next})
 }
 
 // The account page's passkeys.
@@ -194,7 +195,7 @@ func (a *App) passkeyStepUp(w http.ResponseWriter, r *http.Request) {
 func (a *App) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
 	c, err := a.users.BeginPasskeyRegistration(r.Context(), currentUser(r).ID)
 	if errors.Is(err, users.ErrReauthRequired) {
-		writeJSON(w, http.StatusForbidden, passkeyAnswer{Redirect: "/account/reauth?next=/account",
+		answerJSON(w, http.StatusForbidden, passkeyAnswer{Redirect: "/account/reauth?next=/account",
 			Error: "Confirm it is you first: you signed in a while ago."})
 		return
 	}
@@ -207,9 +208,9 @@ func (a *App) passkeyRegister(w http.ResponseWriter, r *http.Request) {
 	var ve *users.ValidationError
 	switch {
 	case errors.As(err, &ve):
-		writeJSON(w, http.StatusBadRequest, passkeyAnswer{Error: "The name is too long."})
+		answerJSON(w, http.StatusBadRequest, passkeyAnswer{Error: "The name is too long."})
 	case errors.Is(err, users.ErrReauthRequired):
-		writeJSON(w, http.StatusForbidden, passkeyAnswer{Redirect: "/account/reauth?next=/account",
+		answerJSON(w, http.StatusForbidden, passkeyAnswer{Redirect: "/account/reauth?next=/account",
 			Error: "Confirm it is you first: you signed in a while ago."})
 	case err != nil:
 		a.passkeyFailed(w, r, err)
@@ -217,7 +218,7 @@ func (a *App) passkeyRegister(w http.ResponseWriter, r *http.Request) {
 		a.notify(r.Context(), u.ID, "A passkey was added to your account",
 			"A passkey can now sign in to your account. If it was not you, remove it and change your password.")
 		a.flash(w, "passkey-added")
-		writeJSON(w, http.StatusOK, passkeyAnswer{Redirect: "/account"})
+		answerJSON(w, http.StatusOK, passkeyAnswer{Redirect: "/account"})
 	}
 }
 
