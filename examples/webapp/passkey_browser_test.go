@@ -209,7 +209,7 @@ func (b *tab) session(t *testing.T, s *site) *users.Session {
 
 // TestBrowser_Passkeys walks passkeys in Chromium, over HTTPS at localhost,
 // with virtual authenticators that verify their user: a passkey added on the
-// account page, sign-in with it by the button and by the username field's
+// account page and renamed, sign-in with it by the button and by the username field's
 // autofill, a passkey as the second step after the password (for a user with
 // an authenticator app too), confirming it is you with it, and removing it.
 // It fails where it must: another authenticator that does not hold the key,
@@ -260,6 +260,12 @@ func TestBrowser_Passkeys(t *testing.T) {
 		pks, err := s.users.Passkeys(t.Context(), ada.ID)
 		if err != nil || len(pks) != 1 || pks[0].Name != "laptop" || !pks[0].UserVerified {
 			t.Fatalf("the library has %+v (%v), want the passkey laptop, user verified", pks, err)
+		}
+		one.fill(t, "passkey-"+pks[0].ID, "work laptop")
+		one.click(t, `form[action$="/rename"] button`)
+		one.want(t, "Your account", "Your passkey is renamed.")
+		if pks, _ := s.users.Passkeys(t.Context(), ada.ID); len(pks) != 1 || pks[0].Name != "work laptop" {
+			t.Errorf("after renaming, the library has %+v", pks)
 		}
 	})
 	t.Run("SignInWithTheButton", func(t *testing.T) {
