@@ -70,7 +70,7 @@ func TestPasskeys_Off(t *testing.T) {
 		{"POST", "/v1/me/passkeys/begin", admin, ""},
 		{"POST", "/v1/me/passkeys/step-up/begin", admin, ""},
 	} {
-		e.fail(c.method, c.path, c.token, c.body, 501, codePasskeysNotConfigured, "")
+		e.fail(c.method, c.path, c.token, c.body, 501, users.CodePasskeysNotConfigured, "")
 	}
 }
 
@@ -105,14 +105,16 @@ func TestPasskeys_BadRequests(t *testing.T) {
 	admin := e.login(adminEmail, adminPassword)
 	e.fail("POST", "/v1/auth/passkey", "", `{}`, 400, users.CodeInvalidRequest, "credential")
 	e.fail("POST", "/v1/auth/passkey", "", `{"credential":"a string"}`, 400, users.CodeInvalidRequest, "credential")
-	e.fail("POST", "/v1/auth/passkey", "", `{"credential":{"id":"x"}}`, 401, codePasskeyRefused, "")
+	e.fail("POST", "/v1/auth/passkey", "", `{"credential":{"id":"x"}}`, 401, users.CodePasskeyRefused, "")
 	e.fail("POST", "/v1/auth/login/passkey", "", `{"credential":{"id":"x"}}`, 400, users.CodeInvalidRequest, "challenge")
 	e.fail("POST", "/v1/auth/login/passkey/begin", "", `{"challenge":"not a challenge"}`, 401, users.CodeInvalidToken, "")
 	e.fail("POST", "/v1/me/passkeys", admin, `{"name":"laptop"}`, 400, users.CodeInvalidRequest, "credential")
 	e.fail("PATCH", "/v1/me/passkeys/nope", admin, `{}`, 400, users.CodeInvalidRequest, "name")
 	e.fail("PATCH", "/v1/me/passkeys/nope", admin, `{"name":"laptop"}`, 404, users.CodeNotFound, "")
 	e.fail("DELETE", "/v1/me/passkeys/nope?end_sessions=maybe", admin, "", 400, users.CodeInvalidRequest, "end_sessions")
-	e.fail("DELETE", "/v1/me/passkeys/nope", admin, "", 404, users.CodeNotFound, "")
+	if r := e.fail("DELETE", "/v1/me/passkeys/nope", admin, "", 404, users.CodeNotFound, ""); r.Error.Message != "No such passkey" {
+		t.Errorf("a passkey not found: %q", r.Error.Message)
+	}
 	e.fail("GET", "/v1/me/passkeys", "", "", 401, users.CodeInvalidToken, "")
 }
 
@@ -215,7 +217,7 @@ func TestPasskeys_Flow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.fail("POST", "/v1/me/passkeys", tok, `{"name":"evil","credential":`+string(cred)+`}`, 401, codePasskeyRefused, "")
+		e.fail("POST", "/v1/me/passkeys", tok, `{"name":"evil","credential":`+string(cred)+`}`, 401, users.CodePasskeyRefused, "")
 	})
 	e.enrol(tok) // a second factor: TOTP
 	t.Run("SecondFactor", func(t *testing.T) {
@@ -249,7 +251,7 @@ func TestPasskeys_Flow(t *testing.T) {
 	t.Run("Cloned", func(t *testing.T) {
 		clone := laptop.Clone()
 		e.passkeyLogin(laptop, 200)
-		e.fail("POST", "/v1/auth/passkey", "", `{"credential":`+e.assert(clone, "/v1/auth/passkey/begin", "", "")+`}`, 401, codePasskeyCloned, "")
+		e.fail("POST", "/v1/auth/passkey", "", `{"credential":`+e.assert(clone, "/v1/auth/passkey/begin", "", "")+`}`, 401, users.CodePasskeyCloned, "")
 	})
 	t.Run("RenameAndRemove", func(t *testing.T) {
 		r := e.call("PATCH", "/v1/me/passkeys/"+p.ID, tok, `{"name":"old laptop"}`, 200)
@@ -262,7 +264,7 @@ func TestPasskeys_Flow(t *testing.T) {
 		kept := e.passkeyLogin(laptop, 200).session(t).Token
 		e.call("DELETE", "/v1/me/passkeys/"+p.ID, tok, "", 200)
 		e.call("GET", "/v1/me", kept, "", 200) // by default its sessions stay
-		e.fail("POST", "/v1/auth/passkey", "", `{"credential":`+e.assert(laptop, "/v1/auth/passkey/begin", "", "")+`}`, 401, codePasskeyRefused, "")
+		e.fail("POST", "/v1/auth/passkey", "", `{"credential":`+e.assert(laptop, "/v1/auth/passkey/begin", "", "")+`}`, 401, users.CodePasskeyRefused, "")
 	})
 }
 
@@ -282,7 +284,7 @@ func TestPasskeys_LastWayToSignIn(t *testing.T) {
 	if _, err := store.RemovePassword(t.Context(), jane.ID, e.clock.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
-	e.fail("DELETE", "/v1/me/passkeys/"+p.ID, tok, "", 409, codeLastSignInMethod, "")
+	e.fail("DELETE", "/v1/me/passkeys/"+p.ID, tok, "", 409, users.CodeLastSignInMethod, "")
 	e.call("GET", "/v1/me/passkeys", tok, "", 200)
 
 	second := passkeytest.New(passkeyOrigin)
