@@ -413,3 +413,34 @@ func TestBrowser_PasskeyOtherOrigin(t *testing.T) {
 		t.Fatalf("the site stored a passkey made at another origin: %+v", pks)
 	}
 }
+
+// TestBrowser_PasskeyDev adds a passkey and signs in with it over plain HTTP
+// at localhost, the way "go run ./examples/webapp -dev -base-url
+// http://localhost:8080" is tried: browsers count localhost as a secure
+// context, and the library allows http origins there.
+func TestBrowser_PasskeyDev(t *testing.T) {
+	ctx := newBrowser(t)
+	s := newPasskeySite(t, true)
+	if !strings.HasPrefix(s.app.base, "http://localhost:") {
+		t.Fatalf("not plain HTTP at localhost: %s", s.app.base)
+	}
+	const pw = "ada's dev password"
+	ada := s.user(t, users.NewUser{Email: "ada@example.com", Password: pw})
+	b := &tab{ctx: ctx, base: s.app.base, shots: t.TempDir()}
+	b.addAuthenticator(t, true)
+	restore := b.withoutAutofill(t)
+	defer restore()
+	b.open(t, "/signin")
+	b.fill(t, "identifier", "ada@example.com", "password", pw)
+	b.click(t, "main form button")
+	b.fill(t, "passkey_name", "laptop")
+	b.click(t, "#passkey-add")
+	b.arrive(t, "Your account", "Your passkey is added.")
+	b.click(t, "header form button")
+	b.open(t, "/signin")
+	b.click(t, "#passkey-signin")
+	b.arrive(t, "Your account", "You are signed in.")
+	if sess := b.session(t, s); sess == nil || sess.UserID != ada.ID {
+		t.Fatalf("session %+v, want ada's", sess)
+	}
+}
