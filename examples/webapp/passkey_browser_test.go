@@ -188,6 +188,22 @@ func (b *tab) refused(t *testing.T, s *site, want string) {
 	}
 }
 
+// signInAndAddPasskey signs in with the password (no passkey autofill: the
+// tab's authenticator may hold one) and adds a passkey named name on the
+// account page.
+func (b *tab) signInAndAddPasskey(t *testing.T, identifier, password, name string) {
+	t.Helper()
+	restore := b.withoutAutofill(t)
+	defer restore()
+	b.open(t, "/signin")
+	b.fill(t, "identifier", identifier, "password", password)
+	b.click(t, "main form button")
+	b.want(t, "Your account")
+	b.fill(t, "passkey_name", name)
+	b.click(t, "#passkey-add")
+	b.arrive(t, "Your account", "Your passkey is added.")
+}
+
 // jsString quotes s for a JavaScript expression.
 func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
@@ -231,15 +247,7 @@ func TestBrowser_Passkeys(t *testing.T) {
 	var secret string // of ada's authenticator app, from SecondFactor on
 
 	t.Run("Register", func(t *testing.T) {
-		restore := one.withoutAutofill(t)
-		defer restore()
-		one.open(t, "/signin")
-		one.fill(t, "identifier", "ada@example.com", "password", pw)
-		one.click(t, "main form button")
-		one.want(t, "Your account", "You have no passkeys.")
-		one.fill(t, "passkey_name", "laptop")
-		one.click(t, "#passkey-add")
-		one.arrive(t, "Your account", "Your passkey is added.")
+		one.signInAndAddPasskey(t, "ada@example.com", pw, "laptop")
 		sctx, cancel := one.timeout()
 		defer cancel()
 		if err := chromedp.Do(sctx, chromedp.ScrollIntoView(chromedp.CSS("#passkeys-heading"))); err != nil {
@@ -428,15 +436,10 @@ func TestBrowser_PasskeyDev(t *testing.T) {
 	ada := s.user(t, users.NewUser{Email: "ada@example.com", Password: pw})
 	b := &tab{ctx: ctx, base: s.app.base, shots: t.TempDir()}
 	b.addAuthenticator(t, true)
+	b.signInAndAddPasskey(t, "ada@example.com", pw, "laptop")
+	b.click(t, "header form button")
 	restore := b.withoutAutofill(t)
 	defer restore()
-	b.open(t, "/signin")
-	b.fill(t, "identifier", "ada@example.com", "password", pw)
-	b.click(t, "main form button")
-	b.fill(t, "passkey_name", "laptop")
-	b.click(t, "#passkey-add")
-	b.arrive(t, "Your account", "Your passkey is added.")
-	b.click(t, "header form button")
 	b.open(t, "/signin")
 	b.click(t, "#passkey-signin")
 	b.arrive(t, "Your account", "You are signed in.")
