@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/userkit/users"
@@ -41,10 +42,14 @@ func (s *Server) loggedInOn(w http.ResponseWriter, r *http.Request, sess *users.
 	var c *users.Challenge
 	switch {
 	case errors.As(err, &c):
+		msg := "Enter the code from your authenticator app, or a recovery code"
+		if slices.Contains(c.Methods, users.MethodPasskey) {
+			msg += ", or use a passkey (POST /v1/auth/login/passkey/begin)"
+		}
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeJSON(w, http.StatusUnauthorized, errorEnvelope{Error: apiError{
 			Code:      users.CodeMFARequired,
-			Message:   "Enter the code from your authenticator app, or a recovery code",
+			Message:   msg,
 			Challenge: &apiChallenge{Token: c.Token, Methods: c.Methods, ExpiresAt: timestamp(c.ExpiresAt)},
 		}})
 	case err != nil:

@@ -221,9 +221,10 @@ func TestPasskeys_Flow(t *testing.T) {
 	})
 	e.enrol(tok) // a second factor: TOTP
 	t.Run("SecondFactor", func(t *testing.T) {
-		c := e.challenge("jane@example.com", pw)
-		if !slices.Contains(c.Methods, users.MethodPasskey) {
-			t.Fatalf("challenge methods %v, want passkey among them", c.Methods)
+		r := e.fail("POST", "/v1/auth/login", "", fmt.Sprintf(`{"email":"jane@example.com","password":%q}`, pw), 401, "mfa_required", "")
+		c := challengeOf(t, r)
+		if !slices.Contains(c.Methods, users.MethodPasskey) || !strings.Contains(r.Error.Message, "passkey") {
+			t.Fatalf("challenge %+v, %q: want passkey among its methods and in the message", c, r.Error.Message)
 		}
 		cred := e.assert(laptop, "/v1/auth/login/passkey/begin", "", fmt.Sprintf(`{"challenge":%q}`, c.Token))
 		s := e.call("POST", "/v1/auth/login/passkey", "", fmt.Sprintf(`{"challenge":%q,"credential":%s}`, c.Token, cred), 200).session(t)
