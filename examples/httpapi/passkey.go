@@ -120,16 +120,18 @@ func (s *Server) passkeySecondBegin(w http.ResponseWriter, r *http.Request) {
 }
 
 // passkeySecond completes the second step with the browser's assertion:
-// {"challenge": token, "credential": {...}}.
+// {"challenge": token, "credential": {...}}, and "remember" as for
+// POST /v1/auth/login/mfa (trusted.go).
 func (s *Server) passkeySecond(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Challenge  string          `json:"challenge"`
 		Credential json.RawMessage `json:"credential"`
+		Remember   bool            `json:"remember"`
 	}
 	if !s.decode(w, r, &req) || !required(w, "challenge", req.Challenge) || !hasCredential(w, req.Credential) {
 		return
 	}
-	sess, err := s.Users.CompleteLogin(r.Context(), req.Challenge, string(req.Credential))
+	sess, err := s.Users.CompleteLogin(signinContext(r, req.Remember, ""), req.Challenge, string(req.Credential))
 	s.loggedIn(w, r, sess, err)
 }
 

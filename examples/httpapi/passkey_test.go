@@ -227,9 +227,12 @@ func TestPasskeys_Flow(t *testing.T) {
 			t.Fatalf("challenge %+v, %q: want passkey among its methods and in the message", c, r.Error.Message)
 		}
 		cred := e.assert(laptop, "/v1/auth/login/passkey/begin", "", fmt.Sprintf(`{"challenge":%q}`, c.Token))
-		s := e.call("POST", "/v1/auth/login/passkey", "", fmt.Sprintf(`{"challenge":%q,"credential":%s}`, c.Token, cred), 200).session(t)
+		s := e.call("POST", "/v1/auth/login/passkey", "", fmt.Sprintf(`{"challenge":%q,"credential":%s,"remember":true}`, c.Token, cred), 200).session(t)
 		if got := e.currentMethods(s.Token); !slices.Equal(got, []users.AuthMethod{users.MethodPassword, users.MethodPasskey}) {
 			t.Errorf("methods %v, want password then passkey", got)
+		}
+		if want := timestamp(e.clock.Now().Add(users.DefaultRememberSessionTTL)); s.ExpiresAt != want {
+			t.Errorf("remembered second step with a passkey: expires_at %s, want %s", s.ExpiresAt, want)
 		}
 	})
 	t.Run("WithoutUserVerification", func(t *testing.T) {

@@ -8,8 +8,8 @@ import (
 	"github.com/userkit/users"
 )
 
-// Remember me and trusted devices. POST /v1/auth/login and
-// /v1/auth/login/mfa take "remember": true for a remembered session (30
+// Remember me and trusted devices. POST /v1/auth/login, /v1/auth/login/mfa
+// and /v1/auth/login/passkey take "remember": true for a remembered session (30
 // days, ended by a week without use) instead of the ordinary one. The login
 // takes the "device_token" a client was given when it trusted itself: with
 // it, a user with a second factor gets the session without the second step.

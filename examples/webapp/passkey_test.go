@@ -217,3 +217,55 @@ func TestPasskeyOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestPasskeys_RememberedSecondStep checks that "Remember me" at the password
+// reaches the session a passkey completes at the second step, as it reaches
+// the one a code completes: the code page's passkey form carries it.
+func TestPasskeys_RememberedSecondStep(t *testing.T) {
+	s := newPasskeySite(t, false)
+	const pw = "ada's own password"
+	ada := s.user(t, users.NewUser{Email: "ada@example.com", Password: pw})
+	b := s.browser(t)
+	b.signIn("ada@example.com", pw)
+	key := passkeytest.New(s.app.base)
+	csrf := b.token("/account")
+	cred, err := key.Register(b.options("/account/passkeys/begin", url.Values{"csrf": {csrf}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, a := b.postJSON("/account/passkeys", url.Values{"csrf": {csrf}, "name": {"laptop"}, "credential": {string(cred)}}); status != http.StatusOK {
+		t.Fatalf("adding: %d %+v", status, a)
+	}
+	s.enrol(t, ada.ID)
+
+	other := s.browser(t)
+	resp, body := other.post("/signin", url.Values{"csrf": {other.token("/signin")}, "identifier": {"ada@example.com"},
+		"password": {pw}, "remember": {"on"}})
+	to := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(to, "remember=on") || !strings.Contains(to, "passkey=1") {
+		t.Fatalf("right password with Remember me: %s to %q\n%s", resp.Status, to, body)
+	}
+	_, page := other.get(to)
+	if !strings.Contains(page, `action="/signin/code/passkey"`) {
+		t.Fatalf("the code page offers no passkey:\n%s", page)
+	}
+	if n := strings.Count(page, `name="remember" value="on"`); n != 2 {
+		t.Errorf("the code page carries Remember me in %d forms, want 2 (the code's and the passkey's):\n%s", n, page)
+	}
+	form := url.Values{"csrf": {other.token(to)}, "remember": {"on"}}
+	cred, err = key.Assert(other.options("/signin/code/passkey/begin", form))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("credential", string(cred))
+	if status, a := other.postJSON("/signin/code/passkey", form); status != http.StatusOK {
+		t.Fatalf("the second step with the passkey: %d %+v", status, a)
+	}
+	sess, err := s.users.ValidateToken(t.Context(), other.cookie(s.app.sessionCookie))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sess.ExpiresAt.Sub(sess.CreatedAt); got != users.DefaultRememberSessionTTL {
+		t.Errorf("session after a remembered passkey second step lasts %v, want the remembered %v", got, users.DefaultRememberSessionTTL)
+	}
+}
