@@ -10,10 +10,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -172,7 +174,8 @@ func parsePages() (map[string]*template.Template, error) {
 	return pages, nil
 }
 
-// Handler returns the site's handler: every route behind the security headers,
+// Handler returns the site's handler: every route behind the request log
+// (log.go), the security headers, the error page for a panic (errors.go),
 // the client's address in the context (Config.TrustedProxies) for the
 // library's rate limits, and net/http's cross-origin protection, and every POST also behind a CSRF
 // token check (see checkCSRF for why both).
@@ -222,6 +225,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /email/confirm", a.post(a.confirmEmail))
 
 	a.providerRoutes(mux)
+	mux.HandleFunc("/", a.notFound) // every path no other route has
 
 	mux.HandleFunc("GET /admin/users", a.admin(a.adminUsers))
 	mux.HandleFunc("POST /admin/users/{id}/role", a.post(a.admin(a.adminRole)))
@@ -235,7 +239,7 @@ func (a *App) Handler() http.Handler {
 		a.fail(w, r, http.StatusForbidden, "Cross-origin request refused",
 			"This form was sent from another site, so it was not accepted.")
 	}))
-	return a.headers(a.proxies.Middleware(cop.Handler(a.loadSession(mux))))
+	return a.logRequests(a.headers(a.recoverPanics(a.proxies.Middleware(cop.Handler(a.loadSession(mux))))))
 }
 
 // csp is the site's Content-Security-Policy: scripts, styles, images and
@@ -510,6 +514,8 @@ type page struct {
 	Form   url.Values        // values to show again; never passwords
 	Data   any
 
+	Summary []summaryItem // the error summary's field errors, made by render from Fields
+
 	Providers []providerButton // the sign-in providers, for their buttons
 	Passkeys  bool             // the site offers passkeys
 }
@@ -523,10 +529,13 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 		p.Flash = flashes[c.Value]
 		a.clearCookie(w, a.flashCookie)
 	}
+	p.Summary = summarize(p.Fields)
 	var buf bytes.Buffer
 	if err := a.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
-		a.log.ErrorContext(r.Context(), "rendering", "page", name, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		a.log.ErrorContext(r.Context(), "rendering", "page", name, "err", err, "request_id", requestID(r))
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, fallbackPage)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -534,12 +543,36 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 	w.Write(buf.Bytes())
 }
 
+// summaryItem is one line of the error summary: a field's error, linking to
+// the field (its element id is its name).
+type summaryItem struct {
+	Field, Text string
+}
+
+// summarize returns the summary lines of fields, sorted by field name, each
+// as "Field name: reason".
+func summarize(fields map[string]string) []summaryItem {
+	items := make([]summaryItem, 0, len(fields))
+	for f, msg := range fields {
+		label := strings.ReplaceAll(f, "_", " ")
+		if label != "" {
+			label = strings.ToUpper(label[:1]) + label[1:]
+		}
+		if msg != "" {
+			msg = strings.ToLower(msg[:1]) + msg[1:]
+		}
+		items = append(items, summaryItem{Field: f, Text: label + ": " + msg})
+	}
+	slices.SortFunc(items, func(a, b summaryItem) int { return strings.Compare(a.Field, b.Field) })
+	return items
+}
+
 // fail shows a page with a title and one sentence.
 func (a *App) fail(w http.ResponseWriter, r *http.Request, status int, title, text string) {
 	a.render(w, r, status, "message", page{Title: title, Data: text})
 }
 
-// internal logs err and shows a generic failure; a rate limit's refusal,
+// internal logs err and shows the error page (serverError); a rate limit's refusal,
 // which every handler may meet, gets 429 with Retry-After instead.
 func (a *App) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
 	if errors.Is(err, users.ErrRateLimited) {
@@ -547,8 +580,7 @@ func (a *App) internal(w http.ResponseWriter, r *http.Request, op string, err er
 		a.fail(w, r, http.StatusTooManyRequests, "Too many attempts", "Too many attempts from your network: try again in a few minutes.")
 		return
 	}
-	a.log.ErrorContext(r.Context(), op, "err", err)
-	a.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+	a.serverError(w, r, op, err)
 }
 
 // link returns the absolute URL of path with the token as its query.

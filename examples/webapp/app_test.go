@@ -515,7 +515,7 @@ func TestAdminUsers(t *testing.T) {
 	a := s.browser(t)
 	a.signIn("admin@example.com", "the admin's password")
 	resp, body := a.get("/admin/users?role=bogus")
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "role:") {
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Role: must be") || strings.Contains(body, "page 0") {
 		t.Errorf("an unknown role filter: %s\n%s", resp.Status, body)
 	}
 	_, body = a.get("/admin/users?status=active&q=ADA")

@@ -11,14 +11,49 @@ import (
 	"github.com/userkit/users/mail"
 )
 
-// fieldError returns the form errors for a *users.ValidationError, under the
-// form field's name.
+// fieldError returns the form errors of every *users.ValidationError in err's
+// tree (errors.Join, %w), under each form field's name, so a form shows all
+// of them at once; the first error of a field wins.
 func fieldError(err error) (map[string]string, bool) {
-	var ve *users.ValidationError
-	if !errors.As(err, &ve) {
-		return nil, false
+	fields := make(map[string]string)
+	var walk func(error)
+	walk = func(err error) {
+		if ve, ok := err.(*users.ValidationError); ok {
+			if _, seen := fields[ve.Field]; !seen {
+				fields[ve.Field] = strings.ToUpper(ve.Reason[:1]) + ve.Reason[1:] + "."
+			}
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				walk(next)
+			}
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		}
 	}
-	return map[string]string{ve.Field: strings.ToUpper(ve.Reason[:1]) + ve.Reason[1:] + "."}, true
+	if err != nil {
+		walk(err)
+	}
+	return fields, len(fields) > 0
+}
+
+// signedInAlready sends a signed-in browser away from the sign-in and sign-up
+// forms, to ?next= if it is a path on this site, else to its account, and
+// reports whether it did.
+func (a *App) signedInAlready(w http.ResponseWriter, r *http.Request) bool {
+	if currentUser(r) == nil {
+		return false
+	}
+	to := localPath(r.URL.Query().Get("next"))
+	if to == "" {
+		to = "/account"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return true
 }
 
 // checkEmail is the page every mailing form leads to, whatever happened.
@@ -62,7 +97,12 @@ func (a *App) badLink(w http.ResponseWriter, r *http.Request) {
 
 // Sign-in and sign-out.
 
+// signinForm shows the sign-in form; a signed-in browser goes on to ?next=
+// (a path on this site) or its account instead.
 func (a *App) signinForm(w http.ResponseWriter, r *http.Request) {
+	if a.signedInAlready(w, r) {
+		return
+	}
 	a.render(w, r, http.StatusOK, "signin", page{Title: "Sign in", Form: url.Values{"next": {localPath(r.URL.Query().Get("next"))}}})
 }
 

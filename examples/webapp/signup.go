@@ -83,7 +83,11 @@ func (a *App) signupEmail(token string) (string, bool) {
 	return string(payload[8:]), true
 }
 
+// signupForm shows the sign-up form; a signed-in browser goes to its account.
 func (a *App) signupForm(w http.ResponseWriter, r *http.Request) {
+	if a.signedInAlready(w, r) {
+		return
+	}
 	a.render(w, r, http.StatusOK, "signup", page{Title: "Create an account"})
 }
 
