@@ -55,7 +55,7 @@ func TestBrowser_Layout(t *testing.T) {
 	b := (&tab{ctx: ctx, base: s.srv.URL, shots: shots}).newTab(t)
 	// A long address and name, and a full page of users, as a real admin list has.
 	s.user(t, users.NewUser{Email: "grace.brewster.hopper@navy-reserve.example.com", Password: "the admin's password",
-		Role: users.RoleAdmin, FirstName: "Grace"})
+		Role: users.RoleAdmin, FirstName: "Grace Brewster Murray"})
 	for i := range 11 {
 		s.user(t, users.NewUser{Email: fmt.Sprintf("user%02d.with.a.longer.address@example.com", i), Username: fmt.Sprintf("user_%02d", i),
 			Password: "a password for filler", FirstName: "Filler", LastName: "Userson", Role: users.RoleViewer})
