@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/userkit/users"
@@ -35,10 +36,17 @@ func (b *tab) noSideScroll(t *testing.T, what string) {
 	}
 }
 
-// focused returns the id of the element that has the focus.
-func (b *tab) focused(t *testing.T) string {
+// wantFocus waits until the element with the id has the focus (autofocus
+// applies after the page has loaded), and fails t if it never does.
+func (b *tab) wantFocus(t *testing.T, id, after string) {
 	t.Helper()
-	return eval[string](t, b, `document.activeElement ? document.activeElement.id : ""`)
+	ctx, cancel := b.timeout()
+	defer cancel()
+	expr := fmt.Sprintf(`document.activeElement !== null && document.activeElement.id === %q`, id)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		got := eval[string](t, b, `document.activeElement ? document.activeElement.tagName + "#" + document.activeElement.id : ""`)
+		t.Errorf("after %s the focus is on %q, want #%s (%v)", after, got, id, err)
+	}
 }
 
 // TestBrowser_Layout opens the main pages at a phone's width (390 CSS pixels)
@@ -77,9 +85,7 @@ func TestBrowser_Layout(t *testing.T) {
 			b.fill(t, "email", "not an address")
 			b.click(t, "main form button")
 			b.want(t, "Create an account", "There is a problem")
-			if got := b.focused(t); got != "error-summary" {
-				t.Errorf("after a sign-up error the focus is on %q, want the error summary", got)
-			}
+			b.wantFocus(t, "error-summary", "a sign-up error")
 			if got := eval[string](t, b, `document.querySelector("#error-summary a").getAttribute("href")`); got != "#email" {
 				t.Errorf("the summary links to %q, want #email", got)
 			}
@@ -90,9 +96,7 @@ func TestBrowser_Layout(t *testing.T) {
 			b.fill(t, "identifier", "grace.brewster.hopper@navy-reserve.example.com", "password", "not the password")
 			b.click(t, "main form button")
 			b.want(t, "Sign in", "The email, username or password is wrong.")
-			if got := b.focused(t); got != "error-summary" {
-				t.Errorf("after a sign-in error the focus is on %q, want the error summary", got)
-			}
+			b.wantFocus(t, "error-summary", "a sign-in error")
 
 			b.fill(t, "identifier", "grace.brewster.hopper@navy-reserve.example.com", "password", "the admin's password")
 			b.click(t, "main form button")
