@@ -82,10 +82,20 @@ func (b *browser) post(path string, form url.Values, header ...string) (*http.Re
 	return b.do(req)
 }
 
+// signinToken returns a form token for the sign-in form: from its page, or,
+// for a browser signed in already (sent away from /signin), the account's.
+func (b *browser) signinToken() string {
+	b.tb.Helper()
+	if b.cookie(b.site.app.sessionCookie) != "" {
+		return b.token("/account")
+	}
+	return b.token("/signin")
+}
+
 // signIn signs in through the form and returns the session token.
 func (b *browser) signIn(identifier, password string) string {
 	b.tb.Helper()
-	resp, body := b.post("/signin", url.Values{"csrf": {b.token("/signin")}, "identifier": {identifier}, "password": {password}})
+	resp, body := b.post("/signin", url.Values{"csrf": {b.signinToken()}, "identifier": {identifier}, "password": {password}})
 	if resp.StatusCode != http.StatusSeeOther {
 		b.tb.Fatalf("sign-in: %s\n%s", resp.Status, body)
 	}
@@ -271,11 +281,7 @@ func TestSessionCookie(t *testing.T) {
 	// session cookie set (not the one cleared before it).
 	signIn := func(extra url.Values) *http.Cookie {
 		t.Helper()
-		form := "/signin"
-		if b.cookie(s.app.sessionCookie) != "" {
-			form = "/account" // a signed-in browser is sent away from /signin
-		}
-		f := url.Values{"csrf": {b.token(form)}, "identifier": {"ada@example.com"}, "password": {"correct horse battery"}}
+		f := url.Values{"csrf": {b.signinToken()}, "identifier": {"ada@example.com"}, "password": {"correct horse battery"}}
 		for k, v := range extra {
 			f[k] = v
 		}
