@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
@@ -61,5 +63,26 @@ func TestRequestLog(t *testing.T) {
 	}
 	if session == "" || csrf == "" {
 		t.Fatal("no session or CSRF cookie to look for")
+	}
+}
+
+// TestLogMailer checks that the dev mailer logs the whole message: the
+// recipient, the subject, the link and every line of the text body.
+func TestLogMailer(t *testing.T) {
+	var buf syncBuffer
+	m := Message{To: "ada@example.com", Subject: "Reset your password",
+		Text: "Open this link to choose a new password:\nhttps://app.example/reset?token=t0k\n\nIf you did not ask, ignore this mail.",
+		Link: "https://app.example/reset?token=t0k"}
+	if err := (LogMailer{Logger: slog.New(slog.NewJSONHandler(&buf, nil))}).Send(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &got); err != nil {
+		t.Fatalf("%v: %s", err, buf.String())
+	}
+	for k, want := range map[string]string{"to": m.To, "subject": m.Subject, "link": m.Link, "text": m.Text} {
+		if got[k] != want {
+			t.Errorf("%s: logged %q, want %q", k, got[k], want)
+		}
 	}
 }
