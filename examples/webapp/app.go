@@ -182,7 +182,16 @@ func parsePages() (map[string]*template.Template, error) {
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	mux.HandleFunc("GET /static/{file...}", func(w http.ResponseWriter, r *http.Request) {
+		// A missing file or a folder gets the site's 404 page, not
+		// net/http's text or a listing.
+		if fi, err := fs.Stat(static, r.PathValue("file")); err != nil || fi.IsDir() {
+			a.notFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /{$}", a.home)
 
 	mux.HandleFunc("GET /signup", a.signupForm)

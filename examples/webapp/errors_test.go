@@ -12,12 +12,13 @@ import (
 	"github.com/userkit/users"
 )
 
-// TestNotFound checks that a path no route has gets the site's own 404 page,
-// in its layout, with the security headers.
+// TestNotFound checks that a path no route has, and a static file that is
+// not there, get the site's own 404 page, in its layout, with the security
+// headers; the static folder is not listed.
 func TestNotFound(t *testing.T) {
 	s := newSite(t, false)
 	b := s.browser(t)
-	for _, path := range []string{"/no/such/page", "/account/nothing", "/signin/"} {
+	for _, path := range []string{"/no/such/page", "/account/nothing", "/signin/", "/static/", "/static/nothing.css"} {
 		resp, body := b.get(path)
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %s, want 404", path, resp.Status)
