@@ -558,12 +558,20 @@ type summaryItem struct {
 	Field, Text string
 }
 
+// fieldLabels names the fields whose name does not read as their label.
+var fieldLabels = map[string]string{
+	"email_password": "Password", "mfa_password": "Password", "mfa_code": "Code", "identity": "Sign-in provider",
+}
+
 // summarize returns the summary lines of fields, sorted by field name, each
 // as "Field name: reason".
 func summarize(fields map[string]string) []summaryItem {
 	items := make([]summaryItem, 0, len(fields))
 	for f, msg := range fields {
-		label := strings.ReplaceAll(f, "_", " ")
+		label, ok := fieldLabels[f]
+		if !ok {
+			label = strings.ReplaceAll(f, "_", " ")
+		}
 		if label != "" {
 			label = strings.ToUpper(label[:1]) + label[1:]
 		}

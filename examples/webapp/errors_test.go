@@ -123,6 +123,9 @@ func TestFieldError(t *testing.T) {
 		errors.New("something else"),
 		&users.ValidationError{Field: "new_password", Code: users.ValidationTooShort, Reason: "must be at least 8 characters"},
 	)
+	if got := summarize(map[string]string{"mfa_code": "The code is wrong."}); len(got) != 1 || got[0].Text != "Code: the code is wrong." {
+		t.Errorf("summarize(mfa_code) = %q", got)
+	}
 	fields, ok := fieldError(err)
 	if !ok || len(fields) != 2 || fields["username"] != "Must be at most 64 characters." || fields["new_password"] != "Must be at least 8 characters." {
 		t.Fatalf("fieldError = %q, %v", fields, ok)
