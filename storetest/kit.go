@@ -30,7 +30,8 @@ type Clock struct {
 	now time.Time
 }
 
-// NewClock returns a Clock that reads 2026-01-02 03:04:05 UTC.
+// NewClock returns a Clock set to a fixed instant: 03:04:05 UTC on the second
+// of January 2026, the same in every run.
 func NewClock() *Clock {
 	return &Clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }

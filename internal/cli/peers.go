@@ -207,7 +207,8 @@ func peerTimes(r *importRow, created, updated, lastLogin string) error {
 }
 
 // peerTime sets *to from a peer's time: RFC 3339 (JSON exports), or
-// PostgreSQL's text form ("2024-02-03 04:05:06.789+00", Supabase's CSV).
+// PostgreSQL's text form (date, space, time with fraction and a "+00" zone,
+// as in Supabase's CSV).
 // Empty leaves it.
 func peerTime(to *time.Time, name, text string) error {
 	if text == "" {
