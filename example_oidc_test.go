@@ -42,7 +42,9 @@ func providerRoutes(mux *http.ServeMux, m *users.Manager) {
 		case res.Outcome == users.ProviderLinkRequired:
 			fmt.Fprintf(w, "An account with %s exists: sign in, then link %s from your account page.", res.Email, res.Provider)
 		case res.Challenge != nil:
-			// A second factor is due: continue as after a password (CompleteLogin).
+			// A second factor is due: the next page hands this to CompleteLogin.
+			http.SetCookie(w, &http.Cookie{Name: "mfa_challenge", Value: res.Challenge.Token, Path: "/login",
+				Expires: res.Challenge.ExpiresAt, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
 			http.Redirect(w, r, "/login/second-step", http.StatusSeeOther)
 		default:
 			http.SetCookie(w, &http.Cookie{Name: "session", Value: res.Session.Token, Path: "/",
