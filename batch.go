@@ -25,7 +25,8 @@ type ImportResult struct {
 	// User is the user created from the row, or nil if the row was refused.
 	User *User
 	// Err is nil for a created user, or why the row was refused: a
-	// *ValidationError naming the field (matching ErrInvalidInput),
+	// *ValidationError naming the field, or ValidationErrors naming each
+	// refused field as Create does (both match ErrInvalidInput),
 	// ErrDuplicateEmail, ErrDuplicateUsername or ErrDuplicateExternalID (the key
 	// was taken already, or by an earlier row of the same call), or ErrConflict
 	// (the row's ID is taken).

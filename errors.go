@@ -3,6 +3,8 @@ package users
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // Errors returned by the Manager and by every Store. Test for them with errors.Is;
@@ -24,8 +26,9 @@ var (
 	// already has. It matches ErrConflict too.
 	ErrDuplicateExternalID = fmt.Errorf("users: external ID already in use: %w", ErrConflict)
 
-	// ErrInvalidInput is matched by every *ValidationError: errors.Is(err, ErrInvalidInput)
-	// is true when some input field was refused; errors.As gives the field.
+	// ErrInvalidInput is matched by every *ValidationError and ValidationErrors:
+	// errors.Is(err, ErrInvalidInput) is true when some input field was refused;
+	// errors.As gives the (first) field, FieldErrors every one.
 	ErrInvalidInput = errors.New("users: invalid input")
 
 	// ErrInvalidCredentials is returned by Login for an unknown identifier or a wrong
@@ -96,6 +99,93 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalidInp
 
 func invalid(field string, code ValidationCode, reason string) error {
 	return &ValidationError{Field: field, Code: code, Reason: reason}
+}
+
+// ValidationErrors reports every refused field of one input, one
+// *ValidationError per field, in the order of the input's fields: NewUser's
+// (Create, Import's rows, Invite) or UserUpdate's (Update), as declared. An
+// input with one refused field gives that *ValidationError alone, never a
+// ValidationErrors of one; one with several gives a ValidationErrors of two
+// or more.
+//
+// It matches ErrInvalidInput with errors.Is, and errors.As with a
+// *ValidationError gives its first field's error, so code written for a
+// single *ValidationError keeps working; errors.As with a ValidationErrors,
+// or FieldErrors, gives them all. Its elements must not be changed.
+type ValidationErrors []*ValidationError
+
+// Error names every refused field with its reason, in order:
+// "users: invalid email: …; invalid password: …".
+func (es ValidationErrors) Error() string {
+	var b strings.Builder
+	b.WriteString("users: ")
+	for i, e := range es {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString("invalid " + e.Field + ": " + e.Reason)
+	}
+	return b.String()
+}
+
+// Unwrap returns the field errors, in order, for errors.Is and errors.As.
+func (es ValidationErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// FieldErrors returns every refused field in err: the elements of the first
+// ValidationErrors in its tree (see errors.As), in their order; else the
+// first *ValidationError alone; else nil. The slice is new; its elements are
+// err's own and must not be changed. It is safe for concurrent use.
+func FieldErrors(err error) []*ValidationError {
+	var es ValidationErrors
+	if errors.As(err, &es) {
+		return slices.Clone(es)
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return []*ValidationError{ve}
+	}
+	return nil
+}
+
+// fieldErrors collects the refused fields of one input, in the order they
+// are checked: the input's field order.
+type fieldErrors struct {
+	list ValidationErrors
+}
+
+// add records err, which is nil or a *ValidationError (what every field
+// check returns), and reports whether it was nil: the field passed.
+func (c *fieldErrors) add(err error) bool {
+	if err == nil {
+		return true
+	}
+	c.list = append(c.list, err.(*ValidationError))
+	return false
+}
+
+// insert records err, nil or a *ValidationError, at index at: for a check
+// that runs after the fields behind it but belongs before them.
+func (c *fieldErrors) insert(at int, err error) {
+	if err != nil {
+		c.list = slices.Insert(c.list, at, err.(*ValidationError))
+	}
+}
+
+// err returns nil, the one *ValidationError, or the ValidationErrors.
+func (c *fieldErrors) err() error {
+	switch len(c.list) {
+	case 0:
+		return nil
+	case 1:
+		return c.list[0]
+	}
+	return c.list
 }
 
 // ValidationCode is the machine-readable reason of a *ValidationError. The

@@ -580,7 +580,7 @@ func (m *Manager) finishSignIn(ctx context.Context, p *providerConfig, id *ident
 
 // newProviderUser creates a user with the identity, in one atomic step.
 func (m *Manager) newProviderUser(ctx context.Context, p *providerConfig, email string, id *identityData, prof *ProviderProfile, tok *oauth2.Token) (*UserRecord, *CredentialRecord, error) {
-	r, err := m.validNew(NewUser{Email: email})
+	r, _, err := m.checkNew(ctx, NewUser{Email: email, NoPassword: true}, false)
 	if err != nil {
 		return nil, nil, err
 	}

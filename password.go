@@ -229,26 +229,48 @@ func (m *Manager) checkNewPassword(ctx context.Context, field, pw string, u *Use
 	if err != nil {
 		return "", err
 	}
-	if err := m.checker(ctx, n, u); err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) && ve.Code != "" {
-			return "", err
-		}
-		if ve != nil { // the checker's own, without a code: keep its words
-			return "", &ValidationError{Field: ve.Field, Code: ValidationPasswordRejected, Reason: ve.Reason}
-		}
-		return "", &ValidationError{Field: field, Code: ValidationPasswordRejected, Reason: err.Error()}
+	if err := m.checkPolicy(ctx, field, n, u); err != nil {
+		return "", err
 	}
-	if m.breach != nil {
-		breached, err := m.breach.Breached(ctx, n)
-		if err != nil {
-			return "", fmt.Errorf("users: breached-password check: %w", err)
-		}
-		if breached {
-			return "", invalid(field, ValidationBreachedPassword, "has appeared in a data breach; choose another")
-		}
+	if err := m.checkBreached(ctx, field, n); err != nil {
+		return "", err
 	}
 	return n, nil
+}
+
+// checkPolicy runs the password checker on the normalised password n being
+// set for u. It returns nil or a *ValidationError: the checker's own when it
+// has a Code, else one with ValidationPasswordRejected.
+func (m *Manager) checkPolicy(ctx context.Context, field, n string, u *User) error {
+	err := m.checker(ctx, n, u)
+	if err == nil {
+		return nil
+	}
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve) && ve.Code != "":
+		return ve
+	case ve != nil: // the checker's own, without a code: keep its words
+		return &ValidationError{Field: ve.Field, Code: ValidationPasswordRejected, Reason: ve.Reason}
+	}
+	return &ValidationError{Field: field, Code: ValidationPasswordRejected, Reason: err.Error()}
+}
+
+// checkBreached asks the breach checker, if any, about the normalised
+// password n. It returns a *ValidationError on field for a breached one, or
+// the checker's error wrapped.
+func (m *Manager) checkBreached(ctx context.Context, field, n string) error {
+	if m.breach == nil {
+		return nil
+	}
+	breached, err := m.breach.Breached(ctx, n)
+	if err != nil {
+		return fmt.Errorf("users: breached-password check: %w", err)
+	}
+	if breached {
+		return invalid(field, ValidationBreachedPassword, "has appeared in a data breach; choose another")
+	}
+	return nil
 }
 
 // BreachChecker tells whether a password is known from a data breach (NIST SP

@@ -403,21 +403,17 @@ func (m *Manager) VerifyEmail(ctx context.Context, token string) (*User, error) 
 // Create, except that Password and PasswordHash must be empty and Status is
 // ignored. Deciding who may invite is the application's (typically admins).
 //
-// It returns a *ValidationError, ErrDuplicateEmail or ErrDuplicateUsername, and
-// then nothing is stored.
+// It returns a *ValidationError, or ValidationErrors naming every refused
+// field as Create does, ErrDuplicateEmail or ErrDuplicateUsername, and then
+// nothing is stored.
 func (m *Manager) Invite(ctx context.Context, nu NewUser) (*User, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	if nu.Password != "" || nu.PasswordHash != "" {
-		return nil, "", invalid("password", ValidationMustBeEmpty, "must be empty: the invited user chooses it")
-	}
-	nu.Status = ""
-	r, err := m.validNew(nu)
+	r, _, err := m.checkNew(ctx, nu, true)
 	if err != nil {
 		return nil, "", err
 	}
-	r.Status = StatusInvited
 	u, err := m.insert(ctx, r, PurposeInvitation) // its entry stands for the token too
 	if err != nil {
 		return nil, "", err

@@ -31,41 +31,41 @@ func checkExternalID(s string) error {
 }
 
 // checkMovedIn checks the fields of nu that bring a user in from elsewhere
-// (see NewUser) and copies them into r.
-func (m *Manager) checkMovedIn(nu NewUser, r *UserRecord) error {
+// (see NewUser), in their order, copies them into r and adds the refused
+// ones to c.
+func (m *Manager) checkMovedIn(nu NewUser, r *UserRecord, c *fieldErrors) {
 	if nu.ID != "" {
 		id, err := ulid.ParseStrict(nu.ID)
 		if err != nil || id.String() != nu.ID {
-			return invalid("id", ValidationMalformed, "must be a ULID in its canonical form (26 characters, upper case)")
+			c.add(invalid("id", ValidationMalformed, "must be a ULID in its canonical form (26 characters, upper case)"))
 		}
 		r.ID = nu.ID
 	}
-	if err := checkExternalID(nu.ExternalID); err != nil {
-		return err
-	}
+	c.add(checkExternalID(nu.ExternalID))
 	r.ExternalID = nu.ExternalID
-	if !nu.EmailVerifiedAt.IsZero() && !nu.EmailVerified {
-		return invalid("email_verified_at", ValidationWrongState, "needs email_verified")
+	verifiedAtOK := nu.EmailVerifiedAt.IsZero() || nu.EmailVerified
+	if !verifiedAtOK {
+		c.add(invalid("email_verified_at", ValidationWrongState, "needs email_verified"))
 	}
 	now := m.now()
 	for _, t := range []struct {
 		field string
 		in    time.Time
 		out   *time.Time
+		ok    bool // no error on the field yet
 	}{
-		{"email_verified_at", nu.EmailVerifiedAt, &r.EmailVerifiedAt},
-		{"created_at", nu.CreatedAt, &r.CreatedAt},
-		{"updated_at", nu.UpdatedAt, &r.UpdatedAt},
-		{"last_login_at", nu.LastLoginAt, &r.LastLoginAt},
-		{"last_active_at", nu.LastActiveAt, &r.LastActiveAt},
+		{"email_verified_at", nu.EmailVerifiedAt, &r.EmailVerifiedAt, verifiedAtOK},
+		{"created_at", nu.CreatedAt, &r.CreatedAt, true},
+		{"updated_at", nu.UpdatedAt, &r.UpdatedAt, true},
+		{"last_login_at", nu.LastLoginAt, &r.LastLoginAt, true},
+		{"last_active_at", nu.LastActiveAt, &r.LastActiveAt, true},
 	} {
-		if t.in.After(now) {
-			return invalid(t.field, ValidationOutOfRange, "must not be in the future")
+		if t.ok && t.in.After(now) {
+			c.add(invalid(t.field, ValidationOutOfRange, "must not be in the future"))
 		}
 		*t.out = t.in
 	}
 	r.EmailVerified = nu.EmailVerified
-	return nil
 }
 
 // stampNew gives a new record what it lacks before it is stored: an ID (of

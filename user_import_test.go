@@ -103,15 +103,16 @@ func TestManager_CreateMovedInValidation(t *testing.T) {
 		{"no password and a hash", func(nu *users.NewUser) { nu.NoPassword, nu.PasswordHash = true, "$2a$04$abc" }, "password", users.ValidationMustBeEmpty},
 		{"invited with a password", func(nu *users.NewUser) { nu.Status, nu.Password = users.StatusInvited, "a long password here" }, "status", users.ValidationWrongState},
 		{"invited with a hash", func(nu *users.NewUser) { nu.Status, nu.PasswordHash = users.StatusInvited, "$2a$04$abc" }, "status", users.ValidationWrongState},
-		{"neither password nor NoPassword", func(nu *users.NewUser) {}, "password", users.ValidationRequired},
+		{"neither password nor NoPassword", func(nu *users.NewUser) { nu.Password = "" }, "password", users.ValidationRequired},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			nu := users.NewUser{Email: f.Email()}
+			// A good password, so that the field of the case is the only one refused.
+			nu := users.NewUser{Email: f.Email(), Password: "a long password here"}
 			c.edit(&nu)
 			_, err := f.M.Create(t.Context(), nu)
 			var ve *users.ValidationError
-			if !errors.As(err, &ve) || ve.Field != c.field || ve.Code != c.code {
-				t.Fatalf("Create: %v, want a *ValidationError on %q with code %q", err, c.field, c.code)
+			if !errors.As(err, &ve) || ve.Field != c.field || ve.Code != c.code || len(users.FieldErrors(err)) != 1 {
+				t.Fatalf("Create: %v, want only a *ValidationError on %q with code %q", err, c.field, c.code)
 			}
 			if _, err := f.M.GetByEmail(t.Context(), nu.Email); !errors.Is(err, users.ErrNotFound) {
 				t.Errorf("a refused Create stored the user: %v", err)

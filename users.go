@@ -94,7 +94,9 @@ func (u *User) Clone() *User {
 
 // NewUser is Create's input. Only Email and one of Password, PasswordHash or
 // NoPassword are required (none for StatusInvited); Role defaults to RoleUser
-// and Status to StatusActive. The fields after Preferences bring a user in from
+// and Status to StatusActive. Create checks every field before it refuses
+// any; several refused fields come back as ValidationErrors in the order the
+// fields are declared here. The fields after Preferences bring a user in from
 // another system, or from another store of this package, without loss
 // (user_import.go).
 type NewUser struct {
@@ -161,7 +163,9 @@ type NewUser struct {
 }
 
 // UserUpdate is Update's input. A nil field leaves the value as it is; a non-nil
-// Preferences map replaces the old map whole (an empty map clears it).
+// Preferences map replaces the old map whole (an empty map clears it). Update
+// checks every field before it refuses any; several refused fields come back
+// as ValidationErrors in the order the fields are declared here.
 type UserUpdate struct {
 	Email       *string
 	Username    *string // a pointer to "" removes the username
@@ -283,7 +287,9 @@ type Options struct {
 
 	// PasswordChecker runs on every password that is set (Create, UpdatePassword,
 	// password reset, accepting an invitation) after the length checks, with the
-	// normalised password and the user it is for. An error refuses the password:
+	// normalised password and the user it is for. At Create and Import it runs
+	// even when other fields are refused, so that every field's error is given
+	// at once; a refused field is empty in the user it is given. An error refuses the password:
 	// a *ValidationError with a Code is returned as is (its Code may be one of
 	// the application's own), one without a Code gets ValidationPasswordRejected,
 	// and any other error becomes a *ValidationError on "password" with that
@@ -657,45 +663,90 @@ func (m *Manager) readRand(b []byte) error {
 	return nil
 }
 
-// validNew checks and normalises a NewUser (all but the password) into a record.
-func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
+// checkNew checks and normalises every field of nu that needs neither the
+// store nor a hash into a record, in NewUser's field order, and collects
+// every refused field (one error per field) before it returns: nil, one
+// *ValidationError, or ValidationErrors. It returns too the normalised
+// password, "" when nu sets none. invite is Invite's: the password must be
+// empty, Status is ignored and the record is StatusInvited.
+//
+// The password checker (Options.PasswordChecker) runs after the other
+// fields, so that it sees the user they make (a refused field is empty in
+// it), and its error takes the password's place in the order. It runs only
+// when the password passed its own rules. The breach check, the store and
+// the hash are newRecord's, once all of this passed.
+func (m *Manager) checkNew(ctx context.Context, nu NewUser, invite bool) (*UserRecord, string, error) {
 	var r UserRecord
+	var c fieldErrors
 	var err error
-	if r.Email, err = NormalizeEmail(nu.Email); err != nil {
-		return nil, err
-	}
-	if r.Username, err = NormalizeUsername(nu.Username); err != nil {
-		return nil, err
-	}
-	if r.FirstName, err = checkText("first_name", nu.FirstName, maxNameChars); err != nil {
-		return nil, err
-	}
-	if r.LastName, err = checkText("last_name", nu.LastName, maxNameChars); err != nil {
-		return nil, err
-	}
-	r.Role = or(nu.Role, RoleUser)
-	if err := m.checkRole(r.Role); err != nil {
-		return nil, err
-	}
+	r.Email, err = NormalizeEmail(nu.Email)
+	c.add(err)
+	r.Username, err = NormalizeUsername(nu.Username)
+	c.add(err)
+
+	// The password: its own rules here, the checker below.
+	given := nu.Password != "" || nu.PasswordHash != ""
 	r.Status = or(nu.Status, StatusActive)
-	if !r.Status.valid() && r.Status != StatusInvited {
-		return nil, invalid("status", ValidationNotOneOf, "must be active, inactive, suspended or invited")
+	if invite {
+		r.Status = StatusInvited
 	}
-	if r.AvatarURL, err = checkAvatarURL(nu.AvatarURL); err != nil {
-		return nil, err
-	}
-	if r.AccountID, err = checkAccountID(nu.AccountID); err != nil {
-		return nil, err
-	}
-	if nu.Preferences != nil {
-		if r.Preferences, err = checkPreferences(nu.Preferences); err != nil {
-			return nil, err
+	var password string
+	checkerAt := -1 // where the checker's error goes, when it runs
+	switch {
+	case invite && given:
+		c.add(invalid("password", ValidationMustBeEmpty, "must be empty: the invited user chooses it"))
+	case nu.NoPassword && given:
+		c.add(invalid("password", ValidationMustBeEmpty, "must be empty with NoPassword"))
+	case nu.PasswordHash != "", nu.NoPassword, r.Status == StatusInvited:
+		// No password to check: none is set, or a refusal below (on
+		// status or password_hash) says why the one given is refused.
+	default:
+		password, err = normalizePassword("password", nu.Password, m.minPassword)
+		if c.add(err) {
+			checkerAt = len(c.list)
 		}
 	}
-	if err := m.checkMovedIn(nu, &r); err != nil {
-		return nil, err
+
+	r.FirstName, err = checkText("first_name", nu.FirstName, maxNameChars)
+	c.add(err)
+	r.LastName, err = checkText("last_name", nu.LastName, maxNameChars)
+	c.add(err)
+	r.Role = or(nu.Role, RoleUser)
+	c.add(m.checkRole(r.Role))
+	switch {
+	case invite:
+	case !r.Status.valid() && r.Status != StatusInvited:
+		c.add(invalid("status", ValidationNotOneOf, "must be active, inactive, suspended or invited"))
+	case r.Status == StatusInvited && given && !nu.NoPassword:
+		c.add(invalid("status", ValidationWrongState, "must not be invited for a user given a password: an invited user chooses it"))
 	}
-	return &r, nil
+	r.AvatarURL, err = checkAvatarURL(nu.AvatarURL)
+	c.add(err)
+	r.AccountID, err = checkAccountID(nu.AccountID)
+	c.add(err)
+	if nu.PasswordHash != "" && !invite && !nu.NoPassword && r.Status != StatusInvited {
+		switch {
+		case nu.Password != "":
+			c.add(invalid("password_hash", ValidationExclusive, "give either a password or a password hash, not both"))
+		case c.add(m.checkImportedHash(nu.PasswordHash)):
+			r.PasswordHash = nu.PasswordHash
+		}
+	}
+	if nu.Preferences != nil {
+		r.Preferences, err = checkPreferences(nu.Preferences)
+		c.add(err)
+	}
+	m.checkMovedIn(nu, &r, &c)
+
+	if checkerAt >= 0 {
+		if err := m.checkPolicy(ctx, "password", password, &r.User); err != nil {
+			c.insert(checkerAt, err)
+		}
+	}
+	if err := c.err(); err != nil {
+		return nil, "", err
+	}
+	return &r, password, nil
 }
 
 // Create validates and stores a new user and returns it. Email and Username are
@@ -705,9 +756,15 @@ func (m *Manager) validNew(nu NewUser) (*UserRecord, error) {
 // the formats NewUser.PasswordHash lists), or a hash of this package's own
 // format from another of its stores.
 //
-// It returns a *ValidationError (matching ErrInvalidInput) naming the first
-// refused field ("password_hash.cost", "password_hash.memory" and so on for
-// an imported hash's parameter over its bound), ErrDuplicateEmail or ErrDuplicateUsername if another user has
+// Every field is checked before it returns a refusal: one refused field is a
+// *ValidationError naming it ("password_hash.cost", "password_hash.memory"
+// and so on for an imported hash's parameter over its bound); several are
+// ValidationErrors, one per field in NewUser's field order (email, username,
+// password, first_name, …), whose first errors.As gives as a
+// *ValidationError; FieldErrors gives them all. Both match ErrInvalidInput.
+// Only when every field passes are the costly checks made, each of which may
+// refuse alone: the breach check (Options.BreachChecker), a look for the
+// email in the store, and the hash. It returns ErrDuplicateEmail or ErrDuplicateUsername if another user has
 // the email or username (checked atomically by the Store, so concurrent Creates
 // of one email give exactly one user), ErrDuplicateExternalID if another has
 // nu.ExternalID, ErrConflict if nu.ID is taken, and nothing is stored on any
@@ -726,38 +783,23 @@ func (m *Manager) Create(ctx context.Context, nu NewUser) (*User, error) {
 
 // newRecord validates and normalises a NewUser for Create and Import and gives
 // it its password hash: the hash of Password, or the imported PasswordHash.
+// Every field is checked first (checkNew); only then, for a password, the
+// breach check, a look for the email, and the hash.
 func (m *Manager) newRecord(ctx context.Context, nu NewUser) (*UserRecord, error) {
-	r, err := m.validNew(nu)
-	if err != nil {
+	r, password, err := m.checkNew(ctx, nu, false)
+	if err != nil || password == "" {
+		return r, err
+	}
+	if err := m.checkBreached(ctx, "password", password); err != nil {
 		return nil, err
 	}
-	switch {
-	case nu.Password != "" && nu.PasswordHash != "":
-		return nil, invalid("password_hash", ValidationExclusive, "give either a password or a password hash, not both")
-	case r.Status == StatusInvited && (nu.Password != "" || nu.PasswordHash != ""):
-		return nil, invalid("status", ValidationWrongState, "must not be invited for a user given a password: an invited user chooses it")
-	case nu.NoPassword && (nu.Password != "" || nu.PasswordHash != ""):
-		return nil, invalid("password", ValidationMustBeEmpty, "must be empty with NoPassword")
-	case nu.NoPassword || r.Status == StatusInvited:
-		// No password: magic link, reset, a linked provider or the invitation.
-	case nu.PasswordHash != "":
-		if err := m.checkImportedHash(nu.PasswordHash); err != nil {
-			return nil, err
-		}
-		r.PasswordHash = nu.PasswordHash
-	default:
-		n, err := m.checkNewPassword(ctx, "password", nu.Password, &r.User)
-		if err != nil {
-			return nil, err
-		}
-		// A cheap early answer for the common case, before the costly hash; the
-		// Store decides atomically.
-		if _, err := m.store.GetUserByEmail(ctx, r.Email); err == nil {
-			return nil, ErrDuplicateEmail
-		}
-		if r.PasswordHash, err = m.hashPassword(ctx, n); err != nil {
-			return nil, err
-		}
+	// A cheap early answer for the common case, before the costly hash; the
+	// Store decides atomically.
+	if _, err := m.store.GetUserByEmail(ctx, r.Email); err == nil {
+		return nil, ErrDuplicateEmail
+	}
+	if r.PasswordHash, err = m.hashPassword(ctx, password); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -975,63 +1017,38 @@ func (m *Manager) Count(ctx context.Context, f Filter) (int, error) {
 	return n, storeErr("count", err)
 }
 
+// validUpdate checks and normalises the fields of up that are set, in
+// UserUpdate's field order, and collects every refused field before it
+// returns: nil, one *ValidationError, or ValidationErrors.
 func (m *Manager) validUpdate(up UserUpdate) (UserUpdate, error) {
-	var err error
-	if up.Email != nil {
-		e, err := NormalizeEmail(*up.Email)
-		if err != nil {
-			return up, err
-		}
-		up.Email = &e
-	}
-	if up.Username != nil {
-		u, err := NormalizeUsername(*up.Username)
-		if err != nil {
-			return up, err
-		}
-		up.Username = &u
-	}
-	for _, f := range []struct {
-		name string
-		p    **string
-		max  int
-	}{{"first_name", &up.FirstName, maxNameChars}, {"last_name", &up.LastName, maxNameChars}} {
-		if *f.p != nil {
-			s, err := checkText(f.name, **f.p, f.max)
-			if err != nil {
-				return up, err
+	var c fieldErrors
+	text := func(p **string, check func(string) (string, error)) {
+		if *p != nil {
+			s, err := check(**p)
+			if c.add(err) {
+				*p = &s
 			}
-			*f.p = &s
 		}
 	}
+	text(&up.Email, NormalizeEmail)
+	text(&up.Username, NormalizeUsername)
+	text(&up.FirstName, func(s string) (string, error) { return checkText("first_name", s, maxNameChars) })
+	text(&up.LastName, func(s string) (string, error) { return checkText("last_name", s, maxNameChars) })
 	if up.Role != nil {
-		if err := m.checkRole(*up.Role); err != nil {
-			return up, err
-		}
+		c.add(m.checkRole(*up.Role))
 	}
 	if up.Status != nil && !up.Status.valid() {
-		return up, invalid("status", ValidationNotOneOf, "must be active, inactive or suspended")
+		c.add(invalid("status", ValidationNotOneOf, "must be active, inactive or suspended"))
 	}
-	if up.AvatarURL != nil {
-		s, err := checkAvatarURL(*up.AvatarURL)
-		if err != nil {
-			return up, err
-		}
-		up.AvatarURL = &s
-	}
-	if up.AccountID != nil {
-		s, err := checkAccountID(*up.AccountID)
-		if err != nil {
-			return up, err
-		}
-		up.AccountID = &s
-	}
+	text(&up.AvatarURL, checkAvatarURL)
+	text(&up.AccountID, checkAccountID)
 	if up.Preferences != nil {
-		if up.Preferences, err = checkPreferences(up.Preferences); err != nil {
-			return up, err
+		p, err := checkPreferences(up.Preferences)
+		if c.add(err) {
+			up.Preferences = p
 		}
 	}
-	return up, nil
+	return up, c.err()
 }
 
 // Update changes the fields of up that are not nil and leaves the rest as they
@@ -1048,8 +1065,9 @@ func (m *Manager) validUpdate(up UserUpdate) (UserUpdate, error) {
 // again if the account is reactivated. A user invited but not yet accepted
 // keeps StatusInvited unless Status is set.
 //
-// It returns a *ValidationError for a refused field (nothing is changed),
-// ErrNotFound, or ErrDuplicateEmail / ErrDuplicateUsername if another user has
+// It returns a *ValidationError for a refused field, or ValidationErrors
+// naming every refused field in UserUpdate's field order when there are
+// several (nothing is changed; see Create), ErrNotFound, or ErrDuplicateEmail / ErrDuplicateUsername if another user has
 // the new email or username. Setting a user's own current email or username is
 // not a conflict. Made with a Session in ctx (see NewContext), an Update that
 // changes the email first returns ErrReauthRequired, changing nothing, unless
