@@ -1,0 +1,263 @@
+package users_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/userkit/users"
+	"github.com/userkit/users/storetest"
+)
+
+// fieldCode is a refused field and its code, for comparing whole lists.
+type fieldCode struct {
+	Field string
+	Code  users.ValidationCode
+}
+
+// wantFields fails unless err names exactly want, in order: a plain
+// *ValidationError for one, ValidationErrors for more, each way matching
+// ErrInvalidInput, errors.As giving the first, and Error naming every field.
+func wantFields(tb testing.TB, err error, want ...fieldCode) {
+	tb.Helper()
+	var got []fieldCode
+	for _, ve := range users.FieldErrors(err) {
+		got = append(got, fieldCode{ve.Field, ve.Code})
+	}
+	if !slices.Equal(got, want) {
+		tb.Fatalf("refused fields %v, want %v (%v)", got, want, err)
+	}
+	if !errors.Is(err, users.ErrInvalidInput) {
+		tb.Errorf("errors.Is(%v, ErrInvalidInput) = false", err)
+	}
+	var ve *users.ValidationError
+	if !errors.As(err, &ve) || ve.Field != want[0].Field || ve.Code != want[0].Code {
+		tb.Errorf("errors.As gives %v, want the first field %v", ve, want[0])
+	}
+	var ves users.ValidationErrors
+	switch many := errors.As(err, &ves); {
+	case len(want) == 1 && (many || err != error(ve)):
+		tb.Errorf("one refused field gave %T, want a plain *ValidationError", err)
+	case len(want) > 1 && !many:
+		tb.Errorf("%d refused fields gave %T, want ValidationErrors", len(want), err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), "invalid "+w.Field+": ") {
+			tb.Errorf("the error's text %q does not name %s", err, w.Field)
+		}
+	}
+}
+
+// callStore records the store calls a Create makes that the field checks
+// must not: the look for the email, and the write.
+type callStore struct {
+	users.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (s *callStore) record(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, name)
+}
+
+func (s *callStore) taken() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.calls)
+}
+
+func (s *callStore) GetUserByEmail(ctx context.Context, email string) (*users.UserRecord, error) {
+	s.record("GetUserByEmail")
+	return s.Store.GetUserByEmail(ctx, email)
+}
+
+func (s *callStore) CreateUser(ctx context.Context, r *users.UserRecord, audit ...*users.AuditEntry) error {
+	s.record("CreateUser")
+	return s.Store.CreateUser(ctx, r, audit...)
+}
+
+// TestManager_CreateEveryField checks that Create refuses a NewUser only
+// after checking every field: a bad email, a too-short password, a too-long
+// name and a bad role are reported together, in NewUser's field order, with
+// their codes; nothing is stored, and the costly checks (the breach check,
+// the store's look for the email, the hash) are not made while any field is
+// refused. One bad field stays a plain *ValidationError.
+func TestManager_CreateEveryField(t *testing.T) {
+	breach := &fakeBreach{listed: map[string]bool{breachedPassword: true}}
+	store := &callStore{Store: users.NewMemoryStore()}
+	f := storetest.NewFixture(t, store, func(o *users.Options) { o.BreachChecker = breach })
+	ctx := t.Context()
+	long := strings.Repeat("n", 101)
+
+	t.Run("Four", func(t *testing.T) {
+		_, err := f.M.Create(ctx, users.NewUser{Email: "not an address", Password: "short",
+			FirstName: long, Role: "wizard"})
+		wantFields(t, err,
+			fieldCode{"email", users.ValidationMalformed},
+			fieldCode{"password", users.ValidationTooShort},
+			fieldCode{"first_name", users.ValidationTooLong},
+			fieldCode{"role", users.ValidationNotOneOf})
+	})
+	t.Run("One", func(t *testing.T) {
+		_, err := f.M.Create(ctx, users.NewUser{Email: "one@example.com", Password: storetest.Password, LastName: long})
+		wantFields(t, err, fieldCode{"last_name", users.ValidationTooLong})
+	})
+	t.Run("EveryFieldInOrder", func(t *testing.T) {
+		// One bad value in every field that takes one, given in a
+		// shuffled order of struct literal: the order is NewUser's.
+		_, err := f.M.Create(ctx, users.NewUser{
+			ExternalID: "a b", Preferences: map[string]string{"": "x"}, AccountID: "a\x00", AvatarURL: "ftp://x",
+			Status: "gone", Role: "wizard", LastName: long, FirstName: long, Password: "short", Username: "x",
+			Email: "@", ID: "user-1", EmailVerifiedAt: f.Clock.Now(), CreatedAt: f.Clock.Now().Add(1),
+		})
+		wantFields(t, err,
+			fieldCode{"email", users.ValidationMalformed},
+			fieldCode{"username", users.ValidationTooShort},
+			fieldCode{"password", users.ValidationTooShort},
+			fieldCode{"first_name", users.ValidationTooLong},
+			fieldCode{"last_name", users.ValidationTooLong},
+			fieldCode{"role", users.ValidationNotOneOf},
+			fieldCode{"status", users.ValidationNotOneOf},
+			fieldCode{"avatar_url", users.ValidationMalformed},
+			fieldCode{"account_id", users.ValidationControlCharacter},
+			fieldCode{"preferences", users.ValidationMalformed},
+			fieldCode{"id", users.ValidationMalformed},
+			fieldCode{"external_id", users.ValidationMalformed},
+			fieldCode{"email_verified_at", users.ValidationWrongState},
+			fieldCode{"created_at", users.ValidationOutOfRange})
+	})
+	t.Run("PasswordHash", func(t *testing.T) {
+		_, err := f.M.Create(ctx, users.NewUser{Email: "hash@example.com", Username: "!!!", PasswordHash: "$2a$04$short"})
+		wantFields(t, err,
+			fieldCode{"username", users.ValidationMalformed},
+			fieldCode{"password_hash", users.ValidationMalformed})
+	})
+	t.Run("CheckerKeepsPasswordsPlace", func(t *testing.T) {
+		// The default checker refuses the email's local part; it runs
+		// after the names but its error is the password's.
+		_, err := f.M.Create(ctx, users.NewUser{Email: "ada.lovelace.1815@example.com", Username: "x",
+			Password: "ada.lovelace.1815", LastName: long})
+		wantFields(t, err,
+			fieldCode{"username", users.ValidationTooShort},
+			fieldCode{"password", users.ValidationPersonalPassword},
+			fieldCode{"last_name", users.ValidationTooLong})
+	})
+	t.Run("NoCostlyCheckWhileAFieldIsRefused", func(t *testing.T) {
+		_, err := f.M.Create(ctx, users.NewUser{Email: "costly@example.com", Password: breachedPassword, FirstName: long})
+		wantFields(t, err, fieldCode{"first_name", users.ValidationTooLong})
+		if breach.wasAsked(breachedPassword) {
+			t.Error("the breach checker was asked while a field was refused")
+		}
+	})
+	t.Run("CostlyCheckOnceFieldsPass", func(t *testing.T) {
+		_, err := f.M.Create(ctx, users.NewUser{Email: "costly@example.com", Password: breachedPassword})
+		wantFields(t, err, fieldCode{"password", users.ValidationBreachedPassword})
+	})
+	if got := store.taken(); len(got) != 0 {
+		t.Errorf("refused Creates called the store: %v", got)
+	}
+	if n, err := f.M.Count(ctx, users.Filter{}); err != nil || n != 0 {
+		t.Errorf("Count after refused Creates = %d, %v; want 0 users stored", n, err)
+	}
+}
+
+// TestManager_UpdateEveryField checks that Update refuses only after
+// checking every field, reports them in UserUpdate's field order, and
+// changes nothing.
+func TestManager_UpdateEveryField(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	u := f.mustCreate(t, users.NewUser{Email: "up@example.com", Username: "upton", FirstName: "Ada"})
+	long := strings.Repeat("n", 101)
+	_, err := f.M.Update(ctx, u.ID, users.UserUpdate{
+		Email: ptr("no at sign"), Username: ptr("ab"), FirstName: ptr("Grace"), LastName: ptr(long),
+		Role: ptr(users.Role("wizard")), Status: ptr(users.StatusInvited), AvatarURL: ptr("https://example.com/a.png"),
+		AccountID: ptr("acme"), Preferences: map[string]string{"lang": "a\x00"},
+	})
+	wantFields(t, err,
+		fieldCode{"email", users.ValidationMalformed},
+		fieldCode{"username", users.ValidationTooShort},
+		fieldCode{"last_name", users.ValidationTooLong},
+		fieldCode{"role", users.ValidationNotOneOf},
+		fieldCode{"status", users.ValidationNotOneOf},
+		fieldCode{"preferences", users.ValidationMalformed})
+	got, err := f.M.Get(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != u.Email || got.Username != u.Username || got.FirstName != u.FirstName || got.AvatarURL != "" || !got.UpdatedAt.Equal(u.UpdatedAt) {
+		t.Errorf("a refused Update changed the user: %+v, was %+v", got, u)
+	}
+
+	_, err = f.M.Update(ctx, u.ID, users.UserUpdate{FirstName: ptr("Grace"), AvatarURL: ptr("javascript:alert(1)")})
+	wantFields(t, err, fieldCode{"avatar_url", users.ValidationMalformed})
+}
+
+// TestManager_InviteAndImportEveryField checks that Invite and each row of
+// Import report every refused field, as Create does, and store nothing.
+func TestManager_InviteAndImportEveryField(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := t.Context()
+	_, _, err := f.M.Invite(ctx, users.NewUser{Email: "invitee", Password: "chosen for them", Role: "wizard"})
+	wantFields(t, err,
+		fieldCode{"email", users.ValidationMalformed},
+		fieldCode{"password", users.ValidationMustBeEmpty},
+		fieldCode{"role", users.ValidationNotOneOf})
+
+	res, err := f.M.Import(ctx, []users.NewUser{
+		{Email: "ok@example.com", Password: storetest.Password},
+		{Email: "bad", Username: "a", Password: "short"},
+		{Email: "alone@example.com", NoPassword: true, AvatarURL: "nope"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil {
+		t.Fatalf("row 0: %v", res[0].Err)
+	}
+	wantFields(t, res[1].Err,
+		fieldCode{"email", users.ValidationMalformed},
+		fieldCode{"username", users.ValidationTooShort},
+		fieldCode{"password", users.ValidationTooShort})
+	wantFields(t, res[2].Err, fieldCode{"avatar_url", users.ValidationMalformed})
+	if n, err := f.M.Count(ctx, users.Filter{}); err != nil || n != 1 {
+		t.Errorf("Count = %d, %v; want only the good row stored", n, err)
+	}
+}
+
+// TestFieldErrors checks FieldErrors on the shapes an error comes in.
+func TestFieldErrors(t *testing.T) {
+	a := &users.ValidationError{Field: "email", Code: users.ValidationRequired, Reason: "is required"}
+	b := &users.ValidationError{Field: "password", Code: users.ValidationTooShort, Reason: "must be at least 8 characters"}
+	many := users.ValidationErrors{a, b}
+	for _, c := range []struct {
+		name string
+		err  error
+		want []*users.ValidationError
+	}{
+		{"nil", nil, nil},
+		{"other", errors.New("users: not found"), nil},
+		{"one", a, []*users.ValidationError{a}},
+		{"one wrapped", fmt.Errorf("signing up: %w", a), []*users.ValidationError{a}},
+		{"many", many, []*users.ValidationError{a, b}},
+		{"many wrapped", fmt.Errorf("signing up: %w", many), []*users.ValidationError{a, b}},
+	} {
+		if got := users.FieldErrors(c.err); !slices.Equal(got, c.want) {
+			t.Errorf("%s: FieldErrors = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if got, want := many.Error(), "users: invalid email: is required; invalid password: must be at least 8 characters"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	got := users.FieldErrors(many)
+	got[0] = nil
+	if many[0] != a {
+		t.Error("FieldErrors returned the error's own slice")
+	}
+}
