@@ -157,7 +157,8 @@ func RequireRole(roles ...Role) func(http.Handler) http.Handler {
 }
 
 // HTTPError maps an error of this package to an HTTP status, a stable code (the
-// Code constants) and, for a *ValidationError, the refused field (its
+// Code constants) and, for a *ValidationError, the refused field (the first
+// of ValidationErrors; its
 // machine-readable ValidationCode is the error's Code, which WriteError writes
 // as "reason"):
 //
@@ -307,14 +308,19 @@ func message(code string) string {
 
 // WriteError answers a request with err, mapped by HTTPError, as the JSON body
 //
-//	{"success":false,"error":{"code":"…","message":"…","field":"…","reason":"…"}}
+//	{"success":false,"error":{"code":"…","message":"…","field":"…","reason":"…",
+//	  "fields":[{"field":"…","reason":"…","message":"…"}, …]}}
 //
-// where "field" and "reason" are present only for a refused field: "reason" is
-// the ValidationError's Code (such as "too_short"), stable, for clients to
-// switch on or translate. The message is the
-// ValidationError's field and reason ("Invalid email: must contain exactly one
-// @"), which are safe to show, or a fixed message for the code: never the
-// error's text, which may carry a store's internals. A 401 also gets a
+// where "field", "reason" and "fields" are present only for refused input:
+// "reason" is the ValidationError's Code (such as "too_short"), stable, for
+// clients to switch on or translate. The message is the ValidationError's
+// field and reason ("Invalid email: must contain exactly one @"), which are
+// safe to show, or a fixed message for the code: never the error's text,
+// which may carry a store's internals. "field", "reason" and "message" are
+// the first refused field's; "fields" lists every refused field (see
+// FieldErrors), in the input's field order, each with the same three keys,
+// so a client can show every error of a form at once. One refused field
+// gives a "fields" of one. A 401 also gets a
 // WWW-Authenticate: Bearer header, as RFC 9110 requires. A 429 whose err is
 // a *LimitError with a RetryAfter (a rate limit, a timed lock) gets a
 // Retry-After header in whole seconds, rounded up. WriteError logs nothing;
@@ -322,9 +328,13 @@ func message(code string) string {
 func WriteError(w http.ResponseWriter, err error) {
 	status, code, field := HTTPError(err)
 	msg, reason := message(code), ValidationCode("")
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		msg, reason = "Invalid "+ve.Field+": "+ve.Reason, ve.Code
+	var fields []fieldDetail
+	for i, ve := range FieldErrors(err) {
+		f := fieldDetail{Field: ve.Field, Reason: ve.Code, Message: "Invalid " + ve.Field + ": " + ve.Reason}
+		if i == 0 {
+			msg, reason = f.Message, f.Reason
+		}
+		fields = append(fields, f)
 	}
 	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		if code == CodeInvalidToken {
@@ -334,7 +344,7 @@ func WriteError(w http.ResponseWriter, err error) {
 		}
 	}
 	SetRetryAfter(w, err)
-	writeError(w, status, errorDetail{Code: code, Message: msg, Field: field, Reason: reason})
+	writeError(w, status, errorDetail{Code: code, Message: msg, Field: field, Reason: reason, Fields: fields})
 }
 
 // SetRetryAfter sets the Retry-After header of w, in whole seconds rounded
@@ -360,6 +370,14 @@ type errorDetail struct {
 	Message string         `json:"message"`
 	Field   string         `json:"field,omitempty"`
 	Reason  ValidationCode `json:"reason,omitempty"`
+	Fields  []fieldDetail  `json:"fields,omitempty"`
+}
+
+// fieldDetail is one refused field in an error body's "fields".
+type fieldDetail struct {
+	Field   string         `json:"field"`
+	Reason  ValidationCode `json:"reason"`
+	Message string         `json:"message"`
 }
 
 func writeErrorBody(w http.ResponseWriter, status int, code, msg, field string) {

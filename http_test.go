@@ -289,6 +289,30 @@ func TestWriteError(t *testing.T) {
 			t.Errorf("reason = %q, want %q: clients translate by it", got, want)
 		}
 	})
+	t.Run("EveryField", func(t *testing.T) {
+		// Every refused field in "fields", in order; the top-level keys
+		// stay the first field's, for clients that read only those.
+		rec := httptest.NewRecorder()
+		f := newFixture(t, nil)
+		_, err := f.M.Create(t.Context(), users.NewUser{Email: "ada", Password: "short", LastName: strings.Repeat("n", 101)})
+		users.WriteError(rec, err)
+		decodeError(t, rec, 400, "invalid_request")
+		want := `{"success":false,"error":{"code":"invalid_request","message":"Invalid email: must contain exactly one @","field":"email","reason":"malformed","fields":[` +
+			`{"field":"email","reason":"malformed","message":"Invalid email: must contain exactly one @"},` +
+			`{"field":"password","reason":"too_short","message":"Invalid password: must be at least 8 characters"},` +
+			`{"field":"last_name","reason":"too_long","message":"Invalid last_name: must be at most 100 characters"}]}}` + "\n"
+		if got := rec.Body.String(); got != want {
+			t.Errorf("body = %s, want %s", got, want)
+		}
+
+		rec = httptest.NewRecorder()
+		users.WriteError(rec, &users.ValidationError{Field: "email", Code: users.ValidationRequired, Reason: "is required"})
+		want = `{"success":false,"error":{"code":"invalid_request","message":"Invalid email: is required","field":"email","reason":"required","fields":[` +
+			`{"field":"email","reason":"required","message":"Invalid email: is required"}]}}` + "\n"
+		if got := rec.Body.String(); got != want {
+			t.Errorf("one field: body = %s, want %s", got, want)
+		}
+	})
 	t.Run("NoFieldKey", func(t *testing.T) {
 		// The document's 404 and 409 bodies have no "field" key at all.
 		rec := httptest.NewRecorder()
