@@ -94,16 +94,33 @@ func forbidden(w http.ResponseWriter, message string) {
 	writeError(w, http.StatusForbidden, users.CodeForbidden, message, "")
 }
 
-// rename gives a *users.ValidationError on one of the library's field names the
-// name this API uses for it (avatar_url is avatar here, and so on).
+// rename gives the refused fields of err (users.FieldErrors: one, or every
+// one of a users.ValidationErrors) the names this API uses for them
+// (avatar_url is avatar here, and so on), keeping their order; two library
+// fields of one API field (first_name and last_name of "name") give one
+// error. An err with no refused field, or none to rename, is returned as is.
 func rename(err error, names map[string]string) error {
-	var ve *users.ValidationError
-	if errors.As(err, &ve) {
-		if to, ok := names[ve.Field]; ok {
-			return &users.ValidationError{Field: to, Code: ve.Code, Reason: ve.Reason}
+	var out users.ValidationErrors
+	renamed := false
+	seen := make(map[string]bool)
+	for _, ve := range users.FieldErrors(err) {
+		field, ok := names[ve.Field]
+		if !ok {
+			field = ve.Field
+		}
+		renamed = renamed || ok
+		if !seen[field] {
+			seen[field] = true
+			out = append(out, &users.ValidationError{Field: field, Code: ve.Code, Reason: ve.Reason})
 		}
 	}
-	return err
+	switch {
+	case !renamed:
+		return err
+	case len(out) == 1:
+		return out[0]
+	}
+	return out
 }
 
 // decode reads r's body, which must be one JSON object of at most MaxBodyBytes

@@ -111,6 +111,11 @@ func (s *Server) logger() *slog.Logger {
 }
 
 // Handler returns the API's routes. Every answer is JSON, errors included.
+// Refused input is 400 invalid_request with "field", "reason" (a
+// users.ValidationCode) and "message" of the first refused field, and
+// "fields", a list of every refused field with the same three keys, in the
+// order of the library's input (users.NewUser, users.UserUpdate; see
+// users.WriteError), so a client shows every error of a form at once.
 //
 //	POST   /v1/auth/login                   anyone      email or username + password -> token and user,
 //	                                                     or 401 mfa_required with a challenge for a user with a second factor

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,9 @@ type response struct {
 		Message string  `json:"message"`
 		Field   *string `json:"field"`
 		Reason  string  `json:"reason"`
+		Fields  []struct {
+			Field, Reason, Message string
+		} `json:"fields"`
 	} `json:"error"`
 }
 
@@ -316,6 +320,28 @@ func testAPI(t *testing.T, store users.Store) {
 		e.fail("POST", "/v1/users", admin, `{"email":"new@example.com","avatar":"javascript:alert(1)",`+pw+`}`, 400, "invalid_request", "avatar")
 		e.fail("POST", "/v1/users", admin, `{"email":"new@example.com","name":"`+strings.Repeat("x", 101)+`",`+pw+`}`, 400, "invalid_request", "name")
 		e.fail("POST", "/v1/users", admin, `{"email":"new@example.com","name":"A B","first_name":"A",`+pw+`}`, 400, "invalid_request", "name")
+		// Every refused field at once, in the library's order, under this
+		// API's names (avatar; name once for its two halves); the
+		// top-level keys are the first field's.
+		long := strings.Repeat("x", 101)
+		r = e.fail("POST", "/v1/users", admin, `{"email":"not-an-email","password":"short","avatar":"javascript:alert(1)","name":"`+long+" "+long+`"}`, 400, "invalid_request", "email")
+		var got []string
+		for _, f := range r.Error.Fields {
+			got = append(got, f.Field+" "+f.Reason+" "+f.Message)
+		}
+		want := []string{
+			"email malformed Invalid email: must contain exactly one @",
+			"password too_short Invalid password: must be at least 8 characters",
+			"name too_long Invalid name: must be at most 100 characters",
+			"avatar malformed Invalid avatar: must be an absolute http or https URL",
+		}
+		if !slices.Equal(got, want) || r.Error.Reason != "malformed" || r.Error.Message != want[0][len("email malformed "):] {
+			t.Errorf("fields %q, reason %q, message %q; want fields %q and the first at the top", got, r.Error.Reason, r.Error.Message, want)
+		}
+		r = e.fail("PATCH", "/v1/users/"+jane.ID, admin, `{"username":"x","role":"root","avatar":"ftp://x"}`, 400, "invalid_request", "username")
+		if len(r.Error.Fields) != 3 || r.Error.Fields[1].Field != "role" || r.Error.Fields[2].Field != "avatar" {
+			t.Errorf("PATCH with three bad fields: %s", r.Raw)
+		}
 		// Bad bodies: wrong types, unknown fields, not JSON, not one object.
 		e.fail("POST", "/v1/users", admin, `{"email":"new@example.com","role":5,`+pw+`}`, 400, "invalid_request", "role")
 		e.fail("POST", "/v1/users", admin, `{"email":["new@example.com"],`+pw+`}`, 400, "invalid_request", "email")
