@@ -93,3 +93,68 @@ func TestEmailChange(t *testing.T) {
 		t.Errorf("carol: %v", err)
 	}
 }
+
+// TestProfile_EveryFieldError posts the profile form with three bad fields:
+// all three errors are shown at once, beside their fields (aria-invalid,
+// aria-describedby) and in the summary, which lists them in the form's order
+// and keeps its focus and links; the form keeps what was typed, and nothing
+// changes.
+func TestProfile_EveryFieldError(t *testing.T) {
+	s := newSite(t, false)
+	const pw = "ada's own password"
+	ada := s.user(t, users.NewUser{Email: "ada@example.com", Username: "ada", FirstName: "Ada", Password: pw})
+	b := s.browser(t)
+	b.signIn("ada@example.com", pw)
+
+	long := strings.Repeat("L", 101)
+	resp, body := b.post("/account/profile", url.Values{"csrf": {b.token("/account")},
+		"first_name": {long}, "last_name": {"Love\x01lace"}, "username": {"a!"}})
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("%s, want 400\n%s", resp.Status, body)
+	}
+	for _, want := range []string{
+		`There are problems`, `autofocus`,
+		`aria-invalid="true" aria-describedby="first_name-error"`,
+		`<span class="field-error" id="first_name-error">Must be at most 100 characters.</span>`,
+		`aria-invalid="true" aria-describedby="last_name-error"`,
+		`<span class="field-error" id="last_name-error">Must not contain control characters.</span>`,
+		`aria-invalid="true" aria-describedby="username-error"`,
+		`<span class="field-error" id="username-error">Must be 3 to 32 characters.</span>`,
+		`value="` + long + `"`, `value="a!"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	// The summary reads as the form does: first name, last name, username.
+	links := []string{
+		`<li><a href="#first_name">First name: must be at most 100 characters.</a></li>`,
+		`<li><a href="#last_name">Last name: must not contain control characters.</a></li>`,
+		`<li><a href="#username">Username: must be 3 to 32 characters.</a></li>`,
+	}
+	last := -1
+	for _, l := range links {
+		i := strings.Index(body, l)
+		if i <= last {
+			t.Errorf("the summary lacks %q, or has it out of the form's order:\n%s", l, body)
+		}
+		last = i
+	}
+	if u, err := s.users.Get(t.Context(), ada.ID); err != nil || u.FirstName != "Ada" || u.Username != "ada" || u.LastName != "" {
+		t.Errorf("a refused profile changed the user: %+v, %v", u, err)
+	}
+}
+
+// TestFormFields checks that the summary's order comes from the forms: the
+// field ids of a page, in the order the page shows them.
+func TestFormFields(t *testing.T) {
+	s := newSite(t, false)
+	for page, want := range map[string][]string{
+		"signup-finish": {"username", "password"},
+		"account":       {"first_name", "last_name", "username", "current_password", "new_password", "email", "email_password", "mfa_password", "mfa_code"},
+	} {
+		if got := s.app.fields[page]; !slices.Equal(got, want) {
+			t.Errorf("fields of %s = %q, want %q", page, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -79,6 +81,7 @@ type App struct {
 	signupKey []byte
 	now       func() time.Time
 	pages     map[string]*template.Template
+	fields    map[string][]string // each page's form fields, in the page's order (formFields)
 	work      *worker
 	proxies   *users.TrustedProxies
 
@@ -136,7 +139,7 @@ func NewApp(c Config) (*App, error) {
 	a.sessionCookie, a.csrfCookie, a.flashCookie = prefix+"session", prefix+"csrf", prefix+"flash"
 	a.challengeCookie, a.deviceCookie = prefix+"challenge", prefix+"device"
 	a.providerCookie = prefix + "provider"
-	if a.pages, err = parsePages(); err != nil {
+	if a.pages, a.fields, err = parsePages(); err != nil {
 		return nil, err
 	}
 	_, err = a.users.Passkeys(context.Background(), "")
@@ -149,17 +152,18 @@ func NewApp(c Config) (*App, error) {
 func (a *App) Close() { a.work.close() }
 
 // parsePages parses every page template together with the layout and the
-// parts that pages share.
-func parsePages() (map[string]*template.Template, error) {
+// parts that pages share, and gives the form fields of each (formFields).
+func parsePages() (map[string]*template.Template, map[string][]string, error) {
 	layout, err := template.ParseFS(templateFS, "templates/layout.html", "templates/parts/*.html")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pages := make(map[string]*template.Template)
+	fields := make(map[string][]string)
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
 		if name == "layout" {
@@ -167,11 +171,28 @@ func parsePages() (map[string]*template.Template, error) {
 		}
 		t, err := template.Must(layout.Clone()).ParseFS(templateFS, n)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		pages[name] = t
+		src, err := fs.ReadFile(templateFS, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		pages[name], fields[name] = t, formFields(string(src))
 	}
-	return pages, nil
+	return pages, fields, nil
+}
+
+// fieldID is an input's, select's or textarea's id in a template.
+var fieldID = regexp.MustCompile(`<(?:input|select|textarea)\b[^>]*?\sid="([a-z_]+)"`)
+
+// formFields returns the ids of the fields of a page template's source, in
+// the order the page shows them: the error summary's order.
+func formFields(src string) []string {
+	var ids []string
+	for _, m := range fieldID.FindAllStringSubmatch(src, -1) {
+		ids = append(ids, m[1])
+	}
+	return ids
 }
 
 // Handler returns the site's handler: every route behind the request log
@@ -538,7 +559,7 @@ func (a *App) render(w http.ResponseWriter, r *http.Request, status int, name st
 		p.Flash = flashes[c.Value]
 		a.clearCookie(w, a.flashCookie)
 	}
-	p.Summary = summarize(p.Fields)
+	p.Summary = summarize(p.Fields, a.fields[name])
 	var buf bytes.Buffer
 	if err := a.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		a.log.ErrorContext(r.Context(), "rendering", "page", name, "err", err, "request_id", requestID(r))
@@ -563,9 +584,11 @@ var fieldLabels = map[string]string{
 	"email_password": "Password", "mfa_password": "Password", "mfa_code": "Code", "identity": "Sign-in provider",
 }
 
-// summarize returns the summary lines of fields, sorted by field name, each
-// as "Field name: reason".
-func summarize(fields map[string]string) []summaryItem {
+// summarize returns the summary lines of fields, each as "Field name:
+// reason", in the order of the page's form (order: its field ids), so that
+// the summary reads as the form does; a field the page does not list comes
+// after, by name.
+func summarize(fields map[string]string, order []string) []summaryItem {
 	items := make([]summaryItem, 0, len(fields))
 	for f, msg := range fields {
 		label, ok := fieldLabels[f]
@@ -580,7 +603,15 @@ func summarize(fields map[string]string) []summaryItem {
 		}
 		items = append(items, summaryItem{Field: f, Text: label + ": " + msg})
 	}
-	slices.SortFunc(items, func(a, b summaryItem) int { return strings.Compare(a.Field, b.Field) })
+	at := func(f string) int {
+		if i := slices.Index(order, f); i >= 0 {
+			return i
+		}
+		return len(order)
+	}
+	slices.SortFunc(items, func(a, b summaryItem) int {
+		return cmp.Or(cmp.Compare(at(a.Field), at(b.Field)), strings.Compare(a.Field, b.Field))
+	})
 	return items
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,17 +124,21 @@ func TestFieldError(t *testing.T) {
 		errors.New("something else"),
 		&users.ValidationError{Field: "new_password", Code: users.ValidationTooShort, Reason: "must be at least 8 characters"},
 	)
-	if got := summarize(map[string]string{"mfa_code": "The code is wrong."}); len(got) != 1 || got[0].Text != "Code: the code is wrong." {
+	if got := summarize(map[string]string{"mfa_code": "The code is wrong."}, nil); len(got) != 1 || got[0].Text != "Code: the code is wrong." {
 		t.Errorf("summarize(mfa_code) = %q", got)
 	}
 	fields, ok := fieldError(err)
 	if !ok || len(fields) != 2 || fields["username"] != "Must be at most 64 characters." || fields["new_password"] != "Must be at least 8 characters." {
 		t.Fatalf("fieldError = %q, %v", fields, ok)
 	}
-	got := summarize(fields)
+	got := summarize(fields, nil) // no form: by name
 	want := []summaryItem{{"new_password", "New password: must be at least 8 characters."}, {"username", "Username: must be at most 64 characters."}}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	if !slices.Equal(got, want) {
 		t.Errorf("summarize = %q, want %q", got, want)
+	}
+	got = summarize(fields, []string{"username", "current_password", "new_password"}) // the form's order
+	if want := []summaryItem{want[1], want[0]}; !slices.Equal(got, want) {
+		t.Errorf("summarize in the form's order = %q, want %q", got, want)
 	}
 	if _, ok := fieldError(errors.New("not a validation error")); ok {
 		t.Error("fieldError reported fields for a plain error")

@@ -9,10 +9,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/userkit/users"
 )
@@ -152,13 +150,7 @@ func (a *App) signupFinish(w http.ResponseWriter, r *http.Request) {
 	p := page{Title: "Create your account", Form: url.Values{"token": {token}, "username": {f.Get("username")}},
 		Data: finishPage{Email: email}}
 	u, err := a.users.Create(r.Context(), users.NewUser{Email: email, Username: f.Get("username"), Password: f.Get("password")})
-	if fields, ok := fieldError(err); ok {
-		// The Manager stops at the first bad field, and checks the username
-		// before the password: say too that a password is too short, so
-		// both errors show at once.
-		if _, checked := fields["password"]; !checked && utf8.RuneCountInString(f.Get("password")) < users.MinPasswordLength {
-			fields["password"] = "Must be at least " + strconv.Itoa(users.MinPasswordLength) + " characters."
-		}
+	if fields, ok := fieldError(err); ok { // every refused field at once
 		p.Fields = fields
 		a.render(w, r, http.StatusBadRequest, "signup-finish", p)
 		return

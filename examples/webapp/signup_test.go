@@ -127,10 +127,14 @@ func TestSignup_Finish(t *testing.T) {
 	if resp, body := finish("grace", "short"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "at least 8") {
 		t.Errorf("a short password: %s\n%s", resp.Status, body)
 	}
-	// A bad username and a short password: both errors at once, in the summary too.
+	// A bad username and a short password: both errors at once, in the
+	// summary too, in the form's order (username first), and the username
+	// typed is kept, the password not.
 	if resp, body := finish("not a name!", "short"); resp.StatusCode != http.StatusBadRequest ||
 		!strings.Contains(body, `id="username-error"`) || !strings.Contains(body, `id="password-error"`) ||
-		!strings.Contains(body, "There are problems") || !strings.Contains(body, `<a href="#password">Password: must be at least 8 characters.</a>`) {
+		!strings.Contains(body, "There are problems") || !strings.Contains(body, `value="not a name!"`) || strings.Contains(body, `value="short"`) ||
+		strings.Index(body, `<a href="#username">Username: may contain only a-z, 0-9, _, . and -.</a>`) < 0 ||
+		strings.Index(body, `<a href="#username">`) > strings.Index(body, `<a href="#password">Password: must be at least 8 characters.</a>`) {
 		t.Errorf("a bad username and a short password: %s\n%s", resp.Status, body)
 	}
 	if resp, body := finish("ada", "grace's chosen password"); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "This username is taken.") {
