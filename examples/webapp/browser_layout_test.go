@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,21 @@ func TestBrowser_Layout(t *testing.T) {
 				t.Errorf("the header's Sign out button is %.0fpx high with %.0fpx lines: it wraps", h[0], h[1])
 			}
 			b.shot(t, name("account"))
+
+			// Every field's error at once: three bad profile fields give
+			// three summary links, in the form's order, and the focus.
+			b.fill(t, "first_name", strings.Repeat("A", 101), "last_name", strings.Repeat("B", 101), "username", "a!")
+			b.click(t, "main form button")
+			b.want(t, "Your account", "There are problems")
+			b.wantFocus(t, "error-summary", "three profile errors")
+			links := eval[[]string](t, b, `[...document.querySelectorAll("#error-summary a")].map(a => a.getAttribute("href"))`)
+			if want := []string{"#first_name", "#last_name", "#username"}; !slices.Equal(links, want) {
+				t.Errorf("the summary links to %q, want %q", links, want)
+			}
+			if n := eval[int](t, b, `document.querySelectorAll("[aria-invalid=true]").length`); n != 3 {
+				t.Errorf("%d fields are marked invalid, want 3", n)
+			}
+			b.noSideScroll(t, "the account page with three errors")
 
 			b.open(t, "/admin/users")
 			b.want(t, "Users", "12 users, page 1 of 2.")
