@@ -895,33 +895,30 @@ func decodeCursor(field, c string) (string, error) {
 	return id, nil
 }
 
-// normFilter validates f's match fields and returns the Match the Store sees.
+// normFilter validates f's match fields, collecting every refused one in
+// Filter's field order, and returns the Match the Store sees.
 func (m *Manager) normFilter(f Filter) (Match, error) {
 	out := Match{Role: f.Role, Status: f.Status, AccountID: f.AccountID, ActiveSince: f.ActiveSince, InactiveSince: f.InactiveSince}
+	var c fieldErrors
 	var err error
 	if f.Email != "" {
-		if out.Email, err = NormalizeEmail(f.Email); err != nil {
-			return out, err
-		}
+		out.Email, err = NormalizeEmail(f.Email)
+		c.add(err)
 	}
 	if f.Username != "" {
-		if out.Username, err = NormalizeUsername(f.Username); err != nil {
-			return out, err
-		}
+		out.Username, err = NormalizeUsername(f.Username)
+		c.add(err)
 	}
 	if f.Role != "" {
-		if err := m.checkRole(f.Role); err != nil {
-			return out, err
-		}
+		c.add(m.checkRole(f.Role))
 	}
 	if f.Status != "" && !f.Status.valid() && f.Status != StatusInvited {
-		return out, invalid("status", ValidationNotOneOf, "must be active, inactive, suspended or invited")
+		c.add(invalid("status", ValidationNotOneOf, "must be active, inactive, suspended or invited"))
 	}
-	if out.Search, err = checkText("search", f.Search, maxSearchChars); err != nil {
-		return out, err
-	}
+	out.Search, err = checkText("search", f.Search, maxSearchChars)
+	c.add(err)
 	out.Search = strings.ToLower(out.Search)
-	return out, nil
+	return out, c.err()
 }
 
 // Find returns one page of the users matching f, in ascending ID (creation)
@@ -930,7 +927,9 @@ func (m *Manager) normFilter(f Filter) (Match, error) {
 // walk to the end yields every user that matched throughout exactly once, even
 // while users are created and removed. Offset skips matching users (from the
 // cursor, if any). It returns a *ValidationError for a malformed cursor, both
-// cursors at once, a negative Limit or Offset, or a malformed filter field.
+// cursors at once, a negative Limit or Offset, or a malformed filter field
+// (ValidationErrors for several, in Filter's field order: every match field
+// is checked before the paging ones).
 func (m *Manager) Find(ctx context.Context, f Filter) (*Page, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -1004,7 +1003,8 @@ func (m *Manager) Find(ctx context.Context, f Filter) (*Page, error) {
 }
 
 // Count returns how many users match f's match fields (cursors, Limit and Offset
-// are ignored). It returns a *ValidationError for a malformed filter field.
+// are ignored). It returns a *ValidationError for a malformed filter field, or
+// ValidationErrors naming each in Filter's field order when several are.
 func (m *Manager) Count(ctx context.Context, f Filter) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

@@ -231,6 +231,26 @@ func TestManager_InviteAndImportEveryField(t *testing.T) {
 	}
 }
 
+// TestManager_FindEveryField checks that Find and Count report every
+// refused match field of a Filter, in its field order.
+func TestManager_FindEveryField(t *testing.T) {
+	f := newFixture(t, nil)
+	bad := users.Filter{Email: "nope", Username: "x", Role: "wizard", Status: "gone", Search: "a\x00"}
+	want := []fieldCode{
+		{"email", users.ValidationMalformed},
+		{"username", users.ValidationTooShort},
+		{"role", users.ValidationNotOneOf},
+		{"status", users.ValidationNotOneOf},
+		{"search", users.ValidationControlCharacter},
+	}
+	_, err := f.M.Count(t.Context(), bad)
+	wantFields(t, err, want...)
+	_, err = f.M.Find(t.Context(), bad)
+	wantFields(t, err, want...)
+	_, err = f.M.Find(t.Context(), users.Filter{Role: "wizard"})
+	wantFields(t, err, want[2])
+}
+
 // TestFieldErrors checks FieldErrors on the shapes an error comes in.
 func TestFieldErrors(t *testing.T) {
 	a := &users.ValidationError{Field: "email", Code: users.ValidationRequired, Reason: "is required"}
