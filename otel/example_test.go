@@ -38,7 +38,7 @@ func Example() {
 	createUser := func(w http.ResponseWriter, r *http.Request) {
 		_, err := m.Create(r.Context(), users.NewUser{Email: r.FormValue("email"), Password: r.FormValue("password")})
 		if err != nil {
-			bridge.RecordError(r.Context(), err) // counts a refused field by its code
+			bridge.RecordError(r.Context(), err) // counts each refused field by its code
 			users.WriteError(w, err)
 			return
 		}
@@ -56,6 +56,7 @@ func Example() {
 			}
 		}
 	}
-	// Output:
+	// Unordered output:
 	// users.validation.errors users.validation.code=malformed users.validation.field=email 1
+	// users.validation.errors users.validation.code=too_short users.validation.field=password 1
 }

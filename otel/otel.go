@@ -170,18 +170,35 @@ func (b *Bridge) OnEvent(ctx context.Context, e users.AuditEntry) {
 
 // RecordError records err when it is (or wraps) a *users.ValidationError:
 // one more on MetricValidations with its field and code, and an event
-// "users.validation_error" on the span of ctx. It reports whether it
-// recorded anything; other errors are left alone. Validation refusals are
-// not events of the Manager (nothing was written), so the application calls
-// this where it handles errors.
+// "users.validation_error" on the span of ctx. An err that names several
+// refused fields (users.ValidationErrors, errors.Join) records each of them.
+// It reports whether it recorded anything; other errors are left alone.
+// Validation refusals are not events of the Manager (nothing was written), so
+// the application calls this where it handles errors.
 func (b *Bridge) RecordError(ctx context.Context, err error) bool {
-	var ve *users.ValidationError
-	if !errors.As(err, &ve) {
-		return false
+	found := false
+	var walk func(error)
+	walk = func(err error) {
+		if ve, ok := err.(*users.ValidationError); ok {
+			found = true
+			attrs := []attribute.KeyValue{AttrField.String(ve.Field), AttrCode.String(string(ve.Code))}
+			b.validations.Add(ctx, 1, metric.WithAttributes(attrs...))
+			trace.SpanFromContext(ctx).AddEvent("users.validation_error", trace.WithAttributes(attrs...))
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			if next := u.Unwrap(); next != nil {
+				walk(next)
+			}
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		}
 	}
-	attrs := metric.WithAttributes(AttrField.String(ve.Field), AttrCode.String(string(ve.Code)))
-	b.validations.Add(ctx, 1, attrs)
-	trace.SpanFromContext(ctx).AddEvent("users.validation_error",
-		trace.WithAttributes(AttrField.String(ve.Field), AttrCode.String(string(ve.Code))))
-	return true
+	if err != nil {
+		walk(err)
+	}
+	return found
 }

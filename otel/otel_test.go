@@ -220,6 +220,23 @@ func TestBridge_RecordError(t *testing.T) {
 	if ev := ended[0].Events()[0]; !slices.Contains(ev.Attributes, usersotel.AttrCode.String("malformed")) {
 		t.Errorf("event attributes %v lack the code", ev.Attributes)
 	}
+
+	// Several refused fields in one error: each is counted, and each is an
+	// event of the span.
+	ctx, span = s.tp.Tracer("test").Start(t.Context(), "POST /users")
+	_, err = s.f.M.Create(ctx, users.NewUser{Email: "not an email", Password: "short"})
+	if !s.b.RecordError(ctx, err) {
+		t.Fatalf("RecordError(%v) = false, want it recorded", err)
+	}
+	span.End()
+	got = s.sums(t, usersotel.MetricValidations)
+	short := key(usersotel.AttrField.String("password"), usersotel.AttrCode.String(string(users.ValidationTooShort)))
+	if len(got) != 2 || got[want] != 2 || got[short] != 1 {
+		t.Errorf("validation errors %v, want 2 at %s and 1 at %s", got, want, short)
+	}
+	if ended := s.spans.Ended(); len(ended) != 2 || len(ended[1].Events()) != 2 {
+		t.Errorf("spans %v, want the second with two validation events", ended)
+	}
 }
 
 // TestNew_Defaults: nil Options use the global providers (no-ops unless set).
