@@ -137,20 +137,34 @@ func (es ValidationErrors) Unwrap() []error {
 	return out
 }
 
-// FieldErrors returns every refused field in err: the elements of the first
-// ValidationErrors in its tree (see errors.As), in their order; else the
-// first *ValidationError alone; else nil. The slice is new; its elements are
-// err's own and must not be changed. It is safe for concurrent use.
+// FieldErrors returns every refused field in err: each *ValidationError in
+// its tree (wrapped with %w, joined with errors.Join, or the elements of a
+// ValidationErrors), depth first, in order; nil when there is none. The
+// slice is new; its elements are err's own and must not be changed. It is
+// safe for concurrent use.
 func FieldErrors(err error) []*ValidationError {
-	var es ValidationErrors
-	if errors.As(err, &es) {
-		return slices.Clone(es)
+	var out []*ValidationError
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case *ValidationError:
+			out = append(out, e)
+		case ValidationErrors:
+			out = append(out, e...)
+		case interface{ Unwrap() error }:
+			if next := e.Unwrap(); next != nil {
+				walk(next)
+			}
+		case interface{ Unwrap() []error }:
+			for _, next := range e.Unwrap() {
+				walk(next)
+			}
+		}
 	}
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		return []*ValidationError{ve}
+	if err != nil {
+		walk(err)
 	}
-	return nil
+	return out
 }
 
 // fieldErrors collects the refused fields of one input, in the order they

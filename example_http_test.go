@@ -118,7 +118,7 @@ func ExampleWriteError() {
 	// Output:
 	// 201
 	// 409 {"success":false,"error":{"code":"duplicate_email","message":"A user with this email already exists"}}
-	// 400 {"success":false,"error":{"code":"invalid_request","message":"Invalid email: must contain exactly one @","field":"email","reason":"malformed"}}
+	// 400 {"success":false,"error":{"code":"invalid_request","message":"Invalid email: must contain exactly one @","field":"email","reason":"malformed","fields":[{"field":"email","reason":"malformed","message":"Invalid email: must contain exactly one @"}]}}
 }
 
 func ExampleFromContext() {

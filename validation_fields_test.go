@@ -1,12 +1,10 @@
 package users_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/userkit/users"
@@ -52,36 +50,6 @@ func wantFields(tb testing.TB, err error, want ...fieldCode) {
 	}
 }
 
-// callStore records the store calls a Create makes that the field checks
-// must not: the look for the email, and the write.
-type callStore struct {
-	users.Store
-	mu    sync.Mutex
-	calls []string
-}
-
-func (s *callStore) record(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, name)
-}
-
-func (s *callStore) taken() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
-}
-
-func (s *callStore) GetUserByEmail(ctx context.Context, email string) (*users.UserRecord, error) {
-	s.record("GetUserByEmail")
-	return s.Store.GetUserByEmail(ctx, email)
-}
-
-func (s *callStore) CreateUser(ctx context.Context, r *users.UserRecord, audit ...*users.AuditEntry) error {
-	s.record("CreateUser")
-	return s.Store.CreateUser(ctx, r, audit...)
-}
-
 // TestManager_CreateEveryField checks that Create refuses a NewUser only
 // after checking every field: a bad email, a too-short password, a too-long
 // name and a bad role are reported together, in NewUser's field order, with
@@ -90,7 +58,7 @@ func (s *callStore) CreateUser(ctx context.Context, r *users.UserRecord, audit .
 // refused. One bad field stays a plain *ValidationError.
 func TestManager_CreateEveryField(t *testing.T) {
 	breach := &fakeBreach{listed: map[string]bool{breachedPassword: true}}
-	store := &callStore{Store: users.NewMemoryStore()}
+	store := &callLog{Store: users.NewMemoryStore()} // security_audit_test.go
 	f := storetest.NewFixture(t, store, func(o *users.Options) { o.BreachChecker = breach })
 	ctx := t.Context()
 	long := strings.Repeat("n", 101)
@@ -159,8 +127,8 @@ func TestManager_CreateEveryField(t *testing.T) {
 		_, err := f.M.Create(ctx, users.NewUser{Email: "costly@example.com", Password: breachedPassword})
 		wantFields(t, err, fieldCode{"password", users.ValidationBreachedPassword})
 	})
-	if got := store.taken(); len(got) != 0 {
-		t.Errorf("refused Creates called the store: %v", got)
+	if got := store.take(); len(got) != 0 {
+		t.Errorf("refused Creates read the store: %v", got)
 	}
 	if n, err := f.M.Count(ctx, users.Filter{}); err != nil || n != 0 {
 		t.Errorf("Count after refused Creates = %d, %v; want 0 users stored", n, err)
@@ -267,6 +235,7 @@ func TestFieldErrors(t *testing.T) {
 		{"one wrapped", fmt.Errorf("signing up: %w", a), []*users.ValidationError{a}},
 		{"many", many, []*users.ValidationError{a, b}},
 		{"many wrapped", fmt.Errorf("signing up: %w", many), []*users.ValidationError{a, b}},
+		{"joined", errors.Join(a, errors.New("users: not found"), fmt.Errorf("x: %w", many)), []*users.ValidationError{a, a, b}},
 	} {
 		if got := users.FieldErrors(c.err); !slices.Equal(got, c.want) {
 			t.Errorf("%s: FieldErrors = %v, want %v", c.name, got, c.want)

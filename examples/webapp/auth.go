@@ -11,32 +11,16 @@ import (
 	"github.com/userkit/users/mail"
 )
 
-// fieldError returns the form errors of every *users.ValidationError in err's
-// tree (errors.Join, %w), under each form field's name, so a form shows all
-// of them at once; the first error of a field wins.
+// fieldError returns the form errors of every refused field in err
+// (users.FieldErrors: a users.ValidationErrors, errors.Join, %w), under each
+// form field's name, so a form shows all of them at once; the first error of
+// a field wins.
 func fieldError(err error) (map[string]string, bool) {
 	fields := make(map[string]string)
-	var walk func(error)
-	walk = func(err error) {
-		if ve, ok := err.(*users.ValidationError); ok {
-			if _, seen := fields[ve.Field]; !seen {
-				fields[ve.Field] = strings.ToUpper(ve.Reason[:1]) + ve.Reason[1:] + "."
-			}
-			return
+	for _, ve := range users.FieldErrors(err) {
+		if _, seen := fields[ve.Field]; !seen {
+			fields[ve.Field] = strings.ToUpper(ve.Reason[:1]) + ve.Reason[1:] + "."
 		}
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			if next := u.Unwrap(); next != nil {
-				walk(next)
-			}
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				walk(e)
-			}
-		}
-	}
-	if err != nil {
-		walk(err)
 	}
 	return fields, len(fields) > 0
 }
