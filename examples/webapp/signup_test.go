@@ -133,7 +133,7 @@ func TestSignup_Finish(t *testing.T) {
 	if resp, body := finish("not a name!", "short"); resp.StatusCode != http.StatusBadRequest ||
 		!strings.Contains(body, `id="username-error"`) || !strings.Contains(body, `id="password-error"`) ||
 		!strings.Contains(body, "There are problems") || !strings.Contains(body, `value="not a name!"`) || strings.Contains(body, `value="short"`) ||
-		strings.Index(body, `<a href="#username">Username: may contain only a-z, 0-9, _, . and -.</a>`) < 0 ||
+		!strings.Contains(body, `<a href="#username">Username: may contain only a-z, 0-9, _, . and -.</a>`) ||
 		strings.Index(body, `<a href="#username">`) > strings.Index(body, `<a href="#password">Password: must be at least 8 characters.</a>`) {
 		t.Errorf("a bad username and a short password: %s\n%s", resp.Status, body)
 	}
