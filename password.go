@@ -239,8 +239,9 @@ func (m *Manager) checkNewPassword(ctx context.Context, field, pw string, u *Use
 }
 
 // checkPolicy runs the password checker on the normalised password n being
-// set for u. It returns nil or a *ValidationError: the checker's own when it
-// has a Code, else one with ValidationPasswordRejected.
+// set for u. It returns nil, the checker's error as it is when it is (or
+// wraps) a *ValidationError with a Code, or else a *ValidationError with
+// ValidationPasswordRejected.
 func (m *Manager) checkPolicy(ctx context.Context, field, n string, u *User) error {
 	err := m.checker(ctx, n, u)
 	if err == nil {
@@ -249,7 +250,7 @@ func (m *Manager) checkPolicy(ctx context.Context, field, n string, u *User) err
 	var ve *ValidationError
 	switch {
 	case errors.As(err, &ve) && ve.Code != "":
-		return ve
+		return err
 	case ve != nil: // the checker's own, without a code: keep its words
 		return &ValidationError{Field: ve.Field, Code: ValidationPasswordRejected, Reason: ve.Reason}
 	}

@@ -740,7 +740,12 @@ func (m *Manager) checkNew(ctx context.Context, nu NewUser, invite bool) (*UserR
 
 	if checkerAt >= 0 {
 		if err := m.checkPolicy(ctx, "password", password, &r.User); err != nil {
-			c.insert(checkerAt, err)
+			if len(c.list) == 0 {
+				return nil, "", err // alone: as the checker gave it
+			}
+			var ve *ValidationError
+			errors.As(err, &ve) // always: see checkPolicy
+			c.insert(checkerAt, ve)
 		}
 	}
 	if err := c.err(); err != nil {

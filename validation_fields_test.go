@@ -1,6 +1,7 @@
 package users_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -133,6 +134,24 @@ func TestManager_CreateEveryField(t *testing.T) {
 	if n, err := f.M.Count(ctx, users.Filter{}); err != nil || n != 0 {
 		t.Errorf("Count after refused Creates = %d, %v; want 0 users stored", n, err)
 	}
+}
+
+// TestManager_CreateCheckerError checks that an application's password
+// checker's error is returned as it gave it when it is the only refusal, and
+// takes the password's place among several.
+func TestManager_CreateCheckerError(t *testing.T) {
+	const own users.ValidationCode = "too_simple" // an application's own code
+	f := newFixture(t, func(o *users.Options) {
+		o.PasswordChecker = func(context.Context, string, *users.User) error {
+			return fmt.Errorf("policy: %w", &users.ValidationError{Field: "password", Code: own, Reason: "is too simple"})
+		}
+	})
+	_, err := f.M.Create(t.Context(), users.NewUser{Email: "ok@example.com", Password: storetest.Password})
+	if fe := users.FieldErrors(err); len(fe) != 1 || fe[0].Code != own || !errors.Is(err, users.ErrInvalidInput) || !strings.HasPrefix(err.Error(), "policy: ") {
+		t.Errorf("the checker's error alone = %v, want it as the checker gave it", err)
+	}
+	_, err = f.M.Create(t.Context(), users.NewUser{Email: "bad", Password: storetest.Password, Role: "wizard"})
+	wantFields(t, err, fieldCode{"email", users.ValidationMalformed}, fieldCode{"password", own}, fieldCode{"role", users.ValidationNotOneOf})
 }
 
 // TestManager_UpdateEveryField checks that Update refuses only after
