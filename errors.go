@@ -103,7 +103,9 @@ func invalid(field string, code ValidationCode, reason string) error {
 
 // ValidationErrors reports every refused field of one input, one
 // *ValidationError per field, in the order of the input's fields: NewUser's
-// (Create, Import's rows, Invite) or UserUpdate's (Update), as declared. An
+// (Create, Import's rows, Invite), UserUpdate's (Update) or Filter's (Find,
+// Count), as declared, with the password checker's error in the password's
+// place (see Options.PasswordChecker). An
 // input with one refused field gives that *ValidationError alone, never a
 // ValidationErrors of one; one with several gives a ValidationErrors of two
 // or more.
@@ -111,7 +113,8 @@ func invalid(field string, code ValidationCode, reason string) error {
 // It matches ErrInvalidInput with errors.Is, and errors.As with a
 // *ValidationError gives its first field's error, so code written for a
 // single *ValidationError keeps working; errors.As with a ValidationErrors,
-// or FieldErrors, gives them all. Its elements must not be changed.
+// or FieldErrors, gives them all. Its elements must not be changed; its
+// methods are safe for concurrent use.
 type ValidationErrors []*ValidationError
 
 // Error names every refused field with its reason, in order:
