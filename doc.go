@@ -18,10 +18,10 @@ Errors are sentinels (ErrNotFound, ErrDuplicateEmail, ErrInvalidCredentials, …
 to test with errors.Is, and *ValidationError, which names the refused field,
 gives a stable ValidationCode for programs (to translate, say) beside an English
 Reason, and matches ErrInvalidInput. Bad input is refused before anything is
-stored. Create, Import and Update check every field before they refuse: input
-with several bad fields gives ValidationErrors, one *ValidationError per
-field in the input's field order (FieldErrors lists them), so a form can
-show every error at once.
+stored. Create, Import, Invite, Update, Find and Count check every field before
+they refuse: input with several bad fields gives ValidationErrors, one
+*ValidationError per field in the input's field order (FieldErrors lists
+them), so a form can show every error at once.
 
 # Stores
 
