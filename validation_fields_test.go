@@ -269,3 +269,55 @@ func TestFieldErrors(t *testing.T) {
 		t.Error("FieldErrors returned the error's own slice")
 	}
 }
+
+// newUserOrder is NewUser's field order, by the fields' error names.
+var newUserOrder = []string{"email", "username", "password", "first_name", "last_name", "role", "status",
+	"avatar_url", "account_id", "password_hash", "preferences", "id", "external_id", "email_verified_at",
+	"created_at", "updated_at", "last_login_at", "last_active_at"}
+
+// FuzzCreate_EveryField creates users from arbitrary fields: Create either
+// stores the user, or refuses with every refused field once, in NewUser's
+// order, each with a code, and stores nothing; it never panics.
+func FuzzCreate_EveryField(f *testing.F) {
+	f.Add("ada@example.com", "ada", storetest.Password, "Ada", "", "", "", "", "", "", false)
+	f.Add("not an address", "x", "short", strings.Repeat("n", 101), "a\x00", "wizard", "gone", "ftp://x", "a\x01", "$2a$04$x", false)
+	f.Add("b@example.com", "", "", "", "", "", "invited", "", "", "$2a$99$abc", true)
+	fx := newFixture(f, nil)
+	f.Fuzz(func(t *testing.T, email, username, password, first, last, role, status, avatar, account, hash string, noPassword bool) {
+		ctx := t.Context()
+		before, err := fx.M.Count(ctx, users.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = fx.M.Create(ctx, users.NewUser{Email: email, Username: username, Password: password, FirstName: first,
+			LastName: last, Role: users.Role(role), Status: users.Status(status), AvatarURL: avatar, AccountID: account,
+			PasswordHash: hash, NoPassword: noPassword})
+		after, cerr := fx.M.Count(ctx, users.Filter{})
+		if cerr != nil {
+			t.Fatal(cerr)
+		}
+		switch {
+		case err == nil:
+			if after != before+1 {
+				t.Fatalf("Create succeeded but %d users became %d", before, after)
+			}
+			return
+		case after != before:
+			t.Fatalf("a refused Create (%v) stored a user", err)
+		case !errors.Is(err, users.ErrInvalidInput):
+			return // taken email or username
+		}
+		prev := -1
+		for _, ve := range users.FieldErrors(err) {
+			name, _, _ := strings.Cut(ve.Field, ".")
+			at := slices.Index(newUserOrder, name)
+			if at <= prev || ve.Code == "" || ve.Reason == "" {
+				t.Fatalf("refused fields out of order, repeated, unknown or without a code: %v", err)
+			}
+			prev = at
+		}
+		if prev < 0 {
+			t.Fatalf("ErrInvalidInput without a field: %v", err)
+		}
+	})
+}
