@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -52,19 +53,41 @@ func BenchmarkValidateToken(b *testing.B) {
 }
 
 // BenchmarkCreateUserConcurrent runs CreateUser from 32 goroutines on 32
-// connections at once, on tables with the counts of schema version 5 kept by
-// their triggers ("counted") and on the same tables with those triggers
-// dropped, as before version 5 ("uncounted"), in one run:
+// connections at once, on three versions of the tables, in one run:
+// "uncounted", the tables of now with the count triggers dropped, as before
+// schema version 5, the create path the counts must not slow down;
+// "counted-v10", the count triggers of version 10, which upsert a counter
+// row of the connection's shard; and "counted", the tables New makes now,
+// whose triggers append a delta row. -count runs each variant's counts in a
+// row; on a busy machine, compile the test binary and run it with
+// -test.count 1 several times instead, so that the variants take turns while
+// the load moves (from the repository's root):
 //
-//	bash .ci/postgres.sh go test -run '^$' -bench CreateUserConcurrent -count 5 .
+//	(cd postgres && go test -c) && bash .ci/postgres.sh bash -c 'for i in 1 2 3 4 5; do ./postgres.test -test.run "^$" -test.bench CreateUserConcurrent -test.count 1; done'
 func BenchmarkCreateUserConcurrent(b *testing.B) {
 	db := openTestDB(b)
-	for _, counted := range []bool{false, true} {
-		name := "uncounted"
-		if counted {
-			name = "counted"
+	var v10 []string // version 5's count functions, which version 11 replaced
+	for _, stmt := range postgres.Migration(5) {
+		if rest, ok := strings.CutPrefix(stmt, "CREATE FUNCTION userkit_count_users_"); ok {
+			v10 = append(v10, "CREATE OR REPLACE FUNCTION userkit_count_users_"+rest)
 		}
-		b.Run(name, func(b *testing.B) {
+	}
+	if len(v10) != 3 {
+		b.Fatalf("found %d of version 5's count functions, want 3", len(v10))
+	}
+	for _, c := range []struct {
+		name string
+		undo []string
+	}{
+		{"uncounted", []string{
+			`DROP TRIGGER userkit_count_users_insert ON userkit_users`,
+			`DROP TRIGGER userkit_count_users_update ON userkit_users`,
+			`DROP TRIGGER userkit_count_users_delete ON userkit_users`,
+		}},
+		{"counted-v10", v10},
+		{"counted", nil},
+	} {
+		b.Run(c.name, func(b *testing.B) {
 			schema := db.schema(b)
 			cfg, err := pgxpool.ParseConfig(db.dsn)
 			if err != nil {
@@ -78,11 +101,9 @@ func BenchmarkCreateUserConcurrent(b *testing.B) {
 			}
 			b.Cleanup(pool.Close)
 			s := mustNew(b, pool)
-			if !counted {
-				for _, op := range []string{"insert", "update", "delete"} {
-					if _, err := pool.Exec(b.Context(), `DROP TRIGGER userkit_count_users_`+op+` ON userkit_users`); err != nil {
-						b.Fatal(err)
-					}
+			for _, stmt := range c.undo {
+				if _, err := pool.Exec(b.Context(), stmt); err != nil {
+					b.Fatal(err)
 				}
 			}
 			var n atomic.Int64

@@ -389,6 +389,48 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX userkit_ceremonies_expires_at_idx ON userkit_ceremonies (expires_at)`,
 	},
+
+	// Version 11: the count triggers of version 5 append instead of adding,
+	// so that concurrent creates write no shared row. Each change to the
+	// users appends its deltas to userkit_user_count_deltas, one row per
+	// role, status and account that it adds users to or takes users from (a
+	// create appends one row, a move between roles two): a plain insert, with
+	// no index, no conflict and no lock on another transaction's row, where
+	// the upsert of version 5 rewrote a counter row that every create on
+	// that shard rewrites. A count is now the sum of its rows in
+	// userkit_user_counts and of the matching deltas, read in one statement
+	// (keptCount), so it is exact at that statement's moment; CountUsers
+	// folds the deltas into userkit_user_counts (sqlFoldCounts, which
+	// deletes exactly the rows it adds) once there are more than
+	// countFoldAt, so that a count reads a bounded number of them.
+	// CreateUsers keeps adding a batch's counts to userkit_user_counts
+	// directly. The triggers themselves, and when they fire, are unchanged.
+	{
+		`CREATE TABLE userkit_user_count_deltas (
+			role       text COLLATE "C" NOT NULL,
+			status     text COLLATE "C" NOT NULL,
+			account_id text COLLATE "C" NOT NULL,
+			n          bigint NOT NULL
+		)`,
+		`CREATE OR REPLACE FUNCTION userkit_count_users_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO userkit_user_count_deltas (role, status, account_id, n)
+				VALUES (NEW.role, NEW.status, NEW.account_id, 1);
+			RETURN NULL;
+		END $$`,
+		`CREATE OR REPLACE FUNCTION userkit_count_users_update() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO userkit_user_count_deltas (role, status, account_id, n)
+				VALUES (NEW.role, NEW.status, NEW.account_id, 1), (OLD.role, OLD.status, OLD.account_id, -1);
+			RETURN NULL;
+		END $$`,
+		`CREATE OR REPLACE FUNCTION userkit_count_users_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO userkit_user_count_deltas (role, status, account_id, n)
+				SELECT role, status, account_id, -count(*) FROM userkit_old_users GROUP BY 1, 2, 3;
+			RETURN NULL;
+		END $$`,
+	},
 }
 
 // countUsersFunction returns migration 5's statement creating the trigger

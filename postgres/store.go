@@ -839,33 +839,70 @@ func (s *Store) scanUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 	return slices.Clone(all[:min(q.Limit, len(all))]), nil
 }
 
-// keptCount returns the statement and arguments that sum the rows of
-// userkit_user_counts holding the count of the users m selects (see migration
-// 4), or ok false if m has a condition, or a combination of them, that they do
-// not count by: they count by nothing, role, status, role and status, and
-// account alone. The rows summed are at most 16 for an account, and 16 for
-// each role and status a user has for the rest: a number that does not grow
-// with the users. Each is found through the counts' primary key, which the
-// conditions' prefix (kind, role) selects.
+// keptCount returns the statement and arguments that read the count of the
+// users m selects from the counts the triggers keep (see migrations 5 and
+// 11), or ok false if m has a condition, or a combination of them, that they
+// do not count by: they count by nothing, role, status, role and status, and
+// account alone. The statement returns the count, the sum of the rows of
+// userkit_user_counts and of userkit_user_count_deltas that m selects, and
+// how many deltas there are, for CountUsers to decide whether to fold them.
+// The counters summed are at most 16 for an account, and 16 for each role
+// and status a user has for the rest, found through the counts' primary key,
+// which the conditions' prefix (kind, role) selects; the deltas are fewer
+// than countFoldAt but for the changes since the last fold. Neither number
+// grows with the users.
 func keptCount(m users.Match) (sql string, args []any, ok bool) {
 	if m.Email != "" || m.Username != "" || m.Search != "" || !m.ActiveSince.IsZero() || !m.InactiveSince.IsZero() ||
 		(m.AccountID != "" && (m.Role != "" || m.Status != "")) {
 		return "", nil, false
 	}
 	var p params
+	var deltas []string
 	if m.AccountID != "" {
-		p.conds = append(p.conds, "kind = 4", "account_id = "+p.arg(m.AccountID))
+		deltas = append(deltas, "account_id = "+p.arg(m.AccountID))
+		p.conds = append(p.conds, "kind = 4", deltas[0])
 	} else {
 		p.conds = append(p.conds, "kind = 3")
 		if m.Role != "" {
-			p.conds = append(p.conds, "role = "+p.arg(string(m.Role)))
+			deltas = append(deltas, "role = "+p.arg(string(m.Role)))
 		}
 		if m.Status != "" {
-			p.conds = append(p.conds, "status = "+p.arg(string(m.Status)))
+			deltas = append(deltas, "status = "+p.arg(string(m.Status)))
 		}
+		p.conds = append(p.conds, deltas...)
 	}
-	return `SELECT coalesce(sum(n), 0)::bigint FROM userkit_user_counts` + p.where(), p.args, true
+	if len(deltas) == 0 {
+		deltas = append(deltas, "true")
+	}
+	return `SELECT (SELECT coalesce(sum(n), 0) FROM userkit_user_counts` + p.where() + `)::bigint
+		+ coalesce(sum(n) FILTER (WHERE ` + strings.Join(deltas, " AND ") + `), 0)::bigint, count(*)
+		FROM userkit_user_count_deltas`, p.args, true
 }
+
+// countFoldAt is how many rows of userkit_user_count_deltas a count reads
+// before CountUsers folds them into userkit_user_counts.
+const countFoldAt = 256
+
+// sqlFoldCounts moves every row of userkit_user_count_deltas it sees into
+// userkit_user_counts (shard 0), in one statement: it adds exactly the rows
+// it deletes, so a delta is counted once, whether a concurrent fold deleted
+// it first (then this one skips it) or a change appended it after this
+// statement began (then the next fold takes it). The upsert takes its rows
+// in key order, as the triggers of version 5 did, so that two folds never
+// lock two counters in opposite orders.
+const sqlFoldCounts = `WITH d AS (DELETE FROM userkit_user_count_deltas RETURNING role, status, account_id, n)
+	INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
+	SELECT k,
+		CASE WHEN k & 1 <> 0 THEN d.role ELSE '' END,
+		CASE WHEN k & 2 <> 0 THEN d.status ELSE '' END,
+		CASE WHEN k & 4 <> 0 THEN d.account_id ELSE '' END,
+		0, sum(d.n)
+	FROM d CROSS JOIN (VALUES (3), (4)) AS kinds (k)
+	WHERE k = 3 OR d.account_id <> ''
+	GROUP BY 1, 2, 3, 4
+	HAVING sum(d.n) <> 0
+	ORDER BY 1, 2, 3, 4
+	ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n`
 
 // CountUsers returns how many users f selects. With no condition, or only
 // Role, Status or both, or only AccountID, it sums the few rows of counts that every write
@@ -885,13 +922,20 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	if !ok {
 		return 0, nil
 	}
+	var n, deltas int64
+	dest := []any{&n}
 	if ksql, kargs, ok := keptCount(f); ok {
-		sql, args = ksql, kargs
+		sql, args, dest = ksql, kargs, append(dest, &deltas)
 	}
-	var n int64
 	err := retry(ctx, func() error {
-		return s.pool.QueryRow(ctx, sql, args...).Scan(&n)
+		return s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
 	})
+	if err == nil && deltas > countFoldAt {
+		err = retry(ctx, func() error {
+			_, err := s.pool.Exec(ctx, sqlFoldCounts)
+			return err
+		})
+	}
 	if err != nil {
 		return 0, fmt.Errorf("postgres: count users: %w", err)
 	}
