@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -168,4 +169,113 @@ func TestStore_KeptCountsConcurrentMoves(t *testing.T) {
 	}
 	wg.Wait()
 	checkCounts(t, b, pb, "after concurrent moves")
+}
+
+// TestStore_KeptCountsFoldRace races creates, moves between roles, statuses
+// and accounts, and removals on two pools against counts that fold the
+// deltas on every call, as several processes would. Viewers are only ever
+// created, so every count of them must lie between the creates acknowledged
+// before it began and those begun before it returned: a count that read the
+// counters and the deltas at different moments, across a fold, misses the
+// deltas that fold moved. After the race, every count must equal a count of
+// the rows: a fold that lost or doubled a delta shows there.
+func TestStore_KeptCountsFoldRace(t *testing.T) {
+	db := openTestDB(t)
+	schema := db.schema(t)
+	pa, pb := db.pool(t, schema), db.pool(t, schema)
+	a, b := mustNew(t, pa), mustNew(t, pb)
+	stores := []*postgres.Store{a, b}
+	for _, s := range stores {
+		postgres.SetCountFoldAt(s, 0)
+	}
+	ctx := t.Context()
+	var movers []string
+	for i := range 12 {
+		r := newUser(fmt.Sprintf("fold-mover%02d@example.com", i))
+		r.AccountID = "acct0"
+		if err := a.CreateUser(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		movers = append(movers, r.ID)
+	}
+
+	var begun, acked atomic.Int64 // viewers
+	var writers, counters sync.WaitGroup
+	done := make(chan struct{})
+	for g := range 6 {
+		writers.Go(func() {
+			s := stores[g%2]
+			for j := range 25 {
+				switch g % 3 {
+				case 0: // a viewer, never changed
+					r := newUser(fmt.Sprintf("fold-viewer-%d-%d@example.com", g, j))
+					r.Role = users.RoleViewer
+					begun.Add(1)
+					if err := s.CreateUser(ctx, r); err != nil {
+						t.Errorf("CreateUser: %v", err)
+						return
+					}
+					acked.Add(1)
+				case 1: // a move between roles, statuses and accounts
+					_, err := s.UpdateUser(ctx, movers[(g+j)%len(movers)], func(r *users.UserRecord) (users.Revoke, error) {
+						if r.Role == users.RoleAdmin {
+							r.Role, r.Status, r.AccountID = users.RoleUser, users.StatusActive, "acct0"
+						} else {
+							r.Role, r.Status, r.AccountID = users.RoleAdmin, users.StatusSuspended, "acct1"
+						}
+						return users.Revoke{}, nil
+					})
+					if err != nil {
+						t.Errorf("UpdateUser: %v", err)
+						return
+					}
+				case 2: // a user that comes and, every other time, goes
+					r := newUser(fmt.Sprintf("fold-temp-%d-%d@example.com", g, j))
+					r.AccountID = "acct1"
+					if err := s.CreateUser(ctx, r); err != nil {
+						t.Errorf("CreateUser: %v", err)
+						return
+					}
+					if j%2 == 0 {
+						if err := s.DeleteUser(ctx, r.ID); err != nil {
+							t.Errorf("DeleteUser: %v", err)
+							return
+						}
+					}
+				}
+			}
+		})
+	}
+	for g := range 4 {
+		counters.Go(func() {
+			s := stores[g%2]
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				lo := acked.Load()
+				n, err := s.CountUsers(ctx, users.Match{Role: users.RoleViewer})
+				hi := begun.Load()
+				if err != nil || int64(n) < lo || int64(n) > hi {
+					t.Errorf("CountUsers(viewers) during the race = %d, %v; between %d acknowledged and %d begun", n, err, lo, hi)
+					return
+				}
+				ms := countMatches()
+				if _, err := s.CountUsers(ctx, ms[i%len(ms)]); err != nil {
+					t.Errorf("CountUsers: %v", err)
+					return
+				}
+			}
+		})
+	}
+	writers.Wait()
+	close(done)
+	counters.Wait()
+	checkCounts(t, a, pa, "after the race")
+	checkCounts(t, b, pb, "after the race and the folds of the first check")
+	if n, err := a.CountUsers(ctx, users.Match{Role: users.RoleViewer}); err != nil || n != 50 {
+		t.Errorf("CountUsers(viewers) = %d, %v; want the 50 created", n, err)
+	}
 }

@@ -44,3 +44,7 @@ func AuditLock(userID string) (int32, int32) { return auditLockClass, auditLockK
 func AppendAuditUnordered(ctx context.Context, s *Store, audit ...*users.AuditEntry) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error { return insertNewUsersAudit(ctx, tx, audit) })
 }
+
+// SetCountFoldAt sets how many count deltas CountUsers reads before it folds
+// them (countFoldAt), so that tests can fold on every count.
+func SetCountFoldAt(s *Store, n int64) { s.foldAt = n }

@@ -39,8 +39,9 @@ var ErrTimeRange = errors.New("postgres: time outside the range the store keeps 
 // closes the pool when done. One from NewWithOptions with a session cache also
 // holds the cache and its listening connection, which Close stops.
 type Store struct {
-	pool  *pgxpool.Pool
-	cache *sessionCache // nil without Options.SessionCache
+	pool   *pgxpool.Pool
+	cache  *sessionCache // nil without Options.SessionCache
+	foldAt int64         // countFoldAt, which tests lower
 }
 
 // forgetUser drops the user's sessions from the Store's cache, if it has one.
@@ -75,7 +76,7 @@ func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("postgres: New: nil pool")
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, foldAt: countFoldAt}
 	if err := s.inTx(ctx, func(tx pgx.Tx) error { return migrate(ctx, tx) }); err != nil {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
@@ -930,7 +931,7 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	err := retry(ctx, func() error {
 		return s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
 	})
-	if err == nil && deltas > countFoldAt {
+	if err == nil && deltas > s.foldAt {
 		err = retry(ctx, func() error {
 			_, err := s.pool.Exec(ctx, sqlFoldCounts)
 			return err

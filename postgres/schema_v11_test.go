@@ -1,0 +1,93 @@
+package postgres_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/userkit/users"
+	"github.com/userkit/users/postgres"
+)
+
+// TestNew_MigratesVersion10 builds the tables of schema version 10, whose
+// count triggers upsert counters, writes, moves and removes users there as
+// that version did, and opens them with New: every count must still be
+// exact, the changes after the migration must append deltas instead of
+// rewriting counters, and a fold must move them into the counters without
+// changing a count.
+func TestNew_MigratesVersion10(t *testing.T) {
+	db := openTestDB(t)
+	pool := db.pool(t, db.schema(t))
+	ctx := t.Context()
+	tx := beginAtVersion(t, pool, 10)
+	for i, u := range []struct{ role, status, account string }{
+		{"user", "active", ""}, {"admin", "active", "acct0"}, {"user", "suspended", "acct0"}, {"admin", "active", "acct1"},
+	} {
+		if _, err := tx.Exec(ctx, `INSERT INTO userkit_users (id, email, username, email_verified,
+			email_verified_at, first_name, last_name, role, status, avatar_url, account_id,
+			preferences, created_at, updated_at, last_login_at, password_hash, generation,
+			first_name_lower, last_name_lower, last_active_at)
+			VALUES ($1, $2, '', false, $3, '', '', $4, $5, '', $6, NULL, $7, $7, $3, '', 0, '', '', $3)`,
+			"01V10USER0000000000000000"+string(rune('A'+i)), "v10-"+string(rune('a'+i))+"@example.com",
+			int64(math.MinInt64), u.role, u.status, u.account, oldBase.UnixNano()); err != nil {
+			t.Fatalf("insert user: %v", err)
+		}
+	}
+	for _, stmt := range []string{
+		`UPDATE userkit_users SET role = 'admin', account_id = 'acct1' WHERE id = '01V10USER0000000000000000A'`,
+		`DELETE FROM userkit_users WHERE id = '01V10USER0000000000000000B'`,
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := mustNew(t, pool)
+	postgres.SetCountFoldAt(s, math.MaxInt64)
+	checkCounts(t, s, pool, "after the migration")
+
+	deltas := func() (n int) {
+		t.Helper()
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM userkit_user_count_deltas`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var counters int
+	if err := pool.QueryRow(ctx, `SELECT sum(n) FROM userkit_user_counts`).Scan(&counters); err != nil {
+		t.Fatal(err)
+	}
+	r := newUser("v11@example.com")
+	r.AccountID = "acct0"
+	if err := s.CreateUser(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateUser(ctx, r.ID, func(r *users.UserRecord) (users.Revoke, error) {
+		r.Role, r.AccountID = users.RoleAdmin, "acct1"
+		return users.Revoke{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, "01V10USER0000000000000000C"); err != nil {
+		t.Fatal(err)
+	}
+	var after int
+	if err := pool.QueryRow(ctx, `SELECT sum(n) FROM userkit_user_counts`).Scan(&after); err != nil || after != counters {
+		t.Errorf("counters sum to %d, %v after a create, a move and a removal; want %d as before: they must append deltas", after, err, counters)
+	}
+	if got := deltas(); got != 4 {
+		t.Errorf("%d deltas after a create, a move and a removal; want 4", got)
+	}
+	checkCounts(t, s, pool, "with deltas")
+
+	postgres.SetCountFoldAt(s, 0)
+	if _, err := s.CountUsers(ctx, users.Match{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := deltas(); got != 0 {
+		t.Errorf("%d deltas after a count that folds; want 0", got)
+	}
+	postgres.SetCountFoldAt(s, math.MaxInt64)
+	checkCounts(t, s, pool, "after a fold")
+}
