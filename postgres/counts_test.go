@@ -202,10 +202,10 @@ func TestStore_KeptCountsFoldRace(t *testing.T) {
 	var begun, acked atomic.Int64 // viewers
 	var writers, counters sync.WaitGroup
 	done := make(chan struct{})
-	for g := range 6 {
+	for g := range 9 {
 		writers.Go(func() {
 			s := stores[g%2]
-			for j := range 25 {
+			for j := range 30 {
 				switch g % 3 {
 				case 0: // a viewer, never changed
 					r := newUser(fmt.Sprintf("fold-viewer-%d-%d@example.com", g, j))
@@ -246,7 +246,7 @@ func TestStore_KeptCountsFoldRace(t *testing.T) {
 			}
 		})
 	}
-	for g := range 4 {
+	for g := range 6 {
 		counters.Go(func() {
 			s := stores[g%2]
 			for i := 0; ; i++ {
@@ -275,7 +275,7 @@ func TestStore_KeptCountsFoldRace(t *testing.T) {
 	counters.Wait()
 	checkCounts(t, a, pa, "after the race")
 	checkCounts(t, b, pb, "after the race and the folds of the first check")
-	if n, err := a.CountUsers(ctx, users.Match{Role: users.RoleViewer}); err != nil || n != 50 {
-		t.Errorf("CountUsers(viewers) = %d, %v; want the 50 created", n, err)
+	if n, err := a.CountUsers(ctx, users.Match{Role: users.RoleViewer}); err != nil || n != 90 {
+		t.Errorf("CountUsers(viewers) = %d, %v; want the 90 created", n, err)
 	}
 }
