@@ -906,11 +906,15 @@ const sqlFoldCounts = `WITH d AS (DELETE FROM userkit_user_count_deltas RETURNIN
 	ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n`
 
 // CountUsers returns how many users f selects. With no condition, or only
-// Role, Status or both, or only AccountID, it sums the few rows of counts that every write
-// to the users keeps exact in its own transaction (see migration 5 in
-// schema.go), whatever the number of users; otherwise it counts the users in
-// one statement. Either way the count is of one moment. It is safe for
-// concurrent use, also across processes.
+// Role, Status or both, or only AccountID, it sums the few rows of counts and
+// of deltas that every write to the users keeps exact in its own transaction
+// (see migrations 5 and 11 in schema.go), whatever the number of users;
+// otherwise it counts the users in one statement. Either way the count is of
+// one moment. When it read more than 256 deltas it then folds them into the
+// counts, in a statement of its own, so the role it connects as needs DELETE
+// on userkit_user_count_deltas and INSERT and UPDATE on userkit_user_counts,
+// as every other write does; an error of the fold is returned, wrapped, as
+// the count's. It is safe for concurrent use, also across processes.
 func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
