@@ -390,21 +390,31 @@ var migrations = [][]string{
 		`CREATE INDEX userkit_ceremonies_expires_at_idx ON userkit_ceremonies (expires_at)`,
 	},
 
-	// Version 11: the count triggers of version 5 append instead of adding,
-	// so that concurrent creates write no shared row. Each change to the
-	// users appends its deltas to userkit_user_count_deltas, one row per
-	// role, status and account that it adds users to or takes users from (a
-	// create appends one row, a move between roles two): a plain insert, with
-	// no index, no conflict and no lock on another transaction's row, where
-	// the upsert of version 5 rewrote a counter row that every create on
-	// that shard rewrites. A count is now the sum of its rows in
-	// userkit_user_counts and of the matching deltas, read in one statement
-	// (keptCount), so it is exact at that statement's moment; CountUsers
-	// folds the deltas into userkit_user_counts (sqlFoldCounts, which
-	// deletes exactly the rows it adds) once there are more than
-	// countFoldAt, so that a count reads a bounded number of them.
-	// CreateUsers keeps adding a batch's counts to userkit_user_counts
-	// directly. The triggers themselves, and when they fire, are unchanged.
+	// Version 11: counts kept without rewriting a shared row, so that
+	// concurrent creates do not pay for them. Every change to the users
+	// appends its deltas to userkit_user_count_deltas, one row per role,
+	// status and account that it adds users to or takes users from (a create
+	// appends one row, a move between roles two): a plain insert, with no
+	// index, no conflict and no lock on a row another transaction writes,
+	// where version 5 upserted a counter row that every create on that shard
+	// rewrote. A count is the sum of its rows in userkit_user_counts and of
+	// the matching deltas, read in one statement (keptCount), so it is exact
+	// at that statement's moment; CountUsers folds the deltas into
+	// userkit_user_counts (sqlFoldCounts, which adds exactly the rows it
+	// deletes) once it read more than countFoldAt of them.
+	//
+	// Creates append their delta through a rule, not a trigger: the rule is
+	// rewritten into the INSERT when the statement is prepared, so each
+	// create runs one more plain insert, where a row trigger, even one whose
+	// WHEN is false, costs each statement its own setup
+	// (BenchmarkCreateUserConcurrent). Any INSERT into userkit_users is
+	// counted so, including those of processes still running an older
+	// version of this package after this migration; COPY does not apply
+	// rules, so CreateUsers, which copies, adds a batch's counts itself, as it
+	// did (and no longer needs to switch a trigger off). A table with an
+	// INSERT rule refuses INSERT … ON CONFLICT, which the store never sends.
+	// The update and delete triggers keep when they fire and append instead
+	// of adding.
 	{
 		`CREATE TABLE userkit_user_count_deltas (
 			role       text COLLATE "C" NOT NULL,
@@ -412,12 +422,11 @@ var migrations = [][]string{
 			account_id text COLLATE "C" NOT NULL,
 			n          bigint NOT NULL
 		)`,
-		`CREATE OR REPLACE FUNCTION userkit_count_users_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
+		`DROP TRIGGER userkit_count_users_insert ON userkit_users`,
+		`DROP FUNCTION userkit_count_users_insert()`,
+		`CREATE RULE userkit_count_users_insert AS ON INSERT TO userkit_users DO ALSO
 			INSERT INTO userkit_user_count_deltas (role, status, account_id, n)
-				VALUES (NEW.role, NEW.status, NEW.account_id, 1);
-			RETURN NULL;
-		END $$`,
+			VALUES (NEW.role, NEW.status, NEW.account_id, 1)`,
 		`CREATE OR REPLACE FUNCTION userkit_count_users_update() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN
 			INSERT INTO userkit_user_count_deltas (role, status, account_id, n)

@@ -100,13 +100,6 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 			externals = append(externals, r.ExternalID)
 		}
 	}
-	// The insert trigger would add to the counts once per row; the batch's
-	// counts are added in one statement after the COPY instead (see migration
-	// 4). This comes first, so as not to widen the window between looking up
-	// the keys and writing them, in which a concurrent write can take one.
-	if _, err := tx.Exec(ctx, `SELECT set_config('userkit.counted', 'on', true)`); err != nil {
-		return err
-	}
 	takenID, takenEmail, takenUsername, takenExternal := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	rows, err := tx.Query(ctx, sqlKeyHolders, ids, emails, usernames, externals)
 	if err != nil {
@@ -167,8 +160,8 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 	if n != int64(len(copyRows)) {
 		return fmt.Errorf("copied %d users of %d", n, len(copyRows))
 	}
-	// The setting stays on until the transaction ends, after which only the
-	// audit entries are written.
+	// COPY does not apply the rule that counts an INSERT (see migration 11):
+	// the batch's counts are added in one statement instead.
 	if _, err := tx.Exec(ctx, sqlCountCopied, roles, statuses, accounts); err != nil {
 		return fmt.Errorf("count the users copied: %w", err)
 	}
@@ -176,8 +169,9 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 }
 
 // sqlCountCopied adds to userkit_user_counts the users of a batch, given as
-// arrays of their roles ($1), statuses ($2) and accounts ($3), as migration
-// 5's insert trigger would one by one, in one upsert in key order.
+// arrays of their roles ($1), statuses ($2) and accounts ($3), in one upsert
+// in key order, which the deltas the rule of migration 11 appends one by one
+// would add up to.
 const sqlCountCopied = `INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
 	SELECT k,
 		CASE WHEN k & 1 <> 0 THEN d.role ELSE '' END,
