@@ -47,6 +47,22 @@ func checkCounts(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, when strin
 	}
 }
 
+// createInAccount0 creates n users of account acct0 on s, with emails that
+// start with prefix, and returns their IDs.
+func createInAccount0(t *testing.T, s *postgres.Store, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		r := newUser(fmt.Sprintf("%s%02d@example.com", prefix, i))
+		r.AccountID = "acct0"
+		if err := s.CreateUser(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
 // TestStore_KeptCounts checks that the counts CountUsers sums stay exact
 // through concurrent creates on two pools (as two processes), an import,
 // updates that move users between roles, statuses and accounts, updates that
@@ -128,15 +144,7 @@ func TestStore_KeptCountsConcurrentMoves(t *testing.T) {
 	pa, pb := db.pool(t, schema), db.pool(t, schema)
 	a, b := mustNew(t, pa), mustNew(t, pb)
 	ctx := t.Context()
-	var ids []string
-	for i := range 16 {
-		r := newUser(fmt.Sprintf("move%02d@example.com", i))
-		r.AccountID = "acct0"
-		if err := a.CreateUser(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
+	ids := createInAccount0(t, a, "move", 16)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -189,15 +197,7 @@ func TestStore_KeptCountsFoldRace(t *testing.T) {
 		postgres.SetCountFoldAt(s, 0)
 	}
 	ctx := t.Context()
-	var movers []string
-	for i := range 12 {
-		r := newUser(fmt.Sprintf("fold-mover%02d@example.com", i))
-		r.AccountID = "acct0"
-		if err := a.CreateUser(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		movers = append(movers, r.ID)
-	}
+	movers := createInAccount0(t, a, "fold-mover", 12)
 
 	var begun, acked atomic.Int64 // viewers
 	var writers, counters sync.WaitGroup
