@@ -136,6 +136,64 @@ func BenchmarkCreateUserConcurrent(b *testing.B) {
 	}
 }
 
+// BenchmarkCountUsersDeltas compares CountUsers with no filter and by role
+// when every change has been folded into the counters ("folded") with the
+// same counts when 256 changes wait in userkit_user_count_deltas, the most a
+// count reads without folding them ("deltas"), in the same run:
+//
+//	bash .ci/postgres.sh go test -run '^$' -bench CountUsersDeltas -count 5 .
+func BenchmarkCountUsersDeltas(b *testing.B) {
+	db := openTestDB(b)
+	pool := db.pool(b, db.schema(b))
+	s := mustNew(b, pool)
+	for i := range 1000 {
+		r := newUser(fmt.Sprintf("count%04d@example.com", i))
+		r.Role = []users.Role{users.RoleUser, users.RoleAdmin}[i%2]
+		if err := s.CreateUser(b.Context(), r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deltas := func() (n int) {
+		if err := pool.QueryRow(b.Context(), `SELECT count(*) FROM userkit_user_count_deltas`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name    string
+		pending int
+	}{{"folded", 0}, {"deltas", 256}} {
+		// A count folds what it read when it read more than 256.
+		if _, err := s.CountUsers(b.Context(), users.Match{}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pool.Exec(b.Context(), `VACUUM ANALYZE userkit_user_count_deltas`); err != nil {
+			b.Fatal(err)
+		}
+		for i := range c.pending - deltas() {
+			if err := s.CreateUser(b.Context(), newUser(fmt.Sprintf("%s%04d@example.com", c.name, i))); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if got := deltas(); got != c.pending {
+			b.Fatalf("%d deltas wait, want %d", got, c.pending)
+		}
+		for _, m := range []users.Match{{}, {Role: users.RoleAdmin}} {
+			name := c.name + "/all"
+			if m.Role != "" {
+				name = c.name + "/role"
+			}
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.CountUsers(b.Context(), m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
 // backendCPU returns a function that reports how much CPU time the server
 // processes of pool's connections have used since backendCPU was called, as
 // the kernel accounts it (/proc/PID/schedstat): on a machine whose cores other

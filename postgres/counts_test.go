@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/userkit/users"
@@ -278,4 +279,26 @@ func TestStore_KeptCountsFoldRace(t *testing.T) {
 	if n, err := a.CountUsers(ctx, users.Match{Role: users.RoleViewer}); err != nil || n != 90 {
 		t.Errorf("CountUsers(viewers) = %d, %v; want the 90 created", n, err)
 	}
+}
+
+// TestStore_DeleteExpiredFoldsCounts checks that DeleteExpired folds the
+// count deltas, so that they do not pile up in an application that never
+// counts, and that the counts stay exact.
+func TestStore_DeleteExpiredFoldsCounts(t *testing.T) {
+	db := openTestDB(t)
+	pool := db.pool(t, db.schema(t))
+	s := mustNew(t, pool)
+	ctx := t.Context()
+	ids := createInAccount0(t, s, "sweep", 5)
+	if err := s.DeleteUser(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteExpired(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM userkit_user_count_deltas`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d deltas after DeleteExpired, %v; want 0", n, err)
+	}
+	checkCounts(t, s, pool, "after DeleteExpired")
 }

@@ -884,6 +884,18 @@ func keptCount(m users.Match) (sql string, args []any, ok bool) {
 // before CountUsers folds them into userkit_user_counts.
 const countFoldAt = 256
 
+// foldCounts runs sqlFoldCounts, again after a deadlock.
+func (s *Store) foldCounts(ctx context.Context) error {
+	err := retry(ctx, func() error {
+		_, err := s.pool.Exec(ctx, sqlFoldCounts)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("fold counts: %w", err)
+	}
+	return nil
+}
+
 // sqlFoldCounts moves every row of userkit_user_count_deltas it sees into
 // userkit_user_counts (shard 0), in one statement: it adds exactly the rows
 // it deletes, so a delta is counted once, whether a concurrent fold deleted
@@ -936,10 +948,7 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 		return s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
 	})
 	if err == nil && deltas > s.foldAt {
-		err = retry(ctx, func() error {
-			_, err := s.pool.Exec(ctx, sqlFoldCounts)
-			return err
-		})
+		err = s.foldCounts(ctx)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("postgres: count users: %w", err)
@@ -1059,7 +1068,10 @@ var sqlPurges = []string{
 // many it deleted. It reads each table's expires_at index, in batches of purgeBatch rows, so its cost
 // grows with the number deleted, not the number stored; it is not one atomic
 // step, and on an error it returns how many it had deleted with the error. It is
-// safe for concurrent use, also across processes.
+// safe for concurrent use, also across processes. It also folds the deltas
+// of the users' counts into the counters, as CountUsers does once it read
+// more than 256 (not counted in the number returned), so that they do not
+// pile up where nothing counts.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -1080,6 +1092,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 				break
 			}
 		}
+	}
+	if err := s.foldCounts(ctx); err != nil {
+		return total, fmt.Errorf("postgres: delete expired: %w", err)
 	}
 	return total, nil
 }
