@@ -138,7 +138,7 @@ func BenchmarkCreateUserConcurrent(b *testing.B) {
 
 // BenchmarkCountUsersDeltas compares CountUsers with no filter and by role
 // when every change has been folded into the counters ("folded") with the
-// same counts when 256 changes wait in userkit_user_count_deltas, the most a
+// same counts when 64 changes wait in userkit_user_count_deltas, the most a
 // count reads without folding them ("deltas"), in the same run:
 //
 //	bash .ci/postgres.sh go test -run '^$' -bench CountUsersDeltas -count 5 .
@@ -162,8 +162,8 @@ func BenchmarkCountUsersDeltas(b *testing.B) {
 	for _, c := range []struct {
 		name    string
 		pending int
-	}{{"folded", 0}, {"deltas", 256}} {
-		// A count folds what it read when it read more than 256.
+	}{{"folded", 0}, {"deltas", postgres.CountFoldAt}} {
+		// The first count folds the 1000 creates above; the second has none to fold.
 		if _, err := s.CountUsers(b.Context(), users.Match{}); err != nil {
 			b.Fatal(err)
 		}

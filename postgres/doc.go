@@ -45,7 +45,7 @@
 // by role, status, role and status, or account alone, sums a few rows of
 // userkit_user_counts (16 per account, or per role and status that users
 // have) and the changes appended to userkit_user_count_deltas since the
-// last fold (a count folds them once there are more than 256), which triggers
+// last fold (a count folds them once there are more than 64), which triggers
 // keep exact in the transaction of every change to the users, whatever the
 // number of users; another filtered count is an index-only scan of the
 // matching entries. An offset is skipped over IDs only, by an index-only

@@ -48,3 +48,6 @@ func AppendAuditUnordered(ctx context.Context, s *Store, audit ...*users.AuditEn
 // SetCountFoldAt sets how many count deltas CountUsers reads before it folds
 // them (countFoldAt), so that tests can fold on every count.
 func SetCountFoldAt(s *Store, n int64) { s.foldAt = n }
+
+// CountFoldAt is how many count deltas CountUsers reads without folding them.
+const CountFoldAt = countFoldAt

@@ -882,7 +882,7 @@ func keptCount(m users.Match) (sql string, args []any, ok bool) {
 
 // countFoldAt is how many rows of userkit_user_count_deltas a count reads
 // before CountUsers folds them into userkit_user_counts.
-const countFoldAt = 256
+const countFoldAt = 64
 
 // foldCounts runs sqlFoldCounts, again after a deadlock.
 func (s *Store) foldCounts(ctx context.Context) error {
@@ -922,7 +922,7 @@ const sqlFoldCounts = `WITH d AS (DELETE FROM userkit_user_count_deltas RETURNIN
 // of deltas that every write to the users keeps exact in its own transaction
 // (see migrations 5 and 11 in schema.go), whatever the number of users;
 // otherwise it counts the users in one statement. Either way the count is of
-// one moment. When it read more than 256 deltas it then folds them into the
+// one moment. When it read more than 64 deltas it then folds them into the
 // counts, in a statement of its own, so the role it connects as needs DELETE
 // on userkit_user_count_deltas and INSERT and UPDATE on userkit_user_counts,
 // as every other write does; an error of the fold is returned, wrapped, as
@@ -1070,7 +1070,7 @@ var sqlPurges = []string{
 // step, and on an error it returns how many it had deleted with the error. It is
 // safe for concurrent use, also across processes. It also folds the deltas
 // of the users' counts into the counters, as CountUsers does once it read
-// more than 256 (not counted in the number returned), so that they do not
+// more than 64 (not counted in the number returned), so that they do not
 // pile up where nothing counts.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
