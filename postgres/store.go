@@ -841,7 +841,7 @@ func (s *Store) scanUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 }
 
 // keptCount returns the statement and arguments that read the count of the
-// users m selects from the counts the triggers keep (see migrations 5 and
+// users m selects from the counts a rule and triggers keep (see migrations 5 and
 // 11), or ok false if m has a condition, or a combination of them, that they
 // do not count by: they count by nothing, role, status, role and status, and
 // account alone. The statement returns the count, the sum of the rows of
