@@ -12,9 +12,9 @@ import (
 // count triggers upsert counters, writes, moves and removes users there as
 // that version did, and opens them with New: every count must still be
 // exact, the changes after the migration must append deltas instead of
-// rewriting counters, also an INSERT as the version before sends it (a
-// process not yet upgraded), and a fold must move them into the counters
-// without changing a count.
+// rewriting counters, also an INSERT that a process of the version before
+// prepared before the migration and runs after it, and a fold must move
+// them into the counters without changing a count.
 func TestNew_MigratesVersion10(t *testing.T) {
 	db := openTestDB(t)
 	pool := db.pool(t, db.schema(t))
@@ -42,6 +42,21 @@ func TestNew_MigratesVersion10(t *testing.T) {
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A process of the version before, its INSERT prepared before the
+	// migration, as a running one has it.
+	old, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Release()
+	if _, err := old.Conn().Prepare(ctx, "v10insert", `INSERT INTO userkit_users (id, email, username, email_verified,
+		email_verified_at, first_name, last_name, role, status, avatar_url, account_id,
+		preferences, created_at, updated_at, last_login_at, password_hash, generation,
+		first_name_lower, last_name_lower, last_active_at, external_id)
+		VALUES ('01V10OLDPROCESS0000000000', 'v10-old@example.com', '', false, $1, '', '', 'viewer', 'active', '',
+		'acct1', NULL, $2, $2, $1, '', 0, '', '', $1, NULL)`); err != nil {
 		t.Fatal(err)
 	}
 	s := mustNew(t, pool)
@@ -73,13 +88,7 @@ func TestNew_MigratesVersion10(t *testing.T) {
 	if err := s.DeleteUser(ctx, "01V10USER0000000000000000C"); err != nil {
 		t.Fatal(err)
 	}
-	// An INSERT of the version before, as a process still running it sends.
-	if _, err := pool.Exec(ctx, `INSERT INTO userkit_users (id, email, username, email_verified,
-		email_verified_at, first_name, last_name, role, status, avatar_url, account_id,
-		preferences, created_at, updated_at, last_login_at, password_hash, generation,
-		first_name_lower, last_name_lower, last_active_at, external_id)
-		VALUES ('01V10OLDPROCESS0000000000', 'v10-old@example.com', '', false, $1, '', '', 'viewer', 'active', '',
-		'acct1', NULL, $2, $2, $1, '', 0, '', '', $1, NULL)`, int64(math.MinInt64), oldBase.UnixNano()); err != nil {
+	if _, err := old.Exec(ctx, "v10insert", int64(math.MinInt64), oldBase.UnixNano()); err != nil {
 		t.Fatal(err)
 	}
 	var after int
