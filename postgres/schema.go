@@ -413,6 +413,9 @@ var migrations = [][]string{
 	// rules, so CreateUsers, which copies, adds a batch's counts itself, as it
 	// did (and no longer needs to switch a trigger off). A table with an
 	// INSERT rule refuses INSERT … ON CONFLICT, which the store never sends.
+	// A process of an older version still counts from userkit_user_counts
+	// alone, so its counts miss the deltas not yet folded until it is
+	// upgraded.
 	// The update and delete triggers keep when they fire and append instead
 	// of adding.
 	{

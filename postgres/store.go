@@ -849,9 +849,9 @@ func (s *Store) scanUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 // how many deltas there are, for CountUsers to decide whether to fold them.
 // The counters summed are at most 16 for an account, and 16 for each role
 // and status a user has for the rest, found through the counts' primary key,
-// which the conditions' prefix (kind, role) selects; the deltas are fewer
-// than countFoldAt but for the changes since the last fold. Neither number
-// grows with the users.
+// which the conditions' prefix (kind, role) selects; the deltas are the
+// changes since the last fold, which CountUsers makes once they are more
+// than countFoldAt. Neither number grows with the users.
 func keptCount(m users.Match) (sql string, args []any, ok bool) {
 	if m.Email != "" || m.Username != "" || m.Search != "" || !m.ActiveSince.IsZero() || !m.InactiveSince.IsZero() ||
 		(m.AccountID != "" && (m.Role != "" || m.Status != "")) {
