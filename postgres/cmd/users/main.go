@@ -59,15 +59,26 @@ func open(ctx context.Context, dsn string) (*cli.Backend, error) {
 	}, nil
 }
 
-// checkCounts compares the user counts the store keeps (userkit_user_counts,
-// which triggers update with every change and CountUsers sums) with the
-// users, in one snapshot: the one thing of the store's that can drift
+// checkCounts compares the user counts the store keeps (userkit_user_counts
+// and the changes userkit_user_count_deltas holds until a count folds them
+// in, which a rule and triggers append with every change and CountUsers
+// sums) with the users, in one snapshot: the one thing of the store's that can drift
 // without PostgreSQL noticing (the keys are its UNIQUE constraints, and no
 // row outlives its user through the foreign keys). A difference is an error
 // matching users.ErrCorrupt that lists up to ten of them.
 func checkCounts(ctx context.Context, pool *pgxpool.Pool) error {
 	rows, err := pool.Query(ctx, `WITH kept AS (
-			SELECT kind, role, status, account_id, sum(n) AS n FROM userkit_user_counts
+			SELECT kind, role, status, account_id, sum(n) AS n FROM (
+				SELECT kind, role, status, account_id, n FROM userkit_user_counts
+				UNION ALL
+				SELECT k,
+					CASE WHEN k & 1 <> 0 THEN role ELSE '' END,
+					CASE WHEN k & 2 <> 0 THEN status ELSE '' END,
+					CASE WHEN k & 4 <> 0 THEN account_id ELSE '' END,
+					n
+				FROM userkit_user_count_deltas CROSS JOIN (VALUES (3), (4)) AS kinds (k)
+				WHERE k = 3 OR account_id <> ''
+			) AS counts
 			GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
 		), actual AS (
 			SELECT 3 AS kind, role, status, '' AS account_id, count(*) AS n FROM userkit_users GROUP BY role, status
