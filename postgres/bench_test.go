@@ -64,7 +64,7 @@ func BenchmarkValidateToken(b *testing.B) {
 // tables New makes now, whose rule appends a delta row. Besides the time per
 // create it reports the CPU time the server's processes used per create,
 // which the load of a shared machine moves less. -count runs each variant's
-// counts in a row; on a busy machine, compile the test binary and run it with
+// repetitions in a row; on a busy machine, compile the test binary and run it with
 // -test.count 1 several times instead, so that the variants take turns while
 // the load moves (from the repository's root):
 //
