@@ -16,10 +16,20 @@ import (
 	"github.com/userkit/users/internal/browsertest"
 )
 
-// newBrowser starts headless Chromium with a fresh profile, kept off the
-// network except for the loopback test servers (see browsertest.New: it skips
-// without Chromium, or with -short, except under CI=true).
-func newBrowser(t *testing.T) context.Context { return browsertest.New(t) }
+// TestMain closes the headless Chromium that the browser tests share.
+func TestMain(m *testing.M) { browsertest.Main(m) }
+
+// newBrowser opens a tab in a fresh browser context (its own cookies and
+// storage, as if another browser) of the headless Chromium the package's
+// tests share, kept off the network except for the loopback test servers
+// (see browsertest.Tab: it skips without Chromium, or with -short, except
+// under CI=true). It marks the test parallel: a browser test spends most of
+// its time waiting on round trips, each has its own site, and the tab's
+// browser context keeps its cookies apart from the other tests'.
+func newBrowser(t *testing.T) context.Context {
+	t.Parallel()
+	return browsertest.Tab(t)
+}
 
 // tab drives one browser tab against the site.
 type tab struct {

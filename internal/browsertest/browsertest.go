@@ -48,20 +48,125 @@ var skipNotice sync.Once
 // New starts headless Chromium with a fresh profile, kept off the network
 // except for the loopback test servers, and returns its chromedp context,
 // closed when the test ends. With -short it skips the test, except under
-// CI=true.
+// CI=true. A package with several browser tests shares one browser instead:
+// see Tab.
 func New(t *testing.T) context.Context {
+	t.Helper()
+	skipShort(t)
+	opts := options(Chromium(t), t.TempDir())
+	// Not t.Context: it is canceled before the cleanups below run, which would
+	// kill Chromium instead of letting them close it in order.
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+// Tab returns the chromedp context of a new tab in a new browser context of
+// the test binary's shared headless Chromium: the tab has its own cookies,
+// storage and cache, as another browser profile would, and closes when the
+// test ends. The browser starts on the first call (starting Chromium costs
+// more than most tests' pages) and is closed by Main. Tab skips or fails the
+// test as New does. It is safe for concurrent use by parallel tests.
+func Tab(t *testing.T) context.Context {
+	t.Helper()
+	skipShort(t)
+	path := Chromium(t)
+	browser, err := shared.start(path)
+	if err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil { // opens the tab
+		t.Fatalf("opening a tab: %v", err)
+	}
+	return ctx
+}
+
+// Main runs the tests and then closes the shared browser that Tab started, if
+// any, and exits with the tests' status. A package whose tests call Tab calls
+// it from its TestMain:
+//
+//	func TestMain(m *testing.M) { browsertest.Main(m) }
+//
+// (Without it the browser is killed when the test binary exits, and its
+// profile folder is left behind.)
+func Main(m *testing.M) {
+	code := m.Run()
+	shared.close()
+	os.Exit(code)
+}
+
+// shared is the browser that Tab shares.
+var shared sharedBrowser
+
+type sharedBrowser struct {
+	mu      sync.Mutex
+	started bool
+	ctx     context.Context // the first tab's: canceling it closes the browser
+	err     error
+	stop    []func()
+	dir     string
+}
+
+// start starts the shared browser on its first call and returns its first
+// tab's context, or the error that starting it gave.
+func (b *sharedBrowser) start(path string) (context.Context, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return b.ctx, b.err
+	}
+	b.started = true
+	b.dir, b.err = os.MkdirTemp("", "browsertest-")
+	if b.err != nil {
+		return nil, b.err
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), options(path, b.dir)...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	b.stop = []func(){cancel, cancelAlloc}
+	if b.err = chromedp.Do(ctx); b.err == nil {
+		b.ctx = ctx
+	}
+	return b.ctx, b.err
+}
+
+// close closes the shared browser, if it was started, and removes its
+// profile.
+func (b *sharedBrowser) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, stop := range b.stop {
+		stop()
+	}
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
+}
+
+func skipShort(t *testing.T) {
 	t.Helper()
 	if testing.Short() && os.Getenv("CI") != "true" {
 		t.Skip("browser tests are skipped with -short")
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(Chromium(t)),
+}
+
+// options are the flags of a headless Chromium at path with its profile in
+// dir.
+func options(path, dir string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(dir),
 		chromedp.IgnoreCertErrors, // the test servers' certificates are self-signed
 		chromedp.WindowSize(1000, 700),
 		chromedp.Flag("disable-quic", true),
@@ -78,14 +183,4 @@ func New(t *testing.T) context.Context {
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("use-mock-keychain", true),
 	}
-	// Not t.Context: it is canceled before the cleanups below run, which would
-	// kill Chromium instead of letting them close it in order.
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	return ctx
 }
