@@ -27,13 +27,13 @@ def b64(b, pad=False):
     return s if pad else s.rstrip("=")
 
 
-SLOW = ["i=600000", "210000$", "i=1300000", "$1000000$", "$260000$", "m=102400", "$2b$12$", "AAEAA9CQ"]
+SLOW = ["i=600000", "210000$", "i=1300000", "$1000000$", "$260000$", "m=102400", "$2b$12$", "$2b$10$", "ln=14,", "AAEAA9CQ"]
 
 
 def out(fmt, pw, h, source):
     v = {"format": fmt, "password": pw, "hash": h, "source": source}
     if any(s in h for s in SLOW):
-        v["slow"] = True  # a realistic cost: hundreds of milliseconds to check
+        v["slow"] = True  # a realistic cost: hundreds of milliseconds to check, seconds under -race
     print(json.dumps(v, ensure_ascii=False))
 
 
@@ -104,6 +104,15 @@ k = hashlib.pbkdf2_hmac("sha256", pw.encode(), b"cheapsalt", 1000, 32)
 out("django-pbkdf2", pw, f"pbkdf2_sha256$1000$cheapsalt${b64(k, pad=True)}", "python3 hashlib.pbkdf2_hmac, Django's layout")
 out("django-argon2", pw, "argon2" + argon2(pw, "djangosaltsalt", "id", 1, 1024, 1), "Debian argon2 command, Django's layout")
 out("django-bcrypt", pw, "bcrypt_sha256$" + crypt.crypt(hashlib.sha256(pw.encode()).hexdigest(), crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2**4)), "python3 crypt.crypt bcrypt (libxcrypt) of hashlib.sha256 hexdigest, Django's layout")
+# The layouts above that had only realistic costs: PBKDF2-SHA1 without l=,
+# Django's pbkdf2_sha1 and bcrypt, scrypt.
+k = hashlib.pbkdf2_hmac("sha1", pw.encode(), salt, 1000, 20)
+out("pbkdf2-sha1", pw, f"$pbkdf2$i=1000${b64(salt)}${b64(k)}", "python3 hashlib.pbkdf2_hmac")
+k = hashlib.pbkdf2_hmac("sha1", pw.encode(), b"cheapsalt", 1000, 20)
+out("django-pbkdf2", pw, f"pbkdf2_sha1$1000$cheapsalt${b64(k, pad=True)}", "python3 hashlib.pbkdf2_hmac, Django's layout")
+out("django-bcrypt", pw, "bcrypt$" + crypt.crypt(pw, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=2**4)), "python3 crypt.crypt bcrypt (libxcrypt), Django's layout")
+k = hashlib.scrypt(pw.encode(), salt=salt, n=2**4, r=8, p=1, dklen=32)
+out("scrypt", pw, f"$scrypt$ln=4,r=8,p=1${b64(salt)}${b64(k)}", "python3 hashlib.scrypt")
 
 # Published vectors.
 ASPNET = "dotnet/aspnetcore src/Identity/test/Identity.Test/PasswordHasherTest.cs"
