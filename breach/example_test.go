@@ -22,7 +22,11 @@ func ExampleList() {
 		fmt.Println(err)
 		return
 	}
-	m, err := users.New(users.NewMemoryStore(), &users.Options{BreachChecker: list})
+	m, err := users.New(users.NewMemoryStore(), &users.Options{
+		BreachChecker:                 list,
+		BcryptCost:                    4, // tests only; the default is 12
+		InsecureLowBcryptCostForTests: true,
+	})
 	if err != nil {
 		fmt.Println(err)
 		return
