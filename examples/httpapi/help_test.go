@@ -16,7 +16,9 @@ func TestHelpExitsZero(t *testing.T) {
 		return
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelpExitsZero$")
-	cmd.Env = append(os.Environ(), "USERS_EXAMPLE_MAIN=1")
+	// Under -race a test binary waits a second before it exits (GORACE's
+	// atexit_sleep_ms); the child need not.
+	cmd.Env = append(os.Environ(), "USERS_EXAMPLE_MAIN=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("-h: %v, want exit status 0; output:\n%s", err, out)
