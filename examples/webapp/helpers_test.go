@@ -129,32 +129,45 @@ func (s *site) mails(to string) []string {
 	return out
 }
 
-// link waits for the mail worker to send a mail with the subject to the
-// address, and returns its link.
+// link waits for the mail worker to finish the jobs queued so far, and
+// returns the link of the last mail with the subject to the address.
 func (s *site) link(tb testing.TB, to, subject string) string {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ms := s.mails(to)
-		for i := len(ms) - 1; i >= 0; i-- {
-			if strings.HasPrefix(ms[i], subject+" ") {
-				return strings.TrimPrefix(ms[i], subject+" ")
-			}
+	s.drain(tb)
+	ms := s.mails(to)
+	for i := len(ms) - 1; i >= 0; i-- {
+		if strings.HasPrefix(ms[i], subject+" ") {
+			return strings.TrimPrefix(ms[i], subject+" ")
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("no mail %q to %s; mails: %q", subject, to, ms)
-		}
-		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("no mail %q to %s; mails: %q", subject, to, ms)
+	return ""
+}
+
+// waitMails waits for the mail worker to finish the jobs queued so far, and
+// fails tb unless the address has had more than n mails.
+func (s *site) waitMails(tb testing.TB, to string, n int) {
+	tb.Helper()
+	s.drain(tb)
+	if len(s.mails(to)) <= n {
+		tb.Fatalf("no new mail to %s; mails: %q", to, s.mails(to))
 	}
 }
 
-// waitMails waits until the address has had more than n mails.
-func (s *site) waitMails(tb testing.TB, to string, n int) {
+// drain waits until the mail worker has done every job queued so far: it
+// runs them one at a time in order, and a handler queues its mail before it
+// answers. It gives up after 10 seconds (a worker held by pause never gets
+// there).
+func (s *site) drain(tb testing.TB) {
 	tb.Helper()
-	for deadline := time.Now().Add(10 * time.Second); len(s.mails(to)) <= n; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("no new mail to %s; mails: %q", to, s.mails(to))
-		}
+	done := make(chan struct{})
+	if err := s.app.work.enqueue(tb.Context(), func(context.Context) { close(done) }); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		tb.Fatal("the mail worker did not get through its queue within 10s")
 	}
 }
 
