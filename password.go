@@ -93,6 +93,36 @@ func (m *Manager) hashPassword(ctx context.Context, normalized string) (string, 
 	return hashPrefix + string(h), nil
 }
 
+// decoys holds the decoy hash of each bcrypt cost, made by the first New at
+// that cost and shared by every Manager of the process that uses the cost. A
+// decoy is a hash of random input that is only ever compared to fail (see
+// passwordCheck): what it must be is a hash of our format at the Manager's
+// cost, so that comparing against it costs what a real check costs. One per
+// cost keeps that, and spares every further New the hash: a program or a test
+// binary that makes many Managers pays for one decoy per cost, not one each.
+var decoys [bcrypt.MaxCost + 1]struct {
+	mu   sync.Mutex
+	hash string // "" until made
+}
+
+// decoyHash returns the decoy hash at cost, hashing seed (random bytes of the
+// caller's) if this is the first call at that cost. A failed hash is not
+// kept, so the next call tries again. It is safe for concurrent use: calls at
+// one cost wait for the first.
+func decoyHash(cost int, seed []byte) (string, error) {
+	d := &decoys[cost]
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.hash == "" {
+		h, err := bcrypt.GenerateFromPassword(prehash(base64.RawURLEncoding.EncodeToString(seed)), cost)
+		if err != nil {
+			return "", err
+		}
+		d.hash = hashPrefix + string(h)
+	}
+	return d.hash, nil
+}
+
 // errHashMismatch is what comparePassword returns for a wrong password.
 var errHashMismatch = errors.New("password mismatch")
 

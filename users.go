@@ -476,9 +476,10 @@ type Manager struct {
 
 // New returns a Manager over store. opts may be nil; zero fields take their
 // documented defaults. It returns a *ValidationError naming the option (as
-// "options.Field") if an option is out of range. New computes one bcrypt hash at
-// the configured cost (the decoy compared against for unknown users), so it takes
-// as long as one login.
+// "options.Field") if an option is out of range. The first New at a bcrypt
+// cost computes one hash at that cost (the decoy compared against for unknown
+// users), so it takes as long as one login; later ones, in the same process,
+// share it. New is safe for concurrent use.
 func New(store Store, opts *Options) (*Manager, error) {
 	if store == nil {
 		return nil, invalid("store", ValidationRequired, "must not be nil")
@@ -594,12 +595,13 @@ func New(store Store, opts *Options) (*Manager, error) {
 	m.idEntropy = ulid.Monotonic(m.rand, 0) // read only under idMu
 	m.hashSlots = make(chan struct{}, or(o.MaxConcurrentHashes, runtime.GOMAXPROCS(0)))
 
-	// The decoy hash for unknown users: same format, same cost, random input.
+	// The decoy hash for unknown users: same format, same cost, random input,
+	// made by the first New at this cost (password.go).
 	var seed [32]byte
 	if err := m.readRand(seed[:]); err != nil {
 		return nil, err
 	}
-	h, err := m.hashPassword(context.Background(), base64.RawURLEncoding.EncodeToString(seed[:]))
+	h, err := decoyHash(m.cost, seed[:])
 	if err != nil {
 		return nil, fmt.Errorf("users: computing decoy hash: %w", err)
 	}
