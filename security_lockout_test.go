@@ -222,8 +222,16 @@ func TestSecurity_ConcurrentGuesses(t *testing.T) {
 func TestSecurity_ConsecutiveCap(t *testing.T) {
 	t.Parallel()
 	bg := t.Context()
+	wantLocks := []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 16 * time.Hour, 24 * time.Hour, 24 * time.Hour}
 	// attack guesses at id for 60 days of fake time, waiting out every lock, and
-	// returns how many guesses were compared and the lengths of the locks.
+	// returns how many guesses were compared and the lengths of the locks, to
+	// the minute. It waits out a lock the way a patient attacker would, but
+	// in few logins: on the first refusal the clock jumps to a minute before
+	// the lock should end, then walks by the minute, so a lock that ends
+	// sooner than it should measures the jump, one that ends later its own
+	// length, and both differ from wantLocks. Once every lock of wantLocks is
+	// over, the account should stay locked: the clock walks by the hour, and a
+	// lock that ended would let a guess be compared.
 	attack := func(t *testing.T, f *Fixture, id string) (int64, []time.Duration) {
 		t.Helper()
 		before := f.Compares.Load()
@@ -234,10 +242,17 @@ func TestSecurity_ConsecutiveCap(t *testing.T) {
 			_, err := f.M.Login(bg, id, "not the password")
 			switch {
 			case errors.Is(err, users.ErrAccountLocked):
+				step := time.Minute
+				if len(locks) >= len(wantLocks) {
+					step = time.Hour
+				}
 				if lockedSince.IsZero() {
 					lockedSince = f.Clock.Now()
+					if len(locks) < len(wantLocks) {
+						step = wantLocks[len(locks)] - time.Minute
+					}
 				}
-				f.Clock.Advance(time.Minute)
+				f.Clock.Advance(step)
 			case errors.Is(err, users.ErrInvalidCredentials):
 				if !lockedSince.IsZero() {
 					locks = append(locks, f.Clock.Now().Sub(lockedSince).Round(time.Minute))
@@ -250,8 +265,6 @@ func TestSecurity_ConsecutiveCap(t *testing.T) {
 		}
 		return f.Compares.Load() - before, locks
 	}
-	wantLocks := []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 16 * time.Hour, 24 * time.Hour, 24 * time.Hour}
-
 	f := newFixture(t, nil)
 	u := f.mustCreate(t, users.NewUser{Email: "alice@example.com"})
 	for _, id := range []string{"alice@example.com", "nobody@example.com"} {
