@@ -82,7 +82,8 @@ func ExampleManager_FinishPasskeyLogin() {
 	if err != nil {
 		panic(err)
 	}
-	if _, err := m.Create(ctx, users.NewUser{Email: "ada@example.com", Password: "correct horse battery staple"}); err != nil {
+	// A user without a password: passkeys and email links are how she signs in.
+	if _, err := m.Create(ctx, users.NewUser{Email: "ada@example.com", NoPassword: true}); err != nil {
 		panic(err)
 	}
 	mux := http.NewServeMux()
@@ -110,8 +111,12 @@ func ExampleManager_FinishPasskeyLogin() {
 		return strings.TrimSpace(string(b))
 	}
 
-	// Signed in with the password, the user adds a passkey.
-	s, err := m.Login(ctx, "ada@example.com", "correct horse battery staple")
+	// Signed in with a link from her inbox, the user adds a passkey.
+	link, err := m.RequestMagicLink(ctx, "ada@example.com")
+	if err != nil {
+		panic(err)
+	}
+	s, err := m.LoginWithMagicLink(ctx, link.Token)
 	if err != nil {
 		panic(err)
 	}
