@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -59,6 +60,10 @@ type Fixture struct {
 	Store users.Store
 	Clock *Clock
 	n     atomic.Int64 // for fresh emails
+
+	// passwordHash is Password's hash for MustCreate to give, when the
+	// Manager would make one like it: "" otherwise.
+	passwordHash string
 }
 
 // NewFixture returns a Fixture over store with a NewClock. edit, if not nil,
@@ -76,8 +81,33 @@ func NewFixture(tb testing.TB, store users.Store, edit func(o *users.Options)) *
 		tb.Fatalf("users.New: %v", err)
 	}
 	f.M = m
+	if o.BcryptCost == 4 && o.MinPasswordLength == 0 && o.PasswordChecker == nil && o.BreachChecker == nil {
+		if f.passwordHash, err = passwordHash(); err != nil {
+			tb.Fatalf("hashing Password: %v", err)
+		}
+	}
 	return f
 }
+
+// passwordHash is Password's hash in the users package's format at bcrypt
+// cost 4, made once per process by a Manager of that cost (hashing is costly
+// under -race, where a test binary would otherwise make hundreds).
+var passwordHash = sync.OnceValues(func() (string, error) {
+	s := users.NewMemoryStore()
+	m, err := users.New(s, &users.Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
+	if err != nil {
+		return "", err
+	}
+	ctx := context.Background()
+	if _, err := m.Create(ctx, users.NewUser{Email: "hash@example.com", Password: Password}); err != nil {
+		return "", err
+	}
+	r, err := s.GetUserByEmail(ctx, "hash@example.com")
+	if err != nil {
+		return "", err
+	}
+	return r.PasswordHash, nil
+})
 
 // Email returns an address no earlier call returned: user1@example.com,
 // user2@example.com, …
@@ -86,11 +116,19 @@ func (f *Fixture) Email() string {
 }
 
 // MustCreate creates nu, with Password unless nu has a password or a hash, and
-// stops the test if Create fails.
+// stops the test if Create fails. When the Fixture's Options keep cost 4 and
+// the default password rules, the user gets Password as a hash made once for
+// every Fixture (NewUser.PasswordHash): the hash Create would have made but for
+// its salt, without Create hashing. Create's own hashing is tested where it is
+// the subject, not in every user a test needs.
 func (f *Fixture) MustCreate(tb testing.TB, nu users.NewUser) *users.User {
 	tb.Helper()
 	if nu.Password == "" && nu.PasswordHash == "" {
-		nu.Password = Password
+		if f.passwordHash != "" {
+			nu.PasswordHash = f.passwordHash
+		} else {
+			nu.Password = Password
+		}
 	}
 	u, err := f.M.Create(tb.Context(), nu)
 	if err != nil {
