@@ -106,7 +106,7 @@ type unknownStore struct{ users.Store }
 
 // floorResult is what ValidateToken allocates on the library's stores, but for
 // the few words of the stored record it keeps there: a Session, its User and
-// room for two methods, 544 bytes and the same 576-byte size class.
+// room for two methods, 560 bytes and the same 576-byte size class.
 type floorResult struct {
 	users.Session
 	user users.User

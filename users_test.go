@@ -1047,6 +1047,33 @@ func TestManager_ValidateTokenResultIsTheCallersCopy(t *testing.T) {
 				t.Fatalf("after the touch: %+v, %v", again, err)
 			}
 		})
+		// A session with a second factor has more methods than ValidateToken
+		// keeps room for beside the Session: they are copied elsewhere, and
+		// must be the caller's all the same.
+		t.Run(store.name+"/TwoFactors", func(t *testing.T) {
+			ctx := t.Context()
+			f := storetest.NewFixture(t, store.open(t), storetest.WithMFAKey)
+			u := f.MustCreate(t, users.NewUser{Email: "t@example.com"})
+			secret, _ := f.MustEnrolTOTP(t, u.ID)
+			c := f.MustChallenge(t, u.Email)
+			s, err := f.M.CompleteLogin(ctx, c.Token, storetest.TOTPCode(t, secret, f.Clock.Now()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []users.AuthMethod{users.MethodPassword, users.MethodTOTP}
+			got, err := f.M.ValidateToken(ctx, s.Token)
+			if err != nil || !slices.Equal(got.Methods, want) {
+				t.Fatalf("ValidateToken = %+v, %v; want Methods %v", got, err, want)
+			}
+			got.Methods[0], got.Methods[1] = "changed", "changed"
+			again, err := f.M.ValidateToken(ctx, s.Token)
+			if err != nil || !slices.Equal(again.Methods, want) {
+				t.Fatalf("after changing the first result's methods, ValidateToken = %+v, %v; want Methods %v", again, err, want)
+			}
+			if got.Methods[0] != "changed" || got.Methods[1] != "changed" {
+				t.Fatalf("a later ValidateToken changed an earlier result's methods: %v", got.Methods)
+			}
+		})
 	}
 }
 
