@@ -31,6 +31,7 @@ import (
 	htmltemplate "html/template"
 	"io/fs"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 
@@ -223,16 +224,16 @@ func (t *Templates) parse(fsys fs.FS) error {
 	})
 }
 
-var defaultTemplates = func() *Templates {
+var defaultTemplates = sync.OnceValue(func() *Templates {
 	t, err := New(nil)
 	if err != nil {
 		panic(err) // the embedded templates are tested
 	}
 	return t
-}()
+})
 
 // Default returns the default templates. They are shared and never change.
-func Default() *Templates { return defaultTemplates }
+func Default() *Templates { return defaultTemplates() }
 
 // Render renders the message of kind k for d, addressed to d.To. It returns
 // ErrUnknownKind for a kind the templates lack, ErrHeaderInjection if d.To
