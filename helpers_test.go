@@ -2,6 +2,8 @@ package users_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,10 +39,16 @@ func (f *Fixture) mustCreate(tb testing.TB, nu users.NewUser) *users.User {
 
 // getSession is Store.GetSession into new records.
 func getSession(ctx context.Context, s users.Store, hash []byte) (*users.SessionRecord, *users.UserRecord, error) {
+	if len(hash) != sha256.Size {
+		return nil, nil, fmt.Errorf("a token hash of %d bytes", len(hash))
+	}
 	var u users.UserRecord
-	sr, err := s.GetSession(ctx, hash, &u)
+	sr, err := s.GetSession(ctx, [sha256.Size]byte(hash), &u)
 	if err != nil {
 		return nil, nil, err
+	}
+	if sr.TokenHash == nil {
+		sr.TokenHash = hash // GetSession may leave it to the caller
 	}
 	return &sr, &u, nil
 }

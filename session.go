@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -256,22 +255,18 @@ func (m *Manager) ValidateToken(ctx context.Context, token string) (*Session, er
 	if !wellFormedToken(token) {
 		return nil, ErrInvalidToken
 	}
-	// The store reads the user straight into the Session returned and gives
-	// the session record back by value, so the record stays in this frame
-	// (no heap record whose pointer fields cost write barriers while the
-	// collector marks); its methods, which may be the store's, are copied
-	// into room beside the Session, so no caller can reach the store's
-	// memory. The token's hash, which no caller keeps, is in pooled memory
-	// without pointers. Every Store gets this path: it is GetSession's
-	// contract.
+	// The store reads the user straight into the Session returned, takes the
+	// token's hash by value and gives the session record back by value, so
+	// both stay in this frame (no heap record whose pointer fields cost
+	// write barriers while the collector marks); the record's methods, which
+	// may be the store's, are copied into room beside the Session, so no
+	// caller can reach the store's memory. Every Store gets this path: it is
+	// GetSession's contract.
 	v := new(validated)
-	h := hashReads.Get().(*[sha256.Size]byte)
-	*h = sumToken(token)
-	s, err := m.store.GetSession(ctx, h[:], &v.user)
+	h := sumToken(token)
+	s, err := m.store.GetSession(ctx, h, &v.user)
 	s.Methods = append(v.methods[:0], s.Methods...)
-	out, err := m.validate(ctx, h[:], &s, &v.user, &v.Session, err)
-	hashReads.Put(h)
-	return out, err
+	return m.validate(ctx, h[:], &s, &v.user, &v.Session, err)
 }
 
 // validate is ValidateToken after the store's read of the session s and its
@@ -292,7 +287,7 @@ func (m *Manager) validate(ctx context.Context, hash []byte, s *SessionRecord, u
 	if now.Sub(s.LastSeenAt) >= m.sess.touchDue(s) {
 		// TouchSession never recreates a session: if a logout or revocation won
 		// the race, this token is void and we say so. It gets a copy of hash,
-		// which may be memory used again: a touch is about once a minute.
+		// which is in the caller's frame: a touch is about once a minute.
 		if err := m.store.TouchSession(ctx, bytes.Clone(hash), now); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return nil, ErrInvalidToken
@@ -331,11 +326,6 @@ type validated struct {
 	methods [1]AuthMethod
 }
 
-// hashReads holds room for ValidateToken's token hashes, to use again. It
-// holds no pointers, so the collector neither scans it nor makes writes to
-// it pay a barrier.
-var hashReads = sync.Pool{New: func() any { return new([sha256.Size]byte) }}
-
 // Logout ends the session of a bearer token. It returns ErrInvalidToken if the
 // token is malformed or names no session (already logged out, say).
 func (m *Manager) Logout(ctx context.Context, token string) error {
@@ -348,7 +338,7 @@ func (m *Manager) Logout(ctx context.Context, token string) error {
 	}
 	// The session's user, for the entry and the order of the user's events.
 	var u UserRecord
-	s, err := m.store.GetSession(ctx, hash, &u)
+	s, err := m.store.GetSession(ctx, [sha256.Size]byte(hash), &u)
 	if errors.Is(err, ErrNotFound) {
 		return ErrInvalidToken
 	}

@@ -21,3 +21,40 @@ func TestValidatedSizeClass(t *testing.T) {
 			got, got+header, class)
 	}
 }
+
+// TestValidateTokenAllocatesOnce holds ValidateToken to the one allocation
+// the caller keeps, on the memory store and on a store of a type the Manager
+// does not know: the token's hash and the session record stay in its frame
+// whatever the store, as GetSession's contract promises.
+func TestValidateTokenAllocatesOnce(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		store Store
+	}{
+		{"memory", NewMemoryStore()},
+		{"unknown", struct{ Store }{NewMemoryStore()}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := New(c.store, &Options{BcryptCost: 4, InsecureLowBcryptCostForTests: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			if _, err := m.Create(ctx, NewUser{Email: "alloc@example.com", Password: "correct horse battery"}); err != nil {
+				t.Fatal(err)
+			}
+			s, err := m.Login(ctx, "alloc@example.com", "correct horse battery")
+			if err != nil {
+				t.Fatal(err)
+			}
+			allocs := testing.AllocsPerRun(100, func() {
+				if _, err := m.ValidateToken(ctx, s.Token); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 1 {
+				t.Errorf("ValidateToken allocates %v times a call, want 1 (the Session the caller keeps)", allocs)
+			}
+		})
+	}
+}

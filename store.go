@@ -178,15 +178,17 @@ type SessionStore interface {
 	// sessions whatever their expiry; deciding what has expired is the
 	// Manager's.
 	//
-	// The session comes back by value, so it can live in the caller's frame.
-	// Its TokenHash and Methods may share memory with tokenHash or with the
-	// store: the caller must not modify them. u is the caller's, filled the way
-	// io.Reader.Read fills a buffer: GetSession sets every field (a field the
-	// record leaves empty is set to its zero value), shares no memory the
-	// store modifies later, and keeps neither u nor tokenHash once it returns.
-	// On an error, the record returned is the zero value and what u holds is
-	// undefined.
-	GetSession(ctx context.Context, tokenHash []byte, u *UserRecord) (SessionRecord, error)
+	// The token hash comes in by value and the session goes back by value, so
+	// that both can live in the caller's frame: ValidateToken, on every
+	// authenticated request, allocates nothing for either. The record's
+	// TokenHash may be left nil, since the caller has the hash; its Methods
+	// may share memory with the store: the caller must not modify them. u is
+	// the caller's, filled the way io.Reader.Read fills a buffer: GetSession
+	// sets every field (a field the record leaves empty is set to its zero
+	// value), shares no memory the store modifies later, and keeps nothing of
+	// u once it returns. On an error, the record returned is the zero value
+	// and what u holds is undefined.
+	GetSession(ctx context.Context, tokenHash [sha256.Size]byte, u *UserRecord) (SessionRecord, error)
 
 	// TouchSession sets the session's LastSeenAt, and its user's LastActiveAt, to
 	// seen where seen is later, in one atomic step.

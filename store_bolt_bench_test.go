@@ -2,6 +2,7 @@ package users_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -259,7 +260,7 @@ func BenchmarkBoltStore_GetSession(b *testing.B) {
 		b.ReportAllocs()
 		var u users.UserRecord
 		for b.Loop() {
-			if _, err := s.GetSession(ctx, sess.TokenHash, &u); err != nil {
+			if _, err := s.GetSession(ctx, [sha256.Size]byte(sess.TokenHash), &u); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -270,7 +271,7 @@ func BenchmarkBoltStore_GetSession(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			var u users.UserRecord
 			for pb.Next() {
-				if _, err := s.GetSession(ctx, sess.TokenHash, &u); err != nil {
+				if _, err := s.GetSession(ctx, [sha256.Size]byte(sess.TokenHash), &u); err != nil {
 					b.Error(err)
 					return
 				}

@@ -3,6 +3,7 @@ package users
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -46,10 +47,10 @@ func (s *BoltStore) CreateSession(ctx context.Context, sr *SessionRecord, audit 
 //
 // It is the hot path of every authenticated request: it opens only the two
 // buckets it reads, copies both records out of bbolt's memory into one string
-// and decodes them from it. The session's TokenHash is tokenHash itself, and
-// its Methods, when they are one of the common lists, are a list shared by
-// every call: neither may be modified.
-func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte, u *UserRecord) (SessionRecord, error) {
+// and decodes them from it. The session's TokenHash is left nil, and its
+// Methods, when they are one of the common lists, are a list shared by every
+// call, not to be modified.
+func (s *BoltStore) GetSession(ctx context.Context, tokenHash [sha256.Size]byte, u *UserRecord) (SessionRecord, error) {
 	if err := s.start(ctx); err != nil {
 		return SessionRecord{}, err
 	}
@@ -59,7 +60,7 @@ func (s *BoltStore) GetSession(ctx context.Context, tokenHash []byte, u *UserRec
 	}
 	defer tx.Rollback()
 	var sr SessionRecord
-	if err := readSessionTx(tx, tokenHash, &sr, u); err != nil {
+	if err := readSessionTx(tx, tokenHash[:], &sr, u); err != nil {
 		return SessionRecord{}, wrapBolt("get session", err)
 	}
 	return sr, nil
@@ -103,7 +104,6 @@ func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRec
 	if err := decodeSessionTo(sr, decoderOf(t[:len(sv)])); err != nil {
 		return err
 	}
-	sr.TokenHash = tokenHash[:len(tokenHash):len(tokenHash)]
 	return decodeUserTo(u, sr.UserID, decoderOf(t[len(sv):]))
 }
 

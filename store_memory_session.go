@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"container/heap"
 	"context"
+	"crypto/sha256"
 	"slices"
 	"strings"
 	"time"
@@ -53,12 +54,12 @@ func (m *MemoryStore) CreateSession(ctx context.Context, s *SessionRecord, audit
 // change replaces the record): the caller must not modify them either. It
 // allocates nothing when the user has no preferences. It is safe for
 // concurrent use.
-func (m *MemoryStore) GetSession(ctx context.Context, tokenHash []byte, u *UserRecord) (SessionRecord, error) {
+func (m *MemoryStore) GetSession(ctx context.Context, tokenHash [sha256.Size]byte, u *UserRecord) (SessionRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return SessionRecord{}, err
 	}
-	defer m.mu.rlock(lastByte(tokenHash)).RUnlock()
-	ms, ok := m.sessions[string(tokenHash)]
+	defer m.mu.rlock(tokenHash[len(tokenHash)-1]).RUnlock()
+	ms, ok := m.sessions[string(tokenHash[:])]
 	if !ok {
 		return SessionRecord{}, ErrNotFound
 	}

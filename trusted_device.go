@@ -184,7 +184,7 @@ func (m *Manager) TrustDevice(ctx context.Context, sessionToken string) (*Truste
 		return nil, ErrInvalidToken
 	}
 	var u UserRecord
-	s, err := m.store.GetSession(ctx, hash, &u)
+	s, err := m.store.GetSession(ctx, [sha256.Size]byte(hash), &u)
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrInvalidToken
 	}

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -158,7 +159,7 @@ func TestSessionCache_Bound(t *testing.T) {
 				t.Fatal(err)
 			}
 			sess := &users.SessionRecord{
-				ID: "S-" + u.ID, TokenHash: []byte("hash-" + u.ID), UserID: u.ID,
+				ID: "S-" + u.ID, TokenHash: []byte(fmt.Sprintf("%-32.32s", "hash-"+u.ID)), UserID: u.ID,
 				CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour), LastSeenAt: clock.Now(),
 				Methods: []users.AuthMethod{users.MethodPassword},
 			}
@@ -215,7 +216,7 @@ func TestSessionCache_ListenerDrops(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	sess := &users.SessionRecord{ID: "S1", TokenHash: []byte("drops"), UserID: u.ID,
+	sess := &users.SessionRecord{ID: "S1", TokenHash: []byte("drops-0123456789abcdef0123456789"), UserID: u.ID,
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour), LastSeenAt: now}
 	if err := truth.CreateSession(t.Context(), sess); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -129,10 +130,11 @@ var sqlGetSession = `SELECT s.token_hash, s.id, s.user_id, s.user_generation, s.
 // holds it (see Options for the bound on how stale that can be). What it
 // returns and what it fills u with are copies that share nothing with the
 // cache. It is safe for concurrent use, also across processes.
-func (s *Store) GetSession(ctx context.Context, tokenHash []byte, u *users.UserRecord) (users.SessionRecord, error) {
+func (s *Store) GetSession(ctx context.Context, hash [sha256.Size]byte, u *users.UserRecord) (users.SessionRecord, error) {
 	if err := ctx.Err(); err != nil {
 		return users.SessionRecord{}, err
 	}
+	tokenHash := hash[:]
 	var t ticket
 	if s.cache != nil {
 		if cs, cu, ok := s.cache.get(tokenHash); ok {

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -753,8 +754,11 @@ func TestStore_LookupDecoy(t *testing.T) {
 
 // getSession is Store.GetSession into new records.
 func getSession(ctx context.Context, s users.Store, hash []byte) (*users.SessionRecord, *users.UserRecord, error) {
+	if len(hash) != sha256.Size {
+		return nil, nil, fmt.Errorf("a token hash of %d bytes", len(hash))
+	}
 	var u users.UserRecord
-	sr, err := s.GetSession(ctx, hash, &u)
+	sr, err := s.GetSession(ctx, [sha256.Size]byte(hash), &u)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -148,7 +148,7 @@ var sessionGroups = []storeGroup{
 		{"ReturnsCurrentUser", "GetSession must return the user as it is now, not as it was when the session was made", testGetSessionCurrentUser},
 		{"ReturnsCopies", "GetSession must return the session by value and a copy of the user: changing them (but for the session's TokenHash and Methods, which the caller must not modify) must not change what is stored", testGetSessionReturnsCopies},
 		{"SetsEveryField", "GetSession must return every field of the session and set every field of the user it is given, empty ones to their zero value, whatever the user record held before", testGetSessionSetsEveryField},
-		{"KeepsNothingGiven", "GetSession must find the session when the token hash is in memory the caller uses again, and keep neither that memory nor the user record it filled once it returns", testGetSessionKeepsNothingGiven},
+		{"KeepsNothingGiven", "GetSession must return the session (its TokenHash nil or the hash asked for) and fill the user record it is given, and keep nothing of that record once it returns", testGetSessionKeepsNothingGiven},
 	}},
 	{"TouchSession", []rule[users.Store]{
 		{"MovesForwardOnly", "TouchSession must set LastSeenAt to a later time, never an earlier one (the same time leaves it), and change nothing else", testTouchSessionForward},

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
@@ -313,11 +315,32 @@ func wantUsernameOwner(t testing.TB, s users.Store, username, id, rule string) {
 // getSession is GetSession into new records.
 func getSession(ctx context.Context, s users.Store, hash []byte) (*users.SessionRecord, *users.UserRecord, error) {
 	var u users.UserRecord
-	sr, err := s.GetSession(ctx, hash, &u)
+	sr, err := getSessionInto(ctx, s, hash, &u)
 	if err != nil {
 		return nil, nil, err
 	}
 	return &sr, &u, nil
+}
+
+// getSessionInto is GetSession for a hash held in a slice, as records hold
+// it. The record GetSession returns may leave its TokenHash nil (the caller
+// has the hash): getSessionInto sets it, so that records compare whole, and
+// reports a TokenHash that is set to another hash.
+func getSessionInto(ctx context.Context, s users.Store, hash []byte, u *users.UserRecord) (users.SessionRecord, error) {
+	if len(hash) != sha256.Size {
+		return users.SessionRecord{}, fmt.Errorf("storetest: a token hash of %d bytes, want %d", len(hash), sha256.Size)
+	}
+	sr, err := s.GetSession(ctx, [sha256.Size]byte(hash), u)
+	if err != nil {
+		return sr, err
+	}
+	switch {
+	case sr.TokenHash == nil:
+		sr.TokenHash = slices.Clone(hash)
+	case !bytes.Equal(sr.TokenHash, hash):
+		return sr, fmt.Errorf("GetSession(%x) returned a session whose TokenHash is %x", hash, sr.TokenHash)
+	}
+	return sr, nil
 }
 
 // wantSession reports a broken rule unless the stored session with want's token

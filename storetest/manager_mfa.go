@@ -94,7 +94,7 @@ var mgrMFARules = append([]rule[*mgrSuite]{
 			if !slices.Equal(v.Methods, x.want) {
 				t.Errorf("ValidateToken after a caller changed an earlier Session's Methods: Methods %v, want %v", v.Methods, x.want)
 			}
-			rec, err := f.Store.GetSession(ctx, mgrTokenHash(x.token), new(users.UserRecord))
+			rec, err := getSessionInto(ctx, f.Store, mgrTokenHash(x.token), new(users.UserRecord))
 			if err != nil {
 				t.Fatalf("GetSession: %v", err)
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"slices"
 	"sync"
 	"time"
@@ -92,7 +93,7 @@ func (ts *tracingStore) CreateSession(ctx context.Context, s *users.SessionRecor
 	return ts.Store.CreateSession(ctx, s, audit...)
 }
 
-func (ts *tracingStore) GetSession(ctx context.Context, tokenHash []byte, u *users.UserRecord) (users.SessionRecord, error) {
+func (ts *tracingStore) GetSession(ctx context.Context, tokenHash [sha256.Size]byte, u *users.UserRecord) (users.SessionRecord, error) {
 	ts.record("GetSession")
 	return ts.Store.GetSession(ctx, tokenHash, u)
 }
