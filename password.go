@@ -1,7 +1,6 @@
 package users
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -323,16 +323,36 @@ type BreachChecker interface {
 //go:embed common_passwords.txt
 var commonPasswordsText string
 
-var commonPasswords = sync.OnceValue(func() map[string]struct{} {
-	set := make(map[string]struct{}, 1024)
-	sc := bufio.NewScanner(strings.NewReader(commonPasswordsText))
-	for sc.Scan() {
-		if w := strings.TrimSpace(sc.Text()); w != "" {
-			set[strings.ToLower(w)] = struct{}{}
+// commonPasswords returns the lowercased list and where each of its words is
+// in it, ordered by the word, for a binary search. Neither holds a pointer, so
+// the collector never scans them: a set of the words as strings would be 60
+// KB that every cycle of every program using the default checker scans.
+var commonPasswords = sync.OnceValues(func() (string, []span) {
+	text := strings.ToLower(commonPasswordsText)
+	var words []span
+	for rest, at := text, 0; rest != ""; {
+		line, next, _ := strings.Cut(rest, "\n")
+		if w := strings.TrimSpace(line); w != "" {
+			words = append(words, span{uint32(at + strings.Index(line, w)), uint32(len(w))})
 		}
+		at += len(rest) - len(next)
+		rest = next
 	}
-	return set
+	slices.SortFunc(words, func(a, b span) int { return strings.Compare(a.in(text), b.in(text)) })
+	return text, words
 })
+
+// span is where a word is in a text.
+type span struct{ at, n uint32 }
+
+func (s span) in(text string) string { return text[s.at : s.at+s.n] }
+
+// isCommonPassword reports whether p, lowercased, is one of the list's words.
+func isCommonPassword(p string) bool {
+	text, words := commonPasswords()
+	_, found := slices.BinarySearchFunc(words, p, func(w span, p string) int { return strings.Compare(w.in(text), p) })
+	return found
+}
 
 // DefaultPasswordChecker is the password checker used when Options.PasswordChecker
 // is nil. It refuses, with a *ValidationError on "password", a password that is
@@ -342,7 +362,7 @@ var commonPasswords = sync.OnceValue(func() map[string]struct{} {
 // u may be nil. It is safe for concurrent use.
 func DefaultPasswordChecker(_ context.Context, password string, u *User) error {
 	p := strings.ToLower(password)
-	if _, common := commonPasswords()[p]; common {
+	if isCommonPassword(p) {
 		return invalid("password", ValidationCommonPassword, "is one of the most commonly used passwords")
 	}
 	if u != nil {
