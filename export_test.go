@@ -41,12 +41,12 @@ func BoltRebuildSteps(db *bbolt.DB, max int) (int, error) {
 		if v, err := schemaVersion(root); err != nil || v >= boltSchemaVersion {
 			return err
 		}
-		return startRebuild(root)
+		return startRebuild(tx, root)
 	})
 	steps := 0
 	for done := false; err == nil && !done && steps < max; {
 		err = db.Update(func(tx *bbolt.Tx) (err error) {
-			done, err = rebuildStep(tx.Bucket(rootBucket), boltRebuildBatch)
+			done, err = rebuildStep(tx, boltRebuildBatch)
 			return err
 		})
 		if !done {

@@ -73,8 +73,9 @@ type BoltOptions struct {
 // returns, so an acknowledged write survives a crash or power loss. Only one process (and one BoltStore) can have the file open at a time; for
 // several processes or machines use the PostgreSQL store.
 //
-// Everything the store keeps lives under one top-level bucket, "userkit.users", so
-// the file may hold the program's own buckets too (see NewBoltStore).
+// Everything the store keeps lives in top-level buckets whose names start with
+// "userkit.", so the file may hold the program's own buckets too (see
+// NewBoltStore).
 //
 // Methods return the errors the Store contract names as they are; any other
 // failure (I/O, a closed store, damage found on the way, which also matches
@@ -156,8 +157,9 @@ func OpenBoltStore(path string, opts *BoltOptions) (*BoltStore, error) {
 
 // NewBoltStore returns a store over a bbolt database the program has already
 // opened, for programs that keep their own data in the same file. The store
-// touches only its top-level bucket, "userkit.users", creating or migrating it
-// (see OpenBoltStore); the program must leave that bucket alone.
+// touches only the top-level buckets whose names start with "userkit.",
+// creating or migrating them (see OpenBoltStore); the program must leave
+// those names alone.
 //
 // The database must be writable and must not have NoSync set, or NewBoltStore
 // returns an error. The store starts no sweeper: call DeleteExpired yourself.

@@ -46,12 +46,36 @@ func (s *BoltStore) Check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c.checkRoot(tx)
 	if b, err := txBuckets(tx); err != nil {
 		c.add("%v", err)
 	} else if err := c.checkAll(ctx, b); err != nil {
 		return err
 	}
 	return c.err()
+}
+
+// checkRoot checks the schema version, that no rebuild is unfinished, and that
+// rootBucket holds its meta bucket alone: the buckets nested there up to
+// version 9 are gone once a rebuild has moved their records to the top level.
+func (c *checker) checkRoot(tx *bbolt.Tx) {
+	meta, err := metaBucket(tx)
+	if err != nil {
+		c.add("%v", err)
+		return
+	}
+	if v := meta.Get(keyVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != boltSchemaVersion {
+		c.add("schema version is %x, want %d", v, boltSchemaVersion)
+	}
+	if m := meta.Get(keyRebuild); m != nil {
+		c.add("a rebuild of the indexes is unfinished (marker %x)", m)
+	}
+	_ = tx.Bucket(rootBucket).ForEach(func(k, _ []byte) error {
+		if !bytes.Equal(k, bucketMeta) {
+			c.add("%s holds %q besides %s, left from the layout of version 9 or older", rootBucket, k, bucketMeta)
+		}
+		return nil
+	})
 }
 
 type checker struct {
@@ -78,12 +102,6 @@ func (c *checker) err() error {
 
 // checkAll checks the records and indexes. Its error is only ever ctx's.
 func (c *checker) checkAll(ctx context.Context, b *boltTx) error {
-	if v := b.meta.Get(keyVersion); len(v) != 8 || binary.BigEndian.Uint64(v) != boltSchemaVersion {
-		c.add("schema version is %x, want %d", v, boltSchemaVersion)
-	}
-	if m := b.meta.Get(keyRebuild); m != nil {
-		c.add("a rebuild of the indexes is unfinished (marker %x)", m)
-	}
 	generation := map[string]int64{}
 	counts := map[string]int{} // every counter's expected value, by key
 	steps := []func(){

@@ -11,52 +11,64 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// The file's layout (schema version 9). Everything lives under rootBucket; the
-// sub-buckets are:
+// The file's layout (schema version 10). The store's buckets sit at the top
+// level of the file, each named "userkit." and what it holds, so that a
+// program sharing the file (NewBoltStore) keeps every other name:
 //
-//	meta             "version" → schema version, 8 bytes big-endian
+//	userkit.users    the root of the layout up to version 9, which keeps only
+//	                 its meta bucket: code that reads up to version 9 finds the
+//	                 version there and refuses the file (ErrSchemaTooNew)
+//	  meta           "version" → schema version, 8 bytes big-endian
 //	                 "rebuild" → phase + last key done, only while a rebuild runs
-//	users            user ID → user record (binary, store_bolt_encoding.go)
-//	users.email      email → user ID
-//	users.username   username → user ID
-//	users.external   external ID → user ID (users who have one)
-//	users.filter     lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
-//	users.filter.account  lp(account) + lp(role) + lp(status) + user ID
+//	userkit.users.records
+//	                 user ID → user record (binary, store_bolt_encoding.go)
+//	userkit.users.email     email → user ID
+//	userkit.users.username  username → user ID
+//	userkit.users.external  external ID → user ID (users who have one)
+//	userkit.users.filter    lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
+//	userkit.users.filter.account
+//	                 lp(account) + lp(role) + lp(status) + user ID
 //	                 → timeKey(LastActiveAt)
-//	users.active     timeKey(LastActiveAt) + user ID → 1
-//	users.count      tag + one of those prefixes → users, 8 bytes big-endian
-//	users.search     the search index (store_bolt_search.go)
-//	sessions         token hash → session record (binary)
-//	sessions.user    lp(user ID) + session ID → token hash
-//	sessions.id      session ID → token hash
-//	sessions.expiry  timeKey(ExpiresAt) + token hash → 1
-//	tokens           hash → token record (binary)
-//	tokens.user      lp(user ID) + lp(purpose) + hash → 1
-//	tokens.expiry    timeKey(ExpiresAt) + hash → 1
-//	logins           throttle key → LoginAttempts (JSON)
-//	logins.expiry    timeKey(ExpiresAt) + throttle key → 1
-//	mfa              user ID → MFA record (binary), the user's second factors
-//	challenges       hash → MFA challenge record (binary)
-//	challenges.user  lp(user ID) + hash → 1
-//	challenges.expiry
+//	userkit.users.active    timeKey(LastActiveAt) + user ID → 1
+//	userkit.users.count     tag + one of those prefixes → users, 8 bytes big-endian
+//	userkit.users.search    the search index (store_bolt_search.go)
+//	userkit.sessions        token hash → session record (binary)
+//	userkit.sessions.user   lp(user ID) + session ID → token hash
+//	userkit.sessions.id     session ID → token hash
+//	userkit.sessions.expiry timeKey(ExpiresAt) + token hash → 1
+//	userkit.tokens          hash → token record (binary)
+//	userkit.tokens.user     lp(user ID) + lp(purpose) + hash → 1
+//	userkit.tokens.expiry   timeKey(ExpiresAt) + hash → 1
+//	userkit.logins          throttle key → LoginAttempts (JSON)
+//	userkit.logins.expiry   timeKey(ExpiresAt) + throttle key → 1
+//	userkit.mfa             user ID → MFA record (binary), the user's second factors
+//	userkit.challenges      hash → MFA challenge record (binary)
+//	userkit.challenges.user lp(user ID) + hash → 1
+//	userkit.challenges.expiry
 //	                 timeKey(ExpiresAt) + hash → 1
-//	credentials      lp(kind) + identifier → credential record (binary,
+//	userkit.credentials     lp(kind) + identifier → credential record (binary,
 //	                 store_bolt_credential.go)
-//	credentials.user lp(user ID) + lp(kind) + identifier → 1
-//	flows            state hash → provider flow record (binary,
+//	userkit.credentials.user
+//	                 lp(user ID) + lp(kind) + identifier → 1
+//	userkit.flows           state hash → provider flow record (binary,
 //	                 store_bolt_flow.go)
-//	flows.expiry     timeKey(ExpiresAt) + state hash → 1
-//	ceremonies       challenge hash → ceremony record (binary,
+//	userkit.flows.expiry    timeKey(ExpiresAt) + state hash → 1
+//	userkit.ceremonies      challenge hash → ceremony record (binary,
 //	                 store_bolt_ceremony.go)
-//	ceremonies.expiry
+//	userkit.ceremonies.expiry
 //	                 timeKey(ExpiresAt) + hash → 1
-//	audit            entry ID → audit entry (binary)
-//	audit.user       lp(UserID) + entry ID → 1, for entries with a UserID
-//	audit.actor      lp(ActorID) + entry ID → 1, for entries with an ActorID
-//	audit.type       lp(Type) + entry ID → 1
-//	audit.irregular  timeKey(Time) + entry ID → 1, for entries whose ID is
+//	userkit.audit           entry ID → audit entry (binary)
+//	userkit.audit.user      lp(UserID) + entry ID → 1, for entries with a UserID
+//	userkit.audit.actor     lp(ActorID) + entry ID → 1, for entries with an ActorID
+//	userkit.audit.type      lp(Type) + entry ID → 1
+//	userkit.audit.irregular timeKey(Time) + entry ID → 1, for entries whose ID is
 //	                 not a ULID of their Time's millisecond: the log's own
 //	                 order is the time order of all others (store_bolt_audit.go)
+//
+// Up to version 9 the same buckets were nested under userkit.users, named
+// without the "userkit." (nestedName); a read then opened that bucket and
+// sought its two among three dozen. At the top level, a session's validation
+// opens the two buckets it reads and nothing else.
 //
 // lp(x) is x prefixed with its length (2 bytes big-endian), so that a prefix scan
 // for one user never runs into another whose ID starts the same. Index values are
@@ -65,45 +77,56 @@ import (
 var (
 	rootBucket       = []byte("userkit.users")
 	bucketMeta       = []byte("meta")
-	bucketUsers      = []byte("users")
-	bucketEmail      = []byte("users.email")
-	bucketUsername   = []byte("users.username")
-	bucketExternal   = []byte("users.external")
-	bucketFilter     = []byte("users.filter")
-	bucketFilterAcct = []byte("users.filter.account")
-	bucketCount      = []byte("users.count")
-	bucketActive     = []byte("users.active")
-	bucketSessions   = []byte("sessions")
-	bucketSessUser   = []byte("sessions.user")
-	bucketSessID     = []byte("sessions.id")
-	bucketSessExpiry = []byte("sessions.expiry")
-	bucketTokens     = []byte("tokens")
-	bucketTokUser    = []byte("tokens.user")
-	bucketTokExpiry  = []byte("tokens.expiry")
-	bucketLogins     = []byte("logins")
-	bucketLoginExp   = []byte("logins.expiry")
-	bucketMFA        = []byte("mfa")
-	bucketChal       = []byte("challenges")
-	bucketChalUser   = []byte("challenges.user")
-	bucketChalExp    = []byte("challenges.expiry")
-	bucketCred       = []byte("credentials")
-	bucketCredUser   = []byte("credentials.user")
-	bucketFlows      = []byte("flows")
-	bucketFlowExp    = []byte("flows.expiry")
-	bucketCer        = []byte("ceremonies")
-	bucketCerExp     = []byte("ceremonies.expiry")
-	bucketAudit      = []byte("audit")
-	bucketAuditUser  = []byte("audit.user")
-	bucketAuditActor = []byte("audit.actor")
-	bucketAuditType  = []byte("audit.type")
-	bucketAuditIrreg = []byte("audit.irregular")
+	bucketUsers      = []byte("userkit.users.records")
+	bucketEmail      = []byte("userkit.users.email")
+	bucketUsername   = []byte("userkit.users.username")
+	bucketExternal   = []byte("userkit.users.external")
+	bucketFilter     = []byte("userkit.users.filter")
+	bucketFilterAcct = []byte("userkit.users.filter.account")
+	bucketCount      = []byte("userkit.users.count")
+	bucketActive     = []byte("userkit.users.active")
+	bucketSessions   = []byte("userkit.sessions")
+	bucketSessUser   = []byte("userkit.sessions.user")
+	bucketSessID     = []byte("userkit.sessions.id")
+	bucketSessExpiry = []byte("userkit.sessions.expiry")
+	bucketTokens     = []byte("userkit.tokens")
+	bucketTokUser    = []byte("userkit.tokens.user")
+	bucketTokExpiry  = []byte("userkit.tokens.expiry")
+	bucketLogins     = []byte("userkit.logins")
+	bucketLoginExp   = []byte("userkit.logins.expiry")
+	bucketMFA        = []byte("userkit.mfa")
+	bucketChal       = []byte("userkit.challenges")
+	bucketChalUser   = []byte("userkit.challenges.user")
+	bucketChalExp    = []byte("userkit.challenges.expiry")
+	bucketCred       = []byte("userkit.credentials")
+	bucketCredUser   = []byte("userkit.credentials.user")
+	bucketFlows      = []byte("userkit.flows")
+	bucketFlowExp    = []byte("userkit.flows.expiry")
+	bucketCer        = []byte("userkit.ceremonies")
+	bucketCerExp     = []byte("userkit.ceremonies.expiry")
+	bucketAudit      = []byte("userkit.audit")
+	bucketAuditUser  = []byte("userkit.audit.user")
+	bucketAuditActor = []byte("userkit.audit.actor")
+	bucketAuditType  = []byte("userkit.audit.type")
+	bucketAuditIrreg = []byte("userkit.audit.irregular")
 
 	keyVersion = []byte("version")
 	keyRebuild = []byte("rebuild")
 )
 
-// recordBuckets hold the records; everything else is derived from them.
-var recordBuckets = [][]byte{bucketMeta, bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit,
+// nestedName is the name that the top-level bucket name had under rootBucket
+// up to schema version 9: the same without "userkit.", but for the users'
+// records, which were "users" (the name the root itself keeps).
+func nestedName(name []byte) []byte {
+	if bytes.Equal(name, bucketUsers) {
+		return []byte("users")
+	}
+	return bytes.TrimPrefix(name, []byte("userkit."))
+}
+
+// recordBuckets hold the records; everything else is derived from them. A
+// rebuild walks them in this order, one phase each.
+var recordBuckets = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit,
 	bucketMFA, bucketChal, bucketCred, bucketFlows, bucketCer}
 
 // indexBuckets are emptied and filled again from the records by a rebuild.
@@ -142,20 +165,28 @@ var indexBuckets = [][]byte{
 //	   their own, in an older format)
 //	9  ceremonies (passkey challenges): the ceremonies record bucket and its
 //	   ceremonies.expiry index
+//	10 the buckets at the top level of the file, named "userkit." and their
+//	   old name (the users' records "userkit.users.records"); userkit.users
+//	   keeps only meta
 //
-// A file at an older version is brought to this one by a rebuild: it re-encodes
-// every record and builds every index again. Code that reads up to version 8
-// refuses a version 9 file with ErrSchemaTooNew, and the version is set to 9 in
-// the rebuild's first transaction, so no older binary ever reads a half-rebuilt
-// file.
-const boltSchemaVersion = 9
+// A file at an older version is brought to this one by a rebuild: it reads
+// every record from the bucket under userkit.users where an older version
+// kept it, writes it re-encoded into its top-level bucket, builds every index
+// again, and deletes each old bucket once its records are all written, so
+// that userkit.users is left with meta alone. Code that reads up to version 9
+// refuses a version 10 file with ErrSchemaTooNew, and the version is set to 10
+// in the rebuild's first transaction, so no older binary ever reads a
+// half-rebuilt file.
+//
+// bbolt's Tx.MoveBucket would move a bucket without copying its records, but
+// only under the name it had: it cannot add the "userkit." that keeps the
+// store's names apart from the program's, so the rebuild copies the records,
+// as every earlier upgrade did.
+const boltSchemaVersion = 10
 
 // boltRebuildBatch is how many records a rebuild handles per write transaction,
 // so that memory stays bounded however large the file is. A test changes it.
 var boltRebuildBatch = 10_000
-
-// The phases of a rebuild, in order: the record bucket each one walks.
-var rebuildPhases = [][]byte{bucketUsers, bucketSessions, bucketTokens, bucketLogins, bucketAudit, bucketMFA, bucketChal, bucketCred, bucketFlows, bucketCer}
 
 // migrate brings the file to boltSchemaVersion, refusing a newer one. A file at
 // an older version is rebuilt (see boltSchemaVersion) in write transactions of
@@ -194,13 +225,13 @@ func (s *BoltStore) migrate() error {
 			return fmt.Errorf("%w: file has schema version %d, this package reads up to %d", ErrSchemaTooNew, from, boltSchemaVersion)
 		}
 		if from < boltSchemaVersion {
-			return startRebuild(root)
+			return startRebuild(tx, root)
 		}
 		return nil
 	})
 	for done := false; err == nil && !done; {
 		err = s.db.Update(func(tx *bbolt.Tx) (err error) {
-			done, err = rebuildStep(tx.Bucket(rootBucket), boltRebuildBatch)
+			done, err = rebuildStep(tx, boltRebuildBatch)
 			return err
 		})
 	}
@@ -227,57 +258,86 @@ func schemaVersion(root *bbolt.Bucket) (uint64, error) {
 }
 
 // startRebuild creates any missing record bucket, empties every index bucket,
+// deletes the index buckets of the nested layout (up to version 9) under root,
 // sets the version and starts the rebuild that rebuildStep carries out.
-func startRebuild(root *bbolt.Bucket) error {
+func startRebuild(tx *bbolt.Tx, root *bbolt.Bucket) error {
 	for _, name := range recordBuckets {
-		if _, err := root.CreateBucketIfNotExists(name); err != nil {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
 	}
 	for _, name := range indexBuckets {
-		if root.Bucket(name) != nil {
-			if err := root.DeleteBucket(name); err != nil {
+		if root.Bucket(nestedName(name)) != nil {
+			if err := root.DeleteBucket(nestedName(name)); err != nil {
 				return err
 			}
 		}
-		if _, err := root.CreateBucket(name); err != nil {
+		if tx.Bucket(name) != nil {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.CreateBucket(name); err != nil {
 			return err
 		}
 	}
-	meta := root.Bucket(bucketMeta)
+	meta, err := root.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
 	if err := meta.Put(keyVersion, binary.BigEndian.AppendUint64(nil, boltSchemaVersion)); err != nil {
 		return err
 	}
 	return meta.Put(keyRebuild, []byte{0})
 }
 
-// rebuildStep re-encodes and indexes the next n records of the rebuild under
-// root and records how far it got; done is true when nothing is left (or no
-// rebuild was running). Records may be JSON (from version 0 or 1) or already
-// binary.
-func rebuildStep(root *bbolt.Bucket, n int) (done bool, err error) {
-	b, err := openBuckets(root)
+// metaBucket returns the meta bucket under rootBucket.
+func metaBucket(tx *bbolt.Tx) (*bbolt.Bucket, error) {
+	if root := tx.Bucket(rootBucket); root != nil {
+		if meta := root.Bucket(bucketMeta); meta != nil {
+			return meta, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: bucket %s/%s is missing", ErrCorrupt, rootBucket, bucketMeta)
+}
+
+// rebuildStep re-encodes and indexes the next n records of the rebuild in tx
+// and records how far it got; done is true when nothing is left (or no rebuild
+// was running). A phase reads the records of its record bucket where versions
+// up to 9 kept them, under rootBucket, and deletes that bucket once it has
+// written them all to the top-level one. Records may be JSON (from version 0
+// or 1) or already binary.
+func rebuildStep(tx *bbolt.Tx, n int) (done bool, err error) {
+	meta, err := metaBucket(tx)
 	if err != nil {
 		return false, err
 	}
-	marker := b.meta.Get(keyRebuild)
+	b, err := txBuckets(tx)
+	if err != nil {
+		return false, err
+	}
+	marker := meta.Get(keyRebuild)
 	if marker == nil {
 		return true, nil
 	}
-	if len(marker) == 0 || int(marker[0]) >= len(rebuildPhases) {
+	if len(marker) == 0 || int(marker[0]) >= len(recordBuckets) {
 		return false, fmt.Errorf("%w: malformed rebuild marker %x", ErrCorrupt, marker)
 	}
 	phase, after := int(marker[0]), bytes.Clone(marker[1:])
+	root := tx.Bucket(rootBucket)
+	old := nestedName(recordBuckets[phase])
 	var keys, values [][]byte
-	c := root.Bucket(rebuildPhases[phase]).Cursor()
-	k, v := c.First()
-	if len(after) > 0 {
-		if k, v = c.Seek(after); bytes.Equal(k, after) {
-			k, v = c.Next()
+	if src := root.Bucket(old); src != nil {
+		c := src.Cursor()
+		k, v := c.First()
+		if len(after) > 0 {
+			if k, v = c.Seek(after); bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
 		}
-	}
-	for ; k != nil && len(keys) < n; k, v = c.Next() {
-		keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+		for ; k != nil && len(keys) < n; k, v = c.Next() {
+			keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
+		}
 	}
 	if err := b.rebuild(phase, keys, values); err != nil {
 		return false, err
@@ -286,12 +346,17 @@ func rebuildStep(root *bbolt.Bucket, n int) (done bool, err error) {
 		return false, err
 	}
 	if len(keys) == n {
-		return false, b.meta.Put(keyRebuild, append([]byte{byte(phase)}, keys[n-1]...))
+		return false, meta.Put(keyRebuild, append([]byte{byte(phase)}, keys[n-1]...))
 	}
-	if phase+1 < len(rebuildPhases) {
-		return false, b.meta.Put(keyRebuild, []byte{byte(phase + 1)})
+	if root.Bucket(old) != nil {
+		if err := root.DeleteBucket(old); err != nil {
+			return false, err
+		}
 	}
-	return true, b.meta.Delete(keyRebuild)
+	if phase+1 < len(recordBuckets) {
+		return false, meta.Put(keyRebuild, []byte{byte(phase + 1)})
+	}
+	return true, meta.Delete(keyRebuild)
 }
 
 // rebuild re-encodes and indexes records of one phase.
@@ -343,12 +408,20 @@ func (b *boltTx) rebuild(phase int, keys, values [][]byte) error {
 			if err != nil {
 				return err
 			}
+			// Throttle entries and audit entries kept their format
+			// since they were first written: copied as they are.
+			if err := b.logins.Put(k, v); err != nil {
+				return err
+			}
 			if err := b.loginExp.Put(expiryKey(a.ExpiresAt, k), present); err != nil {
 				return err
 			}
 		case 4:
 			e, err := decodeAudit(k, v)
 			if err != nil {
+				return err
+			}
+			if err := b.audit.Put(k, v); err != nil {
 				return err
 			}
 			if err := b.indexAudit(e); err != nil {
@@ -367,7 +440,7 @@ func (b *boltTx) rebuild(phase int, keys, values [][]byte) error {
 				return err
 			}
 		default:
-			if err := b.rebuildMFA(rebuildPhases[phase], k, v); err != nil {
+			if err := b.rebuildMFA(recordBuckets[phase], k, v); err != nil {
 				return err
 			}
 		}
@@ -442,14 +515,14 @@ func decodeAnyToken(k, v []byte) (*TokenRecord, error) {
 
 // boltTx holds one transaction's buckets.
 type boltTx struct {
-	meta, users, email, username, external, filter, filterAcct, active, count, search *bbolt.Bucket
-	sessions, sessUser, sessID, sessExp                                               *bbolt.Bucket
-	tokens, tokUser, tokExp, logins, loginExp                                         *bbolt.Bucket
-	mfa, chal, chalUser, chalExp                                                      *bbolt.Bucket
-	cred, credUser                                                                    *bbolt.Bucket
-	flows, flowExp                                                                    *bbolt.Bucket
-	cer, cerExp                                                                       *bbolt.Bucket
-	audit, auditUser, auditActor, auditType, auditIrreg                               *bbolt.Bucket
+	users, email, username, external, filter, filterAcct, active, count, search *bbolt.Bucket
+	sessions, sessUser, sessID, sessExp                                         *bbolt.Bucket
+	tokens, tokUser, tokExp, logins, loginExp                                   *bbolt.Bucket
+	mfa, chal, chalUser, chalExp                                                *bbolt.Bucket
+	cred, credUser                                                              *bbolt.Bucket
+	flows, flowExp                                                              *bbolt.Bucket
+	cer, cerExp                                                                 *bbolt.Bucket
+	audit, auditUser, auditActor, auditType, auditIrreg                         *bbolt.Bucket
 
 	// counts holds the changes to the counters made in this transaction, by
 	// key, until flushCounts writes them just before the commit: a batch of
@@ -457,16 +530,16 @@ type boltTx struct {
 	counts map[string]int64
 }
 
-// openBuckets opens the store's buckets under root, or only those named in
-// only: a read that needs two buckets need not pay for opening two dozen. A
-// write transaction opens them all.
-func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
+// txBuckets opens the store's buckets in tx, or only those named in only: a
+// read that needs two buckets need not pay for opening three dozen. A write
+// transaction opens them all. The meta bucket is not among them (metaBucket).
+func txBuckets(tx *bbolt.Tx, only ...[]byte) (*boltTx, error) {
 	var b boltTx
 	for _, x := range []struct {
 		p    **bbolt.Bucket
 		name []byte
 	}{
-		{&b.meta, bucketMeta}, {&b.users, bucketUsers}, {&b.email, bucketEmail}, {&b.username, bucketUsername}, {&b.external, bucketExternal},
+		{&b.users, bucketUsers}, {&b.email, bucketEmail}, {&b.username, bucketUsername}, {&b.external, bucketExternal},
 		{&b.filter, bucketFilter}, {&b.filterAcct, bucketFilterAcct}, {&b.active, bucketActive},
 		{&b.count, bucketCount}, {&b.search, bucketSearch},
 		{&b.sessions, bucketSessions}, {&b.sessUser, bucketSessUser}, {&b.sessID, bucketSessID}, {&b.sessExp, bucketSessExpiry},
@@ -482,11 +555,11 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 		if len(only) > 0 && !slices.ContainsFunc(only, func(n []byte) bool { return bytes.Equal(n, x.name) }) {
 			continue
 		}
-		if *x.p = root.Bucket(x.name); *x.p == nil {
-			return nil, fmt.Errorf("%w: bucket %s/%s is missing", ErrCorrupt, rootBucket, x.name)
+		if *x.p = tx.Bucket(x.name); *x.p == nil {
+			return nil, fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, x.name)
 		}
 	}
-	if !root.Tx().Writable() {
+	if !tx.Writable() {
 		return &b, nil
 	}
 	// Keys that mostly grow (ULIDs, expiry times, IDs within one of the few
@@ -504,14 +577,6 @@ func openBuckets(root *bbolt.Bucket, only ...[]byte) (*boltTx, error) {
 // appendFillPercent is the bbolt FillPercent of buckets whose keys are mostly
 // appended.
 const appendFillPercent = 0.95
-
-func txBuckets(tx *bbolt.Tx, only ...[]byte) (*boltTx, error) {
-	root := tx.Bucket(rootBucket)
-	if root == nil {
-		return nil, fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, rootBucket)
-	}
-	return openBuckets(root, only...)
-}
 
 // userBuckets are the buckets ListUsers and CountUsers read.
 var userBuckets = [][]byte{bucketUsers, bucketEmail, bucketUsername, bucketFilter, bucketFilterAcct, bucketActive, bucketCount, bucketSearch}

@@ -3,6 +3,7 @@ package users_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -269,20 +270,29 @@ func TestBoltStore_UpgradeV3(t *testing.T) {
 	must(t, s.Check(ctx))
 }
 
-// TestBoltStore_UpgradeResumes stops a migration of the version 1 fixture half-
-// way, as a crash would (a few of its batches committed), and checks that the
-// half-migrated file already says version 2, so that the old code refuses it,
-// and that the next open finishes the job: the result equals a migration done
-// in one go.
+// TestBoltStore_UpgradeResumes stops a migration of the version 1 fixture, and
+// of the version 9 one (whose buckets move out of userkit.users), half-way, as
+// a crash would (a few of its batches committed), and checks that the
+// half-migrated file already says the current version, so that the old code
+// refuses it, and that the next open finishes the job: the result equals a
+// migration done in one go, through the Store API and in every bucket of the
+// file but the search index, which is built in other chunks (Check holds it to
+// the records).
 func TestBoltStore_UpgradeResumes(t *testing.T) {
+	for _, from := range []uint64{1, 9} {
+		t.Run(fmt.Sprintf("v%d", from), func(t *testing.T) { testBoltUpgradeResumes(t, from) })
+	}
+}
+
+func testBoltUpgradeResumes(t *testing.T, from uint64) {
 	ctx := context.Background()
-	whole, _ := copyBoltV1(t)
+	whole, _ := copyBoltFixture(t, from)
 	s, err := users.OpenBoltStore(whole, nil)
 	must(t, err)
 	want := takeBoltSnapshot(t, s, nil)
 	must(t, s.Close())
 
-	path, _ := copyBoltV1(t)
+	path, _ := copyBoltFixture(t, from)
 	defer users.SetBoltRebuildBatch(4)()
 	db := boltRaw(t, path)
 	steps, err := users.BoltRebuildSteps(db, 3)
@@ -302,6 +312,9 @@ func TestBoltStore_UpgradeResumes(t *testing.T) {
 		return nil
 	}))
 	must(t, db.Close())
+	if n := len(boltNestedDump(t, path)); n < 2 {
+		t.Errorf("%d buckets under userkit.users half-way, want meta and records still to move", n)
+	}
 
 	s, err = users.OpenBoltStore(path, nil)
 	must(t, err)
@@ -311,5 +324,184 @@ func TestBoltStore_UpgradeResumes(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Error("a resumed migration differs from one done in one go")
 	}
+	gotFile, wantFile := boltDumpFile(t, path), boltDumpFile(t, whole)
+	delete(gotFile, "userkit.users.search")
+	delete(wantFile, "userkit.users.search")
+	if !reflect.DeepEqual(gotFile, wantFile) {
+		for name := range wantFile {
+			if !reflect.DeepEqual(gotFile[name], wantFile[name]) {
+				t.Errorf("bucket %s after a resumed migration differs from one done in one go", name)
+			}
+		}
+		t.Errorf("top-level buckets after a resumed migration: %d, want %d", len(gotFile), len(wantFile))
+	}
 	boltCheckFile(t, path)
+}
+
+// boltDump adds every key and value of b to into, under prefix: the keys of a
+// nested bucket under its name and "/", and the nested bucket itself as its
+// name and "/", with an empty value.
+func boltDump(b *bbolt.Bucket, prefix string, into map[string]string) {
+	_ = b.ForEachBucket(func(k []byte) error {
+		into[prefix+string(k)+"/"] = ""
+		boltDump(b.Bucket(k), prefix+string(k)+"/", into)
+		return nil
+	})
+	_ = b.ForEach(func(k, v []byte) error {
+		if v != nil {
+			into[prefix+string(k)] = string(v)
+		}
+		return nil
+	})
+}
+
+// boltDumpFile returns, by top-level bucket, boltDump of each bucket of the
+// file at path.
+func boltDumpFile(tb testing.TB, path string) map[string]map[string]string {
+	tb.Helper()
+	db := boltRaw(tb, path)
+	defer db.Close()
+	dump := map[string]map[string]string{}
+	must(tb, db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			dump[string(name)] = map[string]string{}
+			boltDump(b, "", dump[string(name)])
+			return nil
+		})
+	}))
+	return dump
+}
+
+// boltNestedDump returns, by name, boltDump of each bucket nested under
+// userkit.users in the file at path: the layout of schema version 9 and older.
+func boltNestedDump(tb testing.TB, path string) map[string]map[string]string {
+	tb.Helper()
+	root := boltDumpFile(tb, path)["userkit.users"]
+	dump := map[string]map[string]string{}
+	for k, v := range root {
+		name, rest, _ := strings.Cut(k, "/")
+		if dump[name] == nil {
+			dump[name] = map[string]string{}
+		}
+		if rest != "" {
+			dump[name][rest] = v
+		}
+	}
+	return dump
+}
+
+// boltTopName is the top-level name of the bucket that schema version 9 named
+// name under userkit.users.
+func boltTopName(name string) string {
+	if name == "users" {
+		return "userkit.users.records"
+	}
+	return "userkit." + name
+}
+
+// TestBoltStore_UpgradeV9 opens a file written by the schema version 9 code
+// (testdata/bolt-v9, written by genv9.go there), whose buckets are all nested
+// under userkit.users, and checks that the upgrade moves every one of them to
+// the top level of the file, as "userkit." and its old name (the users'
+// records as userkit.users.records), with every record and index entry as it
+// was; that userkit.users keeps its meta bucket alone, at version 10 with no
+// rebuild left; that the file passes Check; and that the old sessions
+// validate and the old flow and ceremony are consumed once, read from their
+// new buckets.
+func TestBoltStore_UpgradeV9(t *testing.T) {
+	path, f := copyBoltFixture(t, 9)
+	old := boltNestedDump(t, path)
+	for _, name := range []string{"meta", "users", "sessions", "tokens", "logins", "audit", "mfa", "challenges", "credentials", "flows", "ceremonies"} {
+		if len(old[name]) == 0 {
+			t.Fatalf("the fixture's bucket %s is empty or missing: it should hold records to carry over", name)
+		}
+	}
+	s, err := users.OpenBoltStore(path, nil)
+	must(t, err)
+	ctx := t.Context()
+	must(t, s.Check(ctx))
+	must(t, s.Close())
+
+	got := boltDumpFile(t, path)
+	for name, want := range old {
+		if name == "meta" {
+			continue
+		}
+		top := boltTopName(name)
+		if name == "users.search" {
+			// The search index is built again, in other chunks: Check
+			// holds it to the records, and the searches below use it.
+			if len(got[top]) == 0 {
+				t.Errorf("bucket %s is empty after the upgrade, want the search index", top)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got[top], want) {
+			t.Errorf("bucket %s after the upgrade differs from %s under userkit.users before it (%d entries, want %d)",
+				top, name, len(got[top]), len(want))
+		}
+	}
+	if len(got) != len(old) {
+		t.Errorf("%d top-level buckets after the upgrade, want %d: userkit.users and one for each of its %d but meta", len(got), len(old), len(old)-1)
+	}
+	if root := got["userkit.users"]; len(root) != 2 || root["meta/"] != "" || root["meta/rebuild"] != "" ||
+		root["meta/version"] != string(binary.BigEndian.AppendUint64(nil, boltSchemaVersion)) {
+		t.Errorf("userkit.users after the upgrade = %q, want its meta bucket alone, with version %d and no rebuild", root, boltSchemaVersion)
+	}
+
+	s, err = users.OpenBoltStore(path, nil)
+	must(t, err)
+	defer func() { must(t, s.Close()) }()
+	m, err := users.New(s, &users.Options{
+		BcryptCost: 4, InsecureLowBcryptCostForTests: true, MaxFailedLogins: 5,
+		Roles: []users.Role{users.RoleAdmin, users.RoleUser, users.RoleViewer},
+		Now:   func() time.Time { return f.Now.Add(time.Minute) },
+	})
+	must(t, err)
+	boltWantUsers(t, m, f.Users)
+	for token, email := range f.Sessions {
+		if sess, err := m.ValidateToken(ctx, token); err != nil || sess.User.Email != email {
+			t.Errorf("ValidateToken(session of %s) = %v, %v", email, sess, err)
+		}
+	}
+	if p, err := m.Find(ctx, users.Filter{Search: "müller"}); err != nil || len(p.Users) != 1 || p.Users[0].Email != "frank@example.com" {
+		t.Errorf("Find(müller) after the upgrade = %+v, %v; want frank", p, err)
+	}
+	if n, err := m.Count(ctx, users.Filter{}); err != nil || n != f.Counts["all"] {
+		t.Errorf("Count() = %d, %v; want %d", n, err, f.Counts["all"])
+	}
+	for _, consume := range []func() error{
+		func() error { _, err := s.ConsumeFlow(ctx, bytes.Repeat([]byte{0xf1}, 32)); return err },
+		func() error {
+			_, err := s.ConsumeCeremony(ctx, bytes.Repeat([]byte{0xc3}, 32), users.CeremonyPasskeyLogin)
+			return err
+		},
+	} {
+		if err := consume(); err != nil {
+			t.Errorf("consuming the fixture's open flow or ceremony after the upgrade: %v", err)
+		}
+		if err := consume(); !errors.Is(err, users.ErrNotFound) {
+			t.Errorf("consuming it again: %v, want ErrNotFound", err)
+		}
+	}
+}
+
+// TestBoltStore_CurrentUnchanged checks that opening a file already at this
+// schema version changes nothing in it: not a byte of the file.
+func TestBoltStore_CurrentUnchanged(t *testing.T) {
+	path, _ := copyBoltFixture(t, 9)
+	s, err := users.OpenBoltStore(path, nil)
+	must(t, err)
+	must(t, s.Close())
+	before, err := os.ReadFile(path)
+	must(t, err)
+	s, err = users.OpenBoltStore(path, nil)
+	must(t, err)
+	must(t, s.Check(t.Context()))
+	must(t, s.Close())
+	after, err := os.ReadFile(path)
+	must(t, err)
+	if !bytes.Equal(before, after) {
+		t.Error("opening a file at the current schema version changed it")
+	}
 }

@@ -66,7 +66,7 @@ import (
 // state of their own, so they are as safe for concurrent use as bbolt's
 // transactions are. They leave the index unchanged when they fail, provided the
 // caller rolls the transaction back.
-var bucketSearch = []byte("users.search")
+var bucketSearch = []byte("userkit.users.search")
 
 var (
 	searchDocs  = []byte("docs")

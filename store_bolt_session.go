@@ -69,13 +69,9 @@ func (s *BoltStore) GetSession(ctx context.Context, tokenHash [sha256.Size]byte,
 // readSessionTx is GetSession in tx, decoding the session into sr, which
 // the caller keeps on its stack.
 func readSessionTx(tx *bbolt.Tx, tokenHash []byte, sr *SessionRecord, u *UserRecord) error {
-	root := tx.Bucket(rootBucket)
-	if root == nil {
-		return fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, rootBucket)
-	}
-	sessions, users := root.Bucket(bucketSessions), root.Bucket(bucketUsers)
+	sessions, users := tx.Bucket(bucketSessions), tx.Bucket(bucketUsers)
 	if sessions == nil || users == nil {
-		return fmt.Errorf("%w: bucket %s/%s or %s/%s is missing", ErrCorrupt, rootBucket, bucketSessions, rootBucket, bucketUsers)
+		return fmt.Errorf("%w: bucket %s or %s is missing", ErrCorrupt, bucketSessions, bucketUsers)
 	}
 	sv := sessions.Get(tokenHash)
 	if sv == nil {

@@ -462,13 +462,22 @@ func boltRaw(tb testing.TB, path string) *bbolt.DB {
 	return db
 }
 
-// boltBucket returns the store's bucket name under its top-level bucket.
+// boltBucket returns the store's bucket of the given name, as the layout
+// of schema version 9 and older named it under userkit.users: "meta" is
+// still there, "users" is the top-level "userkit.users.records", and every
+// other is the top-level "userkit." + name.
 func boltBucket(tx *bbolt.Tx, name string) *bbolt.Bucket {
-	return tx.Bucket([]byte("userkit.users")).Bucket([]byte(name))
+	switch name {
+	case "meta":
+		return tx.Bucket([]byte("userkit.users")).Bucket([]byte(name))
+	case "users":
+		return tx.Bucket([]byte("userkit.users.records"))
+	}
+	return tx.Bucket([]byte("userkit." + name))
 }
 
 // boltSchemaVersion is the schema version this code writes.
-const boltSchemaVersion = 9
+const boltSchemaVersion = 10
 
 func boltVersion(tb testing.TB, path string) uint64 {
 	tb.Helper()
@@ -676,8 +685,13 @@ func TestBoltStore_NewBoltStoreSharedFile(t *testing.T) {
 			return nil
 		})
 	}))
-	if want := []string{"app", "userkit.users"}; !reflect.DeepEqual(top, want) {
-		t.Errorf("top-level buckets = %q, want %q", top, want)
+	if len(top) < 2 || top[0] != "app" {
+		t.Errorf("top-level buckets = %q, want the program's app among the store's", top)
+	}
+	for _, name := range top[1:] {
+		if !strings.HasPrefix(name, "userkit.") {
+			t.Errorf("top-level bucket %q: the store's names all start with userkit.", name)
+		}
 	}
 
 	// A second store over the same database sees the data.
@@ -893,7 +907,7 @@ func TestBoltStore_Check(t *testing.T) {
 			return boltBucket(tx, "sessions").Put(k, []byte{1, 2, 3})
 		}},
 		{"MissingBucket", "missing", func(tx *bbolt.Tx) error {
-			return tx.Bucket([]byte("userkit.users")).DeleteBucket([]byte("tokens.user"))
+			return tx.DeleteBucket([]byte("userkit.tokens.user"))
 		}},
 	}
 	for _, d := range damages {

@@ -148,7 +148,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = bdb.Update(func(tx *bbolt.Tx) error {
-			return tx.Bucket([]byte("userkit.users")).Bucket([]byte("users.email")).Delete([]byte("admin@example.com"))
+			return tx.Bucket([]byte("userkit.users.email")).Delete([]byte("admin@example.com"))
 		})
 		bdb.Close()
 		if err != nil {
