@@ -305,8 +305,9 @@ func metaBucket(tx *bbolt.Tx) (*bbolt.Bucket, error) {
 // and records how far it got; done is true when nothing is left (or no rebuild
 // was running). A phase reads the records of its record bucket where versions
 // up to 9 kept them, under rootBucket, and deletes that bucket once it has
-// written them all to the top-level one. Records may be JSON (from version 0
-// or 1) or already binary.
+// written them all to the top-level one; a file without it (one already in
+// this layout) has its records read from the top-level bucket and re-encoded
+// in place. Records may be JSON (from version 0 or 1) or already binary.
 func rebuildStep(tx *bbolt.Tx, n int) (done bool, err error) {
 	meta, err := metaBucket(tx)
 	if err != nil {
@@ -326,18 +327,20 @@ func rebuildStep(tx *bbolt.Tx, n int) (done bool, err error) {
 	phase, after := int(marker[0]), bytes.Clone(marker[1:])
 	root := tx.Bucket(rootBucket)
 	old := nestedName(recordBuckets[phase])
+	src := root.Bucket(old)
+	if src == nil {
+		src = tx.Bucket(recordBuckets[phase])
+	}
 	var keys, values [][]byte
-	if src := root.Bucket(old); src != nil {
-		c := src.Cursor()
-		k, v := c.First()
-		if len(after) > 0 {
-			if k, v = c.Seek(after); bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
+	c := src.Cursor()
+	k, v := c.First()
+	if len(after) > 0 {
+		if k, v = c.Seek(after); bytes.Equal(k, after) {
+			k, v = c.Next()
 		}
-		for ; k != nil && len(keys) < n; k, v = c.Next() {
-			keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
-		}
+	}
+	for ; k != nil && len(keys) < n; k, v = c.Next() {
+		keys, values = append(keys, bytes.Clone(k)), append(values, bytes.Clone(v))
 	}
 	if err := b.rebuild(phase, keys, values); err != nil {
 		return false, err
