@@ -3,11 +3,11 @@
 # examples/quickstart built from commit 4459f78 (bbolt schema version 1), from
 # commit 1d59d5b (version 2), from commit abf1ec3 (version 3), from commit
 # be42d99 (version 4), from commit 7b8ee86 (version 5), from commit cf3a665
-# (version 7), from commit a1da1d1 (version 8) and from this tree (version 9).
-# For each old binary, run
-# on one file in turn:
+# (version 7), from commit a1da1d1 (version 8), from commit 5ae29a4 (version 9,
+# the last with every bucket under userkit.users) and from this tree
+# (version 10). For each old binary, run on one file in turn:
 #   1. the old binary creates users.db (its version);
-#   2. the new binary opens it, which migrates it to version 9, and logs in;
+#   2. the new binary opens it, which migrates it to version 10, and logs in;
 #   3. the old binary must now refuse the file with its "schema too new" error
 #      (ErrSchemaTooNew: "written by a newer version of this package");
 #   4. the new binary still opens it.
@@ -52,4 +52,5 @@ check be42d99 4
 check 7b8ee86 5
 check cf3a665 7
 check a1da1d1 8
+check 5ae29a4 9
 echo "bolt-compat: OK"
