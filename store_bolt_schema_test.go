@@ -55,13 +55,6 @@ func boltWantUsers(t *testing.T, m *users.Manager, want []*users.User) {
 	}
 }
 
-// copyBoltV1 copies the version 1 fixture into a new file and returns its path
-// and the fixture's description.
-func copyBoltV1(tb testing.TB) (string, *boltFixture) {
-	tb.Helper()
-	return copyBoltFixture(tb, 1)
-}
-
 // copyBoltFixture copies the fixture of schema version v (testdata/bolt-v<v>)
 // into a new file and returns its path and the fixture's description.
 func copyBoltFixture(tb testing.TB, v uint64) (string, *boltFixture) {
