@@ -15,20 +15,21 @@ import (
 // level of the file, each named "userkit." and what it holds, so that a
 // program sharing the file (NewBoltStore) keeps every other name:
 //
-//	userkit.users    the root of the layout up to version 9, which keeps only
-//	                 its meta bucket: code that reads up to version 9 finds the
-//	                 version there and refuses the file (ErrSchemaTooNew)
-//	  meta           "version" → schema version, 8 bytes big-endian
-//	                 "rebuild" → phase + last key done, only while a rebuild runs
+//	userkit.users           the root of the layout up to version 9, which keeps
+//	                        only its meta bucket: code that reads up to version 9
+//	                        finds the version there and refuses the file
+//	                        (ErrSchemaTooNew)
+//	  meta                  "version" → schema version, 8 bytes big-endian
+//	                        "rebuild" → phase + last key done, only while a rebuild runs
 //	userkit.users.records
-//	                 user ID → user record (binary, store_bolt_encoding.go)
+//	                        user ID → user record (binary, store_bolt_encoding.go)
 //	userkit.users.email     email → user ID
 //	userkit.users.username  username → user ID
 //	userkit.users.external  external ID → user ID (users who have one)
 //	userkit.users.filter    lp(role) + lp(status) + user ID → timeKey(LastActiveAt)
 //	userkit.users.filter.account
-//	                 lp(account) + lp(role) + lp(status) + user ID
-//	                 → timeKey(LastActiveAt)
+//	                        lp(account) + lp(role) + lp(status) + user ID
+//	                        → timeKey(LastActiveAt)
 //	userkit.users.active    timeKey(LastActiveAt) + user ID → 1
 //	userkit.users.count     tag + one of those prefixes → users, 8 bytes big-endian
 //	userkit.users.search    the search index (store_bolt_search.go)
@@ -45,25 +46,25 @@ import (
 //	userkit.challenges      hash → MFA challenge record (binary)
 //	userkit.challenges.user lp(user ID) + hash → 1
 //	userkit.challenges.expiry
-//	                 timeKey(ExpiresAt) + hash → 1
+//	                        timeKey(ExpiresAt) + hash → 1
 //	userkit.credentials     lp(kind) + identifier → credential record (binary,
-//	                 store_bolt_credential.go)
+//	                        store_bolt_credential.go)
 //	userkit.credentials.user
-//	                 lp(user ID) + lp(kind) + identifier → 1
+//	                        lp(user ID) + lp(kind) + identifier → 1
 //	userkit.flows           state hash → provider flow record (binary,
-//	                 store_bolt_flow.go)
+//	                        store_bolt_flow.go)
 //	userkit.flows.expiry    timeKey(ExpiresAt) + state hash → 1
 //	userkit.ceremonies      challenge hash → ceremony record (binary,
-//	                 store_bolt_ceremony.go)
+//	                        store_bolt_ceremony.go)
 //	userkit.ceremonies.expiry
-//	                 timeKey(ExpiresAt) + hash → 1
+//	                        timeKey(ExpiresAt) + hash → 1
 //	userkit.audit           entry ID → audit entry (binary)
 //	userkit.audit.user      lp(UserID) + entry ID → 1, for entries with a UserID
 //	userkit.audit.actor     lp(ActorID) + entry ID → 1, for entries with an ActorID
 //	userkit.audit.type      lp(Type) + entry ID → 1
 //	userkit.audit.irregular timeKey(Time) + entry ID → 1, for entries whose ID is
-//	                 not a ULID of their Time's millisecond: the log's own
-//	                 order is the time order of all others (store_bolt_audit.go)
+//	                        not a ULID of their Time's millisecond: the log's own
+//	                        order is the time order of all others (store_bolt_audit.go)
 //
 // Up to version 9 the same buckets were nested under userkit.users, named
 // without the "userkit." (nestedName); a read then opened that bucket and
