@@ -13,8 +13,9 @@ import (
 const maxCheckProblems = 100
 
 // Check verifies the file: bbolt's own consistency check (Tx.Check) finds
-// nothing, the schema version is this code's and no rebuild is unfinished, every
-// record decodes, and every index agrees with the records both ways: each email,
+// nothing, the schema version is this code's and no rebuild is unfinished, the
+// bucket "userkit.users" holds nothing but its meta bucket (the buckets an
+// older layout nested there are gone), every record decodes, and every index agrees with the records both ways: each email,
 // username, filter, session, token and challenge index entry points at an
 // existing record with that key, each record is indexed (a user's filter entries
 // with its LastActiveAt, and its activity index entry), every counter holds the
