@@ -909,6 +909,10 @@ func TestBoltStore_Check(t *testing.T) {
 		{"MissingBucket", "missing", func(tx *bbolt.Tx) error {
 			return tx.DeleteBucket([]byte("userkit.tokens.user"))
 		}},
+		{"NestedBucketLeft", "besides meta", func(tx *bbolt.Tx) error {
+			_, err := tx.Bucket([]byte("userkit.users")).CreateBucket([]byte("sessions"))
+			return err
+		}},
 	}
 	for _, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
