@@ -22,8 +22,10 @@
 // The tables are userkit_users, userkit_sessions, userkit_tokens,
 // userkit_login_attempts, userkit_mfa and userkit_mfa_challenges (second
 // factors; a TOTP secret is kept only as the Manager sealed it),
-// userkit_user_counts and userkit_user_count_deltas (counts of users, kept
-// by a rule and triggers) and userkit_schema_version, in the first schema of the connections' search_path
+// userkit_user_counts, userkit_user_count_deltas and
+// userkit_user_count_folded with the sequence userkit_user_count_epoch
+// (counts of users, kept by triggers and each user's count_epoch) and
+// userkit_schema_version, in the first schema of the connections' search_path
 // (set search_path in the connection string to keep them apart from the
 // application's tables). New creates them, or migrates them
 // from an older version of this package, in one transaction under a
@@ -44,10 +46,11 @@
 // order from its cursor and stops after the page. A count with no filter, or
 // by role, status, role and status, or account alone, sums a few rows of
 // userkit_user_counts (16 per account, or per role and status that users
-// have) and the changes appended to userkit_user_count_deltas since the
-// last fold (a count folds them once there are more than 64), which a rule and
-// triggers keep exact in the transaction of every change to the users, whatever the
-// number of users; another filtered count is an index-only scan of the
+// have), the moves and removals appended to userkit_user_count_deltas and
+// the users created since the last fold, found through an index on
+// count_epoch (a count folds both once either is more than 64), which
+// triggers and each user's count_epoch keep exact in the transaction of
+// every change to the users, whatever the number of users; another filtered count is an index-only scan of the
 // matching entries. An offset is skipped over IDs only, by an index-only
 // scan. Search has a trigram GIN index, from the pg_trgm extension, over the
 // texts it looks in; a term of fewer than three characters has no trigram to

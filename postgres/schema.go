@@ -443,6 +443,96 @@ var migrations = [][]string{
 			RETURN NULL;
 		END $$`,
 	},
+
+	// Version 12: creates counted without writing a second row. Every user
+	// row carries count_epoch, the fold epoch it was created in: its default
+	// reads the sequence userkit_user_count_epoch (pg_sequence_last_value,
+	// which reads the sequence without advancing it or writing anything, so
+	// concurrent creates share nothing but that read), and the index on it
+	// finds the rows created since the last fold. userkit_user_count_folded
+	// holds the last epoch folded: userkit_user_counts and the deltas count
+	// every user whose count_epoch is at most that epoch, and a count adds
+	// the users above it, read through the index in the same statement
+	// (keptCount), which reads the folded epoch through the function
+	// userkit_user_count_folded(): being STABLE, the planner evaluates it
+	// when it estimates, so it sees how few rows are above the epoch, where
+	// a subquery's value is unknown to it and would look like a third of the
+	// table at any size. A fold (sqlFoldEpoch) takes a SHARE ROW EXCLUSIVE lock on
+	// userkit_users, which waits for every transaction writing it and keeps
+	// other folds out, so that every row of the current epoch is committed or
+	// gone; it then starts the next epoch, adds the rows above the folded
+	// epoch to the counters and moves the folded epoch, in one transaction,
+	// while creates wait for the lock. A create after the fold reads the new
+	// epoch, so it is counted by the index until the next fold.
+	//
+	// The update and delete triggers append deltas only for users already
+	// folded (count_epoch at most the folded epoch): a user above it is
+	// counted as it is now by the index. Since a fold waits for every
+	// writer, a trigger and a fold never overlap: the trigger reads the
+	// folded epoch either before the fold began (and the fold then counts
+	// the row as the trigger's transaction left it) or after it committed.
+	// The users already stored, and those CreateUsers copies (it writes
+	// count_epoch 0 and adds its batch's counts itself, as before), have
+	// count_epoch 0, which is always folded. ADD COLUMN with a constant
+	// default and SET DEFAULT rewrite no row.
+	//
+	// Creates read the sequence, triggers read userkit_user_count_folded and
+	// folds advance and update them, as the role that writes the users:
+	// every role granted INSERT, UPDATE or DELETE on userkit_users when this
+	// migration runs is granted SELECT and UPDATE on both, so that an
+	// upgrade does not take a working role's creates away; a role granted
+	// later needs them too (GRANT … ON ALL SEQUENCES as well as ON ALL
+	// TABLES).
+	//
+	// The rule of version 11 is dropped. A process of version 11 still
+	// running counts from the counters and deltas alone, so its counts miss
+	// the users created since the last fold until it is upgraded, and its
+	// CreateUsers, which copies without count_epoch, counts its batch twice
+	// (users check reports it): upgrade every process before importing.
+	{
+		`CREATE SEQUENCE userkit_user_count_epoch`,
+		`SELECT setval('userkit_user_count_epoch', 1)`,
+		`CREATE TABLE userkit_user_count_folded (
+			singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+			epoch     bigint NOT NULL
+		)`,
+		`INSERT INTO userkit_user_count_folded (epoch) VALUES (0)`,
+		`CREATE FUNCTION userkit_user_count_folded() RETURNS bigint LANGUAGE sql STABLE
+			AS 'SELECT epoch FROM userkit_user_count_folded'`,
+		`ALTER TABLE userkit_users ADD COLUMN count_epoch bigint NOT NULL DEFAULT 0`,
+		`ALTER TABLE userkit_users ALTER COLUMN count_epoch SET DEFAULT pg_sequence_last_value('userkit_user_count_epoch')`,
+		`CREATE INDEX userkit_users_count_epoch_idx ON userkit_users (count_epoch)`,
+		`DO $$
+		DECLARE
+			grantee text;
+		BEGIN
+			FOR grantee IN SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END
+				FROM pg_class c CROSS JOIN aclexplode(c.relacl) AS a LEFT JOIN pg_roles r ON r.oid = a.grantee
+				WHERE c.oid = 'userkit_users'::regclass AND a.grantee <> c.relowner
+					AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE')
+			LOOP
+				EXECUTE 'GRANT SELECT, UPDATE ON SEQUENCE userkit_user_count_epoch TO ' || grantee;
+				EXECUTE 'GRANT SELECT, UPDATE ON userkit_user_count_folded TO ' || grantee;
+			END LOOP;
+		END $$`,
+		`DROP RULE userkit_count_users_insert ON userkit_users`,
+		`CREATE OR REPLACE FUNCTION userkit_count_users_update() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF OLD.count_epoch <= (SELECT epoch FROM userkit_user_count_folded) THEN
+				INSERT INTO userkit_user_count_deltas (role, status, account_id, n)
+					VALUES (NEW.role, NEW.status, NEW.account_id, 1), (OLD.role, OLD.status, OLD.account_id, -1);
+			END IF;
+			RETURN NULL;
+		END $$`,
+		`CREATE OR REPLACE FUNCTION userkit_count_users_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO userkit_user_count_deltas (role, status, account_id, n)
+				SELECT role, status, account_id, -count(*) FROM userkit_old_users
+				WHERE count_epoch <= (SELECT epoch FROM userkit_user_count_folded)
+				GROUP BY 1, 2, 3;
+			RETURN NULL;
+		END $$`,
+	},
 }
 
 // countUsersFunction returns migration 5's statement creating the trigger

@@ -223,7 +223,8 @@ func TestNew_WithoutDDLPrivileges(t *testing.T) {
 	grant := func() {
 		t.Helper()
 		if _, err := owner.Exec(ctx, `GRANT USAGE ON SCHEMA `+pgx.Identifier{schema}.Sanitize()+` TO `+quoted+`;
-			GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA `+pgx.Identifier{schema}.Sanitize()+` TO `+quoted); err != nil {
+			GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA `+pgx.Identifier{schema}.Sanitize()+` TO `+quoted+`;
+			GRANT SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA `+pgx.Identifier{schema}.Sanitize()+` TO `+quoted); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,10 +11,10 @@ import (
 // TestNew_MigratesVersion10 builds the tables of schema version 10, whose
 // count triggers upsert counters, writes, moves and removes users there as
 // that version did, and opens them with New: every count must still be
-// exact, the changes after the migration must append deltas instead of
-// rewriting counters, also an INSERT that a process of the version before
-// prepared before the migration and runs after it, and a fold must move
-// them into the counters without changing a count.
+// exact, the changes after the migration must not rewrite counters, also an
+// INSERT that a process of the version before prepared before the migration
+// and runs after it, and a fold must move them into the counters without
+// changing a count.
 func TestNew_MigratesVersion10(t *testing.T) {
 	db := openTestDB(t)
 	pool := db.pool(t, db.schema(t))
@@ -95,8 +95,11 @@ func TestNew_MigratesVersion10(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT sum(n) FROM userkit_user_counts`).Scan(&after); err != nil || after != counters {
 		t.Errorf("counters sum to %d, %v after two creates, a move and a removal; want %d as before: they must append deltas", after, err, counters)
 	}
-	if got := deltas(); got != 5 {
-		t.Errorf("%d deltas after two creates, a move and a removal; want 5", got)
+	// Since version 12 a create appends no delta, nor does a move of a user
+	// created since the last fold (the index counts it as it is): only the
+	// removal of a user the counters hold does.
+	if got := deltas(); got != 1 {
+		t.Errorf("%d deltas after two creates, a move and a removal; want 1", got)
 	}
 	checkCounts(t, s, pool, "with deltas")
 

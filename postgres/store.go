@@ -68,7 +68,10 @@ func (s *Store) forgetUser(userID string) {
 // not have it or the role may not create it (see "Indexes and the pg_trgm
 // extension" in the package documentation). Tables that are current need no
 // DDL, so an application role allowed only SELECT, INSERT, UPDATE and DELETE on
-// them can open them once a more privileged role has migrated.
+// them, and SELECT and UPDATE on the sequence userkit_user_count_epoch, can
+// open them once a more privileged role has migrated (the migration to schema
+// version 12, which adds the sequence, grants it to the roles that may
+// already write userkit_users).
 func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -153,6 +156,7 @@ func pgCode(err error) (code, constraint string) {
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
+	codeLockNotAvailable    = "55P03"
 )
 
 // ---- Encoding ----
@@ -841,60 +845,117 @@ func (s *Store) scanUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 }
 
 // keptCount returns the statement and arguments that read the count of the
-// users m selects from the counts a rule and triggers keep (see migrations 5 and
-// 11), or ok false if m has a condition, or a combination of them, that they
-// do not count by: they count by nothing, role, status, role and status, and
-// account alone. The statement returns the count, the sum of the rows of
-// userkit_user_counts and of userkit_user_count_deltas that m selects, and
-// how many deltas there are, for CountUsers to decide whether to fold them.
+// users m selects from the counts a rule and triggers keep (see migrations 5,
+// 11 and 12), or ok false if m has a condition, or a combination of them,
+// that they do not count by: they count by nothing, role, status, role and
+// status, and account alone. The statement returns the count, the sum of
+// the rows of userkit_user_counts and of userkit_user_count_deltas that m
+// selects and of the users m selects created since the last fold (whose
+// count_epoch is above userkit_user_count_folded's), and how many deltas
+// and such users there are, for CountUsers to decide whether to fold them.
 // The counters summed are at most 16 for an account, and 16 for each role
 // and status a user has for the rest, found through the counts' primary key,
 // which the conditions' prefix (kind, role) selects; the deltas are the
-// changes since the last fold, which CountUsers makes once they are more
-// than countFoldAt. Neither number grows with the users.
+// changes since the last fold and the users since it are read through
+// userkit_users_count_epoch_idx, and CountUsers folds both once either is
+// more than countFoldAt. None of these numbers grows with the users.
 func keptCount(m users.Match) (sql string, args []any, ok bool) {
 	if m.Email != "" || m.Username != "" || m.Search != "" || !m.ActiveSince.IsZero() || !m.InactiveSince.IsZero() ||
 		(m.AccountID != "" && (m.Role != "" || m.Status != "")) {
 		return "", nil, false
 	}
 	var p params
-	var deltas []string
+	var conds []string
 	if m.AccountID != "" {
-		deltas = append(deltas, "account_id = "+p.arg(m.AccountID))
-		p.conds = append(p.conds, "kind = 4", deltas[0])
+		conds = append(conds, "account_id = "+p.arg(m.AccountID))
+		p.conds = append(p.conds, "kind = 4", conds[0])
 	} else {
 		p.conds = append(p.conds, "kind = 3")
 		if m.Role != "" {
-			deltas = append(deltas, "role = "+p.arg(string(m.Role)))
+			conds = append(conds, "role = "+p.arg(string(m.Role)))
 		}
 		if m.Status != "" {
-			deltas = append(deltas, "status = "+p.arg(string(m.Status)))
+			conds = append(conds, "status = "+p.arg(string(m.Status)))
 		}
-		p.conds = append(p.conds, deltas...)
+		p.conds = append(p.conds, conds...)
 	}
-	if len(deltas) == 0 {
-		deltas = append(deltas, "true")
+	if len(conds) == 0 {
+		conds = append(conds, "true")
 	}
-	return `SELECT (SELECT coalesce(sum(n), 0) FROM userkit_user_counts` + p.where() + `)::bigint
-		+ coalesce(sum(n) FILTER (WHERE ` + strings.Join(deltas, " AND ") + `), 0)::bigint, count(*)
-		FROM userkit_user_count_deltas`, p.args, true
+	cond := strings.Join(conds, " AND ")
+	return `SELECT c.n + d.n + u.n, d.rows, u.rows
+		FROM (SELECT coalesce(sum(n), 0)::bigint AS n FROM userkit_user_counts` + p.where() + `) AS c,
+			(SELECT coalesce(sum(n) FILTER (WHERE ` + cond + `), 0)::bigint AS n, count(*) AS rows
+				FROM userkit_user_count_deltas) AS d,
+			(SELECT count(*) FILTER (WHERE ` + cond + `) AS n, count(*) AS rows
+				FROM userkit_users WHERE count_epoch > userkit_user_count_folded()) AS u`, p.args, true
 }
 
-// countFoldAt is how many rows of userkit_user_count_deltas a count reads
-// before CountUsers folds them into userkit_user_counts.
+// countFoldAt is how many rows of userkit_user_count_deltas, or users
+// created since the last fold, a count reads before CountUsers folds them
+// into userkit_user_counts.
 const countFoldAt = 64
 
-// foldCounts runs sqlFoldCounts, again after a deadlock.
+// foldLockTimeout bounds how long a fold waits for the lock on
+// userkit_users (see migration 12), during which creates, updates and
+// removals queue behind it: past it, the fold leaves the users created since
+// the last fold to be counted through the index until a later fold, and
+// folds only the deltas.
+const foldLockTimeout = "50ms"
+
+// foldCounts folds the users created since the last fold (sqlFoldEpoch,
+// under the lock on userkit_users that migration 12 describes) and the
+// deltas (sqlFoldCounts) into the counters, in one transaction, again after
+// a deadlock. If the lock is not had within foldLockTimeout it folds the
+// deltas alone, which needs no lock.
 func (s *Store) foldCounts(ctx context.Context) error {
-	err := retry(ctx, func() error {
-		_, err := s.pool.Exec(ctx, sqlFoldCounts)
-		return err
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, sql := range []string{
+			`SET LOCAL lock_timeout = '` + foldLockTimeout + `'`,
+			`LOCK TABLE userkit_users IN SHARE ROW EXCLUSIVE MODE`,
+			`SET LOCAL lock_timeout = 0`,
+			sqlFoldEpoch,
+			sqlFoldCounts,
+		} {
+			if _, err := tx.Exec(ctx, sql); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+	if code, _ := pgCode(err); code == codeLockNotAvailable {
+		err = retry(ctx, func() error {
+			_, err := s.pool.Exec(ctx, sqlFoldCounts)
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("fold counts: %w", err)
 	}
 	return nil
 }
+
+// sqlFoldEpoch, run under the lock of migration 12, starts the next count
+// epoch and adds to userkit_user_counts (shard 0) every user created since
+// the last fold (count_epoch above userkit_user_count_folded's), all of
+// whom have the epoch being ended, and records that epoch as folded: the
+// lock holds off every write to userkit_users, so no such user is being
+// created, moved or removed while it counts them.
+const sqlFoldEpoch = `WITH folded AS (SELECT epoch FROM userkit_user_count_folded),
+	moved AS (UPDATE userkit_user_count_folded SET epoch = nextval('userkit_user_count_epoch') - 1),
+	d AS (SELECT role, status, account_id, count(*) AS n FROM userkit_users
+		WHERE count_epoch > (SELECT epoch FROM folded) GROUP BY 1, 2, 3)
+	INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
+	SELECT k,
+		CASE WHEN k & 1 <> 0 THEN d.role ELSE '' END,
+		CASE WHEN k & 2 <> 0 THEN d.status ELSE '' END,
+		CASE WHEN k & 4 <> 0 THEN d.account_id ELSE '' END,
+		0, sum(d.n)
+	FROM d CROSS JOIN (VALUES (3), (4)) AS kinds (k)
+	WHERE k = 3 OR d.account_id <> ''
+	GROUP BY 1, 2, 3, 4
+	ORDER BY 1, 2, 3, 4
+	ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n`
 
 // sqlFoldCounts moves every row of userkit_user_count_deltas it sees into
 // userkit_user_counts (shard 0), in one statement: it adds exactly the rows
@@ -919,14 +980,19 @@ const sqlFoldCounts = `WITH d AS (DELETE FROM userkit_user_count_deltas RETURNIN
 
 // CountUsers returns how many users f selects. With no condition, or only
 // Role, Status or both, or only AccountID, it sums the few rows of counts and
-// of deltas that every write to the users keeps exact in its own transaction
-// (see migrations 5 and 11 in schema.go), whatever the number of users;
+// of deltas that every write to the users keeps exact in its own transaction,
+// and the users created since the last fold, read through an index (see
+// migrations 5, 11 and 12 in schema.go), whatever the number of users;
 // otherwise it counts the users in one statement. Either way the count is of
-// one moment. When it read more than 64 deltas it then folds them into the
-// counts, in a statement of its own, so the role it connects as needs DELETE
-// on userkit_user_count_deltas and INSERT and UPDATE on userkit_user_counts,
-// as every other write does; an error of the fold is returned, wrapped, as
-// the count's. It is safe for concurrent use, also across processes.
+// one moment. When it read more than 64 deltas or users created since the
+// last fold it then folds them into the counts, in a transaction of its own
+// that holds off writes to the users while it runs and waits at most 50ms
+// for them (past that it folds the deltas alone), so the role it connects as
+// needs DELETE on userkit_user_count_deltas, INSERT and UPDATE on
+// userkit_user_counts and UPDATE on userkit_user_count_folded and on the
+// sequence userkit_user_count_epoch, as every other write does; an error of
+// the fold is returned, wrapped, as the count's. It is safe for concurrent
+// use, also across processes.
 func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -939,15 +1005,15 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	var n, deltas int64
+	var n, deltas, unfolded int64
 	dest := []any{&n}
 	if ksql, kargs, ok := keptCount(f); ok {
-		sql, args, dest = ksql, kargs, append(dest, &deltas)
+		sql, args, dest = ksql, kargs, append(dest, &deltas, &unfolded)
 	}
 	err := retry(ctx, func() error {
 		return s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
 	})
-	if err == nil && deltas > s.foldAt {
+	if err == nil && max(deltas, unfolded) > s.foldAt {
 		err = s.foldCounts(ctx)
 	}
 	if err != nil {
@@ -1069,9 +1135,9 @@ var sqlPurges = []string{
 // grows with the number deleted, not the number stored; it is not one atomic
 // step, and on an error it returns how many it had deleted with the error. It is
 // safe for concurrent use, also across processes. It also folds the deltas
-// of the users' counts into the counters, as CountUsers does once it read
-// more than 64 (not counted in the number returned), so that they do not
-// pile up where nothing counts.
+// and the users created since the last fold into the counters, as
+// CountUsers does once it read more than 64 (not counted in the number
+// returned), so that they do not pile up where nothing counts.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -143,14 +144,14 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 			if r.ExternalID != "" {
 				takenExternal[r.ExternalID] = true
 			}
-			copyRows = append(copyRows, args[i])
+			copyRows = append(copyRows, append(args[i][:len(args[i]):len(args[i])], int64(0)))
 			roles, statuses, accounts = append(roles, string(r.Role)), append(statuses, string(r.Status)), append(accounts, r.AccountID)
 		}
 	}
 	if len(copyRows) == 0 {
 		return nil
 	}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"userkit_users"}, userWriteColumns, pgx.CopyFromRows(copyRows))
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"userkit_users"}, copyColumns, pgx.CopyFromRows(copyRows))
 	if code, _ := pgCode(err); code == codeUniqueViolation {
 		return errRaced
 	}
@@ -160,18 +161,22 @@ func createUsers(ctx context.Context, tx pgx.Tx, rs []*users.UserRecord, args []
 	if n != int64(len(copyRows)) {
 		return fmt.Errorf("copied %d users of %d", n, len(copyRows))
 	}
-	// COPY does not apply the rule that counts an INSERT (see migration 11):
-	// the batch's counts are added in one statement instead.
+	// The rows copied have count_epoch 0, counted as folded (see migration
+	// 12): the batch's counts are added in one statement instead, so that a
+	// count need not read a large import through the index until a fold.
 	if _, err := tx.Exec(ctx, sqlCountCopied, roles, statuses, accounts); err != nil {
 		return fmt.Errorf("count the users copied: %w", err)
 	}
 	return nil
 }
 
+// copyColumns are the columns CreateUsers copies: userWriteColumns and
+// count_epoch, which it sets to 0 (already folded).
+var copyColumns = append(slices.Clone(userWriteColumns), "count_epoch")
+
 // sqlCountCopied adds to userkit_user_counts the users of a batch, given as
 // arrays of their roles ($1), statuses ($2) and accounts ($3), in one upsert
-// in key order, which the deltas the rule of migration 11 appends one by one
-// would add up to.
+// in key order.
 const sqlCountCopied = `INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
 	SELECT k,
 		CASE WHEN k & 1 <> 0 THEN d.role ELSE '' END,

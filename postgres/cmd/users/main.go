@@ -59,10 +59,11 @@ func open(ctx context.Context, dsn string) (*cli.Backend, error) {
 	}, nil
 }
 
-// checkCounts compares the user counts the store keeps (userkit_user_counts
-// and the changes userkit_user_count_deltas holds until a count folds them
-// in, which a rule and triggers append with every change and CountUsers
-// sums) with the users, in one snapshot: the one thing of the store's that can drift
+// checkCounts compares the user counts the store keeps (userkit_user_counts,
+// the changes userkit_user_count_deltas holds until a count folds them in,
+// which triggers append with every move and removal, and the users created
+// since the last fold, whose count_epoch is above the folded epoch, all of
+// which CountUsers sums) with the users, in one snapshot: the one thing of the store's that can drift
 // without PostgreSQL noticing (the keys are its UNIQUE constraints, and no
 // row outlives its user through the foreign keys). A difference is an error
 // matching users.ErrCorrupt that lists up to ten of them.
@@ -78,6 +79,14 @@ func checkCounts(ctx context.Context, pool *pgxpool.Pool) error {
 					n
 				FROM userkit_user_count_deltas CROSS JOIN (VALUES (3), (4)) AS kinds (k)
 				WHERE k = 3 OR account_id <> ''
+				UNION ALL
+				SELECT k,
+					CASE WHEN k & 1 <> 0 THEN role ELSE '' END,
+					CASE WHEN k & 2 <> 0 THEN status ELSE '' END,
+					CASE WHEN k & 4 <> 0 THEN account_id ELSE '' END,
+					1
+				FROM userkit_users CROSS JOIN (VALUES (3), (4)) AS kinds (k)
+				WHERE count_epoch > userkit_user_count_folded() AND (k = 3 OR account_id <> '')
 			) AS counts
 			GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
 		), actual AS (

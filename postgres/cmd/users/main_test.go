@@ -178,7 +178,8 @@ func TestCommandsPostgres(t *testing.T) {
 	}
 
 	// check compares the kept user counts with the users: right after the
-	// commands, whose changes still wait to be folded into the counters, and
+	// commands, whose creates and changes still wait to be folded into the
+	// counters, and
 	// wrong once a count is changed behind the store's back.
 	pool, err := pgxpool.New(t.Context(), dsn)
 	if err != nil {
@@ -188,6 +189,10 @@ func TestCommandsPostgres(t *testing.T) {
 	var deltas int
 	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM userkit_user_count_deltas`).Scan(&deltas); err != nil || deltas == 0 {
 		t.Errorf("%d count deltas wait after the commands, %v; the check below wants some", deltas, err)
+	}
+	var unfolded int
+	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM userkit_users WHERE count_epoch > userkit_user_count_folded()`).Scan(&unfolded); err != nil || unfolded == 0 {
+		t.Errorf("%d users created since the last fold after the commands, %v; the check below wants some", unfolded, err)
 	}
 	r = want(t, bin, 0, pg, "", "check")
 	if !strings.HasPrefix(r.Stdout, "ok: PostgreSQL database") || !strings.Contains(r.Stdout, "(1 users") {
