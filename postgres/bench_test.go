@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,64 +58,25 @@ func BenchmarkValidateToken(b *testing.B) {
 }
 
 // BenchmarkCreateUserConcurrent runs CreateUser from 32 goroutines on 32
-// connections at once, on three versions of the tables, in one run:
-// "uncounted", the tables of now without the rule and triggers that count, as
-// before schema version 5, the create path the counts must not slow down;
-// "counted-v10", the count triggers of versions 5 to 10, whose insert
-// trigger upserts a counter row of the connection's shard; and "counted", the
-// tables New makes now, whose rule appends a delta row. Besides the time per
-// create it reports the CPU time the server's processes used per create,
-// which the load of a shared machine moves less. -count runs each variant's
-// repetitions in a row; on a busy machine, compile the test binary and run it with
-// -test.count 1 several times instead, so that the variants take turns while
-// the load moves (from the repository's root):
+// connections at once, on four versions of the tables, in one run (see
+// createVariants): "uncounted", as before schema version 5, the create path
+// the counts must not slow down; "counted-v10", whose insert trigger upserts
+// a counter row; "counted-v11", whose rule appends a delta row; and
+// "counted", the tables New makes now, where a create only reads the count
+// epoch. Besides the time per create it reports the CPU time the server's
+// processes used per create, which the load of a shared machine moves less.
+// -count runs each variant's repetitions in a row; on a busy machine,
+// compile the test binary and run it with -test.count 1 several times
+// instead, so that the variants take turns while the load moves (from the
+// repository's root), or run BenchmarkCreateUserConcurrentPaired:
 //
 //	(cd postgres && go test -c) && bash .ci/postgres.sh bash -c 'for i in 1 2 3 4 5; do ./postgres.test -test.run "^$" -test.bench CreateUserConcurrent -test.count 1; done'
 func BenchmarkCreateUserConcurrent(b *testing.B) {
 	db := openTestDB(b)
-	uncounted := []string{
-		`DROP RULE userkit_count_users_insert ON userkit_users`,
-		`DROP TRIGGER userkit_count_users_update ON userkit_users`,
-		`DROP TRIGGER userkit_count_users_delete ON userkit_users`,
-	}
-	v10 := []string{`DROP RULE userkit_count_users_insert ON userkit_users`}
-	for _, stmt := range postgres.Migration(5) { // its count functions and insert trigger
-		if rest, ok := strings.CutPrefix(stmt, "CREATE FUNCTION userkit_count_users_"); ok {
-			v10 = append(v10, "CREATE OR REPLACE FUNCTION userkit_count_users_"+rest)
-		} else if strings.HasPrefix(stmt, "CREATE TRIGGER userkit_count_users_insert ") {
-			v10 = append(v10, stmt)
-		}
-	}
-	if len(v10) != 5 {
-		b.Fatalf("found %d of version 5's count functions and insert trigger, want 4", len(v10)-1)
-	}
-	for _, c := range []struct {
-		name string
-		undo []string
-	}{
-		{"uncounted", uncounted},
-		{"counted-v10", v10},
-		{"counted", nil},
-	} {
+	for _, c := range createVariants(b) {
 		b.Run(c.name, func(b *testing.B) {
-			schema := db.schema(b)
-			cfg, err := pgxpool.ParseConfig(db.dsn)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg.ConnConfig.RuntimeParams["search_path"] = schema
-			cfg.MaxConns, cfg.MinConns = 32, 32
-			pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(pool.Close)
+			pool := createPool(b, db, c)
 			s := mustNew(b, pool)
-			for _, stmt := range c.undo {
-				if _, err := pool.Exec(b.Context(), stmt); err != nil {
-					b.Fatal(err)
-				}
-			}
 			var n atomic.Int64
 			cpu := backendCPU(b, pool)
 			b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
@@ -136,10 +99,156 @@ func BenchmarkCreateUserConcurrent(b *testing.B) {
 	}
 }
 
+// BenchmarkCreateUserConcurrentPaired is BenchmarkCreateUserConcurrent's
+// variants taking turns every few hundred creates within one process: each
+// of b.N rounds runs createsPerTurn creates from 32 goroutines on each
+// variant, in an order that rotates, and the benchmark reports, for each
+// variant, the median over the rounds of its time and its server CPU per
+// create divided by those of "uncounted" in the same round. Turns this
+// short compare each variant with the baseline under nearly the same load,
+// which on a shared machine moves more between runs than the variants
+// differ:
+//
+//	bash .ci/postgres.sh go test -run '^$' -bench CreateUserConcurrentPaired -benchtime 250x .
+func BenchmarkCreateUserConcurrentPaired(b *testing.B) {
+	const createsPerTurn = 400
+	db := openTestDB(b)
+	type variant struct {
+		name string
+		s    *postgres.Store
+		cpu  func() (time.Duration, bool)
+		n    atomic.Int64
+	}
+	var vs []*variant
+	for _, c := range createVariants(b) {
+		pool := createPool(b, db, c)
+		vs = append(vs, &variant{name: c.name, s: mustNew(b, pool), cpu: backendCPU(b, pool)})
+	}
+	// turn returns the time and the server's CPU time per create of one turn.
+	turn := func(v *variant) (wall, cpu float64) {
+		before, _ := v.cpu()
+		start := time.Now()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				for next.Add(1) <= createsPerTurn {
+					i := v.n.Add(1)
+					r := newUser(fmt.Sprintf("c%d@example.com", i))
+					r.Role = []users.Role{users.RoleUser, users.RoleAdmin}[i%2]
+					if err := v.s.CreateUser(b.Context(), r); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		after, _ := v.cpu()
+		return float64(elapsed) / createsPerTurn, float64(after-before) / createsPerTurn
+	}
+	wall, cpu := make(map[string][]float64), make(map[string][]float64)
+	b.ResetTimer()
+	for i := range b.N {
+		w, c := make(map[string]float64), make(map[string]float64)
+		for j := range vs {
+			v := vs[(i+j)%len(vs)]
+			w[v.name], c[v.name] = turn(v)
+		}
+		for _, v := range vs[1:] {
+			wall[v.name] = append(wall[v.name], w[v.name]/w[vs[0].name])
+			cpu[v.name] = append(cpu[v.name], c[v.name]/c[vs[0].name])
+		}
+	}
+	b.StopTimer()
+	median := func(xs []float64) float64 {
+		slices.Sort(xs)
+		return (xs[(len(xs)-1)/2] + xs[len(xs)/2]) / 2
+	}
+	for _, v := range vs[1:] {
+		b.ReportMetric(median(wall[v.name]), v.name+"/"+vs[0].name)
+		b.ReportMetric(median(cpu[v.name]), v.name+"-cpu/"+vs[0].name)
+	}
+}
+
+// createVariant is a version of the tables that BenchmarkCreateUserConcurrent
+// compares: the statements that turn the tables New makes into it.
+type createVariant struct {
+	name string
+	undo []string
+}
+
+// createVariants returns the versions of the tables that
+// BenchmarkCreateUserConcurrent compares, "uncounted" first. "uncounted" has
+// nothing that counts: no triggers, no count_epoch column (and so neither
+// its default, which reads the epoch sequence, nor its index). The others
+// have what the version they are named for adds to a create, on the tables
+// of now: "counted-v10" the insert trigger of versions 5 to 10 and
+// "counted-v11" the rule of version 11, both without count_epoch.
+func createVariants(b *testing.B) []createVariant {
+	uncounted := []string{
+		`DROP TRIGGER userkit_count_users_update ON userkit_users`,
+		`DROP TRIGGER userkit_count_users_delete ON userkit_users`,
+		`ALTER TABLE userkit_users DROP COLUMN count_epoch`,
+	}
+	v10 := slices.Clone(uncounted)
+	for _, stmt := range postgres.Migration(5) { // its count functions and insert trigger
+		if rest, ok := strings.CutPrefix(stmt, "CREATE FUNCTION userkit_count_users_"); ok {
+			v10 = append(v10, "CREATE OR REPLACE FUNCTION userkit_count_users_"+rest)
+		} else if strings.HasPrefix(stmt, "CREATE TRIGGER userkit_count_users_insert ") {
+			v10 = append(v10, stmt)
+		}
+	}
+	if len(v10) != len(uncounted)+4 {
+		b.Fatalf("found %d of version 5's count functions and insert trigger, want 4", len(v10)-len(uncounted))
+	}
+	v11 := slices.Clone(uncounted)
+	for _, stmt := range postgres.Migration(11) {
+		if strings.HasPrefix(stmt, "CREATE RULE userkit_count_users_insert ") {
+			v11 = append(v11, stmt)
+		}
+	}
+	if len(v11) != len(uncounted)+1 {
+		b.Fatal("found no rule in version 11")
+	}
+	return []createVariant{
+		{"uncounted", uncounted},
+		{"counted-v10", v10},
+		{"counted-v11", v11},
+		{"counted", nil},
+	}
+}
+
+// createPool returns a pool of 32 connections, all open, to a new schema
+// with the tables New makes turned into c's.
+func createPool(b *testing.B, db *testDB, c createVariant) *pgxpool.Pool {
+	b.Helper()
+	cfg, err := pgxpool.ParseConfig(db.dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = db.schema(b)
+	cfg.MaxConns, cfg.MinConns = 32, 32
+	pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	mustNew(b, pool)
+	for _, stmt := range c.undo {
+		if _, err := pool.Exec(b.Context(), stmt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return pool
+}
+
 // BenchmarkCountUsersDeltas compares CountUsers with no filter and by role
 // when every change has been folded into the counters ("folded") with the
-// same counts when 64 changes wait in userkit_user_count_deltas, the most a
-// count reads without folding them ("deltas"), in the same run:
+// same counts when 64 users created since the last fold wait to be read
+// through the count-epoch index, the most a count reads without folding
+// them ("deltas"), in the same run:
 //
 //	bash .ci/postgres.sh go test -run '^$' -bench CountUsersDeltas -count 5 .
 func BenchmarkCountUsersDeltas(b *testing.B) {
@@ -153,8 +262,9 @@ func BenchmarkCountUsersDeltas(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	deltas := func() (n int) {
-		if err := pool.QueryRow(b.Context(), `SELECT count(*) FROM userkit_user_count_deltas`).Scan(&n); err != nil {
+	pending := func() (n int) {
+		if err := pool.QueryRow(b.Context(), `SELECT count(*) FROM userkit_users
+			WHERE count_epoch > userkit_user_count_folded()`).Scan(&n); err != nil {
 			b.Fatal(err)
 		}
 		return n
@@ -167,16 +277,16 @@ func BenchmarkCountUsersDeltas(b *testing.B) {
 		if _, err := s.CountUsers(b.Context(), users.Match{}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := pool.Exec(b.Context(), `VACUUM ANALYZE userkit_user_count_deltas`); err != nil {
+		if _, err := pool.Exec(b.Context(), `VACUUM ANALYZE userkit_users`); err != nil {
 			b.Fatal(err)
 		}
-		for i := range c.pending - deltas() {
+		for i := range c.pending - pending() {
 			if err := s.CreateUser(b.Context(), newUser(fmt.Sprintf("%s%04d@example.com", c.name, i))); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if got := deltas(); got != c.pending {
-			b.Fatalf("%d deltas wait, want %d", got, c.pending)
+		if got := pending(); got != c.pending {
+			b.Fatalf("%d users wait to be folded, want %d", got, c.pending)
 		}
 		for _, m := range []users.Match{{}, {Role: users.RoleAdmin}} {
 			name := c.name + "/all"
