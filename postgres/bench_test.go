@@ -70,7 +70,7 @@ func BenchmarkValidateToken(b *testing.B) {
 // instead, so that the variants take turns while the load moves (from the
 // repository's root), or run BenchmarkCreateUserConcurrentPaired:
 //
-//	(cd postgres && go test -c) && bash .ci/postgres.sh bash -c 'for i in 1 2 3 4 5; do ./postgres.test -test.run "^$" -test.bench CreateUserConcurrent -test.count 1; done'
+//	(cd postgres && go test -c) && bash .ci/postgres.sh bash -c 'for i in 1 2 3 4 5; do ./postgres.test -test.run "^$" -test.bench "CreateUserConcurrent$" -test.count 1; done'
 func BenchmarkCreateUserConcurrent(b *testing.B) {
 	db := openTestDB(b)
 	for _, c := range createVariants(b) {
