@@ -48,6 +48,32 @@ func checkCounts(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, when strin
 	}
 }
 
+// countDeltas returns how many rows userkit_user_count_deltas holds.
+func countDeltas(t *testing.T, pool *pgxpool.Pool) (n int) {
+	t.Helper()
+	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM userkit_user_count_deltas`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// createAndMove creates a user of acct0 with the email on s and moves it to
+// admin of acct1.
+func createAndMove(t *testing.T, s *postgres.Store, email string) {
+	t.Helper()
+	r := newUser(email)
+	r.AccountID = "acct0"
+	if err := s.CreateUser(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateUser(t.Context(), r.ID, func(r *users.UserRecord) (users.Revoke, error) {
+		r.Role, r.AccountID = users.RoleAdmin, "acct1"
+		return users.Revoke{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // createInAccount0 creates n users of account acct0 on s, with emails that
 // start with prefix, and returns their IDs.
 func createInAccount0(t *testing.T, s *postgres.Store, prefix string, n int) []string {
@@ -296,9 +322,8 @@ func TestStore_DeleteExpiredFoldsCounts(t *testing.T) {
 	if _, err := s.DeleteExpired(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM userkit_user_count_deltas`).Scan(&n); err != nil || n != 0 {
-		t.Errorf("%d deltas after DeleteExpired, %v; want 0", n, err)
+	if n := countDeltas(t, pool); n != 0 {
+		t.Errorf("%d deltas after DeleteExpired; want 0", n)
 	}
 	checkCounts(t, s, pool, "after DeleteExpired")
 }

@@ -195,39 +195,8 @@ func TestNew_WithoutDDLPrivileges(t *testing.T) {
 	schema := db.schema(t)
 	owner := db.pool(t, schema)
 	ctx := t.Context()
-	role := schema + "_app"
-	quoted := pgx.Identifier{role}.Sanitize()
-	if _, err := db.admin.Exec(ctx, `CREATE ROLE `+quoted+` LOGIN PASSWORD 'app-password'`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Runs after the app's pool is closed (cleanups run last first).
-		if _, err := db.admin.Exec(context.Background(), `DROP OWNED BY `+quoted+`; DROP ROLE `+quoted); err != nil {
-			t.Errorf("drop role: %v", err)
-		}
-	})
-	appPool := func(t *testing.T) *pgxpool.Pool {
-		cfg, err := pgxpool.ParseConfig(db.dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.ConnConfig.User, cfg.ConnConfig.Password = role, "app-password"
-		cfg.ConnConfig.RuntimeParams["search_path"] = schema
-		p, err := pgxpool.NewWithConfig(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.Close)
-		return p
-	}
-	grant := func() {
-		t.Helper()
-		if _, err := owner.Exec(ctx, `GRANT USAGE ON SCHEMA `+pgx.Identifier{schema}.Sanitize()+` TO `+quoted+`;
-			GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA `+pgx.Identifier{schema}.Sanitize()+` TO `+quoted+`;
-			GRANT SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA `+pgx.Identifier{schema}.Sanitize()+` TO `+quoted); err != nil {
-			t.Fatal(err)
-		}
-	}
+	app := newAppRole(t, db, schema)
+	grant := func() { app.grant(t, owner, true) }
 
 	t.Run("VersionOneNeedsMigrating", func(t *testing.T) {
 		tx, err := owner.Begin(ctx)
@@ -247,7 +216,7 @@ func TestNew_WithoutDDLPrivileges(t *testing.T) {
 			t.Fatal(err)
 		}
 		grant()
-		if _, err := postgres.New(ctx, appPool(t)); err == nil {
+		if _, err := postgres.New(ctx, app.pool(t)); err == nil {
 			t.Error("New as a role without CREATE must fail to migrate version 1")
 		}
 		var v int
@@ -259,7 +228,7 @@ func TestNew_WithoutDDLPrivileges(t *testing.T) {
 	t.Run("CurrentOpens", func(t *testing.T) {
 		mustNew(t, owner) // migrates as the owner
 		grant()
-		s, err := postgres.New(ctx, appPool(t))
+		s, err := postgres.New(ctx, app.pool(t))
 		if err != nil {
 			t.Fatalf("New as a role with only SELECT, INSERT, UPDATE and DELETE must open current tables: %v", err)
 		}
@@ -270,6 +239,62 @@ func TestNew_WithoutDDLPrivileges(t *testing.T) {
 			t.Errorf("CountUsers(search) as the application role = %d, %v", n, err)
 		}
 	})
+}
+
+// appRole is a login role made for a test, dropped when it ends, that may
+// use the tables of one schema only as it is granted.
+type appRole struct {
+	db             *testDB
+	schema, quoted string
+}
+
+// newAppRole makes an appRole for schema.
+func newAppRole(t *testing.T, db *testDB, schema string) *appRole {
+	t.Helper()
+	quoted := pgx.Identifier{schema + "_app"}.Sanitize()
+	if _, err := db.admin.Exec(t.Context(), `CREATE ROLE `+quoted+` LOGIN PASSWORD 'app-password'`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Runs after the role's pools are closed (cleanups run last first).
+		if _, err := db.admin.Exec(context.Background(), `DROP OWNED BY `+quoted+`; DROP ROLE `+quoted); err != nil {
+			t.Errorf("drop role: %v", err)
+		}
+	})
+	return &appRole{db: db, schema: schema, quoted: quoted}
+}
+
+// grant grants the role, through the owner's pool, USAGE on the schema and
+// SELECT, INSERT, UPDATE and DELETE on all its tables, and with sequences
+// SELECT and UPDATE on all its sequences too.
+func (a *appRole) grant(t *testing.T, owner *pgxpool.Pool, sequences bool) {
+	t.Helper()
+	schema := pgx.Identifier{a.schema}.Sanitize()
+	sql := `GRANT USAGE ON SCHEMA ` + schema + ` TO ` + a.quoted + `;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + a.quoted
+	if sequences {
+		sql += `; GRANT SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ` + schema + ` TO ` + a.quoted
+	}
+	if _, err := owner.Exec(t.Context(), sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pool returns a pool that connects as the role, closed when t ends.
+func (a *appRole) pool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(a.db.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.User, cfg.ConnConfig.Password = strings.Trim(a.quoted, `"`), "app-password"
+	cfg.ConnConfig.RuntimeParams["search_path"] = a.schema
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
 }
 
 // TestNew_WithoutTrigramExtension checks what happens when the database has no

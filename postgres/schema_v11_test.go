@@ -2,7 +2,10 @@ package postgres_test
 
 import (
 	"math"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/userkit/users"
 	"github.com/userkit/users/postgres"
@@ -20,27 +23,7 @@ func TestNew_MigratesVersion10(t *testing.T) {
 	pool := db.pool(t, db.schema(t))
 	ctx := t.Context()
 	tx := beginAtVersion(t, pool, 10)
-	for i, u := range []struct{ role, status, account string }{
-		{"user", "active", ""}, {"admin", "active", "acct0"}, {"user", "suspended", "acct0"}, {"admin", "active", "acct1"},
-	} {
-		if _, err := tx.Exec(ctx, `INSERT INTO userkit_users (id, email, username, email_verified,
-			email_verified_at, first_name, last_name, role, status, avatar_url, account_id,
-			preferences, created_at, updated_at, last_login_at, password_hash, generation,
-			first_name_lower, last_name_lower, last_active_at)
-			VALUES ($1, $2, '', false, $3, '', '', $4, $5, '', $6, NULL, $7, $7, $3, '', 0, '', '', $3)`,
-			"01V10USER0000000000000000"+string(rune('A'+i)), "v10-"+string(rune('a'+i))+"@example.com",
-			int64(math.MinInt64), u.role, u.status, u.account, oldBase.UnixNano()); err != nil {
-			t.Fatalf("insert user: %v", err)
-		}
-	}
-	for _, stmt := range []string{
-		`UPDATE userkit_users SET role = 'admin', account_id = 'acct1' WHERE id = '01V10USER0000000000000000A'`,
-		`DELETE FROM userkit_users WHERE id = '01V10USER0000000000000000B'`,
-	} {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeOldUsers(t, tx, "V10")
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -63,28 +46,12 @@ func TestNew_MigratesVersion10(t *testing.T) {
 	postgres.SetCountFoldAt(s, math.MaxInt64)
 	checkCounts(t, s, pool, "after the migration")
 
-	deltas := func() (n int) {
-		t.Helper()
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM userkit_user_count_deltas`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	deltas := func() int { return countDeltas(t, pool) }
 	var counters int
 	if err := pool.QueryRow(ctx, `SELECT sum(n) FROM userkit_user_counts`).Scan(&counters); err != nil {
 		t.Fatal(err)
 	}
-	r := newUser("v11@example.com")
-	r.AccountID = "acct0"
-	if err := s.CreateUser(ctx, r); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.UpdateUser(ctx, r.ID, func(r *users.UserRecord) (users.Revoke, error) {
-		r.Role, r.AccountID = users.RoleAdmin, "acct1"
-		return users.Revoke{}, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	createAndMove(t, s, "v11@example.com")
 	if err := s.DeleteUser(ctx, "01V10USER0000000000000000C"); err != nil {
 		t.Fatal(err)
 	}
@@ -112,4 +79,39 @@ func TestNew_MigratesVersion10(t *testing.T) {
 	}
 	postgres.SetCountFoldAt(s, math.MaxInt64)
 	checkCounts(t, s, pool, "after a fold")
+}
+
+// sqlOldInsertUser inserts a user as versions 10 and 11 did, with the ID
+// $1, the email $2, the role $4, the status $5, the account $6, created at
+// $7, and the zero time $3 for the rest.
+const sqlOldInsertUser = `INSERT INTO userkit_users (id, email, username, email_verified,
+	email_verified_at, first_name, last_name, role, status, avatar_url, account_id,
+	preferences, created_at, updated_at, last_login_at, password_hash, generation,
+	first_name_lower, last_name_lower, last_active_at, external_id)
+	VALUES ($1, $2, '', false, $3, '', '', $4, $5, '', $6, NULL, $7, $7, $3, '', 0, '', '', $3, NULL)`
+
+// writeOldUsers writes in tx, at an older schema version, four users, whose
+// IDs are "01", tag, "USER0000000000000000" and A to D: a user, an admin of
+// acct0, a suspended user of acct0 and an admin of acct1; it then moves A
+// to admin of acct1 and removes B.
+func writeOldUsers(t *testing.T, tx pgx.Tx, tag string) {
+	t.Helper()
+	ctx := t.Context()
+	id := "01" + tag + "USER0000000000000000"
+	for i, u := range []struct{ role, status, account string }{
+		{"user", "active", ""}, {"admin", "active", "acct0"}, {"user", "suspended", "acct0"}, {"admin", "active", "acct1"},
+	} {
+		if _, err := tx.Exec(ctx, sqlOldInsertUser, id+string(rune('A'+i)), strings.ToLower(tag)+"-"+string(rune('a'+i))+"@example.com",
+			int64(math.MinInt64), u.role, u.status, u.account, oldBase.UnixNano()); err != nil {
+			t.Fatalf("insert user: %v", err)
+		}
+	}
+	for _, stmt := range []string{
+		`UPDATE userkit_users SET role = 'admin', account_id = 'acct1' WHERE id = '` + id + `A'`,
+		`DELETE FROM userkit_users WHERE id = '` + id + `B'`,
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -936,36 +936,31 @@ func (s *Store) foldCounts(ctx context.Context) error {
 }
 
 // sqlFoldEpoch, run under the lock of migration 12, starts the next count
-// epoch and adds to userkit_user_counts (shard 0) every user created since
-// the last fold (count_epoch above userkit_user_count_folded's), all of
-// whom have the epoch being ended, and records that epoch as folded: the
-// lock holds off every write to userkit_users, so no such user is being
-// created, moved or removed while it counts them.
+// epoch and adds to userkit_user_counts every user created since the last
+// fold (count_epoch above userkit_user_count_folded's), all of whom have the
+// epoch being ended, and records that epoch as folded: the lock holds off
+// every write to userkit_users, so no such user is being created, moved or
+// removed while it counts them.
 const sqlFoldEpoch = `WITH folded AS (SELECT epoch FROM userkit_user_count_folded),
 	moved AS (UPDATE userkit_user_count_folded SET epoch = nextval('userkit_user_count_epoch') - 1),
 	d AS (SELECT role, status, account_id, count(*) AS n FROM userkit_users
 		WHERE count_epoch > (SELECT epoch FROM folded) GROUP BY 1, 2, 3)
-	INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
-	SELECT k,
-		CASE WHEN k & 1 <> 0 THEN d.role ELSE '' END,
-		CASE WHEN k & 2 <> 0 THEN d.status ELSE '' END,
-		CASE WHEN k & 4 <> 0 THEN d.account_id ELSE '' END,
-		0, sum(d.n)
-	FROM d CROSS JOIN (VALUES (3), (4)) AS kinds (k)
-	WHERE k = 3 OR d.account_id <> ''
-	GROUP BY 1, 2, 3, 4
-	ORDER BY 1, 2, 3, 4
-	ON CONFLICT (kind, role, status, account_id, shard) DO UPDATE SET n = c.n + EXCLUDED.n`
+	` + sqlAddToCounters
 
 // sqlFoldCounts moves every row of userkit_user_count_deltas it sees into
-// userkit_user_counts (shard 0), in one statement: it adds exactly the rows
-// it deletes, so a delta is counted once, whether a concurrent fold deleted
-// it first (then this one skips it) or a change appended it after this
-// statement began (then the next fold takes it). The upsert takes its rows
-// in key order, as the triggers of version 5 did, so that two folds never
-// lock two counters in opposite orders.
+// userkit_user_counts, in one statement: it adds exactly the rows it
+// deletes, so a delta is counted once, whether a concurrent fold deleted it
+// first (then this one skips it) or a change appended it after this
+// statement began (then the next fold takes it).
 const sqlFoldCounts = `WITH d AS (DELETE FROM userkit_user_count_deltas RETURNING role, status, account_id, n)
-	INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
+	` + sqlAddToCounters
+
+// sqlAddToCounters ends a statement whose CTE d has rows of role, status,
+// account_id and n: it adds them to userkit_user_counts (shard 0), to the
+// counts of both kinds. The upsert takes its rows in key order, as the
+// triggers of version 5 did, so that two folds never lock two counters in
+// opposite orders.
+const sqlAddToCounters = `INSERT INTO userkit_user_counts AS c (kind, role, status, account_id, shard, n)
 	SELECT k,
 		CASE WHEN k & 1 <> 0 THEN d.role ELSE '' END,
 		CASE WHEN k & 2 <> 0 THEN d.status ELSE '' END,

@@ -77,16 +77,13 @@ func checkCounts(ctx context.Context, pool *pgxpool.Pool) error {
 					CASE WHEN k & 2 <> 0 THEN status ELSE '' END,
 					CASE WHEN k & 4 <> 0 THEN account_id ELSE '' END,
 					n
-				FROM userkit_user_count_deltas CROSS JOIN (VALUES (3), (4)) AS kinds (k)
+				FROM (
+					SELECT role, status, account_id, n FROM userkit_user_count_deltas
+					UNION ALL
+					SELECT role, status, account_id, 1 FROM userkit_users
+					WHERE count_epoch > userkit_user_count_folded()
+				) AS changes CROSS JOIN (VALUES (3), (4)) AS kinds (k)
 				WHERE k = 3 OR account_id <> ''
-				UNION ALL
-				SELECT k,
-					CASE WHEN k & 1 <> 0 THEN role ELSE '' END,
-					CASE WHEN k & 2 <> 0 THEN status ELSE '' END,
-					CASE WHEN k & 4 <> 0 THEN account_id ELSE '' END,
-					1
-				FROM userkit_users CROSS JOIN (VALUES (3), (4)) AS kinds (k)
-				WHERE count_epoch > userkit_user_count_folded() AND (k = 3 OR account_id <> '')
 			) AS counts
 			GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
 		), actual AS (
