@@ -845,8 +845,8 @@ func (s *Store) scanUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 }
 
 // keptCount returns the statement and arguments that read the count of the
-// users m selects from the counts a rule and triggers keep (see migrations 5,
-// 11 and 12), or ok false if m has a condition, or a combination of them,
+// users m selects from the counts that triggers and each user's count_epoch
+// keep (see migrations 5, 11 and 12), or ok false if m has a condition, or a combination of them,
 // that they do not count by: they count by nothing, role, status, role and
 // status, and account alone. The statement returns the count, the sum of
 // the rows of userkit_user_counts and of userkit_user_count_deltas that m
