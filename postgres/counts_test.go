@@ -327,3 +327,66 @@ func TestStore_DeleteExpiredFoldsCounts(t *testing.T) {
 	}
 	checkCounts(t, s, pool, "after DeleteExpired")
 }
+
+// TestStore_FoldWhileAWriteIsOpen checks that a count whose fold cannot
+// have the lock on userkit_users, because a transaction writing it stays
+// open, does not wait for that transaction: within the fold's lock timeout
+// it folds the deltas alone, which need no lock, leaves the users created
+// since the last fold to the index, and still counts exactly.
+func TestStore_FoldWhileAWriteIsOpen(t *testing.T) {
+	db := openTestDB(t)
+	pool := db.pool(t, db.schema(t))
+	s := mustNew(t, pool)
+	postgres.SetCountFoldAt(s, 0)
+	ctx := t.Context()
+	ids := createInAccount0(t, s, "open", 3)
+	if _, err := s.CountUsers(ctx, users.Match{}); err != nil { // folds the three
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateUser(ctx, ids[0], func(r *users.UserRecord) (users.Revoke, error) {
+		r.Role = users.RoleAdmin
+		return users.Revoke{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, newUser("open-new@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	folded := func() (epoch int64) {
+		t.Helper()
+		if err := pool.QueryRow(ctx, `SELECT epoch FROM userkit_user_count_folded`).Scan(&epoch); err != nil {
+			t.Fatal(err)
+		}
+		return epoch
+	}
+	before := folded()
+
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `UPDATE userkit_users SET first_name = 'Open' WHERE id = $1`, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	// A fold that waited for tx would wait for ever: the deadline, far
+	// beyond the lock timeout, turns that into a failure.
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if n, err := s.CountUsers(wait, users.Match{}); err != nil || n != 4 {
+		t.Fatalf("CountUsers while a write is open = %d, %v; want 4", n, err)
+	}
+	if n := countDeltas(t, pool); n != 0 {
+		t.Errorf("%d deltas after a count whose fold could not lock the users; want 0: the deltas fold without the lock", n)
+	}
+	if got := folded(); got != before {
+		t.Errorf("folded epoch %d after a fold without the lock; want %d, as before", got, before)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, s, pool, "after the write was rolled back")
+	if got := folded(); got == before {
+		t.Errorf("folded epoch %d after counts with the lock free; want it moved", got)
+	}
+}
