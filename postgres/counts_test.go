@@ -207,13 +207,16 @@ func TestStore_KeptCountsConcurrentMoves(t *testing.T) {
 }
 
 // TestStore_KeptCountsFoldRace races creates, moves between roles, statuses
-// and accounts, and removals on two pools against counts that fold the
-// deltas on every call, as several processes would. Viewers are only ever
-// created, so every count of them must lie between the creates acknowledged
-// before it began and those begun before it returned: a count that read the
-// counters and the deltas at different moments, across a fold, misses the
-// deltas that fold moved. After the race, every count must equal a count of
-// the rows: a fold that lost or doubled a delta shows there.
+// and accounts (of users folded long ago and of users just created), and
+// removals on two pools against counts that fold on every call, as several
+// processes would. Viewers are only ever created, so every count of them
+// must lie between the creates acknowledged before it began and those begun
+// before it returned: a count that read the counters and the deltas at
+// different moments, across a fold, misses the deltas that fold moved, and
+// a fold that counted a create still under way, or ended the epoch after a
+// create had read it, counts it twice or never. After the race, every count
+// must equal a count of the rows: a fold that lost or doubled a change shows
+// there.
 func TestStore_KeptCountsFoldRace(t *testing.T) {
 	db := openTestDB(t)
 	schema := db.schema(t)
@@ -256,11 +259,20 @@ func TestStore_KeptCountsFoldRace(t *testing.T) {
 						t.Errorf("UpdateUser: %v", err)
 						return
 					}
-				case 2: // a user that comes and, every other time, goes
+				case 2: // a user that comes, moves at once and, every other time, goes
 					r := newUser(fmt.Sprintf("fold-temp-%d-%d@example.com", g, j))
 					r.AccountID = "acct1"
 					if err := s.CreateUser(ctx, r); err != nil {
 						t.Errorf("CreateUser: %v", err)
+						return
+					}
+					// Moved before or after a fold counted it: the move
+					// appends deltas only in the second case.
+					if _, err := s.UpdateUser(ctx, r.ID, func(r *users.UserRecord) (users.Revoke, error) {
+						r.Role, r.AccountID = users.RoleAdmin, "acct0"
+						return users.Revoke{}, nil
+					}); err != nil {
+						t.Errorf("UpdateUser: %v", err)
 						return
 					}
 					if j%2 == 0 {
@@ -308,8 +320,9 @@ func TestStore_KeptCountsFoldRace(t *testing.T) {
 }
 
 // TestStore_DeleteExpiredFoldsCounts checks that DeleteExpired folds the
-// count deltas, so that they do not pile up in an application that never
-// counts, and that the counts stay exact.
+// count deltas and the users created since the last fold, so that they do
+// not pile up in an application that never counts, and that the counts stay
+// exact.
 func TestStore_DeleteExpiredFoldsCounts(t *testing.T) {
 	db := openTestDB(t)
 	pool := db.pool(t, db.schema(t))
@@ -324,6 +337,10 @@ func TestStore_DeleteExpiredFoldsCounts(t *testing.T) {
 	}
 	if n := countDeltas(t, pool); n != 0 {
 		t.Errorf("%d deltas after DeleteExpired; want 0", n)
+	}
+	var unfolded int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM userkit_users WHERE count_epoch > userkit_user_count_folded()`).Scan(&unfolded); err != nil || unfolded != 0 {
+		t.Errorf("%d users created since the last fold after DeleteExpired, %v; want 0", unfolded, err)
 	}
 	checkCounts(t, s, pool, "after DeleteExpired")
 }
