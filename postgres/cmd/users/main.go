@@ -114,7 +114,7 @@ func checkCounts(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("compare the kept user counts with the users: %w", err)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: the kept user counts (userkit_user_counts and userkit_user_count_deltas) disagree with userkit_users:\n\t%s", users.ErrCorrupt, strings.Join(problems, "\n\t"))
+		return fmt.Errorf("%w: the kept user counts (userkit_user_counts, userkit_user_count_deltas and the users above the epoch in userkit_user_count_folded) disagree with userkit_users:\n\t%s", users.ErrCorrupt, strings.Join(problems, "\n\t"))
 	}
 	return nil
 }
