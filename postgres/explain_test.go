@@ -107,7 +107,7 @@ func TestExplain(t *testing.T) {
 	}
 	// Fold the users inserted above into the counters, as a count would, and
 	// create a few after, which the kept counts read through the index.
-	if err := s.foldCounts(ctx); err != nil {
+	if err := s.foldCounts(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, `INSERT INTO userkit_users (`+strings.Join(userWriteColumns, ", ")+`)

@@ -903,27 +903,31 @@ const countFoldAt = 64
 // folds only the deltas.
 const foldLockTimeout = "50ms"
 
-// foldCounts folds the users created since the last fold (sqlFoldEpoch,
-// under the lock on userkit_users that migration 12 describes) and the
-// deltas (sqlFoldCounts) into the counters, in one transaction, again after
-// a deadlock. If the lock is not had within foldLockTimeout it folds the
-// deltas alone, which needs no lock.
-func (s *Store) foldCounts(ctx context.Context) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		for _, sql := range []string{
-			`SET LOCAL lock_timeout = '` + foldLockTimeout + `'`,
-			`LOCK TABLE userkit_users IN SHARE ROW EXCLUSIVE MODE`,
-			`SET LOCAL lock_timeout = 0`,
-			sqlFoldEpoch,
-			sqlFoldCounts,
-		} {
-			if _, err := tx.Exec(ctx, sql); err != nil {
-				return err
+// foldCounts folds the deltas (sqlFoldCounts) into the counters and, with
+// created, the users created since the last fold too (sqlFoldEpoch, under
+// the lock on userkit_users that migration 12 describes), in one
+// transaction, again after a deadlock. Without created, or if the lock is
+// not had within foldLockTimeout, it folds the deltas alone, which needs no
+// lock.
+func (s *Store) foldCounts(ctx context.Context, created bool) error {
+	var err error
+	if created {
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			for _, sql := range []string{
+				`SET LOCAL lock_timeout = '` + foldLockTimeout + `'`,
+				`LOCK TABLE userkit_users IN SHARE ROW EXCLUSIVE MODE`,
+				`SET LOCAL lock_timeout = 0`,
+				sqlFoldEpoch,
+				sqlFoldCounts,
+			} {
+				if _, err := tx.Exec(ctx, sql); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
-	if code, _ := pgCode(err); code == codeLockNotAvailable {
+			return nil
+		})
+	}
+	if code, _ := pgCode(err); !created || code == codeLockNotAvailable {
 		err = retry(ctx, func() error {
 			_, err := s.pool.Exec(ctx, sqlFoldCounts)
 			return err
@@ -980,11 +984,11 @@ const sqlAddToCounters = `INSERT INTO userkit_user_counts AS c (kind, role, stat
 // migrations 5, 11 and 12 in schema.go), whatever the number of users;
 // otherwise it counts the users in one statement. Either way the count is of
 // one moment. When it read more than 64 deltas or users created since the
-// last fold it then folds them into the counts, in a transaction of its own
-// that holds off writes to the users while it runs and waits at most 50ms
-// for them (past that it folds the deltas alone), so the role it connects as
-// needs DELETE on userkit_user_count_deltas, INSERT and UPDATE on
-// userkit_user_counts and UPDATE on userkit_user_count_folded and on the
+// last fold it then folds them into the counts, in a transaction of its own;
+// folding the users holds off writes to the users while it runs and waits at
+// most 50ms for them (past that it folds the deltas alone), so the role it
+// connects as needs DELETE on userkit_user_count_deltas, INSERT and UPDATE
+// on userkit_user_counts and UPDATE on userkit_user_count_folded and on the
 // sequence userkit_user_count_epoch, as every other write does; an error of
 // the fold is returned, wrapped, as the count's. It is safe for concurrent
 // use, also across processes.
@@ -1009,7 +1013,7 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 		return s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
 	})
 	if err == nil && max(deltas, unfolded) > s.foldAt {
-		err = s.foldCounts(ctx)
+		err = s.foldCounts(ctx, unfolded > s.foldAt)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("postgres: count users: %w", err)
@@ -1154,7 +1158,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			}
 		}
 	}
-	if err := s.foldCounts(ctx); err != nil {
+	if err := s.foldCounts(ctx, true); err != nil {
 		return total, fmt.Errorf("postgres: delete expired: %w", err)
 	}
 	return total, nil
