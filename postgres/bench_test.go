@@ -107,7 +107,8 @@ func BenchmarkCreateUserConcurrent(b *testing.B) {
 }
 
 // BenchmarkCreateUserConcurrentPaired is BenchmarkCreateUserConcurrent's
-// variants taking turns every few hundred creates within one process: each
+// variants, and those of countingVariants, which count while they create,
+// taking turns every few hundred creates within one process: each
 // of b.N rounds runs createsPerTurn creates from 32 goroutines on each
 // variant, in an order that rotates, and the benchmark reports, for each
 // variant, the median over the rounds of its time and its server CPU per
@@ -121,15 +122,16 @@ func BenchmarkCreateUserConcurrentPaired(b *testing.B) {
 	const createsPerTurn = 400
 	db := openTestDB(b)
 	type variant struct {
-		name string
-		s    *postgres.Store
-		cpu  func() (time.Duration, bool)
-		n    atomic.Int64
+		name     string
+		counting bool
+		s        *postgres.Store
+		cpu      func() (time.Duration, bool)
+		n        atomic.Int64
 	}
 	var vs []*variant
-	for _, c := range createVariants(b) {
+	for _, c := range append(createVariants(b), countingVariants(b)...) {
 		pool := createPool(b, db, c)
-		vs = append(vs, &variant{name: c.name, s: mustNew(b, pool), cpu: backendCPU(b, pool)})
+		vs = append(vs, &variant{name: c.name, counting: c.counting, s: mustNew(b, pool), cpu: backendCPU(b, pool)})
 	}
 	// turn returns the time and the server's CPU time per create of one turn.
 	turn := func(v *variant) (wall, cpu float64) {
@@ -150,7 +152,26 @@ func BenchmarkCreateUserConcurrentPaired(b *testing.B) {
 				}
 			})
 		}
+		stop := make(chan struct{})
+		var counter sync.WaitGroup
+		if v.counting {
+			counter.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := v.s.CountUsers(b.Context(), users.Match{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
 		wg.Wait()
+		close(stop)
+		counter.Wait()
 		elapsed := time.Since(start)
 		after, _ := v.cpu()
 		return float64(elapsed) / createsPerTurn, float64(after-before) / createsPerTurn
@@ -180,10 +201,12 @@ func BenchmarkCreateUserConcurrentPaired(b *testing.B) {
 }
 
 // createVariant is a version of the tables that BenchmarkCreateUserConcurrent
-// compares: the statements that turn the tables New makes into it.
+// compares: the statements that turn the tables New makes into it, and
+// whether a goroutine counts the users without pause while they are created.
 type createVariant struct {
-	name string
-	undo []string
+	name     string
+	undo     []string
+	counting bool
 }
 
 // createVariants returns the versions of the tables that
@@ -210,21 +233,38 @@ func createVariants(b *testing.B) []createVariant {
 	if len(v10) != len(uncounted)+4 {
 		b.Fatalf("found %d of version 5's count functions and insert trigger, want 4", len(v10)-len(uncounted))
 	}
-	v11 := slices.Clone(uncounted)
+	return []createVariant{
+		{"uncounted", uncounted, false},
+		{"counted-v10", v10, false},
+		{"counted-v11", append(slices.Clone(uncounted), ruleOfVersion11(b)), false},
+		{"counted", nil, false},
+	}
+}
+
+// countingVariants returns the versions of the tables that
+// BenchmarkCreateUserConcurrentPaired also compares, each with a goroutine
+// that counts the users without pause while they are created, so that a
+// fold follows every 64 creates: "counting", the tables New makes now,
+// whose folds hold off the creates while they run, and "counting-v11", with
+// the rule of version 11 and every user's count_epoch 0 (always folded), so
+// that its folds move only deltas and take no lock, as version 11's did.
+func countingVariants(b *testing.B) []createVariant {
+	return []createVariant{
+		{"counting", nil, true},
+		{"counting-v11", []string{`ALTER TABLE userkit_users ALTER COLUMN count_epoch SET DEFAULT 0`, ruleOfVersion11(b)}, true},
+	}
+}
+
+// ruleOfVersion11 returns the statement of migration 11 that creates the
+// rule appending a delta with every create.
+func ruleOfVersion11(b *testing.B) string {
 	for _, stmt := range postgres.Migration(11) {
 		if strings.HasPrefix(stmt, "CREATE RULE userkit_count_users_insert ") {
-			v11 = append(v11, stmt)
+			return stmt
 		}
 	}
-	if len(v11) != len(uncounted)+1 {
-		b.Fatal("found no rule in version 11")
-	}
-	return []createVariant{
-		{"uncounted", uncounted},
-		{"counted-v10", v10},
-		{"counted-v11", v11},
-		{"counted", nil},
-	}
+	b.Fatal("found no rule in version 11")
+	return ""
 }
 
 // createPool returns a pool of 32 connections, all open, to a new schema

@@ -462,8 +462,10 @@ var migrations = [][]string{
 	// a subquery's value is unknown to it and looks like a third of the
 	// table at any size (PL/pgSQL, whose plan a session keeps, cost a count
 	// less of the server's time than SQL). The price is a count's: reading
-	// userkit_users too costs it about 45µs more of the server's time
-	// (planning and executing, EXPLAIN ANALYZE at 10k users).
+	// userkit_users too costs it about 15µs more of the server's time
+	// (EXPLAIN ANALYZE of the prepared statement at 10k users), and, when
+	// counts never pause, its folds' lock costs concurrent creates a few
+	// hundredths of their throughput (BenchmarkCreateUserConcurrentPaired).
 	//
 	// A fold (sqlFoldEpoch) takes a SHARE ROW EXCLUSIVE lock on
 	// userkit_users, which waits for every transaction writing it and keeps
