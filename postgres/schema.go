@@ -452,7 +452,10 @@ var migrations = [][]string{
 	// sequence userkit_user_count_epoch with pg_sequence_last_value (the
 	// function behind the pg_sequences view, since PostgreSQL 10), which
 	// neither advances the sequence nor writes anything, and the index on it
-	// finds the rows created since the last fold. userkit_user_count_folded
+	// finds the rows created since the last fold; the epochs need only never
+	// go back, which holds after a crash or a standby's promotion too (the
+	// sequence may then be ahead, as PostgreSQL logs sequences ahead, and a
+	// dump restores it). userkit_user_count_folded
 	// holds the last epoch folded: userkit_user_counts and the deltas count
 	// every user whose count_epoch is at most that epoch, and a count adds
 	// the users above it, read through the index in the same statement
