@@ -846,9 +846,9 @@ func (s *Store) scanUsers(ctx context.Context, q users.ListQuery) ([]*users.User
 
 // keptCount returns the statement and arguments that read the count of the
 // users m selects from the counts that triggers and each user's count_epoch
-// keep (see migrations 5, 11 and 12), or ok false if m has a condition, or a combination of them,
-// that they do not count by: they count by nothing, role, status, role and
-// status, and account alone. The statement returns the count, the sum of
+// keep (see migrations 5, 11 and 12), or ok false if m has a condition, or a
+// combination of them, that they do not count by: they count by nothing,
+// role, status, role and status, and account alone. The statement returns the count, the sum of
 // the rows of userkit_user_counts and of userkit_user_count_deltas that m
 // selects and of the users m selects created since the last fold (whose
 // count_epoch is above userkit_user_count_folded's), and how many deltas
@@ -913,18 +913,15 @@ func (s *Store) foldCounts(ctx context.Context, created bool) error {
 	var err error
 	if created {
 		err = s.inTx(ctx, func(tx pgx.Tx) error {
-			for _, sql := range []string{
-				`SET LOCAL lock_timeout = '` + foldLockTimeout + `'`,
-				`LOCK TABLE userkit_users IN SHARE ROW EXCLUSIVE MODE`,
-				`SET LOCAL lock_timeout = 0`,
-				sqlFoldEpoch,
-				sqlFoldCounts,
-			} {
-				if _, err := tx.Exec(ctx, sql); err != nil {
-					return err
-				}
-			}
-			return nil
+			// One round trip, so that the lock is held for the fold and the
+			// commit's round trip only.
+			var b pgx.Batch
+			b.Queue(`SET LOCAL lock_timeout = '` + foldLockTimeout + `'`)
+			b.Queue(`LOCK TABLE userkit_users IN SHARE ROW EXCLUSIVE MODE`)
+			b.Queue(`SET LOCAL lock_timeout = 0`)
+			b.Queue(sqlFoldEpoch)
+			b.Queue(sqlFoldCounts)
+			return tx.SendBatch(ctx, &b).Close()
 		})
 	}
 	if code, _ := pgCode(err); !created || code == codeLockNotAvailable {
