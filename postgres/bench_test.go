@@ -293,9 +293,9 @@ func createPool(b *testing.B, db *testDB, c createVariant) *pgxpool.Pool {
 
 // BenchmarkCountUsersDeltas compares CountUsers with no filter and by role
 // when every change has been folded into the counters ("folded") with the
-// same counts when 64 users created since the last fold wait to be read
+// same counts when 256 users created since the last fold wait to be read
 // through the count-epoch index, the most a count reads without folding
-// them ("deltas"), in the same run:
+// them ("created"), in the same run:
 //
 //	bash .ci/postgres.sh go test -run '^$' -bench CountUsersDeltas -count 5 .
 func BenchmarkCountUsersDeltas(b *testing.B) {
@@ -319,7 +319,7 @@ func BenchmarkCountUsersDeltas(b *testing.B) {
 	for _, c := range []struct {
 		name    string
 		pending int
-	}{{"folded", 0}, {"deltas", postgres.CountFoldAt}} {
+	}{{"folded", 0}, {"created", postgres.CountFoldCreatedAt}} {
 		// The first count folds the 1000 creates above; the second has none to fold.
 		if _, err := s.CountUsers(b.Context(), users.Match{}); err != nil {
 			b.Fatal(err)

@@ -48,10 +48,10 @@
 // userkit_user_counts (16 per account, or per role and status that users
 // have), the moves and removals appended to userkit_user_count_deltas and
 // the users created since the last fold, found through an index on
-// count_epoch (a count folds both once either is more than 64), which
-// triggers and each user's count_epoch keep exact in the transaction of
-// every change to the users, whatever the number of users; another filtered count is an index-only scan of the
-// matching entries. An offset is skipped over IDs only, by an index-only
+// count_epoch (a count folds them once there are more than 64 changes or
+// 256 users), which triggers and each user's count_epoch keep exact in the
+// transaction of every change to the users, whatever the number of users;
+// another filtered count is an index-only scan of the matching entries. An offset is skipped over IDs only, by an index-only
 // scan. Search has a trigram GIN index, from the pg_trgm extension, over the
 // texts it looks in; a term of fewer than three characters has no trigram to
 // look up and reads the table. These statements are planned for their values

@@ -45,9 +45,14 @@ func AppendAuditUnordered(ctx context.Context, s *Store, audit ...*users.AuditEn
 	return s.inTx(ctx, func(tx pgx.Tx) error { return insertNewUsersAudit(ctx, tx, audit) })
 }
 
-// SetCountFoldAt sets how many count deltas CountUsers reads before it folds
-// them (countFoldAt), so that tests can fold on every count.
-func SetCountFoldAt(s *Store, n int64) { s.foldAt = n }
+// SetCountFoldAt sets how many count deltas, and how many users created
+// since the last fold, CountUsers reads before it folds them (countFoldAt
+// and countFoldCreatedAt), so that tests can fold on every count.
+func SetCountFoldAt(s *Store, n int64) { s.foldAt, s.foldCreatedAt = n, n }
 
 // CountFoldAt is how many count deltas CountUsers reads without folding them.
 const CountFoldAt = countFoldAt
+
+// CountFoldCreatedAt is how many users created since the last fold
+// CountUsers reads without folding them.
+const CountFoldCreatedAt = countFoldCreatedAt

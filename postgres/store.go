@@ -39,9 +39,10 @@ var ErrTimeRange = errors.New("postgres: time outside the range the store keeps 
 // closes the pool when done. One from NewWithOptions with a session cache also
 // holds the cache and its listening connection, which Close stops.
 type Store struct {
-	pool   *pgxpool.Pool
-	cache  *sessionCache // nil without Options.SessionCache
-	foldAt int64         // countFoldAt, which tests lower
+	pool          *pgxpool.Pool
+	cache         *sessionCache // nil without Options.SessionCache
+	foldAt        int64         // countFoldAt, which tests lower
+	foldCreatedAt int64         // countFoldCreatedAt, which tests lower
 }
 
 // forgetUser drops the user's sessions from the Store's cache, if it has one.
@@ -79,7 +80,7 @@ func New(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("postgres: New: nil pool")
 	}
-	s := &Store{pool: pool, foldAt: countFoldAt}
+	s := &Store{pool: pool, foldAt: countFoldAt, foldCreatedAt: countFoldCreatedAt}
 	if err := s.inTx(ctx, func(tx pgx.Tx) error { return migrate(ctx, tx) }); err != nil {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
@@ -891,10 +892,19 @@ func keptCount(m users.Match) (sql string, args []any, ok bool) {
 				FROM userkit_users WHERE count_epoch > userkit_user_count_folded()) AS u`, p.args, true
 }
 
-// countFoldAt is how many rows of userkit_user_count_deltas, or users
-// created since the last fold, a count reads before CountUsers folds them
-// into userkit_user_counts.
+// countFoldAt is how many rows of userkit_user_count_deltas a count reads
+// before CountUsers folds them into userkit_user_counts.
 const countFoldAt = 64
+
+// countFoldCreatedAt is how many users created since the last fold a count
+// reads before CountUsers folds them into userkit_user_counts. It is higher
+// than countFoldAt because that fold holds off writes while it runs: with a
+// count that never pauses beside 32 concurrent creates, folding past 64
+// cost the creates 8 to 10 hundredths of their throughput, past 256 none
+// against version 11's lockless folds (BenchmarkCreateUserConcurrentPaired),
+// while reading 256 such users through the index costs a count little
+// (BenchmarkCountUsersDeltas).
+const countFoldCreatedAt = 256
 
 // foldLockTimeout bounds how long a fold waits for the lock on
 // userkit_users (see migration 12), during which creates, updates and
@@ -980,8 +990,9 @@ const sqlAddToCounters = `INSERT INTO userkit_user_counts AS c (kind, role, stat
 // and the users created since the last fold, read through an index (see
 // migrations 5, 11 and 12 in schema.go), whatever the number of users;
 // otherwise it counts the users in one statement. Either way the count is of
-// one moment. When it read more than 64 deltas or users created since the
-// last fold it then folds them into the counts, in a transaction of its own;
+// one moment. When it read more than 64 deltas or more than 256 users created
+// since the last fold it then folds them into the counts, in a transaction of
+// its own;
 // folding the users holds off writes to the users while it runs and waits at
 // most 50ms for them (past that it folds the deltas alone), so the role it
 // connects as needs DELETE on userkit_user_count_deltas, INSERT and UPDATE
@@ -1009,8 +1020,8 @@ func (s *Store) CountUsers(ctx context.Context, f users.Match) (int, error) {
 	err := retry(ctx, func() error {
 		return s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
 	})
-	if err == nil && max(deltas, unfolded) > s.foldAt {
-		err = s.foldCounts(ctx, unfolded > s.foldAt)
+	if err == nil && (deltas > s.foldAt || unfolded > s.foldCreatedAt) {
+		err = s.foldCounts(ctx, unfolded > s.foldCreatedAt)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("postgres: count users: %w", err)
@@ -1132,8 +1143,8 @@ var sqlPurges = []string{
 // step, and on an error it returns how many it had deleted with the error. It is
 // safe for concurrent use, also across processes. It also folds the deltas
 // and the users created since the last fold into the counters, as
-// CountUsers does once it read more than 64 (not counted in the number
-// returned), so that they do not pile up where nothing counts.
+// CountUsers does once it read more than 64 or 256 (not counted in the
+// number returned), so that they do not pile up where nothing counts.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
