@@ -466,9 +466,9 @@ var migrations = [][]string{
 	// table at any size (PL/pgSQL, whose plan a session keeps, cost a count
 	// less of the server's time than SQL). The price is a count's: reading
 	// userkit_users too costs it about 15µs more of the server's time
-	// (EXPLAIN ANALYZE of the prepared statement at 10k users), and, when
-	// counts never pause, its folds' lock costs concurrent creates a few
-	// hundredths of their throughput (BenchmarkCreateUserConcurrentPaired).
+	// (EXPLAIN ANALYZE of the prepared statement at 10k users), and its
+	// folds' lock holds creates off, which is why a count folds the users
+	// created only past countFoldCreatedAt.
 	//
 	// A fold (sqlFoldEpoch) takes a SHARE ROW EXCLUSIVE lock on
 	// userkit_users, which waits for every transaction writing it and keeps
