@@ -76,7 +76,7 @@ func BenchmarkValidateToken(b *testing.B) {
 // medians of the rounds' own ratios to "uncounted" of 1.45× and 1.42× for
 // "counted-v10", 1.07× and 1.01× for "counted-v11" and 0.99× and 0.96× for
 // "counted" (server CPU 1.55× and 1.61×, 1.08× and 1.05×, 0.96× and
-// 0.98×); nine runs of the paired benchmark gave medians of 1.04× for
+// 0.98×); ten runs of the paired benchmark gave medians of 1.04× for
 // "counted" (1.01× to 1.12×) and 1.06× for "counted-v11" (1.04× to 1.07×)
 // (postgres/README.md).
 func BenchmarkCreateUserConcurrent(b *testing.B) {
