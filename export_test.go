@@ -56,13 +56,11 @@ func BoltRebuildSteps(db *bbolt.DB, max int) (int, error) {
 	return steps, err
 }
 
-// SetBoltActivityPath makes bbolt listings by activity take one way: "filter"
+// SetBoltActivityPath makes s's listings by activity take one way: "filter"
 // (walk the filter ranges only), "range" (collect the time range first) or ""
-// (both in step, the default). It returns a function that restores it.
-func SetBoltActivityPath(path string) (restore func()) {
-	old := boltActivityPath
-	boltActivityPath = map[string]int{"": activityBoth, "filter": activityFilterWalk, "range": activityRangeFirst}[path]
-	return func() { boltActivityPath = old }
+// (both in step, the default). Set it before s is used.
+func SetBoltActivityPath(s *BoltStore, path string) {
+	s.activityPath = map[string]int{"": activityBoth, "filter": activityFilterWalk, "range": activityRangeFirst}[path]
 }
 
 // DecodeBoltChallenge and EncodeBoltChallenge are the bbolt store's challenge

@@ -98,6 +98,8 @@ type BoltStore struct {
 	group      committer // the write groups (store_bolt_commit.go)
 	soloWrites bool      // a test's switch: one transaction per write
 
+	activityPath int // a test's switch: the way listings by activity walk (walkActivity)
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -248,6 +250,7 @@ func (s *BoltStore) view(ctx context.Context, op string, fn func(b *boltTx) erro
 		if err != nil {
 			return err
 		}
+		b.activityPath = s.activityPath
 		return fn(b)
 	})
 	return wrapBolt(op, err)

@@ -375,14 +375,14 @@ func TestBoltStore_Activity(t *testing.T) {
 	t.Parallel()
 	for _, path := range []string{"", "filter", "range"} {
 		t.Run("path="+path, func(t *testing.T) {
-			defer users.SetBoltActivityPath(path)()
-			testBoltActivity(t)
+			testBoltActivity(t, path)
 		})
 	}
 }
 
-func testBoltActivity(t *testing.T) {
+func testBoltActivity(t *testing.T, path string) {
 	s, _ := mustOpenBolt(t, nil)
+	users.SetBoltActivityPath(s, path)
 	ctx := t.Context()
 	var all []*users.UserRecord
 	for i := range 60 {

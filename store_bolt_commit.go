@@ -124,6 +124,7 @@ func (s *BoltStore) commitGroup(batch []*writeReq) {
 		if err != nil {
 			return err
 		}
+		b.activityPath = s.activityPath
 		wrote := false
 		for _, w := range batch {
 			w.run(b)
@@ -161,6 +162,7 @@ func (s *BoltStore) commitSolo(r *writeReq) {
 		if err != nil {
 			return err
 		}
+		b.activityPath = s.activityPath
 		r.run(b)
 		if r.panicked != nil {
 			return errGroupFailed

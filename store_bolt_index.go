@@ -219,9 +219,6 @@ const (
 	activityRangeFirst        // the time range, collected before the first page
 )
 
-// boltActivityPath is activityBoth but in tests.
-var boltActivityPath = activityBoth
-
 // walkActivity returns the walk over the users q selects by activity (and
 // role, status and account, but not Search), which runs the filter walk and
 // the collection of the time range in step (see above). backward and inRange
@@ -237,7 +234,7 @@ func (b *boltTx) walkActivity(q *ListQuery, backward bool, inRange func([]byte) 
 		col.step()
 		return active(v)
 	}
-	switch boltActivityPath {
+	switch b.activityPath {
 	case activityFilterWalk:
 		col.done, keep = false, active
 	case activityRangeFirst:

@@ -532,6 +532,8 @@ type boltTx struct {
 	// key, until flushCounts writes them just before the commit: a batch of
 	// creates changes each counter once, not once per user.
 	counts map[string]int64
+
+	activityPath int // BoltStore.activityPath
 }
 
 // txBuckets opens the store's buckets in tx, or only those named in only: a
